@@ -1,0 +1,5 @@
+"""Entry point for `python -m cnnlab`."""
+
+from cnnlab.cli import main
+
+raise SystemExit(main())
