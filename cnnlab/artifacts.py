@@ -1,0 +1,133 @@
+"""The run store's files: per-epoch telemetry snapshots and model checkpoints.
+
+Part of the store (`cnnlab.store.Store` inherits `RunArtifacts`); kept in its own module to keep
+each file to one concept. Files live in the run folder and are indexed in SQLite:
+`snapshots/<kind>/epoch_0003.npz` (compressed, floats as float16, bools as uint8, bounded in
+size) and `checkpoints/{latest,best,epoch_0003}.keras`. Every file is written to a temporary
+name in the same folder and renamed into place, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab.errors import RunError
+
+MAX_SNAPSHOT_BYTES = 16 * 1024 * 1024  # after conversion to float16 / uint8, before compression
+
+
+class RunArtifacts:
+    """Snapshot and checkpoint methods of the store; needs `home`, `run_folder` and the connections."""
+
+    home: Path
+
+    def run_folder(self, run_id: str) -> Path:  # pragma: no cover - provided by Store
+        raise NotImplementedError
+
+    def _connection(self) -> sqlite3.Connection:  # pragma: no cover - provided by Store
+        raise NotImplementedError
+
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:  # pragma: no cover
+        raise NotImplementedError
+
+    def write_snapshot(self, run_id: str, epoch: int, kind: str, arrays: Mapping[str, np.ndarray]) -> Path:
+        """Store named arrays for one epoch as compressed `.npz` (floats become float16, bools uint8)."""
+        if not kind.isidentifier():
+            raise RunError(f"A snapshot kind is a plain identifier like 'kernels'; got {kind!r}.")
+        converted: dict[str, np.ndarray] = {}
+        for name, array in arrays.items():
+            array = np.asarray(array)
+            if array.dtype.kind == "f":
+                array = np.clip(array, -65000, 65000).astype(np.float16)
+            elif array.dtype.kind == "b":
+                array = array.astype(np.uint8)
+            converted[name] = array
+        size = sum(array.nbytes for array in converted.values())
+        if size > MAX_SNAPSHOT_BYTES:
+            raise RunError(
+                f"Snapshot {kind!r} of epoch {epoch} holds {size} bytes; the limit is {MAX_SNAPSHOT_BYTES}."
+            )
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **converted)
+        path = self.run_folder(run_id) / "snapshots" / kind / f"epoch_{epoch:04d}.npz"
+        self._write_atomically(path, lambda temporary: temporary.write_bytes(buffer.getvalue()))
+        with self._transaction() as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?)",
+                (run_id, epoch, kind, str(path.relative_to(self.home))),
+            )
+        return path
+
+    def read_snapshot(self, run_id: str, epoch: int, kind: str) -> dict[str, np.ndarray]:
+        """The arrays of one snapshot; RunError if it was not recorded."""
+        row = (
+            self._connection()
+            .execute(
+                "SELECT path FROM snapshots WHERE run_id = ? AND epoch = ? AND kind = ?",
+                (run_id, epoch, kind),
+            )
+            .fetchone()
+        )
+        if row is None:
+            raise RunError(f"Run {run_id} has no {kind!r} snapshot for epoch {epoch}.")
+        with np.load(self.home / row["path"]) as archive:
+            return {name: archive[name] for name in archive.files}
+
+    def snapshot_epochs(self, run_id: str, kind: str) -> list[int]:
+        """The epochs that have a snapshot of this kind, in order."""
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT epoch FROM snapshots WHERE run_id = ? AND kind = ? ORDER BY epoch", (run_id, kind)
+            )
+            .fetchall()
+        )
+        return [row["epoch"] for row in rows]
+
+    def checkpoint_path(self, run_id: str, which: str | int = "latest") -> Path:
+        """Where checkpoint `which` ("latest", "best" or an epoch number) lives (it may not exist yet)."""
+        if isinstance(which, int):
+            which = f"epoch_{which:04d}"
+        if which not in ("latest", "best") and not which.startswith("epoch_"):
+            raise RunError(f"A checkpoint is 'latest', 'best' or an epoch number; got {which!r}.")
+        return self.run_folder(run_id) / "checkpoints" / f"{which}.keras"
+
+    def save_checkpoint(
+        self, run_id: str, which: str | int, epoch: int, write: Callable[[Path], None]
+    ) -> Path:
+        """Write a checkpoint atomically: `write(temporary_path)` (e.g. `model.save`), then rename."""
+        path = self.checkpoint_path(run_id, which)
+        self._write_atomically(path, write)
+        with self._transaction() as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?)",
+                (run_id, path.stem, epoch, str(path.relative_to(self.home)), time.time()),
+            )
+        return path
+
+    def checkpoints(self, run_id: str) -> dict[str, int]:
+        """The checkpoints written so far: name ("latest", "best", "epoch_0003") to epoch."""
+        rows = (
+            self._connection()
+            .execute("SELECT which, epoch FROM checkpoints WHERE run_id = ? ORDER BY epoch, which", (run_id,))
+            .fetchall()
+        )
+        return {row["which"]: row["epoch"] for row in rows}
+
+    def _write_atomically(self, path: Path, write: Callable[[Path], None]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(3)}.tmp{path.suffix}")
+        try:
+            write(temporary)
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)

@@ -1,0 +1,407 @@
+"""The run store: the only code that reads or writes run data.
+
+Everything lives under `CNNLAB_HOME` (default `~/.cnnlab`): the SQLite database `runs.sqlite3`
+(WAL mode, so the worker process writes while the server reads) and a folder per run,
+`runs/<run_id>/`, for checkpoints (`checkpoints/latest.keras`, `best.keras`, `epoch_0003.keras`)
+and telemetry snapshots (`snapshots/<kind>/epoch_0003.npz`), handled by `cnnlab.artifacts`,
+which `Store` inherits. Each thread and process gets its
+own connection; every write is its own committed transaction, so a killed worker loses nothing
+it already recorded. This module imports neither TensorFlow nor streamlit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cnnlab import records, statuses
+from cnnlab.artifacts import RunArtifacts
+from cnnlab.errors import RunError
+from cnnlab.records import RunRecord
+
+BATCH_COLUMNS = ("epoch", "batch", "step", "loss", "accuracy", "learning_rate", "time")
+EPOCH_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "epoch_seconds")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, owner TEXT NOT NULL, status TEXT NOT NULL,
+    created_at REAL NOT NULL, queued_at REAL, started_at REAL, ended_at REAL, heartbeat_at REAL,
+    spec TEXT NOT NULL, data_settings TEXT NOT NULL, training_settings TEXT NOT NULL,
+    dataset_summary TEXT, results TEXT, parent_id TEXT, parent_epoch INTEGER,
+    worker_pid INTEGER, worker_host TEXT, control TEXT, reason TEXT, hint TEXT, traceback TEXT);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, queued_at);
+CREATE TABLE IF NOT EXISTS batch_metrics (
+    run_id TEXT NOT NULL, epoch INTEGER, batch INTEGER, step INTEGER, loss REAL, accuracy REAL,
+    learning_rate REAL, time REAL);
+CREATE INDEX IF NOT EXISTS batch_metrics_by_run ON batch_metrics (run_id, step);
+CREATE TABLE IF NOT EXISTS epoch_metrics (
+    run_id TEXT NOT NULL, epoch INTEGER NOT NULL, loss REAL, accuracy REAL, val_loss REAL,
+    val_accuracy REAL, learning_rate REAL, epoch_seconds REAL, extras TEXT, time REAL,
+    PRIMARY KEY (run_id, epoch));
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, time REAL NOT NULL,
+    level TEXT NOT NULL, message TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, id);
+CREATE TABLE IF NOT EXISTS snapshots (
+    run_id TEXT NOT NULL, epoch INTEGER NOT NULL, kind TEXT NOT NULL, path TEXT NOT NULL,
+    PRIMARY KEY (run_id, kind, epoch));
+CREATE TABLE IF NOT EXISTS checkpoints (
+    run_id TEXT NOT NULL, which TEXT NOT NULL, epoch INTEGER NOT NULL, path TEXT NOT NULL,
+    time REAL NOT NULL, PRIMARY KEY (run_id, which));
+"""
+
+
+def default_home() -> Path:
+    """The data folder: `$CNNLAB_HOME`, or `~/.cnnlab` when it is not set."""
+    return Path(os.environ.get("CNNLAB_HOME") or Path.home() / ".cnnlab").expanduser()
+
+
+_SELECT_RUNS = (
+    f"SELECT {', '.join('r.' + name for name in records.RUN_COLUMNS)}, "
+    "(SELECT COUNT(*) FROM runs q WHERE q.status = 'queued' AND (q.queued_at < r.queued_at OR "
+    "(q.queued_at = r.queued_at AND q.id <= r.id))) AS queue_position, "
+    "(SELECT COALESCE(MAX(epoch), 0) FROM epoch_metrics e WHERE e.run_id = r.id) AS last_epoch FROM runs r"
+)
+
+
+class Store(RunArtifacts):
+    """The run store under `home` (default: `default_home()`); cheap to create, safe across threads."""
+
+    def __init__(self, home: Path | str | None = None) -> None:
+        self.home = Path(home).expanduser() if home is not None else default_home()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.database_path = self.home / "runs.sqlite3"
+        self._local = threading.local()
+        self._connection().executescript(_SCHEMA)
+
+    # Connections and transactions.
+
+    def _connection(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None or getattr(self._local, "pid", None) != os.getpid():
+            connection = sqlite3.connect(self.database_path, timeout=30.0, isolation_level=None)
+            connection.execute("PRAGMA busy_timeout = 30000")
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = NORMAL")
+            connection.row_factory = sqlite3.Row
+            self._local.connection, self._local.pid = connection, os.getpid()
+        return connection
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that takes the write lock at once (no upgrade deadlocks)."""
+        connection = self._connection()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield connection
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread ends)."""
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
+    # Runs.
+
+    def run_folder(self, run_id: str) -> Path:
+        """The folder holding the run's checkpoints and snapshots."""
+        if not run_id or not all(character in records.ID_ALPHABET + "-_" for character in run_id):
+            raise RunError(f"A run id is letters, digits, '-' and '_'; got {run_id!r}.")
+        return self.home / "runs" / run_id
+
+    def create_run(
+        self,
+        *,
+        spec: Any,
+        data_settings: Any,
+        training_settings: Any,
+        name: str | None = None,
+        owner: str = "local",
+        parent_id: str | None = None,
+        parent_epoch: int | None = None,
+        status: str = statuses.QUEUED,
+    ) -> RunRecord:
+        """Record a new run (queued by default); settings are `specs` objects or their dicts."""
+        now = time.time()
+        run_id = records.new_run_id(now)
+        spec_json = records.to_json(spec)
+        if name is None:
+            model_name = json.loads(spec_json or "{}").get("name", "cnn")
+            name = f"{model_name} {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))}"
+        with self._transaction() as connection:
+            connection.execute(
+                "INSERT INTO runs (id, name, owner, status, created_at, queued_at, spec, data_settings, "
+                "training_settings, parent_id, parent_epoch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    name,
+                    owner,
+                    statuses.check_status(status),
+                    now,
+                    now if status == statuses.QUEUED else None,
+                    spec_json,
+                    records.to_json(data_settings),
+                    records.to_json(training_settings),
+                    parent_id,
+                    parent_epoch,
+                ),
+            )
+            self._event(connection, run_id, "info", f"created ({status})", now)
+        self.run_folder(run_id).mkdir(parents=True, exist_ok=True)
+        return self.get_run(run_id)
+
+    def _record(self, row: sqlite3.Row) -> RunRecord:
+        values = dict(row)
+        for name in records.JSON_FIELDS:
+            values[name] = records.from_json(values[name])
+        if values["status"] != statuses.QUEUED:
+            values["queue_position"] = None
+        return RunRecord(**values)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """The run with id `run_id` (or a unique prefix of it); RunError if there is none."""
+        rows = self._connection().execute(f"{_SELECT_RUNS} WHERE r.id = ?", (run_id,)).fetchall()
+        if not rows:
+            rows = (
+                self._connection()
+                .execute(f"{_SELECT_RUNS} WHERE r.id LIKE ? LIMIT 2", (run_id.replace("%", "") + "%",))
+                .fetchall()
+            )
+        if len(rows) != 1:
+            problem = "matches several runs" if rows else "matches no run"
+            raise RunError(f"Run id {run_id!r} {problem}; `python -m cnnlab runs` lists them.")
+        return self._record(rows[0])
+
+    def list_runs(
+        self, *, status: str | Iterable[str] | None = None, owner: str | None = None, limit: int | None = None
+    ) -> list[RunRecord]:
+        """Runs, newest first, optionally only some statuses or one owner."""
+        conditions, parameters = [], []
+        if status is not None:
+            wanted = [status] if isinstance(status, str) else list(status)
+            conditions.append(f"r.status IN ({', '.join('?' * len(wanted))})")
+            parameters += [statuses.check_status(item) for item in wanted]
+        if owner is not None:
+            conditions.append("r.owner = ?")
+            parameters.append(owner)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        query = f"{_SELECT_RUNS}{where} ORDER BY r.created_at DESC, r.id DESC LIMIT ?"
+        rows = self._connection().execute(query, [*parameters, -1 if limit is None else limit]).fetchall()
+        return [self._record(row) for row in rows]
+
+    def queued_runs(self) -> list[RunRecord]:
+        """Queued runs in the order they will start."""
+        return sorted(self.list_runs(status=statuses.QUEUED), key=lambda run: run.queue_position or 0)
+
+    def _update(self, run_id: str, **values: Any) -> None:
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        with self._transaction() as connection:
+            cursor = connection.execute(
+                f"UPDATE runs SET {assignments} WHERE id = ?", [*values.values(), run_id]
+            )
+            if cursor.rowcount == 0:
+                raise RunError(f"There is no run {run_id!r}.")
+
+    def rename_run(self, run_id: str, name: str) -> None:
+        """Give the run a new display name."""
+        if not name.strip():
+            raise RunError("A run name cannot be empty; got an empty name.")
+        self._update(run_id, name=name.strip())
+
+    def set_dataset_summary(self, run_id: str, summary: Any) -> None:
+        """Record the dataset summary (a JSON-able value or a pandas DataFrame)."""
+        self._update(run_id, dataset_summary=records.to_json(summary))
+
+    def set_results(self, run_id: str, results: Mapping[str, Any]) -> None:
+        """Record the final figures (for example test accuracy and loss)."""
+        self._update(run_id, results=records.to_json(dict(results)))
+
+    def set_training_settings(self, run_id: str, training_settings: Any) -> None:
+        """Replace the training settings (a continue asks for more epochs)."""
+        self._update(run_id, training_settings=records.to_json(training_settings))
+
+    def delete_run(self, run_id: str) -> None:
+        """Remove the run, its metrics, events, snapshots and folder; RunError if it is still active."""
+        run = self.get_run(run_id)
+        if run.status in statuses.LIVE:
+            raise RunError(f"Run {run.id} is {run.status}; stop it before deleting it.")
+        with self._transaction() as connection:
+            for table in ("batch_metrics", "epoch_metrics", "events", "snapshots", "checkpoints"):
+                connection.execute(f"DELETE FROM {table} WHERE run_id = ?", (run.id,))
+            connection.execute("DELETE FROM runs WHERE id = ?", (run.id,))
+        shutil.rmtree(self.run_folder(run.id), ignore_errors=True)
+
+    # Status, heartbeat and control.
+
+    def set_status(
+        self,
+        run_id: str,
+        status: str,
+        *,
+        reason: str | None = None,
+        hint: str | None = None,
+        traceback: str | None = None,
+        expected: str | Iterable[str] | None = None,
+    ) -> RunRecord:
+        """Move the run to `status` if the transition table allows it (RunError if not).
+
+        `expected` optionally names the status(es) the caller believes the run is in; the change
+        is refused (RunError) when another process has moved it meanwhile.
+        """
+        now = time.time()
+        with self._transaction() as connection:
+            row = connection.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise RunError(f"There is no run {run_id!r}.")
+            current = row["status"]
+            if expected is not None and current not in (
+                [expected] if isinstance(expected, str) else expected
+            ):
+                raise RunError(f"Run {run_id} is {current!r}, not {expected!r} as expected.")
+            statuses.check_transition(current, status, run_id)
+            values: dict[str, Any] = {"status": status}
+            if status == statuses.QUEUED:
+                values.update(
+                    queued_at=now, ended_at=None, reason=None, hint=None, traceback=None, control=None
+                )
+            if status == statuses.RUNNING:
+                values["started_at"] = connection.execute(
+                    "SELECT COALESCE(started_at, ?) FROM runs WHERE id = ?", (now, run_id)
+                ).fetchone()[0]
+            if status in statuses.ENDED:
+                values.update(ended_at=now, control=None)
+            for name, value in (("reason", reason), ("hint", hint), ("traceback", traceback)):
+                if value is not None:
+                    values[name] = value
+            assignments = ", ".join(f"{name} = ?" for name in values)
+            connection.execute(f"UPDATE runs SET {assignments} WHERE id = ?", [*values.values(), run_id])
+            level = "error" if status in (statuses.FAILED, statuses.DIVERGED) else "info"
+            self._event(
+                connection, run_id, level, f"{current} -> {status}" + (f": {reason}" if reason else ""), now
+            )
+        return self.get_run(run_id)
+
+    def claim_next_queued(self, max_occupying: int) -> RunRecord | None:
+        """Atomically move the head of the queue to `starting` if fewer than `max_occupying` runs hold a slot.
+
+        Safe when several schedulers (the server and a CLI) share one store: each run is claimed once.
+        """
+        now = time.time()
+        with self._transaction() as connection:
+            occupying = connection.execute(
+                f"SELECT COUNT(*) FROM runs WHERE status IN ({', '.join('?' * len(statuses.OCCUPYING))})",
+                tuple(statuses.OCCUPYING),
+            ).fetchone()[0]
+            if occupying >= max_occupying:
+                return None
+            row = connection.execute(
+                "SELECT id FROM runs WHERE status = 'queued' ORDER BY queued_at, id LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            connection.execute(
+                "UPDATE runs SET status = 'starting', heartbeat_at = ?, worker_pid = NULL WHERE id = ?",
+                (now, row["id"]),
+            )
+            self._event(connection, row["id"], "info", "queued -> starting", now)
+        return self.get_run(row["id"])
+
+    def heartbeat(self, run_id: str, pid: int) -> None:
+        """Record that worker process `pid` (on this host) is alive and working on the run."""
+        self._update(run_id, heartbeat_at=time.time(), worker_pid=pid, worker_host=socket.gethostname())
+
+    def request_control(self, run_id: str, action: str) -> None:
+        """Ask the run's worker to stop, pause or resume; it acts between batches."""
+        statuses.check_control(action)
+        run = self.get_run(run_id)
+        if run.status not in statuses.LIVE:
+            raise RunError(
+                f"Run {run.id} is {run.status}; only a starting, running or paused run takes {action!r}."
+            )
+        self._update(run.id, control=action)
+        self.log_event(run.id, f"{action} requested")
+
+    def pending_control(self, run_id: str) -> str | None:
+        """The latest unanswered control request ("stop", "pause", "resume") or None; one indexed read."""
+        row = self._connection().execute("SELECT control FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return None if row is None else row["control"]
+
+    def clear_control(self, run_id: str, action: str) -> None:
+        """Mark request `action` as answered, unless a newer, different request replaced it."""
+        with self._transaction() as connection:
+            connection.execute(
+                "UPDATE runs SET control = NULL WHERE id = ? AND control = ?", (run_id, action)
+            )
+
+    # Metrics and events.
+
+    def add_batch_metrics(self, run_id: str, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Append batch metrics; each row has some of `BATCH_COLUMNS` (time defaults to now)."""
+        now = time.time()
+        values = [
+            (run_id, *[row.get(name) for name in BATCH_COLUMNS[:-1]], row.get("time", now)) for row in rows
+        ]
+        with self._transaction() as connection:
+            connection.executemany(f"INSERT INTO batch_metrics VALUES ({', '.join('?' * 8)})", values)
+
+    def add_epoch_metrics(self, run_id: str, row: Mapping[str, Any]) -> None:
+        """Record one epoch's metrics (replacing that epoch if it exists); unknown keys go to extras."""
+        extras = {key: value for key, value in row.items() if key not in EPOCH_COLUMNS}
+        values = [row.get(name) for name in EPOCH_COLUMNS]
+        with self._transaction() as connection:
+            connection.execute(
+                f"INSERT OR REPLACE INTO epoch_metrics VALUES ({', '.join('?' * 10)})",
+                (run_id, *values, records.to_json(extras), time.time()),
+            )
+
+    def batch_metrics(self, run_id: str, *, after_step: int | None = None) -> pd.DataFrame:
+        """Batch metrics in step order (only steps after `after_step` when given)."""
+        columns = ", ".join(BATCH_COLUMNS)
+        query = f"SELECT {columns} FROM batch_metrics WHERE run_id = ? AND step > ? ORDER BY step"
+        parameters = (run_id, -1 if after_step is None else after_step)
+        table = pd.read_sql_query(query, self._connection(), params=parameters)
+        return table.astype({name: float for name in BATCH_COLUMNS[3:]})
+
+    def epoch_metrics(self, run_id: str) -> pd.DataFrame:
+        """Epoch metrics in epoch order, with the extras spread into their own columns."""
+        query = (
+            f"SELECT {', '.join(EPOCH_COLUMNS)}, extras FROM epoch_metrics WHERE run_id = ? ORDER BY epoch"
+        )
+        table = pd.read_sql_query(query, self._connection(), params=(run_id,))
+        table = table.astype({name: float for name in EPOCH_COLUMNS[1:]})
+        extras = pd.DataFrame([json.loads(text or "{}") for text in table.pop("extras")], index=table.index)
+        return pd.concat([table, extras], axis=1) if len(extras.columns) else table
+
+    def _event(
+        self, connection: sqlite3.Connection, run_id: str, level: str, message: str, now: float
+    ) -> None:
+        connection.execute(
+            "INSERT INTO events (run_id, time, level, message) VALUES (?, ?, ?, ?)",
+            (run_id, now, level, message),
+        )
+
+    def log_event(self, run_id: str, message: str, level: str = "info") -> None:
+        """Append a line to the run's event log (level: debug, info, warning or error)."""
+        with self._transaction() as connection:
+            self._event(connection, run_id, level, message, time.time())
+
+    def events(self, run_id: str) -> pd.DataFrame:
+        """The event log, oldest first: time, level, message."""
+        query = "SELECT time, level, message FROM events WHERE run_id = ? ORDER BY id"
+        return pd.read_sql_query(query, self._connection(), params=(run_id,))

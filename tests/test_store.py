@@ -1,0 +1,310 @@
+"""The run store: SQLite on disk in a temporary CNNLAB_HOME, real processes for concurrency."""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cnnlab import specs, statuses
+from cnnlab.errors import RunError
+from cnnlab.records import new_run_id
+from cnnlab.store import Store
+
+SPEC = {
+    "name": "tiny",
+    "input_shape": [8, 8, 1],
+    "layers": [{"type": "Flatten"}, {"type": "Dense", "units": 2}],
+}
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
+    monkeypatch.setenv("CNNLAB_HOME", str(tmp_path / "home"))
+    return Store()
+
+
+def _create(store: Store, **changes: object):
+    values = {
+        "spec": SPEC,
+        "data_settings": specs.DataSettings(),
+        "training_settings": specs.TrainingSettings(epochs=2),
+        **changes,
+    }
+    return store.create_run(**values)
+
+
+def _move_to(store: Store, run_id: str, target: str) -> None:
+    """Walk a fresh queued run along legal transitions until it reaches `target`."""
+    paths = {
+        statuses.QUEUED: [],
+        statuses.STARTING: [statuses.STARTING],
+        statuses.RUNNING: [statuses.STARTING, statuses.RUNNING],
+        statuses.PAUSED: [statuses.STARTING, statuses.RUNNING, statuses.PAUSED],
+        statuses.COMPLETED: [statuses.STARTING, statuses.RUNNING, statuses.COMPLETED],
+        statuses.STOPPED: [statuses.STOPPED],
+        statuses.DIVERGED: [statuses.STARTING, statuses.RUNNING, statuses.DIVERGED],
+        statuses.FAILED: [statuses.FAILED],
+        statuses.INTERRUPTED: [statuses.STARTING, statuses.INTERRUPTED],
+    }
+    for status in paths[target]:
+        store.set_status(run_id, status)
+
+
+def test_home_comes_from_the_environment_and_the_run_gets_a_folder(store: Store, tmp_path: Path) -> None:
+    run = _create(store, name="first", owner="ada")
+    assert store.home == tmp_path / "home"
+    assert (tmp_path / "home" / "runs.sqlite3").exists()
+    assert store.run_folder(run.id).is_dir()
+    assert (run.name, run.owner, run.status, run.queue_position) == ("first", "ada", "queued", 1)
+    assert run.spec == SPEC
+    assert run.training().epochs == 2
+    assert run.data() == specs.DataSettings()
+    assert run.model_spec().name == "tiny"
+    journal = sqlite3.connect(store.database_path).execute("PRAGMA journal_mode").fetchone()[0]
+    assert journal == "wal"
+
+
+def test_run_ids_are_short_url_safe_and_sort_by_creation() -> None:
+    identifiers = [new_run_id(1_700_000_000 + step) for step in range(50)]
+    assert identifiers == sorted(identifiers)
+    assert all(
+        len(identifier) == 13 and identifier.isalnum() and identifier.islower() for identifier in identifiers
+    )
+    assert len(set(new_run_id(1_700_000_000) for _ in range(100))) == 100
+
+
+@pytest.mark.parametrize(("current", "new"), list(itertools.product(statuses.ALL, statuses.ALL)))
+def test_every_status_transition_follows_the_table(store: Store, current: str, new: str) -> None:
+    run = _create(store)
+    _move_to(store, run.id, current)
+    assert store.get_run(run.id).status == current
+    if new in statuses.TRANSITIONS[current]:
+        assert store.set_status(run.id, new).status == new
+    else:
+        with pytest.raises(RunError, match="cannot go from"):
+            store.set_status(run.id, new)
+        assert store.get_run(run.id).status == current
+
+
+def test_status_changes_set_timestamps_reasons_and_events(store: Store) -> None:
+    run = _create(store)
+    _move_to(store, run.id, statuses.RUNNING)
+    started = store.get_run(run.id).started_at
+    assert started is not None
+    store.set_status(run.id, statuses.PAUSED)
+    store.set_status(run.id, statuses.RUNNING)
+    assert store.get_run(run.id).started_at == started
+    failed = store.set_status(
+        run.id, statuses.FAILED, reason="boom", hint="lower it", traceback="Traceback ..."
+    )
+    assert (failed.reason, failed.hint, failed.traceback) == ("boom", "lower it", "Traceback ...")
+    assert failed.ended_at is not None and failed.is_ended and not failed.is_active
+    messages = list(store.events(run.id)["message"])
+    assert messages[-1] == "running -> failed: boom"
+    assert "queued -> starting" in messages
+    with pytest.raises(RunError, match="Unknown run status"):
+        store.set_status(run.id, "exploded")
+
+
+def test_expected_status_guards_against_a_race(store: Store) -> None:
+    run = _create(store)
+    _move_to(store, run.id, statuses.RUNNING)
+    with pytest.raises(RunError, match="not"):
+        store.set_status(run.id, statuses.FAILED, expected=statuses.STARTING)
+    store.set_status(run.id, statuses.FAILED, expected=statuses.LIVE)
+
+
+def test_continue_requeues_and_clears_the_previous_ending(store: Store) -> None:
+    run = _create(store)
+    _move_to(store, run.id, statuses.RUNNING)
+    store.set_status(run.id, statuses.STOPPED, reason="stopped by the user")
+    again = store.set_status(run.id, statuses.QUEUED)
+    assert again.ended_at is None and again.reason is None and again.queue_position == 1
+
+
+def test_queue_positions_and_claims_respect_the_limit(store: Store) -> None:
+    runs = [_create(store, name=f"run {index}") for index in range(3)]
+    assert [store.get_run(run.id).queue_position for run in runs] == [1, 2, 3]
+    assert [run.id for run in store.queued_runs()] == [run.id for run in runs]
+    claimed = store.claim_next_queued(max_occupying=1)
+    assert claimed is not None and claimed.id == runs[0].id and claimed.status == statuses.STARTING
+    assert claimed.queue_position is None
+    assert store.claim_next_queued(max_occupying=1) is None
+    assert [store.get_run(run.id).queue_position for run in runs[1:]] == [1, 2]
+    # A paused run holds no slot.
+    store.set_status(claimed.id, statuses.RUNNING)
+    store.set_status(claimed.id, statuses.PAUSED)
+    second = store.claim_next_queued(max_occupying=1)
+    assert second is not None and second.id == runs[1].id
+
+
+def test_lookup_listing_renaming_and_prefixes(store: Store) -> None:
+    first = _create(store, owner="ada")
+    second = _create(store, owner="bob")
+    assert [run.id for run in store.list_runs()] == [second.id, first.id]
+    assert [run.id for run in store.list_runs(owner="ada")] == [first.id]
+    assert store.list_runs(status="running") == []
+    assert len(store.list_runs(status=["queued", "running"], limit=1)) == 1
+    assert store.get_run(first.id[:-1]).id == first.id
+    with pytest.raises(RunError, match="matches no run"):
+        store.get_run("zzzzzzzz")
+    store.rename_run(first.id, "  better name ")
+    assert store.get_run(first.id).name == "better name"
+    with pytest.raises(RunError):
+        store.rename_run(first.id, " ")
+    with pytest.raises(RunError):
+        store.run_folder("../escape")
+
+
+def test_control_requests_are_answered_once(store: Store) -> None:
+    run = _create(store)
+    with pytest.raises(RunError, match="only a starting, running or paused run"):
+        store.request_control(run.id, "stop")
+    _move_to(store, run.id, statuses.RUNNING)
+    assert store.pending_control(run.id) is None
+    store.request_control(run.id, "pause")
+    assert store.pending_control(run.id) == "pause"
+    store.request_control(run.id, "stop")
+    store.clear_control(run.id, "pause")  # A newer request survives an older acknowledgement.
+    assert store.pending_control(run.id) == "stop"
+    store.clear_control(run.id, "stop")
+    assert store.pending_control(run.id) is None
+    with pytest.raises(RunError, match="Unknown control"):
+        store.request_control(run.id, "explode")
+    store.request_control(run.id, "stop")
+    store.set_status(run.id, statuses.STOPPED)
+    assert store.pending_control(run.id) is None
+
+
+def test_metrics_round_trip_as_tables(store: Store) -> None:
+    run = _create(store)
+    rows = [
+        {
+            "epoch": 1,
+            "batch": batch,
+            "step": batch,
+            "loss": 2.0 - batch / 10,
+            "accuracy": batch / 10,
+            "learning_rate": 0.01,
+        }
+        for batch in range(5)
+    ]
+    store.add_batch_metrics(run.id, rows)
+    table = store.batch_metrics(run.id)
+    assert list(table.columns) == ["epoch", "batch", "step", "loss", "accuracy", "learning_rate", "time"]
+    assert list(table["step"]) == [0, 1, 2, 3, 4]
+    assert table["loss"].iloc[-1] == pytest.approx(1.6)
+    assert list(store.batch_metrics(run.id, after_step=2)["step"]) == [3, 4]
+    store.add_epoch_metrics(
+        run.id, {"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.2, "top_class": "cat"}
+    )
+    store.add_epoch_metrics(run.id, {"epoch": 2, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.9})
+    store.add_epoch_metrics(run.id, {"epoch": 2, "loss": 0.4, "accuracy": 0.9, "val_loss": 0.8})
+    epochs = store.epoch_metrics(run.id)
+    assert list(epochs["epoch"]) == [1, 2]
+    assert list(epochs["loss"]) == [1.0, 0.4]
+    assert np.isnan(epochs["val_accuracy"]).all()
+    assert epochs["top_class"].iloc[0] == "cat"
+    assert store.get_run(run.id).last_epoch == 2
+
+
+def test_dataset_summary_and_results_are_kept(store: Store) -> None:
+    run = _create(store)
+    store.set_dataset_summary(run.id, pd.DataFrame({"split": ["train", "test"], "images": [10, 4]}))
+    store.set_results(run.id, {"test_accuracy": np.float32(0.5)})
+    stored = store.get_run(run.id)
+    assert stored.dataset_summary == [{"split": "train", "images": 10}, {"split": "test", "images": 4}]
+    assert stored.results == {"test_accuracy": 0.5}
+
+
+def test_snapshots_are_compressed_bounded_and_indexed(store: Store) -> None:
+    run = _create(store)
+    kernels = np.random.default_rng(0).normal(size=(3, 3, 1, 8))
+    path = store.write_snapshot(run.id, 3, "kernels", {"conv_1": kernels, "mask": np.array([True, False])})
+    assert path == store.run_folder(run.id) / "snapshots" / "kernels" / "epoch_0003.npz"
+    store.write_snapshot(run.id, 1, "kernels", {"conv_1": kernels})
+    arrays = store.read_snapshot(run.id, 3, "kernels")
+    assert arrays["conv_1"].dtype == np.float16 and arrays["mask"].dtype == np.uint8
+    np.testing.assert_allclose(arrays["conv_1"], kernels, atol=1e-2)
+    assert store.snapshot_epochs(run.id, "kernels") == [1, 3]
+    assert store.snapshot_epochs(run.id, "feature_maps") == []
+    with pytest.raises(RunError, match="no 'kernels' snapshot for epoch 2"):
+        store.read_snapshot(run.id, 2, "kernels")
+    with pytest.raises(RunError, match="limit"):
+        store.write_snapshot(run.id, 4, "huge", {"x": np.zeros((4000, 4000), np.float32)})
+    with pytest.raises(RunError, match="identifier"):
+        store.write_snapshot(run.id, 4, "../x", {})
+    assert not list(path.parent.glob(".*"))  # No temporary files are left behind.
+
+
+def test_checkpoints_are_written_atomically(store: Store) -> None:
+    run = _create(store)
+    assert store.checkpoint_path(run.id).name == "latest.keras"
+    assert store.checkpoint_path(run.id, 7).name == "epoch_0007.keras"
+    with pytest.raises(RunError):
+        store.checkpoint_path(run.id, "newest")
+    path = store.save_checkpoint(run.id, "latest", 1, lambda temporary: temporary.write_text("one"))
+    assert path.read_text() == "one"
+
+    def half_written(temporary: Path) -> None:
+        assert temporary.parent == path.parent and temporary.suffix == ".keras"
+        temporary.write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        store.save_checkpoint(run.id, "latest", 2, half_written)
+    assert path.read_text() == "one"
+    assert [item.name for item in path.parent.iterdir()] == ["latest.keras"]
+    store.save_checkpoint(run.id, 2, 2, lambda temporary: temporary.write_text("two"))
+    assert store.checkpoints(run.id) == {"latest": 1, "epoch_0002": 2}
+
+
+def test_delete_removes_everything_but_refuses_a_live_run(store: Store) -> None:
+    run = _create(store)
+    store.add_batch_metrics(run.id, [{"epoch": 1, "batch": 0, "step": 0, "loss": 1.0}])
+    store.write_snapshot(run.id, 1, "kernels", {"x": np.ones(3)})
+    _move_to(store, run.id, statuses.RUNNING)
+    with pytest.raises(RunError, match="stop it before deleting"):
+        store.delete_run(run.id)
+    store.set_status(run.id, statuses.COMPLETED)
+    store.delete_run(run.id)
+    assert not store.run_folder(run.id).exists()
+    assert store.list_runs() == []
+    assert store.batch_metrics(run.id).empty and store.events(run.id).empty
+
+
+def _write_from_another_process(home: str, run_id: str, first_step: int, count: int) -> None:
+    store = Store(home)
+    for step in range(first_step, first_step + count):
+        store.add_batch_metrics(run_id, [{"epoch": 1, "batch": step, "step": step, "loss": 1.0}])
+        store.heartbeat(run_id, os.getpid())
+        store.log_event(run_id, f"step {step}")
+
+
+def test_several_processes_write_while_this_one_reads(store: Store) -> None:
+    run = _create(store)
+    context = multiprocessing.get_context("spawn")
+    writers = [
+        context.Process(target=_write_from_another_process, args=(str(store.home), run.id, start, 150))
+        for start in (0, 1000)
+    ]
+    for writer in writers:
+        writer.start()
+    reads = 0
+    while any(writer.is_alive() for writer in writers):
+        store.batch_metrics(run.id)
+        reads += 1
+    for writer in writers:
+        writer.join()
+        assert writer.exitcode == 0
+    assert len(store.batch_metrics(run.id)) == 300
+    assert reads > 0
+    # A new Store (a restarted server) sees the same data.
+    assert len(Store(store.home).events(run.id)) == 301
