@@ -72,10 +72,10 @@ class LayerSpec:
         """Read a layer from its JSON form."""
         where = f"Layer {position}" if position is not None else "A layer"
         if not isinstance(data, Mapping):
-            raise SpecError(f"{where} must be a JSON object like {{\"type\": \"Conv2D\", ...}}; got {data!r}.")
+            raise SpecError(f'{where} must be a JSON object like {{"type": "Conv2D", ...}}; got {data!r}.')
         if "type" not in data or not isinstance(data["type"], str):
             raise SpecError(
-                f"{where} has no \"type\"; every layer names its Keras class, e.g. \"type\": \"Conv2D\". "
+                f'{where} has no "type"; every layer names its Keras class, e.g. "type": "Conv2D". '
                 f"Got keys {sorted(data)}."
             )
         params = {key: value for key, value in data.items() if key != "type"}
@@ -119,21 +119,23 @@ class ModelSpec:
         if unknown:
             raise SpecError(
                 f"Unknown key(s) {sorted(unknown)} in the model spec; "
-                "the keys are \"name\", \"input_shape\" and \"layers\"."
+                'the keys are "name", "input_shape" and "layers".'
             )
         input_shape = data.get("input_shape")
         if (
             not isinstance(input_shape, list | tuple)
             or len(input_shape) != 3
-            or not all(isinstance(size, int) and not isinstance(size, bool) and size > 0 for size in input_shape)
+            or not all(
+                isinstance(size, int) and not isinstance(size, bool) and size > 0 for size in input_shape
+            )
         ):
             raise SpecError(
-                "\"input_shape\" must be three positive integers [height, width, channels], "
+                '"input_shape" must be three positive integers [height, width, channels], '
                 f"e.g. [28, 28, 1]; got {input_shape!r}."
             )
         layers = data.get("layers")
         if not isinstance(layers, list | tuple) or not layers:
-            raise SpecError(f"\"layers\" must be a non-empty list of layer objects; got {layers!r}.")
+            raise SpecError(f'"layers" must be a non-empty list of layer objects; got {layers!r}.')
         return cls(
             input_shape=tuple(input_shape),
             layers=tuple(LayerSpec.from_dict(layer, position) for position, layer in enumerate(layers, 1)),
@@ -147,8 +149,7 @@ class ModelSpec:
             data = json.loads(text)
         except json.JSONDecodeError as error:
             raise SpecError(
-                f"The model spec is not valid JSON: {error.msg} at line {error.lineno}, "
-                f"column {error.colno}."
+                f"The model spec is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}."
             ) from None
         return cls.from_dict(data)
 

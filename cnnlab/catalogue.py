@@ -1,0 +1,487 @@
+"""The supported layer types: Keras class, parameters, defaults, ranges and help text.
+
+This is the one catalogue that validation (`shapes`), the Model page's forms, the Keras builder
+(`build`) and code export (`codegen`) all read. A parameter's `default` is what Keras uses when
+the argument is left out; `suggested` is what a newly added layer starts with.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnnlab.errors import SpecError
+
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "swish", "sigmoid", "tanh", "softmax", "linear")
+PADDINGS = ("valid", "same")
+FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
+BACKBONE_WEIGHTS = ("imagenet", None)
+BACKBONE_POOLING = (None, "avg", "max")
+
+# Parameter kinds: int, float, choice, bool, size (an int or an [height, width] pair) and
+# regularizer (null or {"l1": float, "l2": float}).
+KINDS = ("int", "float", "choice", "bool", "size", "regularizer")
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One constructor argument of a layer type, with its range and a learner's explanation."""
+
+    name: str
+    kind: str
+    default: Any
+    help: str
+    suggested: Any = None
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[Any, ...] = ()
+    exclusive_maximum: bool = False
+    required: bool = False
+
+    @property
+    def initial(self) -> Any:
+        """The value a newly added layer starts with."""
+        return self.default if self.suggested is None else self.suggested
+
+
+@dataclass(frozen=True)
+class LayerType:
+    """A supported layer: its Keras class name, family, one-line explanation and parameters."""
+
+    name: str
+    category: str
+    summary: str
+    parameters: tuple[Parameter, ...] = ()
+    fixed: Mapping[str, Any] = field(default_factory=dict)  # always passed to Keras
+    backbone: bool = False
+
+    def parameter(self, name: str) -> Parameter:
+        """The parameter called `name`; SpecError if this type has none."""
+        for parameter in self.parameters:
+            if parameter.name == name:
+                return parameter
+        known = ", ".join(item.name for item in self.parameters) or "none"
+        raise SpecError(f"{self.name} has no parameter {name!r}; its parameters are: {known}.")
+
+    def initial_params(self) -> dict[str, Any]:
+        """Parameters for a newly added layer of this type."""
+        return {
+            item.name: item.initial for item in self.parameters if item.required or item.suggested is not None
+        }
+
+
+def _activation(suggested: str | None = None, required: bool = False) -> Parameter:
+    return Parameter(
+        "activation",
+        "choice",
+        "linear",
+        "The function applied to each output. relu keeps positives and zeroes negatives; "
+        "softmax turns the last layer's scores into class probabilities.",
+        suggested=suggested,
+        choices=ACTIVATIONS,
+        required=required,
+    )
+
+
+def _size(name: str, default: Any, help_text: str, maximum: int, suggested: Any = None) -> Parameter:
+    return Parameter(name, "size", default, help_text, suggested=suggested, minimum=1, maximum=maximum)
+
+
+def _regularizer(name: str, what: str) -> Parameter:
+    return Parameter(
+        name,
+        "regularizer",
+        None,
+        f"L1/L2 penalty on the {what}, added to the loss to keep weights small and reduce "
+        'overfitting, e.g. {"l2": 0.0001}.',
+    )
+
+
+_FILTERS = Parameter(
+    "filters",
+    "int",
+    None,
+    "How many different patterns (feature maps) this layer learns to detect.",
+    suggested=32,
+    minimum=1,
+    maximum=2048,
+    required=True,
+)
+_KERNEL = _size(
+    "kernel_size", None, "Height and width of the sliding window each filter looks through.", 15, 3
+)
+_STRIDES = _size("strides", 1, "How many pixels the window moves each step; 2 halves the output size.", 8)
+_PADDING = Parameter(
+    "padding",
+    "choice",
+    "valid",
+    "valid: no border, the output shrinks; same: a zero border keeps the size (at stride 1).",
+    choices=PADDINGS,
+)
+_USE_BIAS = Parameter("use_bias", "bool", True, "Add a learned constant to each output.")
+_DEPTH_MULTIPLIER = Parameter(
+    "depth_multiplier",
+    "int",
+    1,
+    "How many filters each input channel gets in the depthwise step.",
+    minimum=1,
+    maximum=16,
+)
+_POOL_SIZE = _size("pool_size", 2, "The window summarised into one value; 2 halves height and width.", 8)
+_POOL_STRIDES = _size("strides", None, "How far the window moves; empty means the pool size.", 8)
+_RATE = Parameter(
+    "rate",
+    "float",
+    None,
+    "Fraction of values set to zero at random during training, to reduce overfitting.",
+    suggested=0.5,
+    minimum=0.0,
+    maximum=1.0,
+    exclusive_maximum=True,
+    required=True,
+)
+
+
+def _factor(name: str, help_text: str, suggested: float | None, required: bool = True) -> Parameter:
+    return Parameter(
+        name,
+        "float",
+        None,
+        help_text,
+        suggested=suggested,
+        minimum=0.0,
+        maximum=1.0,
+        exclusive_maximum=True,
+        required=required,
+    )
+
+
+def _backbone(name: str, summary: str) -> LayerType:
+    return LayerType(
+        name,
+        "backbone",
+        summary,
+        (
+            Parameter(
+                "weights",
+                "choice",
+                "imagenet",
+                "imagenet: start from features learned on 1.4 million photos (downloaded once); "
+                "none: random start.",
+                choices=BACKBONE_WEIGHTS,
+            ),
+            Parameter(
+                "trainable",
+                "bool",
+                False,
+                "Frozen (off) keeps the pretrained features; on fine-tunes them (slower, needs more data).",
+            ),
+            Parameter(
+                "pooling",
+                "choice",
+                None,
+                "none keeps the feature map; avg or max reduce it to one vector per image.",
+                choices=BACKBONE_POOLING,
+            ),
+        ),
+        backbone=True,
+    )
+
+
+LAYER_TYPES: dict[str, LayerType] = {
+    layer_type.name: layer_type
+    for layer_type in (
+        LayerType(
+            "Conv2D",
+            "convolution",
+            "Slides small learned filters over the image; each filter detects one pattern, such as an edge.",
+            (
+                _FILTERS,
+                _KERNEL,
+                _STRIDES,
+                _PADDING,
+                _activation("relu"),
+                _USE_BIAS,
+                _regularizer("kernel_regularizer", "filter weights"),
+            ),
+        ),
+        LayerType(
+            "SeparableConv2D",
+            "convolution",
+            "A cheaper convolution: filters each channel on its own, then mixes channels with 1x1 filters.",
+            (
+                _FILTERS,
+                _KERNEL,
+                _STRIDES,
+                _PADDING,
+                _DEPTH_MULTIPLIER,
+                _activation("relu"),
+                _USE_BIAS,
+                _regularizer("depthwise_regularizer", "per-channel filter weights"),
+                _regularizer("pointwise_regularizer", "1x1 mixing weights"),
+            ),
+        ),
+        LayerType(
+            "DepthwiseConv2D",
+            "convolution",
+            "Filters each input channel separately, without mixing channels.",
+            (
+                _KERNEL,
+                _STRIDES,
+                _PADDING,
+                _DEPTH_MULTIPLIER,
+                _activation("relu"),
+                _USE_BIAS,
+                _regularizer("depthwise_regularizer", "per-channel filter weights"),
+            ),
+        ),
+        LayerType(
+            "MaxPooling2D",
+            "pooling",
+            "Keeps the largest value in each window: shrinks the map and keeps the strongest responses.",
+            (_POOL_SIZE, _POOL_STRIDES, _PADDING),
+        ),
+        LayerType(
+            "AveragePooling2D",
+            "pooling",
+            "Averages each window: shrinks the map smoothly.",
+            (_POOL_SIZE, _POOL_STRIDES, _PADDING),
+        ),
+        LayerType(
+            "GlobalAveragePooling2D",
+            "pooling",
+            "Averages each whole feature map to one number: a light alternative to Flatten.",
+        ),
+        LayerType(
+            "GlobalMaxPooling2D",
+            "pooling",
+            "Keeps the largest value of each whole feature map: one number per channel.",
+        ),
+        LayerType(
+            "BatchNormalization",
+            "normalisation",
+            "Rescales each channel to a steady mean and spread per batch, which speeds up and stabilises training.",
+            (
+                Parameter(
+                    "momentum",
+                    "float",
+                    0.99,
+                    "How slowly the running mean and variance follow each new batch.",
+                    minimum=0.0,
+                    maximum=1.0,
+                    exclusive_maximum=True,
+                ),
+                Parameter(
+                    "epsilon",
+                    "float",
+                    0.001,
+                    "A small number added to the variance to avoid dividing by zero.",
+                    minimum=1e-6,
+                    maximum=1.0,
+                ),
+            ),
+        ),
+        LayerType(
+            "Dropout",
+            "regularisation",
+            "Switches off random values while training to reduce overfitting.",
+            (_RATE,),
+        ),
+        LayerType(
+            "SpatialDropout2D",
+            "regularisation",
+            "Switches off whole random feature maps while training: dropout suited to convolutions.",
+            (_RATE,),
+        ),
+        LayerType("Flatten", "reshape", "Unrolls the feature maps into one long vector for Dense layers."),
+        LayerType(
+            "Dense",
+            "dense",
+            "A fully connected layer: every output looks at every input value.",
+            (
+                Parameter(
+                    "units",
+                    "int",
+                    None,
+                    "How many outputs (neurons); the last layer needs one per class.",
+                    suggested=64,
+                    minimum=1,
+                    maximum=8192,
+                    required=True,
+                ),
+                _activation("relu"),
+                _USE_BIAS,
+                _regularizer("kernel_regularizer", "weights"),
+            ),
+        ),
+        LayerType(
+            "Activation",
+            "activation",
+            "Applies a function to every value, e.g. relu sets negatives to zero.",
+            (_activation("relu", required=True),),
+        ),
+        LayerType(
+            "RandomFlip",
+            "augmentation",
+            "Augmentation: mirrors training images at random (inactive when predicting).",
+            (
+                Parameter(
+                    "mode",
+                    "choice",
+                    "horizontal_and_vertical",
+                    "Which mirrorings to apply; digits should only be flipped if the task allows it.",
+                    suggested="horizontal",
+                    choices=FLIP_MODES,
+                ),
+            ),
+        ),
+        LayerType(
+            "RandomRotation",
+            "augmentation",
+            "Augmentation: rotates training images by a random angle (inactive when predicting).",
+            (
+                _factor(
+                    "factor", "Largest rotation as a fraction of a full turn; 0.05 is about 18 degrees.", 0.05
+                ),
+            ),
+        ),
+        LayerType(
+            "RandomZoom",
+            "augmentation",
+            "Augmentation: zooms training images in or out at random (inactive when predicting).",
+            (
+                _factor("height_factor", "Largest zoom as a fraction of the height.", 0.1),
+                _factor(
+                    "width_factor",
+                    "Largest zoom as a fraction of the width; empty: same as height.",
+                    None,
+                    False,
+                ),
+            ),
+        ),
+        LayerType(
+            "RandomTranslation",
+            "augmentation",
+            "Augmentation: shifts training images up, down, left or right at random (inactive when predicting).",
+            (
+                _factor("height_factor", "Largest vertical shift as a fraction of the height.", 0.1),
+                _factor("width_factor", "Largest horizontal shift as a fraction of the width.", 0.1),
+            ),
+        ),
+        LayerType(
+            "RandomContrast",
+            "augmentation",
+            "Augmentation: changes the contrast of training images at random (inactive when predicting).",
+            (_factor("factor", "Largest contrast change as a fraction.", 0.2),),
+            # CNN Lab feeds images scaled to [0, 1], so results are clipped to that range.
+            fixed={"value_range": (0.0, 1.0)},
+        ),
+        _backbone("VGG16", "Pretrained VGG16 feature extractor (13 conv layers): simple and large."),
+        _backbone("ResNet50", "Pretrained ResNet50 feature extractor: 50 layers with shortcut connections."),
+        _backbone(
+            "MobileNetV2", "Pretrained MobileNetV2 feature extractor: small and fast, made for phones."
+        ),
+        _backbone("EfficientNetB0", "Pretrained EfficientNetB0 feature extractor: accurate for its size."),
+    )
+}
+
+CATEGORIES = (
+    "convolution",
+    "pooling",
+    "normalisation",
+    "regularisation",
+    "reshape",
+    "dense",
+    "activation",
+    "augmentation",
+    "backbone",
+)
+
+
+def layer_type(name: str) -> LayerType:
+    """The catalogue entry for Keras class `name`; SpecError with suggestions if unsupported."""
+    if name in LAYER_TYPES:
+        return LAYER_TYPES[name]
+    close = difflib.get_close_matches(name, list(LAYER_TYPES), n=3)
+    hint = f" Did you mean {' or '.join(close)}?" if close else ""
+    raise SpecError(f"Unsupported layer type {name!r}.{hint} Supported types: {', '.join(LAYER_TYPES)}.")
+
+
+def as_pair(value: Any) -> tuple[int, int]:
+    """A Keras size argument (an int or a pair) as a (height, width) pair."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value, value)
+    return (int(value[0]), int(value[1]))
+
+
+def _check_number(parameter: Parameter, value: Any) -> str | None:
+    """A problem with a numeric value, or None when it is fine."""
+    whole = parameter.kind == "int"
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (whole and not isinstance(value, int))
+    ):
+        return f"must be {'a whole number' if whole else 'a number'}"
+    if parameter.minimum is not None and value < parameter.minimum:
+        return f"must be at least {parameter.minimum:g}"
+    if parameter.maximum is not None:
+        if parameter.exclusive_maximum and value >= parameter.maximum:
+            return f"must be below {parameter.maximum:g}"
+        if value > parameter.maximum:
+            return f"must be at most {parameter.maximum:g}"
+    return None
+
+
+def check_value(parameter: Parameter, value: Any) -> str | None:
+    """What is wrong with `value` for `parameter` (a phrase such as "must be at least 1"), or None."""
+    if value is None:
+        return "is required" if parameter.required else None
+    if parameter.kind in ("int", "float"):
+        return _check_number(parameter, value)
+    if parameter.kind == "bool":
+        return None if isinstance(value, bool) else "must be true or false"
+    if parameter.kind == "choice":
+        if parameter.name == "activation" and value is None:
+            return None
+        if value not in parameter.choices:
+            return "must be one of " + ", ".join(
+                "none" if item is None else str(item) for item in parameter.choices
+            )
+        return None
+    if parameter.kind == "size":
+        pair = value if isinstance(value, list | tuple) else [value]
+        if len(pair) not in (1, 2) or not all(
+            isinstance(item, int) and not isinstance(item, bool) for item in pair
+        ):
+            return "must be a whole number or a pair of whole numbers [height, width]"
+        for item in pair:
+            problem = _check_number(
+                Parameter(
+                    parameter.name, "int", None, "", minimum=parameter.minimum, maximum=parameter.maximum
+                ),
+                item,
+            )
+            if problem:
+                return problem
+        return None
+    if parameter.kind == "regularizer":
+        if not isinstance(value, Mapping) or not value or set(value) - {"l1", "l2"}:
+            return 'must be null or an object like {"l1": 0.0, "l2": 0.0001}'
+        for key, amount in value.items():
+            if isinstance(amount, bool) or not isinstance(amount, int | float) or amount < 0:
+                return f"must have a non-negative number for {key}"
+        return None
+    raise ValueError(f"Unknown parameter kind {parameter.kind!r}")
+
+
+def resolved_params(layer_type_name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Every parameter of the type: the given values, else Keras's defaults."""
+    entry = layer_type(layer_type_name)
+    values = {item.name: item.default for item in entry.parameters}
+    values.update({key: value for key, value in params.items() if key != "name"})
+    if values.get("activation") is None and any(item.name == "activation" for item in entry.parameters):
+        values["activation"] = "linear"
+    return values

@@ -1,0 +1,301 @@
+"""Named architectures: every model of the seed articles, LeNet-5, and a default for 8x8 digits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cnnlab import catalogue, shapes
+from cnnlab.errors import SpecError
+from cnnlab.specs import LayerSpec, ModelSpec
+
+DEFAULT_PRESET = "digits_default"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """An architecture with a title, a short description, where it comes from and its spec."""
+
+    name: str
+    title: str
+    description: str
+    source: str
+    spec: ModelSpec
+    suggested_dataset: str
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """The input shape (height, width, channels) the architecture was written for."""
+        return self.spec.input_shape
+
+
+def _conv(filters: int, **params: Any) -> dict[str, Any]:
+    return {"type": "Conv2D", "filters": filters, "kernel_size": [3, 3], "activation": "relu", **params}
+
+
+def _pool(size: int = 2) -> dict[str, Any]:
+    return {"type": "MaxPooling2D", "pool_size": [size, size]}
+
+
+def _dense(units: int, activation: str = "relu") -> dict[str, Any]:
+    return {"type": "Dense", "units": units, "activation": activation}
+
+
+FLATTEN = {"type": "Flatten"}
+BATCH_NORM = {"type": "BatchNormalization"}
+
+
+def _dropout(rate: float) -> dict[str, Any]:
+    return {"type": "Dropout", "rate": rate}
+
+
+def _spec(name: str, input_shape: list[int], layers: list[dict[str, Any]]) -> ModelSpec:
+    return ModelSpec.from_dict({"name": name, "input_shape": input_shape, "layers": layers})
+
+
+_MINIMAL_MNIST = [_conv(32), _pool(), _conv(64), _pool(), FLATTEN, _dense(10, "softmax")]
+_VGG16_HEAD = [FLATTEN, _dense(256), _dropout(0.5)]
+
+PRESETS: dict[str, Preset] = {
+    preset.name: preset
+    for preset in (
+        Preset(
+            "digits_default",
+            "Digits CNN (default)",
+            "Two small 3x3 conv layers with 'same' padding, one pooling step, dropout and a dense "
+            "head, tuned for the built-in 8x8 handwritten digits.",
+            "CNN Lab",
+            _spec(
+                "digits_default",
+                [8, 8, 1],
+                [
+                    _conv(32, padding="same"),
+                    _conv(64, padding="same"),
+                    _pool(),
+                    _dropout(0.25),
+                    FLATTEN,
+                    _dense(128),
+                    _dropout(0.5),
+                    _dense(10, "softmax"),
+                ],
+            ),
+            "digits",
+        ),
+        Preset(
+            "mnist_minimal",
+            "Minimal MNIST CNN",
+            "Two conv + max-pool blocks and a softmax output: the classic first CNN (34,826 parameters).",
+            "seed articles 000 and 002",
+            _spec("mnist_minimal", [28, 28, 1], _MINIMAL_MNIST),
+            "mnist",
+        ),
+        Preset(
+            "mnist_dropout",
+            "Minimal MNIST CNN with Dropout",
+            "The minimal MNIST CNN with Dropout(0.5) before the output layer, to reduce overfitting.",
+            "seed article 002",
+            _spec("mnist_dropout", [28, 28, 1], [*_MINIMAL_MNIST[:5], _dropout(0.5), _dense(10, "softmax")]),
+            "mnist",
+        ),
+        Preset(
+            "mnist_simple",
+            "Simple MNIST CNN",
+            "One conv layer, one pooling layer, and two dense layers (100 units, then 10 classes).",
+            "seed article 003",
+            _spec("mnist_simple", [28, 28, 1], [_conv(32), _pool(), FLATTEN, _dense(100), _dense(10, "softmax")]),
+            "mnist",
+        ),
+        Preset(
+            "mnist_three_conv",
+            "Three-conv MNIST CNN",
+            "Three conv layers (32, 64, 64 filters) with pooling between, then Dense(64) and the output.",
+            "seed article 003",
+            _spec(
+                "mnist_three_conv",
+                [28, 28, 1],
+                [_conv(32), _pool(), _conv(64), _pool(), _conv(64), FLATTEN, _dense(64), _dense(10, "softmax")],
+            ),
+            "mnist",
+        ),
+        Preset(
+            "lenet5",
+            "LeNet-5",
+            "LeCun's 1998 digit reader: 5x5 tanh convolutions with average pooling, then 120-84-10 dense layers.",
+            "LeCun et al., 1998",
+            _spec(
+                "lenet5",
+                [28, 28, 1],
+                [
+                    {"type": "Conv2D", "filters": 6, "kernel_size": 5, "padding": "same", "activation": "tanh"},
+                    {"type": "AveragePooling2D", "pool_size": 2},
+                    {"type": "Conv2D", "filters": 16, "kernel_size": 5, "activation": "tanh"},
+                    {"type": "AveragePooling2D", "pool_size": 2},
+                    FLATTEN,
+                    _dense(120, "tanh"),
+                    _dense(84, "tanh"),
+                    _dense(10, "softmax"),
+                ],
+            ),
+            "mnist",
+        ),
+        Preset(
+            "cifar10",
+            "CIFAR-10 CNN",
+            "Three conv layers (32, 64, 64) with pooling, Dense(64) and a 10-class softmax for 32x32 colour photos "
+            "(122,570 parameters).",
+            "seed article 001",
+            _spec(
+                "cifar10",
+                [32, 32, 3],
+                [_conv(32), _pool(), _conv(64), _pool(), _conv(64), FLATTEN, _dense(64), _dense(10, "softmax")],
+            ),
+            "cifar10",
+        ),
+        Preset(
+            "batchnorm_64",
+            "64x64 colour CNN with BatchNorm",
+            "Four 'same'-padded conv layers, each followed by BatchNormalization, two pooling steps and Dropout(0.5).",
+            "seed article 002",
+            _spec(
+                "batchnorm_64",
+                [64, 64, 3],
+                [
+                    _conv(32, padding="same"),
+                    BATCH_NORM,
+                    _conv(32, padding="same"),
+                    BATCH_NORM,
+                    _pool(),
+                    _conv(64, padding="same"),
+                    BATCH_NORM,
+                    _conv(64, padding="same"),
+                    BATCH_NORM,
+                    _pool(),
+                    FLATTEN,
+                    _dropout(0.5),
+                    _dense(10, "softmax"),
+                ],
+            ),
+            "cifar10",
+        ),
+        Preset(
+            "batchnorm_dropout_150",
+            "150x150 binary CNN with BatchNorm and Dropout",
+            "Two conv blocks with BatchNormalization and Dropout(0.25), Dense(512), and one sigmoid output "
+            "for a two-class task.",
+            "seed article 003",
+            _spec(
+                "batchnorm_dropout_150",
+                [150, 150, 3],
+                [
+                    _conv(32),
+                    BATCH_NORM,
+                    _pool(),
+                    _dropout(0.25),
+                    _conv(64),
+                    BATCH_NORM,
+                    _pool(),
+                    _dropout(0.25),
+                    FLATTEN,
+                    _dense(512),
+                    BATCH_NORM,
+                    _dropout(0.5),
+                    _dense(1, "sigmoid"),
+                ],
+            ),
+            "shapes",
+        ),
+        Preset(
+            "augmented_binary_64",
+            "64x64 binary CNN with augmentation",
+            "One conv block and a sigmoid output, trained with random rotations, shifts and flips.",
+            "seed article 000",
+            _spec(
+                "augmented_binary_64",
+                [64, 64, 3],
+                [
+                    {"type": "RandomRotation", "factor": 0.055},
+                    {"type": "RandomTranslation", "height_factor": 0.1, "width_factor": 0.1},
+                    {"type": "RandomFlip", "mode": "horizontal"},
+                    _conv(32),
+                    _pool(),
+                    FLATTEN,
+                    _dense(1, "sigmoid"),
+                ],
+            ),
+            "shapes",
+        ),
+        Preset(
+            "spectrogram_audio",
+            "Spectrogram audio classifier",
+            "Two conv blocks over 64x64 grey spectrograms, Dense(64) and 3 classes (music, speech, silence).",
+            "seed article 003",
+            _spec(
+                "spectrogram_audio",
+                [64, 64, 1],
+                [_conv(32), _pool(), _conv(64), _pool(), FLATTEN, _dense(64), _dense(3, "softmax")],
+            ),
+            "shapes",
+        ),
+        Preset(
+            "vgg16_transfer",
+            "VGG16 transfer learning",
+            "A frozen, ImageNet-pretrained VGG16 base with a new Flatten-Dense(256)-Dropout(0.5) head for your own "
+            "class folders.",
+            "seed article 000",
+            _spec(
+                "vgg16_transfer",
+                [128, 128, 3],
+                [{"type": "VGG16", "weights": "imagenet", "trainable": False}, *_VGG16_HEAD, _dense(2, "softmax")],
+            ),
+            "folder",
+        ),
+        Preset(
+            "vgg16_finetune_binary",
+            "VGG16 fine-tuning (binary)",
+            "A frozen VGG16 base at 224x224 with a Dense(256) head and one sigmoid output, trained with RMSprop "
+            "at a small learning rate (2e-5).",
+            "seed article 003",
+            _spec(
+                "vgg16_finetune_binary",
+                [224, 224, 3],
+                [{"type": "VGG16", "weights": "imagenet", "trainable": False}, *_VGG16_HEAD, _dense(1, "sigmoid")],
+            ),
+            "folder",
+        ),
+    )
+}
+
+
+def get(name: str) -> Preset:
+    """The preset called `name`; SpecError listing the names otherwise."""
+    if name not in PRESETS:
+        raise SpecError(f"No preset called {name!r}. Presets: {', '.join(PRESETS)}.")
+    return PRESETS[name]
+
+
+def adapt(spec: ModelSpec, input_shape: tuple[int, int, int], num_classes: int) -> ModelSpec:
+    """The spec fitted to a dataset: its input shape, and a last Dense layer with one unit per class.
+
+    A one-unit sigmoid output is kept for two classes; otherwise the last Dense layer gets
+    `num_classes` units and softmax.
+    """
+    layers = list(spec.layers)
+    for position in range(len(layers) - 1, -1, -1):
+        layer = layers[position]
+        if layer.type != "Dense":
+            continue
+        binary = layer.get("units") == 1 and layer.get("activation") == "sigmoid" and num_classes == 2
+        if not binary:
+            layers[position] = layer.with_params(units=num_classes, activation="softmax")
+        break
+    return ModelSpec(tuple(input_shape), tuple(layers), spec.name)
+
+
+def new_layer(type_name: str) -> LayerSpec:
+    """A layer of `type_name` with the catalogue's starting values."""
+    return LayerSpec(type_name, catalogue.layer_type(type_name).initial_params())
+
+
+def summaries() -> list[tuple[Preset, shapes.Analysis]]:
+    """Every preset with its analysis, for listings."""
+    return [(preset, shapes.analyse(preset.spec)) for preset in PRESETS.values()]

@@ -1,0 +1,600 @@
+"""Shape and parameter inference in pure Python, with errors that name the layer and the fix.
+
+`analyse(spec)` walks the layers the way Keras would and returns, per layer, the output shape,
+the trainable and non-trainable parameter counts, the FLOPs per image (a multiply-add counts as
+two) and the receptive field, plus every problem found. It never imports TensorFlow, so the
+Model page can call it on every edit.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from cnnlab import catalogue
+from cnnlab.errors import ArchitectureError, SpecError
+from cnnlab.specs import LayerSpec, ModelSpec
+
+Shape = tuple[int, ...]
+BYTES_PER_FLOAT = 4
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """Facts about a pretrained feature extractor, measured from Keras (include_top=False)."""
+
+    trainable_parameters: int
+    non_trainable_parameters: int
+    output_channels: int
+    rounding: str  # how each of its five stride-2 steps rounds an odd size: "floor" or "ceil"
+    gigaflops_at_224: float  # published multiply-adds at 224x224, times two
+    path: tuple[tuple[int, int], ...]  # (kernel, stride) along its deepest path, for the receptive field
+
+
+def _resnet50_path() -> tuple[tuple[int, int], ...]:
+    path = [(7, 2), (3, 2)]
+    for stage, blocks in enumerate((3, 4, 6, 3)):
+        for block in range(blocks):
+            stride = 2 if block == 0 and stage > 0 else 1
+            path += [(1, stride), (3, 1), (1, 1)]
+    return tuple(path)
+
+
+def _inverted_residual_path(stem: int, blocks: Sequence[tuple[int, int, int]]) -> tuple[tuple[int, int], ...]:
+    path = [(stem, 2)]
+    for kernel, stride, repeats in blocks:
+        for repeat in range(repeats):
+            path += [(1, 1), (kernel, stride if repeat == 0 else 1), (1, 1)]
+    path.append((1, 1))
+    return tuple(path)
+
+
+BACKBONES: dict[str, Backbone] = {
+    "VGG16": Backbone(
+        14_714_688,
+        0,
+        512,
+        "floor",
+        30.9,
+        tuple([(3, 1)] * 2 + [(2, 2)] + [(3, 1)] * 2 + [(2, 2)] + ([(3, 1)] * 3 + [(2, 2)]) * 3),
+    ),
+    "ResNet50": Backbone(23_534_592, 53_120, 2048, "ceil", 8.2, _resnet50_path()),
+    "MobileNetV2": Backbone(
+        2_223_872,
+        34_112,
+        1280,
+        "ceil",
+        0.6,
+        _inverted_residual_path(
+            3, ((3, 1, 1), (3, 2, 2), (3, 2, 3), (3, 2, 4), (3, 1, 3), (3, 2, 3), (3, 1, 1))
+        ),
+    ),
+    "EfficientNetB0": Backbone(
+        4_007_548,
+        42_023,
+        1280,
+        "ceil",
+        0.78,
+        _inverted_residual_path(
+            3, ((3, 1, 1), (3, 2, 2), (5, 2, 2), (3, 2, 3), (5, 1, 3), (5, 2, 4), (3, 1, 1))
+        ),
+    ),
+}
+BACKBONE_MINIMUM_SIZE = 32
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits a model must fit: parameters, and forward activation memory for one batch."""
+
+    max_parameters: int = 30_000_000
+    max_activation_megabytes: float = 4096.0
+    batch_size: int = 32
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with a model. `layer` is 1-based; 0 means the input; None the whole model."""
+
+    layer: int | None
+    message: str
+    severity: str = "error"
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """What one layer does to the tensor, as Keras would report it."""
+
+    index: int
+    name: str
+    type: str
+    description: str
+    output_shape: Shape
+    trainable_parameters: int
+    non_trainable_parameters: int
+    flops: int
+    receptive_field: tuple[int, int] | None
+
+    @property
+    def parameters(self) -> int:
+        """Trainable plus non-trainable parameters."""
+        return self.trainable_parameters + self.non_trainable_parameters
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The result of `analyse`: rows for the layers that could be inferred, and every problem."""
+
+    spec: ModelSpec
+    rows: tuple[LayerRow, ...]
+    problems: tuple[Problem, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        """True when there is no error (warnings allowed)."""
+        return not self.errors
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        """The problems that stop the model from being built or trained."""
+        return tuple(problem for problem in self.problems if problem.severity == "error")
+
+    @property
+    def trainable_parameters(self) -> int:
+        """Sum of trainable parameters."""
+        return sum(row.trainable_parameters for row in self.rows)
+
+    @property
+    def non_trainable_parameters(self) -> int:
+        """Sum of non-trainable parameters (batch-norm statistics, frozen layers)."""
+        return sum(row.non_trainable_parameters for row in self.rows)
+
+    @property
+    def total_parameters(self) -> int:
+        """All parameters, as Keras's `count_params()`."""
+        return self.trainable_parameters + self.non_trainable_parameters
+
+    @property
+    def flops(self) -> int:
+        """FLOPs for one image through the whole model."""
+        return sum(row.flops for row in self.rows)
+
+    @property
+    def output_shape(self) -> Shape:
+        """The shape the model outputs (without the batch axis)."""
+        return self.rows[-1].output_shape if self.rows else tuple(self.spec.input_shape)
+
+    def activation_bytes(self, batch_size: int = 1) -> int:
+        """Memory of all layer outputs for one forward pass of `batch_size` images, as float32."""
+        elements = math.prod(self.spec.input_shape) + sum(math.prod(row.output_shape) for row in self.rows)
+        return elements * BYTES_PER_FLOAT * batch_size
+
+    def raise_for_errors(self) -> Analysis:
+        """Raise ArchitectureError listing every error; return self when there is none."""
+        if self.errors:
+            raise ArchitectureError("\n".join(problem.message for problem in self.errors), self.errors)
+        return self
+
+
+def describe(layer: LayerSpec) -> str:
+    """A short human description, e.g. "Conv2D 3x3, padding='valid'" or "Dense 10, softmax"."""
+    params = layer.params
+    if layer.type in ("Conv2D", "SeparableConv2D", "DepthwiseConv2D"):
+        kernel = params.get("kernel_size")
+        text = layer.type
+        if kernel is not None:
+            height, width = catalogue.as_pair(kernel)
+            text += f" {height}x{width}"
+        strides = params.get("strides", 1)
+        if strides not in (1, (1, 1)):
+            text += f", strides={strides}"
+        return text + f", padding={params.get('padding', 'valid')!r}"
+    if layer.type in ("MaxPooling2D", "AveragePooling2D"):
+        height, width = catalogue.as_pair(params.get("pool_size", 2))
+        return f"{layer.type} {height}x{width}"
+    if layer.type == "Dense":
+        return f"Dense {params.get('units')}, {params.get('activation') or 'linear'}"
+    if layer.type in ("Dropout", "SpatialDropout2D"):
+        return f"{layer.type} {params.get('rate')}"
+    if layer.type == "Activation":
+        return f"Activation {params.get('activation')}"
+    return layer.type
+
+
+def _format_shape(shape: Shape) -> str:
+    return "x".join(str(size) for size in shape) if len(shape) == 3 else f"vector of {shape[0]}"
+
+
+def _window_output(size: int, window: int, stride: int, padding: str) -> int:
+    """Keras's output length along one axis for a sliding window."""
+    if padding == "same":
+        return math.ceil(size / stride)
+    return (size - window) // stride + 1
+
+
+def snake_case(class_name: str) -> str:
+    """Keras's snake_case of a class name: Conv2D -> conv2d, MaxPooling2D -> max_pooling2d."""
+    text = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", class_name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", text).lower()
+
+
+def layer_names(spec: ModelSpec) -> list[str]:
+    """Readable, unique Keras layer names: the given `name`, else e.g. conv2d_1, dense_2."""
+    counters: dict[str, int] = {}
+    names = []
+    for layer in spec.layers:
+        base = snake_case(layer.type)
+        counters[base] = counters.get(base, 0) + 1
+        names.append(str(layer.get("name") or f"{base}_{counters[base]}"))
+    return names
+
+
+_NEEDS_IMAGE_INPUT = frozenset(
+    (
+        "Conv2D",
+        "SeparableConv2D",
+        "DepthwiseConv2D",
+        "MaxPooling2D",
+        "AveragePooling2D",
+        "GlobalAveragePooling2D",
+        "GlobalMaxPooling2D",
+        "SpatialDropout2D",
+    )
+)
+
+
+class _LayerFailure(Exception):
+    """Raised inside inference when a layer cannot take its input; carries the message."""
+
+
+def _parameter_problems(position: int, layer: LayerSpec) -> list[Problem]:
+    """Unknown parameters and values outside the catalogue's ranges."""
+    entry = catalogue.layer_type(layer.type)
+    where = f"Layer {position} ({layer.type})"
+    problems = []
+    for name, value in layer.params.items():
+        if name == "name":
+            continue
+        try:
+            parameter = entry.parameter(name)
+        except SpecError as error:
+            problems.append(Problem(position, f"{where}: {error}"))
+            continue
+        problem = catalogue.check_value(parameter, value)
+        if problem is None:
+            continue
+        fix = f"Use e.g. {parameter.initial!r}." if parameter.initial is not None else ""
+        if name == "rate":
+            fix = "The rate is the fraction of values dropped while training; use e.g. 0.5 (0 disables it)."
+        elif name in ("filters", "units") and isinstance(value, int) and value < 1:
+            fix = f"A layer with {value} {name} has no outputs; use at least 1, e.g. {parameter.initial}."
+        problems.append(Problem(position, f"{where} has {name}={value!r}, which {problem}. {fix}".strip()))
+    for parameter in entry.parameters:
+        if parameter.required and parameter.name not in layer.params:
+            problems.append(
+                Problem(position, f"{where} needs {parameter.name}; for example {parameter.initial!r}.")
+            )
+    return problems
+
+
+def _infer_layer(
+    position: int, layer: LayerSpec, shape: Shape
+) -> tuple[Shape, int, int, int, tuple[int, int] | None]:
+    """Output shape, trainable and non-trainable parameters, FLOPs and (kernel, stride) pairs.
+
+    Returns (shape, trainable, non_trainable, flops, window) where window is the
+    ((kernel_h, kernel_w), (stride_h, stride_w)) the layer adds to the receptive field, flattened
+    into a tuple of two pairs, or None when the layer sees its whole input.
+    """
+    params = catalogue.resolved_params(layer.type, layer.params)
+    where = f"Layer {position} ({describe(layer)})"
+    kind = layer.type
+    spatial = len(shape) == 3
+    if not spatial and (kind in _NEEDS_IMAGE_INPUT or kind.startswith("Random") or kind in BACKBONES):
+        raise _LayerFailure(
+            f"{where} needs an image-shaped input (height, width, channels) but gets a "
+            f"{_format_shape(shape)} from an earlier Flatten, Dense or global pooling. "
+            "Move it before the Flatten or remove it."
+        )
+    if kind in ("Conv2D", "SeparableConv2D", "DepthwiseConv2D", "MaxPooling2D", "AveragePooling2D"):
+        height, width, channels = shape
+        pooling = kind.endswith("Pooling2D")
+        kernel = catalogue.as_pair(params["pool_size"] if pooling else params["kernel_size"])
+        stride_value = params["strides"]
+        strides = catalogue.as_pair(kernel if pooling and stride_value is None else stride_value)
+        padding = params["padding"]
+        noun = "pool window" if pooling else "kernel"
+        if kernel[0] > height or kernel[1] > width:
+            outcome = (
+                f"would output {_window_output(height, kernel[0], strides[0], 'valid')}x"
+                f"{_window_output(width, kernel[1], strides[1], 'valid')}"
+                if padding == "valid"
+                else "would mostly see zero padding"
+            )
+            raise _LayerFailure(
+                f"{where} gets a {height}x{width} input, smaller than its {kernel[0]}x{kernel[1]} {noun}, "
+                f"and {outcome}. Use a {noun} of at most {min(height, width)}, or remove a pooling or "
+                "strided layer before it."
+            )
+        out_height = _window_output(height, kernel[0], strides[0], padding)
+        out_width = _window_output(width, kernel[1], strides[1], padding)
+        if out_height <= 0 or out_width <= 0:
+            raise _LayerFailure(
+                f"{where} gets a {height}x{width} input and would output {out_height}x{out_width}. "
+                "Use padding='same' or remove a pooling layer before it."
+            )
+        positions = out_height * out_width
+        window = kernel[0] * kernel[1]
+        bias = 1 if params.get("use_bias", True) else 0
+        if pooling:
+            return (out_height, out_width, channels), 0, 0, positions * channels * window, (kernel, strides)
+        if kind == "Conv2D":
+            filters = params["filters"]
+            weights = window * channels * filters + bias * filters
+            return (
+                (out_height, out_width, filters),
+                weights,
+                0,
+                2 * positions * window * channels * filters,
+                (kernel, strides),
+            )
+        multiplier = params["depth_multiplier"]
+        depthwise = window * channels * multiplier
+        if kind == "DepthwiseConv2D":
+            outputs = channels * multiplier
+            return (
+                (out_height, out_width, outputs),
+                depthwise + bias * outputs,
+                0,
+                2 * positions * depthwise,
+                (kernel, strides),
+            )
+        filters = params["filters"]
+        pointwise = channels * multiplier * filters
+        flops = 2 * positions * (depthwise + pointwise)
+        return (
+            (out_height, out_width, filters),
+            depthwise + pointwise + bias * filters,
+            0,
+            flops,
+            (kernel, strides),
+        )
+    if kind in ("GlobalAveragePooling2D", "GlobalMaxPooling2D"):
+        return (shape[2],), 0, 0, math.prod(shape), None
+    if kind == "BatchNormalization":
+        channels = shape[-1]
+        return shape, 2 * channels, 2 * channels, 2 * math.prod(shape), ((1, 1), (1, 1))
+    if kind in ("Dropout", "SpatialDropout2D", "Activation") or kind.startswith("Random"):
+        flops = math.prod(shape) if kind == "Activation" else 0
+        return shape, 0, 0, flops, ((1, 1), (1, 1))
+    if kind == "Flatten":
+        return (math.prod(shape),), 0, 0, 0, None
+    if kind == "Dense":
+        units = params["units"]
+        if spatial:
+            raise _LayerFailure(
+                f"{where} gets a {_format_shape(shape)} tensor. Without Flatten, Keras would apply it to "
+                f"each of the {shape[0] * shape[1]} pixels separately and output {shape[0]}x{shape[1]}x{units}, "
+                "not one answer per image. Add Flatten or GlobalAveragePooling2D before it."
+            )
+        inputs = shape[0]
+        bias = 1 if params.get("use_bias", True) else 0
+        return (units,), inputs * units + bias * units, 0, 2 * inputs * units, None
+    if kind in BACKBONES:
+        return _infer_backbone(where, kind, params, shape)
+    raise _LayerFailure(f"{where}: no shape rule for {kind}.")
+
+
+def _infer_backbone(where: str, kind: str, params: dict, shape: Shape) -> tuple[Shape, int, int, int, None]:
+    height, width, channels = shape
+    backbone = BACKBONES[kind]
+    if channels != 3:
+        raise _LayerFailure(
+            f"{where} expects colour images with 3 channels but gets {channels}. "
+            "Choose the RGB colour mode on the Data page, or set input_shape channels to 3."
+        )
+    if height < BACKBONE_MINIMUM_SIZE or width < BACKBONE_MINIMUM_SIZE:
+        raise _LayerFailure(
+            f"{where} needs images of at least {BACKBONE_MINIMUM_SIZE}x{BACKBONE_MINIMUM_SIZE} but gets "
+            f"{height}x{width}. Increase the image size on the Data page."
+        )
+    rounding = math.floor if backbone.rounding == "floor" else math.ceil
+    for _ in range(5):
+        height, width = rounding(height / 2), rounding(width / 2)
+    output: Shape = (
+        (backbone.output_channels,) if params.get("pooling") else (height, width, backbone.output_channels)
+    )
+    flops = int(backbone.gigaflops_at_224 * 1e9 * shape[0] * shape[1] / (224 * 224))
+    total = backbone.trainable_parameters + backbone.non_trainable_parameters
+    if params.get("trainable"):
+        return output, backbone.trainable_parameters, backbone.non_trainable_parameters, flops, None
+    return output, 0, total, flops, None
+
+
+def _receptive_field(
+    current: tuple[int, int], jump: tuple[int, int], window: tuple[tuple[int, int], tuple[int, int]]
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    (kernel_h, kernel_w), (stride_h, stride_w) = window
+    field_size = (current[0] + (kernel_h - 1) * jump[0], current[1] + (kernel_w - 1) * jump[1])
+    return field_size, (jump[0] * stride_h, jump[1] * stride_w)
+
+
+def analyse(
+    spec: ModelSpec,
+    *,
+    num_classes: int | None = None,
+    dataset_input_shape: Sequence[int] | None = None,
+    budget: Budget | None = None,
+) -> Analysis:
+    """Infer every layer's output and cost, and collect every problem with its fix.
+
+    With `num_classes`, the last layer is checked against the dataset's classes and the loss CNN
+    Lab uses (softmax with sparse categorical cross-entropy, or one sigmoid unit for two classes).
+    With `dataset_input_shape`, the model's input must match it. With `budget`, parameters and
+    activation memory are checked against it.
+    """
+    problems: list[Problem] = []
+    if dataset_input_shape is not None and tuple(dataset_input_shape) != tuple(spec.input_shape):
+        got, want = _format_shape(tuple(spec.input_shape)), _format_shape(tuple(dataset_input_shape))
+        problems.append(
+            Problem(
+                0,
+                (
+                    f"The model's input is {got} but the dataset gives {want} images. Set input_shape to "
+                    f"{list(dataset_input_shape)}, or change the image size and colour mode on the Data page."
+                ),
+            )
+        )
+    for position, layer in enumerate(spec.layers, 1):
+        try:
+            catalogue.layer_type(layer.type)
+        except SpecError as error:
+            problems.append(Problem(position, f"Layer {position}: {error}"))
+            return Analysis(spec, (), tuple(problems))
+        problems.extend(_parameter_problems(position, layer))
+    if problems and any(problem.layer not in (0, None) for problem in problems):
+        return Analysis(spec, (), tuple(problems))
+
+    rows: list[LayerRow] = []
+    shape: Shape = tuple(spec.input_shape)
+    field_size, jump = (1, 1), (1, 1)
+    for position, (layer, name) in enumerate(zip(spec.layers, layer_names(spec), strict=True), 1):
+        try:
+            output, trainable, non_trainable, flops, window = _infer_layer(position, layer, shape)
+        except _LayerFailure as failure:
+            problems.append(Problem(position, str(failure)))
+            break
+        if layer.type in BACKBONES:
+            for kernel, stride in BACKBONES[layer.type].path:
+                field_size, jump = _receptive_field(field_size, jump, ((kernel, kernel), (stride, stride)))
+        elif window is not None:
+            field_size, jump = _receptive_field(field_size, jump, window)
+        receptive = field_size if len(output) == 3 else None
+        rows.append(
+            LayerRow(
+                position,
+                name,
+                layer.type,
+                describe(layer),
+                output,
+                trainable,
+                non_trainable,
+                flops,
+                receptive,
+            )
+        )
+        shape = output
+    analysis = Analysis(spec, tuple(rows), tuple(problems))
+    if analysis.errors:
+        return analysis
+    if num_classes is not None:
+        problems.extend(_output_problems(spec, analysis, num_classes))
+    if budget is not None:
+        problems.extend(_budget_problems(analysis, budget))
+    return Analysis(spec, tuple(rows), tuple(problems))
+
+
+def output_activation(spec: ModelSpec) -> str:
+    """The activation of the model's last Dense or Activation layer ("linear" if none)."""
+    for layer in reversed(spec.layers):
+        if layer.type in ("Dense", "Activation"):
+            return str(layer.get("activation") or "linear")
+        if layer.type not in ("Dropout", "BatchNormalization"):
+            break
+    return "linear"
+
+
+def loss_for(spec: ModelSpec) -> str:
+    """The Keras loss CNN Lab trains this model with, read from its output layer."""
+    output_width = analyse(spec).output_shape
+    if output_activation(spec) == "sigmoid" and output_width == (1,):
+        return "binary_crossentropy"
+    return "sparse_categorical_crossentropy"
+
+
+def _output_problems(spec: ModelSpec, analysis: Analysis, num_classes: int) -> list[Problem]:
+    last = len(spec.layers)
+    output = analysis.output_shape
+    where = f"Layer {last} ({describe(spec.layers[-1])})"
+    if len(output) != 1:
+        return [
+            Problem(
+                last,
+                (
+                    f"The model ends with a {_format_shape(output)} tensor, but a classifier must end with one "
+                    f"score per class. Add Flatten (or GlobalAveragePooling2D) and Dense({num_classes}, "
+                    "activation='softmax') at the end."
+                ),
+            )
+        ]
+    width = output[0]
+    activation = output_activation(spec)
+    if width == 1 and num_classes == 2:
+        if activation != "sigmoid":
+            return [
+                Problem(
+                    last,
+                    (
+                        f"{where} outputs 1 value for 2 classes with activation {activation!r}; binary "
+                        "cross-entropy expects a probability. Use activation='sigmoid', or 2 units with softmax."
+                    ),
+                )
+            ]
+        return []
+    if width != num_classes:
+        return [
+            Problem(
+                last,
+                (
+                    f"{where} outputs {width} values but the dataset has {num_classes} classes. "
+                    f"Set units={num_classes} on the last Dense layer."
+                ),
+            )
+        ]
+    if activation != "softmax":
+        return [
+            Problem(
+                last,
+                (
+                    f"{where} ends with activation {activation!r}, but the loss (sparse categorical "
+                    "cross-entropy) expects class probabilities that sum to 1. Use activation='softmax' "
+                    "on the last layer."
+                ),
+            )
+        ]
+    return []
+
+
+def _budget_problems(analysis: Analysis, budget: Budget) -> list[Problem]:
+    problems = []
+    if analysis.total_parameters > budget.max_parameters:
+        problems.append(
+            Problem(
+                None,
+                (
+                    f"The model has {analysis.total_parameters:,} parameters, over the budget of "
+                    f"{budget.max_parameters:,}. Add pooling before Flatten, use GlobalAveragePooling2D, "
+                    "or use fewer filters or units."
+                ),
+            )
+        )
+    megabytes = analysis.activation_bytes(budget.batch_size) / 2**20
+    if megabytes > budget.max_activation_megabytes:
+        problems.append(
+            Problem(
+                None,
+                (
+                    f"One batch of {budget.batch_size} images needs {megabytes:,.0f} MB of activations, over the "
+                    f"budget of {budget.max_activation_megabytes:,.0f} MB. Use a smaller batch size or image "
+                    "size, or pool earlier."
+                ),
+            )
+        )
+    return problems
+
+
+def check(spec: ModelSpec, **options: object) -> Analysis:
+    """`analyse`, raising ArchitectureError when there is any error."""
+    return analyse(spec, **options).raise_for_errors()  # type: ignore[arg-type]
