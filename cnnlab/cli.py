@@ -9,8 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from cnnlab.errors import CnnLabError
+from cnnlab import shapes
+from cnnlab.errors import CnnLabError, SpecError
+from cnnlab.specs import ModelSpec
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -21,7 +24,70 @@ def _parser() -> argparse.ArgumentParser:
     )
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # Subcommands are added below, one block each.
+    subcommands.add_parser("presets", help="list the preset architectures").set_defaults(handler=_command_presets)
+    summary = subcommands.add_parser("summary", help="print a Keras-style table of layers, shapes and parameters")
+    summary.add_argument("spec", metavar="SPEC", help="a preset name or a model JSON file")
+    summary.set_defaults(handler=_command_summary)
+    code = subcommands.add_parser("code", help="print a runnable Keras training script for a model")
+    code.add_argument("spec", metavar="SPEC", help="a preset name or a model JSON file")
+    code.add_argument("--dataset", default="digits", help="the dataset the script loads (default: digits)")
+    code.set_defaults(handler=_command_code)
     return parser
+
+
+def load_spec(name_or_path: str) -> ModelSpec:
+    """A preset by name, or a model spec read from a JSON file."""
+    from cnnlab import presets
+
+    if name_or_path in presets.PRESETS:
+        return presets.get(name_or_path).spec
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise SpecError(
+            f"{name_or_path!r} is neither a preset nor a JSON file. Presets: {', '.join(presets.PRESETS)}."
+        )
+    return ModelSpec.from_json(path.read_text(encoding="utf-8"))
+
+
+def _command_presets(arguments: argparse.Namespace) -> int:
+    from cnnlab import presets
+
+    for preset, analysis in presets.summaries():
+        shape = "x".join(str(size) for size in preset.input_shape)
+        print(f"{preset.name:<24} {shape:>11}  {analysis.total_parameters:>12,} params  {preset.title}")
+    return 0
+
+
+def _command_summary(arguments: argparse.Namespace) -> int:
+    spec = load_spec(arguments.spec)
+    print(summary_table(shapes.check(spec)))
+    return 0
+
+
+def summary_table(analysis: shapes.Analysis) -> str:
+    """A Keras-style summary: layers, output shapes, parameters; the last line is the total."""
+    widths = (34, 24, 14)
+    rule = "─" * (sum(widths) + 4)
+    lines = [f'Model: "{analysis.spec.name}"', rule]
+    lines.append(f" {'Layer (type)':<{widths[0]}} {'Output Shape':<{widths[1]}} {'Param #':>{widths[2]}}")
+    lines.append(rule)
+    for row in analysis.rows:
+        layer = f"{row.name} ({row.type})"
+        shape = "(None, " + ", ".join(str(size) for size in row.output_shape) + ")"
+        lines.append(f" {layer:<{widths[0]}} {shape:<{widths[1]}} {row.parameters:>{widths[2]},}")
+    lines.append(rule)
+    lines.append(f" Trainable params: {analysis.trainable_parameters:,}")
+    lines.append(f" Non-trainable params: {analysis.non_trainable_parameters:,}")
+    lines.append(f"Total params: {analysis.total_parameters:,}")
+    return "\n".join(lines)
+
+
+def _command_code(arguments: argparse.Namespace) -> int:
+    from cnnlab import codegen
+    from cnnlab.specs import DataSettings
+
+    print(codegen.script(load_spec(arguments.spec), data=DataSettings(dataset=arguments.dataset)))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

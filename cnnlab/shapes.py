@@ -314,7 +314,7 @@ def _infer_layer(
                 else "would mostly see zero padding"
             )
             raise _LayerFailure(
-                f"{where} gets a {height}x{width} input, smaller than its {kernel[0]}x{kernel[1]} {noun}, "
+                f"{where} has a {height}x{width} input, smaller than its {kernel[0]}x{kernel[1]} {noun}, "
                 f"and {outcome}. Use a {noun} of at most {min(height, width)}, or remove a pooling or "
                 "strided layer before it."
             )
@@ -322,7 +322,7 @@ def _infer_layer(
         out_width = _window_output(width, kernel[1], strides[1], padding)
         if out_height <= 0 or out_width <= 0:
             raise _LayerFailure(
-                f"{where} gets a {height}x{width} input and would output {out_height}x{out_width}. "
+                f"{where} has a {height}x{width} input and would output {out_height}x{out_width}. "
                 "Use padding='same' or remove a pooling layer before it."
             )
         positions = out_height * out_width

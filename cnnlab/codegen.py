@@ -1,0 +1,218 @@
+"""Spec and settings to a runnable, readable Keras training script in the keras-io style.
+
+The script is written from `keras_config`, the description `build` and `training` also use, so
+the model it builds has the same layers, arguments and parameter count as the app's. It never
+imports TensorFlow itself, so the Model page can show it on every edit.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from typing import Any
+
+from cnnlab import keras_config, shapes
+from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
+
+_KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+
+
+def python_literal(value: Any) -> str:
+    """`value` as Python source: strings in double quotes, tuples and mappings spelled out."""
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, tuple | list):
+        items = ", ".join(python_literal(item) for item in value)
+        return f"({items},)" if len(value) == 1 else f"({items})"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{python_literal(key)}: {python_literal(item)}" for key, item in value.items()) + "}"
+    return repr(value)
+
+
+def _argument(key: str, value: Any) -> str:
+    if key.endswith("_regularizer"):
+        return f"{key}=regularizers.L1L2(l1={float(value.get('l1', 0.0))!r}, l2={float(value.get('l2', 0.0))!r})"
+    return f"{key}={python_literal(value)}"
+
+
+def call_source(call: keras_config.KerasCall, indent: str = "") -> str:
+    """One constructor call as source, e.g. `layers.Conv2D(filters=32, kernel_size=3, name="conv2d_1")`.
+
+    A call longer than a line puts one argument per line, indented under `indent`.
+    """
+    arguments = [_argument(key, value) for key, value in call.arguments.items()]
+    module = {"layers": "layers", "applications": "keras.applications"}.get(call.module, f"keras.{call.module}")
+    one_line = f"{module}.{call.class_name}({', '.join(arguments)})"
+    if len(indent) + len(one_line) <= 96:
+        return one_line
+    inner = "".join(f"\n{indent}    {argument}," for argument in arguments)
+    return f"{module}.{call.class_name}({inner}\n{indent})"
+
+
+def model_source(spec: ModelSpec, settings: TrainingSettings | None = None) -> str:
+    """A `build_model()` function that returns the Keras model for `spec` (as trained with `settings`)."""
+    effective = keras_config.training_spec(spec, settings)
+    lines = ["def build_model():", f'    """Build the {spec.name} model: {len(effective.layers)} layers."""']
+    items = []
+    for call in keras_config.layer_calls(effective):
+        if call.module == "applications":
+            variable = call.arguments["name"]
+            lines.append(f"    {variable} = {call_source(call, '    ')}")
+            state = "trainable: fine-tuned" if call.trainable else "frozen: keeps its pretrained features"
+            lines.append(f"    {variable}.trainable = {call.trainable!r}  # {state}")
+            items.append(variable)
+        else:
+            items.append(call_source(call, " " * 12))
+    lines.append("    return keras.Sequential(")
+    lines.append("        [")
+    lines.append(f"            keras.Input(shape={python_literal(tuple(effective.input_shape))}),")
+    lines.extend(f"            {item}," for item in items)
+    lines.append("        ],")
+    lines.append(f"        name={python_literal(spec.name)},")
+    lines.append("    )")
+    return "\n".join(lines)
+
+
+def _data_source(data: DataSettings, input_shape: tuple[int, int, int]) -> str:
+    """A `load_data()` function returning train, validation and test splits scaled to [0, 1]."""
+    height, width, channels = input_shape
+    fractions = f"validation_fraction={data.validation_fraction!r}, test_fraction={data.test_fraction!r}"
+    if data.dataset == "digits":
+        body = """
+            digits = load_digits()
+            images = (digits.images / 16.0).astype("float32")[..., np.newaxis]
+            labels = digits.target.astype("int64")
+        """
+    elif data.dataset in _KERAS_DATASETS:
+        body = f"""
+            (train_images, train_labels), (test_images, test_labels) = keras.datasets.{data.dataset}.load_data()
+            images = np.concatenate([train_images, test_images]).astype("float32") / 255.0
+            labels = np.concatenate([train_labels, test_labels]).reshape(-1).astype("int64")
+            if images.ndim == 3:
+                images = images[..., np.newaxis]
+        """
+    else:
+        body = f"""
+            # Images prepared by CNN Lab from {data.dataset!r}; install cnnlab to regenerate them.
+            from cnnlab import datasets, specs
+
+            prepared = datasets.load(specs.DataSettings.from_dict({json.dumps(data.to_dict())}))
+            images = np.concatenate([prepared.x_train, prepared.x_val, prepared.x_test])
+            labels = np.concatenate([prepared.y_train, prepared.y_val, prepared.y_test])
+        """
+    return textwrap.dedent(
+        f'''
+        def load_data({fractions}, seed={data.seed}):
+            """Load the images, scale them to [0, 1], fit them to the model and split them."""
+        '''
+    ).strip() + textwrap.indent(
+        textwrap.dedent(body).rstrip()
+        + "\n"
+        + textwrap.dedent(
+            f"""\
+            if images.shape[1:3] != ({height}, {width}):
+                images = np.asarray(keras.ops.image.resize(images, ({height}, {width})))
+            if images.shape[-1] != {channels}:
+                {"images = images.mean(axis=-1, keepdims=True)" if channels == 1 else "images = np.repeat(images, 3, axis=-1)"}
+            held_out = validation_fraction + test_fraction
+            x_train, x_rest, y_train, y_rest = train_test_split(
+                images, labels, test_size=held_out, stratify=labels, random_state=seed
+            )
+            x_val, x_test, y_val, y_test = train_test_split(
+                x_rest, y_rest, test_size=test_fraction / held_out, stratify=y_rest, random_state=seed
+            )
+            return (x_train, y_train), (x_val, y_val), (x_test, y_test)
+            """
+        ).rstrip(),
+        "    ",
+    )
+
+
+def _training_source(spec: ModelSpec, settings: TrainingSettings) -> str:
+    optimizer = call_source(keras_config.optimizer_call(settings))
+    callbacks = []
+    for call in keras_config.callback_calls(settings):
+        if call.class_name == "LearningRateScheduler":
+            callbacks.append("keras.callbacks.LearningRateScheduler(learning_rate_schedule)")
+        else:
+            callbacks.append(call_source(call, " " * 8))
+    schedule = keras_config.learning_rate_expression(settings)
+    schedule_source = (
+        f'def learning_rate_schedule(epoch, learning_rate):\n    """The {settings.schedule} schedule: the rate for epoch `epoch` (from 0)."""\n'
+        f"    return {schedule}\n\n\n"
+        if schedule
+        else ""
+    )
+    callback_list = "[" + "".join(f"\n            {callback}," for callback in callbacks) + "\n        ]" if callbacks else "[]"
+    return f'''{schedule_source}def main():
+    keras.utils.set_random_seed({settings.seed})
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = load_data()
+    print("Training images:", x_train.shape, "validation:", x_val.shape, "test:", x_test.shape)
+
+    model = build_model()
+    model.summary()
+    model.compile(
+        loss={python_literal(shapes.loss_for(spec))},
+        optimizer={optimizer},
+        metrics=["accuracy"],
+    )
+    model.fit(
+        x_train,
+        y_train,
+        batch_size={settings.batch_size},
+        epochs={settings.epochs},
+        validation_data=(x_val, y_val),
+        callbacks={callback_list},
+    )
+
+    test_loss, test_accuracy = model.evaluate(x_test, y_test, verbose=0)
+    print("Test loss:", test_loss)
+    print("Test accuracy:", test_accuracy)
+    model.save({python_literal(spec.name + ".keras")})
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def script(
+    spec: ModelSpec,
+    settings: TrainingSettings | None = None,
+    data: DataSettings | None = None,
+) -> str:
+    """The whole training script for `spec`: imports, `load_data`, `build_model`, `main`."""
+    settings = settings or TrainingSettings()
+    data = data or DataSettings()
+    shapes.check(spec)
+    schedule = keras_config.learning_rate_expression(settings) or ""
+    imports = ["import math", ""] if "math." in schedule else []
+    imports += ["import keras", "import numpy as np", "from keras import layers, regularizers"]
+    if data.dataset == "digits":
+        imports.append("from sklearn.datasets import load_digits")
+    imports.append("from sklearn.model_selection import train_test_split")
+    header = textwrap.dedent(
+        f'''\
+        """
+        Title: {spec.name} on {data.dataset}
+        Description: Build, train and evaluate a convolutional neural network, exported from CNN Lab.
+
+        Run it with `python {spec.name}.py`. It needs keras (with TensorFlow) and scikit-learn.
+        """
+        '''
+    )
+    return "\n".join(
+        [
+            header,
+            "\n".join(imports),
+            "",
+            "",
+            _data_source(data, spec.input_shape),
+            "",
+            "",
+            model_source(spec, settings),
+            "",
+            "",
+            _training_source(spec, settings),
+        ]
+    )
