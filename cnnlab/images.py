@@ -181,7 +181,8 @@ def decode_image(
             ) from None
     try:
         oriented = ImageOps.exif_transpose(image)
-    except Exception:  # noqa: BLE001 - a malformed EXIF block must not reject the picture itself.
+    except Exception:
+        # A malformed EXIF block must not reject the picture itself.
         oriented = image
     result = _normalise_mode(oriented if oriented is not None else image)
     return result.copy()
