@@ -32,6 +32,20 @@ def _parser() -> argparse.ArgumentParser:
     code.add_argument("spec", metavar="SPEC", help="a preset name or a model JSON file")
     code.add_argument("--dataset", default="digits", help="the dataset the script loads (default: digits)")
     code.set_defaults(handler=_command_code)
+    subcommands.add_parser(
+        "datasets", help="list the datasets and whether each is available now"
+    ).set_defaults(handler=_command_datasets)
+    dataset_info = subcommands.add_parser(
+        "dataset-info", help="load a dataset and print counts per class and split, and skipped files"
+    )
+    dataset_info.add_argument("dataset", metavar="NAME_OR_PATH", help="a dataset name, or a folder or .zip of images")
+    dataset_info.add_argument("--image-size", type=int, default=None, help="resize to this many pixels per side")
+    dataset_info.add_argument("--color-mode", choices=("grayscale", "rgb"), default=None, help="colour mode")
+    dataset_info.add_argument("--subset", type=int, default=None, help="use at most this many images")
+    dataset_info.add_argument("--validation-fraction", type=float, default=0.15, help="default: 0.15")
+    dataset_info.add_argument("--test-fraction", type=float, default=0.15, help="default: 0.15")
+    dataset_info.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0)")
+    dataset_info.set_defaults(handler=_command_dataset_info)
     return parser
 
 
@@ -87,6 +101,45 @@ def _command_code(arguments: argparse.Namespace) -> int:
     from cnnlab.specs import DataSettings
 
     print(codegen.script(load_spec(arguments.spec), data=DataSettings(dataset=arguments.dataset)))
+    return 0
+
+
+def _command_datasets(arguments: argparse.Namespace) -> int:
+    from cnnlab import datasets
+
+    for entry in datasets.registry():
+        shape = "x".join(str(size) for size in entry.image_shape)
+        status = "available" if entry.available else "not available"
+        print(f"{entry.name:<14} {shape:>8}  {len(entry.class_names):>3} classes  {entry.size:>7,} images  "
+              f"{status:<13}  {entry.title}")
+        if entry.unavailable_reason:
+            print(f"{'':<16}{entry.unavailable_reason}")
+    return 0
+
+
+def _command_dataset_info(arguments: argparse.Namespace) -> int:
+    from cnnlab import datasets
+    from cnnlab.specs import DataSettings
+
+    try:
+        settings = DataSettings(
+            dataset=arguments.dataset, image_size=arguments.image_size, color_mode=arguments.color_mode,
+            subset=arguments.subset, validation_fraction=arguments.validation_fraction,
+            test_fraction=arguments.test_fraction, seed=arguments.seed,
+        )
+    except ValueError as error:
+        raise SpecError(f"Invalid data settings: {error}") from None
+    data = datasets.load(settings)
+    shape = "x".join(str(size) for size in data.image_shape)
+    print(f"{data.info.title} ({data.info.name}): {data.info.size:,} images of {shape}, {data.num_classes} classes")
+    print(f"Source: {data.info.source}. Licence: {data.info.licence}.")
+    print()
+    table = data.summary.copy()
+    table.loc["(all classes)"] = data.summary.sum()
+    print(table.to_string())
+    if data.skipped is not None:
+        print()
+        print(data.skipped.to_text())
     return 0
 
 
