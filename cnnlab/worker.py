@@ -128,11 +128,12 @@ def configure_threads(threads: int | None = None) -> int:
     Returns the intra-op thread count.
     """
     if threads is None:
-        threads = int(os.environ.get("CNNLAB_WORKER_THREADS", "0")) or None
+        text = os.environ.get("CNNLAB_WORKER_THREADS", "").strip()
+        threads = int(text) if text.isdigit() and int(text) > 0 else None
     if threads is None:
-        cores = os.cpu_count() or 1
-        max_workers = int(os.environ.get("CNNLAB_MAX_WORKERS", "0")) or max(1, cores // 2)
-        threads = max(1, cores // max_workers)
+        from cnnlab.scheduler import default_max_workers
+
+        threads = max(1, (os.cpu_count() or 1) // default_max_workers())
     os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
     os.environ["TF_NUM_INTEROP_THREADS"] = str(min(2, threads))
     os.environ["OMP_NUM_THREADS"] = str(threads)

@@ -1,0 +1,54 @@
+"""Light job functions for the worker and scheduler tests: they obey the job contract of
+`cnnlab.worker` (status running, batch metrics, `Control`) without importing TensorFlow, so
+process tests take a second instead of seven. `cnnlab.training.run` is tested for real in
+tests/test_training.py and end to end in tests/test_scheduler.py.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from cnnlab import statuses
+from cnnlab.errors import DatasetUnavailable
+from cnnlab.store import Store
+from cnnlab.worker import Control, Outcome
+
+BATCHES_PER_EPOCH = 10
+
+
+def counting_job(run_id: str, store: Store, control: Control) -> Outcome:
+    """Record a batch every 20 ms for `epochs` epochs; stop, pause and resume between batches."""
+    store.set_status(run_id, statuses.RUNNING)
+    epochs = int(store.get_run(run_id).training_settings.get("epochs", 1))
+    for step in range(epochs * BATCHES_PER_EPOCH):
+        time.sleep(0.02)
+        epoch, batch = divmod(step, BATCHES_PER_EPOCH)
+        store.add_batch_metrics(
+            run_id, [{"epoch": epoch + 1, "batch": batch, "step": step, "loss": 1 / (step + 1)}]
+        )
+        if batch == BATCHES_PER_EPOCH - 1:
+            store.add_epoch_metrics(run_id, {"epoch": epoch + 1, "loss": 1 / (step + 1)})
+        if control.should_stop():
+            return Outcome(statuses.STOPPED, reason="Stopped by the user.")
+    store.set_results(run_id, {"pid": os.getpid(), "threads": os.environ.get("TF_NUM_INTRAOP_THREADS")})
+    return Outcome()
+
+
+def failing_job(run_id: str, store: Store, control: Control) -> Outcome:
+    """Start running, then hit a bug."""
+    store.set_status(run_id, statuses.RUNNING)
+    raise ValueError("bad value 42")
+
+
+def unavailable_job(run_id: str, store: Store, control: Control) -> Outcome:
+    """Fail the way a user-caused problem fails, before running."""
+    raise DatasetUnavailable("MNIST is not available offline; place mnist.npz in ~/.keras/datasets.")
+
+
+def diverging_job(run_id: str, store: Store, control: Control) -> Outcome:
+    """End as diverged with a hint."""
+    store.set_status(run_id, statuses.RUNNING)
+    return Outcome(
+        statuses.DIVERGED, reason="The loss became NaN at epoch 1.", hint="Lower the learning rate."
+    )
