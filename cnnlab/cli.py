@@ -24,8 +24,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # Subcommands are added below, one block each.
-    subcommands.add_parser("presets", help="list the preset architectures").set_defaults(handler=_command_presets)
-    summary = subcommands.add_parser("summary", help="print a Keras-style table of layers, shapes and parameters")
+    subcommands.add_parser("presets", help="list the preset architectures").set_defaults(
+        handler=_command_presets
+    )
+    summary = subcommands.add_parser(
+        "summary", help="print a Keras-style table of layers, shapes and parameters"
+    )
     summary.add_argument("spec", metavar="SPEC", help="a preset name or a model JSON file")
     summary.set_defaults(handler=_command_summary)
     code = subcommands.add_parser("code", help="print a runnable Keras training script for a model")
@@ -38,8 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     dataset_info = subcommands.add_parser(
         "dataset-info", help="load a dataset and print counts per class and split, and skipped files"
     )
-    dataset_info.add_argument("dataset", metavar="NAME_OR_PATH", help="a dataset name, or a folder or .zip of images")
-    dataset_info.add_argument("--image-size", type=int, default=None, help="resize to this many pixels per side")
+    dataset_info.add_argument(
+        "dataset", metavar="NAME_OR_PATH", help="a dataset name, or a folder or .zip of images"
+    )
+    dataset_info.add_argument(
+        "--image-size", type=int, default=None, help="resize to this many pixels per side"
+    )
     dataset_info.add_argument("--color-mode", choices=("grayscale", "rgb"), default=None, help="colour mode")
     dataset_info.add_argument("--subset", type=int, default=None, help="use at most this many images")
     dataset_info.add_argument("--validation-fraction", type=float, default=0.15, help="default: 0.15")
@@ -110,8 +118,10 @@ def _command_datasets(arguments: argparse.Namespace) -> int:
     for entry in datasets.registry():
         shape = "x".join(str(size) for size in entry.image_shape)
         status = "available" if entry.available else "not available"
-        print(f"{entry.name:<14} {shape:>8}  {len(entry.class_names):>3} classes  {entry.size:>7,} images  "
-              f"{status:<13}  {entry.title}")
+        print(
+            f"{entry.name:<14} {shape:>8}  {len(entry.class_names):>3} classes  {entry.size:>7,} images  "
+            f"{status:<13}  {entry.title}"
+        )
         if entry.unavailable_reason:
             print(f"{'':<16}{entry.unavailable_reason}")
     return 0
@@ -123,15 +133,21 @@ def _command_dataset_info(arguments: argparse.Namespace) -> int:
 
     try:
         settings = DataSettings(
-            dataset=arguments.dataset, image_size=arguments.image_size, color_mode=arguments.color_mode,
-            subset=arguments.subset, validation_fraction=arguments.validation_fraction,
-            test_fraction=arguments.test_fraction, seed=arguments.seed,
+            dataset=arguments.dataset,
+            image_size=arguments.image_size,
+            color_mode=arguments.color_mode,
+            subset=arguments.subset,
+            validation_fraction=arguments.validation_fraction,
+            test_fraction=arguments.test_fraction,
+            seed=arguments.seed,
         )
     except ValueError as error:
         raise SpecError(f"Invalid data settings: {error}") from None
     data = datasets.load(settings)
     shape = "x".join(str(size) for size in data.image_shape)
-    print(f"{data.info.title} ({data.info.name}): {data.info.size:,} images of {shape}, {data.num_classes} classes")
+    print(
+        f"{data.info.title} ({data.info.name}): {data.info.size:,} images of {shape}, {data.num_classes} classes"
+    )
     print(f"Source: {data.info.source}. Licence: {data.info.licence}.")
     print()
     table = data.summary.copy()

@@ -25,13 +25,19 @@ def python_literal(value: Any) -> str:
         items = ", ".join(python_literal(item) for item in value)
         return f"({items},)" if len(value) == 1 else f"({items})"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{python_literal(key)}: {python_literal(item)}" for key, item in value.items()) + "}"
+        return (
+            "{"
+            + ", ".join(f"{python_literal(key)}: {python_literal(item)}" for key, item in value.items())
+            + "}"
+        )
     return repr(value)
 
 
 def _argument(key: str, value: Any) -> str:
     if key.endswith("_regularizer"):
-        return f"{key}=regularizers.L1L2(l1={float(value.get('l1', 0.0))!r}, l2={float(value.get('l2', 0.0))!r})"
+        return (
+            f"{key}=regularizers.L1L2(l1={float(value.get('l1', 0.0))!r}, l2={float(value.get('l2', 0.0))!r})"
+        )
     return f"{key}={python_literal(value)}"
 
 
@@ -41,7 +47,9 @@ def call_source(call: keras_config.KerasCall, indent: str = "") -> str:
     A call longer than a line puts one argument per line, indented under `indent`.
     """
     arguments = [_argument(key, value) for key, value in call.arguments.items()]
-    module = {"layers": "layers", "applications": "keras.applications"}.get(call.module, f"keras.{call.module}")
+    module = {"layers": "layers", "applications": "keras.applications"}.get(
+        call.module, f"keras.{call.module}"
+    )
     one_line = f"{module}.{call.class_name}({', '.join(arguments)})"
     if len(indent) + len(one_line) <= 96:
         return one_line
@@ -143,8 +151,12 @@ def _training_source(spec: ModelSpec, settings: TrainingSettings) -> str:
         if schedule
         else ""
     )
-    callback_list = "[" + "".join(f"\n            {callback}," for callback in callbacks) + "\n        ]" if callbacks else "[]"
-    return f'''{schedule_source}def main():
+    callback_list = (
+        "[" + "".join(f"\n            {callback}," for callback in callbacks) + "\n        ]"
+        if callbacks
+        else "[]"
+    )
+    return f"""{schedule_source}def main():
     keras.utils.set_random_seed({settings.seed})
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = load_data()
     print("Training images:", x_train.shape, "validation:", x_val.shape, "test:", x_test.shape)
@@ -173,7 +185,7 @@ def _training_source(spec: ModelSpec, settings: TrainingSettings) -> str:
 
 if __name__ == "__main__":
     main()
-'''
+"""
 
 
 def script(
@@ -185,9 +197,13 @@ def script(
     settings = settings or TrainingSettings()
     data = data or DataSettings()
     shapes.check(spec)
-    schedule = keras_config.learning_rate_expression(settings) or ""
-    imports = ["import math", ""] if "math." in schedule else []
-    imports += ["import keras", "import numpy as np", "from keras import layers, regularizers"]
+    model = model_source(spec, settings)
+    training = _training_source(spec, settings)
+    imports = ["import math", ""] if "math." in training else []
+    imports += ["import keras", "import numpy as np"]
+    imports.append(
+        "from keras import layers, regularizers" if "regularizers." in model else "from keras import layers"
+    )
     if data.dataset == "digits":
         imports.append("from sklearn.datasets import load_digits")
     imports.append("from sklearn.model_selection import train_test_split")
@@ -210,9 +226,9 @@ def script(
             _data_source(data, spec.input_shape),
             "",
             "",
-            model_source(spec, settings),
+            model,
             "",
             "",
-            _training_source(spec, settings),
+            training,
         ]
     )

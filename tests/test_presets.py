@@ -1,0 +1,36 @@
+"""Presets: every seed model is there, described, valid, and adaptable to a dataset."""
+
+import pytest
+
+from cnnlab import presets, shapes
+
+SEED_MODELS = [
+    "mnist_minimal", "mnist_dropout", "batchnorm_64", "cifar10", "mnist_simple", "mnist_three_conv",
+    "batchnorm_dropout_150", "vgg16_transfer", "lenet5", "digits_default",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", SEED_MODELS)
+def test_seed_models_exist_and_are_valid(name: str) -> None:
+    preset = presets.get(name)
+    assert preset.title and preset.description and preset.source
+    assert shapes.analyse(preset.spec).ok
+
+
+def test_input_shapes_follow_the_articles() -> None:
+    assert presets.get("batchnorm_64").input_shape == (64, 64, 3)
+    assert presets.get("batchnorm_dropout_150").input_shape == (150, 150, 3)
+    assert presets.get("digits_default").input_shape == (8, 8, 1)
+    assert presets.get("vgg16_transfer").spec.layers[0].type == "VGG16"
+
+
+def test_adapt_fits_a_preset_to_a_dataset() -> None:
+    adapted = presets.adapt(presets.get("mnist_minimal").spec, (28, 28, 1), 3)
+    assert shapes.analyse(adapted, num_classes=3, dataset_input_shape=(28, 28, 1)).ok
+    binary = presets.adapt(presets.get("batchnorm_dropout_150").spec, (150, 150, 3), 2)
+    assert binary.layers[-1].params == {"units": 1, "activation": "sigmoid"}
+
+
+def test_new_layer_uses_the_catalogue_start_values() -> None:
+    assert presets.new_layer("Conv2D").params == {"filters": 32, "kernel_size": 3, "activation": "relu"}
+    assert presets.new_layer("Dropout").params == {"rate": 0.5}
