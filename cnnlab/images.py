@@ -9,6 +9,7 @@ model trained on a dataset expects, returning every intermediate step for displa
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,7 +22,7 @@ from cnnlab.errors import ImageError
 if TYPE_CHECKING:
     from cnnlab.datasets import DatasetInfo
 
-SUPPORTED_FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "WEBP")
+SUPPORTED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")  # JPEG also opens camera MPO files.
 SUPPORTED_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp")
 _WHAT_TO_DO = "Upload a PNG, JPEG, GIF, BMP or WebP image."
 
@@ -35,6 +36,12 @@ _INK_LAYOUT: dict[str, tuple[float, bool]] = {
     "shapes": (0.75, False),
 }
 _DEFAULT_INK_LAYOUT = (20 / 28, True)
+
+
+def _registered_formats() -> list[str]:
+    """The supported formats this Pillow build can open (WebP needs libwebp)."""
+    Image.init()
+    return [name for name in SUPPORTED_FORMATS if name in Image.OPEN]
 
 
 def _megabytes(count: int) -> str:
@@ -60,6 +67,18 @@ def _sniff(data: bytes) -> str:
     except UnicodeDecodeError:
         return "binary data of an unknown kind"
     return "text"
+
+
+_SIGNATURES = {
+    b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a": "GIF", b"GIF89a": "GIF", b"BM": "BMP",
+}
+
+
+def _claimed_format(data: bytes) -> str | None:
+    """The supported format the first bytes announce, if any."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    return next((name for signature, name in _SIGNATURES.items() if data.startswith(signature)), None)
 
 
 def _is_svg(data: bytes) -> bool:
@@ -112,6 +131,16 @@ def _normalise_mode(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def _too_many_pixels(error: Exception, max_pixels: int) -> ImageError:
+    """The message for Pillow's own decompression-bomb guard, with the pixel count it found."""
+    found = re.search(r"\((\d+) pixels\)", str(error))
+    count = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
+    return ImageError(
+        f"The image has {count}, too many to decode safely (the limit is {max_pixels:,} pixels). "
+        "Resize it to a few thousand pixels per side and upload it again."
+    )
+
+
 def decode_image(
     data: bytes,
     *,
@@ -145,17 +174,20 @@ def decode_image(
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            image = Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
+            image = Image.open(io.BytesIO(data), formats=_registered_formats())
         except Image.UnidentifiedImageError:
+            claimed = _claimed_format(data)
+            if claimed is not None:
+                raise ImageError(
+                    f"The {claimed} data is corrupt or truncated ({len(data):,} bytes, header unreadable). "
+                    "Open it in an image viewer, save it again, and upload the new file."
+                ) from None
             raise ImageError(
                 f"The file is not a supported image; it looks like {_sniff(data)} "
                 f"({len(data):,} bytes). {_WHAT_TO_DO}"
             ) from None
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ImageError(
-                f"The image has too many pixels to decode safely (limit {max_pixels:,}). "
-                "Resize it to a few thousand pixels per side and upload it again."
-            ) from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+            raise _too_many_pixels(error, max_pixels) from None
         except (OSError, SyntaxError, ValueError, EOFError) as error:
             raise ImageError(f"The image header is corrupt ({error}). {_WHAT_TO_DO}") from None
         width, height = image.size
@@ -169,11 +201,8 @@ def decode_image(
                 image.draft("RGB" if image.mode != "L" else "L", draft_size)
             image.seek(0)  # The first frame of an animation.
             image.load()
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ImageError(
-                f"The image has too many pixels to decode safely (limit {max_pixels:,}). "
-                "Resize it and upload it again."
-            ) from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+            raise _too_many_pixels(error, max_pixels) from None
         except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as error:
             raise ImageError(
                 f"The {image.format or 'image'} data is corrupt or truncated ({error}). "
