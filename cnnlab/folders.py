@@ -94,7 +94,7 @@ def scan_paths(paths: Iterable[PurePosixPath], where: str = "The folder") -> Fol
     root = PurePosixPath(".")
     relative = kept
     # Descend through wrapper folders ("pets/cats/1.jpg" when the zip holds the folder itself).
-    while relative and all(len(path.parts) >= 3 for path in relative) and len(
+    while relative and any(len(path.parts) >= 3 for path in relative) and len(
         {path.parts[0] for path in relative}
     ) == 1:
         root = root / relative[0].parts[0]

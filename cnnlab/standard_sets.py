@@ -241,6 +241,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
     _allowed = frozenset({
         ("numpy", "ndarray"), ("numpy", "dtype"),
         ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        # Python 3 writes bytes into protocol-2 pickles as `_codecs.encode(text, "latin1")`.
+        ("_codecs", "encode"),
     })
 
     def find_class(self, module: str, name: str) -> Any:
