@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DatasetInfo", "SkippedFile", "SkippedReport", "SplitData", "info", "load", "registry",
+    "stratified_split", "stratified_subset",
 ]
 
 Progress = Callable[[float, str], None]

@@ -598,3 +598,21 @@ def test_cli_dataset_info_on_a_traversal_zip_writes_nothing_outside(tmp_path: Pa
     assert "Traceback" not in finished.stderr
     assert sorted(path.as_posix() for path in tmp_path.rglob("*")) == before
     assert not (tmp_path.parent / "evil.txt").exists()
+
+
+def test_importing_and_loading_the_default_never_starts_tensorflow(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from cnnlab import archives, datasets, images\n"
+        "data = datasets.load()\n"
+        "assert data.num_classes == 10\n"
+        "loaded = sorted(name for name in ('tensorflow', 'keras', 'torch', 'jax') if name in sys.modules)\n"
+        "print('heavy:', loaded)\n"
+    )
+    environment = {**os.environ, "KERAS_HOME": str(tmp_path / "keras"), "PYTHONPATH": str(PROJECT)}
+    finished = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=environment, capture_output=True, text=True,
+        timeout=60, check=False,
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert "heavy: []" in finished.stdout
