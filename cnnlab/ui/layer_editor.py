@@ -1,0 +1,183 @@
+"""The Model page's layer editor: one form per layer, generated from the catalogue.
+
+Every widget reads its range, default and help text from `cnnlab.catalogue`, and its key from the
+layer's stable id, so widgets follow their layer when layers are moved.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from cnnlab import catalogue, presets, shapes
+from cnnlab.catalogue import Parameter
+from cnnlab.specs import LayerSpec
+from cnnlab.ui import state
+
+NONE_LABEL = "none"
+
+
+def _choice_label(value: Any) -> str:
+    return NONE_LABEL if value is None else str(value)
+
+
+def _size_widget(parameter: Parameter, value: Any, key: str) -> Any:
+    """One number for a square window, or two for a rectangular one; 0 means 'as Keras defaults'."""
+    optional = parameter.default is None and not parameter.required and parameter.suggested is None
+    minimum = 0 if optional else int(parameter.minimum or 1)
+    current = value if value is not None else parameter.initial
+    pair = catalogue.as_pair(current) if current is not None else (0, 0)
+    if pair[0] == pair[1]:
+        size = st.number_input(parameter.name, minimum, int(parameter.maximum or 99), pair[0], 1, key=key,
+                               help=parameter.help + (" 0 = same as the pool size." if optional else ""))  # fmt: skip
+        if optional and size == 0:
+            return None
+        return value if value is not None and catalogue.as_pair(value) == (size, size) else int(size)
+    left, right = st.columns(2)
+    height = left.number_input(
+        f"{parameter.name} height", 1, int(parameter.maximum or 99), pair[0], key=f"{key}_h"
+    )
+    width = right.number_input(
+        f"{parameter.name} width", 1, int(parameter.maximum or 99), pair[1], key=f"{key}_w"
+    )
+    return [int(height), int(width)]
+
+
+def _regularizer_widget(parameter: Parameter, value: Any, key: str) -> Any:
+    value = value or {}
+    left, right = st.columns(2)
+    l1 = left.number_input(f"{parameter.name} L1", 0.0, 1.0, float(value.get("l1", 0.0)), format="%.5f",
+                           step=0.0001, key=f"{key}_l1", help=parameter.help)  # fmt: skip
+    l2 = right.number_input(f"{parameter.name} L2", 0.0, 1.0, float(value.get("l2", 0.0)), format="%.5f",
+                            step=0.0001, key=f"{key}_l2", help=parameter.help)  # fmt: skip
+    if not l1 and not l2:
+        return None
+    return {name: amount for name, amount in (("l1", l1), ("l2", l2)) if amount}
+
+
+def parameter_widget(parameter: Parameter, value: Any, key: str) -> Any:
+    """Draw the widget for one parameter and return the value it holds."""
+    if parameter.kind == "bool":
+        return st.checkbox(parameter.name, bool(value if value is not None else parameter.default), key=key,
+                           help=parameter.help)  # fmt: skip
+    if parameter.kind == "choice":
+        options = list(parameter.choices)
+        current = value if value in options else parameter.default
+        if parameter.name == "activation" and value is None:
+            current = "linear"
+        chosen = st.selectbox(parameter.name, options, options.index(current) if current in options else 0, key=key,
+                              format_func=_choice_label, help=parameter.help)  # fmt: skip
+        return chosen
+    if parameter.kind == "size":
+        return _size_widget(parameter, value, key)
+    if parameter.kind == "regularizer":
+        return _regularizer_widget(parameter, value, key)
+    if parameter.kind == "int":
+        # The widget accepts any whole number so that validation, not the widget, explains a bad one.
+        number = st.number_input(parameter.name, value=int(value if value is not None else parameter.initial or 0),
+                                 step=1, key=key, help=parameter.help)  # fmt: skip
+        return int(number)
+    current = value if value is not None else parameter.initial
+    if current is None:
+        number = st.number_input(
+            parameter.name, value=0.0, step=0.05, key=key, help=parameter.help + " 0 = none."
+        )
+        return float(number) or None
+    return float(st.number_input(parameter.name, value=float(current), step=0.05, format="%g", key=key,
+                                 help=parameter.help))  # fmt: skip
+
+
+def layer_form(layer: LayerSpec, layer_id: str) -> LayerSpec:
+    """The editable parameters of one layer; returns the layer as the widgets now describe it."""
+    entry = catalogue.layer_type(layer.type)
+    st.caption(entry.summary)
+    params: dict[str, Any] = {}
+    for parameter in entry.parameters:
+        value = parameter_widget(parameter, layer.get(parameter.name), f"layer_{layer_id}_{parameter.name}")
+        given = parameter.name in layer.params
+        if value is None or (not given and value == parameter.default and not parameter.required):
+            continue
+        params[parameter.name] = value
+    if layer.get("name"):
+        params["name"] = layer.get("name")
+    return LayerSpec(layer.type, params)
+
+
+def _move(items: list, position: int, offset: int) -> list:
+    target = position + offset
+    if not 0 <= target < len(items):
+        return items
+    items = list(items)
+    items[position], items[target] = items[target], items[position]
+    return items
+
+
+def layer_editor(analysis: shapes.Analysis) -> None:
+    """Every layer as an expander with its form and move, duplicate and remove buttons; then 'add'."""
+    model = state.draft().model
+    layers, ids = list(model.layers), state.layer_ids()
+    problems = {problem.layer: problem.message for problem in analysis.problems}
+    rows = {row.index: row for row in analysis.rows}
+    for position, (layer, layer_id) in enumerate(zip(layers, ids, strict=True)):
+        row = rows.get(position + 1)
+        shape = " × ".join(str(size) for size in row.output_shape) if row else "?"
+        marker = "⚠️ " if position + 1 in problems else ""
+        with st.expander(
+            f"{marker}{position + 1}. {shapes.describe(layer)}  →  {shape}", expanded=bool(marker)
+        ):
+            if marker:
+                st.error(problems[position + 1])
+            edited = layer_form(layer, layer_id)
+            buttons = st.columns(4)
+            action = None
+            if buttons[0].button("Move up", key=f"up_{layer_id}", disabled=position == 0):
+                action = "up"
+            if buttons[1].button("Move down", key=f"down_{layer_id}", disabled=position == len(layers) - 1):
+                action = "down"
+            if buttons[2].button("Duplicate", key=f"duplicate_{layer_id}"):
+                action = "duplicate"
+            if buttons[3].button("Remove", key=f"remove_{layer_id}", disabled=len(layers) == 1):
+                action = "remove"
+        if edited != layer:
+            layers[position] = edited
+            state.replace_layers(layers, ids)
+            st.rerun()
+        if action:
+            _apply(action, position, layers, ids)
+    add_left, add_right = st.columns([3, 1])
+    new_type = add_left.selectbox("Add a layer", list(catalogue.LAYER_TYPES), key="add_layer_type",
+                                  format_func=lambda name: f"{name} ({catalogue.layer_type(name).category})")  # fmt: skip
+    add_right.write("")
+    if add_right.button("Add layer", key="add_layer", type="primary"):
+        insert_at = _insertion_point(layers, new_type)
+        layers.insert(insert_at, presets.new_layer(new_type))
+        ids.insert(insert_at, state.new_layer_id())
+        state.replace_layers(layers, ids)
+        st.rerun()
+
+
+def _insertion_point(layers: list[LayerSpec], type_name: str) -> int:
+    """Where a new layer goes: augmentation first, feature layers before Flatten, the rest before the output."""
+    entry = catalogue.layer_type(type_name)
+    if entry.category == "augmentation" or entry.backbone:
+        return 0
+    for position, layer in enumerate(layers):
+        if layer.type in ("Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D") and entry.category in (
+            "convolution", "pooling"):  # fmt: skip
+            return position
+    return max(0, len(layers) - 1)
+
+
+def _apply(action: str, position: int, layers: list[LayerSpec], ids: list[str]) -> None:
+    if action in ("up", "down"):
+        offset = -1 if action == "up" else 1
+        layers, ids = _move(layers, position, offset), _move(ids, position, offset)
+    elif action == "duplicate":
+        layers.insert(position + 1, layers[position])
+        ids.insert(position + 1, state.new_layer_id())
+    elif action == "remove":
+        del layers[position]
+        del ids[position]
+    state.replace_layers(layers, ids)
+    st.rerun()

@@ -1,0 +1,31 @@
+"""Tables the pages show, as pandas DataFrames."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from cnnlab import shapes
+
+
+def analysis_table(analysis: shapes.Analysis) -> pd.DataFrame:
+    """One row per layer: name, output shape, parameters, FLOPs, receptive field and any problem."""
+    problems = {problem.layer: problem.message for problem in analysis.problems}
+    rows = []
+    for row in analysis.rows:
+        field = row.receptive_field
+        rows.append({
+            "#": row.index,
+            "Layer": f"{row.name} ({row.description})",
+            "Output shape": " × ".join(str(size) for size in row.output_shape),
+            "Parameters": row.parameters,
+            "Trainable": row.trainable_parameters,
+            "FLOPs": row.flops,
+            "Receptive field": f"{field[0]}×{field[1]}" if field else "whole image",
+            "Problem": problems.get(row.index, ""),
+        })  # fmt: skip
+    for layer, message in problems.items():
+        if layer and layer > len(analysis.rows):
+            rows.append(
+                {"#": layer, "Layer": shapes.describe(analysis.spec.layers[layer - 1]), "Problem": message}
+            )
+    return pd.DataFrame(rows)

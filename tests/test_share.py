@@ -1,0 +1,25 @@
+"""Setup links: a setup survives the URL round trip, and a damaged link says so."""
+
+import pytest
+
+from cnnlab import presets, share
+from cnnlab.errors import SpecError
+from cnnlab.specs import AugmentationSettings, DataSettings, TrainingSettings
+
+
+def test_setup_round_trips_through_a_short_token() -> None:
+    setup = share.Setup(
+        DataSettings(dataset="shapes", image_size=32, options={"noise": 0.1}),
+        presets.get("cifar10").spec,
+        TrainingSettings(optimizer="sgd", epochs=3, augmentation=AugmentationSettings(flip="horizontal")),
+    )
+    token = share.encode(setup)
+    assert token.isascii() and "/" not in token and "+" not in token
+    assert len(token) < 1000
+    assert share.decode(token) == setup
+
+
+@pytest.mark.parametrize("token", ["not-a-token", "", share.encode.__name__ * 3])
+def test_damaged_token_is_a_clear_error(token: str) -> None:
+    with pytest.raises(SpecError, match="link"):
+        share.decode(token)
