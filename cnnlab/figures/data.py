@@ -1,0 +1,65 @@
+"""Figures of datasets: image grids and class balance."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+
+def _as_rgb(image: np.ndarray) -> np.ndarray:
+    """A (height, width, 3) uint8 image from a float image in [0, 1] with 1 or 3 channels."""
+    pixels = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, np.newaxis]
+    if pixels.shape[2] == 1:
+        pixels = np.repeat(pixels, 3, axis=2)
+    return (pixels * 255).round().astype(np.uint8)
+
+
+def image_grid(
+    images: Sequence[np.ndarray], titles: Sequence[str], columns: int = 8, size: int = 110
+) -> go.Figure:
+    """Images in a grid, each with its title; grey images are shown in grey."""
+    count = len(images)
+    columns = max(1, min(columns, count))
+    rows = max(1, -(-count // columns))
+    figure = make_subplots(rows=rows, cols=columns, subplot_titles=list(titles), horizontal_spacing=0.01,
+                           vertical_spacing=0.06 if rows > 1 else 0.0)  # fmt: skip
+    for position, image in enumerate(images):
+        figure.add_trace(go.Image(z=_as_rgb(image), hoverinfo="skip"), row=position // columns + 1,
+                         col=position % columns + 1)  # fmt: skip
+    figure.update_xaxes(visible=False)
+    figure.update_yaxes(visible=False)
+    figure.update_annotations(font_size=11)
+    figure.update_layout(height=rows * size + 30, margin={"l": 0, "r": 0, "t": 25, "b": 0})
+    return figure
+
+
+def samples_per_class(
+    images: np.ndarray, labels: np.ndarray, class_names: Sequence[str], per_class: int = 6, seed: int = 0
+) -> go.Figure:
+    """A grid with one row per class (at most 10 classes) and `per_class` random examples in each."""
+    generator = np.random.default_rng(seed)
+    chosen, titles = [], []
+    for index, name in enumerate(class_names[:10]):
+        members = np.flatnonzero(labels == index)
+        for member in generator.choice(members, size=min(per_class, len(members)), replace=False):
+            chosen.append(images[member])
+            titles.append(str(name))
+    return image_grid(chosen, titles, columns=per_class)
+
+
+def class_balance(summary: pd.DataFrame) -> go.Figure:
+    """Stacked bars of images per class in the train, validation and test splits."""
+    figure = go.Figure()
+    classes = summary.index.astype(str) if "class" not in summary.columns else summary["class"].astype(str)
+    for split in ("train", "validation", "test"):
+        if split in summary.columns:
+            figure.add_trace(go.Bar(name=split, x=list(classes), y=summary[split]))
+    figure.update_layout(barmode="stack", height=300, margin={"l": 0, "r": 0, "t": 10, "b": 0},
+                         yaxis_title="images", xaxis_title="class", legend={"orientation": "h"})  # fmt: skip
+    return figure

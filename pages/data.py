@@ -1,0 +1,66 @@
+"""Data: choose a dataset and how to prepare it; see samples, class balance and augmentation."""
+
+import dataclasses
+
+import numpy as np
+import streamlit as st
+
+from cnnlab import augment
+from cnnlab.errors import CnnLabError
+from cnnlab.figures import data as data_figures
+from cnnlab.ui import state
+from cnnlab.ui.data_cache import load_dataset
+from cnnlab.ui.data_form import augmentation_form, dataset_picker, preparation_form
+
+st.title("Data")
+setup = state.draft()
+
+with st.container(border=True):
+    dataset = dataset_picker(setup.data)
+    try:
+        chosen = preparation_form(dataset, setup.data)
+    except ValueError as error:
+        st.error(f"These settings do not fit together: {error}")
+        st.stop()
+state.set_data(chosen)
+
+try:
+    split = load_dataset(chosen)
+except CnnLabError as error:
+    st.error(str(error))
+    st.stop()
+
+shape = "×".join(str(size) for size in split.image_shape)
+counts = st.columns(4)
+counts[0].metric("Images", f"{len(split.y_train) + len(split.y_val) + len(split.y_test):,}")
+counts[1].metric("Classes", split.num_classes)
+counts[2].metric("Image shape", shape)
+counts[3].metric(
+    "Train / validation / test", f"{len(split.y_train)} / {len(split.y_val)} / {len(split.y_test)}"
+)
+if split.skipped is not None and split.skipped.count:
+    st.warning(f"Some files were skipped.\n\n```\n{split.skipped.to_text()}\n```")
+
+samples_tab, balance_tab, augmentation_tab = st.tabs(["Samples", "Class balance", "Augmentation"])
+with samples_tab:
+    st.plotly_chart(
+        data_figures.samples_per_class(split.x_train, split.y_train, split.class_names), key="samples"
+    )
+with balance_tab:
+    st.plotly_chart(data_figures.class_balance(split.summary), key="balance")
+    st.dataframe(split.summary, key="summary_table")
+with augmentation_tab:
+    st.caption("Random changes applied to training images only, so the network learns what does not matter.")
+    augmentation = augmentation_form(setup.training.augmentation)
+    state.set_training(dataclasses.replace(setup.training, augmentation=augmentation))
+    if augmentation.active:
+        examples = split.x_train[
+            np.random.default_rng(chosen.seed).choice(len(split.x_train), 4, replace=False)
+        ]
+        with st.spinner("Augmenting…"):
+            previews = augment.augmented_examples(examples, augmentation, copies=5, seed=chosen.seed)
+        grid = [image for original, row in zip(examples, previews, strict=True) for image in (original, *row)]
+        titles = [title for _ in examples for title in ("original", *["augmented"] * len(previews[0]))]
+        st.plotly_chart(data_figures.image_grid(grid, titles, columns=6), key="augmentation_preview")
+    else:
+        st.info("Switch on an augmentation above to preview it.")
