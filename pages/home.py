@@ -1,10 +1,40 @@
-"""Home: what CNN Lab is."""
+"""Home: what CNN Lab is, a one-click first training run, and the recent runs."""
 
 import streamlit as st
 
-st.title("CNN Lab")
-st.write(
-    "Build a convolutional neural network layer by layer, train it on real images, and watch "
-    "what it learns: its filters, its feature maps and its mistakes."
+from cnnlab.ui import runs, state
+
+st.title("🧠 CNN Lab")
+st.markdown(
+    "Build a convolutional neural network layer by layer, train it on real images, and watch what it "
+    "learns: its filters, its feature maps and its mistakes. Everything runs here, in your browser, "
+    "with Keras under the hood."
 )
-st.info("The builder, training and evaluation pages are on their way.", icon="🚧")
+
+left, right = st.columns([1, 1])
+with left, st.container(border=True):
+    st.subheader("Start in one click")
+    st.write("Train a small CNN on 1,797 real handwritten digits (8×8 pixels). It works offline and "
+             "shows live curves within seconds.")  # fmt: skip
+    if st.button("Train a digits classifier", type="primary", key="quick_train"):
+        setup = state.default_setup()
+        state.set_data(setup.data)
+        state.set_model(setup.model)
+        state.set_training(setup.training)
+        run = runs.submit(setup, name="Digits classifier")
+        st.switch_page(
+            "pages/train.py", query_params={"run": run.id, "setup": st.query_params.get("setup", "")}
+        )
+with right, st.container(border=True):
+    st.subheader("Or build your own")
+    st.page_link("pages/data.py", label="1. Choose the data", icon="🖼️")
+    st.page_link("pages/model.py", label="2. Assemble the layers", icon="🧱")
+    st.page_link("pages/train.py", label="3. Train and watch", icon="📈")
+    st.page_link("pages/learn.py", label="New to CNNs? Learn how convolution works", icon="🎓")
+
+st.subheader("Recent runs")
+recent = runs.store().list_runs(limit=8)
+if recent:
+    st.dataframe(runs.runs_table(recent), hide_index=True, key="recent_runs")
+else:
+    st.caption("No runs yet.")

@@ -1,0 +1,60 @@
+"""The run store and scheduler of this Streamlit server, shared by every session."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from cnnlab import scheduler as scheduler_module
+from cnnlab.records import RunRecord
+from cnnlab.share import Setup
+from cnnlab.store import Store
+
+
+@st.cache_resource(show_spinner=False)
+def store() -> Store:
+    """The server's run store (CNNLAB_HOME)."""
+    return Store()
+
+
+@st.cache_resource(show_spinner=False)
+def scheduler() -> scheduler_module.Scheduler:
+    """The server's scheduler: started once, with a warm worker waiting for the first run."""
+    return scheduler_module.shared(store().home)
+
+
+def submit(setup: Setup, name: str | None = None) -> RunRecord:
+    """Queue a training run for a setup; it starts as soon as a worker is free."""
+    return scheduler().submit(
+        spec=setup.model, data_settings=setup.data, training_settings=setup.training, name=name
+    )
+
+
+def duration(run: RunRecord) -> str:
+    """How long the run has been training (or trained), as m:ss."""
+    if run.started_at is None:
+        return ""
+    seconds = int((run.ended_at or time.time()) - run.started_at)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
+    """One row per run: name, status, dataset, model, best validation accuracy, duration, parent."""
+    rows = []
+    for run in runs:
+        results = run.results or {}
+        best = results.get("best_val_accuracy")
+        rows.append({
+            "id": run.id,
+            "name": run.name,
+            "status": run.status,
+            "dataset": (run.data_settings or {}).get("dataset", ""),
+            "model": (run.spec or {}).get("name", ""),
+            "epochs": run.last_epoch,
+            "best val. accuracy": None if best is None else round(float(best), 4),
+            "duration": duration(run),
+            "parent": run.parent_id or "",
+        })  # fmt: skip
+    return pd.DataFrame(rows)
