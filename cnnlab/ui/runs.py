@@ -45,7 +45,7 @@ def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
     rows = []
     for run in runs:
         results = run.results or {}
-        best = results.get("best_val_accuracy")
+        best = results.get("best_val_accuracy", results.get("val_accuracy"))
         rows.append({
             "id": run.id,
             "name": run.name,

@@ -1,0 +1,208 @@
+"""The Train page's live view of one run: status, controls, progress, and what the network learns.
+
+A fragment polls the store once a second while the run is active and redraws; when the run
+ends it reruns the page once, which stops the polling.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from cnnlab import statuses
+from cnnlab.errors import CnnLabError
+from cnnlab.figures import training as figures
+from cnnlab.records import RunRecord
+from cnnlab.ui import runs, state
+
+POLL_SECONDS = 1.0
+STATUS_ICONS = {
+    "queued": "⏳", "starting": "🚀", "running": "🏃", "paused": "⏸️", "completed": "✅", "stopped": "⏹️",
+    "diverged": "💥", "failed": "❌", "interrupted": "⚠️",
+}  # fmt: skip
+
+
+def status_message(run: RunRecord, epochs_planned: int) -> str:
+    """One sentence on where the run is, in words a learner understands."""
+    results = run.results or {}
+    if run.status == statuses.QUEUED:
+        return f"Queued: position {run.queue_position or 1} in the queue; it starts when a worker is free."
+    if run.status == statuses.STARTING:
+        return "Starting: preparing the data and the model…"
+    if run.status == statuses.RUNNING:
+        return f"Training: epoch {min(run.last_epoch + 1, epochs_planned)} of {epochs_planned}."
+    if run.status == statuses.PAUSED:
+        return f"Paused after epoch {run.last_epoch}; resume to carry on from the same optimizer state."
+    if run.status == statuses.COMPLETED:
+        accuracy = results.get("test_accuracy")
+        early = " (stopped early: no more progress)" if run.last_epoch < epochs_planned else ""
+        tested = f"; test accuracy {accuracy:.1%}" if accuracy is not None else ""
+        return f"Completed after {run.last_epoch} epochs{early}{tested}."
+    reason = run.reason or ""
+    hint = f" {run.hint}" if run.hint else ""
+    return {
+        statuses.STOPPED: f"Stopped after epoch {run.last_epoch}. {reason}",
+        statuses.DIVERGED: f"Diverged: {reason}{hint}",
+        statuses.FAILED: f"Failed: {reason}{hint}",
+        statuses.INTERRUPTED: f"Interrupted: {reason or 'the server restarted while it ran.'} Continue it to carry on.",
+    }.get(run.status, run.status)
+
+
+def _controls(run: RunRecord) -> None:
+    """Stop, pause or resume, continue, and fork, as the run's status allows."""
+    scheduler = runs.scheduler()
+    columns = st.columns([1, 1, 2, 2])
+    if columns[0].button("Stop", key="stop_run", disabled=not run.is_active):
+        scheduler.stop(run.id)
+        st.rerun()
+    if run.status == statuses.PAUSED:
+        if columns[1].button("Resume", key="resume_run"):
+            scheduler.resume(run.id)
+            st.rerun()
+    elif columns[1].button("Pause", key="pause_run", disabled=run.status != statuses.RUNNING):
+        scheduler.pause(run.id)
+        st.rerun()
+    with columns[2].popover("Continue", disabled=run.status not in statuses.CONTINUABLE):
+        extra = st.number_input("More epochs", 1, 200, 5, key="continue_epochs")
+        if st.button("Continue training", key="continue_run"):
+            scheduler.continue_run(run.id, int(extra))
+            st.rerun()
+    epochs = runs.store().checkpoints(run.id)
+    with columns[3].popover("Fork", disabled=not epochs.get("epochs")):
+        available = sorted(int(epoch) for epoch in runs.store().snapshot_epochs(run.id, "confusion")) or [
+            run.last_epoch
+        ]
+        epoch = st.select_slider("From epoch", available, available[-1], key="fork_epoch")
+        st.caption("The fork starts from that epoch's weights with the hyperparameters set above.")
+        if st.button("Fork", key="fork_run"):
+            child = scheduler.fork(run.id, epoch, state.draft().training)
+            state.follow_run(child.id)
+            st.rerun()
+
+
+def _progress(run: RunRecord, epochs_planned: int, epoch_table) -> None:
+    done = min(run.last_epoch, epochs_planned)
+    eta = ""
+    if run.is_active and not epoch_table.empty and "epoch_seconds" in epoch_table:
+        remaining = (epochs_planned - done) * float(epoch_table["epoch_seconds"].tail(3).mean())
+        eta = f" — about {int(remaining // 60)}:{int(remaining % 60):02d} left"
+    st.progress(done / max(epochs_planned, 1), text=f"{done} of {epochs_planned} epochs{eta}")
+
+
+def _epoch_choice(run_id: str, kind: str, key: str) -> int | None:
+    epochs = runs.store().snapshot_epochs(run_id, kind)
+    if not epochs:
+        return None
+    if len(epochs) == 1:
+        return epochs[0]
+    return st.select_slider("Epoch (replay)", epochs, epochs[-1], key=key)
+
+
+def _filters_and_maps(run: RunRecord) -> None:
+    store = runs.store()
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Kernels** (blue negative, red positive)")
+        epoch = _epoch_choice(run.id, "kernels", "kernels_epoch")
+        kernels = store.read_snapshot(run.id, epoch, "kernels") if epoch is not None else {}
+        if not kernels:
+            st.caption("The model has no convolution layer yet, or the first epoch has not ended.")
+        else:
+            layer = st.selectbox("Conv layer", list(kernels), key="kernel_layer")
+            st.plotly_chart(figures.kernels(kernels[layer]), key="kernels_figure")
+    with right:
+        st.markdown("**Feature maps** of one validation image")
+        epoch = _epoch_choice(run.id, "feature_maps", "maps_epoch")
+        maps = store.read_snapshot(run.id, epoch, "feature_maps") if epoch is not None else {}
+        panel = _panel(run.id)
+        if not maps or panel is None:
+            st.caption("Feature maps appear after the first epoch.")
+            return
+        layer = st.selectbox("Layer", list(maps), key="map_layer")
+        count = len(panel["images"]) + len(panel.get("probes", []))
+        sample = st.selectbox("Image", range(count), key="map_sample",
+                              format_func=lambda index: _sample_name(panel, index))  # fmt: skip
+        st.plotly_chart(figures.feature_maps(maps[layer][sample].astype(np.float32)), key="maps_figure")
+
+
+def _sample_name(panel: dict, index: int) -> str:
+    names = [str(name) for name in panel["class_names"]]
+    if index < len(panel["labels"]):
+        return f"image {index + 1} (a {names[int(panel['labels'][index])]})"
+    return f"pinned probe {index - len(panel['labels']) + 1}"
+
+
+def _panel(run_id: str) -> dict | None:
+    store = runs.store()
+    epochs = store.snapshot_epochs(run_id, "panel")
+    return store.read_snapshot(run_id, epochs[0], "panel") if epochs else None
+
+
+def _confusion_and_predictions(run: RunRecord) -> None:
+    store = runs.store()
+    left, right = st.columns(2)
+    with left:
+        epoch = _epoch_choice(run.id, "confusion", "confusion_epoch")
+        if epoch is None:
+            st.caption("The confusion matrix appears after the first epoch.")
+        else:
+            confusion = store.read_snapshot(run.id, epoch, "confusion")
+            normalise = st.toggle("Normalise rows", key="confusion_normalise")
+            st.plotly_chart(figures.confusion_matrix(confusion["matrix"], confusion["class_names"], normalise),
+                            key="confusion_figure")  # fmt: skip
+    with right:
+        st.markdown("**Predictions on the sample panel**")
+        epoch = _epoch_choice(run.id, "predictions", "predictions_epoch")
+        panel = _panel(run.id)
+        if epoch is None or panel is None:
+            st.caption("Predictions appear after the first epoch.")
+            return
+        predictions = store.read_snapshot(run.id, epoch, "predictions")
+        names = [str(name) for name in panel["class_names"]]
+        st.plotly_chart(figures.prediction_panel(panel["images"], panel["labels"], predictions["panel"], names),
+                        key="predictions_figure")  # fmt: skip
+
+
+def live_view(run_id: str) -> None:
+    """The whole live view of run `run_id`, refreshed while the run is active."""
+    try:
+        first = runs.store().get_run(run_id)
+    except CnnLabError as error:
+        st.warning(f"{error} Start a new run above.")
+        return
+    started_active = first.is_active
+
+    @st.fragment(run_every=POLL_SECONDS if started_active else None)
+    def refresh() -> None:
+        run = runs.store().get_run(run_id)
+        if started_active and not run.is_active:
+            st.rerun()  # The run ended: redraw the page once, without polling.
+        epochs_planned = int(run.training_settings.get("epochs", 1))
+        st.subheader(f"{STATUS_ICONS.get(run.status, '')} {run.name}")
+        message = status_message(run, epochs_planned)
+        show = {statuses.DIVERGED: st.error, statuses.FAILED: st.error, statuses.COMPLETED: st.success}
+        show.get(run.status, st.info)(message)
+        if run.traceback:
+            with st.expander("Technical details (traceback)"):
+                st.code(run.traceback)
+        _controls(run)
+        epoch_table = runs.store().epoch_metrics(run.id)
+        _progress(run, epochs_planned, epoch_table)
+        batch_table = runs.store().batch_metrics(run.id)
+        curves_tab, filters_tab, confusion_tab, log_tab = st.tabs(
+            ["Curves", "Filters and feature maps", "Confusion and predictions", "Event log"]
+        )
+        with curves_tab:
+            left, right = st.columns(2)
+            left.plotly_chart(figures.curves(epoch_table, batch_table, "loss"), key="loss_curve")
+            right.plotly_chart(figures.curves(epoch_table, batch_table, "accuracy"), key="accuracy_curve")
+            if not epoch_table.empty:
+                st.plotly_chart(figures.learning_rate(epoch_table), key="learning_rate_curve")
+        with filters_tab:
+            _filters_and_maps(run)
+        with confusion_tab:
+            _confusion_and_predictions(run)
+        with log_tab:
+            st.dataframe(runs.store().events(run.id), hide_index=True, key="event_log")
+
+    refresh()

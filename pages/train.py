@@ -1,0 +1,42 @@
+"""Train: set the hyperparameters, start a run in a background worker, and watch it learn live."""
+
+import streamlit as st
+
+from cnnlab import shapes
+from cnnlab.ui import runs, state
+from cnnlab.ui.dataset_context import dataset_context, show_dataset_line
+from cnnlab.ui.live_run import live_view
+from cnnlab.ui.training_form import training_form
+
+st.title("Train")
+setup = state.draft()
+context = dataset_context(setup.data)
+show_dataset_line(context)
+st.caption(f"Model: **{setup.model.name}**, {len(setup.model.layers)} layers (change on the Model page).")
+
+with st.container(border=True):
+    state.set_training(training_form(setup.training))
+    augmentation = state.draft().training.augmentation
+    if augmentation.active:
+        st.caption(f"Augmentation (set on the Data page): {augmentation.to_dict()}")
+    analysis = shapes.analyse(
+        setup.model,
+        num_classes=context.num_classes,
+        dataset_input_shape=context.image_shape,
+        budget=shapes.Budget(),
+    )
+    for problem in analysis.errors:
+        st.error(problem.message, icon="🚫")
+    ready = analysis.ok and context.image_shape is not None
+    if st.button("Start training", type="primary", key="start_training", disabled=not ready):
+        run = runs.submit(state.draft())
+        state.follow_run(run.id)
+        st.rerun()
+    if not ready:
+        st.caption("Fix the problems above (on the Model or Data page) to start training.")
+
+run_id = state.followed_run()
+if run_id is None:
+    st.info("Start a run to watch its curves, filters, feature maps and confusion matrix live.")
+    st.stop()
+live_view(run_id)
