@@ -1,6 +1,99 @@
-"""Learn: arrives with its own issue; until then the page says so."""
+"""Learn: convolution, stride, padding, ReLU and pooling, step by step, then a trained model's real kernels."""
 
+import numpy as np
+import pandas as pd
 import streamlit as st
 
-st.title("Learn")
-st.info("This page is being built and arrives in a coming release.", icon="🚧")
+from cnnlab import lesson
+from cnnlab.errors import CnnLabError
+from cnnlab.figures import learn as figures
+from cnnlab.ui import learn_model, learn_widgets
+
+st.title("Learn: how a convolution sees an image")
+learn_widgets.presentation_mode()
+
+st.header("1. The article's worked example", anchor="worked-example")
+st.markdown(
+    "A 6x6 picture of the letter **X** (1 is ink, 0 is background) and a 3x3 **vertical-edge filter**. "
+    "The filter slides over the image; at every position it multiplies its numbers with the pixels "
+    "underneath and adds them up. Stride 1 and no padding turn the 6x6 image into a 4x4 feature map."
+)
+st.caption(
+    "The article's own patch, written the same way: "
+    + lesson.convolution_step(lesson.ARTICLE_PATCH, lesson.KERNELS["Vertical edge"], 1, "valid", 0).text
+)
+learn_widgets.walkthrough(lesson.x_image(), lesson.KERNELS["Vertical edge"], 1, "valid", key="learn_example")
+
+st.header("2. Try your own: input, kernel, stride and padding", anchor="controls")
+input_column, kernel_column, settings_column = st.columns([4, 3, 3])
+with input_column:
+    image, image_note = learn_widgets.choose_input()
+    st.caption(image_note)
+with kernel_column:
+    kernel, kernel_name = learn_widgets.choose_kernel()
+with settings_column:
+    stride = st.slider(
+        "Stride", 1, 3, 1, key="learn_stride", help="How many pixels the window moves each step."
+    )
+    padding = st.radio(
+        "Padding", lesson.PADDINGS, key="learn_padding", horizontal=True,
+        help="'valid': no padding, the output shrinks. 'same': a border of zeros keeps the size (stride 1).",
+    )  # fmt: skip
+
+try:
+    shape = lesson.output_shape(image.shape, kernel.shape, stride, padding)
+except CnnLabError as error:
+    st.error(str(error))
+    st.stop()
+learn_widgets.formula(image.shape, kernel.shape, stride, padding)
+signature = f"{image.tobytes().hex()}|{kernel.tobytes().hex()}|{stride}|{padding}"
+revealed = learn_widgets.predict_then_reveal(shape, signature)
+feature_map = lesson.convolve(image, kernel, stride, padding)
+if revealed:
+    learn_widgets.walkthrough(image, kernel, stride, padding, key="learn_explore")
+
+st.header("3. ReLU, then max and average pooling", anchor="relu-pooling")
+if not revealed:
+    st.info("Check your prediction above to see this feature map, its ReLU and its pooling.")
+else:
+    st.markdown(
+        "**ReLU**, f(x) = max(0, x): every negative value in the feature map becomes 0, positives pass unchanged. "
+        "**Pooling** then shrinks the map: each window becomes one number, its maximum or its average."
+    )
+    size = learn_widgets.font_size()
+    height = int(min(max(feature_map.shape[0], 3) * 46 * size / 14 + 120, 640))
+    st.plotly_chart(
+        figures.relu_figure(feature_map, font_size=size, height=height),
+        key="learn_relu_chart", config={"displayModeBar": False},
+    )  # fmt: skip
+    rectified = lesson.relu(feature_map)
+    largest = int(min(rectified.shape))
+    if largest < 2:
+        st.info(
+            f"The feature map is {rectified.shape[0]}x{rectified.shape[1]}: too small to pool. Use a larger input."
+        )
+    else:
+        pool_size = int(
+            st.radio("Pooling window", [2, 3][: largest - 1], key="learn_pool_size", horizontal=True)
+        )
+        st.plotly_chart(
+            figures.pooling_figure(rectified, size=pool_size, font_size=size, height=height),
+            key="learn_pool_chart", config={"displayModeBar": False},
+        )  # fmt: skip
+        maximum, average = (
+            lesson.pool(rectified, pool_size, "max"),
+            lesson.pool(rectified, pool_size, "average"),
+        )
+        st.markdown(
+            f"Max pooling keeps the strongest response of each window (largest: **{lesson.format_number(maximum.max())}**); "
+            f"average pooling dilutes it (largest: **{lesson.format_number(average.max())}**). "
+            f"In Keras: `layers.MaxPooling2D(({pool_size}, {pool_size}))`."
+        )
+    st.table(pd.DataFrame(lesson.POOLING_COMPARISON).set_index("Factors"))
+
+st.header("4. Your model's real kernels", anchor="real-model")
+st.markdown(
+    "A trained network learns its own kernel numbers. Pick a run and one of its convolution layers: its real "
+    "kernels are applied to the input from section 2 the same way, multiply and add."
+)
+learn_model.real_model_section(np.asarray(image, dtype=float))
