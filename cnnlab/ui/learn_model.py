@@ -41,7 +41,7 @@ def layer_input_output(
     model = load_model(run_id, path, modified)
     layer = model.layers[layer_index]
     probe = keras.Model(model.inputs, [layer.input, layer.output])
-    received, returned = probe(image[np.newaxis].astype("float32"), training=False)
+    received, returned = probe([image[np.newaxis].astype("float32")], training=False)
     return np.asarray(received)[0], np.asarray(returned)[0]
 
 
