@@ -94,23 +94,33 @@ class RunArtifacts:
         return [row["epoch"] for row in rows]
 
     def checkpoint_path(self, run_id: str, which: str | int = "latest") -> Path:
-        """Where checkpoint `which` ("latest", "best" or an epoch number) lives (it may not exist yet)."""
-        if isinstance(which, int):
-            which = f"epoch_{which:04d}"
-        if which not in ("latest", "best") and not which.startswith("epoch_"):
+        """Where checkpoint `which` lives (it may not exist yet).
+
+        "latest" and "best" are whole models with their optimizer state (`.keras`); an epoch
+        number names that epoch's layer weights alone (`epoch_0003.weights.npz`, arrays named
+        `<layer name>/<index>`), enough to fork from.
+        """
+        if isinstance(which, int) and not isinstance(which, bool):
+            return self.run_folder(run_id) / "checkpoints" / f"epoch_{which:04d}.weights.npz"
+        if which not in ("latest", "best"):
             raise RunError(f"A checkpoint is 'latest', 'best' or an epoch number; got {which!r}.")
         return self.run_folder(run_id) / "checkpoints" / f"{which}.keras"
 
     def save_checkpoint(
         self, run_id: str, which: str | int, epoch: int, write: Callable[[Path], None]
     ) -> Path:
-        """Write a checkpoint atomically: `write(temporary_path)` (e.g. `model.save`), then rename."""
+        """Write a checkpoint atomically: `write(temporary_path)` (e.g. `model.save`), then rename.
+
+        The temporary path sits in the same folder and ends like the final one (`.keras`,
+        `.weights.npz`), as Keras and numpy require.
+        """
         path = self.checkpoint_path(run_id, which)
         self._write_atomically(path, write)
+        name = which if isinstance(which, str) else f"epoch_{which:04d}"
         with self._transaction() as connection:
             connection.execute(
                 "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?)",
-                (run_id, path.stem, epoch, str(path.relative_to(self.home)), time.time()),
+                (run_id, name, epoch, str(path.relative_to(self.home)), time.time()),
             )
         return path
 
@@ -125,7 +135,8 @@ class RunArtifacts:
 
     def _write_atomically(self, path: Path, write: Callable[[Path], None]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(3)}.tmp{path.suffix}")
+        stem, dot, suffixes = path.name.partition(".")
+        temporary = path.with_name(f".{stem}.{os.getpid()}.{secrets.token_hex(3)}.tmp{dot}{suffixes}")
         try:
             write(temporary)
             os.replace(temporary, path)

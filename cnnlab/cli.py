@@ -10,10 +10,16 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cnnlab import shapes
 from cnnlab.errors import CnnLabError, SpecError
 from cnnlab.specs import ModelSpec
+
+if TYPE_CHECKING:
+    from cnnlab.records import RunRecord
+    from cnnlab.specs import DataSettings, TrainingSettings
+    from cnnlab.store import Store
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -54,6 +60,22 @@ def _parser() -> argparse.ArgumentParser:
     dataset_info.add_argument("--test-fraction", type=float, default=0.15, help="default: 0.15")
     dataset_info.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0)")
     dataset_info.set_defaults(handler=_command_dataset_info)
+    train = subcommands.add_parser("train", help="train a model in a worker process; end with one JSON line")
+    train.add_argument("spec", metavar="SPEC", help="a preset name or a model JSON file")
+    train.add_argument("--dataset", default="digits", metavar="NAME_OR_PATH", help="default: digits")
+    for option, kind in _TRAIN_OPTIONS.items():
+        train.add_argument(f"--{option.replace('_', '-')}", type=kind, default=None, help=_train_help(option))
+    train.add_argument("--early-stopping", action="store_true", default=None, help="stop when it stops improving")
+    train.add_argument("--name", default=None, help="the run's name")
+    train.add_argument("--owner", default="cli", help="the run's owner (default: cli)")
+    train.set_defaults(handler=_command_train)
+    runs = subcommands.add_parser("runs", help="list training runs, newest first")
+    runs.add_argument("--status", default=None, help="only runs with this status")
+    runs.add_argument("--limit", type=int, default=50, help="at most this many (default: 50)")
+    runs.set_defaults(handler=_command_runs)
+    stop = subcommands.add_parser("stop", help="stop a run after its current batch")
+    stop.add_argument("run", metavar="RUN", help="a run id (or a unique prefix)")
+    stop.set_defaults(handler=_command_stop)
     return parser
 
 
@@ -156,6 +178,141 @@ def _command_dataset_info(arguments: argparse.Namespace) -> int:
     if data.skipped is not None:
         print()
         print(data.skipped.to_text())
+    return 0
+
+
+_DATA_OPTIONS = ("image_size", "color_mode", "subset", "validation_fraction", "test_fraction")
+_TRAIN_OPTIONS: dict[str, Callable[[str], object]] = {
+    "epochs": int, "batch_size": int, "learning_rate": float, "optimizer": str, "schedule": str,
+    "momentum": float, "l2": float, "early_stopping_patience": int, "seed": int,
+    "image_size": int, "color_mode": str, "subset": int, "validation_fraction": float, "test_fraction": float,
+}  # fmt: skip
+
+
+def _train_help(option: str) -> str:
+    from cnnlab.specs import DataSettings, TrainingSettings
+
+    default = getattr(DataSettings() if option in _DATA_OPTIONS else TrainingSettings(), option)
+    return f"default: {default}"
+
+
+def _train_settings(arguments: argparse.Namespace) -> tuple[ModelSpec, DataSettings, TrainingSettings]:
+    """The spec fitted to the dataset, and the data and training settings the options ask for."""
+    from cnnlab import datasets, presets
+    from cnnlab.specs import DataSettings, TrainingSettings
+
+    given = {option: getattr(arguments, option) for option in _TRAIN_OPTIONS if getattr(arguments, option) is not None}
+    if arguments.early_stopping:
+        given["early_stopping"] = True
+    try:
+        data = DataSettings(dataset=arguments.dataset, **{key: given.pop(key) for key in _DATA_OPTIONS if key in given})
+        training = TrainingSettings(**given)
+    except ValueError as error:
+        raise SpecError(f"Invalid training option: {error}") from None
+    info = datasets.info(arguments.dataset)
+    height, width, channels = info.image_shape
+    size = data.image_size
+    channels = {"grayscale": 1, "rgb": 3}.get(data.color_mode or "", channels)
+    shape = (size or height, size or width, channels)
+    return presets.adapt(load_spec(arguments.spec), shape, len(info.class_names)), data, training
+
+
+def _progress_line(store: Store, run: RunRecord, steps_per_epoch: int | None) -> str:
+    """`epoch 3/10 [#####.....] 41% loss 0.3123 accuracy 0.912 ETA 0:07` for a running run."""
+    import time
+
+    epochs = int(run.training_settings.get("epochs", 1))
+    if run.status == "queued":
+        return f"queued (position {run.queue_position})"
+    latest = store.batch_metrics(run.id).tail(1)
+    if latest.empty or not steps_per_epoch:
+        return f"{run.status}..."
+    row = latest.iloc[0]
+    done = min(1.0, ((row["epoch"] - 1) * steps_per_epoch + row["batch"]) / (epochs * steps_per_epoch))
+    elapsed = time.time() - (run.started_at or time.time())
+    remaining = int(elapsed * (1 - done) / done) if done > 0 else 0
+    bar = "#" * int(done * 30) + "." * (30 - int(done * 30))
+    return (
+        f"epoch {int(row['epoch'])}/{epochs} [{bar}] {done:4.0%} loss {row['loss']:.4f} "
+        f"accuracy {row['accuracy']:.3f} ETA {remaining // 60}:{remaining % 60:02d}"
+    )
+
+
+def _command_train(arguments: argparse.Namespace) -> int:
+    import json
+    import math
+    import time
+
+    from cnnlab import scheduler as scheduling
+    from cnnlab import statuses
+
+    spec, data, training = _train_settings(arguments)
+    runner = scheduling.Scheduler(warm=False).start()
+    run = runner.submit(spec=spec, data_settings=data, training_settings=training, name=arguments.name,
+                        owner=arguments.owner)  # fmt: skip
+    steps_per_epoch, shown = None, ""
+    try:
+        while not run.is_ended:
+            time.sleep(0.5)
+            run = runner.store.get_run(run.id)
+            if steps_per_epoch is None and run.dataset_summary:
+                train_images = sum(int(row.get("train", 0)) for row in run.dataset_summary)
+                steps_per_epoch = math.ceil(train_images / training.batch_size)
+            line = _progress_line(runner.store, run, steps_per_epoch)
+            if sys.stderr.isatty():
+                print(f"\r{line:<100}", end="", file=sys.stderr, flush=True)
+            elif line.split("[")[0] != shown:
+                # Without a terminal, one line per epoch (or status) instead of a redrawn bar.
+                print(line, file=sys.stderr, flush=True)
+            shown = line.split("[")[0]
+    except KeyboardInterrupt:
+        runner.stop(run.id)
+        run = runner.wait(run.id, timeout=60)
+    finally:
+        runner.shutdown()
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    results = run.results or {}
+    summary = {"run_id": run.id, "status": run.status, "epochs": results.get("epochs", 0)}
+    for split, prefix in (("train", ""), ("validation", "val_"), ("test", "test_")):
+        for metric in ("accuracy", "loss"):
+            summary[f"{split}_{metric}"] = results.get(f"{prefix}{metric}")
+    if run.reason:
+        summary["reason"] = run.reason
+    print(json.dumps(summary))
+    return 0 if run.status in (statuses.COMPLETED, statuses.STOPPED) else 1
+
+
+def _command_runs(arguments: argparse.Namespace) -> int:
+    import time
+
+    from cnnlab.store import Store
+
+    print(f"{'RUN':<14} {'STATUS':<12} {'EPOCHS':>7} {'VAL ACC':>8} {'TEST ACC':>9}  {'CREATED':<19}  NAME")
+    for run in Store().list_runs(status=arguments.status, limit=arguments.limit):
+        epochs = f"{run.last_epoch}/{run.training_settings.get('epochs', '?')}"
+        results = run.results or {}
+        validation, test = results.get("val_accuracy"), results.get("test_accuracy")
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.created_at))
+        print(
+            f"{run.id:<14} {run.status:<12} {epochs:>7} {'' if validation is None else f'{validation:.4f}':>8} "
+            f"{'' if test is None else f'{test:.4f}':>9}  {created:<19}  {run.name}"
+        )
+    return 0
+
+
+def _command_stop(arguments: argparse.Namespace) -> int:
+    from cnnlab import scheduler as scheduling
+    from cnnlab.store import Store
+
+    store = Store()
+    before = store.get_run(arguments.run)
+    run = scheduling.Scheduler(store, warm=False).stop(before.id)
+    if before.is_ended:
+        action = "had already ended"
+    else:
+        action = "stopped" if run.is_ended else "was asked to stop after its current batch"
+    print(f"Run {run.id} ({run.name}) {action}; status: {run.status}.")
     return 0
 
 

@@ -15,6 +15,7 @@ waiting for a run id) ready while a slot is free.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -277,6 +278,49 @@ class Scheduler:
         self.store.set_status(run_id, statuses.QUEUED)
         self.tick()
         return self.store.get_run(run_id)
+
+    def continue_run(self, run_id: str, more_epochs: int) -> RunRecord:
+        """Queue a completed, stopped or interrupted run for `more_epochs` more, from its latest checkpoint."""
+        run = self.store.get_run(run_id)
+        done = self.store.checkpoints(run.id).get("latest")
+        if run.status not in statuses.CONTINUABLE or done is None:
+            raise RunError(
+                f"Run {run.id} is {run.status} with {done or 0} epoch(s) saved; only a completed, stopped or "
+                "interrupted run with a checkpoint can be continued. Fork it from an earlier epoch instead."
+            )
+        if more_epochs < 1:
+            raise RunError(f"Continue for at least 1 more epoch; got {more_epochs}.")
+        settings = dataclasses.replace(run.training(), epochs=done + more_epochs)
+        self.store.set_training_settings(run.id, settings)
+        return self.requeue(run.id)
+
+    def fork(self, run_id: str, epoch: int, training_settings: Any = None, **details: Any) -> RunRecord:
+        """Queue a new run that starts from run `run_id`'s weights after `epoch`, with new training settings.
+
+        The fork records its parent and parent epoch, and starts with the parent's epoch metrics up to there.
+        """
+        parent = self.store.get_run(run_id)
+        saved = sorted(
+            epoch for name, epoch in self.store.checkpoints(parent.id).items() if name.startswith("epoch_")
+        )
+        if epoch not in saved:
+            raise RunError(
+                f"Run {parent.id} has no weights saved for epoch {epoch}; it has epochs {saved or 'none'}."
+            )
+        settings = training_settings if training_settings is not None else parent.training()
+        if int(getattr(settings, "epochs", 0)) <= epoch:
+            raise RunError(
+                f"A fork from epoch {epoch} must train to a later epoch; got epochs={settings.epochs}."
+            )
+        details.setdefault("name", f"{parent.name} (fork of epoch {epoch})")
+        details.setdefault("owner", parent.owner)
+        run = self.store.create_run(
+            spec=parent.spec, data_settings=parent.data_settings, training_settings=settings,
+            parent_id=parent.id, parent_epoch=epoch, **details,
+        )  # fmt: skip
+        self.store.copy_epoch_metrics(parent.id, run.id, epoch)
+        self.tick()
+        return self.store.get_run(run.id)
 
     def stop(self, run_id: str) -> RunRecord:
         """Stop a run: a queued run at once, a live one after its current batch (through the store)."""

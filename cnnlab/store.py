@@ -370,6 +370,15 @@ class Store(RunArtifacts):
                 (run_id, *values, records.to_json(extras), time.time()),
             )
 
+    def copy_epoch_metrics(self, source_id: str, target_id: str, up_to_epoch: int) -> None:
+        """Give a fork its parent's epoch metrics up to the epoch it was forked from."""
+        with self._transaction() as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO epoch_metrics SELECT ?, epoch, loss, accuracy, val_loss, val_accuracy, "
+                "learning_rate, epoch_seconds, extras, time FROM epoch_metrics WHERE run_id = ? AND epoch <= ?",
+                (target_id, source_id, up_to_epoch),
+            )
+
     def batch_metrics(self, run_id: str, *, after_step: int | None = None) -> pd.DataFrame:
         """Batch metrics in step order (only steps after `after_step` when given)."""
         columns = ", ".join(BATCH_COLUMNS)

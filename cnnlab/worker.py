@@ -79,6 +79,8 @@ class Control:
         return self.stop_requested
 
     def _pause(self) -> None:
+        if self.store.get_run(self.run_id).status != statuses.RUNNING:
+            return  # A pause asked for while starting waits until the run is running.
         self.store.set_status(self.run_id, statuses.PAUSED)
         self.store.clear_control(self.run_id, "pause")
         while True:
@@ -156,11 +158,16 @@ def apply_tensorflow_threads() -> None:
         pass
 
 
-def load_job(entry: str = DEFAULT_ENTRY) -> Job:
-    """Import the job function named `module:function` (this imports TensorFlow for the default)."""
+def load_job(entry: str = DEFAULT_ENTRY, *, warm_up: bool = False) -> Job:
+    """Import the job function named `module:function` (this imports TensorFlow for the default).
+
+    With `warm_up`, also call the module's `warm_up()` if it has one (start TensorFlow's runtime).
+    """
     module_name, _, function_name = entry.partition(":")
     module = importlib.import_module(module_name)
     apply_tensorflow_threads()
+    if warm_up and callable(getattr(module, "warm_up", None)):
+        module.warm_up()
     return getattr(module, function_name or "run")
 
 
@@ -231,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     store = Store(arguments.home)
     job: Job | str
     if arguments.warm:
-        job = load_job(arguments.entry)
+        job = load_job(arguments.entry, warm_up=True)
         line = sys.stdin.readline().strip()
         if not line:
             return 0  # The scheduler went away before handing over a run.

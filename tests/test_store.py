@@ -247,14 +247,14 @@ def test_snapshots_are_compressed_bounded_and_indexed(store: Store) -> None:
 def test_checkpoints_are_written_atomically(store: Store) -> None:
     run = _create(store)
     assert store.checkpoint_path(run.id).name == "latest.keras"
-    assert store.checkpoint_path(run.id, 7).name == "epoch_0007.keras"
+    assert store.checkpoint_path(run.id, 7).name == "epoch_0007.weights.npz"
     with pytest.raises(RunError):
         store.checkpoint_path(run.id, "newest")
     path = store.save_checkpoint(run.id, "latest", 1, lambda temporary: temporary.write_text("one"))
     assert path.read_text() == "one"
 
     def half_written(temporary: Path) -> None:
-        assert temporary.parent == path.parent and temporary.suffix == ".keras"
+        assert temporary.parent == path.parent and temporary.name.endswith(".tmp.keras")
         temporary.write_text("half")
         raise OSError("disk full")
 
@@ -262,7 +262,8 @@ def test_checkpoints_are_written_atomically(store: Store) -> None:
         store.save_checkpoint(run.id, "latest", 2, half_written)
     assert path.read_text() == "one"
     assert [item.name for item in path.parent.iterdir()] == ["latest.keras"]
-    store.save_checkpoint(run.id, 2, 2, lambda temporary: temporary.write_text("two"))
+    weights = store.save_checkpoint(run.id, 2, 2, lambda temporary: temporary.write_text("two"))
+    assert weights.name == "epoch_0002.weights.npz" and weights.read_text() == "two"
     assert store.checkpoints(run.id) == {"latest": 1, "epoch_0002": 2}
 
 
