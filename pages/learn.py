@@ -45,9 +45,15 @@ try:
 except CnnLabError as error:
     st.error(str(error))
     st.stop()
-learn_widgets.formula(image.shape, kernel.shape, stride, padding)
 signature = f"{image.tobytes().hex()}|{kernel.tobytes().hex()}|{stride}|{padding}"
-revealed = learn_widgets.predict_then_reveal(shape, signature)
+predicting = learn_widgets.predict_mode()
+guess = learn_widgets.answer(signature) if predicting else None
+revealed = not predicting or guess is not None
+learn_widgets.formula(image.shape, kernel.shape, stride, padding, reveal=revealed)
+if not revealed:
+    learn_widgets.ask_prediction(signature)
+elif guess is not None:
+    learn_widgets.verdict(guess, shape)
 feature_map = lesson.convolve(image, kernel, stride, padding)
 if revealed:
     learn_widgets.walkthrough(image, kernel, stride, padding, key="learn_explore")

@@ -98,4 +98,8 @@ def test_pooling_figure_puts_max_and_average_side_by_side() -> None:
 def test_receptive_field_box_is_drawn() -> None:
     figure = figures.input_figure(np.zeros((28, 28)), field=lesson.Box(2, 4, 9, 11))
     assert rectangles(figure, figures.FIELD_COLOR) == [(3.5, 1.5, 11.5, 9.5)]
-    assert any(annotation.text == "receptive field" for annotation in figure.layout.annotations)
+
+
+def test_numbers_can_be_rounded_for_small_cells() -> None:
+    figure = figures.grid_figure(np.array([[0.123456, -0.5]]), digits=2)
+    assert list(figure.data[0].text[0]) == ["0.12", "-0.5"]

@@ -35,10 +35,11 @@ class Outline:
     dash: str = "solid"
 
 
-def _texts(values: np.ndarray) -> np.ndarray:
-    return np.vectorize(lambda value: "" if np.isnan(value) else format_number(value), otypes=[object])(
-        values
-    )
+def _texts(values: np.ndarray, digits: int) -> np.ndarray:
+    def text(value: float) -> str:
+        return "" if np.isnan(value) else format_number(round(value, digits))
+
+    return np.vectorize(text, otypes=[object])(values)
 
 
 def _signed_range(values: np.ndarray) -> tuple[float, float]:
@@ -58,6 +59,7 @@ def _heatmap(
     column_offset: int = 0,
     colorscale: object = None,
     name: str = "",
+    digits: int = 4,
 ) -> go.Heatmap:
     values = np.asarray(values, dtype=float)
     if zrange is None:
@@ -75,7 +77,7 @@ def _heatmap(
         z=values,
         x=np.arange(values.shape[1]) + column_offset,
         y=np.arange(values.shape[0]) + row_offset,
-        text=_texts(values) if show else None,
+        text=_texts(values, digits) if show else None,
         texttemplate="%{text}" if show else None,
         textfont={"size": font_size},
         colorscale=colorscale or (_SIGNED_SCALE if signed else _INPUT_SCALE),
@@ -103,20 +105,25 @@ def _layout(figure: go.Figure, title: str, font_size: int, height: int | None) -
         margin={"l": 10, "r": 10, "t": 50 + font_size, "b": 10}, height=height,
         plot_bgcolor="white", dragmode=False,
     )  # fmt: skip
-    figure.update_xaxes(showgrid=False, zeroline=False, dtick=1, side="top", constrain="domain")
+    # Column numbers go on top like an image's, except under subplot titles, where they go below.
+    side = "bottom" if _has_subplots(figure) else "top"
+    figure.update_xaxes(showgrid=False, zeroline=False, dtick=1, side=side, constrain="domain")
     figure.update_yaxes(showgrid=False, zeroline=False, dtick=1, autorange="reversed", constrain="domain")
-    for index, axis in enumerate(name for name in figure.layout if name.startswith("yaxis")):
-        anchor = "x" if index == 0 else f"x{axis[5:]}"
-        figure.layout[axis].scaleanchor = anchor
+    for axis in (name for name in figure.layout if name.startswith("yaxis")):
+        figure.layout[axis].scaleanchor = "x" + axis[len("yaxis") :]  # Square cells: yaxis2 follows xaxis2.
     return figure
+
+
+def _has_subplots(figure: go.Figure) -> bool:
+    return any(name.startswith("xaxis") and name != "xaxis" for name in figure.layout)
 
 
 def grid_figure(
     values: np.ndarray, *, title: str = "", signed: bool = False, numbers: bool = True,
-    outlines: Sequence[Outline] = (), font_size: int = 14, height: int | None = None,
+    outlines: Sequence[Outline] = (), font_size: int = 14, digits: int = 4, height: int | None = None,
 ) -> go.Figure:  # fmt: skip
     """A grid of numbers drawn as an image, with rectangles over chosen boxes of cells."""
-    figure = go.Figure(_heatmap(values, signed=signed, numbers=numbers, font_size=font_size))
+    figure = go.Figure(_heatmap(values, signed=signed, numbers=numbers, font_size=font_size, digits=digits))
     for outline in outlines:
         _outline(figure, outline)
     return _layout(figure, title, font_size, height)
@@ -124,7 +131,7 @@ def grid_figure(
 
 def input_figure(
     image: np.ndarray, *, padding: Padding | None = None, window: Box | None = None, field: Box | None = None,
-    title: str = "Input", font_size: int = 14, height: int | None = None,
+    title: str = "Input", font_size: int = 14, digits: int = 4, height: int | None = None,
 ) -> go.Figure:  # fmt: skip
     """The input image with its zero border (grey cells, dashed edge), the window and a receptive field."""
     image = np.asarray(image, dtype=float)
@@ -142,7 +149,14 @@ def input_figure(
                      column_offset=-padding.left, colorscale=_PADDING_SCALE, name="zero padding")
         )  # fmt: skip
     figure.add_trace(
-        _heatmap(image, signed=bool(image.min() < 0), numbers=True, font_size=font_size, name="image")
+        _heatmap(
+            image,
+            signed=bool(image.min() < 0),
+            numbers=True,
+            font_size=font_size,
+            name="image",
+            digits=digits,
+        )
     )
     if padding != Padding():
         edge = Box(0, 0, image.shape[0] - 1, image.shape[1] - 1)
@@ -152,22 +166,27 @@ def input_figure(
             showarrow=False, xanchor="right", yanchor="top", font={"color": "#7f7f7f"},
         )  # fmt: skip
     if field is not None:
-        _outline(figure, Outline(field, FIELD_COLOR, "receptive field"))
+        _outline(figure, Outline(field, FIELD_COLOR))
     if window is not None:
         _outline(figure, Outline(window, WINDOW_COLOR))
     return _layout(figure, title, font_size, height)
 
 
 def kernel_figure(
-    kernel: np.ndarray, *, title: str = "Kernel", font_size: int = 14, height: int | None = None
+    kernel: np.ndarray,
+    *,
+    title: str = "Kernel",
+    font_size: int = 14,
+    digits: int = 4,
+    height: int | None = None,
 ) -> go.Figure:
     """The kernel's weights: red negative, blue positive, white zero."""
-    return grid_figure(kernel, title=title, signed=True, font_size=font_size, height=height)
+    return grid_figure(kernel, title=title, signed=True, font_size=font_size, height=height, digits=digits)
 
 
 def feature_map_figure(
     feature_map: np.ndarray, *, filled: int | None = None, current: tuple[int, int] | None = None,
-    title: str = "Feature map", font_size: int = 14, height: int | None = None,
+    title: str = "Feature map", font_size: int = 14, digits: int = 4, height: int | None = None,
 ) -> go.Figure:  # fmt: skip
     """The feature map with only its first `filled` cells written (row by row) and the current cell outlined."""
     values = np.asarray(feature_map, dtype=float)
@@ -176,7 +195,9 @@ def feature_map_figure(
         values = values.copy().ravel()
         values[filled:] = np.nan
         values = values.reshape(feature_map.shape)
-    figure = go.Figure(_heatmap(values, signed=True, numbers=True, font_size=font_size, zrange=zrange))
+    figure = go.Figure(
+        _heatmap(values, signed=True, numbers=True, font_size=font_size, zrange=zrange, digits=digits)
+    )
     figure.add_trace(  # An empty frame keeps the not-yet-written cells visible.
         go.Heatmap(z=np.zeros(values.shape), colorscale=_PADDING_SCALE, showscale=False, xgap=1, ygap=1,
                    hoverinfo="skip", opacity=0.35)

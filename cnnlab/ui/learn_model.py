@@ -140,15 +140,17 @@ def real_model_section(grid: np.ndarray) -> None:
     size = learn_widgets.font_size()
     left, middle, right = st.columns([4, 3, 4])
     left.plotly_chart(
-        figures.input_figure(image[:, :, 0], field=field, title="Model input (channel 0)", font_size=size, height=460),
+        figures.input_figure(
+            image[:, :, 0], field=field, title="Model input (channel 0)", font_size=size, digits=2, height=380
+        ),
         key=f"{KEY}_input_chart", config={"displayModeBar": False},
     )  # fmt: skip
     middle.plotly_chart(
-        figures.kernel_figure(kernels[:, :, 0, which], title=f"Filter {which}, slice for channel 0", font_size=size),
+        figures.kernel_figure(kernels[:, :, 0, which], title=f"Filter {which} (channel 0)", font_size=size, digits=2),
         key=f"{KEY}_kernel_chart", config={"displayModeBar": False},
     )  # fmt: skip
     right.plotly_chart(
-        figures.feature_map_figure(feature_map, current=(row, column), title="Its feature map", font_size=size, height=460),
+        figures.feature_map_figure(feature_map, current=(row, column), title="Its feature map", font_size=size, digits=2, height=380),
         key=f"{KEY}_map_chart", config={"displayModeBar": False},
     )  # fmt: skip
     if field is None:
@@ -157,7 +159,8 @@ def real_model_section(grid: np.ndarray) -> None:
         )
     else:
         st.caption(
-            f"Green: the {field.height}x{field.width} input pixels that output cell ({row}, {column}) depends on."
+            f"Green box: the receptive field, the {field.height}x{field.width} input pixels that output cell "
+            f"({row}, {column}) depends on. Numbers are rounded to 2 decimals."
         )
     _explain_cell(
         received, kernels[:, :, :, which], float(bias[which]), stride, padding, (row, column), summed

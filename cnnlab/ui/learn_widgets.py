@@ -15,6 +15,7 @@ PRESENTATION_KEY = "learn_presentation"
 PLAY_SECONDS = 1.5
 INPUTS = ("The article's X", "O", "Digits sample", "Draw", "Upload")
 CUSTOM_KERNEL = "Custom (type your own)"
+PREDICT_KEY = "learn_predict"
 _PRESENTATION_CSS = """
 <style>
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stSidebarNav"] {display: none;}
@@ -22,6 +23,8 @@ _PRESENTATION_CSS = """
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li {font-size: 1.6rem; line-height: 1.5;}
 [data-testid="stWidgetLabel"] p {font-size: 1.4rem !important;}
 [data-testid="stCode"] code {font-size: 1.6rem !important;}
+[data-testid="stCaptionContainer"] p {font-size: 1.2rem !important;}
+[data-testid="stMain"] input, [data-baseweb="select"] div, [data-testid="stTable"] td {font-size: 1.3rem !important;}
 h1 {font-size: 3.2rem !important;} h2 {font-size: 2.4rem !important;} h3 {font-size: 2rem !important;}
 </style>
 """
@@ -156,41 +159,51 @@ def walkthrough(image: np.ndarray, kernel: np.ndarray, stride: int, padding: str
     )
 
 
-def formula(shape: tuple[int, int], kernel_shape: tuple[int, int], stride: int, padding: str) -> None:
-    """The output-size formula with the real numbers, for rows and (when they differ) columns."""
-    rows = lesson.output_size(shape[0], kernel_shape[0], stride, padding)
-    columns = lesson.output_size(shape[1], kernel_shape[1], stride, padding)
+def formula(
+    shape: tuple[int, int], kernel_shape: tuple[int, int], stride: int, padding: str, *, reveal: bool = True
+) -> None:
+    """The output-size formula with the real numbers, for rows and (when they differ) columns.
+
+    Unrevealed, only the left-hand side is written, ending in "= ?", so the learner works it out.
+    """
+    texts = [lesson.output_size(shape[axis], kernel_shape[axis], stride, padding).text for axis in (0, 1)]
+    if not reveal:
+        texts = [text.split(" = ", 1)[0] + " = ?" for text in texts]
     st.markdown(
         "**Output size = (W − F + 2P) / S + 1**, W input side, F kernel side, P zeros per side, S stride."
     )
-    if rows.text == columns.text:
-        st.markdown(f"Rows and columns: {rows.text}")
+    if texts[0] == texts[1]:
+        st.markdown(f"Rows and columns: {texts[0]}")
     else:
-        st.markdown(f"Rows: {rows.text}\n\nColumns: {columns.text}")
+        st.markdown(f"Rows: {texts[0]}\n\nColumns: {texts[1]}")
 
 
-def predict_then_reveal(actual: tuple[int, int], signature: str, key: str = "learn_predict") -> bool:
-    """Ask for the output size before showing it; True once the learner has answered these settings."""
-    if not st.toggle(
-        "Predict, then reveal", key=f"{key}_on", help="Guess the output size before you see it."
-    ):
-        return True
+def predict_mode(key: str = PREDICT_KEY) -> bool:
+    """The "predict, then reveal" toggle."""
+    return st.toggle("Predict, then reveal", key=f"{key}_on", help="Guess the output size before you see it.")
+
+
+def answer(signature: str, key: str = PREDICT_KEY) -> tuple[int, int] | None:
+    """The learner's predicted (rows, columns) for the settings `signature`, if they gave one."""
     answered = st.session_state.get(f"{key}_answered")
-    if answered is None or answered[0] != signature:
-        st.markdown("**Your prediction:** how big is the feature map?")
-        rows_column, columns_column, button_column = st.columns([2, 2, 3], vertical_alignment="bottom")
-        rows = rows_column.number_input("Rows", 0, 100, 0, key=f"{key}_rows")
-        columns = columns_column.number_input("Columns", 0, 100, 0, key=f"{key}_columns")
-        if not button_column.button("Check my answer", key=f"{key}_check"):
-            st.info(
-                "Predict the output size with the formula above, then check your answer to see the output."
-            )
-            return False
-        answered = (signature, (int(rows), int(columns)))
-        st.session_state[f"{key}_answered"] = answered
-    guess = answered[1]
+    return answered[1] if answered is not None and answered[0] == signature else None
+
+
+def ask_prediction(signature: str, key: str = PREDICT_KEY) -> None:
+    """Number inputs for the predicted output size; checking stores the answer and reruns to reveal."""
+    st.markdown("**Your prediction:** how big is the feature map?")
+    rows_column, columns_column, button_column = st.columns([2, 2, 3], vertical_alignment="bottom")
+    rows = rows_column.number_input("Rows", 0, 100, 0, key=f"{key}_rows")
+    columns = columns_column.number_input("Columns", 0, 100, 0, key=f"{key}_columns")
+    if button_column.button("Check my answer", key=f"{key}_check"):
+        st.session_state[f"{key}_answered"] = (signature, (int(rows), int(columns)))
+        st.rerun()
+    st.info("Work out the output size with the formula above, then check your answer to see the output.")
+
+
+def verdict(guess: tuple[int, int], actual: tuple[int, int]) -> None:
+    """Tell the learner whether their prediction was right."""
     if lesson.check_prediction(guess, actual):
         st.success(f"Right: {guess[0]}x{guess[1]}.")
     else:
         st.error(f"Not quite: you said {guess[0]}x{guess[1]}, the feature map is {actual[0]}x{actual[1]}.")
-    return True
