@@ -14,6 +14,7 @@ import os
 import secrets
 import sqlite3
 import time
+import zipfile
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -57,7 +58,11 @@ class RunArtifacts:
                 f"Snapshot {kind!r} of epoch {epoch} holds {size} bytes; the limit is {MAX_SNAPSHOT_BYTES}."
             )
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, **converted)
+        # Like np.savez_compressed, at zlib's fastest level: several times faster, nearly as small.
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+            for name, array in converted.items():
+                with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
         path = self.run_folder(run_id) / "snapshots" / kind / f"epoch_{epoch:04d}.npz"
         self._write_atomically(path, lambda temporary: temporary.write_bytes(buffer.getvalue()))
         with self._transaction() as connection:

@@ -149,6 +149,12 @@ class LocalProcessExecutor:
                 log_path = self.home / "workers" / f"warm-{time.strftime('%Y%m%d-%H%M%S')}.log"
                 self._warm_process = self._launch(["--warm"], log_path, subprocess.PIPE)
 
+    @property
+    def warm_process_id(self) -> int | None:
+        """The process id of the warm worker waiting for a run, if there is one."""
+        process = self._warm_process
+        return process.pid if process is not None and process.poll() is None else None
+
     def submit(self, run_id: str) -> int:
         """Hand the run to the warm worker if there is one, else start a cold worker."""
         with self._lock:
