@@ -30,7 +30,9 @@ def test_input_figure_draws_numbers_the_window_and_the_zero_border() -> None:
     assert np.isnan(border_values[1:7, 1:7]).all() and (border_values[0] == 0).all()
     assert next(iter(border.y)) == -1 and list(border.x)[-1] == 6  # Padding sits outside 0..5.
     assert picture.text[0][0] == "1" and picture.text[0][1] == "0"
-    assert figure.layout.yaxis.autorange == "reversed" and figure.layout.yaxis.scaleanchor == "x"
+    assert (
+        tuple(figure.layout.yaxis.range) == (6.5, -1.5) and figure.layout.yaxis.scaleanchor == "x"
+    )  # Row 0 on top.
     assert rectangles(figure, figures.WINDOW_COLOR) == [
         (-1.5, -1.5, 1.5, 1.5)
     ]  # The window starts in the border.

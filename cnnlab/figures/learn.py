@@ -111,6 +111,16 @@ def _layout(figure: go.Figure, title: str, font_size: int, height: int | None) -
     figure.update_yaxes(showgrid=False, zeroline=False, dtick=1, autorange="reversed", constrain="domain")
     for axis in (name for name in figure.layout if name.startswith("yaxis")):
         figure.layout[axis].scaleanchor = "x" + axis[len("yaxis") :]  # Square cells: yaxis2 follows xaxis2.
+    if not _has_subplots(figure) and figure.data:
+        # Fixed ranges, so square cells shrink the drawing area instead of adding empty rows or columns.
+        columns = np.concatenate(
+            [np.asarray(trace.x, dtype=float) for trace in figure.data if trace.x is not None]
+        )
+        rows = np.concatenate(
+            [np.asarray(trace.y, dtype=float) for trace in figure.data if trace.y is not None]
+        )
+        figure.update_xaxes(range=[columns.min() - 0.5, columns.max() + 0.5], autorange=False)
+        figure.update_yaxes(range=[rows.max() + 0.5, rows.min() - 0.5], autorange=False)
     return figure
 
 
@@ -161,10 +171,7 @@ def input_figure(
     if padding != Padding():
         edge = Box(0, 0, image.shape[0] - 1, image.shape[1] - 1)
         _outline(figure, Outline(edge, "#7f7f7f", "", "dash"))
-        figure.add_annotation(
-            x=image.shape[1] + padding.right - 0.5, y=image.shape[0] + padding.bottom - 0.5, text="grey: zero padding",
-            showarrow=False, xanchor="right", yanchor="top", font={"color": "#7f7f7f"},
-        )  # fmt: skip
+        title = f"{title} (grey: zero padding)"
     if field is not None:
         _outline(figure, Outline(field, FIELD_COLOR))
     if window is not None:
