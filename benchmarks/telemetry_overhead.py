@@ -45,22 +45,25 @@ def data_settings() -> specs.DataSettings:
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """Seconds from the start of each epoch to its end (validation included)."""
+    """Wall and CPU seconds from the start of each epoch to its end (validation included)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.seconds: list[float] = []
+        self.cpu_seconds: list[float] = []
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._started = time.perf_counter()
+        self._started, self._cpu_started = time.perf_counter(), time.process_time()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.seconds.append(time.perf_counter() - self._started)
+        self.cpu_seconds.append(time.process_time() - self._cpu_started)
 
 
-def bare_fit(
-    spec: specs.ModelSpec, settings: specs.TrainingSettings, data: datasets.SplitData
-) -> list[float]:
+Timings = tuple[list[float], list[float]]  # wall seconds and CPU seconds per epoch
+
+
+def bare_fit(spec: specs.ModelSpec, settings: specs.TrainingSettings, data: datasets.SplitData) -> Timings:
     """Epoch times of a plain compile and fit with validation data, nothing recorded."""
     model = training.new_model(spec, settings)
     timer = EpochTimer()
@@ -68,37 +71,35 @@ def bare_fit(
         data.x_train, data.y_train, batch_size=settings.batch_size, epochs=settings.epochs,
         validation_data=(data.x_val, data.y_val), callbacks=[timer], verbose=0,
     )  # fmt: skip
-    return timer.seconds
+    return timer.seconds, timer.cpu_seconds
 
 
-def worker_fit(
-    spec: specs.ModelSpec, settings: specs.TrainingSettings, data_settings: specs.DataSettings
-) -> list[float]:
+def worker_fit(spec: specs.ModelSpec, settings: specs.TrainingSettings, data: specs.DataSettings) -> Timings:
     """Epoch times recorded by a worker process with full telemetry, through the scheduler."""
     with tempfile.TemporaryDirectory() as home:
         store = Store(home)
-        runner = Scheduler(
-            store, LocalProcessExecutor(store.home, threads=THREADS, warm=False), max_workers=1
-        )
-        runner.start()
+        executor = LocalProcessExecutor(store.home, threads=THREADS, warm=False)
+        runner = Scheduler(store, executor, max_workers=1).start()
         try:
-            run = runner.submit(spec=spec, data_settings=data_settings, training_settings=settings)
-            run = runner.wait(run.id)
+            run = runner.wait(runner.submit(spec=spec, data_settings=data, training_settings=settings).id)
             if run.status != "completed":
                 raise SystemExit(f"The worker run ended {run.status}: {run.reason}\n{run.traceback}")
             table = store.epoch_metrics(run.id)
-            telemetry = table["telemetry_seconds"].tolist()
-            print(f"  worker telemetry seconds per epoch: {', '.join(f'{value:.3f}' for value in telemetry)}")
-            print(f"  worker validation accuracy: {table['val_accuracy'].iloc[-1]:.4f}")
-            return table["epoch_seconds"].tolist()
+            print(f"    telemetry seconds per epoch: {_figures(table['telemetry_seconds'])}")
+            return table["epoch_seconds"].tolist(), table["cpu_seconds"].tolist()
         finally:
             runner.shutdown()
+
+
+def _figures(values: object) -> str:
+    return ", ".join(f"{value:.3f}" for value in values)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=2, help="bare and worker runs, alternating")
     arguments = parser.parse_args()
     settings_for_data = data_settings()
     data = datasets.load(settings_for_data)
@@ -107,22 +108,26 @@ def main() -> None:
     print(
         f"{data.info.name}: {len(data.y_train)} training and {len(data.y_val)} validation images of "
         f"{data.image_shape}; {spec.name}; batch size {settings.batch_size}; {THREADS} threads; "
-        f"{settings.epochs} epochs (the first is left out)"
+        f"{settings.epochs} epochs per run, the first left out; {arguments.rounds} rounds"
     )
-    runs = {"bare (before)": bare_fit(spec, settings, data)}
-    runs["worker + telemetry"] = worker_fit(spec, settings, settings_for_data)
-    runs["bare (after)"] = bare_fit(spec, settings, data)
-    medians = {}
-    for name, seconds in runs.items():
-        medians[name] = statistics.median(seconds[1:])
-        print(f"  {name:<20} epoch seconds: {', '.join(f'{value:.3f}' for value in seconds)}")
-    bare = (medians["bare (before)"] + medians["bare (after)"]) / 2
-    images_per_second = len(data.y_train) / bare
-    print(f"bare fit: {bare:.3f} s per epoch ({images_per_second:,.0f} training images/s)")
-    print(f"worker + telemetry: {medians['worker + telemetry']:.3f} s per epoch")
-    print(
-        f"epoch-time ratio (worker + telemetry / bare): {medians['worker + telemetry'] / bare:.3f} (goal <= 1.05)"
-    )
+    pooled: dict[str, tuple[list[float], list[float]]] = {"bare": ([], []), "worker": ([], [])}
+    for round_number in range(arguments.rounds):
+        for name in ("bare", "worker"):
+            print(f"  round {round_number + 1}, {name}:")
+            wall, cpu = (
+                bare_fit(spec, settings, data)
+                if name == "bare"
+                else worker_fit(spec, settings, settings_for_data)
+            )
+            print(f"    wall seconds per epoch: {_figures(wall)}; CPU seconds: {_figures(cpu)}")
+            pooled[name][0].extend(wall[1:])
+            pooled[name][1].extend(cpu[1:])
+    bare_wall, bare_cpu = (statistics.median(values) for values in pooled["bare"])
+    worker_wall, worker_cpu = (statistics.median(values) for values in pooled["worker"])
+    print(f"bare fit: {bare_wall:.3f} s per epoch ({len(data.y_train) / bare_wall:,.0f} training images/s)")
+    print(f"worker + telemetry: {worker_wall:.3f} s per epoch")
+    print(f"epoch-time ratio (worker + telemetry / bare): {worker_wall / bare_wall:.3f} (goal <= 1.05)")
+    print(f"epoch CPU-time ratio (less sensitive to other load): {worker_cpu / bare_cpu:.3f}")
 
 
 if __name__ == "__main__":

@@ -111,7 +111,7 @@ class RunRecorder(keras.callbacks.Callback):
         self.last_logs: dict[str, float] = {}
         self._step = 0
         self._last_record = -math.inf
-        self._epoch_started = 0.0
+        self._epoch_started = self._epoch_cpu = 0.0
         self._batches = 0
 
     def _learning_rate(self) -> float:
@@ -131,7 +131,7 @@ class RunRecorder(keras.callbacks.Callback):
             self.write_snapshots(self.completed_epochs)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._epoch_started = time.perf_counter()
+        self._epoch_started, self._epoch_cpu = time.perf_counter(), time.process_time()
         self._batches = 0
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
@@ -185,6 +185,7 @@ class RunRecorder(keras.callbacks.Callback):
         row: dict[str, Any] = {key: logs.get(key) for key in ("loss", "accuracy", "val_loss", "val_accuracy")}
         row.update(epoch=number, learning_rate=self._learning_rate(), telemetry_seconds=telemetry_seconds)
         row["epoch_seconds"] = time.perf_counter() - self._epoch_started
+        row["cpu_seconds"] = time.process_time() - self._epoch_cpu  # all threads of this process
         self.store.add_epoch_metrics(self.run_id, row)
         if self.control.should_stop(force_poll=True):
             self.model.stop_training = True
@@ -251,6 +252,10 @@ def run(run_id: str, store: Store, control: Control) -> Outcome:
     watcher = telemetry.Telemetry(model, data.x_val, data.y_val, data.class_names, _probes(store, run_id))
     recorder = RunRecorder(store, run_id, control, watcher)
     recorder.completed_epochs = done
+    if store.checkpoints(run_id).get("best") is not None:
+        # A continued run keeps its best checkpoint unless a new epoch beats it.
+        history = store.epoch_metrics(run_id)
+        recorder.best_loss = float(history["val_loss"].fillna(history["loss"]).min())
     store.set_status(run_id, statuses.RUNNING)
     model.fit(
         data.x_train, data.y_train, batch_size=int(settings.batch_size), epochs=int(settings.epochs),

@@ -135,7 +135,7 @@ def test_a_warm_worker_takes_the_next_run(store: Store) -> None:
         _wait_for(lambda: len(store.batch_metrics(run.id)) > 0)
         latency = time.monotonic() - submitted
         assert store.get_run(run.id).worker_pid == warm.pid
-        assert latency < 1.5
+        assert latency < 5.0  # About 0.1 s here; benchmarks/first_metric_latency.py measures the real job.
         assert target.wait(run.id, timeout=30).status == statuses.COMPLETED
         # A new warm worker is made ready once the slot is free again.
         _wait_for(lambda: target.executor._warm_process not in (None, warm))
