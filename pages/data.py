@@ -31,13 +31,13 @@ except CnnLabError as error:
     st.stop()
 
 shape = "×".join(str(size) for size in split.image_shape)
-counts = st.columns(4)
+counts = st.columns(6)
 counts[0].metric("Images", f"{len(split.y_train) + len(split.y_val) + len(split.y_test):,}")
 counts[1].metric("Classes", split.num_classes)
 counts[2].metric("Image shape", shape)
-counts[3].metric(
-    "Train / validation / test", f"{len(split.y_train)} / {len(split.y_val)} / {len(split.y_test)}"
-)
+counts[3].metric("Train", f"{len(split.y_train):,}")
+counts[4].metric("Validation", f"{len(split.y_val):,}")
+counts[5].metric("Test", f"{len(split.y_test):,}")
 if split.skipped is not None and split.skipped.count:
     st.warning(f"Some files were skipped.\n\n```\n{split.skipped.to_text()}\n```")
 

@@ -4,7 +4,7 @@ import streamlit as st
 
 from cnnlab.ui import runs, state
 
-st.title("🧠 CNN Lab")
+st.title("CNN Lab")
 st.markdown(
     "Build a convolutional neural network layer by layer, train it on real images, and watch what it "
     "learns: its filters, its feature maps and its mistakes. Everything runs here, in your browser, "
@@ -27,11 +27,12 @@ with left, st.container(border=True):
         )
 with right, st.container(border=True):
     st.subheader("Or build your own")
-    st.page_link("pages/data.py", label="1. Choose the data", icon="🖼️")
-    st.page_link("pages/model.py", label="2. Assemble the layers", icon="🧱")
-    st.page_link("pages/train.py", label="3. Train and watch", icon="📈")
-    st.page_link("pages/learn.py", label="New to CNNs? Learn how convolution works", icon="🎓")
+    st.page_link("pages/data.py", label="1. Choose the data", icon=":material/image:")
+    st.page_link("pages/model.py", label="2. Assemble the layers", icon=":material/view_in_ar:")
+    st.page_link("pages/train.py", label="3. Train and watch", icon=":material/monitoring:")
+    st.page_link("pages/learn.py", label="New to CNNs? Learn how convolution works", icon=":material/school:")
 
+runs.scheduler()  # Starts the warm worker now, so the first run's metrics arrive soon after a click.
 st.subheader("Recent runs")
 recent = runs.store().list_runs(limit=8)
 if recent:

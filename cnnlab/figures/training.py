@@ -7,7 +7,6 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from cnnlab.figures.data import image_grid
 
@@ -46,45 +45,70 @@ def learning_rate(epochs: pd.DataFrame) -> go.Figure:
     return figure
 
 
-def _heatmap_grid(planes: Sequence[np.ndarray], titles: Sequence[str], columns: int, colorscale: str,
-                  symmetric: bool, cell: int) -> go.Figure:  # fmt: skip
+def mosaic(planes: Sequence[np.ndarray], columns: int, symmetric: bool) -> np.ndarray:
+    """Tiles of equal size in one array, NaN between them; each tile scaled on its own.
+
+    Symmetric tiles are scaled to [-1, 1] (zero stays zero), others to [0, 1]. One heatmap of a
+    mosaic draws far faster in the browser than one subplot per tile.
+    """
+    height, width = planes[0].shape
     rows = max(1, -(-len(planes) // columns))
-    figure = make_subplots(rows=rows, cols=columns, subplot_titles=list(titles), horizontal_spacing=0.01,
-                           vertical_spacing=0.04 if rows > 1 else 0.0)  # fmt: skip
+    canvas = np.full((rows * (height + 1) - 1, columns * (width + 1) - 1), np.nan, dtype=np.float32)
     for position, plane in enumerate(planes):
-        limit = float(np.abs(plane).max()) or 1.0
-        bounds = {"zmin": -limit, "zmax": limit} if symmetric else {}
-        figure.add_trace(go.Heatmap(z=plane[::-1], colorscale=colorscale, showscale=False, **bounds,
-                                    hovertemplate="%{z:.3f}<extra></extra>"),
-                         row=position // columns + 1, col=position % columns + 1)  # fmt: skip
+        tile = np.asarray(plane, dtype=np.float32)  # Snapshots are float16, which JSON cannot carry.
+        if symmetric:
+            tile = tile / (float(np.abs(tile).max()) or 1.0)
+        else:
+            low, high = float(tile.min()), float(tile.max())
+            tile = (tile - low) / ((high - low) or 1.0)
+        top, left = (position // columns) * (height + 1), (position % columns) * (width + 1)
+        canvas[top : top + height, left : left + width] = tile
+    return canvas
+
+
+def _mosaic_figure(planes: Sequence[np.ndarray], title: str, symmetric: bool, columns: int = 8) -> go.Figure:
+    columns = max(1, min(columns, len(planes)))
+    canvas = mosaic(planes, columns, symmetric)
+    height, width = planes[0].shape
+    tile_index = np.full(canvas.shape, -1, dtype=np.int32)
+    for position in range(len(planes)):
+        top, left = (position // columns) * (height + 1), (position % columns) * (width + 1)
+        tile_index[top : top + height, left : left + width] = position
+    figure = go.Figure(go.Heatmap(
+        z=canvas, customdata=tile_index, colorscale="RdBu_r" if symmetric else "Viridis",
+        zmin=-1 if symmetric else 0, zmax=1, showscale=False,
+        hovertemplate="#%{customdata}: %{z:.2f}<extra></extra>",
+    ))  # fmt: skip
+    rows = canvas.shape[0] / canvas.shape[1] * columns
     figure.update_xaxes(visible=False)
-    figure.update_yaxes(visible=False, scaleanchor="x")
-    figure.update_annotations(font_size=10)
-    figure.update_layout(height=rows * cell + 40, margin={"l": 0, "r": 0, "t": 25, "b": 0})
+    figure.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
+    figure.update_layout(title=title, height=int(90 * rows / columns * columns + 60) if rows else 200,
+                         margin={"l": 0, "r": 0, "t": 35, "b": 0})  # fmt: skip
     return figure
 
 
-def kernels(kernel: np.ndarray, channel: int | None = None, limit: int = 32) -> go.Figure:
-    """Each filter of a conv kernel (height, width, inputs, filters) as a blue-white-red heatmap.
+def kernels(kernel: np.ndarray, channel: int | None = None, limit: int = 32, layer: str = "") -> go.Figure:
+    """Each filter of a conv kernel (height, width, inputs, filters), blue negative, red positive.
 
     With `channel`, the weights on that input channel; otherwise the mean over input channels.
     """
-    planes = kernel[:, :, channel, :] if channel is not None else kernel.mean(axis=2)
+    planes = np.asarray(kernel, dtype=np.float32)
+    planes = planes[:, :, channel, :] if channel is not None else planes.mean(axis=2)
     count = min(planes.shape[-1], limit)
-    return _heatmap_grid([planes[:, :, index] for index in range(count)], [f"filter {index}" for index in range(count)],
-                         columns=8, colorscale="RdBu_r", symmetric=True, cell=95)  # fmt: skip
+    title = f"{count} filters of {layer}, in reading order" if layer else f"{count} filters, in reading order"
+    return _mosaic_figure([planes[:, :, index] for index in range(count)], title, symmetric=True)
 
 
-def feature_maps(maps: np.ndarray, limit: int = 16) -> go.Figure:
-    """Each channel of one image's feature map (height, width, channels) as a heatmap."""
+def feature_maps(maps: np.ndarray, limit: int = 16, layer: str = "") -> go.Figure:
+    """Each channel of one image's feature map (height, width, channels), each scaled to its own range."""
     count = min(maps.shape[-1], limit)
-    return _heatmap_grid([maps[:, :, index] for index in range(count)], [f"channel {index}" for index in range(count)],
-                         columns=8, colorscale="Viridis", symmetric=False, cell=110)  # fmt: skip
+    title = f"{count} channels of {layer}" if layer else f"{count} channels"
+    return _mosaic_figure([maps[:, :, index] for index in range(count)], title, symmetric=False)
 
 
 def confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], normalise: bool = False) -> go.Figure:
     """Rows are true classes, columns predictions; counts or row-normalised shares, written in each cell."""
-    values = matrix.astype(float)
+    values = np.asarray(matrix, dtype=np.float64)
     if normalise:
         values = values / np.maximum(values.sum(axis=1, keepdims=True), 1)
     text = [[f"{value:.2f}" if normalise else f"{int(value)}" for value in row] for row in values]
@@ -93,6 +117,7 @@ def confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], normalise: 
                                   hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>"))  # fmt: skip
     figure.update_layout(height=max(300, 32 * len(names) + 120), margin={"l": 0, "r": 0, "t": 30, "b": 0},
                          xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed",
+                         xaxis_type="category", yaxis_type="category",
                          title="Confusion matrix")  # fmt: skip
     return figure
 

@@ -16,6 +16,7 @@ from cnnlab.specs import LayerSpec
 from cnnlab.ui import state
 
 NONE_LABEL = "none"
+OPEN_LAYER_KEY = "cnnlab_open_layer"
 
 
 def _choice_label(value: Any) -> str:
@@ -124,7 +125,8 @@ def layer_editor(analysis: shapes.Analysis) -> None:
         shape = " × ".join(str(size) for size in row.output_shape) if row else "?"
         marker = "⚠️ " if position + 1 in problems else ""
         with st.expander(
-            f"{marker}{position + 1}. {shapes.describe(layer)}  →  {shape}", expanded=bool(marker)
+            f"{marker}{position + 1}. {shapes.describe(layer)}  →  {shape}",
+            expanded=bool(marker) or st.session_state.get(OPEN_LAYER_KEY) == layer_id,
         ):
             if marker:
                 st.error(problems[position + 1])
@@ -140,6 +142,8 @@ def layer_editor(analysis: shapes.Analysis) -> None:
             if buttons[3].button("Remove", key=f"remove_{layer_id}", disabled=len(layers) == 1):
                 action = "remove"
         if edited != layer:
+            # Keep this layer's form open across the rerun, although its title changes.
+            st.session_state[OPEN_LAYER_KEY] = layer_id
             layers[position] = edited
             state.replace_layers(layers, ids)
             st.rerun()

@@ -6,7 +6,6 @@ ends it reruns the page once, which stops the polling.
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from cnnlab import statuses
@@ -17,8 +16,9 @@ from cnnlab.ui import runs, state
 
 POLL_SECONDS = 1.0
 STATUS_ICONS = {
-    "queued": "⏳", "starting": "🚀", "running": "🏃", "paused": "⏸️", "completed": "✅", "stopped": "⏹️",
-    "diverged": "💥", "failed": "❌", "interrupted": "⚠️",
+    "queued": ":material/hourglass_top:", "starting": ":material/rocket_launch:", "running": ":material/directions_run:",
+    "paused": ":material/pause_circle:", "completed": ":material/check_circle:", "stopped": ":material/stop_circle:",
+    "diverged": ":material/error:", "failed": ":material/cancel:", "interrupted": ":material/warning:",
 }  # fmt: skip
 
 
@@ -90,12 +90,14 @@ def _progress(run: RunRecord, epochs_planned: int, epoch_table) -> None:
 
 
 def _epoch_choice(run_id: str, kind: str, key: str) -> int | None:
+    """The latest epoch with a snapshot of `kind`, or an earlier one when the user replays."""
     epochs = runs.store().snapshot_epochs(run_id, kind)
-    if not epochs:
-        return None
-    if len(epochs) == 1:
-        return epochs[0]
-    return st.select_slider("Epoch (replay)", epochs, epochs[-1], key=key)
+    if len(epochs) < 2:
+        return epochs[0] if epochs else None
+    if not st.toggle("Replay an earlier epoch", key=f"{key}_replay"):
+        st.caption(f"Epoch {epochs[-1]} (latest)")
+        return epochs[-1]
+    return st.select_slider("Epoch", epochs, epochs[-1], key=key)
 
 
 def _filters_and_maps(run: RunRecord) -> None:
@@ -109,7 +111,7 @@ def _filters_and_maps(run: RunRecord) -> None:
             st.caption("The model has no convolution layer yet, or the first epoch has not ended.")
         else:
             layer = st.selectbox("Conv layer", list(kernels), key="kernel_layer")
-            st.plotly_chart(figures.kernels(kernels[layer]), key="kernels_figure")
+            st.plotly_chart(figures.kernels(kernels[layer], layer=layer), key="kernels_figure")
     with right:
         st.markdown("**Feature maps** of one validation image")
         epoch = _epoch_choice(run.id, "feature_maps", "maps_epoch")
@@ -122,7 +124,7 @@ def _filters_and_maps(run: RunRecord) -> None:
         count = len(panel["images"]) + len(panel.get("probes", []))
         sample = st.selectbox("Image", range(count), key="map_sample",
                               format_func=lambda index: _sample_name(panel, index))  # fmt: skip
-        st.plotly_chart(figures.feature_maps(maps[layer][sample].astype(np.float32)), key="maps_figure")
+        st.plotly_chart(figures.feature_maps(maps[layer][sample], layer=layer), key="maps_figure")
 
 
 def _sample_name(panel: dict, index: int) -> str:
@@ -190,7 +192,9 @@ def live_view(run_id: str) -> None:
         _progress(run, epochs_planned, epoch_table)
         batch_table = runs.store().batch_metrics(run.id)
         curves_tab, filters_tab, confusion_tab, log_tab = st.tabs(
-            ["Curves", "Filters and feature maps", "Confusion and predictions", "Event log"]
+            ["Curves", "Filters and feature maps", "Confusion and predictions", "Event log"],
+            key="live_tabs",
+            on_change="rerun",
         )
         with curves_tab:
             left, right = st.columns(2)

@@ -97,8 +97,8 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def page(browser: object) -> Iterator[object]:
-    """A fresh 1400x1000 page."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+    """A fresh 1400x2000 page (tall, so screenshots show whole pages)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 2000})  # type: ignore[attr-defined]
     page = context.new_page()
     page.set_default_timeout(30_000)
     yield page
