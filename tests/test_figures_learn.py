@@ -79,7 +79,7 @@ def test_relu_figure_outlines_the_negatives_on_both_sides() -> None:
     before, after = figure.data
     np.testing.assert_array_equal(after.z, [[0, 1], [3, 0]])
     assert before.text[0][0] == "-2" and after.text[0][0] == "0"
-    assert len(rectangles(figure, figures.CELL_COLOR)) == 4  # Two negative cells, drawn on both grids.
+    assert len(rectangles(figure, figures.NEGATIVE_COLOR)) == 4  # Two negative cells, drawn on both grids.
 
 
 def test_pooling_figure_puts_max_and_average_side_by_side() -> None:

@@ -18,7 +18,8 @@ from cnnlab.lesson import Box, Padding, format_number, pool, relu
 
 MAX_NUMBERED_SIDE = 16  # larger grids are drawn without their numbers
 WINDOW_COLOR = "#ff7f0e"
-CELL_COLOR = "#d62728"
+CELL_COLOR = "#111111"  # the output cell being written
+NEGATIVE_COLOR = "#d62728"  # cells ReLU sets to zero
 FIELD_COLOR = "#2ca02c"
 _INPUT_SCALE = "Blues"
 _SIGNED_SCALE = "RdBu"
@@ -231,7 +232,7 @@ def relu_figure(feature_map: np.ndarray, *, font_size: int = 14, height: int | N
         )
         for row_index, column_index in zip(*np.nonzero(before < 0), strict=True):
             cell = Box(int(row_index), int(column_index), int(row_index), int(column_index))
-            _outline(figure, Outline(cell, CELL_COLOR, dash="dot"), row=1, column=column)
+            _outline(figure, Outline(cell, NEGATIVE_COLOR, dash="dot"), row=1, column=column)
     return _layout(figure, "ReLU: negatives (dotted red) become 0", font_size, height)
 
 

@@ -141,7 +141,7 @@ def real_model_section(grid: np.ndarray) -> None:
     left, middle, right = st.columns([5, 3, 5])
     left.plotly_chart(
         figures.input_figure(
-            image[:, :, 0], field=field, title="Model input (channel 0)", font_size=size - 2, digits=2, height=420
+            image[:, :, 0], field=field, title="Model input (channel 0)", font_size=size - 2, digits=2, height=360
         ),
         key=f"{KEY}_input_chart", config={"displayModeBar": False},
     )  # fmt: skip
@@ -150,7 +150,7 @@ def real_model_section(grid: np.ndarray) -> None:
         key=f"{KEY}_kernel_chart", config={"displayModeBar": False},
     )  # fmt: skip
     right.plotly_chart(
-        figures.feature_map_figure(feature_map, current=(row, column), title="Its feature map", font_size=size - 2, digits=2, height=420),
+        figures.feature_map_figure(feature_map, current=(row, column), title="Feature map (pre-activation)", font_size=size - 2, digits=2, height=360),
         key=f"{KEY}_map_chart", config={"displayModeBar": False},
     )  # fmt: skip
     if field is None:

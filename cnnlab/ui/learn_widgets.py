@@ -142,7 +142,7 @@ def _walkthrough_body(
     )  # fmt: skip
     st.markdown(
         f"**Step {step.index + 1} of {total}:** multiply each pixel under the orange window by the kernel weight "
-        f"on top of it, then add. The result lands in row {step.row}, column {step.column} of the feature map (red)."
+        f"on top of it, then add. The result lands in row {step.row}, column {step.column} of the feature map (black outline)."
     )
     st.code("\n".join(step.lines), language=None, wrap_lines=True)
 
