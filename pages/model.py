@@ -46,7 +46,7 @@ with editor_column:
 with summary_column:
     st.subheader("Shapes and parameters")
     for problem in analysis.problems:
-        st.error(problem.message, icon="🚫")
+        st.error(problem.message, icon=":material/block:")
     st.dataframe(analysis_table(analysis), hide_index=True, width="stretch", key="analysis_table")
     totals = st.columns(4)
     totals[0].metric("Total parameters", f"{analysis.total_parameters:,}")

@@ -26,7 +26,7 @@ with st.container(border=True):
         budget=shapes.Budget(),
     )
     for problem in analysis.errors:
-        st.error(problem.message, icon="🚫")
+        st.error(problem.message, icon=":material/block:")
     ready = analysis.ok and context.image_shape is not None
     if st.button("Start training", type="primary", key="start_training", disabled=not ready):
         run = runs.submit(state.draft())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -10,19 +11,27 @@ import streamlit as st
 from cnnlab import scheduler as scheduler_module
 from cnnlab.records import RunRecord
 from cnnlab.share import Setup
-from cnnlab.store import Store
+from cnnlab.store import Store, default_home
 
 
 @st.cache_resource(show_spinner=False)
+def _store_at(home: str) -> Store:
+    return Store(Path(home))
+
+
 def store() -> Store:
-    """The server's run store (CNNLAB_HOME)."""
-    return Store()
+    """The server's run store (CNNLAB_HOME), opened once."""
+    return _store_at(str(default_home()))
 
 
 @st.cache_resource(show_spinner=False)
+def _scheduler_at(home: str) -> scheduler_module.Scheduler:
+    return scheduler_module.shared(home)
+
+
 def scheduler() -> scheduler_module.Scheduler:
     """The server's scheduler: started once, with a warm worker waiting for the first run."""
-    return scheduler_module.shared(store().home)
+    return _scheduler_at(str(default_home()))
 
 
 def submit(setup: Setup, name: str | None = None) -> RunRecord:

@@ -1,0 +1,170 @@
+"""AppTest of the Home, Data, Model and Train pages, against a real store in a temporary home."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cnnlab import presets, shapes, share, statuses
+from cnnlab.specs import DataSettings, TrainingSettings
+from cnnlab.store import Store
+
+TIMEOUT = 60
+APP = Path(__file__).resolve().parents[1] / "app.py"
+
+
+@pytest.fixture(autouse=True)
+def private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CNNLAB_HOME", str(tmp_path))
+    return tmp_path
+
+
+def page(name: str) -> AppTest:
+    """The app, through its navigation, opened on page `name` (run it with `.run()`)."""
+    app = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    if name != "home":
+        app.switch_page(f"pages/{name}.py")
+    return app
+
+
+def no_problems(app: AppTest) -> None:
+    assert not app.exception, app.exception
+    assert not app.error, [element.value for element in app.error]
+
+
+def test_home_offers_one_click_training_and_lists_runs(private_home: Path) -> None:
+    Store(private_home).create_run(spec=presets.get("digits_default").spec, data_settings=DataSettings(),
+                                   training_settings=TrainingSettings(), name="earlier run",
+                                   status=statuses.COMPLETED)  # fmt: skip
+    app = page("home").run()
+    no_problems(app)
+    assert app.button(key="quick_train").label == "Train a digits classifier"
+    assert "earlier run" in app.dataframe[0].value["name"].tolist()
+
+
+def test_data_page_shows_counts_and_follows_the_dataset_choice() -> None:
+    app = page("data").run()
+    no_problems(app)
+    values = [metric.value for metric in app.metric]
+    assert values[:3] == ["1,797", "10", "8×8×1"]
+    app.selectbox(key="image_size").set_value(16).run()
+    no_problems(app)
+    assert app.metric[2].value == "16×16×1"
+    assert share.decode(app.query_params["setup"]).data.image_size == 16
+    app.selectbox(key="dataset_name").set_value("shapes").run()
+    no_problems(app)
+    assert app.metric[1].value == "5"
+
+
+def test_data_page_explains_a_missing_standard_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("CNNLAB_OFFLINE", "1")
+    app = page("data").run()
+    app.selectbox(key="dataset_name").set_value("mnist").run()
+    assert not app.exception
+    messages = " ".join(element.value for element in [*app.error, *app.warning])
+    assert "mnist.npz" in messages
+
+
+def test_model_page_updates_totals_and_names_the_broken_layer() -> None:
+    app = page("model").run()
+    no_problems(app)
+    assert app.metric[0].value == "151,306"
+    app.number_input(key=next(key for key in _keys(app) if key.endswith("_filters"))).set_value(16).run()
+    assert app.metric[0].value == "141,930"
+    kernel_key = next(key for key in _keys(app) if key.endswith("_kernel_size"))
+    app.number_input(key=kernel_key).set_value(9).run()
+    assert not app.exception
+    assert any("Layer 1 (Conv2D 9x9" in element.value for element in app.error)
+    assert "Fix the problems above" in app.info[0].value
+
+
+def test_model_page_loads_a_preset_and_imports_json() -> None:
+    app = page("model").run()
+    app.selectbox(key="preset_name").set_value("cifar10")
+    app.checkbox(key="preset_fit").uncheck()
+    app.button(key="load_preset").click().run()
+    assert not app.exception
+    assert app.metric[0].value == "122,570"
+    assert "32x32x3 but the dataset gives 8x8x1" in app.error[0].value
+    app.text_area(key="import_json").input(presets.get("mnist_minimal").spec.to_json())
+    app.button(key="import_button").click().run()
+    assert app.metric[0].value == "34,826"
+    app.text_area(key="import_json").input("{broken")
+    app.button(key="import_button").click().run()
+    assert any("not valid JSON" in element.value for element in app.error)
+
+
+def test_a_shared_setup_link_opens_the_same_setup() -> None:
+    setup = share.Setup(DataSettings(image_size=16), presets.adapt(presets.get("lenet5").spec, (16, 16, 1), 10),
+                        TrainingSettings(epochs=3))  # fmt: skip
+    app = page("model")
+    app.query_params["setup"] = share.encode(setup)
+    app.run()
+    no_problems(app)
+    assert "16×16×1" in app.caption[0].value
+    assert app.metric[0].value == f"{shapes.analyse(setup.model).total_parameters:,}"
+    assert setup.model.layers[0].get("kernel_size") == 5
+
+
+def _keys(app: AppTest) -> list[str]:
+    return [widget.key for widget in app.number_input if widget.key]
+
+
+def _recorded_run(home: Path) -> str:
+    """A run with real store records: epoch and batch metrics and every snapshot kind."""
+    store = Store(home)
+    run = store.create_run(spec=presets.get("digits_default").spec, data_settings=DataSettings(),
+                           training_settings=TrainingSettings(epochs=4), name="recorded run")  # fmt: skip
+    store.set_status(run.id, statuses.STARTING)
+    store.set_status(run.id, statuses.RUNNING)
+    generator = np.random.default_rng(0)
+    panel = {"images": (generator.random((12, 8, 8, 1)) * 255).astype(np.uint8), "labels": np.arange(12) % 10,
+             "indices": np.arange(12), "class_names": np.array([str(digit) for digit in range(10)]),
+             "probes": np.zeros((0, 8, 8, 1), np.uint8)}  # fmt: skip
+    store.write_snapshot(run.id, 0, "panel", panel)
+    for epoch in (1, 2):
+        store.add_batch_metrics(run.id, [{"epoch": epoch, "batch": 0, "step": epoch * 10, "loss": 1.0 / epoch,
+                                          "accuracy": 0.5, "learning_rate": 0.001, "time": 0.0}])  # fmt: skip
+        store.add_epoch_metrics(run.id, {"epoch": epoch, "loss": 1.0 / epoch, "accuracy": 0.5 + epoch / 10,
+                                         "val_loss": 1.2 / epoch, "val_accuracy": 0.5, "learning_rate": 0.001,
+                                         "epoch_seconds": 1.0})  # fmt: skip
+        store.write_snapshot(run.id, epoch, "kernels", {"conv2d_1": generator.normal(size=(3, 3, 1, 32))})
+        store.write_snapshot(run.id, epoch, "feature_maps", {"conv2d_1": generator.random((12, 8, 8, 16))})
+        store.write_snapshot(run.id, epoch, "predictions", {"panel": generator.dirichlet(np.ones(10), 12)})
+        store.write_snapshot(run.id, epoch, "confusion", {"matrix": np.eye(10, dtype=np.int64) * 5,
+                                                          "class_names": np.array(list("0123456789"))})  # fmt: skip
+    store.set_status(run.id, statuses.STOPPED, reason="Stopped by the user.")
+    return run.id
+
+
+def test_train_page_shows_a_recorded_run_from_the_url(private_home: Path) -> None:
+    run_id = _recorded_run(private_home)
+    app = page("train")
+    app.query_params["run"] = run_id
+    app.run()
+    no_problems(app)
+    assert any(header.value.endswith("recorded run") for header in app.subheader)
+    assert any("Stopped after epoch 2" in element.value for element in app.info)
+    assert app.button(key="stop_run").disabled
+    charts = app.get("plotly_chart")
+    assert len(charts) >= 6  # loss, accuracy, learning rate, kernels, maps, confusion, predictions
+
+
+def test_train_page_without_a_run_invites_to_start() -> None:
+    app = page("train").run()
+    no_problems(app)
+    assert not app.button(key="start_training").disabled
+    assert "Start a run" in app.info[-1].value
+
+
+def test_train_page_refuses_to_start_a_broken_model() -> None:
+    setup = share.Setup(DataSettings(), presets.get("mnist_minimal").spec, TrainingSettings())
+    app = page("train")
+    app.query_params["setup"] = share.encode(setup)
+    app.run()
+    assert app.button(key="start_training").disabled
+    assert any("28x28x1" in element.value and "8x8x1" in element.value for element in app.error)
