@@ -1,6 +1,33 @@
-"""Runs: arrives with its own issue; until then the page says so."""
+"""Runs: every run with its status and results; manage, download and compare them."""
 
 import streamlit as st
 
+from cnnlab.ui import runs, runs_view
+
 st.title("Runs")
-st.info("This page is being built and arrives in a coming release.", icon="🚧")
+every_run = runs.store().list_runs()
+if not every_run:
+    st.info("No runs yet. Start one on the Train page.")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/monitoring:")
+    st.stop()
+
+st.dataframe(runs.runs_table(every_run), hide_index=True, key="runs_table")
+by_id = {run.id: run for run in every_run}
+chosen_ids = st.multiselect(
+    "Choose one run to manage and download it, or several to compare them",
+    list(by_id),
+    key="chosen_runs",
+    format_func=lambda run_id: f"{by_id[run_id].name} ({run_id[-4:]}, {by_id[run_id].status})",
+)
+chosen = [by_id[run_id] for run_id in chosen_ids]
+
+if len(chosen) == 1:
+    run = chosen[0]
+    st.subheader(run.name)
+    if run.reason:
+        st.caption(f"{run.status}: {run.reason}")
+    runs_view.manage(run)
+    runs_view.downloads(run)
+elif len(chosen) > 1:
+    st.subheader(f"Comparing {len(chosen)} runs")
+    runs_view.comparison(chosen)

@@ -136,3 +136,19 @@ def prediction_panel(images: np.ndarray, labels: np.ndarray, probabilities: np.n
         for guess, truth, share in zip(predicted, labels, confidence, strict=True)
     ]
     return image_grid([image.astype(np.float32) / 255.0 for image in images], titles, columns=6, size=120)
+
+
+def overlay(tables: Sequence[tuple[str, pd.DataFrame]], metric: str) -> go.Figure:
+    """One metric per epoch for several runs: solid lines for validation, dotted for training."""
+    figure = go.Figure()
+    for name, table in tables:
+        if table.empty:
+            continue
+        if f"val_{metric}" in table:
+            figure.add_trace(go.Scatter(x=table["epoch"], y=table[f"val_{metric}"], name=f"{name} (validation)",
+                                        mode="lines+markers"))  # fmt: skip
+        figure.add_trace(go.Scatter(x=table["epoch"], y=table[metric], name=f"{name} (train)", mode="lines",
+                                    line={"dash": "dot"}))  # fmt: skip
+    figure.update_layout(height=350, margin={"l": 0, "r": 0, "t": 30, "b": 0}, title=metric.capitalize(),
+                         xaxis_title="epoch", legend={"orientation": "h", "y": -0.25})  # fmt: skip
+    return figure

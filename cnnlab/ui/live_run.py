@@ -67,12 +67,15 @@ def _controls(run: RunRecord) -> None:
         if st.button("Continue training", key="continue_run"):
             scheduler.continue_run(run.id, int(extra))
             st.rerun()
-    epochs = runs.store().checkpoints(run.id)
-    with columns[3].popover("Fork", disabled=not epochs.get("epochs")):
-        available = sorted(int(epoch) for epoch in runs.store().snapshot_epochs(run.id, "confusion")) or [
-            run.last_epoch
-        ]
-        epoch = st.select_slider("From epoch", available, available[-1], key="fork_epoch")
+    saved = sorted(
+        epoch for name, epoch in runs.store().checkpoints(run.id).items() if name.startswith("epoch_")
+    )
+    with columns[3].popover("Fork", disabled=not saved or run.is_active):
+        epoch = (
+            saved[-1]
+            if len(saved) == 1
+            else st.select_slider("From epoch", saved, saved[-1], key="fork_epoch")
+        )
         st.caption("The fork starts from that epoch's weights with the hyperparameters set above.")
         if st.button("Fork", key="fork_run"):
             child = scheduler.fork(run.id, epoch, state.draft().training)

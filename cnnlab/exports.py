@@ -1,0 +1,137 @@
+"""What a user takes away from a run: the model, a TFLite file, the script, metrics, a run card,
+a zip bundle of them all, and TensorBoard scalar logs.
+
+Reads run data only through the store. Keras and TensorFlow are imported only by the exports that
+need them (TFLite, TensorBoard logs).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from cnnlab import codegen, shapes
+from cnnlab.errors import RunError
+from cnnlab.records import RunRecord
+from cnnlab.store import Store
+
+TENSORBOARD_FOLDER = "tensorboard"
+
+
+def model_bytes(store: Store, run: RunRecord, which: str = "best") -> bytes:
+    """The `.keras` file of the run's best (or latest) checkpoint; RunError if there is none yet."""
+    path = store.checkpoint_path(run.id, which)
+    if not path.is_file():
+        path = store.checkpoint_path(run.id, "latest")
+    if not path.is_file():
+        raise RunError(
+            f"Run {run.id} has no saved model yet (status {run.status}); wait for its first epoch."
+        )
+    return path.read_bytes()
+
+
+def training_script(run: RunRecord) -> str:
+    """The runnable Keras script that trains this run's model with its settings and data."""
+    return codegen.script(run.model_spec(), run.training(), run.data())
+
+
+def metrics_csv(store: Store, run: RunRecord) -> str:
+    """The run's epoch metrics as CSV text."""
+    return store.epoch_metrics(run.id).to_csv(index=False)
+
+
+def run_card(store: Store, run: RunRecord) -> dict[str, Any]:
+    """A JSON-ready description of the run: what was trained on what, how, and how well."""
+    analysis = shapes.analyse(run.model_spec())
+    metrics = store.epoch_metrics(run.id)
+    best = None
+    if not metrics.empty and metrics["val_accuracy"].notna().any():
+        row = metrics.loc[metrics["val_accuracy"].idxmax()]
+        best = {"epoch": int(row["epoch"]), "val_accuracy": float(row["val_accuracy"])}
+    return {
+        "id": run.id,
+        "name": run.name,
+        "status": run.status,
+        "reason": run.reason,
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "ended_at": run.ended_at,
+        "parent": {"id": run.parent_id, "epoch": run.parent_epoch} if run.parent_id else None,
+        "model": run.spec,
+        "parameters": {"total": analysis.total_parameters, "trainable": analysis.trainable_parameters},
+        "data_settings": run.data_settings,
+        "training_settings": run.training_settings,
+        "dataset_summary": run.dataset_summary,
+        "epochs_trained": run.last_epoch,
+        "best_validation": best,
+        "results": run.results,
+    }
+
+
+def tflite_bytes(store: Store, run: RunRecord) -> bytes:
+    """The run's best model converted to TensorFlow Lite (augmentation layers are inactive there)."""
+    import keras
+    import tensorflow as tf
+
+    path = store.checkpoint_path(run.id, "best")
+    if not path.is_file():
+        path = store.checkpoint_path(run.id, "latest")
+    model_bytes(store, run)  # Raises the clear error when there is no model yet.
+    model = keras.saving.load_model(path, safe_mode=True)
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    return converter.convert()
+
+
+def bundle(store: Store, run: RunRecord, include_tflite: bool = True) -> bytes:
+    """A zip of the model, the script, the metrics, the run card and (if it converts) the TFLite model."""
+    buffer = io.BytesIO()
+    stem = file_stem(run)
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(f"{stem}/model.keras", model_bytes(store, run))
+        archive.writestr(f"{stem}/train.py", training_script(run))
+        archive.writestr(f"{stem}/metrics.csv", metrics_csv(store, run))
+        archive.writestr(f"{stem}/run_card.json", json.dumps(run_card(store, run), indent=2, default=str))
+        if include_tflite:
+            archive.writestr(f"{stem}/model.tflite", tflite_bytes(store, run))
+    return buffer.getvalue()
+
+
+def file_stem(run: RunRecord) -> str:
+    """A safe file name stem for downloads of this run: its name and id."""
+    name = "".join(char if char.isalnum() or char in "-_" else "_" for char in run.name).strip("_")
+    return f"{name[:40]}_{run.id}" if name else run.id
+
+
+def write_tensorboard_scalars(store: Store, run: RunRecord) -> Path:
+    """Write the run's epoch metrics as TensorBoard scalars under its folder; return the log folder.
+
+    `tensorboard --logdir $CNNLAB_HOME/runs` then shows every run, named by its id. Writing again
+    replaces the previous logs.
+    """
+    import shutil
+
+    import tensorflow as tf
+
+    folder = store.run_folder(run.id) / TENSORBOARD_FOLDER
+    shutil.rmtree(folder, ignore_errors=True)
+    metrics = store.epoch_metrics(run.id)
+    writers = {"train": tf.summary.create_file_writer(str(folder / "train")),
+               "validation": tf.summary.create_file_writer(str(folder / "validation"))}  # fmt: skip
+    for _, row in metrics.iterrows():
+        step = int(row["epoch"])
+        with writers["train"].as_default():
+            for name in ("loss", "accuracy", "learning_rate", "epoch_seconds"):
+                if row.get(name) == row.get(name):  # Skips NaN.
+                    tf.summary.scalar(name, float(row[name]), step=step)
+        with writers["validation"].as_default():
+            for name in ("loss", "accuracy"):
+                value = row.get(f"val_{name}")
+                if value == value and value is not None:
+                    tf.summary.scalar(name, float(value), step=step)
+    for writer in writers.values():
+        writer.flush()
+        writer.close()
+    return folder

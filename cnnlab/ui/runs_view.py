@@ -1,0 +1,75 @@
+"""The Runs page's panels: manage one run, download its files, and compare several."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from cnnlab import compare, exports, statuses
+from cnnlab.errors import CnnLabError
+from cnnlab.figures import training as figures
+from cnnlab.records import RunRecord
+from cnnlab.ui import runs
+
+
+def manage(run: RunRecord) -> None:
+    """Rename, stop or delete (after confirmation) one run."""
+    store = runs.store()
+    left, middle, right = st.columns([2, 1, 1])
+    name = left.text_input("Name", run.name, key=f"rename_{run.id}")
+    if name.strip() and name != run.name and left.button("Rename", key="rename_run"):
+        store.rename_run(run.id, name.strip())
+        st.rerun()
+    middle.write("")
+    if middle.button("Stop", key="runs_stop", disabled=not run.is_active):
+        runs.scheduler().stop(run.id)
+        st.rerun()
+    with right.popover("Delete", disabled=run.status in statuses.LIVE):
+        st.write(f"Delete **{run.name}**, its metrics, snapshots and checkpoints? This cannot be undone.")
+        if st.button("Yes, delete it", key="confirm_delete", type="primary"):
+            store.delete_run(run.id)
+            st.rerun()
+
+
+def downloads(run: RunRecord) -> None:
+    """Download buttons for the model, the script, the metrics, TFLite and the bundle; TensorBoard logs."""
+    store = runs.store()
+    stem = exports.file_stem(run)
+    columns = st.columns(3)
+    try:
+        columns[0].download_button("Model (.keras)", exports.model_bytes(store, run), f"{stem}.keras",
+                                   key="download_model")  # fmt: skip
+    except CnnLabError as error:
+        columns[0].caption(str(error))
+    columns[1].download_button(
+        "Training script (.py)", exports.training_script(run), f"{stem}.py", key="download_script"
+    )
+    columns[2].download_button("Metrics (.csv)", exports.metrics_csv(store, run), f"{stem}_metrics.csv",
+                               key="download_metrics")  # fmt: skip
+    columns = st.columns(3)
+    if columns[0].button("Prepare TFLite and the zip bundle", key="prepare_bundle"):
+        try:
+            with st.spinner("Converting to TensorFlow Lite…"):
+                st.session_state[f"bundle_{run.id}"] = exports.bundle(store, run)
+                st.session_state[f"tflite_{run.id}"] = exports.tflite_bytes(store, run)
+        except CnnLabError as error:
+            st.error(str(error))
+    if f"bundle_{run.id}" in st.session_state:
+        columns[1].download_button("Bundle (.zip)", st.session_state[f"bundle_{run.id}"], f"{stem}.zip",
+                                   key="download_bundle")  # fmt: skip
+        columns[2].download_button("TFLite model", st.session_state[f"tflite_{run.id}"], f"{stem}.tflite",
+                                   key="download_tflite")  # fmt: skip
+    if st.button("Write TensorBoard logs", key="tensorboard_logs"):
+        folder = exports.write_tensorboard_scalars(store, run)
+        st.success(f"Written to {folder}. View every run with:")
+        st.code(f"tensorboard --logdir {store.home / 'runs'}", language="bash")
+
+
+def comparison(chosen: list[RunRecord]) -> None:
+    """Curves of several runs overlaid, and a table of how their settings and layers differ."""
+    store = runs.store()
+    tables = [(f"{run.name} ({run.id[-4:]})", store.epoch_metrics(run.id)) for run in chosen]
+    left, right = st.columns(2)
+    left.plotly_chart(figures.overlay(tables, "accuracy"), key="compare_accuracy")
+    right.plotly_chart(figures.overlay(tables, "loss"), key="compare_loss")
+    only_different = st.toggle("Only what differs", value=True, key="only_different")
+    st.dataframe(compare.differences(chosen, only_different), key="compare_table")
