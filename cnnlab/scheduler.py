@@ -271,11 +271,19 @@ class Scheduler:
 
     # Runs.
 
-    def submit(self, *, spec: Any, data_settings: Any, training_settings: Any, **details: Any) -> RunRecord:
-        """Queue a new run (see `Store.create_run` for the details) and start it if a slot is free."""
+    def submit(
+        self, *, spec: Any, data_settings: Any, training_settings: Any, probes: Any = None, **details: Any
+    ) -> RunRecord:
+        """Queue a new run (see `Store.create_run` for the details) and start it if a slot is free.
+
+        `probes` (float32 images shaped like the model input) become the run's `probes` snapshot
+        before it can start, so its telemetry follows them from the first epoch.
+        """
         run = self.store.create_run(
             spec=spec, data_settings=data_settings, training_settings=training_settings, **details
         )
+        if probes is not None and len(probes):
+            self.store.write_snapshot(run.id, 0, "probes", {"images": probes})
         self.tick()
         return self.store.get_run(run.id)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from cnnlab import probes
 from cnnlab import scheduler as scheduler_module
 from cnnlab.records import RunRecord
 from cnnlab.share import Setup
@@ -35,9 +36,10 @@ def scheduler() -> scheduler_module.Scheduler:
 
 
 def submit(setup: Setup, name: str | None = None) -> RunRecord:
-    """Queue a training run for a setup; it starts as soon as a worker is free."""
+    """Queue a training run for a setup; it starts as soon as a worker is free, following the pinned probes."""
+    pinned = probes.for_input_shape(store(), setup.model.input_shape)
     return scheduler().submit(
-        spec=setup.model, data_settings=setup.data, training_settings=setup.training, name=name
+        spec=setup.model, data_settings=setup.data, training_settings=setup.training, name=name, probes=pinned
     )
 
 

@@ -1,0 +1,121 @@
+"""Probe images pinned on the Predict page, shown live on the Train page by the runs started after.
+
+The pins are server-wide and live in the store's home as one small file, `probes.npz`, written
+to a temporary name and renamed into place so a reader never sees half a file. Each probe is the
+prepared image the model saw, float32 (height, width, channels) in [0, 1]. A new run gets them as
+its `probes` snapshot (epoch 0, `{"images": ...}`), converted to the run's input shape, which
+`cnnlab.training` hands to `cnnlab.telemetry`. This module imports neither TensorFlow nor streamlit.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab import images
+from cnnlab.errors import CnnLabError
+from cnnlab.store import Store
+
+MAX_PROBES = 4  # `cnnlab.telemetry.MAX_PROBES`: telemetry follows at most this many.
+FILE_NAME = "probes.npz"
+_LOCK = threading.Lock()
+
+
+class ProbeError(CnnLabError):
+    """A probe cannot be pinned or removed as asked."""
+
+
+def probes_path(store: Store) -> Path:
+    """Where the pinned probes of this store live."""
+    return store.home / FILE_NAME
+
+
+def pinned(store: Store) -> list[np.ndarray]:
+    """The pinned probes, oldest first (an empty list when none or the file is unreadable)."""
+    path = probes_path(store)
+    if not path.exists():
+        return []
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            names = sorted(archive.files, key=lambda name: int(name.rsplit("_", 1)[-1]))
+            return [archive[name].astype(np.float32) for name in names]
+    except (OSError, ValueError):
+        return []
+
+
+def _write(store: Store, probes: Sequence[np.ndarray]) -> None:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **{f"probe_{index}": probe for index, probe in enumerate(probes)})
+    path = probes_path(store)
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(3)}.tmp.npz")
+    try:
+        temporary.write_bytes(buffer.getvalue())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _checked(image: np.ndarray) -> np.ndarray:
+    array = np.asarray(image, dtype=np.float32)
+    if array.ndim == 2:
+        array = array[:, :, np.newaxis]
+    if (
+        array.ndim != 3
+        or array.shape[2] not in (1, 3)
+        or min(array.shape[:2]) < 1
+        or max(array.shape[:2]) > 512
+    ):
+        raise ProbeError(
+            f"A probe is one prepared image (height, width, 1 or 3 channels, at most 512 pixels a side); "
+            f"got shape {array.shape}."
+        )
+    if not np.all(np.isfinite(array)):
+        raise ProbeError("A probe image must have finite pixel values; got NaN or infinity.")
+    return np.clip(array, 0.0, 1.0)
+
+
+def pin(store: Store, image: np.ndarray) -> int:
+    """Pin one prepared image as a probe; returns how many are pinned. ProbeError when full."""
+    probe = _checked(image)
+    with _LOCK:
+        current = pinned(store)
+        if any(
+            existing.shape == probe.shape and np.allclose(existing, probe, atol=1e-3) for existing in current
+        ):
+            return len(current)
+        if len(current) >= MAX_PROBES:
+            raise ProbeError(
+                f"{len(current)} probes are pinned already, the most a run follows is {MAX_PROBES}. "
+                "Unpin one first."
+            )
+        _write(store, [*current, probe])
+        return len(current) + 1
+
+
+def unpin(store: Store, index: int) -> None:
+    """Remove the probe at position `index` (0 is the oldest)."""
+    with _LOCK:
+        current = pinned(store)
+        if not 0 <= index < len(current):
+            raise ProbeError(f"There is no pinned probe {index + 1}; {len(current)} are pinned.")
+        remaining = current[:index] + current[index + 1 :]
+        if remaining:
+            _write(store, remaining)
+        else:
+            probes_path(store).unlink(missing_ok=True)
+
+
+def for_input_shape(store: Store, input_shape: Sequence[int]) -> np.ndarray | None:
+    """The pinned probes converted to a model's (height, width, channels) input, or None when none are pinned."""
+    height, width, channels = (int(size) for size in input_shape)
+    current = pinned(store)
+    if not current:
+        return None
+    converted = [images.resize_array(images.to_channels(probe, channels), height, width) for probe in current]
+    return np.stack(converted).astype(np.float32)
