@@ -1,0 +1,202 @@
+"""How well a trained run does on held-out images: accuracy, loss, per-class scores, confusion, mistakes.
+
+`load_checkpoint` opens a run's best or latest checkpoint (whole Keras models the training
+engine wrote, loaded in Keras safe mode like any file), `evaluate` predicts a split once and
+keeps everything the Evaluate page shows, and the helpers below pick images out of it. The
+loss is computed from the same single pass as the predictions, as `cnnlab.telemetry` does for
+validation (cross-entropy plus the model's regularisation penalties), so it matches Keras's
+own `evaluate`.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+from sklearn import metrics
+
+from cnnlab import inspection, telemetry
+from cnnlab.datasets import SplitData
+from cnnlab.errors import CnnLabError
+from cnnlab.store import Store
+
+CHECKPOINTS = ("best", "latest")
+SPLITS = ("test", "validation")
+PREDICTION_BATCH_SIZE = 256
+
+
+class EvaluationError(CnnLabError):
+    """A run cannot be evaluated as asked (no checkpoint yet, an empty split)."""
+
+
+def checkpoint_file(store: Store, run_id: str, which: str = "best") -> Path:
+    """The path of the run's `which` ("best" or "latest") checkpoint; EvaluationError if it is not written yet."""
+    if which not in CHECKPOINTS:
+        raise EvaluationError(f"A checkpoint to evaluate is 'best' or 'latest'; got {which!r}.")
+    path = store.checkpoint_path(run_id, which)
+    if which not in store.checkpoints(run_id) or not path.exists():
+        raise EvaluationError(
+            f"Run {run_id} has no {which!r} checkpoint yet: one is saved at the end of each epoch. "
+            "Wait for its first epoch to end, or choose another run."
+        )
+    return path
+
+
+def load_checkpoint(store: Store, run_id: str, which: str = "best") -> keras.Model:
+    """The run's `which` checkpoint as a Keras model (safe mode, not compiled: for predictions only)."""
+    return keras.saving.load_model(checkpoint_file(store, run_id, which), compile=False, safe_mode=True)
+
+
+def split_arrays(data: SplitData, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """The images and labels of the "test" or "validation" split; EvaluationError when it is empty."""
+    if split not in SPLITS:
+        raise EvaluationError(f"The split to evaluate is 'test' or 'validation'; got {split!r}.")
+    images, labels = (data.x_test, data.y_test) if split == "test" else (data.x_val, data.y_val)
+    if len(labels) == 0:
+        raise EvaluationError(
+            f"The run's data has no {split} images (its {split} fraction is 0). "
+            f"Choose the {'validation' if split == 'test' else 'test'} split, or train with a {split} fraction."
+        )
+    return images, labels
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One pass of a model over a labelled split, and everything derived from it."""
+
+    images: np.ndarray  # float32 (count, height, width, channels) in [0, 1]
+    labels: np.ndarray  # int64 true classes
+    probabilities: np.ndarray  # float32 (count, classes), or (count, 1) for one sigmoid unit
+    predicted: np.ndarray  # int64 predicted classes
+    confidence: np.ndarray  # the probability of the predicted class
+    class_names: tuple[str, ...]
+    loss: float
+    accuracy: float
+    confusion: np.ndarray  # counts; rows are true classes, columns predictions
+
+    @property
+    def count(self) -> int:
+        """How many images were evaluated."""
+        return len(self.labels)
+
+    @property
+    def mistake_count(self) -> int:
+        """How many images the model got wrong."""
+        return int((self.predicted != self.labels).sum())
+
+
+def evaluate(
+    model: keras.Model, images: np.ndarray, labels: np.ndarray, class_names: Sequence[str]
+) -> Evaluation:
+    """Predict `images` once and measure: loss, accuracy, confusion matrix, per-image confidence."""
+    labels = np.asarray(labels, dtype=np.int64)
+    probabilities = np.asarray(model.predict(images, batch_size=PREDICTION_BATCH_SIZE, verbose=0), np.float32)
+    losses, hits = telemetry.losses_and_hits(probabilities, labels)
+    penalty = float(sum(float(keras.ops.convert_to_numpy(loss)) for loss in model.losses))
+    predicted = telemetry.predicted_classes(probabilities)
+    if probabilities.shape[-1] == 1:
+        confidence = np.where(predicted == 1, probabilities[:, 0], 1.0 - probabilities[:, 0])
+    else:
+        confidence = probabilities.max(axis=-1)
+    names = tuple(str(name) for name in class_names)
+    matrix = telemetry.confusion_matrix(labels, predicted, max(len(names), 2))
+    return Evaluation(
+        images=images, labels=labels, probabilities=probabilities, predicted=predicted,
+        confidence=confidence.astype(np.float32), class_names=names,
+        loss=float(losses.mean()) + penalty if len(losses) else float("nan"),
+        accuracy=float(hits.mean()) if len(hits) else float("nan"), confusion=matrix,
+    )  # fmt: skip
+
+
+def per_class_report(evaluation: Evaluation) -> pd.DataFrame:
+    """Precision, recall, F1 and support per class (scikit-learn), one row per class name."""
+    indices = list(range(len(evaluation.class_names)))
+    precision, recall, f1, support = metrics.precision_recall_fscore_support(
+        evaluation.labels, evaluation.predicted, labels=indices, zero_division=0
+    )
+    return pd.DataFrame(
+        {
+            "class": list(evaluation.class_names),
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "support": support.astype(int),
+        }
+    )
+
+
+def summary(evaluation: Evaluation) -> pd.DataFrame:
+    """Accuracy, loss, and the macro and weighted averages of precision, recall and F1, one row each."""
+    rows = [
+        {"metric": "accuracy", "value": evaluation.accuracy},
+        {"metric": "loss", "value": evaluation.loss},
+    ]
+    indices = list(range(len(evaluation.class_names)))
+    for average in ("macro", "weighted"):
+        precision, recall, f1, _ = metrics.precision_recall_fscore_support(
+            evaluation.labels, evaluation.predicted, labels=indices, average=average, zero_division=0
+        )
+        rows += [{"metric": f"{name} ({average} average)", "value": float(value)}
+                 for name, value in (("precision", precision), ("recall", recall), ("f1", f1))]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def metrics_csv(evaluation: Evaluation) -> str:
+    """The per-class table followed by the overall figures, as CSV text."""
+    buffer = io.StringIO()
+    per_class_report(evaluation).to_csv(buffer, index=False, float_format="%.6g")
+    buffer.write("\n")
+    summary(evaluation).to_csv(buffer, index=False, float_format="%.6g")
+    return buffer.getvalue()
+
+
+def cell(evaluation: Evaluation, true_class: int, predicted_class: int) -> np.ndarray:
+    """Indices of the images of class `true_class` predicted as `predicted_class`, most confident first."""
+    chosen = np.flatnonzero((evaluation.labels == true_class) & (evaluation.predicted == predicted_class))
+    return chosen[np.argsort(-evaluation.confidence[chosen], kind="stable")]
+
+
+def mistakes(evaluation: Evaluation, limit: int | None = None) -> np.ndarray:
+    """Indices of the wrongly predicted images, the most confidently wrong first."""
+    wrong = np.flatnonzero(evaluation.predicted != evaluation.labels)
+    ordered = wrong[np.argsort(-evaluation.confidence[wrong], kind="stable")]
+    return ordered if limit is None else ordered[:limit]
+
+
+def describe(evaluation: Evaluation, index: int) -> str:
+    """A short title for one image: its true class, the prediction and the confidence."""
+    names = evaluation.class_names
+    truth, guess = int(evaluation.labels[index]), int(evaluation.predicted[index])
+    mark = "✓" if truth == guess else "✗"
+    return f"{mark} {names[truth]}→{names[guess]} {evaluation.confidence[index]:.0%}"
+
+
+def explain(model: keras.Model, evaluation: Evaluation, indices: np.ndarray) -> np.ndarray:
+    """Grad-CAM maps of the chosen images for their predicted classes, (count, height, width)."""
+    if len(indices) == 0:
+        return np.zeros((0, *evaluation.images.shape[1:3]), np.float32)
+    return inspection.grad_cam(model, evaluation.images[indices], evaluation.predicted[indices])
+
+
+__all__ = [
+    "CHECKPOINTS",
+    "SPLITS",
+    "Evaluation",
+    "EvaluationError",
+    "cell",
+    "checkpoint_file",
+    "describe",
+    "evaluate",
+    "explain",
+    "load_checkpoint",
+    "metrics_csv",
+    "mistakes",
+    "per_class_report",
+    "split_arrays",
+    "summary",
+]
