@@ -1,6 +1,58 @@
-"""Evaluate: arrives with its own issue; until then the page says so."""
+"""Evaluate: how a trained run does on images it never saw, class by class, and where it goes wrong."""
 
 import streamlit as st
 
+from cnnlab import evaluation
+from cnnlab.errors import CnnLabError
+from cnnlab.ui import evaluate_view, run_models
+
 st.title("Evaluate")
-st.info("This page is being built and arrives in a coming release.", icon="🚧")
+st.caption("Measure a trained run on held-out images: accuracy, per-class scores, confusions and mistakes.")
+
+run = run_models.choose_run("evaluate_run")
+left, right = st.columns(2)
+with left:
+    which = run_models.choose_checkpoint(run, "evaluate_checkpoint")
+with right:
+    split = st.radio("Images", evaluation.SPLITS, key="evaluate_split", horizontal=True,
+                     format_func=lambda name: f"{name} split")  # fmt: skip
+try:
+    model = run_models.run_model(run.id, which)
+    result = run_models.run_evaluation(run, which, split)
+except CnnLabError as error:
+    st.error(str(error), icon=":material/block:")
+    st.stop()
+
+columns = st.columns(4)
+columns[0].metric(f"{split.capitalize()} accuracy", f"{result.accuracy:.1%}")
+columns[1].metric(f"{split.capitalize()} loss", f"{result.loss:.4f}")
+columns[2].metric("Images", f"{result.count:,}")
+columns[3].metric("Mistakes", f"{result.mistake_count:,}")
+
+table_column, matrix_column = st.columns([2, 3])
+with table_column:
+    st.subheader("Per class")
+    report = evaluation.per_class_report(result)
+    st.dataframe(
+        report, hide_index=True, key="evaluate_report",
+        column_config={name: st.column_config.ProgressColumn(name, format="%.2f", min_value=0.0, max_value=1.0)
+                       for name in ("precision", "recall", "f1")},
+    )  # fmt: skip
+    st.caption(
+        "Precision: of the images predicted as the class, the share that are. Recall: of the images of "
+        "the class, the share found. F1: their harmonic mean. Support: how many images of the class."
+    )
+    st.download_button(
+        "Download metrics (CSV)", evaluation.metrics_csv(result), file_name=f"{run.id}_{which}_{split}_metrics.csv",
+        mime="text/csv", key="evaluate_metrics_csv", icon=":material/download:", on_click="ignore",
+    )  # fmt: skip
+    st.download_button(
+        "Download the model (.keras)", run_models.checkpoint_bytes(run.id, which),
+        file_name=f"{run.id}_{which}.keras", mime="application/zip", key="evaluate_model_download",
+        icon=":material/download:", on_click="ignore",
+    )  # fmt: skip
+with matrix_column:
+    evaluate_view.confusion_section(model, result)
+
+st.subheader("Most confident mistakes")
+evaluate_view.mistakes_section(model, result)

@@ -1,0 +1,98 @@
+"""AppTest of the Evaluate page against a run really trained for one epoch in a temporary home."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from trained_runs import train_digits_run
+
+from cnnlab import evaluation
+from cnnlab.store import Store
+
+TIMEOUT = 90
+APP = Path(__file__).resolve().parents[1] / "app.py"
+
+
+@pytest.fixture(scope="module")
+def trained_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    home = tmp_path_factory.mktemp("evaluate_home")
+    return home, train_digits_run(home)
+
+
+@pytest.fixture
+def home(trained_home: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CNNLAB_HOME", str(trained_home[0]))
+    return trained_home[0]
+
+
+def evaluate_page(run_id: str | None = None) -> AppTest:
+    app = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    app.switch_page("pages/evaluate.py")
+    if run_id:
+        app.query_params["run"] = run_id
+    return app.run()
+
+
+def no_problems(app: AppTest) -> None:
+    assert not app.exception, app.exception
+    assert not app.error, [element.value for element in app.error]
+
+
+def test_without_runs_points_to_the_train_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CNNLAB_HOME", str(tmp_path))
+    app = evaluate_page()
+    no_problems(app)
+    assert "No run has saved a model yet" in app.info[0].value
+    assert not app.get("plotly_chart")
+
+
+def test_shows_the_runs_test_metrics_table_and_confusion(home: Path, trained_home: tuple[Path, str]) -> None:
+    run_id = trained_home[1]
+    app = evaluate_page()
+    no_problems(app)
+    assert app.selectbox(key="evaluate_run").value == run_id  # The newest completed run by default.
+    assert app.query_params["run"] == run_id
+    results = Store(home).get_run(run_id).results
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics["Test accuracy"] == f"{results['test_accuracy']:.1%}"
+    assert float(metrics["Test loss"]) == pytest.approx(results["test_loss"], rel=1e-3, abs=1e-4)
+    report = app.dataframe[0].value
+    assert list(report["class"]) == [str(digit) for digit in range(10)]
+    assert int(report["support"].sum()) == int(metrics["Images"].replace(",", ""))
+    assert len(app.get("plotly_chart")) >= 2  # The confusion matrix and the mistakes.
+
+
+def test_picking_a_cell_shows_its_images(home: Path, trained_home: tuple[Path, str]) -> None:
+    app = evaluate_page(trained_home[1])
+    app.selectbox(key="evaluate_true_class").set_value(3)
+    app.selectbox(key="evaluate_predicted_class").set_value(3).run()
+    no_problems(app)
+    assert any("correct image(s): true 3, predicted 3" in element.value for element in app.markdown)
+    app.toggle(key="evaluate_cell_cam").set_value(True).run()
+    app.toggle(key="evaluate_normalise").set_value(True).run()
+    no_problems(app)
+
+
+def test_latest_checkpoint_and_validation_split(home: Path, trained_home: tuple[Path, str]) -> None:
+    app = evaluate_page(trained_home[1])
+    app.radio(key="evaluate_checkpoint").set_value("latest")
+    app.radio(key="evaluate_split").set_value("validation").run()
+    no_problems(app)
+    assert "Validation accuracy" in [metric.label for metric in app.metric]
+
+
+def test_evaluation_matches_keras(home: Path, trained_home: tuple[Path, str]) -> None:
+    """The single-pass loss and accuracy equal Keras's own evaluate on the same checkpoint."""
+    from cnnlab import datasets
+
+    store = Store(home)
+    run = store.get_run(trained_home[1])
+    model = evaluation.load_checkpoint(store, run.id, "best")
+    data = datasets.load(run.data())
+    result = evaluation.evaluate(model, data.x_test, data.y_test, data.class_names)
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    expected = model.evaluate(data.x_test, data.y_test, verbose=0, return_dict=True)
+    assert result.accuracy == pytest.approx(expected["accuracy"], abs=1e-6)
+    assert result.loss == pytest.approx(expected["loss"], rel=1e-4)

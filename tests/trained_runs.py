@@ -1,0 +1,27 @@
+"""A real run trained in this process for the Evaluate and Predict tests: the digits, one epoch.
+
+The run goes through the real training job (`cnnlab.training.run` via `worker.run_job`), so its
+checkpoints, snapshots and results are exactly what a worker writes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cnnlab import presets, specs, statuses, training, worker
+from cnnlab.store import Store
+
+
+def train_digits_run(home: Path, *, epochs: int = 1, name: str = "digits test run") -> str:
+    """Train the default digits CNN for `epochs` in the store at `home`; return the run id."""
+    store = Store(home)
+    run = store.create_run(
+        spec=presets.get("digits_default").spec,
+        data_settings=specs.DataSettings(),
+        training_settings=specs.TrainingSettings(epochs=epochs, batch_size=64),
+        name=name,
+    )
+    store.set_status(run.id, statuses.STARTING)
+    status = worker.run_job(run.id, store, training.run)
+    assert status == statuses.COMPLETED, store.get_run(run.id).traceback
+    return run.id
