@@ -13,6 +13,7 @@ Everything a setting does reaches Keras through `make_optimizer`, `make_callback
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 import shutil
 import time
@@ -92,6 +93,34 @@ def load_layer_weights(model: keras.Model, path: Path) -> int:
     return copied
 
 
+class BackgroundWriter:
+    """Runs store writes in order on one thread, so compressing and saving overlap training.
+
+    `flush()` waits for everything submitted and raises the first error; the recorder flushes at
+    the end of training. Epoch metrics go through the same queue after their snapshots, so a
+    reader that sees an epoch also finds its snapshots.
+    """
+
+    def __init__(self) -> None:
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="cnnlab-writer"
+        )
+        self._pending: list[concurrent.futures.Future] = []
+
+    def submit(self, function: Any, *arguments: Any) -> None:
+        """Queue `function(*arguments)`; raise now if an earlier write failed."""
+        for future in [future for future in self._pending if future.done()]:
+            self._pending.remove(future)
+            future.result()
+        self._pending.append(self._executor.submit(function, *arguments))
+
+    def flush(self) -> None:
+        """Wait for every queued write."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+
 class RunRecorder(keras.callbacks.Callback):
     """Records a fit in the store and obeys control; must come first among the callbacks.
 
@@ -113,6 +142,7 @@ class RunRecorder(keras.callbacks.Callback):
         self._last_record = -math.inf
         self._epoch_started = self._epoch_cpu = 0.0
         self._batches = 0
+        self.writer = BackgroundWriter()
 
     def _learning_rate(self) -> float:
         return float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
@@ -121,7 +151,7 @@ class RunRecorder(keras.callbacks.Callback):
         """Record every telemetry snapshot of the model as it is now, under `epoch`."""
         for kind, arrays in self.watcher.snapshots().items():
             if arrays:
-                self.store.write_snapshot(self.run_id, epoch, kind, arrays)
+                self.writer.submit(self.store.write_snapshot, self.run_id, epoch, kind, arrays)
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         steps = self.params.get("steps") or 0
@@ -129,6 +159,9 @@ class RunRecorder(keras.callbacks.Callback):
         if not self.store.snapshot_epochs(self.run_id, "panel"):
             self.store.write_snapshot(self.run_id, 0, "panel", self.watcher.panel())
             self.write_snapshots(self.completed_epochs)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self.writer.flush()
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch_started, self._epoch_cpu = time.perf_counter(), time.process_time()
@@ -167,7 +200,7 @@ class RunRecorder(keras.callbacks.Callback):
         validation, confusion = self.watcher.validate()
         logs.update(validation)
         if confusion:
-            self.store.write_snapshot(self.run_id, number, "confusion", confusion)
+            self.writer.submit(self.store.write_snapshot, self.run_id, number, "confusion", confusion)
         self.write_snapshots(number)
         telemetry_seconds = time.perf_counter() - telemetry_started
         self.store.save_checkpoint(
@@ -186,7 +219,7 @@ class RunRecorder(keras.callbacks.Callback):
         row.update(epoch=number, learning_rate=self._learning_rate(), telemetry_seconds=telemetry_seconds)
         row["epoch_seconds"] = time.perf_counter() - self._epoch_started
         row["cpu_seconds"] = time.process_time() - self._epoch_cpu  # all threads of this process
-        self.store.add_epoch_metrics(self.run_id, row)
+        self.writer.submit(self.store.add_epoch_metrics, self.run_id, row)
         if self.control.should_stop(force_poll=True):
             self.model.stop_training = True
 
@@ -257,10 +290,13 @@ def run(run_id: str, store: Store, control: Control) -> Outcome:
         history = store.epoch_metrics(run_id)
         recorder.best_loss = float(history["val_loss"].fillna(history["loss"]).min())
     store.set_status(run_id, statuses.RUNNING)
-    model.fit(
-        data.x_train, data.y_train, batch_size=int(settings.batch_size), epochs=int(settings.epochs),
-        initial_epoch=done, callbacks=[recorder, *make_callbacks(settings)], verbose=0,
-    )  # fmt: skip
+    try:
+        model.fit(
+            data.x_train, data.y_train, batch_size=int(settings.batch_size), epochs=int(settings.epochs),
+            initial_epoch=done, callbacks=[recorder, *make_callbacks(settings)], verbose=0,
+        )  # fmt: skip
+    finally:
+        recorder.writer.flush()
     if recorder.diverged is not None:
         return _divergence(settings, recorder.diverged)
     if recorder.stopped_mid_epoch:
