@@ -105,6 +105,8 @@ class RunArtifacts:
         number names that epoch's layer weights alone (`epoch_0003.weights.npz`, arrays named
         `<layer name>/<index>`), enough to fork from.
         """
+        if isinstance(which, str) and which.startswith("epoch_") and which[6:].isdigit():
+            which = int(which[6:])  # The names `checkpoints()` returns work too.
         if isinstance(which, int) and not isinstance(which, bool):
             return self.run_folder(run_id) / "checkpoints" / f"epoch_{which:04d}.weights.npz"
         if which not in ("latest", "best"):

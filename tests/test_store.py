@@ -248,6 +248,7 @@ def test_checkpoints_are_written_atomically(store: Store) -> None:
     run = _create(store)
     assert store.checkpoint_path(run.id).name == "latest.keras"
     assert store.checkpoint_path(run.id, 7).name == "epoch_0007.weights.npz"
+    assert store.checkpoint_path(run.id, "epoch_0007") == store.checkpoint_path(run.id, 7)
     with pytest.raises(RunError):
         store.checkpoint_path(run.id, "newest")
     path = store.save_checkpoint(run.id, "latest", 1, lambda temporary: temporary.write_text("one"))
