@@ -302,7 +302,10 @@ def run(run_id: str, store: Store, control: Control) -> Outcome:
     if recorder.stopped_mid_epoch:
         # The weights after the last finished batch, for a continue (which redoes that epoch).
         store.save_checkpoint(run_id, "latest", recorder.completed_epochs, model.save)
-    results = {"epochs": recorder.completed_epochs, **recorder.last_logs}
+    results: dict[str, Any] = {"epochs": recorder.completed_epochs, **recorder.last_logs}
+    history = store.epoch_metrics(run_id)
+    if len(history) and history["val_accuracy"].notna().any():
+        results["best_val_accuracy"] = float(history["val_accuracy"].max())
     if len(data.y_test):
         test = model.evaluate(data.x_test, data.y_test, batch_size=256, verbose=0, return_dict=True)
         results.update(test_loss=float(test["loss"]), test_accuracy=float(test["accuracy"]))

@@ -201,6 +201,7 @@ def test_a_run_records_metrics_telemetry_and_checkpoints(store: Store) -> None:
     assert "conv2d_1/kernel" in store.read_snapshot(run_id, 1, "histograms")
     assert store.checkpoints(run_id) == {"epoch_0001": 1, "best": 2, "epoch_0002": 2, "latest": 2}
     assert run.results["test_accuracy"] > 0.5 and run.results["epochs"] == 2
+    assert run.results["best_val_accuracy"] == pytest.approx(epochs["val_accuracy"].max())
     assert run.dataset_summary[0]["class"] == "0"
 
 
