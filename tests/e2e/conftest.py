@@ -48,10 +48,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def app_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The private CNNLAB_HOME of this module's app server (tests may record runs in it)."""
+    return tmp_path_factory.mktemp("cnnlab_home")
+
+
+@pytest.fixture(scope="module")
+def app_url(app_home: Path) -> Iterator[str]:
     """Start `streamlit run app.py` on a free port with a private CNNLAB_HOME; yield its URL."""
     _require_browser()
-    home = tmp_path_factory.mktemp("cnnlab_home")
+    home = app_home
     port = _free_port()
     environment = {**os.environ, "CNNLAB_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "3"}
     log = (home / "streamlit.log").open("w")

@@ -1,0 +1,44 @@
+"""The Runs page and the Home page's one-click run, in Chromium."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from cnnlab.store import Store
+from tests.e2e.conftest import screenshot, wait_for_app
+from tests.test_exports import recorded_run
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def test_compare_two_runs(app_home: Path, app_url: str, page) -> None:
+    store = Store(app_home)
+    recorded_run(store, learning_rate=0.001)
+    recorded_run(store, learning_rate=0.01)
+    page.goto(f"{app_url}/runs")
+    wait_for_app(page)
+    field = page.get_by_test_id("stMultiSelect").locator("input")
+    for _ in range(2):
+        field.click()
+        field.fill("tiny run")
+        field.press("Enter")
+        wait_for_app(page)
+    page.keyboard.press("Escape")
+    page.get_by_text("Comparing 2 runs").wait_for()
+    page.get_by_text("training.learning_rate").first.wait_for(state="attached")  # a canvas grid cell
+    page.get_by_text("tiny run (", exact=False).first.wait_for()
+    screenshot(page, "runs_compare")
+
+
+def test_one_click_reaches_live_curves_within_a_minute(app_url: str, page) -> None:
+    page.goto(app_url)
+    wait_for_app(page)
+    page.get_by_role("button", name="Train a digits classifier").click()
+    page.get_by_text(re.compile(r"^\d+ of 15 epochs")).first.wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"^[1-9]\d* of 15 epochs")).first.wait_for(timeout=60_000)
+    assert "run=" in page.url
+    page.get_by_text("Loss").first.wait_for()
+    screenshot(page, "home_one_click_live")
