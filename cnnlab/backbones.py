@@ -1,0 +1,75 @@
+"""Facts about the pretrained feature extractors, measured from Keras, for pure-Python inference.
+
+Parameter counts come from `keras.applications.<Name>(include_top=False, weights=None)` with 3
+input channels (they do not depend on the image size); `tests/test_build.py` checks them against
+Keras. The (kernel, stride) paths give the receptive field along each network's deepest path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """Facts about a pretrained feature extractor, measured from Keras (include_top=False)."""
+
+    trainable_parameters: int
+    non_trainable_parameters: int
+    output_channels: int
+    rounding: str  # how each of its five stride-2 steps rounds an odd size: "floor" or "ceil"
+    gigaflops_at_224: float  # published multiply-adds at 224x224, times two
+    path: tuple[tuple[int, int], ...]  # (kernel, stride) along its deepest path, for the receptive field
+
+
+def _resnet50_path() -> tuple[tuple[int, int], ...]:
+    path = [(7, 2), (3, 2)]
+    for stage, blocks in enumerate((3, 4, 6, 3)):
+        for block in range(blocks):
+            stride = 2 if block == 0 and stage > 0 else 1
+            path += [(1, stride), (3, 1), (1, 1)]
+    return tuple(path)
+
+
+def _inverted_residual_path(stem: int, blocks: Sequence[tuple[int, int, int]]) -> tuple[tuple[int, int], ...]:
+    path = [(stem, 2)]
+    for kernel, stride, repeats in blocks:
+        for repeat in range(repeats):
+            path += [(1, 1), (kernel, stride if repeat == 0 else 1), (1, 1)]
+    path.append((1, 1))
+    return tuple(path)
+
+
+BACKBONES: dict[str, Backbone] = {
+    "VGG16": Backbone(
+        14_714_688,
+        0,
+        512,
+        "floor",
+        30.9,
+        tuple([(3, 1)] * 2 + [(2, 2)] + [(3, 1)] * 2 + [(2, 2)] + ([(3, 1)] * 3 + [(2, 2)]) * 3),
+    ),
+    "ResNet50": Backbone(23_534_592, 53_120, 2048, "ceil", 8.2, _resnet50_path()),
+    "MobileNetV2": Backbone(
+        2_223_872,
+        34_112,
+        1280,
+        "ceil",
+        0.6,
+        _inverted_residual_path(
+            3, ((3, 1, 1), (3, 2, 2), (3, 2, 3), (3, 2, 4), (3, 1, 3), (3, 2, 3), (3, 1, 1))
+        ),
+    ),
+    "EfficientNetB0": Backbone(
+        4_007_548,
+        42_023,
+        1280,
+        "ceil",
+        0.78,
+        _inverted_residual_path(
+            3, ((3, 1, 1), (3, 2, 2), (5, 2, 2), (3, 2, 3), (5, 1, 3), (5, 2, 4), (3, 1, 1))
+        ),
+    ),
+}
+BACKBONE_MINIMUM_SIZE = 32
