@@ -75,6 +75,8 @@ def _checkpoints(store: Store) -> dict[str, tuple[Any, str, str]]:
     found = {}
     for run in store.list_runs(limit=50):
         for which in sorted(store.checkpoints(run.id)):
+            if which.startswith("epoch_"):
+                continue  # Per-epoch files hold layer weights only, not a model Keras can load.
             path = store.checkpoint_path(run.id, which)
             if path.exists():
                 found[f"{run.name} · {which} ({run.id}, {run.status})"] = (run, which, str(path))
