@@ -71,6 +71,9 @@ def _controls(run: RunRecord) -> None:
         epoch for name, epoch in runs.store().checkpoints(run.id).items() if name.startswith("epoch_")
     )
     with columns[3].popover("Fork", disabled=not saved or run.is_active):
+        if not saved:
+            st.caption("A fork needs a finished epoch.")
+            return
         epoch = (
             saved[-1]
             if len(saved) == 1
