@@ -35,7 +35,7 @@ with table_column:
     report = evaluation.per_class_report(result)
     st.dataframe(
         report, hide_index=True, key="evaluate_report",
-        column_config={name: st.column_config.ProgressColumn(name, format="%.2f", min_value=0.0, max_value=1.0)
+        column_config={name: st.column_config.NumberColumn(name, format="%.3f")
                        for name in ("precision", "recall", "f1")},
     )  # fmt: skip
     st.caption(

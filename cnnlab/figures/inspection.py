@@ -42,7 +42,7 @@ def for_display(image: np.ndarray, side: int = DISPLAY_SIDE) -> np.ndarray:
     return image_tools.resize_array(pixels, max(1, round(height * scale)), max(1, round(width * scale)))
 
 
-def overlay(image: np.ndarray, heat: np.ndarray, opacity: float = 0.5) -> np.ndarray:
+def overlay(image: np.ndarray, heat: np.ndarray, opacity: float = 0.65) -> np.ndarray:
     """A heat map in [0, 1] coloured and blended over a grey version of the image: (height, width, 3) in [0, 1]."""
     heat = np.clip(np.nan_to_num(np.asarray(heat, dtype=np.float32)), 0.0, 1.0)
     base = _rgb(image)
@@ -50,7 +50,7 @@ def overlay(image: np.ndarray, heat: np.ndarray, opacity: float = 0.5) -> np.nda
         heat = image_tools.resize_array(heat[:, :, np.newaxis], *base.shape[:2])[:, :, 0]
     grey = base.mean(axis=2, keepdims=True).repeat(3, axis=2)
     colours = _TABLE[np.round(heat * 255).astype(np.int64)]
-    weight = opacity * (0.35 + 0.65 * heat[:, :, np.newaxis])  # cold areas stay readable
+    weight = opacity * np.sqrt(heat[:, :, np.newaxis])  # Cold areas show the image itself, in grey.
     return np.clip((1.0 - weight) * grey + weight * colours, 0.0, 1.0)
 
 
@@ -60,7 +60,7 @@ def overlay_grid(
     titles: Sequence[str],
     columns: int = 6,
     size: int = 130,
-    opacity: float = 0.5,
+    opacity: float = 0.65,
 ) -> go.Figure:
     """Each image with its heat map blended over it, in a grid with titles."""
     blended = [
@@ -75,7 +75,7 @@ def explanation(image: np.ndarray, grad_cam: np.ndarray, saliency: np.ndarray, s
     panels = [
         for_display(image),
         for_display(overlay(image, grad_cam)),
-        for_display(overlay(image, saliency, 0.7)),
+        for_display(overlay(image, saliency, 0.8)),
     ]
     titles = ["what the model sees", "Grad-CAM: where it looked", "saliency: pixels that matter"]
     return image_grid(panels, titles, columns=3, size=size)

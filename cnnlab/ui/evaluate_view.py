@@ -6,6 +6,7 @@ from typing import Any
 
 import keras
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 from cnnlab import evaluation
@@ -63,7 +64,15 @@ def confusion_section(model: keras.Model, result: evaluation.Evaluation) -> None
     """The confusion matrix (counts or row shares); a clicked or picked cell shows its images."""
     names = list(result.class_names)
     normalise = st.toggle("Normalise rows (share of each true class)", key="evaluate_normalise")
-    figure = training_figures.confusion_matrix(result.confusion[: len(names), : len(names)], names, normalise)
+    figure = training_figures.confusion_matrix(result.confusion, names, normalise)
+    # Heatmap cells do not report clicks as selections; an invisible marker on each cell does.
+    rows, columns = np.indices(result.confusion.shape)
+    figure.add_trace(go.Scatter(
+        x=[names[index] for index in columns.ravel()], y=[names[index] for index in rows.ravel()],
+        customdata=result.confusion.ravel(), mode="markers", showlegend=False, name="cells",
+        marker={"size": 26, "opacity": 0, "symbol": "square"},
+        hovertemplate="true %{y}, predicted %{x}: %{customdata} image(s)<extra></extra>",
+    ))  # fmt: skip
     figure.update_layout(clickmode="event+select", title="Confusion matrix: click a cell to see its images")
     event = st.plotly_chart(figure, key=CHART_KEY, on_select="rerun", selection_mode="points")
     _apply_chart_selection(event, names)

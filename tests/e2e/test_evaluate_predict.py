@@ -1,0 +1,109 @@
+"""Evaluate and Predict in Chromium: train a short run, open its confusion cells, download the model, predict a PNG."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.datasets import load_digits
+
+from tests.e2e.conftest import screenshot, wait_for_app
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def go_to(page, link: str) -> None:
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=link).click()
+    wait_for_app(page)
+
+
+def choose(page, label: str, option: str) -> None:
+    page.get_by_test_id("stSelectbox").filter(has_text=label).click()
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_for_app(page)
+
+
+def digit_png(path: Path, index: int = 0) -> Path:
+    """A real handwritten digit as a photo shows it: dark ink on white, 96 pixels."""
+    pixels = 255 - (load_digits().images[index] * (255 / 16)).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).resize((96, 96), Image.Resampling.BILINEAR).save(buffer, format="PNG")
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def train_a_short_run(page, app_url: str) -> None:
+    page.goto(app_url)
+    wait_for_app(page)
+    go_to(page, "Train")
+    field = page.get_by_label("Epochs", exact=True).first
+    field.fill("4")
+    field.press("Enter")
+    wait_for_app(page)
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text(re.compile(r"Completed after 4 epochs")).first.wait_for(timeout=120_000)
+    wait_for_app(page)
+
+
+def test_evaluate_then_predict(app_url: str, page, tmp_path: Path) -> None:
+    train_a_short_run(page, app_url)
+
+    go_to(page, "Evaluate")
+    page.get_by_test_id("stMetricLabel").filter(has_text="Test accuracy").wait_for()
+    page.get_by_text("Confusion matrix: click a cell").first.wait_for()
+    page.get_by_text("Most confident mistakes").first.wait_for()
+    screenshot(page, "evaluate_1_overview")
+
+    # The accessible pickers choose a cell; its images appear with their titles.
+    choose(page, "True class", "7")
+    choose(page, "Predicted class", "7")
+    page.get_by_text(re.compile(r"\d+ correct image\(s\): true 7, predicted 7")).first.wait_for()
+    page.get_by_text(re.compile(r"✓ 7→7 \d+%")).first.wait_for()
+    # A click on a cell of the chart itself picks that cell too (row 3, column 3: true 3, predicted 3).
+    chart = page.get_by_test_id("stPlotlyChart").first
+    cell = chart.locator(".nsewdrag").first
+    box = cell.bounding_box()
+    assert box is not None
+    cell.click(position={"x": box["width"] * 3.5 / 10, "y": box["height"] * 3.5 / 10})
+    wait_for_app(page)
+    page.get_by_text(re.compile(r"\d+ correct image\(s\): true 3, predicted 3")).first.wait_for()
+    page.get_by_text(re.compile(r"✓ 3→3 \d+%")).first.wait_for()
+    page.set_viewport_size({"width": 1400, "height": 2600})
+    screenshot(page, "evaluate_2_cell")
+    page.set_viewport_size({"width": 1400, "height": 2000})
+
+    # The model downloads as a .keras file that Keras loads back.
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Download the model (.keras)").click()
+    model_path = tmp_path / "downloaded.keras"
+    download_info.value.save_as(model_path)
+    import keras
+
+    model = keras.models.load_model(model_path)
+    assert tuple(model.input_shape) == (None, 8, 8, 1)
+    assert tuple(model.output_shape) == (None, 10)
+
+    go_to(page, "Predict")
+    page.get_by_text("Add an image above").first.wait_for()
+    uploader = page.get_by_test_id("stFileUploader").filter(has_text="Images (PNG")
+    uploader.locator("input[type=file]").set_input_files(str(digit_png(tmp_path / "zero.png")))
+    wait_for_app(page)
+    page.get_by_text(re.compile(r"^zero\.png: \d")).first.wait_for()
+    page.get_by_text("Grad-CAM: where it looked").first.wait_for()
+    page.get_by_text("saliency: pixels that matter").first.wait_for()
+    page.get_by_text(re.compile(r"channels of conv2d_1")).first.wait_for()
+    page.set_viewport_size({"width": 1400, "height": 3000})
+    screenshot(page, "predict_1_upload")
+
+    # A bad file gets the images module's message, not a traceback.
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image at all")
+    uploader.locator("input[type=file]").set_input_files([str(bad), str(tmp_path / "zero.png")])
+    wait_for_app(page)
+    page.get_by_text(re.compile(r"notes\.png: The file is not a supported image")).first.wait_for()
+    assert page.get_by_test_id("stException").count() == 0
+    screenshot(page, "predict_2_bad_file")
