@@ -1,17 +1,22 @@
-"""CNN Lab: the Streamlit entry point. Navigation only; each page lives in pages/."""
+"""CNN Lab: the Streamlit entry point. Navigation only; each page lives in app_pages/.
+
+The folder is not called `pages/`: next to the entry script that name switches on Streamlit's
+older multipage mode, in which opening a page's address directly runs that file without this one
+(no navigation, no page settings) and lists the files' names in the sidebar.
+"""
 
 import streamlit as st
 
-st.set_page_config(page_title="CNN Lab", page_icon=":material/neurology:", layout="wide")
+st.set_page_config(page_title="CNN Lab", page_icon="assets/icon.png", layout="wide")
 
 pages = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/data.py", title="Data", icon=":material/image:"),
-    st.Page("pages/model.py", title="Model", icon=":material/view_in_ar:"),
-    st.Page("pages/train.py", title="Train", icon=":material/monitoring:"),
-    st.Page("pages/evaluate.py", title="Evaluate", icon=":material/target:"),
-    st.Page("pages/predict.py", title="Predict", icon=":material/online_prediction:"),
-    st.Page("pages/runs.py", title="Runs", icon=":material/folder_open:"),
-    st.Page("pages/learn.py", title="Learn", icon=":material/school:"),
+    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("app_pages/data.py", title="Data", icon=":material/image:"),
+    st.Page("app_pages/model.py", title="Model", icon=":material/view_in_ar:"),
+    st.Page("app_pages/train.py", title="Train", icon=":material/monitoring:"),
+    st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/target:"),
+    st.Page("app_pages/predict.py", title="Predict", icon=":material/online_prediction:"),
+    st.Page("app_pages/runs.py", title="Runs", icon=":material/folder_open:"),
+    st.Page("app_pages/learn.py", title="Learn", icon=":material/school:"),
 ]
 st.navigation(pages).run()

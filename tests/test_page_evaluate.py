@@ -28,7 +28,7 @@ def home(trained_home: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> Pat
 
 def evaluate_page(run_id: str | None = None) -> AppTest:
     app = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    app.switch_page("pages/evaluate.py")
+    app.switch_page("app_pages/evaluate.py")
     if run_id:
         app.query_params["run"] = run_id
     return app.run()

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from cnnlab import lesson
 from cnnlab.ui import learn_widgets
 
-PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "learn.py")
+PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "learn.py")
 
 
 @pytest.fixture

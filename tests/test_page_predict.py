@@ -44,7 +44,7 @@ def digit_png(index: int = 0, size: int = 64) -> bytes:
 
 def predict_page(run_id: str | None = None) -> AppTest:
     app = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    app.switch_page("pages/predict.py")
+    app.switch_page("app_pages/predict.py")
     if run_id:
         app.query_params["run"] = run_id
     return app.run()

@@ -21,7 +21,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
 
 def runs_page() -> AppTest:
     app = AppTest.from_file(str(APP), default_timeout=60)
-    app.switch_page("pages/runs.py")
+    app.switch_page("app_pages/runs.py")
     return app.run()
 
 

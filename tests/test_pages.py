@@ -26,7 +26,7 @@ def page(name: str) -> AppTest:
     """The app, through its navigation, opened on page `name` (run it with `.run()`)."""
     app = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     if name != "home":
-        app.switch_page(f"pages/{name}.py")
+        app.switch_page(f"app_pages/{name}.py")
     return app
 
 

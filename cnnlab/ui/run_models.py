@@ -48,7 +48,7 @@ def choose_run(key: str) -> RunRecord:
     choices = trained_runs()
     if not choices:
         st.info("No run has saved a model yet. Train one first: it takes seconds on the digits.")
-        st.page_link("pages/train.py", label="Go to the Train page", icon=":material/monitoring:")
+        st.page_link("app_pages/train.py", label="Go to the Train page", icon=":material/monitoring:")
         st.stop()
     by_id = {run.id: run for run in choices}
     chosen = st.selectbox("Run", list(by_id), index=_default_index(choices), key=key,

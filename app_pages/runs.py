@@ -8,7 +8,7 @@ st.title("Runs")
 every_run = runs.store().list_runs()
 if not every_run:
     st.info("No runs yet. Start one on the Train page.")
-    st.page_link("pages/train.py", label="Go to Train", icon=":material/monitoring:")
+    st.page_link("app_pages/train.py", label="Go to Train", icon=":material/monitoring:")
     st.stop()
 
 st.dataframe(runs.runs_table(every_run), hide_index=True, key="runs_table")

@@ -23,14 +23,16 @@ with left, st.container(border=True):
         state.set_training(setup.training)
         run = runs.submit(setup, name="Digits classifier")
         st.switch_page(
-            "pages/train.py", query_params={"run": run.id, "setup": st.query_params.get("setup", "")}
+            "app_pages/train.py", query_params={"run": run.id, "setup": st.query_params.get("setup", "")}
         )
 with right, st.container(border=True):
     st.subheader("Or build your own")
-    st.page_link("pages/data.py", label="1. Choose the data", icon=":material/image:")
-    st.page_link("pages/model.py", label="2. Assemble the layers", icon=":material/view_in_ar:")
-    st.page_link("pages/train.py", label="3. Train and watch", icon=":material/monitoring:")
-    st.page_link("pages/learn.py", label="New to CNNs? Learn how convolution works", icon=":material/school:")
+    st.page_link("app_pages/data.py", label="1. Choose the data", icon=":material/image:")
+    st.page_link("app_pages/model.py", label="2. Assemble the layers", icon=":material/view_in_ar:")
+    st.page_link("app_pages/train.py", label="3. Train and watch", icon=":material/monitoring:")
+    st.page_link(
+        "app_pages/learn.py", label="New to CNNs? Learn how convolution works", icon=":material/school:"
+    )
 
 runs.scheduler()  # Starts the warm worker now, so the first run's metrics arrive soon after a click.
 st.subheader("Recent runs")
