@@ -9,9 +9,9 @@ from streamlit.testing.v1 import AppTest
 from trained_runs import train_digits_run
 
 from cnnlab.store import Store
+from tests.app_pages import open_page
 
 TIMEOUT = 90
-APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
 @pytest.fixture(scope="module")
@@ -27,11 +27,7 @@ def home(trained_home: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> Pat
 
 
 def evaluate_page(run_id: str | None = None) -> AppTest:
-    app = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    app.switch_page("app_pages/evaluate.py")
-    if run_id:
-        app.query_params["run"] = run_id
-    return app.run()
+    return open_page("evaluate", run_id, TIMEOUT).run()
 
 
 def no_problems(app: AppTest) -> None:

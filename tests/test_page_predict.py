@@ -16,9 +16,9 @@ from trained_runs import train_digits_run
 from cnnlab import presets, probes, specs, training
 from cnnlab.scheduler import Scheduler
 from cnnlab.store import Store
+from tests.app_pages import open_page
 
 TIMEOUT = 90
-APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +43,7 @@ def digit_png(index: int = 0, size: int = 64) -> bytes:
 
 
 def predict_page(run_id: str | None = None) -> AppTest:
-    app = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    app.switch_page("app_pages/predict.py")
-    if run_id:
-        app.query_params["run"] = run_id
-    return app.run()
+    return open_page("predict", run_id, TIMEOUT).run()
 
 
 def predictions(app: AppTest):

@@ -8,9 +8,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnnlab.store import Store
+from tests.app_pages import open_page
 from tests.test_exports import recorded_run
-
-APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
 @pytest.fixture
@@ -20,9 +19,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
 
 
 def runs_page() -> AppTest:
-    app = AppTest.from_file(str(APP), default_timeout=60)
-    app.switch_page("app_pages/runs.py")
-    return app.run()
+    return open_page("runs").run()
 
 
 def test_empty_store_points_to_the_train_page(store: Store) -> None:

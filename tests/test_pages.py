@@ -11,9 +11,9 @@ from streamlit.testing.v1 import AppTest
 from cnnlab import presets, shapes, share, statuses
 from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.store import Store
+from tests.app_pages import open_page
 
 TIMEOUT = 60
-APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
 @pytest.fixture(autouse=True)
@@ -24,10 +24,7 @@ def private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def page(name: str) -> AppTest:
     """The app, through its navigation, opened on page `name` (run it with `.run()`)."""
-    app = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    if name != "home":
-        app.switch_page(f"app_pages/{name}.py")
-    return app
+    return open_page(name, timeout=TIMEOUT)
 
 
 def no_problems(app: AppTest) -> None:
