@@ -78,7 +78,8 @@ def test_journey(app_url: str, page) -> None:
     page.get_by_role("tab", name="Confusion and predictions").click()
     page.get_by_text("Confusion matrix").first.wait_for()
     screenshot(page, "journey_8_train_confusion")
-    page.get_by_role("button", name="Stop").click()
+    # Scoped to the page: Streamlit's own status widget has a "Stop" button while a script runs.
+    page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop").click()
     page.get_by_text(re.compile(r"Stopped after epoch \d+")).first.wait_for(timeout=30_000)
 
     page.reload()
