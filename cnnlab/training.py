@@ -24,7 +24,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from cnnlab import build, datasets, keras_config, shapes, statuses, telemetry
+from cnnlab import build, datasets, exports, keras_config, shapes, statuses, telemetry
 from cnnlab.specs import ModelSpec, TrainingSettings
 from cnnlab.store import Store
 from cnnlab.worker import Control, Outcome
@@ -297,6 +297,8 @@ def run(run_id: str, store: Store, control: Control) -> Outcome:
         )  # fmt: skip
     finally:
         recorder.writer.flush()
+    # TensorBoard reads the same epoch metrics: `tensorboard --logdir $CNNLAB_HOME/runs`.
+    exports.write_tensorboard_scalars(store, store.get_run(run_id))
     if recorder.diverged is not None:
         return _divergence(settings, recorder.diverged)
     if recorder.stopped_mid_epoch:

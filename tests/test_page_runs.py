@@ -32,6 +32,9 @@ def test_one_run_can_be_renamed_and_downloaded(store: Store) -> None:
     run_id = recorded_run(store)
     app = runs_page()
     assert not app.exception
+    table = app.dataframe[0].value
+    assert list(table.columns[:6]) == ["id", "name", "status", "dataset", "model", "parameters"]
+    assert table.loc[0, "parameters"] == 151_306
     app.multiselect(key="chosen_runs").select(run_id).run()
     assert app.subheader[0].value == "tiny run"
     labels = [button.label for button in app.get("download_button")]

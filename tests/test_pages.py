@@ -165,3 +165,31 @@ def test_train_page_refuses_to_start_a_broken_model() -> None:
     app.run()
     assert app.button(key="start_training").disabled
     assert any("28x28x1" in element.value and "8x8x1" in element.value for element in app.error)
+
+
+def test_layer_editor_adds_moves_duplicates_and_removes_layers() -> None:
+    app = page("model").run()
+
+    def layer_types() -> list[str]:
+        return [layer.type for layer in share.decode(app.query_params["setup"]).model.layers]
+
+    start = layer_types()
+    app.selectbox(key="add_layer_type").set_value("BatchNormalization")
+    app.button(key="add_layer").click().run()
+    after_add = layer_types()
+    assert len(after_add) == len(start) + 1
+    assert after_add[-2] == "BatchNormalization"  # before the output layer
+    remove_keys = [button.key for button in app.button if button.key and button.key.startswith("remove_")]
+    up_keys = [button.key for button in app.button if button.key and button.key.startswith("up_")]
+    app.button(key=up_keys[1]).click().run()  # move the second layer up
+    assert layer_types()[:2] == [after_add[1], after_add[0]]
+    duplicate_keys = [
+        button.key for button in app.button if button.key and button.key.startswith("duplicate_")
+    ]
+    app.button(key=duplicate_keys[0]).click().run()
+    assert layer_types()[:2] == [after_add[1], after_add[1]]
+    before_remove = layer_types()
+    app.button(key=remove_keys[-1]).click().run()  # remove the output layer: the model is now invalid
+    assert layer_types() == before_remove[:-1]
+    assert not app.exception
+    assert any("but the dataset has 10 classes" in element.value for element in app.error)

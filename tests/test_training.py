@@ -203,6 +203,8 @@ def test_a_run_records_metrics_telemetry_and_checkpoints(store: Store) -> None:
     assert run.results["test_accuracy"] > 0.5 and run.results["epochs"] == 2
     assert run.results["best_val_accuracy"] == pytest.approx(epochs["val_accuracy"].max())
     assert run.dataset_summary[0]["class"] == "0"
+    # TensorBoard scalars are written for `tensorboard --logdir $CNNLAB_HOME/runs`.
+    assert list((store.run_folder(run_id) / "tensorboard" / "validation").glob("events.out.tfevents.*"))
 
 
 def test_the_same_seed_gives_the_same_run(store: Store) -> None:

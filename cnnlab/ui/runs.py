@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from cnnlab import probes
+from cnnlab import probes, shapes
 from cnnlab import scheduler as scheduler_module
 from cnnlab.records import RunRecord
 from cnnlab.share import Setup
@@ -52,17 +52,18 @@ def duration(run: RunRecord) -> str:
 
 
 def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
-    """One row per run: name, status, dataset, model, best validation accuracy, duration, parent."""
+    """One row per run: name, status, dataset, model, parameters, best validation accuracy, duration, parent."""
     rows = []
     for run in runs:
         results = run.results or {}
-        best = results.get("best_val_accuracy", results.get("val_accuracy"))
+        best = results.get("best_val_accuracy")
         rows.append({
             "id": run.id,
             "name": run.name,
             "status": run.status,
             "dataset": (run.data_settings or {}).get("dataset", ""),
             "model": (run.spec or {}).get("name", ""),
+            "parameters": shapes.analyse(run.model_spec()).total_parameters,
             "epochs": run.last_epoch,
             "best val. accuracy": None if best is None else round(float(best), 4),
             "duration": duration(run),
