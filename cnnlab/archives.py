@@ -56,8 +56,9 @@ def _open(source: ZipSource) -> zipfile.ZipFile:
         if isinstance(source, str | os.PathLike):
             path = Path(source)
             if not path.is_file():
-                raise ArchiveError(f"The archive {_describe(source)} does not exist or is not a file. "
-                                   "Check the path.")
+                raise ArchiveError(
+                    f"The archive {_describe(source)} does not exist or is not a file. Check the path."
+                )
             return zipfile.ZipFile(path)
         return zipfile.ZipFile(source)
     except ArchiveError:
@@ -84,7 +85,9 @@ def _safe_relative_path(name: str) -> PurePosixPath:
             "Nothing was extracted. Remove '..' entries and zip the folder again."
         )
     if any("\x00" in part or _DRIVE_LETTER.match(part) for part in parts):
-        raise ArchiveError(f"The archive contains an entry with an invalid name: {name!r}. Rename it and zip again.")
+        raise ArchiveError(
+            f"The archive contains an entry with an invalid name: {name!r}. Rename it and zip again."
+        )
     return PurePosixPath(*parts) if parts else PurePosixPath(".")
 
 

@@ -45,7 +45,8 @@ def _instantiate(call: keras_config.KerasCall) -> keras.layers.Layer:
         backbone.trainable = call.trainable
         return backbone
     arguments = {
-        key: regularizer(value) if key.endswith("_regularizer") else value for key, value in call.arguments.items()
+        key: regularizer(value) if key.endswith("_regularizer") else value
+        for key, value in call.arguments.items()
     }
     return getattr(keras.layers, call.class_name)(**arguments)
 
@@ -59,7 +60,9 @@ def build_model(spec: ModelSpec, settings: TrainingSettings | None = None) -> ke
     """
     effective = keras_config.training_spec(spec, settings)
     layers = [_instantiate(call) for call in keras_config.layer_calls(effective)]
-    return keras.Sequential([keras.Input(shape=tuple(effective.input_shape)), *layers], name=_model_name(spec))
+    return keras.Sequential(
+        [keras.Input(shape=tuple(effective.input_shape)), *layers], name=_model_name(spec)
+    )
 
 
 def _model_name(spec: ModelSpec) -> str:

@@ -371,6 +371,15 @@ LAYER_TYPES: dict[str, LayerType] = {
             ),
         ),
         LayerType(
+            "RandomShear",
+            "augmentation",
+            "Augmentation: slants training images sideways or up and down at random (inactive when predicting).",
+            (
+                _factor("x_factor", "Largest horizontal slant as a fraction (0.2 is about 11 degrees).", 0.1),
+                _factor("y_factor", "Largest vertical slant as a fraction.", 0.1),
+            ),
+        ),
+        LayerType(
             "RandomContrast",
             "augmentation",
             "Augmentation: changes the contrast of training images at random (inactive when predicting).",

@@ -65,7 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--dataset", default="digits", metavar="NAME_OR_PATH", help="default: digits")
     for option, kind in _TRAIN_OPTIONS.items():
         train.add_argument(f"--{option.replace('_', '-')}", type=kind, default=None, help=_train_help(option))
-    train.add_argument("--early-stopping", action="store_true", default=None, help="stop when it stops improving")
+    train.add_argument(
+        "--early-stopping", action="store_true", default=None, help="stop when it stops improving"
+    )
     train.add_argument("--name", default=None, help="the run's name")
     train.add_argument("--owner", default="cli", help="the run's owner (default: cli)")
     train.set_defaults(handler=_command_train)
@@ -201,11 +203,17 @@ def _train_settings(arguments: argparse.Namespace) -> tuple[ModelSpec, DataSetti
     from cnnlab import datasets, presets
     from cnnlab.specs import DataSettings, TrainingSettings
 
-    given = {option: getattr(arguments, option) for option in _TRAIN_OPTIONS if getattr(arguments, option) is not None}
+    given = {
+        option: getattr(arguments, option)
+        for option in _TRAIN_OPTIONS
+        if getattr(arguments, option) is not None
+    }
     if arguments.early_stopping:
         given["early_stopping"] = True
     try:
-        data = DataSettings(dataset=arguments.dataset, **{key: given.pop(key) for key in _DATA_OPTIONS if key in given})
+        data = DataSettings(
+            dataset=arguments.dataset, **{key: given.pop(key) for key in _DATA_OPTIONS if key in given}
+        )
         training = TrainingSettings(**given)
     except ValueError as error:
         raise SpecError(f"Invalid training option: {error}") from None

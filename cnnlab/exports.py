@@ -71,8 +71,12 @@ def run_card(store: Store, run: RunRecord) -> dict[str, Any]:
     }
 
 
-def tflite_bytes(store: Store, run: RunRecord) -> bytes:
-    """The run's best model converted to TensorFlow Lite (augmentation layers are inactive there)."""
+def tflite_bytes(store: Store, run: RunRecord, quantize: bool = False) -> bytes:
+    """The run's best model converted to TensorFlow Lite (augmentation layers are inactive there).
+
+    With `quantize`, weights are stored as 8-bit integers (dynamic-range quantization): about four
+    times smaller, for phones and small devices, at a small cost in accuracy.
+    """
     import keras
     import tensorflow as tf
 
@@ -82,6 +86,8 @@ def tflite_bytes(store: Store, run: RunRecord) -> bytes:
     model_bytes(store, run)  # Raises the clear error when there is no model yet.
     model = keras.saving.load_model(path, safe_mode=True)
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if quantize:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
     return converter.convert()
 
 
@@ -96,6 +102,7 @@ def bundle(store: Store, run: RunRecord, include_tflite: bool = True) -> bytes:
         archive.writestr(f"{stem}/run_card.json", json.dumps(run_card(store, run), indent=2, default=str))
         if include_tflite:
             archive.writestr(f"{stem}/model.tflite", tflite_bytes(store, run))
+            archive.writestr(f"{stem}/model_quantized.tflite", tflite_bytes(store, run, quantize=True))
     return buffer.getvalue()
 
 

@@ -94,9 +94,11 @@ def scan_paths(paths: Iterable[PurePosixPath], where: str = "The folder") -> Fol
     root = PurePosixPath(".")
     relative = kept
     # Descend through wrapper folders ("pets/cats/1.jpg" when the zip holds the folder itself).
-    while relative and any(len(path.parts) >= 3 for path in relative) and len(
-        {path.parts[0] for path in relative}
-    ) == 1:
+    while (
+        relative
+        and any(len(path.parts) >= 3 for path in relative)
+        and len({path.parts[0] for path in relative}) == 1
+    ):
         root = root / relative[0].parts[0]
         relative = [PurePosixPath(*path.parts[1:]) for path in relative]
     class_names = tuple(sorted({path.parts[0] for path in relative if len(path.parts) >= 2}))
@@ -107,11 +109,15 @@ def scan_paths(paths: Iterable[PurePosixPath], where: str = "The folder") -> Fol
         full = root / path
         suffix = path.suffix.lower()
         if len(path.parts) < 2:
-            skipped.append(SkippedFile(str(full), OUTSIDE_CLASS_FOLDER, "put it in a subfolder named after its class"))
+            skipped.append(
+                SkippedFile(str(full), OUTSIDE_CLASS_FOLDER, "put it in a subfolder named after its class")
+            )
         elif suffix in images.SUPPORTED_EXTENSIONS:
             files.append((full, class_index[path.parts[0]]))
         elif suffix in (".svg", ".tif", ".tiff", ".heic", ".heif", ".avif", ".ico", ".psd"):
-            skipped.append(SkippedFile(str(full), UNSUPPORTED_FORMAT, f"{suffix} files are not read; convert to PNG"))
+            skipped.append(
+                SkippedFile(str(full), UNSUPPORTED_FORMAT, f"{suffix} files are not read; convert to PNG")
+            )
         else:
             skipped.append(SkippedFile(str(full), NOT_AN_IMAGE, f"extension {suffix or '(none)'}"))
     return FolderScan(root, class_names, tuple(files), tuple(skipped))

@@ -51,8 +51,18 @@ def _polygon(name: str) -> list[tuple[float, float]]:
     if name == "cross":
         arm = 1 / 3
         return [
-            (-arm, -1), (arm, -1), (arm, -arm), (1, -arm), (1, arm), (arm, arm),
-            (arm, 1), (-arm, 1), (-arm, arm), (-1, arm), (-1, -arm), (-arm, -arm),
+            (-arm, -1),
+            (arm, -1),
+            (arm, -arm),
+            (1, -arm),
+            (1, arm),
+            (arm, arm),
+            (arm, 1),
+            (-arm, 1),
+            (-arm, arm),
+            (-1, arm),
+            (-1, -arm),
+            (-arm, -arm),
         ]
     raise AssertionError(f"no polygon for {name}")
 
@@ -112,7 +122,9 @@ def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
         raise DatasetError(f"shapes option noise must be a number from 0 to 0.5; got {noise!r}.")
     rotation = merged["rotation"]
     if isinstance(rotation, bool) or not isinstance(rotation, int | float) or not 0.0 <= rotation <= 180.0:
-        raise DatasetError(f"shapes option rotation must be a number of degrees from 0 to 180; got {rotation!r}.")
+        raise DatasetError(
+            f"shapes option rotation must be a number of degrees from 0 to 180; got {rotation!r}."
+        )
     scale = merged["scale"]
     if isinstance(scale, int | float) and not isinstance(scale, bool):
         scale = (scale, scale)
@@ -152,8 +164,10 @@ def generate(
 
     The same options, size, colour and seed always give the same images.
     """
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or not (
-        MINIMUM_IMAGE_SIZE <= image_size <= MAXIMUM_IMAGE_SIZE
+    if (
+        isinstance(image_size, bool)
+        or not isinstance(image_size, int)
+        or not (MINIMUM_IMAGE_SIZE <= image_size <= MAXIMUM_IMAGE_SIZE)
     ):
         raise DatasetError(
             f"The shapes dataset is drawn at {MINIMUM_IMAGE_SIZE} to {MAXIMUM_IMAGE_SIZE} pixels; "

@@ -70,7 +70,11 @@ def _sniff(data: bytes) -> str:
 
 
 _SIGNATURES = {
-    b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a": "GIF", b"GIF89a": "GIF", b"BM": "BMP",
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"\xff\xd8\xff": "JPEG",
+    b"GIF87a": "GIF",
+    b"GIF89a": "GIF",
+    b"BM": "BMP",
 }
 
 
@@ -83,8 +87,10 @@ def _claimed_format(data: bytes) -> str | None:
 
 def _is_svg(data: bytes) -> bool:
     lowered = data[:2048].lstrip().lower()
-    return lowered.startswith(b"<svg") or (lowered.startswith(b"<?xml") and b"<svg" in lowered) or (
-        lowered.startswith(b"<!doctype svg")
+    return (
+        lowered.startswith(b"<svg")
+        or (lowered.startswith(b"<?xml") and b"<svg" in lowered)
+        or (lowered.startswith(b"<!doctype svg"))
     )
 
 
@@ -157,7 +163,9 @@ def decode_image(
     are shrunk afterwards). Raises ImageError with a message saying what was wrong and what to do.
     """
     if not isinstance(data, bytes | bytearray | memoryview):
-        raise ImageError(f"Expected the image file's bytes; got {type(data).__name__}. Read the file in binary mode.")
+        raise ImageError(
+            f"Expected the image file's bytes; got {type(data).__name__}. Read the file in binary mode."
+        )
     data = bytes(data)
     if not data:
         raise ImageError(f"The file is empty (0 bytes). {_WHAT_TO_DO}")
@@ -361,7 +369,9 @@ def prepare_for_model(image: Image.Image | np.ndarray, dataset_info: DatasetInfo
     if float(np.median(border)) > 0.5:
         grey = 1.0 - grey
         steps.append(("inverted", grey))
-    background = float(np.median(np.concatenate([grey[0, :, 0], grey[-1, :, 0], grey[:, 0, 0], grey[:, -1, 0]])))
+    background = float(
+        np.median(np.concatenate([grey[0, :, 0], grey[-1, :, 0], grey[:, 0, 0], grey[:, -1, 0]]))
+    )
     peak = float(grey.max())
     if peak - background > 0.05 and (background > 0.02 or peak < 0.98):
         grey = np.clip((grey - background) / (peak - background), 0.0, 1.0).astype(np.float32)

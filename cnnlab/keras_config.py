@@ -53,6 +53,10 @@ def augmentation_layers(augmentation: AugmentationSettings) -> list[LayerSpec]:
                 {"height_factor": augmentation.translation, "width_factor": augmentation.translation},
             )
         )
+    if augmentation.shear:
+        layers.append(
+            LayerSpec("RandomShear", {"x_factor": augmentation.shear, "y_factor": augmentation.shear})
+        )
     if augmentation.contrast:
         layers.append(LayerSpec("RandomContrast", {"factor": augmentation.contrast}))
     return layers
@@ -87,9 +91,13 @@ def layer_calls(spec: ModelSpec) -> list[KerasCall]:
                 "pooling": layer.get("pooling"),
                 "name": name,
             }
-            calls.append(KerasCall("applications", layer.type, arguments, bool(layer.get("trainable", False))))
+            calls.append(
+                KerasCall("applications", layer.type, arguments, bool(layer.get("trainable", False)))
+            )
             continue
-        arguments = {key: _tupled(value) for key, value in layer.params.items() if key != "name" and value is not None}
+        arguments = {
+            key: _tupled(value) for key, value in layer.params.items() if key != "name" and value is not None
+        }
         arguments.update(entry.fixed)
         arguments["name"] = name
         calls.append(KerasCall("layers", layer.type, arguments))

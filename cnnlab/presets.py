@@ -102,7 +102,9 @@ PRESETS: dict[str, Preset] = {
             "Simple MNIST CNN",
             "One conv layer, one pooling layer, and two dense layers (100 units, then 10 classes).",
             "seed article 003",
-            _spec("mnist_simple", [28, 28, 1], [_conv(32), _pool(), FLATTEN, _dense(100), _dense(10, "softmax")]),
+            _spec(
+                "mnist_simple", [28, 28, 1], [_conv(32), _pool(), FLATTEN, _dense(100), _dense(10, "softmax")]
+            ),
             "mnist",
         ),
         Preset(
@@ -113,7 +115,16 @@ PRESETS: dict[str, Preset] = {
             _spec(
                 "mnist_three_conv",
                 [28, 28, 1],
-                [_conv(32), _pool(), _conv(64), _pool(), _conv(64), FLATTEN, _dense(64), _dense(10, "softmax")],
+                [
+                    _conv(32),
+                    _pool(),
+                    _conv(64),
+                    _pool(),
+                    _conv(64),
+                    FLATTEN,
+                    _dense(64),
+                    _dense(10, "softmax"),
+                ],
             ),
             "mnist",
         ),
@@ -126,7 +137,13 @@ PRESETS: dict[str, Preset] = {
                 "lenet5",
                 [28, 28, 1],
                 [
-                    {"type": "Conv2D", "filters": 6, "kernel_size": 5, "padding": "same", "activation": "tanh"},
+                    {
+                        "type": "Conv2D",
+                        "filters": 6,
+                        "kernel_size": 5,
+                        "padding": "same",
+                        "activation": "tanh",
+                    },
                     {"type": "AveragePooling2D", "pool_size": 2},
                     {"type": "Conv2D", "filters": 16, "kernel_size": 5, "activation": "tanh"},
                     {"type": "AveragePooling2D", "pool_size": 2},
@@ -147,7 +164,16 @@ PRESETS: dict[str, Preset] = {
             _spec(
                 "cifar10",
                 [32, 32, 3],
-                [_conv(32), _pool(), _conv(64), _pool(), _conv(64), FLATTEN, _dense(64), _dense(10, "softmax")],
+                [
+                    _conv(32),
+                    _pool(),
+                    _conv(64),
+                    _pool(),
+                    _conv(64),
+                    FLATTEN,
+                    _dense(64),
+                    _dense(10, "softmax"),
+                ],
             ),
             "cifar10",
         ),
@@ -245,7 +271,11 @@ PRESETS: dict[str, Preset] = {
             _spec(
                 "vgg16_transfer",
                 [128, 128, 3],
-                [{"type": "VGG16", "weights": "imagenet", "trainable": False}, *_VGG16_HEAD, _dense(2, "softmax")],
+                [
+                    {"type": "VGG16", "weights": "imagenet", "trainable": False},
+                    *_VGG16_HEAD,
+                    _dense(2, "softmax"),
+                ],
             ),
             "folder",
         ),
@@ -258,7 +288,11 @@ PRESETS: dict[str, Preset] = {
             _spec(
                 "vgg16_finetune_binary",
                 [224, 224, 3],
-                [{"type": "VGG16", "weights": "imagenet", "trainable": False}, *_VGG16_HEAD, _dense(1, "sigmoid")],
+                [
+                    {"type": "VGG16", "weights": "imagenet", "trainable": False},
+                    *_VGG16_HEAD,
+                    _dense(1, "sigmoid"),
+                ],
             ),
             "folder",
         ),

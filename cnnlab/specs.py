@@ -187,13 +187,14 @@ class AugmentationSettings:
     zoom: float = 0.0
     translation: float = 0.0
     contrast: float = 0.0
+    shear: float = 0.0
 
     def __post_init__(self) -> None:
         if self.flip not in ("none", "horizontal", "vertical", "horizontal_and_vertical"):
             raise ValueError(
                 f"flip must be none, horizontal, vertical or horizontal_and_vertical; got {self.flip!r}"
             )
-        for name in ("rotation", "zoom", "translation", "contrast"):
+        for name in ("rotation", "zoom", "translation", "contrast", "shear"):
             value = getattr(self, name)
             if not 0.0 <= float(value) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1); got {value!r}")
@@ -201,7 +202,9 @@ class AugmentationSettings:
     @property
     def active(self) -> bool:
         """True when at least one transformation is switched on."""
-        return self.flip != "none" or any((self.rotation, self.zoom, self.translation, self.contrast))
+        return self.flip != "none" or any(
+            (self.rotation, self.zoom, self.translation, self.contrast, self.shear)
+        )
 
     def to_dict(self) -> JsonDict:
         """The JSON form."""

@@ -63,24 +63,128 @@ class StandardSet:
 
 
 CIFAR100_FINE = (
-    "apple", "aquarium_fish", "baby", "bear", "beaver", "bed", "bee", "beetle", "bicycle", "bottle",
-    "bowl", "boy", "bridge", "bus", "butterfly", "camel", "can", "castle", "caterpillar", "cattle",
-    "chair", "chimpanzee", "clock", "cloud", "cockroach", "couch", "crab", "crocodile", "cup",
-    "dinosaur", "dolphin", "elephant", "flatfish", "forest", "fox", "girl", "hamster", "house",
-    "kangaroo", "keyboard", "lamp", "lawn_mower", "leopard", "lion", "lizard", "lobster", "man",
-    "maple_tree", "motorcycle", "mountain", "mouse", "mushroom", "oak_tree", "orange", "orchid",
-    "otter", "palm_tree", "pear", "pickup_truck", "pine_tree", "plain", "plate", "poppy", "porcupine",
-    "possum", "rabbit", "raccoon", "ray", "road", "rocket", "rose", "sea", "seal", "shark", "shrew",
-    "skunk", "skyscraper", "snail", "snake", "spider", "squirrel", "streetcar", "sunflower",
-    "sweet_pepper", "table", "tank", "telephone", "television", "tiger", "tractor", "train", "trout",
-    "tulip", "turtle", "wardrobe", "whale", "willow_tree", "wolf", "woman", "worm",
+    "apple",
+    "aquarium_fish",
+    "baby",
+    "bear",
+    "beaver",
+    "bed",
+    "bee",
+    "beetle",
+    "bicycle",
+    "bottle",
+    "bowl",
+    "boy",
+    "bridge",
+    "bus",
+    "butterfly",
+    "camel",
+    "can",
+    "castle",
+    "caterpillar",
+    "cattle",
+    "chair",
+    "chimpanzee",
+    "clock",
+    "cloud",
+    "cockroach",
+    "couch",
+    "crab",
+    "crocodile",
+    "cup",
+    "dinosaur",
+    "dolphin",
+    "elephant",
+    "flatfish",
+    "forest",
+    "fox",
+    "girl",
+    "hamster",
+    "house",
+    "kangaroo",
+    "keyboard",
+    "lamp",
+    "lawn_mower",
+    "leopard",
+    "lion",
+    "lizard",
+    "lobster",
+    "man",
+    "maple_tree",
+    "motorcycle",
+    "mountain",
+    "mouse",
+    "mushroom",
+    "oak_tree",
+    "orange",
+    "orchid",
+    "otter",
+    "palm_tree",
+    "pear",
+    "pickup_truck",
+    "pine_tree",
+    "plain",
+    "plate",
+    "poppy",
+    "porcupine",
+    "possum",
+    "rabbit",
+    "raccoon",
+    "ray",
+    "road",
+    "rocket",
+    "rose",
+    "sea",
+    "seal",
+    "shark",
+    "shrew",
+    "skunk",
+    "skyscraper",
+    "snail",
+    "snake",
+    "spider",
+    "squirrel",
+    "streetcar",
+    "sunflower",
+    "sweet_pepper",
+    "table",
+    "tank",
+    "telephone",
+    "television",
+    "tiger",
+    "tractor",
+    "train",
+    "trout",
+    "tulip",
+    "turtle",
+    "wardrobe",
+    "whale",
+    "willow_tree",
+    "wolf",
+    "woman",
+    "worm",
 )
 CIFAR100_COARSE = (
-    "aquatic_mammals", "fish", "flowers", "food_containers", "fruit_and_vegetables",
-    "household_electrical_devices", "household_furniture", "insects", "large_carnivores",
-    "large_man-made_outdoor_things", "large_natural_outdoor_scenes", "large_omnivores_and_herbivores",
-    "medium_mammals", "non-insect_invertebrates", "people", "reptiles", "small_mammals", "trees",
-    "vehicles_1", "vehicles_2",
+    "aquatic_mammals",
+    "fish",
+    "flowers",
+    "food_containers",
+    "fruit_and_vegetables",
+    "household_electrical_devices",
+    "household_furniture",
+    "insects",
+    "large_carnivores",
+    "large_man-made_outdoor_things",
+    "large_natural_outdoor_scenes",
+    "large_omnivores_and_herbivores",
+    "medium_mammals",
+    "non-insect_invertebrates",
+    "people",
+    "reptiles",
+    "small_mammals",
+    "trees",
+    "vehicles_1",
+    "vehicles_2",
 )
 _FASHION_FILES = (
     "train-labels-idx1-ubyte.gz",
@@ -91,49 +195,94 @@ _FASHION_FILES = (
 
 SETS: dict[str, StandardSet] = {
     "mnist": StandardSet(
-        "mnist", "MNIST handwritten digits",
+        "mnist",
+        "MNIST handwritten digits",
         "70,000 greyscale 28x28 handwritten digits 0-9: the 'hello world' of CNNs.",
-        (28, 28, 1), tuple(str(digit) for digit in range(10)), 70_000,
+        (28, 28, 1),
+        tuple(str(digit) for digit in range(10)),
+        70_000,
         "Yann LeCun, Corinna Cortes and Christopher Burges, via keras.datasets.mnist",
-        "CC BY-SA 3.0", True,
-        (Download(_KERAS_BASE_URL + "mnist.npz", "mnist.npz",
-                  "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"),),
+        "CC BY-SA 3.0",
+        True,
+        (
+            Download(
+                _KERAS_BASE_URL + "mnist.npz",
+                "mnist.npz",
+                "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
+            ),
+        ),
         11,
     ),
     "fashion_mnist": StandardSet(
-        "fashion_mnist", "Fashion-MNIST clothing",
+        "fashion_mnist",
+        "Fashion-MNIST clothing",
         "70,000 greyscale 28x28 images of 10 kinds of clothing: a harder drop-in for MNIST.",
         (28, 28, 1),
-        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-         "Ankle boot"),
-        70_000, "Zalando Research, via keras.datasets.fashion_mnist", "MIT", True,
+        (
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ),
+        70_000,
+        "Zalando Research, via keras.datasets.fashion_mnist",
+        "MIT",
+        True,
         tuple(Download(_KERAS_BASE_URL + name, f"fashion-mnist/{name}") for name in _FASHION_FILES),
         30,
     ),
     "cifar10": StandardSet(
-        "cifar10", "CIFAR-10 small photos",
+        "cifar10",
+        "CIFAR-10 small photos",
         "60,000 colour 32x32 photos of 10 classes (planes, cars, birds, cats...).",
         (32, 32, 3),
         ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
-        60_000, "Alex Krizhevsky, Vinod Nair and Geoffrey Hinton, via keras.datasets.cifar10",
-        "No formal licence; the authors ask that you cite Krizhevsky (2009)", False,
-        (Download(_CIFAR_BASE_URL + "cifar-10-python.tar.gz", "cifar-10-python.tar.gz",
-                  "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"),),
-        163, ("cifar-10-batches-py-target/cifar-10-batches-py", "cifar-10-batches-py"),
+        60_000,
+        "Alex Krizhevsky, Vinod Nair and Geoffrey Hinton, via keras.datasets.cifar10",
+        "No formal licence; the authors ask that you cite Krizhevsky (2009)",
+        False,
+        (
+            Download(
+                _CIFAR_BASE_URL + "cifar-10-python.tar.gz",
+                "cifar-10-python.tar.gz",
+                "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+            ),
+        ),
+        163,
+        ("cifar-10-batches-py-target/cifar-10-batches-py", "cifar-10-batches-py"),
     ),
     "cifar100": StandardSet(
-        "cifar100", "CIFAR-100 small photos",
+        "cifar100",
+        "CIFAR-100 small photos",
         "60,000 colour 32x32 photos of 100 classes (option label_mode='coarse' gives 20 superclasses).",
-        (32, 32, 3), CIFAR100_FINE, 60_000,
+        (32, 32, 3),
+        CIFAR100_FINE,
+        60_000,
         "Alex Krizhevsky, Vinod Nair and Geoffrey Hinton, via keras.datasets.cifar100",
-        "No formal licence; the authors ask that you cite Krizhevsky (2009)", False,
-        (Download(_CIFAR_BASE_URL + "cifar-100-python.tar.gz", "cifar-100-python.tar.gz",
-                  "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7"),),
-        161, ("cifar-100-python-target/cifar-100-python", "cifar-100-python"),
+        "No formal licence; the authors ask that you cite Krizhevsky (2009)",
+        False,
+        (
+            Download(
+                _CIFAR_BASE_URL + "cifar-100-python.tar.gz",
+                "cifar-100-python.tar.gz",
+                "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7",
+            ),
+        ),
+        161,
+        ("cifar-100-python-target/cifar-100-python", "cifar-100-python"),
     ),
 }
 # The archive names keras 3 itself downloads to, read like ours when present.
-_KERAS_ARCHIVE_NAMES = {"cifar10": "cifar-10-batches-py-target_archive", "cifar100": "cifar-100-python-target_archive"}
+_KERAS_ARCHIVE_NAMES = {
+    "cifar10": "cifar-10-batches-py-target_archive",
+    "cifar100": "cifar-100-python-target_archive",
+}
 
 
 def keras_home() -> Path:
@@ -204,7 +353,9 @@ def _download(download: Download, progress: Progress | None, label: str) -> None
                     fraction = received / total if total else 0.0
                     progress(min(fraction, 1.0), f"Downloading {label}: {received / 1e6:.1f} MB")
         if download.sha256 is not None and hasher.hexdigest() != download.sha256:
-            raise DatasetError(f"the downloaded file's SHA-256 is {hasher.hexdigest()}, expected {download.sha256}")
+            raise DatasetError(
+                f"the downloaded file's SHA-256 is {hasher.hexdigest()}, expected {download.sha256}"
+            )
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
@@ -221,6 +372,7 @@ def ensure_files(name: str, *, allow_download: bool = True, progress: Progress |
     folder = datasets_folder()
     pending = [download for download in standard.downloads if not (folder / download.relative_path).is_file()]
     for number, download in enumerate(pending):
+
         def scaled(fraction: float, message: str, number: int = number) -> None:
             if progress is not None:
                 progress((number + fraction) / len(pending), message)
@@ -238,12 +390,16 @@ def ensure_files(name: str, *, allow_download: bool = True, progress: Progress |
 class _RestrictedUnpickler(pickle.Unpickler):
     """Rebuilds numpy arrays and plain values only; anything else in a pickle is refused."""
 
-    _allowed = frozenset({
-        ("numpy", "ndarray"), ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        # Python 3 writes bytes into protocol-2 pickles as `_codecs.encode(text, "latin1")`.
-        ("_codecs", "encode"),
-    })
+    _allowed = frozenset(
+        {
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            # Python 3 writes bytes into protocol-2 pickles as `_codecs.encode(text, "latin1")`.
+            ("_codecs", "encode"),
+        }
+    )
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in self._allowed:
@@ -324,10 +480,14 @@ def check_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
         allowed["label_mode"] = "fine"
     unknown = set(options) - set(allowed)
     if unknown:
-        raise DatasetError(f"Unknown option(s) {sorted(unknown)} for {name}; the options are {sorted(allowed)}.")
+        raise DatasetError(
+            f"Unknown option(s) {sorted(unknown)} for {name}; the options are {sorted(allowed)}."
+        )
     merged = {**allowed, **options}
     if name == "cifar100" and merged["label_mode"] not in ("fine", "coarse"):
-        raise DatasetError(f"cifar100 option label_mode must be 'fine' or 'coarse'; got {merged['label_mode']!r}.")
+        raise DatasetError(
+            f"cifar100 option label_mode must be 'fine' or 'coarse'; got {merged['label_mode']!r}."
+        )
     return merged
 
 
@@ -356,7 +516,13 @@ def load(
         else:
             images, labels = _read_cifar(path, ("train", "test"), f"{settings['label_mode']}_labels")
     except (
-        OSError, ValueError, KeyError, EOFError, pickle.UnpicklingError, tarfile.TarError, struct.error,
+        OSError,
+        ValueError,
+        KeyError,
+        EOFError,
+        pickle.UnpicklingError,
+        tarfile.TarError,
+        struct.error,
         zipfile.BadZipFile,
     ) as error:
         raise _damaged(path, standard, error) from None

@@ -69,7 +69,7 @@ def valid_specs(draw: st.DrawFn) -> ModelSpec:
         kind = draw(st.sampled_from([
             "Conv2D", "SeparableConv2D", "DepthwiseConv2D", "MaxPooling2D", "AveragePooling2D",
             "BatchNormalization", "Dropout", "SpatialDropout2D", "Activation", "RandomFlip", "RandomRotation",
-            "RandomZoom", "RandomTranslation", "RandomContrast",
+            "RandomZoom", "RandomTranslation", "RandomContrast", "RandomShear",
         ]))  # fmt: skip
         padding = draw(st.sampled_from(["valid", "same"]))
         if kind in ("Conv2D", "SeparableConv2D"):
@@ -102,6 +102,8 @@ def valid_specs(draw: st.DrawFn) -> ModelSpec:
             layer = {"factor": 0.1}
         elif kind in ("RandomZoom", "RandomTranslation"):
             layer = {"height_factor": 0.1, "width_factor": 0.2}
+        elif kind == "RandomShear":
+            layer = {"x_factor": 0.1, "y_factor": 0.2}
         else:
             layer = {}
         layers.append({"type": kind, **layer})

@@ -9,7 +9,7 @@ REQUIRED = [
     "Conv2D", "SeparableConv2D", "DepthwiseConv2D", "MaxPooling2D", "AveragePooling2D",
     "GlobalAveragePooling2D", "GlobalMaxPooling2D", "BatchNormalization", "Dropout", "SpatialDropout2D",
     "Flatten", "Dense", "Activation", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
-    "RandomContrast", "MobileNetV2", "EfficientNetB0", "ResNet50", "VGG16",
+    "RandomContrast", "RandomShear", "MobileNetV2", "EfficientNetB0", "ResNet50", "VGG16",
 ]  # fmt: skip
 
 

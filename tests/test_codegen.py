@@ -19,7 +19,7 @@ VARIED_SETTINGS = [
     TrainingSettings(optimizer="sgd", momentum=0.8, nesterov=True, schedule="step", l2=0.001),
     TrainingSettings(optimizer="adamw", schedule="cosine", early_stopping=True,
                      augmentation=AugmentationSettings(flip="horizontal", rotation=0.1, zoom=0.1, translation=0.1,
-                                                       contrast=0.2)),
+                                                       contrast=0.2, shear=0.1)),
     TrainingSettings(optimizer="rmsprop", schedule="plateau", learning_rate=2e-5),
 ]  # fmt: skip
 

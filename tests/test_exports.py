@@ -72,6 +72,23 @@ def test_tflite_model_predicts_like_keras(store: Store) -> None:
     np.testing.assert_allclose(lite, model.predict(image, verbose=0), atol=1e-5)
 
 
+def test_quantized_tflite_is_smaller_and_close(store: Store) -> None:
+    import tensorflow as tf
+
+    run = store.get_run(recorded_run(store))
+    full, quantized = exports.tflite_bytes(store, run), exports.tflite_bytes(store, run, quantize=True)
+    assert len(quantized) < len(full) / 3
+    outputs = []
+    image = np.random.default_rng(1).random((1, 8, 8, 1)).astype(np.float32)
+    for content in (full, quantized):
+        interpreter = tf.lite.Interpreter(model_content=content)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image)
+        interpreter.invoke()
+        outputs.append(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]))
+    np.testing.assert_allclose(outputs[0], outputs[1], atol=0.05)
+
+
 def test_bundle_holds_every_file_and_a_run_card(store: Store) -> None:
     run = store.get_run(recorded_run(store))
     with zipfile.ZipFile(io.BytesIO(exports.bundle(store, run, include_tflite=False))) as archive:

@@ -113,8 +113,8 @@ def shapes_options(current: dict) -> dict:
 
 
 def augmentation_form(current: AugmentationSettings) -> AugmentationSettings:
-    """Random flips, rotations, zooms, shifts and contrast changes applied to training images."""
-    columns = st.columns(5)
+    """Random flips, rotations, zooms, shifts, shears and contrast changes applied to training images."""
+    columns = st.columns(6)
     flips = ["none", "horizontal", "vertical", "horizontal_and_vertical"]
     flip = columns[0].selectbox("Flip", flips, flips.index(current.flip), key="augment_flip",
                                 help="Mirror images at random. Digits and letters change meaning when flipped.")  # fmt: skip
@@ -123,5 +123,7 @@ def augmentation_form(current: AugmentationSettings) -> AugmentationSettings:
     zoom = columns[2].slider("Zoom", 0.0, 0.5, current.zoom, 0.05, key="augment_zoom")
     translation = columns[3].slider("Shift", 0.0, 0.5, current.translation, 0.05, key="augment_translation",
                                     help="Largest shift as a fraction of the image size.")  # fmt: skip
-    contrast = columns[4].slider("Contrast", 0.0, 0.9, current.contrast, 0.05, key="augment_contrast")
-    return AugmentationSettings(flip, rotation, zoom, translation, contrast)
+    shear = columns[4].slider("Shear", 0.0, 0.5, current.shear, 0.05, key="augment_shear",
+                              help="Slant images sideways and up or down, as a fraction.")  # fmt: skip
+    contrast = columns[5].slider("Contrast", 0.0, 0.9, current.contrast, 0.05, key="augment_contrast")
+    return AugmentationSettings(flip, rotation, zoom, translation, contrast, shear)

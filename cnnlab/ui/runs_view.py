@@ -51,6 +51,7 @@ def downloads(run: RunRecord) -> None:
             with st.spinner("Converting to TensorFlow Lite…"):
                 st.session_state[f"bundle_{run.id}"] = exports.bundle(store, run)
                 st.session_state[f"tflite_{run.id}"] = exports.tflite_bytes(store, run)
+                st.session_state[f"quantized_{run.id}"] = exports.tflite_bytes(store, run, quantize=True)
         except CnnLabError as error:
             st.error(str(error))
     if f"bundle_{run.id}" in st.session_state:
@@ -58,6 +59,8 @@ def downloads(run: RunRecord) -> None:
                                    key="download_bundle")  # fmt: skip
         columns[2].download_button("TFLite model", st.session_state[f"tflite_{run.id}"], f"{stem}.tflite",
                                    key="download_tflite")  # fmt: skip
+        columns[2].download_button("TFLite, quantized (8-bit weights)", st.session_state[f"quantized_{run.id}"],
+                                   f"{stem}_quantized.tflite", key="download_quantized")  # fmt: skip
     if st.button("Write TensorBoard logs", key="tensorboard_logs"):
         folder = exports.write_tensorboard_scalars(store, run)
         st.success(f"Written to {folder}. View every run with:")
