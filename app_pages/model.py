@@ -9,7 +9,7 @@ from cnnlab.specs import ModelSpec
 from cnnlab.ui import state
 from cnnlab.ui.dataset_context import dataset_context, show_dataset_line
 from cnnlab.ui.layer_editor import layer_editor
-from cnnlab.ui.tables import analysis_table
+from cnnlab.ui.tables import analysis_table, compact_number
 
 st.title("Model")
 setup = state.draft()
@@ -51,7 +51,7 @@ with summary_column:
     totals = st.columns(4)
     totals[0].metric("Total parameters", f"{analysis.total_parameters:,}")
     totals[1].metric("Trainable", f"{analysis.trainable_parameters:,}")
-    totals[2].metric("FLOPs per image", f"{analysis.flops:,}")
+    totals[2].metric("FLOPs per image", compact_number(analysis.flops))
     totals[3].metric("Activations (batch 32)", f"{analysis.activation_bytes(32) / 2**20:,.1f} MB")
     if analysis.rows:
         st.plotly_chart(model_figures.architecture(analysis), key="architecture")

@@ -64,3 +64,14 @@ def test_mosaic_places_each_tile_scaled_on_its_own() -> None:
     assert np.isnan(canvas[:, 2]).all()
     np.testing.assert_allclose(canvas[:, 3:], [[0.0, 0.5], [1.0, 1.0]])
     np.testing.assert_allclose(canvas[:, :2], 0.0)
+
+
+def test_compact_numbers_for_the_model_table() -> None:
+    from cnnlab.ui.tables import compact_number
+
+    assert [compact_number(value) for value in (950, 12_345, 2_664_960, 15.5e9)] == [
+        "950",
+        "12.3 k",
+        "2.66 M",
+        "15.5 G",
+    ]

@@ -44,7 +44,7 @@ def architecture(analysis: shapes.Analysis) -> go.Figure:
             label = f"{shape[0]}×{shape[1]}×{shape[2]}"
         else:
             height = 0.15 + 0.85 * math.log(shape[0] + 1) / math.log(largest_vector + 1)
-            width = 0.2
+            width = 0.3
             label = f"{shape[0]}"
         colour = CATEGORY_COLOURS.get(category, "#7f7f7f")
         figure.add_shape(type="rect", x0=left, x1=left + width, y0=-height / 2, y1=height / 2,
@@ -55,7 +55,7 @@ def architecture(analysis: shapes.Analysis) -> go.Figure:
         ))  # fmt: skip
         figure.add_annotation(x=left + width / 2, y=-height / 2 - 0.05, text=f"{name}<br>{label}", showarrow=False,
                               yanchor="top", textangle=-45 if len(tensors) > 8 else 0, font={"size": 10})  # fmt: skip
-        left += width + 0.35
+        left += width + 0.45
     figure.update_layout(
         height=360, margin={"l": 10, "r": 10, "t": 10, "b": 90}, plot_bgcolor="white",
         xaxis={"visible": False, "range": [-0.2, left]}, yaxis={"visible": False, "range": [-1.1, 0.6]},

@@ -7,6 +7,14 @@ import pandas as pd
 from cnnlab import shapes
 
 
+def compact_number(value: float) -> str:
+    """A count in at most four significant characters: 950, 12.3 k, 2.66 M, 15.5 G."""
+    for threshold, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= threshold:
+            return f"{value / threshold:.3g} {suffix}"
+    return f"{value:g}"
+
+
 def analysis_table(analysis: shapes.Analysis) -> pd.DataFrame:
     """One row per layer: name, output shape, parameters, FLOPs, receptive field and any problem."""
     problems = {problem.layer: problem.message for problem in analysis.problems}
@@ -15,11 +23,10 @@ def analysis_table(analysis: shapes.Analysis) -> pd.DataFrame:
         field = row.receptive_field
         rows.append({
             "#": row.index,
-            "Layer": f"{row.name} ({row.description})",
+            "Layer": row.description,
             "Output shape": " × ".join(str(size) for size in row.output_shape),
             "Parameters": row.parameters,
-            "Trainable": row.trainable_parameters,
-            "FLOPs": row.flops,
+            "FLOPs": compact_number(row.flops),
             "Receptive field": f"{field[0]}×{field[1]}" if field else "whole image",
             "Problem": problems.get(row.index, ""),
         })  # fmt: skip
