@@ -1,5 +1,7 @@
 """Model: assemble a CNN layer by layer or from a preset; see shapes, parameters, code and JSON live."""
 
+import dataclasses
+
 import streamlit as st
 
 from cnnlab import codegen, presets, shapes
@@ -25,10 +27,15 @@ with st.container(border=True):
                           help="Set the input shape to the data's images and the last layer to its classes.")  # fmt: skip
     right.write("")
     if right.button("Load preset", key="load_preset", type="primary"):
-        spec = presets.get(preset_name).spec
+        preset = presets.get(preset_name)
+        spec = preset.spec
         if fit and context.image_shape:
             spec = presets.adapt(spec, context.image_shape, context.num_classes)
         state.set_model(spec)
+        if preset.training:
+            # The optimizer, learning rate, epochs and batch size its article trained it with.
+            state.set_training(dataclasses.replace(state.draft().training, **preset.training))
+            st.toast(f"Training settings from {preset.source}: {dict(preset.training)}")
         st.rerun()
 
 analysis = shapes.analyse(

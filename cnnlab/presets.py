@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from cnnlab import catalogue, shapes
@@ -22,6 +23,7 @@ class Preset:
     source: str
     spec: ModelSpec
     suggested_dataset: str
+    training: Mapping[str, Any] = field(default_factory=dict)  # the settings its article trained with
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -80,6 +82,7 @@ PRESETS: dict[str, Preset] = {
                 ],
             ),
             "digits",
+            training={"epochs": 15},
         ),
         Preset(
             "mnist_minimal",
@@ -88,6 +91,7 @@ PRESETS: dict[str, Preset] = {
             "seed articles 000 and 002",
             _spec("mnist_minimal", [28, 28, 1], _MINIMAL_MNIST),
             "mnist",
+            training={"epochs": 5, "batch_size": 64},
         ),
         Preset(
             "mnist_dropout",
@@ -127,6 +131,7 @@ PRESETS: dict[str, Preset] = {
                 ],
             ),
             "mnist",
+            training={"epochs": 5, "batch_size": 64},
         ),
         Preset(
             "lenet5",
@@ -176,6 +181,7 @@ PRESETS: dict[str, Preset] = {
                 ],
             ),
             "cifar10",
+            training={"epochs": 10},
         ),
         Preset(
             "batchnorm_64",
@@ -249,6 +255,7 @@ PRESETS: dict[str, Preset] = {
                 ],
             ),
             "shapes",
+            training={"epochs": 10, "batch_size": 32},
         ),
         Preset(
             "spectrogram_audio",
@@ -278,6 +285,7 @@ PRESETS: dict[str, Preset] = {
                 ],
             ),
             "folder",
+            training={"epochs": 10},
         ),
         Preset(
             "vgg16_finetune_binary",
@@ -295,6 +303,7 @@ PRESETS: dict[str, Preset] = {
                 ],
             ),
             "folder",
+            training={"optimizer": "rmsprop", "learning_rate": 2e-5, "epochs": 5},
         ),
     )
 }

@@ -87,6 +87,7 @@ def test_model_page_loads_a_preset_and_imports_json() -> None:
     assert not app.exception
     assert app.metric[0].value == "122,570"
     assert "32x32x3 but the dataset gives 8x8x1" in app.error[0].value
+    assert share.decode(app.query_params["setup"]).training.epochs == 10  # the CIFAR-10 article's
     app.text_area(key="import_json").input(presets.get("mnist_minimal").spec.to_json())
     app.button(key="import_button").click().run()
     assert app.metric[0].value == "34,826"

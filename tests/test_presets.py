@@ -3,6 +3,7 @@
 import pytest
 
 from cnnlab import presets, shapes
+from cnnlab.specs import TrainingSettings
 
 SEED_MODELS = [
     "mnist_minimal", "mnist_dropout", "batchnorm_64", "cifar10", "mnist_simple", "mnist_three_conv",
@@ -34,3 +35,14 @@ def test_adapt_fits_a_preset_to_a_dataset() -> None:
 def test_new_layer_uses_the_catalogue_start_values() -> None:
     assert presets.new_layer("Conv2D").params == {"filters": 32, "kernel_size": 3, "activation": "relu"}
     assert presets.new_layer("Dropout").params == {"rate": 0.5}
+
+
+@pytest.mark.parametrize("name", list(presets.PRESETS))
+def test_article_training_settings_are_valid(name: str) -> None:
+    settings = TrainingSettings(**presets.get(name).training)
+    assert settings.epochs >= 1
+
+
+def test_the_fine_tuning_preset_keeps_the_articles_optimizer() -> None:
+    settings = TrainingSettings(**presets.get("vgg16_finetune_binary").training)
+    assert (settings.optimizer, settings.learning_rate) == ("rmsprop", 2e-5)

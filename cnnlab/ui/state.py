@@ -23,7 +23,8 @@ RUN_PARAMETER = "run"
 
 def default_setup() -> share.Setup:
     """Digits, the default digits CNN, and settings that train it well in seconds."""
-    return share.Setup(DataSettings(), presets.get(presets.DEFAULT_PRESET).spec, TrainingSettings(epochs=15))
+    preset = presets.get(presets.DEFAULT_PRESET)
+    return share.Setup(DataSettings(), preset.spec, TrainingSettings(**preset.training))
 
 
 def draft() -> share.Setup:
