@@ -2,13 +2,19 @@
 
 Parameter counts come from `keras.applications.<Name>(include_top=False, weights=None)` with 3
 input channels (they do not depend on the image size); `tests/test_build.py` checks them against
-Keras. The (kernel, stride) paths give the receptive field along each network's deepest path.
+Keras. The per-layer table behind fine-tuning (`backbone_layers.json`) is written by
+`python -m cnnlab.backbones` and checked against Keras by `tests/test_backbones.py`. The (kernel, stride) paths give the receptive field along each network's deepest path.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -73,3 +79,49 @@ BACKBONES: dict[str, Backbone] = {
     ),
 }
 BACKBONE_MINIMUM_SIZE = 32
+
+
+LAYER_TABLE = "backbone_layers.json"
+
+
+def measure_layers(name: str) -> list[tuple[int, int]]:
+    """Per layer of Keras's backbone `name`: (parameters that train when the layer is unfrozen, the
+    rest). Imports Keras; used to write and to check the stored table."""
+    import keras
+
+    model = getattr(keras.applications, name)(include_top=False, weights=None, input_shape=(64, 64, 3))
+    return [
+        (
+            sum(math.prod(weight.shape) for weight in layer.trainable_weights),
+            sum(math.prod(weight.shape) for weight in layer.non_trainable_weights),
+        )
+        for layer in model.layers
+    ]
+
+
+@functools.cache
+def layer_parameters(name: str) -> tuple[tuple[int, int], ...]:
+    """The stored per-layer table of `measure_layers` for backbone `name` (no Keras import)."""
+    table = json.loads(resources.files("cnnlab").joinpath(LAYER_TABLE).read_text(encoding="utf-8"))
+    return tuple((trainable, frozen) for trainable, frozen in table[name])
+
+
+def fine_tuned_parameters(name: str, last_layers: int, pooled: bool = False) -> tuple[int, int]:
+    """(trainable, non-trainable) parameters when only the last `last_layers` layers of a frozen
+    backbone train, as Keras counts them. With `pooled`, the backbone ends with its global pooling
+    layer (no weights), which counts as one of the last layers."""
+    layers = layer_parameters(name) + (((0, 0),) if pooled else ())
+    chosen = layers[len(layers) - min(last_layers, len(layers)) :] if last_layers > 0 else ()
+    trainable = sum(trainable for trainable, _ in chosen)
+    total = sum(trainable + frozen for trainable, frozen in layers)
+    return trainable, total - trainable
+
+
+def _write_layer_table() -> None:
+    """Measure every backbone with Keras and store the table next to this module."""
+    table = {name: measure_layers(name) for name in BACKBONES}
+    Path(__file__).with_name(LAYER_TABLE).write_text(json.dumps(table, separators=(",", ":")) + "\n")
+
+
+if __name__ == "__main__":
+    _write_layer_table()

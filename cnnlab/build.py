@@ -42,7 +42,10 @@ def _instantiate(call: keras_config.KerasCall) -> keras.layers.Layer:
                 f"them once into $KERAS_HOME/models (default ~/.keras/models); offline, place {wanted} "
                 "there, or set weights to none to start from random weights."
             ) from None
-        backbone.trainable = call.trainable
+        backbone.trainable = call.trainable or call.fine_tune_layers > 0
+        if call.fine_tune_layers:
+            for layer in backbone.layers[: -call.fine_tune_layers]:
+                layer.trainable = False
         return backbone
     arguments = {
         key: regularizer(value) if key.endswith("_regularizer") else value

@@ -179,6 +179,15 @@ def _backbone(name: str, summary: str) -> LayerType:
                 "Frozen (off) keeps the pretrained features; on fine-tunes them (slower, needs more data).",
             ),
             Parameter(
+                "fine_tune_layers",
+                "int",
+                0,
+                "With the backbone frozen, train only its last N layers: fine-tuning the highest, most "
+                "task-specific features once you have enough data (0 keeps it all frozen).",
+                minimum=0,
+                maximum=300,
+            ),
+            Parameter(
                 "pooling",
                 "choice",
                 None,

@@ -66,8 +66,15 @@ def model_source(spec: ModelSpec, settings: TrainingSettings | None = None) -> s
         if call.module == "applications":
             variable = call.arguments["name"]
             lines.append(f"    {variable} = {call_source(call, '    ')}")
-            state = "trainable: fine-tuned" if call.trainable else "frozen: keeps its pretrained features"
-            lines.append(f"    {variable}.trainable = {call.trainable!r}  # {state}")
+            if call.fine_tune_layers:
+                lines.append(f"    {variable}.trainable = True")
+                lines.append(f"    for layer in {variable}.layers[:-{call.fine_tune_layers}]:")
+                lines.append(
+                    f"        layer.trainable = False  # fine-tune only the last {call.fine_tune_layers} layers"
+                )
+            else:
+                state = "trainable: fine-tuned" if call.trainable else "frozen: keeps its pretrained features"
+                lines.append(f"    {variable}.trainable = {call.trainable!r}  # {state}")
             items.append(variable)
         else:
             items.append(call_source(call, " " * 12))

@@ -35,6 +35,7 @@ class KerasCall:
     class_name: str
     arguments: dict[str, Any]
     trainable: bool = True
+    fine_tune_layers: int = 0  # of a frozen backbone, how many last layers train all the same
 
 
 def augmentation_layers(augmentation: AugmentationSettings) -> list[LayerSpec]:
@@ -91,9 +92,9 @@ def layer_calls(spec: ModelSpec) -> list[KerasCall]:
                 "pooling": layer.get("pooling"),
                 "name": name,
             }
-            calls.append(
-                KerasCall("applications", layer.type, arguments, bool(layer.get("trainable", False)))
-            )
+            trainable = bool(layer.get("trainable", False))
+            fine_tune = 0 if trainable else int(layer.get("fine_tune_layers") or 0)
+            calls.append(KerasCall("applications", layer.type, arguments, trainable, fine_tune))
             continue
         arguments = {
             key: _tupled(value) for key, value in layer.params.items() if key != "name" and value is not None

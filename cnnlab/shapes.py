@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from cnnlab import catalogue
+from cnnlab import backbones, catalogue
 from cnnlab.backbones import BACKBONE_MINIMUM_SIZE, BACKBONES
 from cnnlab.errors import ArchitectureError, SpecError
 from cnnlab.specs import LayerSpec, ModelSpec
@@ -347,6 +347,11 @@ def _infer_backbone(where: str, kind: str, params: dict, shape: Shape) -> tuple[
     total = backbone.trainable_parameters + backbone.non_trainable_parameters
     if params.get("trainable"):
         return output, backbone.trainable_parameters, backbone.non_trainable_parameters, flops, None
+    if params.get("fine_tune_layers"):
+        trainable, frozen = backbones.fine_tuned_parameters(
+            kind, int(params["fine_tune_layers"]), pooled=bool(params.get("pooling"))
+        )
+        return output, trainable, frozen, flops, None
     return output, 0, total, flops, None
 
 

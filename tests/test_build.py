@@ -43,9 +43,16 @@ def test_every_preset_matches_keras(name: str) -> None:
 
 
 @pytest.mark.parametrize("backbone", ["MobileNetV2", "EfficientNetB0", "ResNet50", "VGG16"])
-@pytest.mark.parametrize(("size", "trainable", "pooling"), [(75, False, None), (96, True, "avg")])
-def test_backbones_match_keras(backbone: str, size: int, trainable: bool, pooling: str | None) -> None:
+@pytest.mark.parametrize(
+    ("size", "trainable", "pooling", "fine_tune_layers"),
+    [(75, False, None, 0), (96, True, "avg", 0), (64, False, "max", 7)],
+)
+def test_backbones_match_keras(
+    backbone: str, size: int, trainable: bool, pooling: str | None, fine_tune_layers: int
+) -> None:
     layer = {"type": backbone, "weights": None, "trainable": trainable, "pooling": pooling}
+    if fine_tune_layers:
+        layer["fine_tune_layers"] = fine_tune_layers
     head = (
         [{"type": "Dense", "units": 3, "activation": "softmax"}]
         if pooling
