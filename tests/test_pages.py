@@ -194,3 +194,19 @@ def test_layer_editor_adds_moves_duplicates_and_removes_layers() -> None:
     assert layer_types() == before_remove[:-1]
     assert not app.exception
     assert any("but the dataset has 10 classes" in element.value for element in app.error)
+
+
+def test_a_link_cannot_point_the_server_at_its_own_folders(tmp_path: Path) -> None:
+    secret = tmp_path / "server_folder"
+    for name in ("a", "b"):
+        (secret / name).mkdir(parents=True)
+    setup = share.Setup(
+        DataSettings(dataset=str(secret)), presets.get("digits_default").spec, TrainingSettings()
+    )
+    app = page("data")
+    app.query_params["setup"] = share.encode(setup)
+    app.run()
+    assert not app.exception
+    assert any("not a built-in set or an upload" in element.value for element in app.warning)
+    assert app.metric[0].value == "1,797"
+    assert share.decode(app.query_params["setup"]).data.dataset == "digits"

@@ -12,7 +12,16 @@ from cnnlab.specs import DataSettings
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the dataset…")
 def _load(settings_json: str) -> datasets.SplitData:
-    return datasets.load(DataSettings.from_dict(json.loads(settings_json)))
+    bar = st.empty()
+
+    def report(fraction: float, message: str) -> None:
+        # Downloads of the Keras sets and generation of the shapes report their progress here.
+        bar.progress(min(max(fraction, 0.0), 1.0), text=message)
+
+    try:
+        return datasets.load(DataSettings.from_dict(json.loads(settings_json)), progress=report)
+    finally:
+        bar.empty()
 
 
 def load_dataset(settings: DataSettings) -> datasets.SplitData:

@@ -9,7 +9,7 @@ import streamlit as st
 
 from cnnlab import datasets, generated
 from cnnlab.specs import AugmentationSettings, DataSettings
-from cnnlab.store import default_home
+from cnnlab.ui import state
 
 OWN_IMAGES = "own images (upload a zip)"
 MAX_UPLOAD_BYTES = 200 * 2**20
@@ -53,7 +53,7 @@ def dataset_picker(current: DataSettings) -> str:
 
 def save_upload(data: bytes, name: str) -> Path:
     """Keep an uploaded zip under CNNLAB_HOME/uploads, named by its content hash."""
-    folder = default_home() / "uploads"
+    folder = state.uploads_folder()
     folder.mkdir(parents=True, exist_ok=True)
     stem = "".join(char if char.isalnum() or char in "-_" else "_" for char in Path(name).stem)[:40]
     path = folder / f"{stem}-{hashlib.sha256(data).hexdigest()[:12]}.zip"

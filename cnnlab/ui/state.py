@@ -8,12 +8,14 @@ The URL carries the whole setup as `?setup=<token>` (see `cnnlab.share`) and the
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import streamlit as st
 
-from cnnlab import presets, share
+from cnnlab import datasets, presets, share
 from cnnlab.errors import CnnLabError
 from cnnlab.specs import DataSettings, LayerSpec, ModelSpec, TrainingSettings
+from cnnlab.store import default_home
 
 SETUP_KEY = "cnnlab_setup"
 LAYER_IDS_KEY = "cnnlab_layer_ids"
@@ -34,7 +36,7 @@ def draft() -> share.Setup:
         token = st.query_params.get(SETUP_PARAMETER)
         if token:
             try:
-                setup = share.decode(token)
+                setup = _checked_link_setup(share.decode(token), setup)
             except CnnLabError as error:
                 st.warning(str(error))
         _store(setup)
@@ -44,6 +46,29 @@ def draft() -> share.Setup:
         # Switching pages clears the URL's parameters; put the setup back.
         st.query_params[SETUP_PARAMETER] = token
     return setup
+
+
+def uploads_folder() -> Path:
+    """Where the Data page keeps uploaded zips; the only own-image data a link may name."""
+    return default_home() / "uploads"
+
+
+def _checked_link_setup(setup: share.Setup, default: share.Setup) -> share.Setup:
+    """A setup from a link, with its dataset kept only if it is a named set or an upload here.
+
+    A link could otherwise name any folder on the server and have its images shown.
+    """
+    dataset = setup.data.dataset
+    if dataset in {info.name for info in datasets.registry()}:
+        return setup
+    path = Path(dataset).expanduser().resolve()
+    if path.is_relative_to(uploads_folder().resolve()):
+        return setup
+    st.warning(
+        f"This link names the dataset {dataset!r}, which is not a built-in set or an upload on this server; "
+        "the digits are used instead. Upload the images on the Data page."
+    )
+    return share.Setup(default.data, setup.model, setup.training)
 
 
 def _store(setup: share.Setup) -> None:
