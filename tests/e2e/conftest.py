@@ -7,8 +7,10 @@ tests/e2e/artifacts/.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -87,6 +89,18 @@ def app_url(app_home: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+        _end_workers(home)
+
+
+def _end_workers(home: Path) -> None:
+    """Kill the training workers the server left running, so they do not slow the next tests."""
+    from cnnlab import statuses
+    from cnnlab.store import Store
+
+    for run in Store(home).list_runs(status=statuses.LIVE):
+        if run.worker_pid:
+            with contextlib.suppress(OSError):
+                os.kill(run.worker_pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="module")
