@@ -210,3 +210,31 @@ def test_a_link_cannot_point_the_server_at_its_own_folders(tmp_path: Path) -> No
     assert any("not a built-in set or an upload" in element.value for element in app.warning)
     assert app.metric[0].value == "1,797"
     assert share.decode(app.query_params["setup"]).data.dataset == "digits"
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "hint", "expected"),
+    [
+        (statuses.DIVERGED, "The loss became nan at epoch 1, batch 3: training diverged.",
+         "Lower the learning rate (it was 5; try 0.5).", "Diverged: The loss became nan"),
+        (statuses.FAILED, "The worker process died (killed by SIGKILL).", None, "Failed: The worker process died"),
+    ],
+)  # fmt: skip
+def test_train_page_explains_how_a_run_ended(
+    private_home: Path, status: str, reason: str, hint: str | None, expected: str
+) -> None:
+    store = Store(private_home)
+    run = store.create_run(spec=presets.get("digits_default").spec, data_settings=DataSettings(),
+                           training_settings=TrainingSettings(), name="troubled run")  # fmt: skip
+    store.set_status(run.id, statuses.STARTING)
+    store.set_status(run.id, statuses.RUNNING)
+    store.set_status(run.id, status, reason=reason, hint=hint, traceback="Traceback: details")
+    app = page("train")
+    app.query_params["run"] = run.id
+    app.run()
+    assert not app.exception
+    messages = [element.value for element in app.error]
+    assert any(message.startswith(expected) for message in messages), messages
+    if hint:
+        assert any(hint in message for message in messages)
+    assert app.button(key="stop_run").disabled
