@@ -238,3 +238,20 @@ def test_train_page_explains_how_a_run_ended(
     if hint:
         assert any(hint in message for message in messages)
     assert app.button(key="stop_run").disabled
+
+
+def test_layer_widgets_keep_to_the_catalogue_ranges_but_show_bad_imports() -> None:
+    app = page("model").run()
+    filters = next(widget for widget in app.number_input if widget.key and widget.key.endswith("_filters"))
+    assert (filters.min, filters.max) == (1, 2048)
+    rate = next(widget for widget in app.number_input if widget.key and widget.key.endswith("_rate"))
+    assert rate.min == 0.0 and rate.max == pytest.approx(0.99)
+    bad = presets.get("digits_default").spec
+    bad = bad.replace_layers([bad.layers[0].with_params(filters=0, kernel_size=20), *bad.layers[1:]])
+    app.text_area(key="import_json").input(bad.to_json())
+    app.button(key="import_button").click().run()
+    assert not app.exception
+    assert any("filters=0" in element.value for element in app.error)
+    assert any("kernel_size=20" in element.value for element in app.error)
+    imported = share.decode(app.query_params["setup"]).model.layers[0].params
+    assert (imported["filters"], imported["kernel_size"]) == (0, 20)

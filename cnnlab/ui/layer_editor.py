@@ -26,22 +26,23 @@ def _choice_label(value: Any) -> str:
 def _size_widget(parameter: Parameter, value: Any, key: str) -> Any:
     """One number for a square window, or two for a rectangular one; 0 means 'as Keras defaults'."""
     optional = parameter.default is None and not parameter.required and parameter.suggested is None
-    minimum = 0 if optional else int(parameter.minimum or 1)
     current = value if value is not None else parameter.initial
     pair = catalogue.as_pair(current) if current is not None else (0, 0)
+    within = current is None or catalogue.check_value(parameter, current) is None
+    limits = {
+        "min_value": 0 if optional else int(parameter.minimum or 1),
+        "max_value": int(parameter.maximum or 99),
+    }
+    limits = limits if within else {}  # An out-of-range import is shown as it is; validation explains it.
     if pair[0] == pair[1]:
-        size = st.number_input(parameter.name, minimum, int(parameter.maximum or 99), pair[0], 1, key=key,
+        size = st.number_input(parameter.name, value=pair[0], step=1, key=key, **limits,
                                help=parameter.help + (" 0 = same as the pool size." if optional else ""))  # fmt: skip
         if optional and size == 0:
             return None
         return value if value is not None and catalogue.as_pair(value) == (size, size) else int(size)
     left, right = st.columns(2)
-    height = left.number_input(
-        f"{parameter.name} height", 1, int(parameter.maximum or 99), pair[0], key=f"{key}_h"
-    )
-    width = right.number_input(
-        f"{parameter.name} width", 1, int(parameter.maximum or 99), pair[1], key=f"{key}_w"
-    )
+    height = left.number_input(f"{parameter.name} height", value=pair[0], step=1, key=f"{key}_h", **limits)
+    width = right.number_input(f"{parameter.name} width", value=pair[1], step=1, key=f"{key}_w", **limits)
     return [int(height), int(width)]
 
 
@@ -75,18 +76,34 @@ def parameter_widget(parameter: Parameter, value: Any, key: str) -> Any:
     if parameter.kind == "regularizer":
         return _regularizer_widget(parameter, value, key)
     if parameter.kind == "int":
-        # The widget accepts any whole number so that validation, not the widget, explains a bad one.
-        number = st.number_input(parameter.name, value=int(value if value is not None else parameter.initial or 0),
-                                 step=1, key=key, help=parameter.help)  # fmt: skip
+        current = int(value if value is not None else parameter.initial or 0)
+        number = st.number_input(parameter.name, value=current, step=1, key=key, help=parameter.help,
+                                 **_bounds(parameter, current, whole=True))  # fmt: skip
         return int(number)
     current = value if value is not None else parameter.initial
     if current is None:
-        number = st.number_input(
-            parameter.name, value=0.0, step=0.05, key=key, help=parameter.help + " 0 = none."
-        )
+        number = st.number_input(parameter.name, value=0.0, step=0.05, key=key, help=parameter.help + " 0 = none.",
+                                 **_bounds(parameter, 0.0, whole=False))  # fmt: skip
         return float(number) or None
     return float(st.number_input(parameter.name, value=float(current), step=0.05, format="%g", key=key,
-                                 help=parameter.help))  # fmt: skip
+                                 help=parameter.help, **_bounds(parameter, float(current), whole=False)))  # fmt: skip
+
+
+def _bounds(parameter: Parameter, current: float, *, whole: bool) -> dict[str, float]:
+    """The catalogue's range as widget limits, unless the current value already lies outside it.
+
+    A value from imported JSON may be out of range; the widget then shows it as it is, and the
+    validation message above says what is wrong, instead of the widget changing it silently.
+    """
+    if catalogue.check_value(parameter, int(current) if whole else current) is not None:
+        return {}
+    bounds: dict[str, float] = {}
+    if parameter.minimum is not None:
+        bounds["min_value"] = int(parameter.minimum) if whole else float(parameter.minimum)
+    if parameter.maximum is not None:
+        top = parameter.maximum - (1 if whole else 0.01) if parameter.exclusive_maximum else parameter.maximum
+        bounds["max_value"] = int(top) if whole else float(top)
+    return bounds
 
 
 def layer_form(layer: LayerSpec, layer_id: str) -> LayerSpec:
