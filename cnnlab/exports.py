@@ -19,10 +19,11 @@ from cnnlab.records import RunRecord
 from cnnlab.store import Store
 
 TENSORBOARD_FOLDER = "tensorboard"
+TFLITE_NAMES = {False: "model.tflite", True: "model_quantized.tflite"}
 
 
-def model_bytes(store: Store, run: RunRecord, which: str = "best") -> bytes:
-    """The `.keras` file of the run's best (or latest) checkpoint; RunError if there is none yet."""
+def model_path(store: Store, run: RunRecord, which: str = "best") -> Path:
+    """The run's best (or latest) `.keras` checkpoint; RunError if there is none yet."""
     path = store.checkpoint_path(run.id, which)
     if not path.is_file():
         path = store.checkpoint_path(run.id, "latest")
@@ -30,7 +31,12 @@ def model_bytes(store: Store, run: RunRecord, which: str = "best") -> bytes:
         raise RunError(
             f"Run {run.id} has no saved model yet (status {run.status}); wait for its first epoch."
         )
-    return path.read_bytes()
+    return path
+
+
+def model_bytes(store: Store, run: RunRecord, which: str = "best") -> bytes:
+    """The `.keras` file of the run's best (or latest) checkpoint; RunError if there is none yet."""
+    return model_path(store, run, which).read_bytes()
 
 
 def training_script(run: RunRecord) -> str:
@@ -77,22 +83,32 @@ def tflite_bytes(store: Store, run: RunRecord, quantize: bool = False) -> bytes:
     With `quantize`, weights are stored as 8-bit integers (dynamic-range quantization): about four
     times smaller, for phones and small devices, at a small cost in accuracy.
     """
+    return tflite_files(store, run, quantized=(quantize,))[TFLITE_NAMES[quantize]]
+
+
+def tflite_files(
+    store: Store, run: RunRecord, quantized: tuple[bool, ...] = (False, True)
+) -> dict[str, bytes]:
+    """The run's best model loaded once and converted to TensorFlow Lite, plain and/or quantized,
+    by file name (see `tflite_bytes`)."""
     import keras
     import tensorflow as tf
 
-    path = store.checkpoint_path(run.id, "best")
-    if not path.is_file():
-        path = store.checkpoint_path(run.id, "latest")
-    model_bytes(store, run)  # Raises the clear error when there is no model yet.
-    model = keras.saving.load_model(path, safe_mode=True)
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if quantize:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    return converter.convert()
+    model = keras.saving.load_model(model_path(store, run), safe_mode=True)
+    files = {}
+    for quantize in quantized:
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        if quantize:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        files[TFLITE_NAMES[quantize]] = converter.convert()
+    return files
 
 
-def bundle(store: Store, run: RunRecord, include_tflite: bool = True) -> bytes:
-    """A zip of the model, the script, the metrics, the run card and (if it converts) the TFLite model."""
+def bundle(
+    store: Store, run: RunRecord, include_tflite: bool = True, tflite: dict[str, bytes] | None = None
+) -> bytes:
+    """A zip of the model, the script, the metrics, the run card and the TFLite models (converted
+    here unless `tflite`, the result of `tflite_files`, is given)."""
     buffer = io.BytesIO()
     stem = file_stem(run)
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -101,8 +117,8 @@ def bundle(store: Store, run: RunRecord, include_tflite: bool = True) -> bytes:
         archive.writestr(f"{stem}/metrics.csv", metrics_csv(store, run))
         archive.writestr(f"{stem}/run_card.json", json.dumps(run_card(store, run), indent=2, default=str))
         if include_tflite:
-            archive.writestr(f"{stem}/model.tflite", tflite_bytes(store, run))
-            archive.writestr(f"{stem}/model_quantized.tflite", tflite_bytes(store, run, quantize=True))
+            for name, content in (tflite or tflite_files(store, run)).items():
+                archive.writestr(f"{stem}/{name}", content)
     return buffer.getvalue()
 
 

@@ -49,17 +49,19 @@ def downloads(run: RunRecord) -> None:
     if columns[0].button("Prepare TFLite and the zip bundle", key="prepare_bundle"):
         try:
             with st.spinner("Converting to TensorFlow Lite…"):
-                st.session_state[f"bundle_{run.id}"] = exports.bundle(store, run)
-                st.session_state[f"tflite_{run.id}"] = exports.tflite_bytes(store, run)
-                st.session_state[f"quantized_{run.id}"] = exports.tflite_bytes(store, run, quantize=True)
+                tflite = exports.tflite_files(store, run)
+                st.session_state[f"bundle_{run.id}"] = exports.bundle(store, run, tflite=tflite)
+                st.session_state[f"tflite_{run.id}"] = tflite
         except CnnLabError as error:
             st.error(str(error))
     if f"bundle_{run.id}" in st.session_state:
         columns[1].download_button("Bundle (.zip)", st.session_state[f"bundle_{run.id}"], f"{stem}.zip",
                                    key="download_bundle")  # fmt: skip
-        columns[2].download_button("TFLite model", st.session_state[f"tflite_{run.id}"], f"{stem}.tflite",
-                                   key="download_tflite")  # fmt: skip
-        columns[2].download_button("TFLite, quantized (8-bit weights)", st.session_state[f"quantized_{run.id}"],
+        tflite = st.session_state[f"tflite_{run.id}"]
+        columns[2].download_button(
+            "TFLite model", tflite["model.tflite"], f"{stem}.tflite", key="download_tflite"
+        )
+        columns[2].download_button("TFLite, quantized (8-bit weights)", tflite["model_quantized.tflite"],
                                    f"{stem}_quantized.tflite", key="download_quantized")  # fmt: skip
     if st.button("Write TensorBoard logs", key="tensorboard_logs"):
         folder = exports.write_tensorboard_scalars(store, run)
