@@ -63,7 +63,7 @@ class RunArtifacts:
             for name, array in converted.items():
                 with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
-        path = self.run_folder(run_id) / "snapshots" / kind / f"epoch_{epoch:04d}.npz"
+        path = self.snapshot_path(run_id, epoch, kind)
         self._write_atomically(path, lambda temporary: temporary.write_bytes(buffer.getvalue()))
         with self._transaction() as connection:
             connection.execute(
@@ -71,6 +71,10 @@ class RunArtifacts:
                 (run_id, epoch, kind, str(path.relative_to(self.home))),
             )
         return path
+
+    def snapshot_path(self, run_id: str, epoch: int, kind: str) -> Path:
+        """Where the snapshot of `kind` for `epoch` is written (it may not exist)."""
+        return self.run_folder(run_id) / "snapshots" / kind / f"epoch_{epoch:04d}.npz"
 
     def read_snapshot(self, run_id: str, epoch: int, kind: str) -> dict[str, np.ndarray]:
         """The arrays of one snapshot; RunError if it was not recorded."""

@@ -107,12 +107,11 @@ def _epoch_choice(run_id: str, kind: str, key: str) -> int | None:
 
 
 def _filters_and_maps(run: RunRecord) -> None:
-    store = runs.store()
     left, right = st.columns(2)
     with left:
         st.markdown("**Kernels** (blue negative, red positive)")
         epoch = _epoch_choice(run.id, "kernels", "kernels_epoch")
-        kernels = store.read_snapshot(run.id, epoch, "kernels") if epoch is not None else {}
+        kernels = runs.snapshot(run.id, epoch, "kernels") if epoch is not None else {}
         if not kernels:
             st.caption("The model has no convolution layer yet, or the first epoch has not ended.")
         else:
@@ -121,7 +120,7 @@ def _filters_and_maps(run: RunRecord) -> None:
     with right:
         st.markdown("**Feature maps** of one validation image")
         epoch = _epoch_choice(run.id, "feature_maps", "maps_epoch")
-        maps = store.read_snapshot(run.id, epoch, "feature_maps") if epoch is not None else {}
+        maps = runs.snapshot(run.id, epoch, "feature_maps") if epoch is not None else {}
         panel = _panel(run.id)
         if not maps or panel is None:
             st.caption("Feature maps appear after the first epoch.")
@@ -143,18 +142,17 @@ def _sample_name(panel: dict, index: int) -> str:
 def _panel(run_id: str) -> dict | None:
     store = runs.store()
     epochs = store.snapshot_epochs(run_id, "panel")
-    return store.read_snapshot(run_id, epochs[0], "panel") if epochs else None
+    return runs.snapshot(run_id, epochs[0], "panel") if epochs else None
 
 
 def _confusion_and_predictions(run: RunRecord) -> None:
-    store = runs.store()
     left, right = st.columns(2)
     with left:
         epoch = _epoch_choice(run.id, "confusion", "confusion_epoch")
         if epoch is None:
             st.caption("The confusion matrix appears after the first epoch.")
         else:
-            confusion = store.read_snapshot(run.id, epoch, "confusion")
+            confusion = runs.snapshot(run.id, epoch, "confusion")
             normalise = st.toggle("Normalise rows", key="confusion_normalise")
             st.plotly_chart(figures.confusion_matrix(confusion["matrix"], confusion["class_names"], normalise),
                             key="confusion_figure")  # fmt: skip
@@ -165,7 +163,7 @@ def _confusion_and_predictions(run: RunRecord) -> None:
         if epoch is None or panel is None:
             st.caption("Predictions appear after the first epoch.")
             return
-        predictions = store.read_snapshot(run.id, epoch, "predictions")
+        predictions = runs.snapshot(run.id, epoch, "predictions")
         names = [str(name) for name in panel["class_names"]]
         st.plotly_chart(figures.prediction_panel(panel["images"], panel["labels"], predictions["panel"], names),
                         key="predictions_figure")  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -33,6 +34,20 @@ def _scheduler_at(home: str) -> scheduler_module.Scheduler:
 def scheduler() -> scheduler_module.Scheduler:
     """The server's scheduler: started once, with a warm worker waiting for the first run."""
     return _scheduler_at(str(default_home()))
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def _snapshot_version(
+    home: str, run_id: str, epoch: int, kind: str, modified: float
+) -> dict[str, np.ndarray]:
+    return _store_at(home).read_snapshot(run_id, epoch, kind)
+
+
+def snapshot(run_id: str, epoch: int, kind: str) -> dict[str, np.ndarray]:
+    """A stored snapshot, read from disk once per version of its file (pages poll it every second)."""
+    path = store().snapshot_path(run_id, epoch, kind)
+    modified = path.stat().st_mtime if path.exists() else 0.0
+    return _snapshot_version(str(store().home), run_id, epoch, kind, modified)
 
 
 def submit(setup: Setup, name: str | None = None) -> RunRecord:
