@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from cnnlab import datasets
 from cnnlab.errors import CnnLabError
 from cnnlab.specs import DataSettings
 from cnnlab.ui.data_cache import load_dataset
@@ -41,5 +40,3 @@ def show_dataset_line(context: DatasetContext) -> None:
         f"Data: **{context.title}**, images {shape}, {context.num_classes} classes (change on the Data page)."
     )
 
-
-__all__ = ["DatasetContext", "dataset_context", "datasets", "show_dataset_line"]
