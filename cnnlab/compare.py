@@ -28,13 +28,10 @@ def _describe(run: RunRecord) -> dict[str, Any]:
         "model.input_shape": "×".join(str(size) for size in spec.input_shape),
         "model.parameters": analysis.total_parameters,
     }
-    for row in analysis.rows:
-        values[f"layer {row.index:02d}"] = (
-            f"{row.description} → {'×'.join(str(size) for size in row.output_shape)}"
-        )
-    if len(analysis.rows) < len(spec.layers):
-        for index, layer in enumerate(spec.layers[len(analysis.rows) :], len(analysis.rows) + 1):
-            values[f"layer {index:02d}"] = shapes.describe(layer)
+    shapes_by_layer = {row.index: "×".join(str(size) for size in row.output_shape) for row in analysis.rows}
+    for index, layer in enumerate(spec.layers, 1):
+        shape = shapes_by_layer.get(index)
+        values[f"layer {index:02d}"] = shapes.describe(layer) + (f" → {shape}" if shape else "")
     _flatten("data", run.data_settings, values)
     _flatten("training", run.training_settings, values)
     results = run.results or {}
