@@ -56,7 +56,18 @@ def _spec(name: str, input_shape: list[int], layers: list[dict[str, Any]]) -> Mo
 
 
 _MINIMAL_MNIST = [_conv(32), _pool(), _conv(64), _pool(), FLATTEN, _dense(10, "softmax")]
-_VGG16_HEAD = [FLATTEN, _dense(256), _dropout(0.5)]
+
+
+def _frozen_vgg16(output: dict[str, Any]) -> list[dict[str, Any]]:
+    """The seeds' transfer-learning model: a frozen ImageNet VGG16, Flatten, Dense(256), Dropout(0.5)."""
+    return [
+        {"type": "VGG16", "weights": "imagenet", "trainable": False},
+        FLATTEN,
+        _dense(256),
+        _dropout(0.5),
+        output,
+    ]
+
 
 PRESETS: dict[str, Preset] = {
     preset.name: preset
@@ -278,11 +289,7 @@ PRESETS: dict[str, Preset] = {
             _spec(
                 "vgg16_transfer",
                 [128, 128, 3],
-                [
-                    {"type": "VGG16", "weights": "imagenet", "trainable": False},
-                    *_VGG16_HEAD,
-                    _dense(2, "softmax"),
-                ],
+                _frozen_vgg16(_dense(2, "softmax")),
             ),
             "folder",
             training={"epochs": 10},
@@ -296,11 +303,7 @@ PRESETS: dict[str, Preset] = {
             _spec(
                 "vgg16_finetune_binary",
                 [224, 224, 3],
-                [
-                    {"type": "VGG16", "weights": "imagenet", "trainable": False},
-                    *_VGG16_HEAD,
-                    _dense(1, "sigmoid"),
-                ],
+                _frozen_vgg16(_dense(1, "sigmoid")),
             ),
             "folder",
             training={"optimizer": "rmsprop", "learning_rate": 2e-5, "epochs": 5},
