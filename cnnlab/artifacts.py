@@ -3,7 +3,8 @@
 Part of the store (`cnnlab.store.Store` inherits `RunArtifacts`); kept in its own module to keep
 each file to one concept. Files live in the run folder and are indexed in SQLite:
 `snapshots/<kind>/epoch_0003.npz` (compressed, floats as float16, bools as uint8, bounded in
-size) and `checkpoints/{latest,best,epoch_0003}.keras`. Every file is written to a temporary
+size) and checkpoints: `checkpoints/{latest,best}.keras` (whole models with optimizer state) and
+`checkpoints/epoch_0003.weights.npz` (layer weights, enough to fork from). Every file is written to a temporary
 name in the same folder and renamed into place, so a reader never sees half a file.
 """
 

@@ -33,6 +33,7 @@ from cnnlab import statuses
 from cnnlab.errors import RunError
 from cnnlab.records import RunRecord
 from cnnlab.store import Store
+from cnnlab.worker import DEFAULT_ENTRY
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,11 @@ def default_max_workers() -> int:
     if not value.isdigit() or int(value) < 1:
         raise RunError(f"CNNLAB_MAX_WORKERS must be a whole number of at least 1; got {value!r}.")
     return int(value)
+
+
+def default_threads(max_workers: int | None = None) -> int:
+    """TensorFlow threads per worker: the cores shared out among the workers allowed at once."""
+    return max(1, (os.cpu_count() or 1) // (max_workers or default_max_workers()))
 
 
 def process_alive(pid: int) -> bool:
@@ -106,7 +112,7 @@ class LocalProcessExecutor:
         self,
         home: Path,
         *,
-        entry: str = "cnnlab.training:run",
+        entry: str = DEFAULT_ENTRY,
         threads: int | None = None,
         warm: bool = True,
     ) -> None:
@@ -228,7 +234,7 @@ class Scheduler:
     ) -> None:
         self.store = store if store is not None else Store()
         self.max_workers = max_workers or default_max_workers()
-        threads = max(1, (os.cpu_count() or 1) // self.max_workers)
+        threads = default_threads(self.max_workers)
         self.executor: Executor = executor or LocalProcessExecutor(
             self.store.home, threads=threads, warm=warm
         )
@@ -421,8 +427,7 @@ class Scheduler:
                     self._end(run, statuses.FAILED, f"{DIED[0].upper()}{DIED[1:]} (no heartbeat).", hint)
             while (run := self.store.claim_next_queued(self.max_workers)) is not None:
                 self._launch(run)
-            occupying = len(self.store.list_runs(status=statuses.OCCUPYING))
-            if occupying < self.max_workers:
+            if self.store.count_runs(statuses.OCCUPYING) < self.max_workers:
                 self.executor.prepare()
 
     def _launch(self, run: RunRecord) -> None:

@@ -2,7 +2,7 @@
 
 Everything lives under `CNNLAB_HOME` (default `~/.cnnlab`): the SQLite database `runs.sqlite3`
 (WAL mode, so the worker process writes while the server reads) and a folder per run,
-`runs/<run_id>/`, for checkpoints (`checkpoints/latest.keras`, `best.keras`, `epoch_0003.keras`)
+`runs/<run_id>/`, for checkpoints (`checkpoints/latest.keras` and `best.keras`, whole models; `epoch_0003.weights.npz`, layer weights)
 and telemetry snapshots (`snapshots/<kind>/epoch_0003.npz`), handled by `cnnlab.artifacts`,
 which `Store` inherits. Each thread and process gets its
 own connection; every write is its own committed transaction, so a killed worker loses nothing
@@ -69,8 +69,8 @@ def default_home() -> Path:
 
 _SELECT_RUNS = (
     f"SELECT {', '.join('r.' + name for name in records.RUN_COLUMNS)}, "
-    "(SELECT COUNT(*) FROM runs q WHERE q.status = 'queued' AND (q.queued_at < r.queued_at OR "
-    "(q.queued_at = r.queued_at AND q.id <= r.id))) AS queue_position, "
+    "CASE WHEN r.status = 'queued' THEN (SELECT COUNT(*) FROM runs q WHERE q.status = 'queued' AND "
+    "(q.queued_at < r.queued_at OR (q.queued_at = r.queued_at AND q.id <= r.id))) END AS queue_position, "
     "(SELECT COALESCE(MAX(epoch), 0) FROM epoch_metrics e WHERE e.run_id = r.id) AS last_epoch FROM runs r"
 )
 
@@ -170,8 +170,6 @@ class Store(RunArtifacts):
         values = dict(row)
         for name in records.JSON_FIELDS:
             values[name] = records.from_json(values[name])
-        if values["status"] != statuses.QUEUED:
-            values["queue_position"] = None
         return RunRecord(**values)
 
     def get_run(self, run_id: str) -> RunRecord:
@@ -180,7 +178,7 @@ class Store(RunArtifacts):
         if not rows:
             rows = (
                 self._connection()
-                .execute(f"{_SELECT_RUNS} WHERE r.id LIKE ? LIMIT 2", (run_id.replace("%", "") + "%",))
+                .execute(f"{_SELECT_RUNS} WHERE substr(r.id, 1, ?) = ? LIMIT 2", (len(run_id), run_id))
                 .fetchall()
             )
         if len(rows) != 1:
@@ -304,11 +302,7 @@ class Store(RunArtifacts):
         """
         now = time.time()
         with self._transaction() as connection:
-            occupying = connection.execute(
-                f"SELECT COUNT(*) FROM runs WHERE status IN ({', '.join('?' * len(statuses.OCCUPYING))})",
-                tuple(statuses.OCCUPYING),
-            ).fetchone()[0]
-            if occupying >= max_occupying:
+            if self._count(connection, statuses.OCCUPYING) >= max_occupying:
                 return None
             row = connection.execute(
                 "SELECT id FROM runs WHERE status = 'queued' ORDER BY queued_at, id LIMIT 1"
@@ -321,6 +315,16 @@ class Store(RunArtifacts):
             )
             self._event(connection, row["id"], "info", "queued -> starting", now)
         return self.get_run(row["id"])
+
+    def count_runs(self, wanted: Iterable[str]) -> int:
+        """How many runs are in one of the `wanted` statuses (without reading them)."""
+        return self._count(self._connection(), wanted)
+
+    @staticmethod
+    def _count(connection: sqlite3.Connection, wanted: Iterable[str]) -> int:
+        names = [statuses.check_status(status) for status in wanted]
+        query = f"SELECT COUNT(*) FROM runs WHERE status IN ({', '.join('?' * len(names))})"
+        return connection.execute(query, names).fetchone()[0]
 
     def heartbeat(self, run_id: str, pid: int) -> None:
         """Record that worker process `pid` (on this host) is alive and working on the run."""

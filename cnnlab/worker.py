@@ -133,9 +133,9 @@ def configure_threads(threads: int | None = None) -> int:
         text = os.environ.get("CNNLAB_WORKER_THREADS", "").strip()
         threads = int(text) if text.isdigit() and int(text) > 0 else None
     if threads is None:
-        from cnnlab.scheduler import default_max_workers
+        from cnnlab.scheduler import default_threads
 
-        threads = max(1, (os.cpu_count() or 1) // default_max_workers())
+        threads = default_threads()
     os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
     os.environ["TF_NUM_INTEROP_THREADS"] = str(min(2, threads))
     os.environ["OMP_NUM_THREADS"] = str(threads)

@@ -155,6 +155,9 @@ def test_lookup_listing_renaming_and_prefixes(store: Store) -> None:
     assert store.get_run(first.id[:-1]).id == first.id
     with pytest.raises(RunError, match="matches no run"):
         store.get_run("zzzzzzzz")
+    with pytest.raises(RunError, match="matches no run"):  # "_" and case are taken literally
+        store.get_run(first.id[:-2].upper() + "_")
+    assert store.count_runs(["queued"]) == 2 and store.count_runs(["running", "failed"]) == 0
     store.rename_run(first.id, "  better name ")
     assert store.get_run(first.id).name == "better name"
     with pytest.raises(RunError):
