@@ -14,7 +14,7 @@ from cnnlab import images, lesson
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import learn as figures
 from cnnlab.store import Store
-from cnnlab.ui import learn_widgets
+from cnnlab.ui import learn_widgets, runs
 
 KEY = "learn_model"
 _WINDOW_LAYERS = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "MaxPooling2D", "AveragePooling2D")
@@ -91,7 +91,7 @@ def _describe(index: int, layer: Any) -> str:
 def real_model_section(grid: np.ndarray) -> None:
     """Pick a run, a conv layer and a filter; show its kernel applied to the grid, and the receptive field."""
     try:
-        choices = _checkpoints(Store())
+        choices = _checkpoints(runs.store())
     except CnnLabError as error:
         st.error(str(error))
         return

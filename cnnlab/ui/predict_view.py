@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from cnnlab import images, inspection, probes
+from cnnlab import images, inspection, probes, telemetry
 from cnnlab.datasets import DatasetInfo
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import inspection as inspection_figures
@@ -144,7 +144,8 @@ def explain(choice: ModelChoice, prepared: images.PreparedImage, probabilities: 
     st.plotly_chart(inspection_figures.preprocessing_steps(prepared.steps), key="predict_steps")
     left, right = st.columns([1, 2])
     with left:
-        k = st.slider("Top classes", 1, max(2, len(choice.info.class_names)), 5, key="predict_top_k")
+        count = max(2, len(choice.info.class_names))
+        k = st.slider("Top classes", 1, count, min(5, count), key="predict_top_k")
         st.plotly_chart(
             inspection_figures.top_k(probabilities, choice.info.class_names, k), key="predict_top"
         )
@@ -155,8 +156,10 @@ def explain(choice: ModelChoice, prepared: images.PreparedImage, probabilities: 
             return
         default = layers.index(inspection.last_convolution(choice.model))
         layer = st.selectbox("Grad-CAM layer", layers, index=default, key="predict_cam_layer")
-        cam = inspection.grad_cam(choice.model, prepared.array, layer_name=layer)[0]
-        salient = inspection.saliency(choice.model, prepared.array)[0]
+        # The class is already known from the prediction: no extra forward pass to find it.
+        predicted = telemetry.predicted_classes(np.asarray(probabilities)[np.newaxis])
+        cam = inspection.grad_cam(choice.model, prepared.array, classes=predicted, layer_name=layer)[0]
+        salient = inspection.saliency(choice.model, prepared.array, classes=predicted)[0]
         st.plotly_chart(
             inspection_figures.explanation(prepared.array, cam, salient), key="predict_explanation"
         )
