@@ -17,3 +17,9 @@ def open_page(name: str, run_id: str | None = None, timeout: float = 90) -> AppT
     if run_id:
         app.query_params["run"] = run_id
     return app
+
+
+def no_problems(app: AppTest) -> None:
+    """The page ran without an exception and shows no error message."""
+    assert not app.exception, app.exception
+    assert not app.error, [element.value for element in app.error]

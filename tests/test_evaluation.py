@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn import metrics
-from trained_runs import train_digits_run
 
 from cnnlab import datasets, evaluation, presets, specs
 from cnnlab.evaluation import EvaluationError
@@ -17,9 +16,8 @@ from cnnlab.store import Store
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, str]:
-    home = tmp_path_factory.mktemp("evaluation_home")
-    return Store(home), train_digits_run(home)
+def trained(trained_home: tuple[Path, str]) -> tuple[Store, str]:
+    return Store(trained_home[0]), trained_home[1]
 
 
 @pytest.fixture(scope="module")

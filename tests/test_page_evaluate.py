@@ -6,18 +6,11 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from trained_runs import train_digits_run
 
 from cnnlab.store import Store
-from tests.app_pages import open_page
+from tests.app_pages import no_problems, open_page
 
 TIMEOUT = 90
-
-
-@pytest.fixture(scope="module")
-def trained_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    home = tmp_path_factory.mktemp("evaluate_home")
-    return home, train_digits_run(home)
 
 
 @pytest.fixture
@@ -28,11 +21,6 @@ def home(trained_home: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> Pat
 
 def evaluate_page(run_id: str | None = None) -> AppTest:
     return open_page("evaluate", run_id, TIMEOUT).run()
-
-
-def no_problems(app: AppTest) -> None:
-    assert not app.exception, app.exception
-    assert not app.error, [element.value for element in app.error]
 
 
 def test_without_runs_points_to_the_train_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,20 +11,13 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
 from streamlit.testing.v1 import AppTest
-from trained_runs import train_digits_run
 
 from cnnlab import presets, probes, specs, training
 from cnnlab.scheduler import Scheduler
 from cnnlab.store import Store
-from tests.app_pages import open_page
+from tests.app_pages import no_problems, open_page
 
 TIMEOUT = 90
-
-
-@pytest.fixture(scope="module")
-def trained_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    home = tmp_path_factory.mktemp("predict_home")
-    return home, train_digits_run(home)
 
 
 @pytest.fixture
@@ -49,11 +42,6 @@ def predict_page(run_id: str | None = None) -> AppTest:
 def predictions(app: AppTest):
     """The table of predictions (the drawing grid is a data frame too)."""
     return next(frame.value for frame in app.dataframe if "image" in frame.value.columns)
-
-
-def no_problems(app: AppTest) -> None:
-    assert not app.exception, app.exception
-    assert not app.error, [element.value for element in app.error]
 
 
 def test_without_runs_points_to_the_train_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

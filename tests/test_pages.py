@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from cnnlab import presets, shapes, share, statuses
 from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.store import Store
-from tests.app_pages import open_page
+from tests.app_pages import no_problems, open_page
 
 TIMEOUT = 60
 
@@ -25,11 +25,6 @@ def private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def page(name: str) -> AppTest:
     """The app, through its navigation, opened on page `name` (run it with `.run()`)."""
     return open_page(name, timeout=TIMEOUT)
-
-
-def no_problems(app: AppTest) -> None:
-    assert not app.exception, app.exception
-    assert not app.error, [element.value for element in app.error]
 
 
 def test_home_offers_one_click_training_and_lists_runs(private_home: Path) -> None:
