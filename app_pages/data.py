@@ -5,7 +5,6 @@ import dataclasses
 import numpy as np
 import streamlit as st
 
-from cnnlab import augment
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import data as data_figures
 from cnnlab.ui import state
@@ -58,7 +57,9 @@ with augmentation_tab:
             np.random.default_rng(chosen.seed).choice(len(split.x_train), 4, replace=False)
         ]
         with st.spinner("Augmenting…"):
-            previews = augment.augmented_examples(examples, augmentation, copies=5, seed=chosen.seed)
+            from cnnlab.model import build  # Keras starts only when a preview is asked for.
+
+            previews = build.augmented_examples(examples, augmentation, copies=5, seed=chosen.seed)
         grid = [image for original, row in zip(examples, previews, strict=True) for image in (original, *row)]
         titles = [title for _ in examples for title in ("original", *["augmented"] * len(previews[0]))]
         st.plotly_chart(data_figures.image_grid(grid, titles, columns=6), key="augmentation_preview")

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from cnnlab import evaluation
 from cnnlab.errors import CnnLabError
+from cnnlab.trained import evaluation
 from cnnlab.ui import evaluate_view, run_models
 
 st.title("Evaluate")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from cnnlab.ui import runs, state
+from cnnlab.ui import server, state
 
 st.title("CNN Lab")
 st.markdown(
@@ -21,7 +21,7 @@ with left, st.container(border=True):
         state.set_data(setup.data)
         state.set_model(setup.model)
         state.set_training(setup.training)
-        run = runs.submit(setup, name="Digits classifier")
+        run = server.submit(setup, name="Digits classifier")
         st.switch_page(
             "app_pages/train.py", query_params={"run": run.id, "setup": st.query_params.get("setup", "")}
         )
@@ -34,10 +34,10 @@ with right, st.container(border=True):
         "app_pages/learn.py", label="New to CNNs? Learn how convolution works", icon=":material/school:"
     )
 
-runs.scheduler()  # Starts the warm worker now, so the first run's metrics arrive soon after a click.
+server.scheduler()  # Starts the warm worker now, so the first run's metrics arrive soon after a click.
 st.subheader("Recent runs")
-recent = runs.store().list_runs(limit=8)
+recent = server.store().list_runs(limit=8)
 if recent:
-    st.dataframe(runs.runs_table(recent), hide_index=True, key="recent_runs")
+    st.dataframe(server.runs_table(recent), hide_index=True, key="recent_runs")
 else:
     st.caption("No runs yet.")

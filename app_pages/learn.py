@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from cnnlab import lesson
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import learn as figures
+from cnnlab.lesson import lesson
 from cnnlab.ui import learn_model, learn_widgets
 
 st.title("Learn: how a convolution sees an image")

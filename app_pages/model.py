@@ -4,9 +4,9 @@ import dataclasses
 
 import streamlit as st
 
-from cnnlab import codegen, presets, shapes
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import model as model_figures
+from cnnlab.model import codegen, presets, shapes
 from cnnlab.specs import ModelSpec
 from cnnlab.ui import state
 from cnnlab.ui.dataset_context import dataset_context, show_dataset_line

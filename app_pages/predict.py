@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from cnnlab import inspection
 from cnnlab.errors import CnnLabError
+from cnnlab.trained import inspection
 from cnnlab.ui import predict_view, run_models
 
 st.title("Predict")

@@ -2,16 +2,16 @@
 
 import streamlit as st
 
-from cnnlab.ui import runs, runs_view
+from cnnlab.ui import runs_view, server
 
 st.title("Runs")
-every_run = runs.store().list_runs()
+every_run = server.store().list_runs()
 if not every_run:
     st.info("No runs yet. Start one on the Train page.")
     st.page_link("app_pages/train.py", label="Go to Train", icon=":material/monitoring:")
     st.stop()
 
-st.dataframe(runs.runs_table(every_run), hide_index=True, key="runs_table")
+st.dataframe(server.runs_table(every_run), hide_index=True, key="runs_table")
 by_id = {run.id: run for run in every_run}
 chosen_ids = st.multiselect(
     "Choose one run to manage and download it, or several to compare them",

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from cnnlab import shapes
-from cnnlab.ui import runs, state
+from cnnlab.model import shapes
+from cnnlab.ui import server, state
 from cnnlab.ui.dataset_context import dataset_context, show_dataset_line
 from cnnlab.ui.live_run import live_view
 from cnnlab.ui.training_form import training_form
@@ -29,7 +29,7 @@ with st.container(border=True):
         st.error(problem.message, icon=":material/block:")
     ready = analysis.ok and context.image_shape is not None
     if st.button("Start training", type="primary", key="start_training", disabled=not ready):
-        run = runs.submit(state.draft())
+        run = server.submit(state.draft())
         state.follow_run(run.id)
         st.rerun()
     if not ready:

@@ -1,6 +1,6 @@
 """How soon the first batch metric reaches the store after a submit, cold and with a warm worker.
 
-Cold: the scheduler starts a fresh `python -m cnnlab.worker` that imports TensorFlow. Warm: a
+Cold: the scheduler starts a fresh `python -m cnnlab.runs.worker` that imports TensorFlow. Warm: a
 worker started earlier has imported TensorFlow and run a throwaway fit, and waits for a run id.
 Each measurement submits the default digits preset on the built-in digits (one epoch) and
 polls the store every 10 ms until the first batch metric is there, as a page would.
@@ -21,9 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cnnlab import presets, specs
-from cnnlab.scheduler import LocalProcessExecutor, Scheduler
-from cnnlab.store import Store
+from cnnlab import specs
+from cnnlab.model import presets
+from cnnlab.runs.scheduler import LocalProcessExecutor, Scheduler
+from cnnlab.runs.store import Store
 
 
 def cpu_ticks(pid: int) -> int:

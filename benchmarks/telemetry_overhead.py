@@ -25,15 +25,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cnnlab import worker
+from cnnlab.runs import threads
 
-THREADS = worker.configure_threads(max(1, os.cpu_count() or 1))
+THREADS = threads.configure_threads(max(1, os.cpu_count() or 1))
 
 import keras  # noqa: E402
 
-from cnnlab import datasets, presets, specs, training  # noqa: E402
-from cnnlab.scheduler import LocalProcessExecutor, Scheduler  # noqa: E402
-from cnnlab.store import Store  # noqa: E402
+from cnnlab import specs  # noqa: E402
+from cnnlab.data import datasets  # noqa: E402
+from cnnlab.model import presets  # noqa: E402
+from cnnlab.runs import training  # noqa: E402
+from cnnlab.runs.scheduler import LocalProcessExecutor, Scheduler  # noqa: E402
+from cnnlab.runs.store import Store  # noqa: E402
 
 
 def data_settings() -> specs.DataSettings:

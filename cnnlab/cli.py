@@ -12,14 +12,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cnnlab import shapes
 from cnnlab.errors import CnnLabError, SpecError
+from cnnlab.model import shapes
 from cnnlab.specs import ModelSpec
 
 if TYPE_CHECKING:
-    from cnnlab.records import RunRecord
+    from cnnlab.runs.records import RunRecord
+    from cnnlab.runs.store import Store
     from cnnlab.specs import DataSettings, TrainingSettings
-    from cnnlab.store import Store
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def load_spec(name_or_path: str) -> ModelSpec:
     """A preset by name, or a model spec read from a JSON file."""
-    from cnnlab import presets
+    from cnnlab.model import presets
 
     if name_or_path in presets.PRESETS:
         return presets.get(name_or_path).spec
@@ -96,7 +96,7 @@ def load_spec(name_or_path: str) -> ModelSpec:
 
 
 def _command_presets(arguments: argparse.Namespace) -> int:
-    from cnnlab import presets
+    from cnnlab.model import presets
 
     for preset, analysis in presets.summaries():
         shape = "x".join(str(size) for size in preset.input_shape)
@@ -129,7 +129,7 @@ def summary_table(analysis: shapes.Analysis) -> str:
 
 
 def _command_code(arguments: argparse.Namespace) -> int:
-    from cnnlab import codegen
+    from cnnlab.model import codegen
     from cnnlab.specs import DataSettings
 
     print(codegen.script(load_spec(arguments.spec), data=DataSettings(dataset=arguments.dataset)))
@@ -137,7 +137,7 @@ def _command_code(arguments: argparse.Namespace) -> int:
 
 
 def _command_datasets(arguments: argparse.Namespace) -> int:
-    from cnnlab import datasets
+    from cnnlab.data import datasets
 
     for entry in datasets.registry():
         shape = "x".join(str(size) for size in entry.image_shape)
@@ -152,7 +152,7 @@ def _command_datasets(arguments: argparse.Namespace) -> int:
 
 
 def _command_dataset_info(arguments: argparse.Namespace) -> int:
-    from cnnlab import datasets
+    from cnnlab.data import datasets
     from cnnlab.specs import DataSettings
 
     try:
@@ -200,7 +200,8 @@ def _train_help(option: str) -> str:
 
 def _train_settings(arguments: argparse.Namespace) -> tuple[ModelSpec, DataSettings, TrainingSettings]:
     """The spec fitted to the dataset, and the data and training settings the options ask for."""
-    from cnnlab import datasets, presets
+    from cnnlab.data import datasets
+    from cnnlab.model import presets
     from cnnlab.specs import DataSettings, TrainingSettings
 
     given = {
@@ -251,8 +252,8 @@ def _command_train(arguments: argparse.Namespace) -> int:
     import math
     import time
 
-    from cnnlab import scheduler as scheduling
-    from cnnlab import statuses
+    from cnnlab.runs import scheduler as scheduling
+    from cnnlab.runs import statuses
 
     spec, data, training = _train_settings(arguments)
     runner = scheduling.Scheduler(warm=False).start()
@@ -294,7 +295,7 @@ def _command_train(arguments: argparse.Namespace) -> int:
 def _command_runs(arguments: argparse.Namespace) -> int:
     import time
 
-    from cnnlab.store import Store
+    from cnnlab.runs.store import Store
 
     print(f"{'RUN':<14} {'STATUS':<12} {'EPOCHS':>7} {'VAL ACC':>8} {'TEST ACC':>9}  {'CREATED':<19}  NAME")
     for run in Store().list_runs(status=arguments.status, limit=arguments.limit):
@@ -310,8 +311,8 @@ def _command_runs(arguments: argparse.Namespace) -> int:
 
 
 def _command_stop(arguments: argparse.Namespace) -> int:
-    from cnnlab import scheduler as scheduling
-    from cnnlab.store import Store
+    from cnnlab.runs import scheduler as scheduling
+    from cnnlab.runs.store import Store
 
     store = Store()
     before = store.get_run(arguments.run)

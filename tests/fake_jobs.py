@@ -1,6 +1,6 @@
 """Light job functions for the worker and scheduler tests: they obey the job contract of
-`cnnlab.worker` (status running, batch metrics, `Control`) without importing TensorFlow, so
-process tests take a second instead of seven. `cnnlab.training.run` is tested for real in
+`cnnlab.runs.worker` (status running, batch metrics, `Control`) without importing TensorFlow, so
+process tests take a second instead of seven. `cnnlab.runs.training.run` is tested for real in
 tests/test_training.py and end to end in tests/test_scheduler.py.
 """
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 import time
 
-from cnnlab import statuses
 from cnnlab.errors import DatasetUnavailable
-from cnnlab.store import Store
-from cnnlab.worker import Control, Outcome
+from cnnlab.runs import statuses
+from cnnlab.runs.job import Control, Outcome
+from cnnlab.runs.store import Store
 
 BATCHES_PER_EPOCH = 10
 

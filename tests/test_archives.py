@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnlab import archives
+from cnnlab.data import archives
 from cnnlab.errors import ArchiveError
 
 
@@ -62,7 +62,9 @@ def test_extracts_nested_folders_from_bytes_path_and_file_object(tmp_path: Path)
         ("cats/D:evil.txt", "invalid name"),
     ],
 )
-def test_rejects_entries_that_leave_the_folder_and_writes_nothing(tmp_path: Path, name: str, expected: str) -> None:
+def test_rejects_entries_that_leave_the_folder_and_writes_nothing(
+    tmp_path: Path, name: str, expected: str
+) -> None:
     data = make_zip([("cats/first.txt", b"fine"), (name, b"evil")])
     destination = tmp_path / "out"
     before = all_files(tmp_path)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from cnnlab import backbones
+from cnnlab.model import backbones
 
 
 @pytest.mark.parametrize("name", list(backbones.BACKBONES))

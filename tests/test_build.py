@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from cnnlab import build, presets, shapes
 from cnnlab.errors import ArchitectureError
+from cnnlab.model import build, presets, shapes
 from cnnlab.specs import LayerSpec, ModelSpec, TrainingSettings
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from cnnlab import catalogue
 from cnnlab.errors import SpecError
+from cnnlab.model import catalogue
 
 REQUIRED = [
     "Conv2D", "SeparableConv2D", "DepthwiseConv2D", "MaxPooling2D", "AveragePooling2D",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnlab import presets, shapes
+from cnnlab.model import presets, shapes
 
 # Keras's own totals for the seed models, from `model.summary()`.
 SEED_TOTALS = {

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnlab import build, codegen, presets
+from cnnlab.model import build, codegen, presets
 from cnnlab.specs import AugmentationSettings, DataSettings, LayerSpec, ModelSpec, TrainingSettings
 
 VARIED_SETTINGS = [

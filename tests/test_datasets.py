@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnlab import cli, datasets, folders, standard_sets
+from cnnlab import cli
+from cnnlab.data import datasets, folders, standard_sets
 from cnnlab.errors import ArchiveError, DatasetError, DatasetUnavailable
 from cnnlab.specs import DataSettings
 
@@ -102,7 +103,9 @@ def test_digits_upscale_to_16_or_28_and_convert_to_rgb() -> None:
     assert data.info.image_shape == (28, 28, 3)
     assert np.array_equal(data.x_train[..., 0], data.x_train[..., 2])
     assert datasets.load(DataSettings(image_size=16, subset=50)).image_shape == (16, 16, 1)
-    with pytest.raises(DatasetError, match=r"upscaled to 16 or 28 pixels; got image_size=12\. Choose 8, 16 or 28"):
+    with pytest.raises(
+        DatasetError, match=r"upscaled to 16 or 28 pixels; got image_size=12\. Choose 8, 16 or 28"
+    ):
         datasets.load(DataSettings(image_size=12))
     with pytest.raises(DatasetError, match=r"The digits dataset takes no options; got \['upscale'\]"):
         datasets.load(DataSettings(options={"upscale": 28}))
@@ -141,7 +144,10 @@ def test_bad_image_sizes_and_unknown_names_are_explained(tmp_path: Path) -> None
 
 def test_progress_is_reported_from_zero_to_one() -> None:
     calls: list[tuple[float, str]] = []
-    datasets.load(DataSettings(dataset="shapes", options={"count_per_class": 5}), progress=lambda *call: calls.append(call))
+    datasets.load(
+        DataSettings(dataset="shapes", options={"count_per_class": 5}),
+        progress=lambda *call: calls.append(call),
+    )
     fractions = [fraction for fraction, _ in calls]
     assert fractions[0] == 0.0 and fractions[-1] == 1.0 and fractions == sorted(fractions)
     assert all(isinstance(message, str) and message for _, message in calls)
@@ -158,10 +164,22 @@ def test_shapes_load_with_defaults() -> None:
 
 
 def test_shapes_are_deterministic_per_seed_and_respect_options() -> None:
-    options = {"count_per_class": 6, "noise": 0.0, "rotation": 0, "scale": [0.6, 0.8], "classes": ["star", "ring"]}
-    first = datasets.load(DataSettings(dataset="shapes", image_size=16, color_mode="rgb", seed=5, options=options))
-    again = datasets.load(DataSettings(dataset="shapes", image_size=16, color_mode="rgb", seed=5, options=options))
-    other = datasets.load(DataSettings(dataset="shapes", image_size=16, color_mode="rgb", seed=6, options=options))
+    options = {
+        "count_per_class": 6,
+        "noise": 0.0,
+        "rotation": 0,
+        "scale": [0.6, 0.8],
+        "classes": ["star", "ring"],
+    }
+    first = datasets.load(
+        DataSettings(dataset="shapes", image_size=16, color_mode="rgb", seed=5, options=options)
+    )
+    again = datasets.load(
+        DataSettings(dataset="shapes", image_size=16, color_mode="rgb", seed=5, options=options)
+    )
+    other = datasets.load(
+        DataSettings(dataset="shapes", image_size=16, color_mode="rgb", seed=6, options=options)
+    )
     assert first.class_names == ("star", "ring") and first.image_shape == (16, 16, 3)
     assert not first.info.digit_like
     assert np.array_equal(first.x_train, again.x_train)
@@ -184,7 +202,11 @@ def test_shapes_differ_by_class_and_have_edges() -> None:
         ({"noise": 2}, None, r"noise must be a number from 0 to 0\.5; got 2"),
         ({"rotation": -5}, None, r"rotation must be a number of degrees from 0 to 180; got -5"),
         ({"scale": [0.9, 0.5]}, None, r"scale must be a number or a pair .*got \(0\.9, 0\.5\)"),
-        ({"classes": ["circle", "blob"]}, None, r"at least 2 different shapes from circle, square.*got \['circle', 'blob'\]"),
+        (
+            {"classes": ["circle", "blob"]},
+            None,
+            r"at least 2 different shapes from circle, square.*got \['circle', 'blob'\]",
+        ),
         ({"classes": ["circle"]}, None, r"at least 2 different shapes"),
         ({}, 70, r"drawn at 16 to 64 pixels; got image_size=70"),
     ],
@@ -245,13 +267,17 @@ def write_tar(path: Path, members: dict[str, bytes]) -> None:
 
 
 def cifar10_members() -> dict[str, bytes]:
-    members = {f"cifar-10-batches-py/data_batch_{number}": cifar_batch(4, {"labels": 10}) for number in range(1, 6)}
+    members = {
+        f"cifar-10-batches-py/data_batch_{number}": cifar_batch(4, {"labels": 10}) for number in range(1, 6)
+    }
     members["cifar-10-batches-py/test_batch"] = cifar_batch(10, {"labels": 10})
     members["cifar-10-batches-py/batches.meta"] = pickle.dumps({b"label_names": []}, protocol=2)
     return members
 
 
-def test_a_missing_file_names_the_file_and_folder_offline(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_missing_file_names_the_file_and_folder_offline(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     offline(monkeypatch)
     with pytest.raises(DatasetUnavailable) as caught:
         datasets.load(DataSettings(dataset="mnist"))
@@ -259,7 +285,10 @@ def test_a_missing_file_names_the_file_and_folder_offline(isolated: Path, monkey
     assert f"missing {isolated / 'datasets' / 'mnist.npz'}" in message
     assert f"place it in the folder {isolated / 'datasets'}" in message
     assert "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz" in message
-    assert "download from https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz failed" in message
+    assert (
+        "download from https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz failed"
+        in message
+    )
     assert "Name or service not known" in message
     assert not (isolated / "datasets" / "mnist.npz.part").exists()
 
@@ -321,7 +350,10 @@ def test_cifar100_fine_and_coarse_labels(isolated: Path) -> None:
     labels = {"fine_labels": 100, "coarse_labels": 20}
     write_tar(
         isolated / "datasets" / "cifar-100-python.tar.gz",
-        {"cifar-100-python/train": cifar_batch(300, labels), "cifar-100-python/test": cifar_batch(100, labels)},
+        {
+            "cifar-100-python/train": cifar_batch(300, labels),
+            "cifar-100-python/test": cifar_batch(100, labels),
+        },
     )
     fine = datasets.load(DataSettings(dataset="cifar100"))
     assert fine.num_classes == 100 and fine.class_names[:2] == ("apple", "aquarium_fish")
@@ -337,7 +369,9 @@ def test_damaged_and_malicious_files_are_refused(isolated: Path) -> None:
     mnist = isolated / "datasets" / "mnist.npz"
     mnist.parent.mkdir(parents=True)
     mnist.write_bytes(b"PK\x03\x04 not really a zip")
-    with pytest.raises(DatasetError, match=r"file .*mnist\.npz is damaged or not the expected file.*Delete it"):
+    with pytest.raises(
+        DatasetError, match=r"file .*mnist\.npz is damaged or not the expected file.*Delete it"
+    ):
         datasets.load(DataSettings(dataset="mnist"))
 
     marker = isolated / "pwned"
@@ -362,7 +396,9 @@ class FakeResponse(io.BytesIO):
         self.headers = {"Content-Length": str(len(content))}
 
 
-def test_a_download_is_cached_with_progress_and_checked(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_download_is_cached_with_progress_and_checked(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     content = write_mnist(tmp := isolated.parent / "source").read_bytes()
     del tmp
     requested: list[str] = []
@@ -379,10 +415,14 @@ def test_a_download_is_cached_with_progress_and_checked(isolated: Path, monkeypa
     download = standard_sets.Download(
         standard_sets.SETS["mnist"].downloads[0].url, "mnist.npz", hashlib.sha256(content).hexdigest()
     )
-    patched = standard_sets.SETS["mnist"].__class__(**{**standard_sets.SETS["mnist"].__dict__, "downloads": (download,)})
+    patched = standard_sets.SETS["mnist"].__class__(
+        **{**standard_sets.SETS["mnist"].__dict__, "downloads": (download,)}
+    )
     monkeypatch.setitem(standard_sets.SETS, "mnist", patched)
     messages: list[str] = []
-    data = datasets.load(DataSettings(dataset="mnist"), progress=lambda fraction, message: messages.append(message))
+    data = datasets.load(
+        DataSettings(dataset="mnist"), progress=lambda fraction, message: messages.append(message)
+    )
     assert data.summary["total"].sum() == 40
     assert any(message.startswith("Downloading MNIST") for message in messages)
     assert (isolated / "datasets" / "mnist.npz").read_bytes() == content
@@ -422,7 +462,9 @@ def make_own_folder(root: Path) -> Path:
     return root
 
 
-def zip_folder(folder: Path, zip_path: Path, wrapper: str = "pets", extra: dict[str, bytes] | None = None) -> Path:
+def zip_folder(
+    folder: Path, zip_path: Path, wrapper: str = "pets", extra: dict[str, bytes] | None = None
+) -> Path:
     with zipfile.ZipFile(zip_path, "w") as archive:
         for path in sorted(folder.rglob("*")):
             if path.is_file():
@@ -440,7 +482,10 @@ def check_own_data(data: datasets.SplitData) -> None:
     report = data.skipped
     assert report is not None and report.count == 5
     assert report.by_reason == {
-        folders.CORRUPT: 1, folders.NOT_AN_IMAGE: 1, folders.OUTSIDE_CLASS_FOLDER: 1, folders.UNSUPPORTED_FORMAT: 1,
+        folders.CORRUPT: 1,
+        folders.NOT_AN_IMAGE: 1,
+        folders.OUTSIDE_CLASS_FOLDER: 1,
+        folders.UNSUPPORTED_FORMAT: 1,
         folders.TOO_LARGE: 1,
     }
     skipped_names = {Path(item.path).name: item for item in report.examples}
@@ -494,7 +539,9 @@ def test_own_images_need_two_classes_of_two_images(tmp_path: Path) -> None:
         datasets.load(DataSettings(dataset=str(single)))
     flat = tmp_path / "flat"
     save(flat / "a.png", Image.new("RGB", (4, 4)), "PNG")
-    with pytest.raises(DatasetError, match=r"found 0 \(none\)\. Put the images of each class in its own subfolder"):
+    with pytest.raises(
+        DatasetError, match=r"found 0 \(none\)\. Put the images of each class in its own subfolder"
+    ):
         datasets.load(DataSettings(dataset=str(flat)))
     small = tmp_path / "small"
     for name in ("a", "b"):
@@ -561,7 +608,9 @@ def test_cli_lists_datasets_with_availability(isolated: Path, capsys: pytest.Cap
     assert str(isolated / "datasets" / "cifar-10-python.tar.gz") in output
 
 
-def test_cli_dataset_info_prints_counts_and_skipped_files(own_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_dataset_info_prints_counts_and_skipped_files(
+    own_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert cli.main(["dataset-info", str(own_folder), "--image-size", "16"]) == 0
     output = capsys.readouterr().out
     assert "10 images of 16x16x3, 2 classes" in output
@@ -571,8 +620,9 @@ def test_cli_dataset_info_prints_counts_and_skipped_files(own_folder: Path, caps
     assert "50 images of 8x8x1" in capsys.readouterr().out
 
 
-def test_cli_dataset_info_errors_exit_non_zero(isolated: Path, capsys: pytest.CaptureFixture[str],
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_dataset_info_errors_exit_non_zero(
+    isolated: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     offline(monkeypatch)
     assert cli.main(["dataset-info", "mnist"]) == 2
     assert str(isolated / "datasets" / "mnist.npz") in capsys.readouterr().err
@@ -586,12 +636,22 @@ def test_cli_dataset_info_on_a_traversal_zip_writes_nothing_outside(tmp_path: Pa
     zip_path = evil_zip(work / "evil.zip")
     temporary = tmp_path / "process-temp"
     temporary.mkdir()
-    environment = {**os.environ, "KERAS_HOME": str(tmp_path / "keras"), "TMPDIR": str(temporary),
-                   "PYTHONPATH": str(PROJECT), "CNNLAB_OFFLINE": "1"}
+    environment = {
+        **os.environ,
+        "KERAS_HOME": str(tmp_path / "keras"),
+        "TMPDIR": str(temporary),
+        "PYTHONPATH": str(PROJECT),
+        "CNNLAB_OFFLINE": "1",
+    }
     before = sorted(path.as_posix() for path in tmp_path.rglob("*"))
     finished = subprocess.run(
         [sys.executable, "-m", "cnnlab", "dataset-info", str(zip_path)],
-        cwd=work, env=environment, capture_output=True, text=True, timeout=60, check=False,
+        cwd=work,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert finished.returncode != 0
     assert "points outside its folder: '../evil.txt'" in finished.stderr
@@ -611,8 +671,13 @@ def test_importing_and_loading_the_default_never_starts_tensorflow(tmp_path: Pat
     )
     environment = {**os.environ, "KERAS_HOME": str(tmp_path / "keras"), "PYTHONPATH": str(PROJECT)}
     finished = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, env=environment, capture_output=True, text=True,
-        timeout=60, check=False,
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert finished.returncode == 0, finished.stderr
     assert "heavy: []" in finished.stdout

@@ -10,9 +10,12 @@ import pandas as pd
 import pytest
 from sklearn import metrics
 
-from cnnlab import datasets, evaluation, presets, specs
-from cnnlab.evaluation import EvaluationError
-from cnnlab.store import Store
+from cnnlab import specs
+from cnnlab.data import datasets
+from cnnlab.model import presets
+from cnnlab.runs.store import Store
+from cnnlab.trained import evaluation
+from cnnlab.trained.evaluation import EvaluationError
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,12 @@ import keras
 import numpy as np
 import pytest
 
-from cnnlab import build, compare, exports, presets, statuses
 from cnnlab.errors import RunError
+from cnnlab.model import build, presets
+from cnnlab.runs import compare, statuses
+from cnnlab.runs.store import Store
 from cnnlab.specs import DataSettings, TrainingSettings
-from cnnlab.store import Store
+from cnnlab.trained import exports
 
 
 def recorded_run(store: Store, learning_rate: float = 0.001, spec=None) -> str:

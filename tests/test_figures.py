@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import plotly.io
 
-from cnnlab import presets, shapes
 from cnnlab.figures import data, model, training
+from cnnlab.model import presets, shapes
 
 
 def serialises(figure) -> str:

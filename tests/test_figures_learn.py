@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from cnnlab import lesson
 from cnnlab.figures import learn as figures
+from cnnlab.lesson import lesson
 
 
 def rectangles(figure: go.Figure, color: str | None = None) -> list[tuple[float, float, float, float]]:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from cnnlab import images
-from cnnlab.datasets import DatasetInfo
+from cnnlab.data import images
+from cnnlab.data.datasets import DatasetInfo
 from cnnlab.errors import ImageError
 
 
@@ -106,19 +106,25 @@ def test_only_the_first_frame_of_an_animation_is_kept() -> None:
 def test_rejects_empty_and_non_bytes_input() -> None:
     with pytest.raises(ImageError, match=r"The file is empty \(0 bytes\)\. Upload a PNG, JPEG"):
         images.decode_image(b"")
-    with pytest.raises(ImageError, match=r"Expected the image file's bytes; got str\. Read the file in binary mode"):
+    with pytest.raises(
+        ImageError, match=r"Expected the image file's bytes; got str\. Read the file in binary mode"
+    ):
         images.decode_image("picture.png")  # type: ignore[arg-type]
 
 
 def test_rejects_files_over_the_byte_cap() -> None:
     data = encode(Image.new("RGB", (50, 50)), "BMP")
-    with pytest.raises(ImageError, match=r"The image file is 0\.0 MB; the limit is 0\.0 MB\. Resize or compress it"):
+    with pytest.raises(
+        ImageError, match=r"The image file is 0\.0 MB; the limit is 0\.0 MB\. Resize or compress it"
+    ):
         images.decode_image(data, max_bytes=100)
 
 
 def test_rejects_images_over_the_pixel_cap() -> None:
     data = encode(Image.new("L", (100, 60)), "PNG")
-    with pytest.raises(ImageError, match="The image is 100 x 60 pixels \\(6,000 in all\\); the limit is 5,000"):
+    with pytest.raises(
+        ImageError, match="The image is 100 x 60 pixels \\(6,000 in all\\); the limit is 5,000"
+    ):
         images.decode_image(data, max_pixels=5000)
 
 
@@ -129,14 +135,20 @@ def test_a_decompression_bomb_is_rejected_from_its_header_alone() -> None:
     struct.pack_into(">II", data, header_start + 4, 50_000, 50_000)
     checksum = zlib.crc32(bytes(data[header_start : header_start + 17]))
     struct.pack_into(">I", data, header_start + 17, checksum)
-    with pytest.raises(ImageError, match=r"The image has 2,500,000,000 pixels, too many to decode safely \(the limit is 40,000,000"):
+    with pytest.raises(
+        ImageError,
+        match=r"The image has 2,500,000,000 pixels, too many to decode safely \(the limit is 40,000,000",
+    ):
         images.decode_image(bytes(data))
 
 
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"></svg>', "SVG vector images are not supported"),
+        (
+            b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"></svg>',
+            "SVG vector images are not supported",
+        ),
         (b"<svg width='10' height='10'></svg>", "Export it as PNG"),
         (b"just some notes, not a picture", "it looks like text \\(30 bytes\\)"),
         (b"%PDF-1.7 binary stuff", "it looks like a PDF document"),
@@ -152,7 +164,9 @@ def test_rejects_non_images_with_a_clear_message(data: bytes, expected: str) -> 
 
 def test_rejects_unsupported_formats() -> None:
     tiff = encode(Image.new("RGB", (4, 4)), "TIFF")
-    with pytest.raises(ImageError, match=r"a TIFF image \(not supported\).*Upload a PNG, JPEG, GIF, BMP or WebP"):
+    with pytest.raises(
+        ImageError, match=r"a TIFF image \(not supported\).*Upload a PNG, JPEG, GIF, BMP or WebP"
+    ):
         images.decode_image(tiff)
 
 
@@ -160,7 +174,9 @@ def test_rejects_truncated_and_corrupt_images() -> None:
     photo = encode(Image.effect_noise((64, 64), 50).convert("RGB"), "PNG")
     with pytest.raises(ImageError, match=r"The PNG data is corrupt or truncated.*save it again"):
         images.decode_image(photo[: len(photo) // 2])
-    with pytest.raises(ImageError, match=r"The PNG data is corrupt or truncated \(30 bytes, header unreadable\)"):
+    with pytest.raises(
+        ImageError, match=r"The PNG data is corrupt or truncated \(30 bytes, header unreadable\)"
+    ):
         images.decode_image(photo[:30])
     with pytest.raises(ImageError, match="The JPEG data is corrupt or truncated"):
         images.decode_image(b"\xff\xd8\xff" + bytes(40))
@@ -219,7 +235,7 @@ def test_light_ink_on_dark_is_not_inverted_and_rgb_targets_get_three_channels() 
 
 
 def test_a_prepared_digit_from_the_dataset_stays_recognisable() -> None:
-    from cnnlab import datasets
+    from cnnlab.data import datasets
 
     data = datasets.load()
     sample = data.x_test[0]
@@ -260,7 +276,10 @@ def test_rgba_arrays_are_composited_on_white() -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        (np.zeros((2, 3, 4, 5)), "Expected an image array of shape \\(height, width\\).*got shape \\(2, 3, 4, 5\\)"),
+        (
+            np.zeros((2, 3, 4, 5)),
+            "Expected an image array of shape \\(height, width\\).*got shape \\(2, 3, 4, 5\\)",
+        ),
         (np.zeros((4, 4, 2)), "got shape \\(4, 4, 2\\). Pass a single image"),
         (np.zeros((0, 4)), "The image array is empty"),
         (np.full((3, 3), np.nan), "NaN or infinite"),

@@ -7,13 +7,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cnnlab import build, inspection, presets, specs
-from cnnlab.inspection import InspectionError
+from cnnlab import specs
+from cnnlab.model import build, presets
+from cnnlab.trained import inspection
+from cnnlab.trained.inspection import InspectionError
 
 
 @pytest.fixture(scope="module")
 def model() -> keras.Model:
-    """The default digits CNN as cnnlab.build makes it (with augmentation layers), briefly trained."""
+    """The default digits CNN as cnnlab.model.build makes it (with augmentation layers), briefly trained."""
     keras.utils.set_random_seed(0)
     settings = specs.TrainingSettings(augmentation=specs.AugmentationSettings(flip="horizontal"))
     model = build.build_model(presets.get("digits_default").spec, settings)

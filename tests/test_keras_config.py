@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from cnnlab import keras_config, presets
+from cnnlab.model import keras_config, presets
 from cnnlab.specs import AugmentationSettings, TrainingSettings
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as strategies
 from hypothesis.extra import numpy as numpy_strategies
 from scipy import signal
 
-from cnnlab import lesson
+from cnnlab.lesson import lesson
 
 
 def evaluate_written(text: str) -> float:

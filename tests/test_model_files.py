@@ -10,8 +10,8 @@ import keras
 import numpy as np
 import pytest
 
-from cnnlab import model_files
-from cnnlab.model_files import ModelFileError
+from cnnlab.trained import model_files
+from cnnlab.trained.model_files import ModelFileError
 
 
 def _classifier(*middle: keras.layers.Layer) -> keras.Model:

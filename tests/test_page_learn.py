@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cnnlab import lesson
+from cnnlab.lesson import lesson
 from cnnlab.ui import learn_widgets
 
 PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "learn.py")
@@ -122,7 +122,7 @@ def test_presentation_mode_injects_large_type(home: Path) -> None:
 def test_real_model_section_shows_a_runs_kernels(home: Path) -> None:
     import keras
 
-    from cnnlab.store import Store
+    from cnnlab.runs.store import Store
 
     model = keras.Sequential(
         [

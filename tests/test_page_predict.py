@@ -12,9 +12,11 @@ from PIL import Image
 from sklearn.datasets import load_digits
 from streamlit.testing.v1 import AppTest
 
-from cnnlab import presets, probes, specs, training
-from cnnlab.scheduler import Scheduler
-from cnnlab.store import Store
+from cnnlab import specs
+from cnnlab.model import presets
+from cnnlab.runs import probes, training
+from cnnlab.runs.scheduler import Scheduler
+from cnnlab.runs.store import Store
 from tests.app_pages import no_problems, open_page
 
 TIMEOUT = 90

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cnnlab.store import Store
+from cnnlab.runs.store import Store
 from tests.app_pages import open_page
 from tests.test_exports import recorded_run
 

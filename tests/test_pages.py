@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cnnlab import presets, shapes, share, statuses
+from cnnlab import share
+from cnnlab.model import presets, shapes
+from cnnlab.runs import statuses
+from cnnlab.runs.store import Store
 from cnnlab.specs import DataSettings, TrainingSettings
-from cnnlab.store import Store
 from tests.app_pages import no_problems, open_page
 
 TIMEOUT = 60

@@ -2,7 +2,7 @@
 
 import pytest
 
-from cnnlab import presets, shapes
+from cnnlab.model import presets, shapes
 from cnnlab.specs import TrainingSettings
 
 SEED_MODELS = [

@@ -1,6 +1,6 @@
 """The scheduler: queue and limit, warm workers, SIGKILL detection, reconciliation after a restart.
 
-Worker processes are real (`python -m cnnlab.worker`, a fresh interpreter) and run the light
+Worker processes are real (`python -m cnnlab.runs.worker`, a fresh interpreter) and run the light
 jobs of tests/fake_jobs.py; tests/test_training.py runs the real training job through it.
 """
 
@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from cnnlab import scheduler, specs, statuses
+from cnnlab import specs
 from cnnlab.errors import RunError
-from cnnlab.scheduler import LocalProcessExecutor, Scheduler
-from cnnlab.store import Store
+from cnnlab.runs import statuses, threads
+from cnnlab.runs.scheduler import LocalProcessExecutor, Scheduler
+from cnnlab.runs.store import Store
 
 SPEC = {
     "name": "tiny",
@@ -60,12 +61,12 @@ def _wait_for(condition, timeout: float = 20.0) -> None:
 
 def test_default_concurrency_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CNNLAB_MAX_WORKERS", raising=False)
-    assert scheduler.default_max_workers() == max(1, (os.cpu_count() or 1) // 2)
+    assert threads.default_max_workers() == max(1, (os.cpu_count() or 1) // 2)
     monkeypatch.setenv("CNNLAB_MAX_WORKERS", "3")
-    assert scheduler.default_max_workers() == 3
+    assert threads.default_max_workers() == 3
     monkeypatch.setenv("CNNLAB_MAX_WORKERS", "zero")
     with pytest.raises(RunError, match="CNNLAB_MAX_WORKERS"):
-        scheduler.default_max_workers()
+        threads.default_max_workers()
 
 
 def test_two_runs_at_once_wait_their_turn_under_the_limit(store: Store) -> None:

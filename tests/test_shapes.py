@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from cnnlab import presets, shapes
 from cnnlab.errors import ArchitectureError
+from cnnlab.model import presets, shapes
 from cnnlab.specs import ModelSpec
 
 
@@ -25,7 +25,7 @@ def only_error(analysis: shapes.Analysis) -> shapes.Problem:
 
 
 def test_importing_shapes_does_not_import_tensorflow() -> None:
-    code = "import cnnlab.shapes, cnnlab.presets, cnnlab.codegen, sys; assert 'tensorflow' not in sys.modules"
+    code = "import cnnlab.model.shapes, cnnlab.model.presets, cnnlab.model.codegen, sys; assert 'tensorflow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -2,8 +2,9 @@
 
 import pytest
 
-from cnnlab import presets, share
+from cnnlab import share
 from cnnlab.errors import SpecError
+from cnnlab.model import presets
 from cnnlab.specs import AugmentationSettings, DataSettings, TrainingSettings
 
 

@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cnnlab import specs, statuses
+from cnnlab import specs
 from cnnlab.errors import RunError
-from cnnlab.records import new_run_id
-from cnnlab.store import Store
+from cnnlab.runs import statuses
+from cnnlab.runs.records import new_run_id
+from cnnlab.runs.store import Store
 
 SPEC = {
     "name": "tiny",

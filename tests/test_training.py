@@ -19,10 +19,13 @@ import keras
 import numpy as np
 import pytest
 
-from cnnlab import datasets, presets, specs, statuses, telemetry, training, worker
+from cnnlab import specs
+from cnnlab.data import datasets
 from cnnlab.errors import RunError
-from cnnlab.scheduler import LocalProcessExecutor, Scheduler
-from cnnlab.store import Store
+from cnnlab.model import presets
+from cnnlab.runs import statuses, telemetry, training, worker
+from cnnlab.runs.scheduler import LocalProcessExecutor, Scheduler
+from cnnlab.runs.store import Store
 
 SPEC = presets.get("digits_default").spec
 ROOT = Path(__file__).resolve().parents[1]

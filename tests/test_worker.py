@@ -12,8 +12,9 @@ from pathlib import Path
 import fake_jobs
 import pytest
 
-from cnnlab import specs, statuses, worker
-from cnnlab.store import Store
+from cnnlab import specs
+from cnnlab.runs import statuses, threads, worker
+from cnnlab.runs.store import Store
 
 SPEC = {
     "name": "tiny",
@@ -133,14 +134,14 @@ def test_configure_threads_sets_tensorflow_environment(monkeypatch: pytest.Monke
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CNNLAB_WORKER_THREADS", "")
     monkeypatch.setenv("CNNLAB_MAX_WORKERS", "1")
-    assert worker.configure_threads() == (os.cpu_count() or 1)
+    assert threads.configure_threads() == (os.cpu_count() or 1)
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "2"
-    assert worker.configure_threads(3) == 3
+    assert threads.configure_threads(3) == 3
     assert (os.environ["TF_NUM_INTRAOP_THREADS"], os.environ["TF_NUM_INTEROP_THREADS"]) == ("3", "2")
 
 
 def _worker_command(*arguments: str) -> list[str]:
-    return [sys.executable, "-m", "cnnlab.worker", *arguments]
+    return [sys.executable, "-m", "cnnlab.runs.worker", *arguments]
 
 
 def _environment() -> dict[str, str]:

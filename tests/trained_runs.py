@@ -1,6 +1,6 @@
 """A real run trained in this process for the Evaluate and Predict tests: the digits, one epoch.
 
-The run goes through the real training job (`cnnlab.training.run` via `worker.run_job`), so its
+The run goes through the real training job (`cnnlab.runs.training.run` via `worker.run_job`), so its
 checkpoints, snapshots and results are exactly what a worker writes.
 """
 
@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cnnlab import presets, specs, statuses, training, worker
-from cnnlab.store import Store
+from cnnlab import specs
+from cnnlab.model import presets
+from cnnlab.runs import statuses, training, worker
+from cnnlab.runs.store import Store
 
 
 def train_digits_run(home: Path, *, epochs: int = 1, name: str = "digits test run") -> str:

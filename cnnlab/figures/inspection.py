@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
-from cnnlab import images as image_tools
+from cnnlab.data import images as image_tools
 from cnnlab.figures.data import image_grid
 
 HEAT_COLOURSCALE = "Turbo"

@@ -14,7 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from cnnlab.lesson import Box, Padding, format_number, pool, relu
+from cnnlab.lesson.lesson import Box, Padding, format_number, pool, relu
 
 MAX_NUMBERED_SIDE = 16  # larger grids are drawn without their numbers
 WINDOW_COLOR = "#ff7f0e"

@@ -6,7 +6,7 @@ import math
 
 import plotly.graph_objects as go
 
-from cnnlab import catalogue, shapes
+from cnnlab.model import catalogue, shapes
 
 CATEGORY_COLOURS = {
     "Input": "#9e9e9e",

@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from cnnlab import datasets
+from cnnlab.data import datasets
 from cnnlab.specs import DataSettings
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from cnnlab import datasets, generated
+from cnnlab.data import datasets, generated
 from cnnlab.specs import AugmentationSettings, DataSettings
 from cnnlab.ui import state
 

@@ -39,4 +39,3 @@ def show_dataset_line(context: DatasetContext) -> None:
     st.caption(
         f"Data: **{context.title}**, images {shape}, {context.num_classes} classes (change on the Data page)."
     )
-

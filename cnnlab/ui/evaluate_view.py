@@ -9,10 +9,10 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from cnnlab import evaluation
 from cnnlab.figures import inspection as inspection_figures
 from cnnlab.figures import training as training_figures
 from cnnlab.figures.data import image_grid
+from cnnlab.trained import evaluation
 
 TRUE_KEY, PREDICTED_KEY = "evaluate_true_class", "evaluate_predicted_class"
 CHART_KEY = "evaluate_confusion_chart"

@@ -1,6 +1,6 @@
 """The Model page's layer editor: one form per layer, generated from the catalogue.
 
-Every widget reads its range, default and help text from `cnnlab.catalogue`, and its key from the
+Every widget reads its range, default and help text from `cnnlab.model.catalogue`, and its key from the
 layer's stable id, so widgets follow their layer when layers are moved.
 """
 
@@ -10,8 +10,8 @@ from typing import Any
 
 import streamlit as st
 
-from cnnlab import catalogue, presets, shapes
-from cnnlab.catalogue import Parameter
+from cnnlab.model import catalogue, presets, shapes
+from cnnlab.model.catalogue import Parameter
 from cnnlab.specs import LayerSpec
 from cnnlab.ui import state
 

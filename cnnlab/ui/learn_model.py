@@ -10,11 +10,12 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from cnnlab import images, lesson
+from cnnlab.data import images
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import learn as figures
-from cnnlab.store import Store
-from cnnlab.ui import learn_widgets, runs
+from cnnlab.lesson import lesson
+from cnnlab.runs.store import Store
+from cnnlab.ui import learn_widgets, server
 
 KEY = "learn_model"
 _WINDOW_LAYERS = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "MaxPooling2D", "AveragePooling2D")
@@ -91,7 +92,7 @@ def _describe(index: int, layer: Any) -> str:
 def real_model_section(grid: np.ndarray) -> None:
     """Pick a run, a conv layer and a filter; show its kernel applied to the grid, and the receptive field."""
     try:
-        choices = _checkpoints(runs.store())
+        choices = _checkpoints(server.store())
     except CnnLabError as error:
         st.error(str(error))
         return

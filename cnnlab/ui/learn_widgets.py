@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from cnnlab import images, lesson
+from cnnlab.data import images
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import learn as figures
+from cnnlab.lesson import lesson
 
 PRESENTATION_KEY = "learn_presentation"
 PLAY_SECONDS = 1.5

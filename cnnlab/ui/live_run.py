@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cnnlab import statuses
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import training as figures
-from cnnlab.records import RunRecord
-from cnnlab.ui import runs, state
+from cnnlab.runs import statuses
+from cnnlab.runs.records import RunRecord
+from cnnlab.ui import server, state
 
 POLL_SECONDS = 1.0
 STATUS_ICONS = {
@@ -50,7 +50,7 @@ def status_message(run: RunRecord, epochs_planned: int) -> str:
 
 def _controls(run: RunRecord) -> None:
     """Stop, pause or resume, continue, and fork, as the run's status allows."""
-    scheduler = runs.scheduler()
+    scheduler = server.scheduler()
     columns = st.columns([1, 1, 2, 2])
     if columns[0].button("Stop", key="stop_run", disabled=not run.is_active):
         scheduler.stop(run.id)
@@ -68,7 +68,7 @@ def _controls(run: RunRecord) -> None:
             scheduler.continue_run(run.id, int(extra))
             st.rerun()
     saved = sorted(
-        epoch for name, epoch in runs.store().checkpoints(run.id).items() if name.startswith("epoch_")
+        epoch for name, epoch in server.store().checkpoints(run.id).items() if name.startswith("epoch_")
     )
     with columns[3].popover("Fork", disabled=not saved or run.is_active):
         if not saved:
@@ -97,7 +97,7 @@ def _progress(run: RunRecord, epochs_planned: int, epoch_table) -> None:
 
 def _epoch_choice(run_id: str, kind: str, key: str) -> int | None:
     """The latest epoch with a snapshot of `kind`, or an earlier one when the user replays."""
-    epochs = runs.store().snapshot_epochs(run_id, kind)
+    epochs = server.store().snapshot_epochs(run_id, kind)
     if len(epochs) < 2:
         return epochs[0] if epochs else None
     if not st.toggle("Replay an earlier epoch", key=f"{key}_replay"):
@@ -111,7 +111,7 @@ def _filters_and_maps(run: RunRecord) -> None:
     with left:
         st.markdown("**Kernels** (blue negative, red positive)")
         epoch = _epoch_choice(run.id, "kernels", "kernels_epoch")
-        kernels = runs.snapshot(run.id, epoch, "kernels") if epoch is not None else {}
+        kernels = server.snapshot(run.id, epoch, "kernels") if epoch is not None else {}
         if not kernels:
             st.caption("The model has no convolution layer yet, or the first epoch has not ended.")
         else:
@@ -120,7 +120,7 @@ def _filters_and_maps(run: RunRecord) -> None:
     with right:
         st.markdown("**Feature maps** of one validation image")
         epoch = _epoch_choice(run.id, "feature_maps", "maps_epoch")
-        maps = runs.snapshot(run.id, epoch, "feature_maps") if epoch is not None else {}
+        maps = server.snapshot(run.id, epoch, "feature_maps") if epoch is not None else {}
         panel = _panel(run.id)
         if not maps or panel is None:
             st.caption("Feature maps appear after the first epoch.")
@@ -140,9 +140,9 @@ def _sample_name(panel: dict, index: int) -> str:
 
 
 def _panel(run_id: str) -> dict | None:
-    store = runs.store()
+    store = server.store()
     epochs = store.snapshot_epochs(run_id, "panel")
-    return runs.snapshot(run_id, epochs[0], "panel") if epochs else None
+    return server.snapshot(run_id, epochs[0], "panel") if epochs else None
 
 
 def _confusion_and_predictions(run: RunRecord) -> None:
@@ -152,7 +152,7 @@ def _confusion_and_predictions(run: RunRecord) -> None:
         if epoch is None:
             st.caption("The confusion matrix appears after the first epoch.")
         else:
-            confusion = runs.snapshot(run.id, epoch, "confusion")
+            confusion = server.snapshot(run.id, epoch, "confusion")
             normalise = st.toggle("Normalise rows", key="confusion_normalise")
             st.plotly_chart(figures.confusion_matrix(confusion["matrix"], confusion["class_names"], normalise),
                             key="confusion_figure")  # fmt: skip
@@ -163,7 +163,7 @@ def _confusion_and_predictions(run: RunRecord) -> None:
         if epoch is None or panel is None:
             st.caption("Predictions appear after the first epoch.")
             return
-        predictions = runs.snapshot(run.id, epoch, "predictions")
+        predictions = server.snapshot(run.id, epoch, "predictions")
         names = [str(name) for name in panel["class_names"]]
         st.plotly_chart(figures.prediction_panel(panel["images"], panel["labels"], predictions["panel"], names),
                         key="predictions_figure")  # fmt: skip
@@ -172,7 +172,7 @@ def _confusion_and_predictions(run: RunRecord) -> None:
 def live_view(run_id: str) -> None:
     """The whole live view of run `run_id`, refreshed while the run is active."""
     try:
-        first = runs.store().get_run(run_id)
+        first = server.store().get_run(run_id)
     except CnnLabError as error:
         st.warning(f"{error} Start a new run above.")
         return
@@ -180,7 +180,7 @@ def live_view(run_id: str) -> None:
 
     @st.fragment(run_every=POLL_SECONDS if started_active else None)
     def refresh() -> None:
-        run = runs.store().get_run(run_id)
+        run = server.store().get_run(run_id)
         if started_active and not run.is_active:
             st.rerun()  # The run ended: redraw the page once, without polling.
         epochs_planned = int(run.training_settings.get("epochs", 1))
@@ -192,9 +192,9 @@ def live_view(run_id: str) -> None:
             with st.expander("Technical details (traceback)"):
                 st.code(run.traceback)
         _controls(run)
-        epoch_table = runs.store().epoch_metrics(run.id)
+        epoch_table = server.store().epoch_metrics(run.id)
         _progress(run, epochs_planned, epoch_table)
-        batch_table = runs.store().batch_metrics(run.id)
+        batch_table = server.store().batch_metrics(run.id)
         curves_tab, filters_tab, confusion_tab, log_tab = st.tabs(
             ["Curves", "Filters and feature maps", "Confusion and predictions", "Event log"],
             key="live_tabs",
@@ -211,6 +211,6 @@ def live_view(run_id: str) -> None:
         with confusion_tab:
             _confusion_and_predictions(run)
         with log_tab:
-            st.dataframe(runs.store().events(run.id), hide_index=True, key="event_log")
+            st.dataframe(server.store().events(run.id), hide_index=True, key="event_log")
 
     refresh()

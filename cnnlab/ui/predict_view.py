@@ -9,13 +9,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from cnnlab import images, inspection, probes, telemetry
-from cnnlab.datasets import DatasetInfo
+from cnnlab.data import images
+from cnnlab.data.datasets import DatasetInfo
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import inspection as inspection_figures
 from cnnlab.figures import training as training_figures
 from cnnlab.figures.data import image_grid
-from cnnlab.ui import run_models, runs
+from cnnlab.runs import probes, telemetry
+from cnnlab.trained import inspection
+from cnnlab.ui import run_models, server
 
 DRAWING_SIZE = 16
 
@@ -172,7 +174,7 @@ def explain(choice: ModelChoice, prepared: images.PreparedImage, probabilities: 
 
 def probe_controls(prepared: images.PreparedImage, name: str) -> None:
     """Pin this image as a probe for new runs, and show (and unpin) the pinned ones."""
-    store = runs.store()
+    store = server.store()
     if st.button("Pin as a probe for new runs", key="predict_pin", icon=":material/push_pin:"):
         try:
             count = probes.pin(store, prepared.array)

@@ -14,16 +14,17 @@ from pathlib import Path
 import keras
 import streamlit as st
 
-from cnnlab import evaluation, model_files, statuses
-from cnnlab.datasets import DatasetInfo, SplitData
-from cnnlab.records import RunRecord
-from cnnlab.ui import runs, state
+from cnnlab.data.datasets import DatasetInfo, SplitData
+from cnnlab.runs import statuses
+from cnnlab.runs.records import RunRecord
+from cnnlab.trained import evaluation, model_files
+from cnnlab.ui import server, state
 from cnnlab.ui.data_cache import load_dataset
 
 
 def trained_runs() -> list[RunRecord]:
     """Runs that have saved a model (a "latest" checkpoint), newest first."""
-    store = runs.store()
+    store = server.store()
     return [run for run in store.list_runs(limit=200) if "latest" in store.checkpoints(run.id)]
 
 
@@ -60,7 +61,7 @@ def choose_run(key: str) -> RunRecord:
 
 def choose_checkpoint(run: RunRecord, key: str) -> str:
     """ "best" (lowest validation loss) or "latest", with the epoch each was saved at."""
-    saved = runs.store().checkpoints(run.id)
+    saved = server.store().checkpoints(run.id)
     options = [which for which in evaluation.CHECKPOINTS if which in saved]
     return st.radio("Checkpoint", options, key=key, horizontal=True,
                     format_func=lambda which: f"{which} (epoch {saved[which]})")  # fmt: skip
@@ -73,7 +74,7 @@ def _model_at(run_id: str, path: str, modified: int) -> keras.Model:
 
 def run_model(run_id: str, which: str) -> keras.Model:
     """The run's `which` checkpoint as a Keras model (cached; EvaluationError when it is not saved yet)."""
-    path = evaluation.checkpoint_file(runs.store(), run_id, which)
+    path = evaluation.checkpoint_file(server.store(), run_id, which)
     return _model_at(run_id, str(path), path.stat().st_mtime_ns)
 
 
@@ -92,7 +93,7 @@ def run_dataset_info(run: RunRecord) -> DatasetInfo:
 def _evaluation_at(
     run_id: str, path: str, modified: int, split: str, settings_json: str
 ) -> evaluation.Evaluation:
-    run = runs.store().get_run(run_id)
+    run = server.store().get_run(run_id)
     data = run_data(run)
     images, labels = evaluation.split_arrays(data, split)
     return evaluation.evaluate(_model_at(run_id, path, modified), images, labels, data.class_names)
@@ -100,7 +101,7 @@ def _evaluation_at(
 
 def run_evaluation(run: RunRecord, which: str, split: str) -> evaluation.Evaluation:
     """The evaluation of the run's `which` checkpoint on `split` (cached per checkpoint file)."""
-    path = evaluation.checkpoint_file(runs.store(), run.id, which)
+    path = evaluation.checkpoint_file(server.store(), run.id, which)
     return _evaluation_at(
         run.id, str(path), path.stat().st_mtime_ns, split, json.dumps(run.data_settings, sort_keys=True)
     )
@@ -118,4 +119,4 @@ def uploaded_model(data: bytes) -> keras.Model:
 
 def checkpoint_bytes(run_id: str, which: str) -> bytes:
     """The bytes of the run's `which` checkpoint file, for a download button."""
-    return evaluation.checkpoint_file(runs.store(), run_id, which).read_bytes()
+    return evaluation.checkpoint_file(server.store(), run_id, which).read_bytes()

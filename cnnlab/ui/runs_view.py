@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cnnlab import compare, exports, statuses
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import training as figures
-from cnnlab.records import RunRecord
-from cnnlab.ui import runs
+from cnnlab.runs import compare, statuses
+from cnnlab.runs.records import RunRecord
+from cnnlab.trained import exports
+from cnnlab.ui import server
 
 
 def manage(run: RunRecord) -> None:
     """Rename, stop or delete (after confirmation) one run."""
-    store = runs.store()
+    store = server.store()
     left, middle, right = st.columns([2, 1, 1])
     name = left.text_input("Name", run.name, key=f"rename_{run.id}")
     if name.strip() and name != run.name and left.button("Rename", key="rename_run"):
@@ -21,7 +22,7 @@ def manage(run: RunRecord) -> None:
         st.rerun()
     middle.write("")
     if middle.button("Stop", key="runs_stop", disabled=not run.is_active):
-        runs.scheduler().stop(run.id)
+        server.scheduler().stop(run.id)
         st.rerun()
     with right.popover("Delete", disabled=run.status in statuses.LIVE):
         st.write(f"Delete **{run.name}**, its metrics, snapshots and checkpoints? This cannot be undone.")
@@ -32,7 +33,7 @@ def manage(run: RunRecord) -> None:
 
 def downloads(run: RunRecord) -> None:
     """Download buttons for the model, the script, the metrics, TFLite and the bundle; TensorBoard logs."""
-    store = runs.store()
+    store = server.store()
     stem = exports.file_stem(run)
     columns = st.columns(3)
     try:
@@ -71,7 +72,7 @@ def downloads(run: RunRecord) -> None:
 
 def comparison(chosen: list[RunRecord]) -> None:
     """Curves of several runs overlaid, and a table of how their settings and layers differ."""
-    store = runs.store()
+    store = server.store()
     tables = [(f"{run.name} ({run.id[-4:]})", store.epoch_metrics(run.id)) for run in chosen]
     left, right = st.columns(2)
     left.plotly_chart(figures.overlay(tables, "accuracy"), key="compare_accuracy")

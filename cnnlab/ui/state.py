@@ -12,10 +12,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from cnnlab import datasets, presets, share
+from cnnlab import share
+from cnnlab.data import datasets
 from cnnlab.errors import CnnLabError
+from cnnlab.model import presets
+from cnnlab.runs.store import default_home
 from cnnlab.specs import DataSettings, LayerSpec, ModelSpec, TrainingSettings
-from cnnlab.store import default_home
 
 SETUP_KEY = "cnnlab_setup"
 LAYER_IDS_KEY = "cnnlab_layer_ids"

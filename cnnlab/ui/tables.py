@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cnnlab import shapes
+from cnnlab.model import shapes
 
 
 def compact_number(value: float) -> str:

@@ -137,7 +137,7 @@ def test_real_model_section_with_a_trained_run(
     import keras
     from sklearn.datasets import load_digits
 
-    from cnnlab.store import Store
+    from cnnlab.runs.store import Store
 
     digits = load_digits()
     model = keras.Sequential(

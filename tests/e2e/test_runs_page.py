@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnlab.store import Store
+from cnnlab.runs.store import Store
 from tests.e2e.conftest import screenshot, wait_for_app
 from tests.test_exports import recorded_run
 

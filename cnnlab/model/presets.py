@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnnlab import catalogue, shapes
 from cnnlab.errors import SpecError
+from cnnlab.model import catalogue, shapes
 from cnnlab.specs import LayerSpec, ModelSpec
 
 DEFAULT_PRESET = "digits_default"

@@ -11,7 +11,7 @@ import json
 import textwrap
 from typing import Any
 
-from cnnlab import keras_config, shapes
+from cnnlab.model import keras_config, shapes
 from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
 
 _KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
@@ -109,7 +109,8 @@ def _data_source(data: DataSettings, input_shape: tuple[int, int, int]) -> str:
     else:
         body = f"""
             # Images prepared by CNN Lab from {data.dataset!r}; install cnnlab to regenerate them.
-            from cnnlab import datasets, specs
+            from cnnlab import specs
+            from cnnlab.data import datasets
 
             prepared = datasets.load(specs.DataSettings.from_dict({json.dumps(data.to_dict())}))
             images = np.concatenate([prepared.x_train, prepared.x_val, prepared.x_test])

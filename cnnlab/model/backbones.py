@@ -3,7 +3,7 @@
 Parameter counts come from `keras.applications.<Name>(include_top=False, weights=None)` with 3
 input channels (they do not depend on the image size); `tests/test_build.py` checks them against
 Keras. The per-layer table behind fine-tuning (`backbone_layers.json`) is written by
-`python -m cnnlab.backbones` and checked against Keras by `tests/test_backbones.py`. The (kernel, stride) paths give the receptive field along each network's deepest path.
+`python -m cnnlab.model.backbones` and checked against Keras by `tests/test_backbones.py`. The (kernel, stride) paths give the receptive field along each network's deepest path.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def measure_layers(name: str) -> list[tuple[int, int]]:
 @functools.cache
 def layer_parameters(name: str) -> tuple[tuple[int, int], ...]:
     """The stored per-layer table of `measure_layers` for backbone `name` (no Keras import)."""
-    table = json.loads(resources.files("cnnlab").joinpath(LAYER_TABLE).read_text(encoding="utf-8"))
+    table = json.loads(resources.files("cnnlab.model").joinpath(LAYER_TABLE).read_text(encoding="utf-8"))
     return tuple((trainable, frozen) for trainable, frozen in table[name])
 
 

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from cnnlab import catalogue, shapes
+from cnnlab.model import catalogue, shapes
 from cnnlab.specs import AugmentationSettings, LayerSpec, ModelSpec, TrainingSettings
 
 # Which constructor arguments hold kernel regularisers, per layer type.

@@ -3,7 +3,7 @@
 `load_checkpoint` opens a run's best or latest checkpoint (whole Keras models the training
 engine wrote, loaded in Keras safe mode like any file), `evaluate` predicts a split once and
 keeps everything the Evaluate page shows, and the helpers below pick images out of it. The
-loss is computed from the same single pass as the predictions, as `cnnlab.telemetry` does for
+loss is computed from the same single pass as the predictions, as `cnnlab.runs.telemetry` does for
 validation (cross-entropy plus the model's regularisation penalties), so it matches Keras's
 own `evaluate`.
 """
@@ -20,10 +20,11 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics
 
-from cnnlab import inspection, telemetry
-from cnnlab.datasets import SplitData
+from cnnlab.data.datasets import SplitData
 from cnnlab.errors import CnnLabError
-from cnnlab.store import Store
+from cnnlab.runs import telemetry
+from cnnlab.runs.store import Store
+from cnnlab.trained import inspection
 
 CHECKPOINTS = ("best", "latest")
 SPLITS = ("test", "validation")

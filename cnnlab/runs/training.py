@@ -24,10 +24,13 @@ from typing import Any
 import keras
 import numpy as np
 
-from cnnlab import build, datasets, exports, keras_config, shapes, statuses, telemetry
+from cnnlab.data import datasets
+from cnnlab.model import build, keras_config, shapes
+from cnnlab.runs import statuses, telemetry
+from cnnlab.runs.job import Control, Outcome
+from cnnlab.runs.store import Store
 from cnnlab.specs import ModelSpec, TrainingSettings
-from cnnlab.store import Store
-from cnnlab.worker import Control, Outcome
+from cnnlab.trained import exports
 
 BATCH_METRIC_SECONDS = 0.25  # batch metrics are recorded at most four times a second
 

@@ -3,7 +3,7 @@
 Everything lives under `CNNLAB_HOME` (default `~/.cnnlab`): the SQLite database `runs.sqlite3`
 (WAL mode, so the worker process writes while the server reads) and a folder per run,
 `runs/<run_id>/`, for checkpoints (`checkpoints/latest.keras` and `best.keras`, whole models; `epoch_0003.weights.npz`, layer weights)
-and telemetry snapshots (`snapshots/<kind>/epoch_0003.npz`), handled by `cnnlab.artifacts`,
+and telemetry snapshots (`snapshots/<kind>/epoch_0003.npz`), handled by `cnnlab.runs.artifacts`,
 which `Store` inherits. Each thread and process gets its
 own connection; every write is its own committed transaction, so a killed worker loses nothing
 it already recorded. This module imports neither TensorFlow nor streamlit.
@@ -25,10 +25,10 @@ from typing import Any
 
 import pandas as pd
 
-from cnnlab import records, statuses
-from cnnlab.artifacts import RunArtifacts
 from cnnlab.errors import RunError
-from cnnlab.records import RunRecord
+from cnnlab.runs import records, statuses
+from cnnlab.runs.artifacts import RunArtifacts
+from cnnlab.runs.records import RunRecord
 
 BATCH_COLUMNS = ("epoch", "batch", "step", "loss", "accuracy", "learning_rate", "time")
 EPOCH_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "epoch_seconds")

@@ -8,7 +8,7 @@ becomes `interrupted`. Several schedulers may share one store (the Streamlit ser
 claims are atomic and the limit counts every run in the store.
 
 Launching processes sits behind the small `Executor` protocol; `LocalProcessExecutor` starts
-`python -m cnnlab.worker` on this machine and keeps one warm worker (TensorFlow imported,
+`python -m cnnlab.runs.worker` on this machine and keeps one warm worker (TensorFlow imported,
 waiting for a run id) ready while a slot is free.
 """
 
@@ -29,32 +29,18 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import cnnlab
-from cnnlab import statuses
 from cnnlab.errors import RunError
-from cnnlab.records import RunRecord
-from cnnlab.store import Store
-from cnnlab.worker import DEFAULT_ENTRY
+from cnnlab.runs import statuses
+from cnnlab.runs.job import DEFAULT_ENTRY
+from cnnlab.runs.records import RunRecord
+from cnnlab.runs.store import Store
+from cnnlab.runs.threads import default_max_workers, default_threads
 
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
 STALE_SECONDS = 30.0  # a run with no heartbeat for this long has lost its worker
 DIED = "the worker process died"
-
-
-def default_max_workers() -> int:
-    """`$CNNLAB_MAX_WORKERS`, else half the cores (at least one)."""
-    value = os.environ.get("CNNLAB_MAX_WORKERS", "").strip()
-    if not value:
-        return max(1, (os.cpu_count() or 1) // 2)
-    if not value.isdigit() or int(value) < 1:
-        raise RunError(f"CNNLAB_MAX_WORKERS must be a whole number of at least 1; got {value!r}.")
-    return int(value)
-
-
-def default_threads(max_workers: int | None = None) -> int:
-    """TensorFlow threads per worker: the cores shared out among the workers allowed at once."""
-    return max(1, (os.cpu_count() or 1) // (max_workers or default_max_workers()))
 
 
 def process_alive(pid: int) -> bool:
@@ -106,7 +92,7 @@ class Executor(Protocol):
 
 
 class LocalProcessExecutor:
-    """Runs each worker as `python -m cnnlab.worker` on this machine (a fresh interpreter, never fork)."""
+    """Runs each worker as `python -m cnnlab.runs.worker` on this machine (a fresh interpreter, never fork)."""
 
     def __init__(
         self,
@@ -126,7 +112,7 @@ class LocalProcessExecutor:
         self._lock = threading.Lock()
 
     def _launch(self, arguments: list[str], log_path: Path, stdin: Any) -> subprocess.Popen[bytes]:
-        command = [sys.executable, "-m", "cnnlab.worker", *arguments, "--home", str(self.home)]
+        command = [sys.executable, "-m", "cnnlab.runs.worker", *arguments, "--home", str(self.home)]
         command += ["--entry", self.entry] + (["--threads", str(self.threads)] if self.threads else [])
         environment = dict(os.environ)
         # The worker imports the same cnnlab as this process, installed or not.
@@ -436,7 +422,7 @@ class Scheduler:
         except Exception as error:
             self.store.set_status(
                 run.id, statuses.FAILED, reason=f"The worker process could not be started: {error}",
-                hint="Check that Python can run `python -m cnnlab.worker`.", traceback=traceback.format_exc(),
+                hint="Check that Python can run `python -m cnnlab.runs.worker`.", traceback=traceback.format_exc(),
             )  # fmt: skip
             return
         self._owned.add(run.id)

@@ -1,6 +1,6 @@
 """What the store returns about a run (`RunRecord`), run ids, and the JSON form of settings.
 
-Kept apart from `cnnlab.store` so the record type can be imported anywhere without opening a
+Kept apart from `cnnlab.runs.store` so the record type can be imported anywhere without opening a
 database. Nothing here touches SQLite, TensorFlow or streamlit.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from cnnlab import statuses
+from cnnlab.runs import statuses
 
 ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 

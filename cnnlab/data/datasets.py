@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cnnlab import archives, folders, generated, images, standard_sets
+from cnnlab.data import archives, folders, generated, images, standard_sets
+from cnnlab.data.folders import SkippedFile, SkippedReport
 from cnnlab.errors import DatasetError
-from cnnlab.folders import SkippedFile, SkippedReport
 from cnnlab.specs import DataSettings
 
 if TYPE_CHECKING:

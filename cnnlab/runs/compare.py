@@ -7,8 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from cnnlab import shapes
-from cnnlab.records import RunRecord
+from cnnlab.model import shapes
+from cnnlab.runs.records import RunRecord
 
 
 def _flatten(prefix: str, value: Any, into: dict[str, Any]) -> None:

@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from cnnlab import probes, shapes
-from cnnlab import scheduler as scheduler_module
-from cnnlab.records import RunRecord
+from cnnlab.model import shapes
+from cnnlab.runs import probes
+from cnnlab.runs import scheduler as scheduler_module
+from cnnlab.runs.records import RunRecord
+from cnnlab.runs.store import Store, default_home
 from cnnlab.share import Setup
-from cnnlab.store import Store, default_home
 
 
 @st.cache_resource(show_spinner=False)

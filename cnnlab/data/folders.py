@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image
 
-from cnnlab import images
+from cnnlab.data import images
 from cnnlab.errors import DatasetError, ImageError
 
 DEFAULT_IMAGE_SIZE = 64

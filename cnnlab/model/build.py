@@ -1,5 +1,9 @@
 """Spec to `keras.Model`: a `keras.Sequential` that starts with a `keras.Input`.
 
+The only module of `cnnlab.model` that imports TensorFlow. It also applies the training-time
+`Random*` augmentation layers to a few images for the Data page's preview, so the preview shows
+exactly what the network will see.
+
 The layers, their arguments and their names come from `keras_config.layer_calls`, the same
 description the exported code is written from.
 """
@@ -10,10 +14,11 @@ import re
 from typing import Any
 
 import keras
+import numpy as np
 
-from cnnlab import keras_config
 from cnnlab.errors import CnnLabError
-from cnnlab.specs import ModelSpec, TrainingSettings
+from cnnlab.model import keras_config
+from cnnlab.specs import AugmentationSettings, ModelSpec, TrainingSettings
 
 
 class WeightsUnavailable(CnnLabError):
@@ -71,3 +76,17 @@ def build_model(spec: ModelSpec, settings: TrainingSettings | None = None) -> ke
 def _model_name(spec: ModelSpec) -> str:
     """A Keras-safe model name."""
     return "".join(char if char.isalnum() or char in "_-" else "_" for char in spec.name) or "cnn"
+
+
+def augmented_examples(
+    images: np.ndarray, augmentation: AugmentationSettings, copies: int = 4, seed: int = 0
+) -> np.ndarray:
+    """`copies` augmented versions of each image, as (len(images), copies, height, width, channels)."""
+    layers = keras_config.augmentation_layers(augmentation)
+    if not layers:
+        return np.repeat(images[:, np.newaxis], copies, axis=1)
+    keras.utils.set_random_seed(seed)
+    model = build_model(ModelSpec(tuple(images.shape[1:]), tuple(layers), "augmentation"))
+    batch = np.repeat(images, copies, axis=0).astype("float32")
+    augmented = np.asarray(model(batch, training=True))
+    return np.clip(augmented, 0.0, 1.0).reshape(len(images), copies, *images.shape[1:])

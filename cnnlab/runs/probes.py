@@ -4,7 +4,7 @@ The pins are server-wide and live in the store's home as one small file, `probes
 to a temporary name and renamed into place so a reader never sees half a file. Each probe is the
 prepared image the model saw, float32 (height, width, channels) in [0, 1]. A new run gets them as
 its `probes` snapshot (epoch 0, `{"images": ...}`), converted to the run's input shape, which
-`cnnlab.training` hands to `cnnlab.telemetry`. This module imports neither TensorFlow nor streamlit.
+`cnnlab.runs.training` hands to `cnnlab.runs.telemetry`. This module imports neither TensorFlow nor streamlit.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab import images
+from cnnlab.data import images
 from cnnlab.errors import CnnLabError
-from cnnlab.store import Store
+from cnnlab.runs.store import Store
 
-MAX_PROBES = 4  # `cnnlab.telemetry.MAX_PROBES`: telemetry follows at most this many.
+MAX_PROBES = 4  # `cnnlab.runs.telemetry.MAX_PROBES`: telemetry follows at most this many.
 FILE_NAME = "probes.npz"
 _LOCK = threading.Lock()
 

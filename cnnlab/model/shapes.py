@@ -13,9 +13,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from cnnlab import backbones, catalogue
-from cnnlab.backbones import BACKBONE_MINIMUM_SIZE, BACKBONES
 from cnnlab.errors import ArchitectureError, SpecError
+from cnnlab.model import backbones, catalogue
+from cnnlab.model.backbones import BACKBONE_MINIMUM_SIZE, BACKBONES
 from cnnlab.specs import LayerSpec, ModelSpec
 
 Shape = tuple[int, ...]

@@ -13,10 +13,10 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from cnnlab import codegen, shapes
 from cnnlab.errors import RunError
-from cnnlab.records import RunRecord
-from cnnlab.store import Store
+from cnnlab.model import codegen, shapes
+from cnnlab.runs.records import RunRecord
+from cnnlab.runs.store import Store
 
 TENSORBOARD_FOLDER = "tensorboard"
 TFLITE_NAMES = {False: "model.tflite", True: "model_quantized.tflite"}

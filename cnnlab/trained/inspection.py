@@ -1,7 +1,7 @@
 """Looking inside a trained model for given images: Grad-CAM, saliency and feature maps.
 
 Everything returns numpy arrays and draws nothing (`cnnlab.figures.inspection` draws them).
-It works on the Sequential models `cnnlab.build` makes and on functional models: the model's
+It works on the Sequential models `cnnlab.model.build` makes and on functional models: the model's
 layers are wired again with the functional API into one "graph" model whose outputs are every
 layer's output plus the class scores, built once per model and reused.
 
@@ -28,7 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cnnlab import images as image_tools
+from cnnlab.data import images as image_tools
 from cnnlab.errors import CnnLabError
 
 CONVOLUTION_PREFIXES = ("Conv", "SeparableConv", "DepthwiseConv")
@@ -168,7 +168,7 @@ def _batch(model: keras.Model, images: np.ndarray) -> np.ndarray:
     if tuple(batch.shape[1:]) != expected:
         raise InspectionError(
             f"The model takes images of shape {expected}; got {tuple(batch.shape[1:])}. "
-            "Prepare them with cnnlab.images.prepare_for_model first."
+            "Prepare them with cnnlab.data.images.prepare_for_model first."
         )
     return batch
 

@@ -20,7 +20,7 @@ from PIL import Image, ImageOps
 from cnnlab.errors import ImageError
 
 if TYPE_CHECKING:
-    from cnnlab.datasets import DatasetInfo
+    from cnnlab.data.datasets import DatasetInfo
 
 SUPPORTED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")  # JPEG also opens camera MPO files.
 SUPPORTED_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp")

@@ -1,6 +1,6 @@
 """The run store's files: per-epoch telemetry snapshots and model checkpoints.
 
-Part of the store (`cnnlab.store.Store` inherits `RunArtifacts`); kept in its own module to keep
+Part of the store (`cnnlab.runs.store.Store` inherits `RunArtifacts`); kept in its own module to keep
 each file to one concept. Files live in the run folder and are indexed in SQLite:
 `snapshots/<kind>/epoch_0003.npz` (compressed, floats as float16, bools as uint8, bounded in
 size) and checkpoints: `checkpoints/{latest,best}.keras` (whole models with optimizer state) and

@@ -1,0 +1,1 @@
+"""The Learn page's content: convolution, stride, padding, ReLU and pooling step by step, in numpy."""
