@@ -18,7 +18,7 @@ with st.container(border=True):
     dataset = dataset_picker(setup.data)
     try:
         chosen = preparation_form(dataset, setup.data)
-    except ValueError as error:
+    except CnnLabError as error:
         st.error(f"These settings do not fit together: {error}")
         st.stop()
 state.set_data(chosen)

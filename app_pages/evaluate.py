@@ -12,13 +12,18 @@ st.caption("Measure a trained run on held-out images: accuracy, per-class scores
 run = run_models.choose_run("evaluate_run")
 left, right = st.columns(2)
 with left:
-    which = run_models.choose_checkpoint(run, "evaluate_checkpoint")
+    checkpoint = run_models.choose_checkpoint(run, "evaluate_checkpoint")
 with right:
-    split = st.radio("Images", evaluation.SPLITS, key="evaluate_split", horizontal=True,
-                     format_func=lambda name: f"{name} split")  # fmt: skip
+    split = st.radio(
+        "Images",
+        evaluation.SPLITS,
+        key="evaluate_split",
+        horizontal=True,
+        format_func=lambda name: f"{name} split",
+    )
 try:
-    model = run_models.run_model(run.id, which)
-    result = run_models.run_evaluation(run, which, split)
+    model = run_models.checkpoint_model(checkpoint)
+    result = run_models.run_evaluation(run, checkpoint, split)
 except CnnLabError as error:
     st.error(str(error), icon=":material/block:")
     st.stop()
@@ -34,23 +39,35 @@ with table_column:
     st.subheader("Per class")
     report = evaluation.per_class_report(result)
     st.dataframe(
-        report, hide_index=True, key="evaluate_report",
-        column_config={name: st.column_config.NumberColumn(name, format="%.3f")
-                       for name in ("precision", "recall", "f1")},
-    )  # fmt: skip
+        report,
+        hide_index=True,
+        key="evaluate_report",
+        column_config={
+            name: st.column_config.NumberColumn(name, format="%.3f") for name in ("precision", "recall", "f1")
+        },
+    )
     st.caption(
         "Precision: of the images predicted as the class, the share that are. Recall: of the images of "
         "the class, the share found. F1: their harmonic mean. Support: how many images of the class."
     )
     st.download_button(
-        "Download metrics (CSV)", evaluation.metrics_csv(result), file_name=f"{run.id}_{which}_{split}_metrics.csv",
-        mime="text/csv", key="evaluate_metrics_csv", icon=":material/download:", on_click="ignore",
-    )  # fmt: skip
+        "Download metrics (CSV)",
+        evaluation.metrics_csv(result),
+        file_name=f"{run.id}_{checkpoint.name}_{split}_metrics.csv",
+        mime="text/csv",
+        key="evaluate_metrics_csv",
+        icon=":material/download:",
+        on_click="ignore",
+    )
     st.download_button(
-        "Download the model (.keras)", run_models.checkpoint_bytes(run.id, which),
-        file_name=f"{run.id}_{which}.keras", mime="application/zip", key="evaluate_model_download",
-        icon=":material/download:", on_click="ignore",
-    )  # fmt: skip
+        "Download the model (.keras)",
+        run_models.checkpoint_bytes(checkpoint),
+        file_name=f"{run.id}_{checkpoint.name}.keras",
+        mime="application/zip",
+        key="evaluate_model_download",
+        icon=":material/download:",
+        on_click="ignore",
+    )
 with matrix_column:
     evaluate_view.confusion_section(model, result)
 

@@ -14,8 +14,10 @@ st.markdown(
 left, right = st.columns([1, 1])
 with left, st.container(border=True):
     st.subheader("Start in one click")
-    st.write("Train a small CNN on 1,797 real handwritten digits (8×8 pixels). It works offline and "
-             "shows live curves within seconds.")  # fmt: skip
+    st.write(
+        "Train a small CNN on 1,797 real handwritten digits (8×8 pixels). It works offline and "
+        "shows live curves within seconds."
+    )
     if st.button("Train a digits classifier", type="primary", key="quick_train"):
         setup = state.default_setup()
         state.set_data(setup.data)

@@ -6,7 +6,7 @@ import streamlit as st
 
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import learn as figures
-from cnnlab.lesson import lesson
+from cnnlab.lesson import arithmetic, content
 from cnnlab.ui import learn_model, learn_widgets
 
 st.title("Learn: how a convolution sees an image")
@@ -20,9 +20,11 @@ st.markdown(
 )
 st.caption(
     "The article's own patch, written the same way: "
-    + lesson.convolution_step(lesson.ARTICLE_PATCH, lesson.KERNELS["Vertical edge"], 1, "valid", 0).text
+    + arithmetic.convolution_step(content.ARTICLE_PATCH, content.KERNELS["Vertical edge"], 1, "valid", 0).text
 )
-learn_widgets.walkthrough(lesson.x_image(), lesson.KERNELS["Vertical edge"], 1, "valid", key="learn_example")
+learn_widgets.walkthrough(
+    content.x_image(), content.KERNELS["Vertical edge"], 1, "valid", key="learn_example"
+)
 
 st.header("2. Try your own: input, kernel, stride and padding", anchor="controls")
 input_column, kernel_column, settings_column = st.columns([4, 3, 3])
@@ -36,12 +38,15 @@ with settings_column:
         "Stride", 1, 3, 1, key="learn_stride", help="How many pixels the window moves each step."
     )
     padding = st.radio(
-        "Padding", lesson.PADDINGS, key="learn_padding", horizontal=True,
+        "Padding",
+        arithmetic.PADDINGS,
+        key="learn_padding",
+        horizontal=True,
         help="'valid': no padding, the output shrinks. 'same': a border of zeros keeps the size (stride 1).",
-    )  # fmt: skip
+    )
 
 try:
-    shape = lesson.output_shape(image.shape, kernel.shape, stride, padding)
+    shape = arithmetic.output_shape(image.shape, kernel.shape, stride, padding)
 except CnnLabError as error:
     st.error(str(error))
     st.stop()
@@ -54,7 +59,7 @@ if not revealed:
     learn_widgets.ask_prediction(signature)
 elif guess is not None:
     learn_widgets.verdict(guess, shape)
-feature_map = lesson.convolve(image, kernel, stride, padding)
+feature_map = arithmetic.convolve(image, kernel, stride, padding)
 if revealed:
     learn_widgets.walkthrough(image, kernel, stride, padding, key="learn_explore")
 
@@ -70,9 +75,10 @@ else:
     height = int(min(max(feature_map.shape[0], 3) * 46 * size / 14 + 120, 640))
     st.plotly_chart(
         figures.relu_figure(feature_map, font_size=size, height=height),
-        key="learn_relu_chart", config={"displayModeBar": False},
-    )  # fmt: skip
-    rectified = lesson.relu(feature_map)
+        key="learn_relu_chart",
+        config={"displayModeBar": False},
+    )
+    rectified = arithmetic.relu(feature_map)
     largest = int(min(rectified.shape))
     if largest < 2:
         st.info(
@@ -84,18 +90,19 @@ else:
         )
         st.plotly_chart(
             figures.pooling_figure(rectified, size=pool_size, font_size=size, height=height),
-            key="learn_pool_chart", config={"displayModeBar": False},
-        )  # fmt: skip
+            key="learn_pool_chart",
+            config={"displayModeBar": False},
+        )
         maximum, average = (
-            lesson.pool(rectified, pool_size, "max"),
-            lesson.pool(rectified, pool_size, "average"),
+            arithmetic.pool(rectified, pool_size, "max"),
+            arithmetic.pool(rectified, pool_size, "average"),
         )
         st.markdown(
-            f"Max pooling keeps the strongest response of each window (largest: **{lesson.format_number(maximum.max())}**); "
-            f"average pooling dilutes it (largest: **{lesson.format_number(average.max())}**). "
+            f"Max pooling keeps the strongest response of each window (largest: **{arithmetic.format_number(maximum.max())}**); "
+            f"average pooling dilutes it (largest: **{arithmetic.format_number(average.max())}**). "
             f"In Keras: `layers.MaxPooling2D(({pool_size}, {pool_size}))`."
         )
-    st.table(pd.DataFrame(lesson.POOLING_COMPARISON).set_index("Factors"))
+    st.table(pd.DataFrame(content.POOLING_COMPARISON).set_index("Factors"))
 
 st.header("4. Your model's real kernels", anchor="real-model")
 st.markdown(

@@ -20,16 +20,24 @@ show_dataset_line(context)
 
 with st.container(border=True):
     left, middle, right = st.columns([3, 2, 1])
-    preset_name = left.selectbox("Start from a preset", list(presets.PRESETS), key="preset_name",
-                                 format_func=lambda name: presets.get(name).title)  # fmt: skip
+    preset_name = left.selectbox(
+        "Start from a preset",
+        list(presets.PRESETS),
+        key="preset_name",
+        format_func=lambda name: presets.get(name).title,
+    )
     left.caption(f"{presets.get(preset_name).description} *Source: {presets.get(preset_name).source}.*")
-    fit = middle.checkbox("Fit it to the current data", value=True, key="preset_fit",
-                          help="Set the input shape to the data's images and the last layer to its classes.")  # fmt: skip
+    fit = middle.checkbox(
+        "Fit it to the current data",
+        value=True,
+        key="preset_fit",
+        help="Set the input shape to the data's images and the last layer to its classes.",
+    )
     right.write("")
     if right.button("Load preset", key="load_preset", type="primary"):
         preset = presets.get(preset_name)
         spec = preset.spec
-        if fit and context.image_shape:
+        if fit and context.image_shape and context.num_classes:
             spec = presets.adapt(spec, context.image_shape, context.num_classes)
         state.set_model(spec)
         if preset.training:
@@ -67,14 +75,20 @@ code_tab, json_tab = st.tabs(["Keras code", "JSON"])
 with code_tab:
     if analysis.ok:
         script = codegen.script(setup.model, setup.training, setup.data)
-        st.download_button("Download the script", script, f"{setup.model.name}.py", "text/x-python",
-                           key="download_code")  # fmt: skip
+        st.download_button(
+            "Download the script", script, f"{setup.model.name}.py", "text/x-python", key="download_code"
+        )
         st.code(script, language="python")
     else:
         st.info("Fix the problems above to see the code.")
 with json_tab:
-    st.download_button("Download JSON", setup.model.to_json(), f"{setup.model.name}.json", "application/json",
-                       key="download_json")  # fmt: skip
+    st.download_button(
+        "Download JSON",
+        setup.model.to_json(),
+        f"{setup.model.name}.json",
+        "application/json",
+        key="download_json",
+    )
     st.code(setup.model.to_json(), language="json")
     pasted = st.text_area("Import a model (paste its JSON)", key="import_json", height=120)
     if st.button("Import", key="import_button") and pasted.strip():

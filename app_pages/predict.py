@@ -4,29 +4,30 @@ import streamlit as st
 
 from cnnlab.errors import CnnLabError
 from cnnlab.trained import inspection
-from cnnlab.ui import predict_view, run_models
+from cnnlab.ui import predict_view
 
 st.title("Predict")
-st.caption("Upload images, take a photo or draw a digit; see each preprocessing step, the top classes, "
-           "Grad-CAM, saliency and the feature maps.")  # fmt: skip
+st.caption(
+    "Upload images, take a photo or draw a digit; see each preprocessing step, the top classes, "
+    "Grad-CAM, saliency and the feature maps."
+)
 
-source = st.segmented_control("Model", ["A trained run", "A model file"], default="A trained run",
-                              key="predict_source")  # fmt: skip
+source = st.segmented_control(
+    "Model", ["A trained run", "A model file"], default="A trained run", key="predict_source"
+)
 if source == "A model file":
     choice = predict_view.uploaded_model_choice()
     if choice is None:
         st.stop()
 else:
     choice = predict_view.run_model_choice()
-    st.download_button(
-        "Download this model (.keras)", run_models.checkpoint_bytes(choice.run_id, choice.checkpoint),
-        file_name=f"{choice.run_id}_{choice.checkpoint}.keras", mime="application/zip",
-        key="predict_model_download", icon=":material/download:", on_click="ignore",
-    )  # fmt: skip
+    predict_view.model_download(choice)
 
 shape = "×".join(str(size) for size in choice.info.image_shape)
-st.caption(f"The model takes {shape} images of {len(choice.info.class_names)} classes; "
-           f"new images are prepared like {choice.info.title}.")  # fmt: skip
+st.caption(
+    f"The model takes {shape} images of {len(choice.info.class_names)} classes; "
+    f"new images are prepared like {choice.info.title}."
+)
 attempts = predict_view.collect_attempts(choice.info)
 prepared = predict_view.prepare(attempts, choice.info)
 if not prepared:
@@ -42,13 +43,24 @@ except CnnLabError as error:
 
 names = [attempt.name for attempt, _ in prepared]
 table = predict_view.predictions_table(names, probabilities, choice.info.class_names)
-st.dataframe(table, hide_index=True, key="predict_table",
-             column_config={"confidence": st.column_config.ProgressColumn("confidence", format="percent",
-                                                                          min_value=0.0, max_value=1.0)})  # fmt: skip
+st.dataframe(
+    table,
+    hide_index=True,
+    key="predict_table",
+    column_config={
+        "confidence": st.column_config.ProgressColumn(
+            "confidence", format="percent", min_value=0.0, max_value=1.0
+        )
+    },
+)
 position = 0
 if len(prepared) > 1:
-    position = st.selectbox("Explain image", range(len(prepared)), key="predict_chosen",
-                            format_func=lambda index: f"{names[index]}: {table['prediction'][index]}")  # fmt: skip
+    position = st.selectbox(
+        "Explain image",
+        range(len(prepared)),
+        key="predict_chosen",
+        format_func=lambda index: f"{names[index]}: {table['prediction'][index]}",
+    )
 attempt, item = prepared[position]
 st.subheader(f"{attempt.name}: {table['prediction'][position]} ({table['confidence'][position]:.0%})")
 try:

@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cnnlab import specs
 from cnnlab.model import presets
-from cnnlab.runs.scheduler import LocalProcessExecutor, Scheduler
+from cnnlab.runs.executor import LocalProcessExecutor
+from cnnlab.runs.scheduler import Scheduler
 from cnnlab.runs.store import Store
 
 

@@ -4,13 +4,15 @@ Trains the minimal MNIST CNN on MNIST-sized data (10,000 images of 28x28: MNIST 
 file is in the Keras cache, else CNN Lab's generated shapes) three times in one go: a bare
 `model.fit` here, the same run through the scheduler and a worker process with everything
 switched on (batch and epoch metrics, kernels, feature maps, predictions, confusion matrix,
-histograms, checkpoints), then the bare fit again. Epoch time includes validation in both. The
-first epoch (tracing) is left out; the ratios compare the medians of the others (wall and CPU
-time), and the fastest epochs, which other load on the machine disturbs least.
+histograms, layer health, diagnoses, checkpoints), then the bare fit again. Epoch time
+includes validation in both. The first epoch (tracing) is left out; the ratios compare the
+medians of the others (wall and CPU time), and the fastest epochs, which other load on the
+machine disturbs least.
 
-    python benchmarks/telemetry_overhead.py [--epochs 4] [--batch-size 128]
+    python benchmarks/telemetry_overhead.py [--epochs 4] [--batch-size 128] [--rounds 5]
 
-Prints figures and the ratio; never fails on a timing. Goal: a ratio of at most 1.05.
+Prints figures and the ratio; never fails on a timing. Goal (issue 15): a median CPU-time ratio of at
+most 1.03 over at least five rounds (`--rounds 5`), with layer health and diagnoses switched on.
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ import keras  # noqa: E402
 
 from cnnlab import specs  # noqa: E402
 from cnnlab.data import datasets  # noqa: E402
+from cnnlab.data.info import SplitData  # noqa: E402
 from cnnlab.model import presets  # noqa: E402
 from cnnlab.runs import training  # noqa: E402
-from cnnlab.runs.scheduler import LocalProcessExecutor, Scheduler  # noqa: E402
+from cnnlab.runs.executor import LocalProcessExecutor  # noqa: E402
+from cnnlab.runs.scheduler import Scheduler  # noqa: E402
 from cnnlab.runs.store import Store  # noqa: E402
 
 
@@ -43,8 +47,8 @@ def data_settings() -> specs.DataSettings:
     """10,000 images of 28x28: MNIST if available offline, else eight generated shapes."""
     if datasets.info("mnist").available:
         return specs.DataSettings(dataset="mnist", subset=10_000)
-    options = {"count_per_class": 1250, "classes": ["circle", "square", "triangle", "star", "cross", "diamond",
-                                                    "ring", "hexagon"]}  # fmt: skip
+    classes = ["circle", "square", "triangle", "star", "cross", "diamond", "ring", "hexagon"]
+    options = {"count_per_class": 1250, "classes": classes}
     return specs.DataSettings(dataset="shapes", image_size=28, color_mode="grayscale", options=options)
 
 
@@ -67,14 +71,19 @@ class EpochTimer(keras.callbacks.Callback):
 Timings = tuple[list[float], list[float]]  # wall seconds and CPU seconds per epoch
 
 
-def bare_fit(spec: specs.ModelSpec, settings: specs.TrainingSettings, data: datasets.SplitData) -> Timings:
+def bare_fit(spec: specs.ModelSpec, settings: specs.TrainingSettings, data: SplitData) -> Timings:
     """Epoch times of a plain compile and fit with validation data, nothing recorded."""
     model = training.new_model(spec, settings)
     timer = EpochTimer()
     model.fit(
-        data.x_train, data.y_train, batch_size=settings.batch_size, epochs=settings.epochs,
-        validation_data=(data.x_val, data.y_val), callbacks=[timer], verbose=0,
-    )  # fmt: skip
+        data.x_train,
+        data.y_train,
+        batch_size=settings.batch_size,
+        epochs=settings.epochs,
+        validation_data=(data.x_val, data.y_val),
+        callbacks=[timer],
+        verbose=0,
+    )
     return timer.seconds, timer.cpu_seconds
 
 
@@ -130,7 +139,7 @@ def main() -> None:
     worker_wall, worker_cpu = (statistics.median(values) for values in pooled["worker"])
     print(f"bare fit: {bare_wall:.3f} s per epoch ({len(data.y_train) / bare_wall:,.0f} training images/s)")
     print(f"worker + telemetry: {worker_wall:.3f} s per epoch")
-    print(f"epoch-time ratio (worker + telemetry / bare): {worker_wall / bare_wall:.3f} (goal <= 1.05)")
+    print(f"epoch-time ratio (worker + telemetry / bare): {worker_wall / bare_wall:.3f} (goal <= 1.03)")
     print(f"epoch CPU-time ratio (less sensitive to other load): {worker_cpu / bare_cpu:.3f}")
     fastest = min(pooled["worker"][0]) / min(pooled["bare"][0])
     print(f"fastest-epoch ratio (the least disturbed epoch of each): {fastest:.3f}")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from cnnlab.errors import CnnLabError, SpecError
 from cnnlab.model import shapes
+from cnnlab.runs.statuses import Status
 from cnnlab.specs import ModelSpec
 
 if TYPE_CHECKING:
@@ -72,12 +73,27 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--owner", default="cli", help="the run's owner (default: cli)")
     train.set_defaults(handler=_command_train)
     runs = subcommands.add_parser("runs", help="list training runs, newest first")
-    runs.add_argument("--status", default=None, help="only runs with this status")
+    runs.add_argument(
+        "--status",
+        default=None,
+        choices=[status.value for status in Status],
+        help="only runs with this status",
+    )
     runs.add_argument("--limit", type=int, default=50, help="at most this many (default: 50)")
     runs.set_defaults(handler=_command_runs)
     stop = subcommands.add_parser("stop", help="stop a run after its current batch")
     stop.add_argument("run", metavar="RUN", help="a run id (or a unique prefix)")
     stop.set_defaults(handler=_command_stop)
+    lr_find = subcommands.add_parser(
+        "lr-find", help="run the learning-rate range test in a worker; print the suggestion"
+    )
+    lr_find.add_argument("spec", metavar="SPEC", help="a preset name or a model JSON file")
+    lr_find.add_argument("--dataset", default="digits", metavar="NAME_OR_PATH", help="default: digits")
+    for option, kind in _TRAIN_OPTIONS.items():
+        lr_find.add_argument(
+            f"--{option.replace('_', '-')}", type=kind, default=None, help=_train_help(option)
+        )
+    lr_find.set_defaults(handler=_command_lr_find, early_stopping=None)
     return parser
 
 
@@ -165,7 +181,7 @@ def _command_dataset_info(arguments: argparse.Namespace) -> int:
             test_fraction=arguments.test_fraction,
             seed=arguments.seed,
         )
-    except ValueError as error:
+    except SpecError as error:
         raise SpecError(f"Invalid data settings: {error}") from None
     data = datasets.load(settings)
     shape = "x".join(str(size) for size in data.image_shape)
@@ -185,10 +201,23 @@ def _command_dataset_info(arguments: argparse.Namespace) -> int:
 
 _DATA_OPTIONS = ("image_size", "color_mode", "subset", "validation_fraction", "test_fraction")
 _TRAIN_OPTIONS: dict[str, Callable[[str], object]] = {
-    "epochs": int, "batch_size": int, "learning_rate": float, "optimizer": str, "schedule": str,
-    "momentum": float, "l2": float, "early_stopping_patience": int, "seed": int,
-    "image_size": int, "color_mode": str, "subset": int, "validation_fraction": float, "test_fraction": float,
-}  # fmt: skip
+    # Training settings.
+    "epochs": int,
+    "batch_size": int,
+    "learning_rate": float,
+    "optimizer": str,
+    "schedule": str,
+    "momentum": float,
+    "l2": float,
+    "early_stopping_patience": int,
+    "seed": int,
+    # Data settings (`_DATA_OPTIONS`).
+    "image_size": int,
+    "color_mode": str,
+    "subset": int,
+    "validation_fraction": float,
+    "test_fraction": float,
+}
 
 
 def _train_help(option: str) -> str:
@@ -216,7 +245,7 @@ def _train_settings(arguments: argparse.Namespace) -> tuple[ModelSpec, DataSetti
             dataset=arguments.dataset, **{key: given.pop(key) for key in _DATA_OPTIONS if key in given}
         )
         training = TrainingSettings(**given)
-    except ValueError as error:
+    except SpecError as error:
         raise SpecError(f"Invalid training option: {error}") from None
     info = datasets.info(arguments.dataset)
     height, width, channels = info.image_shape
@@ -230,8 +259,8 @@ def _progress_line(store: Store, run: RunRecord, steps_per_epoch: int | None) ->
     """`epoch 3/10 [#####.....] 41% loss 0.3123 accuracy 0.912 ETA 0:07` for a running run."""
     import time
 
-    epochs = int(run.training_settings.get("epochs", 1))
-    if run.status == "queued":
+    epochs = run.training().epochs
+    if run.status == Status.QUEUED:
         return f"queued (position {run.queue_position})"
     latest = store.batch_metrics(run.id).tail(1)
     if latest.empty or not steps_per_epoch:
@@ -253,19 +282,19 @@ def _command_train(arguments: argparse.Namespace) -> int:
     import time
 
     from cnnlab.runs import scheduler as scheduling
-    from cnnlab.runs import statuses
 
     spec, data, training = _train_settings(arguments)
     runner = scheduling.Scheduler(warm=False).start()
-    run = runner.submit(spec=spec, data_settings=data, training_settings=training, name=arguments.name,
-                        owner=arguments.owner)  # fmt: skip
+    run = runner.submit(
+        spec=spec, data_settings=data, training_settings=training, name=arguments.name, owner=arguments.owner
+    )
     steps_per_epoch, shown = None, ""
     try:
         while not run.is_ended:
             time.sleep(0.5)
             run = runner.store.get_run(run.id)
-            if steps_per_epoch is None and run.dataset_summary:
-                train_images = sum(int(row.get("train", 0)) for row in run.dataset_summary)
+            train_images = run.train_images()
+            if steps_per_epoch is None and train_images:
                 steps_per_epoch = math.ceil(train_images / training.batch_size)
             line = _progress_line(runner.store, run, steps_per_epoch)
             if sys.stderr.isatty():
@@ -282,14 +311,39 @@ def _command_train(arguments: argparse.Namespace) -> int:
     if sys.stderr.isatty():
         print(file=sys.stderr)
     results = run.results or {}
-    summary = {"run_id": run.id, "status": run.status, "epochs": results.get("epochs", 0)}
+    summary: dict[str, object] = {
+        "run_id": run.id,
+        "status": run.status.value,
+        "epochs": results.get("epochs", 0),
+    }
     for split, prefix in (("train", ""), ("validation", "val_"), ("test", "test_")):
         for metric in ("accuracy", "loss"):
             summary[f"{split}_{metric}"] = results.get(f"{prefix}{metric}")
     if run.reason:
         summary["reason"] = run.reason
+    summary["diagnoses"] = _print_diagnoses(runner.store, run.id)
     print(json.dumps(summary))
-    return 0 if run.status in (statuses.COMPLETED, statuses.STOPPED) else 1
+    return 0 if run.status in (Status.COMPLETED, Status.STOPPED) else 1
+
+
+def _print_diagnoses(store: Store, run_id: str) -> list[str]:
+    """Print the run's diagnoses (`cnnlab.runs.diagnosis`) to stderr; return their event lines."""
+    from cnnlab.runs import diagnosis
+
+    found = diagnosis.read(store, run_id)
+    for item in found:
+        print(f"{item.title} (epoch {item.epoch}): {item.cause}\n  Fix: {item.fix}", file=sys.stderr)
+    return [item.message() for item in found]
+
+
+def _command_lr_find(arguments: argparse.Namespace) -> int:
+    from cnnlab.runs import lr_finder
+
+    spec, data, training = _train_settings(arguments)
+    print("running the learning-rate range test in a worker process...", file=sys.stderr, flush=True)
+    result = lr_finder.find_learning_rate_in_worker(spec, data, training)
+    print(result.summary())
+    return 0
 
 
 def _command_runs(arguments: argparse.Namespace) -> int:
@@ -300,8 +354,7 @@ def _command_runs(arguments: argparse.Namespace) -> int:
     print(f"{'RUN':<14} {'STATUS':<12} {'EPOCHS':>7} {'VAL ACC':>8} {'TEST ACC':>9}  {'CREATED':<19}  NAME")
     for run in Store().list_runs(status=arguments.status, limit=arguments.limit):
         epochs = f"{run.last_epoch}/{run.training_settings.get('epochs', '?')}"
-        results = run.results or {}
-        validation, test = results.get("val_accuracy"), results.get("test_accuracy")
+        validation, test = run.result("val_accuracy"), run.result("test_accuracy")
         created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.created_at))
         print(
             f"{run.id:<14} {run.status:<12} {epochs:>7} {'' if validation is None else f'{validation:.4f}':>8} "

@@ -43,9 +43,19 @@ def decode(token: str) -> Setup:
             "Ask for the link again, or start from the default setup."
         ) from None
     if not isinstance(payload, dict) or set(payload) != {"data", "model", "training"}:
-        raise SpecError("The setup in this link is incomplete; it needs data, model and training settings.")
-    return Setup(
-        DataSettings.from_dict(payload["data"]),
-        ModelSpec.from_dict(payload["model"]),
-        TrainingSettings.from_dict(payload["training"]),
-    )
+        got = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
+        raise SpecError(
+            f"The setup in this link is incomplete (got {got}); it needs data, model and training "
+            "settings. Ask for the link again, or start from the default setup."
+        )
+    try:
+        return Setup(
+            DataSettings.from_dict(payload["data"]),
+            ModelSpec.from_dict(payload["model"]),
+            TrainingSettings.from_dict(payload["training"]),
+        )
+    except SpecError as error:
+        raise SpecError(
+            f"The setup in this link cannot be used: {error} Ask for the link again, or start from the "
+            "default setup."
+        ) from None

@@ -3,19 +3,25 @@
 Layer JSON speaks Keras: `type` is the Keras class name and every other key is a constructor
 argument of that class, for example
 `{"type": "Conv2D", "filters": 32, "kernel_size": 3, "activation": "relu"}`.
+
+Every value a user can give is checked on construction: anything malformed raises `SpecError`
+saying which field was wrong, the value received and what to use instead.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from cnnlab import spec_fields
 from cnnlab.errors import SpecError
 
 JsonDict = dict[str, Any]
+Settings = TypeVar("Settings", "AugmentationSettings", "DataSettings", "TrainingSettings")
 
 
 def _freeze(value: Any) -> Any:
@@ -44,10 +50,15 @@ class LayerSpec:
     params: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "params", _freeze(dict(self.params)))
+        if not isinstance(self.type, str) or not self.type:
+            raise SpecError(
+                f'A layer\'s "type" must be the name of its Keras class, e.g. "Conv2D"; got {self.type!r}.'
+            )
+        params = spec_fields.text_keyed(self.params, f"The parameters of {self.type}", '{"filters": 32}')
+        object.__setattr__(self, "params", _freeze(params))
 
     def __hash__(self) -> int:
-        return hash((self.type, json.dumps(_thaw(self.params), sort_keys=True)))
+        return hash((self.type, json.dumps(_thaw(self.params), sort_keys=True, default=repr)))
 
     def get(self, name: str, default: Any = None) -> Any:
         """The value of parameter `name`, or `default` when it is not given."""
@@ -76,10 +87,28 @@ class LayerSpec:
         if "type" not in data or not isinstance(data["type"], str):
             raise SpecError(
                 f'{where} has no "type"; every layer names its Keras class, e.g. "type": "Conv2D". '
-                f"Got keys {sorted(data)}."
+                f"Got keys {sorted(map(str, data))}."
             )
         params = {key: value for key, value in data.items() if key != "type"}
+        if not all(isinstance(key, str) for key in params):
+            raise SpecError(f"{where} has a parameter name that is not text: {sorted(map(repr, params))}.")
         return cls(data["type"], params)
+
+
+def _input_shape(value: Any) -> tuple[int, int, int]:
+    """`value` as (height, width, channels); SpecError unless it is three positive whole numbers."""
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) != 3
+        or not all(isinstance(size, numbers.Integral) and not isinstance(size, bool) for size in value)
+        or not all(int(size) > 0 for size in value)
+    ):
+        raise SpecError(
+            '"input_shape" must be three positive integers [height, width, channels], '
+            f"e.g. [28, 28, 1]; got {value!r}."
+        )
+    height, width, channels = (int(size) for size in value)
+    return (height, width, channels)
 
 
 @dataclass(frozen=True)
@@ -91,8 +120,14 @@ class ModelSpec:
     name: str = "cnn"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "input_shape", tuple(self.input_shape))
+        object.__setattr__(self, "input_shape", _input_shape(self.input_shape))
+        if not isinstance(self.layers, list | tuple) or not all(
+            isinstance(layer, LayerSpec) for layer in self.layers
+        ):
+            raise SpecError(f"A model's layers must be a list of layers; got {self.layers!r}.")
         object.__setattr__(self, "layers", tuple(self.layers))
+        if not isinstance(self.name, str):
+            raise SpecError(f'A model\'s "name" must be text, e.g. "cnn"; got {self.name!r}.')
 
     def to_dict(self) -> JsonDict:
         """The JSON form: `{"name", "input_shape", "layers"}`."""
@@ -118,26 +153,15 @@ class ModelSpec:
         unknown = set(data) - {"name", "input_shape", "layers"}
         if unknown:
             raise SpecError(
-                f"Unknown key(s) {sorted(unknown)} in the model spec; "
+                f"Unknown key(s) {sorted(map(str, unknown))} in the model spec; "
                 'the keys are "name", "input_shape" and "layers".'
             )
-        input_shape = data.get("input_shape")
-        if (
-            not isinstance(input_shape, list | tuple)
-            or len(input_shape) != 3
-            or not all(
-                isinstance(size, int) and not isinstance(size, bool) and size > 0 for size in input_shape
-            )
-        ):
-            raise SpecError(
-                '"input_shape" must be three positive integers [height, width, channels], '
-                f"e.g. [28, 28, 1]; got {input_shape!r}."
-            )
+        input_shape = _input_shape(data.get("input_shape"))
         layers = data.get("layers")
         if not isinstance(layers, list | tuple) or not layers:
             raise SpecError(f'"layers" must be a non-empty list of layer objects; got {layers!r}.')
         return cls(
-            input_shape=tuple(input_shape),
+            input_shape=input_shape,
             layers=tuple(LayerSpec.from_dict(layer, position) for position, layer in enumerate(layers, 1)),
             name=str(data.get("name", "cnn")),
         )
@@ -151,27 +175,37 @@ class ModelSpec:
             raise SpecError(
                 f"The model spec is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}."
             ) from None
+        except (TypeError, RecursionError):
+            raise SpecError(
+                f"The model spec must be JSON text; got {type(text).__name__} {str(text)[:60]!r}."
+            ) from None
         return cls.from_dict(data)
 
 
-def _settings_from_dict(cls: type, data: Mapping[str, Any], what: str) -> Any:
+def _settings_from_dict(cls: type[Settings], data: Mapping[str, Any], what: str) -> Settings:
     """Build a settings dataclass from a dict, rejecting unknown keys and coercing lists."""
     if not isinstance(data, Mapping):
         raise SpecError(f"The {what} must be a JSON object; got {type(data).__name__}.")
     names = {item.name for item in dataclasses.fields(cls)}
     unknown = set(data) - names
     if unknown:
-        raise SpecError(f"Unknown {what} key(s) {sorted(unknown)}; the keys are {sorted(names)}.")
+        raise SpecError(
+            f"Unknown {what} key(s) {sorted(map(str, unknown))}; the keys are {sorted(names)}. "
+            "Remove or rename them."
+        )
     values = {key: _freeze(value) for key, value in data.items()}
     try:
         return cls(**values)
-    except (TypeError, ValueError) as error:
+    except SpecError as error:
         raise SpecError(f"Invalid {what}: {error}") from None
 
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "step", "exponential", "cosine", "plateau")
 COLOR_MODES = ("grayscale", "rgb")
+FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
+MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
+LARGEST_SEED = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -190,14 +224,9 @@ class AugmentationSettings:
     shear: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.flip not in ("none", "horizontal", "vertical", "horizontal_and_vertical"):
-            raise ValueError(
-                f"flip must be none, horizontal, vertical or horizontal_and_vertical; got {self.flip!r}"
-            )
+        spec_fields.choice(self, "flip", FLIPS)
         for name in ("rotation", "zoom", "translation", "contrast", "shear"):
-            value = getattr(self, name)
-            if not 0.0 <= float(value) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1); got {value!r}")
+            spec_fields.number(self, name, minimum=0.0, maximum=1.0, below=True)
 
     @property
     def active(self) -> bool:
@@ -230,23 +259,29 @@ class DataSettings:
     options: Mapping[str, Any] = field(default_factory=dict)  # dataset-specific, e.g. shapes' noise
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "options", _freeze(dict(self.options)))
-        if self.color_mode is not None and self.color_mode not in COLOR_MODES:
-            raise ValueError(f"color_mode must be grayscale or rgb; got {self.color_mode!r}")
-        if not 0.0 <= self.validation_fraction < 1.0 or not 0.0 <= self.test_fraction < 1.0:
-            raise ValueError(
-                "validation_fraction and test_fraction must be in [0, 1); "
-                f"got {self.validation_fraction!r} and {self.test_fraction!r}"
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise SpecError(
+                f'dataset must be the name of a dataset, e.g. "digits"; got {self.dataset!r}. '
+                "The Data page lists them."
             )
+        options = spec_fields.text_keyed(self.options, "The dataset options", '{"noise": 0.1}')
+        object.__setattr__(self, "options", _freeze(options))
+        spec_fields.number(self, "image_size", whole=True, minimum=1, optional=True)
+        spec_fields.choice(self, "color_mode", (None, *COLOR_MODES))
+        spec_fields.number(self, "subset", whole=True, minimum=1, optional=True)
+        spec_fields.number(self, "validation_fraction", minimum=0.0, maximum=1.0, below=True)
+        spec_fields.number(self, "test_fraction", minimum=0.0, maximum=1.0, below=True)
+        spec_fields.number(self, "seed", whole=True, minimum=0, maximum=LARGEST_SEED)
         if self.validation_fraction + self.test_fraction >= 0.9:
-            raise ValueError(
+            raise SpecError(
                 "validation_fraction + test_fraction must leave at least 10% for training; "
-                f"got {self.validation_fraction + self.test_fraction:.2f}"
+                f"got {self.validation_fraction + self.test_fraction:.2f}. Lower one of them."
             )
 
     def to_dict(self) -> JsonDict:
         """The JSON form."""
-        return _thaw(dataclasses.asdict(self))
+        data: JsonDict = _thaw(dataclasses.asdict(self))
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DataSettings:
@@ -282,23 +317,29 @@ class TrainingSettings:
     def __post_init__(self) -> None:
         if isinstance(self.augmentation, Mapping):
             object.__setattr__(self, "augmentation", AugmentationSettings.from_dict(self.augmentation))
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {self.optimizer!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}; got {self.schedule!r}")
-        if not 0.0 < float(self.learning_rate) <= 10.0:
-            raise ValueError(f"learning_rate must be in (0, 10]; got {self.learning_rate!r}")
-        if int(self.batch_size) < 1 or int(self.epochs) < 1:
-            raise ValueError(
-                f"batch_size and epochs must be at least 1; got {self.batch_size!r} and {self.epochs!r}"
+        elif not isinstance(self.augmentation, AugmentationSettings):
+            raise SpecError(
+                'augmentation must be a JSON object such as {"flip": "horizontal", "rotation": 0.05}; '
+                f"got {self.augmentation!r}."
             )
-        if self.early_stopping_monitor not in ("val_loss", "val_accuracy", "loss", "accuracy"):
-            raise ValueError(
-                "early_stopping_monitor must be val_loss, val_accuracy, loss or accuracy; "
-                f"got {self.early_stopping_monitor!r}"
-            )
-        if float(self.l2) < 0:
-            raise ValueError(f"l2 must be zero or positive; got {self.l2!r}")
+        spec_fields.choice(self, "optimizer", OPTIMIZERS)
+        spec_fields.choice(self, "schedule", SCHEDULES)
+        spec_fields.choice(self, "early_stopping_monitor", MONITORS)
+        for name in ("nesterov", "early_stopping", "restore_best_weights"):
+            spec_fields.flag(self, name)
+        spec_fields.number(self, "learning_rate", minimum=0.0, maximum=10.0, above=True)
+        spec_fields.number(self, "momentum", minimum=0.0, maximum=1.0)
+        spec_fields.number(self, "weight_decay", minimum=0.0)
+        spec_fields.number(self, "schedule_step_epochs", whole=True, minimum=1)
+        spec_fields.number(self, "schedule_decay_rate", minimum=0.0, maximum=1.0, above=True)
+        spec_fields.number(self, "plateau_patience", whole=True, minimum=0)
+        spec_fields.number(self, "plateau_factor", minimum=0.0, maximum=1.0, above=True, below=True)
+        spec_fields.number(self, "minimum_learning_rate", minimum=0.0)
+        spec_fields.number(self, "batch_size", whole=True, minimum=1)
+        spec_fields.number(self, "epochs", whole=True, minimum=1)
+        spec_fields.number(self, "l2", minimum=0.0)
+        spec_fields.number(self, "early_stopping_patience", whole=True, minimum=0)
+        spec_fields.number(self, "seed", whole=True, minimum=0, maximum=LARGEST_SEED)
 
     def to_dict(self) -> JsonDict:
         """The JSON form."""

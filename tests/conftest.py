@@ -2,8 +2,12 @@
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from cnnlab.runs.store import Store
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -17,3 +21,48 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
     home = tmp_path_factory.mktemp("trained_home")
     return home, train_digits_run(home)
+
+
+@pytest.fixture
+def own_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder of the user's own images in two classes (cats 6, dogs 4 usable) and five files that
+    are skipped, one of them over the per-file byte cap (lowered for the test)."""
+    from data_files import make_own_folder, save
+    from PIL import Image
+
+    from cnnlab.data import folders
+
+    folder = make_own_folder(tmp_path / "pets")
+    monkeypatch.setattr(folders, "MAXIMUM_FILE_BYTES", 5_000)
+    save(folder / "dogs" / "huge.png", Image.effect_noise((64, 64), 80).convert("RGB"), "PNG")
+    return folder
+
+
+@pytest.fixture
+def cnnlab_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty CNN Lab home in a temporary folder, set as CNNLAB_HOME for the app and the CLI."""
+    home = tmp_path / "cnnlab_home"
+    home.mkdir()
+    monkeypatch.setenv("CNNLAB_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def home_store(cnnlab_home: Path) -> "Store":
+    """The run store in `cnnlab_home`: the one the app under test reads and writes."""
+    from cnnlab.runs.store import Store
+
+    return Store(cnnlab_home)
+
+
+@pytest.fixture(scope="session")
+def peaked_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A home with one digits run really trained for five epochs at a high learning rate, whose
+    validation accuracy peaks before its last epoch (checked by the tests that use it): (home, run id)."""
+    from trained_runs import train_digits_run
+
+    from cnnlab import specs
+
+    home = tmp_path_factory.mktemp("peaked_home")
+    settings = specs.TrainingSettings(epochs=5, batch_size=64, learning_rate=0.01)
+    return home, train_digits_run(home, name="peaked run", settings=settings)

@@ -8,19 +8,28 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 from cnnlab.errors import DatasetUnavailable
-from cnnlab.runs import statuses
 from cnnlab.runs.job import Control, Outcome
+from cnnlab.runs.statuses import Status
 from cnnlab.runs.store import Store
 
 BATCHES_PER_EPOCH = 10
+WARM_MARKER = "CNNLAB_TEST_WARM_MARKER"
+
+
+def warm_up() -> None:
+    """What a warm worker calls before it reads a run id: touch the file `$CNNLAB_TEST_WARM_MARKER`."""
+    marker = os.environ.get(WARM_MARKER)
+    if marker:
+        Path(marker).touch()
 
 
 def counting_job(run_id: str, store: Store, control: Control) -> Outcome:
     """Record a batch every 20 ms for `epochs` epochs; stop, pause and resume between batches."""
-    store.set_status(run_id, statuses.RUNNING)
-    epochs = int(store.get_run(run_id).training_settings.get("epochs", 1))
+    store.set_status(run_id, Status.RUNNING)
+    epochs = store.get_run(run_id).training().epochs
     for step in range(epochs * BATCHES_PER_EPOCH):
         time.sleep(0.02)
         epoch, batch = divmod(step, BATCHES_PER_EPOCH)
@@ -30,14 +39,14 @@ def counting_job(run_id: str, store: Store, control: Control) -> Outcome:
         if batch == BATCHES_PER_EPOCH - 1:
             store.add_epoch_metrics(run_id, {"epoch": epoch + 1, "loss": 1 / (step + 1)})
         if control.should_stop():
-            return Outcome(statuses.STOPPED, reason="Stopped by the user.")
+            return Outcome(Status.STOPPED, reason="Stopped by the user.")
     store.set_results(run_id, {"pid": os.getpid(), "threads": os.environ.get("TF_NUM_INTRAOP_THREADS")})
     return Outcome()
 
 
 def failing_job(run_id: str, store: Store, control: Control) -> Outcome:
     """Start running, then hit a bug."""
-    store.set_status(run_id, statuses.RUNNING)
+    store.set_status(run_id, Status.RUNNING)
     raise ValueError("bad value 42")
 
 
@@ -48,7 +57,16 @@ def unavailable_job(run_id: str, store: Store, control: Control) -> Outcome:
 
 def diverging_job(run_id: str, store: Store, control: Control) -> Outcome:
     """End as diverged with a hint."""
-    store.set_status(run_id, statuses.RUNNING)
-    return Outcome(
-        statuses.DIVERGED, reason="The loss became NaN at epoch 1.", hint="Lower the learning rate."
-    )
+    store.set_status(run_id, Status.RUNNING)
+    return Outcome(Status.DIVERGED, reason="The loss became NaN at epoch 1.", hint="Lower the learning rate.")
+
+
+def every_batch_job(run_id: str, store: Store, control: Control) -> Outcome:
+    """Like `counting_job`, but asks the store for a stop after every batch (no poll interval)."""
+    store.set_status(run_id, Status.RUNNING)
+    for step in range(store.get_run(run_id).training().epochs * BATCHES_PER_EPOCH):
+        time.sleep(0.02)
+        store.add_batch_metrics(run_id, [{"epoch": 1, "batch": step, "step": step, "loss": 1.0}])
+        if control.should_stop(force_poll=True):
+            return Outcome(Status.STOPPED, reason="Stopped by the user.")
+    return Outcome()

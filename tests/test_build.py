@@ -1,4 +1,8 @@
-"""The oracle: pure-Python shapes and parameter counts equal what Keras builds, exactly."""
+"""The oracle: pure-Python shapes and parameter counts equal what Keras builds, exactly; and the
+augmentation preview shows what the training-time layers do."""
+
+import re
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -8,7 +12,9 @@ from hypothesis import strategies as st
 
 from cnnlab.errors import ArchitectureError
 from cnnlab.model import build, presets, shapes
-from cnnlab.specs import LayerSpec, ModelSpec, TrainingSettings
+from cnnlab.specs import AugmentationSettings, LayerSpec, ModelSpec, TrainingSettings
+
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def without_downloads(spec: ModelSpec) -> ModelSpec:
@@ -42,6 +48,28 @@ def test_every_preset_matches_keras(name: str) -> None:
     assert_matches_keras(without_downloads(presets.get(name).spec))
 
 
+def documented_counts() -> list[tuple[str, int]]:
+    """Every parameter count the preset descriptions and the README state, with its preset."""
+    counts = [
+        (preset.name, int(match.replace(",", "")))
+        for preset in presets.PRESETS.values()
+        for match in re.findall(r"\(([\d,]+) parameters\)", preset.description)
+    ]
+    for name, total in re.findall(
+        r"summary (\w+) .*Total params: ([\d,]+)", README.read_text(encoding="utf-8")
+    ):
+        counts.append((name, int(total.replace(",", ""))))
+    return counts
+
+
+def test_the_documented_parameter_counts_are_keras_counts() -> None:
+    counts = documented_counts()
+    assert {name for name, _ in counts} >= {"mnist_minimal", "cifar10"}
+    for name, stated in counts:
+        spec = presets.get(name).spec
+        assert stated == build.build_model(spec).count_params() == shapes.analyse(spec).total_parameters, name
+
+
 @pytest.mark.parametrize("backbone", ["MobileNetV2", "EfficientNetB0", "ResNet50", "VGG16"])
 @pytest.mark.parametrize(
     ("size", "trainable", "pooling", "fine_tune_layers"),
@@ -67,17 +95,32 @@ def _size(draw: st.DrawFn, largest: int) -> int | list[int]:
     return [draw(st.integers(1, largest)), draw(st.integers(1, largest))]
 
 
+GENERATED_KINDS = [
+    "Conv2D",
+    "SeparableConv2D",
+    "DepthwiseConv2D",
+    "MaxPooling2D",
+    "AveragePooling2D",
+    "BatchNormalization",
+    "Dropout",
+    "SpatialDropout2D",
+    "Activation",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomZoom",
+    "RandomTranslation",
+    "RandomContrast",
+    "RandomShear",
+]
+
+
 @st.composite
 def valid_specs(draw: st.DrawFn) -> ModelSpec:
     """Random small CNNs over every non-backbone layer type, kept only when valid."""
     height, width = draw(st.integers(6, 40)), draw(st.integers(6, 40))
     layers: list[dict] = []
     for _ in range(draw(st.integers(1, 6))):
-        kind = draw(st.sampled_from([
-            "Conv2D", "SeparableConv2D", "DepthwiseConv2D", "MaxPooling2D", "AveragePooling2D",
-            "BatchNormalization", "Dropout", "SpatialDropout2D", "Activation", "RandomFlip", "RandomRotation",
-            "RandomZoom", "RandomTranslation", "RandomContrast", "RandomShear",
-        ]))  # fmt: skip
+        kind = draw(st.sampled_from(GENERATED_KINDS))
         padding = draw(st.sampled_from(["valid", "same"]))
         if kind in ("Conv2D", "SeparableConv2D"):
             layer = {
@@ -158,9 +201,16 @@ def test_training_settings_add_augmentation_and_l2() -> None:
 
 
 def test_augmentation_is_inactive_when_predicting() -> None:
-    spec = ModelSpec.from_dict({"input_shape": [8, 8, 1], "layers": [
-        {"type": "RandomFlip", "mode": "horizontal_and_vertical"}, {"type": "RandomRotation", "factor": 0.4},
-        {"type": "Flatten"}]})  # fmt: skip
+    spec = ModelSpec.from_dict(
+        {
+            "input_shape": [8, 8, 1],
+            "layers": [
+                {"type": "RandomFlip", "mode": "horizontal_and_vertical"},
+                {"type": "RandomRotation", "factor": 0.4},
+                {"type": "Flatten"},
+            ],
+        }
+    )
     model = build.build_model(spec)
     images = np.random.default_rng(0).random((4, 8, 8, 1)).astype("float32")
     np.testing.assert_allclose(model.predict(images, verbose=0), images.reshape(4, 64))
@@ -188,3 +238,43 @@ def test_missing_imagenet_weights_say_where_to_put_them(monkeypatch: pytest.Monk
 
 def _refuse_download(fname: str, origin: str, **_: object) -> str:
     raise OSError(f"URL fetch failure on {origin}: offline")
+
+
+def test_augmented_examples_without_augmentation_are_the_images() -> None:
+    images = np.random.default_rng(0).random((3, 8, 8, 1)).astype("float32")
+    examples = build.augmented_examples(images, AugmentationSettings(), copies=2)
+    assert examples.shape == (3, 2, 8, 8, 1)
+    np.testing.assert_array_equal(examples[:, 0], images)
+    np.testing.assert_array_equal(examples[:, 1], images)
+
+
+def test_augmented_examples_follow_the_seed() -> None:
+    images = np.random.default_rng(1).random((2, 12, 10, 3)).astype("float32")
+    augmentation = AugmentationSettings(flip="horizontal_and_vertical", rotation=0.2, zoom=0.2, contrast=0.5)
+    first = build.augmented_examples(images, augmentation, copies=3, seed=4)
+    assert first.shape == (2, 3, 12, 10, 3)
+    np.testing.assert_array_equal(first, build.augmented_examples(images, augmentation, copies=3, seed=4))
+    assert not np.allclose(first, build.augmented_examples(images, augmentation, copies=3, seed=5))
+    assert not np.allclose(first[:, 0], first[:, 1])  # The copies of one image differ.
+    assert first.min() >= 0.0 and first.max() <= 1.0
+
+
+def test_augmented_examples_are_clipped_to_the_unit_range() -> None:
+    """A flip only moves pixels, so whatever leaves [0, 1] was clipped by the preview."""
+    images = np.stack([np.full((4, 4, 1), 2.0), np.full((4, 4, 1), -1.0)]).astype("float32")
+    examples = build.augmented_examples(images, AugmentationSettings(flip="horizontal"), copies=2)
+    np.testing.assert_array_equal(examples[0], np.ones((2, 4, 4, 1)))
+    np.testing.assert_array_equal(examples[1], np.zeros((2, 4, 4, 1)))
+
+
+def test_augmented_examples_are_what_the_training_layers_do() -> None:
+    """The preview applies the same layers the trained model starts with, with the same seed."""
+    images = np.random.default_rng(2).random((2, 9, 9, 1)).astype("float32")
+    augmentation = AugmentationSettings(rotation=0.1, translation=0.2)
+    examples = build.augmented_examples(images, augmentation, copies=1, seed=3)
+    keras.utils.set_random_seed(3)
+    spec = ModelSpec((9, 9, 1), (LayerSpec("Flatten"),))
+    model = build.build_model(spec, TrainingSettings(augmentation=augmentation))
+    augmenting = keras.Sequential(model.layers[:2])
+    expected = np.clip(np.asarray(augmenting(images, training=True)), 0.0, 1.0)
+    np.testing.assert_allclose(examples[:, 0], expected, atol=1e-6)

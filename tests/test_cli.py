@@ -1,6 +1,7 @@
 """The command line, run as a user runs it: `python -m cnnlab ...` in a subprocess."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -80,3 +81,86 @@ def test_code_prints_a_script() -> None:
     assert result.returncode == 0
     assert "keras.datasets.mnist.load_data()" in result.stdout
     assert "def build_model():" in result.stdout
+
+
+def _recorded_runs(home: Path) -> tuple[str, str]:
+    """Two runs in `home`: one completed with results, one waiting in the queue; (completed, queued)."""
+    from cnnlab.runs.statuses import Status
+    from cnnlab.runs.store import Store
+    from cnnlab.specs import DataSettings, TrainingSettings
+
+    store = Store(home)
+    spec = presets.get("digits_default").spec
+    done = store.create_run(
+        spec=spec, data_settings=DataSettings(), training_settings=TrainingSettings(epochs=4), name="done"
+    )
+    for status in (Status.STARTING, Status.RUNNING):
+        store.set_status(done.id, status)
+    store.add_epoch_metrics(done.id, {"epoch": 1, "loss": 0.5})
+    store.set_results(done.id, {"val_accuracy": 0.875, "test_accuracy": 0.9})
+    store.set_status(done.id, Status.COMPLETED)
+    waiting = store.create_run(
+        spec=spec, data_settings=DataSettings(), training_settings=TrainingSettings(), name="waiting"
+    )
+    return done.id, waiting.id
+
+
+def test_runs_lists_status_epochs_and_accuracies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cnnlab import cli
+
+    monkeypatch.setenv("CNNLAB_HOME", str(tmp_path))
+    done, waiting = _recorded_runs(tmp_path)
+    assert cli.main(["runs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["RUN", "STATUS", "EPOCHS", "VAL", "ACC", "TEST", "ACC", "CREATED", "NAME"]
+    assert lines[1].split()[:3] == [waiting, "queued", "0/10"] and lines[1].endswith("waiting")
+    assert lines[2].split()[:5] == [done, "completed", "1/4", "0.8750", "0.9000"]
+    assert cli.main(["runs", "--status", "completed"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]] == [done]
+
+
+def test_runs_refuses_an_unknown_status(capsys: pytest.CaptureFixture[str]) -> None:
+    from cnnlab import cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["runs", "--status", "exploded"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'exploded'" in capsys.readouterr().err
+
+
+def test_stop_cancels_a_queued_run_and_knows_an_ended_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cnnlab import cli
+    from cnnlab.runs.store import Store
+
+    monkeypatch.setenv("CNNLAB_HOME", str(tmp_path))
+    done, waiting = _recorded_runs(tmp_path)
+    assert cli.main(["stop", waiting[:-1]]) == 0  # A unique prefix is enough.
+    assert capsys.readouterr().out.strip() == f"Run {waiting} (waiting) stopped; status: stopped."
+    assert Store(tmp_path).get_run(waiting).reason == "Stopped before it started."
+    assert cli.main(["stop", done]) == 0
+    assert "had already ended; status: completed." in capsys.readouterr().out
+    assert cli.main(["stop", "zzzz"]) == 2
+    assert "matches no run" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_train_runs_a_worker_and_ends_with_one_json_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "cnnlab", "train", "digits_default", "--epochs", "1", "--subset", "300"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "CNNLAB_HOME": str(tmp_path), "CNNLAB_MAX_WORKERS": "1"},
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (summary["status"], summary["epochs"]) == ("completed", 1)
+    assert 0.0 <= summary["test_accuracy"] <= 1.0
+    from cnnlab.runs.store import Store
+
+    run = Store(tmp_path).get_run(summary["run_id"])
+    assert run.training().epochs == 1 and run.data().subset == 300 and run.owner == "cli"

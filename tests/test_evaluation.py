@@ -12,9 +12,9 @@ from sklearn import metrics
 
 from cnnlab import specs
 from cnnlab.data import datasets
-from cnnlab.model import presets
+from cnnlab.data.info import SplitData
 from cnnlab.runs.store import Store
-from cnnlab.trained import evaluation
+from cnnlab.trained import checkpoints, evaluation
 from cnnlab.trained.evaluation import EvaluationError
 
 
@@ -24,34 +24,35 @@ def trained(trained_home: tuple[Path, str]) -> tuple[Store, str]:
 
 
 @pytest.fixture(scope="module")
-def data(trained: tuple[Store, str]) -> datasets.SplitData:
+def data(trained: tuple[Store, str]) -> SplitData:
     store, run_id = trained
     return datasets.load(store.get_run(run_id).data())
 
 
 @pytest.fixture(scope="module")
-def result(trained: tuple[Store, str], data: datasets.SplitData) -> evaluation.Evaluation:
+def result(trained: tuple[Store, str], data: SplitData) -> evaluation.Evaluation:
     store, run_id = trained
-    model = evaluation.load_checkpoint(store, run_id, "best")
+    model = checkpoints.load(checkpoints.find(store, run_id, "best"))
     return evaluation.evaluate(model, data.x_test, data.y_test, data.class_names)
 
 
-def test_loss_and_accuracy_match_keras_evaluate(trained: tuple[Store, str], data: datasets.SplitData,
-                                                result: evaluation.Evaluation) -> None:  # fmt: skip
+def test_loss_and_accuracy_match_keras_evaluate(
+    trained: tuple[Store, str], data: SplitData, result: evaluation.Evaluation
+) -> None:
     store, run_id = trained
-    model = evaluation.load_checkpoint(store, run_id, "best")
+    model = checkpoints.load(checkpoints.find(store, run_id, "best"))
     model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     expected = model.evaluate(data.x_test, data.y_test, verbose=0, return_dict=True)
     assert result.accuracy == pytest.approx(expected["accuracy"], abs=1e-6)
     assert result.loss == pytest.approx(expected["loss"], rel=1e-4)
     # The run's own recorded test figures come from the same checkpoint (one epoch: best is latest).
-    recorded = store.get_run(run_id).results
-    assert result.accuracy == pytest.approx(recorded["test_accuracy"], abs=1e-6)
+    assert result.accuracy == pytest.approx(store.get_run(run_id).result("test_accuracy"), abs=1e-6)
 
 
 def test_confusion_and_report_agree_with_scikit_learn(result: evaluation.Evaluation) -> None:
-    np.testing.assert_array_equal(result.confusion, metrics.confusion_matrix(result.labels, result.predicted,
-                                                                            labels=range(10)))  # fmt: skip
+    np.testing.assert_array_equal(
+        result.confusion, metrics.confusion_matrix(result.labels, result.predicted, labels=range(10))
+    )
     report = evaluation.per_class_report(result)
     reference = metrics.classification_report(
         result.labels, result.predicted, output_dict=True, zero_division=0
@@ -93,7 +94,7 @@ def test_metrics_csv_holds_the_table_and_the_summary(result: evaluation.Evaluati
 
 def test_grad_cam_of_chosen_images(trained: tuple[Store, str], result: evaluation.Evaluation) -> None:
     store, run_id = trained
-    model = evaluation.load_checkpoint(store, run_id, "latest")
+    model = checkpoints.load(checkpoints.find(store, run_id, "latest"))
     maps = evaluation.explain(model, result, np.array([0, 1, 2]))
     assert maps.shape == (3, 8, 8) and maps.min() >= 0.0 and maps.max() <= 1.0
     assert evaluation.explain(model, result, np.array([], dtype=np.int64)).shape == (0, 8, 8)
@@ -106,25 +107,16 @@ def test_a_single_sigmoid_output_is_understood() -> None:
         def predict(self, images: np.ndarray, **options: object) -> np.ndarray:
             return np.array([[0.9], [0.2], [0.6]], np.float32)
 
-    result = evaluation.evaluate(Half(), np.zeros((3, 2, 2, 1)), np.array([1, 0, 0]), ["cat", "dog"])  # type: ignore[arg-type]
+    result = evaluation.evaluate(Half(), np.zeros((3, 2, 2, 1)), np.array([1, 0, 0]), ["cat", "dog"])
     np.testing.assert_array_equal(result.predicted, [1, 0, 1])
     np.testing.assert_allclose(result.confidence, [0.9, 0.8, 0.6], atol=1e-6)
     assert result.accuracy == pytest.approx(2 / 3)
     np.testing.assert_array_equal(result.confusion, [[1, 1], [0, 1]])
 
 
-def test_missing_checkpoints_and_empty_splits_say_what_to_do(
-    tmp_path: Path, data: datasets.SplitData
-) -> None:
-    store = Store(tmp_path)
-    run = store.create_run(spec=presets.get("digits_default").spec, data_settings=specs.DataSettings(),
-                           training_settings=specs.TrainingSettings())  # fmt: skip
-    with pytest.raises(
-        EvaluationError, match="no 'best' checkpoint yet: one is saved at the end of each epoch"
-    ):
-        evaluation.load_checkpoint(store, run.id, "best")
-    with pytest.raises(EvaluationError, match="'best' or 'latest'; got 'worst'"):
-        evaluation.checkpoint_file(store, run.id, "worst")
+def test_unknown_and_empty_splits_say_what_to_do(data: SplitData) -> None:
+    with pytest.raises(EvaluationError, match="'test' or 'validation'; got 'training'"):
+        evaluation.split_arrays(data, "training")
     no_test = datasets.load(specs.DataSettings(test_fraction=0.0))
     with pytest.raises(EvaluationError, match=r"no test images.*Choose the validation split"):
         evaluation.split_arrays(no_test, "test")

@@ -14,29 +14,39 @@ import pytest
 
 from cnnlab.errors import RunError
 from cnnlab.model import build, presets
-from cnnlab.runs import compare, statuses
+from cnnlab.runs import compare
+from cnnlab.runs.statuses import Status
 from cnnlab.runs.store import Store
-from cnnlab.specs import DataSettings, TrainingSettings
+from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
 from cnnlab.trained import exports
 
 
-def recorded_run(store: Store, learning_rate: float = 0.001, spec=None) -> str:
+def recorded_run(store: Store, learning_rate: float = 0.001, spec: ModelSpec | None = None) -> str:
     """A run whose model (untrained weights) and two epochs of metrics are in the real store."""
     spec = spec or presets.get("digits_default").spec
     settings = TrainingSettings(epochs=2, learning_rate=learning_rate)
     run = store.create_run(
         spec=spec, data_settings=DataSettings(), training_settings=settings, name="tiny run"
     )
-    store.set_status(run.id, statuses.STARTING)
-    store.set_status(run.id, statuses.RUNNING)
+    store.set_status(run.id, Status.STARTING)
+    store.set_status(run.id, Status.RUNNING)
     model = build.build_model(spec, settings)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     store.save_checkpoint(run.id, "best", 2, lambda path: model.save(path))
     for epoch in (1, 2):
-        store.add_epoch_metrics(run.id, {"epoch": epoch, "loss": 1.0 / epoch, "accuracy": 0.4 * epoch,
-                                         "val_loss": 1.5 / epoch, "val_accuracy": 0.3 * epoch,
-                                         "learning_rate": learning_rate, "epoch_seconds": 0.5})  # fmt: skip
-    store.set_status(run.id, statuses.COMPLETED)
+        store.add_epoch_metrics(
+            run.id,
+            {
+                "epoch": epoch,
+                "loss": 1.0 / epoch,
+                "accuracy": 0.4 * epoch,
+                "val_loss": 1.5 / epoch,
+                "val_accuracy": 0.3 * epoch,
+                "learning_rate": learning_rate,
+                "epoch_seconds": 0.5,
+            },
+        )
+    store.set_status(run.id, Status.COMPLETED)
     return run.id
 
 
@@ -54,8 +64,11 @@ def test_model_download_loads_back_with_keras(store: Store, tmp_path: Path) -> N
 
 
 def test_a_run_without_a_model_says_so(store: Store) -> None:
-    run = store.create_run(spec=presets.get("digits_default").spec, data_settings=DataSettings(),
-                           training_settings=TrainingSettings())  # fmt: skip
+    run = store.create_run(
+        spec=presets.get("digits_default").spec,
+        data_settings=DataSettings(),
+        training_settings=TrainingSettings(),
+    )
     with pytest.raises(RunError, match="no saved model yet"):
         exports.model_bytes(store, run)
 
@@ -145,3 +158,28 @@ def test_compare_lists_what_differs(store: Store) -> None:
     assert "training.batch_size" not in table.index
     assert list(table.loc["training.learning_rate"]) == ["0.001", "0.01"]
     assert "training.batch_size" in compare.differences([first, second], only_different=False).index
+
+
+def test_without_a_best_checkpoint_the_latest_model_is_exported(store: Store) -> None:
+    run = store.get_run(recorded_run(store))
+    best_bytes = exports.model_bytes(store, run)
+    store.save_checkpoint(run.id, "latest", 2, lambda path: path.write_bytes(best_bytes))
+    store.checkpoint_path(run.id, "best").unlink()
+    assert exports.model_checkpoint(store, run).name == "latest"
+    assert exports.model_bytes(store, run) == best_bytes
+
+
+def test_the_run_card_follows_the_one_best_definition(store: Store) -> None:
+    run = store.get_run(recorded_run(store))
+    # A later epoch that ties the best validation accuracy does not replace it: the earliest wins.
+    store.add_epoch_metrics(
+        run.id, {"epoch": 3, "loss": 0.2, "accuracy": 0.9, "val_loss": 0.4, "val_accuracy": 0.6}
+    )
+    assert exports.run_card(store, run)["best_validation"] == {"epoch": 2, "val_accuracy": 0.6}
+    unvalidated = store.create_run(
+        spec=presets.get("digits_default").spec,
+        data_settings=DataSettings(),
+        training_settings=TrainingSettings(),
+    )
+    store.add_epoch_metrics(unvalidated.id, {"epoch": 1, "loss": 1.0, "accuracy": 0.5})
+    assert exports.run_card(store, unvalidated)["best_validation"] is None  # No validation split, none shown.

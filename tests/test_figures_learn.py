@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from cnnlab.figures import learn as figures
-from cnnlab.lesson import lesson
+from cnnlab.lesson import arithmetic, content
 
 
 def rectangles(figure: go.Figure, color: str | None = None) -> list[tuple[float, float, float, float]]:
@@ -18,10 +18,10 @@ def rectangles(figure: go.Figure, color: str | None = None) -> list[tuple[float,
 
 
 def test_input_figure_draws_numbers_the_window_and_the_zero_border() -> None:
-    image = lesson.x_image()
-    amounts = lesson.padding_amounts(image.shape, (3, 3), 1, "same")
-    step = lesson.convolution_step(image, lesson.KERNELS["Sobel x"], 1, "same", 0)
-    window = lesson.step_receptive_field(step, (3, 3), amounts)
+    image = content.x_image()
+    amounts = arithmetic.padding_amounts(image.shape, (3, 3), 1, "same")
+    step = arithmetic.convolution_step(image, content.KERNELS["Sobel x"], 1, "same", 0)
+    window = arithmetic.step_receptive_field(step, (3, 3), amounts)
     figure = figures.input_figure(image, padding=amounts, window=window)
     border, picture = figure.data
     assert border.name == "zero padding" and picture.name == "image"
@@ -40,11 +40,11 @@ def test_input_figure_draws_numbers_the_window_and_the_zero_border() -> None:
 
 
 def test_input_figure_without_padding_moves_its_window_with_the_step() -> None:
-    image = lesson.x_image()
+    image = content.x_image()
     boxes = []
     for index in (0, 1, 4):
-        step = lesson.convolution_step(image, lesson.KERNELS["Vertical edge"], 1, "valid", index)
-        window = lesson.step_receptive_field(step, (3, 3), lesson.Padding())
+        step = arithmetic.convolution_step(image, content.KERNELS["Vertical edge"], 1, "valid", index)
+        window = arithmetic.step_receptive_field(step, (3, 3), arithmetic.Padding())
         figure = figures.input_figure(image, window=window)
         assert len(figure.data) == 1
         boxes.append(rectangles(figure, figures.WINDOW_COLOR)[0])
@@ -52,7 +52,7 @@ def test_input_figure_without_padding_moves_its_window_with_the_step() -> None:
 
 
 def test_feature_map_figure_fills_cells_up_to_the_current_step() -> None:
-    feature_map = lesson.convolve(lesson.x_image(), lesson.KERNELS["Vertical edge"])
+    feature_map = arithmetic.convolve(content.x_image(), content.KERNELS["Vertical edge"])
     figure = figures.feature_map_figure(feature_map, filled=6, current=(1, 1))
     values = np.array(figure.data[-1].z, dtype=float).ravel()
     assert np.isfinite(values[:6]).all() and np.isnan(values[6:]).all()
@@ -68,7 +68,7 @@ def test_large_grids_drop_their_numbers() -> None:
 
 
 def test_kernel_figure_is_signed_around_zero() -> None:
-    figure = figures.kernel_figure(lesson.KERNELS["Emboss"])
+    figure = figures.kernel_figure(content.KERNELS["Emboss"])
     assert (figure.data[0].zmin, figure.data[0].zmax) == (-2, 2)
     assert figure.data[0].text[0][0] == "-2"
 
@@ -83,7 +83,7 @@ def test_relu_figure_outlines_the_negatives_on_both_sides() -> None:
 
 
 def test_pooling_figure_puts_max_and_average_side_by_side() -> None:
-    feature_map = lesson.relu(
+    feature_map = arithmetic.relu(
         np.array([[-2, 1, 0, 3], [4, -1, -5, 2], [0, 0, 1, 1], [6, -3, 2, 2]], dtype=float)
     )
     figure = figures.pooling_figure(feature_map, size=2)
@@ -98,7 +98,7 @@ def test_pooling_figure_puts_max_and_average_side_by_side() -> None:
 
 
 def test_receptive_field_box_is_drawn() -> None:
-    figure = figures.input_figure(np.zeros((28, 28)), field=lesson.Box(2, 4, 9, 11))
+    figure = figures.input_figure(np.zeros((28, 28)), field=arithmetic.Box(2, 4, 9, 11))
     assert rectangles(figure, figures.FIELD_COLOR) == [(3.5, 1.5, 11.5, 9.5)]
 
 

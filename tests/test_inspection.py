@@ -50,7 +50,8 @@ def _reference_grad_cam(
     gradients = tape.gradient(chosen, activations)
     weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
     maps = tf.nn.relu(tf.reduce_sum(activations * weights, axis=-1)).numpy()
-    return maps / np.maximum(maps.reshape(len(maps), -1).max(axis=1), 1e-12)[:, None, None]
+    scaled: np.ndarray = maps / np.maximum(maps.reshape(len(maps), -1).max(axis=1), 1e-12)[:, None, None]
+    return scaled
 
 
 def test_layers_skip_augmentation_and_dropout(model: keras.Model) -> None:
@@ -113,8 +114,15 @@ def test_feature_maps_match_keras_sub_models(model: keras.Model, images: np.ndar
 
 def test_a_single_sigmoid_output_and_a_separate_activation_layer() -> None:
     keras.utils.set_random_seed(2)
-    model = keras.Sequential([keras.Input((6, 6, 3)), keras.layers.Conv2D(4, 3, activation="relu"),
-                              keras.layers.Flatten(), keras.layers.Dense(1), keras.layers.Activation("sigmoid")])  # fmt: skip
+    model = keras.Sequential(
+        [
+            keras.Input((6, 6, 3)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(1),
+            keras.layers.Activation("sigmoid"),
+        ]
+    )
     pictures = np.random.default_rng(3).random((2, 6, 6, 3)).astype(np.float32)
     graph = inspection.layer_graph(model)
     assert graph.single_sigmoid and graph.scores_are_logits

@@ -12,12 +12,22 @@ from cnnlab.specs import AugmentationSettings, TrainingSettings
     ("settings", "epoch", "expected"),
     [
         (TrainingSettings(learning_rate=0.1), 7, 0.1),
-        (TrainingSettings(learning_rate=0.1, schedule="step", schedule_step_epochs=3, schedule_decay_rate=0.5), 7, 0.025),
+        (
+            TrainingSettings(
+                learning_rate=0.1, schedule="step", schedule_step_epochs=3, schedule_decay_rate=0.5
+            ),
+            7,
+            0.025,
+        ),
         (TrainingSettings(learning_rate=0.1, schedule="exponential", schedule_decay_rate=0.9), 2, 0.081),
-        (TrainingSettings(learning_rate=0.1, schedule="cosine", epochs=10, minimum_learning_rate=0.0), 5, 0.05),
+        (
+            TrainingSettings(learning_rate=0.1, schedule="cosine", epochs=10, minimum_learning_rate=0.0),
+            5,
+            0.05,
+        ),
         (TrainingSettings(learning_rate=0.1, schedule="plateau"), 9, 0.1),
     ],
-)  # fmt: skip
+)
 def test_learning_rate_at_and_its_exported_expression_agree(
     settings: TrainingSettings, epoch: int, expected: float
 ) -> None:
@@ -41,8 +51,13 @@ def test_augmentation_layers_follow_the_settings() -> None:
     )
     layers = keras_config.augmentation_layers(settings)
     assert [layer.type for layer in layers] == [
-        "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomShear", "RandomContrast",
-    ]  # fmt: skip
+        "RandomFlip",
+        "RandomRotation",
+        "RandomZoom",
+        "RandomTranslation",
+        "RandomShear",
+        "RandomContrast",
+    ]
     assert layers[4].params == {"x_factor": 0.2, "y_factor": 0.2}
     assert keras_config.augmentation_layers(AugmentationSettings()) == []
 

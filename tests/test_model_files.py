@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -15,8 +17,15 @@ from cnnlab.trained.model_files import ModelFileError
 
 
 def _classifier(*middle: keras.layers.Layer) -> keras.Model:
-    return keras.Sequential([keras.Input((8, 8, 1)), *middle, keras.layers.Conv2D(2, 3), keras.layers.Flatten(),
-                             keras.layers.Dense(3, activation="softmax")])  # fmt: skip
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            *middle,
+            keras.layers.Conv2D(2, 3),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
 
 
 def test_a_plain_model_loads_and_predicts_like_the_original(tmp_path: Path) -> None:
@@ -32,7 +41,7 @@ def test_a_plain_model_loads_and_predicts_like_the_original(tmp_path: Path) -> N
 def test_a_lambda_layer_is_refused_and_its_code_never_runs(tmp_path: Path) -> None:
     marker = tmp_path / "code_ran"
     code = keras.layers.Lambda(
-        lambda tensor, path=str(marker): (open(path, "w").close(), tensor)[1], name="sneaky"
+        lambda tensor, path=str(marker): (Path(path).write_text("ran"), tensor)[1], name="sneaky"
     )
     model = _classifier(code)
     path = tmp_path / "lambda.keras"
@@ -55,7 +64,7 @@ def test_keras_safe_mode_is_the_second_guard(tmp_path: Path, monkeypatch: pytest
         model_files.load_model_file(path)
 
 
-def _rewrite_config(source: Path, target: Path, change) -> None:
+def _rewrite_config(source: Path, target: Path, change: Callable[[dict[str, Any]], None]) -> None:
     with zipfile.ZipFile(source) as archive, zipfile.ZipFile(target, "w") as rewritten:
         for name in archive.namelist():
             data = archive.read(name)

@@ -37,10 +37,10 @@ def test_shows_the_runs_test_metrics_table_and_confusion(home: Path, trained_hom
     no_problems(app)
     assert app.selectbox(key="evaluate_run").value == run_id  # The newest completed run by default.
     assert app.query_params["run"] == run_id
-    results = Store(home).get_run(run_id).results
+    run = Store(home).get_run(run_id)
     metrics = {metric.label: metric.value for metric in app.metric}
-    assert metrics["Test accuracy"] == f"{results['test_accuracy']:.1%}"
-    assert float(metrics["Test loss"]) == pytest.approx(results["test_loss"], rel=1e-3, abs=1e-4)
+    assert metrics["Test accuracy"] == f"{run.result('test_accuracy'):.1%}"
+    assert float(metrics["Test loss"]) == pytest.approx(run.result("test_loss"), rel=1e-3, abs=1e-4)
     report = app.dataframe[0].value
     assert list(report["class"]) == [str(digit) for digit in range(10)]
     assert int(report["support"].sum()) == int(metrics["Images"].replace(",", ""))
@@ -64,3 +64,26 @@ def test_latest_checkpoint_and_validation_split(home: Path, trained_home: tuple[
     app.radio(key="evaluate_split").set_value("validation").run()
     no_problems(app)
     assert "Validation accuracy" in [metric.label for metric in app.metric]
+
+
+def test_the_best_checkpoint_shows_one_epoch_and_one_number(
+    peaked_home: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run picker, the checkpoint picker and the measured validation accuracy agree on the best
+    epoch of a run whose validation accuracy peaked before its last epoch."""
+    from cnnlab.trained import checkpoints
+
+    home, run_id = peaked_home
+    monkeypatch.setenv("CNNLAB_HOME", str(home))
+    best = checkpoints.best_epoch(Store(home), run_id)
+    assert best is not None and best.epoch < Store(home).get_run(run_id).last_epoch
+    app = evaluate_page(run_id)
+    app.radio(key="evaluate_split").set_value("validation").run()
+    no_problems(app)
+    shown = f"epoch {best.epoch}, val. accuracy {best.value:.1%}"
+    picker = app.selectbox(key="evaluate_run")
+    assert f"best {shown}" in picker.format_func(picker.value)
+    radio = app.radio(key="evaluate_checkpoint")
+    assert radio.value == "best" and radio.format_func("best") == f"best ({shown})"
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics["Validation accuracy"] == f"{best.value:.1%}"

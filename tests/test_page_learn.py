@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cnnlab.lesson import lesson
+from cnnlab.lesson import arithmetic, content
 from cnnlab.ui import learn_widgets
 
 PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "learn.py")
@@ -53,7 +53,7 @@ def test_moving_the_slider_changes_the_written_sum(home: Path) -> None:
     app.slider(key="learn_example_step").set_value(5).run()
     after = written_sums(app)[0]
     assert after != before
-    step = lesson.convolution_step(lesson.x_image(), lesson.KERNELS["Vertical edge"], 1, "valid", 4)
+    step = arithmetic.convolution_step(content.x_image(), content.KERNELS["Vertical edge"], 1, "valid", 4)
     assert after == "\n".join(step.lines) and after.endswith("= -2")
     assert any(
         "Step 5 of 16" in markdown.value and "row 1, column 0" in markdown.value for markdown in app.markdown
@@ -122,7 +122,9 @@ def test_presentation_mode_injects_large_type(home: Path) -> None:
 def test_real_model_section_shows_a_runs_kernels(home: Path) -> None:
     import keras
 
+    from cnnlab.runs.statuses import Status
     from cnnlab.runs.store import Store
+    from cnnlab.specs import DataSettings, LayerSpec, ModelSpec, TrainingSettings
 
     model = keras.Sequential(
         [
@@ -136,7 +138,11 @@ def test_real_model_section_shows_a_runs_kernels(home: Path) -> None:
     )
     store = Store(home)
     run = store.create_run(
-        spec={"name": "tiny"}, data_settings={}, training_settings={}, name="tiny", status="running"
+        spec=ModelSpec((8, 8, 1), (LayerSpec("Flatten"),), name="tiny"),
+        data_settings=DataSettings(),
+        training_settings=TrainingSettings(),
+        name="tiny",
+        status=Status.RUNNING,
     )
     store.save_checkpoint(run.id, "latest", 1, model.save)
     app = run_page()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
@@ -41,7 +42,7 @@ def predict_page(run_id: str | None = None) -> AppTest:
     return open_page("predict", run_id, TIMEOUT).run()
 
 
-def predictions(app: AppTest):
+def predictions(app: AppTest) -> pd.DataFrame:
     """The table of predictions (the drawing grid is a data frame too)."""
     return next(frame.value for frame in app.dataframe if "image" in frame.value.columns)
 
@@ -116,6 +117,8 @@ class IdleExecutor:
     def describe_exit(self, run_id: str) -> str:
         return "still running"
 
+    def cancel(self, run_id: str) -> None: ...
+
     def forget(self, run_id: str) -> None: ...
 
     def shutdown(self) -> None: ...
@@ -135,19 +138,29 @@ def test_pinning_a_probe_reaches_the_next_run(
     images = probes.for_input_shape(store, (8, 8, 1))
     other = Store(tmp_path / "other")
     scheduler = Scheduler(other, executor=IdleExecutor(), max_workers=1)
-    run = scheduler.submit(spec=presets.get("digits_default").spec, data_settings=specs.DataSettings(),
-                           training_settings=specs.TrainingSettings(epochs=1), probes=images)  # fmt: skip
+    run = scheduler.submit(
+        spec=presets.get("digits_default").spec,
+        data_settings=specs.DataSettings(),
+        training_settings=specs.TrainingSettings(epochs=1),
+        probes=images,
+    )
     recorded = training._probes(other, run.id)
-    assert recorded is not None and np.allclose(recorded, images, atol=1e-3)
+    assert recorded is not None and images is not None and np.allclose(recorded, images, atol=1e-3)
     resized = probes.for_input_shape(store, (28, 28, 3))
-    assert resized.shape == (1, 28, 28, 3)
+    assert resized is not None and resized.shape == (1, 28, 28, 3)
     app.button(key="predict_unpin").click().run()
     assert probes.pinned(store) == []
 
 
 def test_a_model_file_with_a_lambda_layer_is_refused(home: Path, tmp_path: Path) -> None:
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Lambda(lambda tensor: tensor * 2.0),
-                              keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])  # fmt: skip
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Lambda(lambda tensor: tensor * 2.0),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
     path = tmp_path / "lambda.keras"
     model.save(path)
     app = predict_page()

@@ -9,19 +9,18 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnnlab import share
-from cnnlab.model import presets, shapes
-from cnnlab.runs import statuses
+from cnnlab.model import build, presets, shapes
+from cnnlab.runs.records import RunRecord
+from cnnlab.runs.statuses import Status
 from cnnlab.runs.store import Store
-from cnnlab.specs import DataSettings, TrainingSettings
+from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
+from cnnlab.ui import live_run
 from tests.app_pages import no_problems, open_page
 
 TIMEOUT = 60
 
-
-@pytest.fixture(autouse=True)
-def private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("CNNLAB_HOME", str(tmp_path))
-    return tmp_path
+# Every test runs the app against an empty store in a temporary CNNLAB_HOME.
+pytestmark = pytest.mark.usefixtures("cnnlab_home")
 
 
 def page(name: str) -> AppTest:
@@ -29,10 +28,30 @@ def page(name: str) -> AppTest:
     return open_page(name, timeout=TIMEOUT)
 
 
-def test_home_offers_one_click_training_and_lists_runs(private_home: Path) -> None:
-    Store(private_home).create_run(spec=presets.get("digits_default").spec, data_settings=DataSettings(),
-                                   training_settings=TrainingSettings(), name="earlier run",
-                                   status=statuses.COMPLETED)  # fmt: skip
+def url_setup(app: AppTest) -> share.Setup:
+    """The setup the page put in its URL (older AppTest, such as 1.55's, holds each parameter as a list)."""
+    token = app.query_params["setup"]
+    return share.decode(token[-1] if isinstance(token, list) else token)
+
+
+def keras_parameters(spec: ModelSpec) -> str:
+    """How many parameters Keras gives the model of `spec`, written as the page's metric writes it."""
+    return f"{build.build_model(spec).count_params():,}"
+
+
+def new_run(store: Store, name: str, epochs: int = 10, status: Status = Status.QUEUED) -> RunRecord:
+    """A run of the default digits model recorded in `store`, in `status`."""
+    return store.create_run(
+        spec=presets.get("digits_default").spec,
+        data_settings=DataSettings(),
+        training_settings=TrainingSettings(epochs=epochs),
+        name=name,
+        status=status,
+    )
+
+
+def test_home_offers_one_click_training_and_lists_runs(home_store: Store) -> None:
+    new_run(home_store, "earlier run", status=Status.COMPLETED)
     app = page("home").run()
     no_problems(app)
     assert app.button(key="quick_train").label == "Train a digits classifier"
@@ -47,7 +66,7 @@ def test_data_page_shows_counts_and_follows_the_dataset_choice() -> None:
     app.selectbox(key="image_size").set_value(16).run()
     no_problems(app)
     assert app.metric[2].value == "16×16×1"
-    assert share.decode(app.query_params["setup"]).data.image_size == 16
+    assert url_setup(app).data.image_size == 16
     app.selectbox(key="dataset_name").set_value("shapes").run()
     no_problems(app)
     assert app.metric[1].value == "5"
@@ -66,9 +85,13 @@ def test_data_page_explains_a_missing_standard_set(monkeypatch: pytest.MonkeyPat
 def test_model_page_updates_totals_and_names_the_broken_layer() -> None:
     app = page("model").run()
     no_problems(app)
-    assert app.metric[0].value == "151,306"
+    spec = url_setup(app).model
+    assert app.metric[0].value == keras_parameters(spec)
     app.number_input(key=next(key for key in _keys(app) if key.endswith("_filters"))).set_value(16).run()
-    assert app.metric[0].value == "141,930"
+    first_conv = next(position for position, layer in enumerate(spec.layers) if layer.type == "Conv2D")
+    narrower = [*spec.layers]
+    narrower[first_conv] = narrower[first_conv].with_params(filters=16)
+    assert app.metric[0].value == keras_parameters(spec.replace_layers(narrower))
     kernel_key = next(key for key in _keys(app) if key.endswith("_kernel_size"))
     app.number_input(key=kernel_key).set_value(9).run()
     assert not app.exception
@@ -82,20 +105,20 @@ def test_model_page_loads_a_preset_and_imports_json() -> None:
     app.checkbox(key="preset_fit").uncheck()
     app.button(key="load_preset").click().run()
     assert not app.exception
-    assert app.metric[0].value == "122,570"
+    assert app.metric[0].value == keras_parameters(presets.get("cifar10").spec)
     assert "32x32x3 but the dataset gives 8x8x1" in app.error[0].value
-    assert share.decode(app.query_params["setup"]).training.epochs == 10  # the CIFAR-10 article's
+    assert url_setup(app).training.epochs == 10  # the CIFAR-10 article's
     app.text_area(key="import_json").input(presets.get("mnist_minimal").spec.to_json())
     app.button(key="import_button").click().run()
-    assert app.metric[0].value == "34,826"
+    assert app.metric[0].value == keras_parameters(presets.get("mnist_minimal").spec)
     app.text_area(key="import_json").input("{broken")
     app.button(key="import_button").click().run()
     assert any("not valid JSON" in element.value for element in app.error)
 
 
 def test_a_shared_setup_link_opens_the_same_setup() -> None:
-    setup = share.Setup(DataSettings(image_size=16), presets.adapt(presets.get("lenet5").spec, (16, 16, 1), 10),
-                        TrainingSettings(epochs=3))  # fmt: skip
+    model = presets.adapt(presets.get("lenet5").spec, (16, 16, 1), 10)
+    setup = share.Setup(DataSettings(image_size=16), model, TrainingSettings(epochs=3))
     app = page("model")
     app.query_params["setup"] = share.encode(setup)
     app.run()
@@ -109,35 +132,46 @@ def _keys(app: AppTest) -> list[str]:
     return [widget.key for widget in app.number_input if widget.key]
 
 
-def _recorded_run(home: Path) -> str:
+def _recorded_run(store: Store) -> str:
     """A run with real store records: epoch and batch metrics and every snapshot kind."""
-    store = Store(home)
-    run = store.create_run(spec=presets.get("digits_default").spec, data_settings=DataSettings(),
-                           training_settings=TrainingSettings(epochs=4), name="recorded run")  # fmt: skip
-    store.set_status(run.id, statuses.STARTING)
-    store.set_status(run.id, statuses.RUNNING)
+    run = new_run(store, "recorded run", epochs=4)
+    store.set_status(run.id, Status.STARTING)
+    store.set_status(run.id, Status.RUNNING)
     generator = np.random.default_rng(0)
-    panel = {"images": (generator.random((12, 8, 8, 1)) * 255).astype(np.uint8), "labels": np.arange(12) % 10,
-             "indices": np.arange(12), "class_names": np.array([str(digit) for digit in range(10)]),
-             "probes": np.zeros((0, 8, 8, 1), np.uint8)}  # fmt: skip
+    panel: dict[str, np.ndarray] = {
+        "images": (generator.random((12, 8, 8, 1)) * 255).astype(np.uint8),
+        "labels": np.arange(12) % 10,
+        "indices": np.arange(12),
+        "class_names": np.array([str(digit) for digit in range(10)]),
+        "probes": np.zeros((0, 8, 8, 1), np.uint8),
+    }
     store.write_snapshot(run.id, 0, "panel", panel)
     for epoch in (1, 2):
-        store.add_batch_metrics(run.id, [{"epoch": epoch, "batch": 0, "step": epoch * 10, "loss": 1.0 / epoch,
-                                          "accuracy": 0.5, "learning_rate": 0.001, "time": 0.0}])  # fmt: skip
-        store.add_epoch_metrics(run.id, {"epoch": epoch, "loss": 1.0 / epoch, "accuracy": 0.5 + epoch / 10,
-                                         "val_loss": 1.2 / epoch, "val_accuracy": 0.5, "learning_rate": 0.001,
-                                         "epoch_seconds": 1.0})  # fmt: skip
+        batch = {"epoch": epoch, "batch": 0, "step": epoch * 10, "loss": 1.0 / epoch, "accuracy": 0.5}
+        store.add_batch_metrics(run.id, [{**batch, "learning_rate": 0.001, "time": 0.0}])
+        store.add_epoch_metrics(
+            run.id,
+            {
+                "epoch": epoch,
+                "loss": 1.0 / epoch,
+                "accuracy": 0.5 + epoch / 10,
+                "val_loss": 1.2 / epoch,
+                "val_accuracy": 0.5,
+                "learning_rate": 0.001,
+                "epoch_seconds": 1.0,
+            },
+        )
         store.write_snapshot(run.id, epoch, "kernels", {"conv2d_1": generator.normal(size=(3, 3, 1, 32))})
         store.write_snapshot(run.id, epoch, "feature_maps", {"conv2d_1": generator.random((12, 8, 8, 16))})
         store.write_snapshot(run.id, epoch, "predictions", {"panel": generator.dirichlet(np.ones(10), 12)})
-        store.write_snapshot(run.id, epoch, "confusion", {"matrix": np.eye(10, dtype=np.int64) * 5,
-                                                          "class_names": np.array(list("0123456789"))})  # fmt: skip
-    store.set_status(run.id, statuses.STOPPED, reason="Stopped by the user.")
+        confusion = {"matrix": np.eye(10, dtype=np.int64) * 5, "class_names": np.array(list("0123456789"))}
+        store.write_snapshot(run.id, epoch, "confusion", confusion)
+    store.set_status(run.id, Status.STOPPED, reason="Stopped by the user.")
     return run.id
 
 
-def test_train_page_shows_a_recorded_run_from_the_url(private_home: Path) -> None:
-    run_id = _recorded_run(private_home)
+def test_train_page_shows_a_recorded_run_from_the_url(home_store: Store) -> None:
+    run_id = _recorded_run(home_store)
     app = page("train")
     app.query_params["run"] = run_id
     app.run()
@@ -145,8 +179,8 @@ def test_train_page_shows_a_recorded_run_from_the_url(private_home: Path) -> Non
     assert any(header.value.endswith("recorded run") for header in app.subheader)
     assert any("Stopped after epoch 2" in element.value for element in app.info)
     assert app.button(key="stop_run").disabled
-    charts = app.get("plotly_chart")
-    assert len(charts) >= 6  # loss, accuracy, learning rate, kernels, maps, confusion, predictions
+    # Loss, accuracy, learning rate, kernels, feature maps, confusion matrix and predictions.
+    assert len(app.get("plotly_chart")) == 7
 
 
 def test_train_page_without_a_run_invites_to_start() -> None:
@@ -169,7 +203,7 @@ def test_layer_editor_adds_moves_duplicates_and_removes_layers() -> None:
     app = page("model").run()
 
     def layer_types() -> list[str]:
-        return [layer.type for layer in share.decode(app.query_params["setup"]).model.layers]
+        return [layer.type for layer in url_setup(app).model.layers]
 
     start = layer_types()
     app.selectbox(key="add_layer_type").set_value("BatchNormalization")
@@ -206,26 +240,33 @@ def test_a_link_cannot_point_the_server_at_its_own_folders(tmp_path: Path) -> No
     assert not app.exception
     assert any("not a built-in set or an upload" in element.value for element in app.warning)
     assert app.metric[0].value == "1,797"
-    assert share.decode(app.query_params["setup"]).data.dataset == "digits"
+    assert url_setup(app).data.dataset == "digits"
 
 
 @pytest.mark.parametrize(
     ("status", "reason", "hint", "expected"),
     [
-        (statuses.DIVERGED, "The loss became nan at epoch 1, batch 3: training diverged.",
-         "Lower the learning rate (it was 5; try 0.5).", "Diverged: The loss became nan"),
-        (statuses.FAILED, "The worker process died (killed by SIGKILL).", None, "Failed: The worker process died"),
+        (
+            Status.DIVERGED,
+            "The loss became nan at epoch 1, batch 3: training diverged.",
+            "Lower the learning rate (it was 5; try 0.5).",
+            "Diverged: The loss became nan",
+        ),
+        (
+            Status.FAILED,
+            "The worker process died (killed by SIGKILL).",
+            None,
+            "Failed: The worker process died",
+        ),
     ],
-)  # fmt: skip
+)
 def test_train_page_explains_how_a_run_ended(
-    private_home: Path, status: str, reason: str, hint: str | None, expected: str
+    home_store: Store, status: Status, reason: str, hint: str | None, expected: str
 ) -> None:
-    store = Store(private_home)
-    run = store.create_run(spec=presets.get("digits_default").spec, data_settings=DataSettings(),
-                           training_settings=TrainingSettings(), name="troubled run")  # fmt: skip
-    store.set_status(run.id, statuses.STARTING)
-    store.set_status(run.id, statuses.RUNNING)
-    store.set_status(run.id, status, reason=reason, hint=hint, traceback="Traceback: details")
+    run = new_run(home_store, "troubled run")
+    home_store.set_status(run.id, Status.STARTING)
+    home_store.set_status(run.id, Status.RUNNING)
+    home_store.set_status(run.id, status, reason=reason, hint=hint, traceback="Traceback: details")
     app = page("train")
     app.query_params["run"] = run.id
     app.run()
@@ -250,5 +291,9 @@ def test_layer_widgets_keep_to_the_catalogue_ranges_but_show_bad_imports() -> No
     assert not app.exception
     assert any("filters=0" in element.value for element in app.error)
     assert any("kernel_size=20" in element.value for element in app.error)
-    imported = share.decode(app.query_params["setup"]).model.layers[0].params
+    imported = url_setup(app).model.layers[0].params
     assert (imported["filters"], imported["kernel_size"]) == (0, 20)
+
+
+def test_the_live_view_has_an_icon_for_every_status() -> None:
+    assert set(live_run.STATUS_ICONS) == set(Status)

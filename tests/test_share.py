@@ -1,5 +1,9 @@
 """Setup links: a setup survives the URL round trip, and a damaged link says so."""
 
+import base64
+import json
+import zlib
+
 import pytest
 
 from cnnlab import share
@@ -24,3 +28,23 @@ def test_setup_round_trips_through_a_short_token() -> None:
 def test_damaged_token_is_a_clear_error(token: str) -> None:
     with pytest.raises(SpecError, match="link"):
         share.decode(token)
+
+
+@pytest.mark.parametrize(
+    ("payload", "words"),
+    [
+        ({"data": {}, "model": {}}, "incomplete"),
+        ([1, 2], "incomplete (got list)"),
+        ({"data": {"seed": -1}, "model": {}, "training": {}}, "seed must be a whole number"),
+        ({"data": {}, "model": {"input_shape": [8, 8, 1], "layers": []}, "training": {}}, "non-empty list"),
+        (
+            {"data": {}, "model": presets.get("lenet5").spec.to_dict(), "training": {"epochs": "ten"}},
+            "epochs",
+        ),
+    ],
+)
+def test_a_readable_link_with_bad_settings_says_what_is_wrong(payload: object, words: str) -> None:
+    token = base64.urlsafe_b64encode(zlib.compress(json.dumps(payload).encode())).decode().rstrip("=")
+    with pytest.raises(SpecError) as raised:
+        share.decode(token)
+    assert words in str(raised.value) and "link" in str(raised.value)

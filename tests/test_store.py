@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import multiprocessing
 import os
 import sqlite3
@@ -16,13 +15,15 @@ from cnnlab import specs
 from cnnlab.errors import RunError
 from cnnlab.runs import statuses
 from cnnlab.runs.records import new_run_id
+from cnnlab.runs.statuses import Status
 from cnnlab.runs.store import Store
 
-SPEC = {
+SPEC_JSON = {
     "name": "tiny",
     "input_shape": [8, 8, 1],
     "layers": [{"type": "Flatten"}, {"type": "Dense", "units": 2}],
 }
+SPEC = specs.ModelSpec.from_dict(SPEC_JSON)
 
 
 @pytest.fixture
@@ -44,15 +45,15 @@ def _create(store: Store, **changes: object):
 def _move_to(store: Store, run_id: str, target: str) -> None:
     """Walk a fresh queued run along legal transitions until it reaches `target`."""
     paths = {
-        statuses.QUEUED: [],
-        statuses.STARTING: [statuses.STARTING],
-        statuses.RUNNING: [statuses.STARTING, statuses.RUNNING],
-        statuses.PAUSED: [statuses.STARTING, statuses.RUNNING, statuses.PAUSED],
-        statuses.COMPLETED: [statuses.STARTING, statuses.RUNNING, statuses.COMPLETED],
-        statuses.STOPPED: [statuses.STOPPED],
-        statuses.DIVERGED: [statuses.STARTING, statuses.RUNNING, statuses.DIVERGED],
-        statuses.FAILED: [statuses.FAILED],
-        statuses.INTERRUPTED: [statuses.STARTING, statuses.INTERRUPTED],
+        Status.QUEUED: [],
+        Status.STARTING: [Status.STARTING],
+        Status.RUNNING: [Status.STARTING, Status.RUNNING],
+        Status.PAUSED: [Status.STARTING, Status.RUNNING, Status.PAUSED],
+        Status.COMPLETED: [Status.STARTING, Status.RUNNING, Status.COMPLETED],
+        Status.STOPPED: [Status.STOPPED],
+        Status.DIVERGED: [Status.STARTING, Status.RUNNING, Status.DIVERGED],
+        Status.FAILED: [Status.FAILED],
+        Status.INTERRUPTED: [Status.STARTING, Status.INTERRUPTED],
     }
     for status in paths[target]:
         store.set_status(run_id, status)
@@ -64,10 +65,11 @@ def test_home_comes_from_the_environment_and_the_run_gets_a_folder(store: Store,
     assert (tmp_path / "home" / "runs.sqlite3").exists()
     assert store.run_folder(run.id).is_dir()
     assert (run.name, run.owner, run.status, run.queue_position) == ("first", "ada", "queued", 1)
-    assert run.spec == SPEC
-    assert run.training().epochs == 2
+    assert run.spec == SPEC_JSON
+    assert run.training() == specs.TrainingSettings(epochs=2)
     assert run.data() == specs.DataSettings()
-    assert run.model_spec().name == "tiny"
+    assert run.model_spec() == SPEC
+    assert run.status is Status.QUEUED
     journal = sqlite3.connect(store.database_path).execute("PRAGMA journal_mode").fetchone()[0]
     assert journal == "wal"
 
@@ -81,29 +83,16 @@ def test_run_ids_are_short_url_safe_and_sort_by_creation() -> None:
     assert len(set(new_run_id(1_700_000_000) for _ in range(100))) == 100
 
 
-@pytest.mark.parametrize(("current", "new"), list(itertools.product(statuses.ALL, statuses.ALL)))
-def test_every_status_transition_follows_the_table(store: Store, current: str, new: str) -> None:
-    run = _create(store)
-    _move_to(store, run.id, current)
-    assert store.get_run(run.id).status == current
-    if new in statuses.TRANSITIONS[current]:
-        assert store.set_status(run.id, new).status == new
-    else:
-        with pytest.raises(RunError, match="cannot go from"):
-            store.set_status(run.id, new)
-        assert store.get_run(run.id).status == current
-
-
 def test_status_changes_set_timestamps_reasons_and_events(store: Store) -> None:
     run = _create(store)
-    _move_to(store, run.id, statuses.RUNNING)
+    _move_to(store, run.id, Status.RUNNING)
     started = store.get_run(run.id).started_at
     assert started is not None
-    store.set_status(run.id, statuses.PAUSED)
-    store.set_status(run.id, statuses.RUNNING)
+    store.set_status(run.id, Status.PAUSED)
+    store.set_status(run.id, Status.RUNNING)
     assert store.get_run(run.id).started_at == started
     failed = store.set_status(
-        run.id, statuses.FAILED, reason="boom", hint="lower it", traceback="Traceback ..."
+        run.id, Status.FAILED, reason="boom", hint="lower it", traceback="Traceback ..."
     )
     assert (failed.reason, failed.hint, failed.traceback) == ("boom", "lower it", "Traceback ...")
     assert failed.ended_at is not None and failed.is_ended and not failed.is_active
@@ -116,17 +105,17 @@ def test_status_changes_set_timestamps_reasons_and_events(store: Store) -> None:
 
 def test_expected_status_guards_against_a_race(store: Store) -> None:
     run = _create(store)
-    _move_to(store, run.id, statuses.RUNNING)
-    with pytest.raises(RunError, match="not"):
-        store.set_status(run.id, statuses.FAILED, expected=statuses.STARTING)
-    store.set_status(run.id, statuses.FAILED, expected=statuses.LIVE)
+    _move_to(store, run.id, Status.RUNNING)
+    with pytest.raises(RunError, match="is 'running', not 'starting' as expected; another process"):
+        store.set_status(run.id, Status.FAILED, expected=Status.STARTING)
+    store.set_status(run.id, Status.FAILED, expected=statuses.LIVE)
 
 
 def test_continue_requeues_and_clears_the_previous_ending(store: Store) -> None:
     run = _create(store)
-    _move_to(store, run.id, statuses.RUNNING)
-    store.set_status(run.id, statuses.STOPPED, reason="stopped by the user")
-    again = store.set_status(run.id, statuses.QUEUED)
+    _move_to(store, run.id, Status.RUNNING)
+    store.set_status(run.id, Status.STOPPED, reason="stopped by the user")
+    again = store.set_status(run.id, Status.QUEUED)
     assert again.ended_at is None and again.reason is None and again.queue_position == 1
 
 
@@ -135,13 +124,13 @@ def test_queue_positions_and_claims_respect_the_limit(store: Store) -> None:
     assert [store.get_run(run.id).queue_position for run in runs] == [1, 2, 3]
     assert [run.id for run in store.queued_runs()] == [run.id for run in runs]
     claimed = store.claim_next_queued(max_occupying=1)
-    assert claimed is not None and claimed.id == runs[0].id and claimed.status == statuses.STARTING
+    assert claimed is not None and claimed.id == runs[0].id and claimed.status == Status.STARTING
     assert claimed.queue_position is None
     assert store.claim_next_queued(max_occupying=1) is None
     assert [store.get_run(run.id).queue_position for run in runs[1:]] == [1, 2]
     # A paused run holds no slot.
-    store.set_status(claimed.id, statuses.RUNNING)
-    store.set_status(claimed.id, statuses.PAUSED)
+    store.set_status(claimed.id, Status.RUNNING)
+    store.set_status(claimed.id, Status.PAUSED)
     second = store.claim_next_queued(max_occupying=1)
     assert second is not None and second.id == runs[1].id
 
@@ -171,7 +160,7 @@ def test_control_requests_are_answered_once(store: Store) -> None:
     run = _create(store)
     with pytest.raises(RunError, match="only a starting, running or paused run"):
         store.request_control(run.id, "stop")
-    _move_to(store, run.id, statuses.RUNNING)
+    _move_to(store, run.id, Status.RUNNING)
     assert store.pending_control(run.id) is None
     store.request_control(run.id, "pause")
     assert store.pending_control(run.id) == "pause"
@@ -183,7 +172,7 @@ def test_control_requests_are_answered_once(store: Store) -> None:
     with pytest.raises(RunError, match="Unknown control"):
         store.request_control(run.id, "explode")
     store.request_control(run.id, "stop")
-    store.set_status(run.id, statuses.STOPPED)
+    store.set_status(run.id, Status.STOPPED)
     assert store.pending_control(run.id) is None
 
 
@@ -276,10 +265,10 @@ def test_delete_removes_everything_but_refuses_a_live_run(store: Store) -> None:
     run = _create(store)
     store.add_batch_metrics(run.id, [{"epoch": 1, "batch": 0, "step": 0, "loss": 1.0}])
     store.write_snapshot(run.id, 1, "kernels", {"x": np.ones(3)})
-    _move_to(store, run.id, statuses.RUNNING)
+    _move_to(store, run.id, Status.RUNNING)
     with pytest.raises(RunError, match="stop it before deleting"):
         store.delete_run(run.id)
-    store.set_status(run.id, statuses.COMPLETED)
+    store.set_status(run.id, Status.COMPLETED)
     store.delete_run(run.id)
     assert not store.run_folder(run.id).exists()
     assert store.list_runs() == []

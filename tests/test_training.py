@@ -12,19 +12,21 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from waiting import DEADLINE_SECONDS, wait_until
 
 from cnnlab import specs
 from cnnlab.data import datasets
 from cnnlab.errors import RunError
 from cnnlab.model import presets
-from cnnlab.runs import statuses, telemetry, training, worker
-from cnnlab.runs.scheduler import LocalProcessExecutor, Scheduler
+from cnnlab.runs import best, telemetry, training, worker
+from cnnlab.runs.executor import LocalProcessExecutor
+from cnnlab.runs.scheduler import Scheduler
+from cnnlab.runs.statuses import Status
 from cnnlab.runs.store import Store
 
 SPEC = presets.get("digits_default").spec
@@ -40,14 +42,14 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
 def _train(store: Store, settings: specs.TrainingSettings, *, data: specs.DataSettings | None = None) -> str:
     """Create a run and train it here, in this process, as the worker would."""
     run = store.create_run(spec=SPEC, data_settings=data or specs.DataSettings(), training_settings=settings)
-    store.set_status(run.id, statuses.STARTING)
+    store.set_status(run.id, Status.STARTING)
     worker.run_job(run.id, store, training.run)
     return run.id
 
 
 def _train_in_thread(store: Store, settings: specs.TrainingSettings) -> tuple[str, threading.Thread]:
     run = store.create_run(spec=SPEC, data_settings=specs.DataSettings(), training_settings=settings)
-    store.set_status(run.id, statuses.STARTING)
+    store.set_status(run.id, Status.STARTING)
     thread = threading.Thread(target=worker.run_job, args=(run.id, store, training.run))
     thread.start()
     return run.id, thread
@@ -55,22 +57,29 @@ def _train_in_thread(store: Store, settings: specs.TrainingSettings) -> tuple[st
 
 def _hold_the_only_slot(store: Store) -> str:
     """Occupy the single slot, so a scheduler queues what it is given and this test can train it here."""
-    blocker = store.create_run(spec=SPEC, data_settings={}, training_settings={})
-    store.set_status(blocker.id, statuses.STARTING)
+    blocker = store.create_run(
+        spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings()
+    )
+    store.set_status(blocker.id, Status.STARTING)
     return blocker.id
 
 
 def _train_queued_here(store: Store, run_id: str, blocker: str) -> None:
-    store.set_status(blocker, statuses.STOPPED)
-    store.set_status(run_id, statuses.STARTING)
+    store.set_status(blocker, Status.STOPPED)
+    store.set_status(run_id, Status.STARTING)
     worker.run_job(run_id, store, training.run)
 
 
-def _wait_for(condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+def _join(thread: threading.Thread) -> None:
+    thread.join(timeout=DEADLINE_SECONDS)
+    assert not thread.is_alive(), f"the training job did not end within {DEADLINE_SECONDS:g} s"
+
+
+def _pause(store: Store, run_id: str) -> int:
+    """Ask for a pause, wait until the job is paused, and return how many batch rows it had recorded."""
+    store.request_control(run_id, "pause")
+    wait_until(lambda: store.get_run(run_id).status == Status.PAUSED, "the run to be paused")
+    return len(store.batch_metrics(run_id))
 
 
 # Every setting reaches Keras.
@@ -117,9 +126,13 @@ def test_the_loss_follows_the_output_layer() -> None:
 )
 def test_learning_rate_schedules_become_keras_callbacks(schedule: str, epoch: int, expected: float) -> None:
     settings = specs.TrainingSettings(
-        learning_rate=0.1, schedule=schedule, schedule_step_epochs=2, schedule_decay_rate=0.5, epochs=10,
+        learning_rate=0.1,
+        schedule=schedule,
+        schedule_step_epochs=2,
+        schedule_decay_rate=0.5,
+        epochs=10,
         minimum_learning_rate=0.0 if schedule != "cosine" else 1e-9,
-    )  # fmt: skip
+    )
     (callback,) = training.make_callbacks(settings)
     assert isinstance(callback, keras.callbacks.LearningRateScheduler)
     assert callback.schedule(epoch, 0.1) == pytest.approx(expected, rel=1e-6, abs=1e-8)
@@ -127,10 +140,15 @@ def test_learning_rate_schedules_become_keras_callbacks(schedule: str, epoch: in
 
 def test_plateau_and_early_stopping_become_keras_callbacks() -> None:
     settings = specs.TrainingSettings(
-        schedule="plateau", plateau_patience=4, plateau_factor=0.25, minimum_learning_rate=1e-5,
-        early_stopping=True, early_stopping_monitor="val_accuracy", early_stopping_patience=2,
+        schedule="plateau",
+        plateau_patience=4,
+        plateau_factor=0.25,
+        minimum_learning_rate=1e-5,
+        early_stopping=True,
+        early_stopping_monitor="val_accuracy",
+        early_stopping_patience=2,
         restore_best_weights=False,
-    )  # fmt: skip
+    )
     plateau, stopping = training.make_callbacks(settings)
     assert isinstance(plateau, keras.callbacks.ReduceLROnPlateau)
     assert (plateau.factor, plateau.patience, plateau.min_lr) == (0.25, 4, 1e-5)
@@ -151,8 +169,11 @@ def test_l2_and_augmentation_reach_the_model() -> None:
     assert all(layer.kernel_regularizer.l2 == pytest.approx(0.01) for layer in kernels)
     names = [type(layer).__name__ for layer in model.layers]
     assert names[:2] == ["RandomRotation", "RandomZoom"]
-    assert not any(layer.kernel_regularizer for layer in training.new_model(SPEC, specs.TrainingSettings()).layers
-                   if hasattr(layer, "kernel_regularizer"))  # fmt: skip
+    assert not any(
+        layer.kernel_regularizer
+        for layer in training.new_model(SPEC, specs.TrainingSettings()).layers
+        if hasattr(layer, "kernel_regularizer")
+    )
 
 
 # Whole runs, in this process.
@@ -161,7 +182,7 @@ def test_l2_and_augmentation_reach_the_model() -> None:
 def test_a_run_records_metrics_telemetry_and_checkpoints(store: Store) -> None:
     run_id = _train(store, specs.TrainingSettings(epochs=2, batch_size=64))
     run = store.get_run(run_id)
-    assert run.status == statuses.COMPLETED, run.traceback
+    assert run.status == Status.COMPLETED, run.traceback
     data = datasets.load(specs.DataSettings())
     epochs = store.epoch_metrics(run_id)
     assert list(epochs["epoch"]) == [1, 2]
@@ -202,9 +223,18 @@ def test_a_run_records_metrics_telemetry_and_checkpoints(store: Store) -> None:
     panel = store.read_snapshot(run_id, 0, "panel")
     assert panel["images"].dtype == np.uint8 and len(set(panel["labels"].tolist())) == 10
     assert "conv2d_1/kernel" in store.read_snapshot(run_id, 1, "histograms")
-    assert store.checkpoints(run_id) == {"epoch_0001": 1, "best": 2, "epoch_0002": 2, "latest": 2}
+    # "Best" is the one definition of `cnnlab.runs.best`; the results and the checkpoint agree on it.
+    best_epoch = best.best_epoch(epochs)
+    assert store.checkpoints(run_id) == {"epoch_0001": 1, "epoch_0002": 2, "latest": 2, "best": best_epoch}
+    assert run.results["best_epoch"] == best_epoch
+    assert run.results["best_val_accuracy"] == pytest.approx(
+        epochs.loc[epochs["epoch"] == best_epoch, "val_accuracy"].item()
+    )
+    best_model = keras.models.load_model(store.checkpoint_path(run_id, "best"))
+    assert best_model.evaluate(data.x_val, data.y_val, verbose=0)[1] == pytest.approx(
+        run.results["best_val_accuracy"]
+    )
     assert run.results["test_accuracy"] > 0.5 and run.results["epochs"] == 2
-    assert run.results["best_val_accuracy"] == pytest.approx(epochs["val_accuracy"].max())
     assert run.dataset_summary[0]["class"] == "0"
     # TensorBoard scalars are written for `tensorboard --logdir $CNNLAB_HOME/runs`.
     assert list((store.run_folder(run_id) / "tensorboard" / "validation").glob("events.out.tfevents.*"))
@@ -222,37 +252,39 @@ def test_the_same_seed_gives_the_same_run(store: Store) -> None:
 
 def test_early_stopping_ends_the_run_early(store: Store) -> None:
     settings = specs.TrainingSettings(
-        epochs=30, early_stopping=True, early_stopping_monitor="val_accuracy", early_stopping_patience=0,
+        epochs=30,
+        early_stopping=True,
+        early_stopping_monitor="val_accuracy",
+        early_stopping_patience=0,
         learning_rate=0.01,
-    )  # fmt: skip
+    )
     run = store.get_run(_train(store, settings, data=specs.DataSettings(subset=400)))
-    assert run.status == statuses.COMPLETED
+    assert run.status == Status.COMPLETED
     assert run.last_epoch < 30 and run.reason.startswith("Early stopping after epoch")
 
 
 def test_a_huge_learning_rate_diverges_with_a_hint(store: Store) -> None:
     run = store.get_run(_train(store, specs.TrainingSettings(epochs=3, optimizer="sgd", learning_rate=10.0)))
-    assert run.status == statuses.DIVERGED
+    assert run.status == Status.DIVERGED
     assert "diverged" in run.reason and "Lower the learning rate" in run.hint
     assert store.checkpoints(run.id).get("latest") is None  # Diverged weights are not kept.
 
 
 def test_stop_pause_resume_and_continue(store: Store) -> None:
     run_id, thread = _train_in_thread(store, specs.TrainingSettings(epochs=40, batch_size=16))
-    _wait_for(lambda: store.get_run(run_id).last_epoch >= 1)
-    store.request_control(run_id, "pause")
-    _wait_for(lambda: store.get_run(run_id).status == statuses.PAUSED)
-    count = len(store.batch_metrics(run_id))
-    time.sleep(0.6)
-    assert len(store.batch_metrics(run_id)) == count
+    wait_until(lambda: store.get_run(run_id).last_epoch >= 1, "the first epoch")
+    paused_rows = _pause(store, run_id)
     store.request_control(run_id, "resume")
-    _wait_for(lambda: len(store.batch_metrics(run_id)) > count + 1)
-    requested = time.monotonic()
+    wait_until(lambda: len(store.batch_metrics(run_id)) > paused_rows + 1, "batches after the resume")
+    # Pause again and stop while paused: however long the pause, at most one more batch is recorded.
+    paused_rows = _pause(store, run_id)
     store.request_control(run_id, "stop")
-    thread.join(timeout=30)
-    assert time.monotonic() - requested < 2.0
+    _join(thread)
+    assert len(store.batch_metrics(run_id)) <= paused_rows + 1
     stopped = store.get_run(run_id)
-    assert stopped.status == statuses.STOPPED and "Stopped by the user" in stopped.reason
+    assert stopped.status == Status.STOPPED and "Stopped by the user" in stopped.reason
+    messages = list(store.events(run_id)["message"])
+    assert messages.count("running -> paused") == 2 and "paused -> running" in messages
     done = store.checkpoints(run_id)["latest"]
     assert done == stopped.last_epoch >= 1
     steps_before = store.batch_metrics(run_id)["step"].max()
@@ -260,18 +292,20 @@ def test_stop_pause_resume_and_continue(store: Store) -> None:
     # Continue for two more epochs from the latest checkpoint, optimizer state included.
     scheduler = Scheduler(store, LocalProcessExecutor(store.home, warm=False), max_workers=1)
     blocker = _hold_the_only_slot(store)
-    assert scheduler.continue_run(run_id, 2).status == statuses.QUEUED
+    assert scheduler.continue_run(run_id, 2).status == Status.QUEUED
     assert store.get_run(run_id).training().epochs == done + 2
     _train_queued_here(store, run_id, blocker)
     finished = store.get_run(run_id)
-    assert finished.status == statuses.COMPLETED, finished.traceback
+    assert finished.status == Status.COMPLETED, finished.traceback
     assert list(store.epoch_metrics(run_id)["epoch"]) == list(range(1, done + 3))
     model = keras.models.load_model(store.checkpoint_path(run_id, "latest"))
     steps_per_epoch = int(np.ceil(len(datasets.load(specs.DataSettings()).y_train) / 16))
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) > steps_before
     assert store.batch_metrics(run_id)["step"].max() == (done + 2) * steps_per_epoch
     assert "continuing from the checkpoint of epoch" in " ".join(store.events(run_id)["message"])
-    never_ran = store.create_run(spec=SPEC, data_settings={}, training_settings={})
+    never_ran = store.create_run(
+        spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings()
+    )
     with pytest.raises(RunError, match="only a completed, stopped or interrupted run"):
         scheduler.continue_run(never_ran.id, 1)
 
@@ -283,11 +317,11 @@ def test_fork_starts_from_the_parent_weights_with_new_settings(store: Store) -> 
     fork = forker.fork(
         parent_id, 2, specs.TrainingSettings(epochs=4, learning_rate=0.0005, optimizer="rmsprop")
     )
-    assert (fork.status, fork.parent_id, fork.parent_epoch) == (statuses.QUEUED, parent_id, 2)
+    assert (fork.status, fork.parent_id, fork.parent_epoch) == (Status.QUEUED, parent_id, 2)
     assert list(store.epoch_metrics(fork.id)["epoch"]) == [1, 2]
     _train_queued_here(store, fork.id, blocker)
     forked = store.get_run(fork.id)
-    assert forked.status == statuses.COMPLETED, forked.traceback
+    assert forked.status == Status.COMPLETED, forked.traceback
     assert list(store.epoch_metrics(fork.id)["epoch"]) == [1, 2, 3, 4]
     parent_epochs = store.epoch_metrics(parent_id)
     first_fork_batch = store.batch_metrics(fork.id)["loss"].iloc[0]
@@ -313,14 +347,12 @@ def test_a_real_worker_trains_and_a_sigkill_keeps_what_it_recorded(store: Store)
             data_settings=specs.DataSettings(),
             training_settings=specs.TrainingSettings(epochs=200),
         )
-        _wait_for(lambda: store.get_run(run.id).last_epoch >= 1)
+        wait_until(lambda: store.get_run(run.id).last_epoch >= 1, "the first epoch")
         recorded = len(store.batch_metrics(run.id))
         os.kill(store.get_run(run.id).worker_pid, signal.SIGKILL)
-        killed = time.monotonic()
-        _wait_for(lambda: store.get_run(run.id).is_ended, timeout=10)
-        assert time.monotonic() - killed < 3.0
+        wait_until(lambda: store.get_run(run.id).is_ended, "the scheduler to notice the killed worker")
         failed = store.get_run(run.id)
-        assert failed.status == statuses.FAILED and failed.reason.startswith("The worker process died")
+        assert failed.status == Status.FAILED and failed.reason.startswith("The worker process died")
         assert len(store.batch_metrics(run.id)) >= recorded
         assert keras.models.load_model(store.checkpoint_path(run.id, "latest")) is not None
         assert "took the run" in " ".join(store.events(run.id)["message"])

@@ -1,4 +1,8 @@
-"""The worker: final statuses, failures with tracebacks, control between batches, real processes."""
+"""The worker: final statuses, failures with tracebacks, control between batches, real processes.
+
+No test here times anything: each waits for a condition (`waiting.wait_until`, whose deadline only
+guards against a hang) and asserts what happened. `benchmarks/control_latency.py` measures how fast.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +10,24 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import fake_jobs
 import pytest
+from waiting import DEADLINE_SECONDS, wait_until
 
 from cnnlab import specs
-from cnnlab.runs import statuses, threads, worker
+from cnnlab.runs import threads, worker
+from cnnlab.runs.statuses import Status
 from cnnlab.runs.store import Store
 
-SPEC = {
-    "name": "tiny",
-    "input_shape": [8, 8, 1],
-    "layers": [{"type": "Flatten"}, {"type": "Dense", "units": 2}],
-}
+SPEC = specs.ModelSpec.from_dict(
+    {
+        "name": "tiny",
+        "input_shape": [8, 8, 1],
+        "layers": [{"type": "Flatten"}, {"type": "Dense", "units": 2}],
+    }
+)
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -34,31 +41,42 @@ def _claimed_run(store: Store, epochs: int = 1) -> str:
     run = store.create_run(
         spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings(epochs=epochs)
     )
-    store.set_status(run.id, statuses.STARTING)
+    store.set_status(run.id, Status.STARTING)
     return run.id
 
 
-def _wait_for(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+def _start_counting(store: Store, run_id: str) -> threading.Thread:
+    thread = threading.Thread(target=worker.run_job, args=(run_id, store, fake_jobs.counting_job))
+    thread.start()
+    return thread
+
+
+def _join(thread: threading.Thread) -> None:
+    thread.join(timeout=DEADLINE_SECONDS)
+    assert not thread.is_alive(), f"the job did not end within {DEADLINE_SECONDS:g} s"
+
+
+def _pause(store: Store, run_id: str) -> int:
+    """Ask for a pause, wait until the job is paused, and return how many batches it had recorded."""
+    store.request_control(run_id, "pause")
+    wait_until(lambda: store.get_run(run_id).status == Status.PAUSED, "the run to be paused")
+    return len(store.batch_metrics(run_id))
 
 
 def test_a_job_that_returns_completes_with_a_heartbeat(store: Store) -> None:
     run_id = _claimed_run(store)
-    assert worker.run_job(run_id, store, fake_jobs.counting_job) == statuses.COMPLETED
+    assert worker.run_job(run_id, store, fake_jobs.counting_job) == Status.COMPLETED
     run = store.get_run(run_id)
-    assert run.status == statuses.COMPLETED
+    assert run.status == Status.COMPLETED
     assert run.worker_pid == os.getpid() and run.heartbeat_at is not None
     assert len(store.batch_metrics(run_id)) == fake_jobs.BATCHES_PER_EPOCH
 
 
 def test_a_bug_fails_the_run_with_its_traceback(store: Store) -> None:
     run_id = _claimed_run(store)
-    assert worker.run_job(run_id, store, fake_jobs.failing_job) == statuses.FAILED
+    assert worker.run_job(run_id, store, fake_jobs.failing_job) == Status.FAILED
     run = store.get_run(run_id)
-    assert run.status == statuses.FAILED
+    assert run.status == Status.FAILED
     assert run.reason == "Training failed with ValueError: bad value 42"
     assert "bug" in run.hint
     assert "Traceback" in run.traceback and "failing_job" in run.traceback
@@ -68,7 +86,7 @@ def test_a_user_error_fails_with_its_own_message(store: Store) -> None:
     run_id = _claimed_run(store)
     worker.run_job(run_id, store, fake_jobs.unavailable_job)
     run = store.get_run(run_id)
-    assert run.status == statuses.FAILED
+    assert run.status == Status.FAILED
     assert run.reason.startswith("MNIST is not available offline")
     assert run.traceback and run.hint is None
 
@@ -77,51 +95,51 @@ def test_a_diverged_outcome_keeps_its_hint(store: Store) -> None:
     run_id = _claimed_run(store)
     worker.run_job(run_id, store, fake_jobs.diverging_job)
     run = store.get_run(run_id)
-    assert (run.status, run.hint) == (statuses.DIVERGED, "Lower the learning rate.")
+    assert (run.status, run.hint) == (Status.DIVERGED, "Lower the learning rate.")
 
 
 def test_a_job_can_be_named_by_module_and_function(store: Store) -> None:
     run_id = _claimed_run(store)
-    assert worker.run_job(run_id, store, "fake_jobs:diverging_job") == statuses.DIVERGED
+    assert worker.run_job(run_id, store, "fake_jobs:diverging_job") == Status.DIVERGED
     run_id = _claimed_run(store)
-    assert worker.run_job(run_id, store, "no_such_module:run") == statuses.FAILED
+    assert worker.run_job(run_id, store, "no_such_module:run") == Status.FAILED
     assert "ModuleNotFoundError" in store.get_run(run_id).reason
+    run_id = _claimed_run(store)
+    assert worker.run_job(run_id, store, "fake_jobs:BATCHES_PER_EPOCH") == Status.FAILED
+    assert store.get_run(run_id).reason.startswith(
+        "The job entry 'fake_jobs:BATCHES_PER_EPOCH' names no function"
+    )
 
 
 def test_pause_resume_and_stop_between_batches(store: Store) -> None:
     run_id = _claimed_run(store, epochs=200)
-    thread = threading.Thread(target=worker.run_job, args=(run_id, store, fake_jobs.counting_job))
-    thread.start()
-    _wait_for(lambda: len(store.batch_metrics(run_id)) >= 3)
-    store.request_control(run_id, "pause")
-    _wait_for(lambda: store.get_run(run_id).status == statuses.PAUSED)
-    paused_count = len(store.batch_metrics(run_id))
-    time.sleep(0.5)
-    assert len(store.batch_metrics(run_id)) == paused_count
-    assert store.pending_control(run_id) is None
+    thread = _start_counting(store, run_id)
+    wait_until(lambda: len(store.batch_metrics(run_id)) >= 3, "three batches")
+    paused_count = _pause(store, run_id)
+    assert store.pending_control(run_id) is None  # The pause was answered.
     store.request_control(run_id, "resume")
-    _wait_for(lambda: len(store.batch_metrics(run_id)) > paused_count + 2)
-    assert store.get_run(run_id).status == statuses.RUNNING
-    requested = time.monotonic()
+    wait_until(lambda: len(store.batch_metrics(run_id)) > paused_count + 2, "batches after the resume")
+    assert store.get_run(run_id).status == Status.RUNNING
     store.request_control(run_id, "stop")
-    thread.join(timeout=10)
-    assert time.monotonic() - requested < 2.0
+    _join(thread)
     run = store.get_run(run_id)
-    assert run.status == statuses.STOPPED and run.control is None
+    assert run.status == Status.STOPPED and run.control is None
+    assert len(store.batch_metrics(run_id)) < 200 * fake_jobs.BATCHES_PER_EPOCH
     messages = list(store.events(run_id)["message"])
     assert "running -> paused" in messages and "paused -> running" in messages
 
 
-def test_stop_while_paused(store: Store) -> None:
+def test_a_paused_job_records_nothing_more_and_a_stop_ends_it(store: Store) -> None:
     run_id = _claimed_run(store, epochs=200)
-    thread = threading.Thread(target=worker.run_job, args=(run_id, store, fake_jobs.counting_job))
-    thread.start()
-    _wait_for(lambda: len(store.batch_metrics(run_id)) >= 1)
-    store.request_control(run_id, "pause")
-    _wait_for(lambda: store.get_run(run_id).status == statuses.PAUSED)
+    thread = _start_counting(store, run_id)
+    wait_until(lambda: len(store.batch_metrics(run_id)) >= 1, "the first batch")
+    paused_count = _pause(store, run_id)
     store.request_control(run_id, "stop")
-    thread.join(timeout=10)
-    assert store.get_run(run_id).status == statuses.STOPPED
+    _join(thread)
+    # However long the pause lasted, at most the batch in flight was recorded after it.
+    assert len(store.batch_metrics(run_id)) <= paused_count + 1
+    run = store.get_run(run_id)
+    assert run.status == Status.STOPPED and run.reason == "Stopped by the user."
 
 
 def test_configure_threads_sets_tensorflow_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -156,7 +174,7 @@ def test_the_worker_runs_as_its_own_process(store: Store) -> None:
     completed = subprocess.run(command, env=_environment(), capture_output=True, timeout=60)
     assert completed.returncode == 0, completed.stderr.decode()
     run = store.get_run(run_id)
-    assert run.status == statuses.COMPLETED
+    assert run.status == Status.COMPLETED
     assert run.results["threads"] == "1" and run.results["pid"] != os.getpid()
 
 
@@ -165,18 +183,26 @@ def test_a_failing_worker_process_exits_non_zero(store: Store) -> None:
     command = _worker_command(run_id, "--home", str(store.home), "--entry", "fake_jobs:failing_job")
     completed = subprocess.run(command, env=_environment(), capture_output=True, timeout=60)
     assert completed.returncode == 1
-    assert store.get_run(run_id).status == statuses.FAILED
+    assert store.get_run(run_id).status == Status.FAILED
 
 
-def test_a_warm_worker_waits_for_a_run_id_on_stdin(store: Store) -> None:
+def test_a_warm_worker_waits_for_a_run_id_on_stdin(store: Store, tmp_path: Path) -> None:
     run_id = _claimed_run(store)
+    marker = tmp_path / "warmed"
+    environment = {**_environment(), fake_jobs.WARM_MARKER: str(marker)}
     command = _worker_command("--warm", "--home", str(store.home), "--entry", "fake_jobs:counting_job")
-    process = subprocess.Popen(command, env=_environment(), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
-    time.sleep(0.3)
-    assert process.poll() is None
-    process.communicate(f"{run_id}\n".encode(), timeout=60)
+    process = subprocess.Popen(command, env=environment, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    try:
+        wait_until(marker.exists, "the warm worker to finish warming up")
+        # Warmed up, it waits on its input: it has not exited and has not touched the run.
+        assert process.poll() is None
+        assert store.get_run(run_id).status == Status.STARTING and store.get_run(run_id).worker_pid is None
+        process.communicate(f"{run_id}\n".encode(), timeout=DEADLINE_SECONDS)
+    finally:
+        if process.poll() is None:
+            process.kill()
     assert process.returncode == 0
-    assert store.get_run(run_id).status == statuses.COMPLETED
+    assert store.get_run(run_id).status == Status.COMPLETED
     assert (store.run_folder(run_id) / "worker.log").exists()
     # A warm worker whose input closes without a run exits quietly.
     idle = subprocess.run(command, env=_environment(), input=b"", capture_output=True, timeout=60)

@@ -10,20 +10,28 @@ from pathlib import Path
 
 from cnnlab import specs
 from cnnlab.model import presets
-from cnnlab.runs import statuses, training, worker
+from cnnlab.runs import training, worker
+from cnnlab.runs.statuses import Status
 from cnnlab.runs.store import Store
 
 
-def train_digits_run(home: Path, *, epochs: int = 1, name: str = "digits test run") -> str:
-    """Train the default digits CNN for `epochs` in the store at `home`; return the run id."""
+def train_digits_run(
+    home: Path,
+    *,
+    epochs: int = 1,
+    name: str = "digits test run",
+    settings: specs.TrainingSettings | None = None,
+) -> str:
+    """Train the default digits CNN in the store at `home` (for `epochs`, or with the training
+    `settings` given); return the run id."""
     store = Store(home)
     run = store.create_run(
         spec=presets.get("digits_default").spec,
         data_settings=specs.DataSettings(),
-        training_settings=specs.TrainingSettings(epochs=epochs, batch_size=64),
+        training_settings=settings or specs.TrainingSettings(epochs=epochs, batch_size=64),
         name=name,
     )
-    store.set_status(run.id, statuses.STARTING)
+    store.set_status(run.id, Status.STARTING)
     status = worker.run_job(run.id, store, training.run)
-    assert status == statuses.COMPLETED, store.get_run(run.id).traceback
+    assert status == Status.COMPLETED, store.get_run(run.id).traceback
     return run.id

@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image
 
-from cnnlab.data import images
+from cnnlab.data import decode
 from cnnlab.errors import DatasetError, ImageError
 
 DEFAULT_IMAGE_SIZE = 64
@@ -112,7 +112,7 @@ def scan_paths(paths: Iterable[PurePosixPath], where: str = "The folder") -> Fol
             skipped.append(
                 SkippedFile(str(full), OUTSIDE_CLASS_FOLDER, "put it in a subfolder named after its class")
             )
-        elif suffix in images.SUPPORTED_EXTENSIONS:
+        elif suffix in decode.SUPPORTED_EXTENSIONS:
             files.append((full, class_index[path.parts[0]]))
         elif suffix in (".svg", ".tif", ".tiff", ".heic", ".heif", ".avif", ".ico", ".psd"):
             skipped.append(
@@ -148,7 +148,7 @@ def scan_folder(folder: Path, display_name: str | None = None) -> FolderScan:
 
 def _read_one(path: Path, size: int, channels: int) -> np.ndarray:
     """Decode one file and convert it to a uint8 (size, size, channels) array."""
-    image = images.decode_image(path.read_bytes(), max_bytes=MAXIMUM_FILE_BYTES, draft_size=(size, size))
+    image = decode.decode_image(path.read_bytes(), max_bytes=MAXIMUM_FILE_BYTES, draft_size=(size, size))
     image = image.convert("L" if channels == 1 else "RGB")
     resized = image.resize((size, size), Image.Resampling.BILINEAR)
     array = np.asarray(resized, dtype=np.uint8)

@@ -78,6 +78,8 @@ def _draw_one(
     centre_x = canvas_size / 2 + rng.uniform(-margin, margin)
     centre_y = canvas_size / 2 + rng.uniform(-margin, margin)
     angle = math.radians(rng.uniform(-options["rotation"], options["rotation"]))
+    background: int | tuple[int, ...]
+    foreground: int | tuple[int, ...]
     if colour:
         background = tuple(int(value) for value in rng.integers(0, 110, size=3))
         foreground = tuple(int(value) for value in rng.integers(150, 256, size=3))

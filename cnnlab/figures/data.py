@@ -27,11 +27,19 @@ def image_grid(
     count = len(images)
     columns = max(1, min(columns, count))
     rows = max(1, -(-count // columns))
-    figure = make_subplots(rows=rows, cols=columns, subplot_titles=list(titles), horizontal_spacing=0.01,
-                           vertical_spacing=0.06 if rows > 1 else 0.0)  # fmt: skip
+    figure = make_subplots(
+        rows=rows,
+        cols=columns,
+        subplot_titles=list(titles),
+        horizontal_spacing=0.01,
+        vertical_spacing=0.06 if rows > 1 else 0.0,
+    )
     for position, image in enumerate(images):
-        figure.add_trace(go.Image(z=_as_rgb(image), hoverinfo="skip"), row=position // columns + 1,
-                         col=position % columns + 1)  # fmt: skip
+        figure.add_trace(
+            go.Image(z=_as_rgb(image), hoverinfo="skip"),
+            row=position // columns + 1,
+            col=position % columns + 1,
+        )
     figure.update_xaxes(visible=False)
     figure.update_yaxes(visible=False)
     figure.update_annotations(font_size=11)
@@ -60,6 +68,12 @@ def class_balance(summary: pd.DataFrame) -> go.Figure:
     for split in ("train", "validation", "test"):
         if split in summary.columns:
             figure.add_trace(go.Bar(name=split, x=list(classes), y=summary[split]))
-    figure.update_layout(barmode="stack", height=300, margin={"l": 0, "r": 0, "t": 10, "b": 0},
-                         yaxis_title="images", xaxis_title="class", legend={"orientation": "h"})  # fmt: skip
+    figure.update_layout(
+        barmode="stack",
+        height=300,
+        margin={"l": 0, "r": 0, "t": 10, "b": 0},
+        yaxis_title="images",
+        xaxis_title="class",
+        legend={"orientation": "h"},
+    )
     return figure

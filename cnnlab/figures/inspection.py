@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
-from cnnlab.data import images as image_tools
+from cnnlab.data import prepare
 from cnnlab.figures.data import image_grid
 
 HEAT_COLOURSCALE = "Turbo"
@@ -39,7 +39,7 @@ def for_display(image: np.ndarray, side: int = DISPLAY_SIDE) -> np.ndarray:
     if longest <= side:
         return pixels
     scale = side / longest
-    return image_tools.resize_array(pixels, max(1, round(height * scale)), max(1, round(width * scale)))
+    return prepare.resize_array(pixels, max(1, round(height * scale)), max(1, round(width * scale)))
 
 
 def overlay(image: np.ndarray, heat: np.ndarray, opacity: float = 0.65) -> np.ndarray:
@@ -47,11 +47,12 @@ def overlay(image: np.ndarray, heat: np.ndarray, opacity: float = 0.65) -> np.nd
     heat = np.clip(np.nan_to_num(np.asarray(heat, dtype=np.float32)), 0.0, 1.0)
     base = _rgb(image)
     if heat.shape != base.shape[:2]:
-        heat = image_tools.resize_array(heat[:, :, np.newaxis], *base.shape[:2])[:, :, 0]
+        heat = prepare.resize_array(heat[:, :, np.newaxis], *base.shape[:2])[:, :, 0]
     grey = base.mean(axis=2, keepdims=True).repeat(3, axis=2)
     colours = _TABLE[np.round(heat * 255).astype(np.int64)]
     weight = opacity * np.sqrt(heat[:, :, np.newaxis])  # Cold areas show the image itself, in grey.
-    return np.clip((1.0 - weight) * grey + weight * colours, 0.0, 1.0)
+    blended: np.ndarray = np.clip((1.0 - weight) * grey + weight * colours, 0.0, 1.0)
+    return blended
 
 
 def overlay_grid(
@@ -102,9 +103,12 @@ def top_k(probabilities: np.ndarray, class_names: Sequence[str], k: int = 5) -> 
         )
     )
     figure.update_layout(
-        height=60 + 32 * len(order), margin={"l": 0, "r": 10, "t": 30, "b": 0}, title=f"Top {len(order)} classes",
-        xaxis={"range": [0, 1], "tickformat": ".0%"}, yaxis={"autorange": "reversed", "type": "category"},
-    )  # fmt: skip
+        height=60 + 32 * len(order),
+        margin={"l": 0, "r": 10, "t": 30, "b": 0},
+        title=f"Top {len(order)} classes",
+        xaxis={"range": [0, 1], "tickformat": ".0%"},
+        yaxis={"autorange": "reversed", "type": "category"},
+    )
     return figure
 
 

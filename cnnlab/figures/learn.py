@@ -14,7 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from cnnlab.lesson.lesson import Box, Padding, format_number, pool, relu
+from cnnlab.lesson.arithmetic import Box, Padding, format_number, pool, relu
 
 MAX_NUMBERED_SIDE = 16  # larger grids are drawn without their numbers
 WINDOW_COLOR = "#ff7f0e"
@@ -40,7 +40,8 @@ def _texts(values: np.ndarray, digits: int) -> np.ndarray:
     def text(value: float) -> str:
         return "" if np.isnan(value) else format_number(round(value, digits))
 
-    return np.vectorize(text, otypes=[object])(values)
+    texts: np.ndarray = np.vectorize(text, otypes=[object])(values)
+    return texts
 
 
 def _signed_range(values: np.ndarray) -> tuple[float, float]:
@@ -82,30 +83,51 @@ def _heatmap(
         texttemplate="%{text}" if show else None,
         textfont={"size": font_size},
         colorscale=colorscale or (_SIGNED_SCALE if signed else _INPUT_SCALE),
-        zmin=zrange[0], zmax=zrange[1], showscale=False, xgap=1, ygap=1, name=name,
+        zmin=zrange[0],
+        zmax=zrange[1],
+        showscale=False,
+        xgap=1,
+        ygap=1,
+        name=name,
         hovertemplate="row %{y}, column %{x}: %{z}<extra></extra>",
-    )  # fmt: skip
+    )
 
 
 def _outline(figure: go.Figure, outline: Outline, row: int | None = None, column: int | None = None) -> None:
     box = outline.box
     figure.add_shape(
-        type="rect", x0=box.left - 0.5, x1=box.right + 0.5, y0=box.top - 0.5, y1=box.bottom + 0.5,
-        line={"color": outline.color, "width": 4, "dash": outline.dash}, row=row, col=column,
-    )  # fmt: skip
+        type="rect",
+        x0=box.left - 0.5,
+        x1=box.right + 0.5,
+        y0=box.top - 0.5,
+        y1=box.bottom + 0.5,
+        line={"color": outline.color, "width": 4, "dash": outline.dash},
+        row=row,
+        col=column,
+    )
     if outline.label:
         figure.add_annotation(
-            x=box.left - 0.5, y=box.top - 0.5, text=outline.label, showarrow=False, xanchor="left", yanchor="bottom",
-            font={"color": outline.color}, row=row, col=column,
-        )  # fmt: skip
+            x=box.left - 0.5,
+            y=box.top - 0.5,
+            text=outline.label,
+            showarrow=False,
+            xanchor="left",
+            yanchor="bottom",
+            font={"color": outline.color},
+            row=row,
+            col=column,
+        )
 
 
 def _layout(figure: go.Figure, title: str, font_size: int, height: int | None) -> go.Figure:
     figure.update_layout(
-        title={"text": title, "font": {"size": font_size + 4}}, font={"size": font_size},
-        margin={"l": 10, "r": 10, "t": 50 + font_size, "b": 10}, height=height,
-        plot_bgcolor="white", dragmode=False,
-    )  # fmt: skip
+        title={"text": title, "font": {"size": font_size + 4}},
+        font={"size": font_size},
+        margin={"l": 10, "r": 10, "t": 50 + font_size, "b": 10},
+        height=height,
+        plot_bgcolor="white",
+        dragmode=False,
+    )
     # Column numbers go on top like an image's, except under subplot titles, where they go below.
     side = "bottom" if _has_subplots(figure) else "top"
     figure.update_xaxes(showgrid=False, zeroline=False, dtick=1, side=side, constrain="domain")
@@ -130,9 +152,16 @@ def _has_subplots(figure: go.Figure) -> bool:
 
 
 def grid_figure(
-    values: np.ndarray, *, title: str = "", signed: bool = False, numbers: bool = True,
-    outlines: Sequence[Outline] = (), font_size: int = 14, digits: int = 4, height: int | None = None,
-) -> go.Figure:  # fmt: skip
+    values: np.ndarray,
+    *,
+    title: str = "",
+    signed: bool = False,
+    numbers: bool = True,
+    outlines: Sequence[Outline] = (),
+    font_size: int = 14,
+    digits: int = 4,
+    height: int | None = None,
+) -> go.Figure:
     """A grid of numbers drawn as an image, with rectangles over chosen boxes of cells."""
     figure = go.Figure(_heatmap(values, signed=signed, numbers=numbers, font_size=font_size, digits=digits))
     for outline in outlines:
@@ -141,9 +170,16 @@ def grid_figure(
 
 
 def input_figure(
-    image: np.ndarray, *, padding: Padding | None = None, window: Box | None = None, field: Box | None = None,
-    title: str = "Input", font_size: int = 14, digits: int = 4, height: int | None = None,
-) -> go.Figure:  # fmt: skip
+    image: np.ndarray,
+    *,
+    padding: Padding | None = None,
+    window: Box | None = None,
+    field: Box | None = None,
+    title: str = "Input",
+    font_size: int = 14,
+    digits: int = 4,
+    height: int | None = None,
+) -> go.Figure:
     """The input image with its zero border (grey cells, dashed edge), the window and a receptive field."""
     image = np.asarray(image, dtype=float)
     figure = go.Figure()
@@ -156,9 +192,18 @@ def input_figure(
             np.nan
         )
         figure.add_trace(
-            _heatmap(border, signed=False, numbers=True, font_size=font_size, zrange=(0, 1), row_offset=-padding.top,
-                     column_offset=-padding.left, colorscale=_PADDING_SCALE, name="zero padding")
-        )  # fmt: skip
+            _heatmap(
+                border,
+                signed=False,
+                numbers=True,
+                font_size=font_size,
+                zrange=(0, 1),
+                row_offset=-padding.top,
+                column_offset=-padding.left,
+                colorscale=_PADDING_SCALE,
+                name="zero padding",
+            )
+        )
     figure.add_trace(
         _heatmap(
             image,
@@ -193,9 +238,15 @@ def kernel_figure(
 
 
 def feature_map_figure(
-    feature_map: np.ndarray, *, filled: int | None = None, current: tuple[int, int] | None = None,
-    title: str = "Feature map", font_size: int = 14, digits: int = 4, height: int | None = None,
-) -> go.Figure:  # fmt: skip
+    feature_map: np.ndarray,
+    *,
+    filled: int | None = None,
+    current: tuple[int, int] | None = None,
+    title: str = "Feature map",
+    font_size: int = 14,
+    digits: int = 4,
+    height: int | None = None,
+) -> go.Figure:
     """The feature map with only its first `filled` cells written (row by row) and the current cell outlined."""
     values = np.asarray(feature_map, dtype=float)
     zrange = _signed_range(values)
@@ -207,9 +258,16 @@ def feature_map_figure(
         _heatmap(values, signed=True, numbers=True, font_size=font_size, zrange=zrange, digits=digits)
     )
     figure.add_trace(  # An empty frame keeps the not-yet-written cells visible.
-        go.Heatmap(z=np.zeros(values.shape), colorscale=_PADDING_SCALE, showscale=False, xgap=1, ygap=1,
-                   hoverinfo="skip", opacity=0.35)
-    )  # fmt: skip
+        go.Heatmap(
+            z=np.zeros(values.shape),
+            colorscale=_PADDING_SCALE,
+            showscale=False,
+            xgap=1,
+            ygap=1,
+            hoverinfo="skip",
+            opacity=0.35,
+        )
+    )
     figure.data = (figure.data[1], figure.data[0])
     if current is not None:
         _outline(figure, Outline(Box(current[0], current[1], current[0], current[1]), CELL_COLOR))

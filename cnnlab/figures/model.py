@@ -47,17 +47,41 @@ def architecture(analysis: shapes.Analysis) -> go.Figure:
             width = 0.3
             label = f"{shape[0]}"
         colour = CATEGORY_COLOURS.get(category, "#7f7f7f")
-        figure.add_shape(type="rect", x0=left, x1=left + width, y0=-height / 2, y1=height / 2,
-                         fillcolor=colour, opacity=0.75, line={"color": colour})  # fmt: skip
-        figure.add_trace(go.Scatter(
-            x=[left + width / 2], y=[0], mode="markers", marker={"opacity": 0, "size": 20},
-            hovertemplate=f"<b>{name}</b><br>{label}<extra></extra>", showlegend=False,
-        ))  # fmt: skip
-        figure.add_annotation(x=left + width / 2, y=-height / 2 - 0.05, text=f"{name}<br>{label}", showarrow=False,
-                              yanchor="top", textangle=-45 if len(tensors) > 8 else 0, font={"size": 10})  # fmt: skip
+        figure.add_shape(
+            type="rect",
+            x0=left,
+            x1=left + width,
+            y0=-height / 2,
+            y1=height / 2,
+            fillcolor=colour,
+            opacity=0.75,
+            line={"color": colour},
+        )
+        figure.add_trace(
+            go.Scatter(
+                x=[left + width / 2],
+                y=[0],
+                mode="markers",
+                marker={"opacity": 0, "size": 20},
+                hovertemplate=f"<b>{name}</b><br>{label}<extra></extra>",
+                showlegend=False,
+            )
+        )
+        figure.add_annotation(
+            x=left + width / 2,
+            y=-height / 2 - 0.05,
+            text=f"{name}<br>{label}",
+            showarrow=False,
+            yanchor="top",
+            textangle=-45 if len(tensors) > 8 else 0,
+            font={"size": 10},
+        )
         left += width + 0.45
     figure.update_layout(
-        height=360, margin={"l": 10, "r": 10, "t": 10, "b": 90}, plot_bgcolor="white",
-        xaxis={"visible": False, "range": [-0.2, left]}, yaxis={"visible": False, "range": [-1.1, 0.6]},
-    )  # fmt: skip
+        height=360,
+        margin={"l": 10, "r": 10, "t": 10, "b": 90},
+        plot_bgcolor="white",
+        xaxis={"visible": False, "range": [-0.2, left]},
+        yaxis={"visible": False, "range": [-1.1, 0.6]},
+    )
     return figure

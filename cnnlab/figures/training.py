@@ -1,8 +1,10 @@
-"""Figures of a training run: curves, learning rate, kernels, feature maps, confusion, predictions."""
+"""Figures of a training run: curves with diagnosis markers, learning rate, the learning-rate
+finder, kernels, feature maps, confusion, predictions."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -10,11 +12,32 @@ import plotly.graph_objects as go
 
 from cnnlab.figures.data import image_grid
 
+if TYPE_CHECKING:
+    from cnnlab.runs.diagnosis import Diagnosis
+    from cnnlab.runs.lr_finder import FinderResult
+
 TRAIN_COLOUR, VALIDATION_COLOUR = "#1f77b4", "#ff7f0e"
+DIAGNOSIS_COLOURS = {
+    "diverged": "#d62728",
+    "not learning": "#9467bd",
+    "overfitting": "#e377c2",
+    "plateau": "#7f7f7f",
+}
+LEARNING_RATE_FINDER_EXPLANATION = (
+    "The learning rate grew from tiny to huge over about 100 batches on a copy of the model: where the "
+    "loss falls fastest the model learns, where it shoots up the steps are too big. The dashed line is "
+    "the suggestion, a tenth of the learning rate at the lowest loss."
+)
 
 
-def curves(epochs: pd.DataFrame, batches: pd.DataFrame, metric: str) -> go.Figure:
-    """`metric` ("loss" or "accuracy") per epoch for training and validation, with the batch values faint."""
+def curves(
+    epochs: pd.DataFrame, batches: pd.DataFrame, metric: str, diagnoses: Sequence[Diagnosis] = ()
+) -> go.Figure:
+    """`metric` ("loss" or "accuracy") per epoch for training and validation, with the batch values faint.
+
+    Each of `diagnoses` (`cnnlab.runs.diagnosis.read(store, run_id)`) is a dotted line at its epoch,
+    labelled with its kind, and a marker whose hover text is its cause and fix.
+    """
     figure = go.Figure()
     if not batches.empty and metric in batches:
         steps = (
@@ -22,16 +45,117 @@ def curves(epochs: pd.DataFrame, batches: pd.DataFrame, metric: str) -> go.Figur
             - 1
             + (batches["batch"] + 1) / batches.groupby("epoch")["batch"].transform("max").add(1)
         )
-        figure.add_trace(go.Scatter(x=steps, y=batches[metric], name=f"train {metric} (batches)", mode="lines",
-                                    line={"color": TRAIN_COLOUR, "width": 1}, opacity=0.35))  # fmt: skip
+        figure.add_trace(
+            go.Scatter(
+                x=steps,
+                y=batches[metric],
+                name=f"train {metric} (batches)",
+                mode="lines",
+                line={"color": TRAIN_COLOUR, "width": 1},
+                opacity=0.35,
+            )
+        )
     if not epochs.empty:
-        figure.add_trace(go.Scatter(x=epochs["epoch"], y=epochs[metric], name=f"train {metric}", mode="lines+markers",
-                                    line={"color": TRAIN_COLOUR}))  # fmt: skip
+        figure.add_trace(
+            go.Scatter(
+                x=epochs["epoch"],
+                y=epochs[metric],
+                name=f"train {metric}",
+                mode="lines+markers",
+                line={"color": TRAIN_COLOUR},
+            )
+        )
         if f"val_{metric}" in epochs:
-            figure.add_trace(go.Scatter(x=epochs["epoch"], y=epochs[f"val_{metric}"], name=f"validation {metric}",
-                                        mode="lines+markers", line={"color": VALIDATION_COLOUR}))  # fmt: skip
-    figure.update_layout(height=300, margin={"l": 0, "r": 0, "t": 30, "b": 0}, title=metric.capitalize(),
-                         xaxis_title="epoch", legend={"orientation": "h", "y": -0.25})  # fmt: skip
+            figure.add_trace(
+                go.Scatter(
+                    x=epochs["epoch"],
+                    y=epochs[f"val_{metric}"],
+                    name=f"validation {metric}",
+                    mode="lines+markers",
+                    line={"color": VALIDATION_COLOUR},
+                )
+            )
+    _mark_diagnoses(figure, epochs, metric, diagnoses)
+    figure.update_layout(
+        height=300,
+        margin={"l": 0, "r": 0, "t": 30, "b": 0},
+        title=metric.capitalize(),
+        xaxis_title="epoch",
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return figure
+
+
+def _mark_diagnoses(
+    figure: go.Figure, epochs: pd.DataFrame, metric: str, diagnoses: Sequence[Diagnosis]
+) -> None:
+    """A dotted line per diagnosis and one marker trace whose hover text tells the cause and the fix."""
+    if not diagnoses:
+        return
+    values = dict(zip(epochs.get("epoch", []), epochs.get(metric, []), strict=True))
+    for found in diagnoses:
+        colour = DIAGNOSIS_COLOURS.get(found.kind, "#7f7f7f")
+        figure.add_vline(
+            x=found.epoch,
+            line={"dash": "dot", "color": colour},
+            annotation_text=found.title,
+            annotation_font_color=colour,
+        )
+    figure.add_trace(
+        go.Scatter(
+            x=[found.epoch for found in diagnoses],
+            y=[values.get(found.epoch, np.nan) for found in diagnoses],
+            name="diagnoses",
+            mode="markers",
+            marker={
+                "symbol": "x",
+                "size": 12,
+                "color": [DIAGNOSIS_COLOURS.get(f.kind, "#7f7f7f") for f in diagnoses],
+            },
+            hovertext=[f"{found.title}: {found.cause}<br>Fix: {found.fix}" for found in diagnoses],
+            hoverinfo="text",
+        )
+    )
+
+
+def learning_rate_finder(result: FinderResult) -> go.Figure:
+    """The range test: raw loss (faint) and smoothed loss against the learning rate on a log axis,
+    with the suggestion marked (`LEARNING_RATE_FINDER_EXPLANATION` says how to read it)."""
+    figure = go.Figure()
+    figure.add_trace(
+        go.Scatter(
+            x=result.learning_rates,
+            y=result.losses,
+            name="loss of each batch",
+            mode="lines",
+            line={"color": TRAIN_COLOUR, "width": 1},
+            opacity=0.3,
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=result.learning_rates,
+            y=result.smoothed_losses,
+            name="smoothed loss",
+            mode="lines",
+            line={"color": TRAIN_COLOUR},
+        )
+    )
+    figure.add_vline(
+        x=result.suggestion,
+        line={"dash": "dash", "color": VALIDATION_COLOUR},
+        annotation_text=f"suggested {result.suggestion:.2g}",
+    )
+    # From just below the lowest loss to a little above the start: the explosion runs off the top.
+    lowest, highest = min(result.smoothed_losses), result.smoothed_losses[0]
+    figure.update_layout(
+        height=320,
+        margin={"l": 0, "r": 0, "t": 30, "b": 0},
+        title="Learning-rate finder",
+        xaxis={"type": "log", "title": "learning rate"},
+        yaxis={"title": "loss", "range": [lowest * 0.9, max(highest, lowest) * 1.3]},
+        legend={"orientation": "h", "y": -0.3},
+    )
     return figure
 
 
@@ -40,8 +164,13 @@ def learning_rate(epochs: pd.DataFrame) -> go.Figure:
     figure = go.Figure(
         go.Scatter(x=epochs.get("epoch", []), y=epochs.get("learning_rate", []), mode="lines+markers")
     )
-    figure.update_layout(height=250, margin={"l": 0, "r": 0, "t": 30, "b": 0}, title="Learning rate",
-                         xaxis_title="epoch", yaxis_type="log")  # fmt: skip
+    figure.update_layout(
+        height=250,
+        margin={"l": 0, "r": 0, "t": 30, "b": 0},
+        title="Learning rate",
+        xaxis_title="epoch",
+        yaxis_type="log",
+    )
     return figure
 
 
@@ -74,16 +203,25 @@ def _mosaic_figure(planes: Sequence[np.ndarray], title: str, symmetric: bool, co
     for position in range(len(planes)):
         top, left = (position // columns) * (height + 1), (position % columns) * (width + 1)
         tile_index[top : top + height, left : left + width] = position
-    figure = go.Figure(go.Heatmap(
-        z=canvas, customdata=tile_index, colorscale="RdBu_r" if symmetric else "Viridis",
-        zmin=-1 if symmetric else 0, zmax=1, showscale=False,
-        hovertemplate="#%{customdata}: %{z:.2f}<extra></extra>",
-    ))  # fmt: skip
+    figure = go.Figure(
+        go.Heatmap(
+            z=canvas,
+            customdata=tile_index,
+            colorscale="RdBu_r" if symmetric else "Viridis",
+            zmin=-1 if symmetric else 0,
+            zmax=1,
+            showscale=False,
+            hovertemplate="#%{customdata}: %{z:.2f}<extra></extra>",
+        )
+    )
     rows = canvas.shape[0] / canvas.shape[1] * columns
     figure.update_xaxes(visible=False)
     figure.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
-    figure.update_layout(title=title, height=int(90 * rows / columns * columns + 60) if rows else 200,
-                         margin={"l": 0, "r": 0, "t": 35, "b": 0})  # fmt: skip
+    figure.update_layout(
+        title=title,
+        height=int(90 * rows / columns * columns + 60) if rows else 200,
+        margin={"l": 0, "r": 0, "t": 35, "b": 0},
+    )
     return figure
 
 
@@ -113,17 +251,33 @@ def confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], normalise: 
         values = values / np.maximum(values.sum(axis=1, keepdims=True), 1)
     text = [[f"{value:.2f}" if normalise else f"{int(value)}" for value in row] for row in values]
     names = [str(name) for name in class_names]
-    figure = go.Figure(go.Heatmap(z=values, x=names, y=names, colorscale="Blues", text=text, texttemplate="%{text}",
-                                  hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>"))  # fmt: skip
-    figure.update_layout(height=max(300, 32 * len(names) + 120), margin={"l": 0, "r": 0, "t": 30, "b": 0},
-                         xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed",
-                         xaxis_type="category", yaxis_type="category",
-                         title="Confusion matrix")  # fmt: skip
+    figure = go.Figure(
+        go.Heatmap(
+            z=values,
+            x=names,
+            y=names,
+            colorscale="Blues",
+            text=text,
+            texttemplate="%{text}",
+            hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        height=max(300, 32 * len(names) + 120),
+        margin={"l": 0, "r": 0, "t": 30, "b": 0},
+        xaxis_title="predicted",
+        yaxis_title="true",
+        yaxis_autorange="reversed",
+        xaxis_type="category",
+        yaxis_type="category",
+        title="Confusion matrix",
+    )
     return figure
 
 
-def prediction_panel(images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray,
-                     class_names: Sequence[str]) -> go.Figure:  # fmt: skip
+def prediction_panel(
+    images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str]
+) -> go.Figure:
     """The panel images, each titled with its prediction, its confidence, and ✓ or ✗."""
     if probabilities.shape[-1] == 1:
         predicted = (probabilities[:, 0] > 0.5).astype(int)
@@ -145,10 +299,24 @@ def overlay(tables: Sequence[tuple[str, pd.DataFrame]], metric: str) -> go.Figur
         if table.empty:
             continue
         if f"val_{metric}" in table:
-            figure.add_trace(go.Scatter(x=table["epoch"], y=table[f"val_{metric}"], name=f"{name} (validation)",
-                                        mode="lines+markers"))  # fmt: skip
-        figure.add_trace(go.Scatter(x=table["epoch"], y=table[metric], name=f"{name} (train)", mode="lines",
-                                    line={"dash": "dot"}))  # fmt: skip
-    figure.update_layout(height=350, margin={"l": 0, "r": 0, "t": 30, "b": 0}, title=metric.capitalize(),
-                         xaxis_title="epoch", legend={"orientation": "h", "y": -0.25})  # fmt: skip
+            figure.add_trace(
+                go.Scatter(
+                    x=table["epoch"],
+                    y=table[f"val_{metric}"],
+                    name=f"{name} (validation)",
+                    mode="lines+markers",
+                )
+            )
+        figure.add_trace(
+            go.Scatter(
+                x=table["epoch"], y=table[metric], name=f"{name} (train)", mode="lines", line={"dash": "dot"}
+            )
+        )
+    figure.update_layout(
+        height=350,
+        margin={"l": 0, "r": 0, "t": 30, "b": 0},
+        title=metric.capitalize(),
+        xaxis_title="epoch",
+        legend={"orientation": "h", "y": -0.25},
+    )
     return figure

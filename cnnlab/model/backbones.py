@@ -3,18 +3,21 @@
 Parameter counts come from `keras.applications.<Name>(include_top=False, weights=None)` with 3
 input channels (they do not depend on the image size); `tests/test_build.py` checks them against
 Keras. The per-layer table behind fine-tuning (`backbone_layers.json`) is written by
-`python -m cnnlab.model.backbones` and checked against Keras by `tests/test_backbones.py`. The (kernel, stride) paths give the receptive field along each network's deepest path.
+`python -m cnnlab.model.build` (the only model module that imports Keras) and checked against
+Keras by `tests/test_backbones.py`. The (kernel, stride) paths give the receptive field along each
+network's deepest path. The catalogue entries of the backbones, with their parameters, are here
+too (`LAYER_TYPES`).
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
+
+from cnnlab.model.parameters import LayerType, Parameter
 
 
 @dataclass(frozen=True)
@@ -84,24 +87,10 @@ BACKBONE_MINIMUM_SIZE = 32
 LAYER_TABLE = "backbone_layers.json"
 
 
-def measure_layers(name: str) -> list[tuple[int, int]]:
-    """Per layer of Keras's backbone `name`: (parameters that train when the layer is unfrozen, the
-    rest). Imports Keras; used to write and to check the stored table."""
-    import keras
-
-    model = getattr(keras.applications, name)(include_top=False, weights=None, input_shape=(64, 64, 3))
-    return [
-        (
-            sum(math.prod(weight.shape) for weight in layer.trainable_weights),
-            sum(math.prod(weight.shape) for weight in layer.non_trainable_weights),
-        )
-        for layer in model.layers
-    ]
-
-
 @functools.cache
 def layer_parameters(name: str) -> tuple[tuple[int, int], ...]:
-    """The stored per-layer table of `measure_layers` for backbone `name` (no Keras import)."""
+    """The stored per-layer table of backbone `name`: per Keras layer, (parameters that train when the
+    layer is unfrozen, the rest). Written by `build.write_backbone_layer_table`; no Keras import."""
     table = json.loads(resources.files("cnnlab.model").joinpath(LAYER_TABLE).read_text(encoding="utf-8"))
     return tuple((trainable, frozen) for trainable, frozen in table[name])
 
@@ -117,11 +106,55 @@ def fine_tuned_parameters(name: str, last_layers: int, pooled: bool = False) -> 
     return trainable, total - trainable
 
 
-def _write_layer_table() -> None:
-    """Measure every backbone with Keras and store the table next to this module."""
-    table = {name: measure_layers(name) for name in BACKBONES}
-    Path(__file__).with_name(LAYER_TABLE).write_text(json.dumps(table, separators=(",", ":")) + "\n")
+WEIGHTS = ("imagenet", None)
+POOLING = (None, "avg", "max")
 
 
-if __name__ == "__main__":
-    _write_layer_table()
+def _layer_type(name: str, summary: str) -> LayerType:
+    """The catalogue entry of backbone `name`: weights, freezing, fine-tuning and pooling."""
+    return LayerType(
+        name,
+        "backbone",
+        summary,
+        (
+            Parameter(
+                "weights",
+                "choice",
+                "imagenet",
+                "imagenet: start from features learned on 1.4 million photos (downloaded once); "
+                "none: random start.",
+                choices=WEIGHTS,
+            ),
+            Parameter(
+                "trainable",
+                "bool",
+                False,
+                "Frozen (off) keeps the pretrained features; on fine-tunes them (slower, needs more data).",
+            ),
+            Parameter(
+                "fine_tune_layers",
+                "int",
+                0,
+                "With the backbone frozen, train only its last N layers: fine-tuning the highest, most "
+                "task-specific features once you have enough data (0 keeps it all frozen).",
+                minimum=0,
+                maximum=300,
+            ),
+            Parameter(
+                "pooling",
+                "choice",
+                None,
+                "none keeps the feature map; avg or max reduce it to one vector per image.",
+                choices=POOLING,
+            ),
+        ),
+        backbone=True,
+    )
+
+
+LAYER_TYPES = (
+    _layer_type("VGG16", "Pretrained VGG16 feature extractor (13 conv layers): simple and large."),
+    _layer_type("ResNet50", "Pretrained ResNet50 feature extractor: 50 layers with shortcut connections."),
+    _layer_type("MobileNetV2", "Pretrained MobileNetV2 feature extractor: small and fast, made for phones."),
+    _layer_type("EfficientNetB0", "Pretrained EfficientNetB0 feature extractor: accurate for its size."),
+)

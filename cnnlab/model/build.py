@@ -2,7 +2,8 @@
 
 The only module of `cnnlab.model` that imports TensorFlow. It also applies the training-time
 `Random*` augmentation layers to a few images for the Data page's preview, so the preview shows
-exactly what the network will see.
+exactly what the network will see, and measures the pretrained backbones layer by layer for the
+table `backbones` reads (`python -m cnnlab.model.build` rewrites `backbone_layers.json`).
 
 The layers, their arguments and their names come from `keras_config.layer_calls`, the same
 description the exported code is written from.
@@ -10,14 +11,17 @@ description the exported code is written from.
 
 from __future__ import annotations
 
+import json
+import math
 import re
+from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
 from cnnlab.errors import CnnLabError
-from cnnlab.model import keras_config
+from cnnlab.model import backbones, keras_config
 from cnnlab.specs import AugmentationSettings, ModelSpec, TrainingSettings
 
 
@@ -89,4 +93,30 @@ def augmented_examples(
     model = build_model(ModelSpec(tuple(images.shape[1:]), tuple(layers), "augmentation"))
     batch = np.repeat(images, copies, axis=0).astype("float32")
     augmented = np.asarray(model(batch, training=True))
-    return np.clip(augmented, 0.0, 1.0).reshape(len(images), copies, *images.shape[1:])
+    clipped: np.ndarray = np.clip(augmented, 0.0, 1.0).reshape(len(images), copies, *images.shape[1:])
+    return clipped
+
+
+def measure_backbone_layers(name: str) -> list[tuple[int, int]]:
+    """Per layer of Keras's backbone `name`: (parameters that train when the layer is unfrozen, the
+    rest), measured on random weights (the counts do not depend on the image size)."""
+    model = getattr(keras.applications, name)(include_top=False, weights=None, input_shape=(64, 64, 3))
+    return [
+        (
+            sum(math.prod(weight.shape) for weight in layer.trainable_weights),
+            sum(math.prod(weight.shape) for weight in layer.non_trainable_weights),
+        )
+        for layer in model.layers
+    ]
+
+
+def write_backbone_layer_table(path: Path | None = None) -> Path:
+    """Measure every backbone with Keras and store the table `backbones.layer_parameters` reads."""
+    path = path or Path(backbones.__file__).with_name(backbones.LAYER_TABLE)
+    table = {name: measure_backbone_layers(name) for name in backbones.BACKBONES}
+    path.write_text(json.dumps(table, separators=(",", ":")) + "\n", encoding="utf-8")
+    return path
+
+
+if __name__ == "__main__":
+    print(f"Wrote {write_backbone_layer_table()}")

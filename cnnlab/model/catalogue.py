@@ -1,75 +1,26 @@
 """The supported layer types: Keras class, parameters, defaults, ranges and help text.
 
-This is the one catalogue that validation (`shapes`), the Model page's forms, the Keras builder
-(`build`) and code export (`codegen`) all read. A parameter's `default` is what Keras uses when
-the argument is left out; `suggested` is what a newly added layer starts with.
+This is the one catalogue that validation (`checks`, `shapes`), the Model page's forms, the Keras
+builder (`build`) and code export (`codegen`) all read. A parameter's `default` is what Keras uses
+when the argument is left out; `suggested` is what a newly added layer starts with. What a
+parameter is and which values it accepts is `parameters`; the pretrained backbones' entries come
+from `backbones`.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from cnnlab.errors import SpecError
+from cnnlab.model import backbones
+from cnnlab.model.parameters import LayerType, Parameter, as_pair
+from cnnlab.specs import LayerSpec
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "swish", "sigmoid", "tanh", "softmax", "linear")
 PADDINGS = ("valid", "same")
 FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
-BACKBONE_WEIGHTS = ("imagenet", None)
-BACKBONE_POOLING = (None, "avg", "max")
-
-# Parameter kinds: int, float, choice, bool, size (an int or an [height, width] pair) and
-# regularizer (null or {"l1": float, "l2": float}).
-KINDS = ("int", "float", "choice", "bool", "size", "regularizer")
-
-
-@dataclass(frozen=True)
-class Parameter:
-    """One constructor argument of a layer type, with its range and a learner's explanation."""
-
-    name: str
-    kind: str
-    default: Any
-    help: str
-    suggested: Any = None
-    minimum: float | None = None
-    maximum: float | None = None
-    choices: tuple[Any, ...] = ()
-    exclusive_maximum: bool = False
-    required: bool = False
-
-    @property
-    def initial(self) -> Any:
-        """The value a newly added layer starts with."""
-        return self.default if self.suggested is None else self.suggested
-
-
-@dataclass(frozen=True)
-class LayerType:
-    """A supported layer: its Keras class name, family, one-line explanation and parameters."""
-
-    name: str
-    category: str
-    summary: str
-    parameters: tuple[Parameter, ...] = ()
-    fixed: Mapping[str, Any] = field(default_factory=dict)  # always passed to Keras
-    backbone: bool = False
-
-    def parameter(self, name: str) -> Parameter:
-        """The parameter called `name`; SpecError if this type has none."""
-        for parameter in self.parameters:
-            if parameter.name == name:
-                return parameter
-        known = ", ".join(item.name for item in self.parameters) or "none"
-        raise SpecError(f"{self.name} has no parameter {name!r}; its parameters are: {known}.")
-
-    def initial_params(self) -> dict[str, Any]:
-        """Parameters for a newly added layer of this type."""
-        return {
-            item.name: item.initial for item in self.parameters if item.required or item.suggested is not None
-        }
 
 
 def _activation(suggested: str | None = None, required: bool = False) -> Parameter:
@@ -155,47 +106,6 @@ def _factor(name: str, help_text: str, suggested: float | None, required: bool =
         maximum=1.0,
         exclusive_maximum=True,
         required=required,
-    )
-
-
-def _backbone(name: str, summary: str) -> LayerType:
-    return LayerType(
-        name,
-        "backbone",
-        summary,
-        (
-            Parameter(
-                "weights",
-                "choice",
-                "imagenet",
-                "imagenet: start from features learned on 1.4 million photos (downloaded once); "
-                "none: random start.",
-                choices=BACKBONE_WEIGHTS,
-            ),
-            Parameter(
-                "trainable",
-                "bool",
-                False,
-                "Frozen (off) keeps the pretrained features; on fine-tunes them (slower, needs more data).",
-            ),
-            Parameter(
-                "fine_tune_layers",
-                "int",
-                0,
-                "With the backbone frozen, train only its last N layers: fine-tuning the highest, most "
-                "task-specific features once you have enough data (0 keeps it all frozen).",
-                minimum=0,
-                maximum=300,
-            ),
-            Parameter(
-                "pooling",
-                "choice",
-                None,
-                "none keeps the feature map; avg or max reduce it to one vector per image.",
-                choices=BACKBONE_POOLING,
-            ),
-        ),
-        backbone=True,
     )
 
 
@@ -396,12 +306,7 @@ LAYER_TYPES: dict[str, LayerType] = {
             # CNN Lab feeds images scaled to [0, 1], so results are clipped to that range.
             fixed={"value_range": (0.0, 1.0)},
         ),
-        _backbone("VGG16", "Pretrained VGG16 feature extractor (13 conv layers): simple and large."),
-        _backbone("ResNet50", "Pretrained ResNet50 feature extractor: 50 layers with shortcut connections."),
-        _backbone(
-            "MobileNetV2", "Pretrained MobileNetV2 feature extractor: small and fast, made for phones."
-        ),
-        _backbone("EfficientNetB0", "Pretrained EfficientNetB0 feature extractor: accurate for its size."),
+        *backbones.LAYER_TYPES,
     )
 }
 
@@ -427,74 +332,6 @@ def layer_type(name: str) -> LayerType:
     raise SpecError(f"Unsupported layer type {name!r}.{hint} Supported types: {', '.join(LAYER_TYPES)}.")
 
 
-def as_pair(value: Any) -> tuple[int, int]:
-    """A Keras size argument (an int or a pair) as a (height, width) pair."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value, value)
-    return (int(value[0]), int(value[1]))
-
-
-def _check_number(parameter: Parameter, value: Any) -> str | None:
-    """A problem with a numeric value, or None when it is fine."""
-    whole = parameter.kind == "int"
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or (whole and not isinstance(value, int))
-    ):
-        return f"must be {'a whole number' if whole else 'a number'}"
-    if parameter.minimum is not None and value < parameter.minimum:
-        return f"must be at least {parameter.minimum:g}"
-    if parameter.maximum is not None:
-        if parameter.exclusive_maximum and value >= parameter.maximum:
-            return f"must be below {parameter.maximum:g}"
-        if value > parameter.maximum:
-            return f"must be at most {parameter.maximum:g}"
-    return None
-
-
-def check_value(parameter: Parameter, value: Any) -> str | None:
-    """What is wrong with `value` for `parameter` (a phrase such as "must be at least 1"), or None."""
-    if value is None:
-        return "is required" if parameter.required else None
-    if parameter.kind in ("int", "float"):
-        return _check_number(parameter, value)
-    if parameter.kind == "bool":
-        return None if isinstance(value, bool) else "must be true or false"
-    if parameter.kind == "choice":
-        if parameter.name == "activation" and value is None:
-            return None
-        if value not in parameter.choices:
-            return "must be one of " + ", ".join(
-                "none" if item is None else str(item) for item in parameter.choices
-            )
-        return None
-    if parameter.kind == "size":
-        pair = value if isinstance(value, list | tuple) else [value]
-        if len(pair) not in (1, 2) or not all(
-            isinstance(item, int) and not isinstance(item, bool) for item in pair
-        ):
-            return "must be a whole number or a pair of whole numbers [height, width]"
-        for item in pair:
-            problem = _check_number(
-                Parameter(
-                    parameter.name, "int", None, "", minimum=parameter.minimum, maximum=parameter.maximum
-                ),
-                item,
-            )
-            if problem:
-                return problem
-        return None
-    if parameter.kind == "regularizer":
-        if not isinstance(value, Mapping) or not value or set(value) - {"l1", "l2"}:
-            return 'must be null or an object like {"l1": 0.0, "l2": 0.0001}'
-        for key, amount in value.items():
-            if isinstance(amount, bool) or not isinstance(amount, int | float) or amount < 0:
-                return f"must have a non-negative number for {key}"
-        return None
-    raise ValueError(f"Unknown parameter kind {parameter.kind!r}")
-
-
 def resolved_params(layer_type_name: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """Every parameter of the type: the given values, else Keras's defaults."""
     entry = layer_type(layer_type_name)
@@ -503,3 +340,28 @@ def resolved_params(layer_type_name: str, params: Mapping[str, Any]) -> dict[str
     if values.get("activation") is None and any(item.name == "activation" for item in entry.parameters):
         values["activation"] = "linear"
     return values
+
+
+def describe(layer: LayerSpec) -> str:
+    """A short human description, e.g. "Conv2D 3x3, padding='valid'" or "Dense 10, softmax"."""
+    params = layer.params
+    if layer.type in ("Conv2D", "SeparableConv2D", "DepthwiseConv2D"):
+        kernel = params.get("kernel_size")
+        text = layer.type
+        if kernel is not None:
+            height, width = as_pair(kernel)
+            text += f" {height}x{width}"
+        strides = params.get("strides", 1)
+        if strides not in (1, (1, 1)):
+            text += f", strides={strides}"
+        return text + f", padding={params.get('padding', 'valid')!r}"
+    if layer.type in ("MaxPooling2D", "AveragePooling2D"):
+        height, width = as_pair(params.get("pool_size", 2))
+        return f"{layer.type} {height}x{width}"
+    if layer.type == "Dense":
+        return f"Dense {params.get('units')}, {params.get('activation') or 'linear'}"
+    if layer.type in ("Dropout", "SpatialDropout2D"):
+        return f"{layer.type} {params.get('rate')}"
+    if layer.type == "Activation":
+        return f"Activation {params.get('activation')}"
+    return layer.type

@@ -334,7 +334,7 @@ def adapt(spec: ModelSpec, input_shape: tuple[int, int, int], num_classes: int) 
         if not binary:
             layers[position] = layer.with_params(units=num_classes, activation="softmax")
         break
-    return ModelSpec(tuple(input_shape), tuple(layers), spec.name)
+    return ModelSpec(input_shape, tuple(layers), spec.name)
 
 
 def new_layer(type_name: str) -> LayerSpec:

@@ -2,7 +2,8 @@
 
 `analyse(spec)` walks the layers the way Keras would and returns, per layer, the output shape,
 the trainable and non-trainable parameter counts, the FLOPs per image (a multiply-add counts as
-two) and the receptive field, plus every problem found. It never imports TensorFlow, so the
+two) and the receptive field, plus every problem found. The rules behind the problems (parameter
+ranges, layer order, output and loss, budget) are `checks`. It never imports TensorFlow, so the
 Model page can call it on every edit.
 """
 
@@ -14,30 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cnnlab.errors import ArchitectureError, SpecError
-from cnnlab.model import backbones, catalogue
-from cnnlab.model.backbones import BACKBONE_MINIMUM_SIZE, BACKBONES
+from cnnlab.model import backbones, catalogue, checks
+from cnnlab.model.backbones import BACKBONES
+from cnnlab.model.checks import Budget, Problem, Shape
+from cnnlab.model.parameters import as_pair
 from cnnlab.specs import LayerSpec, ModelSpec
 
-Shape = tuple[int, ...]
 BYTES_PER_FLOAT = 4
-
-
-@dataclass(frozen=True)
-class Budget:
-    """Limits a model must fit: parameters, and forward activation memory for one batch."""
-
-    max_parameters: int = 30_000_000
-    max_activation_megabytes: float = 4096.0
-    batch_size: int = 32
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Something wrong with a model. `layer` is 1-based; 0 means the input; None the whole model."""
-
-    layer: int | None
-    message: str
-    severity: str = "error"
+# The ((kernel height, kernel width), (stride height, stride width)) a layer adds to the receptive field.
+Window = tuple[tuple[int, int], tuple[int, int]]
 
 
 @dataclass(frozen=True)
@@ -115,35 +101,6 @@ class Analysis:
         return self
 
 
-def describe(layer: LayerSpec) -> str:
-    """A short human description, e.g. "Conv2D 3x3, padding='valid'" or "Dense 10, softmax"."""
-    params = layer.params
-    if layer.type in ("Conv2D", "SeparableConv2D", "DepthwiseConv2D"):
-        kernel = params.get("kernel_size")
-        text = layer.type
-        if kernel is not None:
-            height, width = catalogue.as_pair(kernel)
-            text += f" {height}x{width}"
-        strides = params.get("strides", 1)
-        if strides not in (1, (1, 1)):
-            text += f", strides={strides}"
-        return text + f", padding={params.get('padding', 'valid')!r}"
-    if layer.type in ("MaxPooling2D", "AveragePooling2D"):
-        height, width = catalogue.as_pair(params.get("pool_size", 2))
-        return f"{layer.type} {height}x{width}"
-    if layer.type == "Dense":
-        return f"Dense {params.get('units')}, {params.get('activation') or 'linear'}"
-    if layer.type in ("Dropout", "SpatialDropout2D"):
-        return f"{layer.type} {params.get('rate')}"
-    if layer.type == "Activation":
-        return f"Activation {params.get('activation')}"
-    return layer.type
-
-
-def _format_shape(shape: Shape) -> str:
-    return "x".join(str(size) for size in shape) if len(shape) == 3 else f"vector of {shape[0]}"
-
-
 def _window_output(size: int, window: int, stride: int, padding: str) -> int:
     """Keras's output length along one axis for a sliding window."""
     if padding == "same":
@@ -168,57 +125,11 @@ def layer_names(spec: ModelSpec) -> list[str]:
     return names
 
 
-_NEEDS_IMAGE_INPUT = frozenset(
-    (
-        "Conv2D",
-        "SeparableConv2D",
-        "DepthwiseConv2D",
-        "MaxPooling2D",
-        "AveragePooling2D",
-        "GlobalAveragePooling2D",
-        "GlobalMaxPooling2D",
-        "SpatialDropout2D",
-    )
-)
-
-
 class _LayerFailure(Exception):
     """Raised inside inference when a layer cannot take its input; carries the message."""
 
 
-def _parameter_problems(position: int, layer: LayerSpec) -> list[Problem]:
-    """Unknown parameters and values outside the catalogue's ranges."""
-    entry = catalogue.layer_type(layer.type)
-    where = f"Layer {position} ({layer.type})"
-    problems = []
-    for name, value in layer.params.items():
-        if name == "name":
-            continue
-        try:
-            parameter = entry.parameter(name)
-        except SpecError as error:
-            problems.append(Problem(position, f"{where}: {error}"))
-            continue
-        problem = catalogue.check_value(parameter, value)
-        if problem is None:
-            continue
-        fix = f"Use e.g. {parameter.initial!r}." if parameter.initial is not None else ""
-        if name == "rate":
-            fix = "The rate is the fraction of values dropped while training; use e.g. 0.5 (0 disables it)."
-        elif name in ("filters", "units") and isinstance(value, int) and value < 1:
-            fix = f"A layer with {value} {name} has no outputs; use at least 1, e.g. {parameter.initial}."
-        problems.append(Problem(position, f"{where} has {name}={value!r}, which {problem}. {fix}".strip()))
-    for parameter in entry.parameters:
-        if parameter.required and parameter.name not in layer.params:
-            problems.append(
-                Problem(position, f"{where} needs {parameter.name}; for example {parameter.initial!r}.")
-            )
-    return problems
-
-
-def _infer_layer(
-    position: int, layer: LayerSpec, shape: Shape
-) -> tuple[Shape, int, int, int, tuple[int, int] | None]:
+def _infer_layer(position: int, layer: LayerSpec, shape: Shape) -> tuple[Shape, int, int, int, Window | None]:
     """Output shape, trainable and non-trainable parameters, FLOPs and (kernel, stride) pairs.
 
     Returns (shape, trainable, non_trainable, flops, window) where window is the
@@ -226,21 +137,17 @@ def _infer_layer(
     into a tuple of two pairs, or None when the layer sees its whole input.
     """
     params = catalogue.resolved_params(layer.type, layer.params)
-    where = f"Layer {position} ({describe(layer)})"
+    where = f"Layer {position} ({catalogue.describe(layer)})"
     kind = layer.type
-    spatial = len(shape) == 3
-    if not spatial and (kind in _NEEDS_IMAGE_INPUT or kind.startswith("Random") or kind in BACKBONES):
-        raise _LayerFailure(
-            f"{where} needs an image-shaped input (height, width, channels) but gets a "
-            f"{_format_shape(shape)} from an earlier Flatten, Dense or global pooling. "
-            "Move it before the Flatten or remove it."
-        )
+    order_problem = checks.layer_order_problem(position, layer, shape)
+    if order_problem is not None:
+        raise _LayerFailure(order_problem)
     if kind in ("Conv2D", "SeparableConv2D", "DepthwiseConv2D", "MaxPooling2D", "AveragePooling2D"):
         height, width, channels = shape
         pooling = kind.endswith("Pooling2D")
-        kernel = catalogue.as_pair(params["pool_size"] if pooling else params["kernel_size"])
+        kernel = as_pair(params["pool_size"] if pooling else params["kernel_size"])
         stride_value = params["strides"]
-        strides = catalogue.as_pair(kernel if pooling and stride_value is None else stride_value)
+        strides = as_pair(kernel if pooling and stride_value is None else stride_value)
         padding = params["padding"]
         noun = "pool window" if pooling else "kernel"
         if kernel[0] > height or kernel[1] > width:
@@ -310,33 +217,18 @@ def _infer_layer(
         return (math.prod(shape),), 0, 0, 0, None
     if kind == "Dense":
         units = params["units"]
-        if spatial:
-            raise _LayerFailure(
-                f"{where} gets a {_format_shape(shape)} tensor. Without Flatten, Keras would apply it to "
-                f"each of the {shape[0] * shape[1]} pixels separately and output {shape[0]}x{shape[1]}x{units}, "
-                "not one answer per image. Add Flatten or GlobalAveragePooling2D before it."
-            )
         inputs = shape[0]
         bias = 1 if params.get("use_bias", True) else 0
         return (units,), inputs * units + bias * units, 0, 2 * inputs * units, None
     if kind in BACKBONES:
-        return _infer_backbone(where, kind, params, shape)
+        return _infer_backbone(kind, params, shape)
     raise _LayerFailure(f"{where}: no shape rule for {kind}.")
 
 
-def _infer_backbone(where: str, kind: str, params: dict, shape: Shape) -> tuple[Shape, int, int, int, None]:
-    height, width, channels = shape
+def _infer_backbone(kind: str, params: dict, shape: Shape) -> tuple[Shape, int, int, int, None]:
+    """Output shape, parameters and FLOPs of a pretrained backbone, from its measured facts."""
+    height, width, _ = shape
     backbone = BACKBONES[kind]
-    if channels != 3:
-        raise _LayerFailure(
-            f"{where} expects colour images with 3 channels but gets {channels}. "
-            "Choose the RGB colour mode on the Data page, or set input_shape channels to 3."
-        )
-    if height < BACKBONE_MINIMUM_SIZE or width < BACKBONE_MINIMUM_SIZE:
-        raise _LayerFailure(
-            f"{where} needs images of at least {BACKBONE_MINIMUM_SIZE}x{BACKBONE_MINIMUM_SIZE} but gets "
-            f"{height}x{width}. Increase the image size on the Data page."
-        )
     rounding = math.floor if backbone.rounding == "floor" else math.ceil
     for _ in range(5):
         height, width = rounding(height / 2), rounding(width / 2)
@@ -356,7 +248,7 @@ def _infer_backbone(where: str, kind: str, params: dict, shape: Shape) -> tuple[
 
 
 def _receptive_field(
-    current: tuple[int, int], jump: tuple[int, int], window: tuple[tuple[int, int], tuple[int, int]]
+    current: tuple[int, int], jump: tuple[int, int], window: Window
 ) -> tuple[tuple[int, int], tuple[int, int]]:
     (kernel_h, kernel_w), (stride_h, stride_w) = window
     field_size = (current[0] + (kernel_h - 1) * jump[0], current[1] + (kernel_w - 1) * jump[1])
@@ -378,24 +270,15 @@ def analyse(
     activation memory are checked against it.
     """
     problems: list[Problem] = []
-    if dataset_input_shape is not None and tuple(dataset_input_shape) != tuple(spec.input_shape):
-        got, want = _format_shape(tuple(spec.input_shape)), _format_shape(tuple(dataset_input_shape))
-        problems.append(
-            Problem(
-                0,
-                (
-                    f"The model's input is {got} but the dataset gives {want} images. Set input_shape to "
-                    f"{list(dataset_input_shape)}, or change the image size and colour mode on the Data page."
-                ),
-            )
-        )
+    if dataset_input_shape is not None:
+        problems.extend(checks.input_problems(spec, dataset_input_shape))
     for position, layer in enumerate(spec.layers, 1):
         try:
             catalogue.layer_type(layer.type)
         except SpecError as error:
             problems.append(Problem(position, f"Layer {position}: {error}"))
             return Analysis(spec, (), tuple(problems))
-        problems.extend(_parameter_problems(position, layer))
+        problems.extend(checks.parameter_problems(position, layer))
     if problems and any(problem.layer not in (0, None) for problem in problems):
         return Analysis(spec, (), tuple(problems))
 
@@ -419,7 +302,7 @@ def analyse(
                 position,
                 name,
                 layer.type,
-                describe(layer),
+                catalogue.describe(layer),
                 output,
                 trainable,
                 non_trainable,
@@ -432,111 +315,29 @@ def analyse(
     if analysis.errors:
         return analysis
     if num_classes is not None:
-        problems.extend(_output_problems(spec, analysis, num_classes))
+        problems.extend(checks.output_problems(spec, analysis.output_shape, num_classes))
     if budget is not None:
-        problems.extend(_budget_problems(analysis, budget))
+        problems.extend(
+            checks.budget_problems(
+                analysis.total_parameters, analysis.activation_bytes(budget.batch_size), budget
+            )
+        )
     return Analysis(spec, tuple(rows), tuple(problems))
-
-
-def output_activation(spec: ModelSpec) -> str:
-    """The activation of the model's last Dense or Activation layer ("linear" if none)."""
-    for layer in reversed(spec.layers):
-        if layer.type in ("Dense", "Activation"):
-            return str(layer.get("activation") or "linear")
-        if layer.type not in ("Dropout", "BatchNormalization"):
-            break
-    return "linear"
 
 
 def loss_for(spec: ModelSpec) -> str:
     """The Keras loss CNN Lab trains this model with, read from its output layer."""
-    output_width = analyse(spec).output_shape
-    if output_activation(spec) == "sigmoid" and output_width == (1,):
-        return "binary_crossentropy"
-    return "sparse_categorical_crossentropy"
+    return checks.loss_name(checks.output_activation(spec), analyse(spec).output_shape)
 
 
-def _output_problems(spec: ModelSpec, analysis: Analysis, num_classes: int) -> list[Problem]:
-    last = len(spec.layers)
-    output = analysis.output_shape
-    where = f"Layer {last} ({describe(spec.layers[-1])})"
-    if len(output) != 1:
-        return [
-            Problem(
-                last,
-                (
-                    f"The model ends with a {_format_shape(output)} tensor, but a classifier must end with one "
-                    f"score per class. Add Flatten (or GlobalAveragePooling2D) and Dense({num_classes}, "
-                    "activation='softmax') at the end."
-                ),
-            )
-        ]
-    width = output[0]
-    activation = output_activation(spec)
-    if width == 1 and num_classes == 2:
-        if activation != "sigmoid":
-            return [
-                Problem(
-                    last,
-                    (
-                        f"{where} outputs 1 value for 2 classes with activation {activation!r}; binary "
-                        "cross-entropy expects a probability. Use activation='sigmoid', or 2 units with softmax."
-                    ),
-                )
-            ]
-        return []
-    if width != num_classes:
-        return [
-            Problem(
-                last,
-                (
-                    f"{where} outputs {width} values but the dataset has {num_classes} classes. "
-                    f"Set units={num_classes} on the last Dense layer."
-                ),
-            )
-        ]
-    if activation != "softmax":
-        return [
-            Problem(
-                last,
-                (
-                    f"{where} ends with activation {activation!r}, but the loss (sparse categorical "
-                    "cross-entropy) expects class probabilities that sum to 1. Use activation='softmax' "
-                    "on the last layer."
-                ),
-            )
-        ]
-    return []
-
-
-def _budget_problems(analysis: Analysis, budget: Budget) -> list[Problem]:
-    problems = []
-    if analysis.total_parameters > budget.max_parameters:
-        problems.append(
-            Problem(
-                None,
-                (
-                    f"The model has {analysis.total_parameters:,} parameters, over the budget of "
-                    f"{budget.max_parameters:,}. Add pooling before Flatten, use GlobalAveragePooling2D, "
-                    "or use fewer filters or units."
-                ),
-            )
-        )
-    megabytes = analysis.activation_bytes(budget.batch_size) / 2**20
-    if megabytes > budget.max_activation_megabytes:
-        problems.append(
-            Problem(
-                None,
-                (
-                    f"One batch of {budget.batch_size} images needs {megabytes:,.0f} MB of activations, over the "
-                    f"budget of {budget.max_activation_megabytes:,.0f} MB. Use a smaller batch size or image "
-                    "size, or pool earlier."
-                ),
-            )
-        )
-    return problems
-
-
-def check(spec: ModelSpec, **options: object) -> Analysis:
+def check(
+    spec: ModelSpec,
+    *,
+    num_classes: int | None = None,
+    dataset_input_shape: Sequence[int] | None = None,
+    budget: Budget | None = None,
+) -> Analysis:
     """`analyse`, raising ArchitectureError when there is any error."""
-    return analyse(spec, **options).raise_for_errors()  # type: ignore[arg-type]
+    return analyse(
+        spec, num_classes=num_classes, dataset_input_shape=dataset_input_shape, budget=budget
+    ).raise_for_errors()

@@ -1,11 +1,12 @@
 """The run store's files: per-epoch telemetry snapshots and model checkpoints.
 
-Part of the store (`cnnlab.runs.store.Store` inherits `RunArtifacts`); kept in its own module to keep
-each file to one concept. Files live in the run folder and are indexed in SQLite:
-`snapshots/<kind>/epoch_0003.npz` (compressed, floats as float16, bools as uint8, bounded in
-size) and checkpoints: `checkpoints/{latest,best}.keras` (whole models with optimizer state) and
-`checkpoints/epoch_0003.weights.npz` (layer weights, enough to fork from). Every file is written to a temporary
-name in the same folder and renamed into place, so a reader never sees half a file.
+The store holds one `RunArtifacts` (`store.artifacts`) and hands its methods on, so callers write
+`store.write_snapshot(...)`. Files live in the run folder, `runs/<run_id>/`, and are indexed in
+SQLite: `snapshots/<kind>/epoch_0003.npz` (compressed, floats as float16, bools as uint8,
+bounded in size) and checkpoints: `checkpoints/{latest,best}.keras` (whole models with optimizer
+state) and `checkpoints/epoch_0003.weights.npz` (layer weights, enough to fork from). Every file
+is written to a temporary name in the same folder and renamed into place, so a reader never sees
+half a file.
 """
 
 from __future__ import annotations
@@ -13,33 +14,39 @@ from __future__ import annotations
 import io
 import os
 import secrets
-import sqlite3
 import time
 import zipfile
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TypeAlias
 
 import numpy as np
 
 from cnnlab.errors import RunError
+from cnnlab.runs import records
+from cnnlab.runs.database import Database
 
 MAX_SNAPSHOT_BYTES = 16 * 1024 * 1024  # after conversion to float16 / uint8, before compression
 
+# numpy's array type carries Any for its shape and dtype; the modules checked without explicit Any
+# (store, scheduler, reader) name arrays through these aliases.
+SnapshotArrays: TypeAlias = dict[str, np.ndarray]
+NamedArrays: TypeAlias = Mapping[str, np.ndarray]
+OptionalArray: TypeAlias = np.ndarray | None
+
 
 class RunArtifacts:
-    """Snapshot and checkpoint methods of the store; needs `home`, `run_folder` and the connections."""
+    """The files of the runs under `home`: snapshots and checkpoints, indexed in `database`."""
 
-    home: Path
+    def __init__(self, home: Path, database: Database) -> None:
+        self.home = home
+        self.database = database
 
-    def run_folder(self, run_id: str) -> Path:  # pragma: no cover - provided by Store
-        raise NotImplementedError
-
-    def _connection(self) -> sqlite3.Connection:  # pragma: no cover - provided by Store
-        raise NotImplementedError
-
-    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:  # pragma: no cover
-        raise NotImplementedError
+    def run_folder(self, run_id: str) -> Path:
+        """The folder holding the run's checkpoints and snapshots (RunError for an id that is not one)."""
+        if not run_id or not all(character in records.ID_ALPHABET + "-_" for character in run_id):
+            raise RunError(f"A run id is letters, digits, '-' and '_'; got {run_id!r}.")
+        return self.home / "runs" / run_id
 
     def write_snapshot(self, run_id: str, epoch: int, kind: str, arrays: Mapping[str, np.ndarray]) -> Path:
         """Store named arrays for one epoch as compressed `.npz` (floats become float16, bools uint8)."""
@@ -66,7 +73,7 @@ class RunArtifacts:
                     np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
         path = self.snapshot_path(run_id, epoch, kind)
         self._write_atomically(path, lambda temporary: temporary.write_bytes(buffer.getvalue()))
-        with self._transaction() as connection:
+        with self.database.transaction() as connection:
             connection.execute(
                 "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?)",
                 (run_id, epoch, kind, str(path.relative_to(self.home))),
@@ -80,7 +87,7 @@ class RunArtifacts:
     def read_snapshot(self, run_id: str, epoch: int, kind: str) -> dict[str, np.ndarray]:
         """The arrays of one snapshot; RunError if it was not recorded."""
         row = (
-            self._connection()
+            self.database.connection()
             .execute(
                 "SELECT path FROM snapshots WHERE run_id = ? AND epoch = ? AND kind = ?",
                 (run_id, epoch, kind),
@@ -95,7 +102,7 @@ class RunArtifacts:
     def snapshot_epochs(self, run_id: str, kind: str) -> list[int]:
         """The epochs that have a snapshot of this kind, in order."""
         rows = (
-            self._connection()
+            self.database.connection()
             .execute(
                 "SELECT epoch FROM snapshots WHERE run_id = ? AND kind = ? ORDER BY epoch", (run_id, kind)
             )
@@ -119,7 +126,7 @@ class RunArtifacts:
         return self.run_folder(run_id) / "checkpoints" / f"{which}.keras"
 
     def save_checkpoint(
-        self, run_id: str, which: str | int, epoch: int, write: Callable[[Path], None]
+        self, run_id: str, which: str | int, epoch: int, write: Callable[[Path], object]
     ) -> Path:
         """Write a checkpoint atomically: `write(temporary_path)` (e.g. `model.save`), then rename.
 
@@ -129,7 +136,7 @@ class RunArtifacts:
         path = self.checkpoint_path(run_id, which)
         self._write_atomically(path, write)
         name = which if isinstance(which, str) else f"epoch_{which:04d}"
-        with self._transaction() as connection:
+        with self.database.transaction() as connection:
             connection.execute(
                 "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?)",
                 (run_id, name, epoch, str(path.relative_to(self.home)), time.time()),
@@ -139,13 +146,13 @@ class RunArtifacts:
     def checkpoints(self, run_id: str) -> dict[str, int]:
         """The checkpoints written so far: name ("latest", "best", "epoch_0003") to epoch."""
         rows = (
-            self._connection()
+            self.database.connection()
             .execute("SELECT which, epoch FROM checkpoints WHERE run_id = ? ORDER BY epoch, which", (run_id,))
             .fetchall()
         )
         return {row["which"]: row["epoch"] for row in rows}
 
-    def _write_atomically(self, path: Path, write: Callable[[Path], None]) -> None:
+    def _write_atomically(self, path: Path, write: Callable[[Path], object]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         stem, dot, suffixes = path.name.partition(".")
         temporary = path.with_name(f".{stem}.{os.getpid()}.{secrets.token_hex(3)}.tmp{dot}{suffixes}")

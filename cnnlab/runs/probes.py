@@ -15,12 +15,13 @@ import secrets
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from cnnlab.data import images
+from cnnlab.data import prepare
 from cnnlab.errors import CnnLabError
-from cnnlab.runs.store import Store
+from cnnlab.runs.reader import RunReader
 
 MAX_PROBES = 4  # `cnnlab.runs.telemetry.MAX_PROBES`: telemetry follows at most this many.
 FILE_NAME = "probes.npz"
@@ -31,12 +32,12 @@ class ProbeError(CnnLabError):
     """A probe cannot be pinned or removed as asked."""
 
 
-def probes_path(store: Store) -> Path:
+def probes_path(store: RunReader) -> Path:
     """Where the pinned probes of this store live."""
     return store.home / FILE_NAME
 
 
-def pinned(store: Store) -> list[np.ndarray]:
+def pinned(store: RunReader) -> list[np.ndarray]:
     """The pinned probes, oldest first (an empty list when none or the file is unreadable)."""
     path = probes_path(store)
     if not path.exists():
@@ -49,9 +50,10 @@ def pinned(store: Store) -> list[np.ndarray]:
         return []
 
 
-def _write(store: Store, probes: Sequence[np.ndarray]) -> None:
+def _write(store: RunReader, probes: Sequence[np.ndarray]) -> None:
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **{f"probe_{index}": probe for index, probe in enumerate(probes)})
+    arrays: dict[str, Any] = {f"probe_{index}": probe for index, probe in enumerate(probes)}
+    np.savez_compressed(buffer, **arrays)
     path = probes_path(store)
     temporary = path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(3)}.tmp.npz")
     try:
@@ -80,7 +82,7 @@ def _checked(image: np.ndarray) -> np.ndarray:
     return np.clip(array, 0.0, 1.0)
 
 
-def pin(store: Store, image: np.ndarray) -> int:
+def pin(store: RunReader, image: np.ndarray) -> int:
     """Pin one prepared image as a probe; returns how many are pinned. ProbeError when full."""
     probe = _checked(image)
     with _LOCK:
@@ -98,7 +100,7 @@ def pin(store: Store, image: np.ndarray) -> int:
         return len(current) + 1
 
 
-def unpin(store: Store, index: int) -> None:
+def unpin(store: RunReader, index: int) -> None:
     """Remove the probe at position `index` (0 is the oldest)."""
     with _LOCK:
         current = pinned(store)
@@ -111,11 +113,13 @@ def unpin(store: Store, index: int) -> None:
             probes_path(store).unlink(missing_ok=True)
 
 
-def for_input_shape(store: Store, input_shape: Sequence[int]) -> np.ndarray | None:
+def for_input_shape(store: RunReader, input_shape: Sequence[int]) -> np.ndarray | None:
     """The pinned probes converted to a model's (height, width, channels) input, or None when none are pinned."""
     height, width, channels = (int(size) for size in input_shape)
     current = pinned(store)
     if not current:
         return None
-    converted = [images.resize_array(images.to_channels(probe, channels), height, width) for probe in current]
+    converted = [
+        prepare.resize_array(prepare.to_channels(probe, channels), height, width) for probe in current
+    ]
     return np.stack(converted).astype(np.float32)

@@ -1,7 +1,9 @@
 """What the store returns about a run (`RunRecord`), run ids, and the JSON form of settings.
 
 Kept apart from `cnnlab.runs.store` so the record type can be imported anywhere without opening a
-database. Nothing here touches SQLite, TensorFlow or streamlit.
+database. Nothing here touches SQLite, TensorFlow or streamlit. A record keeps the settings as the
+JSON the store holds (`spec`, `data_settings`, `training_settings`) and reads them back as the
+`cnnlab.specs` dataclasses through `model_spec()`, `data()` and `training()`.
 """
 
 from __future__ import annotations
@@ -9,14 +11,27 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TypeAlias
 
 import pandas as pd
 
+from cnnlab import specs
 from cnnlab.runs import statuses
+from cnnlab.runs.statuses import Status
 
 ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+# A value as JSON holds it.
+JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
+JsonObject: TypeAlias = "dict[str, JsonValue]"
+# One figure of a run's results: a number, a word, or nothing.
+ResultValue: TypeAlias = "float | int | str | bool | None"
+Results: TypeAlias = "dict[str, ResultValue]"
+# Anything `to_json` can write: a settings dataclass, a table, or JSON-able values.
+Settings: TypeAlias = "specs.ModelSpec | specs.DataSettings | specs.TrainingSettings"
+Recordable: TypeAlias = "Settings | pd.DataFrame | Mapping[str, object] | Sequence[object] | JsonValue"
 
 
 def new_run_id(now: float | None = None) -> str:
@@ -29,19 +44,46 @@ def new_run_id(now: float | None = None) -> str:
     return digits.rjust(9, "0") + "".join(secrets.choice(ID_ALPHABET) for _ in range(4))
 
 
-def to_json(value: Any) -> str | None:
-    """JSON text for a mapping, a settings object with `to_dict`, or None."""
+def _plain(item: object) -> object:
+    """The JSON-able form of a value json cannot write itself (numpy scalars, paths)."""
+    method = getattr(item, "item", None)
+    return method() if callable(method) else str(item)
+
+
+def to_json(value: Recordable) -> str | None:
+    """JSON text for a settings dataclass (its `to_dict`), a DataFrame (its records), JSON-able values, or None."""
     if value is None:
         return None
-    if hasattr(value, "to_dict") and not isinstance(value, pd.DataFrame):
-        value = value.to_dict()
-    elif isinstance(value, pd.DataFrame):
-        value = json.loads(value.to_json(orient="records"))
-    return json.dumps(value, default=lambda item: item.item() if hasattr(item, "item") else str(item))
+    if isinstance(value, pd.DataFrame):
+        return value.to_json(orient="records")
+    if isinstance(value, specs.ModelSpec | specs.DataSettings | specs.TrainingSettings):
+        return json.dumps(value.to_dict(), default=_plain)
+    return json.dumps(value, default=_plain)
 
 
-def from_json(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+def from_json(text: str | None) -> JsonValue:
+    """The value JSON text holds, or None for no text."""
+    if text is None:
+        return None
+    value: JsonValue = json.loads(text)
+    return value
+
+
+def object_from_json(text: str | None) -> JsonObject:
+    """A JSON object from text ({} for none or for anything that is not an object)."""
+    value = from_json(text)
+    return value if isinstance(value, dict) else {}
+
+
+def results_from_json(text: str | None) -> Results | None:
+    """A run's results: each figure as stored, any nested value as its JSON text."""
+    value = from_json(text)
+    if not isinstance(value, dict):
+        return None
+    return {
+        name: item if item is None or isinstance(item, bool | int | float | str) else json.dumps(item)
+        for name, item in value.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -51,17 +93,17 @@ class RunRecord:
     id: str
     name: str
     owner: str
-    status: str
+    status: Status
     created_at: float
     queued_at: float | None
     started_at: float | None
     ended_at: float | None
     heartbeat_at: float | None
-    spec: dict[str, Any]
-    data_settings: dict[str, Any]
-    training_settings: dict[str, Any]
-    dataset_summary: Any
-    results: dict[str, Any] | None
+    spec: JsonObject
+    data_settings: JsonObject
+    training_settings: JsonObject
+    dataset_summary: JsonValue
+    results: Results | None
     parent_id: str | None
     parent_epoch: int | None
     worker_pid: int | None
@@ -83,24 +125,72 @@ class RunRecord:
         """True once the run has reached a final (or continuable) status."""
         return self.status in statuses.ENDED
 
-    def model_spec(self) -> Any:
-        """The spec as a `specs.ModelSpec`."""
-        from cnnlab import specs
-
+    def model_spec(self) -> specs.ModelSpec:
+        """The spec as a `specs.ModelSpec` (SpecError if the stored JSON is not a valid spec)."""
         return specs.ModelSpec.from_dict(self.spec)
 
-    def data(self) -> Any:
+    def data(self) -> specs.DataSettings:
         """The data settings as a `specs.DataSettings`."""
-        from cnnlab import specs
-
         return specs.DataSettings.from_dict(self.data_settings)
 
-    def training(self) -> Any:
+    def training(self) -> specs.TrainingSettings:
         """The training settings as a `specs.TrainingSettings`."""
-        from cnnlab import specs
-
         return specs.TrainingSettings.from_dict(self.training_settings)
 
+    def result(self, name: str) -> float | None:
+        """The numeric result `name` (e.g. "test_accuracy") as a float, or None if it has none."""
+        value = (self.results or {}).get(name)
+        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
-JSON_FIELDS = ("spec", "data_settings", "training_settings", "dataset_summary", "results")
+    def train_images(self) -> int | None:
+        """How many images the run trains on, from its dataset summary (None before it is known)."""
+        if not isinstance(self.dataset_summary, list) or not self.dataset_summary:
+            return None
+        counts = [row.get("train") for row in self.dataset_summary if isinstance(row, dict)]
+        return sum(int(count) for count in counts if isinstance(count, int | float))
+
+
+def record_from_row(values: Mapping[str, object]) -> RunRecord:
+    """A `RunRecord` from a row of the store's runs query (JSON columns still as text)."""
+
+    def text(name: str) -> str | None:
+        value = values[name]
+        return value if isinstance(value, str) else None
+
+    def number(name: str) -> float | None:
+        value = values[name]
+        return float(value) if isinstance(value, int | float) else None
+
+    def whole(name: str) -> int | None:
+        value = values.get(name)
+        return int(value) if isinstance(value, int) else None
+
+    return RunRecord(
+        id=str(values["id"]),
+        name=str(values["name"]),
+        owner=str(values["owner"]),
+        status=statuses.check_status(str(values["status"])),
+        created_at=float(number("created_at") or 0.0),
+        queued_at=number("queued_at"),
+        started_at=number("started_at"),
+        ended_at=number("ended_at"),
+        heartbeat_at=number("heartbeat_at"),
+        spec=object_from_json(text("spec")),
+        data_settings=object_from_json(text("data_settings")),
+        training_settings=object_from_json(text("training_settings")),
+        dataset_summary=from_json(text("dataset_summary")),
+        results=results_from_json(text("results")),
+        parent_id=text("parent_id"),
+        parent_epoch=whole("parent_epoch"),
+        worker_pid=whole("worker_pid"),
+        worker_host=text("worker_host"),
+        control=text("control"),
+        reason=text("reason"),
+        hint=text("hint"),
+        traceback=text("traceback"),
+        queue_position=whole("queue_position"),
+        last_epoch=whole("last_epoch") or 0,
+    )
+
+
 RUN_COLUMNS = [item.name for item in fields(RunRecord) if item.name not in ("queue_position", "last_epoch")]

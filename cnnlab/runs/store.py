@@ -1,12 +1,13 @@
 """The run store: the only code that reads or writes run data.
 
 Everything lives under `CNNLAB_HOME` (default `~/.cnnlab`): the SQLite database `runs.sqlite3`
-(WAL mode, so the worker process writes while the server reads) and a folder per run,
-`runs/<run_id>/`, for checkpoints (`checkpoints/latest.keras` and `best.keras`, whole models; `epoch_0003.weights.npz`, layer weights)
-and telemetry snapshots (`snapshots/<kind>/epoch_0003.npz`), handled by `cnnlab.runs.artifacts`,
-which `Store` inherits. Each thread and process gets its
-own connection; every write is its own committed transaction, so a killed worker loses nothing
-it already recorded. This module imports neither TensorFlow nor streamlit.
+(`cnnlab.runs.database`: WAL mode, so the worker process writes while the server reads; each
+thread and process gets its own connection; every write is its own committed transaction, so a
+killed worker loses nothing it already recorded) and a folder per run, `runs/<run_id>/`, for
+checkpoints and telemetry snapshots (`cnnlab.runs.artifacts`, held as `store.artifacts`, whose
+methods the store hands on). Runs are created from the `cnnlab.specs` dataclasses and read back
+as `RunRecord`s. The pages read through the `cnnlab.runs.reader.RunReader` protocol, which
+`Store` satisfies. This module imports neither TensorFlow nor streamlit.
 """
 
 from __future__ import annotations
@@ -15,51 +16,21 @@ import json
 import os
 import shutil
 import socket
-import sqlite3
-import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from cnnlab.errors import RunError
-from cnnlab.runs import records, statuses
-from cnnlab.runs.artifacts import RunArtifacts
-from cnnlab.runs.records import RunRecord
+from cnnlab.runs import database, records, statuses
+from cnnlab.runs.artifacts import NamedArrays, RunArtifacts, SnapshotArrays
+from cnnlab.runs.records import JsonValue, ResultValue, RunRecord
+from cnnlab.runs.statuses import Status
+from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
 
 BATCH_COLUMNS = ("epoch", "batch", "step", "loss", "accuracy", "learning_rate", "time")
 EPOCH_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "epoch_seconds")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL, owner TEXT NOT NULL, status TEXT NOT NULL,
-    created_at REAL NOT NULL, queued_at REAL, started_at REAL, ended_at REAL, heartbeat_at REAL,
-    spec TEXT NOT NULL, data_settings TEXT NOT NULL, training_settings TEXT NOT NULL,
-    dataset_summary TEXT, results TEXT, parent_id TEXT, parent_epoch INTEGER,
-    worker_pid INTEGER, worker_host TEXT, control TEXT, reason TEXT, hint TEXT, traceback TEXT);
-CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, queued_at);
-CREATE TABLE IF NOT EXISTS batch_metrics (
-    run_id TEXT NOT NULL, epoch INTEGER, batch INTEGER, step INTEGER, loss REAL, accuracy REAL,
-    learning_rate REAL, time REAL);
-CREATE INDEX IF NOT EXISTS batch_metrics_by_run ON batch_metrics (run_id, step);
-CREATE TABLE IF NOT EXISTS epoch_metrics (
-    run_id TEXT NOT NULL, epoch INTEGER NOT NULL, loss REAL, accuracy REAL, val_loss REAL,
-    val_accuracy REAL, learning_rate REAL, epoch_seconds REAL, extras TEXT, time REAL,
-    PRIMARY KEY (run_id, epoch));
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, time REAL NOT NULL,
-    level TEXT NOT NULL, message TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, id);
-CREATE TABLE IF NOT EXISTS snapshots (
-    run_id TEXT NOT NULL, epoch INTEGER NOT NULL, kind TEXT NOT NULL, path TEXT NOT NULL,
-    PRIMARY KEY (run_id, kind, epoch));
-CREATE TABLE IF NOT EXISTS checkpoints (
-    run_id TEXT NOT NULL, which TEXT NOT NULL, epoch INTEGER NOT NULL, path TEXT NOT NULL,
-    time REAL NOT NULL, PRIMARY KEY (run_id, which));
-"""
 
 
 def default_home() -> Path:
@@ -75,76 +46,87 @@ _SELECT_RUNS = (
 )
 
 
-class Store(RunArtifacts):
+def _names(wanted: str | Iterable[str]) -> str:
+    """Statuses as words for a message: 'running' or 'starting', 'running' or 'paused'."""
+    names = [wanted] if isinstance(wanted, str) else sorted(wanted)
+    return " or ".join(repr(str(name)) for name in names)
+
+
+class Store:
     """The run store under `home` (default: `default_home()`); cheap to create, safe across threads."""
 
     def __init__(self, home: Path | str | None = None) -> None:
         self.home = Path(home).expanduser() if home is not None else default_home()
         self.home.mkdir(parents=True, exist_ok=True)
-        self.database_path = self.home / "runs.sqlite3"
-        self._local = threading.local()
-        self._connection().executescript(_SCHEMA)
+        self.database = database.Database(self.home / "runs.sqlite3")
+        self.artifacts = RunArtifacts(self.home, self.database)
 
-    # Connections and transactions.
-
-    def _connection(self) -> sqlite3.Connection:
-        connection = getattr(self._local, "connection", None)
-        if connection is None or getattr(self._local, "pid", None) != os.getpid():
-            connection = sqlite3.connect(self.database_path, timeout=30.0, isolation_level=None)
-            connection.execute("PRAGMA busy_timeout = 30000")
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = NORMAL")
-            connection.row_factory = sqlite3.Row
-            self._local.connection, self._local.pid = connection, os.getpid()
-        return connection
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction that takes the write lock at once (no upgrade deadlocks)."""
-        connection = self._connection()
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            yield connection
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file, `runs.sqlite3` in the home folder."""
+        return self.database.path
 
     def close(self) -> None:
         """Close this thread's connection (others close when their thread ends)."""
-        connection = getattr(self._local, "connection", None)
-        if connection is not None:
-            connection.close()
-            self._local.connection = None
+        self.database.close()
 
-    # Runs.
+    # Files: snapshots and checkpoints (see `cnnlab.runs.artifacts`).
 
     def run_folder(self, run_id: str) -> Path:
         """The folder holding the run's checkpoints and snapshots."""
-        if not run_id or not all(character in records.ID_ALPHABET + "-_" for character in run_id):
-            raise RunError(f"A run id is letters, digits, '-' and '_'; got {run_id!r}.")
-        return self.home / "runs" / run_id
+        return self.artifacts.run_folder(run_id)
+
+    def write_snapshot(self, run_id: str, epoch: int, kind: str, arrays: NamedArrays) -> Path:
+        """Store named arrays for one epoch (see `RunArtifacts.write_snapshot`)."""
+        return self.artifacts.write_snapshot(run_id, epoch, kind, arrays)
+
+    def snapshot_path(self, run_id: str, epoch: int, kind: str) -> Path:
+        """Where the snapshot of `kind` for `epoch` is written (it may not exist)."""
+        return self.artifacts.snapshot_path(run_id, epoch, kind)
+
+    def read_snapshot(self, run_id: str, epoch: int, kind: str) -> SnapshotArrays:
+        """The arrays of one snapshot; RunError if it was not recorded."""
+        return self.artifacts.read_snapshot(run_id, epoch, kind)
+
+    def snapshot_epochs(self, run_id: str, kind: str) -> list[int]:
+        """The epochs that have a snapshot of this kind, in order."""
+        return self.artifacts.snapshot_epochs(run_id, kind)
+
+    def checkpoint_path(self, run_id: str, which: str | int = "latest") -> Path:
+        """Where checkpoint `which` ("latest", "best" or an epoch number) lives (it may not exist yet)."""
+        return self.artifacts.checkpoint_path(run_id, which)
+
+    def save_checkpoint(
+        self, run_id: str, which: str | int, epoch: int, write: Callable[[Path], object]
+    ) -> Path:
+        """Write a checkpoint atomically (see `RunArtifacts.save_checkpoint`)."""
+        return self.artifacts.save_checkpoint(run_id, which, epoch, write)
+
+    def checkpoints(self, run_id: str) -> dict[str, int]:
+        """The checkpoints written so far: name ("latest", "best", "epoch_0003") to epoch."""
+        return self.artifacts.checkpoints(run_id)
+
+    # Runs.
 
     def create_run(
         self,
         *,
-        spec: Any,
-        data_settings: Any,
-        training_settings: Any,
+        spec: ModelSpec,
+        data_settings: DataSettings,
+        training_settings: TrainingSettings,
         name: str | None = None,
         owner: str = "local",
         parent_id: str | None = None,
         parent_epoch: int | None = None,
-        status: str = statuses.QUEUED,
+        status: Status = Status.QUEUED,
     ) -> RunRecord:
-        """Record a new run (queued by default); settings are `specs` objects or their dicts."""
+        """Record a new run (queued by default) with its model, data and training settings."""
         now = time.time()
         run_id = records.new_run_id(now)
-        spec_json = records.to_json(spec)
+        status = statuses.check_status(status)
         if name is None:
-            model_name = json.loads(spec_json or "{}").get("name", "cnn")
-            name = f"{model_name} {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))}"
-        with self._transaction() as connection:
+            name = f"{spec.name} {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))}"
+        with self.database.transaction() as connection:
             connection.execute(
                 "INSERT INTO runs (id, name, owner, status, created_at, queued_at, spec, data_settings, "
                 "training_settings, parent_id, parent_epoch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -152,64 +134,63 @@ class Store(RunArtifacts):
                     run_id,
                     name,
                     owner,
-                    statuses.check_status(status),
+                    status.value,
                     now,
-                    now if status == statuses.QUEUED else None,
-                    spec_json,
+                    now if status == Status.QUEUED else None,
+                    records.to_json(spec),
                     records.to_json(data_settings),
                     records.to_json(training_settings),
                     parent_id,
                     parent_epoch,
                 ),
             )
-            self._event(connection, run_id, "info", f"created ({status})", now)
+            database.add_event(connection, run_id, "info", f"created ({status})", now)
         self.run_folder(run_id).mkdir(parents=True, exist_ok=True)
         return self.get_run(run_id)
 
-    def _record(self, row: sqlite3.Row) -> RunRecord:
-        values = dict(row)
-        for name in records.JSON_FIELDS:
-            values[name] = records.from_json(values[name])
-        return RunRecord(**values)
-
     def get_run(self, run_id: str) -> RunRecord:
         """The run with id `run_id` (or a unique prefix of it); RunError if there is none."""
-        rows = self._connection().execute(f"{_SELECT_RUNS} WHERE r.id = ?", (run_id,)).fetchall()
+        rows = self.database.connection().execute(f"{_SELECT_RUNS} WHERE r.id = ?", (run_id,)).fetchall()
         if not rows:
             rows = (
-                self._connection()
+                self.database.connection()
                 .execute(f"{_SELECT_RUNS} WHERE substr(r.id, 1, ?) = ? LIMIT 2", (len(run_id), run_id))
                 .fetchall()
             )
         if len(rows) != 1:
             problem = "matches several runs" if rows else "matches no run"
             raise RunError(f"Run id {run_id!r} {problem}; `python -m cnnlab runs` lists them.")
-        return self._record(rows[0])
+        return records.record_from_row(dict(rows[0]))
 
     def list_runs(
         self, *, status: str | Iterable[str] | None = None, owner: str | None = None, limit: int | None = None
     ) -> list[RunRecord]:
         """Runs, newest first, optionally only some statuses or one owner."""
-        conditions, parameters = [], []
+        conditions: list[str] = []
+        parameters: list[str | int] = []
         if status is not None:
             wanted = [status] if isinstance(status, str) else list(status)
             conditions.append(f"r.status IN ({', '.join('?' * len(wanted))})")
-            parameters += [statuses.check_status(item) for item in wanted]
+            parameters += [statuses.check_status(item).value for item in wanted]
         if owner is not None:
             conditions.append("r.owner = ?")
             parameters.append(owner)
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         query = f"{_SELECT_RUNS}{where} ORDER BY r.created_at DESC, r.id DESC LIMIT ?"
-        rows = self._connection().execute(query, [*parameters, -1 if limit is None else limit]).fetchall()
-        return [self._record(row) for row in rows]
+        rows = (
+            self.database.connection()
+            .execute(query, [*parameters, -1 if limit is None else limit])
+            .fetchall()
+        )
+        return [records.record_from_row(dict(row)) for row in rows]
 
     def queued_runs(self) -> list[RunRecord]:
         """Queued runs in the order they will start."""
-        return sorted(self.list_runs(status=statuses.QUEUED), key=lambda run: run.queue_position or 0)
+        return sorted(self.list_runs(status=Status.QUEUED), key=lambda run: run.queue_position or 0)
 
-    def _update(self, run_id: str, **values: Any) -> None:
+    def _update(self, run_id: str, **values: str | float | None) -> None:
         assignments = ", ".join(f"{name} = ?" for name in values)
-        with self._transaction() as connection:
+        with self.database.transaction() as connection:
             cursor = connection.execute(
                 f"UPDATE runs SET {assignments} WHERE id = ?", [*values.values(), run_id]
             )
@@ -222,15 +203,15 @@ class Store(RunArtifacts):
             raise RunError("A run name cannot be empty; got an empty name.")
         self._update(run_id, name=name.strip())
 
-    def set_dataset_summary(self, run_id: str, summary: Any) -> None:
-        """Record the dataset summary (a JSON-able value or a pandas DataFrame)."""
+    def set_dataset_summary(self, run_id: str, summary: pd.DataFrame | JsonValue) -> None:
+        """Record the dataset summary (a pandas DataFrame, kept as its rows, or JSON-able values)."""
         self._update(run_id, dataset_summary=records.to_json(summary))
 
-    def set_results(self, run_id: str, results: Mapping[str, Any]) -> None:
+    def set_results(self, run_id: str, results: Mapping[str, ResultValue]) -> None:
         """Record the final figures (for example test accuracy and loss)."""
         self._update(run_id, results=records.to_json(dict(results)))
 
-    def set_training_settings(self, run_id: str, training_settings: Any) -> None:
+    def set_training_settings(self, run_id: str, training_settings: TrainingSettings) -> None:
         """Replace the training settings (a continue asks for more epochs)."""
         self._update(run_id, training_settings=records.to_json(training_settings))
 
@@ -239,7 +220,7 @@ class Store(RunArtifacts):
         run = self.get_run(run_id)
         if run.status in statuses.LIVE:
             raise RunError(f"Run {run.id} is {run.status}; stop it before deleting it.")
-        with self._transaction() as connection:
+        with self.database.transaction() as connection:
             for table in ("batch_metrics", "epoch_metrics", "events", "snapshots", "checkpoints"):
                 connection.execute(f"DELETE FROM {table} WHERE run_id = ?", (run.id,))
             connection.execute("DELETE FROM runs WHERE id = ?", (run.id,))
@@ -250,12 +231,12 @@ class Store(RunArtifacts):
     def set_status(
         self,
         run_id: str,
-        status: str,
+        status: Status,
         *,
         reason: str | None = None,
         hint: str | None = None,
         traceback: str | None = None,
-        expected: str | Iterable[str] | None = None,
+        expected: Status | Iterable[Status] | None = None,
     ) -> RunRecord:
         """Move the run to `status` if the transition table allows it (RunError if not).
 
@@ -263,22 +244,26 @@ class Store(RunArtifacts):
         is refused (RunError) when another process has moved it meanwhile.
         """
         now = time.time()
-        with self._transaction() as connection:
+        with self.database.transaction() as connection:
             row = connection.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
                 raise RunError(f"There is no run {run_id!r}.")
-            current = row["status"]
+            current = statuses.check_status(str(row["status"]))
+            status = statuses.check_status(status)
             if expected is not None and current not in (
                 [expected] if isinstance(expected, str) else expected
             ):
-                raise RunError(f"Run {run_id} is {current!r}, not {expected!r} as expected.")
+                raise RunError(
+                    f"Run {run_id} is {current.value!r}, not {_names(expected)} as expected; another "
+                    "process changed it meanwhile. Read it again before changing it."
+                )
             statuses.check_transition(current, status, run_id)
-            values: dict[str, Any] = {"status": status}
-            if status == statuses.QUEUED:
+            values: dict[str, str | float | None] = {"status": status.value}
+            if status == Status.QUEUED:
                 values.update(
                     queued_at=now, ended_at=None, reason=None, hint=None, traceback=None, control=None
                 )
-            if status == statuses.RUNNING:
+            if status == Status.RUNNING:
                 values["started_at"] = connection.execute(
                     "SELECT COALESCE(started_at, ?) FROM runs WHERE id = ?", (now, run_id)
                 ).fetchone()[0]
@@ -289,8 +274,8 @@ class Store(RunArtifacts):
                     values[name] = value
             assignments = ", ".join(f"{name} = ?" for name in values)
             connection.execute(f"UPDATE runs SET {assignments} WHERE id = ?", [*values.values(), run_id])
-            level = "error" if status in (statuses.FAILED, statuses.DIVERGED) else "info"
-            self._event(
+            level = "error" if status in (Status.FAILED, Status.DIVERGED) else "info"
+            database.add_event(
                 connection, run_id, level, f"{current} -> {status}" + (f": {reason}" if reason else ""), now
             )
         return self.get_run(run_id)
@@ -301,8 +286,8 @@ class Store(RunArtifacts):
         Safe when several schedulers (the server and a CLI) share one store: each run is claimed once.
         """
         now = time.time()
-        with self._transaction() as connection:
-            if self._count(connection, statuses.OCCUPYING) >= max_occupying:
+        with self.database.transaction() as connection:
+            if database.count_runs(connection, statuses.OCCUPYING) >= max_occupying:
                 return None
             row = connection.execute(
                 "SELECT id FROM runs WHERE status = 'queued' ORDER BY queued_at, id LIMIT 1"
@@ -313,18 +298,12 @@ class Store(RunArtifacts):
                 "UPDATE runs SET status = 'starting', heartbeat_at = ?, worker_pid = NULL WHERE id = ?",
                 (now, row["id"]),
             )
-            self._event(connection, row["id"], "info", "queued -> starting", now)
+            database.add_event(connection, row["id"], "info", "queued -> starting", now)
         return self.get_run(row["id"])
 
     def count_runs(self, wanted: Iterable[str]) -> int:
         """How many runs are in one of the `wanted` statuses (without reading them)."""
-        return self._count(self._connection(), wanted)
-
-    @staticmethod
-    def _count(connection: sqlite3.Connection, wanted: Iterable[str]) -> int:
-        names = [statuses.check_status(status) for status in wanted]
-        query = f"SELECT COUNT(*) FROM runs WHERE status IN ({', '.join('?' * len(names))})"
-        return connection.execute(query, names).fetchone()[0]
+        return database.count_runs(self.database.connection(), wanted)
 
     def heartbeat(self, run_id: str, pid: int) -> None:
         """Record that worker process `pid` (on this host) is alive and working on the run."""
@@ -343,32 +322,34 @@ class Store(RunArtifacts):
 
     def pending_control(self, run_id: str) -> str | None:
         """The latest unanswered control request ("stop", "pause", "resume") or None; one indexed read."""
-        row = self._connection().execute("SELECT control FROM runs WHERE id = ?", (run_id,)).fetchone()
+        row = (
+            self.database.connection().execute("SELECT control FROM runs WHERE id = ?", (run_id,)).fetchone()
+        )
         return None if row is None else row["control"]
 
     def clear_control(self, run_id: str, action: str) -> None:
         """Mark request `action` as answered, unless a newer, different request replaced it."""
-        with self._transaction() as connection:
+        with self.database.transaction() as connection:
             connection.execute(
                 "UPDATE runs SET control = NULL WHERE id = ? AND control = ?", (run_id, action)
             )
 
     # Metrics and events.
 
-    def add_batch_metrics(self, run_id: str, rows: Iterable[Mapping[str, Any]]) -> None:
+    def add_batch_metrics(self, run_id: str, rows: Iterable[Mapping[str, object]]) -> None:
         """Append batch metrics; each row has some of `BATCH_COLUMNS` (time defaults to now)."""
         now = time.time()
         values = [
             (run_id, *[row.get(name) for name in BATCH_COLUMNS[:-1]], row.get("time", now)) for row in rows
         ]
-        with self._transaction() as connection:
+        with self.database.transaction() as connection:
             connection.executemany(f"INSERT INTO batch_metrics VALUES ({', '.join('?' * 8)})", values)
 
-    def add_epoch_metrics(self, run_id: str, row: Mapping[str, Any]) -> None:
+    def add_epoch_metrics(self, run_id: str, row: Mapping[str, object]) -> None:
         """Record one epoch's metrics (replacing that epoch if it exists); unknown keys go to extras."""
         extras = {key: value for key, value in row.items() if key not in EPOCH_COLUMNS}
         values = [row.get(name) for name in EPOCH_COLUMNS]
-        with self._transaction() as connection:
+        with self.database.transaction() as connection:
             connection.execute(
                 f"INSERT OR REPLACE INTO epoch_metrics VALUES ({', '.join('?' * 10)})",
                 (run_id, *values, records.to_json(extras), time.time()),
@@ -376,7 +357,7 @@ class Store(RunArtifacts):
 
     def copy_epoch_metrics(self, source_id: str, target_id: str, up_to_epoch: int) -> None:
         """Give a fork its parent's epoch metrics up to the epoch it was forked from."""
-        with self._transaction() as connection:
+        with self.database.transaction() as connection:
             connection.execute(
                 "INSERT OR REPLACE INTO epoch_metrics SELECT ?, epoch, loss, accuracy, val_loss, val_accuracy, "
                 "learning_rate, epoch_seconds, extras, time FROM epoch_metrics WHERE run_id = ? AND epoch <= ?",
@@ -388,7 +369,7 @@ class Store(RunArtifacts):
         columns = ", ".join(BATCH_COLUMNS)
         query = f"SELECT {columns} FROM batch_metrics WHERE run_id = ? AND step > ? ORDER BY step"
         parameters = (run_id, -1 if after_step is None else after_step)
-        table = pd.read_sql_query(query, self._connection(), params=parameters)
+        table = pd.read_sql_query(query, self.database.connection(), params=parameters)
         return table.astype({name: float for name in BATCH_COLUMNS[3:]})
 
     def epoch_metrics(self, run_id: str) -> pd.DataFrame:
@@ -396,25 +377,17 @@ class Store(RunArtifacts):
         query = (
             f"SELECT {', '.join(EPOCH_COLUMNS)}, extras FROM epoch_metrics WHERE run_id = ? ORDER BY epoch"
         )
-        table = pd.read_sql_query(query, self._connection(), params=(run_id,))
+        table = pd.read_sql_query(query, self.database.connection(), params=(run_id,))
         table = table.astype({name: float for name in EPOCH_COLUMNS[1:]})
         extras = pd.DataFrame([json.loads(text or "{}") for text in table.pop("extras")], index=table.index)
         return pd.concat([table, extras], axis=1) if len(extras.columns) else table
 
-    def _event(
-        self, connection: sqlite3.Connection, run_id: str, level: str, message: str, now: float
-    ) -> None:
-        connection.execute(
-            "INSERT INTO events (run_id, time, level, message) VALUES (?, ?, ?, ?)",
-            (run_id, now, level, message),
-        )
-
     def log_event(self, run_id: str, message: str, level: str = "info") -> None:
         """Append a line to the run's event log (level: debug, info, warning or error)."""
-        with self._transaction() as connection:
-            self._event(connection, run_id, level, message, time.time())
+        with self.database.transaction() as connection:
+            database.add_event(connection, run_id, level, message, time.time())
 
     def events(self, run_id: str) -> pd.DataFrame:
         """The event log, oldest first: time, level, message."""
         query = "SELECT time, level, message FROM events WHERE run_id = ? ORDER BY id"
-        return pd.read_sql_query(query, self._connection(), params=(run_id,))
+        return pd.read_sql_query(query, self.database.connection(), params=(run_id,))

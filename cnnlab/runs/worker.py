@@ -25,8 +25,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cnnlab.errors import CnnLabError, RunError
-from cnnlab.runs import statuses, threads
+from cnnlab.runs import threads
 from cnnlab.runs.job import DEFAULT_ENTRY, Control, Job, Outcome
+from cnnlab.runs.statuses import Status
 from cnnlab.runs.store import Store
 
 HEARTBEAT_SECONDS = 1.0
@@ -70,7 +71,14 @@ def load_job(entry: str = DEFAULT_ENTRY, *, warm_up: bool = False) -> Job:
     threads.apply_tensorflow_threads()
     if warm_up and callable(getattr(module, "warm_up", None)):
         module.warm_up()
-    return getattr(module, function_name or "run")
+    function = getattr(module, function_name or "run", None)
+    if not callable(function):
+        raise RunError(
+            f"The job entry {entry!r} names no function in {module_name}; "
+            "give it as module:function, for example cnnlab.runs.training:run."
+        )
+    job: Job = function
+    return job
 
 
 def _failure_reason(error: BaseException) -> tuple[str, str | None]:
@@ -85,7 +93,7 @@ def _failure_reason(error: BaseException) -> tuple[str, str | None]:
     )
 
 
-def run_job(run_id: str, store: Store, job: Job | str = DEFAULT_ENTRY) -> str:
+def run_job(run_id: str, store: Store, job: Job | str = DEFAULT_ENTRY) -> Status:
     """Run `job` (a function or its `module:function` name) for the run, with a heartbeat and a `Control`.
 
     Records the final status in the store and returns it; an exception becomes `failed` with its
@@ -103,11 +111,11 @@ def run_job(run_id: str, store: Store, job: Job | str = DEFAULT_ENTRY) -> str:
         # The run may have ended already (the scheduler gave up on it); then keep what is there.
         with contextlib.suppress(RunError):
             store.set_status(
-                run_id, statuses.FAILED, reason=reason, hint=hint, traceback=traceback.format_exc()
+                run_id, Status.FAILED, reason=reason, hint=hint, traceback=traceback.format_exc()
             )
         if not isinstance(error, Exception):
             raise
-        return statuses.FAILED
+        return Status.FAILED
     finally:
         heartbeat.stop()
 
@@ -149,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         run_id, job = arguments.run_id, arguments.entry
     status = run_job(run_id, store, job)
-    return 0 if status != statuses.FAILED else 1
+    return 0 if status != Status.FAILED else 1
 
 
 if __name__ == "__main__":

@@ -1,1 +1,1 @@
-"""What the server does with a trained model: checkpoints, inspection, evaluation, exports, safe model files. TensorFlow, never Streamlit."""
+"""What the server does with a trained model: checkpoints, inspection, the layer walk, evaluation, exports, safe model files. TensorFlow, never Streamlit."""

@@ -1,8 +1,8 @@
 """How well a trained run does on held-out images: accuracy, loss, per-class scores, confusion, mistakes.
 
-`load_checkpoint` opens a run's best or latest checkpoint (whole Keras models the training
-engine wrote, loaded in Keras safe mode like any file), `evaluate` predicts a split once and
-keeps everything the Evaluate page shows, and the helpers below pick images out of it. The
+The model comes from `cnnlab.trained.checkpoints` (a run's best or latest checkpoint) or from a
+user's file; `evaluate` predicts a split once and keeps everything the Evaluate page shows, and
+the helpers below pick images out of it. The
 loss is computed from the same single pass as the predictions, as `cnnlab.runs.telemetry` does for
 validation (cross-entropy plus the model's regularisation penalties), so it matches Keras's
 own `evaluate`.
@@ -13,44 +13,23 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
 from sklearn import metrics
 
-from cnnlab.data.datasets import SplitData
+from cnnlab.data.info import SplitData
 from cnnlab.errors import CnnLabError
 from cnnlab.runs import telemetry
-from cnnlab.runs.store import Store
 from cnnlab.trained import inspection
 
-CHECKPOINTS = ("best", "latest")
 SPLITS = ("test", "validation")
 PREDICTION_BATCH_SIZE = 256
 
 
 class EvaluationError(CnnLabError):
-    """A run cannot be evaluated as asked (no checkpoint yet, an empty split)."""
-
-
-def checkpoint_file(store: Store, run_id: str, which: str = "best") -> Path:
-    """The path of the run's `which` ("best" or "latest") checkpoint; EvaluationError if it is not written yet."""
-    if which not in CHECKPOINTS:
-        raise EvaluationError(f"A checkpoint to evaluate is 'best' or 'latest'; got {which!r}.")
-    path = store.checkpoint_path(run_id, which)
-    if which not in store.checkpoints(run_id) or not path.exists():
-        raise EvaluationError(
-            f"Run {run_id} has no {which!r} checkpoint yet: one is saved at the end of each epoch. "
-            "Wait for its first epoch to end, or choose another run."
-        )
-    return path
-
-
-def load_checkpoint(store: Store, run_id: str, which: str = "best") -> keras.Model:
-    """The run's `which` checkpoint as a Keras model (safe mode, not compiled: for predictions only)."""
-    return keras.saving.load_model(checkpoint_file(store, run_id, which), compile=False, safe_mode=True)
+    """A run cannot be evaluated as asked (an unknown or empty split)."""
 
 
 def split_arrays(data: SplitData, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
@@ -107,11 +86,16 @@ def evaluate(
     names = tuple(str(name) for name in class_names)
     matrix = telemetry.confusion_matrix(labels, predicted, max(len(names), 2))
     return Evaluation(
-        images=images, labels=labels, probabilities=probabilities, predicted=predicted,
-        confidence=confidence.astype(np.float32), class_names=names,
+        images=images,
+        labels=labels,
+        probabilities=probabilities,
+        predicted=predicted,
+        confidence=confidence.astype(np.float32),
+        class_names=names,
         loss=float(losses.mean()) + penalty if len(losses) else float("nan"),
-        accuracy=float(hits.mean()) if len(hits) else float("nan"), confusion=matrix,
-    )  # fmt: skip
+        accuracy=float(hits.mean()) if len(hits) else float("nan"),
+        confusion=matrix,
+    )
 
 
 def per_class_report(evaluation: Evaluation) -> pd.DataFrame:
@@ -142,8 +126,10 @@ def summary(evaluation: Evaluation) -> pd.DataFrame:
         precision, recall, f1, _ = metrics.precision_recall_fscore_support(
             evaluation.labels, evaluation.predicted, labels=indices, average=average, zero_division=0
         )
-        rows += [{"metric": f"{name} ({average} average)", "value": float(value)}
-                 for name, value in (("precision", precision), ("recall", recall), ("f1", f1))]  # fmt: skip
+        rows += [
+            {"metric": f"{name} ({average} average)", "value": float(value)}
+            for name, value in (("precision", precision), ("recall", recall), ("f1", f1))
+        ]
     return pd.DataFrame(rows)
 
 
@@ -185,16 +171,13 @@ def explain(model: keras.Model, evaluation: Evaluation, indices: np.ndarray) -> 
 
 
 __all__ = [
-    "CHECKPOINTS",
     "SPLITS",
     "Evaluation",
     "EvaluationError",
     "cell",
-    "checkpoint_file",
     "describe",
     "evaluate",
     "explain",
-    "load_checkpoint",
     "metrics_csv",
     "mistakes",
     "per_class_report",

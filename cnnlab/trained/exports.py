@@ -13,30 +13,28 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from cnnlab.errors import RunError
 from cnnlab.model import codegen, shapes
+from cnnlab.runs.reader import RunReader
 from cnnlab.runs.records import RunRecord
-from cnnlab.runs.store import Store
+from cnnlab.trained import checkpoints
 
 TENSORBOARD_FOLDER = "tensorboard"
 TFLITE_NAMES = {False: "model.tflite", True: "model_quantized.tflite"}
 
 
-def model_path(store: Store, run: RunRecord, which: str = "best") -> Path:
-    """The run's best (or latest) `.keras` checkpoint; RunError if there is none yet."""
-    path = store.checkpoint_path(run.id, which)
-    if not path.is_file():
-        path = store.checkpoint_path(run.id, "latest")
-    if not path.is_file():
-        raise RunError(
+def model_checkpoint(store: RunReader, run: RunRecord) -> checkpoints.Checkpoint:
+    """The run's best checkpoint, else its latest; RunError (a CheckpointError) if it has no model yet."""
+    saved = checkpoints.models(store, run.id)
+    if not saved:
+        raise checkpoints.CheckpointError(
             f"Run {run.id} has no saved model yet (status {run.status}); wait for its first epoch."
         )
-    return path
+    return saved[0]
 
 
-def model_bytes(store: Store, run: RunRecord, which: str = "best") -> bytes:
+def model_bytes(store: RunReader, run: RunRecord) -> bytes:
     """The `.keras` file of the run's best (or latest) checkpoint; RunError if there is none yet."""
-    return model_path(store, run, which).read_bytes()
+    return model_checkpoint(store, run).path.read_bytes()
 
 
 def training_script(run: RunRecord) -> str:
@@ -44,19 +42,18 @@ def training_script(run: RunRecord) -> str:
     return codegen.script(run.model_spec(), run.training(), run.data())
 
 
-def metrics_csv(store: Store, run: RunRecord) -> str:
+def metrics_csv(store: RunReader, run: RunRecord) -> str:
     """The run's epoch metrics as CSV text."""
     return store.epoch_metrics(run.id).to_csv(index=False)
 
 
-def run_card(store: Store, run: RunRecord) -> dict[str, Any]:
+def run_card(store: RunReader, run: RunRecord) -> dict[str, Any]:
     """A JSON-ready description of the run: what was trained on what, how, and how well."""
     analysis = shapes.analyse(run.model_spec())
-    metrics = store.epoch_metrics(run.id)
-    best = None
-    if not metrics.empty and metrics["val_accuracy"].notna().any():
-        row = metrics.loc[metrics["val_accuracy"].idxmax()]
-        best = {"epoch": int(row["epoch"]), "val_accuracy": float(row["val_accuracy"])}
+    best = checkpoints.best_epoch(store, run.id)
+    best_validation = None
+    if best is not None and best.monitor == "val_accuracy" and best.value is not None:
+        best_validation = {"epoch": best.epoch, "val_accuracy": best.value}
     return {
         "id": run.id,
         "name": run.name,
@@ -72,12 +69,12 @@ def run_card(store: Store, run: RunRecord) -> dict[str, Any]:
         "training_settings": run.training_settings,
         "dataset_summary": run.dataset_summary,
         "epochs_trained": run.last_epoch,
-        "best_validation": best,
+        "best_validation": best_validation,
         "results": run.results,
     }
 
 
-def tflite_bytes(store: Store, run: RunRecord, quantize: bool = False) -> bytes:
+def tflite_bytes(store: RunReader, run: RunRecord, quantize: bool = False) -> bytes:
     """The run's best model converted to TensorFlow Lite (augmentation layers are inactive there).
 
     With `quantize`, weights are stored as 8-bit integers (dynamic-range quantization): about four
@@ -87,14 +84,13 @@ def tflite_bytes(store: Store, run: RunRecord, quantize: bool = False) -> bytes:
 
 
 def tflite_files(
-    store: Store, run: RunRecord, quantized: tuple[bool, ...] = (False, True)
+    store: RunReader, run: RunRecord, quantized: tuple[bool, ...] = (False, True)
 ) -> dict[str, bytes]:
     """The run's best model loaded once and converted to TensorFlow Lite, plain and/or quantized,
     by file name (see `tflite_bytes`)."""
-    import keras
     import tensorflow as tf
 
-    model = keras.saving.load_model(model_path(store, run), safe_mode=True)
+    model = checkpoints.load(model_checkpoint(store, run))
     files = {}
     for quantize in quantized:
         converter = tf.lite.TFLiteConverter.from_keras_model(model)
@@ -105,7 +101,7 @@ def tflite_files(
 
 
 def bundle(
-    store: Store, run: RunRecord, include_tflite: bool = True, tflite: dict[str, bytes] | None = None
+    store: RunReader, run: RunRecord, include_tflite: bool = True, tflite: dict[str, bytes] | None = None
 ) -> bytes:
     """A zip of the model, the script, the metrics, the run card and the TFLite models (converted
     here unless `tflite`, the result of `tflite_files`, is given)."""
@@ -128,7 +124,7 @@ def file_stem(run: RunRecord) -> str:
     return f"{name[:40]}_{run.id}" if name else run.id
 
 
-def write_tensorboard_scalars(store: Store, run: RunRecord) -> Path:
+def write_tensorboard_scalars(store: RunReader, run: RunRecord) -> Path:
     """Write the run's epoch metrics as TensorBoard scalars under its folder; return the log folder.
 
     `tensorboard --logdir $CNNLAB_HOME/runs` then shows every run, named by its id. Writing again
@@ -141,8 +137,10 @@ def write_tensorboard_scalars(store: Store, run: RunRecord) -> Path:
     folder = store.run_folder(run.id) / TENSORBOARD_FOLDER
     shutil.rmtree(folder, ignore_errors=True)
     metrics = store.epoch_metrics(run.id)
-    writers = {"train": tf.summary.create_file_writer(str(folder / "train")),
-               "validation": tf.summary.create_file_writer(str(folder / "validation"))}  # fmt: skip
+    writers = {
+        "train": tf.summary.create_file_writer(str(folder / "train")),
+        "validation": tf.summary.create_file_writer(str(folder / "validation")),
+    }
     for _, row in metrics.iterrows():
         step = int(row["epoch"])
         with writers["train"].as_default():

@@ -28,7 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cnnlab.data import images as image_tools
+from cnnlab.data import prepare
 from cnnlab.errors import CnnLabError
 
 CONVOLUTION_PREFIXES = ("Conv", "SeparableConv", "DepthwiseConv")
@@ -159,7 +159,7 @@ def last_convolution(model: keras.Model) -> str:
     return graph.layer_names[(convolutions or spatial)[-1]]
 
 
-def _batch(model: keras.Model, images: np.ndarray) -> np.ndarray:
+def image_batch(model: keras.Model, images: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
     """Images as a float32 batch of the model's input shape; InspectionError when they do not fit."""
     batch = np.asarray(images, dtype=np.float32)
     expected = tuple(model.input_shape[1:])
@@ -168,14 +168,14 @@ def _batch(model: keras.Model, images: np.ndarray) -> np.ndarray:
     if tuple(batch.shape[1:]) != expected:
         raise InspectionError(
             f"The model takes images of shape {expected}; got {tuple(batch.shape[1:])}. "
-            "Prepare them with cnnlab.data.images.prepare_for_model first."
+            "Prepare them with cnnlab.data.prepare.prepare_for_model first."
         )
     return batch
 
 
-def predict(model: keras.Model, images: np.ndarray) -> np.ndarray:
+def predict(model: keras.Model, images: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
     """The model's class probabilities for a batch (or one image), in inference mode."""
-    batch = _batch(model, images)
+    batch = image_batch(model, images)
     return np.asarray(keras.ops.convert_to_numpy(model(batch, training=False)), dtype=np.float32)
 
 
@@ -192,16 +192,18 @@ def _class_scores(graph: LayerGraph, scores: tf.Tensor, classes: np.ndarray) -> 
     return tf.reduce_sum(tf.gather(scores, classes, axis=1, batch_dims=1))
 
 
-def _chosen_classes(graph: LayerGraph, batch: np.ndarray, classes: Sequence[int] | None) -> np.ndarray:
+def _chosen_classes(
+    graph: LayerGraph, batch: np.ndarray, classes: Sequence[int] | np.ndarray | None
+) -> np.ndarray:
     if classes is not None:
         chosen = np.asarray(classes, dtype=np.int64).reshape(-1)
         if len(chosen) != len(batch):
             raise InspectionError(f"Give one class per image: {len(batch)} images, {len(chosen)} classes.")
         return chosen
-    probabilities = keras.ops.convert_to_numpy(graph.model(batch, training=False)[-2])
+    probabilities = np.asarray(keras.ops.convert_to_numpy(graph.model(batch, training=False)[-2]))
     if graph.single_sigmoid:
-        return (probabilities[:, 0] > 0.5).astype(np.int64)
-    return probabilities.argmax(axis=-1).astype(np.int64)
+        return np.asarray(probabilities[:, 0] > 0.5, dtype=np.int64)
+    return np.asarray(probabilities.argmax(axis=-1), dtype=np.int64)
 
 
 def _scaled(maps: np.ndarray) -> np.ndarray:
@@ -211,15 +213,13 @@ def _scaled(maps: np.ndarray) -> np.ndarray:
 
 
 def _resized(maps: np.ndarray, height: int, width: int) -> np.ndarray:
-    return np.stack(
-        [image_tools.resize_array(plane[:, :, np.newaxis], height, width)[:, :, 0] for plane in maps]
-    )
+    return np.stack([prepare.resize_array(plane[:, :, np.newaxis], height, width)[:, :, 0] for plane in maps])
 
 
 def grad_cam(
     model: keras.Model,
     images: np.ndarray,
-    classes: Sequence[int] | None = None,
+    classes: Sequence[int] | np.ndarray | None = None,
     layer_name: str | None = None,
 ) -> np.ndarray:
     """Grad-CAM heat maps, (count, height, width) in [0, 1] at the input's size.
@@ -228,7 +228,7 @@ def grad_cam(
     the spatial layer to weigh (default: `last_convolution(model)`).
     """
     graph = layer_graph(model)
-    batch = _batch(model, images)
+    batch = image_batch(model, images)
     chosen = _chosen_classes(graph, batch, classes)
     position = graph.index(layer_name or last_convolution(model))
     if not _is_spatial(graph, position):
@@ -246,13 +246,16 @@ def grad_cam(
     weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
     maps = tf.nn.relu(tf.reduce_sum(activations * weights, axis=-1)).numpy()
     height, width = batch.shape[1:3]
-    return np.clip(_resized(_scaled(maps), height, width), 0.0, 1.0)
+    heat_maps: np.ndarray = np.clip(_resized(_scaled(maps), height, width), 0.0, 1.0)
+    return heat_maps
 
 
-def saliency(model: keras.Model, images: np.ndarray, classes: Sequence[int] | None = None) -> np.ndarray:
+def saliency(
+    model: keras.Model, images: np.ndarray, classes: Sequence[int] | np.ndarray | None = None
+) -> np.ndarray:
     """Saliency maps, (count, height, width) in [0, 1]: how much each pixel moves the class score."""
     graph = layer_graph(model)
-    batch = _batch(model, images)
+    batch = image_batch(model, images)
     chosen = _chosen_classes(graph, batch, classes)
     inputs = tf.convert_to_tensor(batch)
     with tf.GradientTape() as tape:
@@ -265,7 +268,7 @@ def saliency(model: keras.Model, images: np.ndarray, classes: Sequence[int] | No
 def feature_maps(model: keras.Model, image: np.ndarray) -> dict[str, np.ndarray]:
     """Every spatial layer's output for one image: layer name to (height, width, channels)."""
     graph = layer_graph(model)
-    batch = _batch(model, image)[:1]
+    batch = image_batch(model, image)[:1]
     outputs = graph.model(batch, training=False)
     return {
         name: np.asarray(keras.ops.convert_to_numpy(outputs[position])[0], dtype=np.float32)

@@ -7,11 +7,12 @@ import json
 import streamlit as st
 
 from cnnlab.data import datasets
+from cnnlab.data.info import SplitData
 from cnnlab.specs import DataSettings
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the dataset…")
-def _load(settings_json: str) -> datasets.SplitData:
+def _load(settings_json: str) -> SplitData:
     bar = st.empty()
 
     def report(fraction: float, message: str) -> None:
@@ -24,6 +25,6 @@ def _load(settings_json: str) -> datasets.SplitData:
         bar.empty()
 
 
-def load_dataset(settings: DataSettings) -> datasets.SplitData:
+def load_dataset(settings: DataSettings) -> SplitData:
     """The prepared splits for `settings` (cached; raises CnnLabError for unusable settings)."""
     return _load(json.dumps(settings.to_dict(), sort_keys=True))

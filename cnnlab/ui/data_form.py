@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
 from cnnlab.data import datasets, generated
+from cnnlab.data.info import DatasetInfo
 from cnnlab.specs import AugmentationSettings, DataSettings
 from cnnlab.ui import state
 
@@ -15,7 +18,7 @@ OWN_IMAGES = "own images (upload a zip)"
 MAX_UPLOAD_BYTES = 200 * 2**20
 
 
-def _registry() -> dict[str, datasets.DatasetInfo]:
+def _registry() -> dict[str, DatasetInfo]:
     return {info.name: info for info in datasets.registry()}
 
 
@@ -24,11 +27,19 @@ def dataset_picker(current: DataSettings) -> str:
     registry = _registry()
     names = [*registry, OWN_IMAGES]
     own = current.dataset not in registry
+
+    def label(name: str) -> str:
+        if name == OWN_IMAGES:
+            return name
+        return registry[name].title + ("" if registry[name].available else " (not downloaded yet)")
+
     chosen = st.selectbox(
-        "Dataset", names, names.index(OWN_IMAGES if own else current.dataset), key="dataset_name",
-        format_func=lambda name: name if name == OWN_IMAGES else
-        registry[name].title + ("" if registry[name].available else " (not downloaded yet)"),
-    )  # fmt: skip
+        "Dataset",
+        names,
+        names.index(OWN_IMAGES if own else current.dataset),
+        key="dataset_name",
+        format_func=label,
+    )
     if chosen != OWN_IMAGES:
         info = registry[chosen]
         st.caption(f"{info.description}  \n*Source: {info.source}. Licence: {info.licence}.*")
@@ -68,18 +79,38 @@ def preparation_form(dataset: str, current: DataSettings) -> DataSettings:
     columns = st.columns(3)
     if dataset == "digits":
         sizes = [None, *datasets.DIGITS_SIZES[1:]]
-        image_size = columns[0].selectbox("Image size", sizes, sizes.index(current.image_size) if same and
-                                          current.image_size in sizes else 0, key="image_size",
-                                          format_func=lambda size: "8 (native)" if size is None else str(size))  # fmt: skip
+        image_size = columns[0].selectbox(
+            "Image size",
+            sizes,
+            sizes.index(current.image_size) if same and current.image_size in sizes else 0,
+            key="image_size",
+            format_func=lambda size: "8 (native)" if size is None else str(size),
+        )
     else:
-        size = columns[0].number_input("Image size (0 = native)", 0, datasets.MAXIMUM_IMAGE_SIZE,
-                                       (current.image_size or 0) if same else 0, key="image_size_number")  # fmt: skip
+        size = columns[0].number_input(
+            "Image size (0 = native)",
+            0,
+            datasets.MAXIMUM_IMAGE_SIZE,
+            (current.image_size or 0) if same else 0,
+            key="image_size_number",
+        )
         image_size = int(size) or None
     modes = [None, "grayscale", "rgb"]
-    color_mode = columns[1].selectbox("Colour", modes, modes.index(current.color_mode) if same else 0,
-                                      key="color_mode", format_func=lambda mode: mode or "native")  # fmt: skip
-    subset = columns[2].number_input("Use at most (0 = all images)", 0, 100_000, (current.subset or 0) if same else 0,
-                                     step=100, key="subset")  # fmt: skip
+    color_mode = columns[1].selectbox(
+        "Colour",
+        modes,
+        modes.index(current.color_mode) if same else 0,
+        key="color_mode",
+        format_func=lambda mode: mode or "native",
+    )
+    subset = columns[2].number_input(
+        "Use at most (0 = all images)",
+        0,
+        100_000,
+        (current.subset or 0) if same else 0,
+        step=100,
+        key="subset",
+    )
     columns = st.columns(3)
     validation = columns[0].slider(
         "Validation share", 0.05, 0.4, current.validation_fraction, 0.05, key="validation"
@@ -88,27 +119,41 @@ def preparation_form(dataset: str, current: DataSettings) -> DataSettings:
     seed = columns[2].number_input("Seed", 0, 2**31 - 1, current.seed, key="data_seed")
     options = shapes_options(current.options if same else {}) if dataset == "shapes" else {}
     return DataSettings(
-        dataset, image_size, color_mode, int(subset) or None, validation, test, int(seed), options
+        dataset=dataset,
+        image_size=image_size,
+        color_mode=color_mode,
+        subset=int(subset) or None,
+        validation_fraction=validation,
+        test_fraction=test,
+        seed=int(seed),
+        options=options,
     )
 
 
-def shapes_options(current: dict) -> dict:
+def shapes_options(current: Mapping[str, Any]) -> dict[str, Any]:
     """The generated shapes' options: classes, count, noise, rotation and scale."""
     merged = {**generated.DEFAULT_OPTIONS, **current}
     columns = st.columns(5)
     classes = columns[0].multiselect(
         "Shapes", list(generated.SHAPE_NAMES), list(merged["classes"]), key="shape_classes"
     )
-    count = columns[1].number_input("Images per shape", 2, 5000, int(merged["count_per_class"]), step=50,
-                                    key="shape_count")  # fmt: skip
+    count = columns[1].number_input(
+        "Images per shape", 2, 5000, int(merged["count_per_class"]), step=50, key="shape_count"
+    )
     noise = columns[2].slider("Noise", 0.0, 0.5, float(merged["noise"]), 0.01, key="shape_noise")
     rotation = columns[3].slider(
         "Rotation (degrees)", 0.0, 180.0, float(merged["rotation"]), 5.0, key="shape_rotation"
     )
-    scale = columns[4].slider("Scale", 0.2, 1.0, tuple(float(value) for value in merged["scale"]), 0.05,
-                              key="shape_scale")  # fmt: skip
-    chosen = {"classes": classes, "count_per_class": int(count), "noise": noise, "rotation": rotation,
-              "scale": list(scale)}  # fmt: skip
+    scale = columns[4].slider(
+        "Scale", 0.2, 1.0, (float(merged["scale"][0]), float(merged["scale"][1])), 0.05, key="shape_scale"
+    )
+    chosen = {
+        "classes": classes,
+        "count_per_class": int(count),
+        "noise": noise,
+        "rotation": rotation,
+        "scale": list(scale),
+    }
     return {key: value for key, value in chosen.items() if value != generated.DEFAULT_OPTIONS[key]}
 
 
@@ -116,14 +161,42 @@ def augmentation_form(current: AugmentationSettings) -> AugmentationSettings:
     """Random flips, rotations, zooms, shifts, shears and contrast changes applied to training images."""
     columns = st.columns(6)
     flips = ["none", "horizontal", "vertical", "horizontal_and_vertical"]
-    flip = columns[0].selectbox("Flip", flips, flips.index(current.flip), key="augment_flip",
-                                help="Mirror images at random. Digits and letters change meaning when flipped.")  # fmt: skip
-    rotation = columns[1].slider("Rotation (fraction of a turn)", 0.0, 0.5, current.rotation, 0.01,
-                                 key="augment_rotation", help="0.05 is about 18 degrees either way.")  # fmt: skip
+    flip = columns[0].selectbox(
+        "Flip",
+        flips,
+        flips.index(current.flip),
+        key="augment_flip",
+        help="Mirror images at random. Digits and letters change meaning when flipped.",
+    )
+    rotation = columns[1].slider(
+        "Rotation (fraction of a turn)",
+        0.0,
+        0.5,
+        current.rotation,
+        0.01,
+        key="augment_rotation",
+        help="0.05 is about 18 degrees either way.",
+    )
     zoom = columns[2].slider("Zoom", 0.0, 0.5, current.zoom, 0.05, key="augment_zoom")
-    translation = columns[3].slider("Shift", 0.0, 0.5, current.translation, 0.05, key="augment_translation",
-                                    help="Largest shift as a fraction of the image size.")  # fmt: skip
-    shear = columns[4].slider("Shear", 0.0, 0.5, current.shear, 0.05, key="augment_shear",
-                              help="Slant images sideways and up or down, as a fraction.")  # fmt: skip
+    translation = columns[3].slider(
+        "Shift",
+        0.0,
+        0.5,
+        current.translation,
+        0.05,
+        key="augment_translation",
+        help="Largest shift as a fraction of the image size.",
+    )
+    shear = columns[4].slider(
+        "Shear",
+        0.0,
+        0.5,
+        current.shear,
+        0.05,
+        key="augment_shear",
+        help="Slant images sideways and up or down, as a fraction.",
+    )
     contrast = columns[5].slider("Contrast", 0.0, 0.9, current.contrast, 0.05, key="augment_contrast")
-    return AugmentationSettings(flip, rotation, zoom, translation, contrast, shear)
+    return AugmentationSettings(
+        flip=flip, rotation=rotation, zoom=zoom, translation=translation, contrast=contrast, shear=shear
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
@@ -13,6 +12,7 @@ from cnnlab.figures import inspection as inspection_figures
 from cnnlab.figures import training as training_figures
 from cnnlab.figures.data import image_grid
 from cnnlab.trained import evaluation
+from cnnlab.trained.checkpoints import TrainedModel
 
 TRUE_KEY, PREDICTED_KEY = "evaluate_true_class", "evaluate_predicted_class"
 CHART_KEY = "evaluate_confusion_chart"
@@ -22,7 +22,7 @@ MISTAKE_LIMIT = 18
 
 
 def gallery(
-    model: keras.Model, result: evaluation.Evaluation, indices: np.ndarray, with_cam: bool, key: str
+    model: TrainedModel, result: evaluation.Evaluation, indices: np.ndarray, with_cam: bool, key: str
 ) -> None:
     """The chosen images in a grid, titled true→predicted and confidence, with Grad-CAM over them if asked."""
     if len(indices) == 0:
@@ -60,19 +60,25 @@ def _apply_chart_selection(event: Any, names: list[str]) -> None:
     st.session_state[TRUE_KEY], st.session_state[PREDICTED_KEY] = names.index(where[0]), names.index(where[1])
 
 
-def confusion_section(model: keras.Model, result: evaluation.Evaluation) -> None:
+def confusion_section(model: TrainedModel, result: evaluation.Evaluation) -> None:
     """The confusion matrix (counts or row shares); a clicked or picked cell shows its images."""
     names = list(result.class_names)
     normalise = st.toggle("Normalise rows (share of each true class)", key="evaluate_normalise")
     figure = training_figures.confusion_matrix(result.confusion, names, normalise)
     # Heatmap cells do not report clicks as selections; an invisible marker on each cell does.
     rows, columns = np.indices(result.confusion.shape)
-    figure.add_trace(go.Scatter(
-        x=[names[index] for index in columns.ravel()], y=[names[index] for index in rows.ravel()],
-        customdata=result.confusion.ravel(), mode="markers", showlegend=False, name="cells",
-        marker={"size": 26, "opacity": 0, "symbol": "square"},
-        hovertemplate="true %{y}, predicted %{x}: %{customdata} image(s)<extra></extra>",
-    ))  # fmt: skip
+    figure.add_trace(
+        go.Scatter(
+            x=[names[index] for index in columns.ravel()],
+            y=[names[index] for index in rows.ravel()],
+            customdata=result.confusion.ravel(),
+            mode="markers",
+            showlegend=False,
+            name="cells",
+            marker={"size": 26, "opacity": 0, "symbol": "square"},
+            hovertemplate="true %{y}, predicted %{x}: %{customdata} image(s)<extra></extra>",
+        )
+    )
     figure.update_layout(clickmode="event+select", title="Confusion matrix: click a cell to see its images")
     event = st.plotly_chart(figure, key=CHART_KEY, on_select="rerun", selection_mode="points")
     _apply_chart_selection(event, names)
@@ -93,7 +99,7 @@ def confusion_section(model: keras.Model, result: evaluation.Evaluation) -> None
     gallery(model, result, indices[:CELL_LIMIT], with_cam, key="evaluate_cell_images")
 
 
-def mistakes_section(model: keras.Model, result: evaluation.Evaluation) -> None:
+def mistakes_section(model: TrainedModel, result: evaluation.Evaluation) -> None:
     """The most confidently wrong predictions, with Grad-CAM: where the model looked when it erred."""
     wrong = evaluation.mistakes(result, MISTAKE_LIMIT)
     st.caption(

@@ -6,17 +6,19 @@ layer's stable id, so widgets follow their layer when layers are moved.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import streamlit as st
 
-from cnnlab.model import catalogue, presets, shapes
-from cnnlab.model.catalogue import Parameter
+from cnnlab.model import catalogue, parameters, presets, shapes
+from cnnlab.model.parameters import Parameter
 from cnnlab.specs import LayerSpec
 from cnnlab.ui import state
 
 NONE_LABEL = "none"
 OPEN_LAYER_KEY = "cnnlab_open_layer"
+
+T = TypeVar("T")
 
 
 def _choice_label(value: Any) -> str:
@@ -27,32 +29,57 @@ def _size_widget(parameter: Parameter, value: Any, key: str) -> Any:
     """One number for a square window, or two for a rectangular one; 0 means 'as Keras defaults'."""
     optional = parameter.default is None and not parameter.required and parameter.suggested is None
     current = value if value is not None else parameter.initial
-    pair = catalogue.as_pair(current) if current is not None else (0, 0)
-    within = current is None or catalogue.check_value(parameter, current) is None
-    limits = {
-        "min_value": 0 if optional else int(parameter.minimum or 1),
-        "max_value": int(parameter.maximum or 99),
-    }
-    limits = limits if within else {}  # An out-of-range import is shown as it is; validation explains it.
+    pair = parameters.as_pair(current) if current is not None else (0, 0)
+    # An out-of-range import is shown as it is; the validation message explains it.
+    within = current is None or parameters.check_value(parameter, current) is None
+    lowest = (0 if optional else int(parameter.minimum or 1)) if within else None
+    highest = int(parameter.maximum or 99) if within else None
     if pair[0] == pair[1]:
-        size = st.number_input(parameter.name, value=pair[0], step=1, key=key, **limits,
-                               help=parameter.help + (" 0 = same as the pool size." if optional else ""))  # fmt: skip
+        size = st.number_input(
+            parameter.name,
+            min_value=lowest,
+            max_value=highest,
+            value=pair[0],
+            step=1,
+            key=key,
+            help=parameter.help + (" 0 = same as the pool size." if optional else ""),
+        )
         if optional and size == 0:
             return None
-        return value if value is not None and catalogue.as_pair(value) == (size, size) else int(size)
+        return value if value is not None and parameters.as_pair(value) == (size, size) else int(size)
     left, right = st.columns(2)
-    height = left.number_input(f"{parameter.name} height", value=pair[0], step=1, key=f"{key}_h", **limits)
-    width = right.number_input(f"{parameter.name} width", value=pair[1], step=1, key=f"{key}_w", **limits)
+    height = left.number_input(
+        f"{parameter.name} height", min_value=lowest, max_value=highest, value=pair[0], step=1, key=f"{key}_h"
+    )
+    width = right.number_input(
+        f"{parameter.name} width", min_value=lowest, max_value=highest, value=pair[1], step=1, key=f"{key}_w"
+    )
     return [int(height), int(width)]
 
 
 def _regularizer_widget(parameter: Parameter, value: Any, key: str) -> Any:
     value = value or {}
     left, right = st.columns(2)
-    l1 = left.number_input(f"{parameter.name} L1", 0.0, 1.0, float(value.get("l1", 0.0)), format="%.5f",
-                           step=0.0001, key=f"{key}_l1", help=parameter.help)  # fmt: skip
-    l2 = right.number_input(f"{parameter.name} L2", 0.0, 1.0, float(value.get("l2", 0.0)), format="%.5f",
-                            step=0.0001, key=f"{key}_l2", help=parameter.help)  # fmt: skip
+    l1 = left.number_input(
+        f"{parameter.name} L1",
+        min_value=0.0,
+        max_value=1.0,
+        value=float(value.get("l1", 0.0)),
+        format="%.5f",
+        step=0.0001,
+        key=f"{key}_l1",
+        help=parameter.help,
+    )
+    l2 = right.number_input(
+        f"{parameter.name} L2",
+        min_value=0.0,
+        max_value=1.0,
+        value=float(value.get("l2", 0.0)),
+        format="%.5f",
+        step=0.0001,
+        key=f"{key}_l2",
+        help=parameter.help,
+    )
     if not l1 and not l2:
         return None
     return {name: amount for name, amount in (("l1", l1), ("l2", l2)) if amount}
@@ -61,49 +88,94 @@ def _regularizer_widget(parameter: Parameter, value: Any, key: str) -> Any:
 def parameter_widget(parameter: Parameter, value: Any, key: str) -> Any:
     """Draw the widget for one parameter and return the value it holds."""
     if parameter.kind == "bool":
-        return st.checkbox(parameter.name, bool(value if value is not None else parameter.default), key=key,
-                           help=parameter.help)  # fmt: skip
+        return st.checkbox(
+            parameter.name,
+            bool(value if value is not None else parameter.default),
+            key=key,
+            help=parameter.help,
+        )
     if parameter.kind == "choice":
         options = list(parameter.choices)
         current = value if value in options else parameter.default
         if parameter.name == "activation" and value is None:
             current = "linear"
-        chosen = st.selectbox(parameter.name, options, options.index(current) if current in options else 0, key=key,
-                              format_func=_choice_label, help=parameter.help)  # fmt: skip
-        return chosen
+        return st.selectbox(
+            parameter.name,
+            options,
+            options.index(current) if current in options else 0,
+            key=key,
+            format_func=_choice_label,
+            help=parameter.help,
+        )
     if parameter.kind == "size":
         return _size_widget(parameter, value, key)
     if parameter.kind == "regularizer":
         return _regularizer_widget(parameter, value, key)
     if parameter.kind == "int":
-        current = int(value if value is not None else parameter.initial or 0)
-        number = st.number_input(parameter.name, value=current, step=1, key=key, help=parameter.help,
-                                 **_bounds(parameter, current, whole=True))  # fmt: skip
+        whole = int(value if value is not None else parameter.initial or 0)
+        lowest, highest = _whole_bounds(parameter, whole)
+        number = st.number_input(
+            parameter.name,
+            min_value=lowest,
+            max_value=highest,
+            value=whole,
+            step=1,
+            key=key,
+            help=parameter.help,
+        )
         return int(number)
     current = value if value is not None else parameter.initial
     if current is None:
-        number = st.number_input(parameter.name, value=0.0, step=0.05, key=key, help=parameter.help + " 0 = none.",
-                                 **_bounds(parameter, 0.0, whole=False))  # fmt: skip
-        return float(number) or None
-    return float(st.number_input(parameter.name, value=float(current), step=0.05, format="%g", key=key,
-                                 help=parameter.help, **_bounds(parameter, float(current), whole=False)))  # fmt: skip
+        lowest_fraction, highest_fraction = _fraction_bounds(parameter, 0.0)
+        fraction = st.number_input(
+            parameter.name,
+            min_value=lowest_fraction,
+            max_value=highest_fraction,
+            value=0.0,
+            step=0.05,
+            key=key,
+            help=parameter.help + " 0 = none.",
+        )
+        return float(fraction) or None
+    lowest_fraction, highest_fraction = _fraction_bounds(parameter, float(current))
+    return float(
+        st.number_input(
+            parameter.name,
+            min_value=lowest_fraction,
+            max_value=highest_fraction,
+            value=float(current),
+            step=0.05,
+            format="%g",
+            key=key,
+            help=parameter.help,
+        )
+    )
 
 
-def _bounds(parameter: Parameter, current: float, *, whole: bool) -> dict[str, float]:
+def _whole_bounds(parameter: Parameter, current: int) -> tuple[int | None, int | None]:
+    """The catalogue's range of a whole-number parameter as widget limits; see `_fraction_bounds`."""
+    if parameters.check_value(parameter, current) is not None:
+        return None, None
+    lowest = None if parameter.minimum is None else int(parameter.minimum)
+    highest = None
+    if parameter.maximum is not None:
+        highest = int(parameter.maximum - 1 if parameter.exclusive_maximum else parameter.maximum)
+    return lowest, highest
+
+
+def _fraction_bounds(parameter: Parameter, current: float) -> tuple[float | None, float | None]:
     """The catalogue's range as widget limits, unless the current value already lies outside it.
 
     A value from imported JSON may be out of range; the widget then shows it as it is, and the
     validation message above says what is wrong, instead of the widget changing it silently.
     """
-    if catalogue.check_value(parameter, int(current) if whole else current) is not None:
-        return {}
-    bounds: dict[str, float] = {}
-    if parameter.minimum is not None:
-        bounds["min_value"] = int(parameter.minimum) if whole else float(parameter.minimum)
+    if parameters.check_value(parameter, current) is not None:
+        return None, None
+    lowest = None if parameter.minimum is None else float(parameter.minimum)
+    highest = None
     if parameter.maximum is not None:
-        top = parameter.maximum - (1 if whole else 0.01) if parameter.exclusive_maximum else parameter.maximum
-        bounds["max_value"] = int(top) if whole else float(top)
-    return bounds
+        highest = float(parameter.maximum - 0.01 if parameter.exclusive_maximum else parameter.maximum)
+    return lowest, highest
 
 
 def layer_form(layer: LayerSpec, layer_id: str) -> LayerSpec:
@@ -122,7 +194,7 @@ def layer_form(layer: LayerSpec, layer_id: str) -> LayerSpec:
     return LayerSpec(layer.type, params)
 
 
-def _move(items: list, position: int, offset: int) -> list:
+def _move(items: list[T], position: int, offset: int) -> list[T]:
     target = position + offset
     if not 0 <= target < len(items):
         return items
@@ -142,7 +214,7 @@ def layer_editor(analysis: shapes.Analysis) -> None:
         shape = " × ".join(str(size) for size in row.output_shape) if row else "?"
         marker = "⚠️ " if position + 1 in problems else ""
         with st.expander(
-            f"{marker}{position + 1}. {shapes.describe(layer)}  →  {shape}",
+            f"{marker}{position + 1}. {catalogue.describe(layer)}  →  {shape}",
             expanded=bool(marker) or st.session_state.get(OPEN_LAYER_KEY) == layer_id,
         ):
             if marker:
@@ -167,8 +239,12 @@ def layer_editor(analysis: shapes.Analysis) -> None:
         if action:
             _apply(action, position, layers, ids)
     add_left, add_right = st.columns([3, 1])
-    new_type = add_left.selectbox("Add a layer", list(catalogue.LAYER_TYPES), key="add_layer_type",
-                                  format_func=lambda name: f"{name} ({catalogue.layer_type(name).category})")  # fmt: skip
+    new_type = add_left.selectbox(
+        "Add a layer",
+        list(catalogue.LAYER_TYPES),
+        key="add_layer_type",
+        format_func=lambda name: f"{name} ({catalogue.layer_type(name).category})",
+    )
     add_right.write("")
     if add_right.button("Add layer", key="add_layer", type="primary"):
         insert_at = _insertion_point(layers, new_type)
@@ -183,10 +259,10 @@ def _insertion_point(layers: list[LayerSpec], type_name: str) -> int:
     entry = catalogue.layer_type(type_name)
     if entry.category == "augmentation" or entry.backbone:
         return 0
-    for position, layer in enumerate(layers):
-        if layer.type in ("Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D") and entry.category in (
-            "convolution", "pooling"):  # fmt: skip
-            return position
+    if entry.category in ("convolution", "pooling"):
+        for position, layer in enumerate(layers):
+            if layer.type in ("Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D"):
+                return position
     return max(0, len(layers) - 1)
 
 

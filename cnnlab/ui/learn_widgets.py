@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from cnnlab.data import images
+from cnnlab.data import decode
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import learn as figures
-from cnnlab.lesson import lesson
+from cnnlab.lesson import arithmetic, content
 
 PRESENTATION_KEY = "learn_presentation"
 PLAY_SECONDS = 1.5
@@ -52,17 +52,17 @@ def _figure_height(rows: int) -> int:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _decode_upload(data: bytes, size: int) -> np.ndarray:
-    return lesson.image_to_grid(np.asarray(images.decode_image(data)), size)
+    return content.image_to_grid(np.asarray(decode.decode_image(data)), size)
 
 
 def choose_input(key: str = "learn_input") -> tuple[np.ndarray, str]:
     """The input grid the learner picks, and a sentence saying what it is."""
     source = st.radio("Input image", INPUTS, key=f"{key}_source", horizontal=True)
     if source == "O":
-        return lesson.o_image(), "A 6x6 letter O: 1 is ink, 0 is background."
+        return content.o_image(), "A 6x6 letter O: 1 is ink, 0 is background."
     if source == "Digits sample":
         index = st.number_input("Digit number (0-1796)", 0, 1796, 0, key=f"{key}_digit")
-        digit, label = lesson.digits_sample(int(index))
+        digit, label = content.digits_sample(int(index))
         return (
             digit,
             f"Handwritten digit sample {index}, a {label}: 8x8 pixels, ink from 0 to 16 (scikit-learn).",
@@ -76,7 +76,7 @@ def choose_input(key: str = "learn_input") -> tuple[np.ndarray, str]:
     if source == "Upload":
         size = st.slider("Shrink to a grid of", 6, 16, 8, key=f"{key}_upload_size")
         upload = st.file_uploader(
-            "An image", type=[ext[1:] for ext in images.SUPPORTED_EXTENSIONS], key=f"{key}_file"
+            "An image", type=[ext[1:] for ext in decode.SUPPORTED_EXTENSIONS], key=f"{key}_file"
         )
         if upload is not None:
             try:
@@ -89,19 +89,19 @@ def choose_input(key: str = "learn_input") -> tuple[np.ndarray, str]:
                     f"Your image shrunk to {size}x{size}, grey, ink = 1 (light backgrounds are inverted).",
                 )
         st.info("Upload an image to use it; until then the X is shown.")
-    return lesson.x_image(), "The article's 6x6 X: 1 is ink, 0 is background."
+    return content.x_image(), "The article's 6x6 X: 1 is ink, 0 is background."
 
 
 def choose_kernel(key: str = "learn_kernel") -> tuple[np.ndarray, str]:
     """A classic kernel or the learner's own numbers, editable in a grid; returns it and its name."""
-    name = st.selectbox("Kernel", [*lesson.KERNELS, CUSTOM_KERNEL], key=f"{key}_name")
+    name = st.selectbox("Kernel", [*content.KERNELS, CUSTOM_KERNEL], key=f"{key}_name")
     if name == CUSTOM_KERNEL:
         size = st.number_input("Kernel size", 1, 5, 2, key=f"{key}_size")
         start = np.zeros((int(size), int(size)))
         start[0, 0] = 1
     else:
-        start = lesson.KERNELS[name].astype(float)
-        st.caption(lesson.KERNEL_NOTES[name])
+        start = content.KERNELS[name].astype(float)
+        st.caption(content.KERNEL_NOTES[name])
     st.caption("Edit any weight below.")
     table = pd.DataFrame(start).rename(columns=str)
     edited = st.data_editor(table, key=f"{key}_editor_{name}_{start.shape[0]}", hide_index=True)
@@ -111,36 +111,50 @@ def choose_kernel(key: str = "learn_kernel") -> tuple[np.ndarray, str]:
 def _walkthrough_body(
     image: np.ndarray, kernel: np.ndarray, stride: int, padding: str, key: str, playing: bool
 ) -> None:
-    total = lesson.step_count(image.shape, kernel.shape, stride, padding)
+    total = arithmetic.step_count(image.shape, kernel.shape, stride, padding)
     step_key = f"{key}_step"
     current = st.session_state.get(step_key, 1)
     if not 1 <= current <= total:
         current = 1
     if playing:
-        current = lesson.next_step(current - 1, total) + 1
+        current = content.next_step(current - 1, total) + 1
     st.session_state[step_key] = current
     if total > 1:
         st.slider("Step", 1, total, key=step_key, help="Moves the window one position at a time.")
-    step = lesson.convolution_step(image, kernel, stride, padding, st.session_state[step_key] - 1)
-    padding_amounts = lesson.padding_amounts(image.shape, kernel.shape, stride, padding)
-    window = lesson.step_receptive_field(step, kernel.shape, padding_amounts)
-    feature_map = lesson.convolve(image, kernel, stride, padding)
+    step = arithmetic.convolution_step(image, kernel, stride, padding, st.session_state[step_key] - 1)
+    padding_amounts = arithmetic.padding_amounts(image.shape, kernel.shape, stride, padding)
+    window = arithmetic.step_receptive_field(step, kernel.shape, padding_amounts)
+    feature_map = arithmetic.convolve(image, kernel, stride, padding)
     size, height = font_size(), _figure_height(image.shape[0] + padding_amounts.top + padding_amounts.bottom)
     left, middle, right = st.columns([5, 3, 4])
     left.plotly_chart(
-        figures.input_figure(image, padding=padding_amounts, window=window, title="Input and window", font_size=size,
-                             height=height),
-        key=f"{key}_input_chart", config={"displayModeBar": False},
-    )  # fmt: skip
+        figures.input_figure(
+            image,
+            padding=padding_amounts,
+            window=window,
+            title="Input and window",
+            font_size=size,
+            height=height,
+        ),
+        key=f"{key}_input_chart",
+        config={"displayModeBar": False},
+    )
     middle.plotly_chart(
         figures.kernel_figure(kernel, font_size=size, height=_figure_height(kernel.shape[0])),
-        key=f"{key}_kernel_chart", config={"displayModeBar": False},
-    )  # fmt: skip
+        key=f"{key}_kernel_chart",
+        config={"displayModeBar": False},
+    )
     right.plotly_chart(
-        figures.feature_map_figure(feature_map, filled=step.index + 1, current=(step.row, step.column),
-                                   font_size=size, height=_figure_height(feature_map.shape[0])),
-        key=f"{key}_map_chart", config={"displayModeBar": False},
-    )  # fmt: skip
+        figures.feature_map_figure(
+            feature_map,
+            filled=step.index + 1,
+            current=(step.row, step.column),
+            font_size=size,
+            height=_figure_height(feature_map.shape[0]),
+        ),
+        key=f"{key}_map_chart",
+        config={"displayModeBar": False},
+    )
     st.markdown(
         f"**Step {step.index + 1} of {total}:** multiply each pixel under the orange window by the kernel weight "
         f"on top of it, then add. The result lands in row {step.row}, column {step.column} of the feature map (black outline)."
@@ -167,7 +181,7 @@ def formula(
 
     Unrevealed, only the left-hand side is written, ending in "= ?", so the learner works it out.
     """
-    texts = [lesson.output_size(shape[axis], kernel_shape[axis], stride, padding).text for axis in (0, 1)]
+    texts = [arithmetic.output_size(shape[axis], kernel_shape[axis], stride, padding).text for axis in (0, 1)]
     if not reveal:
         texts = [text.split(" = ", 1)[0] + " = ?" for text in texts]
     st.markdown(
@@ -204,7 +218,7 @@ def ask_prediction(signature: str, key: str = PREDICT_KEY) -> None:
 
 def verdict(guess: tuple[int, int], actual: tuple[int, int]) -> None:
     """Tell the learner whether their prediction was right."""
-    if lesson.check_prediction(guess, actual):
+    if content.check_prediction(guess, actual):
         st.success(f"Right: {guess[0]}x{guess[1]}.")
     else:
         st.error(f"Not quite: you said {guess[0]}x{guess[1]}, the feature map is {actual[0]}x{actual[1]}.")

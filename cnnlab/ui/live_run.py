@@ -6,46 +6,56 @@ ends it reruns the page once, which stops the polling.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
 import streamlit as st
 
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import training as figures
 from cnnlab.runs import statuses
 from cnnlab.runs.records import RunRecord
+from cnnlab.runs.statuses import Status
 from cnnlab.ui import server, state
 
 POLL_SECONDS = 1.0
-STATUS_ICONS = {
-    "queued": ":material/hourglass_top:", "starting": ":material/rocket_launch:", "running": ":material/directions_run:",
-    "paused": ":material/pause_circle:", "completed": ":material/check_circle:", "stopped": ":material/stop_circle:",
-    "diverged": ":material/error:", "failed": ":material/cancel:", "interrupted": ":material/warning:",
-}  # fmt: skip
+STATUS_ICONS: dict[Status, str] = {
+    Status.QUEUED: ":material/hourglass_top:",
+    Status.STARTING: ":material/rocket_launch:",
+    Status.RUNNING: ":material/directions_run:",
+    Status.PAUSED: ":material/pause_circle:",
+    Status.COMPLETED: ":material/check_circle:",
+    Status.STOPPED: ":material/stop_circle:",
+    Status.DIVERGED: ":material/error:",
+    Status.FAILED: ":material/cancel:",
+    Status.INTERRUPTED: ":material/warning:",
+}
 
 
 def status_message(run: RunRecord, epochs_planned: int) -> str:
     """One sentence on where the run is, in words a learner understands."""
-    results = run.results or {}
-    if run.status == statuses.QUEUED:
+    if run.status == Status.QUEUED:
         return f"Queued: position {run.queue_position or 1} in the queue; it starts when a worker is free."
-    if run.status == statuses.STARTING:
+    if run.status == Status.STARTING:
         return "Starting: preparing the data and the model…"
-    if run.status == statuses.RUNNING:
+    if run.status == Status.RUNNING:
         return f"Training: epoch {min(run.last_epoch + 1, epochs_planned)} of {epochs_planned}."
-    if run.status == statuses.PAUSED:
+    if run.status == Status.PAUSED:
         return f"Paused after epoch {run.last_epoch}; resume to carry on from the same optimizer state."
-    if run.status == statuses.COMPLETED:
-        accuracy = results.get("test_accuracy")
+    if run.status == Status.COMPLETED:
+        accuracy = run.result("test_accuracy")
         early = " (stopped early: no more progress)" if run.last_epoch < epochs_planned else ""
         tested = f"; test accuracy {accuracy:.1%}" if accuracy is not None else ""
         return f"Completed after {run.last_epoch} epochs{early}{tested}."
     reason = run.reason or ""
     hint = f" {run.hint}" if run.hint else ""
     return {
-        statuses.STOPPED: f"Stopped after epoch {run.last_epoch}. {reason}",
-        statuses.DIVERGED: f"Diverged: {reason}{hint}",
-        statuses.FAILED: f"Failed: {reason}{hint}",
-        statuses.INTERRUPTED: f"Interrupted: {reason or 'the server restarted while it ran.'} Continue it to carry on.",
-    }.get(run.status, run.status)
+        Status.STOPPED: f"Stopped after epoch {run.last_epoch}. {reason}",
+        Status.DIVERGED: f"Diverged: {reason}{hint}",
+        Status.FAILED: f"Failed: {reason}{hint}",
+        Status.INTERRUPTED: f"Interrupted: {reason or 'the server restarted while it ran.'} Continue it to carry on.",
+    }.get(run.status, str(run.status))
 
 
 def _controls(run: RunRecord) -> None:
@@ -55,11 +65,11 @@ def _controls(run: RunRecord) -> None:
     if columns[0].button("Stop", key="stop_run", disabled=not run.is_active):
         scheduler.stop(run.id)
         st.rerun()
-    if run.status == statuses.PAUSED:
+    if run.status == Status.PAUSED:
         if columns[1].button("Resume", key="resume_run"):
             scheduler.resume(run.id)
             st.rerun()
-    elif columns[1].button("Pause", key="pause_run", disabled=run.status != statuses.RUNNING):
+    elif columns[1].button("Pause", key="pause_run", disabled=run.status != Status.RUNNING):
         scheduler.pause(run.id)
         st.rerun()
     with columns[2].popover("Continue", disabled=run.status not in statuses.CONTINUABLE):
@@ -86,7 +96,7 @@ def _controls(run: RunRecord) -> None:
             st.rerun()
 
 
-def _progress(run: RunRecord, epochs_planned: int, epoch_table) -> None:
+def _progress(run: RunRecord, epochs_planned: int, epoch_table: pd.DataFrame) -> None:
     done = min(run.last_epoch, epochs_planned)
     eta = ""
     if run.is_active and not epoch_table.empty and "epoch_seconds" in epoch_table:
@@ -127,19 +137,20 @@ def _filters_and_maps(run: RunRecord) -> None:
             return
         layer = st.selectbox("Layer", list(maps), key="map_layer")
         count = len(panel["images"]) + len(panel.get("probes", []))
-        sample = st.selectbox("Image", range(count), key="map_sample",
-                              format_func=lambda index: _sample_name(panel, index))  # fmt: skip
+        sample = st.selectbox(
+            "Image", range(count), key="map_sample", format_func=lambda index: _sample_name(panel, index)
+        )
         st.plotly_chart(figures.feature_maps(maps[layer][sample], layer=layer), key="maps_figure")
 
 
-def _sample_name(panel: dict, index: int) -> str:
+def _sample_name(panel: Mapping[str, np.ndarray], index: int) -> str:
     names = [str(name) for name in panel["class_names"]]
     if index < len(panel["labels"]):
         return f"image {index + 1} (a {names[int(panel['labels'][index])]})"
     return f"pinned probe {index - len(panel['labels']) + 1}"
 
 
-def _panel(run_id: str) -> dict | None:
+def _panel(run_id: str) -> dict[str, np.ndarray] | None:
     store = server.store()
     epochs = store.snapshot_epochs(run_id, "panel")
     return server.snapshot(run_id, epochs[0], "panel") if epochs else None
@@ -154,8 +165,10 @@ def _confusion_and_predictions(run: RunRecord) -> None:
         else:
             confusion = server.snapshot(run.id, epoch, "confusion")
             normalise = st.toggle("Normalise rows", key="confusion_normalise")
-            st.plotly_chart(figures.confusion_matrix(confusion["matrix"], confusion["class_names"], normalise),
-                            key="confusion_figure")  # fmt: skip
+            names = [str(name) for name in confusion["class_names"]]
+            st.plotly_chart(
+                figures.confusion_matrix(confusion["matrix"], names, normalise), key="confusion_figure"
+            )
     with right:
         st.markdown("**Predictions on the sample panel**")
         epoch = _epoch_choice(run.id, "predictions", "predictions_epoch")
@@ -165,8 +178,10 @@ def _confusion_and_predictions(run: RunRecord) -> None:
             return
         predictions = server.snapshot(run.id, epoch, "predictions")
         names = [str(name) for name in panel["class_names"]]
-        st.plotly_chart(figures.prediction_panel(panel["images"], panel["labels"], predictions["panel"], names),
-                        key="predictions_figure")  # fmt: skip
+        st.plotly_chart(
+            figures.prediction_panel(panel["images"], panel["labels"], predictions["panel"], names),
+            key="predictions_figure",
+        )
 
 
 def live_view(run_id: str) -> None:
@@ -183,10 +198,10 @@ def live_view(run_id: str) -> None:
         run = server.store().get_run(run_id)
         if started_active and not run.is_active:
             st.rerun()  # The run ended: redraw the page once, without polling.
-        epochs_planned = int(run.training_settings.get("epochs", 1))
+        epochs_planned = run.training().epochs
         st.subheader(f"{STATUS_ICONS.get(run.status, '')} {run.name}")
         message = status_message(run, epochs_planned)
-        show = {statuses.DIVERGED: st.error, statuses.FAILED: st.error, statuses.COMPLETED: st.success}
+        show = {Status.DIVERGED: st.error, Status.FAILED: st.error, Status.COMPLETED: st.success}
         show.get(run.status, st.info)(message)
         if run.traceback:
             with st.expander("Technical details (traceback)"):

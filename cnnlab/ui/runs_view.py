@@ -14,11 +14,10 @@ from cnnlab.ui import server
 
 def manage(run: RunRecord) -> None:
     """Rename, stop or delete (after confirmation) one run."""
-    store = server.store()
     left, middle, right = st.columns([2, 1, 1])
     name = left.text_input("Name", run.name, key=f"rename_{run.id}")
     if name.strip() and name != run.name and left.button("Rename", key="rename_run"):
-        store.rename_run(run.id, name.strip())
+        server.scheduler().rename(run.id, name.strip())
         st.rerun()
     middle.write("")
     if middle.button("Stop", key="runs_stop", disabled=not run.is_active):
@@ -27,7 +26,7 @@ def manage(run: RunRecord) -> None:
     with right.popover("Delete", disabled=run.status in statuses.LIVE):
         st.write(f"Delete **{run.name}**, its metrics, snapshots and checkpoints? This cannot be undone.")
         if st.button("Yes, delete it", key="confirm_delete", type="primary"):
-            store.delete_run(run.id)
+            server.scheduler().delete(run.id)
             st.rerun()
 
 
@@ -37,15 +36,17 @@ def downloads(run: RunRecord) -> None:
     stem = exports.file_stem(run)
     columns = st.columns(3)
     try:
-        columns[0].download_button("Model (.keras)", exports.model_bytes(store, run), f"{stem}.keras",
-                                   key="download_model")  # fmt: skip
+        columns[0].download_button(
+            "Model (.keras)", exports.model_bytes(store, run), f"{stem}.keras", key="download_model"
+        )
     except CnnLabError as error:
         columns[0].caption(str(error))
     columns[1].download_button(
         "Training script (.py)", exports.training_script(run), f"{stem}.py", key="download_script"
     )
-    columns[2].download_button("Metrics (.csv)", exports.metrics_csv(store, run), f"{stem}_metrics.csv",
-                               key="download_metrics")  # fmt: skip
+    columns[2].download_button(
+        "Metrics (.csv)", exports.metrics_csv(store, run), f"{stem}_metrics.csv", key="download_metrics"
+    )
     columns = st.columns(3)
     if columns[0].button("Prepare TFLite and the zip bundle", key="prepare_bundle"):
         try:
@@ -56,14 +57,19 @@ def downloads(run: RunRecord) -> None:
         except CnnLabError as error:
             st.error(str(error))
     if f"bundle_{run.id}" in st.session_state:
-        columns[1].download_button("Bundle (.zip)", st.session_state[f"bundle_{run.id}"], f"{stem}.zip",
-                                   key="download_bundle")  # fmt: skip
+        columns[1].download_button(
+            "Bundle (.zip)", st.session_state[f"bundle_{run.id}"], f"{stem}.zip", key="download_bundle"
+        )
         tflite = st.session_state[f"tflite_{run.id}"]
         columns[2].download_button(
             "TFLite model", tflite["model.tflite"], f"{stem}.tflite", key="download_tflite"
         )
-        columns[2].download_button("TFLite, quantized (8-bit weights)", tflite["model_quantized.tflite"],
-                                   f"{stem}_quantized.tflite", key="download_quantized")  # fmt: skip
+        columns[2].download_button(
+            "TFLite, quantized (8-bit weights)",
+            tflite["model_quantized.tflite"],
+            f"{stem}_quantized.tflite",
+            key="download_quantized",
+        )
     if st.button("Write TensorBoard logs", key="tensorboard_logs"):
         folder = exports.write_tensorboard_scalars(store, run)
         st.success(f"Written to {folder}. View every run with:")

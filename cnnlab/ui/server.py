@@ -12,6 +12,7 @@ import streamlit as st
 from cnnlab.model import shapes
 from cnnlab.runs import probes
 from cnnlab.runs import scheduler as scheduler_module
+from cnnlab.runs.reader import RunReader
 from cnnlab.runs.records import RunRecord
 from cnnlab.runs.store import Store, default_home
 from cnnlab.share import Setup
@@ -22,8 +23,8 @@ def _store_at(home: str) -> Store:
     return Store(Path(home))
 
 
-def store() -> Store:
-    """The server's run store (CNNLAB_HOME), opened once."""
+def store() -> RunReader:
+    """The server's runs (CNNLAB_HOME), read-only: pages change runs through `scheduler()` alone."""
     return _store_at(str(default_home()))
 
 
@@ -33,7 +34,10 @@ def _scheduler_at(home: str) -> scheduler_module.Scheduler:
 
 
 def scheduler() -> scheduler_module.Scheduler:
-    """The server's scheduler: started once, with a warm worker waiting for the first run."""
+    """The server's scheduler: started once, with a warm worker waiting for the first run.
+
+    The one place a page changes runs: submit, stop, pause, continue, fork, rename and delete.
+    """
     return _scheduler_at(str(default_home()))
 
 
@@ -71,18 +75,20 @@ def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
     """One row per run: name, status, dataset, model, parameters, best validation accuracy, duration, parent."""
     rows = []
     for run in runs:
-        results = run.results or {}
-        best = results.get("best_val_accuracy")
-        rows.append({
-            "id": run.id,
-            "name": run.name,
-            "status": run.status,
-            "dataset": (run.data_settings or {}).get("dataset", ""),
-            "model": (run.spec or {}).get("name", ""),
-            "parameters": shapes.analyse(run.model_spec()).total_parameters,
-            "epochs": run.last_epoch,
-            "best val. accuracy": None if best is None else round(float(best), 4),
-            "duration": duration(run),
-            "parent": run.parent_id or "",
-        })  # fmt: skip
+        best = run.result("best_val_accuracy")
+        spec = run.model_spec()
+        rows.append(
+            {
+                "id": run.id,
+                "name": run.name,
+                "status": str(run.status),
+                "dataset": run.data().dataset,
+                "model": spec.name,
+                "parameters": shapes.analyse(spec).total_parameters,
+                "epochs": run.last_epoch,
+                "best val. accuracy": None if best is None else round(best, 4),
+                "duration": duration(run),
+                "parent": run.parent_id or "",
+            }
+        )
     return pd.DataFrame(rows)

@@ -34,15 +34,15 @@ def default_setup() -> share.Setup:
 def draft() -> share.Setup:
     """The current setup: from the session, else from the URL, else the default."""
     if SETUP_KEY not in st.session_state:
-        setup = default_setup()
-        token = st.query_params.get(SETUP_PARAMETER)
-        if token:
+        initial = default_setup()
+        link = st.query_params.get(SETUP_PARAMETER)
+        if link:
             try:
-                setup = _checked_link_setup(share.decode(token), setup)
+                initial = _checked_link_setup(share.decode(link), initial)
             except CnnLabError as error:
                 st.warning(str(error))
-        _store(setup)
-    setup = st.session_state[SETUP_KEY]
+        _store(initial)
+    setup: share.Setup = st.session_state[SETUP_KEY]
     token = share.encode(setup)
     if st.query_params.get(SETUP_PARAMETER) != token:
         # Switching pages clears the URL's parameters; put the setup back.

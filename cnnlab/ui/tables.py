@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cnnlab.model import shapes
+from cnnlab.model import catalogue, shapes
 
 
 def compact_number(value: float) -> str:
@@ -21,18 +21,20 @@ def analysis_table(analysis: shapes.Analysis) -> pd.DataFrame:
     rows = []
     for row in analysis.rows:
         field = row.receptive_field
-        rows.append({
-            "#": row.index,
-            "Layer": row.description,
-            "Output shape": " × ".join(str(size) for size in row.output_shape),
-            "Parameters": row.parameters,
-            "FLOPs": compact_number(row.flops),
-            "Receptive field": f"{field[0]}×{field[1]}" if field else "whole image",
-            "Problem": problems.get(row.index, ""),
-        })  # fmt: skip
+        rows.append(
+            {
+                "#": row.index,
+                "Layer": row.description,
+                "Output shape": " × ".join(str(size) for size in row.output_shape),
+                "Parameters": row.parameters,
+                "FLOPs": compact_number(row.flops),
+                "Receptive field": f"{field[0]}×{field[1]}" if field else "whole image",
+                "Problem": problems.get(row.index, ""),
+            }
+        )
     for layer, message in problems.items():
         if layer and layer > len(analysis.rows):
             rows.append(
-                {"#": layer, "Layer": shapes.describe(analysis.spec.layers[layer - 1]), "Problem": message}
+                {"#": layer, "Layer": catalogue.describe(analysis.spec.layers[layer - 1]), "Problem": message}
             )
     return pd.DataFrame(rows)

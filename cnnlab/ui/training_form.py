@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import streamlit as st
 
@@ -26,16 +27,38 @@ HELP = {
 def training_form(current: TrainingSettings) -> TrainingSettings:
     """Draw the hyperparameter widgets and return the settings they describe."""
     columns = st.columns(4)
-    optimizer = columns[0].selectbox("Optimizer", OPTIMIZERS, OPTIMIZERS.index(current.optimizer), key="optimizer",
-                                     format_func=lambda name: {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD",
-                                                               "rmsprop": "RMSprop"}[name], help=HELP["optimizer"])  # fmt: skip
-    learning_rate = columns[1].number_input("Learning rate", 1e-6, 10.0, current.learning_rate, format="%g",
-                                            step=0.0005, key="learning_rate", help=HELP["learning_rate"])  # fmt: skip
-    batch_size = columns[2].select_slider("Batch size", [8, 16, 32, 64, 128, 256, 512], current.batch_size,
-                                          key="batch_size", help=HELP["batch_size"])  # fmt: skip
+    optimizer = columns[0].selectbox(
+        "Optimizer",
+        OPTIMIZERS,
+        OPTIMIZERS.index(current.optimizer),
+        key="optimizer",
+        format_func=lambda name: {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop"}[name],
+        help=HELP["optimizer"],
+    )
+    learning_rate = columns[1].number_input(
+        "Learning rate",
+        1e-6,
+        10.0,
+        current.learning_rate,
+        format="%g",
+        step=0.0005,
+        key="learning_rate",
+        help=HELP["learning_rate"],
+    )
+    batch_size = columns[2].select_slider(
+        "Batch size",
+        [8, 16, 32, 64, 128, 256, 512],
+        current.batch_size,
+        key="batch_size",
+        help=HELP["batch_size"],
+    )
     epochs = columns[3].number_input("Epochs", 1, 500, current.epochs, key="epochs", help=HELP["epochs"])
-    changes: dict = {"optimizer": optimizer, "learning_rate": learning_rate, "batch_size": batch_size,
-                     "epochs": int(epochs)}  # fmt: skip
+    changes: dict[str, Any] = {
+        "optimizer": optimizer,
+        "learning_rate": learning_rate,
+        "batch_size": batch_size,
+        "epochs": int(epochs),
+    }
     with st.expander("Optimizer details, schedule, regularisation, early stopping and seed"):
         columns = st.columns(4)
         if optimizer == "sgd":
@@ -44,28 +67,45 @@ def training_form(current: TrainingSettings) -> TrainingSettings:
             )
             changes["nesterov"] = columns[0].checkbox("Nesterov", current.nesterov, key="nesterov")
         if optimizer == "adamw":
-            changes["weight_decay"] = columns[0].number_input("Weight decay", 0.0, 1.0, current.weight_decay,
-                                                              format="%g", key="weight_decay")  # fmt: skip
-        schedule = columns[1].selectbox("Learning-rate schedule", SCHEDULES, SCHEDULES.index(current.schedule),
-                                        key="schedule", help=HELP["schedule"])  # fmt: skip
+            changes["weight_decay"] = columns[0].number_input(
+                "Weight decay", 0.0, 1.0, current.weight_decay, format="%g", key="weight_decay"
+            )
+        schedule = columns[1].selectbox(
+            "Learning-rate schedule",
+            SCHEDULES,
+            SCHEDULES.index(current.schedule),
+            key="schedule",
+            help=HELP["schedule"],
+        )
         changes["schedule"] = schedule
         if schedule == "step":
-            changes["schedule_step_epochs"] = int(columns[1].number_input("Every (epochs)", 1, 100,
-                                                  current.schedule_step_epochs, key="step_epochs"))  # fmt: skip
+            changes["schedule_step_epochs"] = int(
+                columns[1].number_input(
+                    "Every (epochs)", 1, 100, current.schedule_step_epochs, key="step_epochs"
+                )
+            )
         if schedule in ("step", "exponential"):
-            changes["schedule_decay_rate"] = columns[1].slider("Multiply by", 0.05, 1.0, current.schedule_decay_rate,
-                                                               0.05, key="decay_rate")  # fmt: skip
+            changes["schedule_decay_rate"] = columns[1].slider(
+                "Multiply by", 0.05, 1.0, current.schedule_decay_rate, 0.05, key="decay_rate"
+            )
         if schedule == "plateau":
-            changes["plateau_factor"] = columns[1].slider("Multiply by", 0.05, 0.95, current.plateau_factor, 0.05,
-                                                          key="plateau_factor")  # fmt: skip
-            changes["plateau_patience"] = int(columns[1].number_input("After epochs without progress", 1, 50,
-                                              current.plateau_patience, key="plateau_patience"))  # fmt: skip
-        changes["l2"] = columns[2].number_input("L2 on every kernel", 0.0, 1.0, current.l2, format="%g", step=0.0001,
-                                                key="l2", help=HELP["l2"])  # fmt: skip
-        changes["seed"] = int(columns[2].number_input("Seed", 0, 2**31 - 1, current.seed, key="seed",
-                                                      help=HELP["seed"]))  # fmt: skip
-        changes["early_stopping"] = columns[3].checkbox("Early stopping", current.early_stopping,
-                                                        key="early_stopping", help=HELP["early_stopping"])  # fmt: skip
+            changes["plateau_factor"] = columns[1].slider(
+                "Multiply by", 0.05, 0.95, current.plateau_factor, 0.05, key="plateau_factor"
+            )
+            changes["plateau_patience"] = int(
+                columns[1].number_input(
+                    "After epochs without progress", 1, 50, current.plateau_patience, key="plateau_patience"
+                )
+            )
+        changes["l2"] = columns[2].number_input(
+            "L2 on every kernel", 0.0, 1.0, current.l2, format="%g", step=0.0001, key="l2", help=HELP["l2"]
+        )
+        changes["seed"] = int(
+            columns[2].number_input("Seed", 0, 2**31 - 1, current.seed, key="seed", help=HELP["seed"])
+        )
+        changes["early_stopping"] = columns[3].checkbox(
+            "Early stopping", current.early_stopping, key="early_stopping", help=HELP["early_stopping"]
+        )
         if changes["early_stopping"]:
             monitors = ["val_loss", "val_accuracy", "loss", "accuracy"]
             changes["early_stopping_monitor"] = columns[3].selectbox(
@@ -76,6 +116,7 @@ def training_form(current: TrainingSettings) -> TrainingSettings:
                     "Patience (epochs)", 1, 100, current.early_stopping_patience, key="patience"
                 )
             )
-            changes["restore_best_weights"] = columns[3].checkbox("Restore the best weights",
-                                                                  current.restore_best_weights, key="restore_best")  # fmt: skip
+            changes["restore_best_weights"] = columns[3].checkbox(
+                "Restore the best weights", current.restore_best_weights, key="restore_best"
+            )
     return dataclasses.replace(current, **changes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -13,15 +14,18 @@ from sklearn.datasets import load_digits
 
 from tests.e2e.conftest import screenshot, wait_for_app
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def go_to(page, link: str) -> None:
+def go_to(page: Page, link: str) -> None:
     page.get_by_test_id("stSidebarNav").get_by_role("link", name=link).click()
     wait_for_app(page)
 
 
-def choose(page, label: str, option: str) -> None:
+def choose(page: Page, label: str, option: str) -> None:
     page.get_by_test_id("stSelectbox").filter(has_text=label).click()
     page.get_by_role("option", name=option, exact=True).click()
     wait_for_app(page)
@@ -36,7 +40,7 @@ def digit_png(path: Path, index: int = 0) -> Path:
     return path
 
 
-def train_a_short_run(page, app_url: str) -> None:
+def train_a_short_run(page: Page, app_url: str) -> None:
     page.goto(app_url)
     wait_for_app(page)
     go_to(page, "Train")
@@ -49,7 +53,7 @@ def train_a_short_run(page, app_url: str) -> None:
     wait_for_app(page)
 
 
-def test_evaluate_then_predict(app_url: str, page, tmp_path: Path) -> None:
+def test_evaluate_then_predict(app_url: str, page: Page, tmp_path: Path) -> None:
     train_a_short_run(page, app_url)
 
     go_to(page, "Evaluate")

@@ -12,7 +12,7 @@ from hypothesis import strategies as strategies
 from hypothesis.extra import numpy as numpy_strategies
 from scipy import signal
 
-from cnnlab.lesson import lesson
+from cnnlab.lesson import arithmetic
 
 
 def evaluate_written(text: str) -> float:
@@ -24,7 +24,7 @@ def evaluate_written(text: str) -> float:
 
 def scipy_oracle(image: np.ndarray, kernel: np.ndarray, stride: int, padding: str) -> np.ndarray:
     """Cross-correlation of the Keras-padded image, every `stride`-th window."""
-    amounts = lesson.padding_amounts(image.shape, kernel.shape, stride, padding)
+    amounts = arithmetic.padding_amounts(image.shape, kernel.shape, stride, padding)
     padded = np.pad(image.astype(float), ((amounts.top, amounts.bottom), (amounts.left, amounts.right)))
     return signal.correlate2d(padded, kernel.astype(float), mode="valid")[::stride, ::stride]
 
@@ -32,7 +32,7 @@ def scipy_oracle(image: np.ndarray, kernel: np.ndarray, stride: int, padding: st
 @strategies.composite
 def convolution_cases(draw: strategies.DrawFn) -> tuple[np.ndarray, np.ndarray, int, str]:
     kernel_rows, kernel_columns = draw(strategies.integers(1, 4)), draw(strategies.integers(1, 4))
-    padding = draw(strategies.sampled_from(lesson.PADDINGS))
+    padding = draw(strategies.sampled_from(arithmetic.PADDINGS))
     rows = draw(strategies.integers(kernel_rows if padding == "valid" else 1, 9))
     columns = draw(strategies.integers(kernel_columns if padding == "valid" else 1, 9))
     values = strategies.integers(-9, 9)
@@ -46,11 +46,11 @@ def convolution_cases(draw: strategies.DrawFn) -> tuple[np.ndarray, np.ndarray, 
 def test_every_step_matches_scipy_and_its_written_sum(case: tuple[np.ndarray, np.ndarray, int, str]) -> None:
     image, kernel, stride, padding = case
     expected = scipy_oracle(image, kernel, stride, padding)
-    assert lesson.output_shape(image.shape, kernel.shape, stride, padding) == expected.shape
-    np.testing.assert_allclose(lesson.convolve(image, kernel, stride, padding), expected)
-    assert lesson.step_count(image.shape, kernel.shape, stride, padding) == expected.size
+    assert arithmetic.output_shape(image.shape, kernel.shape, stride, padding) == expected.shape
+    np.testing.assert_allclose(arithmetic.convolve(image, kernel, stride, padding), expected)
+    assert arithmetic.step_count(image.shape, kernel.shape, stride, padding) == expected.size
     for index in range(expected.size):
-        step = lesson.convolution_step(image, kernel, stride, padding, index)
+        step = arithmetic.convolution_step(image, kernel, stride, padding, index)
         assert step.total == expected[step.row, step.column]
         assert evaluate_written(step.text.rsplit("=", 1)[0]) == step.total
         assert float(step.text.rsplit("=", 1)[1]) == step.total
@@ -64,37 +64,15 @@ def test_float_inputs_match_sliding_windows(case: tuple[np.ndarray, np.ndarray, 
     generator = np.random.default_rng(seed)
     image = generator.random(image.shape).round(2)
     kernel = generator.normal(size=kernel.shape)
-    amounts = lesson.padding_amounts(image.shape, kernel.shape, stride, padding)
+    amounts = arithmetic.padding_amounts(image.shape, kernel.shape, stride, padding)
     padded = np.pad(image, ((amounts.top, amounts.bottom), (amounts.left, amounts.right)))
     windows = np.lib.stride_tricks.sliding_window_view(padded, kernel.shape)[::stride, ::stride]
     expected = (windows * kernel).sum(axis=(2, 3))
-    np.testing.assert_allclose(lesson.convolve(image, kernel, stride, padding), expected, atol=1e-12)
-    last = lesson.convolution_step(image, kernel, stride, padding, expected.size - 1)
+    np.testing.assert_allclose(arithmetic.convolve(image, kernel, stride, padding), expected, atol=1e-12)
+    last = arithmetic.convolution_step(image, kernel, stride, padding, expected.size - 1)
     assert last.total == pytest.approx(expected[-1, -1])
     # Written with four decimals, the sum still evaluates to the cell within rounding.
     assert evaluate_written(last.text.rsplit("=", 1)[0]) == pytest.approx(last.total, abs=1e-3 * kernel.size)
-
-
-def test_the_articles_patch_is_written_as_in_the_article() -> None:
-    lines = lesson.written_sum(lesson.ARTICLE_PATCH, lesson.KERNELS["Vertical edge"])
-    assert lines[:3] == ("(1×1) + (1×0) + (0×-1)", "(1×1) + (0×0) + (0×-1)", "(0×1) + (0×0) + (0×-1)")
-    assert lines[3] == "= 1 + 0 + 0 + 1 + 0 + 0 + 0 + 0 + 0"
-    assert lines[4] == f"= {lesson.ARTICLE_RESULT}"
-
-
-def test_the_worked_example_is_a_6x6_x_giving_a_4x4_map() -> None:
-    image = lesson.x_image()
-    assert image.shape == (6, 6)
-    np.testing.assert_array_equal(image, image[::-1])  # An X is symmetric top to bottom ...
-    np.testing.assert_array_equal(image, image[:, ::-1])  # ... and left to right.
-    assert np.trace(image) == 6
-    feature_map = lesson.convolve(image, lesson.KERNELS["Vertical edge"])
-    assert feature_map.shape == (4, 4)
-    assert lesson.step_count(image.shape, (3, 3), 1, "valid") == 16
-    assert (
-        lesson.convolve(lesson.o_image(), lesson.KERNELS["Identity"]).tolist()
-        == lesson.o_image()[1:5, 1:5].tolist()
-    )
 
 
 @pytest.mark.parametrize(
@@ -116,7 +94,7 @@ def test_the_worked_example_is_a_6x6_x_giving_a_4x4_map() -> None:
 def test_output_size_formula(
     size: int, kernel: int, stride: int, padding: str, expected: int, whole: bool, before: int, after: int
 ) -> None:
-    result = lesson.output_size(size, kernel, stride, padding)
+    result = arithmetic.output_size(size, kernel, stride, padding)
     assert (result.size, result.whole, result.pad_before, result.pad_after) == (
         expected,
         whole,
@@ -125,7 +103,7 @@ def test_output_size_formula(
     )
     assert result.exact == pytest.approx((size - kernel + result.pad_total) / stride + 1)
     assert result.text.startswith(f"({size} − {kernel} + ")
-    assert lesson.format_number(result.exact) in result.text
+    assert arithmetic.format_number(result.exact) in result.text
     if whole:
         assert "not a whole number" not in result.text
     else:
@@ -135,12 +113,12 @@ def test_output_size_formula(
 
 
 def test_output_size_explains_impossible_settings() -> None:
-    with pytest.raises(lesson.LessonError, match="does not fit"):
-        lesson.output_size(2, 3, 1, "valid")
-    with pytest.raises(lesson.LessonError, match="stride"):
-        lesson.output_size(6, 3, 0, "valid")
-    with pytest.raises(lesson.LessonError, match="'valid' or 'same'"):
-        lesson.output_size(6, 3, 1, "full")
+    with pytest.raises(arithmetic.LessonError, match="does not fit"):
+        arithmetic.output_size(2, 3, 1, "valid")
+    with pytest.raises(arithmetic.LessonError, match="stride"):
+        arithmetic.output_size(6, 3, 0, "valid")
+    with pytest.raises(arithmetic.LessonError, match="'valid' or 'same'"):
+        arithmetic.output_size(6, 3, 1, "full")
 
 
 @pytest.mark.slow
@@ -154,36 +132,41 @@ def test_convolution_and_pooling_match_keras(stride: int, padding: str) -> None:
     expected = keras.ops.convert_to_numpy(
         keras.ops.conv(image[np.newaxis], kernels, strides=stride, padding=padding)
     )[0, :, :, 0]
-    ours = lesson.convolve_channels(image, kernels[:, :, :, 0], 0.5, stride, padding) - 0.5
+    ours = arithmetic.convolve_channels(image, kernels[:, :, :, 0], 0.5, stride, padding) - 0.5
     np.testing.assert_allclose(ours, expected, atol=1e-5)
-    first = lesson.convolve_channels(image, kernels[:, :, :, 0], 0.5, stride, padding, sum_channels=False)
-    np.testing.assert_allclose(first, lesson.convolve(image[:, :, 0], kernels[:, :, 0, 0], stride, padding))
-    feature_map = lesson.relu(ours)
+    first = arithmetic.convolve_channels(image, kernels[:, :, :, 0], 0.5, stride, padding, sum_channels=False)
+    np.testing.assert_allclose(
+        first, arithmetic.convolve(image[:, :, 0], kernels[:, :, 0, 0], stride, padding)
+    )
+    feature_map = arithmetic.relu(ours)
     for mode, layer in (("max", keras.layers.MaxPooling2D(2)), ("average", keras.layers.AveragePooling2D(2))):
         pooled = keras.ops.convert_to_numpy(layer(feature_map[np.newaxis, :, :, np.newaxis]))[0, :, :, 0]
-        np.testing.assert_allclose(lesson.pool(feature_map, 2, mode), pooled, atol=1e-5)
+        np.testing.assert_allclose(arithmetic.pool(feature_map, 2, mode), pooled, atol=1e-5)
 
 
 def test_relu_and_pooling_of_the_example() -> None:
     feature_map = np.array([[-2, 1, 0, 3], [4, -1, -5, 2], [0, 0, 1, 1], [6, -3, 2, 2]])
-    rectified = lesson.relu(feature_map)
+    rectified = arithmetic.relu(feature_map)
     assert rectified.min() == 0 and (rectified[feature_map > 0] == feature_map[feature_map > 0]).all()
-    np.testing.assert_array_equal(lesson.pool(rectified, 2, "max"), [[4, 3], [6, 2]])
-    np.testing.assert_array_equal(lesson.pool(rectified, 2, "average"), [[1.25, 1.25], [1.5, 1.5]])
-    assert lesson.pool(np.arange(25).reshape(5, 5), 2, "max").shape == (2, 2)  # 'valid': floor, like Keras.
-    with pytest.raises(lesson.LessonError):
-        lesson.pool(rectified, 2, "median")
+    np.testing.assert_array_equal(arithmetic.pool(rectified, 2, "max"), [[4, 3], [6, 2]])
+    np.testing.assert_array_equal(arithmetic.pool(rectified, 2, "average"), [[1.25, 1.25], [1.5, 1.5]])
+    assert arithmetic.pool(np.arange(25).reshape(5, 5), 2, "max").shape == (
+        2,
+        2,
+    )  # 'valid': floor, like Keras.
+    with pytest.raises(arithmetic.LessonError):
+        arithmetic.pool(rectified, 2, "median")
 
 
 def test_receptive_field_of_one_layer_is_the_window() -> None:
     image = np.arange(36).reshape(6, 6)
     kernel = np.ones((3, 3))
-    amounts = lesson.padding_amounts(image.shape, kernel.shape, 2, "same")
-    for index in range(lesson.step_count(image.shape, kernel.shape, 2, "same")):
-        step = lesson.convolution_step(image, kernel, 2, "same", index)
-        box = lesson.step_receptive_field(step, kernel.shape, amounts)
-        layer = lesson.window_layer(image.shape, (3, 3), (2, 2), "same")
-        assert lesson.receptive_field([layer], step.row, step.column) == box
+    amounts = arithmetic.padding_amounts(image.shape, kernel.shape, 2, "same")
+    for index in range(arithmetic.step_count(image.shape, kernel.shape, 2, "same")):
+        step = arithmetic.convolution_step(image, kernel, 2, "same", index)
+        box = arithmetic.step_receptive_field(step, kernel.shape, amounts)
+        layer = arithmetic.window_layer(image.shape, (3, 3), (2, 2), "same")
+        assert arithmetic.receptive_field([layer], step.row, step.column) == box
         inside = box.clipped(image.shape)
         assert step.total == image[inside.top : inside.bottom + 1, inside.left : inside.right + 1].sum()
 
@@ -191,42 +174,19 @@ def test_receptive_field_of_one_layer_is_the_window() -> None:
 def test_receptive_field_grows_through_stacked_layers() -> None:
     # conv 3x3 valid, max pool 2x2, conv 3x3 valid on 28x28: a cell of the last map sees 8x8 pixels.
     layers = [
-        lesson.window_layer((28, 28), (3, 3), (1, 1), "valid"),
-        lesson.window_layer((26, 26), (2, 2), (2, 2), "valid"),
-        lesson.window_layer((13, 13), (3, 3), (1, 1), "valid"),
+        arithmetic.window_layer((28, 28), (3, 3), (1, 1), "valid"),
+        arithmetic.window_layer((26, 26), (2, 2), (2, 2), "valid"),
+        arithmetic.window_layer((13, 13), (3, 3), (1, 1), "valid"),
     ]
-    assert lesson.receptive_field(layers, 0, 0) == lesson.Box(0, 0, 7, 7)
-    assert lesson.receptive_field(layers, 1, 2) == lesson.Box(2, 4, 9, 11)
-    same = lesson.window_layer((6, 6), (3, 3), (1, 1), "same")
-    assert lesson.receptive_field([same], 0, 0) == lesson.Box(-1, -1, 1, 1)
-    assert lesson.Box(-1, -1, 1, 1).clipped((6, 6)) == lesson.Box(0, 0, 1, 1)
+    assert arithmetic.receptive_field(layers, 0, 0) == arithmetic.Box(0, 0, 7, 7)
+    assert arithmetic.receptive_field(layers, 1, 2) == arithmetic.Box(2, 4, 9, 11)
+    same = arithmetic.window_layer((6, 6), (3, 3), (1, 1), "same")
+    assert arithmetic.receptive_field([same], 0, 0) == arithmetic.Box(-1, -1, 1, 1)
+    assert arithmetic.Box(-1, -1, 1, 1).clipped((6, 6)) == arithmetic.Box(0, 0, 1, 1)
 
 
-def test_play_wraps_around_and_prediction_is_checked() -> None:
-    assert [lesson.next_step(step, 4) for step in range(4)] == [1, 2, 3, 0]
-    assert lesson.next_step(0, 0) == 0
-    assert lesson.check_prediction((4, 4), (4, 4))
-    assert not lesson.check_prediction((4, 3), (4, 4))
-
-
-def test_inputs_digits_and_uploaded_images() -> None:
-    digit, label = lesson.digits_sample(0)
-    assert digit.shape == (8, 8) and digit.min() >= 0 and digit.max() <= 16 and label == 0
-    with pytest.raises(lesson.LessonError, match="0 to 1796"):
-        lesson.digits_sample(5000)
-    photo = np.full((40, 30, 3), 255, dtype=np.uint8)  # Dark ink on a white page ...
-    photo[10:30, 12:18] = 0
-    grid = lesson.image_to_grid(photo, 8)
-    assert grid.shape == (8, 8) and grid.max() >= 0.75 and grid[0, 0] == 0.0  # ... becomes light ink on 0.
-    assert set(np.round(grid.ravel() * 100) % 1) == {0.0}
-
-
-def test_every_classic_kernel_is_3x3_with_a_note() -> None:
-    assert set(lesson.KERNELS) == set(lesson.KERNEL_NOTES)
-    assert all(kernel.shape == (3, 3) for kernel in lesson.KERNELS.values())
-    assert lesson.KERNELS["Blur"].sum() == 1
-    assert (
-        lesson.format_number(-0.0) == "0"
-        and lesson.format_number(0.0625) == "0.0625"
-        and lesson.format_number(2.0) == "2"
-    )
+def test_numbers_are_written_plainly() -> None:
+    assert arithmetic.format_number(-0.0) == "0"
+    assert arithmetic.format_number(0.0625) == "0.0625"
+    assert arithmetic.format_number(2.0) == "2"
+    assert arithmetic.format_number(1 / 3) == "0.3333"

@@ -1,0 +1,208 @@
+"""Checkpoints: finding "best", "latest" and epoch N in a real store, loading with Keras, and the best epoch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from cnnlab import specs
+from cnnlab.errors import RunError
+from cnnlab.model import presets
+from cnnlab.runs import best
+from cnnlab.runs.store import Store
+from cnnlab.trained import checkpoints
+from cnnlab.trained.checkpoints import CheckpointError
+
+
+def tiny_model(seed: int = 0) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(2, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+
+
+def new_run(store: Store) -> str:
+    run = store.create_run(
+        spec=presets.get("digits_default").spec,
+        data_settings=specs.DataSettings(),
+        training_settings=specs.TrainingSettings(),
+        name="checkpointed",
+    )
+    return run.id
+
+
+def add_epochs(store: Store, run_id: str, rows: list[dict[str, float]]) -> None:
+    for epoch, row in enumerate(rows, start=1):
+        store.add_epoch_metrics(run_id, {"epoch": epoch, "loss": 1.0, **row})
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path)
+
+
+@pytest.fixture
+def saved(store: Store) -> tuple[str, keras.Model, keras.Model]:
+    """A run with epoch 1's weights, its best model at epoch 1 and its latest model at epoch 2."""
+    run_id = new_run(store)
+    first, second = tiny_model(0), tiny_model(1)
+    arrays = {
+        f"{layer.name}/{index}": weight
+        for layer in first.layers
+        for index, weight in enumerate(layer.get_weights())
+    }
+    store.save_checkpoint(run_id, 1, 1, lambda path: np.savez(path, **arrays))
+    store.save_checkpoint(run_id, "best", 1, first.save)
+    store.save_checkpoint(run_id, "latest", 2, second.save)
+    return run_id, first, second
+
+
+def test_find_names_each_checkpoint_file(store: Store, saved: tuple[str, keras.Model, keras.Model]) -> None:
+    run_id = saved[0]
+    best_checkpoint = checkpoints.find(store, run_id)
+    assert (best_checkpoint.name, best_checkpoint.epoch, best_checkpoint.is_model) == ("best", 1, True)
+    assert best_checkpoint.path == store.checkpoint_path(run_id, "best") and best_checkpoint.path.is_file()
+    assert checkpoints.find(store, run_id, "latest").epoch == 2
+    for request in (1, "epoch_0001"):
+        epoch = checkpoints.find(store, run_id, request)
+        assert (epoch.name, epoch.epoch, epoch.is_model) == ("epoch_0001", 1, False)
+        assert epoch.path == store.checkpoint_path(run_id, 1)
+    assert [checkpoint.name for checkpoint in checkpoints.models(store, run_id)] == ["best", "latest"]
+    assert checkpoints.available(store, run_id) == {"epoch_0001": 1, "best": 1, "latest": 2}
+
+
+def test_a_missing_checkpoint_says_what_was_asked_and_what_exists(
+    store: Store, saved: tuple[str, keras.Model, keras.Model]
+) -> None:
+    run_id = saved[0]
+    with pytest.raises(
+        CheckpointError, match=r"no 'epoch 5' checkpoint: it has .*best \(epoch 1\).*latest \(epoch 2\)"
+    ):
+        checkpoints.find(store, run_id, 5)
+    empty = new_run(store)
+    with pytest.raises(CheckpointError, match="no 'best' checkpoint: it has none yet") as caught:
+        checkpoints.find(store, empty, "best")
+    assert isinstance(caught.value, RunError)  # Pages and the CLI catch it as a run error.
+    for wrong in ("worst", -1, True):
+        with pytest.raises(CheckpointError, match=rf"'best', 'latest' or an epoch number.*got {wrong!r}"):
+            checkpoints.find(store, run_id, wrong)
+
+
+def test_a_recorded_checkpoint_whose_file_is_gone_is_not_found(
+    store: Store, saved: tuple[str, keras.Model, keras.Model]
+) -> None:
+    run_id = saved[0]
+    store.checkpoint_path(run_id, "best").unlink()
+    assert [checkpoint.name for checkpoint in checkpoints.models(store, run_id)] == ["latest"]
+    with pytest.raises(CheckpointError, match=r"no 'best' checkpoint: it has .*latest \(epoch 2\)"):
+        checkpoints.find(store, run_id, "best")
+
+
+def test_load_gives_the_saved_model(store: Store, saved: tuple[str, keras.Model, keras.Model]) -> None:
+    run_id, first, second = saved
+    images = np.random.default_rng(0).random((4, 8, 8, 1)).astype(np.float32)
+    for which, original in (("best", first), ("latest", second)):
+        loaded = checkpoints.load(checkpoints.find(store, run_id, which))
+        np.testing.assert_allclose(
+            loaded.predict(images, verbose=0), original.predict(images, verbose=0), atol=1e-6
+        )
+    checkpoint = checkpoints.find(store, run_id, "latest")
+    before = checkpoint.modified
+    store.save_checkpoint(run_id, "latest", 3, first.save)
+    assert checkpoints.find(store, run_id, "latest").modified != before  # What the UI's cache is keyed by.
+
+
+def test_load_refuses_weights_and_damaged_files(
+    store: Store, saved: tuple[str, keras.Model, keras.Model]
+) -> None:
+    run_id = saved[0]
+    with pytest.raises(CheckpointError, match=r"holds layer weights only.*fork the run from epoch 1"):
+        checkpoints.load(checkpoints.find(store, run_id, 1))
+    store.checkpoint_path(run_id, "latest").write_bytes(b"not a zip file")
+    with pytest.raises(CheckpointError, match=r"'latest' of run .* cannot be loaded.*train the run again"):
+        checkpoints.load(checkpoints.find(store, run_id, "latest"))
+
+
+def test_best_epoch_follows_the_one_definition(store: Store) -> None:
+    run_id = new_run(store)
+    assert checkpoints.best_epoch(store, run_id) is None
+    add_epochs(
+        store,
+        run_id,
+        [
+            {"accuracy": 0.5, "val_accuracy": 0.6},
+            {"accuracy": 0.7, "val_accuracy": 0.8},
+            {"accuracy": 0.9, "val_accuracy": 0.8},  # A tie goes to the earlier epoch.
+            {"accuracy": 0.95, "val_accuracy": 0.7},
+        ],
+    )
+    metrics = store.epoch_metrics(run_id)
+    found = checkpoints.best_epoch(store, run_id)
+    assert found == checkpoints.EpochScore(2, "val_accuracy", 0.8)
+    assert (
+        found.epoch
+        == best.best_epoch(metrics)
+        == int(metrics.sort_values("val_accuracy", ascending=False, kind="stable")["epoch"].iloc[0])
+    )
+    assert found.describe() == "epoch 2, val. accuracy 80.0%"
+    assert checkpoints.epoch_score(store, run_id, 4).describe() == "epoch 4, val. accuracy 70.0%"
+
+
+def test_without_a_validation_split_best_is_the_training_accuracy(store: Store) -> None:
+    run_id = new_run(store)
+    add_epochs(store, run_id, [{"accuracy": 0.6}, {"accuracy": 0.9}, {"accuracy": 0.8}])
+    assert pd.isna(store.epoch_metrics(run_id)["val_accuracy"]).all()
+    found = checkpoints.best_epoch(store, run_id)
+    assert found == checkpoints.EpochScore(2, "accuracy", 0.9)
+    assert found.describe() == "epoch 2, accuracy 90.0%"
+    assert checkpoints.epoch_score(store, run_id, 7).describe() == "epoch 7"  # No metrics for that epoch.
+
+
+def test_describe_labels_a_checkpoint_with_its_epochs_score(
+    store: Store, saved: tuple[str, keras.Model, keras.Model]
+) -> None:
+    run_id = saved[0]
+    add_epochs(
+        store, run_id, [{"accuracy": 0.5, "val_accuracy": 0.75}, {"accuracy": 0.6, "val_accuracy": 0.5}]
+    )
+    labels = [checkpoints.describe(store, checkpoint) for checkpoint in checkpoints.models(store, run_id)]
+    assert labels == ["best (epoch 1, val. accuracy 75.0%)", "latest (epoch 2, val. accuracy 50.0%)"]
+
+
+def test_the_best_checkpoint_scores_what_the_run_says(peaked_home: tuple[Path, str]) -> None:
+    """A real run whose validation accuracy peaks before its last epoch: the `best` checkpoint is that
+    epoch's model, and evaluated on the validation split it scores what the pickers and run card show."""
+    from cnnlab.data import datasets
+    from cnnlab.trained import evaluation, exports
+
+    store, run_id = Store(peaked_home[0]), peaked_home[1]
+    run = store.get_run(run_id)
+    found = checkpoints.best_epoch(store, run_id)
+    assert found is not None and found.monitor == "val_accuracy"
+    assert found.epoch < run.last_epoch, "the fixture's validation accuracy should peak before its last epoch"
+    checkpoint = checkpoints.find(store, run_id, "best")
+    assert checkpoint.epoch == found.epoch == run.result("best_epoch")
+    assert run.result("best_val_accuracy") == pytest.approx(found.value)
+    assert exports.run_card(store, run)["best_validation"] == {
+        "epoch": found.epoch,
+        "val_accuracy": found.value,
+    }
+    data = datasets.load(run.data())
+    images, labels = evaluation.split_arrays(data, "validation")
+    measured = evaluation.evaluate(checkpoints.load(checkpoint), images, labels, data.class_names)
+    assert measured.accuracy == pytest.approx(found.value, abs=1e-6)
+    assert checkpoints.describe(store, checkpoint) == f"best ({found.describe()})"
+    latest = checkpoints.find(store, run_id, "latest")
+    assert (
+        latest.epoch == run.last_epoch
+        and checkpoints.epoch_score(store, run_id, latest.epoch).value != found.value
+    )

@@ -1,0 +1,74 @@
+"""Comparing runs: the table shows what differs, with parameter counts from the shape inference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cnnlab import specs
+from cnnlab.model import shapes
+from cnnlab.runs import compare
+from cnnlab.runs.store import Store
+
+SMALL = specs.ModelSpec(
+    (8, 8, 1),
+    (
+        specs.LayerSpec("Conv2D", {"filters": 4, "kernel_size": 3, "activation": "relu"}),
+        specs.LayerSpec("Flatten"),
+        specs.LayerSpec("Dense", {"units": 10, "activation": "softmax"}),
+    ),
+    name="small",
+)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "home")
+
+
+def _run(store: Store, name: str, spec: specs.ModelSpec = SMALL, **training: float) -> str:
+    run = store.create_run(
+        spec=spec,
+        data_settings=specs.DataSettings(),
+        training_settings=specs.TrainingSettings(**training),
+        name=name,
+    )
+    return run.id
+
+
+def test_two_runs_that_differ_in_learning_rate_show_exactly_that(store: Store) -> None:
+    first = store.get_run(_run(store, "slow", learning_rate=0.001))
+    second = store.get_run(_run(store, "fast", learning_rate=0.01))
+    table = compare.differences([first, second])
+    assert list(table.index) == ["training.learning_rate"]
+    assert list(table.columns) == [f"slow ({first.id[-4:]})", f"fast ({second.id[-4:]})"]
+    assert list(table.iloc[0]) == ["0.001", "0.01"]
+
+
+def test_one_run_shows_everything_with_the_inferred_parameter_count(store: Store) -> None:
+    run = store.get_run(_run(store, "only"))
+    table = compare.differences([run])
+    column = table.columns[0]
+    assert table.loc["model.parameters", column] == str(shapes.analyse(SMALL).total_parameters)
+    assert table.loc["model.input_shape", column] == "8×8×1"
+    assert table.loc["layer 01", column].endswith("→ 6×6×4")  # 3x3 'valid' on 8x8
+    assert table.loc["data.dataset", column] == "digits"
+    assert "training.augmentation.flip" in table.index  # Nested settings are spread out.
+
+
+def test_different_architectures_and_missing_results(store: Store) -> None:
+    wider = SMALL.replace_layers(
+        [SMALL.layers[0].with_params(filters=8), *SMALL.layers[1:], specs.LayerSpec("Dropout", {"rate": 0.5})]
+    )
+    first = _run(store, "narrow")
+    second = _run(store, "wide", spec=wider)
+    store.set_results(first, {"test_accuracy": 0.91234})
+    table = compare.differences([store.get_run(first), store.get_run(second)])
+    assert {"model.parameters", "layer 01", "layer 04", "result.test_accuracy"} <= set(table.index)
+    assert table.loc["layer 04"].iloc[0] == "—"  # The narrow model has three layers.
+    assert table.loc["layer 04"].iloc[1].startswith("Dropout 0.5")
+    assert list(table.loc["result.test_accuracy"]) == ["0.9123", "—"]
+    assert "model.name" not in table.index  # Both are called "small".
+    everything = compare.differences([store.get_run(first), store.get_run(second)], only_different=False)
+    assert "model.name" in everything.index and len(everything) > len(table)

@@ -1,0 +1,230 @@
+"""Diagnoses: the rules on hand-made histories, then each one provoked by a real tiny fit on the
+built-in digits through the real training job, and the CLI's `train` ending `diverged` with the
+learning rate named.
+
+Each real run trains in this process as the worker would (`worker.run_job` with `training.run`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cnnlab import specs
+from cnnlab.model import presets
+from cnnlab.runs import diagnosis, training, worker
+from cnnlab.runs.statuses import Status
+from cnnlab.runs.store import Store
+
+SPEC = presets.get("digits_default").spec
+ROOT = Path(__file__).resolve().parents[1]
+TEN_CLASSES = diagnosis.RunFacts(num_classes=10, chance_accuracy=0.1, first_loss=2.3)
+LARGE_DENSE = specs.ModelSpec.from_dict(
+    {
+        "name": "large_dense",
+        "input_shape": [8, 8, 1],
+        "layers": [
+            {"type": "Flatten"},
+            {"type": "Dense", "units": 512, "activation": "relu"},
+            {"type": "Dense", "units": 512, "activation": "relu"},
+            {"type": "Dense", "units": 10, "activation": "softmax"},
+        ],
+    }
+)
+
+
+def history(losses: list[float], **columns: list[float]) -> list[diagnosis.EpochFigures]:
+    """Epochs 1, 2, ... with these training losses and, optionally, other columns; learning rate 0.01."""
+    return [
+        diagnosis.EpochFigures(
+            epoch=index + 1,
+            loss=loss,
+            learning_rate=0.01,
+            **{name: values[index] for name, values in columns.items()},
+        )
+        for index, loss in enumerate(losses)
+    ]
+
+
+# The rules, on hand-made histories.
+
+
+def test_a_diagnosis_survives_the_event_log_and_other_lines_are_not_diagnoses() -> None:
+    found = diagnosis.Diagnosis(diagnosis.OVERFITTING, 7, "Validation loss rose.", "Add dropout.")
+    assert diagnosis.parse(found.message()) == found
+    assert found.level == "warning" and found.title == "Overfitting"
+    assert diagnosis.parse("running -> completed") is None
+    assert diagnosis.parse("[unknown, epoch 2] cause Fix: fix") is None
+
+
+def test_divergence_needs_the_loss_far_above_its_start_for_two_epochs() -> None:
+    high = diagnosis.DIVERGENCE_FACTOR * TEN_CLASSES.first_loss + 1
+    assert diagnosis.diverged(history([high]), TEN_CLASSES) is None  # One epoch may be a spike.
+    assert diagnosis.diverged(history([high, 2.0]), TEN_CLASSES) is None  # It came back.
+    found = diagnosis.diverged(history([high, high]), TEN_CLASSES)
+    assert found is not None and found.epoch == 2 and found.level == "error"
+    assert "The learning rate 0.01 is probably too high; try 0.001 or 0.0001." in found.cause
+
+
+def test_divergence_above_guessing_after_having_learned() -> None:
+    guessing = TEN_CLASSES.guessing_loss
+    learned = diagnosis.LEARNED_SHARE_OF_GUESSING * guessing - 0.1
+    assert diagnosis.diverged(history([learned, guessing + 0.2, guessing + 0.3]), TEN_CLASSES) is not None
+    # Above guessing from the start is not a divergence (nothing was learned to be lost).
+    assert diagnosis.diverged(history([guessing + 0.2, guessing + 0.3]), TEN_CLASSES) is None
+
+
+def test_not_learning_means_chance_accuracy_and_a_loss_that_barely_moves() -> None:
+    flat = [2.30, 2.301, 2.299]
+    found = diagnosis.not_learning(
+        history(flat, val_accuracy=[0.1, 0.11, 0.1]), TEN_CLASSES, {"dense": 0.9, "conv": 0.1}
+    )
+    assert found is not None and found.epoch == 3
+    assert "90% of the units of dense never fire" in found.cause and "conv" not in found.cause
+    assert diagnosis.not_learning(history(flat[:2], val_accuracy=[0.1, 0.1]), TEN_CLASSES) is None
+    above_chance = [0.1, 0.1, 0.1 + diagnosis.CHANCE_MARGIN + 0.01]
+    assert diagnosis.not_learning(history(flat, val_accuracy=above_chance), TEN_CLASSES) is None
+    assert diagnosis.not_learning(history([2.3, 2.2, 2.1], val_accuracy=[0.1] * 3), TEN_CLASSES) is None
+
+
+def test_overfitting_is_validation_loss_rising_while_training_loss_falls() -> None:
+    training_losses = [1.0, 0.5, 0.3, 0.2, 0.1]
+    rising = [0.9, 0.5, 0.6, 0.65, 0.7]
+    found = diagnosis.overfitting(history(training_losses, val_loss=rising))
+    assert found is not None and found.epoch == 5 and "epoch 2" in found.cause
+    assert diagnosis.overfitting(history(training_losses[:4], val_loss=rising[:4])) is None  # Too soon.
+    flat = [0.9, 0.5, 0.51, 0.52, 0.53]  # Above its lowest, but by less than OVERFITTING_RISE.
+    assert diagnosis.overfitting(history(training_losses, val_loss=flat)) is None
+    both_rise = [1.0, 0.5, 0.6, 0.7, 0.8]
+    assert diagnosis.overfitting(history(both_rise, val_loss=rising)) is None
+
+
+def test_a_plateau_is_no_progress_for_several_epochs_unless_the_training_set_is_solved() -> None:
+    stuck = [2.0, 1.5, 1.2, 1.19, 1.2, 1.19, 1.2, 1.19]
+    found = diagnosis.plateau(history(stuck, accuracy=[0.5] * len(stuck)))
+    assert found is not None and found.epoch == len(stuck) and "larger learning rate" in found.fix
+    assert diagnosis.plateau(history(stuck, accuracy=[1.0] * len(stuck))) is None
+    assert diagnosis.plateau(history([2.0, 1.5, 1.2, 1.0, 0.9, 0.8, 0.7, 0.6])) is None
+
+
+def test_examine_reports_each_kind_once_and_a_divergence_alone() -> None:
+    flat = history([2.30, 2.301, 2.299, 2.3, 2.3, 2.3, 2.3], val_accuracy=[0.1] * 7)
+    first = diagnosis.examine(flat, TEN_CLASSES)
+    assert [found.kind for found in first] == [diagnosis.NOT_LEARNING]  # Not also a plateau.
+    assert diagnosis.examine(flat, TEN_CLASSES, {diagnosis.NOT_LEARNING}) == []
+    high = [10.0, 10.0, 10.0, 10.0]
+    assert [found.kind for found in diagnosis.examine(history(high), TEN_CLASSES)] == [diagnosis.DIVERGED]
+
+
+def test_every_threshold_is_a_named_constant_with_a_reason() -> None:
+    source = Path(diagnosis.__file__).read_text(encoding="utf-8").splitlines()
+    for index, line in enumerate(source):
+        if line and line.split(" = ")[0].isupper() and " = " in line and line[0].isalpha():
+            name = line.split(" = ")[0]
+            if name in {"DIVERGED, NOT_LEARNING, OVERFITTING, PLATEAU", "KINDS", "DIVERGED_FIX"}:
+                continue
+            assert source[index - 1].startswith("#") or "#" in line, f"{name} has no sentence saying why"
+
+
+# Each diagnosis provoked by a real fit.
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "home")
+
+
+def _train(
+    store: Store,
+    settings: specs.TrainingSettings,
+    data: specs.DataSettings,
+    spec: specs.ModelSpec = SPEC,
+) -> str:
+    run = store.create_run(spec=spec, data_settings=data, training_settings=settings)
+    store.set_status(run.id, Status.STARTING)
+    worker.run_job(run.id, store, training.run)
+    return run.id
+
+
+def _kinds(store: Store, run_id: str) -> list[str]:
+    return [found.kind for found in diagnosis.read(store, run_id)]
+
+
+def test_sgd_at_learning_rate_10_diverges_naming_the_learning_rate(store: Store) -> None:
+    settings = specs.TrainingSettings(optimizer="sgd", learning_rate=10.0, epochs=5)
+    run = store.get_run(_train(store, settings, specs.DataSettings()))
+    assert run.status == Status.DIVERGED
+    assert "The learning rate 10 is probably too high; try 1 or 0.1." in run.reason
+    assert "Lower the learning rate" in run.hint
+    events = store.events(run.id)
+    assert _kinds(store, run.id) == [diagnosis.DIVERGED]
+    assert (events["level"][events["message"].str.startswith("[diverged")] == "error").all()
+
+
+def test_a_loss_that_rises_far_above_its_start_without_nan_ends_the_run_diverged(store: Store) -> None:
+    # With batches of 128 the loss jumps to about 50 and stays far above its start, but stays finite.
+    settings = specs.TrainingSettings(optimizer="sgd", learning_rate=10.0, epochs=5, batch_size=128)
+    run = store.get_run(_train(store, settings, specs.DataSettings()))
+    table = store.epoch_metrics(run.id)
+    assert table["loss"].map(math.isfinite).all()
+    assert run.status == Status.DIVERGED and "rose from" in run.reason
+    assert "The learning rate 10 is probably too high" in run.reason
+    assert run.last_epoch == diagnosis.DIVERGENCE_EPOCHS < settings.epochs  # Stopped when it was sure.
+    assert (table["loss"] > diagnosis.DIVERGENCE_FACTOR * 2.0).all()
+
+
+def test_a_learning_rate_of_1e_7_is_not_learning_and_the_run_goes_on(store: Store) -> None:
+    settings = specs.TrainingSettings(learning_rate=1e-7, epochs=4)
+    run = store.get_run(_train(store, settings, specs.DataSettings(subset=400)))
+    assert run.status == Status.COMPLETED and run.last_epoch == 4
+    (found,) = diagnosis.read(store, run.id)
+    assert found.kind == diagnosis.NOT_LEARNING and found.epoch == diagnosis.NOT_LEARNING_EPOCHS
+    assert "the learning rate 1e-07 may be far too low" in found.cause
+
+
+def test_a_large_dense_model_on_100_images_overfits_with_a_warning(store: Store) -> None:
+    settings = specs.TrainingSettings(learning_rate=0.003, epochs=14, batch_size=16)
+    data = specs.DataSettings(subset=130)  # 90 training and 20 validation images.
+    run = store.get_run(_train(store, settings, data, LARGE_DENSE))
+    assert run.status == Status.COMPLETED and run.last_epoch == 14  # A warning: the run went on.
+    assert _kinds(store, run.id) == [diagnosis.OVERFITTING]
+    found = diagnosis.read(store, run.id)[0]
+    table = store.epoch_metrics(run.id).set_index("epoch")
+    lowest = int(table["val_loss"].idxmin())
+    assert found.epoch - lowest >= diagnosis.OVERFITTING_EPOCHS
+    assert table.loc[found.epoch, "loss"] < table.loc[lowest, "loss"]
+    events = store.events(run.id)
+    assert (events["level"][events["message"].str.startswith("[overfitting")] == "warning").all()
+
+
+def test_a_learning_rate_decayed_to_nothing_is_a_plateau(store: Store) -> None:
+    settings = specs.TrainingSettings(
+        learning_rate=0.003, epochs=9, schedule="exponential", schedule_decay_rate=0.1
+    )
+    run = store.get_run(_train(store, settings, specs.DataSettings(subset=400)))
+    assert run.status == Status.COMPLETED
+    (found,) = diagnosis.read(store, run.id)
+    assert found.kind == diagnosis.PLATEAU and "the schedule has lowered the learning rate" in found.cause
+
+
+def test_a_healthy_run_gets_no_diagnosis(store: Store) -> None:
+    run_id = _train(store, specs.TrainingSettings(epochs=6), specs.DataSettings(subset=600))
+    assert store.get_run(run_id).status == Status.COMPLETED and _kinds(store, run_id) == []
+
+
+def test_the_cli_run_at_learning_rate_10_ends_diverged_naming_it(tmp_path: Path) -> None:
+    environment = {**os.environ, "CNNLAB_HOME": str(tmp_path / "cli-home"), "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "cnnlab", "train", "digits_default", "--dataset", "digits"]
+    command += ["--optimizer", "sgd", "--learning-rate", "10", "--epochs", "5"]
+    completed = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+    summary = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert completed.returncode == 1 and summary["status"] == "diverged"
+    assert "the learning rate 10 is probably too high; try 1 or 0.1" in summary["reason"].lower()
+    assert summary["diagnoses"] and summary["diagnoses"][0].startswith("[diverged, epoch 1]")
+    assert "Diverged (epoch 1)" in completed.stderr
