@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from waiting import wait_until
 
 from cnnlab import specs
 from cnnlab.runs.executor import LocalProcessExecutor, process_alive
@@ -23,15 +22,6 @@ SPEC = specs.ModelSpec((8, 8, 1), (specs.LayerSpec("Flatten"), specs.LayerSpec("
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
     monkeypatch.setenv("PYTHONPATH", str(TESTS))
     return Store(tmp_path / "home")
-
-
-def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    """Wait until `condition()` holds; fail saying `what` did not happen (the deadline only stops a hang)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"Waited {timeout:.0f} s and still not: {what}.")
-        time.sleep(0.05)
 
 
 def _claimed_run(store: Store, epochs: int = 1) -> str:
@@ -67,7 +57,7 @@ def test_a_cold_worker_runs_a_job_and_tells_how_it_ended(store: Store) -> None:
     run_id = _claimed_run(store)
     pid = executor.submit(run_id)
     assert executor.alive(run_id)
-    _wait_for(lambda: not executor.alive(run_id), "the worker exited")
+    wait_until(lambda: not executor.alive(run_id), "the worker exited")
     assert executor.describe_exit(run_id) == "exit code 0"
     finished = store.get_run(run_id)
     assert finished.status == Status.COMPLETED and finished.results is not None
@@ -97,7 +87,7 @@ def test_a_warm_worker_waits_takes_one_run_and_is_let_go(store: Store) -> None:
     run_id = _claimed_run(store)
     assert executor.submit(run_id) == warm_pid
     assert executor.warm_process_id is None  # It is no longer waiting.
-    _wait_for(lambda: not executor.alive(run_id), "the warm worker finished the run")
+    wait_until(lambda: not executor.alive(run_id), "the warm worker finished the run")
     assert store.get_run(run_id).status == Status.COMPLETED
     executor.prepare()
     spare = executor._warm_process

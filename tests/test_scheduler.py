@@ -10,11 +10,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from waiting import wait_until
 
 from cnnlab import specs
 from cnnlab.runs import statuses
@@ -57,15 +56,6 @@ def _submit(target: Scheduler, epochs: int = 1, **details: str) -> RunRecord:
     )
 
 
-def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    """Wait until `condition()` holds; fail saying `what` did not happen (the deadline only stops a hang)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"Waited {timeout:.0f} s and still not: {what}.")
-        time.sleep(0.05)
-
-
 def test_two_runs_at_once_wait_their_turn_under_the_limit(store: Store) -> None:
     target = _scheduler(store, max_workers=1).start()
     try:
@@ -91,11 +81,11 @@ def test_a_stop_ends_a_running_worker_after_at_most_one_more_batch(store: Store)
     target = _scheduler(store, entry="fake_jobs:every_batch_job").start()
     try:
         run = _submit(target, epochs=500)
-        _wait_for(lambda: len(store.batch_metrics(run.id)) >= 3, "the worker recorded three batches")
+        wait_until(lambda: len(store.batch_metrics(run.id)) >= 3, "the worker recorded three batches")
         target.stop(run.id)
         # The request is in the store now; the worker may finish the batch it is in, no more.
         recorded_after_request = len(store.batch_metrics(run.id))
-        _wait_for(lambda: store.get_run(run.id).is_ended, "the stopped run ended")
+        wait_until(lambda: store.get_run(run.id).is_ended, "the stopped run ended")
         stopped = store.get_run(run.id)
         assert (stopped.status, stopped.reason) == (Status.STOPPED, "Stopped by the user.")
         assert len(store.batch_metrics(run.id)) <= recorded_after_request + 1
@@ -108,12 +98,12 @@ def test_a_sigkilled_worker_is_marked_failed_and_keeps_its_metrics(store: Store)
     target = _scheduler(store).start()
     try:
         run = _submit(target, epochs=500)
-        _wait_for(lambda: len(store.batch_metrics(run.id)) >= 20, "the worker recorded 20 batches")
+        wait_until(lambda: len(store.batch_metrics(run.id)) >= 20, "the worker recorded 20 batches")
         pid = store.get_run(run.id).worker_pid
         assert pid is not None
         recorded = store.batch_metrics(run.id)
         os.kill(pid, signal.SIGKILL)
-        _wait_for(lambda: store.get_run(run.id).is_ended, "the killed worker's run ended")
+        wait_until(lambda: store.get_run(run.id).is_ended, "the killed worker's run ended")
         failed = store.get_run(run.id)
         assert failed.status == Status.FAILED
         assert failed.reason == "The worker process died (killed by SIGKILL)."
@@ -139,7 +129,7 @@ def test_a_warm_worker_takes_the_next_run(store: Store) -> None:
         assert finished.status == Status.COMPLETED
         assert finished.results is not None and finished.results["pid"] == warm.pid  # The job ran in it.
         # A new warm worker is made ready once the slot is free again.
-        _wait_for(lambda: executor.warm_process_id not in (None, warm.pid), "a new warm worker was started")
+        wait_until(lambda: executor.warm_process_id not in (None, warm.pid), "a new warm worker was started")
     finally:
         target.shutdown()
     assert warm.poll() is not None
@@ -173,7 +163,7 @@ def test_a_restart_marks_runs_without_a_worker_interrupted(store: Store) -> None
     first = _scheduler(store, max_workers=5)
     alive = _submit(first, epochs=300)
     try:
-        _wait_for(lambda: len(store.batch_metrics(alive.id)) > 0, "the live worker recorded a batch")
+        wait_until(lambda: len(store.batch_metrics(alive.id)) > 0, "the live worker recorded a batch")
         # A run whose worker process is gone, and one whose worker stopped beating long ago.
         gone = _create(store)
         claimed = store.claim_next_queued(5)
@@ -209,13 +199,13 @@ def test_a_scheduler_notices_a_foreign_worker_dying(store: Store) -> None:
     watcher = _scheduler(store).start()
     try:
         run = _submit(launcher, epochs=500)
-        _wait_for(lambda: len(store.batch_metrics(run.id)) > 0, "the worker recorded a batch")
+        wait_until(lambda: len(store.batch_metrics(run.id)) > 0, "the worker recorded a batch")
         launcher.shutdown()  # The launcher goes away; its worker carries on.
         pid = store.get_run(run.id).worker_pid
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
         launcher.executor.alive(run.id)  # Reap the child so it is not left a zombie.
-        _wait_for(lambda: store.get_run(run.id).is_ended, "the other scheduler ended the run")
+        wait_until(lambda: store.get_run(run.id).is_ended, "the other scheduler ended the run")
         failed = store.get_run(run.id)
         assert failed.status == Status.FAILED
         assert failed.reason is not None and failed.reason.startswith("The worker process died")
@@ -228,7 +218,7 @@ def test_kill_ends_a_worker_at_once(store: Store) -> None:
     target = _scheduler(store).start()
     try:
         run = _submit(target, epochs=500)
-        _wait_for(lambda: len(store.batch_metrics(run.id)) > 0, "the worker recorded a batch")
+        wait_until(lambda: len(store.batch_metrics(run.id)) > 0, "the worker recorded a batch")
         target.kill(run.id)
         stopped = store.get_run(run.id)
         assert stopped.status == Status.STOPPED and stopped.reason == "Killed by the user."
