@@ -5,6 +5,7 @@ import streamlit as st
 from cnnlab.model import shapes
 from cnnlab.ui import server, state
 from cnnlab.ui.dataset_context import dataset_context, show_dataset_line
+from cnnlab.ui.learning_rate_finder import finder_panel
 from cnnlab.ui.live_run import live_view
 from cnnlab.ui.training_form import training_form
 
@@ -34,6 +35,8 @@ with st.container(border=True):
         st.rerun()
     if not ready:
         st.caption("Fix the problems above (on the Model or Data page) to start training.")
+    with st.expander("Not sure which learning rate? Find one", icon=":material/search:"):
+        finder_panel(state.draft(), ready)
 
 run_id = state.followed_run()
 if run_id is None:

@@ -17,7 +17,7 @@ from cnnlab.figures import training as figures
 from cnnlab.runs import statuses
 from cnnlab.runs.records import RunRecord
 from cnnlab.runs.statuses import Status
-from cnnlab.ui import server, state
+from cnnlab.ui import run_health, server, state
 
 POLL_SECONDS = 1.0
 STATUS_ICONS: dict[Status, str] = {
@@ -206,25 +206,32 @@ def live_view(run_id: str) -> None:
         if run.traceback:
             with st.expander("Technical details (traceback)"):
                 st.code(run.traceback)
+        found = run_health.diagnoses(run.id)
+        run_health.show_diagnoses(found, run.status)
         _controls(run)
         epoch_table = server.store().epoch_metrics(run.id)
         _progress(run, epochs_planned, epoch_table)
         batch_table = server.store().batch_metrics(run.id)
-        curves_tab, filters_tab, confusion_tab, log_tab = st.tabs(
-            ["Curves", "Filters and feature maps", "Confusion and predictions", "Event log"],
+        curves_tab, filters_tab, confusion_tab, health_tab, log_tab = st.tabs(
+            ["Curves", "Filters and feature maps", "Confusion and predictions", "Layer health", "Event log"],
             key="live_tabs",
             on_change="rerun",
         )
         with curves_tab:
             left, right = st.columns(2)
-            left.plotly_chart(figures.curves(epoch_table, batch_table, "loss"), key="loss_curve")
-            right.plotly_chart(figures.curves(epoch_table, batch_table, "accuracy"), key="accuracy_curve")
+            left.plotly_chart(figures.curves(epoch_table, batch_table, "loss", found), key="loss_curve")
+            right.plotly_chart(
+                figures.curves(epoch_table, batch_table, "accuracy", found), key="accuracy_curve"
+            )
             if not epoch_table.empty:
                 st.plotly_chart(figures.learning_rate(epoch_table), key="learning_rate_curve")
         with filters_tab:
             _filters_and_maps(run)
         with confusion_tab:
             _confusion_and_predictions(run)
+        if health_tab.open:  # Drawn only when chosen: the other tabs already cost every poll.
+            with health_tab:
+                run_health.layer_health_tab(run.id)
         with log_tab:
             st.dataframe(server.store().events(run.id), hide_index=True, key="event_log")
 

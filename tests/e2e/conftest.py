@@ -147,3 +147,17 @@ def screenshot(page: Page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def go_to(page: Page, link: str) -> None:
+    """Open another page through the sidebar and wait for it to finish running."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=link).click()
+    wait_for_app(page)
+
+
+def set_number(page: Page, label: str, value: float) -> None:
+    """Type `value` into the number field labelled `label` and wait for the rerun."""
+    field = page.get_by_label(label, exact=True).first
+    field.fill(str(value))
+    field.press("Enter")
+    wait_for_app(page)

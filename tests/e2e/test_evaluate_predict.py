@@ -12,17 +12,12 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from tests.e2e.conftest import screenshot, wait_for_app
+from tests.e2e.conftest import go_to, screenshot, wait_for_app
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-def go_to(page: Page, link: str) -> None:
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=link).click()
-    wait_for_app(page)
 
 
 def choose(page: Page, label: str, option: str) -> None:

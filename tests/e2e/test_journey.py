@@ -7,24 +7,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.e2e.conftest import screenshot, wait_for_app
+from tests.e2e.conftest import go_to, screenshot, set_number, wait_for_app
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-def go_to(page: Page, link: str) -> None:
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=link).click()
-    wait_for_app(page)
-
-
-def set_number(page: Page, label: str, value: int) -> None:
-    field = page.get_by_label(label, exact=True).first
-    field.fill(str(value))
-    field.press("Enter")
-    wait_for_app(page)
 
 
 def test_journey(app_url: str, page: Page) -> None:
