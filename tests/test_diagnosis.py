@@ -228,3 +228,19 @@ def test_the_cli_run_at_learning_rate_10_ends_diverged_naming_it(tmp_path: Path)
     assert "the learning rate 10 is probably too high; try 1 or 0.1" in summary["reason"].lower()
     assert summary["diagnoses"] and summary["diagnoses"][0].startswith("[diverged, epoch 1]")
     assert "Diverged (epoch 1)" in completed.stderr
+
+
+def test_a_continued_fit_does_not_take_its_trained_loss_as_the_start(store: Store) -> None:
+    """A continue starts from trained weights: a later ordinary batch three times its first one is no divergence."""
+    from cnnlab.runs.callbacks import FitProgress
+    from cnnlab.runs.diagnosis_callbacks import Diagnose
+
+    facts = diagnosis.RunFacts(num_classes=10, chance_accuracy=0.1)
+    continued = Diagnose(store, "no-run", FitProgress(), facts)
+    continued.on_epoch_begin(3)
+    continued.on_train_batch_end(0, {"loss": 0.05})
+    assert math.isnan(continued.facts.first_loss)
+    fresh = Diagnose(store, "no-run", FitProgress(), facts)
+    fresh.on_epoch_begin(0)
+    fresh.on_train_batch_end(0, {"loss": 2.3})
+    assert fresh.facts.first_loss == pytest.approx(2.3)

@@ -37,7 +37,7 @@ class Diagnose(keras.callbacks.Callback):
         run_id: The run being trained.
         progress: The fit's `FitProgress` (whole epochs, where a NaN loss happened).
         facts: The classes and the chance accuracy (`diagnosis.RunFacts`; its `first_loss` is
-            filled in from the fit's first batch).
+            filled in from the fit's first batch when the fit starts from a fresh model, at epoch 0).
         dead_shares: A function giving the latest dead ReLU share of each ReLU layer (from
             telemetry), or None.
 
@@ -69,6 +69,7 @@ class Diagnose(keras.callbacks.Callback):
         self.history: list[diagnosis.EpochFigures] = []
         self.found: list[diagnosis.Diagnosis] = []
         self.divergence: diagnosis.Diagnosis | None = None
+        self.fresh_model: bool | None = None
 
     def _report(self, found: diagnosis.Diagnosis) -> None:
         self.found.append(found)
@@ -77,8 +78,13 @@ class Diagnose(keras.callbacks.Callback):
             self.divergence = found
             self.model.stop_training = True
 
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.fresh_model is None:
+            # A continued or forked fit starts from trained weights: its first loss is no start.
+            self.fresh_model = epoch == 0
+
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        if math.isnan(self.facts.first_loss):
+        if self.fresh_model and math.isnan(self.facts.first_loss):
             loss = _number((logs or {}).get("loss"))
             if loss is not None:
                 self.facts = diagnosis.RunFacts(self.facts.num_classes, self.facts.chance_accuracy, loss)
