@@ -13,6 +13,7 @@ from cnnlab.ui.data_form import augmentation_form, dataset_picker, preparation_f
 
 st.title("Data")
 setup = state.draft()
+state.show_entry_notes()
 
 with st.container(border=True):
     dataset = dataset_picker(setup.data)
@@ -39,6 +40,8 @@ counts[4].metric("Validation", f"{len(split.y_val):,}")
 counts[5].metric("Test", f"{len(split.y_test):,}")
 if split.skipped is not None and split.skipped.count:
     st.warning(f"Some files were skipped.\n\n```\n{split.skipped.to_text()}\n```")
+for note in split.notes:
+    st.warning(note)
 
 samples_tab, balance_tab, augmentation_tab = st.tabs(["Samples", "Class balance", "Augmentation"])
 with samples_tab:

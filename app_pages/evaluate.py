@@ -1,9 +1,11 @@
 """Evaluate: how a trained run does on images it never saw, class by class, and where it goes wrong."""
 
+import functools
+
 import streamlit as st
 
 from cnnlab.errors import CnnLabError
-from cnnlab.trained import evaluation
+from cnnlab.trained import evaluation, exports
 from cnnlab.ui import evaluate_view, run_models
 
 st.title("Evaluate")
@@ -22,7 +24,6 @@ with right:
         format_func=lambda name: f"{name} split",
     )
 try:
-    model = run_models.checkpoint_model(checkpoint)
     result = run_models.run_evaluation(run, checkpoint, split)
 except CnnLabError as error:
     st.error(str(error), icon=":material/block:")
@@ -53,7 +54,7 @@ with table_column:
     st.download_button(
         "Download metrics (CSV)",
         evaluation.metrics_csv(result),
-        file_name=f"{run.id}_{checkpoint.name}_{split}_metrics.csv",
+        file_name=f"{exports.file_stem(run)}_{checkpoint.name}_{split}_metrics.csv",
         mime="text/csv",
         key="evaluate_metrics_csv",
         icon=":material/download:",
@@ -61,15 +62,18 @@ with table_column:
     )
     st.download_button(
         "Download the model (.keras)",
-        run_models.checkpoint_bytes(checkpoint),
-        file_name=f"{run.id}_{checkpoint.name}.keras",
+        functools.partial(
+            run_models.checkpoint_bytes, run, checkpoint
+        ),  # Read when clicked, not on every rerun.
+        file_name=f"{exports.file_stem(run)}_{checkpoint.name}.keras",
         mime="application/zip",
         key="evaluate_model_download",
         icon=":material/download:",
         on_click="ignore",
     )
 with matrix_column:
-    evaluate_view.confusion_section(model, result)
+    cell_waits = evaluate_view.confusion_section(checkpoint, result)
 
 st.subheader("Most confident mistakes")
-evaluate_view.mistakes_section(model, result)
+mistakes_wait = evaluate_view.mistakes_section(checkpoint, result)
+evaluate_view.load_for_overlays(checkpoint, cell_waits or mistakes_wait)

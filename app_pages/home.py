@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from cnnlab.ui import server, state
+from cnnlab.ui import run_table, server, state
 
 st.title("CNN Lab")
 st.markdown(
@@ -38,8 +38,5 @@ with right, st.container(border=True):
 
 server.scheduler()  # Starts the warm worker now, so the first run's metrics arrive soon after a click.
 st.subheader("Recent runs")
-recent = server.store().list_runs(limit=8)
-if recent:
-    st.dataframe(server.runs_table(recent), hide_index=True, key="recent_runs")
-else:
+if not run_table.live_runs_table("recent_runs", limit=8):
     st.caption("No runs yet.")

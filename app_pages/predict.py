@@ -3,7 +3,6 @@
 import streamlit as st
 
 from cnnlab.errors import CnnLabError
-from cnnlab.trained import inspection
 from cnnlab.ui import predict_view
 
 st.title("Predict")
@@ -35,14 +34,12 @@ if not prepared:
     st.stop()
 
 try:
-    batch = [item.array for _, item in prepared]
-    probabilities = inspection.predict(choice.model, batch)
+    results = predict_view.predictions(choice, prepared)
 except CnnLabError as error:
     st.error(str(error))
     st.stop()
 
-names = [attempt.name for attempt, _ in prepared]
-table = predict_view.predictions_table(names, probabilities, choice.info.class_names)
+table = predict_view.predictions_table(results)
 st.dataframe(
     table,
     hide_index=True,
@@ -54,18 +51,18 @@ st.dataframe(
     },
 )
 position = 0
-if len(prepared) > 1:
+if len(results) > 1:
     position = st.selectbox(
         "Explain image",
-        range(len(prepared)),
+        range(len(results)),
         key="predict_chosen",
-        format_func=lambda index: f"{names[index]}: {table['prediction'][index]}",
+        format_func=lambda index: f"{results[index].name}: {results[index].class_name}",
     )
-attempt, item = prepared[position]
-st.subheader(f"{attempt.name}: {table['prediction'][position]} ({table['confidence'][position]:.0%})")
+result = results[position]
+predict_view.answer(result)
 try:
-    predict_view.explain(choice, item, probabilities[position])
+    predict_view.explain(choice, result.prepared, result.probabilities)
 except CnnLabError as error:
     st.error(str(error))
 st.subheader("Probes")
-predict_view.probe_controls(item, attempt.name)
+predict_view.probe_controls(result.prepared, result.name)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from cnnlab.ui import runs_view, server
+from cnnlab.ui import run_table, runs_view, server
 
 st.title("Runs")
 every_run = server.store().list_runs()
@@ -11,7 +11,7 @@ if not every_run:
     st.page_link("app_pages/train.py", label="Go to Train", icon=":material/monitoring:")
     st.stop()
 
-st.dataframe(server.runs_table(every_run), hide_index=True, key="runs_table")
+run_table.live_runs_table("runs_table")
 by_id = {run.id: run for run in every_run}
 chosen_ids = st.multiselect(
     "Choose one run to manage and download it, or several to compare them",

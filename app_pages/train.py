@@ -11,6 +11,7 @@ from cnnlab.ui.training_form import training_form
 
 st.title("Train")
 setup = state.draft()
+state.show_entry_notes()
 context = dataset_context(setup.data)
 show_dataset_line(context)
 st.caption(f"Model: **{setup.model.name}**, {len(setup.model.layers)} layers (change on the Model page).")

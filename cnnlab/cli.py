@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cnnlab import cli_trained
 from cnnlab.errors import CnnLabError, SpecError
 from cnnlab.model import shapes
 from cnnlab.runs.statuses import Status
@@ -94,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
             f"--{option.replace('_', '-')}", type=kind, default=None, help=_train_help(option)
         )
     lr_find.set_defaults(handler=_command_lr_find, early_stopping=None)
+    cli_trained.add_parsers(subcommands)  # predict, evaluate
     return parser
 
 
@@ -244,7 +246,11 @@ def _train_settings(arguments: argparse.Namespace) -> tuple[ModelSpec, DataSetti
         data = DataSettings(
             dataset=arguments.dataset, **{key: given.pop(key) for key in _DATA_OPTIONS if key in given}
         )
-        training = TrainingSettings(**given)
+        # A preset trains with the settings it was written with (e.g. the digits' augmentation).
+        preset_training = (
+            presets.PRESETS[arguments.spec].training if arguments.spec in presets.PRESETS else {}
+        )
+        training = TrainingSettings(**{**preset_training, **given})
     except SpecError as error:
         raise SpecError(f"Invalid training option: {error}") from None
     info = datasets.info(arguments.dataset)

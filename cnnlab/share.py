@@ -7,6 +7,7 @@ import binascii
 import json
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 from cnnlab.errors import SpecError
 from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
@@ -21,6 +22,9 @@ class Setup:
     training: TrainingSettings
 
 
+MAX_SETUP_BYTES = 1024 * 1024  # A setup is a few KB; a link that unpacks to more is refused.
+
+
 def encode(setup: Setup) -> str:
     """The setup as compressed, URL-safe base64 JSON."""
     payload = {
@@ -32,27 +36,49 @@ def encode(setup: Setup) -> str:
     return base64.urlsafe_b64encode(packed).decode().rstrip("=")
 
 
-def decode(token: str) -> Setup:
-    """The setup in a token made by `encode`; SpecError if the link is damaged or outdated."""
+def _inflate(packed: bytes) -> bytes:
+    """The decompressed setup; SpecError when it would exceed `MAX_SETUP_BYTES` (a compression bomb)."""
+    inflater = zlib.decompressobj()
+    content = inflater.decompress(packed, MAX_SETUP_BYTES + 1)
+    if len(content) > MAX_SETUP_BYTES or inflater.unconsumed_tail:
+        raise SpecError(
+            f"The setup in this link unpacks to more than {MAX_SETUP_BYTES // 1024} KB, far more than any "
+            "model CNN Lab builds; it was refused. Ask for the link again, or start from the default setup."
+        )
+    return content
+
+
+def payload(token: str) -> dict[str, Any]:
+    """The JSON object in a token made by `encode`; SpecError if the link is damaged beyond reading."""
     try:
         packed = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        payload = json.loads(zlib.decompress(packed, bufsize=1 << 16).decode())
-    except (binascii.Error, zlib.error, ValueError, UnicodeDecodeError):
+        content = json.loads(_inflate(packed).decode())
+    except (binascii.Error, zlib.error, ValueError, UnicodeDecodeError, RecursionError):
         raise SpecError(
             f"The setup in this link cannot be read (got {len(token)} characters starting {token[:12]!r}). "
             "Ask for the link again, or start from the default setup."
         ) from None
-    if not isinstance(payload, dict) or set(payload) != {"data", "model", "training"}:
-        got = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
+    if not isinstance(content, dict):
         raise SpecError(
-            f"The setup in this link is incomplete (got {got}); it needs data, model and training "
+            f"The setup in this link is incomplete (got {type(content).__name__}); it needs data, model and "
+            "training settings. Ask for the link again, or start from the default setup."
+        )
+    return content
+
+
+def decode(token: str) -> Setup:
+    """The setup in a token made by `encode`; SpecError if the link is damaged or outdated."""
+    content = payload(token)
+    if set(content) != {"data", "model", "training"}:
+        raise SpecError(
+            f"The setup in this link is incomplete (got {sorted(content)}); it needs data, model and training "
             "settings. Ask for the link again, or start from the default setup."
         )
     try:
         return Setup(
-            DataSettings.from_dict(payload["data"]),
-            ModelSpec.from_dict(payload["model"]),
-            TrainingSettings.from_dict(payload["training"]),
+            DataSettings.from_dict(content["data"]),
+            ModelSpec.from_dict(content["model"]),
+            TrainingSettings.from_dict(content["training"]),
         )
     except SpecError as error:
         raise SpecError(

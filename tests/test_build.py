@@ -278,3 +278,51 @@ def test_augmented_examples_are_what_the_training_layers_do() -> None:
     augmenting = keras.Sequential(model.layers[:2])
     expected = np.clip(np.asarray(augmenting(images, training=True)), 0.0, 1.0)
     np.testing.assert_allclose(examples[:, 0], expected, atol=1e-6)
+
+
+def _fail_like_keras_offline(fname: str, origin: str, **_: object) -> str:
+    # What `keras.utils.get_file` raises when the name cannot be resolved.
+    raise Exception(f"URL fetch failure on {origin}: None -- [Errno -3] Temporary failure in name resolution")
+
+
+def test_an_offline_download_names_the_file_without_errno_text(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    spec = ModelSpec.from_dict(
+        {"input_shape": [32, 32, 3], "layers": [{"type": "VGG16"}, {"type": "Flatten"}]}
+    )
+    monkeypatch.setattr("keras.src.applications.vgg16.file_utils.get_file", _fail_like_keras_offline)
+    with pytest.raises(build.WeightsUnavailable) as raised:
+        build.build_model(spec)
+    message = str(raised.value)
+    assert "the download from https://storage.googleapis.com/" in message and "Errno" not in message
+    assert "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" in message
+
+
+def test_a_backbone_bug_is_not_called_missing_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = ModelSpec.from_dict(
+        {"input_shape": [32, 32, 3], "layers": [{"type": "VGG16"}, {"type": "Flatten"}]}
+    )
+
+    def broken(*_: object, **__: object) -> None:
+        raise KeyError("block1_conv1")
+
+    monkeypatch.setattr(keras.applications, "VGG16", broken)
+    with pytest.raises(KeyError, match="block1_conv1"):
+        build.build_model(spec)
+
+
+def test_arguments_keras_refuses_keep_keras_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = ModelSpec.from_dict(
+        {"input_shape": [32, 32, 3], "layers": [{"type": "VGG16"}, {"type": "Flatten"}]}
+    )
+
+    def refusing(*_: object, **__: object) -> None:
+        raise ValueError("Input size must be at least 32x32; Received: input_shape=(16, 16, 3)")
+
+    monkeypatch.setattr(keras.applications, "VGG16", refusing)
+    with pytest.raises(
+        ArchitectureError, match=r"Keras cannot build VGG16\(.*\): Input size must be at least 32x32"
+    ):
+        build.build_model(spec)

@@ -164,3 +164,38 @@ def test_train_runs_a_worker_and_ends_with_one_json_line(tmp_path: Path) -> None
 
     run = Store(tmp_path).get_run(summary["run_id"])
     assert run.training().epochs == 1 and run.data().subset == 300 and run.owner == "cli"
+
+
+@pytest.mark.slow
+def test_predict_and_evaluate_a_trained_run(trained_home: tuple[Path, str], tmp_path: Path) -> None:
+    from PIL import Image, ImageDraw
+
+    home, run_id = trained_home
+    drawing = Image.new("L", (120, 120), 255)
+    ImageDraw.Draw(drawing).line([(60, 15), (60, 105)], fill=0, width=10)
+    drawing.save(tmp_path / "one.png")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    environment = {**os.environ, "CNNLAB_HOME": str(home)}
+
+    def run(*arguments: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "cnnlab", *arguments]
+        return subprocess.run(command, capture_output=True, text=True, timeout=300, env=environment)
+
+    predicted = run("predict", run_id, str(tmp_path / "one.png"), "--top-k", "2", "--checkpoint", "latest")
+    assert predicted.returncode == 0, predicted.stderr
+    line = json.loads(predicted.stdout.strip())
+    assert line["image"].endswith("one.png") and len(line["top_k"]) == 2
+    assert line["class"] == line["top_k"][0]["class"] and isinstance(line["out_of_distribution"], bool)
+    bad = run("predict", run_id, str(tmp_path / "broken.png"), str(tmp_path / "missing.png"))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "broken.png" in bad.stderr and "missing.png: cannot be read" in bad.stderr
+    unknown = run("predict", "zzzz", str(tmp_path / "one.png"))
+    assert (
+        unknown.returncode == 2 and "matches no run" in unknown.stderr and "Traceback" not in unknown.stderr
+    )
+    evaluated = run("evaluate", run_id)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "precision" in evaluated.stdout and "recall" in evaluated.stdout
+    assert len([row for row in evaluated.stdout.splitlines() if row.strip()[:1].isdigit()]) >= 10
+    missing = run("evaluate", run_id, "--checkpoint", "99")
+    assert missing.returncode == 2 and "no 'epoch 99' checkpoint" in missing.stderr

@@ -229,3 +229,43 @@ def test_script_runs_and_trains(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Test accuracy:" in result.stdout
     assert (tmp_path / "digits_default.keras").is_file()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [DataSettings(), DataSettings(seed=3, validation_fraction=0.2, test_fraction=0.1, subset=300)],
+    ids=["defaults", "subset"],
+)
+def test_the_script_splits_the_digits_as_the_app_does(data: DataSettings) -> None:
+    """The oracle is the app's own loader: the same images, in the same order, in each split."""
+    from cnnlab.data import datasets
+
+    script = load_script(codegen.script(presets.get("digits_default").spec, data=data))
+    parts = script.load_data(data.validation_fraction, data.test_fraction, data.seed)
+    app = datasets.load(data)
+    expected = [(app.x_train, app.y_train), (app.x_val, app.y_val), (app.x_test, app.y_test)]
+    assert [len(labels) for _, labels in parts] == [len(labels) for _, labels in expected]
+    for (images, labels), (app_images, app_labels) in zip(parts, expected, strict=True):
+        np.testing.assert_array_equal(labels, app_labels)
+        np.testing.assert_allclose(images, app_images, atol=1e-6)
+    if data.subset is None:
+        assert [len(labels) for _, labels in parts] == [1259, 269, 269]
+
+
+def test_the_script_takes_epochs_on_its_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = codegen.script(
+        presets.get("digits_default").spec, TrainingSettings(epochs=7), file_name="mine.py"
+    )
+    assert "Run it with `python mine.py`" in source
+    assert "python digits_default.py" in codegen.script(presets.get("digits_default").spec)
+    epochs: list[int] = []
+
+    def fit(model: keras.Model, *arguments: Any, **options: Any) -> None:
+        epochs.append(options["epochs"])
+
+    monkeypatch.setattr(keras.Model, "fit", fit)
+    monkeypatch.chdir(tmp_path)
+    for argv, expected in ((["mine.py"], 7), (["mine.py", "--epochs", "2"], 2)):
+        monkeypatch.setattr(sys, "argv", argv)
+        exec(compile(source, "mine.py", "exec"), {"__name__": "__main__"})
+        assert epochs[-1] == expected

@@ -227,3 +227,35 @@ def test_importing_and_loading_the_default_never_starts_tensorflow(tmp_path: Pat
     )
     assert finished.returncode == 0, finished.stderr
     assert "heavy: []" in finished.stdout
+
+
+def test_the_split_says_when_it_cannot_do_what_was_asked() -> None:
+    small = datasets.load(DataSettings(subset=30))
+    assert len(small.y_train) == 10  # One training image per class: the warning is about this.
+    assert (
+        len(small.notes) == 1
+        and "split into 10 for training, 10 for validation and 10 for testing" in (small.notes[0])
+    )
+    larger = datasets.load(DataSettings(subset=5000))
+    assert larger.info.size == 1797
+    assert larger.notes == (
+        "A subset of 5,000 images is more than Handwritten digits (8x8) has: all 1,797 are used.",
+    )
+    assert datasets.load(DataSettings(subset=1797)).notes == ()
+    assert datasets.load(DataSettings()).notes == ()
+
+
+def test_the_data_page_says_once_that_a_standard_set_is_missing(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from app_pages import open_page
+
+    data_files.offline(monkeypatch)
+    monkeypatch.setenv("CNNLAB_HOME", str(tmp_path / "home"))
+    app = open_page("data").run()
+    app.selectbox(key="dataset_name").set_value("mnist").run()
+    assert [warning.value for warning in app.warning] == []
+    assert len(app.error) == 1
+    message = app.error[0].value
+    assert message.count("MNIST") == 1 and "is not available" in message and "Errno" not in message
+    assert "cannot be reached, this machine seems to have no internet connection" in message

@@ -20,7 +20,7 @@ def serialised(figure: object) -> dict:
 def test_kernels_draw_each_filter_scaled_on_its_own_and_capped() -> None:
     kernel = np.random.default_rng(0).normal(size=(3, 3, 2, 40)).astype(np.float16)
     figure = training.kernels(kernel, layer="conv2d_1")
-    assert figure.layout.title.text == "32 filters of conv2d_1, in reading order"  # Capped at 32.
+    assert figure.layout.title.text == "32 of 40 filters of conv2d_1, in reading order"  # Capped at 32.
     (heatmap,) = figure.data
     assert heatmap.type == "heatmap" and heatmap.zmin == -1 and heatmap.zmax == 1
     tiles = np.asarray(heatmap.z, dtype=np.float64)
@@ -43,7 +43,7 @@ def test_kernels_of_one_input_channel() -> None:
 def test_feature_maps_show_each_channel_in_zero_to_one() -> None:
     maps = np.random.default_rng(1).random((6, 6, 20)).astype(np.float16)
     figure = training.feature_maps(maps, layer="conv")
-    assert figure.layout.title.text == "16 channels of conv"
+    assert figure.layout.title.text == "16 of 20 channels of conv"
     tiles = np.asarray(figure.data[0].z, dtype=np.float64)
     assert tiles.shape == (2 * 7 - 1, 8 * 7 - 1) and np.nanmin(tiles) == 0.0 and np.nanmax(tiles) == 1.0
     channel = maps[:, :, 1].astype(np.float32)

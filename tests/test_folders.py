@@ -63,12 +63,38 @@ def test_own_zip_with_a_wrapper_folder_and_mac_clutter(own_folder: Path, tmp_pat
     assert list((tmp_path / "system-temp").iterdir()) == []  # The extraction folder was removed.
 
 
-def test_info_describes_own_images_without_decoding(own_folder: Path, tmp_path: Path) -> None:
+def test_info_counts_only_images_that_decode_and_says_what_is_left_out(
+    own_folder: Path, tmp_path: Path
+) -> None:
+    loaded = datasets.load(DataSettings(dataset=str(own_folder), image_size=16))
     described = datasets.info(str(own_folder))
-    assert described.class_names == ("cats", "dogs") and described.size == 12  # Image files by name.
+    # The oracle is what loading keeps: 12 image files by name, of which one is corrupt and one too large.
+    assert described.class_names == ("cats", "dogs") and described.size == loaded.info.size == 10
     assert described.image_shape == (64, 64, 3) and described.available
+    assert described.description.startswith("10 readable image(s) in 2 class folder(s)")
+    assert "5 other file(s) are left out: 1 file too large, 1 not an image file" in described.description
+    assert f"1 {folders.CORRUPT}" in described.description
     zipped = datasets.info(str(data_files.zip_folder(own_folder, tmp_path / "pets.zip")))
-    assert zipped.class_names == ("cats", "dogs") and zipped.size == 12
+    assert zipped.class_names == ("cats", "dogs") and zipped.size == 10
+    assert list((tmp_path / "system-temp").iterdir()) == []  # The extraction folder was removed.
+
+
+def test_an_unset_image_size_is_described_truthfully(tmp_path: Path) -> None:
+    # Oracles: what loading gives when the size is left unset.
+    folder = tmp_path / "small"
+    for name in ("a", "b"):
+        (folder / name).mkdir(parents=True)
+        for index in range(3):
+            Image.new("L", (20, 20), 40 * index).save(folder / name / f"{index}.png")
+    own = datasets.load(DataSettings(dataset=str(folder)))
+    label, help_text = datasets.unset_image_size(str(folder))
+    assert own.image_shape[:2] == (64, 64) and label == "64x64" and "native" not in label
+    assert "resized to one square size; 0 means 64x64" in help_text
+    shapes = datasets.load(DataSettings(dataset="shapes", options={"count_per_class": 3}))
+    assert datasets.unset_image_size("shapes")[0] == f"{shapes.image_shape[0]}x{shapes.image_shape[1]}"
+    digits = datasets.load(DataSettings())
+    assert datasets.unset_image_size("digits")[0] == f"native {digits.image_shape[0]}x{digits.image_shape[1]}"
+    assert datasets.unset_image_size("mnist")[0] == "native 28x28"
 
 
 def test_own_images_need_two_classes_of_two_images(tmp_path: Path) -> None:

@@ -52,8 +52,18 @@ def test_on_the_digits_it_suggests_near_the_presets_rate_and_leaves_the_model_un
     rates = np.asarray(result.learning_rates)
     assert rates[0] == pytest.approx(lr_finder.START_LEARNING_RATE) and np.all(np.diff(rates) > 0)
     assert len(result.losses) == len(result.smoothed_losses) == len(rates) <= lr_finder.STEPS
-    assert result.stopped_early  # The loss exploded before (or at) 10.
     assert lr_finder.FinderResult.from_dict(result.to_dict()) == result
+
+
+def test_a_loss_that_explodes_stops_the_test() -> None:
+    """Adam without augmentation blows the loss up on the digits as the learning rate nears 10."""
+    preset = presets.get("digits_default")
+    settings = specs.TrainingSettings()
+    data = datasets.load(specs.DataSettings(dataset="digits"))
+    model = training.new_model(preset.spec, settings)
+    result = lr_finder.find_learning_rate(model, data.x_train, data.y_train, batch_size=settings.batch_size)
+    assert result.stopped_early
+    assert max(result.losses[-3:]) > lr_finder.EXPLOSION_FACTOR * min(result.smoothed_losses)
 
 
 def test_the_cli_runs_the_range_test_in_a_worker_and_prints_the_suggestion(tmp_path: Path) -> None:

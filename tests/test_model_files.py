@@ -133,3 +133,25 @@ def test_a_model_that_is_not_an_image_classifier(tmp_path: Path) -> None:
     keras.Sequential([keras.Input((5,)), keras.layers.Dense(2, activation="softmax")]).save(path)
     with pytest.raises(ModelFileError, match=r"input of shape \(None, 5\); CNN Lab needs one image input"):
         model_files.load_model_file(path)
+
+
+def test_a_cnn_lab_file_carries_its_training_data_and_calibration_and_still_loads(tmp_path: Path) -> None:
+    from cnnlab.data import datasets
+    from cnnlab.trained.calibration import Calibration
+
+    model = _classifier()
+    path = tmp_path / "plain.keras"
+    model.save(path)
+    assert model_files.training_data(path.read_bytes()) == (None, None)  # A file from elsewhere.
+    info = datasets.info("digits")
+    calibration = Calibration(0.7, 1.5, np.zeros(64, np.float32), np.eye(2, 64, dtype=np.float32))
+    carried = model_files.with_training_data(path.read_bytes(), info, calibration)
+    read_info, read_calibration = model_files.training_data(carried)
+    assert read_info is not None and read_calibration is not None
+    assert (read_info.name, read_info.digit_like, read_info.class_names) == ("digits", True, info.class_names)
+    assert read_info.image_shape == tuple(info.image_shape)
+    assert read_calibration.confidence_threshold == pytest.approx(0.7)
+    np.testing.assert_array_equal(read_calibration.basis, calibration.basis)
+    loaded = model_files.load_model_bytes(carried)  # The extra members do not disturb Keras.
+    batch = np.random.default_rng(0).random((2, 8, 8, 1)).astype(np.float32)
+    np.testing.assert_allclose(loaded.predict(batch, verbose=0), model.predict(batch, verbose=0), rtol=1e-5)

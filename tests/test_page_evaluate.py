@@ -44,7 +44,8 @@ def test_shows_the_runs_test_metrics_table_and_confusion(home: Path, trained_hom
     report = app.dataframe[0].value
     assert list(report["class"]) == [str(digit) for digit in range(10)]
     assert int(report["support"].sum()) == int(metrics["Images"].replace(",", ""))
-    assert len(app.get("plotly_chart")) >= 2  # The confusion matrix and the mistakes.
+    assert len(app.get("plotly_chart")) == 1  # The confusion matrix.
+    assert len(app.get("image")) == 2  # The images of its commonest confusion, and the mistakes.
 
 
 def test_picking_a_cell_shows_its_images(home: Path, trained_home: tuple[Path, str]) -> None:
@@ -87,3 +88,51 @@ def test_the_best_checkpoint_shows_one_epoch_and_one_number(
     assert radio.value == "best" and radio.format_func("best") == f"best ({shown})"
     metrics = {metric.label: metric.value for metric in app.metric}
     assert metrics["Validation accuracy"] == f"{best.value:.1%}"
+
+
+def test_a_server_restart_opens_evaluate_from_saved_scores_without_the_model(
+    home: Path, trained_home: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first open saves the checkpoint's test scores; after a restart (caches cleared, models
+    forgotten) the page shows the same figures without predicting or loading the model."""
+    import streamlit as st
+
+    from cnnlab.trained import checkpoints, evaluation
+    from cnnlab.ui import run_models
+
+    first = evaluate_page(trained_home[1])
+    no_problems(first)
+    shown = {metric.label: metric.value for metric in first.metric}
+    assert list((home / "cache" / "evaluations").glob("scores_*.npz"))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    run_models._LOADS.clear()
+    loads: list[str] = []
+    monkeypatch.setattr(checkpoints, "load", lambda checkpoint: loads.append(checkpoint.name))
+    monkeypatch.setattr(evaluation, "predict_scores", lambda *arguments: pytest.fail("predicted again"))
+    app = evaluate_page(trained_home[1])  # Its Grad-CAM waits: the model loads only once the page is shown.
+    no_problems(app)
+    assert any("Loading the model for Grad-CAM" in caption.value for caption in app.caption)
+    assert {metric.label: metric.value for metric in app.metric} == shown
+    assert loads == []
+    assert app.dataframe[0].value["support"].sum() == int(shown["Images"].replace(",", ""))
+
+
+def test_gallery_captions_name_truth_prediction_and_confidence(
+    home: Path, trained_home: tuple[Path, str]
+) -> None:
+    """The mistakes are pictures with captions (page text, not 11-pixel chart titles), and their
+    Grad-CAM overlays come once the model has loaded."""
+    from cnnlab.trained import checkpoints
+    from cnnlab.ui import run_models
+
+    app = evaluate_page(trained_home[1])
+    no_problems(app)
+    captions = [caption for gallery in app.get("image") for caption in gallery.captions]
+    assert captions and all(caption.startswith(("✗", "✓")) and caption.endswith("%") for caption in captions)
+    run_id = trained_home[1]
+    [best] = [item for item in checkpoints.models(Store(home), run_id) if item.name == "best"]
+    run_models.checkpoint_model(best)  # Loaded: the next run draws the overlays, with no caption waiting.
+    app.run()
+    no_problems(app)
+    assert not any("Loading the model for Grad-CAM" in caption.value for caption in app.caption)

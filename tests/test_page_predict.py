@@ -43,7 +43,7 @@ def predict_page(run_id: str | None = None) -> AppTest:
 
 
 def predictions(app: AppTest) -> pd.DataFrame:
-    """The table of predictions (the drawing grid is a data frame too)."""
+    """The table of predictions."""
     return next(frame.value for frame in app.dataframe if "image" in frame.value.columns)
 
 
@@ -95,12 +95,50 @@ def test_every_bad_image_gets_its_message(home: Path, trained_home: tuple[Path, 
     assert list(predictions(app)["image"]) == ["good.png"]
 
 
-def test_the_drawing_grid_is_offered_for_digits(home: Path, trained_home: tuple[Path, str]) -> None:
+def test_the_drawing_canvas_is_offered_for_digits(home: Path, trained_home: tuple[Path, str]) -> None:
+    """The canvas component is on the page (AppTest does not render it, so nothing is drawn and
+    nothing is predicted) with a pen sized for the 8x8 digits; the old checkbox grid is gone."""
     app = predict_page(trained_home[1])
     no_problems(app)
-    grid = app.data_editor[0].value
-    assert grid.shape == (16, 16) and not grid.to_numpy().any()
-    assert any("Tick the cells of your digit" in caption.value for caption in app.caption)
+    assert len(app.get("bidi_component")) == 1
+    assert not app.data_editor
+    assert any(
+        "Draw one digit" in caption.value and "pen 30 pixels" in caption.value for caption in app.caption
+    )
+    assert "Add an image" in app.info[0].value
+
+
+def test_a_display_widget_reruns_no_model_computation(
+    home: Path, trained_home: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Moving the top-k slider or picking a feature-map layer calls nothing in TensorFlow again:
+    predictions, Grad-CAM, saliency and feature maps come from the caches."""
+    from cnnlab.trained import inspection
+
+    calls: list[str] = []
+    for name in ("predict", "grad_cam_and_saliency", "feature_maps"):
+        original = getattr(inspection, name)
+
+        def counted(*arguments: object, _original: object = original, _name: str = name, **keywords: object):  # type: ignore[no-untyped-def]  # A spy.
+            calls.append(_name)
+            return _original(*arguments, **keywords)  # type: ignore[operator]  # The original function.
+
+        monkeypatch.setattr(inspection, name, counted)
+    app = predict_page(trained_home[1])
+    app.file_uploader(key="predict_uploads").set_value(("seven.png", digit_png(7), "image/png")).run()
+    no_problems(app)
+    assert sorted(calls) == ["feature_maps", "grad_cam_and_saliency", "predict"]
+    calls.clear()
+    app.slider(key="predict_top_k").set_value(3).run()
+    layers = app.selectbox(key="predict_map_layer").options
+    app.selectbox(key="predict_map_layer").set_value(layers[-1]).run()
+    no_problems(app)
+    assert calls == []
+    # Another Grad-CAM layer is a new computation, once.
+    cam_layers = app.selectbox(key="predict_cam_layer").options
+    app.selectbox(key="predict_cam_layer").set_value(cam_layers[0]).run()
+    app.slider(key="predict_top_k").set_value(2).run()
+    assert calls == ["grad_cam_and_saliency"]
 
 
 class IdleExecutor:
@@ -173,12 +211,69 @@ def test_a_model_file_with_a_lambda_layer_is_refused(home: Path, tmp_path: Path)
     assert any("Lambda layer" in element.value and "safe mode" in element.value for element in app.error)
 
 
-def test_a_safe_model_file_predicts(home: Path, trained_home: tuple[Path, str]) -> None:
-    checkpoint = Store(home).checkpoint_path(trained_home[1], "best").read_bytes()
+def test_a_model_file_from_elsewhere_has_its_preprocessing_chosen(
+    home: Path, trained_home: tuple[Path, str]
+) -> None:
+    checkpoint = Store(home).checkpoint_path(trained_home[1], "best").read_bytes()  # Carries nothing.
     app = predict_page()
     app.segmented_control(key="predict_source").set_value("A model file").run()
     app.file_uploader(key="predict_model_file").set_value(("mine.keras", checkpoint, "application/zip")).run()
-    app.toggle(key="predict_model_digit_like").set_value(True).run()
+    style = app.radio(key="predict_model_style")
+    assert style.value == "Digits 8x8 style: ink fills its box"  # Suggested by the 8x8 grey input.
+    assert not any(element.value.startswith("Preprocessing as trained") for element in app.success)
+    style.set_value("MNIST style: 20x20 box in 28x28").run()
     app.file_uploader(key="predict_uploads").set_value(("zero.png", digit_png(0), "image/png")).run()
     no_problems(app)
     assert list(predictions(app)["image"]) == ["zero.png"]
+
+
+def test_a_downloaded_model_file_is_prepared_as_trained_and_answers_like_its_run(
+    home: Path, trained_home: tuple[Path, str]
+) -> None:
+    """The run's download, uploaded as a model file, says how it was trained and gives the run's answers."""
+    from cnnlab.trained import checkpoints, exports
+
+    store = Store(home)
+    run = store.get_run(trained_home[1])
+    images = [("zero.png", digit_png(0), "image/png"), ("seven.png", digit_png(7), "image/png")]
+    through_run = predict_page(trained_home[1])
+    through_run.file_uploader(key="predict_uploads").set_value(images).run()
+    no_problems(through_run)
+    # The run's page has measured the calibration beside the checkpoint; the download carries it.
+    downloaded = exports.model_file(run, checkpoints.find(store, run.id, "best"))
+    app = predict_page()
+    app.segmented_control(key="predict_source").set_value("A model file").run()
+    app.file_uploader(key="predict_model_file").set_value(("run.keras", downloaded, "application/zip")).run()
+    assert [element.value for element in app.success] == [
+        "Preprocessing as trained: Handwritten digits (8x8), 8×8×1"
+    ]
+    assert not [radio for radio in app.radio if radio.key == "predict_model_style"]
+    app.file_uploader(key="predict_uploads").set_value(images).run()
+    no_problems(app)
+    pd.testing.assert_frame_equal(predictions(app), predictions(through_run))
+
+
+def test_a_non_digit_gets_the_out_of_distribution_sentence_next_to_its_answer(
+    home: Path, trained_home: tuple[Path, str]
+) -> None:
+    """A photo of noise is answered, and the answer says it does not look like a digit; a real
+    digit's answer does not."""
+    buffer = io.BytesIO()
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(buffer, format="PNG")
+    app = predict_page(trained_home[1])
+    app.file_uploader(key="predict_uploads").set_value(
+        [("noise.png", buffer.getvalue(), "image/png"), ("zero.png", digit_png(0), "image/png")]
+    ).run()
+    no_problems(app)
+    table = predictions(app)
+    assert table["hint"][0] == "This does not look like a digit; the model only knows 0-9."
+    assert app.subheader[0].value.startswith("noise.png: ")
+    assert [element.value for element in app.warning] == [table["hint"][0]]
+    assert any(caption.value.startswith("Why: ") for caption in app.caption)
+    app.selectbox(key="predict_chosen").set_value(1).run()
+    assert app.subheader[0].value.startswith("zero.png: ")
+    assert (
+        not [element.value for element in app.warning if "does not look like" in element.value]
+        or table["hint"][1]
+    )

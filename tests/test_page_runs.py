@@ -59,7 +59,7 @@ def test_one_run_can_be_renamed_and_downloaded(home_store: Store) -> None:
     table = app.dataframe[0].value
     assert list(table.columns[:6]) == ["id", "name", "status", "dataset", "model", "parameters"]
     keras_count = build.build_model(presets.get("digits_default").spec).count_params()
-    assert table.loc[0, "parameters"] == keras_count
+    assert table.loc[0, "parameters"] == f"{keras_count:,}"  # Written as every page writes a count.
     assert table.loc[0, "status"] == "completed"
     app = runs_page(run_id)
     assert app.subheader[0].value == "tiny run"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from cnnlab.runs.records import RunRecord
 from cnnlab.runs.statuses import Status
 from cnnlab.runs.store import Store
 from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
-from cnnlab.ui import live_run
+from cnnlab.ui import live_run, setup_entry
 from tests.app_pages import no_problems, open_page
 
 TIMEOUT = 60
@@ -297,3 +298,57 @@ def test_layer_widgets_keep_to_the_catalogue_ranges_but_show_bad_imports() -> No
 
 def test_the_live_view_has_an_icon_for_every_status() -> None:
     assert set(live_run.STATUS_ICONS) == set(Status)
+
+
+def test_importing_a_model_with_no_usable_layer_is_refused_and_changes_nothing() -> None:
+    app = page("model").run()
+    before = url_setup(app)
+    app.text_area(key="import_json").input('{"input_shape":[8,8,1],"layers":[{"type":"Conv3D","filters":3}]}')
+    app.button(key="import_button").click().run()
+    assert not app.exception
+    assert any(
+        "'Conv3D'" in element.value and "Nothing was changed" in element.value for element in app.error
+    )
+    assert url_setup(app) == before
+    assert len(app.tabs) == 2  # the code and JSON tabs are still there
+
+
+def test_importing_a_model_keeps_its_usable_layers_and_names_the_rest() -> None:
+    app = page("model").run()
+    spec = presets.get("digits_default").spec.to_dict()
+    spec["layers"].insert(1, {"type": "Lambda", "function": "x * 2"})
+    app.text_area(key="import_json").input(json.dumps(spec))
+    app.button(key="import_button").click().run()
+    assert not app.exception
+    assert url_setup(app).model == presets.get("digits_default").spec
+    assert any(
+        "Layer 2 was left out" in element.value and "'Lambda'" in element.value for element in app.warning
+    )
+    app.button(key="dismiss_setup_notes").click().run()
+    assert not any("'Lambda'" in element.value for element in app.warning)
+
+
+def test_a_link_with_settings_beyond_the_widgets_opens_the_train_page_with_them_in_range() -> None:
+    preset = presets.get("digits_default")
+    training = TrainingSettings(epochs=501, batch_size=100_000, seed=2**32 - 1)
+    app = page("train")
+    app.query_params["setup"] = share.encode(share.Setup(DataSettings(), preset.spec, training))
+    app.run()
+    assert not app.exception
+    assert app.number_input(key="epochs").value == 500
+    assert app.select_slider(key="batch_size").value == 512
+    notes = " ".join(element.value for element in app.warning)
+    assert "epochs=501" in notes and "batch_size=100000" in notes
+    assert (url_setup(app).training.epochs, url_setup(app).training.batch_size) == (500, 512)
+
+
+def test_the_data_widgets_take_the_ranges_links_are_brought_into() -> None:
+    app = page("data").run()
+    app.selectbox(key="dataset_name").set_value("shapes").run()
+    ranges = setup_entry.DATA_RANGES
+    image_size = app.number_input(key="image_size_number")
+    assert image_size.max == ranges["image_size"][1]
+    assert app.number_input(key="subset").max == ranges["subset"][1]
+    assert app.number_input(key="data_seed").max == ranges["seed"][1]
+    for key, name in (("validation", "validation_fraction"), ("test", "test_fraction")):
+        assert (app.slider(key=key).min, app.slider(key=key).max) == ranges[name]

@@ -89,9 +89,22 @@ def test_unpin_removes_one_and_the_file_with_the_last(store: Store) -> None:
     assert not probes.probes_path(store).exists()
 
 
-def test_an_unreadable_file_means_no_probes(store: Store) -> None:
-    probes.probes_path(store).write_bytes(b"not an npz file")
-    assert probes.pinned(store) == []
+def test_an_unreadable_file_means_no_probes_and_says_so(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert probes.unreadable(store) is None
+    path = probes.probes_path(store)
+    for damage in (b"not an npz file", b"PK\x03\x04 a truncated zip"):
+        path.write_bytes(damage)
+        with caplog.at_level("WARNING", logger="cnnlab.runs.probes"):
+            assert probes.pinned(store) == []
+        assert f"The pinned probes file {path} cannot be read" in caplog.text
+        problem = probes.unreadable(store)
+        assert problem is not None and problem.startswith(f"The pinned probes file {path} cannot be read (")
+        assert "Pin an image again on the Predict page" in problem
+        caplog.clear()
+    # Pinning again replaces the damaged file.
+    assert probes.pin(store, image(4, 4, 1)) == 1 and probes.unreadable(store) is None
 
 
 def test_probes_are_converted_to_the_models_input_shape(store: Store) -> None:

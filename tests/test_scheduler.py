@@ -94,7 +94,7 @@ def test_a_stop_ends_a_running_worker_after_at_most_one_more_batch(store: Store)
         target.shutdown()
 
 
-def test_a_sigkilled_worker_is_marked_failed_and_keeps_its_metrics(store: Store) -> None:
+def test_a_sigkilled_worker_is_marked_interrupted_and_keeps_its_metrics(store: Store) -> None:
     target = _scheduler(store).start()
     try:
         run = _submit(target, epochs=500)
@@ -105,9 +105,9 @@ def test_a_sigkilled_worker_is_marked_failed_and_keeps_its_metrics(store: Store)
         os.kill(pid, signal.SIGKILL)
         wait_until(lambda: store.get_run(run.id).is_ended, "the killed worker's run ended")
         failed = store.get_run(run.id)
-        assert failed.status == Status.FAILED
+        assert failed.status == Status.INTERRUPTED  # Not the run's fault: it can be continued.
         assert failed.reason == "The worker process died (killed by SIGKILL)."
-        assert failed.hint is not None and "fork or continue" in failed.hint
+        assert failed.hint is not None and "continue it from its last complete epoch" in failed.hint
         after = store.batch_metrics(run.id)
         assert len(after) >= len(recorded)
         assert list(after["step"][: len(recorded)]) == list(recorded["step"])
@@ -207,8 +207,8 @@ def test_a_scheduler_notices_a_foreign_worker_dying(store: Store) -> None:
         launcher.executor.alive(run.id)  # Reap the child so it is not left a zombie.
         wait_until(lambda: store.get_run(run.id).is_ended, "the other scheduler ended the run")
         failed = store.get_run(run.id)
-        assert failed.status == Status.FAILED
-        assert failed.reason is not None and failed.reason.startswith("The worker process died")
+        assert failed.status == Status.INTERRUPTED
+        assert failed.reason == f"The worker process died (its process {pid} has exited)."
     finally:
         watcher.shutdown()
         launcher.shutdown()

@@ -48,3 +48,9 @@ def test_a_readable_link_with_bad_settings_says_what_is_wrong(payload: object, w
     with pytest.raises(SpecError) as raised:
         share.decode(token)
     assert words in str(raised.value) and "link" in str(raised.value)
+
+
+def test_a_link_that_unpacks_to_megabytes_is_refused_without_unpacking_it() -> None:
+    bomb = base64.urlsafe_b64encode(zlib.compress(b"[" + b" " * (64 * 1024 * 1024) + b"]", 9)).decode()
+    with pytest.raises(SpecError, match="unpacks to more than"):
+        share.decode(bomb)

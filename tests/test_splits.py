@@ -76,3 +76,35 @@ def test_a_subset_at_least_the_whole_set_keeps_everything() -> None:
 def test_bad_subsets_are_explained(subset: object, expected: str) -> None:
     with pytest.raises(DatasetError, match=expected):
         splits.stratified_subset(labels_of([10, 10, 10]), subset, num_classes=3, seed=0)  # type: ignore[arg-type]
+
+
+def test_part_counts_are_what_the_split_gives_class_by_class() -> None:
+    for count in range(2, 40):
+        labels = np.zeros(count, dtype=np.int64)
+        train, validation, test = splits.stratified_split(labels, 0.15, 0.15, seed=0)
+        assert splits.part_counts(count, 0.15, 0.15) == (len(train), len(validation), len(test))
+
+
+def test_a_small_set_warns_that_it_cannot_keep_the_shares_with_the_numbers() -> None:
+    notes = splits.shortfalls([3] * 10, [str(digit) for digit in range(10)], 0.15, 0.15)
+    assert len(notes) == 1
+    assert notes[0].startswith(
+        "The 30 images in 10 classes split into 10 for training, 10 for validation and 10 for testing "
+        "(33% / 33% / 33%), not the 70% / 15% / 15% asked"
+    )
+    assert "the smallest class has only 1 training image(s)" in notes[0]
+    fair = int(notes[0].split("Use at least ")[1].split()[0])
+    # The advice is right: that many per class keeps the training share within 10 points.
+    train, _, _ = splits.part_counts(fair, 0.15, 0.15)
+    assert train / fair >= 0.6 and splits.shortfalls([fair] * 10, list("abcdefghij"), 0.15, 0.15) == []
+
+
+def test_a_class_of_two_images_is_named_when_its_test_split_is_empty() -> None:
+    notes = splits.shortfalls([2, 40, 40], ["cats", "dogs", "owls"], 0.15, 0.15)
+    assert notes == [
+        "Part of the test split is empty: 'cats' (2) has too few images to give one to test, so the test "
+        "accuracy says nothing about it. Give every class at least 3 images."
+    ]
+    whole = splits.shortfalls([2, 2], ["cats", "dogs"], 0.15, 0.15)
+    assert whole[-1].startswith("The whole test split is empty: 'cats' (2), 'dogs' (2) have too few images")
+    assert splits.shortfalls([50, 50], ["cats", "dogs"], 0.15, 0.15) == []

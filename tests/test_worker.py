@@ -7,6 +7,7 @@ guards against a hang) and asserts what happened. `benchmarks/control_latency.py
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -207,3 +208,68 @@ def test_a_warm_worker_waits_for_a_run_id_on_stdin(store: Store, tmp_path: Path)
     # A warm worker whose input closes without a run exits quietly.
     idle = subprocess.run(command, env=_environment(), input=b"", capture_output=True, timeout=60)
     assert idle.returncode == 0
+
+
+class _BrokenHeartbeatStore(Store):
+    """A store whose heartbeats fail after the first (as on a full disk), while everything else works."""
+
+    def __init__(self, home: Path) -> None:
+        super().__init__(home)
+        self.beats = 0
+
+    def heartbeat(self, run_id: str, pid: int) -> None:
+        self.beats += 1
+        if self.beats > 1:
+            raise sqlite3.OperationalError("database or disk is full")
+        super().heartbeat(run_id, pid)
+
+
+def test_failed_heartbeats_are_reported_and_end_the_run_saying_why(
+    store: Store, capfd: pytest.CaptureFixture[str]
+) -> None:
+    broken = _BrokenHeartbeatStore(store.home)
+    run_id = _claimed_run(store, epochs=10_000)
+    thread = threading.Thread(target=worker.run_job, args=(run_id, broken, fake_jobs.counting_job))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(worker, "HEARTBEAT_SECONDS", 0.01)
+        patch.setattr(worker, "FAILED_BEATS_LIMIT", 3)
+        thread.start()
+        _join(thread)
+    run = store.get_run(run_id)
+    assert run.status == Status.FAILED
+    assert run.reason == (
+        "The worker could not record its heartbeat 3 times in a row "
+        "(last error: OperationalError: database or disk is full), so it stopped the run."
+    )
+    assert "free space" in (run.hint or "")
+    events = store.events(run_id)
+    warnings = events[events["level"] == "warning"]["message"].tolist()
+    assert warnings == [
+        "The heartbeat could not be recorded (OperationalError: database or disk is full); training carries on."
+    ]
+    assert len(store.batch_metrics(run_id)) > 0  # What the job recorded is kept.
+    assert "heartbeat 1 in a row for run" in capfd.readouterr().err
+
+
+def test_a_heartbeat_that_recovers_says_so_and_the_run_completes(store: Store) -> None:
+    class Flaky(Store):
+        beats = 0
+
+        def heartbeat(self, run_id: str, pid: int) -> None:
+            Flaky.beats += 1
+            if Flaky.beats == 2:
+                raise sqlite3.OperationalError("database is locked")
+            super().heartbeat(run_id, pid)
+
+    flaky = Flaky(store.home)
+    run_id = _claimed_run(store, epochs=1)
+    beat = worker.Heartbeat(flaky, run_id, interval=0.01).start()
+    wait_until(lambda: Flaky.beats >= 4, "a few heartbeats")
+    beat.stop()
+    messages = store.events(run_id)["message"].tolist()
+    assert (
+        "The heartbeat could not be recorded (OperationalError: database is locked); training carries on."
+        in (messages)
+    )
+    assert "The heartbeat was recorded again after 1 failed beat(s)." in messages
+    assert beat.failure is None

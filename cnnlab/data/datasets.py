@@ -27,7 +27,7 @@ from cnnlab.specs import DataSettings
 if TYPE_CHECKING:
     import pandas
 
-__all__ = ["info", "load", "registry"]
+__all__ = ["info", "load", "registry", "unset_image_size"]
 
 Progress = Callable[[float, str], None]
 DIGITS_SIZES = (8, 16, 28)
@@ -98,12 +98,19 @@ def _is_zip(path: Path) -> bool:
     return path.is_file() and (path.suffix.lower() == ".zip" or zipfile.is_zipfile(path))
 
 
-def _own_info(path: Path, class_names: tuple[str, ...], count: int, where: str) -> DatasetInfo:
+def _own_info(
+    path: Path, class_names: tuple[str, ...], count: int, where: str, skipped: SkippedReport | None = None
+) -> DatasetInfo:
     size = folders.DEFAULT_IMAGE_SIZE
+    left_out = ""
+    if skipped is not None and skipped.count:
+        reasons = ", ".join(f"{number} {reason}" for reason, number in sorted(skipped.by_reason.items()))
+        left_out = f" {skipped.count} other file(s) are left out: {reasons}."
     return DatasetInfo(
         name=path.name or str(path),
         title=f"Your images: {path.name}",
-        description=f"{count} image file(s) in {len(class_names)} class folder(s) from {path}.",
+        description=f"{count} readable image(s) in {len(class_names)} class folder(s) from {path}, resized to "
+        f"{size}x{size} unless you choose another image size.{left_out}",
         image_shape=(size, size, 3),
         class_names=class_names,
         size=count,
@@ -116,21 +123,23 @@ def _own_info(path: Path, class_names: tuple[str, ...], count: int, where: str) 
 
 
 def info(name_or_path: str) -> DatasetInfo:
-    """Describe a registry dataset, or a folder or .zip of the user's images (names only, no decoding)."""
+    """Describe a registry dataset, or a folder or .zip of the user's images.
+
+    The user's images are decoded to be counted (not kept): `size` counts only the images a model
+    can be given, and the description says how many other files are left out and why.
+    """
     text = str(name_or_path).strip()
     for entry in registry():
         if entry.name == text:
             return entry
     path = Path(text).expanduser()
     if path.is_dir():
-        scan = folders.scan_folder(path)
-        return _own_info(path, scan.class_names, len(scan.files), f"The folder {path}")
+        scan, skipped = folders.readable(path)
+        return _own_info(path, scan.class_names, len(scan.files), f"The folder {path}", skipped)
     if _is_zip(path):
-        entries = archives.check_entries(path)
-        scan = folders.scan_paths(
-            [entry.relative_path for entry in entries if not entry.is_directory], f"The archive '{path}'"
-        )
-        return _own_info(path, scan.class_names, len(scan.files), f"The archive {path}")
+        with archives.extracted(path) as folder:
+            scan, skipped = folders.readable(folder, f"The archive '{path.name}'")
+        return _own_info(path, scan.class_names, len(scan.files), f"The archive {path}", skipped)
     if path.exists():
         raise DatasetError(
             f"'{text}' is a file but not a zip archive. Give a .zip of class folders, a folder, or one of: {_names()}."
@@ -160,6 +169,23 @@ def _digits_raw() -> tuple[np.ndarray, np.ndarray]:
     pixels.setflags(write=False)
     labels.setflags(write=False)
     return pixels, labels
+
+
+def unset_image_size(name: str) -> tuple[str, str]:
+    """What an unset image size (0 on the Data page) gives for dataset `name`: a few words for the
+    label ("native 28x28", "64x64") and a sentence for its help."""
+    if name == "digits" or name in standard_sets.SETS:
+        height, width, _ = _DIGITS.image_shape if name == "digits" else standard_sets.SETS[name].image_shape
+        return f"native {height}x{width}", f"0 keeps the images at their own {height}x{width} pixels."
+    if name == "shapes":
+        size = generated.DEFAULT_IMAGE_SIZE
+        return f"{size}x{size}", f"The shapes are drawn at this size; 0 draws them at {size}x{size}."
+    size = folders.DEFAULT_IMAGE_SIZE
+    return (
+        f"{size}x{size}",
+        f"Your images can all have different sizes, so each is resized to one square size; 0 means {size}x{size}. "
+        "Choose the size of your images to keep them as they are.",
+    )
 
 
 def _check_image_size(settings: DataSettings, name: str) -> None:
@@ -276,8 +302,22 @@ def load(settings: DataSettings | None = None, progress: Progress | None = None)
     )
     num_classes = len(classes)
     indices = np.arange(len(labels))
+    notes: list[str] = []
     if settings.subset is not None:
         indices = splits.stratified_subset(labels, settings.subset, num_classes, settings.seed)
+        if settings.subset > len(labels):
+            notes.append(
+                f"A subset of {settings.subset:,} images is more than {base.title} has: all "
+                f"{len(labels):,} are used."
+            )
+    counts = np.bincount(labels[indices], minlength=num_classes)
+    present = [index for index in range(num_classes) if counts[index]]
+    notes += splits.shortfalls(
+        [int(counts[index]) for index in present],
+        [classes[index] for index in present],
+        settings.validation_fraction,
+        settings.test_fraction,
+    )
     train, validation, test = splits.stratified_split(
         labels[indices], settings.validation_fraction, settings.test_fraction, settings.seed
     )
@@ -311,4 +351,5 @@ def load(settings: DataSettings | None = None, progress: Progress | None = None)
         info=final_info,
         summary=summary,
         skipped=skipped,
+        notes=tuple(notes),
     )

@@ -140,6 +140,7 @@ def decode_image(
     max_bytes: int = 20_000_000,
     max_pixels: int = 40_000_000,
     draft_size: tuple[int, int] | None = None,
+    keep_alpha: bool = False,
 ) -> Image.Image:
     """Decode untrusted image bytes into a safe 8-bit "RGB" or "L" image.
 
@@ -147,7 +148,8 @@ def decode_image(
     pixel is decoded. The EXIF orientation is applied, transparency is composited on white,
     palettes, CMYK and 16-bit images are converted, and only the first frame of an animation is
     kept. `draft_size` lets JPEG decoding skip detail beyond that size (faster for photos that
-    are shrunk afterwards). Raises ImageError with a message saying what was wrong and what to do.
+    are shrunk afterwards). With `keep_alpha`, an image with transparency is returned as "RGBA" so
+    the caller can tell its ink from its background (`cnnlab.data.prepare`). Raises ImageError with a message saying what was wrong and what to do.
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise ImageError(
@@ -208,5 +210,8 @@ def decode_image(
     except Exception:
         # A malformed EXIF block must not reject the picture itself.
         oriented = image
-    result = normalise_mode(oriented if oriented is not None else image)
+    upright = oriented if oriented is not None else image
+    if keep_alpha and (upright.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in upright.info):
+        return upright.convert("RGBA")
+    result = normalise_mode(upright)
     return result.copy()

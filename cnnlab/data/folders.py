@@ -155,6 +155,39 @@ def _read_one(path: Path, size: int, channels: int) -> np.ndarray:
     return array[:, :, np.newaxis] if channels == 1 else array
 
 
+def _try_read(folder: Path, relative: PurePosixPath, size: int, channels: int) -> np.ndarray | SkippedFile:
+    """One file as a uint8 (size, size, channels) array, or why it was skipped."""
+    try:
+        byte_count = (folder / relative).stat().st_size
+        if byte_count > MAXIMUM_FILE_BYTES:
+            return SkippedFile(
+                str(relative), TOO_LARGE, f"{byte_count:,} bytes; the limit is {MAXIMUM_FILE_BYTES:,}"
+            )
+        return _read_one(folder / relative, size, channels)
+    except ImageError as error:
+        return SkippedFile(str(relative), CORRUPT, str(error))
+    except OSError as error:
+        return SkippedFile(str(relative), CORRUPT, error.strerror or str(error))
+
+
+def readable(folder: Path, display_name: str | None = None) -> tuple[FolderScan, SkippedReport]:
+    """Scan a folder and decode every image in it: the files that decode, and a report of the rest.
+
+    This is what `load_folder` reads, without keeping the pixels: a description that counts only
+    images a model can be given.
+    """
+    scan = scan_folder(Path(folder), display_name)
+    kept: list[tuple[PurePosixPath, int]] = []
+    skipped = list(scan.skipped)
+    for relative, class_index in scan.files:
+        read = _try_read(Path(folder), relative, 8, 1)
+        if isinstance(read, SkippedFile):
+            skipped.append(read)
+        else:
+            kept.append((relative, class_index))
+    return FolderScan(scan.root, scan.class_names, tuple(kept), ()), SkippedReport.from_files(skipped)
+
+
 def check_classes(class_names: tuple[str, ...], counts: list[int], where: str) -> None:
     """Raise DatasetError unless there are 2 or more classes with 2 or more usable images each."""
     if len(class_names) < 2:
@@ -193,18 +226,12 @@ def load_folder(
     for number, (relative, class_index) in enumerate(scan.files, 1):
         if progress is not None and number % 50 == 1:
             progress((number - 1) / total, f"Reading image {number} of {total}")
-        try:
-            byte_count = (folder / relative).stat().st_size
-            if byte_count > MAXIMUM_FILE_BYTES:
-                detail = f"{byte_count:,} bytes; the limit is {MAXIMUM_FILE_BYTES:,}"
-                skipped.append(SkippedFile(str(relative), TOO_LARGE, detail))
-                continue
-            arrays.append(_read_one(folder / relative, image_size, channels))
+        read = _try_read(folder, relative, image_size, channels)
+        if isinstance(read, SkippedFile):
+            skipped.append(read)
+        else:
+            arrays.append(read)
             labels.append(class_index)
-        except ImageError as error:
-            skipped.append(SkippedFile(str(relative), CORRUPT, str(error)))
-        except OSError as error:
-            skipped.append(SkippedFile(str(relative), CORRUPT, error.strerror or str(error)))
     if progress is not None:
         progress(1.0, f"Read {len(scan.files)} image file(s)")
     counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(scan.class_names)).tolist()

@@ -52,6 +52,9 @@ class SplitData:
     info: DatasetInfo  # With image_shape updated to the prepared shape.
     summary: pandas.DataFrame  # One row per class; columns train, validation, test, total.
     skipped: SkippedReport | None  # What was left out of the user's own images; None otherwise.
+    # What the user should know about how the settings were applied (a subset larger than the set,
+    # shares a small set cannot keep, an empty split), one warning per item; empty when all is as asked.
+    notes: tuple[str, ...] = ()
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -72,6 +74,30 @@ def _missing_message(standard: StandardSet, reason: str, online_hint: bool = Fal
     return text + (", or load it once while online to download it automatically." if online_hint else ".")
 
 
+_NAME_LOOKUP_FAILURES = (
+    "name resolution",
+    "Name or service not known",
+    "nodename nor servname",
+    "getaddrinfo",
+)
+
+
+def _cause(error: BaseException, url: str) -> str:
+    """Why a download failed, in words (no errno numbers): "no internet connection", a HTTP status, ..."""
+    reason = getattr(error, "reason", None) or error
+    host = urllib.parse.urlsplit(url).hostname or url
+    text = str(reason)
+    if isinstance(reason, socket.gaierror) or any(marker in text for marker in _NAME_LOOKUP_FAILURES):
+        return f"{host} cannot be reached, this machine seems to have no internet connection"
+    if isinstance(reason, TimeoutError | socket.timeout):
+        return f"{host} did not answer in time"
+    if isinstance(error, urllib.error.HTTPError):
+        return f"the server answered HTTP {error.code} {error.reason}"
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror
+    return text
+
+
 def _download(download: Download, progress: Progress | None, label: str) -> None:
     """Fetch one file into the cache, checking its SHA-256; the partial file never stays behind."""
     target = datasets_folder() / download.relative_path
@@ -117,8 +143,9 @@ def ensure_files(name: str, *, allow_download: bool = True, progress: Progress |
         try:
             _download(download, scaled, standard.title)
         except (OSError, urllib.error.URLError, DatasetError, ValueError) as error:
-            reason = getattr(error, "reason", None) or error
             raise DatasetUnavailable(
-                _missing_message(standard, f"the download from {download.url} failed: {reason}")
+                _missing_message(
+                    standard, f"the download from {download.url} failed: {_cause(error, download.url)}"
+                )
             ) from None
     return folder / standard.downloads[0].relative_path

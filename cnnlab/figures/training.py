@@ -225,6 +225,11 @@ def _mosaic_figure(planes: Sequence[np.ndarray], title: str, symmetric: bool, co
     return figure
 
 
+def _shown_of(count: int, total: int, what: str) -> str:
+    """A figure's count: "16 of 32 channels" when it shows only the first `count` of `total`, else "32 channels"."""
+    return f"{count} of {total} {what}" if count < total else f"{count} {what}"
+
+
 def kernels(kernel: np.ndarray, channel: int | None = None, limit: int = 32, layer: str = "") -> go.Figure:
     """Each filter of a conv kernel (height, width, inputs, filters), blue negative, red positive.
 
@@ -233,14 +238,16 @@ def kernels(kernel: np.ndarray, channel: int | None = None, limit: int = 32, lay
     planes = np.asarray(kernel, dtype=np.float32)
     planes = planes[:, :, channel, :] if channel is not None else planes.mean(axis=2)
     count = min(planes.shape[-1], limit)
-    title = f"{count} filters of {layer}, in reading order" if layer else f"{count} filters, in reading order"
+    shown = _shown_of(count, planes.shape[-1], "filters")
+    title = f"{shown} of {layer}, in reading order" if layer else f"{shown}, in reading order"
     return _mosaic_figure([planes[:, :, index] for index in range(count)], title, symmetric=True)
 
 
 def feature_maps(maps: np.ndarray, limit: int = 16, layer: str = "") -> go.Figure:
     """Each channel of one image's feature map (height, width, channels), each scaled to its own range."""
     count = min(maps.shape[-1], limit)
-    title = f"{count} channels of {layer}" if layer else f"{count} channels"
+    shown = _shown_of(count, maps.shape[-1], "channels")
+    title = f"{shown} of {layer}" if layer else shown
     return _mosaic_figure([maps[:, :, index] for index in range(count)], title, symmetric=False)
 
 

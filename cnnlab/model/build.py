@@ -20,7 +20,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from cnnlab.errors import CnnLabError
+from cnnlab.errors import ArchitectureError, CnnLabError
 from cnnlab.model import backbones, keras_config
 from cnnlab.specs import AugmentationSettings, ModelSpec, TrainingSettings
 
@@ -36,21 +36,49 @@ def regularizer(value: Any) -> keras.regularizers.Regularizer | None:
     return keras.regularizers.L1L2(l1=float(value.get("l1", 0.0)), l2=float(value.get("l2", 0.0)))
 
 
+def _is_weights_failure(error: Exception) -> bool:
+    """True for a failed download or an unreadable weights file (what `keras.utils.get_file` and h5py raise)."""
+    text = str(error)
+    return isinstance(error, OSError) or any(
+        marker in text
+        for marker in ("URL fetch failure", "Incomplete or corrupted file", "Unable to open file")
+    )
+
+
+def _backbone_error(call: keras_config.KerasCall, error: Exception) -> Exception:
+    """The error to raise when Keras cannot construct a backbone: missing weights say where to put them,
+    arguments Keras refuses keep Keras's message, anything else is a bug and stays as it was."""
+    if call.arguments.get("weights") == "imagenet" and _is_weights_failure(error):
+        text = str(error)
+        file_name = re.search(r"([\w.-]+\.h5)", text)
+        wanted = f"the file {file_name.group(1)}" if file_name else "the weights file"
+        # Keras's download message ends in the socket's errno text; the URL is what helps.
+        address = re.search(r"URL fetch failure on (\S+?):? ", text)
+        cause = f"the download from {address.group(1)} failed" if address else text
+        return WeightsUnavailable(
+            f"Could not load the ImageNet weights of {call.class_name} ({cause}). CNN Lab downloads "
+            f"them once into $KERAS_HOME/models (default ~/.keras/models); offline, place {wanted} "
+            "there, or set weights to none to start from random weights."
+        )
+    if isinstance(error, ValueError):
+        arguments = ", ".join(f"{key}={value!r}" for key, value in call.arguments.items())
+        return ArchitectureError(
+            f"Keras cannot build {call.class_name}({arguments}): {error} Change the backbone's settings "
+            "or the model's input shape."
+        )
+    return error
+
+
 def _instantiate(call: keras_config.KerasCall) -> keras.layers.Layer:
     if call.module == "applications":
         constructor = getattr(keras.applications, call.class_name)
         try:
             backbone = constructor(**call.arguments)
-        except Exception as error:  # Keras raises plain exceptions for failed downloads.
-            if call.arguments.get("weights") != "imagenet":
+        except Exception as error:  # Keras raises plain Exception for a failed download; sorted below.
+            replacement = _backbone_error(call, error)
+            if replacement is error:
                 raise
-            file_name = re.search(r"([\w.-]+\.h5)", str(error))
-            wanted = f"the file {file_name.group(1)}" if file_name else "the weights file"
-            raise WeightsUnavailable(
-                f"Could not load the ImageNet weights of {call.class_name} ({error}). CNN Lab downloads "
-                f"them once into $KERAS_HOME/models (default ~/.keras/models); offline, place {wanted} "
-                "there, or set weights to none to start from random weights."
-            ) from None
+            raise replacement from None
         backbone.trainable = call.trainable or call.fine_tune_layers > 0
         if call.fine_tune_layers:
             for layer in backbone.layers[: -call.fine_tune_layers]:

@@ -1,16 +1,21 @@
 """Spec and settings to a runnable, readable Keras training script in the keras-io style.
 
 The script is written from `keras_config`, the description `build` and `training` also use, so
-the model it builds has the same layers, arguments and parameter count as the app's. It never
-imports TensorFlow itself, so the Model page can show it on every edit.
+the model it builds has the same layers, arguments and parameter count as the app's. Its split is
+the app's: `cnnlab.data.splits.stratified_split` (and `stratified_subset`) copied into the script
+as numpy code, so the same seed gives the same train, validation and test images without CNN Lab
+installed. It never imports TensorFlow itself, so the Model page can show it on every edit.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
 import textwrap
 from typing import Any
 
+from cnnlab.data import splits
 from cnnlab.model import keras_config, shapes
 from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
 
@@ -92,6 +97,11 @@ def _data_source(data: DataSettings, input_shape: tuple[int, int, int]) -> str:
     """A `load_data()` function returning train, validation and test splits scaled to [0, 1]."""
     height, width, channels = input_shape
     fractions = f"validation_fraction={data.validation_fraction!r}, test_fraction={data.test_fraction!r}"
+    subset = (
+        f"indices = stratified_subset(labels, {data.subset}, int(labels.max()) + 1, seed)"
+        if data.subset is not None
+        else "indices = np.arange(len(labels))"
+    )
     if data.dataset == "digits":
         body = """
             digits = load_digits()
@@ -130,18 +140,63 @@ def _data_source(data: DataSettings, input_shape: tuple[int, int, int]) -> str:
                 images = np.asarray(keras.ops.image.resize(images, ({height}, {width})))
             if images.shape[-1] != {channels}:
                 {"images = images.mean(axis=-1, keepdims=True)" if channels == 1 else "images = np.repeat(images, 3, axis=-1)"}
-            held_out = validation_fraction + test_fraction
-            x_train, x_rest, y_train, y_rest = train_test_split(
-                images, labels, test_size=held_out, stratify=labels, random_state=seed
+            {subset}
+            parts = stratified_split(labels[indices], validation_fraction, test_fraction, seed)
+            train, validation, test = (indices[part] for part in parts)
+            return (
+                (images[train], labels[train]),
+                (images[validation], labels[validation]),
+                (images[test], labels[test]),
             )
-            x_val, x_test, y_val, y_test = train_test_split(
-                x_rest, y_rest, test_size=test_fraction / held_out, stratify=y_rest, random_state=seed
-            )
-            return (x_train, y_train), (x_val, y_val), (x_test, y_test)
             """
         ).rstrip(),
         "    ",
     )
+
+
+_SUBSET_SOURCE = '''
+def stratified_subset(labels, subset, num_classes, seed):
+    """Indices of at most `subset` images keeping the class proportions, as CNN Lab picks them."""
+    if subset >= len(labels):
+        return np.arange(len(labels))
+    present = np.bincount(labels, minlength=num_classes)
+    allocated = _largest_remainder(present.astype(np.int64), subset)
+    rng = np.random.default_rng([seed, 1])
+    chosen = [
+        rng.permutation(np.flatnonzero(labels == index))[: allocated[index]] for index in range(num_classes)
+    ]
+    return np.sort(np.concatenate(chosen))
+'''
+
+
+def _split_functions(names: list[str]) -> list[str]:
+    """The `cnnlab.data.splits` functions named, and the module's functions they call (transitively),
+    in the module's order."""
+    functions = {
+        name: value
+        for name, value in vars(splits).items()
+        if inspect.isfunction(value) and value.__module__ == splits.__name__
+    }
+    chosen, waiting = set(names), list(names)
+    while waiting:
+        source = inspect.getsource(functions[waiting.pop()])
+        for name in functions:
+            if name not in chosen and re.search(rf"\b{name}\(", source):
+                chosen.add(name)
+                waiting.append(name)
+    return [name for name in functions if name in chosen]
+
+
+def split_source(with_subset: bool = False) -> str:
+    """CNN Lab's stratified split (and subset) as script code: `cnnlab.data.splits`'s own source,
+    with the helpers it calls, so the script splits exactly as the app does."""
+    helpers = _split_functions(
+        ["stratified_split", "_largest_remainder"] if with_subset else ["stratified_split"]
+    )
+    parts = [inspect.getsource(getattr(splits, name)).strip() for name in helpers]
+    if with_subset:
+        parts.insert(len(parts) - 1, _SUBSET_SOURCE.strip())
+    return "\n\n\n".join(parts)
 
 
 def _training_source(spec: ModelSpec, settings: TrainingSettings) -> str:
@@ -164,7 +219,7 @@ def _training_source(spec: ModelSpec, settings: TrainingSettings) -> str:
         if callbacks
         else "[]"
     )
-    return f"""{schedule_source}def main():
+    return f"""{schedule_source}def main(epochs={settings.epochs}):
     keras.utils.set_random_seed({settings.seed})
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = load_data()
     print("Training images:", x_train.shape, "validation:", x_val.shape, "test:", x_test.shape)
@@ -180,7 +235,7 @@ def _training_source(spec: ModelSpec, settings: TrainingSettings) -> str:
         x_train,
         y_train,
         batch_size={settings.batch_size},
-        epochs={settings.epochs},
+        epochs=epochs,
         validation_data=(x_val, y_val),
         callbacks={callback_list},
     )
@@ -192,7 +247,11 @@ def _training_source(spec: ModelSpec, settings: TrainingSettings) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description="Train {spec.name} as CNN Lab does.")
+    parser.add_argument(
+        "--epochs", type=int, default={settings.epochs}, help="how many epochs to train (default: {settings.epochs})"
+    )
+    main(epochs=parser.parse_args().epochs)
 """
 
 
@@ -200,28 +259,33 @@ def script(
     spec: ModelSpec,
     settings: TrainingSettings | None = None,
     data: DataSettings | None = None,
+    file_name: str | None = None,
 ) -> str:
-    """The whole training script for `spec`: imports, `load_data`, `build_model`, `main`."""
+    """The whole training script for `spec`: imports, the split, `load_data`, `build_model`, `main`.
+
+    `file_name` is the name the script is saved under (default: the model's name with ".py"), so
+    its docstring says how to run the file the user has.
+    """
     settings = settings or TrainingSettings()
     data = data or DataSettings()
     shapes.check(spec)
     model = model_source(spec, settings)
     training = _training_source(spec, settings)
-    imports = ["import math", ""] if "math." in training else []
+    imports = ["import argparse"] + (["import math"] if "math." in training else []) + [""]
     imports += ["import keras", "import numpy as np"]
     imports.append(
         "from keras import layers, regularizers" if "regularizers." in model else "from keras import layers"
     )
     if data.dataset == "digits":
         imports.append("from sklearn.datasets import load_digits")
-    imports.append("from sklearn.model_selection import train_test_split")
     header = textwrap.dedent(
         f'''\
         """
         Title: {spec.name} on {data.dataset}
         Description: Build, train and evaluate a convolutional neural network, exported from CNN Lab.
 
-        Run it with `python {spec.name}.py`. It needs keras (with TensorFlow) and scikit-learn.
+        Run it with `python {file_name or spec.name + ".py"}` (add `--epochs N` to change the epochs).
+        It needs keras (with TensorFlow){" and scikit-learn" if data.dataset == "digits" else ""}.
         """
         '''
     )
@@ -229,6 +293,9 @@ def script(
         [
             header,
             "\n".join(imports),
+            "",
+            "",
+            split_source(with_subset=data.subset is not None),
             "",
             "",
             _data_source(data, spec.input_shape),

@@ -44,6 +44,11 @@ def _dense(units: int, activation: str = "relu") -> dict[str, Any]:
 
 
 FLATTEN = {"type": "Flatten"}
+
+# Real drawings are off-centre, slanted, thicker or thinner than the 1,797 scanned digits; shifting,
+# rotating and zooming each training image a little makes a small model robust to that, at no cost
+# in test accuracy (`benchmarks/digits_accuracy.py`).
+DIGITS_AUGMENTATION: Mapping[str, float] = {"rotation": 0.04, "translation": 0.1, "zoom": 0.1}
 BATCH_NORM = {"type": "BatchNormalization"}
 
 
@@ -93,7 +98,7 @@ PRESETS: dict[str, Preset] = {
                 ],
             ),
             "digits",
-            training={"epochs": 15},
+            training={"epochs": 40, "augmentation": DIGITS_AUGMENTATION},
         ),
         Preset(
             "mnist_minimal",

@@ -226,7 +226,8 @@ def not_learning(
 
 def overfitting(history: Sequence[EpochFigures]) -> Diagnosis | None:
     """`overfitting` when the validation loss stayed above its lowest for `OVERFITTING_EPOCHS`
-    epochs (by `OVERFITTING_RISE` now) while the training loss fell below its value at that lowest."""
+    epochs (by `OVERFITTING_RISE` now) while the training loss fell below its value at that lowest
+    and below the validation loss (the gap that memorising opens)."""
     measured = [(figures, figures.val_loss) for figures in history if figures.val_loss is not None]
     if len(measured) <= OVERFITTING_EPOCHS:
         return None
@@ -236,6 +237,10 @@ def overfitting(history: Sequence[EpochFigures]) -> Diagnosis | None:
     if since < OVERFITTING_EPOCHS or last_value <= lowest_value * (1 + OVERFITTING_RISE):
         return None
     if last.loss >= lowest.loss:
+        return None
+    if last_value <= last.loss:
+        # Validation still fits better than training (dropout and augmentation make the training
+        # loss the harder one): a small wobble of a tiny validation loss is no memorising.
         return None
     return Diagnosis(
         OVERFITTING,

@@ -10,9 +10,11 @@ its `probes` snapshot (epoch 0, `{"images": ...}`), converted to the run's input
 from __future__ import annotations
 
 import io
+import logging
 import os
 import secrets
 import threading
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from cnnlab.runs.reader import RunReader
 MAX_PROBES = 4  # `cnnlab.runs.telemetry.MAX_PROBES`: telemetry follows at most this many.
 FILE_NAME = "probes.npz"
 _LOCK = threading.Lock()
+logger = logging.getLogger(__name__)
 
 
 class ProbeError(CnnLabError):
@@ -37,16 +40,40 @@ def probes_path(store: RunReader) -> Path:
     return store.home / FILE_NAME
 
 
+def unreadable(store: RunReader) -> str | None:
+    """Why the pinned probes file cannot be read (what to do included), or None when it reads or is absent."""
+    path = probes_path(store)
+    if not path.exists():
+        return None
+    try:
+        _read(path)
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        return (
+            f"The pinned probes file {path} cannot be read ({type(error).__name__}: {error}), so new runs "
+            "follow no probes. Pin an image again on the Predict page to replace it."
+        )
+    return None
+
+
+def _read(path: Path) -> list[np.ndarray]:
+    with np.load(path, allow_pickle=False) as archive:
+        names = sorted(archive.files, key=lambda name: int(name.rsplit("_", 1)[-1]))
+        return [archive[name].astype(np.float32) for name in names]
+
+
 def pinned(store: RunReader) -> list[np.ndarray]:
-    """The pinned probes, oldest first (an empty list when none or the file is unreadable)."""
+    """The pinned probes, oldest first; an empty list when none are pinned.
+
+    An unreadable file also gives an empty list (a damaged pin must not stop a run from starting),
+    but not silently: a warning is logged, and `unreadable(store)` says why for a page to show.
+    """
     path = probes_path(store)
     if not path.exists():
         return []
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            names = sorted(archive.files, key=lambda name: int(name.rsplit("_", 1)[-1]))
-            return [archive[name].astype(np.float32) for name in names]
-    except (OSError, ValueError):
+        return _read(path)
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        logger.warning("The pinned probes file %s cannot be read (%s); no probes are followed.", path, error)
         return []
 
 

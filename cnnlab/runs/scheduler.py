@@ -3,8 +3,8 @@
 `Scheduler.submit` records a queued run; the scheduler starts queued runs in order while fewer
 than `max_workers` runs hold a slot (`starting` or `running`; a paused run holds none), hands
 each to an `Executor` (`cnnlab.runs.executor`: local processes and a warm worker by default),
-and watches the workers: a worker process that dies is marked `failed` ("the worker process
-died") within about a second, and at start-up a run whose process is gone becomes `interrupted`.
+and watches the workers: the run of a worker process that dies is marked `interrupted` ("the
+worker process died", continuable from its last complete epoch) within about a second, and at start-up a run whose process is gone becomes `interrupted`.
 Several schedulers may share one store (the Streamlit server and a CLI): claims are atomic and
 the limit counts every run in the store. The scheduler is also where the server changes runs
 (stop, continue, fork, rename, delete); its pages only read them.
@@ -245,6 +245,13 @@ class Scheduler:
         last_sign_of_life = run.heartbeat_at if run.heartbeat_at is not None else run.created_at
         return now - last_sign_of_life > self.stale_seconds
 
+    def _how(self, run: RunRecord, now: float) -> str:
+        """How a worker this scheduler did not start was found gone, for the reason."""
+        if run.worker_pid and run.worker_host in (None, self._host) and not process_alive(run.worker_pid):
+            return f"its process {run.worker_pid} has exited"
+        last_sign_of_life = run.heartbeat_at if run.heartbeat_at is not None else run.created_at
+        return f"no heartbeat for {now - last_sign_of_life:.0f} s"
+
     def _end(self, run: RunRecord, status: Status, reason: str, hint: str) -> None:
         with contextlib.suppress(RunError):  # The worker may have finished the run meanwhile.
             self.store.set_status(run.id, status, reason=reason, hint=hint, expected=statuses.LIVE)
@@ -263,10 +270,17 @@ class Scheduler:
         return interrupted
 
     def tick(self) -> None:
-        """One round of watching: mark dead workers failed, start queued runs, keep a warm worker."""
+        """One round of watching: mark runs whose worker died interrupted, start queued runs, keep a warm worker.
+
+        A dead worker is not a fault of the run's settings, so its run can be continued from the last
+        complete epoch (its latest checkpoint, optimizer state included).
+        """
         with self._lock:
             now = time.time()
-            hint = "The metrics and checkpoints recorded before it died are kept; fork or continue from them."
+            hint = (
+                "The metrics and checkpoints recorded before it died are kept: continue it from its last "
+                "complete epoch, or fork it from an earlier one."
+            )
             for run_id in list(self._owned):
                 if self.executor.alive(run_id):
                     continue
@@ -274,12 +288,14 @@ class Scheduler:
                 run = self.store.get_run(run_id)
                 if run.status in statuses.LIVE:
                     how = self.executor.describe_exit(run_id)
-                    self._end(run, Status.FAILED, f"{DIED[0].upper()}{DIED[1:]} ({how}).", hint)
+                    self._end(run, Status.INTERRUPTED, f"{DIED[0].upper()}{DIED[1:]} ({how}).", hint)
                     self.store.log_event(run_id, f"{DIED} ({how})", level="error")
                 self.executor.forget(run_id)
             for run in self.store.list_runs(status=statuses.LIVE):
                 if run.id not in self._owned and self._gone(run, now):
-                    self._end(run, Status.FAILED, f"{DIED[0].upper()}{DIED[1:]} (no heartbeat).", hint)
+                    self._end(
+                        run, Status.INTERRUPTED, f"{DIED[0].upper()}{DIED[1:]} ({self._how(run, now)}).", hint
+                    )
             while (claimed := self.store.claim_next_queued(self.max_workers)) is not None:
                 self._launch(claimed)
             if self.store.count_runs(statuses.OCCUPYING) < self.max_workers:

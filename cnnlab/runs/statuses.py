@@ -8,8 +8,8 @@ completed, stopped, interrupted -> queued   (continue for more epochs)
 ```
 
 A run waiting in the queue can be stopped (cancelled) or fail (its settings cannot be read).
-A run whose worker process disappears becomes `failed` while the scheduler watches it and
-`interrupted` when the scheduler finds it gone at start-up. `diverged` and `failed` are final:
+A run whose worker process disappears (killed, out of memory, or gone when the server
+restarted) becomes `interrupted`: its settings were not at fault, so it can be continued. `diverged` and `failed` are final:
 change the settings and fork a new run instead.
 
 `Status` is a `str` Enum, so a status compares equal to its text (`Status.QUEUED == "queued"`),

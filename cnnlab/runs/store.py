@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from cnnlab.errors import RunError
-from cnnlab.runs import database, records, statuses
+from cnnlab.runs import database, names, records, statuses
 from cnnlab.runs.artifacts import NamedArrays, RunArtifacts, SnapshotArrays
 from cnnlab.runs.records import JsonValue, ResultValue, RunRecord
 from cnnlab.runs.statuses import Status
@@ -125,7 +125,7 @@ class Store:
         run_id = records.new_run_id(now)
         status = statuses.check_status(status)
         if name is None:
-            name = f"{spec.name} {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))}"
+            name = names.run_name(spec, data_settings, now)
         with self.database.transaction() as connection:
             connection.execute(
                 "INSERT INTO runs (id, name, owner, status, created_at, queued_at, spec, data_settings, "

@@ -15,13 +15,13 @@ user can read.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import os
+import sqlite3
 import sys
 import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cnnlab.errors import CnnLabError, RunError
@@ -31,15 +31,43 @@ from cnnlab.runs.statuses import Status
 from cnnlab.runs.store import Store
 
 HEARTBEAT_SECONDS = 1.0
+HEARTBEAT_HINT = (
+    "Check that the disk holding CNNLAB_HOME has free space and is writable, and that no other program "
+    "locks runs.sqlite3; the metrics and checkpoints recorded before are kept."
+)
+# After this many failed beats in a row the worker ends the run itself and says why, well before
+# the scheduler would give up on it for a stale heartbeat (`cnnlab.runs.scheduler.STALE_SECONDS`).
+FAILED_BEATS_LIMIT = 10
 
 
 class Heartbeat:
-    """A daemon thread that records, every `interval` seconds, that this process is alive."""
+    """A daemon thread that records, every `interval` seconds, that this process is alive.
 
-    def __init__(self, store: Store, run_id: str, interval: float = HEARTBEAT_SECONDS) -> None:
-        self._store, self._run_id, self._interval = store, run_id, interval
+    A beat that cannot be recorded is written to standard error (the run's `worker.log`) and, when
+    the store still takes it, to the run's events as a warning. After `failed_beats_limit` failures
+    in a row, `failure` says why and `on_give_up` is called (the worker then stops the job and
+    records that reason), so the run does not later fail for "no heartbeat" without a cause.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        run_id: str,
+        interval: float | None = None,
+        *,
+        failed_beats_limit: int | None = None,
+        on_give_up: Callable[[], object] | None = None,
+    ) -> None:
+        # The defaults are read when a heartbeat starts, so a test can shorten them.
+        self._store, self._run_id = store, run_id
+        self._interval = HEARTBEAT_SECONDS if interval is None else interval
+        self._failed_beats_limit = FAILED_BEATS_LIMIT if failed_beats_limit is None else failed_beats_limit
+        self._on_give_up = on_give_up
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{run_id}", daemon=True)
+        self.failed_beats = 0  # Failed beats in a row.
+        self.last_error: str | None = None
+        self.failure: str | None = None  # Set once the beats have failed too often in a row.
 
     def start(self) -> Heartbeat:
         """Send the first beat now and then keep beating in the background."""
@@ -56,9 +84,50 @@ class Heartbeat:
         while not self._stopped.wait(self._interval):
             try:
                 self._store.heartbeat(self._run_id, os.getpid())
-            except Exception:
-                # A missed beat must never end the run; the next one will do.
-                continue
+            except Exception as error:  # Any failure, expected (disk, lock) or a bug, is reported below.
+                self._failed(error)
+            else:
+                if self.failed_beats:
+                    self._recovered()
+
+    def _failed(self, error: Exception) -> None:
+        """Report a failed beat on stderr and in the run's events; give up after too many in a row."""
+        self.failed_beats += 1
+        text = f"{type(error).__name__}: {error}"
+        print(
+            f"cnnlab worker {os.getpid()}: heartbeat {self.failed_beats} in a row for run {self._run_id} "
+            f"failed: {text}",
+            file=sys.stderr,
+            flush=True,
+        )
+        if not isinstance(error, sqlite3.Error | OSError | CnnLabError):
+            traceback.print_exc(file=sys.stderr)
+        if text != self.last_error:
+            self._log(f"The heartbeat could not be recorded ({text}); training carries on.", "warning")
+        self.last_error = text
+        if self.failed_beats >= self._failed_beats_limit and self.failure is None:
+            self.failure = (
+                f"The worker could not record its heartbeat {self.failed_beats} times in a row "
+                f"(last error: {text}), so it stopped the run."
+            )
+            self._log(self.failure, "error")
+            if self._on_give_up is not None:
+                self._on_give_up()
+
+    def _recovered(self) -> None:
+        self._log(f"The heartbeat was recorded again after {self.failed_beats} failed beat(s).", "info")
+        self.failed_beats, self.last_error = 0, None
+
+    def _log(self, message: str, level: str) -> None:
+        """An event for the run, if the store takes it (stderr already has the failure)."""
+        try:
+            self._store.log_event(self._run_id, message, level=level)
+        except (sqlite3.Error, OSError, CnnLabError) as error:
+            print(
+                f"cnnlab worker {os.getpid()}: could not log {message!r}: {error}",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def load_job(entry: str = DEFAULT_ENTRY, *, warm_up: bool = False) -> Job:
@@ -99,25 +168,39 @@ def run_job(run_id: str, store: Store, job: Job | str = DEFAULT_ENTRY) -> Status
     Records the final status in the store and returns it; an exception becomes `failed` with its
     traceback, a readable reason and a hint.
     """
-    heartbeat = Heartbeat(store, run_id).start()
+    control = Control(store, run_id)
+    heartbeat = Heartbeat(store, run_id, on_give_up=lambda: _stop_job(control)).start()
     try:
         store.log_event(run_id, f"worker process {os.getpid()} took the run")
         function = load_job(job) if isinstance(job, str) else job
-        outcome = function(run_id, store, Control(store, run_id)) or Outcome()
+        outcome = function(run_id, store, control) or Outcome()
+        if heartbeat.failure is not None:
+            outcome = Outcome(Status.FAILED, reason=heartbeat.failure, hint=HEARTBEAT_HINT)
         store.set_status(run_id, outcome.status, reason=outcome.reason, hint=outcome.hint)
         return outcome.status
     except BaseException as error:
         reason, hint = _failure_reason(error)
+        if heartbeat.failure is not None:
+            reason, hint = f"{heartbeat.failure} Then: {reason}", HEARTBEAT_HINT
         # The run may have ended already (the scheduler gave up on it); then keep what is there.
-        with contextlib.suppress(RunError):
+        try:
             store.set_status(
                 run_id, Status.FAILED, reason=reason, hint=hint, traceback=traceback.format_exc()
+            )
+        except (RunError, sqlite3.Error, OSError) as recording_error:
+            print(
+                f"Run {run_id} failed ({reason}); recording that failed: {recording_error}", file=sys.stderr
             )
         if not isinstance(error, Exception):
             raise
         return Status.FAILED
     finally:
         heartbeat.stop()
+
+
+def _stop_job(control: Control) -> None:
+    """Make the job's next `should_stop()` answer True (the heartbeat gave up)."""
+    control.stop_requested = True
 
 
 def _redirect_output(path: Path) -> None:

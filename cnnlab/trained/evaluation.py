@@ -2,30 +2,40 @@
 
 The model comes from `cnnlab.trained.checkpoints` (a run's best or latest checkpoint) or from a
 user's file; `evaluate` predicts a split once and keeps everything the Evaluate page shows, and
-the helpers below pick images out of it. The
-loss is computed from the same single pass as the predictions, as `cnnlab.runs.telemetry` does for
-validation (cross-entropy plus the model's regularisation penalties), so it matches Keras's
-own `evaluate`.
+the helpers below pick images out of it. The loss is computed from the same single pass as the
+predictions, as `cnnlab.runs.telemetry` does for validation (cross-entropy plus the model's
+regularisation penalties), so it matches Keras's own `evaluate`.
+
+Only `predict_scores` and `explain` need the model, and so TensorFlow; everything else is numpy,
+so a page can show a checkpoint's evaluation without starting TensorFlow when its scores were
+saved before (`save_scores` and `load_scores`, one file per checkpoint version, split and data:
+`scores_path`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
+import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
 import pandas as pd
-from sklearn import metrics
 
 from cnnlab.data.info import SplitData
 from cnnlab.errors import CnnLabError
-from cnnlab.runs import telemetry
-from cnnlab.trained import inspection
+
+if TYPE_CHECKING:
+    import keras
 
 SPLITS = ("test", "validation")
 PREDICTION_BATCH_SIZE = 256
+EPSILON = 1e-7  # Keras's default `keras.config.epsilon()`, which clips probabilities in its cross-entropy.
 
 
 class EvaluationError(CnnLabError):
@@ -70,21 +80,65 @@ class Evaluation:
         return int((self.predicted != self.labels).sum())
 
 
-def evaluate(
-    model: keras.Model, images: np.ndarray, labels: np.ndarray, class_names: Sequence[str]
-) -> Evaluation:
-    """Predict `images` once and measure: loss, accuracy, confusion matrix, per-image confidence."""
-    labels = np.asarray(labels, dtype=np.int64)
+@dataclass(frozen=True)
+class Scores:
+    """What one pass of a model over a split gives: its probabilities and its regularisation penalty."""
+
+    probabilities: np.ndarray  # float32 (count, classes), or (count, 1) for one sigmoid unit
+    penalty: float  # the sum of the model's regularisation losses, added to the mean cross-entropy
+
+
+def predict_scores(model: keras.Model, images: np.ndarray) -> Scores:
+    """The model's probabilities for `images` in one pass, and its regularisation penalty."""
+    import keras
+
     probabilities = np.asarray(model.predict(images, batch_size=PREDICTION_BATCH_SIZE, verbose=0), np.float32)
-    losses, hits = telemetry.losses_and_hits(probabilities, labels)
     penalty = float(sum(float(keras.ops.convert_to_numpy(loss)) for loss in model.losses))
-    predicted = telemetry.predicted_classes(probabilities)
+    return Scores(probabilities, penalty)
+
+
+def _predicted_classes(probabilities: np.ndarray) -> np.ndarray:
+    # As `cnnlab.runs.telemetry.predicted_classes`: one sigmoid unit means class 1 above 0.5.
+    if probabilities.shape[-1] == 1:
+        return (probabilities[:, 0] > 0.5).astype(np.int64)
+    return np.asarray(probabilities.argmax(axis=-1), dtype=np.int64)
+
+
+def _cross_entropy(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    # As `cnnlab.runs.telemetry.losses_and_hits`: Keras's cross-entropy computed from probabilities.
+    if probabilities.shape[-1] == 1:
+        chance = np.clip(probabilities[:, 0].astype(np.float64), EPSILON, 1 - EPSILON)
+        losses: np.ndarray = -(labels * np.log(chance) + (1 - labels) * np.log(1 - chance))
+        return losses
+    normalised = probabilities / probabilities.sum(axis=-1, keepdims=True)
+    chance = np.clip(normalised[np.arange(len(labels)), labels].astype(np.float64), EPSILON, 1 - EPSILON)
+    negative_logs: np.ndarray = -np.log(chance)
+    return negative_logs
+
+
+def from_scores(
+    images: np.ndarray, labels: np.ndarray, scores: Scores, class_names: Sequence[str]
+) -> Evaluation:
+    """The evaluation of a split from its scores: loss, accuracy, confusion matrix, per-image confidence.
+
+    EvaluationError when the scores are not one row per image (scores saved for other data).
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    probabilities = np.asarray(scores.probabilities, dtype=np.float32)
+    if len(probabilities) != len(labels):
+        raise EvaluationError(
+            f"The scores have {len(probabilities)} rows for {len(labels)} images; evaluate the model again."
+        )
+    predicted = _predicted_classes(probabilities)
     if probabilities.shape[-1] == 1:
         confidence = np.where(predicted == 1, probabilities[:, 0], 1.0 - probabilities[:, 0])
     else:
         confidence = probabilities.max(axis=-1)
     names = tuple(str(name) for name in class_names)
-    matrix = telemetry.confusion_matrix(labels, predicted, max(len(names), 2))
+    losses = _cross_entropy(probabilities, labels)
+    size = max(len(names), 2)
+    matrix = np.zeros((size, size), dtype=np.int32)
+    np.add.at(matrix, (labels, predicted), 1)
     return Evaluation(
         images=images,
         labels=labels,
@@ -92,17 +146,69 @@ def evaluate(
         predicted=predicted,
         confidence=confidence.astype(np.float32),
         class_names=names,
-        loss=float(losses.mean()) + penalty if len(losses) else float("nan"),
-        accuracy=float(hits.mean()) if len(hits) else float("nan"),
+        loss=float(losses.mean()) + scores.penalty if len(losses) else float("nan"),
+        accuracy=float((predicted == labels).mean()) if len(labels) else float("nan"),
         confusion=matrix,
     )
 
 
+def evaluate(
+    model: keras.Model, images: np.ndarray, labels: np.ndarray, class_names: Sequence[str]
+) -> Evaluation:
+    """Predict `images` once and measure: loss, accuracy, confusion matrix, per-image confidence."""
+    return from_scores(images, labels, predict_scores(model, images), class_names)
+
+
+def scores_path(cache_folder: Path, checkpoint_path: Path, modified: int, split: str, data: Any) -> Path:
+    """Where the scores of one checkpoint file version on one split of one dataset are saved.
+
+    The name hashes the checkpoint's path and modification time, the split and the data settings
+    (any JSON-ready value): a rewritten checkpoint or other data gets another file.
+    """
+    key = json.dumps([str(checkpoint_path), modified, split, data], sort_keys=True, default=str)
+    return Path(cache_folder) / f"scores_{hashlib.sha256(key.encode()).hexdigest()[:24]}.npz"
+
+
+def save_scores(path: Path, scores: Scores) -> None:
+    """Write `scores` to `path` atomically (a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, probabilities=scores.probabilities, penalty=np.float64(scores.penalty))
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def load_scores(path: Path) -> Scores | None:
+    """The scores saved at `path`, or None when there are none (or the file is unreadable)."""
+    try:
+        with np.load(path) as saved:
+            return Scores(np.asarray(saved["probabilities"], np.float32), float(saved["penalty"]))
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def _precision_recall_f1(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per class, from the confusion matrix: precision, recall, F1 and support (0 where undefined,
+    as scikit-learn's `zero_division=0`)."""
+    matrix = confusion.astype(np.float64)
+    hits = np.diag(matrix)
+    support, predicted = matrix.sum(axis=1), matrix.sum(axis=0)
+    precision = np.divide(hits, predicted, out=np.zeros_like(hits), where=predicted > 0)
+    recall = np.divide(hits, support, out=np.zeros_like(hits), where=support > 0)
+    both = precision + recall
+    f1 = np.divide(2 * precision * recall, both, out=np.zeros_like(hits), where=both > 0)
+    return precision, recall, f1, support
+
+
 def per_class_report(evaluation: Evaluation) -> pd.DataFrame:
-    """Precision, recall, F1 and support per class (scikit-learn), one row per class name."""
-    indices = list(range(len(evaluation.class_names)))
-    precision, recall, f1, support = metrics.precision_recall_fscore_support(
-        evaluation.labels, evaluation.predicted, labels=indices, zero_division=0
+    """Precision, recall, F1 and support per class (as scikit-learn computes them), one row per class name."""
+    count = len(evaluation.class_names)
+    precision, recall, f1, support = (
+        values[:count] for values in _precision_recall_f1(evaluation.confusion[:count, :count])
     )
     return pd.DataFrame(
         {
@@ -121,14 +227,14 @@ def summary(evaluation: Evaluation) -> pd.DataFrame:
         {"metric": "accuracy", "value": evaluation.accuracy},
         {"metric": "loss", "value": evaluation.loss},
     ]
-    indices = list(range(len(evaluation.class_names)))
+    count = len(evaluation.class_names)
+    precision, recall, f1, support = _precision_recall_f1(evaluation.confusion[:count, :count])
+    total = support.sum()
     for average in ("macro", "weighted"):
-        precision, recall, f1, _ = metrics.precision_recall_fscore_support(
-            evaluation.labels, evaluation.predicted, labels=indices, average=average, zero_division=0
-        )
+        weights = np.full(count, 1.0 / count) if average == "macro" else support / (total if total else 1.0)
         rows += [
-            {"metric": f"{name} ({average} average)", "value": float(value)}
-            for name, value in (("precision", precision), ("recall", recall), ("f1", f1))
+            {"metric": f"{name} ({average} average)", "value": float((values * weights).sum())}
+            for name, values in (("precision", precision), ("recall", recall), ("f1", f1))
         ]
     return pd.DataFrame(rows)
 
@@ -165,6 +271,8 @@ def describe(evaluation: Evaluation, index: int) -> str:
 
 def explain(model: keras.Model, evaluation: Evaluation, indices: np.ndarray) -> np.ndarray:
     """Grad-CAM maps of the chosen images for their predicted classes, (count, height, width)."""
+    from cnnlab.trained import inspection
+
     if len(indices) == 0:
         return np.zeros((0, *evaluation.images.shape[1:3]), np.float32)
     return inspection.grad_cam(model, evaluation.images[indices], evaluation.predicted[indices])
@@ -174,13 +282,19 @@ __all__ = [
     "SPLITS",
     "Evaluation",
     "EvaluationError",
+    "Scores",
     "cell",
     "describe",
     "evaluate",
     "explain",
+    "from_scores",
+    "load_scores",
     "metrics_csv",
     "mistakes",
     "per_class_report",
+    "predict_scores",
+    "save_scores",
+    "scores_path",
     "split_arrays",
     "summary",
 ]

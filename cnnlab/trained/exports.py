@@ -16,7 +16,8 @@ from typing import Any
 from cnnlab.model import codegen, shapes
 from cnnlab.runs.reader import RunReader
 from cnnlab.runs.records import RunRecord
-from cnnlab.trained import checkpoints
+from cnnlab.trained import calibration as calibrating
+from cnnlab.trained import checkpoints, model_files, prediction
 
 TENSORBOARD_FOLDER = "tensorboard"
 TFLITE_NAMES = {False: "model.tflite", True: "model_quantized.tflite"}
@@ -32,14 +33,26 @@ def model_checkpoint(store: RunReader, run: RunRecord) -> checkpoints.Checkpoint
     return saved[0]
 
 
+def model_file(
+    run: RunRecord, checkpoint: checkpoints.Checkpoint, calibration: calibrating.Calibration | None = None
+) -> bytes:
+    """The `.keras` file of a run's checkpoint as CNN Lab hands it out: carrying what the run was
+    trained on (`prediction.run_info`) and its out-of-distribution calibration (`calibration`, else
+    the one kept beside the checkpoint if it was measured), so the file uploaded to Predict prepares
+    and flags images exactly as the run does."""
+    carried = calibration if calibration is not None else calibrating.kept(checkpoint.path)
+    return model_files.with_training_data(checkpoint.path.read_bytes(), prediction.run_info(run), carried)
+
+
 def model_bytes(store: RunReader, run: RunRecord) -> bytes:
-    """The `.keras` file of the run's best (or latest) checkpoint; RunError if there is none yet."""
-    return model_checkpoint(store, run).path.read_bytes()
+    """The `.keras` file (`model_file`) of the run's best (or latest) checkpoint; RunError if there is none yet."""
+    return model_file(run, model_checkpoint(store, run))
 
 
-def training_script(run: RunRecord) -> str:
-    """The runnable Keras script that trains this run's model with its settings and data."""
-    return codegen.script(run.model_spec(), run.training(), run.data())
+def training_script(run: RunRecord, file_name: str | None = None) -> str:
+    """The runnable Keras script that trains this run's model with its settings and data; its
+    docstring runs it as `file_name` (default: the download's name, `file_stem(run)` + ".py")."""
+    return codegen.script(run.model_spec(), run.training(), run.data(), file_name or f"{file_stem(run)}.py")
 
 
 def metrics_csv(store: RunReader, run: RunRecord) -> str:
@@ -109,7 +122,7 @@ def bundle(
     stem = file_stem(run)
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(f"{stem}/model.keras", model_bytes(store, run))
-        archive.writestr(f"{stem}/train.py", training_script(run))
+        archive.writestr(f"{stem}/train.py", training_script(run, "train.py"))
         archive.writestr(f"{stem}/metrics.csv", metrics_csv(store, run))
         archive.writestr(f"{stem}/run_card.json", json.dumps(run_card(store, run), indent=2, default=str))
         if include_tflite:
@@ -119,8 +132,10 @@ def bundle(
 
 
 def file_stem(run: RunRecord) -> str:
-    """A safe file name stem for downloads of this run: its name and id."""
-    name = "".join(char if char.isalnum() or char in "-_" else "_" for char in run.name).strip("_")
+    """A safe file name stem for downloads of this run: its model's name and the run's id
+    ("digits_default_mb2k4x1zq7f3a"), whatever the run was called."""
+    model_name = str(run.spec.get("name") or "")
+    name = "".join(char if char.isalnum() or char in "-_" else "_" for char in model_name).strip("_")
     return f"{name[:40]}_{run.id}" if name else run.id
 
 

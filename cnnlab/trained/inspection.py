@@ -14,6 +14,8 @@ confident prediction and its gradients vanish, the logit's do not.
   [0, 1] and resized to the input.
 - `saliency`: the absolute gradient of the class score with respect to the input pixels
   (Simonyan et al., 2013), the largest over colour channels, scaled to [0, 1].
+- `grad_cam_and_saliency`: both from one forward and one backward pass, for a page that shows
+  them side by side.
 - `feature_maps`: every spatial layer's output for one image.
 """
 
@@ -21,8 +23,9 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import keras
 import numpy as np
@@ -49,6 +52,7 @@ class LayerGraph:
     output_ranks: tuple[int, ...]
     scores_are_logits: bool
     single_sigmoid: bool  # one sigmoid unit: class 1 above 0.5
+    compiled: dict[str, Callable[..., Any]] = field(default_factory=dict, compare=False, repr=False)
 
     def index(self, layer_name: str) -> int:
         """The position of `layer_name` among the graph's outputs; InspectionError if it is not there."""
@@ -173,10 +177,57 @@ def image_batch(model: keras.Model, images: np.ndarray | Sequence[np.ndarray]) -
     return batch
 
 
+def _input_spec(graph: LayerGraph) -> tf.TensorSpec:
+    return tf.TensorSpec((None, *graph.model.input_shape[1:]), tf.float32)
+
+
+def _compiled(graph: LayerGraph, name: str, build: Callable[[], Callable[..., Any]]) -> Callable[..., Any]:
+    """The graph's TensorFlow function `name`, traced on first use and kept with the graph.
+
+    A traced gradient pass answers a small model in a few milliseconds where the same eager calls
+    take ten times longer (Streamlit clears Keras's session and TensorFlow's kernel cache after
+    every script run, which costs a traced function about 30 ms and eager calls more); the input
+    signature has no batch size, so any batch reuses one trace.
+    """
+    with _GRAPHS_LOCK:
+        function = graph.compiled.get(name)
+        if function is None:
+            function = build()
+            graph.compiled[name] = function
+        return function
+
+
 def predict(model: keras.Model, images: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
     """The model's class probabilities for a batch (or one image), in inference mode."""
     batch = image_batch(model, images)
     return np.asarray(keras.ops.convert_to_numpy(model(batch, training=False)), dtype=np.float32)
+
+
+def _explainer(graph: LayerGraph, position: int) -> Callable[..., Any]:
+    """A traced function of (images, classes) giving the class-weighted activations of the layer at
+    `position` (Grad-CAM before scaling) and the gradients of the class scores for the input pixels."""
+
+    def explain(inputs: tf.Tensor, classes: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            outputs = graph.model(inputs, training=False)
+            activations = outputs[position]
+            score = _class_scores(graph, outputs[-1], classes)
+        layer_gradients, input_gradients = tape.gradient(score, [activations, inputs])
+        if layer_gradients is None:
+            raise InspectionError(
+                f"The class score does not depend on layer {graph.layer_names[position]!r}."
+            )
+        weights = tf.reduce_mean(layer_gradients, axis=(1, 2), keepdims=True)
+        return tf.nn.relu(tf.reduce_sum(activations * weights, axis=-1)), input_gradients
+
+    def build() -> Callable[..., Any]:
+        traced: Callable[..., Any] = tf.function(
+            explain, input_signature=[_input_spec(graph), tf.TensorSpec((None,), tf.int64)]
+        )
+        return traced
+
+    return _compiled(graph, f"explain_{position}", build)
 
 
 def _class_scores(graph: LayerGraph, scores: tf.Tensor, classes: np.ndarray) -> tf.Tensor:
@@ -236,15 +287,7 @@ def grad_cam(
             f"Layer {graph.layer_names[position]!r} ({graph.layer_types[position]}) has no image-like output; "
             f"choose one of {', '.join(feature_layers(model))}."
         )
-    with tf.GradientTape() as tape:
-        outputs = graph.model(batch, training=False)
-        activations = outputs[position]
-        score = _class_scores(graph, outputs[-1], tf.constant(chosen))
-    gradients = tape.gradient(score, activations)
-    if gradients is None:
-        raise InspectionError(f"The class score does not depend on layer {graph.layer_names[position]!r}.")
-    weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
-    maps = tf.nn.relu(tf.reduce_sum(activations * weights, axis=-1)).numpy()
+    maps = _explainer(graph, position)(tf.constant(batch), tf.constant(chosen))[0].numpy()
     height, width = batch.shape[1:3]
     heat_maps: np.ndarray = np.clip(_resized(_scaled(maps), height, width), 0.0, 1.0)
     return heat_maps
@@ -263,6 +306,29 @@ def saliency(
         score = _class_scores(graph, graph.model(inputs, training=False)[-1], tf.constant(chosen))
     gradients = tape.gradient(score, inputs).numpy()
     return _scaled(np.abs(gradients).max(axis=-1))
+
+
+def grad_cam_and_saliency(
+    model: keras.Model,
+    images: np.ndarray,
+    classes: Sequence[int] | np.ndarray | None = None,
+    layer_name: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Grad-CAM and saliency maps of the same images and classes, from one pass: equal to
+    `grad_cam(...)` and `saliency(...)`, each (count, height, width) in [0, 1]."""
+    graph = layer_graph(model)
+    batch = image_batch(model, images)
+    chosen = _chosen_classes(graph, batch, classes)
+    position = graph.index(layer_name or last_convolution(model))
+    if not _is_spatial(graph, position):
+        raise InspectionError(
+            f"Layer {graph.layer_names[position]!r} ({graph.layer_types[position]}) has no image-like output; "
+            f"choose one of {', '.join(feature_layers(model))}."
+        )
+    maps, input_gradients = _explainer(graph, position)(tf.constant(batch), tf.constant(chosen))
+    height, width = batch.shape[1:3]
+    heat_maps: np.ndarray = np.clip(_resized(_scaled(maps.numpy()), height, width), 0.0, 1.0)
+    return heat_maps, _scaled(np.abs(input_gradients.numpy()).max(axis=-1))
 
 
 def feature_maps(model: keras.Model, image: np.ndarray) -> dict[str, np.ndarray]:

@@ -7,21 +7,30 @@ checked first (size, zip layout, the architecture's classes), refused with a mes
 and only then given to `keras.saving.load_model(..., safe_mode=True)`, which refuses lambdas by
 itself as a second guard. Legacy HDF5 (`.h5`) and SavedModel files are refused: they cannot be
 checked this way, and an HDF5 `Lambda` layer is deserialised from raw bytecode.
+
+A model file CNN Lab hands out can carry what it was trained on (`with_training_data`: the
+dataset, its classes, whether it is digit-like, and the out-of-distribution calibration) as extra
+zip members Keras ignores; `training_data` reads them back, so an uploaded CNN Lab file is
+prepared exactly like its run's images. A file from elsewhere has none, and the user chooses.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
-
+from cnnlab.data.info import DatasetInfo
 from cnnlab.errors import CnnLabError
+from cnnlab.trained.calibration import Calibration
+
+if TYPE_CHECKING:
+    import keras
 
 MAX_MODEL_BYTES = 200 * 1024 * 1024
 MAX_UNPACKED_BYTES = 400 * 1024 * 1024
@@ -145,6 +154,8 @@ def _check_classifier(model: keras.Model) -> None:
 
 def load_model_file(path: Path | str) -> keras.Model:
     """Check a user's `.keras` file and load it in Keras safe mode (not compiled); ModelFileError if refused."""
+    import keras  # Here: writing or reading what a file was trained on needs no TensorFlow.
+
     path = Path(path)
     check_config(read_config(path))
     try:
@@ -174,3 +185,76 @@ def load_model_bytes(data: bytes) -> keras.Model:
         return load_model_file(name)
     finally:
         Path(name).unlink(missing_ok=True)
+
+
+# What a model was trained on travels inside the `.keras` file CNN Lab hands out, so an uploaded
+# file is prepared like its training images (and gets its out-of-distribution calibration) without
+# asking the user. Keras ignores these extra zip members when it loads the file.
+TRAINING_DATA_MEMBER = "cnnlab/training_data.json"
+CALIBRATION_MEMBER = "cnnlab/calibration.npz"
+_MAX_MEMBER_BYTES = 4 * 1024 * 1024
+
+
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # So the same model and data always give the same bytes.
+
+
+def with_training_data(model: bytes, info: DatasetInfo, calibration: Calibration | None = None) -> bytes:
+    """The `.keras` file's bytes with what it was trained on (and its calibration) added, replacing
+    any such description the file already carries; the same inputs give the same bytes."""
+    described = {
+        "dataset": info.name,
+        "title": info.title,
+        "image_shape": list(info.image_shape),
+        "class_names": list(info.class_names),
+        "digit_like": info.digit_like,
+    }
+    added = {TRAINING_DATA_MEMBER: json.dumps(described).encode("utf-8")}
+    if calibration is not None:
+        added[CALIBRATION_MEMBER] = calibration.to_bytes()
+    buffer = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(model)) as original,
+        zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive,
+    ):
+        for member in original.infolist():
+            if member.filename not in (TRAINING_DATA_MEMBER, CALIBRATION_MEMBER):
+                archive.writestr(member, original.read(member))
+        for name, content in added.items():
+            archive.writestr(zipfile.ZipInfo(name, date_time=_FIXED_TIME), content, zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
+def training_data(model: bytes) -> tuple[DatasetInfo | None, Calibration | None]:
+    """What a CNN Lab model file says it was trained on, and its calibration; (None, None) for a
+    file from elsewhere, whose preprocessing the user chooses."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(model)) as archive:
+            names = {item.filename: item for item in archive.infolist()}
+            member = names.get(TRAINING_DATA_MEMBER)
+            if member is None or member.file_size > _MAX_MEMBER_BYTES:
+                return None, None
+            described = json.loads(archive.read(member).decode("utf-8"))
+            stored = names.get(CALIBRATION_MEMBER)
+            calibration = None
+            if stored is not None and stored.file_size <= _MAX_MEMBER_BYTES:
+                calibration = Calibration.from_bytes(archive.read(stored))
+        info = DatasetInfo(
+            name=str(described["dataset"]),
+            title=str(described["title"]),
+            description="The data the model file says it was trained on.",
+            image_shape=tuple(int(size) for size in described["image_shape"]),  # type: ignore[arg-type]  # checked length below
+            class_names=tuple(str(name) for name in described["class_names"]),
+            size=0,
+            source="model file",
+            licence="",
+            available=True,
+            unavailable_reason=None,
+            digit_like=bool(described["digit_like"]),
+        )
+    except (zipfile.BadZipFile, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None, None
+    except CnnLabError:
+        return None, None
+    if len(info.image_shape) != 3:
+        return None, None
+    return info, calibration

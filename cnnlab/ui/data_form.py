@@ -43,8 +43,8 @@ def dataset_picker(current: DataSettings) -> str:
     if chosen != OWN_IMAGES:
         info = registry[chosen]
         st.caption(f"{info.description}  \n*Source: {info.source}. Licence: {info.licence}.*")
-        if not info.available:
-            st.warning(info.unavailable_reason or "Not available on this machine.")
+        # An unavailable set is not warned about here: loading it downloads it, or says once, in
+        # the page's error, which file to place where.
         return chosen
     upload = st.file_uploader("A zip with one folder of images per class", type=["zip"], key="dataset_upload")
     if upload is not None:
@@ -87,12 +87,14 @@ def preparation_form(dataset: str, current: DataSettings) -> DataSettings:
             format_func=lambda size: "8 (native)" if size is None else str(size),
         )
     else:
+        unset, unset_help = datasets.unset_image_size(dataset)
         size = columns[0].number_input(
-            "Image size (0 = native)",
+            f"Image size (0 = {unset})",
             0,
             datasets.MAXIMUM_IMAGE_SIZE,
             (current.image_size or 0) if same else 0,
             key="image_size_number",
+            help=unset_help,
         )
         image_size = int(size) or None
     modes = [None, "grayscale", "rgb"]
@@ -159,6 +161,11 @@ def shapes_options(current: Mapping[str, Any]) -> dict[str, Any]:
 
 def augmentation_form(current: AugmentationSettings) -> AugmentationSettings:
     """Random flips, rotations, zooms, shifts, shears and contrast changes applied to training images."""
+    st.caption(
+        "Why: real drawings and photos are off-centre, slanted, larger or smaller than the training "
+        "images. Small random shifts, rotations and zooms teach a small model to ignore that, so the "
+        "digits presets train with them by default (at no cost in test accuracy)."
+    )
     columns = st.columns(6)
     flips = ["none", "horizontal", "vertical", "horizontal_and_vertical"]
     flip = columns[0].selectbox(

@@ -1,4 +1,11 @@
-"""The Evaluate page's sections: the confusion matrix whose cells open their images, and the mistakes."""
+"""The Evaluate page's sections: the confusion matrix whose cells open their images, and the mistakes.
+
+The page opens without TensorFlow when the checkpoint's scores are on disk (`run_models.run_evaluation`):
+the images of a cell and the mistakes are drawn at once, and the model is loaded in the background
+only for Grad-CAM, which is computed for the images shown (cached by model version and images).
+While the model loads, the galleries show the plain images and a small fragment waits for it,
+then reruns the page once with the overlays.
+"""
 
 from __future__ import annotations
 
@@ -10,32 +17,82 @@ import streamlit as st
 
 from cnnlab.figures import inspection as inspection_figures
 from cnnlab.figures import training as training_figures
-from cnnlab.figures.data import image_grid
 from cnnlab.trained import evaluation
-from cnnlab.trained.checkpoints import TrainedModel
+from cnnlab.trained.checkpoints import Checkpoint
+from cnnlab.ui import run_models
 
 TRUE_KEY, PREDICTED_KEY = "evaluate_true_class", "evaluate_predicted_class"
 CHART_KEY = "evaluate_confusion_chart"
 _LAST_POINT_KEY = "evaluate_last_chart_point"
 CELL_LIMIT = 24
 MISTAKE_LIMIT = 18
+GALLERY_WIDTH = 130  # pixels a picture
+MODEL_POLL_SECONDS = 1.0
+LOAD_AFTER_POLLS = 1  # A second after the page's run: time for the browser to draw it first.
+
+
+def _heat_maps(
+    checkpoint: Checkpoint, result: evaluation.Evaluation, indices: np.ndarray
+) -> np.ndarray | None:
+    """Grad-CAM of the chosen images for their predicted classes, or None while the model loads."""
+    model = run_models.loaded_model(checkpoint)
+    if model is None:
+        return None
+    from cnnlab.ui import inspection_cache  # TensorFlow: only once a model is there to explain.
+
+    images = np.ascontiguousarray(result.images[indices])
+    classes = tuple(int(value) for value in result.predicted[indices])
+    return inspection_cache.grad_cams(run_models.model_key(checkpoint), model, images, classes)
+
+
+@st.fragment(run_every=MODEL_POLL_SECONDS)
+def _rerun_when_loaded(checkpoint: Checkpoint) -> None:
+    """Poll for the model; rerun the whole page once it is there.
+
+    The load starts a second after the page's own run, not during it: importing TensorFlow on the
+    loader thread holds Python's lock and a core for seconds, which would delay sending the page to
+    the browser and drawing it there.
+    """
+    polls_key = f"evaluate_model_polls_{run_models.model_key(checkpoint)}"
+    polls = int(st.session_state.get(polls_key, 0))
+    st.session_state[polls_key] = polls + 1
+    if polls >= LOAD_AFTER_POLLS:
+        run_models.start_loading(checkpoint)
+    failure = run_models.load_failure(checkpoint)
+    if failure is not None:
+        st.error(f"Grad-CAM needs the model, which did not load: {failure}", icon=":material/block:")
+    elif run_models.loaded_model(checkpoint) is not None:
+        st.rerun()
+
+
+def load_for_overlays(checkpoint: Checkpoint, waiting: bool) -> None:
+    """At the end of the page, when a gallery waits for Grad-CAM: load the model in the background
+    (from the next poll on) and rerun the page when it is there."""
+    if waiting:
+        _rerun_when_loaded(checkpoint)
 
 
 def gallery(
-    model: TrainedModel, result: evaluation.Evaluation, indices: np.ndarray, with_cam: bool, key: str
-) -> None:
-    """The chosen images in a grid, titled true→predicted and confidence, with Grad-CAM over them if asked."""
+    checkpoint: Checkpoint, result: evaluation.Evaluation, indices: np.ndarray, with_cam: bool, key: str
+) -> bool:
+    """The chosen images in a grid, titled true→predicted and confidence, with Grad-CAM over them if
+    asked and the model is loaded; True when the overlays wait for the model (`load_for_overlays`)."""
     if len(indices) == 0:
         st.caption("No images here.")
-        return
+        return False
     titles = [evaluation.describe(result, int(index)) for index in indices]
-    pictures = [result.images[index] for index in indices]
-    if with_cam:
-        heats = evaluation.explain(model, result, indices)
-        figure = inspection_figures.overlay_grid(pictures, list(heats), titles, columns=6)
-    else:
-        figure = image_grid(pictures, titles, columns=6, size=130)
-    st.plotly_chart(figure, key=key)
+    heats = _heat_maps(checkpoint, result, indices) if with_cam else None
+    pictures = inspection_figures.gallery_pictures(
+        [result.images[index] for index in indices], None if heats is None else list(heats)
+    )
+    # Plain images with captions: the browser draws dozens of them at once, where a chart per
+    # picture takes seconds; the captions are the app's body text, readable at a glance.
+    with st.container(key=key):
+        st.image(pictures, caption=titles, width=GALLERY_WIDTH)
+    waiting = with_cam and heats is None
+    if waiting:
+        st.caption("Loading the model for Grad-CAM: the overlays appear in a moment.")
+    return waiting
 
 
 def _worst_cell(result: evaluation.Evaluation) -> tuple[int, int]:
@@ -60,8 +117,9 @@ def _apply_chart_selection(event: Any, names: list[str]) -> None:
     st.session_state[TRUE_KEY], st.session_state[PREDICTED_KEY] = names.index(where[0]), names.index(where[1])
 
 
-def confusion_section(model: TrainedModel, result: evaluation.Evaluation) -> None:
-    """The confusion matrix (counts or row shares); a clicked or picked cell shows its images."""
+def confusion_section(checkpoint: Checkpoint, result: evaluation.Evaluation) -> bool:
+    """The confusion matrix (counts or row shares); a clicked or picked cell shows its images.
+    True when their Grad-CAM waits for the model."""
     names = list(result.class_names)
     normalise = st.toggle("Normalise rows (share of each true class)", key="evaluate_normalise")
     figure = training_figures.confusion_matrix(result.confusion, names, normalise)
@@ -96,11 +154,12 @@ def confusion_section(model: TrainedModel, result: evaluation.Evaluation) -> Non
         f"**{len(indices)} {kind} image(s): true {names[true_class]}, predicted {names[predicted_class]}**"
         + (f" (the {CELL_LIMIT} most confident shown)" if len(indices) > CELL_LIMIT else "")
     )
-    gallery(model, result, indices[:CELL_LIMIT], with_cam, key="evaluate_cell_images")
+    return gallery(checkpoint, result, indices[:CELL_LIMIT], with_cam, key="evaluate_cell_images")
 
 
-def mistakes_section(model: TrainedModel, result: evaluation.Evaluation) -> None:
-    """The most confidently wrong predictions, with Grad-CAM: where the model looked when it erred."""
+def mistakes_section(checkpoint: Checkpoint, result: evaluation.Evaluation) -> bool:
+    """The most confidently wrong predictions, with Grad-CAM: where the model looked when it erred.
+    True when their Grad-CAM waits for the model."""
     wrong = evaluation.mistakes(result, MISTAKE_LIMIT)
     st.caption(
         f"{result.mistake_count} of {result.count} images are wrong; the {len(wrong)} most confident mistakes, "
@@ -108,4 +167,4 @@ def mistakes_section(model: TrainedModel, result: evaluation.Evaluation) -> None
         "where the last convolution layer found the evidence."
     )
     with_cam = st.toggle("Grad-CAM overlay", value=True, key="evaluate_mistakes_cam")
-    gallery(model, result, wrong, with_cam, key="evaluate_mistakes")
+    return gallery(checkpoint, result, wrong, with_cam, key="evaluate_mistakes")

@@ -6,17 +6,20 @@ layer's stable id, so widgets follow their layer when layers are moved.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, TypeVar
 
 import streamlit as st
 
 from cnnlab.model import catalogue, parameters, presets, shapes
 from cnnlab.model.parameters import Parameter
-from cnnlab.specs import LayerSpec
+from cnnlab.specs import LayerSpec, ModelSpec
 from cnnlab.ui import state
+from cnnlab.ui.setup_entry import INPUT_CHANNELS_RANGE, INPUT_SIZE_RANGE
 
 NONE_LABEL = "none"
 OPEN_LAYER_KEY = "cnnlab_open_layer"
+INPUT_ROW = "input"
 
 T = TypeVar("T")
 
@@ -203,11 +206,60 @@ def _move(items: list[T], position: int, offset: int) -> list[T]:
     return items
 
 
-def layer_editor(analysis: shapes.Analysis) -> None:
-    """Every layer as an expander with its form and move, duplicate and remove buttons; then 'add'."""
+def input_row(model: ModelSpec, problem: str | None, data_shape: tuple[int, int, int] | None) -> None:
+    """The model's input (height, width, channels) as the table's first row; editing it keeps the layers."""
+    shape = tuple(model.input_shape)
+    marker = "⚠️ " if problem else ""
+    with st.expander(
+        f"{marker}0. Input  →  {' × '.join(map(str, shape))}",
+        expanded=bool(marker) or st.session_state.get(OPEN_LAYER_KEY) == INPUT_ROW,
+    ):
+        if problem:
+            st.error(problem)
+        st.caption(
+            "The images the model takes: height and width in pixels, and channels (1 grey, 3 colour). "
+            "Changing them keeps the layers."
+        )
+        # The keys name the shape, so the widgets show a shape set elsewhere (a preset, an import).
+        version = "x".join(map(str, shape))
+        columns = st.columns(3)
+        sizes = [
+            int(
+                column.number_input(
+                    label,
+                    min_value=limits[0],
+                    max_value=limits[1],
+                    value=size,
+                    step=1,
+                    key=f"input_{label}_{version}",
+                )
+            )
+            for column, label, size, limits in zip(
+                columns,
+                ("height", "width", "channels"),
+                shape,
+                (INPUT_SIZE_RANGE, INPUT_SIZE_RANGE, INPUT_CHANNELS_RANGE),
+                strict=True,
+            )
+        ]
+        edited = (sizes[0], sizes[1], sizes[2])
+        if data_shape is not None and tuple(data_shape) != shape:
+            wanted = " × ".join(map(str, data_shape))
+            if st.button(f"Use the data's {wanted}", key="input_use_data", type="primary"):
+                edited = data_shape
+    if edited != shape:
+        st.session_state[OPEN_LAYER_KEY] = INPUT_ROW
+        state.set_model(dataclasses.replace(model, input_shape=edited), state.layer_ids())
+        st.rerun()
+
+
+def layer_editor(analysis: shapes.Analysis, data_shape: tuple[int, int, int] | None = None) -> None:
+    """The input row, then every layer as an expander with its form and move, duplicate and remove
+    buttons; then 'add'. `data_shape` is the dataset's image shape, offered for the input."""
     model = state.draft().model
     layers, ids = list(model.layers), state.layer_ids()
     problems = {problem.layer: problem.message for problem in analysis.problems}
+    input_row(model, problems.get(0), data_shape)
     rows = {row.index: row for row in analysis.rows}
     for position, (layer, layer_id) in enumerate(zip(layers, ids, strict=True)):
         row = rows.get(position + 1)

@@ -15,9 +15,10 @@ import streamlit as st
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import training as figures
 from cnnlab.runs import statuses
+from cnnlab.runs.diagnosis import Diagnosis
 from cnnlab.runs.records import RunRecord
 from cnnlab.runs.statuses import Status
-from cnnlab.ui import run_health, server, state
+from cnnlab.ui import run_health, run_links, server, state, tables
 
 POLL_SECONDS = 1.0
 STATUS_ICONS: dict[Status, str] = {
@@ -39,6 +40,8 @@ def status_message(run: RunRecord, epochs_planned: int) -> str:
         return f"Queued: position {run.queue_position or 1} in the queue; it starts when a worker is free."
     if run.status == Status.STARTING:
         return "Starting: preparing the data and the model…"
+    if run.status == Status.RUNNING and run.control == "pause":
+        return f"Pausing: epoch {min(run.last_epoch + 1, epochs_planned)} stops after its current batch…"
     if run.status == Status.RUNNING:
         return f"Training: epoch {min(run.last_epoch + 1, epochs_planned)} of {epochs_planned}."
     if run.status == Status.PAUSED:
@@ -50,8 +53,15 @@ def status_message(run: RunRecord, epochs_planned: int) -> str:
         return f"Completed after {run.last_epoch} epochs{early}{tested}."
     reason = run.reason or ""
     hint = f" {run.hint}" if run.hint else ""
+    if run.status == Status.STOPPED:
+        # A run cancelled in the queue has the reason "Stopped before it started.": say it once.
+        said = (
+            "Stopped before it started."
+            if run.started_at is None
+            else f"Stopped after epoch {run.last_epoch}."
+        )
+        return said if reason in ("", said) else f"{said} {reason}"
     return {
-        Status.STOPPED: f"Stopped after epoch {run.last_epoch}. {reason}",
         Status.DIVERGED: f"Diverged: {reason}{hint}",
         Status.FAILED: f"Failed: {reason}{hint}",
         Status.INTERRUPTED: f"Interrupted: {reason or 'the server restarted while it ran.'} Continue it to carry on.",
@@ -65,11 +75,17 @@ def _controls(run: RunRecord) -> None:
     if columns[0].button("Stop", key="stop_run", disabled=not run.is_active):
         scheduler.stop(run.id)
         st.rerun()
-    if run.status == Status.PAUSED:
+    # One button in one place: Pause while running, Resume while paused, and while the worker has
+    # not yet answered a request, that request's progress, disabled.
+    pending = run.control if run.status in statuses.LIVE else None
+    if pending in ("pause", "resume"):
+        label = "Pausing…" if pending == "pause" else "Resuming…"
+        columns[1].button(label, key="control_pending", disabled=True)
+    elif run.status == Status.PAUSED:
         if columns[1].button("Resume", key="resume_run"):
             scheduler.resume(run.id)
             st.rerun()
-    elif columns[1].button("Pause", key="pause_run", disabled=run.status != Status.RUNNING):
+    elif columns[1].button("Pause", key="pause_run", disabled=run.status != Status.RUNNING or bool(pending)):
         scheduler.pause(run.id)
         st.rerun()
     with columns[2].popover("Continue", disabled=run.status not in statuses.CONTINUABLE):
@@ -99,7 +115,9 @@ def _controls(run: RunRecord) -> None:
 def _progress(run: RunRecord, epochs_planned: int, epoch_table: pd.DataFrame) -> None:
     done = min(run.last_epoch, epochs_planned)
     eta = ""
-    if run.is_active and not epoch_table.empty and "epoch_seconds" in epoch_table:
+    if run.status == Status.PAUSED or run.control == "pause":
+        eta = " — paused" if run.status == Status.PAUSED else " — pausing"  # No time runs down meanwhile.
+    elif run.status == Status.RUNNING and not epoch_table.empty and "epoch_seconds" in epoch_table:
         remaining = (epochs_planned - done) * float(epoch_table["epoch_seconds"].tail(3).mean())
         eta = f" — about {int(remaining // 60)}:{int(remaining % 60):02d} left"
     st.progress(done / max(epochs_planned, 1), text=f"{done} of {epochs_planned} epochs{eta}")
@@ -184,13 +202,29 @@ def _confusion_and_predictions(run: RunRecord) -> None:
         )
 
 
+def _no_metrics_message(run: RunRecord) -> str:
+    """What the curves tab says for a run without a single recorded metric, instead of empty charts."""
+    if run.is_active:
+        return "The curves appear with the first batch's metrics."
+    return f"This run is {run.status} and recorded no metrics, so there are no curves to show."
+
+
+def _curves(epoch_table: pd.DataFrame, batch_table: pd.DataFrame, found: list[Diagnosis]) -> None:
+    left, right = st.columns(2)
+    left.plotly_chart(figures.curves(epoch_table, batch_table, "loss", found), key="loss_curve")
+    right.plotly_chart(figures.curves(epoch_table, batch_table, "accuracy", found), key="accuracy_curve")
+    if not epoch_table.empty:
+        st.plotly_chart(figures.learning_rate(epoch_table), key="learning_rate_curve")
+
+
 def live_view(run_id: str) -> None:
     """The whole live view of run `run_id`, refreshed while the run is active."""
     try:
         first = server.store().get_run(run_id)
-    except CnnLabError as error:
-        st.warning(f"{error} Start a new run above.")
-        return
+    except CnnLabError:
+        # The link names a run that is gone: say so, and keep the link until the user picks another.
+        every_run = server.store().list_runs(limit=200)
+        run_links.pick_instead(run_id, every_run, "train_run", run_links.short_label)
     started_active = first.is_active
 
     @st.fragment(run_every=POLL_SECONDS if started_active else None)
@@ -218,13 +252,10 @@ def live_view(run_id: str) -> None:
             on_change="rerun",
         )
         with curves_tab:
-            left, right = st.columns(2)
-            left.plotly_chart(figures.curves(epoch_table, batch_table, "loss", found), key="loss_curve")
-            right.plotly_chart(
-                figures.curves(epoch_table, batch_table, "accuracy", found), key="accuracy_curve"
-            )
-            if not epoch_table.empty:
-                st.plotly_chart(figures.learning_rate(epoch_table), key="learning_rate_curve")
+            if epoch_table.empty and batch_table.empty:
+                st.info(_no_metrics_message(run), icon=":material/show_chart:")
+            else:
+                _curves(epoch_table, batch_table, found)
         with filters_tab:
             _filters_and_maps(run)
         with confusion_tab:
@@ -233,6 +264,6 @@ def live_view(run_id: str) -> None:
             with health_tab:
                 run_health.layer_health_tab(run.id)
         with log_tab:
-            st.dataframe(server.store().events(run.id), hide_index=True, key="event_log")
+            st.dataframe(tables.event_log(server.store().events(run.id)), hide_index=True, key="event_log")
 
     refresh()

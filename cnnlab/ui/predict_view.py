@@ -2,36 +2,41 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from cnnlab.data import decode
 from cnnlab.data.info import DatasetInfo
 from cnnlab.data.prepare import PreparedImage, prepare_for_model
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import inspection as inspection_figures
 from cnnlab.figures import training as training_figures
 from cnnlab.figures.data import image_grid
-from cnnlab.runs import probes, telemetry
-from cnnlab.trained import inspection, layers
+from cnnlab.runs import probes
+from cnnlab.runs.records import RunRecord
+from cnnlab.trained import layers, prediction
+from cnnlab.trained.calibration import Calibration
 from cnnlab.trained.checkpoints import Checkpoint, TrainedModel
-from cnnlab.ui import run_models, server
+from cnnlab.ui import drawing, inspection_cache, run_models, server
 
-DRAWING_SIZE = 16
+TOP_K = 5
 
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """The model to predict with, what its images are, and its file when it is a run's checkpoint."""
+    """The model to predict with, its version's name (for the caches), what its images are, and its
+    file when it is a run's checkpoint."""
 
     model: TrainedModel
+    key: str
     info: DatasetInfo
     title: str
-    run_id: str | None = None
+    run: RunRecord | None = None
     checkpoint: Checkpoint | None = None
+    calibration: Calibration | None = None  # thresholds of the out-of-distribution hint, if measured
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,70 @@ class Attempt:
 
     name: str
     image: object
+
+
+# How a model file from elsewhere wants its images: the user says (the file cannot).
+STYLES: dict[str, tuple[str, bool]] = {
+    "Digits 8x8 style: ink fills its box": ("digits", True),
+    "MNIST style: 20x20 box in 28x28": ("mnist", True),
+    "Photos: no ink centring": ("photos", False),
+}
+
+
+def _default_style(height: int, width: int, channels: int) -> int:
+    """The style a model's input suggests: 8x8 grey is the digits, 28x28 grey is MNIST, else photos."""
+    if channels == 1 and (height, width) == (8, 8):
+        return 0
+    return 1 if channels == 1 and (height, width) == (28, 28) else 2
+
+
+def chosen_preprocessing(
+    data: bytes, file_name: str, input_shape: tuple[int, int, int], count: int
+) -> tuple[DatasetInfo, Calibration | None]:
+    """How the model file's images are prepared: read from the file when CNN Lab made it (what it
+    was trained on, its classes and calibration), else chosen by the user with a selector."""
+    from cnnlab.trained import model_files
+
+    trained_on, calibration = model_files.training_data(data)
+    if trained_on is not None and trained_on.image_shape == input_shape:
+        shape = "×".join(str(size) for size in trained_on.image_shape)
+        st.success(f"Preprocessing as trained: {trained_on.title}, {shape}", icon=":material/verified:")
+        return trained_on, calibration
+    if trained_on is not None:
+        st.warning(
+            f"The file says it was trained on {trained_on.image_shape} images but takes {input_shape}; "
+            "choose its preprocessing below."
+        )
+    height, width, channels = input_shape
+    style = st.radio(
+        "Preprocessing (the file does not say what it was trained on)",
+        list(STYLES),
+        index=_default_style(height, width, channels),
+        key="predict_model_style",
+        help="Digit styles invert a light background, find the ink and place it like the training set; "
+        "photos are only resized.",
+    )
+    names = st.text_input(
+        "Class names, comma separated",
+        ",".join(str(index) for index in range(count)),
+        key="predict_model_classes",
+    ).split(",")
+    names = [name.strip() for name in names] + [str(index) for index in range(len(names), count)]
+    dataset, digit_like = STYLES[style]
+    info = DatasetInfo(
+        name=dataset,
+        title=f"{file_name} ({style.split(':')[0]})",
+        description="A model file supplied by the user.",
+        image_shape=input_shape,
+        class_names=tuple(names[:count]),
+        size=0,
+        source="uploaded",
+        licence="",
+        available=True,
+        unavailable_reason=None,
+        digit_like=digit_like,
+    )
+    return info, None
 
 
 def uploaded_model_choice() -> ModelChoice | None:
@@ -51,43 +120,21 @@ def uploaded_model_choice() -> ModelChoice | None:
             "a model with a Lambda layer or custom code is refused, nothing in it is run."
         )
         return None
+    data = upload.getvalue()
     try:
-        model = run_models.uploaded_model(upload.getvalue())
-    except CnnLabError as error:
-        st.error(f"{upload.name}: {error}", icon=":material/gpp_bad:")
-        return None
-    try:
+        model = run_models.uploaded_model(data)
         shape = layers.summary(model)
     except CnnLabError as error:
         st.error(f"{upload.name}: {error}", icon=":material/gpp_bad:")
         return None
     height, width, channels = shape.input_shape
     count = max(shape.outputs, 2)
-    names = st.text_input(
-        "Class names, comma separated",
-        ",".join(str(index) for index in range(count)),
-        key="predict_model_classes",
-    ).split(",")
-    names = [name.strip() for name in names] + [str(index) for index in range(len(names), count)]
-    digit_like = st.toggle("Light ink on a dark background (like MNIST)", key="predict_model_digit_like")
-    info = DatasetInfo(
-        name="uploaded",
-        title=upload.name,
-        description="A model file supplied by the user.",
-        image_shape=(height, width, channels),
-        class_names=tuple(names[:count]),
-        size=0,
-        source="uploaded",
-        licence="",
-        available=True,
-        unavailable_reason=None,
-        digit_like=digit_like,
-    )
+    info, calibration = chosen_preprocessing(data, upload.name, (height, width, channels), count)
     st.caption(
         f"Loaded {upload.name}: input {height}×{width}×{channels}, {count} classes, "
         f"{shape.parameters:,} parameters."
     )
-    return ModelChoice(model, info, upload.name)
+    return ModelChoice(model, run_models.uploaded_model_key(data), info, upload.name, calibration=calibration)
 
 
 def run_model_choice() -> ModelChoice:
@@ -97,20 +144,21 @@ def run_model_choice() -> ModelChoice:
     try:
         model = run_models.checkpoint_model(checkpoint)
         info = run_models.run_dataset_info(run)
+        calibration = run_models.run_calibration(run, checkpoint)
     except CnnLabError as error:
         st.error(str(error), icon=":material/block:")
         st.stop()
-    return ModelChoice(model, info, run.name, run.id, checkpoint)
+    return ModelChoice(model, run_models.model_key(checkpoint), info, run.name, run, checkpoint, calibration)
 
 
 def model_download(choice: ModelChoice) -> None:
     """A download button for the chosen run's checkpoint file (nothing for a user's own file)."""
-    if choice.checkpoint is None:
+    if choice.checkpoint is None or choice.run is None:
         return
     st.download_button(
         "Download this model (.keras)",
-        run_models.checkpoint_bytes(choice.checkpoint),
-        file_name=f"{choice.run_id}_{choice.checkpoint.name}.keras",
+        functools.partial(run_models.checkpoint_bytes, choice.run, choice.checkpoint, choice.calibration),
+        file_name=f"{choice.run.id}_{choice.checkpoint.name}.keras",
         mime="application/zip",
         key="predict_model_download",
         icon=":material/download:",
@@ -124,17 +172,12 @@ def _drawing(info: DatasetInfo) -> list[Attempt]:
             f"Drawing is for digit-like data (light ink on dark); {info.title} is not. Upload a photo."
         )
         return []
-    st.caption("Tick the cells of your digit: the ink is white on black, like the training images.")
-    columns = [str(index) for index in range(DRAWING_SIZE)]
-    blank = pd.DataFrame(False, index=range(DRAWING_SIZE), columns=columns)
-    config = {name: st.column_config.CheckboxColumn(" ", width=28) for name in columns}
-    grid = st.data_editor(blank, key="predict_drawing", column_config=config, hide_index=True)
-    pixels = np.asarray(grid, dtype=np.float32)
-    return [Attempt("drawing", pixels)] if pixels.any() else []
+    image = drawing.canvas_image(min(info.image_shape[:2]), key="predict_canvas")
+    return [Attempt("drawing", image)] if image is not None else []
 
 
 def collect_attempts(info: DatasetInfo) -> list[Attempt]:
-    """Images from uploads, the camera and the drawing grid; every undecodable one gets its own message."""
+    """Images from uploads, the camera and the drawing canvas; every undecodable one gets its own message."""
     upload_tab, camera_tab, draw_tab = st.tabs(["Upload", "Camera", "Draw"], key="predict_input_tabs")
     attempts: list[tuple[str, bytes]] = []
     with upload_tab:
@@ -151,7 +194,7 @@ def collect_attempts(info: DatasetInfo) -> list[Attempt]:
     decoded: list[Attempt] = []
     for name, data in attempts:
         try:
-            decoded.append(Attempt(name, decode.decode_image(data, draft_size=(512, 512))))
+            decoded.append(Attempt(name, prediction.decode(data)))
         except CnnLabError as error:
             st.error(f"{name}: {error}", icon=":material/broken_image:")
     return decoded + drawn
@@ -168,19 +211,47 @@ def prepare(attempts: list[Attempt], info: DatasetInfo) -> list[tuple[Attempt, P
     return prepared
 
 
-def predictions_table(
-    names: list[str], probabilities: np.ndarray, class_names: tuple[str, ...]
-) -> pd.DataFrame:
-    """One row per image: its name, the predicted class and the confidence."""
-    full = probabilities if probabilities.shape[-1] > 1 else np.hstack([1 - probabilities, probabilities])
-    best = full.argmax(axis=1)
-    return pd.DataFrame(
-        {"image": names, "prediction": [class_names[index] for index in best], "confidence": full.max(axis=1)}
+def predictions(
+    choice: ModelChoice, prepared: list[tuple[Attempt, PreparedImage]]
+) -> list[prediction.Prediction]:
+    """The prediction of each prepared image (`cnnlab.trained.prediction`, as the CLI makes it), with
+    its out-of-distribution hint; cached by model version and image content."""
+    items = [item for _, item in prepared]
+    # The key names the model, how its answers are labelled and flagged, and the images.
+    labelled = f"{choice.key}|{choice.info.name}|{','.join(choice.info.class_names)}|{choice.calibration is not None}"
+    key = inspection_cache.images_key(labelled, items)
+    names = tuple(attempt.name for attempt, _ in prepared)
+    return inspection_cache.predictions(
+        key, choice.model, tuple(items), choice.info, choice.calibration, names, TOP_K
     )
 
 
+def predictions_table(results: list[prediction.Prediction]) -> pd.DataFrame:
+    """One row per image: its name, the predicted class, the confidence and the hint, if any."""
+    return pd.DataFrame(
+        {
+            "image": [result.name for result in results],
+            "prediction": [result.class_name for result in results],
+            "confidence": [result.probability for result in results],
+            "hint": [result.out_of_distribution or "" for result in results],
+        }
+    )
+
+
+def answer(result: prediction.Prediction) -> None:
+    """The answer for one image, and next to it the out-of-distribution sentence with its reasons."""
+    st.subheader(f"{result.name}: {result.class_name} ({result.probability:.0%})")
+    if result.out_of_distribution:
+        st.warning(result.out_of_distribution, icon=":material/help:")
+        st.caption("Why: " + "; ".join(result.reasons) + ".")
+
+
 def explain(choice: ModelChoice, prepared: PreparedImage, probabilities: np.ndarray) -> None:
-    """Preprocessing steps, top-k, Grad-CAM and saliency, and the feature maps of one image."""
+    """Preprocessing steps, top-k, Grad-CAM and saliency, and the feature maps of one image.
+
+    Everything computed with the model is cached by the model's version, the image and the layer,
+    so moving a slider or picking another layer reruns no TensorFlow for an image already seen.
+    """
     st.markdown("**What the model sees**: each preprocessing step, in order")
     st.plotly_chart(inspection_figures.preprocessing_steps(prepared.steps), key="predict_steps")
     left, right = st.columns([1, 2])
@@ -191,21 +262,22 @@ def explain(choice: ModelChoice, prepared: PreparedImage, probabilities: np.ndar
             inspection_figures.top_k(probabilities, choice.info.class_names, k), key="predict_top"
         )
     with right:
-        layers = inspection.feature_layers(choice.model)
-        if not layers:
+        layers, default = inspection_cache.feature_layers(choice.key, choice.model)
+        if not layers or default is None:
             st.caption("The model has no convolution layer, so there is no Grad-CAM or feature map to show.")
             return
-        default = layers.index(inspection.last_convolution(choice.model))
-        layer = st.selectbox("Grad-CAM layer", layers, index=default, key="predict_cam_layer")
+        layer = st.selectbox("Grad-CAM layer", layers, index=layers.index(default), key="predict_cam_layer")
         # The class is already known from the prediction: no extra forward pass to find it.
-        predicted = telemetry.predicted_classes(np.asarray(probabilities)[np.newaxis])
-        cam = inspection.grad_cam(choice.model, prepared.array, classes=predicted, layer_name=layer)[0]
-        salient = inspection.saliency(choice.model, prepared.array, classes=predicted)[0]
+        values = np.asarray(probabilities).reshape(-1)
+        predicted = int(values[0] > 0.5) if values.size == 1 else int(values.argmax())
+        cam, salient = inspection_cache.grad_cam_and_saliency(
+            choice.key, choice.model, prepared.array, predicted, layer
+        )
         st.plotly_chart(
             inspection_figures.explanation(prepared.array, cam, salient), key="predict_explanation"
         )
     st.markdown("**Feature maps** of this image, layer by layer")
-    maps = inspection.feature_maps(choice.model, prepared.array)
+    maps = inspection_cache.feature_maps(choice.key, choice.model, prepared.array)
     chosen = st.selectbox(
         "Layer",
         list(maps),
@@ -227,6 +299,8 @@ def probe_controls(prepared: PreparedImage, name: str) -> None:
         except CnnLabError as error:
             st.error(str(error))
     pinned = probes.pinned(store)
+    if (problem := probes.unreadable(store)) is not None:
+        st.warning(problem)
     if not pinned:
         st.caption("No probes pinned. A pinned image is followed live, epoch by epoch, by every new run.")
         return

@@ -3,25 +3,33 @@ one cached checkpoint loader.
 
 `checkpoint_model` is the only place the UI loads a run's model: once per server process, shared
 by every session, keyed by the checkpoint's path and its file's modification time (a continued run
-rewrites "latest", a better epoch rewrites "best", and the newer file is loaded). The pickers label
+rewrites "latest", a better epoch rewrites "best", and the newer file is loaded). Loads run on one
+background thread, so a page can start one (`start_loading`), draw what needs no model, and use
+the model once it is there (`loaded_model`). `run_evaluation` keeps each checkpoint version's
+scores on disk, so Evaluate opens a run evaluated before without starting TensorFlow. The pickers label
 a run and its checkpoints with the epoch and the score `cnnlab.trained.checkpoints` reads, so the
 numbers agree with the run card and with what Evaluate measures.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 import streamlit as st
 
 from cnnlab.data.info import DatasetInfo, SplitData
+from cnnlab.errors import CnnLabError
 from cnnlab.runs.records import RunRecord
 from cnnlab.runs.statuses import Status
-from cnnlab.trained import checkpoints, evaluation, model_files
+from cnnlab.trained import checkpoints, evaluation
+from cnnlab.trained.calibration import Calibration
 from cnnlab.trained.checkpoints import Checkpoint, TrainedModel
-from cnnlab.ui import server, state
+from cnnlab.ui import run_links, server, state
 from cnnlab.ui.data_cache import load_dataset
 
 BEST_HELP = (
@@ -37,7 +45,7 @@ def trained_runs() -> list[RunRecord]:
 
 
 def _default_index(choices: list[RunRecord]) -> int:
-    """The run in the URL, else the newest completed run, else the newest."""
+    """The run in the URL, else (no run in the URL) the newest completed run, else the newest."""
     followed = state.followed_run()
     ids = [run.id for run in choices]
     if followed in ids:
@@ -61,8 +69,15 @@ def run_label(run: RunRecord) -> str:
 
 
 def choose_run(key: str) -> RunRecord:
-    """A run picker (default: the run in the URL); stops the page with a pointer to Train when there is none."""
+    """A run picker (default: the run in the URL); stops the page with a pointer to Train when there is none.
+
+    A URL naming a run that is gone or has no model yet is not replaced by another run: the page
+    says so and offers the others (`run_links.pick_instead`).
+    """
     choices = trained_runs()
+    followed = state.followed_run()
+    if followed is not None and followed not in {run.id for run in choices}:
+        run_links.pick_instead(followed, choices, key, run_label)
     if not choices:
         st.info("No run has saved a model yet. Train one first: it takes seconds on the digits.")
         st.page_link("app_pages/train.py", label="Go to the Train page", icon=":material/monitoring:")
@@ -92,16 +107,68 @@ def choose_checkpoint(run: RunRecord, key: str) -> Checkpoint:
     return saved[which]
 
 
-@st.cache_resource(max_entries=8, show_spinner="Loading the model…")
-def _model_at(path: str, modified: int, _checkpoint: Checkpoint) -> TrainedModel:
-    # Keyed by `path` and `modified` only (Streamlit skips arguments named with a leading underscore).
-    return checkpoints.load(_checkpoint)
+MODEL_VERSIONS_KEPT = 8
+_LOADER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cnnlab-model-loader")
+_LOADS: OrderedDict[tuple[str, int], Future[TrainedModel]] = OrderedDict()
+_LOADS_LOCK = threading.Lock()
+
+
+def model_key(checkpoint: Checkpoint) -> str:
+    """The name of one version of a checkpoint's model: its path and its file's modification time."""
+    return f"{checkpoint.path}@{checkpoint.modified}"
+
+
+def _load(checkpoint: Checkpoint) -> Future[TrainedModel]:
+    """The load of this checkpoint version: started now on the loader thread, or the one under way or done."""
+    key = (str(checkpoint.path), checkpoint.modified)
+    with _LOADS_LOCK:
+        future = _LOADS.get(key)
+        if future is None:
+            future = _LOADER.submit(checkpoints.load, checkpoint)
+            _LOADS[key] = future
+            while len(_LOADS) > MODEL_VERSIONS_KEPT:
+                _LOADS.popitem(last=False)
+        _LOADS.move_to_end(key)
+        return future
+
+
+def start_loading(checkpoint: Checkpoint) -> None:
+    """Load the checkpoint's model in the background (nothing if it is loaded or loading)."""
+    _load(checkpoint)
+
+
+def _started(checkpoint: Checkpoint) -> Future[TrainedModel] | None:
+    with _LOADS_LOCK:
+        return _LOADS.get((str(checkpoint.path), checkpoint.modified))
+
+
+def loaded_model(checkpoint: Checkpoint) -> TrainedModel | None:
+    """The checkpoint's model if it has loaded, else None; starts nothing (`start_loading` does)."""
+    future = _started(checkpoint)
+    if future is not None and future.done() and future.exception() is None:
+        return future.result()
+    return None
+
+
+def load_failure(checkpoint: Checkpoint) -> BaseException | None:
+    """Why the checkpoint's background load failed, or None (not failed, or not started)."""
+    future = _started(checkpoint)
+    return future.exception() if future is not None and future.done() else None
 
 
 def checkpoint_model(checkpoint: Checkpoint) -> TrainedModel:
     """The checkpoint's model, loaded once per file version: cached by path and modification time,
     so a rewritten checkpoint loads again (CheckpointError for an epoch's weights)."""
-    return _model_at(str(checkpoint.path), checkpoint.modified, checkpoint)
+    future = _load(checkpoint)
+    if not future.done():
+        with st.spinner("Loading the model…"):
+            future.exception()  # Waits for the load without raising here.
+    try:
+        return future.result()
+    except BaseException:
+        with _LOADS_LOCK:  # A failed load is tried again next time (the file may be rewritten).
+            _LOADS.pop((str(checkpoint.path), checkpoint.modified), None)
+        raise
 
 
 def run_data(run: RunRecord) -> SplitData:
@@ -110,36 +177,74 @@ def run_data(run: RunRecord) -> SplitData:
 
 
 def run_dataset_info(run: RunRecord) -> DatasetInfo:
-    """What the run's images are (prepared shape, class names, digit-like), for preprocessing new images."""
-    data = run_data(run)
-    return dataclasses.replace(data.info, class_names=tuple(data.class_names))
+    """What the run's images are (prepared shape, class names, digit-like), for preprocessing new
+    images: `prediction.run_info`, the same description its downloaded model files carry."""
+    from cnnlab.trained import prediction
+
+    return prediction.run_info(run)
 
 
-@st.cache_resource(max_entries=8, show_spinner="Evaluating the model…")
-def _evaluation_at(
-    path: str, modified: int, split: str, settings_json: str, _run: RunRecord, _checkpoint: Checkpoint
-) -> evaluation.Evaluation:
-    data = run_data(_run)
-    images, labels = evaluation.split_arrays(data, split)
-    return evaluation.evaluate(checkpoint_model(_checkpoint), images, labels, data.class_names)
+@st.cache_resource(max_entries=16, show_spinner="Calibrating the out-of-distribution hint…")
+def _calibration_at(model_key: str, _run: RunRecord, _checkpoint: Checkpoint) -> Calibration | None:
+    from cnnlab.trained import prediction
+
+    try:
+        return prediction.for_run(_checkpoint, checkpoint_model(_checkpoint), run_data(_run))
+    except CnnLabError:
+        return None  # No held-out images: predictions come without the hint.
+
+
+def run_calibration(run: RunRecord, checkpoint: Checkpoint) -> Calibration | None:
+    """The thresholds of the out-of-distribution hint for this checkpoint (measured once per file
+    version and kept beside it), or None when the run has no held-out images to measure them on."""
+    return _calibration_at(model_key(checkpoint), run, checkpoint)
+
+
+def _scores_folder() -> Path:
+    return server.store().home / "cache" / "evaluations"
 
 
 def run_evaluation(run: RunRecord, checkpoint: Checkpoint, split: str) -> evaluation.Evaluation:
-    """The evaluation of the run's checkpoint on `split` (cached per checkpoint file version)."""
-    settings_json = json.dumps(run.data_settings, sort_keys=True)
-    return _evaluation_at(str(checkpoint.path), checkpoint.modified, split, settings_json, run, checkpoint)
+    """The evaluation of the run's checkpoint on `split`: its scores read from disk when this
+    checkpoint version was evaluated before (by any server), else predicted once and saved."""
+    data = run_data(run)
+    images, labels = evaluation.split_arrays(data, split)
+    path = evaluation.scores_path(
+        _scores_folder(),
+        checkpoint.path,
+        checkpoint.modified,
+        split,
+        json.dumps(run.data_settings, sort_keys=True),
+    )
+    scores = evaluation.load_scores(path)
+    if scores is None or len(scores.probabilities) != len(labels):
+        model = checkpoint_model(checkpoint)
+        with st.spinner("Evaluating the model…"):
+            scores = evaluation.predict_scores(model, images)
+        evaluation.save_scores(path, scores)
+    return evaluation.from_scores(images, labels, scores, data.class_names)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Checking and loading the model file…")
 def _uploaded_model(digest: str, _data: bytes) -> TrainedModel:
+    from cnnlab.trained import model_files  # Keras: imported when a file is uploaded, not with the page.
+
     return model_files.load_model_bytes(_data)
+
+
+def uploaded_model_key(data: bytes) -> str:
+    """The name of a user's model file: its content's hash."""
+    return f"upload:{hashlib.sha256(data).hexdigest()}"
 
 
 def uploaded_model(data: bytes) -> TrainedModel:
     """A user's `.keras` file checked and loaded in safe mode (cached by content; ModelFileError if refused)."""
-    return _uploaded_model(hashlib.sha256(data).hexdigest(), data)
+    return _uploaded_model(uploaded_model_key(data), data)
 
 
-def checkpoint_bytes(checkpoint: Checkpoint) -> bytes:
-    """The bytes of the checkpoint file, for a download button."""
-    return checkpoint.path.read_bytes()
+def checkpoint_bytes(run: RunRecord, checkpoint: Checkpoint, calibration: Calibration | None = None) -> bytes:
+    """The checkpoint's `.keras` file carrying what the run was trained on and its calibration
+    (`exports.model_file`), for a download button."""
+    from cnnlab.trained import exports
+
+    return exports.model_file(run, checkpoint, calibration)

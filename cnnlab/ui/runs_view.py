@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from cnnlab.errors import CnnLabError
@@ -9,7 +10,7 @@ from cnnlab.figures import training as figures
 from cnnlab.runs import compare, statuses
 from cnnlab.runs.records import RunRecord
 from cnnlab.trained import exports
-from cnnlab.ui import server
+from cnnlab.ui import server, tables
 
 
 def manage(run: RunRecord) -> None:
@@ -30,6 +31,16 @@ def manage(run: RunRecord) -> None:
             st.rerun()
 
 
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _prepared_exports(run_id: str, version: str) -> tuple[bytes, dict[str, bytes]]:
+    """The zip bundle and the TFLite files of one version of a run (cached: large bytes are kept
+    once by the server, not in each session's state)."""
+    store = server.store()
+    run = store.get_run(run_id)
+    tflite = exports.tflite_files(store, run)
+    return exports.bundle(store, run, tflite=tflite), tflite
+
+
 def downloads(run: RunRecord) -> None:
     """Download buttons for the model, the script, the metrics, TFLite and the bundle; TensorBoard logs."""
     store = server.store()
@@ -48,19 +59,18 @@ def downloads(run: RunRecord) -> None:
         "Metrics (.csv)", exports.metrics_csv(store, run), f"{stem}_metrics.csv", key="download_metrics"
     )
     columns = st.columns(3)
+    # The session keeps only which run version was prepared; the bytes stay in the server's cache.
+    version = f"{run.last_epoch}:{run.status}"
     if columns[0].button("Prepare TFLite and the zip bundle", key="prepare_bundle"):
         try:
             with st.spinner("Converting to TensorFlow Lite…"):
-                tflite = exports.tflite_files(store, run)
-                st.session_state[f"bundle_{run.id}"] = exports.bundle(store, run, tflite=tflite)
-                st.session_state[f"tflite_{run.id}"] = tflite
+                _prepared_exports(run.id, version)
+            st.session_state[f"prepared_exports_{run.id}"] = version
         except CnnLabError as error:
             st.error(str(error))
-    if f"bundle_{run.id}" in st.session_state:
-        columns[1].download_button(
-            "Bundle (.zip)", st.session_state[f"bundle_{run.id}"], f"{stem}.zip", key="download_bundle"
-        )
-        tflite = st.session_state[f"tflite_{run.id}"]
+    if st.session_state.get(f"prepared_exports_{run.id}") == version:
+        bundle, tflite = _prepared_exports(run.id, version)
+        columns[1].download_button("Bundle (.zip)", bundle, f"{stem}.zip", key="download_bundle")
         columns[2].download_button(
             "TFLite model", tflite["model.tflite"], f"{stem}.tflite", key="download_tflite"
         )
@@ -79,9 +89,16 @@ def downloads(run: RunRecord) -> None:
 def comparison(chosen: list[RunRecord]) -> None:
     """Curves of several runs overlaid, and a table of how their settings and layers differ."""
     store = server.store()
-    tables = [(f"{run.name} ({run.id[-4:]})", store.epoch_metrics(run.id)) for run in chosen]
+    metric_tables = [(f"{run.name} ({run.id[-4:]})", store.epoch_metrics(run.id)) for run in chosen]
     left, right = st.columns(2)
-    left.plotly_chart(figures.overlay(tables, "accuracy"), key="compare_accuracy")
-    right.plotly_chart(figures.overlay(tables, "loss"), key="compare_loss")
+    left.plotly_chart(figures.overlay(metric_tables, "accuracy"), key="compare_accuracy")
+    right.plotly_chart(figures.overlay(metric_tables, "loss"), key="compare_loss")
     only_different = st.toggle("Only what differs", value=True, key="only_different")
-    st.dataframe(compare.differences(chosen, only_different), key="compare_table")
+    table = compare.differences(chosen, only_different)
+    if "model.parameters" in table.index:
+        row = [str(value) for value in table.loc["model.parameters"]]
+        table.loc["model.parameters"] = pd.Series(
+            [tables.count_text(int(value)) if value.isdigit() else value for value in row],
+            index=table.columns,
+        )
+    st.dataframe(table, key="compare_table")

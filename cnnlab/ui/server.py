@@ -16,6 +16,7 @@ from cnnlab.runs.reader import RunReader
 from cnnlab.runs.records import RunRecord
 from cnnlab.runs.store import Store, default_home
 from cnnlab.share import Setup
+from cnnlab.ui import tables
 
 
 @st.cache_resource(show_spinner=False)
@@ -84,7 +85,7 @@ def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
                 "status": str(run.status),
                 "dataset": run.data().dataset,
                 "model": spec.name,
-                "parameters": shapes.analyse(spec).total_parameters,
+                "parameters": tables.count_text(shapes.analyse(spec).total_parameters),
                 "epochs": run.last_epoch,
                 "best val. accuracy": None if best is None else round(best, 4),
                 "duration": duration(run),

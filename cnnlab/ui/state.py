@@ -7,6 +7,7 @@ The URL carries the whole setup as `?setup=<token>` (see `cnnlab.share`) and the
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -14,12 +15,14 @@ import streamlit as st
 
 from cnnlab import share
 from cnnlab.data import datasets
-from cnnlab.errors import CnnLabError
+from cnnlab.errors import CnnLabError, SpecError
 from cnnlab.model import presets
 from cnnlab.runs.store import default_home
 from cnnlab.specs import DataSettings, LayerSpec, ModelSpec, TrainingSettings
+from cnnlab.ui import setup_entry
 
 SETUP_KEY = "cnnlab_setup"
+NOTES_KEY = "cnnlab_setup_notes"
 LAYER_IDS_KEY = "cnnlab_layer_ids"
 SETUP_PARAMETER = "setup"
 RUN_PARAMETER = "run"
@@ -36,11 +39,15 @@ def draft() -> share.Setup:
     if SETUP_KEY not in st.session_state:
         initial = default_setup()
         link = st.query_params.get(SETUP_PARAMETER)
+        notes: tuple[str, ...] = ()
         if link:
             try:
-                initial = _checked_link_setup(share.decode(link), initial)
+                admitted = setup_entry.read_link(link, initial)
+                initial, dataset_notes = _checked_link_setup(admitted.setup, initial)
+                notes = admitted.notes + dataset_notes
             except CnnLabError as error:
-                st.warning(str(error))
+                notes = (str(error),)
+        st.session_state[NOTES_KEY] = list(notes)
         _store(initial)
     setup: share.Setup = st.session_state[SETUP_KEY]
     token = share.encode(setup)
@@ -55,22 +62,25 @@ def uploads_folder() -> Path:
     return default_home() / "uploads"
 
 
-def _checked_link_setup(setup: share.Setup, default: share.Setup) -> share.Setup:
+def _checked_link_setup(setup: share.Setup, default: share.Setup) -> tuple[share.Setup, tuple[str, ...]]:
     """A setup from a link, with its dataset kept only if it is a named set or an upload here.
 
     A link could otherwise name any folder on the server and have its images shown.
     """
     dataset = setup.data.dataset
     if dataset in {info.name for info in datasets.registry()}:
-        return setup
-    path = Path(dataset).expanduser().resolve()
-    if path.is_relative_to(uploads_folder().resolve()):
-        return setup
-    st.warning(
+        return setup, ()
+    try:
+        path = Path(dataset).expanduser().resolve()
+    except (ValueError, OSError, RuntimeError):
+        path = None  # Not a path at all (a NUL byte, an unknown ~user, a loop of links).
+    if path is not None and path.is_relative_to(uploads_folder().resolve()):
+        return setup, ()
+    note = (
         f"This link names the dataset {dataset!r}, which is not a built-in set or an upload on this server; "
         "the digits are used instead. Upload the images on the Data page."
     )
-    return share.Setup(default.data, setup.model, setup.training)
+    return share.Setup(default.data, setup.model, setup.training), (note,)
 
 
 def _store(setup: share.Setup) -> None:
@@ -132,3 +142,45 @@ def follow_run(run_id: str | None) -> None:
 def replace_layers(layers: list[LayerSpec], ids: list[str]) -> None:
     """Set the draft model's layers together with their widget ids."""
     set_model(draft().model.replace_layers(layers), ids)
+
+
+def show_entry_notes() -> None:
+    """What was refused or changed when the setup entered (a link, an import), until dismissed."""
+    notes = st.session_state.get(NOTES_KEY) or []
+    if not notes:
+        return
+    with st.container(border=True):
+        text = "\n".join(f"- {note}" for note in notes)
+        st.warning(f"Some of the setup could not be used as given; the rest is kept.\n\n{text}")
+        if st.button("Dismiss", key="dismiss_setup_notes"):
+            st.session_state[NOTES_KEY] = []
+            st.rerun()
+
+
+def import_model(text: str) -> None:
+    """Make the model in JSON `text` the draft's, keeping the layers that can be used and noting the rest.
+
+    SpecError when the text is not JSON or holds no usable layer; the draft is then unchanged.
+    """
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as error:
+        where = (
+            f" at line {error.lineno}, column {error.colno}"
+            if isinstance(error, json.JSONDecodeError)
+            else ""
+        )
+        reason = error.msg if isinstance(error, json.JSONDecodeError) else "nested too deeply"
+        raise SpecError(f"The model spec is not valid JSON: {reason}{where}. Nothing was changed.") from None
+    model, notes = setup_entry.read_model(data, draft().model, "The imported model")
+    st.session_state[NOTES_KEY] = notes
+    set_model(model)
+
+
+def load_preset(model: ModelSpec, training: TrainingSettings | None) -> None:
+    """Make a preset (already fitted to the data, or not) the draft's model, with its training settings."""
+    admitted = setup_entry.admit(share.Setup(draft().data, model, training or draft().training))
+    st.session_state[NOTES_KEY] = list(admitted.notes)
+    set_model(admitted.setup.model)
+    if training is not None:
+        set_training(admitted.setup.training)

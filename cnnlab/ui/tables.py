@@ -1,6 +1,8 @@
-"""Tables the pages show, as pandas DataFrames."""
+"""Tables the pages show, as pandas DataFrames, and the one way numbers in them are written."""
 
 from __future__ import annotations
+
+import time
 
 import pandas as pd
 
@@ -15,6 +17,24 @@ def compact_number(value: float) -> str:
     return f"{value:g}"
 
 
+def count_text(count: int) -> str:
+    """A count of parameters (or images) as every page writes it: all digits, thousands separated (151,306)."""
+    return f"{int(count):,}"
+
+
+def local_time(seconds: float) -> str:
+    """A time stored as seconds since the epoch, as this server's local date and time (2025-05-01 14:03:07)."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+
+
+def event_log(events: pd.DataFrame) -> pd.DataFrame:
+    """A run's event log (time in epoch seconds, level, message) with readable local times."""
+    readable = events.copy()
+    if "time" in readable:
+        readable["time"] = [local_time(float(seconds)) for seconds in readable["time"]]
+    return readable
+
+
 def analysis_table(analysis: shapes.Analysis) -> pd.DataFrame:
     """One row per layer: name, output shape, parameters, FLOPs, receptive field and any problem."""
     problems = {problem.layer: problem.message for problem in analysis.problems}
@@ -26,7 +46,7 @@ def analysis_table(analysis: shapes.Analysis) -> pd.DataFrame:
                 "#": row.index,
                 "Layer": row.description,
                 "Output shape": " × ".join(str(size) for size in row.output_shape),
-                "Parameters": row.parameters,
+                "Parameters": count_text(row.parameters),
                 "FLOPs": compact_number(row.flops),
                 "Receptive field": f"{field[0]}×{field[1]}" if field else "whole image",
                 "Problem": problems.get(row.index, ""),

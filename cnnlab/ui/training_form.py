@@ -8,6 +8,7 @@ from typing import Any
 import streamlit as st
 
 from cnnlab.specs import OPTIMIZERS, SCHEDULES, TrainingSettings
+from cnnlab.ui.setup_entry import BATCH_SIZES, TRAINING_RANGES
 
 HELP = {
     "optimizer": "How the weights are updated from the gradients. Adam adapts per weight and is a safe start; "
@@ -24,6 +25,12 @@ HELP = {
 }
 
 
+def _whole(name: str) -> tuple[int, int]:
+    """The range of a whole-number setting as the number input takes it."""
+    lowest, highest = TRAINING_RANGES[name]
+    return int(lowest), int(highest)
+
+
 def training_form(current: TrainingSettings) -> TrainingSettings:
     """Draw the hyperparameter widgets and return the settings they describe."""
     columns = st.columns(4)
@@ -37,8 +44,7 @@ def training_form(current: TrainingSettings) -> TrainingSettings:
     )
     learning_rate = columns[1].number_input(
         "Learning rate",
-        1e-6,
-        10.0,
+        *TRAINING_RANGES["learning_rate"],
         current.learning_rate,
         format="%g",
         step=0.0005,
@@ -47,12 +53,14 @@ def training_form(current: TrainingSettings) -> TrainingSettings:
     )
     batch_size = columns[2].select_slider(
         "Batch size",
-        [8, 16, 32, 64, 128, 256, 512],
+        BATCH_SIZES,
         current.batch_size,
         key="batch_size",
         help=HELP["batch_size"],
     )
-    epochs = columns[3].number_input("Epochs", 1, 500, current.epochs, key="epochs", help=HELP["epochs"])
+    epochs = columns[3].number_input(
+        "Epochs", *_whole("epochs"), current.epochs, key="epochs", help=HELP["epochs"]
+    )
     changes: dict[str, Any] = {
         "optimizer": optimizer,
         "learning_rate": learning_rate,
@@ -63,12 +71,16 @@ def training_form(current: TrainingSettings) -> TrainingSettings:
         columns = st.columns(4)
         if optimizer == "sgd":
             changes["momentum"] = columns[0].slider(
-                "Momentum", 0.0, 0.99, current.momentum, 0.01, key="momentum"
+                "Momentum", *TRAINING_RANGES["momentum"], current.momentum, 0.01, key="momentum"
             )
             changes["nesterov"] = columns[0].checkbox("Nesterov", current.nesterov, key="nesterov")
         if optimizer == "adamw":
             changes["weight_decay"] = columns[0].number_input(
-                "Weight decay", 0.0, 1.0, current.weight_decay, format="%g", key="weight_decay"
+                "Weight decay",
+                *TRAINING_RANGES["weight_decay"],
+                current.weight_decay,
+                format="%g",
+                key="weight_decay",
             )
         schedule = columns[1].selectbox(
             "Learning-rate schedule",
@@ -81,27 +93,47 @@ def training_form(current: TrainingSettings) -> TrainingSettings:
         if schedule == "step":
             changes["schedule_step_epochs"] = int(
                 columns[1].number_input(
-                    "Every (epochs)", 1, 100, current.schedule_step_epochs, key="step_epochs"
+                    "Every (epochs)",
+                    *_whole("schedule_step_epochs"),
+                    current.schedule_step_epochs,
+                    key="step_epochs",
                 )
             )
         if schedule in ("step", "exponential"):
             changes["schedule_decay_rate"] = columns[1].slider(
-                "Multiply by", 0.05, 1.0, current.schedule_decay_rate, 0.05, key="decay_rate"
+                "Multiply by",
+                *TRAINING_RANGES["schedule_decay_rate"],
+                current.schedule_decay_rate,
+                0.05,
+                key="decay_rate",
             )
         if schedule == "plateau":
             changes["plateau_factor"] = columns[1].slider(
-                "Multiply by", 0.05, 0.95, current.plateau_factor, 0.05, key="plateau_factor"
+                "Multiply by",
+                *TRAINING_RANGES["plateau_factor"],
+                current.plateau_factor,
+                0.05,
+                key="plateau_factor",
             )
             changes["plateau_patience"] = int(
                 columns[1].number_input(
-                    "After epochs without progress", 1, 50, current.plateau_patience, key="plateau_patience"
+                    "After epochs without progress",
+                    *_whole("plateau_patience"),
+                    current.plateau_patience,
+                    key="plateau_patience",
                 )
             )
         changes["l2"] = columns[2].number_input(
-            "L2 on every kernel", 0.0, 1.0, current.l2, format="%g", step=0.0001, key="l2", help=HELP["l2"]
+            "L2 on every kernel",
+            *TRAINING_RANGES["l2"],
+            current.l2,
+            format="%g",
+            step=0.0001,
+            key="l2",
+            help=HELP["l2"],
         )
         changes["seed"] = int(
-            columns[2].number_input("Seed", 0, 2**31 - 1, current.seed, key="seed", help=HELP["seed"])
+            columns[2].number_input("Seed", *_whole("seed"), current.seed, key="seed", help=HELP["seed"])
         )
         changes["early_stopping"] = columns[3].checkbox(
             "Early stopping", current.early_stopping, key="early_stopping", help=HELP["early_stopping"]
@@ -113,7 +145,10 @@ def training_form(current: TrainingSettings) -> TrainingSettings:
             )
             changes["early_stopping_patience"] = int(
                 columns[3].number_input(
-                    "Patience (epochs)", 1, 100, current.early_stopping_patience, key="patience"
+                    "Patience (epochs)",
+                    *_whole("early_stopping_patience"),
+                    current.early_stopping_patience,
+                    key="patience",
                 )
             )
             changes["restore_best_weights"] = columns[3].checkbox(

@@ -1,0 +1,84 @@
+"""The Predict page's drawing canvas in Chromium: draw a digit with the mouse, see the prediction,
+undo a stroke and clear the canvas."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.e2e.conftest import go_to, screenshot, wait_for_app
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Locator, Page
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+PREDICTION = re.compile(r"^drawing: \d+ \(\d+%\)")
+# A preprocessing step's title ends with its size: the ink's box of a flat bar (wide, under 100
+# pixels high) or of a whole digit (100 to 279 pixels high, less than the 280-pixel canvas).
+FLAT_INK = re.compile(r"\(\d{3}×\d{2}\)$")
+TALL_INK = re.compile(r"\(\d{2,3}×(1\d\d|2[0-7]\d)\)$")
+
+
+@pytest.fixture(scope="module")
+def trained_app(app_home: Path, app_url: str) -> str:
+    """The app's URL once its home holds a digits run trained for a few epochs."""
+    from tests.trained_runs import train_digits_run
+
+    train_digits_run(app_home, epochs=3, name="canvas run")
+    return app_url
+
+
+def stroke(page: Page, canvas: Locator, points: list[tuple[float, float]]) -> None:
+    """One pen stroke through `points`, given as fractions of the canvas's width and height."""
+    box = canvas.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + points[0][0] * box["width"], box["y"] + points[0][1] * box["height"])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=8)
+    page.mouse.up()
+    wait_for_app(page)
+
+
+def test_drawing_a_digit_predicts_it(trained_app: str, page: Page) -> None:
+    page.goto(trained_app)
+    wait_for_app(page)
+    go_to(page, "Predict")
+    page.get_by_text("Add an image above").first.wait_for()
+    page.get_by_role("tab", name="Draw").click()
+    page.get_by_text(re.compile(r"Draw one digit, large")).first.wait_for()
+    # Fabric.js draws on a lower canvas and takes the pointer on the upper one, on top of it.
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.wait_for()
+
+    # A "7": the top bar, predicted when the pen lifts; then the diagonal down to the bottom left,
+    # after which the prediction is of both strokes (the ink found is as tall as the digit).
+    stroke(page, canvas, [(0.25, 0.2), (0.5, 0.2), (0.75, 0.2)])
+    heading = page.get_by_role("heading", name=PREDICTION)
+    heading.first.wait_for()
+    page.get_by_text(FLAT_INK).first.wait_for()
+    stroke(page, canvas, [(0.75, 0.2), (0.6, 0.5), (0.42, 0.85)])
+    page.get_by_text(TALL_INK).first.wait_for()
+    heading.first.wait_for()
+    page.get_by_text("Grad-CAM: where it looked").first.wait_for()
+    assert page.get_by_test_id("stException").count() == 0
+    table = page.get_by_test_id("stDataFrame").first
+    table.wait_for()
+    screenshot(page, "canvas_1_seven")
+    seven = heading.first.inner_text()
+
+    # Undo takes the last stroke away: the prediction is of the top bar alone again.
+    page.get_by_role("button", name="Undo").first.click()
+    page.get_by_text(FLAT_INK).first.wait_for()
+    heading.first.wait_for()
+    # Clearing the canvas removes the drawing and its prediction.
+    page.get_by_role("button", name="Reset canvas & history").first.click()
+    wait_for_app(page)
+    page.get_by_text("Add an image above").first.wait_for()
+    assert page.get_by_role("heading", name=PREDICTION).count() == 0
+    screenshot(page, "canvas_2_cleared")
+    assert seven.startswith("drawing: ")

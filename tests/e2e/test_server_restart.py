@@ -1,0 +1,166 @@
+"""The Streamlit server killed and started again in the middle of a run, in Chromium.
+
+The server is started here (like `app_url` in conftest.py, with a private CNNLAB_HOME) so the test
+can kill it. Training workers run in their own session, so a worker outlives the server that
+started it: after a restart the run is still `running`, its metrics keep coming and none recorded
+before is lost. A worker that died while the server was down is found gone at start-up and the run
+shows as `interrupted` with that reason, ready to be continued.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from waiting import wait_until
+
+from cnnlab import specs
+from cnnlab.model import presets
+from cnnlab.runs.executor import process_alive
+from cnnlab.runs.statuses import Status
+from cnnlab.runs.store import Store
+from cnnlab.ui import live_run
+from tests.e2e.conftest import (
+    ROOT,
+    SERVER_FLAGS,
+    _end_workers,
+    _free_port,
+    _require_browser,
+    screenshot,
+    wait_for_app,
+)
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+EPOCHS = 400  # Far more than the test waits for: the run is still training when the server comes back.
+
+
+class Server:
+    """One `streamlit run app.py` process on a home, which the test can kill and start again."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def start(self) -> str:
+        port = _free_port()
+        environment = {**os.environ, "CNNLAB_HOME": str(self.home), "TF_CPP_MIN_LOG_LEVEL": "3"}
+        with (self.home / "streamlit.log").open("a") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "streamlit",
+                    "run",
+                    "app.py",
+                    *SERVER_FLAGS,
+                    "--server.port",
+                    str(port),
+                ],
+                cwd=ROOT,
+                env=environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.url = f"http://127.0.0.1:{port}"
+        wait_until(self._healthy, "the Streamlit server to answer its health check")
+        return self.url
+
+    def _healthy(self) -> bool:
+        assert self.process is not None and self.process.poll() is None, (
+            self.home / "streamlit.log"
+        ).read_text()
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response,
+        ):
+            return response.status == 200
+        return False
+
+    def kill(self) -> None:
+        """End the server at once (SIGKILL: no clean shutdown, as in a crash)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    _require_browser()
+    home = tmp_path / "cnnlab_home"
+    home.mkdir()
+    running = Server(home)
+    try:
+        yield running
+    finally:
+        running.kill()
+        _end_workers(home)
+
+
+def _open_run(page: Page, url: str, run_id: str) -> None:
+    page.goto(f"{url}/train?run={run_id}")
+    wait_for_app(page)
+
+
+def test_a_run_survives_a_server_restart_and_a_lost_worker_shows_as_interrupted(
+    server: Server, page: Page
+) -> None:
+    store = Store(server.home)
+    url = server.start()
+    # A run queued in the store is started by the server's scheduler, as one from the Train page is.
+    run = store.create_run(
+        spec=presets.get("digits_default").spec,
+        data_settings=specs.DataSettings(),
+        training_settings=specs.TrainingSettings(epochs=EPOCHS),
+        name="restart test",
+    )
+    _open_run(page, url, run.id)  # The server's scheduler starts with the first page shown.
+    wait_until(lambda: store.get_run(run.id).last_epoch >= 2, "two epochs trained under the first server")
+    page.get_by_text(re.compile(rf"Training: epoch \d+ of {EPOCHS}")).first.wait_for()
+
+    # The server dies; its worker carries on and keeps recording.
+    server.kill()
+    before = store.epoch_metrics(run.id)
+    worker_pid = store.get_run(run.id).worker_pid
+    assert worker_pid is not None and process_alive(worker_pid)
+    wait_until(lambda: store.get_run(run.id).last_epoch > len(before), "an epoch recorded with no server")
+
+    # Started again on the same home, the server shows the run still training, nothing lost.
+    url = server.start()
+    _open_run(page, url, run.id)
+    page.get_by_text("restart test").first.wait_for()
+    page.get_by_text(re.compile(rf"Training: epoch \d+ of {EPOCHS}")).first.wait_for()
+    screenshot(page, "server_restart_running")
+    assert store.get_run(run.id).status == Status.RUNNING
+    after = store.epoch_metrics(run.id)
+    assert after.iloc[: len(before)].equals(before)  # Every epoch recorded before the kill is still there.
+    assert list(after["epoch"]) == list(range(1, len(after) + 1))
+
+    # The server dies again and, while it is down, so does the worker: the restart finds it gone.
+    server.kill()
+    os.kill(worker_pid, signal.SIGKILL)
+    wait_until(lambda: not process_alive(worker_pid), "the worker to be gone")
+    recorded = store.epoch_metrics(run.id)
+    url = server.start()
+    _open_run(page, url, run.id)
+    wait_until(lambda: store.get_run(run.id).is_ended, "the restarted server to find the worker gone")
+    interrupted = store.get_run(run.id)
+    assert interrupted.status == Status.INTERRUPTED
+    assert interrupted.reason == "The worker process was gone when CNN Lab restarted."
+    page.get_by_text(live_run.status_message(interrupted, EPOCHS)).first.wait_for()
+    page.get_by_role("button", name=re.compile("Continue")).first.wait_for()
+    screenshot(page, "server_restart_interrupted")
+    assert store.epoch_metrics(run.id).equals(recorded)  # No metric lost.

@@ -1,0 +1,170 @@
+"""One prediction for new images: top-k, the out-of-distribution hint and its calibration."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from cnnlab.data import datasets
+from cnnlab.runs.store import Store
+from cnnlab.trained import calibration, checkpoints, prediction
+
+
+def test_calibration_thresholds_come_from_the_held_out_split() -> None:
+    labels = np.array([0, 1, 0, 1] * 25)
+    confidences = np.linspace(0.55, 1.0, 100)
+    probabilities = np.where(np.eye(2)[labels] == 1, confidences[:, None], 1 - confidences[:, None])
+    rng = np.random.default_rng(0)
+    training = rng.random((200, 4, 4, 1)).astype(np.float32)
+    measured = calibration.calibrate(probabilities, labels, training, training[:50])
+    # The 2nd percentile of the right answers' confidence, clipped to at most 0.8.
+    assert measured.confidence_threshold == pytest.approx(np.percentile(confidences, 2))
+    assert (
+        measured.basis is not None
+        and measured.basis.shape[1] == 16
+        and measured.residual_threshold is not None
+    )
+    held_out = calibration.residuals(measured, training[:50])
+    assert held_out is not None and (held_out <= measured.residual_threshold).all()
+    far = calibration.residuals(measured, 5 * rng.standard_normal((3, 4, 4, 1)).astype(np.float32))
+    assert far is not None and (far > measured.residual_threshold).all()
+    restored = calibration.Calibration.from_bytes(measured.to_bytes())
+    assert restored.confidence_threshold == measured.confidence_threshold
+    np.testing.assert_allclose(restored.basis, measured.basis)  # type: ignore[arg-type]  # checked above
+    with pytest.raises(calibration.CalibrationError, match="no held-out images"):
+        calibration.calibrate(probabilities[:0], labels[:0], training, training[:0])
+    with pytest.raises(calibration.CalibrationError, match="damaged"):
+        calibration.Calibration.from_bytes(b"not an npz")
+
+
+def test_the_sentence_names_what_the_model_knows() -> None:
+    digits = datasets.info("digits")
+    assert prediction.out_of_distribution_sentence(digits) == (
+        "This does not look like a digit; the model only knows 0-9."
+    )
+    pets = dataclasses.replace(digits, title="My pets", class_names=("cat", "dog"), digit_like=False)
+    assert prediction.out_of_distribution_sentence(pets).endswith("it only knows cat, dog.")
+
+
+def test_decode_keeps_transparency_so_white_ink_is_not_lost() -> None:
+    image = Image.new("RGBA", (40, 40), (0, 0, 0, 0))
+    ImageDraw.Draw(image).line([(20, 5), (20, 35)], fill=(255, 255, 255, 255), width=4)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    decoded = prediction.decode(buffer.getvalue())
+    assert decoded.mode == "RGBA"
+    prepared = prediction.prepare([decoded], datasets.info("digits"))[0]
+    assert prepared.ink_box is not None and prepared.array.max() == pytest.approx(1.0)
+
+
+def test_a_run_predicts_with_top_k_and_flags_what_is_not_a_digit(trained_home: tuple[Path, str]) -> None:
+    home, run_id = trained_home
+    store = Store(home)
+    checkpoint = checkpoints.find(store, run_id, "best")
+    model = checkpoints.load(checkpoint)
+    data = datasets.load(store.get_run(run_id).data())
+    info = dataclasses.replace(data.info, class_names=tuple(data.class_names))
+    measured = prediction.for_run(checkpoint, model, data)
+    kept = checkpoint.path.with_name(checkpoint.path.name + calibration.SUFFIX)
+    assert kept.is_file()  # Measured once per checkpoint version, then read back.
+    assert prediction.for_run(checkpoint, model, data).confidence_threshold == measured.confidence_threshold
+    noise = (np.random.default_rng(1).random((60, 60)) * 255).astype(np.uint8)
+    blank = np.full((30, 30), 255, np.uint8)
+    results = prediction.predict(
+        model, [data.x_test[0], noise, blank], info, measured, names=["test digit", "noise", "blank"], top_k=4
+    )
+    digit, static, empty = results
+    assert [len(result.top) for result in results] == [4, 4, 4]
+    assert digit.top[0] == (digit.class_name, digit.probability)
+    assert [value for _, value in digit.top] == sorted((value for _, value in digit.top), reverse=True)
+    assert digit.probability == pytest.approx(float(digit.probabilities.max()))
+    assert static.out_of_distribution == "This does not look like a digit; the model only knows 0-9."
+    assert any("ink" in reason for reason in static.reasons)
+    assert empty.out_of_distribution is not None and "no ink" in empty.reasons[0]
+    line = static.to_json()
+    assert line["out_of_distribution"] is True and line["image"] == "noise" and len(line["top_k"]) == 4
+
+
+def drawn_digit_png(index: int, size: int = 64) -> bytes:
+    """A real handwritten digit as a photo shows it: dark ink on white paper, enlarged."""
+    from sklearn.datasets import load_digits
+
+    pixels = 255 - (load_digits().images[index] * (255 / 16)).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).resize((size, size), Image.Resampling.BILINEAR).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_run_info_describes_the_run_like_its_loaded_data(trained_home: tuple[Path, str]) -> None:
+    home, run_id = trained_home
+    run = Store(home).get_run(run_id)
+    data = datasets.load(run.data())
+    described = prediction.run_info(run)
+    assert (described.name, described.digit_like, described.image_shape, described.class_names) == (
+        data.info.name,
+        data.info.digit_like,
+        data.image_shape,
+        tuple(data.class_names),
+    )
+
+
+def test_a_downloaded_model_file_predicts_exactly_like_its_run(
+    trained_home: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's `.keras` download carries what the run was trained on and its calibration; uploaded
+    as a model file it prepares, answers and flags every image as the run does, and so does the CLI."""
+    import json
+
+    from cnnlab import cli
+    from cnnlab.trained import exports, model_files
+
+    home, run_id = trained_home
+    store = Store(home)
+    run = store.get_run(run_id)
+    checkpoint = checkpoints.find(store, run_id, "best")
+    model = checkpoints.load(checkpoint)
+    measured = prediction.for_run(checkpoint, model, datasets.load(run.data()))
+    noise = (np.random.default_rng(2).random((48, 48)) * 255).astype(np.uint8)
+    images = [prediction.decode(drawn_digit_png(index)) for index in (0, 7)] + [noise]
+    names = ["zero", "seven", "noise"]
+    through_run = prediction.predict(model, images, prediction.run_info(run), measured, names=names)
+
+    downloaded = exports.model_file(run, checkpoint)  # The calibration kept beside the checkpoint.
+    assert downloaded == exports.model_bytes(store, run)  # The Runs page hands out the same file.
+    info, carried = model_files.training_data(downloaded)
+    assert info is not None and carried is not None, "the download does not say what it was trained on"
+    assert (info.name, info.image_shape, info.digit_like) == ("digits", (8, 8, 1), True)
+    through_file = prediction.predict(
+        model_files.load_model_bytes(downloaded), images, info, carried, names=names
+    )
+    for by_run, by_file in zip(through_run, through_file, strict=True):
+        np.testing.assert_array_equal(by_run.prepared.array, by_file.prepared.array)
+        np.testing.assert_allclose(by_run.probabilities, by_file.probabilities, rtol=1e-6, atol=1e-7)
+        assert by_run.to_json() == by_file.to_json()
+    assert through_run[2].out_of_distribution is not None  # The noise is flagged both ways.
+
+    # The command line prints the same answers (its JSON, rounded to 6 places).
+    files = []
+    for name, image in zip(names, (drawn_digit_png(0), drawn_digit_png(7)), strict=False):
+        path = tmp_path / f"{name}.png"
+        path.write_bytes(image)
+        files.append(str(path))
+    monkeypatch.setenv("CNNLAB_HOME", str(home))
+    import contextlib
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert cli.main(["predict", run_id, *files]) == 0
+    lines = [json.loads(line) for line in printed.getvalue().splitlines()]
+    for line, by_file in zip(lines, through_file, strict=False):
+        expected = by_file.to_json()
+        assert (line["class"], line["probability"], line["out_of_distribution"]) == (
+            expected["class"],
+            expected["probability"],
+            expected["out_of_distribution"],
+        )
