@@ -278,19 +278,7 @@ def grad_cam(
     `classes` are the classes to explain (default: each image's predicted class); `layer_name`
     the spatial layer to weigh (default: `last_convolution(model)`).
     """
-    graph = layer_graph(model)
-    batch = image_batch(model, images)
-    chosen = _chosen_classes(graph, batch, classes)
-    position = graph.index(layer_name or last_convolution(model))
-    if not _is_spatial(graph, position):
-        raise InspectionError(
-            f"Layer {graph.layer_names[position]!r} ({graph.layer_types[position]}) has no image-like output; "
-            f"choose one of {', '.join(feature_layers(model))}."
-        )
-    maps = _explainer(graph, position)(tf.constant(batch), tf.constant(chosen))[0].numpy()
-    height, width = batch.shape[1:3]
-    heat_maps: np.ndarray = np.clip(_resized(_scaled(maps), height, width), 0.0, 1.0)
-    return heat_maps
+    return grad_cam_and_saliency(model, images, classes, layer_name)[0]
 
 
 def saliency(
