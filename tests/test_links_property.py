@@ -93,6 +93,8 @@ def mutated_payloads(draw: strategies.DrawFn) -> Any:
             )
         elif kind == "setting":
             section = draw(strategies.sampled_from(["data", "training"]))
+            if not payload[section]:
+                continue
             field = draw(strategies.sampled_from(sorted(payload[section])))
             payload[section][field] = draw(strategies.sampled_from(EXTREME_VALUES))
         elif kind == "delete":
@@ -112,9 +114,17 @@ def mutated_payloads(draw: strategies.DrawFn) -> Any:
             )
         else:
             return draw(strategies.sampled_from(EXTREME_VALUES))
-        if not isinstance(payload.get("model"), dict) or not isinstance(payload["model"].get("layers"), list):
+        if not _editable(payload):
             break
     return payload
+
+
+def _editable(payload: dict[str, Any]) -> bool:
+    """Whether a further hand edit can still reach into every section of the payload."""
+    sections_are_objects = all(
+        isinstance(payload.get(section), dict) for section in ("data", "model", "training")
+    )
+    return sections_are_objects and isinstance(payload["model"].get("layers"), list)
 
 
 def _parameters(type_name: Any) -> tuple[Any, ...]:

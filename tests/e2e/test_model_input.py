@@ -7,6 +7,7 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 import pytest
+from waiting import wait_until
 
 from cnnlab.model import presets, shapes
 from tests.e2e.conftest import go_to, screenshot, set_number, wait_for_app
@@ -64,6 +65,8 @@ def test_a_preset_for_larger_images_is_fixed_with_the_offered_image_size(app_url
     wait_for_app(page)
     total_parameters(page).filter(has_text="34,826").wait_for()  # the Keras summary's count
     page.get_by_text("0. Input  →  28 × 28 × 1").wait_for()
-    assert problem.count() == 0
+    # Streamlit leaves the previous run's elements on the page, faded, until the rerun ends.
+    wait_for_app(page)
+    wait_until(lambda: problem.count() == 0, "the 1x1-input problem to leave the page")
     page.get_by_text("images 28×28×1").first.wait_for()
     screenshot(page, "model_input_3_preset_fixed")
