@@ -303,3 +303,19 @@ def test_several_processes_write_while_this_one_reads(store: Store) -> None:
     assert reads > 0
     # A new Store (a restarted server) sees the same data.
     assert len(Store(store.home).events(run.id)) == 301
+
+
+def test_an_old_database_gains_the_new_columns_and_keeps_its_runs(store: Store) -> None:
+    run = _create(store)
+    store.close()
+    with sqlite3.connect(store.database_path) as connection:
+        for column in ("shared", "exercise", "sweep"):
+            connection.execute(f"ALTER TABLE runs DROP COLUMN {column}")
+
+    reopened = Store(store.home)
+    old = reopened.get_run(run.id)
+    assert (old.shared, old.exercise, old.sweep, old.name) == (False, None, None, run.name)
+    reopened.set_shared(run.id, True)
+    tagged = _create(reopened, exercise="edges", sweep="sweep-1")
+    assert reopened.get_run(run.id).shared is True
+    assert (reopened.get_run(tagged.id).exercise, reopened.get_run(tagged.id).sweep) == ("edges", "sweep-1")

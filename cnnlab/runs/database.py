@@ -24,8 +24,10 @@ CREATE TABLE IF NOT EXISTS runs (
     created_at REAL NOT NULL, queued_at REAL, started_at REAL, ended_at REAL, heartbeat_at REAL,
     spec TEXT NOT NULL, data_settings TEXT NOT NULL, training_settings TEXT NOT NULL,
     dataset_summary TEXT, results TEXT, parent_id TEXT, parent_epoch INTEGER,
-    worker_pid INTEGER, worker_host TEXT, control TEXT, reason TEXT, hint TEXT, traceback TEXT);
+    worker_pid INTEGER, worker_host TEXT, control TEXT, reason TEXT, hint TEXT, traceback TEXT,
+    shared INTEGER NOT NULL DEFAULT 0, exercise TEXT, sweep TEXT);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, queued_at);
+CREATE INDEX IF NOT EXISTS runs_by_owner ON runs (owner, status);
 CREATE TABLE IF NOT EXISTS batch_metrics (
     run_id TEXT NOT NULL, epoch INTEGER, batch INTEGER, step INTEGER, loss REAL, accuracy REAL,
     learning_rate REAL, time REAL);
@@ -46,6 +48,14 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     time REAL NOT NULL, PRIMARY KEY (run_id, which));
 """
 
+# Columns added to `runs` after its first release, with their definitions: a database made before
+# gets them when it is opened, so an upgrade keeps every recorded run.
+ADDED_RUN_COLUMNS = {
+    "shared": "INTEGER NOT NULL DEFAULT 0",  # a teacher shared the run with the class (read-only)
+    "exercise": "TEXT",  # the exercise the run was started from, if any
+    "sweep": "TEXT",  # the sweep the run belongs to, if any
+}
+
 
 class Database:
     """The SQLite file at `path`, created with the schema on first use; safe across threads and processes."""
@@ -53,7 +63,13 @@ class Database:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
-        self.connection().executescript(SCHEMA)
+        connection = self.connection()
+        connection.executescript(SCHEMA)
+        with self.transaction() as locked:  # Another process may be adding the same columns.
+            present = {row["name"] for row in locked.execute("PRAGMA table_info(runs)")}
+            for name, definition in ADDED_RUN_COLUMNS.items():
+                if name not in present:
+                    locked.execute(f"ALTER TABLE runs ADD COLUMN {name} {definition}")
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection (opened again after a fork), rows readable by column name."""

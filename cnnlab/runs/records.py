@@ -112,6 +112,9 @@ class RunRecord:
     reason: str | None
     hint: str | None
     traceback: str | None
+    shared: bool = False  # a teacher shared it with the class: every signed-in user may read it
+    exercise: str | None = None  # the exercise it was started from
+    sweep: str | None = None  # the sweep it belongs to
     queue_position: int | None = None  # 1 for the next run to start; None unless queued
     last_epoch: int = 0  # the highest epoch with recorded metrics
 
@@ -188,6 +191,9 @@ def record_from_row(values: Mapping[str, object]) -> RunRecord:
         reason=text("reason"),
         hint=text("hint"),
         traceback=text("traceback"),
+        shared=bool(values.get("shared") or 0),
+        exercise=text("exercise") if "exercise" in values else None,
+        sweep=text("sweep") if "sweep" in values else None,
         queue_position=whole("queue_position"),
         last_epoch=whole("last_epoch") or 0,
     )

@@ -12,7 +12,6 @@ as `RunRecord`s. The pages read through the `cnnlab.runs.reader.RunReader` proto
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -23,14 +22,14 @@ from pathlib import Path
 import pandas as pd
 
 from cnnlab.errors import RunError
-from cnnlab.runs import database, names, records, statuses
+from cnnlab.runs import database, metrics, names, records, statuses
 from cnnlab.runs.artifacts import NamedArrays, RunArtifacts, SnapshotArrays
 from cnnlab.runs.records import JsonValue, ResultValue, RunRecord
 from cnnlab.runs.statuses import Status
 from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
 
-BATCH_COLUMNS = ("epoch", "batch", "step", "loss", "accuracy", "learning_rate", "time")
-EPOCH_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "epoch_seconds")
+BATCH_COLUMNS = metrics.BATCH_COLUMNS
+EPOCH_COLUMNS = metrics.EPOCH_COLUMNS
 
 
 def default_home() -> Path:
@@ -60,6 +59,7 @@ class Store:
         self.home.mkdir(parents=True, exist_ok=True)
         self.database = database.Database(self.home / "runs.sqlite3")
         self.artifacts = RunArtifacts(self.home, self.database)
+        self.metrics = metrics.RunMetrics(self.database)
 
     @property
     def database_path(self) -> Path:
@@ -119,8 +119,13 @@ class Store:
         parent_id: str | None = None,
         parent_epoch: int | None = None,
         status: Status = Status.QUEUED,
+        exercise: str | None = None,
+        sweep: str | None = None,
     ) -> RunRecord:
-        """Record a new run (queued by default) with its model, data and training settings."""
+        """Record a new run (queued by default) with its model, data and training settings.
+
+        `exercise` and `sweep` tag it with the exercise it was started from and the sweep it belongs to.
+        """
         now = time.time()
         run_id = records.new_run_id(now)
         status = statuses.check_status(status)
@@ -129,7 +134,8 @@ class Store:
         with self.database.transaction() as connection:
             connection.execute(
                 "INSERT INTO runs (id, name, owner, status, created_at, queued_at, spec, data_settings, "
-                "training_settings, parent_id, parent_epoch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "training_settings, parent_id, parent_epoch, exercise, sweep) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     name,
@@ -142,6 +148,8 @@ class Store:
                     records.to_json(training_settings),
                     parent_id,
                     parent_epoch,
+                    exercise,
+                    sweep,
                 ),
             )
             database.add_event(connection, run_id, "info", f"created ({status})", now)
@@ -202,6 +210,10 @@ class Store:
         if not name.strip():
             raise RunError("A run name cannot be empty; got an empty name.")
         self._update(run_id, name=name.strip())
+
+    def set_shared(self, run_id: str, shared: bool) -> None:
+        """Share the run with the class (every signed-in user may read it) or stop sharing it."""
+        self._update(run_id, shared=int(shared))
 
     def set_dataset_summary(self, run_id: str, summary: pd.DataFrame | JsonValue) -> None:
         """Record the dataset summary (a pandas DataFrame, kept as its rows, or JSON-able values)."""
@@ -334,60 +346,32 @@ class Store:
                 "UPDATE runs SET control = NULL WHERE id = ? AND control = ?", (run_id, action)
             )
 
-    # Metrics and events.
+    # Metrics and events (see `cnnlab.runs.metrics`).
 
     def add_batch_metrics(self, run_id: str, rows: Iterable[Mapping[str, object]]) -> None:
-        """Append batch metrics; each row has some of `BATCH_COLUMNS` (time defaults to now)."""
-        now = time.time()
-        values = [
-            (run_id, *[row.get(name) for name in BATCH_COLUMNS[:-1]], row.get("time", now)) for row in rows
-        ]
-        with self.database.transaction() as connection:
-            connection.executemany(f"INSERT INTO batch_metrics VALUES ({', '.join('?' * 8)})", values)
+        """Append batch metrics (see `RunMetrics.add_batch_metrics`)."""
+        self.metrics.add_batch_metrics(run_id, rows)
 
     def add_epoch_metrics(self, run_id: str, row: Mapping[str, object]) -> None:
-        """Record one epoch's metrics (replacing that epoch if it exists); unknown keys go to extras."""
-        extras = {key: value for key, value in row.items() if key not in EPOCH_COLUMNS}
-        values = [row.get(name) for name in EPOCH_COLUMNS]
-        with self.database.transaction() as connection:
-            connection.execute(
-                f"INSERT OR REPLACE INTO epoch_metrics VALUES ({', '.join('?' * 10)})",
-                (run_id, *values, records.to_json(extras), time.time()),
-            )
+        """Record one epoch's metrics (see `RunMetrics.add_epoch_metrics`)."""
+        self.metrics.add_epoch_metrics(run_id, row)
 
     def copy_epoch_metrics(self, source_id: str, target_id: str, up_to_epoch: int) -> None:
         """Give a fork its parent's epoch metrics up to the epoch it was forked from."""
-        with self.database.transaction() as connection:
-            connection.execute(
-                "INSERT OR REPLACE INTO epoch_metrics SELECT ?, epoch, loss, accuracy, val_loss, val_accuracy, "
-                "learning_rate, epoch_seconds, extras, time FROM epoch_metrics WHERE run_id = ? AND epoch <= ?",
-                (target_id, source_id, up_to_epoch),
-            )
+        self.metrics.copy_epoch_metrics(source_id, target_id, up_to_epoch)
 
     def batch_metrics(self, run_id: str, *, after_step: int | None = None) -> pd.DataFrame:
         """Batch metrics in step order (only steps after `after_step` when given)."""
-        columns = ", ".join(BATCH_COLUMNS)
-        query = f"SELECT {columns} FROM batch_metrics WHERE run_id = ? AND step > ? ORDER BY step"
-        parameters = (run_id, -1 if after_step is None else after_step)
-        table = pd.read_sql_query(query, self.database.connection(), params=parameters)
-        return table.astype({name: float for name in BATCH_COLUMNS[3:]})
+        return self.metrics.batch_metrics(run_id, after_step=after_step)
 
     def epoch_metrics(self, run_id: str) -> pd.DataFrame:
         """Epoch metrics in epoch order, with the extras spread into their own columns."""
-        query = (
-            f"SELECT {', '.join(EPOCH_COLUMNS)}, extras FROM epoch_metrics WHERE run_id = ? ORDER BY epoch"
-        )
-        table = pd.read_sql_query(query, self.database.connection(), params=(run_id,))
-        table = table.astype({name: float for name in EPOCH_COLUMNS[1:]})
-        extras = pd.DataFrame([json.loads(text or "{}") for text in table.pop("extras")], index=table.index)
-        return pd.concat([table, extras], axis=1) if len(extras.columns) else table
+        return self.metrics.epoch_metrics(run_id)
 
     def log_event(self, run_id: str, message: str, level: str = "info") -> None:
         """Append a line to the run's event log (level: debug, info, warning or error)."""
-        with self.database.transaction() as connection:
-            database.add_event(connection, run_id, level, message, time.time())
+        self.metrics.log_event(run_id, message, level)
 
     def events(self, run_id: str) -> pd.DataFrame:
         """The event log, oldest first: time, level, message."""
-        query = "SELECT time, level, message FROM events WHERE run_id = ? ORDER BY id"
-        return pd.read_sql_query(query, self.database.connection(), params=(run_id,))
+        return self.metrics.events(run_id)
