@@ -109,6 +109,8 @@ class Scheduler:
         probes: OptionalArray = None,
         name: str | None = None,
         owner: str = "local",
+        exercise: str | None = None,
+        sweep: str | None = None,
     ) -> RunRecord:
         """Queue a new run (see `Store.create_run`) and start it if a slot is free.
 
@@ -121,6 +123,8 @@ class Scheduler:
             training_settings=training_settings,
             name=name,
             owner=owner,
+            exercise=exercise,
+            sweep=sweep,
         )
         if probes is not None and len(probes):
             self.store.write_snapshot(run.id, 0, "probes", {"images": probes})
