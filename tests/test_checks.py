@@ -45,15 +45,36 @@ def test_zero_filters_or_units(layer: dict, name: str) -> None:
 
 
 def test_unknown_parameter_lists_the_known_ones() -> None:
-    problem = only_error(
-        shapes.analyse(spec_of([8, 8, 1], {"type": "Conv2D", "filters": 4, "kernal_size": 3}))
-    )
-    assert "kernal_size" in problem.message and "kernel_size" in problem.message
+    misspelled, missing = shapes.analyse(
+        spec_of([8, 8, 1], {"type": "Conv2D", "filters": 4, "kernal_size": 3})
+    ).errors
+    assert "kernal_size" in misspelled.message and "kernel_size" in misspelled.message
+    assert missing.message == "Layer 1 (Conv2D) needs kernel_size; for example 3."
 
 
 def test_missing_required_parameter_gives_an_example() -> None:
     problems = checks.parameter_problems(3, LayerSpec("Conv2D", {"kernel_size": 3}))
     assert [problem.message for problem in problems] == ["Layer 3 (Conv2D) needs filters; for example 32."]
+
+
+@pytest.mark.parametrize(
+    ("layer", "message"),
+    [
+        ({"type": "Conv2D", "filters": 4}, "Layer 1 (Conv2D) needs kernel_size; for example 3."),
+        (
+            {"type": "MaxPooling2D", "pool_size": None},
+            "Layer 1 (MaxPooling2D) has pool_size=None, which must be",
+        ),
+        (
+            {"type": "Conv2D", "filters": 4, "kernel_size": 3, "strides": None},
+            "Layer 1 (Conv2D) has strides=None",
+        ),
+    ],
+)
+def test_a_missing_or_null_window_size_is_a_problem_not_a_crash(layer: dict, message: str) -> None:
+    """Keras has no default kernel size, and a null pool size or convolution stride is not a size."""
+    problem = only_error(shapes.analyse(spec_of([8, 8, 1], layer, FLATTEN, SOFTMAX10)))
+    assert problem.layer == 1 and problem.message.startswith(message)
 
 
 def test_unknown_layer_type_stops_the_analysis() -> None:

@@ -36,8 +36,12 @@ def _activation(suggested: str | None = None, required: bool = False) -> Paramet
     )
 
 
-def _size(name: str, default: Any, help_text: str, maximum: int, suggested: Any = None) -> Parameter:
-    return Parameter(name, "size", default, help_text, suggested=suggested, minimum=1, maximum=maximum)
+def _size(
+    name: str, default: Any, help_text: str, maximum: int, suggested: Any = None, required: bool = False
+) -> Parameter:
+    return Parameter(
+        name, "size", default, help_text, suggested=suggested, minimum=1, maximum=maximum, required=required
+    )
 
 
 def _regularizer(name: str, what: str) -> Parameter:
@@ -61,7 +65,12 @@ _FILTERS = Parameter(
     required=True,
 )
 _KERNEL = _size(
-    "kernel_size", None, "Height and width of the sliding window each filter looks through.", 15, 3
+    "kernel_size",
+    None,
+    "Height and width of the sliding window each filter looks through.",
+    15,
+    3,
+    required=True,  # Keras's convolution layers have no default kernel size.
 )
 _STRIDES = _size("strides", 1, "How many pixels the window moves each step; 2 halves the output size.", 8)
 _PADDING = Parameter(

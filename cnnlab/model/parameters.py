@@ -95,7 +95,11 @@ def _check_number(parameter: Parameter, value: Any) -> str | None:
 def check_value(parameter: Parameter, value: Any) -> str | None:
     """What is wrong with `value` for `parameter` (a phrase such as "must be at least 1"), or None."""
     if value is None:
-        return "is required" if parameter.required else None
+        if parameter.required:
+            return "is required"
+        if parameter.kind == "size" and parameter.default is not None:
+            return "must be a whole number or a pair of whole numbers [height, width], not null"
+        return None
     if parameter.kind in ("int", "float"):
         return _check_number(parameter, value)
     if parameter.kind == "bool":
