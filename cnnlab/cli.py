@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cnnlab import cli_trained
+from cnnlab import cli_access, cli_sweep, cli_trained
 from cnnlab.errors import CnnLabError, SpecError
 from cnnlab.model import shapes
 from cnnlab.runs.statuses import Status
@@ -30,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cnnlab", description="CNN Lab: build, train and look inside convolutional neural networks."
     )
+    cli_access.add_option(parser)  # --as OWNER --role ROLE
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # Subcommands are added below, one block each.
     subcommands.add_parser("presets", help="list the preset architectures").set_defaults(
@@ -96,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
         )
     lr_find.set_defaults(handler=_command_lr_find, early_stopping=None)
     cli_trained.add_parsers(subcommands)  # predict, evaluate
+    cli_sweep.add_parsers(subcommands, _train_settings)  # sweep, sweeps, sweep-show, sweep-stop
     return parser
 
 
@@ -291,9 +293,12 @@ def _command_train(arguments: argparse.Namespace) -> int:
 
     spec, data, training = _train_settings(arguments)
     runner = scheduling.Scheduler(warm=False).start()
-    run = runner.submit(
-        spec=spec, data_settings=data, training_settings=training, name=arguments.name, owner=arguments.owner
-    )
+    acting = cli_access.runs(arguments, owner=arguments.owner, scheduler=runner)
+    try:
+        run = acting.submit(spec=spec, data_settings=data, training_settings=training, name=arguments.name)
+    except CnnLabError:
+        runner.shutdown()
+        raise
     steps_per_epoch, shown = None, ""
     try:
         while not run.is_ended:
@@ -355,10 +360,8 @@ def _command_lr_find(arguments: argparse.Namespace) -> int:
 def _command_runs(arguments: argparse.Namespace) -> int:
     import time
 
-    from cnnlab.runs.store import Store
-
     print(f"{'RUN':<14} {'STATUS':<12} {'EPOCHS':>7} {'VAL ACC':>8} {'TEST ACC':>9}  {'CREATED':<19}  NAME")
-    for run in Store().list_runs(status=arguments.status, limit=arguments.limit):
+    for run in cli_access.runs(arguments).list_runs(status=arguments.status, limit=arguments.limit):
         epochs = f"{run.last_epoch}/{run.training_settings.get('epochs', '?')}"
         validation, test = run.result("val_accuracy"), run.result("test_accuracy")
         created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.created_at))
@@ -370,12 +373,9 @@ def _command_runs(arguments: argparse.Namespace) -> int:
 
 
 def _command_stop(arguments: argparse.Namespace) -> int:
-    from cnnlab.runs import scheduler as scheduling
-    from cnnlab.runs.store import Store
-
-    store = Store()
-    before = store.get_run(arguments.run)
-    run = scheduling.Scheduler(store, warm=False).stop(before.id)
+    acting = cli_access.runs(arguments)
+    before = acting.get_run(arguments.run)
+    run = acting.stop(before.id)
     if before.is_ended:
         action = "had already ended"
     else:

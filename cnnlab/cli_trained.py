@@ -50,13 +50,16 @@ def _checkpoint_request(text: str) -> str | int:
     return int(text) if text.isdigit() else text
 
 
-def _load_run(run_id: str, which: str) -> tuple[str, Checkpoint, TrainedModel, SplitData, DatasetInfo]:
-    """The run's id, checkpoint, model, data and dataset description (CnnLabError when missing)."""
+def _load_run(
+    arguments: argparse.Namespace, run_id: str, which: str
+) -> tuple[str, Checkpoint, TrainedModel, SplitData, DatasetInfo]:
+    """The run's id, checkpoint, model, data and dataset description (CnnLabError when missing or not
+    the acting user's to read)."""
+    from cnnlab import cli_access
     from cnnlab.data import datasets
-    from cnnlab.runs.store import Store
     from cnnlab.trained import checkpoints, prediction
 
-    store = Store()
+    store = cli_access.runs(arguments)
     run = store.get_run(run_id)
     checkpoint = checkpoints.find(store, run.id, _checkpoint_request(which))
     model = checkpoints.load(checkpoint)
@@ -84,7 +87,7 @@ def command_predict(arguments: argparse.Namespace) -> int:
         except CnnLabError as error:
             print(f"error: {name}: {error}", file=sys.stderr)
             failed += 1
-    _, checkpoint, model, data, info = _load_run(arguments.run, arguments.checkpoint)
+    _, checkpoint, model, data, info = _load_run(arguments, arguments.run, arguments.checkpoint)
     try:
         measured: calibration.Calibration | None = prediction.for_run(checkpoint, model, data)
     except calibration.CalibrationError as error:
@@ -114,7 +117,7 @@ def command_evaluate(arguments: argparse.Namespace) -> int:
     """Print the per-class precision, recall, F1 and support, then the overall figures."""
     from cnnlab.trained import evaluation
 
-    run_id, checkpoint, model, data, _ = _load_run(arguments.run, arguments.checkpoint)
+    run_id, checkpoint, model, data, _ = _load_run(arguments, arguments.run, arguments.checkpoint)
     images, labels = evaluation.split_arrays(data, arguments.split)
     result = evaluation.evaluate(model, images, labels, data.class_names)
     print(

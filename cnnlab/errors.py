@@ -44,3 +44,23 @@ class ArchiveError(CnnLabError):
 
 class RunError(CnnLabError):
     """A training run cannot be started, found or changed as asked."""
+
+
+class AccessError(RunError):
+    """A user asked to read or change a run that is not theirs (another student's, or a shared run to change)."""
+
+
+class BudgetError(CnnLabError):
+    """A run asks for more than the class allows (queued runs, epochs, parameters, training images)."""
+
+
+class ClassroomError(CnnLabError):
+    """The classroom configuration (classroom.toml) cannot be used, or a sign-in is refused."""
+
+
+class SignInError(ClassroomError):
+    """A sign-in is refused: a wrong class code or teacher password, a bad name, a forged or edited identity."""
+
+
+class SweepError(CnnLabError):
+    """A sweep cannot be planned or found as asked (a refused value, too many runs, an unknown sweep)."""

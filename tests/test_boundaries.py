@@ -1,7 +1,8 @@
 """The layout's rules, read from the imports: which code may import TensorFlow, Keras or Streamlit.
 
 - `cnnlab/model/` answers instantly on the Model page: no TensorFlow or Keras, except `build.py`;
-- `cnnlab/data/` is numpy and PIL only;
+- `cnnlab/data/` is numpy and PIL only; `cnnlab/classroom/` (users, sign-in, the class's rules) has no
+  TensorFlow or Keras either;
 - no core package imports Streamlit (only `cnnlab/ui/` and `app_pages/` do);
 - `app_pages/` never imports Keras or TensorFlow: the pages ask `cnnlab` for what they need;
 - `cnnlab/ui/` never builds a `keras.Model` itself: Grad-CAM, layer probes and the Learn page's
@@ -39,7 +40,7 @@ def forbidden_imports(path: Path) -> set[str]:
     if relative.startswith("cnnlab/ui/"):
         return set()
     forbidden = set(STREAMLIT)
-    if relative.startswith("cnnlab/data/") or (
+    if relative.startswith(("cnnlab/data/", "cnnlab/classroom/")) or (
         relative.startswith("cnnlab/model/") and relative != "cnnlab/model/build.py"
     ):
         forbidden |= MACHINE_LEARNING

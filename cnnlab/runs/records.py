@@ -117,6 +117,7 @@ class RunRecord:
     sweep: str | None = None  # the sweep it belongs to
     queue_position: int | None = None  # 1 for the next run to start; None unless queued
     last_epoch: int = 0  # the highest epoch with recorded metrics
+    last_val_accuracy: float | None = None  # the validation accuracy of that epoch, if it had one
 
     @property
     def is_active(self) -> bool:
@@ -196,7 +197,12 @@ def record_from_row(values: Mapping[str, object]) -> RunRecord:
         sweep=text("sweep") if "sweep" in values else None,
         queue_position=whole("queue_position"),
         last_epoch=whole("last_epoch") or 0,
+        last_val_accuracy=number("last_val_accuracy") if "last_val_accuracy" in values else None,
     )
 
 
-RUN_COLUMNS = [item.name for item in fields(RunRecord) if item.name not in ("queue_position", "last_epoch")]
+RUN_COLUMNS = [
+    item.name
+    for item in fields(RunRecord)
+    if item.name not in ("queue_position", "last_epoch", "last_val_accuracy")
+]

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from cnnlab.errors import RunError
-from cnnlab.runs import database, metrics, names, records, statuses
+from cnnlab.runs import database, fair_queue, metrics, names, records, statuses
 from cnnlab.runs.artifacts import NamedArrays, RunArtifacts, SnapshotArrays
 from cnnlab.runs.records import JsonValue, ResultValue, RunRecord
 from cnnlab.runs.statuses import Status
@@ -38,10 +38,11 @@ def default_home() -> Path:
 
 
 _SELECT_RUNS = (
-    f"SELECT {', '.join('r.' + name for name in records.RUN_COLUMNS)}, "
-    "CASE WHEN r.status = 'queued' THEN (SELECT COUNT(*) FROM runs q WHERE q.status = 'queued' AND "
-    "(q.queued_at < r.queued_at OR (q.queued_at = r.queued_at AND q.id <= r.id))) END AS queue_position, "
-    "(SELECT COALESCE(MAX(epoch), 0) FROM epoch_metrics e WHERE e.run_id = r.id) AS last_epoch FROM runs r"
+    f"{fair_queue.POSITIONS_CTE}SELECT {', '.join('r.' + name for name in records.RUN_COLUMNS)}, "
+    f"{fair_queue.QUEUE_POSITION}, "
+    "(SELECT COALESCE(MAX(epoch), 0) FROM epoch_metrics e WHERE e.run_id = r.id) AS last_epoch, "
+    "(SELECT v.val_accuracy FROM epoch_metrics v WHERE v.run_id = r.id ORDER BY v.epoch DESC LIMIT 1) "
+    "AS last_val_accuracy FROM runs r"
 )
 
 
@@ -171,9 +172,14 @@ class Store:
         return records.record_from_row(dict(rows[0]))
 
     def list_runs(
-        self, *, status: str | Iterable[str] | None = None, owner: str | None = None, limit: int | None = None
+        self,
+        *,
+        status: str | Iterable[str] | None = None,
+        owner: str | None = None,
+        limit: int | None = None,
+        visible_to: str | None = None,
     ) -> list[RunRecord]:
-        """Runs, newest first, optionally only some statuses or one owner."""
+        """Runs, newest first, optionally only some statuses, one owner, or those user `visible_to` owns or sees shared."""
         conditions: list[str] = []
         parameters: list[str | int] = []
         if status is not None:
@@ -183,6 +189,9 @@ class Store:
         if owner is not None:
             conditions.append("r.owner = ?")
             parameters.append(owner)
+        if visible_to is not None:
+            conditions.append("(r.owner = ? OR r.shared = 1)")
+            parameters.append(visible_to)
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         query = f"{_SELECT_RUNS}{where} ORDER BY r.created_at DESC, r.id DESC LIMIT ?"
         rows = (
@@ -293,7 +302,7 @@ class Store:
         return self.get_run(run_id)
 
     def claim_next_queued(self, max_occupying: int) -> RunRecord | None:
-        """Atomically move the head of the queue to `starting` if fewer than `max_occupying` runs hold a slot.
+        """Atomically move the head of the fair queue (`cnnlab.runs.fair_queue`) to `starting` if a slot is free.
 
         Safe when several schedulers (the server and a CLI) share one store: each run is claimed once.
         """
@@ -301,9 +310,7 @@ class Store:
         with self.database.transaction() as connection:
             if database.count_runs(connection, statuses.OCCUPYING) >= max_occupying:
                 return None
-            row = connection.execute(
-                "SELECT id FROM runs WHERE status = 'queued' ORDER BY queued_at, id LIMIT 1"
-            ).fetchone()
+            row = connection.execute(fair_queue.NEXT_QUEUED).fetchone()
             if row is None:
                 return None
             connection.execute(

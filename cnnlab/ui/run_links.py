@@ -13,15 +13,17 @@ from typing import NoReturn
 
 import streamlit as st
 
-from cnnlab.errors import RunError
+from cnnlab.errors import AccessError, RunError
 from cnnlab.runs.records import RunRecord
 from cnnlab.ui import server, state
 
 
 def missing_run_message(run_id: str) -> str:
-    """Why run `run_id` cannot be shown, in a sentence: it does not exist, or it has no model yet."""
+    """Why run `run_id` cannot be shown, in a sentence: it is not yours, it does not exist, or it has no model yet."""
     try:
         run = server.store().get_run(run_id)
+    except AccessError as error:
+        return str(error)  # Another student's run: "not yours", and nothing of it.
     except RunError:
         return f"Run {run_id!r} does not exist (deleted?). Choose one of the runs below."
     if run.id != run_id:
@@ -30,6 +32,19 @@ def missing_run_message(run_id: str) -> str:
         f"Run {run_id!r} ({run.name}, {run.status}) has not saved a model yet: it saves one at the end "
         "of its first epoch. Choose another run below, or follow it on the Train page."
     )
+
+
+def refuse_hidden_run() -> None:
+    """Say "not yours" when the link names a run this user may not see (the page shows nothing of it)."""
+    run_id = state.followed_run()
+    if run_id is None:
+        return
+    try:
+        server.store().get_run(run_id)
+    except AccessError as error:
+        st.warning(str(error), icon=":material/lock:")
+    except RunError:
+        pass  # A missing run: the pages that open one say so.
 
 
 def pick_instead(

@@ -14,7 +14,14 @@ from cnnlab.ui import server, tables
 
 
 def manage(run: RunRecord) -> None:
-    """Rename, stop or delete (after confirmation) one run."""
+    """Rename, stop or delete (after confirmation) one run; a run the user may only read says why not."""
+    try:
+        _manage(run)
+    except CnnLabError as error:  # A shared run: readable, not changeable.
+        st.error(str(error), icon=":material/block:")
+
+
+def _manage(run: RunRecord) -> None:
     left, middle, right = st.columns([2, 1, 1])
     name = left.text_input("Name", run.name, key=f"rename_{run.id}")
     if name.strip() and name != run.name and left.button("Rename", key="rename_run"):

@@ -8,15 +8,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import streamlit as st
+from streamlit import runtime
 
+from cnnlab.classroom.limits import Limits
 from cnnlab.model import shapes
-from cnnlab.runs import probes
+from cnnlab.runs import devices, probes
 from cnnlab.runs import scheduler as scheduler_module
-from cnnlab.runs.reader import RunReader
+from cnnlab.runs.access import RunAccess
 from cnnlab.runs.records import RunRecord
 from cnnlab.runs.store import Store, default_home
 from cnnlab.share import Setup
-from cnnlab.ui import tables
+from cnnlab.ui import identity, tables
 
 
 @st.cache_resource(show_spinner=False)
@@ -24,9 +26,22 @@ def _store_at(home: str) -> Store:
     return Store(Path(home))
 
 
-def store() -> RunReader:
-    """The server's runs (CNNLAB_HOME), read-only: pages change runs through `scheduler()` alone."""
-    return _store_at(str(default_home()))
+def _class_limits() -> Limits:
+    """The class budget of this server, from the `[limits]` of classroom.toml (it binds students only)."""
+    return identity.classroom_settings().limits
+
+
+def _access() -> RunAccess:
+    home = str(default_home())
+    return RunAccess(_store_at(home), identity.current_user(), _class_limits(), lambda: _scheduler_at(home))
+
+
+def store() -> RunAccess:
+    """The server's runs (CNNLAB_HOME) as this session's user may see them (`cnnlab.runs.access`).
+
+    Pages read runs through the `RunReader` methods; a run the user may not read raises AccessError.
+    """
+    return _access()
 
 
 @st.cache_resource(show_spinner=False)
@@ -34,12 +49,25 @@ def _scheduler_at(home: str) -> scheduler_module.Scheduler:
     return scheduler_module.shared(home)
 
 
-def scheduler() -> scheduler_module.Scheduler:
-    """The server's scheduler: started once, with a warm worker waiting for the first run.
+def scheduler() -> RunAccess:
+    """The server's scheduler (started once, with a warm worker) as this session's user may use it.
 
-    The one place a page changes runs: submit, stop, pause, continue, fork, rename and delete.
+    The one place a page changes runs: submit, stop, pause, continue, fork, rename, delete and share,
+    each refused (AccessError) for a run the user may not change.
     """
-    return _scheduler_at(str(default_home()))
+    home = str(default_home())
+    return RunAccess.of(_scheduler_at(home), identity.current_user(), _class_limits())
+
+
+def start_in_background() -> None:
+    """Start the server's scheduler and its warm worker in a background thread, once per server.
+
+    `app.py` calls this after the first page it draws, so no page waits for it and the worker's
+    TensorFlow import does not compete with that first page. Under AppTest (no server: its runtime
+    is a stand-in) nothing starts; a page that submits still starts the scheduler itself.
+    """
+    if type(runtime.get_instance()) is runtime.Runtime:
+        scheduler_module.start_in_background(str(default_home()))
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
@@ -56,11 +84,17 @@ def snapshot(run_id: str, epoch: int, kind: str) -> dict[str, np.ndarray]:
     return _snapshot_version(str(store().home), run_id, epoch, kind, modified)
 
 
-def submit(setup: Setup, name: str | None = None) -> RunRecord:
-    """Queue a training run for a setup; it starts as soon as a worker is free, following the pinned probes."""
+def submit(setup: Setup, name: str | None = None, exercise: str | None = None) -> RunRecord:
+    """Queue a training run for a setup (tagged with its exercise, if any); it starts as soon as a worker is
+    free, following the pinned probes."""
     pinned = probes.for_input_shape(store(), setup.model.input_shape)
     return scheduler().submit(
-        spec=setup.model, data_settings=setup.data, training_settings=setup.training, name=name, probes=pinned
+        spec=setup.model,
+        data_settings=setup.data,
+        training_settings=setup.training,
+        name=name,
+        probes=pinned,
+        exercise=exercise,
     )
 
 
@@ -90,6 +124,7 @@ def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
                 "best val. accuracy": None if best is None else round(best, 4),
                 "duration": duration(run),
                 "parent": run.parent_id or "",
+                "device": devices.recorded_device(run.results) or "",
             }
         )
     return pd.DataFrame(rows)

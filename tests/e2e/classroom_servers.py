@@ -1,0 +1,235 @@
+"""Classroom servers for browser tests: an app started with sign-in configured, and ways to sign in.
+
+- `classroom_toml(...)` writes the text of a classroom.toml (class code, teacher password, teachers);
+- `start_app(env, secrets)` starts `streamlit run app.py` with that environment (CNNLAB_HOME,
+  CNNLAB_CLASSROOM, ...) and, optionally, a secrets.toml (the `[auth]` section of `st.login`);
+  `stop_app(process, home)` ends it and the workers it left; `running_app(...)` does both around a block;
+- `sign_in_with_code(page, url, name, role)` joins through the class-code form;
+- `oidc_provider` (a module-scoped fixture) runs a real OpenID provider (`oidc-provider-mock`) in a
+  thread; `oidc_secrets(provider_url)` is the secrets.toml that points `st.login` at it, and
+  `sign_in_oidc(page, provider_url, email, name=..., claims=...)` signs in through its authorize page.
+
+The app is always addressed as http://localhost:PORT: the OpenID redirect URI and the cookies are
+set for that host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+import warnings
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.e2e.conftest import ROOT, SERVER_FLAGS, _end_workers, _free_port, _require_browser, wait_for_app
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+CLASS_CODE = "conv-class-7"
+TEACHER_PASSWORD = "pool-and-stride"
+CLASS_SECRET = "a-long-random-secret-for-the-tests-only-0123456789"
+COOKIE_SECRET = "another-long-random-secret-for-streamlit-cookies-42"
+SIGN_IN_BUTTON = "Sign in with your school account"
+
+
+def classroom_toml(
+    *,
+    class_code: str | None = CLASS_CODE,
+    teacher_password: str | None = TEACHER_PASSWORD,
+    secret: str = CLASS_SECRET,
+    teachers: tuple[str, ...] = (),
+    teacher_claim: Mapping[str, str] | None = None,
+    limits: Mapping[str, int | str] | None = None,
+) -> str:
+    """The text of a classroom.toml; write it to `$CNNLAB_HOME/classroom.toml` (or name it in CNNLAB_CLASSROOM)."""
+    lines = [f"teachers = {json.dumps(list(teachers))}", f"secret = {json.dumps(secret)}"]
+    if class_code is not None:
+        lines.append(f"class_code = {json.dumps(class_code)}")
+    if teacher_password is not None:
+        lines.append(f"teacher_password = {json.dumps(teacher_password)}")
+    if teacher_claim:
+        pairs = ", ".join(f"{key} = {json.dumps(value)}" for key, value in teacher_claim.items())
+        lines.append(f"teacher_claim = {{ {pairs} }}")
+    if limits:
+        lines.append("[limits]")
+        lines.extend(f"{key} = {json.dumps(value)}" for key, value in limits.items())
+    return "\n".join(lines) + "\n"
+
+
+def start_app(env: Mapping[str, str], secrets: str | None = None) -> tuple[str, subprocess.Popen[bytes]]:
+    """Start `streamlit run app.py` on a free port; return its URL (http://localhost:PORT) and process.
+
+    `env` is added to this process's environment and must name CNNLAB_HOME (the log goes to
+    `$CNNLAB_HOME/streamlit.log`). `secrets` is the text of a secrets.toml, given to the server
+    through `--secrets.files`; "{port}" in it (the redirect URI) is the server's port.
+    """
+    _require_browser()
+    home = Path(env["CNNLAB_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    flags = [*SERVER_FLAGS, "--server.port", str(port)]
+    if secrets is not None:
+        secrets_path = home / "secrets.toml"
+        secrets_path.write_text(secrets)
+        flags += ["--secrets.files", str(secrets_path)]
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **env}
+    log_path = home / "streamlit.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", *flags],
+            cwd=ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://localhost:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return url, process
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_app(process, home)
+            pytest.fail(f"streamlit did not start: {log_path.read_text()[-2000:]}")
+        time.sleep(0.3)
+
+
+def stop_app(process: subprocess.Popen[bytes], home: Path) -> None:
+    """End a server started by `start_app` and the training workers it left running in `home`."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    _end_workers(home)
+
+
+@contextlib.contextmanager
+def running_app(env: Mapping[str, str], secrets: str | None = None) -> Iterator[str]:
+    """`start_app` around a block (use it inside a module-scoped fixture); yields the URL."""
+    url, process = start_app(env, secrets)
+    try:
+        yield url
+    finally:
+        stop_app(process, Path(env["CNNLAB_HOME"]))
+
+
+def signed_in_as(page: Page) -> str:
+    """The sidebar's "Signed in as NAME · ROLE" line (waits for it)."""
+    line = page.get_by_test_id("stSidebar").get_by_text("Signed in as", exact=False).first
+    line.wait_for()
+    return line.inner_text()
+
+
+def sign_in_with_code(
+    page: Page,
+    url: str,
+    name: str,
+    role: str = "student",
+    secret_word: str | None = None,
+) -> None:
+    """Open `url` and join the class as `name`: a "student" with the class code, a "teacher" with the password.
+
+    `secret_word` overrides the code or password (to try a wrong one); on success the sidebar names `name`.
+    """
+    page.goto(url)
+    wait_for_app(page)
+    if role == "teacher":
+        page.get_by_test_id("stRadio").get_by_text("Teacher", exact=True).click()
+        wait_for_app(page)
+        label, word = "Teacher password", TEACHER_PASSWORD
+    else:
+        label, word = "Class code", CLASS_CODE
+    page.get_by_label("Your name", exact=True).fill(name)
+    page.get_by_label(label, exact=True).fill(secret_word if secret_word is not None else word)
+    page.get_by_role("button", name="Join", exact=True).click()
+    wait_for_app(page)
+    if secret_word is None:
+        assert name in signed_in_as(page)
+
+
+def sign_out(page: Page, provider_url: str | None = None) -> None:
+    """Click the sidebar's "Sign out" and wait for the sign-in screen.
+
+    After an OpenID sign-in, pass the provider's URL: Streamlit's logout goes through the provider's
+    end-session page, whose button this presses.
+    """
+    page.get_by_test_id("stSidebar").get_by_role("button", name="Sign out").click()
+    if provider_url is not None:
+        page.wait_for_url(f"{provider_url}/**")
+        page.get_by_role("button", name="End session").click()
+        page.wait_for_url(lambda address: not address.startswith(provider_url))
+    page.get_by_text("Sign in to CNN Lab").wait_for()
+    wait_for_app(page)
+
+
+@pytest.fixture(scope="module")
+def oidc_provider() -> Iterator[str]:
+    """A real OpenID provider (`oidc-provider-mock`) on a free port of this machine; yields its URL."""
+    _require_browser()
+    with warnings.catch_warnings():
+        # Authlib warns that the provider's `authlib.jose` import is deprecated; nothing of ours to fix.
+        warnings.simplefilter("ignore")
+        from oidc_provider_mock import run_server_in_thread
+
+    with run_server_in_thread(port=_free_port()) as server:
+        yield f"http://localhost:{server.server_port}"
+
+
+def oidc_secrets(provider_url: str, cookie_secret: str = COOKIE_SECRET) -> str:
+    """A secrets.toml whose `[auth]` section points `st.login` at the provider (any client id is accepted)."""
+    return (
+        "[auth]\n"
+        'redirect_uri = "http://localhost:{port}/oauth2callback"\n'
+        f"cookie_secret = {json.dumps(cookie_secret)}\n"
+        'client_id = "cnnlab-tests"\n'
+        'client_secret = "cnnlab-tests-secret"\n'
+        f'server_metadata_url = "{provider_url}/.well-known/openid-configuration"\n'
+    )
+
+
+def sign_in_oidc(
+    page: Page,
+    provider_url: str,
+    email: str,
+    name: str | None = None,
+    claims: Mapping[str, object] | None = None,
+    url: str | None = None,
+) -> None:
+    """Sign in through the provider as the user `email` (its `sub`), with a display name and extra claims.
+
+    The claims are stored at the provider first (`PUT /users/<sub>`); then the browser clicks the
+    app's sign-in button (opening `url` first when given), types the subject on the provider's
+    authorize page and comes back to the app.
+    """
+    body = {"email": email, "name": name or email.split("@")[0], **(claims or {})}
+    request = urllib.request.Request(
+        f"{provider_url}/users/{email}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="PUT",
+    )
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+    if url is not None:
+        page.goto(url)
+        wait_for_app(page)
+    page.get_by_role("button", name=SIGN_IN_BUTTON).click()
+    page.wait_for_url(f"{provider_url}/**")
+    page.locator('input[name="sub"]').fill(email)
+    page.get_by_role("button", name="Authorize").click()
+    page.wait_for_url(lambda address: not address.startswith(provider_url))
+    wait_for_app(page)

@@ -1,0 +1,88 @@
+"""The CLI acting as a user (`python -m cnnlab --as OWNER [--role ROLE] ...`): a student lists, stops, reads
+and trains only as they may in the browser; without `--as` the local user does everything, as before."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cnnlab import cli, specs
+from cnnlab.runs.records import RunRecord
+from cnnlab.runs.statuses import Status
+from cnnlab.runs.store import Store
+
+SPEC = specs.ModelSpec.from_dict(
+    {
+        "name": "tiny",
+        "input_shape": [8, 8, 1],
+        "layers": [{"type": "Flatten"}, {"type": "Dense", "units": 10}],
+    }
+)
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
+    monkeypatch.setenv("CNNLAB_HOME", str(tmp_path / "home"))
+    return Store()
+
+
+def _run(store: Store, owner: str, name: str) -> RunRecord:
+    return store.create_run(
+        spec=SPEC,
+        data_settings=specs.DataSettings(),
+        training_settings=specs.TrainingSettings(epochs=1),
+        owner=owner,
+        name=name,
+    )
+
+
+def _listed(capsys: pytest.CaptureFixture[str], *arguments: str) -> set[str]:
+    assert cli.main([*arguments, "runs"]) == 0
+    return {line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]}
+
+
+def test_a_student_lists_only_their_runs_the_local_user_and_a_teacher_all(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ada, bob = _run(store, "student:ada", "ada's"), _run(store, "student:bob", "bob's")
+    assert _listed(capsys, "--as", "student:bob") == {bob.id}
+    assert _listed(capsys, "--as", "student:bob", "--role", "student") == {bob.id}
+    assert _listed(capsys, "--as", "teacher:lee") == {ada.id, bob.id}
+    assert _listed(capsys, "--as", "lee", "--role", "teacher") == {ada.id, bob.id}
+    assert _listed(capsys) == {ada.id, bob.id}
+
+
+@pytest.mark.parametrize("command", [["stop"], ["evaluate"], ["predict", "image.png"]])
+def test_a_student_cannot_stop_or_read_another_students_run(
+    store: Store, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    ada = _run(store, "student:ada", "ada's")
+    assert cli.main(["--as", "student:bob", command[0], ada.id, *command[1:]]) == 2
+    error = capsys.readouterr().err
+    assert f"Run {ada.id} is not yours" in error and "ada's" not in error
+    assert store.get_run(ada.id).status == Status.QUEUED
+
+
+def test_a_teacher_and_the_owner_stop_a_run(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    ada_first, ada_second = _run(store, "student:ada", "first"), _run(store, "student:ada", "second")
+    assert cli.main(["--as", "teacher:lee", "stop", ada_first.id]) == 0
+    assert cli.main(["--as", "student:ada", "stop", ada_second.id]) == 0
+    assert {store.get_run(run.id).status for run in (ada_first, ada_second)} == {Status.STOPPED}
+
+
+def test_a_students_training_over_the_class_budget_is_refused(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (store.home / "classroom.toml").write_text("[limits]\nmax_epochs = 3\n", encoding="utf-8")
+    assert cli.main(["--as", "student:ada", "train", "digits_default", "--epochs", "4"]) == 2
+    error = capsys.readouterr().err
+    assert "The number of epochs is 4, above this class's limit of 3 (max_epochs" in error
+    assert store.list_runs() == []
+
+
+def test_a_malformed_acting_user_is_refused(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--as", "student:ada", "--role", "headmaster", "runs"]) == 2
+    assert "--role must be one of student, teacher; got 'headmaster'" in capsys.readouterr().err
+    assert cli.main(["--role", "teacher", "runs"]) == 2
+    assert "--role teacher needs --as OWNER" in capsys.readouterr().err

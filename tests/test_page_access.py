@@ -1,0 +1,139 @@
+"""AppTest of owned runs through the pages: a student who joined with the class code sees only their
+own runs (and shared ones), and a hand-made `?run=` link to another student's run says "not yours"
+and shows nothing of it on Train, Evaluate, Predict and Runs.
+
+The student signs in as in the browser, through the join form of the sign-in screen (real
+classroom.toml, real signed token); nothing about the user is patched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cnnlab import specs
+from cnnlab.runs.records import RunRecord
+from cnnlab.runs.statuses import Status
+from cnnlab.runs.store import Store
+from tests.app_pages import open_page
+
+CLASSROOM = """
+class_code = "conv-class-7"
+teacher_password = "pool-and-stride"
+secret = "0123456789abcdef-the-class-secret"
+"""
+SPEC = specs.ModelSpec.from_dict(
+    {
+        "name": "tiny",
+        "input_shape": [8, 8, 1],
+        "layers": [{"type": "Flatten"}, {"type": "Dense", "units": 10}],
+    }
+)
+NOT_YOURS = "is not yours: it belongs to another student"
+
+
+@pytest.fixture
+def classroom(home_store: Store, cnnlab_home: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
+    """A class with a join code, and its run store."""
+    monkeypatch.delenv("CNNLAB_CLASSROOM", raising=False)
+    (cnnlab_home / "classroom.toml").write_text(CLASSROOM, encoding="utf-8")
+    return home_store
+
+
+def _run(store: Store, owner: str, name: str, status: Status = Status.COMPLETED) -> RunRecord:
+    run = store.create_run(
+        spec=SPEC,
+        data_settings=specs.DataSettings(),
+        training_settings=specs.TrainingSettings(epochs=1),
+        owner=owner,
+        name=name,
+    )
+    if status != Status.QUEUED:
+        store.set_status(run.id, Status.STARTING)
+        store.set_status(run.id, Status.RUNNING)
+        store.set_status(run.id, status)
+    return store.get_run(run.id)
+
+
+def signed_in(page: str, name: str, run_id: str | None = None) -> AppTest:
+    """Page `page` for a student `name` who joined with the class code, following `run_id` if given."""
+    app = open_page(page).run()
+    app.text_input(key="sign_in_name").input(name)
+    app.text_input(key="sign_in_class_code").input("conv-class-7")
+    app.button(key="sign_in_join").click().run()
+    assert not app.exception, app.exception
+    if run_id is not None:
+        app.query_params["run"] = run_id
+        app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def _shown_text(app: AppTest) -> str:
+    parts = [
+        element.value
+        for kind in ("markdown", "warning", "info", "error", "caption")
+        for element in app.get(kind)
+    ]
+    parts += [str(element.value) for element in app.get("subheader") + app.get("title")]
+    for box in app.selectbox:
+        parts += [str(option) for option in box.options]
+    for box in app.multiselect:
+        parts += [str(option) for option in box.options]
+    return " ".join(str(part) for part in parts)
+
+
+def test_a_student_sees_only_their_own_and_shared_runs_on_the_runs_page(classroom: Store) -> None:
+    _run(classroom, "student:ada", "ada's secret run")
+    bob = _run(classroom, "student:bob", "bob's run")
+    shared = _run(classroom, "teacher:lee", "the class example")
+    classroom.set_shared(shared.id, True)
+    app = signed_in("runs", "Bob")
+    assert set(app.dataframe[0].value["id"]) == {bob.id, shared.id}
+    labels = app.multiselect(key="chosen_runs").options
+    assert sorted(label.split(" (")[0] for label in labels) == ["bob's run", "the class example"]
+    assert "ada's secret run" not in _shown_text(app)
+
+
+def test_a_student_cannot_rename_or_delete_a_shared_run_on_the_runs_page(classroom: Store) -> None:
+    shared = _run(classroom, "teacher:lee", "the class example")
+    classroom.set_shared(shared.id, True)
+    app = signed_in("runs", "Bob")
+    app.multiselect(key="chosen_runs").select(shared.id).run()
+    app.text_input(key=f"rename_{shared.id}").input("mine now").run()
+    app.button(key="rename_run").click().run()
+    assert not app.exception, app.exception
+    assert any("you may look at it but not change it" in error.value for error in app.error)
+    assert classroom.get_run(shared.id).name == "the class example"
+
+
+@pytest.mark.parametrize("page", ["runs", "train", "evaluate", "predict"])
+def test_a_hand_made_link_to_another_students_run_says_not_yours(classroom: Store, page: str) -> None:
+    ada = _run(classroom, "student:ada", "ada's secret run")
+    app = signed_in(page, "Bob", run_id=ada.id)
+    shown = _shown_text(app)
+    assert f"Run {ada.id} {NOT_YOURS}" in shown
+    assert "does not exist" not in shown
+    assert "ada's secret run" not in shown
+
+
+def test_the_owner_opens_her_run_from_the_same_link(classroom: Store) -> None:
+    ada = _run(classroom, "student:ada", "ada's secret run")
+    app = signed_in("train", "Ada", run_id=ada.id)
+    shown = _shown_text(app)
+    assert "ada's secret run" in shown and NOT_YOURS not in shown
+
+
+def test_a_run_over_the_class_budget_is_refused_on_the_train_page(
+    classroom: Store, cnnlab_home: Path
+) -> None:
+    with (cnnlab_home / "classroom.toml").open("a", encoding="utf-8") as file:
+        file.write("\n[limits]\nmax_epochs = 1\n")
+    app = signed_in("train", "Ada")
+    app.button(key="start_training").click().run()
+    assert not app.exception, app.exception
+    refusals = [error.value for error in app.error if "max_epochs" in error.value]
+    assert refusals and "above this class's limit of 1 (max_epochs in classroom.toml)" in refusals[0]
+    assert classroom.list_runs() == []
