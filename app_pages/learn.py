@@ -7,10 +7,9 @@ import streamlit as st
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import learn as figures
 from cnnlab.lesson import arithmetic, content
-from cnnlab.ui import learn_model, learn_widgets
+from cnnlab.ui import learn_model, learn_widgets, presentation
 
 st.title("Learn: how a convolution sees an image")
-learn_widgets.presentation_mode()
 
 st.header("1. The article's worked example", anchor="worked-example")
 st.markdown(
@@ -71,7 +70,7 @@ else:
         "**ReLU**, f(x) = max(0, x): every negative value in the feature map becomes 0, positives pass unchanged. "
         "**Pooling** then shrinks the map: each window becomes one number, its maximum or its average."
     )
-    size = learn_widgets.font_size()
+    size = presentation.font_size()
     height = int(min(max(feature_map.shape[0], 3) * 46 * size / 14 + 120, 640))
     st.plotly_chart(
         figures.relu_figure(feature_map, font_size=size, height=height),

@@ -5,7 +5,7 @@ import streamlit as st
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import model as model_figures
 from cnnlab.model import codegen, pretrained_weights, shapes
-from cnnlab.ui import state
+from cnnlab.ui import controls, state
 from cnnlab.ui.dataset_context import dataset_context, show_dataset_line
 from cnnlab.ui.layer_editor import layer_editor
 from cnnlab.ui.preset_panel import preset_panel
@@ -17,7 +17,9 @@ state.show_entry_notes()
 context = dataset_context(setup.data)
 show_dataset_line(context)
 
-preset_panel(context)
+model_locked = controls.locked("model_layers")
+if not model_locked:
+    preset_panel(context)
 
 analysis = shapes.analyse(
     setup.model,
@@ -28,7 +30,10 @@ analysis = shapes.analyse(
 editor_column, summary_column = st.columns([2, 3])
 with editor_column:
     st.subheader("Layers")
-    layer_editor(analysis, context.image_shape)
+    if model_locked:
+        st.info("The exercise fixes the model's layers: look, train, compare.", icon=":material/lock:")
+    else:
+        layer_editor(analysis, context.image_shape)
 with summary_column:
     st.subheader("Shapes and parameters")
     for problem in analysis.problems:
@@ -63,8 +68,10 @@ with json_tab:
         key="download_json",
     )
     st.code(setup.model.to_json(), language="json")
-    pasted = st.text_area("Import a model (paste its JSON)", key="import_json", height=120)
-    if st.button("Import", key="import_button") and pasted.strip():
+    pasted = st.text_area(
+        "Import a model (paste its JSON)", key="import_json", height=120, disabled=model_locked
+    )
+    if st.button("Import", key="import_button", disabled=model_locked) and pasted.strip():
         try:
             state.import_model(pasted)
             st.rerun()

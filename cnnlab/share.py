@@ -25,15 +25,24 @@ class Setup:
 MAX_SETUP_BYTES = 1024 * 1024  # A setup is a few KB; a link that unpacks to more is refused.
 
 
-def encode(setup: Setup) -> str:
-    """The setup as compressed, URL-safe base64 JSON."""
-    payload = {
+def to_payload(setup: Setup) -> dict[str, Any]:
+    """The setup as the JSON object a link holds: data, model and training settings."""
+    return {
         "data": setup.data.to_dict(),
         "model": setup.model.to_dict(),
         "training": setup.training.to_dict(),
     }
-    packed = zlib.compress(json.dumps(payload, separators=(",", ":")).encode(), level=9)
+
+
+def pack(content: dict[str, Any]) -> str:
+    """A JSON object as compressed, URL-safe base64 (what `payload` reads back)."""
+    packed = zlib.compress(json.dumps(content, separators=(",", ":")).encode(), level=9)
     return base64.urlsafe_b64encode(packed).decode().rstrip("=")
+
+
+def encode(setup: Setup) -> str:
+    """The setup as compressed, URL-safe base64 JSON."""
+    return pack(to_payload(setup))
 
 
 def _inflate(packed: bytes) -> bytes:
@@ -68,7 +77,11 @@ def payload(token: str) -> dict[str, Any]:
 
 def decode(token: str) -> Setup:
     """The setup in a token made by `encode`; SpecError if the link is damaged or outdated."""
-    content = payload(token)
+    return from_payload(payload(token))
+
+
+def from_payload(content: dict[str, Any]) -> Setup:
+    """The setup in a link's JSON object (see `to_payload`); SpecError if it is incomplete or invalid."""
     if set(content) != {"data", "model", "training"}:
         raise SpecError(
             f"The setup in this link is incomplete (got {sorted(content)}); it needs data, model and training "

@@ -10,7 +10,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnnlab.lesson import arithmetic, content
-from cnnlab.ui import learn_widgets
+from cnnlab.ui import learn_widgets, presentation
+from tests.app_pages import open_page
 
 PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "learn.py")
 
@@ -111,8 +112,8 @@ def test_predict_then_reveal(home: Path) -> None:
 
 
 def test_presentation_mode_injects_large_type(home: Path) -> None:
-    app = run_page()
-    app.toggle(key=learn_widgets.PRESENTATION_KEY).set_value(True).run()
+    app = open_page("learn").run()  # Through app.py, which gives every page the toggle.
+    app.sidebar.toggle(key=presentation.TOGGLE_KEY).set_value(True).run()
     assert not app.exception
     css = [markdown.value for markdown in app.markdown if "<style>" in markdown.value]
     assert css and "stSidebar" in css[0] and "display: none" in css[0]

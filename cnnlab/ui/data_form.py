@@ -12,7 +12,7 @@ import streamlit as st
 from cnnlab.data import datasets, generated
 from cnnlab.data.info import DatasetInfo
 from cnnlab.specs import AugmentationSettings, DataSettings
-from cnnlab.ui import state
+from cnnlab.ui import controls, state
 
 OWN_IMAGES = "own images (upload a zip)"
 MAX_UPLOAD_BYTES = 200 * 2**20
@@ -38,6 +38,7 @@ def dataset_picker(current: DataSettings) -> str:
         names,
         names.index(OWN_IMAGES if own else current.dataset),
         key="dataset_name",
+        disabled=controls.locked("dataset"),
         format_func=label,
     )
     if chosen != OWN_IMAGES:
@@ -46,7 +47,12 @@ def dataset_picker(current: DataSettings) -> str:
         # An unavailable set is not warned about here: loading it downloads it, or says once, in
         # the page's error, which file to place where.
         return chosen
-    upload = st.file_uploader("A zip with one folder of images per class", type=["zip"], key="dataset_upload")
+    upload = st.file_uploader(
+        "A zip with one folder of images per class",
+        type=["zip"],
+        key="dataset_upload",
+        disabled=controls.locked("dataset"),
+    )
     if upload is not None:
         data = upload.getvalue()
         if len(data) > MAX_UPLOAD_BYTES:
@@ -84,6 +90,7 @@ def preparation_form(dataset: str, current: DataSettings) -> DataSettings:
             sizes,
             sizes.index(current.image_size) if same and current.image_size in sizes else 0,
             key="image_size",
+            disabled=controls.locked("image_size"),
             format_func=lambda size: "8 (native)" if size is None else str(size),
         )
     else:
@@ -94,6 +101,7 @@ def preparation_form(dataset: str, current: DataSettings) -> DataSettings:
             datasets.MAXIMUM_IMAGE_SIZE,
             (current.image_size or 0) if same else 0,
             key="image_size_number",
+            disabled=controls.locked("image_size"),
             help=unset_help,
         )
         image_size = int(size) or None
@@ -103,6 +111,7 @@ def preparation_form(dataset: str, current: DataSettings) -> DataSettings:
         modes,
         modes.index(current.color_mode) if same else 0,
         key="color_mode",
+        disabled=controls.locked("image_size"),
         format_func=lambda mode: mode or "native",
     )
     subset = columns[2].number_input(
@@ -112,13 +121,30 @@ def preparation_form(dataset: str, current: DataSettings) -> DataSettings:
         (current.subset or 0) if same else 0,
         step=100,
         key="subset",
+        disabled=controls.locked("subset_and_split"),
     )
     columns = st.columns(3)
     validation = columns[0].slider(
-        "Validation share", 0.05, 0.4, current.validation_fraction, 0.05, key="validation"
+        "Validation share",
+        0.05,
+        0.4,
+        current.validation_fraction,
+        0.05,
+        key="validation",
+        disabled=controls.locked("subset_and_split"),
     )
-    test = columns[1].slider("Test share", 0.05, 0.4, current.test_fraction, 0.05, key="test")
-    seed = columns[2].number_input("Seed", 0, 2**31 - 1, current.seed, key="data_seed")
+    test = columns[1].slider(
+        "Test share",
+        0.05,
+        0.4,
+        current.test_fraction,
+        0.05,
+        key="test",
+        disabled=controls.locked("subset_and_split"),
+    )
+    seed = columns[2].number_input(
+        "Seed", 0, 2**31 - 1, current.seed, key="data_seed", disabled=controls.locked("subset_and_split")
+    )
     options = shapes_options(current.options if same else {}) if dataset == "shapes" else {}
     return DataSettings(
         dataset=dataset,
@@ -137,17 +163,47 @@ def shapes_options(current: Mapping[str, Any]) -> dict[str, Any]:
     merged = {**generated.DEFAULT_OPTIONS, **current}
     columns = st.columns(5)
     classes = columns[0].multiselect(
-        "Shapes", list(generated.SHAPE_NAMES), list(merged["classes"]), key="shape_classes"
+        "Shapes",
+        list(generated.SHAPE_NAMES),
+        list(merged["classes"]),
+        key="shape_classes",
+        disabled=controls.locked("dataset"),
     )
     count = columns[1].number_input(
-        "Images per shape", 2, 5000, int(merged["count_per_class"]), step=50, key="shape_count"
+        "Images per shape",
+        2,
+        5000,
+        int(merged["count_per_class"]),
+        step=50,
+        key="shape_count",
+        disabled=controls.locked("dataset"),
     )
-    noise = columns[2].slider("Noise", 0.0, 0.5, float(merged["noise"]), 0.01, key="shape_noise")
+    noise = columns[2].slider(
+        "Noise",
+        0.0,
+        0.5,
+        float(merged["noise"]),
+        0.01,
+        key="shape_noise",
+        disabled=controls.locked("dataset"),
+    )
     rotation = columns[3].slider(
-        "Rotation (degrees)", 0.0, 180.0, float(merged["rotation"]), 5.0, key="shape_rotation"
+        "Rotation (degrees)",
+        0.0,
+        180.0,
+        float(merged["rotation"]),
+        5.0,
+        key="shape_rotation",
+        disabled=controls.locked("dataset"),
     )
     scale = columns[4].slider(
-        "Scale", 0.2, 1.0, (float(merged["scale"][0]), float(merged["scale"][1])), 0.05, key="shape_scale"
+        "Scale",
+        0.2,
+        1.0,
+        (float(merged["scale"][0]), float(merged["scale"][1])),
+        0.05,
+        key="shape_scale",
+        disabled=controls.locked("dataset"),
     )
     chosen = {
         "classes": classes,
@@ -173,6 +229,7 @@ def augmentation_form(current: AugmentationSettings) -> AugmentationSettings:
         flips,
         flips.index(current.flip),
         key="augment_flip",
+        disabled=controls.locked("augmentation"),
         help="Mirror images at random. Digits and letters change meaning when flipped.",
     )
     rotation = columns[1].slider(
@@ -182,9 +239,12 @@ def augmentation_form(current: AugmentationSettings) -> AugmentationSettings:
         current.rotation,
         0.01,
         key="augment_rotation",
+        disabled=controls.locked("augmentation"),
         help="0.05 is about 18 degrees either way.",
     )
-    zoom = columns[2].slider("Zoom", 0.0, 0.5, current.zoom, 0.05, key="augment_zoom")
+    zoom = columns[2].slider(
+        "Zoom", 0.0, 0.5, current.zoom, 0.05, key="augment_zoom", disabled=controls.locked("augmentation")
+    )
     translation = columns[3].slider(
         "Shift",
         0.0,
@@ -192,6 +252,7 @@ def augmentation_form(current: AugmentationSettings) -> AugmentationSettings:
         current.translation,
         0.05,
         key="augment_translation",
+        disabled=controls.locked("augmentation"),
         help="Largest shift as a fraction of the image size.",
     )
     shear = columns[4].slider(
@@ -201,9 +262,18 @@ def augmentation_form(current: AugmentationSettings) -> AugmentationSettings:
         current.shear,
         0.05,
         key="augment_shear",
+        disabled=controls.locked("augmentation"),
         help="Slant images sideways and up or down, as a fraction.",
     )
-    contrast = columns[5].slider("Contrast", 0.0, 0.9, current.contrast, 0.05, key="augment_contrast")
+    contrast = columns[5].slider(
+        "Contrast",
+        0.0,
+        0.9,
+        current.contrast,
+        0.05,
+        key="augment_contrast",
+        disabled=controls.locked("augmentation"),
+    )
     return AugmentationSettings(
         flip=flip, rotation=rotation, zoom=zoom, translation=translation, contrast=contrast, shear=shear
     )

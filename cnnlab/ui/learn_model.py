@@ -20,7 +20,7 @@ from cnnlab.runs.reader import RunReader
 from cnnlab.runs.records import RunRecord
 from cnnlab.trained import checkpoints
 from cnnlab.trained.checkpoints import Checkpoint
-from cnnlab.ui import learn_widgets, server
+from cnnlab.ui import presentation, server
 
 if TYPE_CHECKING:
     from cnnlab.trained.layers import Convolution
@@ -164,7 +164,7 @@ def _draw(
     cell: tuple[int, int],
 ) -> None:
     """The model's input with the receptive field, the filter's first slice, and the feature map."""
-    size = learn_widgets.font_size()
+    size = presentation.font_size()
     no_toolbar = {"displayModeBar": False}
     left, middle, right = st.columns([5, 3, 5])
     left.plotly_chart(

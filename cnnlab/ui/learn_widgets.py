@@ -1,5 +1,6 @@
-"""Widgets of the Learn page: the input and kernel pickers, the step-by-step walk-through,
-presentation mode and "predict, then reveal". The arithmetic lives in `cnnlab.lesson`."""
+"""Widgets of the Learn page: the input and kernel pickers, the step-by-step walk-through and
+"predict, then reveal". The arithmetic lives in `cnnlab.lesson`; presentation mode, on every page,
+in `cnnlab.ui.presentation`."""
 
 from __future__ import annotations
 
@@ -11,43 +12,16 @@ from cnnlab.data import decode
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import learn as figures
 from cnnlab.lesson import arithmetic, content
+from cnnlab.ui import presentation
 
-PRESENTATION_KEY = "learn_presentation"
 PLAY_SECONDS = 1.5
 INPUTS = ("The article's X", "O", "Digits sample", "Draw", "Upload")
 CUSTOM_KERNEL = "Custom (type your own)"
 PREDICT_KEY = "learn_predict"
-_PRESENTATION_CSS = """
-<style>
-[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stSidebarNav"] {display: none;}
-[data-testid="stMainBlockContainer"] {max-width: 100%; padding-left: 2rem; padding-right: 2rem;}
-[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li {font-size: 1.6rem; line-height: 1.5;}
-[data-testid="stWidgetLabel"] p {font-size: 1.4rem !important;}
-[data-testid="stCode"] code {font-size: 1.6rem !important;}
-[data-testid="stCaptionContainer"] p {font-size: 1.2rem !important;}
-[data-testid="stMain"] input, [data-baseweb="select"] div, [data-testid="stTable"] td {font-size: 1.3rem !important;}
-h1 {font-size: 3.2rem !important;} h2 {font-size: 2.4rem !important;} h3 {font-size: 2rem !important;}
-</style>
-"""
-
-
-def presentation_mode() -> bool:
-    """The presentation toggle; when on, inject large type and hide the sidebar."""
-    enabled = st.toggle(
-        "Presentation mode", key=PRESENTATION_KEY, help="Large type and no sidebar, for a projector."
-    )
-    if enabled:
-        st.markdown(_PRESENTATION_CSS, unsafe_allow_html=True)
-    return enabled
-
-
-def font_size() -> int:
-    """The figures' font size: larger in presentation mode."""
-    return 22 if st.session_state.get(PRESENTATION_KEY) else 14
 
 
 def _figure_height(rows: int) -> int:
-    return int(min(max(rows, 3) * (62 if font_size() > 14 else 46) + 90, 720))
+    return int(min(max(rows, 3) * (62 if presentation.font_size() > 14 else 46) + 90, 720))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -125,7 +99,8 @@ def _walkthrough_body(
     padding_amounts = arithmetic.padding_amounts(image.shape, kernel.shape, stride, padding)
     window = arithmetic.step_receptive_field(step, kernel.shape, padding_amounts)
     feature_map = arithmetic.convolve(image, kernel, stride, padding)
-    size, height = font_size(), _figure_height(image.shape[0] + padding_amounts.top + padding_amounts.bottom)
+    size = presentation.font_size()
+    height = _figure_height(image.shape[0] + padding_amounts.top + padding_amounts.bottom)
     left, middle, right = st.columns([5, 3, 4])
     left.plotly_chart(
         figures.input_figure(

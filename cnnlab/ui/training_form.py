@@ -8,6 +8,7 @@ from typing import Any
 import streamlit as st
 
 from cnnlab.specs import OPTIMIZERS, SCHEDULES, TrainingSettings
+from cnnlab.ui import controls
 from cnnlab.ui.setup_entry import BATCH_SIZES, TRAINING_RANGES
 
 HELP = {
@@ -39,6 +40,7 @@ def training_form(current: TrainingSettings) -> TrainingSettings:
         OPTIMIZERS,
         OPTIMIZERS.index(current.optimizer),
         key="optimizer",
+        disabled=controls.locked("optimizer"),
         format_func=lambda name: {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop"}[name],
         help=HELP["optimizer"],
     )
@@ -49,6 +51,7 @@ def training_form(current: TrainingSettings) -> TrainingSettings:
         format="%g",
         step=0.0005,
         key="learning_rate",
+        disabled=controls.locked("learning_rate"),
         help=HELP["learning_rate"],
     )
     batch_size = columns[2].select_slider(
@@ -56,10 +59,16 @@ def training_form(current: TrainingSettings) -> TrainingSettings:
         BATCH_SIZES,
         current.batch_size,
         key="batch_size",
+        disabled=controls.locked("batch_size"),
         help=HELP["batch_size"],
     )
     epochs = columns[3].number_input(
-        "Epochs", *_whole("epochs"), current.epochs, key="epochs", help=HELP["epochs"]
+        "Epochs",
+        *_whole("epochs"),
+        current.epochs,
+        key="epochs",
+        disabled=controls.locked("epochs"),
+        help=HELP["epochs"],
     )
     changes: dict[str, Any] = {
         "optimizer": optimizer,
@@ -71,9 +80,16 @@ def training_form(current: TrainingSettings) -> TrainingSettings:
         columns = st.columns(4)
         if optimizer == "sgd":
             changes["momentum"] = columns[0].slider(
-                "Momentum", *TRAINING_RANGES["momentum"], current.momentum, 0.01, key="momentum"
+                "Momentum",
+                *TRAINING_RANGES["momentum"],
+                current.momentum,
+                0.01,
+                key="momentum",
+                disabled=controls.locked("optimizer"),
             )
-            changes["nesterov"] = columns[0].checkbox("Nesterov", current.nesterov, key="nesterov")
+            changes["nesterov"] = columns[0].checkbox(
+                "Nesterov", current.nesterov, key="nesterov", disabled=controls.locked("optimizer")
+            )
         if optimizer == "adamw":
             changes["weight_decay"] = columns[0].number_input(
                 "Weight decay",
@@ -81,12 +97,14 @@ def training_form(current: TrainingSettings) -> TrainingSettings:
                 current.weight_decay,
                 format="%g",
                 key="weight_decay",
+                disabled=controls.locked("optimizer"),
             )
         schedule = columns[1].selectbox(
             "Learning-rate schedule",
             SCHEDULES,
             SCHEDULES.index(current.schedule),
             key="schedule",
+            disabled=controls.locked("learning_rate"),
             help=HELP["schedule"],
         )
         changes["schedule"] = schedule
@@ -97,6 +115,7 @@ def training_form(current: TrainingSettings) -> TrainingSettings:
                     *_whole("schedule_step_epochs"),
                     current.schedule_step_epochs,
                     key="step_epochs",
+                    disabled=controls.locked("learning_rate"),
                 )
             )
         if schedule in ("step", "exponential"):
@@ -106,6 +125,7 @@ def training_form(current: TrainingSettings) -> TrainingSettings:
                 current.schedule_decay_rate,
                 0.05,
                 key="decay_rate",
+                disabled=controls.locked("learning_rate"),
             )
         if schedule == "plateau":
             changes["plateau_factor"] = columns[1].slider(
@@ -114,6 +134,7 @@ def training_form(current: TrainingSettings) -> TrainingSettings:
                 current.plateau_factor,
                 0.05,
                 key="plateau_factor",
+                disabled=controls.locked("learning_rate"),
             )
             changes["plateau_patience"] = int(
                 columns[1].number_input(
@@ -121,6 +142,7 @@ def training_form(current: TrainingSettings) -> TrainingSettings:
                     *_whole("plateau_patience"),
                     current.plateau_patience,
                     key="plateau_patience",
+                    disabled=controls.locked("learning_rate"),
                 )
             )
         changes["l2"] = columns[2].number_input(
@@ -130,18 +152,34 @@ def training_form(current: TrainingSettings) -> TrainingSettings:
             format="%g",
             step=0.0001,
             key="l2",
+            disabled=controls.locked("regularisation"),
             help=HELP["l2"],
         )
         changes["seed"] = int(
-            columns[2].number_input("Seed", *_whole("seed"), current.seed, key="seed", help=HELP["seed"])
+            columns[2].number_input(
+                "Seed",
+                *_whole("seed"),
+                current.seed,
+                key="seed",
+                disabled=controls.locked("training_seed"),
+                help=HELP["seed"],
+            )
         )
         changes["early_stopping"] = columns[3].checkbox(
-            "Early stopping", current.early_stopping, key="early_stopping", help=HELP["early_stopping"]
+            "Early stopping",
+            current.early_stopping,
+            key="early_stopping",
+            disabled=controls.locked("early_stopping"),
+            help=HELP["early_stopping"],
         )
         if changes["early_stopping"]:
             monitors = ["val_loss", "val_accuracy", "loss", "accuracy"]
             changes["early_stopping_monitor"] = columns[3].selectbox(
-                "Monitor", monitors, monitors.index(current.early_stopping_monitor), key="monitor"
+                "Monitor",
+                monitors,
+                monitors.index(current.early_stopping_monitor),
+                key="monitor",
+                disabled=controls.locked("early_stopping"),
             )
             changes["early_stopping_patience"] = int(
                 columns[3].number_input(
@@ -149,9 +187,13 @@ def training_form(current: TrainingSettings) -> TrainingSettings:
                     *_whole("early_stopping_patience"),
                     current.early_stopping_patience,
                     key="patience",
+                    disabled=controls.locked("early_stopping"),
                 )
             )
             changes["restore_best_weights"] = columns[3].checkbox(
-                "Restore the best weights", current.restore_best_weights, key="restore_best"
+                "Restore the best weights",
+                current.restore_best_weights,
+                key="restore_best",
+                disabled=controls.locked("early_stopping"),
             )
     return dataclasses.replace(current, **changes)

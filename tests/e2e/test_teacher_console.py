@@ -1,0 +1,139 @@
+"""The teacher's console in Chromium: a class of two students (join code) and a teacher on one server.
+
+The teacher makes an exercise link (epochs locked); Ada opens it, finds the epochs locked and starts
+a run, tagged with the exercise; Bo starts a run of his own. The teacher's console shows both live
+runs without a reload, and the teacher stops Ada's, which ends `stopped`. Real server, real workers
+(one at a time, so one run trains while the other waits), real SQLite.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from cnnlab.runs.statuses import Status
+from cnnlab.runs.store import Store
+from tests.e2e.classroom_servers import classroom_toml, running_app, sign_in_with_code
+from tests.e2e.conftest import go_to, screenshot, wait_for_app
+from tests.waiting import wait_until
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext, Page
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+# The cells of every row of the page's first data frame (the class table), from the grid's accessible table.
+ROWS_SCRIPT = """() => {
+    const frame = document.querySelector('[data-testid="stDataFrame"]');
+    if (!frame) return [];
+    return [...frame.querySelectorAll('tr')].map(row => [...row.querySelectorAll('td, th')].map(
+        cell => cell.textContent.trim()));
+}"""
+LIVE = ("queued", "starting", "running")
+
+
+@pytest.fixture(scope="module")
+def classroom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A server with a class code and a teacher password; the digits preset's 40 epochs are allowed."""
+    home = tmp_path_factory.mktemp("teacher_console_home")
+    (home / "classroom.toml").write_text(classroom_toml(limits={"max_epochs": "none"}))
+    with running_app({"CNNLAB_HOME": str(home), "CNNLAB_MAX_WORKERS": "1"}) as url:
+        yield url, home
+
+
+@pytest.fixture
+def new_page(browser: Browser) -> Iterator[Callable[[], Page]]:
+    """Pages in browser contexts of their own (own cookies, so each its own signed-in person)."""
+    contexts: list[BrowserContext] = []
+
+    def make() -> Page:
+        contexts.append(browser.new_context(viewport={"width": 1400, "height": 1600}))
+        page = contexts[-1].new_page()
+        page.set_default_timeout(30_000)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def start_training(page: Page) -> None:
+    page.get_by_role("button", name="Start training").click()
+    wait_for_app(page)
+
+
+def rows_of(page: Page, owner: str) -> list[list[str]]:
+    rows: list[list[str]] = page.evaluate(ROWS_SCRIPT)
+    return [row for row in rows if row and row[0] == owner]
+
+
+def test_the_console_shows_the_class_live_and_stops_a_run(
+    classroom: tuple[str, Path], new_page: Callable[[], Page]
+) -> None:
+    url, home = classroom
+    teacher, ada, bo = new_page(), new_page(), new_page()
+
+    sign_in_with_code(teacher, url, "Tess", role="teacher")
+    go_to(teacher, "Teacher")
+    teacher.get_by_label("Exercise name", exact=True).fill("Week 3")
+    teacher.get_by_label("Exercise name", exact=True).press("Enter")
+    wait_for_app(teacher)
+    teacher.get_by_test_id("stMultiSelect").filter(has_text="Locked").locator("input").click()
+    teacher.get_by_role("option", name="Epochs", exact=True).click()
+    teacher.keyboard.press("Escape")
+    wait_for_app(teacher)
+    teacher.get_by_role("button", name="Make the link").click()
+    wait_for_app(teacher)
+    link = teacher.get_by_test_id("stCode").inner_text().strip()
+    assert link.startswith(f"{url}/?exercise="), link
+
+    # Ada opens the exercise: the epochs are locked; the learning rate is hers to change.
+    sign_in_with_code(ada, url, "Ada")
+    ada.goto(link)
+    wait_for_app(ada)
+    assert ada.get_by_text("Exercise: Week 3").count() == 1
+    go_to(ada, "Train")
+    assert ada.get_by_role("spinbutton", name="Epochs", exact=True).is_disabled()
+    assert ada.get_by_role("spinbutton", name="Learning rate", exact=True).is_enabled()
+    screenshot(ada, "exercise_locked_epochs")
+    start_training(ada)
+
+    sign_in_with_code(bo, url, "Bo")
+    go_to(bo, "Train")
+    start_training(bo)
+
+    store = Store(home)
+    runs = {run.owner: run for run in store.list_runs()}
+    assert set(runs) == {"student:ada", "student:bo"}
+    assert runs["student:ada"].exercise == "Week 3" and runs["student:bo"].exercise is None
+
+    # The teacher's console follows both live runs without a reload.
+    teacher.evaluate("() => { window.notReloaded = true; }")
+    teacher.wait_for_function(
+        f"""() => {{
+            const rows = ({ROWS_SCRIPT})().filter(row => row.length);
+            const live = owner => rows.some(row => row[0] === owner && {list(LIVE)!r}.includes(row[2]));
+            return live("ada") && live("bo");
+        }}""",
+        timeout=60_000,
+    )
+    wait_for_app(teacher)
+    screenshot(teacher, "teacher_console_live")
+
+    teacher.get_by_label("Run", exact=True).click()
+    teacher.get_by_role("option", name=re.compile(r"^ada · ")).click()
+    wait_for_app(teacher)
+    teacher.get_by_role("button", name="Stop", exact=True).click()
+    wait_for_app(teacher)
+    ada_run = runs["student:ada"].id
+    wait_until(lambda: store.get_run(ada_run).status == Status.STOPPED, "Ada's run to stop", 60)
+    teacher.wait_for_function(
+        f"""() => ({ROWS_SCRIPT})().some(row => row[0] === "ada" && row[2] === "stopped")""", timeout=60_000
+    )
+    assert teacher.evaluate("() => window.notReloaded === true"), "the console was reloaded"
+    assert store.get_run(runs["student:bo"].id).status in {Status(status) for status in LIVE}
+    screenshot(teacher, "teacher_console_stopped")

@@ -1,0 +1,193 @@
+"""AppTest of the teacher's console and of exercise links, through app.py with a real class configuration.
+
+Users sign in through the join form, as people do (no stand-in for the identity).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cnnlab import share
+from cnnlab.classroom import exercises
+from cnnlab.model import presets
+from cnnlab.runs.statuses import Status
+from cnnlab.runs.store import Store
+from cnnlab.specs import DataSettings, TrainingSettings
+from cnnlab.ui import controls, presentation
+from tests.app_pages import APP, no_problems, open_page
+from tests.e2e.classroom_servers import CLASS_CODE, TEACHER_PASSWORD, classroom_toml
+
+CONSOLE_TITLE = "Teacher's console"
+
+
+@pytest.fixture
+def classroom_home(cnnlab_home: Path) -> Path:
+    """CNNLAB_HOME with a class code and a teacher password configured."""
+    (cnnlab_home / "classroom.toml").write_text(classroom_toml())
+    return cnnlab_home
+
+
+def joined(role: str, name: str, page: str | None = None) -> AppTest:
+    """The app after `name` joined as `role` ("Student" or "Teacher") through the sign-in form."""
+    app = AppTest.from_file(str(APP), default_timeout=90).run()
+    app.radio(key="sign_in_role").set_value(role).run()
+    app.text_input(key="sign_in_name").input(name)
+    word_key = "sign_in_class_code" if role == "Student" else "sign_in_teacher_password"
+    app.text_input(key=word_key).input(CLASS_CODE if role == "Student" else TEACHER_PASSWORD)
+    app.button(key="sign_in_join").click().run()
+    if page is not None:
+        app.switch_page(f"app_pages/{page}.py").run()
+    no_problems(app)
+    return app
+
+
+def titles(app: AppTest) -> list[str]:
+    return [title.value for title in app.title]
+
+
+def not_listed(app: AppTest) -> None:
+    """The teacher page is not in the app's page list (AppTest refuses to switch to an unlisted page)."""
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        app.switch_page("app_pages/teacher.py")
+
+
+def test_the_local_user_has_no_teacher_page(cnnlab_home: Path) -> None:
+    app = open_page("home").run()
+    no_problems(app)
+    not_listed(app)
+
+
+def test_a_student_has_no_teacher_page(classroom_home: Path) -> None:
+    not_listed(joined("Student", "Ada"))
+
+
+def add_run(store: Store, owner: str, name: str) -> str:
+    spec = presets.get("mnist_minimal").spec
+    return store.create_run(
+        spec=spec,
+        data_settings=DataSettings(),
+        training_settings=TrainingSettings(epochs=2),
+        name=name,
+        owner=owner,
+        status=Status.COMPLETED,
+        exercise="week 3",
+    ).id
+
+
+def test_the_teacher_sees_every_students_runs_and_shares_one(classroom_home: Path) -> None:
+    store = Store(classroom_home)
+    ada = add_run(store, "student:ada", "ada's net")
+    bo = add_run(store, "student:bo", "bo's net")
+    store.set_results(ada, {"test_accuracy": 0.91})
+    app = joined("Teacher", "Tess", page="teacher")
+    assert titles(app) == [CONSOLE_TITLE]
+    table = app.dataframe[0].value
+    assert sorted(table["owner"]) == ["ada", "bo"] and sorted(table["run"]) == ["ada's net", "bo's net"]
+    board = app.dataframe[1].value
+    assert list(board["owner"]) == ["ada"] and list(board["test accuracy"]) == [0.91]
+
+    app.selectbox(key="teacher_run").set_value(bo).run()
+    assert app.button(key="teacher_stop").disabled  # An ended run has nothing to stop.
+    app.button(key="teacher_share").click().run()
+    no_problems(app)
+    assert store.get_run(bo).shared and not store.get_run(ada).shared
+    assert app.button(key="teacher_share").label == "Stop sharing"
+    app.button(key="teacher_share").click().run()
+    assert not store.get_run(bo).shared
+
+
+def test_the_teacher_makes_an_exercise_link_a_student_opens(classroom_home: Path) -> None:
+    teacher = joined("Teacher", "Tess", page="teacher")
+    teacher.text_input(key="teacher_exercise_name").input("Week 3")
+    teacher.multiselect(key="teacher_locked").select("epochs")
+    teacher.multiselect(key="teacher_hidden").select("optimizer")
+    teacher.button(key="teacher_make_link").click().run()
+    no_problems(teacher)
+    link = teacher.code[0].value
+    token = link.split("?exercise=")[1]
+    made = exercises.decode(token, exercises.signing_key(classroom_home))
+    assert (made.name, made.locked, made.hidden) == ("Week 3", {"epochs"}, {"optimizer"})
+
+    student = joined("Student", "Ada")
+    student.query_params[exercises.PARAMETER] = token
+    student.switch_page("app_pages/train.py").run()
+    no_problems(student)
+    assert any("Week 3" in info.value for info in student.info)
+
+
+def exercise_link(
+    home: Path, locked: set[str], hidden: frozenset[str] = frozenset()
+) -> tuple[str, share.Setup]:
+    preset = presets.get(presets.DEFAULT_PRESET)
+    setup = share.Setup(
+        DataSettings(),
+        preset.spec,
+        # No augmentation: the Data page would start Keras to preview it.
+        TrainingSettings(**{**preset.training, "epochs": 3, "learning_rate": 0.004, "augmentation": {}}),
+    )
+    exercise = exercises.create("Locks", setup, locked, hidden)
+    return exercises.encode(exercise, exercises.signing_key(home)), setup
+
+
+def test_an_exercise_locks_its_controls_on_the_train_data_and_model_pages(cnnlab_home: Path) -> None:
+    token, _ = exercise_link(cnnlab_home, {"epochs", "dataset", "model_layers"}, {"optimizer"})
+    app = open_page("train")
+    app.query_params[exercises.PARAMETER] = token
+    app.run()
+    no_problems(app)
+    assert app.number_input(key="epochs").disabled and app.number_input(key="epochs").value == 3
+    assert not app.number_input(key="learning_rate").disabled  # Not locked: the student may change it.
+    assert app.number_input(key="learning_rate").value == 0.004  # ... and it starts at the exercise's value.
+    assert app.selectbox(key="optimizer").disabled
+    hiding = [markdown.value for markdown in app.markdown if ".st-key-optimizer" in markdown.value]
+    assert hiding and "display: none" in hiding[0]
+    assert not [markdown for markdown in app.markdown if ".st-key-epochs" in markdown.value]
+
+    app.switch_page("app_pages/data.py").run()
+    no_problems(app)
+    assert app.selectbox(key="dataset_name").disabled
+    assert not app.slider(key="validation").disabled
+    app.switch_page("app_pages/model.py").run()
+    no_problems(app)
+    assert any("fixes the model's layers" in info.value for info in app.info)
+    assert app.button(key="import_button").disabled
+    assert not [button for button in app.button if button.key and button.key.startswith("add_")]
+
+
+def test_a_forged_exercise_link_is_refused_and_the_draft_kept(cnnlab_home: Path) -> None:
+    token, _ = exercise_link(cnnlab_home, {"epochs"})
+    body, signature = token.split(".")
+    content = share.payload(body)
+    content["locked"] = []
+    content["setup"]["training"]["epochs"] = 99
+    app = open_page("train")
+    app.query_params[exercises.PARAMETER] = f"{share.pack(content)}.{signature}"
+    app.run()
+    assert not app.exception
+    assert app.error and "was changed after the teacher made it" in app.error[0].value
+    assert app.number_input(key="epochs").value != 99 and not app.number_input(key="epochs").disabled
+    assert controls.EXERCISE_KEY not in app.session_state
+
+
+def test_presentation_mode_is_kept_across_pages(cnnlab_home: Path) -> None:
+    app = open_page("home").run()
+    app.sidebar.toggle(key=presentation.TOGGLE_KEY).set_value(True).run()
+    assert any("stSidebar" in markdown.value for markdown in app.markdown)
+    app.switch_page("app_pages/runs.py").run()
+    no_problems(app)
+    assert any("stSidebar" in markdown.value for markdown in app.markdown)
+    assert app.query_params.get(presentation.PARAMETER) == "1"
+    app.button(key=presentation.LEAVE_KEY).click().run()
+    assert not any("stSidebar" in markdown.value for markdown in app.markdown)
+
+
+def test_a_present_link_opens_in_presentation_mode(cnnlab_home: Path) -> None:
+    app = open_page("learn")
+    app.query_params[presentation.PARAMETER] = "1"
+    app.run()
+    no_problems(app)
+    assert app.sidebar.toggle(key=presentation.TOGGLE_KEY).value
+    assert any("display: none" in markdown.value for markdown in app.markdown)
