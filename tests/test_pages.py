@@ -180,8 +180,15 @@ def test_train_page_shows_a_recorded_run_from_the_url(home_store: Store) -> None
     assert any(header.value.endswith("recorded run") for header in app.subheader)
     assert any("Stopped after epoch 2" in element.value for element in app.info)
     assert app.button(key="stop_run").disabled
-    # Loss, accuracy, learning rate, kernels, feature maps, confusion matrix and predictions.
-    assert len(app.get("plotly_chart")) == 7
+    # Loss, accuracy, learning rate, kernels, feature maps, confusion matrix and predictions: each tab
+    # draws its own charts, and only the open tab is drawn.
+    charts = {"Curves": ["loss_curve", "accuracy_curve", "learning_rate_curve"]}
+    charts["Filters and feature maps"] = ["kernels_figure", "maps_figure"]
+    charts["Confusion and predictions"] = ["confusion_figure", "predictions_figure"]
+    for tab, keys in charts.items():
+        app.session_state["live_tabs"] = tab
+        app.run()
+        assert [chart.key for chart in app.get("plotly_chart")] == keys
 
 
 def test_train_page_without_a_run_invites_to_start() -> None:

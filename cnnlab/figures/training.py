@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from cnnlab.figures import downsampling
 from cnnlab.figures.data import image_grid
 
 if TYPE_CHECKING:
@@ -45,10 +46,11 @@ def curves(
             - 1
             + (batches["batch"] + 1) / batches.groupby("epoch")["batch"].transform("max").add(1)
         )
+        kept = downsampling.keep_indices(len(batches))  # at most a thousand points, the newest kept
         figure.add_trace(
             go.Scatter(
-                x=steps,
-                y=batches[metric],
+                x=steps.iloc[kept],
+                y=batches[metric].iloc[kept],
                 name=f"train {metric} (batches)",
                 mode="lines",
                 line={"color": TRAIN_COLOUR, "width": 1},

@@ -1,7 +1,12 @@
 """The Train page's live view of one run: status, controls, progress, and what the network learns.
 
-A fragment polls the store once a second while the run is active and redraws; when the run
-ends it reruns the page once, which stops the polling.
+A fragment polls while the run is active and redraws: every second while it trains, every few
+seconds while it is queued or paused (`poll_seconds`), never once it has ended; when the interval
+a run needs changes, the page reruns once to set the new one. A viewer costs little: only the open
+tab is drawn, the tables come from the server's one copy of the run (`cnnlab.ui.run_cache`: read
+once per tick for every session, only what is new) and the curves' figures are built once per
+version of it. The control buttons write their request in their click callback, before anything
+is redrawn, so a Stop reaches the worker at once and the view says "Stopping…" in the same rerun.
 """
 
 from __future__ import annotations
@@ -10,17 +15,22 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import training as figures
-from cnnlab.runs import statuses
-from cnnlab.runs.diagnosis import Diagnosis
+from cnnlab.runs import devices, statuses
+from cnnlab.runs.live_frames import Frames, LiveFrames
 from cnnlab.runs.records import RunRecord
 from cnnlab.runs.statuses import Status
-from cnnlab.ui import run_health, run_links, server, state, tables
+from cnnlab.ui import run_cache, run_health, run_links, server, state, tables
 
-POLL_SECONDS = 1.0
+POLL_SECONDS = 1.0  # while the run starts or trains, and while a request waits for its worker
+QUEUED_POLL_SECONDS = 3.0  # a queued run only moves up the queue or starts
+PAUSED_POLL_SECONDS = 5.0  # a paused run changes only when someone resumes or stops it
+TABS = ("Curves", "Filters and feature maps", "Confusion and predictions", "Layer health", "Event log")
+CONTROL_ERROR = "live_control_error"  # session state: why the last control click was refused
 STATUS_ICONS: dict[Status, str] = {
     Status.QUEUED: ":material/hourglass_top:",
     Status.STARTING: ":material/rocket_launch:",
@@ -34,8 +44,21 @@ STATUS_ICONS: dict[Status, str] = {
 }
 
 
+def poll_seconds(status: Status, control: str | None) -> float | None:
+    """How often the live view of a run in `status` (with `control` pending) reads it; None: never."""
+    if status in (Status.STARTING, Status.RUNNING):
+        return POLL_SECONDS
+    if status == Status.PAUSED:
+        return POLL_SECONDS if control else PAUSED_POLL_SECONDS  # a resume or stop is on its way
+    if status == Status.QUEUED:
+        return QUEUED_POLL_SECONDS
+    return None
+
+
 def status_message(run: RunRecord, epochs_planned: int) -> str:
     """One sentence on where the run is, in words a learner understands."""
+    if run.control == "stop" and run.status in statuses.LIVE:
+        return "Stopping: the run ends after its current batch…"
     if run.status == Status.QUEUED:
         return f"Queued: position {run.queue_position or 1} in the queue; it starts when a worker is free."
     if run.status == Status.STARTING:
@@ -68,37 +91,65 @@ def status_message(run: RunRecord, epochs_planned: int) -> str:
     }.get(run.status, str(run.status))
 
 
-def _controls(run: RunRecord) -> None:
-    """Stop, pause or resume, continue, and fork, as the run's status allows."""
+def request(action: str, run_id: str) -> None:
+    """A control button's click callback: ask the run's worker to stop, pause or resume, at once.
+
+    It runs before the view redraws, so the request is in the store whatever the redraw costs, and
+    the redraw shows it ("Stopping…"). A request the run can no longer take is said, not raised.
+    """
     scheduler = server.scheduler()
+    st.session_state.pop(CONTROL_ERROR, None)
+    try:
+        {"stop": scheduler.stop, "pause": scheduler.pause, "resume": scheduler.resume}[action](run_id)
+    except CnnLabError as error:
+        st.session_state[CONTROL_ERROR] = str(error)
+
+
+def _controls(run: RunRecord, frames: Frames) -> None:
+    """Stop, pause or resume, continue, and fork, as the run's status allows."""
+    if CONTROL_ERROR in st.session_state:
+        st.error(st.session_state.pop(CONTROL_ERROR))
     columns = st.columns([1, 1, 2, 2])
-    if columns[0].button("Stop", key="stop_run", disabled=not run.is_active):
-        scheduler.stop(run.id)
-        st.rerun()
-    # One button in one place: Pause while running, Resume while paused, and while the worker has
-    # not yet answered a request, that request's progress, disabled.
+    # One button in one place for each request: while the worker has not yet answered it, its
+    # progress, disabled.
     pending = run.control if run.status in statuses.LIVE else None
+    columns[0].button(
+        "Stopping…" if pending == "stop" else "Stop",
+        key="stop_run",
+        disabled=not run.is_active or pending == "stop",
+        on_click=request,
+        args=("stop", run.id),
+    )
     if pending in ("pause", "resume"):
         label = "Pausing…" if pending == "pause" else "Resuming…"
         columns[1].button(label, key="control_pending", disabled=True)
     elif run.status == Status.PAUSED:
-        if columns[1].button("Resume", key="resume_run"):
-            scheduler.resume(run.id)
-            st.rerun()
-    elif columns[1].button("Pause", key="pause_run", disabled=run.status != Status.RUNNING or bool(pending)):
-        scheduler.pause(run.id)
-        st.rerun()
-    with columns[2].popover("Continue", disabled=run.status not in statuses.CONTINUABLE):
-        extra = st.number_input("More epochs", 1, 200, 5, key="continue_epochs")
-        if st.button("Continue training", key="continue_run"):
-            scheduler.continue_run(run.id, int(extra))
-            st.rerun()
-    saved = sorted(
-        epoch for name, epoch in server.store().checkpoints(run.id).items() if name.startswith("epoch_")
-    )
+        columns[1].button(
+            "Resume", key="resume_run", disabled=bool(pending), on_click=request, args=("resume", run.id)
+        )
+    else:
+        columns[1].button(
+            "Pause",
+            key="pause_run",
+            disabled=run.status != Status.RUNNING or bool(pending),
+            on_click=request,
+            args=("pause", run.id),
+        )
+    # A disabled popover cannot open, so its widgets are not drawn (nor sent with every tick).
+    continuable = run.status in statuses.CONTINUABLE
+    with columns[2].popover("Continue", disabled=not continuable):
+        if continuable:
+            extra = st.number_input("More epochs", 1, 200, 5, key="continue_epochs")
+            if st.button("Continue training", key="continue_run"):
+                try:
+                    server.scheduler().continue_run(run.id, int(extra))
+                except CnnLabError as error:
+                    st.error(str(error))
+                else:
+                    st.rerun()
+    saved = sorted(epoch for name, epoch in frames.checkpoints.items() if name.startswith("epoch_"))
     with columns[3].popover("Fork", disabled=not saved or run.is_active):
-        if not saved:
-            st.caption("A fork needs a finished epoch.")
+        if not saved or run.is_active:
             return
         epoch = (
             saved[-1]
@@ -107,9 +158,13 @@ def _controls(run: RunRecord) -> None:
         )
         st.caption("The fork starts from that epoch's weights with the hyperparameters set above.")
         if st.button("Fork", key="fork_run"):
-            child = scheduler.fork(run.id, epoch, state.draft().training)
-            state.follow_run(child.id)
-            st.rerun()
+            try:
+                child = server.scheduler().fork(run.id, epoch, state.draft().training)
+            except CnnLabError as error:
+                st.error(str(error))
+            else:
+                state.follow_run(child.id)
+                st.rerun()
 
 
 def _progress(run: RunRecord, epochs_planned: int, epoch_table: pd.DataFrame) -> None:
@@ -209,12 +264,25 @@ def _no_metrics_message(run: RunRecord) -> str:
     return f"This run is {run.status} and recorded no metrics, so there are no curves to show."
 
 
-def _curves(epoch_table: pd.DataFrame, batch_table: pd.DataFrame, found: list[Diagnosis]) -> None:
+def _curves(run: RunRecord, live: LiveFrames, frames: Frames) -> None:
+    """Loss, accuracy and learning rate, each figure built once per version for every viewer."""
+    if frames.epochs.empty and frames.batches.empty:
+        st.info(_no_metrics_message(run), icon=":material/show_chart:")
+        return
+
+    def curve(metric: str) -> go.Figure:
+        return live.memo(
+            frames.version,
+            ("curves", metric),
+            lambda: figures.curves(frames.epochs, frames.batches, metric, frames.diagnoses),
+        )
+
     left, right = st.columns(2)
-    left.plotly_chart(figures.curves(epoch_table, batch_table, "loss", found), key="loss_curve")
-    right.plotly_chart(figures.curves(epoch_table, batch_table, "accuracy", found), key="accuracy_curve")
-    if not epoch_table.empty:
-        st.plotly_chart(figures.learning_rate(epoch_table), key="learning_rate_curve")
+    left.plotly_chart(curve("loss"), key="loss_curve")
+    right.plotly_chart(curve("accuracy"), key="accuracy_curve")
+    if not frames.epochs.empty:
+        rates = live.memo(frames.version, ("learning_rate",), lambda: figures.learning_rate(frames.epochs))
+        st.plotly_chart(rates, key="learning_rate_curve")
 
 
 def live_view(run_id: str) -> None:
@@ -225,45 +293,46 @@ def live_view(run_id: str) -> None:
         # The link names a run that is gone: say so, and keep the link until the user picks another.
         every_run = server.store().list_runs(limit=200)
         run_links.pick_instead(run_id, every_run, "train_run", run_links.short_label)
-    started_active = first.is_active
+    interval = poll_seconds(first.status, first.control)
 
-    @st.fragment(run_every=POLL_SECONDS if started_active else None)
+    @st.fragment(run_every=interval)
     def refresh() -> None:
-        run = server.store().get_run(run_id)
-        if started_active and not run.is_active:
-            st.rerun()  # The run ended: redraw the page once, without polling.
+        # Read through the session's own reader first: it refuses a run the user may not see, so
+        # the shared cache below only ever serves a run this session may read.
+        reader = server.store()
+        run = reader.get_run(run_id)
+        if poll_seconds(run.status, run.control) != interval:
+            st.rerun()  # Queued to live, paused, ended: redraw the page once with the new interval.
+        live = run_cache.live(run, reader.home)
+        frames = live.current(status=run.status.value, control=run.control)
         epochs_planned = run.training().epochs
         st.subheader(f"{STATUS_ICONS.get(run.status, '')} {run.name}")
+        device = devices.recorded_device(run.results)
+        if device:
+            st.caption(f"{'Training' if run.is_active else 'Trained'} on {device}")
         message = status_message(run, epochs_planned)
         show = {Status.DIVERGED: st.error, Status.FAILED: st.error, Status.COMPLETED: st.success}
         show.get(run.status, st.info)(message)
         if run.traceback:
             with st.expander("Technical details (traceback)"):
                 st.code(run.traceback)
-        found = run_health.diagnoses(run.id)
-        run_health.show_diagnoses(found, run.status)
-        _controls(run)
-        epoch_table = server.store().epoch_metrics(run.id)
-        _progress(run, epochs_planned, epoch_table)
-        batch_table = server.store().batch_metrics(run.id)
-        curves_tab, filters_tab, confusion_tab, health_tab, log_tab = st.tabs(
-            ["Curves", "Filters and feature maps", "Confusion and predictions", "Layer health", "Event log"],
-            key="live_tabs",
-            on_change="rerun",
-        )
-        with curves_tab:
-            if epoch_table.empty and batch_table.empty:
-                st.info(_no_metrics_message(run), icon=":material/show_chart:")
-            else:
-                _curves(epoch_table, batch_table, found)
-        with filters_tab:
-            _filters_and_maps(run)
-        with confusion_tab:
-            _confusion_and_predictions(run)
-        if health_tab.open:  # Drawn only when chosen: the other tabs already cost every poll.
-            with health_tab:
-                run_health.layer_health_tab(run.id)
-        with log_tab:
-            st.dataframe(tables.event_log(server.store().events(run.id)), hide_index=True, key="event_log")
+        run_health.show_diagnoses(frames.diagnoses, run.status)
+        _controls(run, frames)
+        _progress(run, epochs_planned, frames.epochs)
+        # Only the open tab is drawn: the others' charts are not built, read or sent at all.
+        tabs = st.tabs(list(TABS), key="live_tabs", on_change="rerun")
+        draw = {
+            "Curves": lambda: _curves(run, live, frames),
+            "Filters and feature maps": lambda: _filters_and_maps(run),
+            "Confusion and predictions": lambda: _confusion_and_predictions(run),
+            "Layer health": lambda: run_health.layer_health_tab(run.id),
+            "Event log": lambda: st.dataframe(
+                tables.event_log(frames.events), hide_index=True, key="event_log"
+            ),
+        }
+        for name, tab in zip(TABS, tabs, strict=True):
+            if tab.open:
+                with tab:
+                    draw[name]()
 
     refresh()

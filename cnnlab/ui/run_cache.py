@@ -1,0 +1,63 @@
+"""The server's one copy of each followed run's tables, shared by every session that follows it.
+
+Thirty students watching the teacher's run used to read the same metric tables thirty times a
+second. Here the server keeps one `cnnlab.runs.live_frames.LiveFrames` per run (and per data
+folder), so a tick of any number of sessions costs one small read of what is new, and the figures
+drawn from one version of the tables are built once (`LiveFrames.memo`).
+
+The cache holds data of every user's runs, so it must not become a way around the access rule:
+`frames` takes the `RunRecord` the session's own access-checked reader (`cnnlab.ui.server.store()`)
+has just returned, which it can only have if the session may read the run.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import streamlit as st
+
+from cnnlab.runs.live_frames import LiveFrames
+from cnnlab.runs.records import RunRecord
+from cnnlab.runs.store import Store
+
+MAX_RUNS = 64  # runs held at once; the least recently followed is dropped first
+MIN_SECONDS = 0.5  # the tables are checked at most this often, however many sessions ask
+
+
+class RunCache:
+    """`LiveFrames` per run id for one data folder, the least recently used dropped beyond `max_runs`."""
+
+    def __init__(self, home: Path, max_runs: int = MAX_RUNS, min_seconds: float = MIN_SECONDS) -> None:
+        self.store = Store(home)
+        self.max_runs = max_runs
+        self.min_seconds = min_seconds
+        self._lock = threading.Lock()
+        self._runs: OrderedDict[str, LiveFrames] = OrderedDict()
+
+    def follow(self, run_id: str) -> LiveFrames:
+        """The shared `LiveFrames` of run `run_id` (a full id), made on first use."""
+        with self._lock:
+            frames = self._runs.get(run_id)
+            if frames is None:
+                frames = self._runs[run_id] = LiveFrames(self.store, run_id, self.min_seconds)
+                while len(self._runs) > self.max_runs:
+                    self._runs.popitem(last=False)
+            else:
+                self._runs.move_to_end(run_id)
+            return frames
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._runs)
+
+
+@st.cache_resource(show_spinner=False)
+def _cache_at(home: str) -> RunCache:
+    return RunCache(Path(home))
+
+
+def live(run: RunRecord, home: Path) -> LiveFrames:
+    """The shared frames of `run`, a record the session's access-checked reader returned."""
+    return _cache_at(str(home)).follow(run.id)

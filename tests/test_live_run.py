@@ -1,0 +1,78 @@
+"""The Train page's live view costs little: polling per status, Stop at once, one cache for all sessions."""
+
+from __future__ import annotations
+
+import pytest
+
+from cnnlab.runs import statuses
+from cnnlab.runs.statuses import Status
+from cnnlab.runs.store import Store
+from cnnlab.ui import live_run, run_cache
+from tests.app_pages import no_problems, open_page
+from tests.test_pages import new_run
+
+pytestmark = pytest.mark.usefixtures("cnnlab_home")
+
+
+def test_a_run_is_polled_every_second_only_while_it_trains() -> None:
+    assert live_run.poll_seconds(Status.RUNNING, None) == live_run.POLL_SECONDS == 1.0
+    assert live_run.poll_seconds(Status.STARTING, None) == live_run.POLL_SECONDS
+    assert live_run.poll_seconds(Status.RUNNING, "stop") == live_run.POLL_SECONDS
+    # A queued or paused run changes rarely: it is checked every few seconds.
+    assert live_run.poll_seconds(Status.QUEUED, None) == live_run.QUEUED_POLL_SECONDS > live_run.POLL_SECONDS
+    assert live_run.poll_seconds(Status.PAUSED, None) == live_run.PAUSED_POLL_SECONDS > live_run.POLL_SECONDS
+    # Until a request to a paused run is answered, it is followed closely again.
+    assert live_run.poll_seconds(Status.PAUSED, "resume") == live_run.POLL_SECONDS
+    assert live_run.poll_seconds(Status.PAUSED, "stop") == live_run.POLL_SECONDS
+    # An ended run is not polled at all.
+    for status in statuses.ENDED:
+        assert live_run.poll_seconds(status, None) is None
+    for status in statuses.ACTIVE:
+        assert live_run.poll_seconds(status, None) is not None
+
+
+def running(store: Store, name: str = "live run") -> str:
+    """A run its (absent) worker has started: it takes control requests as a live run does."""
+    run = new_run(store, name)
+    store.set_status(run.id, Status.STARTING)
+    store.set_status(run.id, Status.RUNNING)
+    return run.id
+
+
+def test_stop_is_written_and_shown_in_the_rerun_of_the_click(home_store: Store) -> None:
+    run_id = running(home_store)
+    app = open_page("train", run_id).run()
+    no_problems(app)
+    stop = app.button(key="stop_run")
+    assert stop.label == "Stop" and not stop.disabled
+    stop.click().run()
+    no_problems(app)
+    # The click's callback wrote the request before the view was drawn again, which shows it.
+    assert home_store.pending_control(run_id) == "stop"
+    assert app.button(key="stop_run").label == "Stopping…"
+    assert app.button(key="stop_run").disabled
+    assert app.button(key="pause_run").disabled
+    assert any(element.value.startswith("Stopping:") for element in app.info)
+    # The worker answers: the next redraw says the run stopped.
+    home_store.set_status(run_id, Status.STOPPED, reason="Stopped by the user.")
+    app.run()
+    assert any("Stopped after epoch" in element.value for element in app.info)
+
+
+def test_pause_is_written_in_its_click(home_store: Store) -> None:
+    run_id = running(home_store)
+    app = open_page("train", run_id).run()
+    app.button(key="pause_run").click().run()
+    no_problems(app)
+    assert home_store.pending_control(run_id) == "pause"
+    assert app.button(key="control_pending").label == "Pausing…"
+
+
+def test_sessions_following_one_run_share_its_frames(home_store: Store) -> None:
+    first, second = running(home_store, "first"), running(home_store, "second")
+    cache = run_cache.RunCache(home_store.home, max_runs=1)
+    live = cache.follow(first)
+    assert cache.follow(first) is live  # every session gets the same copy
+    assert cache.follow(second) is not live
+    assert len(cache) == 1  # the least recently followed run was let go
+    assert cache.follow(first) is not live
