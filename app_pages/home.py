@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from cnnlab.errors import CnnLabError
 from cnnlab.ui import run_table, server, state
 
 st.title("CNN Lab")
@@ -23,10 +24,14 @@ with left, st.container(border=True):
         state.set_data(setup.data)
         state.set_model(setup.model)
         state.set_training(setup.training)
-        run = server.submit(setup, name="Digits classifier")
-        st.switch_page(
-            "app_pages/train.py", query_params={"run": run.id, "setup": st.query_params.get("setup", "")}
-        )
+        try:
+            run = server.submit(setup, name="Digits classifier")
+        except CnnLabError as error:  # Over the class budget.
+            st.error(str(error), icon=":material/block:")
+        else:
+            st.switch_page(
+                "app_pages/train.py", query_params={"run": run.id, "setup": st.query_params.get("setup", "")}
+            )
 with right, st.container(border=True):
     st.subheader("Or build your own")
     st.page_link("app_pages/data.py", label="1. Choose the data", icon=":material/image:")
@@ -36,7 +41,6 @@ with right, st.container(border=True):
         "app_pages/learn.py", label="New to CNNs? Learn how convolution works", icon=":material/school:"
     )
 
-server.scheduler()  # Starts the warm worker now, so the first run's metrics arrive soon after a click.
 st.subheader("Recent runs")
 if not run_table.live_runs_table("recent_runs", limit=8):
     st.caption("No runs yet.")

@@ -1,4 +1,4 @@
-"""The local executor: cold and warm worker processes, how they ended, and whether a pid is a worker."""
+"""The local executor: cold, warm and reused worker processes, how they ended, and whether a pid is a worker."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from waiting import wait_until
 
 from cnnlab import specs
 from cnnlab.runs.executor import LocalProcessExecutor, process_alive
+from cnnlab.runs.scheduler import Scheduler
 from cnnlab.runs.statuses import Status
 from cnnlab.runs.store import Store
 
@@ -94,3 +95,92 @@ def test_a_warm_worker_waits_takes_one_run_and_is_let_go(store: Store) -> None:
     assert spare is not None and spare.pid != warm_pid
     executor.shutdown()  # Closing its input lets the spare go.
     assert spare.poll() is not None and executor.warm_process_id is None
+
+
+def _events(store: Store, run_id: str) -> list[str]:
+    return [str(message) for message in store.events(run_id)["message"]]
+
+
+def test_queued_runs_are_taken_one_after_another_by_the_worker_that_is_already_warm(store: Store) -> None:
+    # Three runs queue behind one slot; the worker that ends a run takes the next without a restart,
+    # each run's output goes to its own log, and its events say the job was loaded before it came.
+    executor = LocalProcessExecutor(store.home, entry="fake_jobs:counting_job", threads=1, reuse=True)
+    target = Scheduler(store, executor, max_workers=1, poll_seconds=0.1)
+    runs = [
+        target.store.create_run(
+            spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings(epochs=1)
+        )
+        for _ in range(3)
+    ]
+    target.start()
+    try:
+        for run in runs:
+            assert target.wait(run.id, timeout=60).status == Status.COMPLETED
+        first_pid = store.get_run(runs[0].id).worker_pid
+        assert first_pid is not None
+        for order, run in enumerate(runs):
+            finished = store.get_run(run.id)
+            assert finished.worker_pid == first_pid and finished.results["pid"] == first_pid  # type: ignore[index]  # results set by the job
+            assert f"worker process {first_pid} took the run (warm" in "\n".join(_events(store, run.id))
+            assert f"run {order + 1} of it" in "\n".join(_events(store, run.id))
+            assert (store.run_folder(run.id) / "worker.log").exists()
+        wait_until(lambda: executor.warm_process_id == first_pid, "the worker waits for a fourth run")
+    finally:
+        target.shutdown()
+    wait_until(lambda: not process_alive(first_pid), "the let-go worker exited")
+
+
+def test_a_reused_worker_is_killed_only_for_its_current_run_and_ends_after_a_failure(store: Store) -> None:
+    executor = LocalProcessExecutor(store.home, entry="fake_jobs:counting_job", threads=1, reuse=True)
+    first = _claimed_run(store)
+    pid = executor.submit(first)  # No warm worker yet: a fresh one is started and handed the run.
+    wait_until(lambda: not executor.alive(first), "the first run ended")
+    assert "finished the run" in executor.describe_exit(first)
+    executor.cancel(first)  # The worker has moved on from that run: it is not killed for it.
+    assert executor.warm_process_id == pid and process_alive(pid)
+    long_run = _claimed_run(store, epochs=500)
+    assert executor.submit(long_run) == pid
+    wait_until(lambda: store.get_run(long_run).status == Status.RUNNING, "the long run is running")
+    executor.cancel(long_run)
+    assert not executor.alive(long_run) and executor.describe_exit(long_run) == "killed by SIGKILL"
+    store.set_status(long_run, Status.STOPPED, reason="Killed by the test.")  # As the scheduler would.
+    # Crash isolation: a failed run ends its process, so the next run gets a fresh one.
+    failing_executor = LocalProcessExecutor(store.home, entry="fake_jobs:failing_job", threads=1, reuse=True)
+    failing = _claimed_run(store)
+    failed_pid = failing_executor.submit(failing)
+    wait_until(lambda: not failing_executor.alive(failing), "the failing run ended")
+    assert store.get_run(failing).status == Status.FAILED
+    wait_until(lambda: not process_alive(failed_pid), "the worker of the failed run exited")
+    assert failing_executor.warm_process_id is None
+
+
+@pytest.mark.slow
+def test_a_reused_worker_trains_the_same_run_to_the_same_numbers_as_a_fresh_one(tmp_path: Path) -> None:
+    # The oracle for "nothing leaks between runs": one real worker trains two identical seeded runs in
+    # a row (the second after clearing Keras's state) and records the same losses for both.
+    store = Store(tmp_path / "home")
+    executor = LocalProcessExecutor(store.home, threads=1, reuse=True)
+    target = Scheduler(store, executor, max_workers=1, poll_seconds=0.1)
+    settings = specs.TrainingSettings(epochs=1, batch_size=64, seed=3)
+    layers = (
+        specs.LayerSpec("Conv2D", {"filters": 4, "kernel_size": 3, "activation": "relu"}),
+        specs.LayerSpec("Flatten"),
+        specs.LayerSpec("Dense", {"units": 10, "activation": "softmax"}),
+    )
+    runs = [
+        store.create_run(
+            spec=specs.ModelSpec((8, 8, 1), layers),
+            data_settings=specs.DataSettings(subset=240, seed=3),
+            training_settings=settings,
+        )
+        for _ in range(2)
+    ]
+    target.start()
+    try:
+        ended = [target.wait(run.id, timeout=300) for run in runs]
+    finally:
+        target.shutdown()
+    assert [run.status for run in ended] == [Status.COMPLETED, Status.COMPLETED], ended[0].traceback
+    assert ended[0].worker_pid == ended[1].worker_pid  # The same process trained both.
+    first, second = (store.batch_metrics(run.id)["loss"].tolist() for run in ended)
+    assert len(first) > 1 and first == pytest.approx(second, rel=1e-5)

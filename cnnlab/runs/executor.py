@@ -3,8 +3,15 @@
 `LocalProcessExecutor` starts `python -m cnnlab.runs.worker` on this machine (a fresh interpreter,
 never `fork`: TensorFlow deadlocks after it) with its output in the run's `worker.log`, and keeps
 one warm worker (TensorFlow imported, waiting for a run id on its input) ready while a slot is
-free, so the first metrics of the next run arrive in about a second. A cluster executor can
-implement the same protocol; `process_alive` tells whether a worker on this machine still exists.
+free, so the first metrics of the next run arrive in about a second.
+
+With `reuse` (the scheduler's default) a worker that ends a run cleanly stays alive: it clears
+Keras's state, says so on its output pipe ("done RUN more") and becomes the warm worker that takes
+the next run, so runs that queue behind a busy slot start without a TensorFlow import and without
+a spare process competing for the cores while a run trains (`benchmarks/warm_workers.py` measures
+both). A run that fails, or a worker that has served `MAX_RUNS_PER_WORKER` runs, ends its process,
+so a crash or a leak stays with one worker. A cluster executor can implement the same protocol;
+`process_alive` tells whether a worker on this machine still exists.
 """
 
 from __future__ import annotations
@@ -23,6 +30,10 @@ import cnnlab
 from cnnlab.runs.job import DEFAULT_ENTRY
 
 WARM_RETRY_SECONDS = 30.0  # after a warm worker dies while waiting, wait this long before the next
+MAX_RUNS_PER_WORKER = 25  # a reused worker ends after this many runs, so a slow leak cannot grow for ever
+# A submit that finds no warm worker while a reused worker is busy waits this long for it: the
+# slot was freed by that worker's run ending, and its "done" line follows the status by milliseconds.
+FINISHING_WAIT_SECONDS = 1.0
 
 
 def process_alive(pid: int) -> bool:
@@ -83,27 +94,28 @@ class LocalProcessExecutor:
         entry: str = DEFAULT_ENTRY,
         threads: int | None = None,
         warm: bool = True,
+        reuse: bool = False,
     ) -> None:
         self.home = Path(home)
         self.entry = entry
         self.threads = threads
         self.warm = warm
+        self.reuse = reuse
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._finished: set[str] = set()  # Runs a reused worker reported done (its process lives on).
         self._warm_process: subprocess.Popen[bytes] | None = None
         self._warm_retry_at = 0.0
         self._lock = threading.Lock()
+        self._became_idle = threading.Condition(self._lock)
 
     def _launch(
         self, arguments: list[str], log_path: Path, stdin: int | IO[bytes]
     ) -> subprocess.Popen[bytes]:
+        if self.reuse and "--warm" in arguments:
+            return self._launch_reusable(log_path)
         command = [sys.executable, "-m", "cnnlab.runs.worker", *arguments, "--home", str(self.home)]
         command += ["--entry", self.entry] + (["--threads", str(self.threads)] if self.threads else [])
-        environment = dict(os.environ)
-        # The worker imports the same cnnlab as this process, installed or not.
-        package_root = str(Path(cnnlab.__file__).resolve().parents[1])
-        environment["PYTHONPATH"] = os.pathsep.join(
-            filter(None, [package_root, environment.get("PYTHONPATH")])
-        )
+        environment = self._environment()
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as log:
             return subprocess.Popen(
@@ -115,6 +127,60 @@ class LocalProcessExecutor:
                 close_fds=True,
                 start_new_session=True,
             )
+
+    def _launch_reusable(self, log_path: Path) -> subprocess.Popen[bytes]:
+        """A warm worker that reports each run it ends on its output pipe and can take another."""
+        command = [sys.executable, "-m", "cnnlab.runs.worker", "--warm", "--reuse", str(MAX_RUNS_PER_WORKER)]
+        command += ["--home", str(self.home), "--entry", self.entry, "--log", str(log_path)]
+        command += ["--threads", str(self.threads)] if self.threads else []
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,  # The worker sends its own output to `--log`, then to each run's log.
+            env=self._environment(),
+            close_fds=True,
+            start_new_session=True,
+        )
+        reader = threading.Thread(
+            target=self._read_reports, args=(process,), name=f"cnnlab-worker-{process.pid}", daemon=True
+        )
+        reader.start()
+        return process
+
+    def _read_reports(self, process: subprocess.Popen[bytes]) -> None:
+        """Follow a reused worker's reports: "done RUN more" makes it the warm worker, "done RUN last" not."""
+        assert process.stdout is not None
+        for line in process.stdout:
+            words = line.decode(errors="replace").split()
+            if len(words) != 3 or words[0] != "done":
+                continue
+            with self._lock:
+                self._finished.add(words[1])
+                if words[2] == "more" and self._warm_process is None and process.poll() is None:
+                    self._warm_process = process
+                    self._became_idle.notify_all()
+                elif words[2] == "more":
+                    # One warm worker is enough: let this one go (it exits when its input closes).
+                    self._let_go(process)
+        process.stdout.close()
+
+    def _environment(self) -> dict[str, str]:
+        environment = dict(os.environ)
+        # The worker imports the same cnnlab as this process, installed or not.
+        package_root = str(Path(cnnlab.__file__).resolve().parents[1])
+        environment["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [package_root, environment.get("PYTHONPATH")])
+        )
+        return environment
+
+    @staticmethod
+    def _let_go(process: subprocess.Popen[bytes]) -> None:
+        """Close a waiting worker's input, so it exits instead of reading another run id."""
+        if process.stdin is not None:
+            with contextlib.suppress(OSError):
+                process.stdin.close()
 
     def prepare(self) -> None:
         """Start a warm worker unless one is already waiting (or warm workers are off)."""
@@ -139,30 +205,57 @@ class LocalProcessExecutor:
     def submit(self, run_id: str) -> int:
         """Hand the run to the warm worker if there is one, else start a cold worker."""
         with self._lock:
+            if self._warm_process is None and self._busy_reusable():
+                self._became_idle.wait(FINISHING_WAIT_SECONDS)
             process, self._warm_process = self._warm_process, None
             if process is not None and process.stdin is not None and process.poll() is None:
-                try:
-                    process.stdin.write(f"{run_id}\n".encode())
-                    process.stdin.close()
-                except OSError:
-                    process = None
+                process = process if self._hand_over(process, run_id) else None
             else:
                 process = None
+            if process is None and self.reuse:
+                process = self._launch(
+                    ["--warm"], self.home / "runs" / run_id / "worker.log", subprocess.PIPE
+                )
+                process = process if self._hand_over(process, run_id) else None
             if process is None:
                 log_path = self.home / "runs" / run_id / "worker.log"
                 process = self._launch([run_id], log_path, subprocess.DEVNULL)
             self._processes[run_id] = process
+            self._finished.discard(run_id)
             return process.pid
 
+    def _hand_over(self, process: subprocess.Popen[bytes], run_id: str) -> bool:
+        """Write the run id to a waiting worker; a worker that is not reused gets no second one."""
+        assert process.stdin is not None
+        try:
+            process.stdin.write(f"{run_id}\n".encode())
+            process.stdin.flush()
+            if not self.reuse:
+                process.stdin.close()
+        except OSError:
+            return False
+        return True
+
+    def _busy_reusable(self) -> bool:
+        """True if a reused worker is still on a run (it may be about to report it done)."""
+        return self.reuse and any(
+            process.poll() is None and run_id not in self._finished
+            for run_id, process in self._processes.items()
+        )
+
     def alive(self, run_id: str) -> bool:
-        """True while the run's worker process has not exited."""
+        """True while the run's worker process has not exited nor reported the run done."""
         process = self._processes.get(run_id)
-        return process is not None and process.poll() is None
+        return process is not None and process.poll() is None and run_id not in self._finished
 
     def describe_exit(self, run_id: str) -> str:
-        """ "exit code N", "killed by SIGKILL", or "still running"."""
+        """ "exit code N", "killed by SIGKILL", "still running", or that a reused worker ended the run."""
         process = self._processes.get(run_id)
         code = None if process is None else process.poll()
+        if run_id in self._finished:
+            return (
+                f"the worker finished the run ({'exit code ' + str(code) if code is not None else 'reused'})"
+            )
         if code is None:
             return "still running" if process is not None else "not started here"
         if code < 0:
@@ -171,23 +264,26 @@ class LocalProcessExecutor:
         return f"exit code {code}"
 
     def cancel(self, run_id: str) -> None:
-        """Kill the run's worker process and wait for it."""
+        """Kill the run's worker process and wait for it (not once a reused worker has moved on)."""
         process = self._processes.get(run_id)
-        if process is not None and process.poll() is None:
+        if process is not None and process.poll() is None and run_id not in self._finished:
             process.kill()
             process.wait(timeout=10)
 
     def forget(self, run_id: str) -> None:
         """Drop a finished worker from the table."""
-        self._processes.pop(run_id, None)
+        with self._lock:
+            self._processes.pop(run_id, None)
+            self._finished.discard(run_id)
 
     def shutdown(self) -> None:
-        """Let the warm worker go (it exits when its input closes); running workers carry on."""
+        """Let the warm worker go (it exits when its input closes); running workers carry on, then exit."""
         with self._lock:
             process, self._warm_process = self._warm_process, None
-        if process is not None and process.stdin is not None:
-            with contextlib.suppress(OSError):
-                process.stdin.close()
+            for busy in self._processes.values():
+                self._let_go(busy)  # A reused worker on a run ends after it instead of waiting for more.
+        if process is not None:
+            self._let_go(process)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=10)
             if process.poll() is None:

@@ -24,16 +24,16 @@ import traceback
 from pathlib import Path
 
 from cnnlab.errors import RunError
-from cnnlab.runs import statuses
+from cnnlab.runs import executor_choice, statuses
 from cnnlab.runs.artifacts import OptionalArray
-from cnnlab.runs.executor import Executor, LocalProcessExecutor, process_alive
+from cnnlab.runs.executor import Executor, process_alive
 from cnnlab.runs.records import RunRecord
 from cnnlab.runs.statuses import Status
 from cnnlab.runs.store import Store
 from cnnlab.runs.threads import default_max_workers, default_threads
 from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
 
-__all__ = ["DIED", "Scheduler", "shared"]
+__all__ = ["DIED", "Scheduler", "shared", "start_in_background"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +58,9 @@ class Scheduler:
         self.store = store if store is not None else Store()
         self.max_workers = max_workers or default_max_workers()
         threads = default_threads(self.max_workers)
-        self.executor: Executor = executor or LocalProcessExecutor(
-            self.store.home, threads=threads, warm=warm
+        # A worker that ends a run takes the next one: queued runs start without a TensorFlow import.
+        self.executor: Executor = executor or executor_choice.choose_executor(
+            self.store, threads=threads, warm=warm, reuse=warm
         )
         self.poll_seconds = poll_seconds
         self.stale_seconds = stale_seconds
@@ -73,6 +74,10 @@ class Scheduler:
 
     def start(self) -> Scheduler:
         """Reconcile the store with reality, start queued runs, and keep watching in a daemon thread."""
+        # A cluster executor follows again the runs an earlier server left training there.
+        reattach = getattr(self.executor, "reattach", None)
+        if callable(reattach):
+            self._owned.update(reattach())
         self.reconcile()
         self.tick()
         if self._thread is None:
@@ -285,8 +290,10 @@ class Scheduler:
                 "The metrics and checkpoints recorded before it died are kept: continue it from its last "
                 "complete epoch, or fork it from an earlier one."
             )
+            finishing = False  # A worker whose run has ended is about to become the warm worker.
             for run_id in list(self._owned):
                 if self.executor.alive(run_id):
+                    finishing = finishing or self.store.get_run(run_id).is_ended
                     continue
                 self._owned.discard(run_id)
                 run = self.store.get_run(run_id)
@@ -302,7 +309,7 @@ class Scheduler:
                     )
             while (claimed := self.store.claim_next_queued(self.max_workers)) is not None:
                 self._launch(claimed)
-            if self.store.count_runs(statuses.OCCUPYING) < self.max_workers:
+            if not finishing and self.store.count_runs(statuses.OCCUPYING) < self.max_workers:
                 self.executor.prepare()
 
     def _launch(self, run: RunRecord) -> None:
@@ -323,6 +330,7 @@ class Scheduler:
 
 _shared: dict[Path, Scheduler] = {}
 _shared_lock = threading.Lock()
+_started_in_background: set[str] = set()
 
 
 def shared(home: Path | str | None = None, *, max_workers: int | None = None, warm: bool = True) -> Scheduler:
@@ -332,3 +340,24 @@ def shared(home: Path | str | None = None, *, max_workers: int | None = None, wa
         if store.home not in _shared:
             _shared[store.home] = Scheduler(store, max_workers=max_workers, warm=warm).start()
         return _shared[store.home]
+
+
+def start_in_background(home: Path | str | None = None) -> None:
+    """Start `shared(home)` (the scheduler and its warm worker) in a daemon thread, once per process.
+
+    The Streamlit server calls this after its first page is drawn, so the warm worker imports
+    TensorFlow while the first visitor reads the page, and no page waits for the scheduler to start.
+    """
+    key = str(home)
+    with _shared_lock:
+        if key in _started_in_background:
+            return
+        _started_in_background.add(key)
+
+    def start() -> None:
+        try:
+            shared(home)
+        except Exception:
+            logger.exception("The scheduler could not be started in the background; a page will try again.")
+
+    threading.Thread(target=start, name="cnnlab-scheduler-start", daemon=True).start()

@@ -3,7 +3,10 @@
 Started by the scheduler's executor as a fresh interpreter (`python -m cnnlab.runs.worker RUN_ID`),
 never by `fork`: TensorFlow deadlocks in a forked child. A warm worker
 (`python -m cnnlab.runs.worker --warm`) imports TensorFlow first and then waits for a run id on its
-standard input, so a run starts training as soon as it is handed over.
+standard input, so a run starts training as soon as it is handed over. With `--reuse N` it takes up
+to N runs one after the other: after each it clears Keras's state, reports "done RUN_ID more" (or
+"last") on its standard output, which the executor reads, and waits for the next run id; each run's
+output goes to that run's `worker.log`, and a failed run ends the process.
 
 The worker sets TensorFlow's thread counts before TensorFlow starts, sends a heartbeat to the
 store from a background thread, calls the job function (`cnnlab.runs.training:run` unless told
@@ -15,6 +18,8 @@ user can read.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import importlib
 import os
 import sqlite3
@@ -23,9 +28,10 @@ import threading
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TextIO
 
 from cnnlab.errors import CnnLabError, RunError
-from cnnlab.runs import threads
+from cnnlab.runs import devices, threads
 from cnnlab.runs.job import DEFAULT_ENTRY, Control, Job, Outcome
 from cnnlab.runs.statuses import Status
 from cnnlab.runs.store import Store
@@ -130,14 +136,18 @@ class Heartbeat:
             )
 
 
-def load_job(entry: str = DEFAULT_ENTRY, *, warm_up: bool = False) -> Job:
+def load_job(entry: str = DEFAULT_ENTRY, *, warm_up: bool = False, slot_folder: Path | None = None) -> Job:
     """Import the job function named `module:function` (this imports TensorFlow for the default).
 
-    With `warm_up`, also call the module's `warm_up()` if it has one (start TensorFlow's runtime).
+    Once TensorFlow is imported, set up this worker's device (`cnnlab.runs.devices`; `slot_folder`
+    holds the slot locks that share out several GPUs). With `warm_up`, also call the module's
+    `warm_up()` if it has one (start TensorFlow's runtime).
     """
     module_name, _, function_name = entry.partition(":")
     module = importlib.import_module(module_name)
     threads.apply_tensorflow_threads()
+    if "tensorflow" in sys.modules:
+        devices.apply_tensorflow_device(slot_folder)
     if warm_up and callable(getattr(module, "warm_up", None)):
         module.warm_up()
     function = getattr(module, function_name or "run", None)
@@ -162,17 +172,21 @@ def _failure_reason(error: BaseException) -> tuple[str, str | None]:
     )
 
 
-def run_job(run_id: str, store: Store, job: Job | str = DEFAULT_ENTRY) -> Status:
+def run_job(run_id: str, store: Store, job: Job | str = DEFAULT_ENTRY, *, served: int = 0) -> Status:
     """Run `job` (a function or its `module:function` name) for the run, with a heartbeat and a `Control`.
 
     Records the final status in the store and returns it; an exception becomes `failed` with its
-    traceback, a readable reason and a hint.
+    traceback, a readable reason and a hint. `served` counts the runs this process had taken before
+    (a warm worker says so in the run's events).
     """
     control = Control(store, run_id)
     heartbeat = Heartbeat(store, run_id, on_give_up=lambda: _stop_job(control)).start()
     try:
-        store.log_event(run_id, f"worker process {os.getpid()} took the run")
-        function = load_job(job) if isinstance(job, str) else job
+        how = "" if isinstance(job, str) else f" (warm: the job was loaded before; run {served + 1} of it)"
+        store.log_event(run_id, f"worker process {os.getpid()} took the run{how}")
+        function = load_job(job, slot_folder=store.home / "workers") if isinstance(job, str) else job
+        if devices.chosen_device() is not None:  # This process set up TensorFlow's device (`load_job`).
+            _record_device(store, run_id)
         outcome = function(run_id, store, control) or Outcome()
         if heartbeat.failure is not None:
             outcome = Outcome(Status.FAILED, reason=heartbeat.failure, hint=HEARTBEAT_HINT)
@@ -198,9 +212,53 @@ def run_job(run_id: str, store: Store, job: Job | str = DEFAULT_ENTRY) -> Status
         heartbeat.stop()
 
 
+def _record_device(store: Store, run_id: str) -> None:
+    """Say in the run's events and results which device it trains on (the job's results keep it)."""
+    device = devices.describe_device()
+    store.log_event(run_id, f"training on {device}")
+    store.set_results(run_id, {**(store.get_run(run_id).results or {}), "device": device})
+
+
 def _stop_job(control: Control) -> None:
     """Make the job's next `should_stop()` answer True (the heartbeat gave up)."""
     control.stop_requested = True
+
+
+def clear_between_runs() -> None:
+    """Forget what the last run left in Keras (models, layer names, graphs) before a reused worker's next run.
+
+    Seeds are set by each run from its own settings; the job modules keep no other state between runs.
+    """
+    if "keras" in sys.modules:
+        import keras
+
+        keras.backend.clear_session(free_memory=True)  # This collects the garbage too.
+    else:
+        gc.collect()
+
+
+def serve(store: Store, job: Job, runs: int, report: TextIO) -> int:
+    """Take up to `runs` run ids from stdin one after the other; report each ended run on `report`.
+
+    Returns the exit code: 1 after a failed run (a fresh worker takes the next), else 0.
+    """
+    for served in range(runs):
+        run_id = sys.stdin.readline().strip()
+        if not run_id:
+            return 0  # The executor let this worker go.
+        _redirect_output(store.run_folder(run_id) / "worker.log")
+        if served:
+            clear_between_runs()
+        status = run_job(run_id, store, job, served=served)
+        more = status != Status.FAILED and served + 1 < runs
+        try:
+            report.write(f"done {run_id} {'more' if more else 'last'}\n")
+            report.flush()
+        except (BrokenPipeError, ValueError):
+            return 0  # The server went away: nothing will hand this worker another run.
+        if not more:
+            return 1 if status == Status.FAILED else 0
+    return 0
 
 
 def _redirect_output(path: Path) -> None:
@@ -215,7 +273,7 @@ def _redirect_output(path: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m cnnlab.runs.worker [RUN_ID | --warm] [--home H] [--entry module:function] [--threads N]`."""
+    """`python -m cnnlab.runs.worker [RUN_ID | --warm [--reuse N]] [--home H] [--entry module:function] [--threads N]`."""
     parser = argparse.ArgumentParser(prog="python -m cnnlab.runs.worker", description="Run one training job.")
     parser.add_argument("run_id", nargs="?", help="the run to train (omit with --warm)")
     parser.add_argument(
@@ -224,14 +282,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--home", type=Path, default=None, help="the CNN Lab data folder")
     parser.add_argument("--entry", default=DEFAULT_ENTRY, help="the job function, module:function")
     parser.add_argument("--threads", type=int, default=None, help="TensorFlow intra-op threads")
+    parser.add_argument(
+        "--reuse", type=int, default=0, help="with --warm: take up to N runs, reporting each on stdout"
+    )
+    parser.add_argument("--log", type=Path, default=None, help="with --reuse: where output goes until a run")
     arguments = parser.parse_args(argv)
     if bool(arguments.warm) == bool(arguments.run_id):
         parser.error("give either a RUN_ID or --warm")
     threads.configure_threads(arguments.threads)
+    with contextlib.suppress(CnnLabError):  # A bad device setting fails the run itself, with its reason.
+        devices.configure_environment()
     store = Store(arguments.home)
     job: Job | str
+    if arguments.warm and arguments.reuse > 0:
+        # Standard output is the executor's pipe: keep it for the reports, send the rest to the log.
+        report = os.fdopen(os.dup(1), "w", encoding="utf-8")
+        _redirect_output(arguments.log or store.home / "workers" / f"reused-{os.getpid()}.log")
+        job = load_job(arguments.entry, warm_up=True, slot_folder=store.home / "workers")
+        return serve(store, job, arguments.reuse, report)
     if arguments.warm:
-        job = load_job(arguments.entry, warm_up=True)
+        job = load_job(arguments.entry, warm_up=True, slot_folder=store.home / "workers")
         line = sys.stdin.readline().strip()
         if not line:
             return 0  # The scheduler went away before handing over a run.
