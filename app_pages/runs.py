@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from cnnlab.ui import run_table, runs_view, server
+from cnnlab.ui import run_links, run_table, runs_view, server, sweep_view
 
 st.title("Runs")
+run_links.refuse_hidden_run()
 every_run = server.store().list_runs()
 if not every_run:
     st.info("No runs yet. Start one on the Train page.")
@@ -12,6 +13,7 @@ if not every_run:
     st.stop()
 
 run_table.live_runs_table("runs_table")
+sweep_view.sweeps_section()
 by_id = {run.id: run for run in every_run}
 chosen_ids = st.multiselect(
     "Choose one run to manage and download it, or several to compare them",

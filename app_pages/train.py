@@ -2,11 +2,13 @@
 
 import streamlit as st
 
+from cnnlab.errors import CnnLabError
 from cnnlab.model import shapes
-from cnnlab.ui import server, state
+from cnnlab.ui import controls, server, state
 from cnnlab.ui.dataset_context import dataset_context, show_dataset_line
 from cnnlab.ui.learning_rate_finder import finder_panel
 from cnnlab.ui.live_run import live_view
+from cnnlab.ui.sweep_form import sweep_form
 from cnnlab.ui.training_form import training_form
 
 st.title("Train")
@@ -31,13 +33,18 @@ with st.container(border=True):
         st.error(problem.message, icon=":material/block:")
     ready = analysis.ok and context.image_shape is not None
     if st.button("Start training", type="primary", key="start_training", disabled=not ready):
-        run = server.submit(state.draft())
-        state.follow_run(run.id)
-        st.rerun()
+        try:
+            run = server.submit(state.draft(), exercise=controls.exercise_name())
+        except CnnLabError as error:  # Over the class budget.
+            st.error(str(error), icon=":material/block:")
+        else:
+            state.follow_run(run.id)
+            st.rerun()
     if not ready:
         st.caption("Fix the problems above (on the Model or Data page) to start training.")
     with st.expander("Not sure which learning rate? Find one", icon=":material/search:"):
         finder_panel(state.draft(), ready)
+    sweep_form(state.draft(), context.num_classes, context.image_shape, ready)
 
 run_id = state.followed_run()
 if run_id is None:

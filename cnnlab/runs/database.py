@@ -46,6 +46,9 @@ CREATE TABLE IF NOT EXISTS snapshots (
 CREATE TABLE IF NOT EXISTS checkpoints (
     run_id TEXT NOT NULL, which TEXT NOT NULL, epoch INTEGER NOT NULL, path TEXT NOT NULL,
     time REAL NOT NULL, PRIMARY KEY (run_id, which));
+CREATE TABLE IF NOT EXISTS sweeps (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, owner TEXT NOT NULL, created_at REAL NOT NULL,
+    axes TEXT NOT NULL, sample INTEGER, seed INTEGER);
 """
 
 # Columns added to `runs` after its first release, with their definitions: a database made before
