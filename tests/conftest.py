@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    import subprocess
+
     from cnnlab.runs.store import Store
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -66,3 +68,26 @@ def peaked_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     home = tmp_path_factory.mktemp("peaked_home")
     settings = specs.TrainingSettings(epochs=5, batch_size=64, learning_rate=0.01)
     return home, train_digits_run(home, name="peaked run", settings=settings)
+
+
+@pytest.fixture(scope="session")
+def cli_default_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, "subprocess.CompletedProcess[str]"]:
+    """`python -m cnnlab train digits_default --dataset digits` run once, in a worker process, with
+    the preset's own settings (40 epochs with augmentation): (its home, the finished command). The
+    CLI test reads its output and the real-world images test predicts with its model, so the suite
+    pays for this fit once."""
+    import subprocess
+    import sys
+
+    home = tmp_path_factory.mktemp("cli_home")
+    root = Path(__file__).resolve().parents[1]
+    environment = {**os.environ, "CNNLAB_HOME": str(home), "PYTHONPATH": str(root)}
+    command = [sys.executable, "-m", "cnnlab", "train", "digits_default", "--dataset", "digits"]
+    completed = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+    return home, completed
+
+
+# Fixtures of the Ray tests (a session-wide local Ray cluster), in their own module.
+pytest_plugins = ["ray_fixtures"]

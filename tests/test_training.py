@@ -356,22 +356,19 @@ def test_a_real_worker_trains_and_a_sigkill_keeps_what_it_recorded(store: Store)
         assert len(store.batch_metrics(run.id)) >= recorded
         assert keras.models.load_model(store.checkpoint_path(run.id, "latest")) is not None
         assert "took the run" in " ".join(store.events(run.id)["message"])
+        # The worker said which device it trains on as it started (cnnlab.runs.devices).
+        assert "training on CPU (1 thread)" in store.events(run.id)["message"].tolist()
+        assert failed.results is not None and failed.results["device"] == "CPU (1 thread)"
     finally:
         target.shutdown()
 
 
-def test_the_cli_trains_the_default_digits_preset_to_97_percent(tmp_path: Path) -> None:
-    environment = {**os.environ, "CNNLAB_HOME": str(tmp_path / "cli-home"), "PYTHONPATH": str(ROOT)}
-    command = [
-        sys.executable,
-        "-m",
-        "cnnlab",
-        "train",
-        "digits_default",
-        "--dataset",
-        "digits",
-    ]
-    completed = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+def test_the_cli_trains_the_default_digits_preset_to_97_percent(
+    cli_default_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    # `python -m cnnlab train digits_default --dataset digits`, run once for the suite (tests/conftest.py).
+    home, completed = cli_default_run
+    environment = {**os.environ, "CNNLAB_HOME": str(home), "PYTHONPATH": str(ROOT)}
     assert completed.returncode == 0, completed.stderr
     summary = json.loads(completed.stdout.strip().splitlines()[-1])
     # The preset's own settings: 40 epochs with augmentation (benchmarks/digits_accuracy.py: median 98.9%).

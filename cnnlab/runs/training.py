@@ -26,7 +26,7 @@ import numpy as np
 from cnnlab.data import datasets
 from cnnlab.data.info import SplitData
 from cnnlab.model import build, keras_config, shapes
-from cnnlab.runs import best, callbacks, diagnosis, telemetry
+from cnnlab.runs import best, callbacks, devices, diagnosis, telemetry
 from cnnlab.runs.artifact_callbacks import Checkpoints, TelemetrySnapshots, load_layer_weights
 from cnnlab.runs.background_writer import BackgroundWriter
 from cnnlab.runs.diagnosis_callbacks import Diagnose
@@ -182,8 +182,10 @@ def _divergence(found: diagnosis.Diagnosis) -> Outcome:
 
 
 def _results(recording: Recording) -> dict[str, Any]:
-    """The run's figures from the fit: epochs, last metrics, and the best epoch with its value."""
+    """The run's figures from the fit: epochs, last metrics, the best epoch with its value, and the
+    device it trained on (text: readers of numbers use `RunRecord.result`, which skips it)."""
     results: dict[str, Any] = {
+        "device": devices.describe_device(),
         "epochs": recording.progress.completed_epochs,
         **recording.epoch_metrics.last_metrics,
     }

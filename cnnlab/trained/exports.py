@@ -83,6 +83,7 @@ def run_card(store: RunReader, run: RunRecord) -> dict[str, Any]:
         "dataset_summary": run.dataset_summary,
         "epochs_trained": run.last_epoch,
         "best_validation": best_validation,
+        "device": (run.results or {}).get("device"),
         "results": run.results,
     }
 

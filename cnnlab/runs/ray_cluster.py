@@ -1,0 +1,124 @@
+"""A throwaway local Ray cluster with its own temporary folder and ports, for tests and benchmarks.
+
+`LocalRayCluster` runs `ray start --head --num-cpus N` with a fresh `--temp-dir` and free ports
+(so it never meets another Ray on the machine), gives its `address` for `RAY_ADDRESS`, and
+`ray stop`s it (only its own processes, found through its temp dir) when it closes. A real
+cluster is started the same way by hand: `ray start --head` on one machine and
+`ray start --address HEAD:PORT` on the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+import cnnlab
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+# Ray turns 127.0.0.1 in an address into the machine's network address unless multi-node clusters are
+# off; with this, a one-machine cluster and its clients talk over the loopback interface only.
+LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
+class LocalRayCluster:
+    """`with LocalRayCluster(num_cpus=2) as cluster:` a head node at `cluster.address`, stopped on exit.
+
+    A process that connects to it sets `cluster.client_environment` (`RAY_ADDRESS` and
+    `LOOPBACK_ONLY`) before it imports Ray.
+    """
+
+    def __init__(self, num_cpus: int = 2) -> None:
+        self.num_cpus = num_cpus
+        # Short: Ray's socket paths must fit in 107 characters.
+        self.temp_dir = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.client_environment = {"RAY_ADDRESS": self.address, **LOOPBACK_ONLY}
+
+    def _ray(self, *arguments: str, environment: dict[str, str] | None = None) -> None:
+        command = [str(Path(sys.executable).with_name("ray")), *arguments]
+        if not Path(command[0]).exists():
+            command[0] = shutil.which("ray") or "ray"
+        subprocess.run(
+            command, check=True, env=environment, capture_output=True, timeout=120, cwd=self.temp_dir
+        )
+
+    def start(self) -> LocalRayCluster:
+        """Start the head node (about 5-10 s) with this interpreter's `ray` and CNN Lab importable."""
+        environment = dict(os.environ)
+        package_root = str(Path(cnnlab.__file__).resolve().parents[1])
+        environment["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [package_root, environment.get("PYTHONPATH")])
+        )
+        environment.pop("RAY_ADDRESS", None)
+        environment.update(LOOPBACK_ONLY)
+        worker_ports = free_port()
+        self._ray(
+            "start",
+            "--head",
+            f"--num-cpus={self.num_cpus}",
+            "--num-gpus=0",
+            f"--temp-dir={self.temp_dir}",
+            f"--port={self.port}",
+            "--node-ip-address=127.0.0.1",
+            f"--node-manager-port={free_port()}",
+            f"--object-manager-port={free_port()}",
+            f"--ray-client-server-port={free_port()}",
+            f"--dashboard-agent-listen-port={free_port()}",
+            f"--dashboard-agent-grpc-port={free_port()}",
+            f"--runtime-env-agent-port={free_port()}",
+            f"--metrics-export-port={free_port()}",
+            f"--min-worker-port={worker_ports}",
+            f"--max-worker-port={worker_ports + 200}",
+            f"--dashboard-port={free_port()}",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+            environment=environment,
+        )
+        return self
+
+    def stop(self) -> None:
+        """Stop this cluster's processes and remove its temporary folder."""
+        # `ray stop` would end every Ray on the machine. Every process of this cluster was started in
+        # its temp dir (`ray start` ran there; Ray renames some, so the command line does not tell).
+        for process_id in self.process_ids():
+            with contextlib.suppress(OSError):
+                os.kill(process_id, signal.SIGKILL)
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+    def process_ids(self) -> list[int]:
+        """The processes working in this cluster's temp dir (this process excepted)."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and int(entry.name) != os.getpid():
+                with contextlib.suppress(OSError):
+                    if Path(os.readlink(entry / "cwd")).is_relative_to(self.temp_dir):
+                        found.append(int(entry.name))
+        return found
+
+    def __enter__(self) -> LocalRayCluster:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,45 @@
+"""The session's local Ray cluster, shared by the Ray executor tests and the Ray browser test.
+
+`ray start --head --num-cpus 2` with its own temp dir and ports (`cnnlab.runs.ray_cluster`), started
+by the first test that asks for it and stopped after the last. Skips only where Ray is not installed;
+CI installs it (`pip install -e '.[test,ray]'`), and there a missing Ray fails instead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from cnnlab.runs.ray_cluster import LocalRayCluster
+
+
+def require_ray() -> None:
+    """Skip the test where Ray is not installed, except in CI."""
+    if importlib.util.find_spec("ray") is None:
+        if os.environ.get("CI"):
+            raise RuntimeError("Ray is not installed; CI installs it with `pip install -e '.[test,ray]'`.")
+        pytest.skip(
+            "Ray is not installed: `pip install -e '.[ray]'` runs the Ray tests.", allow_module_level=True
+        )
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[LocalRayCluster]:
+    """A local Ray cluster of 2 CPUs for the session; its `address` goes to `RAY_ADDRESS`."""
+    require_ray()
+    from cnnlab.runs.ray_cluster import LocalRayCluster
+
+    with LocalRayCluster(num_cpus=2) as cluster, pytest.MonkeyPatch.context() as patch:
+        # This process (the tests' executors) and the app servers it starts connect over the loopback.
+        for name, value in cluster.client_environment.items():
+            patch.setenv(name, value)
+        yield cluster
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
