@@ -5,6 +5,8 @@ at least 90% of the digits are right, and every non-digit is flagged as out of d
 from __future__ import annotations
 
 import dataclasses
+import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,13 +22,12 @@ FOLDER = Path(__file__).parent / "data" / "real_world"
 
 
 @pytest.fixture(scope="module")
-def default_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """The default digits preset trained with the preset's own settings (its epochs and augmentation)."""
-    from trained_runs import train_digits_run
-
-    home = tmp_path_factory.mktemp("default_digits")
-    settings = specs.TrainingSettings(**presets.get("digits_default").training)
-    return home, train_digits_run(home, name="default digits", settings=settings)
+def default_run(cli_default_run: tuple[Path, subprocess.CompletedProcess[str]]) -> tuple[Path, str]:
+    """The default digits preset trained with the preset's own settings (its epochs and augmentation)
+    by `python -m cnnlab train digits_default --dataset digits`, the run the CLI test also reads."""
+    home, completed = cli_default_run
+    assert completed.returncode == 0, completed.stderr
+    return home, json.loads(completed.stdout.strip().splitlines()[-1])["run_id"]
 
 
 def test_the_default_training_uses_augmentation() -> None:
