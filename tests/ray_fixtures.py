@@ -1,4 +1,4 @@
-"""The session's local Ray cluster, shared by the Ray executor tests and the Ray browser test.
+"""A local Ray cluster per test module, for the Ray executor tests and the Ray browser test.
 
 `ray start --head --num-cpus 2` with its own temp dir and ports (`cnnlab.runs.ray_cluster`), started
 by the first test that asks for it and stopped after the last. Skips only where Ray is not installed;
@@ -28,9 +28,13 @@ def require_ray() -> None:
         )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[LocalRayCluster]:
-    """A local Ray cluster of 2 CPUs for the session; its `address` goes to `RAY_ADDRESS`."""
+    """A local Ray cluster of 2 CPUs for one test module; its `address` goes to `RAY_ADDRESS`.
+
+    One per module, not per session: the detached actors and mailbox a module's runs leave behind must
+    not meet the next module's.
+    """
     require_ray()
     from cnnlab.runs.ray_cluster import LocalRayCluster
 

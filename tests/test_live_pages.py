@@ -152,7 +152,9 @@ def test_a_paused_run_shows_resume_alone_and_no_estimate(home_store: Store) -> N
 
 def test_the_event_log_shows_local_times(home_store: Store) -> None:
     run_id = running_run(home_store)
-    app = train_page(run_id)
+    app = open_page("train", run_id, TIMEOUT)
+    app.session_state["live_tabs"] = "Event log"  # Only the open tab is drawn.
+    app.run()
     no_problems(app)
     log = next(frame.value for frame in app.dataframe if "message" in frame.value.columns)
     stored = home_store.events(run_id)

@@ -39,6 +39,7 @@ class QueueInStore:
         data_settings: DataSettings,
         training_settings: TrainingSettings,
         name: str | None = None,
+        exercise: str | None = None,
         sweep: str | None = None,
     ) -> RunRecord:
         return self.store.create_run(
@@ -46,6 +47,7 @@ class QueueInStore:
             data_settings=data_settings,
             training_settings=training_settings,
             name=name,
+            exercise=exercise,
             sweep=sweep,
         )
 

@@ -66,7 +66,7 @@ def start_in_background() -> None:
     TensorFlow import does not compete with that first page. Under AppTest (no server: its runtime
     is a stand-in) nothing starts; a page that submits still starts the scheduler itself.
     """
-    if type(runtime.get_instance()) is runtime.Runtime:
+    if runtime.exists() and type(runtime.get_instance()) is runtime.Runtime:
         scheduler_module.start_in_background(str(default_home()))
 
 
