@@ -25,7 +25,13 @@ from cnnlab.runs.records import RunRecord
 from cnnlab.runs.scheduler import Scheduler
 from cnnlab.runs.statuses import Status
 from cnnlab.runs.store import Store
-from tests.e2e.classroom_servers import classroom_toml, running_app, sign_in_with_code
+from tests.e2e.classroom_servers import (
+    classroom_toml,
+    oidc_provider,  # noqa: F401  (a fixture of this module)
+    oidc_secrets,
+    running_app,
+    sign_in_oidc,
+)
 from tests.e2e.conftest import screenshot, wait_for_app
 
 if TYPE_CHECKING:
@@ -44,13 +50,21 @@ ROWS_SCRIPT = """() => {
 }"""
 
 
+# Students signed in through the school's OpenID provider own their runs by e-mail.
+ADA, BOB = "oidc:ada@school.example", "oidc:bob@school.example"
+
+
 @pytest.fixture(scope="module")
-def classroom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """A class server with a join code and one worker at a time: (its URL, its home)."""
+def classroom(
+    tmp_path_factory: pytest.TempPathFactory,
+    oidc_provider: str,  # noqa: F811
+) -> Iterator[tuple[str, Path, str]]:
+    """A class server signing in through the local OpenID provider, one worker at a time: (URL, home, provider)."""
     home = tmp_path_factory.mktemp("owned_runs_home")
     (home / "classroom.toml").write_text(classroom_toml(), encoding="utf-8")
-    with running_app({"CNNLAB_HOME": str(home), "CNNLAB_MAX_WORKERS": "1"}) as url:
-        yield url, home
+    environment = {"CNNLAB_HOME": str(home), "CNNLAB_MAX_WORKERS": "1"}
+    with running_app(environment, oidc_secrets(oidc_provider)) as url:
+        yield url, home, oidc_provider
 
 
 # A stand-in worker: a process named like one that heartbeats its run until the run ends, so the
@@ -100,9 +114,9 @@ def _open(page: Page, address: str) -> None:
 
 
 def test_students_see_their_own_runs_and_queue_in_fair_turn(
-    classroom: tuple[str, Path], browser: Browser, page: Page
+    classroom: tuple[str, Path, str], browser: Browser, page: Page
 ) -> None:
-    url, home = classroom
+    url, home, provider = classroom
     store = Store(home)
     holder = store.create_run(
         spec=presets.get("digits_default").spec,
@@ -114,22 +128,24 @@ def test_students_see_their_own_runs_and_queue_in_fair_turn(
     store.set_status(holder.id, Status.STARTING)
     store.set_status(holder.id, Status.RUNNING)
     with stand_in_worker(home, holder.id):
-        _queue_and_look(url, browser, page, store, holder)
+        _queue_and_look(url, provider, browser, page, store, holder)
 
 
-def _queue_and_look(url: str, browser: Browser, page: Page, store: Store, holder: RunRecord) -> None:
+def _queue_and_look(
+    url: str, provider: str, browser: Browser, page: Page, store: Store, holder: RunRecord
+) -> None:
     # Ada queues two runs before Bob queues one: first come, first served would start both of hers first.
     ada_first, ada_second = (
-        _queue(store, "student:ada", "ada first"),
-        _queue(store, "student:ada", "ada second"),
+        _queue(store, ADA, "ada first"),
+        _queue(store, ADA, "ada second"),
     )
-    bob_only = _queue(store, "student:bob", "bob only")
+    bob_only = _queue(store, BOB, "bob only")
 
-    sign_in_with_code(page, url, "Ada")
+    sign_in_oidc(page, provider, "ada@school.example", name="Ada", url=url)
     bob_context = browser.new_context(viewport={"width": 1400, "height": 2000})
     bob = bob_context.new_page()
     bob.set_default_timeout(30_000)
-    sign_in_with_code(bob, url, "Bob")
+    sign_in_oidc(bob, provider, "bob@school.example", name="Bob", url=url)
 
     _open(page, f"{url}/runs")
     assert _runs_table_names(page) == {"ada first", "ada second"}

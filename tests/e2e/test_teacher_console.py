@@ -17,7 +17,14 @@ import pytest
 
 from cnnlab.runs.statuses import Status
 from cnnlab.runs.store import Store
-from tests.e2e.classroom_servers import classroom_toml, running_app, sign_in_with_code
+from tests.e2e.classroom_servers import (
+    classroom_toml,
+    oidc_provider,  # noqa: F401  (a fixture of this module)
+    oidc_secrets,
+    running_app,
+    sign_in_oidc,
+    sign_in_with_code,
+)
 from tests.e2e.conftest import go_to, screenshot, wait_for_app
 from tests.waiting import wait_until
 
@@ -34,15 +41,22 @@ ROWS_SCRIPT = """() => {
         cell => cell.textContent.trim()));
 }"""
 LIVE = ("queued", "starting", "running")
+TEACHER = "tess@school.example"  # named a teacher in classroom.toml; signs in through the OpenID provider
 
 
 @pytest.fixture(scope="module")
-def classroom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """A server with a class code and a teacher password; the digits preset's 40 epochs are allowed."""
+def classroom(
+    tmp_path_factory: pytest.TempPathFactory,
+    oidc_provider: str,  # noqa: F811
+) -> Iterator[tuple[str, Path, str]]:
+    """A server where the teacher signs in through the OpenID provider and students join with the class
+    code; the digits preset's 40 epochs are allowed. (URL, home, provider)."""
     home = tmp_path_factory.mktemp("teacher_console_home")
-    (home / "classroom.toml").write_text(classroom_toml(limits={"max_epochs": "none"}))
-    with running_app({"CNNLAB_HOME": str(home), "CNNLAB_MAX_WORKERS": "1"}) as url:
-        yield url, home
+    toml = classroom_toml(teachers=(TEACHER,), limits={"max_epochs": "none"})
+    (home / "classroom.toml").write_text(toml)
+    environment = {"CNNLAB_HOME": str(home), "CNNLAB_MAX_WORKERS": "1"}
+    with running_app(environment, oidc_secrets(oidc_provider)) as url:
+        yield url, home, oidc_provider
 
 
 @pytest.fixture
@@ -72,12 +86,12 @@ def rows_of(page: Page, owner: str) -> list[list[str]]:
 
 
 def test_the_console_shows_the_class_live_and_stops_a_run(
-    classroom: tuple[str, Path], new_page: Callable[[], Page]
+    classroom: tuple[str, Path, str], new_page: Callable[[], Page]
 ) -> None:
-    url, home = classroom
+    url, home, provider = classroom
     teacher, ada, bo = new_page(), new_page(), new_page()
 
-    sign_in_with_code(teacher, url, "Tess", role="teacher")
+    sign_in_oidc(teacher, provider, TEACHER, name="Tess", url=url)
     go_to(teacher, "Teacher")
     teacher.get_by_label("Exercise name", exact=True).fill("Week 3")
     teacher.get_by_label("Exercise name", exact=True).press("Enter")
