@@ -58,6 +58,16 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+# The cells of every row of the page's first data frame, from the grid's accessible table (the cells
+# themselves are drawn on a canvas).
+ROWS_SCRIPT = """() => {
+    const frame = document.querySelector('[data-testid="stDataFrame"]');
+    if (!frame) return [];
+    return [...frame.querySelectorAll('tr')].map(row => [...row.querySelectorAll('td, th')].map(
+        cell => cell.textContent.trim()));
+}"""
+
+
 @pytest.fixture(scope="module")
 def app_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The private CNNLAB_HOME of this module's app server (tests may record runs in it)."""

@@ -17,20 +17,12 @@ from cnnlab.model import presets
 from cnnlab.runs.statuses import Status
 from cnnlab.runs.store import Store
 from cnnlab.specs import DataSettings, TrainingSettings
-from tests.e2e.conftest import screenshot, wait_for_app
+from tests.e2e.conftest import ROWS_SCRIPT, screenshot, wait_for_app
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-# The cells of every row of the page's first data frame, from the grid's accessible table.
-ROWS_SCRIPT = """() => {
-    const frame = document.querySelector('[data-testid="stDataFrame"]');
-    if (!frame) return [];
-    return [...frame.querySelectorAll('tr')].map(row => [...row.querySelectorAll('td, th')].map(
-        cell => cell.textContent.trim()));
-}"""
 
 
 def row_of(page: Page, run_id: str) -> list[str]:

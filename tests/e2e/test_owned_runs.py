@@ -32,7 +32,7 @@ from tests.e2e.classroom_servers import (
     running_app,
     sign_in_oidc,
 )
-from tests.e2e.conftest import screenshot, wait_for_app
+from tests.e2e.conftest import ROWS_SCRIPT, screenshot, wait_for_app
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -41,13 +41,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 NOT_YOURS = "is not yours: it belongs to another student"
 NAMES = {"holds the slot", "ada first", "ada second", "bob only"}
-# The cells of every row of the page's first data frame, from the grid's accessible table.
-ROWS_SCRIPT = """() => {
-    const frame = document.querySelector('[data-testid="stDataFrame"]');
-    if (!frame) return [];
-    return [...frame.querySelectorAll('tr')].map(row => [...row.querySelectorAll('td, th')].map(
-        cell => cell.textContent.trim()));
-}"""
 
 
 # Students signed in through the school's OpenID provider own their runs by e-mail.

@@ -25,7 +25,7 @@ from tests.e2e.classroom_servers import (
     sign_in_oidc,
     sign_in_with_code,
 )
-from tests.e2e.conftest import go_to, screenshot, wait_for_app
+from tests.e2e.conftest import ROWS_SCRIPT, go_to, screenshot, wait_for_app
 from tests.waiting import wait_until
 
 if TYPE_CHECKING:
@@ -33,13 +33,6 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-# The cells of every row of the page's first data frame (the class table), from the grid's accessible table.
-ROWS_SCRIPT = """() => {
-    const frame = document.querySelector('[data-testid="stDataFrame"]');
-    if (!frame) return [];
-    return [...frame.querySelectorAll('tr')].map(row => [...row.querySelectorAll('td, th')].map(
-        cell => cell.textContent.trim()));
-}"""
 LIVE = ("queued", "starting", "running")
 TEACHER = "tess@school.example"  # named a teacher in classroom.toml; signs in through the OpenID provider
 
