@@ -133,14 +133,8 @@ def test_padding_same_and_presentation_mode(app_url: str, page: Page) -> None:
     section_screenshot(page, "learn_predict", "controls", "relu-pooling")
 
 
-def _server_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The CNNLAB_HOME of this module's server: the newest `cnnlab_home*` folder (app_url makes it)."""
-    homes = sorted(tmp_path_factory.getbasetemp().glob("cnnlab_home*"), key=lambda path: path.stat().st_mtime)
-    return homes[-1]
-
-
 def test_real_model_section_with_a_trained_run(
-    app_url: str, page: Page, tmp_path_factory: pytest.TempPathFactory
+    app_url: str, app_home: Path, page: Page
 ) -> None:
     import keras
     from sklearn.datasets import load_digits
@@ -162,7 +156,7 @@ def test_real_model_section_with_a_trained_run(
     )
     model.compile("adam", "sparse_categorical_crossentropy")
     model.fit(digits.images[..., None] / 16.0, digits.target, epochs=3, batch_size=64, verbose=0)
-    store = Store(_server_home(tmp_path_factory))
+    store = Store(app_home)
     run = store.create_run(
         spec=ModelSpec((8, 8, 1), (LayerSpec("Flatten"),), name="digits"),
         data_settings=DataSettings(),

@@ -114,6 +114,8 @@ def test_the_console_shows_the_class_live_and_stops_a_run(
     start_training(bo)
 
     store = Store(home)
+    # The click's rerun may not have started when wait_for_app returns: wait for both runs.
+    wait_until(lambda: len(store.list_runs()) == 2, "both students' runs to be queued", 30)
     runs = {run.owner: run for run in store.list_runs()}
     assert set(runs) == {"student:ada", "student:bo"}
     assert runs["student:ada"].exercise == "Week 3" and runs["student:bo"].exercise is None
