@@ -156,9 +156,40 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
+# Watches the page for the user's actions and the script's runs: a click's rerun reaches the page a
+# moment after the click, so "not running" right after a click may still be the previous run's state.
+WATCH_SCRIPT = """() => {
+    if (window.cnnlabWatch) return;
+    const watch = window.cnnlabWatch = {actionAt: 0, runAt: 0};
+    for (const type of ["click", "keydown", "change"]) {
+        document.addEventListener(type, () => { watch.actionAt = performance.now(); }, true);
+    }
+    new MutationObserver(records => {
+        if (records.some(record => record.target.getAttribute(record.attributeName) === "running")) {
+            watch.runAt = performance.now();
+        }
+    }).observe(document.body, {attributes: true, subtree: true, attributeFilter: ["data-test-script-state"]});
+}"""
+# How long an action may take to start its rerun before we take it that it started none (a tab, a
+# field being focused): the cost of waiting after an action that reruns nothing.
+RERUN_GRACE_MS = 1500
+SETTLED_SCRIPT = f"""() => {{
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (!app || app.getAttribute("data-test-script-state") !== "notRunning") return false;
+    const watch = window.cnnlabWatch;
+    if (!watch || watch.runAt >= watch.actionAt) return true;
+    return performance.now() - watch.actionAt > {RERUN_GRACE_MS};
+}}"""
+
+
 def wait_for_app(page: Page, timeout: float = 60_000) -> None:
-    """Wait until the Streamlit script has finished running."""
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
+    """Wait until the Streamlit script has finished running, including the rerun the last click or
+    key press started (which may not have reached the page yet when this is called)."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    page.wait_for_function(SETTLED_SCRIPT, timeout=timeout, polling=100)
+    with contextlib.suppress(PlaywrightError):  # A navigation started since: its page has no watch yet.
+        page.evaluate(WATCH_SCRIPT)
 
 
 def screenshot(page: Page, name: str) -> Path:

@@ -133,9 +133,7 @@ def test_padding_same_and_presentation_mode(app_url: str, page: Page) -> None:
     section_screenshot(page, "learn_predict", "controls", "relu-pooling")
 
 
-def test_real_model_section_with_a_trained_run(
-    app_url: str, app_home: Path, page: Page
-) -> None:
+def test_real_model_section_with_a_trained_run(app_url: str, app_home: Path, page: Page) -> None:
     import keras
     from sklearn.datasets import load_digits
 
