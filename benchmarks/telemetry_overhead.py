@@ -112,7 +112,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--rounds", type=int, default=2, help="bare and worker runs, alternating")
+    parser.add_argument("--rounds", type=int, default=5, help="bare and worker runs, alternating")
     arguments = parser.parse_args()
     settings_for_data = data_settings()
     data = datasets.load(settings_for_data)

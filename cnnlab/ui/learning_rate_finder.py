@@ -42,7 +42,7 @@ def finder_panel(setup: share.Setup, ready: bool) -> None:
         key="find_learning_rate",
         disabled=not ready,
         help="Trains a throw-away copy of the model for about 100 batches while the learning rate grows "
-        "from 1e-7 to 10, and suggests one from where the loss falls fastest.",
+        "from 1e-7 to 10, and suggests a tenth of the learning rate where the smoothed loss was lowest.",
     ):
         with st.spinner("Running the range test in a worker (a few seconds)…"):
             try:
