@@ -54,7 +54,11 @@ with code_tab:
     if analysis.ok:
         script = codegen.script(setup.model, setup.training, setup.data)
         st.download_button(
-            "Download the script", script, f"{setup.model.name}.py", "text/x-python", key="download_code"
+            "Download the script",
+            script,
+            codegen.download_name(setup.model, ".py"),
+            "text/x-python",
+            key="download_code",
         )
         st.code(script, language="python")
     else:
@@ -63,7 +67,7 @@ with json_tab:
     st.download_button(
         "Download JSON",
         setup.model.to_json(),
-        f"{setup.model.name}.json",
+        codegen.download_name(setup.model, ".json"),
         "application/json",
         key="download_json",
     )

@@ -1,9 +1,10 @@
-"""How soon the scheduler reacts: a stop reaching a training worker, and a killed worker marked failed.
+"""How soon the scheduler reacts: a stop reaching a worker, and a killed worker's run marked interrupted.
 
 Both use the real training job (the default digits preset on the built-in digits, many epochs) in
 a cold worker. Stop: seconds from `Scheduler.stop` to the run's status `stopped` (the worker
-stops after its current batch). Death: seconds from SIGKILL to the status `failed` ("the worker
-process died"), which the scheduler notices on its next watch (every 0.1 s here, 0.5 s in the app).
+stops after its current batch). Death: seconds from SIGKILL to the status `interrupted` ("The
+worker process died", ready to continue from its last complete epoch), which the scheduler notices
+on its next watch (every 0.1 s here, 0.5 s in the app).
 The warm worker's head start is measured by benchmarks/first_metric_latency.py.
 
     python benchmarks/scheduler_reactions.py [--repeats 3]

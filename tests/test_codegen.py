@@ -5,6 +5,7 @@ compiled optimizer and loss, the fit arguments and the callbacks are compared wi
 `cnnlab.runs.training` builds for the same settings.
 """
 
+import dataclasses
 import json
 import math
 import os
@@ -269,3 +270,22 @@ def test_the_script_takes_epochs_on_its_command_line(tmp_path: Path, monkeypatch
         monkeypatch.setattr(sys, "argv", argv)
         exec(compile(source, "mine.py", "exec"), {"__name__": "__main__"})
         assert epochs[-1] == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("a/b: c", "a_b__c"),
+        ("../../etc/passwd", "etc_passwd"),
+        ('C:\\temp\\x?*"<>|', "C__temp_x"),
+        ("digits_default", "digits_default"),
+        ("/:?", "model"),
+        ("x" * 60, "x" * 40),
+    ],
+)
+def test_the_model_pages_downloads_have_safe_names(name: str, expected: str) -> None:
+    spec = dataclasses.replace(presets.get("digits_default").spec, name=name)
+    for extension in (".py", ".json"):
+        file_name = codegen.download_name(spec, extension)
+        assert file_name == f"{expected}{extension}"
+        assert not set(file_name) & set('/\\:?*"<>| ') and not file_name.startswith(".")

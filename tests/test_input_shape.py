@@ -51,7 +51,11 @@ def test_the_input_row_changes_the_input_and_keeps_the_layers() -> None:
     assert any(
         "The model's input is 12x12x1 but the dataset gives 8x8x1" in error.value for error in app.error
     )
-    app.button(key="input_use_data").click().run()
+    # The message names the button the row really shows.
+    use_data = app.button(key="input_use_data")
+    assert use_data.label == "Use the data's 8 × 8 × 1"
+    assert any(f'Press "{use_data.label}" in the input row' in error.value for error in app.error)
+    use_data.click().run()
     no_problems(app)
     assert url_setup(app).model.input_shape == (8, 8, 1)
     assert url_setup(app).model.layers == before.layers
@@ -113,6 +117,32 @@ def test_other_datasets_are_offered_their_own_sizes_and_colour() -> None:
     assert fix is not None
     assert fix.data.color_mode == "rgb" and fix.image_shape[2] == 3
     assert preset_panel.fitted(vgg, fix.image_shape, 5).ok
+
+
+def test_a_preset_no_size_of_the_data_fits_says_why_and_which_data_would_do() -> None:
+    app = model_page()
+    app.selectbox(key="preset_name").set_value("vgg16_transfer").run()
+    # The digits stop at 28x28: no size offer, but an info naming the cause and the data that fits.
+    assert not any(button.key == "preset_image_size_fix" for button in app.button)
+    advice = [info.value for info in app.info if "No image size of the current data fixes it" in info.value]
+    assert len(advice) == 1
+    assert "at most 28x28x3" in advice[0] and "needs images of at least 32x32 but gets 28x28" in advice[0]
+    assert "CIFAR-10" in advice[0] and "image size 32 or more in colour" in advice[0]
+    # Loaded as written (not fitted), nothing is said about the data's sizes.
+    app.checkbox(key="preset_fit").uncheck().run()
+    assert not any("No image size" in info.value for info in app.info)
+
+
+def test_the_size_the_advice_names_is_the_smallest_that_fits() -> None:
+    vgg = presets.get("vgg16_transfer").spec
+    needed = preset_panel.smallest_fitting_shape(vgg, 10)
+    assert needed == (32, 32, 3)
+    assert preset_panel.fitted(vgg, needed, 10).ok and not preset_panel.fitted(vgg, (28, 28, 3), 10).ok
+    # Where a size of the data fits, the panel offers it instead; a preset that fits gets no advice.
+    shapes_context = DatasetContext("Geometric shapes (generated)", (16, 16, 1), 5)
+    assert preset_panel.no_size_fits(vgg, DataSettings(dataset="shapes"), shapes_context) is None
+    digits = presets.get("digits_default").spec
+    assert preset_panel.no_size_fits(digits, DataSettings(), digits_context()) is None
 
 
 @pytest.fixture

@@ -115,7 +115,8 @@ def layer_order_problem(position: int, layer: LayerSpec, shape: Shape) -> str | 
         if channels != 3:
             return (
                 f"{where} expects colour images with 3 channels but gets {channels}. "
-                "Choose the RGB colour mode on the Data page, or set input_shape channels to 3."
+                "Choose the RGB colour mode on the Data page, or set channels to 3 in the input row "
+                "(0. Input) of the Model page."
             )
         if height < BACKBONE_MINIMUM_SIZE or width < BACKBONE_MINIMUM_SIZE:
             return (
@@ -130,11 +131,14 @@ def input_problems(spec: ModelSpec, dataset_input_shape: Sequence[int]) -> list[
     if tuple(dataset_input_shape) == tuple(spec.input_shape):
         return []
     got, want = format_shape(tuple(spec.input_shape)), format_shape(tuple(dataset_input_shape))
+    # The button's label in the Model page's input row (cnnlab/ui/layer_editor.py, `input_row`).
+    button = f"Use the data's {' × '.join(str(size) for size in dataset_input_shape)}"
     return [
         Problem(
             0,
-            f"The model's input is {got} but the dataset gives {want} images. Set input_shape to "
-            f"{list(dataset_input_shape)}, or change the image size and colour mode on the Data page.",
+            f'The model\'s input is {got} but the dataset gives {want} images. Press "{button}" in the '
+            f'input row (0. Input) of the Model page\'s layer table (in JSON: "input_shape": '
+            f"{list(dataset_input_shape)}), or change the image size and colour mode on the Data page.",
         )
     ]
 

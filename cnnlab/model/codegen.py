@@ -307,3 +307,16 @@ def script(
             training,
         ]
     )
+
+
+def file_stem(text: str, limit: int = 40) -> str:
+    """`text` made safe as a file name stem: letters, digits, "-" and "_" kept, anything else "_",
+    no "_" at either end, at most `limit` characters ("a/b: c" gives "a_b__c"); empty if nothing is left."""
+    safe = "".join(char if char.isalnum() or char in "-_" else "_" for char in text).strip("_")
+    return safe[:limit]
+
+
+def download_name(spec: ModelSpec, extension: str) -> str:
+    """The name of a download of the model's script or JSON: its name made safe plus `extension`
+    (".py", ".json"), "model" when nothing of its name is safe."""
+    return f"{file_stem(spec.name) or 'model'}{extension}"

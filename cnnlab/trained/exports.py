@@ -135,9 +135,8 @@ def bundle(
 def file_stem(run: RunRecord) -> str:
     """A safe file name stem for downloads of this run: its model's name and the run's id
     ("digits_default_mb2k4x1zq7f3a"), whatever the run was called."""
-    model_name = str(run.spec.get("name") or "")
-    name = "".join(char if char.isalnum() or char in "-_" else "_" for char in model_name).strip("_")
-    return f"{name[:40]}_{run.id}" if name else run.id
+    name = codegen.file_stem(str(run.spec.get("name") or ""))
+    return f"{name}_{run.id}" if name else run.id
 
 
 def write_tensorboard_scalars(store: RunReader, run: RunRecord) -> Path:

@@ -3,8 +3,9 @@
 Most presets were written for larger images than the default 8x8 digits. When a preset fitted to
 the current data would not work, the panel looks for the smallest image size (and colour mode)
 the dataset offers at which it does, and offers a button that sets it on the data and loads the
-preset. A preset whose backbone needs ImageNet weights that are not on this machine says so here,
-before anything is trained.
+preset. When no size of the dataset helps (the VGG16 presets need 32x32 colour images; the digits
+stop at 28x28), it says why and which data would do. A preset whose backbone needs ImageNet weights
+that are not on this machine says so here, before anything is trained.
 """
 
 from __future__ import annotations
@@ -74,6 +75,50 @@ def image_size_fix(spec: ModelSpec, data: DataSettings, context: DatasetContext)
     return None
 
 
+def smallest_fitting_shape(spec: ModelSpec, num_classes: int) -> tuple[int, int, int] | None:
+    """The smallest square image shape a dataset other than the digits can give at which `spec` fits
+    (in colour when the preset was written for colour), or None when no image size helps."""
+    channels = spec.input_shape[2]
+    lowest, highest = datasets.MINIMUM_IMAGE_SIZE, datasets.MAXIMUM_IMAGE_SIZE
+    for size in sorted(size for size in {*COMMON_SIZES, spec.input_shape[0]} if lowest <= size <= highest):
+        if fitted(spec, (size, size, channels), num_classes).ok:
+            return (size, size, channels)
+    return None
+
+
+def no_size_fits(spec: ModelSpec, data: DataSettings, context: DatasetContext) -> str | None:
+    """Why `spec` fits no image size the current dataset offers, and which data would do (Markdown).
+
+    None when it already fits, when the data is not loaded, or when `image_size_fix` has a size.
+    """
+    if context.image_shape is None or context.num_classes is None:
+        return None
+    if fitted(spec, context.image_shape, context.num_classes).ok:
+        return None
+    if image_size_fix(spec, data, context) is not None:
+        return None
+    height, _, channels = context.image_shape
+    colour = spec.input_shape[2] == 3 and channels == 1
+    largest = max([height, *candidate_sizes(data, spec.input_shape[0], height)])
+    tried = (largest, largest, 3 if colour else channels)
+    problem = fitted(spec, tried, context.num_classes).errors[0].message
+    # The problem's first sentence: its own advice ("Increase the image size") cannot help here.
+    cause = problem.split(". ")[0].rstrip(".")
+    said = (
+        f"No image size of the current data fixes it ({context.title}: at most "
+        f"{checks.format_shape(tried)}): {cause}."
+    )
+    needed = smallest_fitting_shape(spec, context.num_classes)
+    if needed is None:
+        return said
+    in_colour = " in colour" if needed[2] == 3 else ""
+    return (
+        f"{said}\n\nIt needs images of at least {checks.format_shape(needed)}: on the Data page choose "
+        f"the generated shapes, CIFAR-10 or your own images (a zip of class folders) at image size "
+        f"{needed[0]} or more{in_colour}, then load it again."
+    )
+
+
 def preset_panel(context: DatasetContext) -> None:
     """Choose a preset and load it, fitted to the data or as written; offer an image size it fits."""
     with st.container(border=True):
@@ -101,6 +146,10 @@ def preset_panel(context: DatasetContext) -> None:
         for missing in pretrained_weights.missing(preset.spec):
             st.warning(missing.message, icon=":material/cloud_off:")
         fix = image_size_fix(preset.spec, state.draft().data, context) if fit else None
+        unfixable = no_size_fits(preset.spec, state.draft().data, context) if fit and fix is None else None
+        if unfixable is not None and context.image_shape is not None:
+            now = checks.format_shape(context.image_shape)
+            st.info(f"{preset.title} does not fit {now} images.\n\n{unfixable}", icon=":material/info:")
         if fix is not None and context.num_classes is not None and context.image_shape is not None:
             now, then = checks.format_shape(context.image_shape), checks.format_shape(fix.image_shape)
             colour = " in colour" if fix.image_shape[2] != context.image_shape[2] else ""

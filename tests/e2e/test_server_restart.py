@@ -4,7 +4,8 @@ The server is started here (like `app_url` in conftest.py, with a private CNNLAB
 can kill it. Training workers run in their own session, so a worker outlives the server that
 started it: after a restart the run is still `running`, its metrics keep coming and none recorded
 before is lost. A worker that died while the server was down is found gone at start-up and the run
-shows as `interrupted` with that reason, ready to be continued.
+shows as `interrupted` with that reason; Continue in the browser trains one more epoch from the last
+complete one, optimizer state included, after the epochs recorded before, which are unchanged.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from tests.e2e.conftest import (
     _free_port,
     _require_browser,
     screenshot,
+    set_number,
     wait_for_app,
 )
 
@@ -115,6 +117,26 @@ def _open_run(page: Page, url: str, run_id: str) -> None:
     wait_for_app(page)
 
 
+def _early_in_a_new_epoch(store: Store, run_id: str) -> bool:
+    """True when the newest batch row is in the first third of the epoch after the last recorded one.
+
+    A worker killed then has its last complete epoch both checkpointed and recorded (the checkpoint
+    is written before the epoch's row), so Continue carries on right after the recorded epochs.
+    """
+    batches = store.batch_metrics(run_id)
+    recorded = store.epoch_metrics(run_id)
+    if recorded.empty or batches.empty:
+        return False
+    # The first and the last batch of every epoch are always written: epoch 1's last is its length.
+    steps_per_epoch = int(batches[batches["epoch"] == 1]["batch"].max())
+    newest = batches.iloc[-1]
+    return (
+        int(newest["epoch"]) == int(recorded["epoch"].max()) + 1
+        and int(newest["batch"]) <= steps_per_epoch // 3
+        and store.checkpoints(run_id).get("latest") == int(recorded["epoch"].max())
+    )
+
+
 def test_a_run_survives_a_server_restart_and_a_lost_worker_shows_as_interrupted(
     server: Server, page: Page
 ) -> None:
@@ -151,6 +173,7 @@ def test_a_run_survives_a_server_restart_and_a_lost_worker_shows_as_interrupted(
 
     # The server dies again and, while it is down, so does the worker: the restart finds it gone.
     server.kill()
+    wait_until(lambda: _early_in_a_new_epoch(store, run.id), "the worker to be early in a new epoch")
     os.kill(worker_pid, signal.SIGKILL)
     wait_until(lambda: not process_alive(worker_pid), "the worker to be gone")
     recorded = store.epoch_metrics(run.id)
@@ -161,6 +184,24 @@ def test_a_run_survives_a_server_restart_and_a_lost_worker_shows_as_interrupted(
     assert interrupted.status == Status.INTERRUPTED
     assert interrupted.reason == "The worker process was gone when CNN Lab restarted."
     page.get_by_text(live_run.status_message(interrupted, EPOCHS)).first.wait_for()
-    page.get_by_role("button", name=re.compile("Continue")).first.wait_for()
+    continue_popover = page.get_by_role("button", name=re.compile("Continue"))
+    continue_popover.first.wait_for()
     screenshot(page, "server_restart_interrupted")
     assert store.epoch_metrics(run.id).equals(recorded)  # No metric lost.
+    done = store.checkpoints(run.id)["latest"]
+    assert list(recorded["epoch"]) == list(range(1, done + 1))
+
+    # Continue, in the browser, for one more epoch: from the last complete one, optimizer state included.
+    continue_popover.first.click()
+    set_number(page, "More epochs", 1)
+    page.get_by_role("button", name="Continue training").click()
+    wait_until(lambda: store.get_run(run.id).status != Status.INTERRUPTED, "the run to be queued again")
+    wait_until(lambda: store.get_run(run.id).is_ended, "the continued run to end")
+    finished = store.get_run(run.id)
+    assert finished.status == Status.COMPLETED, finished.traceback
+    page.get_by_text(live_run.status_message(finished, done + 1)).first.wait_for()
+    continued = store.epoch_metrics(run.id)
+    assert continued.iloc[: len(recorded)].equals(recorded)  # The epochs before the kill are unchanged,
+    assert list(continued["epoch"]) == list(range(1, done + 2))  # and one new epoch follows them.
+    messages = store.events(run.id)["message"].tolist()
+    assert f"continuing from the checkpoint of epoch {done}, optimizer state included" in messages
