@@ -91,3 +91,10 @@ def cli_default_run(
 
 # Fixtures of the Ray tests (a session-wide local Ray cluster), in their own module.
 pytest_plugins = ["ray_fixtures"]
+
+
+@pytest.fixture
+def store(home_store: "Store") -> "Store":
+    """An empty run store in a temporary home that is also CNNLAB_HOME, so `Store()`, the CLI and the
+    worker processes a test starts find the same runs (`home_store`, by the name the core's tests use)."""
+    return home_store

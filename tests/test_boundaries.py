@@ -3,22 +3,30 @@
 - `cnnlab/model/` answers instantly on the Model page: no TensorFlow or Keras, except `build.py`;
 - `cnnlab/data/` is numpy and PIL only; `cnnlab/classroom/` (users, sign-in, the class's rules) has no
   TensorFlow or Keras either;
+- `cnnlab/runs/` splits along the process boundary: its server-side modules (`SERVER_SIDE_RUNS`) never
+  import TensorFlow or Keras, not even inside a function; the worker side may;
 - no core package imports Streamlit (only `cnnlab/ui/` and `app_pages/` do);
-- `app_pages/` never imports Keras or TensorFlow: the pages ask `cnnlab` for what they need;
-- `cnnlab/ui/` never builds a `keras.Model` itself: Grad-CAM, layer probes and the Learn page's
-  model walk go through `cnnlab.trained.inspection`.
+- `app_pages/`, `cnnlab/ui/` and `cnnlab/figures/` never import Keras or TensorFlow: what needs a model
+  (Grad-CAM, layer probes, the Learn page's model walk) goes through `cnnlab.trained`.
 """
 
 from __future__ import annotations
 
 import ast
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MACHINE_LEARNING = {"tensorflow", "keras"}
 STREAMLIT = {"streamlit", "streamlit_drawable_canvas"}
+# The modules of `cnnlab/runs/` the Streamlit server imports: the store and what reads it, the queue, the
+# executors and the Ray cluster's server half. The worker side is everything else in `runs/`.
+SERVER_SIDE_RUNS = {
+    *("store", "records", "reader", "database", "metrics", "artifacts", "statuses", "access", "names"),
+    *("fair_queue", "scheduler", "executor", "executor_choice", "job", "live_frames", "best", "compare"),
+    *("sweeps", "sweep_plan", "ray_executor", "ray_records", "ray_bundle", "ray_cluster"),
+}
 
 
 def imported_packages(path: Path) -> set[str]:
@@ -32,19 +40,22 @@ def imported_packages(path: Path) -> set[str]:
     return names
 
 
-def forbidden_imports(path: Path) -> set[str]:
-    """What `path` may not import, by where it lives."""
-    relative = path.relative_to(ROOT).as_posix()
-    if relative.startswith("app_pages/"):
+def forbidden_imports(relative: str) -> set[str]:
+    """What the file at `relative` (a path from the repository's root) may not import."""
+    if relative.startswith(("app_pages/", "cnnlab/ui/")):
         return MACHINE_LEARNING
-    if relative.startswith("cnnlab/ui/"):
-        return set()
-    forbidden = set(STREAMLIT)
-    if relative.startswith(("cnnlab/data/", "cnnlab/classroom/")) or (
-        relative.startswith("cnnlab/model/") and relative != "cnnlab/model/build.py"
-    ):
-        forbidden |= MACHINE_LEARNING
-    return forbidden
+    path = PurePosixPath(relative)
+    free_of_machine_learning = (
+        relative.startswith(("cnnlab/data/", "cnnlab/classroom/", "cnnlab/figures/"))
+        or (relative.startswith("cnnlab/model/") and relative != "cnnlab/model/build.py")
+        or (path.parent.as_posix() == "cnnlab/runs" and path.stem in SERVER_SIDE_RUNS)
+    )
+    return STREAMLIT | MACHINE_LEARNING if free_of_machine_learning else STREAMLIT
+
+
+def broken_rules(path: Path, relative: str) -> set[str]:
+    """The packages the file at `path`, placed at `relative` in the repository, imports against the rules."""
+    return imported_packages(path) & forbidden_imports(relative)
 
 
 def python_files() -> list[Path]:
@@ -53,41 +64,33 @@ def python_files() -> list[Path]:
 
 @pytest.mark.parametrize("path", python_files(), ids=lambda path: path.relative_to(ROOT).as_posix())
 def test_imports_keep_to_the_layout(path: Path) -> None:
-    broken = imported_packages(path) & forbidden_imports(path)
+    broken = broken_rules(path, path.relative_to(ROOT).as_posix())
     assert not broken, f"{path.relative_to(ROOT)} imports {sorted(broken)}, which its package forbids"
 
 
-def builds_keras_models(path: Path) -> list[int]:
-    """Lines of `path` that call `keras.Model(...)`, `keras.Sequential(...)` or `keras.models.*`."""
-    lines = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Call):
-            name = ast.unparse(node.func)
-            if name in {"keras.Model", "keras.Sequential", "tf.keras.Model"} or name.startswith(
-                "keras.models."
-            ):
-                lines.append(node.lineno)
-    return lines
+def test_every_server_side_module_exists() -> None:
+    assert {path.stem for path in ROOT.glob("cnnlab/runs/*.py")} >= SERVER_SIDE_RUNS
 
 
-@pytest.mark.parametrize("path", sorted(ROOT.glob("cnnlab/ui/*.py")), ids=lambda path: path.name)
-def test_ui_builds_no_keras_model(path: Path) -> None:
-    assert not builds_keras_models(path), (
-        f"{path.name} builds a Keras model at lines {builds_keras_models(path)}; use cnnlab.trained.inspection"
-    )
-
-
-def test_the_rules_catch_a_violation(tmp_path: Path) -> None:
-    """The checks above fail on a runs module that imports streamlit and a ui module building a model."""
-    runs_module = ROOT / "cnnlab" / "runs" / "_violation_example.py"
-    ui_module = tmp_path / "view.py"
-    ui_module.write_text("import keras\nmodel = keras.Model(inputs, outputs)\n")
-    try:
-        runs_module.write_text("import streamlit as st\n")
-        assert imported_packages(runs_module) & forbidden_imports(runs_module) == {"streamlit"}
-    finally:
-        runs_module.unlink()
-    assert builds_keras_models(ui_module) == [2]
+@pytest.mark.parametrize(
+    ("relative", "source", "broken"),
+    [
+        ("cnnlab/runs/training.py", "import streamlit as st\n", {"streamlit"}),
+        ("cnnlab/runs/store.py", "from streamlit import cache_data\n", {"streamlit"}),
+        ("cnnlab/runs/scheduler.py", "def warm() -> None:\n    import tensorflow\n", {"tensorflow"}),
+        ("cnnlab/runs/training.py", "import keras\nimport tensorflow as tf\n", set()),
+        ("cnnlab/ui/inspection_view.py", "import streamlit\nfrom keras import Model\n", {"keras"}),
+        ("cnnlab/figures/filters.py", "import keras.ops\n", {"keras"}),
+        ("cnnlab/model/shapes.py", "import keras\n", {"keras"}),
+        ("cnnlab/model/build.py", "import keras\n", set()),
+        ("app_pages/model.py", "import streamlit\nimport tensorflow as tf\n", {"tensorflow"}),
+    ],
+)
+def test_the_rules_catch_a_violation(tmp_path: Path, relative: str, source: str, broken: set[str]) -> None:
+    """An example module, written under `tmp_path` and judged as if it lived at `relative`."""
+    module = tmp_path / "example.py"
+    module.write_text(source, encoding="utf-8")
+    assert broken_rules(module, relative) == broken
 
 
 def module_name(path: Path) -> str:

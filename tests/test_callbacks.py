@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import keras
@@ -31,11 +30,6 @@ RNG = np.random.default_rng(0)
 X = RNG.random((IMAGES, 8, 8, 1), dtype=np.float32)
 Y = RNG.integers(0, 3, IMAGES)
 X_VAL, Y_VAL = RNG.random((24, 8, 8, 1), dtype=np.float32), np.arange(24) % 3
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path)
 
 
 @pytest.fixture

@@ -46,11 +46,6 @@ def add_epochs(store: Store, run_id: str, rows: list[dict[str, float]]) -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path)
-
-
-@pytest.fixture
 def saved(store: Store) -> tuple[str, keras.Model, keras.Model]:
     """A run with epoch 1's weights, its best model at epoch 1 and its latest model at epoch 2."""
     run_id = new_run(store)
@@ -206,3 +201,28 @@ def test_the_best_checkpoint_scores_what_the_run_says(peaked_home: tuple[Path, s
         latest.epoch == run.last_epoch
         and checkpoints.epoch_score(store, run_id, latest.epoch).value != found.value
     )
+
+
+def test_an_ended_runs_results_label_its_checkpoints_as_its_table_does(
+    peaked_home: tuple[Path, str], trained_home: tuple[Path, str]
+) -> None:
+    """The pickers read an ended run's scores from its results, not its metrics table: for a run whose
+    best epoch is not its last and for a one-epoch run, both say the same; a live run reads the table."""
+    import dataclasses
+
+    from cnnlab.runs.statuses import Status
+
+    for home, run_id in (peaked_home, trained_home):
+        store = Store(home)
+        run = store.get_run(run_id)
+        recorded = checkpoints.recorded_best(run)
+        assert recorded is not None and recorded == checkpoints.best_epoch(store, run_id)
+        for checkpoint in checkpoints.models(store, run_id):
+            assert checkpoints.recorded_score(run, checkpoint.epoch) == checkpoints.epoch_score(
+                store, run_id, checkpoint.epoch
+            )
+            assert checkpoints.describe(store, checkpoint, run) == checkpoints.describe(store, checkpoint)
+        running = dataclasses.replace(run, status=Status.RUNNING)
+        assert checkpoints.recorded_best(running) is None
+        more = dataclasses.replace(run, last_epoch=run.last_epoch + 1)  # An epoch recorded since.
+        assert checkpoints.recorded_best(more) is None

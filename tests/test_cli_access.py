@@ -3,8 +3,6 @@ and trains only as they may in the browser; without `--as` the local user does e
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from cnnlab import cli, specs
@@ -19,12 +17,6 @@ SPEC = specs.ModelSpec.from_dict(
         "layers": [{"type": "Flatten"}, {"type": "Dense", "units": 10}],
     }
 )
-
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
-    monkeypatch.setenv("CNNLAB_HOME", str(tmp_path / "home"))
-    return Store()
 
 
 def _run(store: Store, owner: str, name: str) -> RunRecord:

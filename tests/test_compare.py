@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from cnnlab import specs
 from cnnlab.model import shapes
 from cnnlab.runs import compare
@@ -20,11 +16,6 @@ SMALL = specs.ModelSpec(
     ),
     name="small",
 )
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "home")
 
 
 def _run(store: Store, name: str, spec: specs.ModelSpec = SMALL, **training: float) -> str:

@@ -140,11 +140,6 @@ def test_every_threshold_is_a_named_constant_with_a_reason() -> None:
 # Each diagnosis provoked by a real fit.
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "home")
-
-
 def _train(
     store: Store,
     settings: specs.TrainingSettings,

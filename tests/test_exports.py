@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from cnnlab.errors import RunError
-from cnnlab.model import build, presets
+from cnnlab.model import build, presets, shapes
 from cnnlab.runs import compare
 from cnnlab.runs.statuses import Status
 from cnnlab.runs.store import Store
@@ -50,17 +50,12 @@ def recorded_run(store: Store, learning_rate: float = 0.001, spec: ModelSpec | N
     return run.id
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path)
-
-
 def test_model_download_loads_back_with_keras(store: Store, tmp_path: Path) -> None:
     run = store.get_run(recorded_run(store))
     path = tmp_path / "downloaded.keras"
     path.write_bytes(exports.model_bytes(store, run))
     model = keras.models.load_model(path)
-    assert model.count_params() == 151_306
+    assert model.count_params() == shapes.analyse(presets.get("digits_default").spec).total_parameters
 
 
 def test_a_run_without_a_model_says_so(store: Store) -> None:
@@ -113,7 +108,7 @@ def test_bundle_holds_every_file_and_a_run_card(store: Store) -> None:
             archive.read(next(name for name in archive.namelist() if name.endswith("run_card.json")))
         )
         script = archive.read(next(name for name in archive.namelist() if name.endswith("train.py"))).decode()
-    assert card["parameters"]["total"] == 151_306
+    assert card["parameters"]["total"] == shapes.analyse(presets.get("digits_default").spec).total_parameters
     assert card["best_validation"] == {"epoch": 2, "val_accuracy": 0.6}
     assert card["status"] == "completed"
     ast.parse(script)

@@ -6,7 +6,6 @@ Real SQLite store; claims are what the scheduler does to start a run (`Store.cla
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -18,11 +17,6 @@ from cnnlab.runs.store import Store
 SPEC = specs.ModelSpec.from_dict(
     {"name": "tiny", "input_shape": [8, 8, 1], "layers": [{"type": "Flatten"}, {"type": "Dense", "units": 2}]}
 )
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "home")
 
 
 def _queue(store: Store, owner: str, name: str) -> RunRecord:

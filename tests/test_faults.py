@@ -4,13 +4,15 @@ writing to one store at the same time.
 The killed run keeps every metric it recorded, is `interrupted` with the reason the scheduler saw,
 and Continue carries on from its last complete epoch with the optimizer's state (the optimizer's
 step counter goes on from where the checkpoint left it, it does not start again at zero). The
-store takes batch metrics and events from two processes at once (the server and a CLI) with no
-"database is locked" and no lost row. The Streamlit server's own restart is tested in the browser
+store takes the records of two processes at once, the real `python -m cnnlab train` (its scheduler
+and worker) and a process writing a live run's batch metrics, events and heartbeats as the server's
+worker does, with no "database is locked" and no lost row. The Streamlit server's own restart is tested in the browser
 (tests/e2e/test_server_restart.py).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -20,7 +22,6 @@ from pathlib import Path
 
 import keras
 import pandas as pd
-import pytest
 from waiting import DEADLINE_SECONDS, wait_until
 
 from cnnlab import specs
@@ -35,12 +36,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # Digits upscaled to 16 pixels: an epoch lasts long enough to be killed in its middle.
 DATA = specs.DataSettings(image_size=16)
 BATCH_SIZE = 32
-
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
-    monkeypatch.setenv("CNNLAB_HOME", str(tmp_path / "home"))
-    return Store()
 
 
 def _optimizer_steps(store: Store, run_id: str) -> int:
@@ -117,55 +112,101 @@ def test_a_worker_killed_mid_epoch_loses_nothing_and_continues_with_its_optimize
         scheduler.shutdown(kill_workers=True)
 
 
-_WRITER = """
+# The server's side: a live run's worker writing batch rows, events and heartbeats until told to stop.
+_SERVER_WRITER = """
+import os
 import sys
+import time
+from pathlib import Path
 from cnnlab.runs.store import Store
 
-home, run_id, name, rows = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+home, run_id, stop_file = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 store = Store(home)
-for index in range(rows):
+index = 0
+while not stop_file.exists():
     store.add_batch_metrics(run_id, [{"epoch": 1, "batch": index, "step": index, "loss": float(index)}])
-    store.log_event(run_id, f"{name} {index}")
+    store.log_event(run_id, f"server {index}")
     if index % 25 == 0:
-        store.heartbeat(run_id, index)
-print("done", name)
+        store.heartbeat(run_id, os.getpid())
+    index += 1
+    time.sleep(0.02)  # Pacing, so the writer leaves the CLI's worker most of the two cores.
+print(index)
 """
 
 
-def test_two_processes_write_to_one_store_at_once_without_locks_or_lost_rows(tmp_path: Path) -> None:
+def test_the_cli_trains_while_the_server_writes_to_the_same_store_and_no_row_is_lost(tmp_path: Path) -> None:
     home = tmp_path / "shared-home"
-    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
-    rows = 300
+    stop_file = tmp_path / "stop"
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "CNNLAB_HOME": str(home),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
     spec = specs.ModelSpec.from_dict(
         {"input_shape": [8, 8, 1], "layers": [{"type": "Flatten"}, {"type": "Dense", "units": 2}]}
     )
-    run_id = (
+    # The server's run is live, its worker (the writer) alive: the CLI's scheduler leaves it alone.
+    server_run = (
         Store(home)
-        .create_run(spec=spec, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings())
+        .create_run(
+            spec=spec,
+            data_settings=specs.DataSettings(),
+            training_settings=specs.TrainingSettings(),
+            status=Status.RUNNING,
+        )
         .id
     )
-    writers = [
-        subprocess.Popen(
-            [sys.executable, "-c", _WRITER, str(home), run_id, name, str(rows)],
-            env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+    server = subprocess.Popen(
+        [sys.executable, "-c", _SERVER_WRITER, str(home), server_run, str(stop_file)],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: len(Store(home).batch_metrics(server_run)) > 0, "the server's first row")
+        # The real CLI, with a slot beside the server's running run.
+        cli = subprocess.run(
+            [sys.executable, "-m", "cnnlab", "train", "digits_default", "--epochs", "1", "--subset", "200"],
+            env={**environment, "CNNLAB_MAX_WORKERS": "2"},
+            capture_output=True,
             text=True,
+            timeout=DEADLINE_SECONDS,
         )
-        for name in ("server", "cli")
-    ]
-    outputs = [writer.communicate(timeout=DEADLINE_SECONDS) for writer in writers]
-    for writer, (_output, errors) in zip(writers, outputs, strict=True):
-        assert writer.returncode == 0, errors
-        assert "database is locked" not in errors
+    finally:
+        stop_file.touch()
+        written, server_errors = server.communicate(timeout=DEADLINE_SECONDS)
+    assert server.returncode == 0, server_errors
+    assert cli.returncode == 0, cli.stderr
+    assert "database is locked" not in server_errors + cli.stderr
     store = Store(home)
-    assert len(store.batch_metrics(run_id)) == 2 * rows
-    messages = store.events(run_id)["message"].tolist()
-    for name in ("server", "cli"):
-        assert [message for message in messages if message.startswith(f"{name} ")] == [
-            f"{name} {index}" for index in range(rows)
-        ]
-    assert store.get_run(run_id).heartbeat_at is not None
+
+    # The CLI's run is whole: its one epoch, the first and last batches, its checkpoint and its log.
+    summary = json.loads(cli.stdout.strip().splitlines()[-1])
+    trained = store.get_run(summary["run_id"])
+    assert (trained.status, summary["epochs"]) == (Status.COMPLETED, 1), trained.traceback
+    assert list(store.epoch_metrics(trained.id)["epoch"]) == [1]
+    batches = store.batch_metrics(trained.id)
+    train_images = trained.train_images()
+    assert train_images is not None
+    steps_per_epoch = math.ceil(train_images / trained.training().batch_size)
+    assert (batches["batch"].iloc[0], batches["batch"].iloc[-1]) == (1, steps_per_epoch)
+    assert store.checkpoints(trained.id)["latest"] == 1
+    messages = store.events(trained.id)["message"].tolist()
+    assert messages[:2] == ["created (queued)", "queued -> starting"]
+    assert any(message.startswith("loaded digits") for message in messages)
+
+    # The server's run has every row it wrote, in order, and it kept writing while the CLI trained.
+    rows = int(written)
+    assert store.batch_metrics(server_run)["step"].tolist() == list(range(rows))
+    events = store.events(server_run)
+    server_events = events[events["message"].str.startswith("server ")]
+    assert server_events["message"].tolist() == [f"server {index}" for index in range(rows)]
+    assert trained.started_at is not None and trained.ended_at is not None
+    during = server_events["time"].between(trained.started_at, trained.ended_at)
+    assert during.sum() > 10
+    assert store.get_run(server_run).status == Status.RUNNING
 
 
 def test_two_processes_creating_one_store_at_once_both_succeed(tmp_path: Path) -> None:

@@ -7,9 +7,7 @@ waits (`waiting.wait_until`) for the status that proves it, never for a time.
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
-import pytest
 from waiting import DEADLINE_SECONDS, wait_until
 
 from cnnlab.model import presets
@@ -17,11 +15,6 @@ from cnnlab.runs.job import Control, Outcome
 from cnnlab.runs.statuses import Status
 from cnnlab.runs.store import Store
 from cnnlab.specs import DataSettings, TrainingSettings
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path)
 
 
 def _run(store: Store, status: Status = Status.RUNNING) -> str:

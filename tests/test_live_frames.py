@@ -10,7 +10,6 @@ import threading
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from cnnlab.model import presets
 from cnnlab.runs import diagnosis
@@ -20,11 +19,6 @@ from cnnlab.runs.store import Store
 from cnnlab.specs import DataSettings, TrainingSettings
 
 BATCHES = 7
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "home")
 
 
 def running_run(store: Store) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -12,11 +10,6 @@ from cnnlab.runs import probes
 from cnnlab.runs.store import Store
 
 RNG = np.random.default_rng(5)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path)
 
 
 def image(height: int = 8, width: int = 8, channels: int = 1) -> np.ndarray:

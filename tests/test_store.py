@@ -26,12 +26,6 @@ SPEC_JSON = {
 SPEC = specs.ModelSpec.from_dict(SPEC_JSON)
 
 
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
-    monkeypatch.setenv("CNNLAB_HOME", str(tmp_path / "home"))
-    return Store()
-
-
 def _create(store: Store, **changes: object):
     values = {
         "spec": SPEC,
@@ -59,10 +53,11 @@ def _move_to(store: Store, run_id: str, target: str) -> None:
         store.set_status(run_id, status)
 
 
-def test_home_comes_from_the_environment_and_the_run_gets_a_folder(store: Store, tmp_path: Path) -> None:
+def test_home_comes_from_the_environment_and_the_run_gets_a_folder(cnnlab_home: Path) -> None:
+    store = Store()
     run = _create(store, name="first", owner="ada")
-    assert store.home == tmp_path / "home"
-    assert (tmp_path / "home" / "runs.sqlite3").exists()
+    assert store.home == cnnlab_home
+    assert (cnnlab_home / "runs.sqlite3").exists()
     assert store.run_folder(run.id).is_dir()
     assert (run.name, run.owner, run.status, run.queue_position) == ("first", "ada", "queued", 1)
     assert run.spec == SPEC_JSON

@@ -33,12 +33,6 @@ SPEC = presets.get("digits_default").spec
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
-    monkeypatch.setenv("CNNLAB_HOME", str(tmp_path / "home"))
-    return Store()
-
-
 def _train(store: Store, settings: specs.TrainingSettings, *, data: specs.DataSettings | None = None) -> str:
     """Create a run and train it here, in this process, as the worker would."""
     run = store.create_run(spec=SPEC, data_settings=data or specs.DataSettings(), training_settings=settings)

@@ -32,12 +32,6 @@ SPEC = specs.ModelSpec.from_dict(
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
-    monkeypatch.setenv("CNNLAB_HOME", str(tmp_path / "home"))
-    return Store()
-
-
 def _claimed_run(store: Store, epochs: int = 1) -> str:
     run = store.create_run(
         spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings(epochs=epochs)

@@ -205,12 +205,32 @@ STYLES: dict[str, Callable[[int, int], Image.Image]] = {
 }
 # (digit, style, seed): every digit at least twice, every style at least twice.
 DIGITS = [
-    (0, "canvas", 0), (1, "canvas", 1), (2, "canvas", 2), (3, "paper", 0), (4, "paper", 1),
-    (5, "photo", 0), (6, "photo", 1), (7, "screenshot", 0), (8, "screenshot", 1), (9, "screenshot", 2),
-    (0, "transparent", 0), (1, "transparent", 1), (2, "transparent", 2), (3, "transparent", 3),
-    (4, "touching", 0), (5, "touching", 1), (6, "tiny", 0), (7, "tiny", 1), (8, "canvas", 3),
-    (9, "photo", 2), (3, "canvas", 4), (7, "paper", 2), (2, "photo", 3), (6, "canvas", 5), (9, "paper", 0),
-]  # fmt: off
+    (0, "canvas", 0),
+    (1, "canvas", 1),
+    (2, "canvas", 2),
+    (3, "paper", 0),
+    (4, "paper", 1),
+    (5, "photo", 0),
+    (6, "photo", 1),
+    (7, "screenshot", 0),
+    (8, "screenshot", 1),
+    (9, "screenshot", 2),
+    (0, "transparent", 0),
+    (1, "transparent", 1),
+    (2, "transparent", 2),
+    (3, "transparent", 3),
+    (4, "touching", 0),
+    (5, "touching", 1),
+    (6, "tiny", 0),
+    (7, "tiny", 1),
+    (8, "canvas", 3),
+    (9, "photo", 2),
+    (3, "canvas", 4),
+    (7, "paper", 2),
+    (2, "photo", 3),
+    (6, "canvas", 5),
+    (9, "paper", 0),
+]
 
 
 def non_digits() -> dict[str, Image.Image]:
