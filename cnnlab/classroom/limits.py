@@ -4,13 +4,15 @@ A teacher sets the limits in the `[limits]` table of classroom.toml, for example
 
     [limits]
     max_queued_per_student = 3      # runs waiting in the queue at once, per student
-    max_epochs = 20                 # epochs of one run
+    max_epochs = 20                 # epochs of one run (default: the most any preset trains)
     max_parameters = 1_000_000      # weights of one model
     max_training_images = 20_000    # images one run trains on (after the subset and the split)
 
 A limit left out keeps the class default below; a limit set to "none" (or `false`) is lifted.
-The defaults fit a class of 30 on a 2-core server: a small CNN on 20,000 images for 20 epochs
-trains in minutes, and three queued runs each keep the queue moving for everyone.
+The defaults fit a class of 30 on a 2-core server: a small CNN on 20,000 images for a preset's
+epochs trains in minutes, and three queued runs each keep the queue moving for everyone. The
+default epoch limit is the most epochs any preset trains by default (`default_max_epochs`), so a
+student's first "Start training" on a preset, or Home's one-click digits run, is never refused.
 
 Teachers and the local user are never limited. A run that asks for more is refused at submit
 with a `BudgetError` naming the limit, the value received and what to do.
@@ -28,11 +30,19 @@ from typing import Any
 from cnnlab.classroom.users import User
 from cnnlab.data import datasets, folders, splits
 from cnnlab.errors import BudgetError, CnnLabError
-from cnnlab.model import shapes
+from cnnlab.model import presets, shapes
 from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
 
 DEFAULT_MAX_QUEUED_PER_STUDENT = 3
-DEFAULT_MAX_EPOCHS = 20
+
+
+def default_max_epochs() -> int:
+    """The most epochs any preset trains by default: the class default, so no preset's own training is refused."""
+    default_epochs = TrainingSettings().epochs
+    return max(int(preset.training.get("epochs", default_epochs)) for preset in presets.PRESETS.values())
+
+
+DEFAULT_MAX_EPOCHS = default_max_epochs()
 DEFAULT_MAX_PARAMETERS = 1_000_000
 DEFAULT_MAX_TRAINING_IMAGES = 20_000
 

@@ -19,8 +19,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from cnnlab.classroom import limits as class_limits
 from cnnlab.classroom.limits import Limits
@@ -32,6 +31,9 @@ from cnnlab.runs.scheduler import Scheduler
 from cnnlab.runs.statuses import Status
 from cnnlab.runs.store import Store
 from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
+
+if TYPE_CHECKING:
+    import pandas as pd  # Imported where a table is made, so a page that shows none does not load pandas.
 
 __all__ = ["RunAccess", "not_yours"]
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from cnnlab.runs import database, records
+
+if TYPE_CHECKING:
+    import pandas as pd  # Imported where a table is made, so a page that shows none does not load pandas.
 
 BATCH_COLUMNS = ("epoch", "batch", "step", "loss", "accuracy", "learning_rate", "time")
 EPOCH_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "epoch_seconds")
@@ -54,6 +56,8 @@ class RunMetrics:
 
     def batch_metrics(self, run_id: str, *, after_step: int | None = None) -> pd.DataFrame:
         """Batch metrics in step order (only steps after `after_step` when given)."""
+        import pandas as pd
+
         columns = ", ".join(BATCH_COLUMNS)
         query = f"SELECT {columns} FROM batch_metrics WHERE run_id = ? AND step > ? ORDER BY step"
         parameters = (run_id, -1 if after_step is None else after_step)
@@ -62,6 +66,8 @@ class RunMetrics:
 
     def epoch_metrics(self, run_id: str) -> pd.DataFrame:
         """Epoch metrics in epoch order, with the extras spread into their own columns."""
+        import pandas as pd
+
         query = (
             f"SELECT {', '.join(EPOCH_COLUMNS)}, extras FROM epoch_metrics WHERE run_id = ? ORDER BY epoch"
         )
@@ -77,5 +83,7 @@ class RunMetrics:
 
     def events(self, run_id: str) -> pd.DataFrame:
         """The event log, oldest first: time, level, message."""
+        import pandas as pd
+
         query = "SELECT time, level, message FROM events WHERE run_id = ? ORDER BY id"
         return pd.read_sql_query(query, self.database.connection(), params=(run_id,))

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import json
 import secrets
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import TypeAlias
-
-import pandas as pd
+from typing import TYPE_CHECKING, TypeAlias
 
 from cnnlab import specs
 from cnnlab.runs import statuses
 from cnnlab.runs.statuses import Status
+
+if TYPE_CHECKING:
+    import pandas as pd  # Imported where a table is made, so a page that shows none does not load pandas.
 
 ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -54,8 +56,12 @@ def to_json(value: Recordable) -> str | None:
     """JSON text for a settings dataclass (its `to_dict`), a DataFrame (its records), JSON-able values, or None."""
     if value is None:
         return None
-    if isinstance(value, pd.DataFrame):
-        return value.to_json(orient="records")
+    # A DataFrame exists only once pandas is imported: a page that never made one need not import it.
+    # (While another thread imports pandas, the module is there without its DataFrame yet.)
+    frame_type = getattr(sys.modules.get("pandas"), "DataFrame", None)
+    if frame_type is not None and isinstance(value, frame_type):
+        text: str = value.to_json(orient="records")
+        return text
     if isinstance(value, specs.ModelSpec | specs.DataSettings | specs.TrainingSettings):
         return json.dumps(value.to_dict(), default=_plain)
     return json.dumps(value, default=_plain)

@@ -18,8 +18,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from cnnlab.errors import RunError
 from cnnlab.runs import database, fair_queue, metrics, names, records, statuses
@@ -27,6 +26,9 @@ from cnnlab.runs.artifacts import NamedArrays, RunArtifacts, SnapshotArrays
 from cnnlab.runs.records import JsonValue, ResultValue, RunRecord
 from cnnlab.runs.statuses import Status
 from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
+
+if TYPE_CHECKING:
+    import pandas as pd  # Imported where a table is made, so a page that shows none does not load pandas.
 
 BATCH_COLUMNS = metrics.BATCH_COLUMNS
 EPOCH_COLUMNS = metrics.EPOCH_COLUMNS

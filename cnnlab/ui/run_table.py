@@ -9,12 +9,15 @@ a page of finished runs does not poll. Choosing a row follows that run on the Tr
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import streamlit as st
 
 from cnnlab.runs.records import RunRecord
 from cnnlab.ui import server, state
+
+if TYPE_CHECKING:
+    import pandas as pd  # Imported where a table is made, so a page that shows none does not load pandas.
 
 POLL_SECONDS = 1.0
 TRAIN_PAGE = "app_pages/train.py"

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import logging
+import threading
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 import streamlit as st
 from streamlit import runtime
 
@@ -19,6 +23,17 @@ from cnnlab.runs.records import RunRecord
 from cnnlab.runs.store import Store, default_home
 from cnnlab.share import Setup
 from cnnlab.ui import identity, tables
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd  # Imported where a table is made, so a page that shows none does not load pandas.
+
+
+# What the Train page needs and Home does not: imported in the background once the first page is drawn,
+# so the first click on "Train a digits classifier" does not wait for them (pandas alone takes a second).
+TRAIN_PAGE_MODULES = ("pandas", "plotly.graph_objects", "cnnlab.figures.training", "cnnlab.runs.live_frames")
+logger = logging.getLogger(__name__)
+_modules_imported = threading.Event()
 
 
 @st.cache_resource(show_spinner=False)
@@ -59,15 +74,48 @@ def scheduler() -> RunAccess:
     return RunAccess.of(_scheduler_at(home), identity.current_user(), _class_limits())
 
 
+@contextlib.asynccontextmanager
+async def lifespan(_app: Any) -> AsyncIterator[None]:
+    """The life of the server `streamlit run app.py` starts (the `st.App` in app.py).
+
+    As the server starts, before any visitor: start the scheduler and its warm worker in a
+    background thread (`cnnlab.runs.scheduler.start_in_background`), so the worker's TensorFlow
+    import runs while the first visitor's browser loads the page, and queued runs left by an
+    earlier server start at once.
+    """
+    scheduler_module.start_in_background(str(default_home()))
+    yield
+
+
 def start_in_background() -> None:
     """Start the server's scheduler and its warm worker in a background thread, once per server.
 
-    `app.py` calls this after the first page it draws, so no page waits for it and the worker's
-    TensorFlow import does not compete with that first page. Under AppTest (no server: its runtime
-    is a stand-in) nothing starts; a page that submits still starts the scheduler itself.
+    The server's `lifespan` has normally started them already; `app.py` calls this after every page
+    it draws, for a server that ran no lifespan. After the first page it also imports, in another
+    thread, the modules the Train page needs and Home does not (`TRAIN_PAGE_MODULES`). Under AppTest
+    (no server: its runtime is a stand-in) nothing starts; a page that submits still starts the
+    scheduler itself.
     """
     if runtime.exists() and type(runtime.get_instance()) is runtime.Runtime:
         scheduler_module.start_in_background(str(default_home()))
+        if not _modules_imported.is_set():
+            _modules_imported.set()
+            threading.Thread(target=_import_train_page_modules, name="cnnlab-imports", daemon=True).start()
+
+
+def _import_train_page_modules() -> None:
+    """Import `TRAIN_PAGE_MODULES` and write one throwaway chart as Streamlit sends it, which loads
+    plotly's chart code (a page that needs them first waits for this, not for a second or more)."""
+    for name in TRAIN_PAGE_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            logger.exception("Importing %s ahead of the Train page failed; the page will import it.", name)
+            return
+    import plotly.graph_objects as go
+    import plotly.io
+
+    plotly.io.to_json(go.Figure(go.Scatter(x=[0, 1], y=[1, 0], mode="lines")), validate=False)
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
@@ -108,6 +156,8 @@ def duration(run: RunRecord) -> str:
 
 def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
     """One row per run: name, status, dataset, model, parameters, best validation accuracy, duration, parent."""
+    import pandas as pd
+
     rows = []
     for run in runs:
         best = run.result("best_val_accuracy")

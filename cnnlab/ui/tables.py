@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from cnnlab.model import catalogue, shapes
+
+if TYPE_CHECKING:
+    import pandas as pd  # Imported where a table is made, so a page that shows none does not load pandas.
 
 
 def compact_number(value: float) -> str:
@@ -37,6 +39,8 @@ def event_log(events: pd.DataFrame) -> pd.DataFrame:
 
 def analysis_table(analysis: shapes.Analysis) -> pd.DataFrame:
     """One row per layer: name, output shape, parameters, FLOPs, receptive field and any problem."""
+    import pandas as pd
+
     problems = {problem.layer: problem.message for problem in analysis.problems}
     rows = []
     for row in analysis.rows:
