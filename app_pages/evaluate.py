@@ -53,7 +53,7 @@ with table_column:
     )
     st.download_button(
         "Download metrics (CSV)",
-        evaluation.metrics_csv(result),
+        functools.partial(evaluation.metrics_csv, result),  # Written when clicked, not on every rerun.
         file_name=f"{exports.file_stem(run)}_{checkpoint.name}_{split}_metrics.csv",
         mime="text/csv",
         key="evaluate_metrics_csv",

@@ -100,6 +100,8 @@ def test_a_server_restart_opens_evaluate_from_saved_scores_without_the_model(
     from cnnlab.trained import checkpoints, evaluation
     from cnnlab.ui import run_models
 
+    for saved in (home / "cache" / "evaluations").glob("scores_*.npz"):
+        saved.unlink()  # As for a run trained before its worker saved scores.
     first = evaluate_page(trained_home[1])
     no_problems(first)
     shown = {metric.label: metric.value for metric in first.metric}
@@ -116,6 +118,51 @@ def test_a_server_restart_opens_evaluate_from_saved_scores_without_the_model(
     assert {metric.label: metric.value for metric in app.metric} == shown
     assert loads == []
     assert app.dataframe[0].value["support"].sum() == int(shown["Images"].replace(",", ""))
+
+
+@pytest.fixture(scope="module")
+def unopened_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A run trained for this test alone, so no page has opened it before: (home, run id)."""
+    from trained_runs import train_digits_run
+
+    home = tmp_path_factory.mktemp("unopened_home")
+    return home, train_digits_run(home)
+
+
+def test_a_finished_run_opens_from_the_scores_its_worker_saved(
+    unopened_run: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Training ends with each checkpoint's test scores on disk (tests/test_saved_scores.py compares
+    them with Keras's predictions), so the first open after a server start neither loads the model
+    nor predicts."""
+    import streamlit as st
+
+    from cnnlab.trained import checkpoints, evaluation, saved_scores
+    from cnnlab.ui import run_models
+
+    home, run_id = unopened_run
+    monkeypatch.setenv("CNNLAB_HOME", str(home))
+    store = Store(home)
+    run = store.get_run(run_id)
+    found = checkpoints.models(store, run_id)
+    assert [checkpoint.name for checkpoint in found] == ["best", "latest"]
+    rows = {}
+    for checkpoint in found:
+        saved = evaluation.load_scores(saved_scores.path(home, checkpoint, "test", run.data_settings))
+        assert saved is not None, checkpoint.name
+        rows[checkpoint.name] = len(saved.probabilities)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    run_models._LOADS.clear()
+    loads: list[str] = []
+    monkeypatch.setattr(checkpoints, "load", lambda checkpoint: loads.append(checkpoint.name))
+    monkeypatch.setattr(evaluation, "predict_scores", lambda *arguments: pytest.fail("predicted on open"))
+    app = evaluate_page(run_id)
+    no_problems(app)
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics["Test accuracy"] == f"{run.result('test_accuracy'):.1%}"
+    assert int(metrics["Images"].replace(",", "")) == rows["best"] == rows["latest"]
+    assert loads == []
 
 
 def test_gallery_captions_name_truth_prediction_and_confidence(

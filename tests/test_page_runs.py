@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import pytest
 from streamlit.proto.Block_pb2 import Block as BlockProto
 from streamlit.testing.v1 import AppTest
 
@@ -113,3 +114,35 @@ def test_several_runs_are_compared(home_store: Store) -> None:
     assert "training.epochs" not in table.index  # the same in both: hidden while "Only what differs" is on
     assert len(app.get("plotly_chart")) == 2
     assert not [button for button in app.button if button.key == "confirm_delete"]
+
+
+def _bytes_in(value: object) -> bool:
+    """True when `value` is bytes or holds some (in a list, tuple, set or dict, at any depth)."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return True
+    if isinstance(value, dict):
+        return any(_bytes_in(item) for pair in value.items() for item in pair)
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_bytes_in(item) for item in value)
+    return False
+
+
+def test_prepared_exports_keep_no_bytes_in_the_session(
+    home_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After "Prepare TFLite and the zip bundle" the downloads are offered, and the session's state
+    holds no bytes: the files stay in the server's cache (the conversion itself is tested in
+    tests/test_exports.py; a stand-in of the same shape keeps this test cheap)."""
+    from cnnlab.trained import exports
+
+    tflite = {"model.tflite": b"\x00" * 4096, "model_quantized.tflite": b"\x01" * 1024}
+    monkeypatch.setattr(exports, "tflite_files", lambda store, run: dict(tflite))
+    run_id = recorded_run(home_store)
+    app = runs_page(run_id)
+    app.button(key="prepare_bundle").click().run()
+    no_problems(app)
+    offered = {button.label for button in app.get("download_button")}
+    assert {"Bundle (.zip)", "TFLite model", "TFLite, quantized (8-bit weights)"} <= offered
+    state = app.session_state.to_dict()
+    assert state.get(f"prepared_exports_{run_id}")  # The page remembers what it prepared...
+    assert not [key for key, value in state.items() if _bytes_in(value)]  # ...but not the bytes.

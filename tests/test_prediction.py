@@ -168,3 +168,27 @@ def test_a_downloaded_model_file_predicts_exactly_like_its_run(
             expected["probability"],
             expected["out_of_distribution"],
         )
+
+
+def test_the_ink_separation_tells_photographs_from_drawings_without_the_model() -> None:
+    """The out-of-distribution signal that does not depend on the model's confidence: every non-digit
+    of the real-world set (photographs, coloured shapes) has grey levels that do not split cleanly
+    into ink and background, and no digit (drawn, scanned, screenshotted or photographed) does;
+    `_ink_reasons` says so for the former only."""
+    folder = Path(__file__).parent / "data" / "real_world"
+    files = sorted(folder.glob("*.png"))
+    info = datasets.info("digits")
+    prepared = prediction.prepare([prediction.decode(file.read_bytes()) for file in files], info)
+    separations = {}
+    for file, item in zip(files, prepared, strict=True):
+        assert item.ink is not None and item.ink.separation is not None, file.stem
+        separations[file.stem] = item.ink.separation
+        said = any(
+            "do not split into ink and background" in reason for reason in prediction._ink_reasons(item)
+        )
+        assert said == file.stem.startswith("nondigit_"), (file.stem, item.ink.separation)
+    digits = [value for name, value in separations.items() if name.startswith("digit_")]
+    others = [value for name, value in separations.items() if name.startswith("nondigit_")]
+    assert min(digits) >= prediction.MIN_INK_SEPARATION > max(others), separations
+    small = prediction.prepare([np.zeros((8, 8), np.float32) + np.eye(8, dtype=np.float32)], info)[0]
+    assert small.ink is not None and small.ink.separation is None  # Too small to show a texture.

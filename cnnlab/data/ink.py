@@ -5,7 +5,8 @@ returns the ink alone: the uneven background of a photo flattened away, thin str
 span the image (a plot's frame and axes) removed, and only the largest blob of ink kept with the
 pieces near it (a "5"'s loose top bar, a broken stroke), never the tick labels or specks of noise.
 Its `InkStatistics` say how digit-like the image was: how much of it is ink, how much of the ink
-the chosen blob holds, how much of the border is ink. numpy and scipy.ndimage only.
+the chosen blob holds, how much of the border is ink, and how cleanly its grey levels split into
+ink and background (a photo's textures do not). numpy and scipy.ndimage only.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FoundInk", "InkStatistics", "find_ink", "otsu_threshold"]
+__all__ = ["FoundInk", "InkStatistics", "find_ink", "otsu_separation", "otsu_threshold"]
 
 # A line spanning at least this much of the image's width (or height), at most this thick, is a
 # frame or an axis; two of them (a box, or axes) are removed. One alone may be a digit's stroke.
@@ -25,6 +26,9 @@ LINE_THICKNESS = 0.02
 FLATTEN_FROM = 24
 # A blob joins the largest one when it holds this share of its ink and lies near its box.
 NEAR_SHARE = 0.08
+# Images at least this large on their short side get their grey levels' separation measured. Smaller
+# ones are dataset-sized digits (8x8, 28x28) whose intermediate grey levels are antialiasing, not texture.
+SEPARATION_FROM = 64
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,9 @@ class InkStatistics:
     border_ink: float  # share of the outermost ring of pixels that is ink (after removing lines)
     blobs: int  # how many separate blobs of ink there were
     lines_removed: int  # how many frame or axis lines were removed
+    # How cleanly the grey levels split into ink and background (`otsu_separation`, 1.0 for two pure
+    # levels), or None for an image under SEPARATION_FROM pixels, too small to show a texture.
+    separation: float | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,22 @@ def otsu_threshold(values: np.ndarray) -> float:
     mean_above = (np.sum(weights * centres) - np.cumsum(weights * centres)) / np.maximum(above, 1e-9)
     variance = below * above * (mean_below - mean_above) ** 2
     return float(edges[int(np.argmax(variance)) + 1])
+
+
+def otsu_separation(values: np.ndarray) -> float:
+    """How cleanly values in [0, 1] split into two groups: the between-group variance at Otsu's
+    threshold over the total variance (1.0 for two pure levels, lower for a spread of grey levels)."""
+    histogram, edges = np.histogram(values, bins=64, range=(0.0, 1.0))
+    weights = histogram.astype(np.float64) / max(1, histogram.sum())
+    centres = (edges[:-1] + edges[1:]) / 2
+    mean = float(np.sum(weights * centres))
+    total = float(np.sum(weights * (centres - mean) ** 2))
+    if total <= 0:
+        return 1.0
+    below = np.cumsum(weights)
+    partial_mean = np.cumsum(weights * centres)
+    between = (mean * below - partial_mean) ** 2 / np.maximum(below * (1 - below), 1e-12)
+    return float(min(1.0, between.max() / total))
 
 
 def _flatten_background(plane: np.ndarray) -> np.ndarray | None:
@@ -166,6 +189,7 @@ def find_ink(grey: np.ndarray) -> FoundInk:
         border_ink=float(ring.mean()),
         blobs=blobs,
         lines_removed=lines,
+        separation=otsu_separation(scaled) if min(scaled.shape) >= SEPARATION_FROM else None,
     )
     if not chosen.any():
         return FoundInk(ink=np.zeros_like(grey), flattened=flattened, box=None, statistics=statistics)

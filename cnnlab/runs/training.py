@@ -6,7 +6,8 @@ the optimizer state, a fork from its parent's weights at the chosen epoch), fits
 recording callbacks of `cnnlab.runs.callbacks` and `cnnlab.runs.artifact_callbacks` (batch and
 epoch metrics, telemetry snapshots, checkpoints, stop and pause between batches, divergence) and
 the diagnoses of `cnnlab.runs.diagnosis_callbacks`, in the order `recording_callbacks` sets out,
-then evaluates on the test split. A NaN or infinite loss, or a loss that rises far above its start
+then evaluates on the test split and saves each checkpoint's test scores for the Evaluate page
+(`cnnlab.trained.saved_scores`). A NaN or infinite loss, or a loss that rises far above its start
 and stays there, ends the run as diverged with a reason naming the learning rate; the worker
 turns an exception into a failed run.
 
@@ -25,6 +26,7 @@ import numpy as np
 
 from cnnlab.data import datasets
 from cnnlab.data.info import SplitData
+from cnnlab.errors import CnnLabError
 from cnnlab.model import build, keras_config, shapes
 from cnnlab.runs import best, callbacks, devices, diagnosis, telemetry
 from cnnlab.runs.artifact_callbacks import Checkpoints, TelemetrySnapshots, load_layer_weights
@@ -34,7 +36,7 @@ from cnnlab.runs.job import Control, Outcome
 from cnnlab.runs.statuses import Status
 from cnnlab.runs.store import Store
 from cnnlab.specs import ModelSpec, TrainingSettings
-from cnnlab.trained import exports
+from cnnlab.trained import evaluation, exports, saved_scores
 
 
 def make_optimizer(settings: TrainingSettings) -> keras.optimizers.Optimizer:
@@ -263,8 +265,17 @@ def run(run_id: str, store: Store, control: Control) -> Outcome:
         store.save_checkpoint(run_id, "latest", progress.completed_epochs, model.save)
     results = _results(recording)
     if len(data.y_test):
-        test = model.evaluate(data.x_test, data.y_test, batch_size=256, verbose=0, return_dict=True)
-        results.update(test_loss=float(test["loss"]), test_accuracy=float(test["accuracy"]))
+        # One pass gives the test figures (as Keras's `evaluate` computes them) and the scores the
+        # Evaluate page opens with. The model in memory is the "latest" checkpoint unless early
+        # stopping restored other weights.
+        scores = evaluation.predict_scores(model, data.x_test)
+        test = evaluation.from_scores(data.x_test, data.y_test, scores, data.class_names)
+        results.update(test_loss=test.loss, test_accuracy=test.accuracy)
+        restored = settings.early_stopping and settings.restore_best_weights
+        try:
+            saved_scores.save_after_training(store, run_id, data, None if restored else scores)
+        except (OSError, CnnLabError) as error:
+            store.log_event(run_id, f"The test scores for Evaluate were not saved: {error}", "warning")
     store.set_results(run_id, results)
     if control.stop_requested:
         return Outcome(

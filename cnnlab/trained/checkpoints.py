@@ -12,7 +12,8 @@ labels a checkpoint with its epoch's score, so the run card, Evaluate, Predict a
 show the epoch and the number of the checkpoint they load.
 
 Finding a checkpoint never imports Keras (the Learn page lists checkpoints before TensorFlow
-starts); only `load` does.
+starts); only `load` does. An ended run's scores are read from its results (`recorded_score`), so
+the pickers label its checkpoints without reading its metrics table (and without pandas).
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
-import pandas as pd
-
 from cnnlab.errors import RunError
 from cnnlab.runs import best
 from cnnlab.runs.reader import RunReader
+from cnnlab.runs.records import RunRecord
+from cnnlab.runs.statuses import ENDED
 
 if TYPE_CHECKING:
     import keras
+    import pandas as pd
 
 TrainedModel: TypeAlias = "keras.Model"
 """A model loaded from a checkpoint, named so code that never imports Keras can annotate one."""
@@ -185,6 +187,41 @@ def best_epoch(store: RunReader, run_id: str) -> EpochScore | None:
     return None if epoch is None else _score(metrics, epoch)
 
 
-def describe(store: RunReader, checkpoint: Checkpoint) -> str:
-    """A checkpoint for a picker: "best (epoch 3, val. accuracy 91.2%)", "latest (epoch 5, ...)"."""
-    return f"{checkpoint.name} ({epoch_score(store, checkpoint.run_id, checkpoint.epoch).describe()})"
+def _results_are_current(run: RunRecord) -> bool:
+    """True when the run has ended and its results describe its last recorded epoch (no epoch since)."""
+    return run.status in ENDED and run.last_epoch > 0 and run.result("epochs") == run.last_epoch
+
+
+def recorded_score(run: RunRecord, epoch: int) -> EpochScore | None:
+    """How `epoch` scored, as an ended run's results recorded it (its best epoch's monitored value, or
+    its last epoch's metrics), the same figures `epoch_score` reads from the table; None when the
+    results do not say (a live run, or an epoch that is neither)."""
+    if not _results_are_current(run):
+        return None
+    if run.result("best_epoch") == epoch:
+        for monitor, name in ((best.MONITOR, "best_val_accuracy"), (best.FALLBACK_MONITOR, "best_accuracy")):
+            value = run.result(name)
+            if value is not None:
+                return EpochScore(epoch, monitor, value)
+    if run.result("epochs") == epoch:
+        for monitor in (best.MONITOR, best.FALLBACK_MONITOR):
+            value = best.monitored_value({monitor: run.result(monitor)})
+            if value is not None:
+                return EpochScore(epoch, monitor, value)
+    return None
+
+
+def recorded_best(run: RunRecord) -> EpochScore | None:
+    """The best epoch and its score as an ended run's results recorded them, or None (`recorded_score`)."""
+    epoch = run.result("best_epoch")
+    return None if epoch is None else recorded_score(run, int(epoch))
+
+
+def describe(store: RunReader, checkpoint: Checkpoint, run: RunRecord | None = None) -> str:
+    """A checkpoint for a picker: "best (epoch 3, val. accuracy 91.2%)", "latest (epoch 5, ...)".
+
+    Given the run, an ended run's score comes from its results (`recorded_score`), not its table."""
+    score = None if run is None else recorded_score(run, checkpoint.epoch)
+    if score is None:
+        score = epoch_score(store, checkpoint.run_id, checkpoint.epoch)
+    return f"{checkpoint.name} ({score.describe()})"

@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from cnnlab.data.info import SplitData
 from cnnlab.errors import CnnLabError
 
 if TYPE_CHECKING:
     import keras
+    import pandas as pd  # Imported where a table is made: the page draws its summary before any table.
 
 SPLITS = ("test", "validation")
 PREDICTION_BATCH_SIZE = 256
@@ -206,6 +206,8 @@ def _precision_recall_f1(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray,
 
 def per_class_report(evaluation: Evaluation) -> pd.DataFrame:
     """Precision, recall, F1 and support per class (as scikit-learn computes them), one row per class name."""
+    import pandas as pd
+
     count = len(evaluation.class_names)
     precision, recall, f1, support = (
         values[:count] for values in _precision_recall_f1(evaluation.confusion[:count, :count])
@@ -223,6 +225,8 @@ def per_class_report(evaluation: Evaluation) -> pd.DataFrame:
 
 def summary(evaluation: Evaluation) -> pd.DataFrame:
     """Accuracy, loss, and the macro and weighted averages of precision, recall and F1, one row each."""
+    import pandas as pd
+
     rows = [
         {"metric": "accuracy", "value": evaluation.accuracy},
         {"metric": "loss", "value": evaluation.loss},

@@ -5,8 +5,9 @@ lost), `prepare` makes each image ready like the training data (`cnnlab.data.pre
 `classify` predicts them in one batch and returns, per image, the class, its probability, the
 top-k and an out-of-distribution hint: a sentence when the model is unsure (its top probability
 below the threshold calibrated on the run's held-out images, `cnnlab.trained.calibration`) or the
-image looks unlike the training data (its ink is not one clear figure on a plain background, or
-the training images' principal components cannot rebuild it). `for_run` is the calibration of a
+image looks unlike the training data (its ink is not one clear figure on a plain background, its
+grey levels do not split cleanly into ink and background as a photo's textures do not, or the
+training images' principal components cannot rebuild it). `for_run` is the calibration of a
 run's checkpoint, measured once per checkpoint file.
 """
 
@@ -47,6 +48,12 @@ __all__ = [
 MAX_INK_COVERAGE = 0.35  # share of the image that is ink
 MIN_CHOSEN_SHARE = 0.5  # share of the ink in the chosen blob
 MAX_BORDER_INK = 0.3  # share of the outermost pixels that are ink
+# How cleanly the grey levels split into ink and background (`cnnlab.data.ink.otsu_separation`): a
+# signal that does not depend on the model's confidence. Drawings, scans, screenshots and unevenly lit
+# photographs of digits measure 0.89 or more once their background is flattened, photographs of
+# things (china, flowers, coloured shapes) 0.72-0.81 (tests/data/real_world; benchmarks/real_world.py
+# prints the margins); the threshold sits between the two.
+MIN_INK_SEPARATION = 0.85
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,11 @@ def _ink_reasons(prepared: PreparedImage) -> list[str]:
         )
     if ink.border_ink > MAX_BORDER_INK:
         reasons.append(f"{ink.border_ink:.0%} of the image's edge is ink, not background")
+    if ink.separation is not None and ink.separation < MIN_INK_SEPARATION:
+        reasons.append(
+            f"its grey levels do not split into ink and background ({ink.separation:.2f}, drawings "
+            f"reach {MIN_INK_SEPARATION:.2f}): it looks like a photograph's textures"
+        )
     return reasons
 
 

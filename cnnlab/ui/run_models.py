@@ -5,8 +5,9 @@ one cached checkpoint loader.
 by every session, keyed by the checkpoint's path and its file's modification time (a continued run
 rewrites "latest", a better epoch rewrites "best", and the newer file is loaded). Loads run on one
 background thread, so a page can start one (`start_loading`), draw what needs no model, and use
-the model once it is there (`loaded_model`). `run_evaluation` keeps each checkpoint version's
-scores on disk, so Evaluate opens a run evaluated before without starting TensorFlow. The pickers label
+the model once it is there (`loaded_model`). `run_evaluation` reads each checkpoint version's
+scores from disk (`cnnlab.trained.saved_scores`: the worker saves them when training ends), so
+Evaluate opens a finished run without starting TensorFlow. The pickers label
 a run and its checkpoints with the epoch and the score `cnnlab.trained.checkpoints` reads, so the
 numbers agree with the run card and with what Evaluate measures.
 """
@@ -14,11 +15,9 @@ numbers agree with the run card and with what Evaluate measures.
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 
 import streamlit as st
 
@@ -26,7 +25,7 @@ from cnnlab.data.info import DatasetInfo, SplitData
 from cnnlab.errors import CnnLabError
 from cnnlab.runs.records import RunRecord
 from cnnlab.runs.statuses import Status
-from cnnlab.trained import checkpoints, evaluation
+from cnnlab.trained import checkpoints, evaluation, saved_scores
 from cnnlab.trained.calibration import Calibration
 from cnnlab.trained.checkpoints import Checkpoint, TrainedModel
 from cnnlab.ui import run_links, server, state
@@ -62,10 +61,11 @@ def _best_text(run_id: str, last_epoch: int) -> str:
 
 
 def run_label(run: RunRecord) -> str:
-    """A run in a picker: its name, status, epochs and best epoch with its score."""
-    return (
-        f"{run.name} ({run.status}, {run.last_epoch} epochs{_best_text(run.id, run.last_epoch)}) · {run.id}"
-    )
+    """A run in a picker: its name, status, epochs and best epoch with its score (an ended run's from
+    its results, without reading its metrics table)."""
+    recorded = checkpoints.recorded_best(run)
+    best = f", best {recorded.describe()}" if recorded is not None else _best_text(run.id, run.last_epoch)
+    return f"{run.name} ({run.status}, {run.last_epoch} epochs{best}) · {run.id}"
 
 
 def choose_run(key: str) -> RunRecord:
@@ -100,7 +100,7 @@ def choose_checkpoint(run: RunRecord, key: str) -> Checkpoint:
     if not saved:
         st.error(f"The model files of run {run.id} are missing. Choose another run.", icon=":material/block:")
         st.stop()
-    labels = {name: checkpoints.describe(store, checkpoint) for name, checkpoint in saved.items()}
+    labels = {name: checkpoints.describe(store, checkpoint, run) for name, checkpoint in saved.items()}
     which = st.radio(
         "Checkpoint", list(saved), key=key, horizontal=True, format_func=labels.__getitem__, help=BEST_HELP
     )
@@ -200,22 +200,13 @@ def run_calibration(run: RunRecord, checkpoint: Checkpoint) -> Calibration | Non
     return _calibration_at(model_key(checkpoint), run, checkpoint)
 
 
-def _scores_folder() -> Path:
-    return server.store().home / "cache" / "evaluations"
-
-
 def run_evaluation(run: RunRecord, checkpoint: Checkpoint, split: str) -> evaluation.Evaluation:
-    """The evaluation of the run's checkpoint on `split`: its scores read from disk when this
-    checkpoint version was evaluated before (by any server), else predicted once and saved."""
+    """The evaluation of the run's checkpoint on `split`: its scores read from disk when they were
+    saved before (by the worker when training ended, or by any server that evaluated this checkpoint
+    version), else predicted once and saved."""
     data = run_data(run)
     images, labels = evaluation.split_arrays(data, split)
-    path = evaluation.scores_path(
-        _scores_folder(),
-        checkpoint.path,
-        checkpoint.modified,
-        split,
-        json.dumps(run.data_settings, sort_keys=True),
-    )
+    path = saved_scores.path(server.store().home, checkpoint, split, run.data_settings)
     scores = evaluation.load_scores(path)
     if scores is None or len(scores.probabilities) != len(labels):
         model = checkpoint_model(checkpoint)
