@@ -3,8 +3,15 @@
 One `streamlit run app.py` on a free port with its own CNNLAB_HOME and one training slot
 (`CNNLAB_MAX_WORKERS=1`); this process queues digits runs for several owners in the same store
 and the server's scheduler runs them (fair turns, one trains, the others wait). For each N it opens N
-Chromium pages (several per browser process) on `/train?run=R`, R being the run that trains,
-and measures over a window of `--seconds`:
+Chromium pages on `/train?run=R`, R being the run that trains, and measures over a window of
+`--seconds`.
+
+The browsers run on this same machine, so each page is made as cheap as a real page can be: all
+the pages of one Chromium process share one context (one HTTP cache: the app's scripts load once)
+and a few renderer processes (`--renderer-process-limit`), a small viewport, no GPU, images and
+fonts refused, and pages opened a few at a time (`--open-batch`) so that thirty pages do not parse
+the app's scripts at once. A page notes each script-finished message its own websocket receives
+(`COUNT_RERUNS`, a few lines of JavaScript), so no frame travels to this process.
 
 - server CPU: the streamlit process's own utime+stime from /proc over the window, in cores (the
   browsers share this machine here but run on the students' computers in a class, so their CPU is
@@ -12,7 +19,8 @@ and measures over a window of `--seconds`:
 - epoch time: the median epoch of the training run during the window, against a window with no
   viewer at all (ratio; a run's first epoch is left out);
 - fragment tick: the time between two fragment reruns of a page, from the script-finished
-  messages each page's websocket receives (p95 over every page; the live view asks for one a second);
+  messages each page's websocket receives (p95 over every page; the live view asks for one a second,
+  every 2 s while 5 or more sessions follow the run, every 3 s with 20 or more);
 - server RSS: its growth over the window (and over the whole benchmark at the end);
 
 then, `--stops` times, one page clicks Stop and every page waits for "Stopped after epoch": the
@@ -22,6 +30,7 @@ pages follow it. Goals (issue 13.6, 2 cores): server CPU <= 0.25 core and Stop p
 RSS growth <= 50 MB over 10 minutes.
 
     python benchmarks/classroom_load.py [--sessions 1,10,30] [--seconds 60] [--stops 5] [--quick]
+        [--pages-per-browser 30] [--open-batch 5]
 
 Prints a table; never fails on a timing.
 """
@@ -32,6 +41,7 @@ import argparse
 import contextlib
 import math
 import os
+import re
 import signal
 import socket
 import statistics
@@ -55,7 +65,7 @@ from cnnlab.runs.statuses import Status  # noqa: E402
 from cnnlab.runs.store import Store  # noqa: E402
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page, Playwright, WebSocket
+    from playwright.sync_api import Browser, Page, Playwright, ViewportSize
 
 # The design's flags, plus: every page acts as a tab in the foreground on a student's computer.
 CHROMIUM_FLAGS = [
@@ -67,7 +77,48 @@ CHROMIUM_FLAGS = [
     "--disable-background-timer-throttling",
     "--disable-renderer-backgrounding",
     "--disable-backgrounding-occluded-windows",
+    # Cheap pages: few renderer processes for many same-site pages, no extensions, no sound.
+    "--renderer-process-limit=4",
+    "--disable-extensions",
+    "--mute-audio",
+    "--disable-dev-shm-usage",
 ]
+VIEWPORT: ViewportSize = {"width": 900, "height": 700}
+REFUSED = re.compile(r"\.(png|jpe?g|gif|svg|ico|webp|woff2?|ttf|otf)(\?.*)?$")  # images and fonts
+# Notes in the page the time of each script-finished message (ForwardMsg field 6, a varint) its
+# websocket receives, by walking the top-level fields of the small binary messages, and counts the
+# runs of the whole page among them (status 0; a fragment's rerun ends with status 3).
+COUNT_RERUNS = """(() => {
+    window.__finished = []; window.__full = 0;
+    const finished = (bytes) => {
+        let at = 0;
+        const varint = () => {
+            let value = 0, shift = 0, byte;
+            do { byte = bytes[at++]; value += (byte & 0x7f) * 2 ** shift; shift += 7; } while (byte & 0x80);
+            return value;
+        };
+        while (at < bytes.length) {
+            const tag = varint(), field = Math.floor(tag / 8), wire = tag & 7;
+            if (field === 6 && wire === 0) return varint();
+            if (wire === 0) varint(); else if (wire === 2) { const length = varint(); at += length; }
+            else if (wire === 1) at += 8; else if (wire === 5) at += 4; else return -1;
+        }
+        return -1;
+    };
+    const Native = window.WebSocket;
+    window.WebSocket = class extends Native {
+        constructor(...options) {
+            super(...options);
+            this.addEventListener('message', (event) => {
+                const data = event.data;
+                const status = data instanceof ArrayBuffer && data.byteLength < 400
+                    ? finished(new Uint8Array(data)) : -1;
+                if (status >= 0) window.__finished.push(performance.now() / 1000);
+                if (status === 0) window.__full += 1;
+            });
+        }
+    };
+})()"""
 OWNERS = ("student-a", "student-b", "student-c", "student-d")
 INTERACTIVE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 # Notes in the page when the user clicks (capturing, before Streamlit sees it) and when "Stopped" shows.
@@ -141,31 +192,25 @@ def percentile(values: list[float], share: float) -> float:
 
 @dataclass
 class Viewer:
-    """One browser page following a run, and the fragment reruns its websocket reported."""
+    """One browser page following a run, and the script runs it saw end (seconds, the page's clock)."""
 
     page: Page
     finished: list[float] = field(default_factory=list)
-    frames: int = 0
+    full_runs: int = 0  # of the page's script, not of a fragment
 
-    def listen(self, socket_: WebSocket) -> None:
-        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    def clear(self) -> None:
+        self.page.evaluate("() => { window.__finished = []; window.__full = 0; }")
 
-        def received(payload: str | bytes) -> None:
-            self.frames += 1
-            if isinstance(payload, bytes) and len(payload) < 400:  # Script-finished messages are tiny.
-                message = ForwardMsg()
-                message.ParseFromString(payload)
-                if message.WhichOneof("type") == "script_finished":
-                    self.finished.append(time.perf_counter())
-
-        socket_.on("framereceived", received)
+    def collect(self) -> None:
+        self.finished = list(self.page.evaluate("() => window.__finished || []"))
+        self.full_runs = int(self.page.evaluate("() => window.__full || 0"))
 
 
 class Classroom:
     """The server, the queue and the browsers of one benchmark."""
 
-    def __init__(self, playwright: Playwright, home: Path, pages_per_browser: int) -> None:
-        self.playwright, self.pages_per_browser = playwright, pages_per_browser
+    def __init__(self, playwright: Playwright, home: Path, pages_per_browser: int, open_batch: int) -> None:
+        self.playwright, self.pages_per_browser, self.open_batch = playwright, pages_per_browser, open_batch
         self.port = free_port()
         environment = {**os.environ, "CNNLAB_HOME": str(home), "CNNLAB_MAX_WORKERS": "1"}
         environment["TF_CPP_MIN_LOG_LEVEL"] = "3"
@@ -214,18 +259,17 @@ class Classroom:
         raise SystemExit("No run started training; is the queue empty?")
 
     def open_viewers(self, count: int, run_id: str) -> None:
-        """Open `count` pages on the run, `pages_per_browser` per browser process."""
+        """Open `count` pages on the run, `pages_per_browser` per browser process, all in one context."""
         for index in range(count):
             if index % self.pages_per_browser == 0:
                 browser = self.playwright.chromium.launch(
                     executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS
                 )
                 self.browsers.append(browser)
-                context = browser.new_context(viewport={"width": 1280, "height": 900})
-            page = context.new_page()
-            viewer = Viewer(page)
-            page.on("websocket", viewer.listen)
-            self.viewers.append(viewer)
+                context = browser.new_context(viewport=VIEWPORT, service_workers="block")
+                context.route(REFUSED, lambda route: route.abort())
+                context.add_init_script(script=COUNT_RERUNS)
+            self.viewers.append(Viewer(context.new_page()))
         self.follow(run_id)
 
     def follow(self, run_id: str) -> None:
@@ -233,9 +277,16 @@ class Classroom:
         if run_id == self.following:
             return
         self.following = run_id
-        for viewer in self.viewers:
-            viewer.page.goto(f"{self.url}/train?run={run_id}", wait_until="commit")
-        for index, viewer in enumerate(list(self.viewers)):
+        for start in range(0, len(self.viewers), self.open_batch):
+            batch = self.viewers[start : start + self.open_batch]
+            for viewer in batch:
+                viewer.page.goto(f"{self.url}/train?run={run_id}", wait_until="commit")
+            self._wait_for_run(batch)
+
+    def _wait_for_run(self, batch: list[Viewer]) -> None:
+        """Wait until each page of `batch` shows the run's Stop button; measure without a page that does not."""
+        for viewer in batch:
+            index = self.viewers.index(viewer)
             try:
                 viewer.page.get_by_role("button", name="Stop", exact=True).wait_for(timeout=180_000)
             except PlaywrightTimeout:
@@ -267,11 +318,13 @@ class Classroom:
         workers_before = group_cpu(self.server.pid, "python")
         rss_before = rss_megabytes(self.server.pid)
         for viewer in self.viewers:
-            viewer.finished.clear()
+            viewer.clear()
         first_epoch = self.store.get_run(run_id).last_epoch + 1  # The first one to end inside the window.
         started = time.perf_counter()
         self.pump(seconds)
         elapsed, last_epoch = time.perf_counter() - started, self.store.get_run(run_id).last_epoch
+        for viewer in self.viewers:
+            viewer.collect()
         epochs = self.store.epoch_metrics(run_id)
         chosen = (epochs["epoch"] >= max(2, first_epoch)) & (epochs["epoch"] <= last_epoch)
         inside = epochs[chosen]
@@ -289,8 +342,8 @@ class Classroom:
             "tick_p95": percentile(ticks, 0.95),
             "tick_median": statistics.median(ticks) if ticks else math.nan,
             "rss_growth": rss_megabytes(self.server.pid) - rss_before,
-            "frames": float(sum(viewer.frames for viewer in self.viewers)),
             "reruns": float(sum(len(viewer.finished) for viewer in self.viewers)),
+            "full_reruns": float(sum(viewer.full_runs for viewer in self.viewers)),
         }
 
     def stop_trials(self, count: int) -> tuple[list[float], list[float]]:
@@ -303,7 +356,7 @@ class Classroom:
             for viewer in self.viewers:
                 viewer.page.evaluate(WATCH_STOP)
             clicker = self.viewers[trial % len(self.viewers)].page
-            # As a student clicks: at once, even while the fragment redraws the button every tick.
+            # As a student clicks: at once, whatever the page is doing.
             try:
                 clicker.get_by_role("button", name="Stop", exact=True).click(force=True, timeout=120_000)
             except PlaywrightTimeout:
@@ -342,7 +395,8 @@ def main() -> None:
     parser.add_argument("--sessions", default="1,10,30", help="the numbers of browser pages, e.g. 1,10,30")
     parser.add_argument("--seconds", type=float, default=60.0, help="the measuring window per N")
     parser.add_argument("--stops", type=int, default=5, help="Stop clicks per N")
-    parser.add_argument("--pages-per-browser", type=int, default=10)
+    parser.add_argument("--pages-per-browser", type=int, default=30)
+    parser.add_argument("--open-batch", type=int, default=5, help="pages opened at once")
     parser.add_argument("--quick", action="store_true", help="N = 1 and 3, 15-second windows, 2 stops")
     arguments = parser.parse_args()
     if arguments.quick:
@@ -352,7 +406,7 @@ def main() -> None:
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="cnnlab_class_") as home, sync_playwright() as playwright:
-        classroom = Classroom(playwright, Path(home), arguments.pages_per_browser)
+        classroom = Classroom(playwright, Path(home), arguments.pages_per_browser, arguments.open_batch)
         try:
             classroom.queue_runs(2 + len(counts) * (arguments.stops + 1))
             rss_start = rss_megabytes(classroom.server.pid)
@@ -386,7 +440,8 @@ def main() -> None:
     print()
     print(
         f"window {arguments.seconds:.0f} s per N, {arguments.stops} Stop clicks per N, "
-        f"{arguments.pages_per_browser} pages per browser, one training slot, 2-core machine"
+        f"{arguments.pages_per_browser} pages per browser, one training slot, 2-core machine, "
+        f"load average at the end {os.getloadavg()[0]:.1f}"
     )
     print(
         "| N | server CPU (cores) | browsers (cores) | epoch with N / none | Stop p95 clicker (all pages) "

@@ -7,7 +7,7 @@ import pytest
 from cnnlab.runs import statuses
 from cnnlab.runs.statuses import Status
 from cnnlab.runs.store import Store
-from cnnlab.ui import live_run, run_cache
+from cnnlab.ui import live_controls, live_run, run_cache
 from tests.app_pages import no_problems, open_page
 from tests.test_pages import new_run
 
@@ -76,3 +76,39 @@ def test_sessions_following_one_run_share_its_frames(home_store: Store) -> None:
     assert cache.follow(second) is not live
     assert len(cache) == 1  # the least recently followed run was let go
     assert cache.follow(first) is not live
+
+
+def test_a_crowd_following_a_run_refreshes_less_often() -> None:
+    running = Status.RUNNING
+    assert live_run.poll_seconds(running, None, viewers=4) == live_run.POLL_SECONDS
+    assert live_run.poll_seconds(running, None, viewers=5) == 2.0
+    assert live_run.poll_seconds(running, None, viewers=30) == 3.0
+    # Back to shorter intervals only once the crowd has clearly thinned, not at one viewer less.
+    assert live_run.poll_seconds(running, None, viewers=19, current=3.0) == 3.0
+    assert live_run.poll_seconds(running, None, viewers=10, current=3.0) == 2.0
+    assert live_run.poll_seconds(running, None, viewers=4, current=2.0) == 2.0
+    assert live_run.poll_seconds(running, None, viewers=1, current=2.0) == live_run.POLL_SECONDS
+    # A queued or paused run is checked as rarely as before, however many follow it.
+    assert live_run.poll_seconds(Status.QUEUED, None, viewers=30) == live_run.QUEUED_POLL_SECONDS
+    assert live_run.poll_seconds(Status.PAUSED, None, viewers=30) == live_run.PAUSED_POLL_SECONDS
+
+
+def test_the_cache_counts_the_sessions_that_follow_a_run(home_store: Store) -> None:
+    cache = run_cache.RunCache(home_store.home, viewer_seconds=10.0)
+    for session in ("ada", "bo", "cy"):
+        cache.note_viewer("run-a", session, now=100.0)
+    assert cache.note_viewer("run-a", "ada", now=105.0) == 3  # a session counts once, however often
+    assert cache.note_viewer("run-b", "dee", now=105.0) == 1  # per run
+    # Sessions that stopped reading the run (closed the tab, followed another) stop counting.
+    assert cache.note_viewer("run-a", "ada", now=112.0) == 1
+
+
+def test_the_controls_are_drawn_apart_from_the_refresh_and_know_what_they_show(home_store: Store) -> None:
+    run_id = running(home_store)
+    app = open_page("train", run_id).run()
+    no_problems(app)
+    # What the live view compares on each tick, to redraw the controls when the run changed.
+    drawn = app.session_state[live_controls.DRAWN]
+    assert drawn == live_controls.controls_state(home_store.get_run(run_id)) == (run_id, "running", None)
+    home_store.request_control(run_id, "stop")  # another session (the teacher) asks it to stop
+    assert live_controls.controls_state(home_store.get_run(run_id)) != drawn

@@ -1,12 +1,13 @@
-"""The Train page's live view of one run: status, controls, progress, and what the network learns.
+"""The Train page's live view of one run: status, progress, and what the network learns.
 
-A fragment polls while the run is active and redraws: every second while it trains, every few
-seconds while it is queued or paused (`poll_seconds`), never once it has ended; when the interval
-a run needs changes, the page reruns once to set the new one. A viewer costs little: only the open
-tab is drawn, the tables come from the server's one copy of the run (`cnnlab.ui.run_cache`: read
-once per tick for every session, only what is new) and the curves' figures are built once per
-version of it. The control buttons write their request in their click callback, before anything
-is redrawn, so a Stop reaches the worker at once and the view says "Stopping…" in the same rerun.
+A fragment polls while the run is active and redraws: every second while it trains (every 2 or 3 s
+while a crowd follows it, `crowd_seconds`), every few seconds while it is queued or paused
+(`poll_seconds`), never once it has ended; when the interval a run needs changes, the page reruns
+once to set the new one. A viewer costs little: only the open tab is drawn, the tables come from
+the server's one copy of the run (`cnnlab.ui.run_cache`: read once per tick for every session, only
+what is new) and the curves' figures are built once per version of it. The controls live in a
+fragment of their own (`cnnlab.ui.live_controls`): a tick does not redraw them, and a click reruns
+only them, so a Stop is written and said at once.
 """
 
 from __future__ import annotations
@@ -20,151 +21,51 @@ import streamlit as st
 
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import training as figures
-from cnnlab.runs import devices, statuses
+from cnnlab.runs import devices
 from cnnlab.runs.live_frames import Frames, LiveFrames
 from cnnlab.runs.records import RunRecord
 from cnnlab.runs.statuses import Status
-from cnnlab.ui import run_cache, run_health, run_links, server, state, tables
+from cnnlab.ui import live_controls, run_cache, run_health, run_links, server, tables
+from cnnlab.ui.run_status import STATUS_ICONS, pending_request, show_status, status_message
+
+__all__ = ["STATUS_ICONS", "live_view", "poll_seconds", "status_message"]
 
 POLL_SECONDS = 1.0  # while the run starts or trains, and while a request waits for its worker
 QUEUED_POLL_SECONDS = 3.0  # a queued run only moves up the queue or starts
 PAUSED_POLL_SECONDS = 5.0  # a paused run changes only when someone resumes or stops it
+# A crowd following one run refreshes less often: (at least this many viewers, seconds), largest first.
+CROWD_POLL_SECONDS = ((20, 3.0), (5, 2.0))
+# Back to a shorter interval only once the crowd is below this share of the size that set the longer
+# one, so that a viewer coming and going at a threshold does not rerun every viewer's page.
+CROWD_EASING = 0.8
 TABS = ("Curves", "Filters and feature maps", "Confusion and predictions", "Layer health", "Event log")
-CONTROL_ERROR = "live_control_error"  # session state: why the last control click was refused
-STATUS_ICONS: dict[Status, str] = {
-    Status.QUEUED: ":material/hourglass_top:",
-    Status.STARTING: ":material/rocket_launch:",
-    Status.RUNNING: ":material/directions_run:",
-    Status.PAUSED: ":material/pause_circle:",
-    Status.COMPLETED: ":material/check_circle:",
-    Status.STOPPED: ":material/stop_circle:",
-    Status.DIVERGED: ":material/error:",
-    Status.FAILED: ":material/cancel:",
-    Status.INTERRUPTED: ":material/warning:",
-}
+INTERVAL = "live_interval"  # session state: (run id, the refresh interval the live view was drawn with)
 
 
-def poll_seconds(status: Status, control: str | None) -> float | None:
-    """How often the live view of a run in `status` (with `control` pending) reads it; None: never."""
-    if status in (Status.STARTING, Status.RUNNING):
-        return POLL_SECONDS
+def crowd_seconds(viewers: int, current: float | None = None) -> float:
+    """The refresh interval of a live run that `viewers` sessions follow (refreshing every `current`)."""
+    wanted = next((seconds for least, seconds in CROWD_POLL_SECONDS if viewers >= least), POLL_SECONDS)
+    if current is not None and wanted < current:
+        for least, seconds in CROWD_POLL_SECONDS:
+            if seconds == current and viewers >= least * CROWD_EASING:
+                return current
+    return wanted
+
+
+def poll_seconds(
+    status: Status, control: str | None, viewers: int = 1, current: float | None = None
+) -> float | None:
+    """How often the live view of a run in `status` (with `control` pending) reads it; None: never.
+
+    `viewers`: the sessions following the run; `current`: the interval the view refreshes at now.
+    """
+    if status in (Status.STARTING, Status.RUNNING) or (status == Status.PAUSED and control):
+        return crowd_seconds(viewers, current)  # A paused run's resume or stop is on its way.
     if status == Status.PAUSED:
-        return POLL_SECONDS if control else PAUSED_POLL_SECONDS  # a resume or stop is on its way
+        return PAUSED_POLL_SECONDS
     if status == Status.QUEUED:
         return QUEUED_POLL_SECONDS
     return None
-
-
-def status_message(run: RunRecord, epochs_planned: int) -> str:
-    """One sentence on where the run is, in words a learner understands."""
-    if run.control == "stop" and run.status in statuses.LIVE:
-        return "Stopping: the run ends after its current batch…"
-    if run.status == Status.QUEUED:
-        return f"Queued: position {run.queue_position or 1} in the queue; it starts when a worker is free."
-    if run.status == Status.STARTING:
-        return "Starting: preparing the data and the model…"
-    if run.status == Status.RUNNING and run.control == "pause":
-        return f"Pausing: epoch {min(run.last_epoch + 1, epochs_planned)} stops after its current batch…"
-    if run.status == Status.RUNNING:
-        return f"Training: epoch {min(run.last_epoch + 1, epochs_planned)} of {epochs_planned}."
-    if run.status == Status.PAUSED:
-        return f"Paused after epoch {run.last_epoch}; resume to carry on from the same optimizer state."
-    if run.status == Status.COMPLETED:
-        accuracy = run.result("test_accuracy")
-        early = " (stopped early: no more progress)" if run.last_epoch < epochs_planned else ""
-        tested = f"; test accuracy {accuracy:.1%}" if accuracy is not None else ""
-        return f"Completed after {run.last_epoch} epochs{early}{tested}."
-    reason = run.reason or ""
-    hint = f" {run.hint}" if run.hint else ""
-    if run.status == Status.STOPPED:
-        # A run cancelled in the queue has the reason "Stopped before it started.": say it once.
-        said = (
-            "Stopped before it started."
-            if run.started_at is None
-            else f"Stopped after epoch {run.last_epoch}."
-        )
-        return said if reason in ("", said) else f"{said} {reason}"
-    return {
-        Status.DIVERGED: f"Diverged: {reason}{hint}",
-        Status.FAILED: f"Failed: {reason}{hint}",
-        Status.INTERRUPTED: f"Interrupted: {reason or 'the server restarted while it ran.'} Continue it to carry on.",
-    }.get(run.status, str(run.status))
-
-
-def request(action: str, run_id: str) -> None:
-    """A control button's click callback: ask the run's worker to stop, pause or resume, at once.
-
-    It runs before the view redraws, so the request is in the store whatever the redraw costs, and
-    the redraw shows it ("Stopping…"). A request the run can no longer take is said, not raised.
-    """
-    scheduler = server.scheduler()
-    st.session_state.pop(CONTROL_ERROR, None)
-    try:
-        {"stop": scheduler.stop, "pause": scheduler.pause, "resume": scheduler.resume}[action](run_id)
-    except CnnLabError as error:
-        st.session_state[CONTROL_ERROR] = str(error)
-
-
-def _controls(run: RunRecord, frames: Frames) -> None:
-    """Stop, pause or resume, continue, and fork, as the run's status allows."""
-    if CONTROL_ERROR in st.session_state:
-        st.error(st.session_state.pop(CONTROL_ERROR))
-    columns = st.columns([1, 1, 2, 2])
-    # One button in one place for each request: while the worker has not yet answered it, its
-    # progress, disabled.
-    pending = run.control if run.status in statuses.LIVE else None
-    columns[0].button(
-        "Stopping…" if pending == "stop" else "Stop",
-        key="stop_run",
-        disabled=not run.is_active or pending == "stop",
-        on_click=request,
-        args=("stop", run.id),
-    )
-    if pending in ("pause", "resume"):
-        label = "Pausing…" if pending == "pause" else "Resuming…"
-        columns[1].button(label, key="control_pending", disabled=True)
-    elif run.status == Status.PAUSED:
-        columns[1].button(
-            "Resume", key="resume_run", disabled=bool(pending), on_click=request, args=("resume", run.id)
-        )
-    else:
-        columns[1].button(
-            "Pause",
-            key="pause_run",
-            disabled=run.status != Status.RUNNING or bool(pending),
-            on_click=request,
-            args=("pause", run.id),
-        )
-    # A disabled popover cannot open, so its widgets are not drawn (nor sent with every tick).
-    continuable = run.status in statuses.CONTINUABLE
-    with columns[2].popover("Continue", disabled=not continuable):
-        if continuable:
-            extra = st.number_input("More epochs", 1, 200, 5, key="continue_epochs")
-            if st.button("Continue training", key="continue_run"):
-                try:
-                    server.scheduler().continue_run(run.id, int(extra))
-                except CnnLabError as error:
-                    st.error(str(error))
-                else:
-                    st.rerun()
-    saved = sorted(epoch for name, epoch in frames.checkpoints.items() if name.startswith("epoch_"))
-    with columns[3].popover("Fork", disabled=not saved or run.is_active):
-        if not saved or run.is_active:
-            return
-        epoch = (
-            saved[-1]
-            if len(saved) == 1
-            else st.select_slider("From epoch", saved, saved[-1], key="fork_epoch")
-        )
-        st.caption("The fork starts from that epoch's weights with the hyperparameters set above.")
-        if st.button("Fork", key="fork_run"):
-            try:
-                child = server.scheduler().fork(run.id, epoch, state.draft().training)
-            except CnnLabError as error:
-                st.error(str(error))
-            else:
-                state.follow_run(child.id)
-                st.rerun()
 
 
 def _progress(run: RunRecord, epochs_planned: int, epoch_table: pd.DataFrame) -> None:
@@ -287,13 +188,19 @@ def _curves(run: RunRecord, live: LiveFrames, frames: Frames) -> None:
 
 def live_view(run_id: str) -> None:
     """The whole live view of run `run_id`, refreshed while the run is active."""
+    reader = server.store()
     try:
-        first = server.store().get_run(run_id)
+        first = reader.get_run(run_id)
     except CnnLabError:
         # The link names a run that is gone: say so, and keep the link until the user picks another.
-        every_run = server.store().list_runs(limit=200)
+        every_run = reader.list_runs(limit=200)
         run_links.pick_instead(run_id, every_run, "train_run", run_links.short_label)
-    interval = poll_seconds(first.status, first.control)
+    drawn_with = st.session_state.get(INTERVAL)
+    current = drawn_with[1] if drawn_with and drawn_with[0] == run_id else None
+    interval = poll_seconds(first.status, first.control, run_cache.viewers(first, reader.home), current)
+    st.session_state[INTERVAL] = (run_id, interval)
+    # After a click, the clicking session watches for the answer when its ticks are far apart.
+    live_controls.controls(run_id, interval if interval and interval > POLL_SECONDS else 0.0)
 
     @st.fragment(run_every=interval)
     def refresh() -> None:
@@ -301,23 +208,26 @@ def live_view(run_id: str) -> None:
         # the shared cache below only ever serves a run this session may read.
         reader = server.store()
         run = reader.get_run(run_id)
-        if poll_seconds(run.status, run.control) != interval:
-            st.rerun()  # Queued to live, paused, ended: redraw the page once with the new interval.
+        viewers = run_cache.viewers(run, reader.home)
+        drawn = st.session_state.get(live_controls.DRAWN)
+        if poll_seconds(run.status, run.control, viewers, interval) != interval or (
+            drawn is not None and drawn != live_controls.controls_state(run)
+        ):
+            # Queued to live, paused, ended, a crowd come or gone, a request made elsewhere: redraw
+            # the page once, with the new interval and the controls the run now allows.
+            st.rerun()
         live = run_cache.live(run, reader.home)
         frames = live.current(status=run.status.value, control=run.control)
         epochs_planned = run.training().epochs
-        st.subheader(f"{STATUS_ICONS.get(run.status, '')} {run.name}")
         device = devices.recorded_device(run.results)
         if device:
             st.caption(f"{'Training' if run.is_active else 'Trained'} on {device}")
-        message = status_message(run, epochs_planned)
-        show = {Status.DIVERGED: st.error, Status.FAILED: st.error, Status.COMPLETED: st.success}
-        show.get(run.status, st.info)(message)
+        if not pending_request(run):  # A request on its way is said by the controls, above.
+            show_status(run)
         if run.traceback:
             with st.expander("Technical details (traceback)"):
                 st.code(run.traceback)
         run_health.show_diagnoses(frames.diagnoses, run.status)
-        _controls(run, frames)
         _progress(run, epochs_planned, frames.epochs)
         # Only the open tab is drawn: the others' charts are not built, read or sent at all.
         tabs = st.tabs(list(TABS), key="live_tabs", on_change="rerun")
