@@ -204,6 +204,20 @@ def test_a_warm_worker_waits_for_a_run_id_on_stdin(store: Store, tmp_path: Path)
     assert idle.returncode == 0
 
 
+def test_a_warm_worker_handed_a_run_before_it_warms_up_starts_it_without_warming_up(
+    store: Store, tmp_path: Path
+) -> None:
+    run_id = _claimed_run(store)
+    marker = tmp_path / "warmed"
+    environment = {**_environment(), fake_jobs.WARM_MARKER: str(marker)}
+    command = _worker_command("--warm", "--home", str(store.home), "--entry", "fake_jobs:counting_job")
+    # The run id is in the pipe before the worker has even imported its job.
+    finished = subprocess.run(command, env=environment, input=f"{run_id}\n".encode(), timeout=60)
+    assert finished.returncode == 0
+    assert store.get_run(run_id).status == Status.COMPLETED
+    assert not marker.exists()
+
+
 class _BrokenHeartbeatStore(Store):
     """A store whose heartbeats fail after the first (as on a full disk), while everything else works."""
 

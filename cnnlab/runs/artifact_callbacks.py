@@ -104,7 +104,8 @@ class TelemetrySnapshots(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         if not self.store.snapshot_epochs(self.run_id, "panel"):
-            self.store.write_snapshot(self.run_id, 0, "panel", self.watcher.panel())
+            # Written on the writer's thread, so the first batch does not wait for the files.
+            self.writer.submit(self.store.write_snapshot, self.run_id, 0, "panel", self.watcher.panel())
             self.write_snapshots(self.progress.completed_epochs)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:

@@ -28,7 +28,7 @@ from cnnlab.data import datasets
 from cnnlab.data.info import SplitData
 from cnnlab.errors import CnnLabError
 from cnnlab.model import build, keras_config, shapes
-from cnnlab.runs import best, callbacks, devices, diagnosis, telemetry
+from cnnlab.runs import best, callbacks, devices, diagnosis, first_step, telemetry
 from cnnlab.runs.artifact_callbacks import Checkpoints, TelemetrySnapshots, load_layer_weights
 from cnnlab.runs.background_writer import BackgroundWriter
 from cnnlab.runs.diagnosis_callbacks import Diagnose
@@ -237,6 +237,8 @@ def run(run_id: str, store: Store, control: Control) -> Outcome:
         facts=_facts(data),
     )
     store.set_status(run_id, Status.RUNNING)
+    # Built inside the first traced step instead, this state makes TensorFlow trace it twice.
+    first_step.build_for_fit(model, data.x_train, data.y_train, int(settings.batch_size))
     try:
         model.fit(
             data.x_train,
@@ -291,16 +293,6 @@ def run(run_id: str, store: Store, control: Control) -> Outcome:
 
 
 def warm_up() -> None:
-    """Start TensorFlow's runtime and Keras's tracing with a throwaway model (for a warm worker)."""
-    model = keras.Sequential(
-        [
-            keras.Input((8, 8, 1)),
-            keras.layers.Conv2D(2, 3),
-            keras.layers.Flatten(),
-            keras.layers.Dense(2, activation="softmax"),
-        ]
-    )
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    images, labels = np.zeros((4, 8, 8, 1), np.float32), np.zeros(4, np.int64)
-    model.fit(images, labels, epochs=1, verbose=0)
-    model.predict(images, verbose=0)
+    """Start TensorFlow's runtime and run a first run's path once on a throwaway model (for a warm
+    worker; see `cnnlab.runs.first_step.warm_up`)."""
+    first_step.warm_up(compile_model)

@@ -2,11 +2,13 @@
 
 Started by the scheduler's executor as a fresh interpreter (`python -m cnnlab.runs.worker RUN_ID`),
 never by `fork`: TensorFlow deadlocks in a forked child. A warm worker
-(`python -m cnnlab.runs.worker --warm`) imports TensorFlow first and then waits for a run id on its
-standard input, so a run starts training as soon as it is handed over. With `--reuse N` it takes up
-to N runs one after the other: after each it clears Keras's state, reports "done RUN_ID more" (or
-"last") on its standard output, which the executor reads, and waits for the next run id; each run's
-output goes to that run's `worker.log`, and a failed run ends the process.
+(`python -m cnnlab.runs.worker --warm`) imports TensorFlow (without the scikit-learn Keras would
+import for wrappers CNN Lab never uses), runs a first run's path once on a throwaway model
+(`cnnlab.runs.first_step.warm_up`; skipped when a run id is waiting already) and then waits for a
+run id on its standard input, so a run starts training as soon as it is handed over. With
+`--reuse N` it takes up to N runs one after the other: after each it reports "done RUN_ID more" (or
+"last") on its standard output, which the executor reads, then clears Keras's state while it waits for
+the next run id; each run's output goes to that run's `worker.log`, and a failed run ends the process.
 
 The worker sets TensorFlow's thread counts before TensorFlow starts, sends a heartbeat to the
 store from a background thread, calls the job function (`cnnlab.runs.training:run` unless told
@@ -22,11 +24,12 @@ import contextlib
 import gc
 import importlib
 import os
+import select
 import sqlite3
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -141,14 +144,16 @@ def load_job(entry: str = DEFAULT_ENTRY, *, warm_up: bool = False, slot_folder: 
 
     Once TensorFlow is imported, set up this worker's device (`cnnlab.runs.devices`; `slot_folder`
     holds the slot locks that share out several GPUs). With `warm_up`, also call the module's
-    `warm_up()` if it has one (start TensorFlow's runtime).
+    `warm_up()` if it has one (start TensorFlow's runtime), unless a run id is already waiting on
+    standard input: that run then starts at once and warms the worker itself.
     """
     module_name, _, function_name = entry.partition(":")
-    module = importlib.import_module(module_name)
+    with _keras_without_sklearn():
+        module = importlib.import_module(module_name)
     threads.apply_tensorflow_threads()
     if "tensorflow" in sys.modules:
         devices.apply_tensorflow_device(slot_folder)
-    if warm_up and callable(getattr(module, "warm_up", None)):
+    if warm_up and callable(getattr(module, "warm_up", None)) and not _run_waiting():
         module.warm_up()
     function = getattr(module, function_name or "run", None)
     if not callable(function):
@@ -158,6 +163,34 @@ def load_job(entry: str = DEFAULT_ENTRY, *, warm_up: bool = False, slot_folder: 
         )
     job: Job = function
     return job
+
+
+@contextlib.contextmanager
+def _keras_without_sklearn() -> Iterator[None]:
+    """Let Keras be imported without scikit-learn, which it imports only for its `keras.wrappers`.
+
+    CNN Lab never uses those wrappers, and the import costs a cold worker one to three seconds on a
+    2-core machine. Inside, `import sklearn` raises ImportError (Keras then leaves its wrappers
+    without it); afterwards scikit-learn imports as usual.
+    """
+    if "keras" in sys.modules or "sklearn" in sys.modules:
+        yield
+        return
+    sys.modules["sklearn"] = None  # type: ignore[assignment]  # None in sys.modules makes its import fail.
+    try:
+        yield
+    finally:
+        if "sklearn" in sys.modules and sys.modules["sklearn"] is None:
+            del sys.modules["sklearn"]
+
+
+def _run_waiting() -> bool:
+    """True if a run id is waiting on standard input (the executor handed one over already)."""
+    try:
+        readable, _, _ = select.select([sys.stdin], [], [], 0)
+    except (OSError, ValueError, TypeError):  # No selectable standard input (closed, or replaced).
+        return False
+    return bool(readable)
 
 
 def _failure_reason(error: BaseException) -> tuple[str, str | None]:
@@ -240,15 +273,15 @@ def clear_between_runs() -> None:
 def serve(store: Store, job: Job, runs: int, report: TextIO) -> int:
     """Take up to `runs` run ids from stdin one after the other; report each ended run on `report`.
 
-    Returns the exit code: 1 after a failed run (a fresh worker takes the next), else 0.
+    Returns the exit code: 1 after a failed run (a fresh worker takes the next), else 0. Keras's
+    state is cleared right after a run is reported done, while the worker waits, so the next run
+    does not wait for it.
     """
     for served in range(runs):
         run_id = sys.stdin.readline().strip()
         if not run_id:
             return 0  # The executor let this worker go.
         _redirect_output(store.run_folder(run_id) / "worker.log")
-        if served:
-            clear_between_runs()
         status = run_job(run_id, store, job, served=served)
         more = status != Status.FAILED and served + 1 < runs
         try:
@@ -258,6 +291,7 @@ def serve(store: Store, job: Job, runs: int, report: TextIO) -> int:
             return 0  # The server went away: nothing will hand this worker another run.
         if not more:
             return 1 if status == Status.FAILED else 0
+        clear_between_runs()
     return 0
 
 
