@@ -17,6 +17,7 @@ from cnnlab.runs.store import Store
 
 BATCHES_PER_EPOCH = 10
 WARM_MARKER = "CNNLAB_TEST_WARM_MARKER"
+RELEASE_FILE = "release"  # lets `gated_stop_job` end its run once stopped
 
 
 def warm_up() -> None:
@@ -41,6 +42,27 @@ def counting_job(run_id: str, store: Store, control: Control) -> Outcome:
         if control.should_stop():
             return Outcome(Status.STOPPED, reason="Stopped by the user.")
     store.set_results(run_id, {"pid": os.getpid(), "threads": os.environ.get("TF_NUM_INTRAOP_THREADS")})
+    return Outcome()
+
+
+def gated_stop_job(run_id: str, store: Store, control: Control) -> Outcome:
+    """Like `counting_job`, but a stop ends the run only once the file `release` exists in the run's
+    folder: its last batch lasts until the test says, so the page's "Stopping" can be looked at."""
+    store.set_status(run_id, Status.RUNNING)
+    for step in range(10**6):
+        time.sleep(0.02)
+        epoch, batch = divmod(step, BATCHES_PER_EPOCH)
+        store.add_batch_metrics(
+            run_id, [{"epoch": epoch + 1, "batch": batch, "step": step, "loss": 1 / (step + 1)}]
+        )
+        if batch == BATCHES_PER_EPOCH - 1:
+            store.add_epoch_metrics(run_id, {"epoch": epoch + 1, "loss": 1 / (step + 1)})
+        if control.should_stop():
+            release = store.run_folder(run_id) / RELEASE_FILE
+            deadline = time.monotonic() + 120
+            while not release.exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            return Outcome(Status.STOPPED, reason="Stopped by the user.")
     return Outcome()
 
 

@@ -23,7 +23,10 @@ def train_digits_run(
     settings: specs.TrainingSettings | None = None,
 ) -> str:
     """Train the default digits CNN in the store at `home` (for `epochs`, or with the training
-    `settings` given); return the run id."""
+    `settings` given); return the run id.
+
+    The run trains in this process, which is not a CNN Lab worker: call it before a server whose
+    scheduler watches `home` starts, or the scheduler takes the run for one whose worker was lost."""
     store = Store(home)
     run = store.create_run(
         spec=presets.get("digits_default").spec,

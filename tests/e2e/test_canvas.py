@@ -24,11 +24,16 @@ TALL_INK = re.compile(r"\(\d{2,3}×(1\d\d|2[0-7]\d)\)$")
 
 
 @pytest.fixture(scope="module")
-def trained_app(app_home: Path, app_url: str) -> str:
-    """The app's URL once its home holds a digits run trained for a few epochs."""
+def trained_app(app_home: Path, request: pytest.FixtureRequest) -> str:
+    """The app's URL, its server started once its home holds a digits run trained for a few epochs.
+
+    The run trains in this process, before the server starts: the server's scheduler (started with
+    the server) would take a live run whose worker is not a CNN Lab process for a lost one.
+    """
     from tests.trained_runs import train_digits_run
 
     train_digits_run(app_home, epochs=3, name="canvas run")
+    app_url: str = request.getfixturevalue("app_url")
     return app_url
 
 

@@ -17,7 +17,9 @@ from cnnlab.runs.executor import LocalProcessExecutor
 from cnnlab.runs.statuses import Status
 from cnnlab.runs.store import Store
 from tests.e2e.conftest import screenshot, wait_for_app
+from tests.fake_jobs import RELEASE_FILE
 from tests.test_pages import _recorded_run, new_run
+from tests.waiting import wait_until
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -61,7 +63,9 @@ def test_only_the_open_tab_is_drawn(app_url: str, app_home: Path, page: Page) ->
 def test_stop_is_acknowledged_at_once(app_url: str, app_home: Path, page: Page) -> None:
     store = Store(app_home)
     run = new_run(store, "followed live", epochs=2_000, status=Status.STARTING)
-    worker = LocalProcessExecutor(app_home, entry="tests.fake_jobs:counting_job", threads=1, warm=False)
+    # The worker's last batch lasts until the test releases it, so the acknowledgement is on screen
+    # before the run can end, however busy the machine.
+    worker = LocalProcessExecutor(app_home, entry="tests.fake_jobs:gated_stop_job", threads=1, warm=False)
     try:
         worker.submit(run.id)
         page.goto(f"{app_url}/train?run={run.id}")
@@ -71,7 +75,9 @@ def test_stop_is_acknowledged_at_once(app_url: str, app_home: Path, page: Page) 
         page.get_by_text(re.compile(r"^Stopping: the run ends after its current batch")).first.wait_for()
         stopping = page.get_by_role("button", name="Stopping…")
         assert stopping.count() == 0 or stopping.is_disabled()
-        # The worker stops between batches; a tick shows the run stopped, and the polling ends.
+        wait_until(lambda: store.get_run(run.id).control == "stop", "the stop request to reach the store")
+        (store.run_folder(run.id) / RELEASE_FILE).touch()
+        # The worker stops after its batch; a tick shows the run stopped, and the polling ends.
         page.get_by_text(re.compile(r"Stopped after epoch \d+")).first.wait_for()
         assert store.get_run(run.id).status == Status.STOPPED
         screenshot(page, "live_view_stopped")
