@@ -27,18 +27,23 @@ def warm_up() -> None:
         Path(marker).touch()
 
 
+def _record_batch(store: Store, run_id: str, step: int) -> None:
+    """Wait 20 ms, then record batch `step` (and its epoch, after an epoch's last batch)."""
+    time.sleep(0.02)
+    epoch, batch = divmod(step, BATCHES_PER_EPOCH)
+    store.add_batch_metrics(
+        run_id, [{"epoch": epoch + 1, "batch": batch, "step": step, "loss": 1 / (step + 1)}]
+    )
+    if batch == BATCHES_PER_EPOCH - 1:
+        store.add_epoch_metrics(run_id, {"epoch": epoch + 1, "loss": 1 / (step + 1)})
+
+
 def counting_job(run_id: str, store: Store, control: Control) -> Outcome:
     """Record a batch every 20 ms for `epochs` epochs; stop, pause and resume between batches."""
     store.set_status(run_id, Status.RUNNING)
     epochs = store.get_run(run_id).training().epochs
     for step in range(epochs * BATCHES_PER_EPOCH):
-        time.sleep(0.02)
-        epoch, batch = divmod(step, BATCHES_PER_EPOCH)
-        store.add_batch_metrics(
-            run_id, [{"epoch": epoch + 1, "batch": batch, "step": step, "loss": 1 / (step + 1)}]
-        )
-        if batch == BATCHES_PER_EPOCH - 1:
-            store.add_epoch_metrics(run_id, {"epoch": epoch + 1, "loss": 1 / (step + 1)})
+        _record_batch(store, run_id, step)
         if control.should_stop():
             return Outcome(Status.STOPPED, reason="Stopped by the user.")
     store.set_results(run_id, {"pid": os.getpid(), "threads": os.environ.get("TF_NUM_INTRAOP_THREADS")})
@@ -50,13 +55,7 @@ def gated_stop_job(run_id: str, store: Store, control: Control) -> Outcome:
     folder: its last batch lasts until the test says, so the page's "Stopping" can be looked at."""
     store.set_status(run_id, Status.RUNNING)
     for step in range(10**6):
-        time.sleep(0.02)
-        epoch, batch = divmod(step, BATCHES_PER_EPOCH)
-        store.add_batch_metrics(
-            run_id, [{"epoch": epoch + 1, "batch": batch, "step": step, "loss": 1 / (step + 1)}]
-        )
-        if batch == BATCHES_PER_EPOCH - 1:
-            store.add_epoch_metrics(run_id, {"epoch": epoch + 1, "loss": 1 / (step + 1)})
+        _record_batch(store, run_id, step)
         if control.should_stop():
             release = store.run_folder(run_id) / RELEASE_FILE
             deadline = time.monotonic() + 120
