@@ -25,7 +25,7 @@ from cnnlab import specs
 from cnnlab.errors import RunError
 from cnnlab.runs import executor_choice, ray_bundle
 from cnnlab.runs.executor import LocalProcessExecutor
-from cnnlab.runs.ray_cluster import LocalRayCluster
+from cnnlab.runs.ray_cluster import LocalRayCluster, free_port
 from cnnlab.runs.scheduler import Scheduler
 from cnnlab.runs.statuses import Status
 from cnnlab.runs.store import Store
@@ -240,3 +240,18 @@ def test_the_executor_is_chosen_by_cnnlab_executor(store: Store, monkeypatch: py
     monkeypatch.setenv("CNNLAB_EXECUTOR", "slurm")
     with pytest.raises(RunError, match="'local' or 'ray'; got 'slurm'"):
         executor_choice.choose_executor(store, warm=False)
+
+
+def test_a_head_nodes_ports_are_all_different_and_clear_of_the_workers_range() -> None:
+    """Ray refuses a start where two components share a port, the workers' range included (a CI run
+    failed when the dashboard port fell inside the workers' range)."""
+    from cnnlab.runs.ray_cluster import SINGLE_PORT_FLAGS, WORKER_PORTS, ComponentPorts
+
+    for _ in range(50):
+        head = free_port()
+        ports = ComponentPorts.choose(keep={head})
+        single = [head, *ports.single.values()]
+        assert len(set(single)) == len(single) == len(SINGLE_PORT_FLAGS) + 1
+        workers = range(ports.workers_from, ports.workers_from + WORKER_PORTS)
+        assert not set(single) & set(workers)
+        assert workers.stop <= 65536

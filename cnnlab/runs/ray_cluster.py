@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -34,6 +35,56 @@ def free_port() -> int:
 # Ray turns 127.0.0.1 in an address into the machine's network address unless multi-node clusters are
 # off; with this, a one-machine cluster and its clients talk over the loopback interface only.
 LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
+# How often `ray start` is tried with fresh ports before its error is raised.
+START_ATTEMPTS = 3
+
+# The size of the port range Ray's worker processes bind in (one port per worker; 2-CPU clusters here
+# start a handful).
+WORKER_PORTS = 200
+
+# The single ports `ray start --head` opens besides the head's own (`--dashboard-port` too: Ray checks it
+# against the others even with the dashboard off).
+SINGLE_PORT_FLAGS = (
+    "node-manager-port",
+    "object-manager-port",
+    "ray-client-server-port",
+    "dashboard-agent-listen-port",
+    "dashboard-agent-grpc-port",
+    "runtime-env-agent-port",
+    "metrics-export-port",
+    "dashboard-port",
+)
+
+
+@dataclass(frozen=True)
+class ComponentPorts:
+    """Ports for a head node's components: all different, none inside the workers' range.
+
+    Ray refuses to start when two of its components share a port, and the workers' range counts.
+    """
+
+    single: dict[str, int]
+    workers_from: int
+
+    @classmethod
+    def choose(cls, keep: set[int]) -> ComponentPorts:
+        """Free ports for every flag of `SINGLE_PORT_FLAGS` and a worker range clear of them and `keep`."""
+        taken = set(keep)
+        single: dict[str, int] = {}
+        for flag in SINGLE_PORT_FLAGS:
+            port = free_port()
+            while port in taken:
+                port = free_port()
+            single[flag] = port
+            taken.add(port)
+        workers_from = free_port()
+        while any(workers_from <= port < workers_from + WORKER_PORTS for port in taken) or (
+            workers_from + WORKER_PORTS > 65536
+        ):
+            workers_from = free_port()
+        return cls(single=single, workers_from=workers_from)
 
 
 class LocalRayCluster:
@@ -60,7 +111,12 @@ class LocalRayCluster:
         )
 
     def start(self) -> LocalRayCluster:
-        """Start the head node (about 5-10 s) with this interpreter's `ray` and CNN Lab importable."""
+        """Start the head node (about 5-10 s) with this interpreter's `ray` and CNN Lab importable.
+
+        Another program may take one of the chosen ports between the choice and Ray's bind, so a
+        refused start is tried again with fresh ports (the head's own port is kept: it is the
+        address already given out).
+        """
         environment = dict(os.environ)
         package_root = str(Path(cnnlab.__file__).resolve().parents[1])
         environment["PYTHONPATH"] = os.pathsep.join(
@@ -68,8 +124,20 @@ class LocalRayCluster:
         )
         environment.pop("RAY_ADDRESS", None)
         environment.update(LOOPBACK_ONLY)
-        worker_ports = free_port()
-        self._ray(
+        for attempt in range(START_ATTEMPTS):
+            try:
+                self._ray(*self._start_arguments(), environment=environment)
+                return self
+            except subprocess.CalledProcessError:
+                self.stop_processes()
+                if attempt == START_ATTEMPTS - 1:
+                    raise
+        return self
+
+    def _start_arguments(self) -> list[str]:
+        """`ray start --head` with every port Ray opens chosen apart from each other and the workers'."""
+        ports = ComponentPorts.choose(keep={self.port})
+        return [
             "start",
             "--head",
             f"--num-cpus={self.num_cpus}",
@@ -77,30 +145,27 @@ class LocalRayCluster:
             f"--temp-dir={self.temp_dir}",
             f"--port={self.port}",
             "--node-ip-address=127.0.0.1",
-            f"--node-manager-port={free_port()}",
-            f"--object-manager-port={free_port()}",
-            f"--ray-client-server-port={free_port()}",
-            f"--dashboard-agent-listen-port={free_port()}",
-            f"--dashboard-agent-grpc-port={free_port()}",
-            f"--runtime-env-agent-port={free_port()}",
-            f"--metrics-export-port={free_port()}",
-            f"--min-worker-port={worker_ports}",
-            f"--max-worker-port={worker_ports + 200}",
-            f"--dashboard-port={free_port()}",
+            *(f"--{name}={port}" for name, port in ports.single.items()),
+            f"--min-worker-port={ports.workers_from}",
+            f"--max-worker-port={ports.workers_from + WORKER_PORTS - 1}",
             "--include-dashboard=false",
             "--disable-usage-stats",
-            environment=environment,
-        )
-        return self
+        ]
 
     def stop(self) -> None:
         """Stop this cluster's processes and remove its temporary folder."""
-        # `ray stop` would end every Ray on the machine. Every process of this cluster was started in
-        # its temp dir (`ray start` ran there; Ray renames some, so the command line does not tell).
+        self.stop_processes()
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+    def stop_processes(self) -> None:
+        """Kill every process of this cluster (`ray stop` would end every Ray on the machine).
+
+        Every process of this cluster was started in its temp dir (`ray start` ran there; Ray renames
+        some, so the command line does not tell).
+        """
         for process_id in self.process_ids():
             with contextlib.suppress(OSError):
                 os.kill(process_id, signal.SIGKILL)
-        shutil.rmtree(self.temp_dir, ignore_errors=True)
 
     def process_ids(self) -> list[int]:
         """The processes working in this cluster's temp dir (this process excepted)."""
