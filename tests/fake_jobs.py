@@ -46,7 +46,10 @@ def counting_job(run_id: str, store: Store, control: Control) -> Outcome:
         _record_batch(store, run_id, step)
         if control.should_stop():
             return Outcome(Status.STOPPED, reason="Stopped by the user.")
-    store.set_results(run_id, {"pid": os.getpid(), "threads": os.environ.get("TF_NUM_INTRAOP_THREADS")})
+    store.set_results(
+        run_id,
+        {"pid": os.getpid(), "threads": os.environ.get("TF_NUM_INTRAOP_THREADS"), "niceness": os.nice(0)},
+    )
     return Outcome()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 from waiting import wait_until
 
 from cnnlab import specs
+from cnnlab.runs import threads
 from cnnlab.runs.executor import LocalProcessExecutor, process_alive
 from cnnlab.runs.scheduler import Scheduler
 from cnnlab.runs.statuses import Status
@@ -66,6 +68,30 @@ def test_a_cold_worker_runs_a_job_and_tells_how_it_ended(store: Store) -> None:
     assert (store.run_folder(run_id) / "worker.log").exists()
     executor.forget(run_id)
     assert executor.describe_exit(run_id) == "not started here" and not executor.alive(run_id)
+
+
+@pytest.mark.parametrize(
+    ("setting", "lower_by"), [(None, threads.WORKER_NICENESS), ("0", 0), ("3", 3), ("many", 0)]
+)
+def test_a_worker_trains_at_a_lower_cpu_priority_than_the_server(
+    store: Store, monkeypatch: pytest.MonkeyPatch, setting: str | None, lower_by: int
+) -> None:
+    # The server's pages and the browser on its machine go first when they want a core a worker uses;
+    # a bad setting leaves the worker at the server's priority and says so in the run's log.
+    if setting is None:
+        monkeypatch.delenv("CNNLAB_WORKER_NICENESS", raising=False)
+    else:
+        monkeypatch.setenv("CNNLAB_WORKER_NICENESS", setting)
+    executor = LocalProcessExecutor(store.home, entry="fake_jobs:counting_job", threads=1, warm=False)
+    run_id = _claimed_run(store)
+    executor.submit(run_id)
+    wait_until(lambda: not executor.alive(run_id), "the worker exited")
+    results = store.get_run(run_id).results
+    assert results is not None and results["niceness"] == min(19, os.nice(0) + lower_by)
+    log = (store.run_folder(run_id) / "worker.log").read_text()
+    assert ("CNNLAB_WORKER_NICENESS must be a whole number from 0 to 19; got 'many'" in log) == (
+        setting == "many"
+    )
 
 
 def test_cancel_kills_a_worker_at_once(store: Store) -> None:

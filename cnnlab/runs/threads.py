@@ -1,8 +1,9 @@
-"""TensorFlow's thread counts per worker, so several workers share the cores instead of fighting.
+"""How workers share the machine: TensorFlow's thread counts per worker and the workers' CPU priority.
 
-Set in the worker's environment before TensorFlow starts (`configure_threads`) and applied again
-through `tf.config` once it has (`apply_tensorflow_threads`). The scheduler and the worker use
-the same rule: the cores shared out among the workers allowed at once.
+Thread counts are set in the worker's environment before TensorFlow starts (`configure_threads`)
+and applied again through `tf.config` once it has (`apply_tensorflow_threads`). The scheduler and
+the worker use the same rule: the cores shared out among the workers allowed at once. A worker also
+lowers its own CPU priority (`lower_priority`), so the server that shares its cores stays responsive.
 """
 
 from __future__ import annotations
@@ -21,6 +22,29 @@ def default_max_workers() -> int:
     if not value.isdigit() or int(value) < 1:
         raise RunError(f"CNNLAB_MAX_WORKERS must be a whole number of at least 1; got {value!r}.")
     return int(value)
+
+
+# A worker on the server's machine runs at this niceness (0: the server's priority; 19: the lowest).
+# When a page, a Stop click or the browser on the same machine wants a core a worker is using, they
+# go first (a worker importing TensorFlow as the server starts made the first page take seconds
+# longer); a worker alone on the machine still trains at full speed, since niceness only decides who
+# waits. A process cannot raise its priority again without privileges, hence a whole-life setting.
+WORKER_NICENESS = 10
+
+
+def worker_niceness() -> int:
+    """`$CNNLAB_WORKER_NICENESS` (0-19; 0 keeps the server's priority), else `WORKER_NICENESS`."""
+    value = os.environ.get("CNNLAB_WORKER_NICENESS", "").strip()
+    if not value:
+        return WORKER_NICENESS
+    if not value.isdigit() or int(value) > 19:
+        raise RunError(f"CNNLAB_WORKER_NICENESS must be a whole number from 0 to 19; got {value!r}.")
+    return int(value)
+
+
+def lower_priority() -> int:
+    """Lower this process's CPU priority by `worker_niceness()`; returns the process's niceness after."""
+    return os.nice(worker_niceness())
 
 
 def default_threads(max_workers: int | None = None) -> int:

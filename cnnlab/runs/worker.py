@@ -324,6 +324,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if bool(arguments.warm) == bool(arguments.run_id):
         parser.error("give either a RUN_ID or --warm")
     threads.configure_threads(arguments.threads)
+    try:
+        threads.lower_priority()
+    except CnnLabError as error:  # The run goes on at the server's priority; the log says why.
+        print(f"{error} Training at the server's priority.", file=sys.stderr)
     with contextlib.suppress(CnnLabError):  # A bad device setting fails the run itself, with its reason.
         devices.configure_environment()
     store = Store(arguments.home)
