@@ -47,7 +47,15 @@ def _children(parent: int) -> list[tuple[int, str]]:
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process table from /proc")
-def test_the_server_starts_a_warm_worker_before_anyone_visits(tmp_path: Path) -> None:
+def _running(process_id: int) -> bool:
+    """Whether the process exists and is not a zombie."""
+    try:
+        return (Path("/proc") / str(process_id) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def test_the_server_starts_a_warm_worker_before_anyone_visits_and_ends_it_as_it_stops(tmp_path: Path) -> None:
     port = _free_port()
     environment = {**os.environ, "CNNLAB_HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"}
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true"]
@@ -75,6 +83,11 @@ def test_the_server_starts_a_warm_worker_before_anyone_visits(tmp_path: Path) ->
         workers = warm_workers()
         assert all("--warm" in command_line for _, command_line in workers), workers
         assert f"--home {tmp_path}" in workers[0][1]
+        # Stopping the server ends its warm worker before the server exits, even one still importing
+        # TensorFlow (which would otherwise take a core for seconds after its server had gone).
+        server.terminate()
+        server.wait(timeout=30)
+        assert not [worker_id for worker_id, _ in workers if _running(worker_id)]
     finally:
         server.terminate()
         try:

@@ -277,14 +277,13 @@ class LocalProcessExecutor:
             self._finished.discard(run_id)
 
     def shutdown(self) -> None:
-        """Let the warm worker go (it exits when its input closes); running workers carry on, then exit."""
+        """End the warm worker at once (it holds no run, and may still be importing TensorFlow, which
+        would take a core for seconds after its server stopped); running workers carry on, then exit."""
         with self._lock:
             process, self._warm_process = self._warm_process, None
             for busy in self._processes.values():
                 self._let_go(busy)  # A reused worker on a run ends after it instead of waiting for more.
         if process is not None:
             self._let_go(process)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=10)
-            if process.poll() is None:
-                process.kill()
+            process.kill()
+            process.wait()

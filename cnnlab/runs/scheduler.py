@@ -342,6 +342,20 @@ def shared(home: Path | str | None = None, *, max_workers: int | None = None, wa
         return _shared[store.home]
 
 
+def shutdown_shared() -> None:
+    """Shut down every scheduler `shared` started in this process, as its server stops.
+
+    The warm worker ends at once (it holds no run); workers on runs carry on, and the next server's
+    scheduler follows them.
+    """
+    with _shared_lock:
+        schedulers = list(_shared.values())
+        _shared.clear()
+        _started_in_background.clear()
+    for scheduler in schedulers:
+        scheduler.shutdown()
+
+
 def start_in_background(home: Path | str | None = None) -> None:
     """Start `shared(home)` (the scheduler and its warm worker) in a daemon thread, once per process.
 

@@ -29,11 +29,22 @@ if TYPE_CHECKING:
     import pandas as pd  # Imported where a table is made, so a page that shows none does not load pandas.
 
 
-# What the Train page needs and Home does not: imported in the background once the first page is drawn,
-# so the first click on "Train a digits classifier" does not wait for them (pandas alone takes a second).
-TRAIN_PAGE_MODULES = ("pandas", "plotly.graph_objects", "cnnlab.figures.training", "cnnlab.runs.live_frames")
+# What the Train and Evaluate pages need and Home does not: imported in a background thread as the server
+# starts, while the first visitor's browser loads Streamlit's own code (about a second), so no page
+# waits for them (pandas alone takes a second on a busy machine).
+PAGE_MODULES = (
+    "pandas",
+    "plotly.graph_objects",
+    "cnnlab.figures.training",
+    "cnnlab.runs.live_frames",
+    "cnnlab.trained.evaluation",
+    "cnnlab.trained.exports",
+    "cnnlab.ui.run_models",
+    "cnnlab.ui.evaluate_view",
+)
 logger = logging.getLogger(__name__)
 _modules_imported = threading.Event()
+_import_lock = threading.Lock()
 
 
 @st.cache_resource(show_spinner=False)
@@ -81,32 +92,43 @@ async def lifespan(_app: Any) -> AsyncIterator[None]:
     As the server starts, before any visitor: start the scheduler and its warm worker in a
     background thread (`cnnlab.runs.scheduler.start_in_background`), so the worker's TensorFlow
     import runs while the first visitor's browser loads the page, and queued runs left by an
-    earlier server start at once.
+    earlier server start at once; and import `PAGE_MODULES` in another. As it stops: end the warm
+    worker (`cnnlab.runs.scheduler.shutdown_shared`); runs in training carry on for the next server.
     """
     scheduler_module.start_in_background(str(default_home()))
-    yield
+    _import_page_modules_in_background()
+    try:
+        yield
+    finally:
+        scheduler_module.shutdown_shared()
 
 
 def start_in_background() -> None:
     """Start the server's scheduler and its warm worker in a background thread, once per server.
 
     The server's `lifespan` has normally started them already; `app.py` calls this after every page
-    it draws, for a server that ran no lifespan. After the first page it also imports, in another
-    thread, the modules the Train page needs and Home does not (`TRAIN_PAGE_MODULES`). Under AppTest
-    (no server: its runtime is a stand-in) nothing starts; a page that submits still starts the
-    scheduler itself.
+    it draws, for a server that ran no lifespan, and imports `PAGE_MODULES` in another thread. Under
+    AppTest (no server: its runtime is a stand-in) nothing starts; a page that submits still starts
+    the scheduler itself.
     """
     if runtime.exists() and type(runtime.get_instance()) is runtime.Runtime:
         scheduler_module.start_in_background(str(default_home()))
-        if not _modules_imported.is_set():
-            _modules_imported.set()
-            threading.Thread(target=_import_train_page_modules, name="cnnlab-imports", daemon=True).start()
+        _import_page_modules_in_background()
 
 
-def _import_train_page_modules() -> None:
-    """Import `TRAIN_PAGE_MODULES` and write one throwaway chart as Streamlit sends it, which loads
+def _import_page_modules_in_background() -> None:
+    """Start `_import_page_modules` in a daemon thread, once per server."""
+    with _import_lock:
+        if _modules_imported.is_set():
+            return
+        _modules_imported.set()
+    threading.Thread(target=_import_page_modules, name="cnnlab-imports", daemon=True).start()
+
+
+def _import_page_modules() -> None:
+    """Import `PAGE_MODULES` and write one throwaway chart as Streamlit sends it, which loads
     plotly's chart code (a page that needs them first waits for this, not for a second or more)."""
-    for name in TRAIN_PAGE_MODULES:
+    for name in PAGE_MODULES:
         try:
             importlib.import_module(name)
         except ImportError:
