@@ -1,7 +1,7 @@
 """Evaluate after a server start: seconds from `streamlit run app.py` to the Evaluate page of a run
 shown in Chromium (its metrics, confusion matrix and mistakes, the script finished).
 
-Usage: python benchmarks/evaluate_open.py [--home HOME --run RUN_ID] [--repeats 3]
+Usage: python benchmarks/evaluate_open.py [--home HOME --run RUN_ID] [--repeats 3] [--compare DIR]
 
 Without --home it trains the default digits CNN for 3 epochs in a temporary home first; the worker
 saves each checkpoint's test scores when training ends (`cnnlab.trained.saved_scores`). Two cases:
@@ -16,7 +16,9 @@ For each start it prints the time to the health check, to the summary (the metri
 page (from the server's launch and from the browser's request) and to the Grad-CAM overlays.
 The baseline, measured in the same run: a one-line Streamlit app started and opened the same way;
 the ratio is CNN Lab's median over the baseline's. Goal: the page in at most 3 s after a server
-start. Prints; never asserts a timing.
+start. With `--compare DIR`, the CNN Lab in DIR (another checkout, for example the last commit
+extracted with `git archive HEAD | tar -x -C DIR`) opens the same run too, alternating, so a change
+is judged on the same machine under the same load. Prints; never asserts a timing.
 """
 
 from __future__ import annotations
@@ -95,10 +97,14 @@ def open_hello_world(folder: Path, browser: Any) -> dict[str, float]:
         _stop(server)
 
 
-def open_evaluate(home: Path, run_id: str, browser: Any, scores_saved: bool) -> dict[str, float]:
-    """Start a server on `home`, open Evaluate on `run_id`; the seconds each stage took."""
+def open_evaluate(
+    home: Path, run_id: str, browser: Any, scores_saved: bool, app_root: Path = ROOT
+) -> dict[str, float]:
+    """Start the server of the CNN Lab in `app_root` on `home`, open Evaluate on `run_id`; the seconds
+    each stage took."""
     environment = {**os.environ, "CNNLAB_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    server, port, started = _start("app.py", ROOT, environment)
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(app_root), os.environ.get("PYTHONPATH")]))
+    server, port, started = _start("app.py", app_root, environment)
     try:
         healthy = time.perf_counter() - started
         page = browser.new_page(viewport={"width": 1400, "height": 2000})
@@ -152,28 +158,35 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=None)
     parser.add_argument("--run", default=None)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--compare", type=Path, default=None, help="another CNN Lab checkout to measure too")
     arguments = parser.parse_args()
     home = arguments.home or Path(tempfile.mkdtemp(prefix="evaluate_benchmark_"))
     os.environ["CNNLAB_HOME"] = str(home)
     run_id = arguments.run or train_run(home)
     scores = home / "cache" / "evaluations"
+    labs = {"CNN Lab": ROOT} | (
+        {f"CNN Lab in {arguments.compare}": arguments.compare} if arguments.compare else {}
+    )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
-        hello, unsaved, saved = [], [], []
-        for _ in range(arguments.repeats):  # Interleaved, so a change in the machine's load hits all three.
+        hello: list[dict[str, float]] = []
+        measured: dict[tuple[str, str], list[dict[str, float]]] = {}
+        for _ in range(arguments.repeats):  # Interleaved, so a change in the machine's load hits every case.
             hello.append(open_hello_world(home, browser))
-            for path in sorted(scores.glob("*.npz")) if scores.is_dir() else []:
-                path.unlink()  # As for a run whose scores were never saved.
-            unsaved.append(open_evaluate(home, run_id, browser, scores_saved=False))
-            saved.append(open_evaluate(home, run_id, browser, scores_saved=True))
+            for name, root in labs.items():
+                for path in sorted(scores.glob("*.npz")) if scores.is_dir() else []:
+                    path.unlink()  # As for a run whose scores were never saved.
+                for case, saved in (("no saved scores", False), ("saved scores", True)):
+                    opened = open_evaluate(home, run_id, browser, scores_saved=saved, app_root=root)
+                    measured.setdefault((name, case), []).append(opened)
         browser.close()
     print(f"Evaluate page of run {run_id} in {home}, seconds; load average {os.getloadavg()}")
     baseline = _report("hello-world app", hello)
-    first = _report("no saved scores", unsaved)
-    later = _report("saved scores", saved)
-    for label, medians in (("no saved scores", first), ("saved scores", later)):
+    for (name, case), runs in measured.items():
+        label = case if len(labs) == 1 else f"{name}, {case}"
+        medians = _report(label, runs)
         shown, reference = medians["page shown, from launch"], baseline["page shown, from launch"]
         requested = medians["page shown, from request"]
         print(
