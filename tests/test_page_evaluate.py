@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -44,7 +45,14 @@ def test_shows_the_runs_test_metrics_table_and_confusion(home: Path, trained_hom
     report = app.dataframe[0].value
     assert list(report["class"]) == [str(digit) for digit in range(10)]
     assert int(report["support"].sum()) == int(metrics["Images"].replace(",", ""))
-    assert len(app.get("plotly_chart")) == 1  # The confusion matrix.
+    # The confusion matrix is a table (no plotly on this page): true classes down, predictions across;
+    # each row adds up to its class's support, the diagonal to the correct answers.
+    assert not app.get("plotly_chart")
+    confusion = app.dataframe[1].value
+    assert list(confusion.columns) == list(report["class"]) == list(confusion.index)
+    assert list(confusion.sum(axis=1).astype(int)) == list(report["support"])
+    images = int(metrics["Images"].replace(",", ""))
+    assert images - int(np.trace(confusion.to_numpy())) == int(metrics["Mistakes"].replace(",", ""))
     assert len(app.get("image")) == 2  # The images of its commonest confusion, and the mistakes.
 
 
@@ -57,6 +65,8 @@ def test_picking_a_cell_shows_its_images(home: Path, trained_home: tuple[Path, s
     app.toggle(key="evaluate_cell_cam").set_value(True).run()
     app.toggle(key="evaluate_normalise").set_value(True).run()
     no_problems(app)
+    shares = app.dataframe[1].value.sum(axis=1)  # Each true class's row of shares adds up to one.
+    assert np.allclose(shares[shares > 0], 1.0)
 
 
 def test_latest_checkpoint_and_validation_split(home: Path, trained_home: tuple[Path, str]) -> None:

@@ -1,8 +1,12 @@
-"""The model table's compact numbers."""
+"""Tables the pages show: the model table's compact numbers and the confusion table's cells."""
 
 from __future__ import annotations
 
-from cnnlab.ui.tables import compact_number
+import re
+
+import numpy as np
+
+from cnnlab.ui.tables import EMPTY_CELL_RGB, FULL_CELL_RGB, compact_number, confusion_table
 
 
 def test_compact_numbers_for_the_model_table() -> None:
@@ -12,3 +16,32 @@ def test_compact_numbers_for_the_model_table() -> None:
         "2.66 M",
         "15.5 G",
     ]
+
+
+def _cell_styles(html: str) -> dict[tuple[int, int], str]:
+    """Each cell's (row, column) and its CSS, from the Styler's HTML (a rule may name several cells)."""
+    styles = {}
+    for selectors, style in re.findall(r"([^{}]+)\{([^}]*)\}", html):
+        for row, column in re.findall(r"_row(\d+)_col(\d+)", selectors):
+            styles[(int(row), int(column))] = " ".join(style.split())
+    return styles
+
+
+def test_the_confusion_table_writes_counts_or_shares_on_a_colour_as_dark_as_the_cell_is_full() -> None:
+    matrix = np.array([[8, 2, 0], [1, 4, 0], [0, 0, 0]])
+    counts = confusion_table(matrix, ["cat", "dog", "fox"])
+    assert list(counts.data.index) == list(counts.data.columns) == ["cat", "dog", "fox"]
+    html = counts.to_html()
+    assert ">8<" in html and ">2<" in html
+    styles = _cell_styles(html)
+    assert styles[(0, 0)] == f"background-color: rgb{FULL_CELL_RGB}; color: white;"
+    assert styles[(2, 2)] == f"background-color: rgb{EMPTY_CELL_RGB}; color: black;"
+    darkness = [
+        sum(int(part) for part in re.findall(r"\d+", styles[cell])[:3]) for cell in ((0, 0), (1, 1), (0, 1))
+    ]
+    assert darkness == sorted(darkness)  # 8, then 4, then 2: the fuller, the darker.
+
+    shares = confusion_table(matrix, ["cat", "dog", "fox"], normalise=True)
+    assert np.allclose(shares.data.to_numpy()[:2].sum(axis=1), 1.0)
+    assert np.allclose(shares.data.to_numpy()[2], 0.0)  # A class with no images: no division by zero.
+    assert ">80%<" in shares.to_html() and ">20%<" in shares.to_html()

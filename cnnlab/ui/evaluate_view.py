@@ -12,21 +12,21 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from cnnlab.figures import inspection as inspection_figures
-from cnnlab.figures import training as training_figures
 from cnnlab.trained import evaluation
 from cnnlab.trained.checkpoints import Checkpoint
-from cnnlab.ui import run_models
+from cnnlab.ui import run_models, tables
 
 TRUE_KEY, PREDICTED_KEY = "evaluate_true_class", "evaluate_predicted_class"
-CHART_KEY = "evaluate_confusion_chart"
-_LAST_POINT_KEY = "evaluate_last_chart_point"
+TABLE_KEY = "evaluate_confusion_table"
+_LAST_CELL_KEY = "evaluate_last_table_cell"
 CELL_LIMIT = 24
 MISTAKE_LIMIT = 18
 GALLERY_WIDTH = 130  # pixels a picture
+INDEX_WIDTH = 64  # pixels: the confusion table's column of true classes
+MIN_CELL_WIDTH, MAX_CELL_WIDTH = 44, 110  # pixels: a confusion table's column
 MODEL_POLL_SECONDS = 1.0
 LOAD_AFTER_POLLS = 1  # A second after the page's run: time for the browser to draw it first.
 
@@ -104,42 +104,50 @@ def _worst_cell(result: evaluation.Evaluation) -> tuple[int, int]:
     return int(row), int(column)
 
 
-def _apply_chart_selection(event: Any, names: list[str]) -> None:
-    """A newly clicked cell of the chart sets the two class pickers (before they are drawn)."""
-    points = list((event or {}).get("selection", {}).get("points", []) or [])
-    if not points:
+def _apply_table_selection(event: Any, names: list[str]) -> None:
+    """A newly clicked cell of the confusion table sets the two class pickers (before they are drawn)."""
+    cells = list((event or {}).get("selection", {}).get("cells", []) or [])
+    if not cells:
         return
-    point = points[-1]
-    where = (str(point.get("y")), str(point.get("x")))
-    if where == st.session_state.get(_LAST_POINT_KEY) or where[0] not in names or where[1] not in names:
+    row, column = cells[-1]
+    if not 0 <= int(row) < len(names) or str(column) not in names:
         return
-    st.session_state[_LAST_POINT_KEY] = where
-    st.session_state[TRUE_KEY], st.session_state[PREDICTED_KEY] = names.index(where[0]), names.index(where[1])
+    where = (int(row), names.index(str(column)))
+    if where == st.session_state.get(_LAST_CELL_KEY):
+        return
+    st.session_state[_LAST_CELL_KEY] = where
+    st.session_state[TRUE_KEY], st.session_state[PREDICTED_KEY] = where
+
+
+def cell_width(names: list[str]) -> int:
+    """The confusion table's column width in pixels: room for "100%" and the longest class name."""
+    return min(MAX_CELL_WIDTH, max(MIN_CELL_WIDTH, 8 * max(len(name) for name in names) + 20))
+
+
+def _confusion_columns(names: list[str]) -> dict[str, Any]:
+    """Narrow columns, so ten classes fit beside the per-class table without scrolling."""
+    width = cell_width(names)
+    columns: dict[str, Any] = {name: st.column_config.Column(name, width=width) for name in names}
+    columns["_index"] = st.column_config.Column("true ↓", width=INDEX_WIDTH)
+    return columns
 
 
 def confusion_section(checkpoint: Checkpoint, result: evaluation.Evaluation) -> bool:
-    """The confusion matrix (counts or row shares); a clicked or picked cell shows its images.
+    """The confusion table (counts or row shares); a clicked or picked cell shows its images.
     True when their Grad-CAM waits for the model."""
     names = list(result.class_names)
     normalise = st.toggle("Normalise rows (share of each true class)", key="evaluate_normalise")
-    figure = training_figures.confusion_matrix(result.confusion, names, normalise)
-    # Heatmap cells do not report clicks as selections; an invisible marker on each cell does.
-    rows, columns = np.indices(result.confusion.shape)
-    figure.add_trace(
-        go.Scatter(
-            x=[names[index] for index in columns.ravel()],
-            y=[names[index] for index in rows.ravel()],
-            customdata=result.confusion.ravel(),
-            mode="markers",
-            showlegend=False,
-            name="cells",
-            marker={"size": 26, "opacity": 0, "symbol": "square"},
-            hovertemplate="true %{y}, predicted %{x}: %{customdata} image(s)<extra></extra>",
-        )
+    st.markdown(
+        "**Confusion matrix**: a row per true class, a column per predicted class. Click a cell to see its images."
     )
-    figure.update_layout(clickmode="event+select", title="Confusion matrix: click a cell to see its images")
-    event = st.plotly_chart(figure, key=CHART_KEY, on_select="rerun", selection_mode="points")
-    _apply_chart_selection(event, names)
+    event = st.dataframe(
+        tables.confusion_table(result.confusion, names, normalise),
+        key=TABLE_KEY,
+        on_select="rerun",
+        selection_mode="single-cell",
+        column_config=_confusion_columns(names),
+    )
+    _apply_table_selection(event, names)
     if TRUE_KEY not in st.session_state:
         st.session_state[TRUE_KEY], st.session_state[PREDICTED_KEY] = _worst_cell(result)
     left, right, third = st.columns([2, 2, 1])

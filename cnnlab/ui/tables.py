@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from cnnlab.model import catalogue, shapes
 
 if TYPE_CHECKING:
     import pandas as pd  # Imported where a table is made, so a page that shows none does not load pandas.
+    from pandas.io.formats.style import Styler
+
+# The ends of the confusion table's colour scale (plotly's "Blues", as the Train page's chart): empty
+# cells are nearly white, the fullest dark blue; text turns white where the cell is dark.
+EMPTY_CELL_RGB = (247, 251, 255)
+FULL_CELL_RGB = (8, 48, 107)
+WHITE_TEXT_FROM = 0.55
 
 
 def compact_number(value: float) -> str:
@@ -62,3 +72,33 @@ def analysis_table(analysis: shapes.Analysis) -> pd.DataFrame:
                 {"#": layer, "Layer": catalogue.describe(analysis.spec.layers[layer - 1]), "Problem": message}
             )
     return pd.DataFrame(rows)
+
+
+def confusion_table(matrix: np.ndarray, class_names: Sequence[str], normalise: bool = False) -> Styler:
+    """A confusion matrix as a table: one row per true class, one column per predicted class, each cell
+    its count (or, normalised, its share of the row) on a colour as dark as the cell is full.
+
+    A table, not a chart, so the Evaluate page needs no plotly in the browser (its code took a second
+    or more to load), and a click selects a cell (`st.dataframe(..., selection_mode="single-cell")`).
+    """
+    import pandas as pd
+
+    counts = np.asarray(matrix, dtype=np.float64)
+    values = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1) if normalise else counts
+    names = [str(name) for name in class_names]
+    table = pd.DataFrame(values, index=names, columns=names)
+    shares = values / max(float(values.max()), 1e-12)
+    empty, full = np.array(EMPTY_CELL_RGB, dtype=np.float64), np.array(FULL_CELL_RGB, dtype=np.float64)
+    colours = np.rint(empty + (full - empty) * shares[..., np.newaxis]).astype(int)
+    styles = pd.DataFrame(
+        [
+            [
+                f"background-color: rgb({red}, {green}, {blue}); color: {'white' if share >= WHITE_TEXT_FROM else 'black'}"
+                for (red, green, blue), share in zip(colour_row, share_row, strict=True)
+            ]
+            for colour_row, share_row in zip(colours, shares, strict=True)
+        ],
+        index=names,
+        columns=names,
+    )
+    return table.style.apply(lambda _: styles, axis=None).format("{:.0%}" if normalise else "{:,.0f}")

@@ -12,12 +12,14 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
 
+from cnnlab.ui import evaluate_view
 from tests.e2e.conftest import go_to, screenshot, wait_for_app
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+ROW_PIXELS = 35  # The height of a row of st.dataframe, and of its header.
 
 
 def choose(page: Page, label: str, option: str) -> None:
@@ -53,7 +55,7 @@ def test_evaluate_then_predict(app_url: str, page: Page, tmp_path: Path) -> None
 
     go_to(page, "Evaluate")
     page.get_by_test_id("stMetricLabel").filter(has_text="Test accuracy").wait_for()
-    page.get_by_text("Confusion matrix: click a cell").first.wait_for()
+    page.get_by_text("Click a cell to see its images").first.wait_for()
     page.get_by_text("Most confident mistakes").first.wait_for()
     screenshot(page, "evaluate_1_overview")
 
@@ -62,12 +64,18 @@ def test_evaluate_then_predict(app_url: str, page: Page, tmp_path: Path) -> None
     choose(page, "Predicted class", "7")
     page.get_by_text(re.compile(r"\d+ correct image\(s\): true 7, predicted 7")).first.wait_for()
     page.get_by_text(re.compile(r"✓ 7→7 \d+%")).first.wait_for()
-    # A click on a cell of the chart itself picks that cell too (row 3, column 3: true 3, predicted 3).
-    chart = page.get_by_test_id("stPlotlyChart").first
-    cell = chart.locator(".nsewdrag").first
-    box = cell.bounding_box()
+    # A click on a cell of the confusion table itself picks that cell too (true 3, predicted 3). The
+    # table is drawn on a canvas: its rows are 35 pixels high under a 35-pixel header, its class columns
+    # share the width right of the true classes' column.
+    table = page.get_by_test_id("stDataFrame").nth(1)
+    box = table.bounding_box()
     assert box is not None
-    cell.click(position={"x": box["width"] * 3.5 / 10, "y": box["height"] * 3.5 / 10})
+    columns_from = evaluate_view.INDEX_WIDTH
+    column_width = (box["width"] - columns_from) / 10
+    # The pointer crosses the table on its way to the cell, as a hand's does (the grid takes a click where
+    # it saw the pointer move; Playwright's click alone jumps there).
+    table.hover(position={"x": columns_from + 2.5 * column_width, "y": ROW_PIXELS * (1 + 2.5)})
+    table.click(position={"x": columns_from + 3.5 * column_width, "y": ROW_PIXELS * (1 + 3.5)})
     wait_for_app(page)
     page.get_by_text(re.compile(r"\d+ correct image\(s\): true 3, predicted 3")).first.wait_for()
     page.get_by_text(re.compile(r"✓ 3→3 \d+%")).first.wait_for()
