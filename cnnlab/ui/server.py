@@ -29,9 +29,11 @@ if TYPE_CHECKING:
     import pandas as pd  # Imported where a table is made, so a page that shows none does not load pandas.
 
 
-# What the Train and Evaluate pages need and Home does not: imported in a background thread as the server
-# starts, while the first visitor's browser loads Streamlit's own code (about a second), so no page
-# waits for them (pandas alone takes a second on a busy machine).
+# What the Train and Evaluate pages need and Home does not: imported in a background thread once the
+# first page is drawn, so a later page does not wait for them (pandas alone takes a second on a busy
+# machine). Not as the server starts: the import then ran beside the first page's script and made Home
+# 0.25 s slower, while the first page opened gained nothing (`benchmarks/cold_start.py`,
+# `benchmarks/evaluate_open.py`).
 PAGE_MODULES = (
     "pandas",
     "plotly.graph_objects",
@@ -92,11 +94,10 @@ async def lifespan(_app: Any) -> AsyncIterator[None]:
     As the server starts, before any visitor: start the scheduler and its warm worker in a
     background thread (`cnnlab.runs.scheduler.start_in_background`), so the worker's TensorFlow
     import runs while the first visitor's browser loads the page, and queued runs left by an
-    earlier server start at once; and import `PAGE_MODULES` in another. As it stops: end the warm
-    worker (`cnnlab.runs.scheduler.shutdown_shared`); runs in training carry on for the next server.
+    earlier server start at once. As it stops: end the warm worker
+    (`cnnlab.runs.scheduler.shutdown_shared`); runs in training carry on for the next server.
     """
     scheduler_module.start_in_background(str(default_home()))
-    _import_page_modules_in_background()
     try:
         yield
     finally:
@@ -107,9 +108,9 @@ def start_in_background() -> None:
     """Start the server's scheduler and its warm worker in a background thread, once per server.
 
     The server's `lifespan` has normally started them already; `app.py` calls this after every page
-    it draws, for a server that ran no lifespan, and imports `PAGE_MODULES` in another thread. Under
-    AppTest (no server: its runtime is a stand-in) nothing starts; a page that submits still starts
-    the scheduler itself.
+    it draws, for a server that ran no lifespan; after the first page it also imports `PAGE_MODULES`
+    in another thread. Under AppTest (no server: its runtime is a stand-in) nothing starts; a page
+    that submits still starts the scheduler itself.
     """
     if runtime.exists() and type(runtime.get_instance()) is runtime.Runtime:
         scheduler_module.start_in_background(str(default_home()))
