@@ -139,6 +139,26 @@ def test_after_pause_only_pausing_is_shown_and_no_time_runs_down(home_store: Sto
     assert "left" not in app.get("progress")[0].text
 
 
+def test_epochs_recorded_without_their_duration_give_no_estimate_and_no_traceback(home_store: Store) -> None:
+    # A run whose epochs were recorded without `epoch_seconds` (the column is then NaN): no estimate
+    # from the untimed epochs, and the live view draws (it raised "cannot convert float NaN").
+    run = new_run(home_store, "untimed run")
+    home_store.set_status(run.id, Status.STARTING)
+    home_store.set_status(run.id, Status.RUNNING)
+    home_store.add_epoch_metrics(run.id, {"epoch": 1, "loss": 1.0, "accuracy": 0.5, "epoch_seconds": 4})
+    home_store.add_epoch_metrics(run.id, {"epoch": 2, "loss": 0.5, "accuracy": 0.6})
+    app = train_page(run.id)
+    no_problems(app)
+    assert "about 0:" in app.get("progress")[0].text  # From the one timed epoch: 4 s per epoch.
+    untimed = new_run(home_store, "never timed")
+    home_store.set_status(untimed.id, Status.STARTING)
+    home_store.set_status(untimed.id, Status.RUNNING)
+    home_store.add_epoch_metrics(untimed.id, {"epoch": 1, "loss": 1.0, "accuracy": 0.5})
+    app = train_page(untimed.id)
+    no_problems(app)
+    assert "left" not in app.get("progress")[0].text
+
+
 def test_a_paused_run_shows_resume_alone_and_no_estimate(home_store: Store) -> None:
     run_id = running_run(home_store)
     home_store.set_status(run_id, Status.PAUSED)

@@ -12,6 +12,7 @@ only them, so a Stop is written and said at once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -74,8 +75,11 @@ def _progress(run: RunRecord, epochs_planned: int, epoch_table: pd.DataFrame) ->
     if run.status == Status.PAUSED or run.control == "pause":
         eta = " — paused" if run.status == Status.PAUSED else " — pausing"  # No time runs down meanwhile.
     elif run.status == Status.RUNNING and not epoch_table.empty and "epoch_seconds" in epoch_table:
-        remaining = (epochs_planned - done) * float(epoch_table["epoch_seconds"].tail(3).mean())
-        eta = f" — about {int(remaining // 60)}:{int(remaining % 60):02d} left"
+        # Epochs recorded without their duration (NaN) are left out; with none timed, no estimate.
+        per_epoch = float(epoch_table["epoch_seconds"].dropna().tail(3).mean())
+        if math.isfinite(per_epoch):
+            remaining = (epochs_planned - done) * per_epoch
+            eta = f" — about {int(remaining // 60)}:{int(remaining % 60):02d} left"
     st.progress(done / max(epochs_planned, 1), text=f"{done} of {epochs_planned} epochs{eta}")
 
 
