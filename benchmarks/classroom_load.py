@@ -237,12 +237,8 @@ class Classroom:
         page.wait_for_selector(INTERACTIVE, timeout=120_000)
         browser.close()
 
-    def queue_runs(self, count: int, epochs: int = 5000) -> None:
-        """Queue `count` long digits runs, owners taking turns; the server's scheduler starts them.
-
-        Long enough (about 25 minutes each) that a run outlives the opening of thirty pages; each Stop
-        trial ends one.
-        """
+    def queue_runs(self, count: int, epochs: int = 400) -> None:
+        """Queue `count` long digits runs, owners taking turns; the server's scheduler starts them."""
         for index in range(count):
             self.store.create_run(
                 spec=presets.get(presets.DEFAULT_PRESET).spec,
@@ -317,7 +313,6 @@ class Classroom:
     def window(self, seconds: float) -> dict[str, float]:
         """Measure the server, the training and the pages for `seconds`."""
         run_id = self.training_run()
-        self.follow(run_id)  # The run they opened on may have ended while thirty pages opened.
         me = os.getpid()
         server_before, browsers_before = cpu_seconds(self.server.pid), group_cpu(me, "chrom")
         workers_before = group_cpu(self.server.pid, "python")
