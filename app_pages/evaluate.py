@@ -35,7 +35,7 @@ columns[1].metric(f"{split.capitalize()} loss", f"{result.loss:.4f}")
 columns[2].metric("Images", f"{result.count:,}")
 columns[3].metric("Mistakes", f"{result.mistake_count:,}")
 
-table_column, matrix_column = st.columns([2, 3])
+table_column, matrix_column = st.columns([5, 8])  # Room for ten classes in the confusion table.
 with table_column:
     st.subheader("Per class")
     report = evaluation.per_class_report(result)

@@ -25,7 +25,7 @@ _LAST_CELL_KEY = "evaluate_last_table_cell"
 CELL_LIMIT = 24
 MISTAKE_LIMIT = 18
 GALLERY_WIDTH = 130  # pixels a picture
-INDEX_WIDTH = 64  # pixels: the confusion table's column of true classes
+INDEX_WIDTH = 52  # pixels: the confusion table's column of true classes
 MIN_CELL_WIDTH, MAX_CELL_WIDTH = 44, 110  # pixels: a confusion table's column
 MODEL_POLL_SECONDS = 1.0
 LOAD_AFTER_POLLS = 1  # A second after the page's run: time for the browser to draw it first.
@@ -150,7 +150,7 @@ def confusion_section(checkpoint: Checkpoint, result: evaluation.Evaluation) -> 
     _apply_table_selection(event, names)
     if TRUE_KEY not in st.session_state:
         st.session_state[TRUE_KEY], st.session_state[PREDICTED_KEY] = _worst_cell(result)
-    left, right, third = st.columns([2, 2, 1])
+    left, right, third = st.columns([3, 3, 2])  # The third wide enough for "Grad-CAM" in full.
     true_class = left.selectbox("True class", range(len(names)), key=TRUE_KEY, format_func=names.__getitem__)
     predicted_class = right.selectbox(
         "Predicted class", range(len(names)), key=PREDICTED_KEY, format_func=names.__getitem__
