@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from waiting import wait_until
 
+from cnnlab.runs.executor import process_alive
+
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("pandas", "pyarrow", "keras", "tensorflow", "sklearn")
 
@@ -47,14 +49,6 @@ def _children(parent: int) -> list[tuple[int, str]]:
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process table from /proc")
-def _running(process_id: int) -> bool:
-    """Whether the process exists and is not a zombie."""
-    try:
-        return (Path("/proc") / str(process_id) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
 def test_the_server_starts_a_warm_worker_before_anyone_visits_and_ends_it_as_it_stops(tmp_path: Path) -> None:
     port = _free_port()
     environment = {**os.environ, "CNNLAB_HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -87,7 +81,7 @@ def test_the_server_starts_a_warm_worker_before_anyone_visits_and_ends_it_as_it_
         # TensorFlow (which would otherwise take a core for seconds after its server had gone).
         server.terminate()
         server.wait(timeout=30)
-        assert not [worker_id for worker_id, _ in workers if _running(worker_id)]
+        assert not [worker_id for worker_id, _ in workers if process_alive(worker_id)]
     finally:
         server.terminate()
         try:

@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 
 from cnnlab.figures import downsampling
 from cnnlab.figures.data import image_grid
+from cnnlab.trained import evaluation
 
 if TYPE_CHECKING:
     from cnnlab.runs.diagnosis import Diagnosis
@@ -255,9 +256,7 @@ def feature_maps(maps: np.ndarray, limit: int = 16, layer: str = "") -> go.Figur
 
 def confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], normalise: bool = False) -> go.Figure:
     """Rows are true classes, columns predictions; counts or row-normalised shares, written in each cell."""
-    values = np.asarray(matrix, dtype=np.float64)
-    if normalise:
-        values = values / np.maximum(values.sum(axis=1, keepdims=True), 1)
+    values = evaluation.row_shares(matrix) if normalise else np.asarray(matrix, dtype=np.float64)
     text = [[f"{value:.2f}" if normalise else f"{int(value)}" for value in row] for row in values]
     names = [str(name) for name in class_names]
     figure = go.Figure(

@@ -284,6 +284,5 @@ class LocalProcessExecutor:
             for busy in self._processes.values():
                 self._let_go(busy)  # A reused worker on a run ends after it instead of waiting for more.
         if process is not None:
-            self._let_go(process)
             process.kill()
             process.wait()

@@ -124,14 +124,13 @@ class LocalRayCluster:
         )
         environment.pop("RAY_ADDRESS", None)
         environment.update(LOOPBACK_ONLY)
-        for attempt in range(START_ATTEMPTS):
+        for _ in range(START_ATTEMPTS - 1):
             try:
                 self._ray(*self._start_arguments(), environment=environment)
                 return self
             except subprocess.CalledProcessError:
                 self.stop_processes()
-                if attempt == START_ATTEMPTS - 1:
-                    raise
+        self._ray(*self._start_arguments(), environment=environment)
         return self
 
     def _start_arguments(self) -> list[str]:

@@ -191,6 +191,14 @@ def load_scores(path: Path) -> Scores | None:
         return None
 
 
+def row_shares(confusion: np.ndarray) -> np.ndarray:
+    """A confusion matrix with each row divided by its total: the share of each true class given each
+    prediction (a class with no images keeps a row of zeros)."""
+    counts = np.asarray(confusion, dtype=np.float64)
+    shares: np.ndarray = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    return shares
+
+
 def _precision_recall_f1(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per class, from the confusion matrix: precision, recall, F1 and support (0 where undefined,
     as scikit-learn's `zero_division=0`)."""

@@ -45,8 +45,7 @@ PAGE_MODULES = (
     "cnnlab.ui.evaluate_view",
 )
 logger = logging.getLogger(__name__)
-_modules_imported = threading.Event()
-_import_lock = threading.Lock()
+_import_once = threading.Lock()  # taken, never released, by the first call that starts the import
 
 
 @st.cache_resource(show_spinner=False)
@@ -119,10 +118,8 @@ def start_in_background() -> None:
 
 def _import_page_modules_in_background() -> None:
     """Start `_import_page_modules` in a daemon thread, once per server."""
-    with _import_lock:
-        if _modules_imported.is_set():
-            return
-        _modules_imported.set()
+    if not _import_once.acquire(blocking=False):
+        return
     threading.Thread(target=_import_page_modules, name="cnnlab-imports", daemon=True).start()
 
 

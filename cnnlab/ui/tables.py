@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnnlab.model import catalogue, shapes
+from cnnlab.trained import evaluation
 
 if TYPE_CHECKING:
     import pandas as pd  # Imported where a table is made, so a page that shows none does not load pandas.
@@ -83,8 +84,7 @@ def confusion_table(matrix: np.ndarray, class_names: Sequence[str], normalise: b
     """
     import pandas as pd
 
-    counts = np.asarray(matrix, dtype=np.float64)
-    values = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1) if normalise else counts
+    values = evaluation.row_shares(matrix) if normalise else np.asarray(matrix, dtype=np.float64)
     names = [str(name) for name in class_names]
     table = pd.DataFrame(values, index=names, columns=names)
     shares = values / max(float(values.max()), 1e-12)
