@@ -19,7 +19,8 @@ import streamlit as st
 
 def main() -> None:
     """Draw the page the address names, behind the sign-in gate, with what every page shares."""
-    from cnnlab.ui import controls, identity, presentation, server, sign_in
+    from cnnlab.ui import server
+    from cnnlab.ui.session import controls, identity, presentation, sign_in
 
     st.set_page_config(page_title="CNN Lab", page_icon="assets/icon.png", layout="wide")
     # The sign-in gate: nothing without sign-in configured; else the sign-in screen until someone signs in.

@@ -7,9 +7,9 @@ import streamlit as st
 
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import data as data_figures
-from cnnlab.ui import state
-from cnnlab.ui.data_cache import load_dataset
-from cnnlab.ui.data_form import augmentation_form, dataset_picker, preparation_form
+from cnnlab.ui.cache.data_cache import load_dataset
+from cnnlab.ui.pages.data.data_form import augmentation_form, dataset_picker, preparation_form
+from cnnlab.ui.session import state
 
 st.title("Data")
 setup = state.draft()

@@ -6,7 +6,8 @@ import streamlit as st
 
 from cnnlab.errors import CnnLabError
 from cnnlab.trained import evaluation, exports
-from cnnlab.ui import evaluate_view, run_models
+from cnnlab.ui.cache import run_models
+from cnnlab.ui.pages.evaluate import evaluate_view
 
 st.title("Evaluate")
 st.caption("Measure a trained run on held-out images: accuracy, per-class scores, confusions and mistakes.")

@@ -3,7 +3,9 @@
 import streamlit as st
 
 from cnnlab.errors import CnnLabError
-from cnnlab.ui import run_table, server, state
+from cnnlab.ui import server
+from cnnlab.ui.session import state
+from cnnlab.ui.widgets import run_table
 
 st.title("CNN Lab")
 st.markdown(

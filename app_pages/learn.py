@@ -7,7 +7,8 @@ import streamlit as st
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import learn as figures
 from cnnlab.lesson import arithmetic, content
-from cnnlab.ui import learn_model, learn_widgets, presentation
+from cnnlab.ui.pages.learn import learn_model, learn_widgets
+from cnnlab.ui.session import presentation
 
 st.title("Learn: how a convolution sees an image")
 

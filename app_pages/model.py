@@ -5,11 +5,11 @@ import streamlit as st
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import model as model_figures
 from cnnlab.model import codegen, pretrained_weights, shapes
-from cnnlab.ui import controls, state
-from cnnlab.ui.dataset_context import dataset_context, show_dataset_line
-from cnnlab.ui.layer_editor import layer_editor
-from cnnlab.ui.preset_panel import preset_panel
-from cnnlab.ui.tables import analysis_table, compact_number
+from cnnlab.ui.pages.model.layer_editor import layer_editor
+from cnnlab.ui.pages.model.preset_panel import preset_panel
+from cnnlab.ui.session import controls, state
+from cnnlab.ui.widgets.dataset_context import dataset_context, show_dataset_line
+from cnnlab.ui.widgets.tables import analysis_table, compact_number
 
 st.title("Model")
 setup = state.draft()

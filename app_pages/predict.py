@@ -3,7 +3,7 @@
 import streamlit as st
 
 from cnnlab.errors import CnnLabError
-from cnnlab.ui import predict_view
+from cnnlab.ui.pages.predict import predict_view
 
 st.title("Predict")
 st.caption(

@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from cnnlab.ui import run_links, run_table, runs_view, server, sweep_view
+from cnnlab.ui import run_links, server
+from cnnlab.ui.pages.runs import runs_view
+from cnnlab.ui.widgets import run_table, sweep_view
 
 st.title("Runs")
 run_links.refuse_hidden_run()

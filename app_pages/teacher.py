@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from cnnlab.ui import identity, teacher_console
+from cnnlab.ui.pages.teacher import teacher_console
+from cnnlab.ui.session import identity
 
 st.title("Teacher's console")
 if not identity.current_user().is_teacher:

@@ -4,12 +4,13 @@ import streamlit as st
 
 from cnnlab.errors import CnnLabError
 from cnnlab.model import shapes
-from cnnlab.ui import controls, server, state
-from cnnlab.ui.dataset_context import dataset_context, show_dataset_line
-from cnnlab.ui.learning_rate_finder import finder_panel
-from cnnlab.ui.live_run import live_view
-from cnnlab.ui.sweep_form import sweep_form
-from cnnlab.ui.training_form import training_form
+from cnnlab.ui import server
+from cnnlab.ui.pages.train.learning_rate_finder import finder_panel
+from cnnlab.ui.pages.train.live_run import live_view
+from cnnlab.ui.pages.train.sweep_form import sweep_form
+from cnnlab.ui.pages.train.training_form import training_form
+from cnnlab.ui.session import controls, state
+from cnnlab.ui.widgets.dataset_context import dataset_context, show_dataset_line
 
 st.title("Train")
 setup = state.draft()

@@ -61,8 +61,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 
 from cnnlab import specs  # noqa: E402  (after the path is set)
 from cnnlab.model import presets  # noqa: E402
-from cnnlab.runs.statuses import Status  # noqa: E402
-from cnnlab.runs.store import Store  # noqa: E402
+from cnnlab.store.run_store import Store  # noqa: E402
+from cnnlab.store.statuses import Status  # noqa: E402
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Playwright, ViewportSize

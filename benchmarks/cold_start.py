@@ -96,7 +96,7 @@ def stages_of_newest_run(home: Path, app_root: Path, clicked_at: float) -> dict[
         sys.executable,
         "-c",
         "import json, sys\n"
-        "from cnnlab.runs.store import Store\n"
+        "from cnnlab.store.run_store import Store\n"
         "store = Store(sys.argv[1]); run = store.list_runs(limit=1)[0]\n"
         "events = store.events(run.id); batches = store.batch_metrics(run.id)\n"
         "took = events[events['message'].str.contains('took the run')]['time']\n"

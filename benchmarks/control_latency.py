@@ -30,10 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cnnlab import specs
 from cnnlab.model import presets
-from cnnlab.runs.executor import LocalProcessExecutor
-from cnnlab.runs.scheduler import Scheduler
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
+from cnnlab.runs.queue.executor import LocalProcessExecutor
+from cnnlab.runs.queue.scheduler import Scheduler
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 
 POLL_SECONDS = 0.005
 GIVE_UP_SECONDS = 300.0

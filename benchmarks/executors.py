@@ -39,9 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import first_metric_latency
 
 from cnnlab import specs
-from cnnlab.runs.executor import Executor, LocalProcessExecutor
-from cnnlab.runs.scheduler import Scheduler
-from cnnlab.runs.store import Store
+from cnnlab.runs.queue.executor import Executor, LocalProcessExecutor
+from cnnlab.runs.queue.scheduler import Scheduler
+from cnnlab.store.run_store import Store
 
 SPEC = specs.ModelSpec.from_dict(
     {
@@ -127,7 +127,7 @@ def wait_for_warm(executor: Executor) -> None:
     if isinstance(executor, LocalProcessExecutor):
         first_metric_latency.wait_until_idle(executor)
         return
-    from cnnlab.runs.ray_executor import RayExecutor
+    from cnnlab.runs.ray.executor import RayExecutor
 
     if isinstance(executor, RayExecutor):
         executor.wait_until_warm()
@@ -175,12 +175,12 @@ def main() -> None:
         figures["local"] = run_sweep(local_executor, store, arguments.runs, arguments.epochs)
         local_files = transport_volume(store)
 
-        from cnnlab.runs.ray_cluster import LocalRayCluster
+        from ray_cluster import LocalRayCluster
 
         cluster_started = time.monotonic()
         with LocalRayCluster(num_cpus=SLOTS) as cluster:
             os.environ.update(cluster.client_environment)  # Before Ray is imported here.
-            from cnnlab.runs.ray_executor import RayExecutor
+            from cnnlab.runs.ray.executor import RayExecutor
 
             print(f"ray start --head: {time.monotonic() - cluster_started:.1f} s (not counted)")
             store = Store(Path(folder) / "ray")

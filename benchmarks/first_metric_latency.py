@@ -1,6 +1,6 @@
 """How soon the first batch metric reaches the store after a submit: cold, warm, and a reused warm worker.
 
-Cold: the scheduler starts a fresh `python -m cnnlab.runs.worker` that imports TensorFlow. Warm: a
+Cold: the scheduler starts a fresh `python -m cnnlab.runs.worker.main` that imports TensorFlow. Warm: a
 worker started earlier has imported TensorFlow and warmed up, and waits for a run id. Reused: the
 worker that trained the run before takes the next one (the server's default). Each measurement
 submits the default digits preset on the built-in digits (one epoch), as Home's "Train a digits
@@ -102,9 +102,9 @@ def first_metric(runner: Any) -> dict[str, float]:
 
 def measure_here() -> dict[str, list[dict[str, float]]]:
     """In this process (its cnnlab): one cold run, then a warm worker's run and a reused worker's run."""
-    from cnnlab.runs.executor import LocalProcessExecutor
-    from cnnlab.runs.scheduler import Scheduler
-    from cnnlab.runs.store import Store
+    from cnnlab.runs.queue.executor import LocalProcessExecutor
+    from cnnlab.runs.queue.scheduler import Scheduler
+    from cnnlab.store.run_store import Store
 
     results: dict[str, list[dict[str, float]]] = {}
     for warm in (False, True):

@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cnnlab import specs
 from cnnlab.model import presets
-from cnnlab.runs import lr_finder
+from cnnlab.runs.queue import learning_rate_range
+from cnnlab.runs.worker import lr_finder
 
 
 def main() -> None:
@@ -42,7 +43,7 @@ def main() -> None:
         result = lr_finder.find_for_settings(preset.spec, data, seeded)
         here.append(result.seconds)
         started = time.perf_counter()
-        in_worker = lr_finder.find_learning_rate_in_worker(preset.spec, data, seeded)
+        in_worker = learning_rate_range.find_learning_rate_in_worker(preset.spec, data, seeded)
         worker.append(time.perf_counter() - started)
         print(
             f"  round {round_number + 1} (seed {round_number}): {len(result.learning_rates)} batches, "

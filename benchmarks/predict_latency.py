@@ -72,9 +72,10 @@ def train_run(home: Path) -> str:
     """Train the default digits CNN for 3 epochs in `home`; return the run id."""
     from cnnlab import specs
     from cnnlab.model import presets
-    from cnnlab.runs import training, worker
-    from cnnlab.runs.statuses import Status
-    from cnnlab.runs.store import Store
+    from cnnlab.runs.worker import main as worker
+    from cnnlab.runs.worker import training
+    from cnnlab.store.run_store import Store
+    from cnnlab.store.statuses import Status
 
     store = Store(home)
     run = store.create_run(

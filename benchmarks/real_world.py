@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cnnlab.data import datasets  # noqa: E402  # After the path is set.
-from cnnlab.runs.store import Store  # noqa: E402  # Same.
+from cnnlab.store.run_store import Store  # noqa: E402  # Same.
 from cnnlab.trained import calibration as calibrating  # noqa: E402  # Same.
 from cnnlab.trained import checkpoints, prediction  # noqa: E402  # Same.
 

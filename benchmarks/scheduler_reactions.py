@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cnnlab import specs
 from cnnlab.model import presets
-from cnnlab.runs.executor import LocalProcessExecutor
-from cnnlab.runs.scheduler import Scheduler
-from cnnlab.runs.store import Store
+from cnnlab.runs.queue.executor import LocalProcessExecutor
+from cnnlab.runs.queue.scheduler import Scheduler
+from cnnlab.store.run_store import Store
 
 
 def _until(condition: Callable[[], bool], what: str, timeout: float = 300.0) -> None:

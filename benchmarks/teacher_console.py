@@ -20,9 +20,9 @@ from pathlib import Path
 
 from cnnlab.classroom import overview
 from cnnlab.model import presets
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
 from cnnlab.specs import DataSettings, TrainingSettings
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 
 TICK_SECONDS = 2.0
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cnnlab.runs import threads
+from cnnlab.runs.worker import threads
 
 THREADS = threads.configure_threads(max(1, os.cpu_count() or 1))
 
@@ -37,10 +37,10 @@ from cnnlab import specs  # noqa: E402
 from cnnlab.data import datasets  # noqa: E402
 from cnnlab.data.info import SplitData  # noqa: E402
 from cnnlab.model import presets  # noqa: E402
-from cnnlab.runs import training  # noqa: E402
-from cnnlab.runs.executor import LocalProcessExecutor  # noqa: E402
-from cnnlab.runs.scheduler import Scheduler  # noqa: E402
-from cnnlab.runs.store import Store  # noqa: E402
+from cnnlab.runs.queue.executor import LocalProcessExecutor  # noqa: E402
+from cnnlab.runs.queue.scheduler import Scheduler  # noqa: E402
+from cnnlab.runs.worker import training  # noqa: E402
+from cnnlab.store.run_store import Store  # noqa: E402
 
 
 def data_settings() -> specs.DataSettings:

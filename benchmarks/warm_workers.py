@@ -8,7 +8,7 @@ the whole queue's wall time, the handover (from that end to the run's "took the 
 warm-worker mechanism alone, without the run's own data loading, model build and tracing) and the
 CPU seconds all worker processes used per run (robust to other load on the machine). The three ways:
 
-- cold: every run starts a fresh `python -m cnnlab.runs.worker` that imports TensorFlow;
+- cold: every run starts a fresh `python -m cnnlab.runs.worker.main` that imports TensorFlow;
 - spare: a warm worker is prepared as soon as the previous one took a run, so it imports
   TensorFlow while that run trains (option (a) of issue 13.3; one process per run);
 - reuse: the worker that ends a run clears Keras's state and takes the next (option (b), what the
@@ -35,9 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cnnlab import specs
 from cnnlab.model import presets
-from cnnlab.runs.executor import LocalProcessExecutor
-from cnnlab.runs.scheduler import Scheduler
-from cnnlab.runs.store import Store
+from cnnlab.runs.queue.executor import LocalProcessExecutor
+from cnnlab.runs.queue.scheduler import Scheduler
+from cnnlab.store.run_store import Store
 
 MODES = ("cold", "spare", "reuse")
 
@@ -69,13 +69,13 @@ def keep_a_spare(executor: LocalProcessExecutor, stop: threading.Event) -> None:
 
 
 def worker_processes() -> list[int]:
-    """The worker processes this process started (its children running `cnnlab.runs.worker`)."""
+    """The worker processes this process started (its children running `cnnlab.runs.worker.main`)."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                if parent == os.getpid() and b"cnnlab.runs.worker" in (entry / "cmdline").read_bytes():
+                if parent == os.getpid() and b"cnnlab.runs.worker.main" in (entry / "cmdline").read_bytes():
                     found.append(int(entry.name))
             except (OSError, ValueError):
                 continue

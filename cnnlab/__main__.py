@@ -1,5 +1,5 @@
 """Entry point for `python -m cnnlab`."""
 
-from cnnlab.cli import main
+from cnnlab.cli.main import main
 
 raise SystemExit(main())

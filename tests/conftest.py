@@ -9,7 +9,7 @@ import pytest
 if TYPE_CHECKING:
     import subprocess
 
-    from cnnlab.runs.store import Store
+    from cnnlab.store.run_store import Store
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -52,7 +52,7 @@ def cnnlab_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def home_store(cnnlab_home: Path) -> "Store":
     """The run store in `cnnlab_home`: the one the app under test reads and writes."""
-    from cnnlab.runs.store import Store
+    from cnnlab.store.run_store import Store
 
     return Store(cnnlab_home)
 

@@ -1,6 +1,6 @@
 """Light job functions for the worker and scheduler tests: they obey the job contract of
-`cnnlab.runs.worker` (status running, batch metrics, `Control`) without importing TensorFlow, so
-process tests take a second instead of seven. `cnnlab.runs.training.run` is tested for real in
+`cnnlab.runs.worker.main` (status running, batch metrics, `Control`) without importing TensorFlow, so
+process tests take a second instead of seven. `cnnlab.runs.worker.training.run` is tested for real in
 tests/test_training.py and end to end in tests/test_scheduler.py.
 """
 
@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 from cnnlab.errors import DatasetUnavailable
-from cnnlab.runs.job import Control, Outcome
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
+from cnnlab.runs.queue.job import Control, Outcome
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 
 BATCHES_PER_EPOCH = 10
 WARM_MARKER = "CNNLAB_TEST_WARM_MARKER"

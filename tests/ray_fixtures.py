@@ -1,6 +1,6 @@
 """A local Ray cluster per test module, for the Ray executor tests and the Ray browser test.
 
-`ray start --head --num-cpus 2` with its own temp dir and ports (`cnnlab.runs.ray_cluster`), started
+`ray start --head --num-cpus 2` with its own temp dir and ports (`ray_cluster`), started
 by the first test that asks for it and stopped after the last. Skips only where Ray is not installed;
 CI installs it (`pip install -e '.[test,ray]'`), and there a missing Ray fails instead.
 """
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from cnnlab.runs.ray_cluster import LocalRayCluster
+    from ray_cluster import LocalRayCluster
 
 
 def require_ray() -> None:
@@ -36,7 +36,7 @@ def ray_cluster() -> Iterator[LocalRayCluster]:
     not meet the next module's.
     """
     require_ray()
-    from cnnlab.runs.ray_cluster import LocalRayCluster
+    from ray_cluster import LocalRayCluster
 
     with LocalRayCluster(num_cpus=2) as cluster, pytest.MonkeyPatch.context() as patch:
         # This process (the tests' executors) and the app servers it starts connect over the loopback.

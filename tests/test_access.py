@@ -17,17 +17,17 @@ import numpy as np
 import pytest
 
 from cnnlab import specs
+from cnnlab.classroom.access import RunAccess
 from cnnlab.classroom.limits import Limits
 from cnnlab.classroom.users import LOCAL_USER, Role, User
 from cnnlab.errors import AccessError, BudgetError
 from cnnlab.model import shapes
-from cnnlab.runs.access import RunAccess
-from cnnlab.runs.executor import LocalProcessExecutor
-from cnnlab.runs.reader import RunReader
-from cnnlab.runs.records import RunRecord
-from cnnlab.runs.scheduler import Scheduler
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
+from cnnlab.runs.queue.executor import LocalProcessExecutor
+from cnnlab.runs.queue.scheduler import Scheduler
+from cnnlab.store.reader import RunReader
+from cnnlab.store.records import RunRecord
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 
 SPEC = specs.ModelSpec.from_dict(
     {

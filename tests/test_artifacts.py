@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from cnnlab.errors import RunError
-from cnnlab.runs.artifacts import MAX_SNAPSHOT_BYTES, RunArtifacts
-from cnnlab.runs.database import Database
-from cnnlab.runs.store import Store
+from cnnlab.store.artifacts import MAX_SNAPSHOT_BYTES, RunArtifacts
+from cnnlab.store.database import Database
+from cnnlab.store.run_store import Store
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from cnnlab.runs import best
+from cnnlab.store import best
 
 
 def test_best_epoch_is_the_highest_validation_accuracy_earliest_on_ties() -> None:

@@ -18,12 +18,13 @@ from waiting import wait_until
 
 from cnnlab import specs
 from cnnlab.model import presets
-from cnnlab.runs import best, callbacks, telemetry, training
-from cnnlab.runs.artifact_callbacks import Checkpoints, TelemetrySnapshots, load_layer_weights
-from cnnlab.runs.background_writer import BackgroundWriter
-from cnnlab.runs.job import Control
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
+from cnnlab.runs.queue.job import Control
+from cnnlab.runs.worker import callbacks, telemetry, training
+from cnnlab.runs.worker.artifact_callbacks import Checkpoints, TelemetrySnapshots, load_layer_weights
+from cnnlab.runs.worker.background_writer import BackgroundWriter
+from cnnlab.store import best
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 
 IMAGES, BATCH_SIZE, STEPS = 48, 8, 6
 RNG = np.random.default_rng(0)

@@ -12,8 +12,8 @@ import pytest
 from cnnlab import specs
 from cnnlab.errors import RunError
 from cnnlab.model import presets
-from cnnlab.runs import best
-from cnnlab.runs.store import Store
+from cnnlab.store import best
+from cnnlab.store.run_store import Store
 from cnnlab.trained import checkpoints
 from cnnlab.trained.checkpoints import CheckpointError
 
@@ -210,7 +210,7 @@ def test_an_ended_runs_results_label_its_checkpoints_as_its_table_does(
     best epoch is not its last and for a one-epoch run, both say the same; a live run reads the table."""
     import dataclasses
 
-    from cnnlab.runs.statuses import Status
+    from cnnlab.store.statuses import Status
 
     for home, run_id in (peaked_home, trained_home):
         store = Store(home)

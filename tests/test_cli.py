@@ -75,9 +75,9 @@ def test_code_prints_a_script() -> None:
 
 def _recorded_runs(home: Path) -> tuple[str, str]:
     """Two runs in `home`: one completed with results, one waiting in the queue; (completed, queued)."""
-    from cnnlab.runs.statuses import Status
-    from cnnlab.runs.store import Store
     from cnnlab.specs import DataSettings, TrainingSettings
+    from cnnlab.store.run_store import Store
+    from cnnlab.store.statuses import Status
 
     store = Store(home)
     spec = presets.get("digits_default").spec
@@ -98,7 +98,7 @@ def _recorded_runs(home: Path) -> tuple[str, str]:
 def test_runs_lists_status_epochs_and_accuracies(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from cnnlab import cli
+    from cnnlab.cli import main as cli
 
     monkeypatch.setenv("CNNLAB_HOME", str(tmp_path))
     done, waiting = _recorded_runs(tmp_path)
@@ -112,7 +112,7 @@ def test_runs_lists_status_epochs_and_accuracies(
 
 
 def test_runs_refuses_an_unknown_status(capsys: pytest.CaptureFixture[str]) -> None:
-    from cnnlab import cli
+    from cnnlab.cli import main as cli
 
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["runs", "--status", "exploded"])
@@ -123,8 +123,8 @@ def test_runs_refuses_an_unknown_status(capsys: pytest.CaptureFixture[str]) -> N
 def test_stop_cancels_a_queued_run_and_knows_an_ended_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from cnnlab import cli
-    from cnnlab.runs.store import Store
+    from cnnlab.cli import main as cli
+    from cnnlab.store.run_store import Store
 
     monkeypatch.setenv("CNNLAB_HOME", str(tmp_path))
     done, waiting = _recorded_runs(tmp_path)
@@ -150,7 +150,7 @@ def test_train_runs_a_worker_and_ends_with_one_json_line(tmp_path: Path) -> None
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert (summary["status"], summary["epochs"]) == ("completed", 1)
     assert 0.0 <= summary["test_accuracy"] <= 1.0
-    from cnnlab.runs.store import Store
+    from cnnlab.store.run_store import Store
 
     run = Store(tmp_path).get_run(summary["run_id"])
     assert run.training().epochs == 1 and run.data().subset == 300 and run.owner == "cli"

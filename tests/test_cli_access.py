@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from cnnlab import cli, specs
-from cnnlab.runs.records import RunRecord
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
+from cnnlab import specs
+from cnnlab.cli import main as cli
+from cnnlab.store.records import RunRecord
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 
 SPEC = specs.ModelSpec.from_dict(
     {

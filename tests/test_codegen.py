@@ -2,7 +2,7 @@
 
 The oracle is the app itself: the script's `main()` runs on tiny data, and the model it fits, its
 compiled optimizer and loss, the fit arguments and the callbacks are compared with what
-`cnnlab.runs.training` builds for the same settings.
+`cnnlab.runs.worker.training` builds for the same settings.
 """
 
 import dataclasses
@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from cnnlab.model import build, codegen, presets
-from cnnlab.runs import training
+from cnnlab.runs.worker import training
 from cnnlab.specs import AugmentationSettings, DataSettings, LayerSpec, ModelSpec, TrainingSettings
 
 VARIED_SETTINGS = [

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from cnnlab import specs
 from cnnlab.model import shapes
-from cnnlab.runs import compare
-from cnnlab.runs.store import Store
+from cnnlab.runs.views import compare
+from cnnlab.store.run_store import Store
 
 SMALL = specs.ModelSpec(
     (8, 8, 1),

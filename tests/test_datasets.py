@@ -11,7 +11,7 @@ import data_files
 import numpy as np
 import pytest
 
-from cnnlab import cli
+from cnnlab.cli import main as cli
 from cnnlab.data import datasets
 from cnnlab.errors import DatasetError
 from cnnlab.specs import DataSettings

@@ -13,10 +13,12 @@ import pytest
 from cnnlab import specs
 from cnnlab.errors import RunError
 from cnnlab.model import presets
-from cnnlab.runs import devices
-from cnnlab.runs.devices import DeviceChoice, Gpu
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
+from cnnlab.runs.queue import capacity
+from cnnlab.runs.worker import devices
+from cnnlab.runs.worker.devices import DeviceChoice, Gpu
+from cnnlab.store import records
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 from tests.app_pages import open_page
 
 TWO_GPUS = [Gpu(0, "NVIDIA T4"), Gpu(1, "NVIDIA A100")]
@@ -87,21 +89,21 @@ def test_a_worker_takes_the_first_slot_no_other_process_holds(
 
 
 def test_the_gpus_a_run_asks_a_cluster_for(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(devices.GPUS_PER_RUN_VARIABLE, raising=False)
-    assert devices.gpus_per_run(build="cpu", gpu_count=2) == 0.0
-    assert devices.gpus_per_run(build="cuda", gpu_count=0) == 0.0
-    assert devices.gpus_per_run(build="cuda", gpu_count=1) == 1.0
+    monkeypatch.delenv(capacity.GPUS_PER_RUN_VARIABLE, raising=False)
+    assert capacity.gpus_per_run(build="cpu", gpu_count=2) == 0.0
+    assert capacity.gpus_per_run(build="cuda", gpu_count=0) == 0.0
+    assert capacity.gpus_per_run(build="cuda", gpu_count=1) == 1.0
     # This machine has the CPU build and no GPU.
-    assert devices.tensorflow_build() == "cpu"
-    assert devices.gpus_per_run() == 0.0
-    monkeypatch.setenv(devices.GPUS_PER_RUN_VARIABLE, "0.5")
-    assert devices.gpus_per_run(build="cpu", gpu_count=0) == 0.5
-    monkeypatch.setenv(devices.GPUS_PER_RUN_VARIABLE, "2")
-    assert devices.gpus_per_run() == 2.0
+    assert capacity.tensorflow_build() == "cpu"
+    assert capacity.gpus_per_run() == 0.0
+    monkeypatch.setenv(capacity.GPUS_PER_RUN_VARIABLE, "0.5")
+    assert capacity.gpus_per_run(build="cpu", gpu_count=0) == 0.5
+    monkeypatch.setenv(capacity.GPUS_PER_RUN_VARIABLE, "2")
+    assert capacity.gpus_per_run() == 2.0
     for wrong in ("1.5", "-1", "one"):
-        monkeypatch.setenv(devices.GPUS_PER_RUN_VARIABLE, wrong)
+        monkeypatch.setenv(capacity.GPUS_PER_RUN_VARIABLE, wrong)
         with pytest.raises(RunError, match=f"got '{wrong}'"):
-            devices.gpus_per_run()
+            capacity.gpus_per_run()
 
 
 def test_a_worker_here_sets_up_the_cpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -118,9 +120,9 @@ def test_a_worker_here_sets_up_the_cpu(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_a_run_records_its_device_for_the_pages() -> None:
-    assert devices.recorded_device({"device": "CPU (2 threads)", "epochs": 1}) == "CPU (2 threads)"
-    assert devices.recorded_device({"epochs": 1}) is None
-    assert devices.recorded_device(None) is None
+    assert records.recorded_device({"device": "CPU (2 threads)", "epochs": 1}) == "CPU (2 threads)"
+    assert records.recorded_device({"epochs": 1}) is None
+    assert records.recorded_device(None) is None
 
 
 def test_a_real_run_on_this_machine_records_the_cpu(trained_home: tuple[Path, str]) -> None:
@@ -128,7 +130,7 @@ def test_a_real_run_on_this_machine_records_the_cpu(trained_home: tuple[Path, st
     # tests/test_training.py (the real worker that is killed after its first epoch).
     home, run_id = trained_home
     finished = Store(home).get_run(run_id)
-    assert devices.recorded_device(finished.results) == devices.describe_device()
+    assert records.recorded_device(finished.results) == devices.describe_device()
     assert finished.results["device"].startswith("CPU (")
     assert finished.result("device") is None and finished.result("test_accuracy") is not None
 

@@ -18,9 +18,11 @@ import pytest
 
 from cnnlab import specs
 from cnnlab.model import presets
-from cnnlab.runs import diagnosis, training, worker
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
+from cnnlab.runs.views import diagnosis
+from cnnlab.runs.worker import main as worker
+from cnnlab.runs.worker import training
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 
 SPEC = presets.get("digits_default").spec
 ROOT = Path(__file__).resolve().parents[1]
@@ -232,8 +234,8 @@ def test_the_cli_run_at_learning_rate_10_ends_diverged_naming_it(tmp_path: Path)
 
 def test_a_continued_fit_does_not_take_its_trained_loss_as_the_start(store: Store) -> None:
     """A continue starts from trained weights: a later ordinary batch three times its first one is no divergence."""
-    from cnnlab.runs.callbacks import FitProgress
-    from cnnlab.runs.diagnosis_callbacks import Diagnose
+    from cnnlab.runs.worker.callbacks import FitProgress
+    from cnnlab.runs.worker.diagnosis_callbacks import Diagnose
 
     facts = diagnosis.RunFacts(num_classes=10, chance_accuracy=0.1)
     continued = Diagnose(store, "no-run", FitProgress(), facts)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnnlab.ui import drawing
+from cnnlab.ui.pages.predict import drawing
 
 
 def test_the_pen_draws_training_like_strokes_for_each_input_size() -> None:

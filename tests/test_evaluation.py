@@ -13,7 +13,7 @@ from sklearn import metrics
 from cnnlab import specs
 from cnnlab.data import datasets
 from cnnlab.data.info import SplitData
-from cnnlab.runs.store import Store
+from cnnlab.store.run_store import Store
 from cnnlab.trained import checkpoints, evaluation
 from cnnlab.trained.evaluation import EvaluationError
 

@@ -11,11 +11,11 @@ import pytest
 from waiting import wait_until
 
 from cnnlab import specs
-from cnnlab.runs import threads
-from cnnlab.runs.executor import LocalProcessExecutor, process_alive
-from cnnlab.runs.scheduler import Scheduler
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
+from cnnlab.runs.queue.executor import LocalProcessExecutor, process_alive
+from cnnlab.runs.queue.scheduler import Scheduler
+from cnnlab.runs.worker import threads
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 
 TESTS = Path(__file__).resolve().parent
 SPEC = specs.ModelSpec((8, 8, 1), (specs.LayerSpec("Flatten"), specs.LayerSpec("Dense", {"units": 2})))

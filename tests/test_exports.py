@@ -14,10 +14,10 @@ import pytest
 
 from cnnlab.errors import RunError
 from cnnlab.model import build, presets, shapes
-from cnnlab.runs import compare
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
+from cnnlab.runs.views import compare
 from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 from cnnlab.trained import exports
 
 

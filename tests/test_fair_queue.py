@@ -10,9 +10,9 @@ import threading
 import pytest
 
 from cnnlab import specs
-from cnnlab.runs.records import RunRecord
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
+from cnnlab.store.records import RunRecord
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 
 SPEC = specs.ModelSpec.from_dict(
     {"name": "tiny", "input_shape": [8, 8, 1], "layers": [{"type": "Flatten"}, {"type": "Dense", "units": 2}]}

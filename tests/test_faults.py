@@ -27,10 +27,10 @@ from waiting import DEADLINE_SECONDS, wait_until
 from cnnlab import specs
 from cnnlab.data import datasets
 from cnnlab.model import presets
-from cnnlab.runs.executor import LocalProcessExecutor
-from cnnlab.runs.scheduler import Scheduler
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
+from cnnlab.runs.queue.executor import LocalProcessExecutor
+from cnnlab.runs.queue.scheduler import Scheduler
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 
 ROOT = Path(__file__).resolve().parents[1]
 # Digits upscaled to 16 pixels: an epoch lasts long enough to be killed in its middle.
@@ -118,7 +118,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from cnnlab.runs.store import Store
+from cnnlab.store.run_store import Store
 
 home, run_id, stop_file = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 store = Store(home)
@@ -211,9 +211,7 @@ def test_the_cli_trains_while_the_server_writes_to_the_same_store_and_no_row_is_
 
 def test_two_processes_creating_one_store_at_once_both_succeed(tmp_path: Path) -> None:
     environment = {**os.environ, "PYTHONPATH": str(ROOT)}
-    code = (
-        "import sys; from cnnlab.runs.store import Store; s = Store(sys.argv[1]); print(len(s.list_runs()))"
-    )
+    code = "import sys; from cnnlab.store.run_store import Store; s = Store(sys.argv[1]); print(len(s.list_runs()))"
     for attempt in range(2):
         home = tmp_path / f"fresh-{attempt}"
         processes = [

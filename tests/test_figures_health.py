@@ -1,4 +1,4 @@
-"""The Layer health figures, from the tables `cnnlab.runs.health` reads: what each draws, and that
+"""The Layer health figures, from the tables `cnnlab.runs.views.health` reads: what each draws, and that
 every figure has a one-line explanation beside it."""
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ def test_mosaic_places_each_tile_scaled_on_its_own() -> None:
 
 
 def test_diagnoses_are_marked_on_the_curves_with_their_cause_and_fix() -> None:
-    from cnnlab.runs.diagnosis import Diagnosis
+    from cnnlab.runs.views.diagnosis import Diagnosis
 
     epochs = pd.DataFrame({"epoch": [1, 2, 3], "loss": [1.0, 0.5, 0.6], "val_loss": [1.1, 0.7, 0.9]})
     found = Diagnosis("overfitting", 3, "Validation loss rose.", "Add dropout.")
@@ -143,7 +143,7 @@ def test_diagnoses_are_marked_on_the_curves_with_their_cause_and_fix() -> None:
 
 
 def test_the_learning_rate_finder_plots_the_loss_on_a_log_axis_with_the_suggestion() -> None:
-    from cnnlab.runs.lr_finder import FinderResult
+    from cnnlab.runs.queue.learning_rate_range import FinderResult
 
     rates = tuple(float(rate) for rate in np.logspace(-7, 0, 50))
     losses = tuple(float(loss) for loss in np.linspace(2.3, 1.0, 50))

@@ -1,4 +1,4 @@
-"""`cnnlab.runs.first_step`: the training step is traced once, and a fit learns exactly as a plain one."""
+"""`cnnlab.runs.worker.first_step`: the training step is traced once, and a fit learns exactly as a plain one."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 from cnnlab import specs
-from cnnlab.runs import first_step, training
+from cnnlab.runs.worker import first_step, training
 
 SPEC = specs.ModelSpec(
     input_shape=(8, 8, 1),

@@ -12,8 +12,8 @@ from streamlit.testing.v1 import AppTest
 from cnnlab import share
 from cnnlab.model import presets, pretrained_weights, shapes
 from cnnlab.specs import DataSettings, TrainingSettings
-from cnnlab.ui import preset_panel
-from cnnlab.ui.dataset_context import DatasetContext
+from cnnlab.ui.pages.model import preset_panel
+from cnnlab.ui.widgets.dataset_context import DatasetContext
 from tests.app_pages import no_problems, open_page
 
 pytestmark = pytest.mark.usefixtures("cnnlab_home")

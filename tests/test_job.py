@@ -11,10 +11,10 @@ import threading
 from waiting import DEADLINE_SECONDS, wait_until
 
 from cnnlab.model import presets
-from cnnlab.runs.job import Control, Outcome
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
+from cnnlab.runs.queue.job import Control, Outcome
 from cnnlab.specs import DataSettings, TrainingSettings
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 
 
 def _run(store: Store, status: Status = Status.RUNNING) -> str:

@@ -7,7 +7,7 @@ from cnnlab.classroom.limits import Limits
 from cnnlab.classroom.users import Role, User
 from cnnlab.model import presets
 from cnnlab.specs import TrainingSettings
-from cnnlab.ui import state
+from cnnlab.ui.session import state
 
 STUDENT = User("ada", "Ada", Role.STUDENT)
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as strategies
 from cnnlab import share
 from cnnlab.model import catalogue, presets
 from cnnlab.specs import DataSettings, TrainingSettings
-from cnnlab.ui import setup_entry
+from cnnlab.ui.session import setup_entry
 from tests.app_pages import open_page
 
 SETUP_PAGES = ("data", "model", "train")

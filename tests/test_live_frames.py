@@ -12,11 +12,11 @@ from pathlib import Path
 import pandas as pd
 
 from cnnlab.model import presets
-from cnnlab.runs import diagnosis
-from cnnlab.runs.live_frames import Frames, LiveFrames, read_version
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
+from cnnlab.runs.views import diagnosis
+from cnnlab.runs.views.live_frames import Frames, LiveFrames, read_version
 from cnnlab.specs import DataSettings, TrainingSettings
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 
 BATCHES = 7
 

@@ -19,14 +19,14 @@ from streamlit.testing.v1 import AppTest
 
 from cnnlab.figures import training as training_figures
 from cnnlab.model import presets
-from cnnlab.runs import names
-from cnnlab.runs.records import RunRecord
-from cnnlab.runs.scheduler import Scheduler
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
+from cnnlab.runs.queue.scheduler import Scheduler
 from cnnlab.specs import DataSettings, TrainingSettings
+from cnnlab.store import names
+from cnnlab.store.records import RunRecord
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 from cnnlab.trained import exports
-from cnnlab.ui import run_table, tables
+from cnnlab.ui.widgets import run_table, tables
 from tests.app_pages import no_problems, open_page
 
 pytestmark = pytest.mark.usefixtures("cnnlab_home")

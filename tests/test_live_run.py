@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from cnnlab.runs import statuses
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
-from cnnlab.ui import live_controls, live_run, run_cache
+from cnnlab.store import statuses
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
+from cnnlab.ui.pages.train import live_controls, live_run, run_cache
 from tests.app_pages import no_problems, open_page
 from tests.test_pages import new_run
 

@@ -7,9 +7,9 @@ import pytest
 from cnnlab.classroom import overview
 from cnnlab.errors import SpecError
 from cnnlab.model import presets, shapes
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
 from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 
 SMALL = presets.get("mnist_minimal").spec  # 34,826 parameters
 LARGE = presets.get(presets.DEFAULT_PRESET).spec  # 151,306

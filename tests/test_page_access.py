@@ -14,9 +14,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnnlab import specs
-from cnnlab.runs.records import RunRecord
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
+from cnnlab.store.records import RunRecord
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 from tests.app_pages import open_page
 
 CLASSROOM = """

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cnnlab.runs.store import Store
+from cnnlab.store.run_store import Store
 from tests.app_pages import no_problems, open_page
 
 TIMEOUT = 90
@@ -108,7 +108,7 @@ def test_a_server_restart_opens_evaluate_from_saved_scores_without_the_model(
     import streamlit as st
 
     from cnnlab.trained import checkpoints, evaluation
-    from cnnlab.ui import run_models
+    from cnnlab.ui.cache import run_models
 
     for saved in (home / "cache" / "evaluations").glob("scores_*.npz"):
         saved.unlink()  # As for a run trained before its worker saved scores.
@@ -148,7 +148,7 @@ def test_a_finished_run_opens_from_the_scores_its_worker_saved(
     import streamlit as st
 
     from cnnlab.trained import checkpoints, evaluation, saved_scores
-    from cnnlab.ui import run_models
+    from cnnlab.ui.cache import run_models
 
     home, run_id = unopened_run
     monkeypatch.setenv("CNNLAB_HOME", str(home))
@@ -181,7 +181,7 @@ def test_gallery_captions_name_truth_prediction_and_confidence(
     """The mistakes are pictures with captions (page text, not 11-pixel chart titles), and their
     Grad-CAM overlays come once the model has loaded."""
     from cnnlab.trained import checkpoints
-    from cnnlab.ui import run_models
+    from cnnlab.ui.cache import run_models
 
     app = evaluate_page(trained_home[1])
     no_problems(app)

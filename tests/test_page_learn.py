@@ -10,7 +10,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnnlab.lesson import arithmetic, content
-from cnnlab.ui import learn_widgets, presentation
+from cnnlab.ui.pages.learn import learn_widgets
+from cnnlab.ui.session import presentation
 from tests.app_pages import open_page
 
 PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "learn.py")
@@ -123,9 +124,9 @@ def test_presentation_mode_injects_large_type(home: Path) -> None:
 def test_real_model_section_shows_a_runs_kernels(home: Path) -> None:
     import keras
 
-    from cnnlab.runs.statuses import Status
-    from cnnlab.runs.store import Store
     from cnnlab.specs import DataSettings, LayerSpec, ModelSpec, TrainingSettings
+    from cnnlab.store.run_store import Store
+    from cnnlab.store.statuses import Status
 
     model = keras.Sequential(
         [

@@ -15,9 +15,10 @@ from streamlit.testing.v1 import AppTest
 
 from cnnlab import specs
 from cnnlab.model import presets
-from cnnlab.runs import probes, training
-from cnnlab.runs.scheduler import Scheduler
-from cnnlab.runs.store import Store
+from cnnlab.runs.queue.scheduler import Scheduler
+from cnnlab.runs.worker import training
+from cnnlab.store import probes
+from cnnlab.store.run_store import Store
 from tests.app_pages import no_problems, open_page
 
 TIMEOUT = 90

@@ -9,9 +9,9 @@ from streamlit.proto.Block_pb2 import Block as BlockProto
 from streamlit.testing.v1 import AppTest
 
 from cnnlab.model import build, presets
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
 from cnnlab.specs import DataSettings, TrainingSettings
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 from tests.app_pages import no_problems, open_page
 from tests.test_exports import recorded_run
 

@@ -13,10 +13,10 @@ from streamlit.testing.v1 import AppTest
 from cnnlab import share
 from cnnlab.classroom import exercises
 from cnnlab.model import presets
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
 from cnnlab.specs import DataSettings, TrainingSettings
-from cnnlab.ui import controls, presentation
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
+from cnnlab.ui.session import controls, presentation
 from tests.app_pages import APP, no_problems, open_page
 from tests.e2e.classroom_servers import CLASS_CODE, TEACHER_PASSWORD, classroom_toml
 

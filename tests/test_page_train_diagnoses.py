@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cnnlab.runs import diagnosis
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
+from cnnlab.runs.views import diagnosis
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 from tests.app_pages import open_page
 from tests.test_pages import new_run
 

@@ -11,11 +11,12 @@ from streamlit.testing.v1 import AppTest
 
 from cnnlab import share
 from cnnlab.model import build, presets, shapes
-from cnnlab.runs.records import RunRecord
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
 from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
-from cnnlab.ui import live_run, setup_entry
+from cnnlab.store.records import RunRecord
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
+from cnnlab.ui.pages.train import live_run
+from cnnlab.ui.session import setup_entry
 from tests.app_pages import no_problems, open_page
 
 TIMEOUT = 60

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from cnnlab.data import datasets
-from cnnlab.runs.store import Store
+from cnnlab.store.run_store import Store
 from cnnlab.trained import calibration, checkpoints, prediction
 
 
@@ -120,7 +120,7 @@ def test_a_downloaded_model_file_predicts_exactly_like_its_run(
     as a model file it prepares, answers and flags every image as the run does, and so does the CLI."""
     import json
 
-    from cnnlab import cli
+    from cnnlab.cli import main as cli
     from cnnlab.trained import exports, model_files
 
     home, run_id = trained_home

@@ -66,7 +66,7 @@ def test_article_training_settings_compile_and_train_in_keras(name: str) -> None
     asks for, and one training step on a batch of the preset's own input shape gives a finite loss."""
     import keras
 
-    from cnnlab.runs import training
+    from cnnlab.runs.worker import training
 
     preset = presets.get(name)
     settings = TrainingSettings.from_dict(dict(preset.training))

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from cnnlab.data import prepare
-from cnnlab.runs import probes
-from cnnlab.runs.store import Store
+from cnnlab.store import probes
+from cnnlab.store.run_store import Store
 
 RNG = np.random.default_rng(5)
 
@@ -89,7 +89,7 @@ def test_an_unreadable_file_means_no_probes_and_says_so(
     path = probes.probes_path(store)
     for damage in (b"not an npz file", b"PK\x03\x04 a truncated zip"):
         path.write_bytes(damage)
-        with caplog.at_level("WARNING", logger="cnnlab.runs.probes"):
+        with caplog.at_level("WARNING", logger="cnnlab.store.probes"):
             assert probes.pinned(store) == []
         assert f"The pinned probes file {path} cannot be read" in caplog.text
         problem = probes.unreadable(store)

@@ -18,20 +18,21 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+from ray_cluster import LocalRayCluster, free_port
 from ray_fixtures import require_ray
 from waiting import wait_until
 
 from cnnlab import specs
 from cnnlab.errors import RunError
-from cnnlab.runs import executor_choice, ray_bundle
-from cnnlab.runs.executor import LocalProcessExecutor
-from cnnlab.runs.ray_cluster import LocalRayCluster, free_port
-from cnnlab.runs.scheduler import Scheduler
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
+from cnnlab.runs.queue import executor_choice
+from cnnlab.runs.queue.executor import LocalProcessExecutor
+from cnnlab.runs.queue.scheduler import Scheduler
+from cnnlab.runs.ray import bundle as ray_bundle
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 
 if TYPE_CHECKING:
-    from cnnlab.runs.ray_executor import RayExecutor
+    from cnnlab.runs.ray.executor import RayExecutor
 
 require_ray()  # Skips the module where Ray is not installed (never in CI).
 pytestmark = pytest.mark.slow
@@ -57,7 +58,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
 
 @pytest.fixture(scope="module")
 def executor(ray_cluster: LocalRayCluster, store: Store) -> Iterator[RayExecutor]:
-    from cnnlab.runs.ray_executor import RayExecutor
+    from cnnlab.runs.ray.executor import RayExecutor
 
     running = RayExecutor(store, address=ray_cluster.address, threads=1, warm=False)
     yield running
@@ -111,7 +112,7 @@ def test_a_restarted_server_follows_the_runs_still_training_on_the_cluster(
     store: Store, long_runs: dict[str, str]
 ) -> None:
     wait_until(lambda: _batches(store, long_runs["killed"]) >= 1, "the second run to train")
-    from cnnlab.runs.ray_executor import RayExecutor
+    from cnnlab.runs.ray.executor import RayExecutor
 
     # A second executor on the same store stands for the server after a restart: the runs are found again.
     restarted = RayExecutor(store, threads=1, warm=False)
@@ -245,7 +246,7 @@ def test_the_executor_is_chosen_by_cnnlab_executor(store: Store, monkeypatch: py
 def test_a_head_nodes_ports_are_all_different_and_clear_of_the_workers_range() -> None:
     """Ray refuses a start where two components share a port, the workers' range included (a CI run
     failed when the dashboard port fell inside the workers' range)."""
-    from cnnlab.runs.ray_cluster import SINGLE_PORT_FLAGS, WORKER_PORTS, ComponentPorts
+    from ray_cluster import SINGLE_PORT_FLAGS, WORKER_PORTS, ComponentPorts
 
     for _ in range(50):
         head = free_port()

@@ -14,7 +14,7 @@ import pytest
 from cnnlab import specs
 from cnnlab.data import datasets
 from cnnlab.model import presets
-from cnnlab.runs.store import Store
+from cnnlab.store.run_store import Store
 from cnnlab.trained import checkpoints, prediction
 
 pytestmark = pytest.mark.slow

@@ -10,9 +10,9 @@ import pytest
 
 from cnnlab import specs
 from cnnlab.errors import SpecError
-from cnnlab.runs import records
-from cnnlab.runs.records import RunRecord
-from cnnlab.runs.statuses import Status
+from cnnlab.store import records
+from cnnlab.store.records import RunRecord
+from cnnlab.store.statuses import Status
 
 SPEC = specs.ModelSpec(
     (8, 8, 1),

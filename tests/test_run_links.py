@@ -13,9 +13,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnnlab.model import presets
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
 from cnnlab.specs import DataSettings, TrainingSettings
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 from tests.app_pages import open_page
 
 TIMEOUT = 90

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.data import datasets
-from cnnlab.runs.store import Store
+from cnnlab.store.run_store import Store
 from cnnlab.trained import checkpoints, evaluation, saved_scores
 
 

@@ -1,6 +1,6 @@
 """The scheduler: queue and limit, warm workers, SIGKILL detection, reconciliation after a restart.
 
-Worker processes are real (`python -m cnnlab.runs.worker`, a fresh interpreter) and run the light
+Worker processes are real (`python -m cnnlab.runs.worker.main`, a fresh interpreter) and run the light
 jobs of tests/fake_jobs.py; tests/test_training.py runs the real training job through it.
 """
 
@@ -16,12 +16,12 @@ import pytest
 from waiting import wait_until
 
 from cnnlab import specs
-from cnnlab.runs import statuses
-from cnnlab.runs.executor import LocalProcessExecutor
-from cnnlab.runs.records import RunRecord
-from cnnlab.runs.scheduler import DIED, Scheduler
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
+from cnnlab.runs.queue.executor import LocalProcessExecutor
+from cnnlab.runs.queue.scheduler import DIED, Scheduler
+from cnnlab.store import statuses
+from cnnlab.store.records import RunRecord
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 
 SPEC = specs.ModelSpec.from_dict(
     {

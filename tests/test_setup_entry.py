@@ -14,8 +14,8 @@ from cnnlab import share
 from cnnlab.errors import SpecError
 from cnnlab.model import presets
 from cnnlab.specs import DataSettings, TrainingSettings
-from cnnlab.ui import setup_entry
-from cnnlab.ui.state import default_setup
+from cnnlab.ui.session import setup_entry
+from cnnlab.ui.session.state import default_setup
 
 
 def token_of(payload: Any) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from waiting import wait_until
 
-from cnnlab.runs.executor import process_alive
+from cnnlab.runs.queue.executor import process_alive
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("pandas", "pyarrow", "keras", "tensorflow", "sklearn")
@@ -70,7 +70,7 @@ def test_the_server_starts_a_warm_worker_before_anyone_visits_and_ends_it_as_it_
         wait_until(healthy, "the server's health check")
 
         def warm_workers() -> list[tuple[int, str]]:
-            return [child for child in _children(server.pid) if "cnnlab.runs.worker" in child[1]]
+            return [child for child in _children(server.pid) if "cnnlab.runs.worker.main" in child[1]]
 
         # No page was opened: only the App's lifespan can have started this worker.
         wait_until(warm_workers, "a warm worker started by the server")

@@ -8,10 +8,10 @@ import pytest
 
 from cnnlab import specs
 from cnnlab.errors import RunError
-from cnnlab.runs import statuses
-from cnnlab.runs.records import RunRecord
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
+from cnnlab.store import statuses
+from cnnlab.store.records import RunRecord
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 
 SPEC = specs.ModelSpec((8, 8, 1), (specs.LayerSpec("Flatten"), specs.LayerSpec("Dense", {"units": 2})))
 

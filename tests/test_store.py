@@ -13,10 +13,10 @@ import pytest
 
 from cnnlab import specs
 from cnnlab.errors import RunError
-from cnnlab.runs import statuses
-from cnnlab.runs.records import new_run_id
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
+from cnnlab.store import statuses
+from cnnlab.store.records import new_run_id
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 
 SPEC_JSON = {
     "name": "tiny",

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cnnlab.runs import sweeps
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
-from cnnlab.runs.sweep_plan import axis, plan
+from cnnlab.runs.queue import sweeps
+from cnnlab.runs.queue.sweep_plan import axis, plan
 from cnnlab.specs import DataSettings, TrainingSettings
-from cnnlab.ui import state
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
+from cnnlab.ui.session import state
 from tests.app_pages import no_problems, open_page
 from tests.test_sweeps import SPEC, QueueInStore
 

@@ -8,8 +8,8 @@ import pytest
 
 from cnnlab.errors import SweepError
 from cnnlab.model import presets, shapes
-from cnnlab.runs import sweep_plan
-from cnnlab.runs.sweep_plan import axis, layer_axis, plan
+from cnnlab.runs.queue import sweep_plan
+from cnnlab.runs.queue.sweep_plan import axis, layer_axis, plan
 from cnnlab.specs import LayerSpec, ModelSpec, TrainingSettings
 
 TWO_DROPOUTS = ModelSpec(

@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from cnnlab import cli
+from cnnlab.cli import main as cli
 from cnnlab.errors import SweepError
 from cnnlab.figures import sweeps as sweep_figures
 from cnnlab.model import presets
-from cnnlab.runs import sweeps
-from cnnlab.runs.records import RunRecord
-from cnnlab.runs.scheduler import Scheduler
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
-from cnnlab.runs.sweep_plan import axis, layer_axis, plan
+from cnnlab.runs.queue import sweeps
+from cnnlab.runs.queue.scheduler import Scheduler
+from cnnlab.runs.queue.sweep_plan import axis, layer_axis, plan
 from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
+from cnnlab.store.records import RunRecord
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 
 SPEC = presets.get("digits_default").spec
 TINY_SWEEP = ["--learning-rate", "1e-3,1e-2", "--epochs", "1", "--subset", "150", "--name", "tiny", "--wait"]
@@ -258,9 +258,9 @@ def test_a_real_sweep_trains_through_the_scheduler_and_ranks_its_runs(tmp_path: 
 
 
 def test_a_run_over_the_class_budget_stops_the_sweep_saying_so(tmp_path: Path) -> None:
+    from cnnlab.classroom.access import RunAccess
     from cnnlab.classroom.limits import Limits
     from cnnlab.classroom.users import Role, User
-    from cnnlab.runs.access import RunAccess
 
     store = Store(tmp_path)
     student = User("sam", "Sam", Role.STUDENT)

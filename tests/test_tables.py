@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-from cnnlab.ui.tables import EMPTY_CELL_RGB, FULL_CELL_RGB, compact_number, confusion_table
+from cnnlab.ui.widgets.tables import EMPTY_CELL_RGB, FULL_CELL_RGB, compact_number, confusion_table
 
 
 def test_compact_numbers_for_the_model_table() -> None:

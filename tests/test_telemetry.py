@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from sklearn import metrics
 
-from cnnlab.runs import health, telemetry
-from cnnlab.runs.store import Store
+from cnnlab.runs.views import health
+from cnnlab.runs.worker import telemetry
+from cnnlab.store.run_store import Store
 
 RNG = np.random.default_rng(3)
 X_VAL = RNG.random((30, 8, 8, 1), dtype=np.float32)

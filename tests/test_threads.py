@@ -7,7 +7,8 @@ import os
 import pytest
 
 from cnnlab.errors import RunError
-from cnnlab.runs import threads
+from cnnlab.runs.queue import capacity
+from cnnlab.runs.worker import threads
 
 THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
 
@@ -19,22 +20,22 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_default_concurrency_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert threads.default_max_workers() == max(1, (os.cpu_count() or 1) // 2)
+    assert capacity.default_max_workers() == max(1, (os.cpu_count() or 1) // 2)
     monkeypatch.setenv("CNNLAB_MAX_WORKERS", "3")
-    assert threads.default_max_workers() == 3
+    assert capacity.default_max_workers() == 3
     for bad in ("zero", "0", "-2"):
         monkeypatch.setenv("CNNLAB_MAX_WORKERS", bad)
         with pytest.raises(
             RunError, match=f"CNNLAB_MAX_WORKERS must be a whole number of at least 1; got '{bad}'"
         ):
-            threads.default_max_workers()
+            capacity.default_max_workers()
 
 
 def test_the_cores_are_shared_among_the_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
-    assert [threads.default_threads(workers) for workers in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
+    assert [capacity.default_threads(workers) for workers in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
     monkeypatch.setenv("CNNLAB_MAX_WORKERS", "4")
-    assert threads.default_threads() == 2
+    assert capacity.default_threads() == 2
 
 
 def test_configure_sets_tensorflow_and_openmp_before_tensorflow_starts(

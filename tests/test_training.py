@@ -23,11 +23,13 @@ from cnnlab import specs
 from cnnlab.data import datasets
 from cnnlab.errors import RunError
 from cnnlab.model import presets
-from cnnlab.runs import best, telemetry, training, worker
-from cnnlab.runs.executor import LocalProcessExecutor
-from cnnlab.runs.scheduler import Scheduler
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
+from cnnlab.runs.queue.executor import LocalProcessExecutor
+from cnnlab.runs.queue.scheduler import Scheduler
+from cnnlab.runs.worker import main as worker
+from cnnlab.runs.worker import telemetry, training
+from cnnlab.store import best
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 
 SPEC = presets.get("digits_default").spec
 ROOT = Path(__file__).resolve().parents[1]
@@ -217,7 +219,7 @@ def test_a_run_records_metrics_telemetry_and_checkpoints(store: Store) -> None:
     panel = store.read_snapshot(run_id, 0, "panel")
     assert panel["images"].dtype == np.uint8 and len(set(panel["labels"].tolist())) == 10
     assert "conv2d_1/kernel" in store.read_snapshot(run_id, 1, "histograms")
-    # "Best" is the one definition of `cnnlab.runs.best`; the results and the checkpoint agree on it.
+    # "Best" is the one definition of `cnnlab.store.best`; the results and the checkpoint agree on it.
     best_epoch = best.best_epoch(epochs)
     assert store.checkpoints(run_id) == {"epoch_0001": 1, "epoch_0002": 2, "latest": 2, "best": best_epoch}
     assert run.results["best_epoch"] == best_epoch
@@ -350,7 +352,7 @@ def test_a_real_worker_trains_and_a_sigkill_keeps_what_it_recorded(store: Store)
         assert len(store.batch_metrics(run.id)) >= recorded
         assert keras.models.load_model(store.checkpoint_path(run.id, "latest")) is not None
         assert "took the run" in " ".join(store.events(run.id)["message"])
-        # The worker said which device it trains on as it started (cnnlab.runs.devices).
+        # The worker said which device it trains on as it started (cnnlab.runs.worker.devices).
         assert "training on CPU (1 thread)" in store.events(run.id)["message"].tolist()
         assert failed.results is not None and failed.results["device"] == "CPU (1 thread)"
     finally:

@@ -18,9 +18,10 @@ import pytest
 from waiting import DEADLINE_SECONDS, wait_until
 
 from cnnlab import specs
-from cnnlab.runs import threads, worker
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
+from cnnlab.runs.worker import main as worker
+from cnnlab.runs.worker import threads
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 
 SPEC = specs.ModelSpec.from_dict(
     {
@@ -154,7 +155,7 @@ def test_configure_threads_sets_tensorflow_environment(monkeypatch: pytest.Monke
 
 
 def _worker_command(*arguments: str) -> list[str]:
-    return [sys.executable, "-m", "cnnlab.runs.worker", *arguments]
+    return [sys.executable, "-m", "cnnlab.runs.worker.main", *arguments]
 
 
 def _environment() -> dict[str, str]:

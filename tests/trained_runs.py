@@ -1,6 +1,6 @@
 """A real run trained in this process for the Evaluate and Predict tests: the digits, one epoch.
 
-The run goes through the real training job (`cnnlab.runs.training.run` via `worker.run_job`), so its
+The run goes through the real training job (`cnnlab.runs.worker.training.run` via `worker.run_job`), so its
 checkpoints, snapshots and results are exactly what a worker writes.
 """
 
@@ -10,9 +10,10 @@ from pathlib import Path
 
 from cnnlab import specs
 from cnnlab.model import presets
-from cnnlab.runs import training, worker
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
+from cnnlab.runs.worker import main as worker
+from cnnlab.runs.worker import training
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 
 
 def train_digits_run(

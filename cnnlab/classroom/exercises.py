@@ -7,7 +7,7 @@ size guard) and signed with this server's key, so a student who edits the link t
 gets a clear refusal instead of a different exercise. Like TensorFlow Playground's URL, the link
 holds everything; the server keeps no list of exercises.
 
-Nothing here imports Streamlit: the pages map each control to its widgets (`cnnlab.ui.controls`).
+Nothing here imports Streamlit: the pages map each control to its widgets (`cnnlab.ui.session.controls`).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import pandas as pd
 
 from cnnlab.errors import SpecError
 from cnnlab.model import shapes
-from cnnlab.runs.records import RunRecord
+from cnnlab.store.records import RunRecord
 
 OVERVIEW_COLUMNS = (
     "owner",

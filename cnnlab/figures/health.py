@@ -1,6 +1,6 @@
 """Figures of the "Layer health" tab: gradient norms, dying ReLUs, weight and activation distributions.
 
-Each figure takes the tables `cnnlab.runs.health` reads from a run's snapshots, and comes with a
+Each figure takes the tables `cnnlab.runs.views.health` reads from a run's snapshots, and comes with a
 one-line explanation a learner can read next to it, in `EXPLANATIONS`.
 """
 
@@ -40,7 +40,7 @@ LAYOUT = {
 
 
 def gradient_norms(table: pd.DataFrame) -> go.Figure:
-    """Each layer's gradient norm per epoch, on a log axis (`table`: `cnnlab.runs.health.layer_health`)."""
+    """Each layer's gradient norm per epoch, on a log axis (`table`: `cnnlab.runs.views.health.layer_health`)."""
     figure = go.Figure()
     for layer, rows in table.dropna(subset=["gradient_norm"]).groupby("layer", sort=False):
         figure.add_trace(
@@ -66,8 +66,8 @@ def dead_units(table: pd.DataFrame) -> go.Figure:
 def distributions(histograms: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str) -> go.Figure:
     """Several histograms (name to counts and bin edges) as outlines over their bin centres.
 
-    For weights: `cnnlab.runs.health.weight_histograms(store, run_id, epoch)`; for activations:
-    `cnnlab.runs.health.activation_histograms(store, run_id, epoch)`.
+    For weights: `cnnlab.runs.views.health.weight_histograms(store, run_id, epoch)`; for activations:
+    `cnnlab.runs.views.health.activation_histograms(store, run_id, epoch)`.
     """
     figure = go.Figure()
     for name, (counts, edges) in histograms.items():

@@ -65,7 +65,7 @@ def parallel_coordinates(
 ) -> go.Figure:
     """Settings against best validation accuracy, one line per run of `runs` that has an accuracy.
 
-    `runs` has a column per setting, `ACCURACY_COLUMN` and `id` (as `cnnlab.runs.sweeps.table`
+    `runs` has a column per setting, `ACCURACY_COLUMN` and `id` (as `cnnlab.runs.queue.sweeps.table`
     makes it); the run `best_id` is drawn in red, the others in blue.
     """
     scored = runs[runs[ACCURACY_COLUMN].notna()] if not runs.empty else runs

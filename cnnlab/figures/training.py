@@ -15,8 +15,8 @@ from cnnlab.figures.data import image_grid
 from cnnlab.trained import evaluation
 
 if TYPE_CHECKING:
-    from cnnlab.runs.diagnosis import Diagnosis
-    from cnnlab.runs.lr_finder import FinderResult
+    from cnnlab.runs.queue.learning_rate_range import FinderResult
+    from cnnlab.runs.views.diagnosis import Diagnosis
 
 TRAIN_COLOUR, VALIDATION_COLOUR = "#1f77b4", "#ff7f0e"
 DIAGNOSIS_COLOURS = {
@@ -37,7 +37,7 @@ def curves(
 ) -> go.Figure:
     """`metric` ("loss" or "accuracy") per epoch for training and validation, with the batch values faint.
 
-    Each of `diagnoses` (`cnnlab.runs.diagnosis.read(store, run_id)`) is a dotted line at its epoch,
+    Each of `diagnoses` (`cnnlab.runs.views.diagnosis.read(store, run_id)`) is a dotted line at its epoch,
     labelled with its kind, and a marker whose hover text is its cause and fix.
     """
     figure = go.Figure()

@@ -131,7 +131,7 @@ def input_problems(spec: ModelSpec, dataset_input_shape: Sequence[int]) -> list[
     if tuple(dataset_input_shape) == tuple(spec.input_shape):
         return []
     got, want = format_shape(tuple(spec.input_shape)), format_shape(tuple(dataset_input_shape))
-    # The button's label in the Model page's input row (cnnlab/ui/layer_editor.py, `input_row`).
+    # The button's label in the Model page's input row (cnnlab/ui/pages/model/layer_editor.py, `input_row`).
     button = f"Use the data's {' × '.join(str(size) for size in dataset_input_shape)}"
     return [
         Problem(

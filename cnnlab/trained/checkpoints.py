@@ -6,7 +6,7 @@ enough to fork from, not a model Keras can load). Everything the server does wit
 model starts here: `find` says which file a request names, or raises `CheckpointError` saying what
 was asked and which checkpoints exist; `load` opens a whole-model checkpoint in Keras safe mode.
 
-"Best" follows `cnnlab.runs.best`: the epoch with the highest validation accuracy (else training
+"Best" follows `cnnlab.store.best`: the epoch with the highest validation accuracy (else training
 accuracy), earliest on ties. `best_epoch` reads it from the run's epoch metrics and `describe`
 labels a checkpoint with its epoch's score, so the run card, Evaluate, Predict and the run pickers
 show the epoch and the number of the checkpoint they load.
@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
 from cnnlab.errors import RunError
-from cnnlab.runs import best
-from cnnlab.runs.reader import RunReader
-from cnnlab.runs.records import RunRecord
-from cnnlab.runs.statuses import ENDED
+from cnnlab.store import best
+from cnnlab.store.reader import RunReader
+from cnnlab.store.records import RunRecord
+from cnnlab.store.statuses import ENDED
 
 if TYPE_CHECKING:
     import keras
@@ -69,7 +69,7 @@ class Checkpoint:
 
 @dataclass(frozen=True)
 class EpochScore:
-    """How one epoch of a run scored by the measure "best" is judged by (`cnnlab.runs.best`)."""
+    """How one epoch of a run scored by the measure "best" is judged by (`cnnlab.store.best`)."""
 
     epoch: int
     monitor: str  # "val_accuracy", or "accuracy" for a run without a validation split
@@ -180,7 +180,7 @@ def epoch_score(store: RunReader, run_id: str, epoch: int) -> EpochScore:
 
 
 def best_epoch(store: RunReader, run_id: str) -> EpochScore | None:
-    """The run's best epoch by `cnnlab.runs.best` and its score, from its epoch metrics; None before
+    """The run's best epoch by `cnnlab.store.best` and its score, from its epoch metrics; None before
     its first epoch. The worker saves that epoch's model as the `best` checkpoint."""
     metrics = store.epoch_metrics(run_id)
     epoch = best.best_epoch(metrics)

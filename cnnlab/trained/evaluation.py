@@ -3,7 +3,7 @@
 The model comes from `cnnlab.trained.checkpoints` (a run's best or latest checkpoint) or from a
 user's file; `evaluate` predicts a split once and keeps everything the Evaluate page shows, and
 the helpers below pick images out of it. The loss is computed from the same single pass as the
-predictions, as `cnnlab.runs.telemetry` does for validation (cross-entropy plus the model's
+predictions, as `cnnlab.runs.worker.telemetry` does for validation (cross-entropy plus the model's
 regularisation penalties), so it matches Keras's own `evaluate`.
 
 Only `predict_scores` and `explain` need the model, and so TensorFlow; everything else is numpy,
@@ -98,14 +98,14 @@ def predict_scores(model: keras.Model, images: np.ndarray) -> Scores:
 
 
 def _predicted_classes(probabilities: np.ndarray) -> np.ndarray:
-    # As `cnnlab.runs.telemetry.predicted_classes`: one sigmoid unit means class 1 above 0.5.
+    # As `cnnlab.runs.worker.telemetry.predicted_classes`: one sigmoid unit means class 1 above 0.5.
     if probabilities.shape[-1] == 1:
         return (probabilities[:, 0] > 0.5).astype(np.int64)
     return np.asarray(probabilities.argmax(axis=-1), dtype=np.int64)
 
 
 def _cross_entropy(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    # As `cnnlab.runs.telemetry.losses_and_hits`: Keras's cross-entropy computed from probabilities.
+    # As `cnnlab.runs.worker.telemetry.losses_and_hits`: Keras's cross-entropy computed from probabilities.
     if probabilities.shape[-1] == 1:
         chance = np.clip(probabilities[:, 0].astype(np.float64), EPSILON, 1 - EPSILON)
         losses: np.ndarray = -(labels * np.log(chance) + (1 - labels) * np.log(1 - chance))

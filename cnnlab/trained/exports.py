@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from cnnlab.model import codegen, shapes
-from cnnlab.runs.reader import RunReader
-from cnnlab.runs.records import RunRecord
+from cnnlab.store.reader import RunReader
+from cnnlab.store.records import RunRecord
 from cnnlab.trained import calibration as calibrating
 from cnnlab.trained import checkpoints, model_files, prediction
 

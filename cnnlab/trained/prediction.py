@@ -30,7 +30,7 @@ from cnnlab.trained import calibration as calibrating
 
 if TYPE_CHECKING:
     from cnnlab.data.info import SplitData
-    from cnnlab.runs.records import RunRecord
+    from cnnlab.store.records import RunRecord
     from cnnlab.trained.checkpoints import Checkpoint, TrainedModel
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Each model checkpoint's scores on the test split, saved when training ends, so that the Evaluate
 page opens a finished run without starting TensorFlow.
 
-The Evaluate page (`cnnlab.ui.run_models.run_evaluation`) reads a checkpoint's scores from `path`
+The Evaluate page (`cnnlab.ui.cache.run_models.run_evaluation`) reads a checkpoint's scores from `path`
 and predicts only when they are missing. The worker saves them at the end of training
 (`save_after_training`), while it still has TensorFlow, the model and the data loaded. Both name the
 file the same way: `evaluation.scores_path` of the checkpoint's file version (path and modification
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnlab.data.info import SplitData
-from cnnlab.runs.reader import RunReader
+from cnnlab.store.reader import RunReader
 from cnnlab.trained import checkpoints, evaluation
 from cnnlab.trained.checkpoints import Checkpoint
 

@@ -14,8 +14,9 @@ from typing import NoReturn
 import streamlit as st
 
 from cnnlab.errors import AccessError, RunError
-from cnnlab.runs.records import RunRecord
-from cnnlab.ui import server, state
+from cnnlab.store.records import RunRecord
+from cnnlab.ui import server
+from cnnlab.ui.session import state
 
 
 def missing_run_message(run_id: str) -> str:

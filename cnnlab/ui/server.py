@@ -6,7 +6,6 @@ import contextlib
 import importlib
 import logging
 import threading
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,19 +13,17 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 from streamlit import runtime
 
+from cnnlab.classroom.access import RunAccess
 from cnnlab.classroom.limits import Limits
-from cnnlab.model import shapes
-from cnnlab.runs import devices, probes
-from cnnlab.runs import scheduler as scheduler_module
-from cnnlab.runs.access import RunAccess
-from cnnlab.runs.records import RunRecord
-from cnnlab.runs.store import Store, default_home
+from cnnlab.runs.queue import scheduler as scheduler_module
 from cnnlab.share import Setup
-from cnnlab.ui import identity, tables
+from cnnlab.store import probes
+from cnnlab.store.records import RunRecord
+from cnnlab.store.run_store import Store, default_home
+from cnnlab.ui.session import identity
 
 if TYPE_CHECKING:
     import numpy as np
-    import pandas as pd  # Imported where a table is made, so a page that shows none does not load pandas.
 
 
 # What the Train and Evaluate pages need and Home does not: imported in a background thread once the
@@ -38,11 +35,11 @@ PAGE_MODULES = (
     "pandas",
     "plotly.graph_objects",
     "cnnlab.figures.training",
-    "cnnlab.runs.live_frames",
+    "cnnlab.runs.views.live_frames",
     "cnnlab.trained.evaluation",
     "cnnlab.trained.exports",
-    "cnnlab.ui.run_models",
-    "cnnlab.ui.evaluate_view",
+    "cnnlab.ui.cache.run_models",
+    "cnnlab.ui.pages.evaluate.evaluate_view",
 )
 logger = logging.getLogger(__name__)
 _import_once = threading.Lock()  # taken, never released, by the first call that starts the import
@@ -64,7 +61,7 @@ def _access() -> RunAccess:
 
 
 def store() -> RunAccess:
-    """The server's runs (CNNLAB_HOME) as this session's user may see them (`cnnlab.runs.access`).
+    """The server's runs (CNNLAB_HOME) as this session's user may see them (`cnnlab.classroom.access`).
 
     Pages read runs through the `RunReader` methods; a run the user may not read raises AccessError.
     """
@@ -91,10 +88,10 @@ async def lifespan(_app: Any) -> AsyncIterator[None]:
     """The life of the server `streamlit run app.py` starts (the `st.App` in app.py).
 
     As the server starts, before any visitor: start the scheduler and its warm worker in a
-    background thread (`cnnlab.runs.scheduler.start_in_background`), so the worker's TensorFlow
+    background thread (`cnnlab.runs.queue.scheduler.start_in_background`), so the worker's TensorFlow
     import runs while the first visitor's browser loads the page, and queued runs left by an
     earlier server start at once. As it stops: end the warm worker
-    (`cnnlab.runs.scheduler.shutdown_shared`); runs in training carry on for the next server.
+    (`cnnlab.runs.queue.scheduler.shutdown_shared`); runs in training carry on for the next server.
     """
     scheduler_module.start_in_background(str(default_home()))
     try:
@@ -164,37 +161,3 @@ def submit(setup: Setup, name: str | None = None, exercise: str | None = None) -
         probes=pinned,
         exercise=exercise,
     )
-
-
-def duration(run: RunRecord) -> str:
-    """How long the run has been training (or trained), as m:ss."""
-    if run.started_at is None:
-        return ""
-    seconds = int((run.ended_at or time.time()) - run.started_at)
-    return f"{seconds // 60}:{seconds % 60:02d}"
-
-
-def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
-    """One row per run: name, status, dataset, model, parameters, best validation accuracy, duration, parent."""
-    import pandas as pd
-
-    rows = []
-    for run in runs:
-        best = run.result("best_val_accuracy")
-        spec = run.model_spec()
-        rows.append(
-            {
-                "id": run.id,
-                "name": run.name,
-                "status": str(run.status),
-                "dataset": run.data().dataset,
-                "model": spec.name,
-                "parameters": tables.count_text(shapes.analyse(spec).total_parameters),
-                "epochs": run.last_epoch,
-                "best val. accuracy": None if best is None else round(best, 4),
-                "duration": duration(run),
-                "parent": run.parent_id or "",
-                "device": devices.recorded_device(run.results) or "",
-            }
-        )
-    return pd.DataFrame(rows)

@@ -115,8 +115,8 @@ def app_url(app_home: Path) -> Iterator[str]:
 
 def _end_workers(home: Path) -> None:
     """Kill the training workers the server left running, so they do not slow the next tests."""
-    from cnnlab.runs import statuses
-    from cnnlab.runs.store import Store
+    from cnnlab.store import statuses
+    from cnnlab.store.run_store import Store
 
     for run in Store(home).list_runs(status=statuses.LIVE):
         if run.worker_pid:

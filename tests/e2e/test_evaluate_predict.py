@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from cnnlab.ui import evaluate_view
+from cnnlab.ui.pages.evaluate import evaluate_view
 from tests.e2e.conftest import go_to, screenshot, wait_for_app
 
 if TYPE_CHECKING:

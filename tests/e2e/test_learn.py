@@ -137,9 +137,9 @@ def test_real_model_section_with_a_trained_run(app_url: str, app_home: Path, pag
     import keras
     from sklearn.datasets import load_digits
 
-    from cnnlab.runs.statuses import Status
-    from cnnlab.runs.store import Store
     from cnnlab.specs import DataSettings, LayerSpec, ModelSpec, TrainingSettings
+    from cnnlab.store.run_store import Store
+    from cnnlab.store.statuses import Status
 
     digits = load_digits()
     model = keras.Sequential(

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from cnnlab.model import presets
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
 from cnnlab.specs import DataSettings, TrainingSettings
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 from tests.e2e.conftest import ROWS_SCRIPT, screenshot, wait_for_app
 
 if TYPE_CHECKING:

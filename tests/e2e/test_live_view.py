@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from cnnlab.runs.executor import LocalProcessExecutor
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
+from cnnlab.runs.queue.executor import LocalProcessExecutor
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 from tests.e2e.conftest import screenshot, wait_for_app
 from tests.fake_jobs import RELEASE_FILE
 from tests.test_pages import _recorded_run, new_run

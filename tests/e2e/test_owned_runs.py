@@ -21,10 +21,10 @@ from waiting import wait_until
 
 from cnnlab import specs
 from cnnlab.model import presets
-from cnnlab.runs.records import RunRecord
-from cnnlab.runs.scheduler import Scheduler
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
+from cnnlab.runs.queue.scheduler import Scheduler
+from cnnlab.store.records import RunRecord
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 from tests.e2e.classroom_servers import (
     classroom_toml,
     oidc_provider,  # noqa: F401  (a fixture of this module)
@@ -64,7 +64,7 @@ def classroom(
 # server's scheduler counts the run as holding a slot for as long as the test needs.
 STAND_IN = """
 import os, sys, time
-from cnnlab.runs.store import Store
+from cnnlab.store.run_store import Store
 store, run_id = Store(sys.argv[1]), sys.argv[2]
 while not store.get_run(run_id).is_ended:
     store.heartbeat(run_id, os.getpid())

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from cnnlab.runs.store import Store
+from cnnlab.store.run_store import Store
 from tests.e2e.conftest import screenshot, wait_for_app
 from tests.test_exports import recorded_run
 

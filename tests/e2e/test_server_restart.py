@@ -26,10 +26,10 @@ from waiting import wait_until
 
 from cnnlab import specs
 from cnnlab.model import presets
-from cnnlab.runs.executor import process_alive
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
-from cnnlab.ui import live_run
+from cnnlab.runs.queue.executor import process_alive
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
+from cnnlab.ui.pages.train import live_run
 from tests.e2e.conftest import (
     ROOT,
     SERVER_FLAGS,

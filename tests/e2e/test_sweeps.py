@@ -11,9 +11,9 @@ import pytest
 
 from cnnlab import share
 from cnnlab.model import presets
-from cnnlab.runs import sweeps
-from cnnlab.runs.store import Store
+from cnnlab.runs.queue import sweeps
 from cnnlab.specs import DataSettings, TrainingSettings
+from cnnlab.store.run_store import Store
 from tests.e2e.conftest import screenshot, wait_for_app
 
 if TYPE_CHECKING:

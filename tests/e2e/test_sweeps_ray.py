@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ray_cluster import LocalRayCluster
 from ray_fixtures import require_ray
 
-from cnnlab.runs.ray_cluster import LocalRayCluster
-from cnnlab.runs.store import Store
+from cnnlab.store.run_store import Store
 from tests.e2e import test_sweeps
 
 require_ray()  # Skips the module where Ray is not installed (never in CI).

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from cnnlab.runs.statuses import Status
-from cnnlab.runs.store import Store
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 from tests.e2e.classroom_servers import (
     classroom_toml,
     oidc_provider,  # noqa: F401  (a fixture of this module)

@@ -1,0 +1,81 @@
+"""Side-by-side comparison of runs: their settings and architectures as one table of differences.
+
+Each run becomes flat "section.key" entries (model name, input shape, parameter count, one entry
+per layer with its output shape, every data and training setting, the headline results); the
+table has one row per entry and one column per run, and by default keeps only the rows where the
+runs differ, so two runs that differ in their learning rate show exactly that row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from cnnlab.model import catalogue, shapes
+from cnnlab.store.records import JsonValue, RunRecord
+
+# The results worth a row of their own, in this order.
+RESULT_KEYS = ("val_accuracy", "test_accuracy", "test_loss", "epochs")
+
+
+def _flatten(prefix: str, value: JsonValue, into: dict[str, JsonValue]) -> None:
+    """Spread nested JSON objects into `into` as "prefix.key.subkey" entries."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else key, item, into)
+    else:
+        into[prefix] = value
+
+
+def describe_run(run: RunRecord) -> dict[str, JsonValue]:
+    """Everything worth comparing about a run, as flat "section.key" entries in a stable order."""
+    spec = run.model_spec()
+    analysis = shapes.analyse(spec)
+    values: dict[str, JsonValue] = {
+        "model.name": spec.name,
+        "model.input_shape": "×".join(str(size) for size in spec.input_shape),
+        "model.parameters": analysis.total_parameters,
+    }
+    shapes_by_layer = {row.index: "×".join(str(size) for size in row.output_shape) for row in analysis.rows}
+    for index, layer in enumerate(spec.layers, 1):
+        shape = shapes_by_layer.get(index)
+        values[f"layer {index:02d}"] = catalogue.describe(layer) + (f" → {shape}" if shape else "")
+    _flatten("data", run.data_settings, values)
+    _flatten("training", run.training_settings, values)
+    results = run.results or {}
+    for key in RESULT_KEYS:
+        if key in results:
+            values[f"result.{key}"] = results[key]
+    return values
+
+
+def differences(runs: Sequence[RunRecord], only_different: bool = True) -> pd.DataFrame:
+    """One row per setting or layer, one column per run (named by run name and the end of its id).
+
+    With `only_different`, rows where every run has the same value are left out (a single run
+    keeps every row). A value a run does not have shows as "—".
+    """
+    described = [describe_run(run) for run in runs]
+    keys: list[str] = []
+    for values in described:
+        keys += [key for key in values if key not in keys]
+    table = pd.DataFrame(
+        {
+            f"{run.name} ({run.id[-4:]})": [_text(values.get(key)) for key in keys]
+            for run, values in zip(runs, described, strict=True)
+        },
+        index=keys,
+    )
+    if only_different and len(runs) > 1:
+        table = table[table.nunique(axis=1) > 1]
+    return table
+
+
+def _text(value: JsonValue) -> str:
+    """A value as the table shows it: "—" for none, four significant digits for a float."""
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

@@ -1,0 +1,317 @@
+"""Why a run is going wrong: the rules that name a cause and a fix, from the figures a run records.
+
+Four diagnoses, each judged at the end of a whole epoch from the epoch metrics (training and
+validation loss and accuracy, learning rate) and the first batch's loss:
+
+- `diverged`: the loss became NaN or infinite, or rose far above where it started and stayed
+  there; the run ends `diverged` with a reason that names the learning rate;
+- `not learning`: after a few epochs the accuracy is still at chance and the loss barely moves;
+- `overfitting`: the validation loss has been rising for several epochs while the training loss
+  keeps falling (a warning: the run goes on);
+- `plateau`: neither loss has improved for several epochs (a warning).
+
+A diagnosis goes to the run's event log as one line, `[kind, epoch N] cause Fix: fix`, at level
+`error` (diverged) or `warning`; `message()` writes that line and `parse()` reads it back, so
+`read(store, run_id)` gives the Train page and the CLI a run's diagnoses without a new table.
+This module imports neither TensorFlow nor streamlit.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from cnnlab.store.reader import RunReader
+
+DIVERGED, NOT_LEARNING, OVERFITTING, PLATEAU = "diverged", "not learning", "overfitting", "plateau"
+KINDS = (DIVERGED, NOT_LEARNING, OVERFITTING, PLATEAU)
+
+# A healthy first epoch ends below its first batch's loss; three times above it is far outside the
+# noise of a fresh model, so only a destructive step size gets there.
+DIVERGENCE_FACTOR = 3.0
+# Worse than guessing uniformly (ln of the class count) after having been clearly better than it
+# (below this share of it) means the network has thrown away what it learned.
+LEARNED_SHARE_OF_GUESSING = 0.9
+# "Does not come back": the loss must stay that high for this many whole epochs in a row; one bad
+# epoch that recovers is a spike, not a divergence.
+DIVERGENCE_EPOCHS = 2
+# Not learning is judged over this many epochs: fewer cannot tell a slow start from no start.
+NOT_LEARNING_EPOCHS = 3
+# Accuracy within this many points of chance is chance: a network that learns anything beats it by
+# more within a few epochs, and less is within the noise of a small validation set.
+CHANCE_MARGIN = 0.1
+# A loss that changes by less than this share over those epochs "barely moves" (a learning network
+# moves its loss by tens of percent per epoch at the start).
+NOT_LEARNING_LOSS_CHANGE = 0.02
+# Overfitting needs the validation loss above its lowest for this many epochs: one or two higher
+# epochs are the noise of a small validation set.
+OVERFITTING_EPOCHS = 3
+# ...and above its lowest by at least this share, so a flat validation loss is not called a rise.
+OVERFITTING_RISE = 0.1
+# A plateau is this many epochs without progress: long enough to outlast a noisy stretch, short
+# enough to warn while a change of learning rate can still help.
+PLATEAU_EPOCHS = 5
+# Progress is a loss at least this share below its best before those epochs.
+PLATEAU_IMPROVEMENT = 0.02
+# A training accuracy this high has little left to learn: a flat loss then is convergence, not a plateau.
+SOLVED_ACCURACY = 0.99
+# A ReLU layer with at least this share of units that never fire has mostly died.
+DEAD_SHARE = 0.5
+
+_MESSAGE = re.compile(r"^\[(?P<kind>[a-z ]+), epoch (?P<epoch>\d+)\] (?P<cause>.*?) Fix: (?P<fix>.*)$", re.S)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """One finding about a run: its kind (one of `KINDS`), the epoch it was made at, cause and fix."""
+
+    kind: str
+    epoch: int
+    cause: str
+    fix: str
+
+    @property
+    def level(self) -> str:
+        """The event level: `error` for a divergence (the run ends), `warning` otherwise."""
+        return "error" if self.kind == DIVERGED else "warning"
+
+    @property
+    def title(self) -> str:
+        """The kind as a heading: "Diverged", "Not learning", "Overfitting", "Plateau"."""
+        return self.kind.capitalize()
+
+    def message(self) -> str:
+        """The event-log line, `[kind, epoch N] cause Fix: fix`, which `parse` reads back."""
+        return f"[{self.kind}, epoch {self.epoch}] {self.cause} Fix: {self.fix}"
+
+
+@dataclass(frozen=True)
+class EpochFigures:
+    """What one whole epoch recorded, as the rules read it (None where it was not measured)."""
+
+    epoch: int
+    loss: float
+    accuracy: float | None = None
+    val_loss: float | None = None
+    val_accuracy: float | None = None
+    learning_rate: float = math.nan
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What the rules know about a run besides its epochs.
+
+    Attributes:
+        num_classes: Classes the model tells apart (2 for a single sigmoid output).
+        chance_accuracy: The accuracy of always guessing the most frequent training class.
+        first_loss: The loss of the fit's first batch (the untrained model), or NaN if unknown.
+    """
+
+    num_classes: int
+    chance_accuracy: float
+    first_loss: float = math.nan
+
+    @property
+    def guessing_loss(self) -> float:
+        """The cross-entropy of guessing every class with equal probability, ln(classes)."""
+        return math.log(max(self.num_classes, 2))
+
+
+def parse(message: str) -> Diagnosis | None:
+    """The diagnosis an event-log line holds, or None for any other line."""
+    found = _MESSAGE.match(message)
+    if found is None or found["kind"] not in KINDS:
+        return None
+    return Diagnosis(found["kind"], int(found["epoch"]), found["cause"], found["fix"])
+
+
+def read(store: RunReader, run_id: str) -> list[Diagnosis]:
+    """A run's diagnoses from its event log, oldest first (for the Train page's messages and markers)."""
+    events = store.events(run_id)
+    found = (parse(str(message)) for message in events["message"]) if len(events) else iter(())
+    return [diagnosis for diagnosis in found if diagnosis is not None]
+
+
+def _lower_rates(learning_rate: float) -> str:
+    return f"try {learning_rate / 10:g} or {learning_rate / 100:g}"
+
+
+def _too_high(learning_rate: float) -> str:
+    return f"The learning rate {learning_rate:g} is probably too high; {_lower_rates(learning_rate)}."
+
+
+DIVERGED_FIX = "Lower the learning rate ({rates}), or add BatchNormalization after the convolutions."
+
+
+def not_finite(loss: float, epoch: int, batch: int, learning_rate: float) -> Diagnosis:
+    """The divergence of a loss that became NaN or infinite at `epoch`, `batch` (both from 1)."""
+    return Diagnosis(
+        DIVERGED,
+        epoch,
+        f"Training diverged: the loss became {loss} at epoch {epoch}, batch {batch}. {_too_high(learning_rate)}",
+        DIVERGED_FIX.format(rates=_lower_rates(learning_rate)),
+    )
+
+
+def _is_high(loss: float, lowest_before: float, facts: RunFacts) -> bool:
+    if math.isfinite(facts.first_loss) and loss > DIVERGENCE_FACTOR * facts.first_loss:
+        return True
+    return loss > facts.guessing_loss and lowest_before < LEARNED_SHARE_OF_GUESSING * facts.guessing_loss
+
+
+def diverged(history: Sequence[EpochFigures], facts: RunFacts) -> Diagnosis | None:
+    """`diverged` when the loss stayed far above its start for `DIVERGENCE_EPOCHS` epochs in a row.
+
+    Far above: more than `DIVERGENCE_FACTOR` times the first batch's loss, or above the loss of
+    uniform guessing after an epoch clearly below it.
+    """
+    if len(history) < DIVERGENCE_EPOCHS:
+        return None
+    window = history[-DIVERGENCE_EPOCHS:]
+    earlier = [figures.loss for figures in history[:-DIVERGENCE_EPOCHS]]
+    lowest_before = min(earlier, default=math.inf)
+    if not all(_is_high(figures.loss, lowest_before, facts) for figures in window):
+        return None
+    last = window[-1]
+    start = f"{facts.first_loss:.3g}" if math.isfinite(facts.first_loss) else "its start"
+    peak = max(figures.loss for figures in window)
+    return Diagnosis(
+        DIVERGED,
+        last.epoch,
+        f"Training diverged: the loss rose from {start} to {peak:.3g} and stayed there "
+        f"({last.loss:.3g} at epoch {last.epoch}). {_too_high(last.learning_rate)}",
+        DIVERGED_FIX.format(rates=_lower_rates(last.learning_rate)),
+    )
+
+
+def _accuracy(figures: EpochFigures) -> float | None:
+    return figures.val_accuracy if figures.val_accuracy is not None else figures.accuracy
+
+
+def not_learning(
+    history: Sequence[EpochFigures], facts: RunFacts, dead_shares: Mapping[str, float] | None = None
+) -> Diagnosis | None:
+    """`not learning` when, over the last `NOT_LEARNING_EPOCHS`, accuracy stayed at chance and the loss barely moved.
+
+    `dead_shares` (ReLU layer name to the share of its units that never fire) names dead layers
+    among the possible causes.
+    """
+    if len(history) < NOT_LEARNING_EPOCHS:
+        return None
+    window = history[-NOT_LEARNING_EPOCHS:]
+    accuracies = [_accuracy(figures) for figures in window]
+    if any(accuracy is None or accuracy > facts.chance_accuracy + CHANCE_MARGIN for accuracy in accuracies):
+        return None
+    first, last = window[0].loss, window[-1].loss
+    change = abs(last - first) / max(abs(first), 1e-12)
+    if change >= NOT_LEARNING_LOSS_CHANGE:
+        return None
+    causes = [f"the learning rate {window[-1].learning_rate:g} may be far too low"]
+    dead = {name: share for name, share in (dead_shares or {}).items() if share >= DEAD_SHARE}
+    causes += [f"{share:.0%} of the units of {name} never fire (dying ReLU)" for name, share in dead.items()]
+    causes.append("the last layer may have the wrong activation (softmax over the classes)")
+    which = "validation" if window[-1].val_accuracy is not None else "training"
+    return Diagnosis(
+        NOT_LEARNING,
+        window[-1].epoch,
+        f"Not learning: after {len(history)} epochs the {which} accuracy is {accuracies[-1]:.0%} "
+        f"(chance is {facts.chance_accuracy:.0%}) and the loss moved only {change:.1%} "
+        f"({first:.4g} to {last:.4g}) over {NOT_LEARNING_EPOCHS} epochs. Possible causes: {'; '.join(causes)}.",
+        "Run the learning-rate finder and use its suggestion (with Adam, 0.001 is a safe start); check "
+        "the Layer health tab for dead ReLUs and that the last layer is a softmax over the classes.",
+    )
+
+
+def overfitting(history: Sequence[EpochFigures]) -> Diagnosis | None:
+    """`overfitting` when the validation loss stayed above its lowest for `OVERFITTING_EPOCHS`
+    epochs (by `OVERFITTING_RISE` now) while the training loss fell below its value at that lowest
+    and below the validation loss (the gap that memorising opens)."""
+    measured = [(figures, figures.val_loss) for figures in history if figures.val_loss is not None]
+    if len(measured) <= OVERFITTING_EPOCHS:
+        return None
+    lowest, lowest_value = min(measured, key=lambda pair: pair[1])
+    last, last_value = measured[-1]
+    since = last.epoch - lowest.epoch
+    if since < OVERFITTING_EPOCHS or last_value <= lowest_value * (1 + OVERFITTING_RISE):
+        return None
+    if last.loss >= lowest.loss:
+        return None
+    if last_value <= last.loss:
+        # Validation still fits better than training (dropout and augmentation make the training
+        # loss the harder one): a small wobble of a tiny validation loss is no memorising.
+        return None
+    return Diagnosis(
+        OVERFITTING,
+        last.epoch,
+        f"Overfitting: the validation loss has been above its lowest (epoch {lowest.epoch}) for {since} "
+        f"epochs and rose from {lowest_value:.3g} to {last_value:.3g}, while the training loss "
+        f"kept falling ({lowest.loss:.3g} to {last.loss:.3g}): the network is memorising the training images.",
+        "Add Dropout or data augmentation, turn on early stopping (it keeps the best epoch), use a "
+        "smaller model, or train on more images.",
+    )
+
+
+def _stalled(values: Sequence[float]) -> bool:
+    before, window = values[:-PLATEAU_EPOCHS], values[-PLATEAU_EPOCHS:]
+    best_before = min(before)
+    return min(window) > best_before - PLATEAU_IMPROVEMENT * abs(best_before)
+
+
+def plateau(history: Sequence[EpochFigures]) -> Diagnosis | None:
+    """`plateau` when neither the training nor the validation loss improved by `PLATEAU_IMPROVEMENT`
+    on its best in the last `PLATEAU_EPOCHS` epochs, unless the training set is solved."""
+    if len(history) <= PLATEAU_EPOCHS:
+        return None
+    last = history[-1]
+    if last.accuracy is not None and last.accuracy >= SOLVED_ACCURACY:
+        return None
+    if not _stalled([figures.loss for figures in history]):
+        return None
+    validation = [figures.val_loss for figures in history if figures.val_loss is not None]
+    if len(validation) == len(history) and not _stalled(validation):
+        return None
+    best = min(figures.loss for figures in history[:-PLATEAU_EPOCHS])
+    since = min(figures.loss for figures in history[-PLATEAU_EPOCHS:])
+    first_rate, rate = history[0].learning_rate, last.learning_rate
+    if rate < first_rate / 10:
+        # A schedule has shrunk the steps until they change nothing.
+        why = f"the schedule has lowered the learning rate from {first_rate:g} to {rate:g}"
+        fix = "Let the schedule lower the learning rate more slowly (a decay rate closer to 1, or "
+        fix += "reduce on plateau), or restart from this epoch with a larger learning rate."
+    else:
+        why = f"the learning rate is {rate:g}"
+        fix = "Use a learning-rate schedule (step, or reduce on plateau) or try a larger learning rate "
+        fix += f"(e.g. {rate * 3:g}); if the accuracy is good enough, stop here."
+    return Diagnosis(
+        PLATEAU,
+        last.epoch,
+        f"Plateau: the loss has not improved by {PLATEAU_IMPROVEMENT:.0%} in the last {PLATEAU_EPOCHS} "
+        f"epochs (best {best:.4g} before them, {since:.4g} since); {why}.",
+        fix,
+    )
+
+
+def examine(
+    history: Sequence[EpochFigures],
+    facts: RunFacts,
+    reported: set[str] | frozenset[str] = frozenset(),
+    dead_shares: Mapping[str, float] | None = None,
+) -> list[Diagnosis]:
+    """The diagnoses the history shows now, leaving out kinds already `reported`.
+
+    A divergence outranks everything; "not learning" outranks a plateau (it is a plateau from the start).
+    """
+    found = diverged(history, facts)
+    if found is not None:
+        return [found] if DIVERGED not in reported else []
+    findings = [
+        not_learning(history, facts, dead_shares),
+        overfitting(history),
+        None if NOT_LEARNING in reported else plateau(history),
+    ]
+    results = [item for item in findings if item is not None and item.kind not in reported]
+    if any(item.kind == NOT_LEARNING for item in results):
+        results = [item for item in results if item.kind != PLATEAU]
+    return results

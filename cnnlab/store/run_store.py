@@ -1,0 +1,386 @@
+"""The run store: the only code that reads or writes run data.
+
+Everything lives under `CNNLAB_HOME` (default `~/.cnnlab`): the SQLite database `runs.sqlite3`
+(`cnnlab.store.database`: WAL mode, so the worker process writes while the server reads; each
+thread and process gets its own connection; every write is its own committed transaction, so a
+killed worker loses nothing it already recorded) and a folder per run, `runs/<run_id>/`, for
+checkpoints and telemetry snapshots (`cnnlab.store.artifacts`, held as `store.artifacts`, whose
+methods the store hands on). Runs are created from the `cnnlab.specs` dataclasses and read back
+as `RunRecord`s. The pages read through the `cnnlab.store.reader.RunReader` protocol, which
+`Store` satisfies. This module imports neither TensorFlow nor streamlit.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cnnlab.errors import RunError
+from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
+from cnnlab.store import database, fair_queue, metrics, names, records, statuses
+from cnnlab.store.artifacts import NamedArrays, RunArtifacts, SnapshotArrays
+from cnnlab.store.records import JsonValue, ResultValue, RunRecord
+from cnnlab.store.statuses import Status
+
+if TYPE_CHECKING:
+    import pandas as pd  # Imported where a table is made, so a page that shows none does not load pandas.
+
+BATCH_COLUMNS = metrics.BATCH_COLUMNS
+EPOCH_COLUMNS = metrics.EPOCH_COLUMNS
+
+
+def default_home() -> Path:
+    """The data folder: `$CNNLAB_HOME`, or `~/.cnnlab` when it is not set."""
+    return Path(os.environ.get("CNNLAB_HOME") or Path.home() / ".cnnlab").expanduser()
+
+
+_SELECT_RUNS = (
+    f"{fair_queue.POSITIONS_CTE}SELECT {', '.join('r.' + name for name in records.RUN_COLUMNS)}, "
+    f"{fair_queue.QUEUE_POSITION}, "
+    "(SELECT COALESCE(MAX(epoch), 0) FROM epoch_metrics e WHERE e.run_id = r.id) AS last_epoch, "
+    "(SELECT v.val_accuracy FROM epoch_metrics v WHERE v.run_id = r.id ORDER BY v.epoch DESC LIMIT 1) "
+    "AS last_val_accuracy FROM runs r"
+)
+
+
+def _names(wanted: str | Iterable[str]) -> str:
+    """Statuses as words for a message: 'running' or 'starting', 'running' or 'paused'."""
+    names = [wanted] if isinstance(wanted, str) else sorted(wanted)
+    return " or ".join(repr(str(name)) for name in names)
+
+
+class Store:
+    """The run store under `home` (default: `default_home()`); cheap to create, safe across threads."""
+
+    def __init__(self, home: Path | str | None = None) -> None:
+        self.home = Path(home).expanduser() if home is not None else default_home()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.database = database.Database(self.home / "runs.sqlite3")
+        self.artifacts = RunArtifacts(self.home, self.database)
+        self.metrics = metrics.RunMetrics(self.database)
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file, `runs.sqlite3` in the home folder."""
+        return self.database.path
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread ends)."""
+        self.database.close()
+
+    # Files: snapshots and checkpoints (see `cnnlab.store.artifacts`).
+
+    def run_folder(self, run_id: str) -> Path:
+        """The folder holding the run's checkpoints and snapshots."""
+        return self.artifacts.run_folder(run_id)
+
+    def write_snapshot(self, run_id: str, epoch: int, kind: str, arrays: NamedArrays) -> Path:
+        """Store named arrays for one epoch (see `RunArtifacts.write_snapshot`)."""
+        return self.artifacts.write_snapshot(run_id, epoch, kind, arrays)
+
+    def snapshot_path(self, run_id: str, epoch: int, kind: str) -> Path:
+        """Where the snapshot of `kind` for `epoch` is written (it may not exist)."""
+        return self.artifacts.snapshot_path(run_id, epoch, kind)
+
+    def read_snapshot(self, run_id: str, epoch: int, kind: str) -> SnapshotArrays:
+        """The arrays of one snapshot; RunError if it was not recorded."""
+        return self.artifacts.read_snapshot(run_id, epoch, kind)
+
+    def snapshot_epochs(self, run_id: str, kind: str) -> list[int]:
+        """The epochs that have a snapshot of this kind, in order."""
+        return self.artifacts.snapshot_epochs(run_id, kind)
+
+    def checkpoint_path(self, run_id: str, which: str | int = "latest") -> Path:
+        """Where checkpoint `which` ("latest", "best" or an epoch number) lives (it may not exist yet)."""
+        return self.artifacts.checkpoint_path(run_id, which)
+
+    def save_checkpoint(
+        self, run_id: str, which: str | int, epoch: int, write: Callable[[Path], object]
+    ) -> Path:
+        """Write a checkpoint atomically (see `RunArtifacts.save_checkpoint`)."""
+        return self.artifacts.save_checkpoint(run_id, which, epoch, write)
+
+    def checkpoints(self, run_id: str) -> dict[str, int]:
+        """The checkpoints written so far: name ("latest", "best", "epoch_0003") to epoch."""
+        return self.artifacts.checkpoints(run_id)
+
+    # Runs.
+
+    def create_run(
+        self,
+        *,
+        spec: ModelSpec,
+        data_settings: DataSettings,
+        training_settings: TrainingSettings,
+        name: str | None = None,
+        owner: str = "local",
+        parent_id: str | None = None,
+        parent_epoch: int | None = None,
+        status: Status = Status.QUEUED,
+        exercise: str | None = None,
+        sweep: str | None = None,
+    ) -> RunRecord:
+        """Record a new run (queued by default) with its model, data and training settings.
+
+        `exercise` and `sweep` tag it with the exercise it was started from and the sweep it belongs to.
+        """
+        now = time.time()
+        run_id = records.new_run_id(now)
+        status = statuses.check_status(status)
+        if name is None:
+            name = names.run_name(spec, data_settings, now)
+        with self.database.transaction() as connection:
+            connection.execute(
+                "INSERT INTO runs (id, name, owner, status, created_at, queued_at, spec, data_settings, "
+                "training_settings, parent_id, parent_epoch, exercise, sweep) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    name,
+                    owner,
+                    status.value,
+                    now,
+                    now if status == Status.QUEUED else None,
+                    records.to_json(spec),
+                    records.to_json(data_settings),
+                    records.to_json(training_settings),
+                    parent_id,
+                    parent_epoch,
+                    exercise,
+                    sweep,
+                ),
+            )
+            database.add_event(connection, run_id, "info", f"created ({status})", now)
+        self.run_folder(run_id).mkdir(parents=True, exist_ok=True)
+        return self.get_run(run_id)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """The run with id `run_id` (or a unique prefix of it); RunError if there is none."""
+        rows = self.database.connection().execute(f"{_SELECT_RUNS} WHERE r.id = ?", (run_id,)).fetchall()
+        if not rows:
+            rows = (
+                self.database.connection()
+                .execute(f"{_SELECT_RUNS} WHERE substr(r.id, 1, ?) = ? LIMIT 2", (len(run_id), run_id))
+                .fetchall()
+            )
+        if len(rows) != 1:
+            problem = "matches several runs" if rows else "matches no run"
+            raise RunError(f"Run id {run_id!r} {problem}; `python -m cnnlab runs` lists them.")
+        return records.record_from_row(dict(rows[0]))
+
+    def list_runs(
+        self,
+        *,
+        status: str | Iterable[str] | None = None,
+        owner: str | None = None,
+        limit: int | None = None,
+        visible_to: str | None = None,
+    ) -> list[RunRecord]:
+        """Runs, newest first, optionally only some statuses, one owner, or those user `visible_to` owns or sees shared."""
+        conditions: list[str] = []
+        parameters: list[str | int] = []
+        if status is not None:
+            wanted = [status] if isinstance(status, str) else list(status)
+            conditions.append(f"r.status IN ({', '.join('?' * len(wanted))})")
+            parameters += [statuses.check_status(item).value for item in wanted]
+        if owner is not None:
+            conditions.append("r.owner = ?")
+            parameters.append(owner)
+        if visible_to is not None:
+            conditions.append("(r.owner = ? OR r.shared = 1)")
+            parameters.append(visible_to)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        query = f"{_SELECT_RUNS}{where} ORDER BY r.created_at DESC, r.id DESC LIMIT ?"
+        rows = (
+            self.database.connection()
+            .execute(query, [*parameters, -1 if limit is None else limit])
+            .fetchall()
+        )
+        return [records.record_from_row(dict(row)) for row in rows]
+
+    def queued_runs(self) -> list[RunRecord]:
+        """Queued runs in the order they will start."""
+        return sorted(self.list_runs(status=Status.QUEUED), key=lambda run: run.queue_position or 0)
+
+    def _update(self, run_id: str, **values: str | float | None) -> None:
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        with self.database.transaction() as connection:
+            cursor = connection.execute(
+                f"UPDATE runs SET {assignments} WHERE id = ?", [*values.values(), run_id]
+            )
+            if cursor.rowcount == 0:
+                raise RunError(f"There is no run {run_id!r}.")
+
+    def rename_run(self, run_id: str, name: str) -> None:
+        """Give the run a new display name."""
+        if not name.strip():
+            raise RunError("A run name cannot be empty; got an empty name.")
+        self._update(run_id, name=name.strip())
+
+    def set_shared(self, run_id: str, shared: bool) -> None:
+        """Share the run with the class (every signed-in user may read it) or stop sharing it."""
+        self._update(run_id, shared=int(shared))
+
+    def set_dataset_summary(self, run_id: str, summary: pd.DataFrame | JsonValue) -> None:
+        """Record the dataset summary (a pandas DataFrame, kept as its rows, or JSON-able values)."""
+        self._update(run_id, dataset_summary=records.to_json(summary))
+
+    def set_results(self, run_id: str, results: Mapping[str, ResultValue]) -> None:
+        """Record the final figures (for example test accuracy and loss)."""
+        self._update(run_id, results=records.to_json(dict(results)))
+
+    def set_training_settings(self, run_id: str, training_settings: TrainingSettings) -> None:
+        """Replace the training settings (a continue asks for more epochs)."""
+        self._update(run_id, training_settings=records.to_json(training_settings))
+
+    def delete_run(self, run_id: str) -> None:
+        """Remove the run, its metrics, events, snapshots and folder; RunError if it is still active."""
+        run = self.get_run(run_id)
+        if run.status in statuses.LIVE:
+            raise RunError(f"Run {run.id} is {run.status}; stop it before deleting it.")
+        with self.database.transaction() as connection:
+            for table in ("batch_metrics", "epoch_metrics", "events", "snapshots", "checkpoints"):
+                connection.execute(f"DELETE FROM {table} WHERE run_id = ?", (run.id,))
+            connection.execute("DELETE FROM runs WHERE id = ?", (run.id,))
+        shutil.rmtree(self.run_folder(run.id), ignore_errors=True)
+
+    # Status, heartbeat and control.
+
+    def set_status(
+        self,
+        run_id: str,
+        status: Status,
+        *,
+        reason: str | None = None,
+        hint: str | None = None,
+        traceback: str | None = None,
+        expected: Status | Iterable[Status] | None = None,
+    ) -> RunRecord:
+        """Move the run to `status` if the transition table allows it (RunError if not).
+
+        `expected` optionally names the status(es) the caller believes the run is in; the change
+        is refused (RunError) when another process has moved it meanwhile.
+        """
+        now = time.time()
+        with self.database.transaction() as connection:
+            row = connection.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise RunError(f"There is no run {run_id!r}.")
+            current = statuses.check_status(str(row["status"]))
+            status = statuses.check_status(status)
+            if expected is not None and current not in (
+                [expected] if isinstance(expected, str) else expected
+            ):
+                raise RunError(
+                    f"Run {run_id} is {current.value!r}, not {_names(expected)} as expected; another "
+                    "process changed it meanwhile. Read it again before changing it."
+                )
+            statuses.check_transition(current, status, run_id)
+            values: dict[str, str | float | None] = {"status": status.value}
+            if status == Status.QUEUED:
+                values.update(
+                    queued_at=now, ended_at=None, reason=None, hint=None, traceback=None, control=None
+                )
+            if status == Status.RUNNING:
+                values["started_at"] = connection.execute(
+                    "SELECT COALESCE(started_at, ?) FROM runs WHERE id = ?", (now, run_id)
+                ).fetchone()[0]
+            if status in statuses.ENDED:
+                values.update(ended_at=now, control=None)
+            for name, value in (("reason", reason), ("hint", hint), ("traceback", traceback)):
+                if value is not None:
+                    values[name] = value
+            assignments = ", ".join(f"{name} = ?" for name in values)
+            connection.execute(f"UPDATE runs SET {assignments} WHERE id = ?", [*values.values(), run_id])
+            level = "error" if status in (Status.FAILED, Status.DIVERGED) else "info"
+            database.add_event(
+                connection, run_id, level, f"{current} -> {status}" + (f": {reason}" if reason else ""), now
+            )
+        return self.get_run(run_id)
+
+    def claim_next_queued(self, max_occupying: int) -> RunRecord | None:
+        """Atomically move the head of the fair queue (`cnnlab.store.fair_queue`) to `starting` if a slot is free.
+
+        Safe when several schedulers (the server and a CLI) share one store: each run is claimed once.
+        """
+        now = time.time()
+        with self.database.transaction() as connection:
+            if database.count_runs(connection, statuses.OCCUPYING) >= max_occupying:
+                return None
+            row = connection.execute(fair_queue.NEXT_QUEUED).fetchone()
+            if row is None:
+                return None
+            connection.execute(
+                "UPDATE runs SET status = 'starting', heartbeat_at = ?, worker_pid = NULL WHERE id = ?",
+                (now, row["id"]),
+            )
+            database.add_event(connection, row["id"], "info", "queued -> starting", now)
+        return self.get_run(row["id"])
+
+    def count_runs(self, wanted: Iterable[str]) -> int:
+        """How many runs are in one of the `wanted` statuses (without reading them)."""
+        return database.count_runs(self.database.connection(), wanted)
+
+    def heartbeat(self, run_id: str, pid: int) -> None:
+        """Record that worker process `pid` (on this host) is alive and working on the run."""
+        self._update(run_id, heartbeat_at=time.time(), worker_pid=pid, worker_host=socket.gethostname())
+
+    def request_control(self, run_id: str, action: str) -> None:
+        """Ask the run's worker to stop, pause or resume; it acts between batches."""
+        statuses.check_control(action)
+        run = self.get_run(run_id)
+        if run.status not in statuses.LIVE:
+            raise RunError(
+                f"Run {run.id} is {run.status}; only a starting, running or paused run takes {action!r}."
+            )
+        self._update(run.id, control=action)
+        self.log_event(run.id, f"{action} requested")
+
+    def pending_control(self, run_id: str) -> str | None:
+        """The latest unanswered control request ("stop", "pause", "resume") or None; one indexed read."""
+        row = (
+            self.database.connection().execute("SELECT control FROM runs WHERE id = ?", (run_id,)).fetchone()
+        )
+        return None if row is None else row["control"]
+
+    def clear_control(self, run_id: str, action: str) -> None:
+        """Mark request `action` as answered, unless a newer, different request replaced it."""
+        with self.database.transaction() as connection:
+            connection.execute(
+                "UPDATE runs SET control = NULL WHERE id = ? AND control = ?", (run_id, action)
+            )
+
+    # Metrics and events (see `cnnlab.store.metrics`).
+
+    def add_batch_metrics(self, run_id: str, rows: Iterable[Mapping[str, object]]) -> None:
+        """Append batch metrics (see `RunMetrics.add_batch_metrics`)."""
+        self.metrics.add_batch_metrics(run_id, rows)
+
+    def add_epoch_metrics(self, run_id: str, row: Mapping[str, object]) -> None:
+        """Record one epoch's metrics (see `RunMetrics.add_epoch_metrics`)."""
+        self.metrics.add_epoch_metrics(run_id, row)
+
+    def copy_epoch_metrics(self, source_id: str, target_id: str, up_to_epoch: int) -> None:
+        """Give a fork its parent's epoch metrics up to the epoch it was forked from."""
+        self.metrics.copy_epoch_metrics(source_id, target_id, up_to_epoch)
+
+    def batch_metrics(self, run_id: str, *, after_step: int | None = None) -> pd.DataFrame:
+        """Batch metrics in step order (only steps after `after_step` when given)."""
+        return self.metrics.batch_metrics(run_id, after_step=after_step)
+
+    def epoch_metrics(self, run_id: str) -> pd.DataFrame:
+        """Epoch metrics in epoch order, with the extras spread into their own columns."""
+        return self.metrics.epoch_metrics(run_id)
+
+    def log_event(self, run_id: str, message: str, level: str = "info") -> None:
+        """Append a line to the run's event log (level: debug, info, warning or error)."""
+        self.metrics.log_event(run_id, message, level)
+
+    def events(self, run_id: str) -> pd.DataFrame:
+        """The event log, oldest first: time, level, message."""
+        return self.metrics.events(run_id)

@@ -1,0 +1,218 @@
+"""The teacher's console: every student's runs live, stop, pause and share any run, an exercise's
+leaderboard, and exercise links built from the current draft.
+
+The class table is a fragment that reads one list of runs and each run's last event every
+`LIVE_SECONDS` while a run is live (every `IDLE_SECONDS` otherwise, to notice new runs); it reruns
+the page when a run appears or changes status, so the action buttons below always know it. The
+rows come from `cnnlab.classroom.overview`, which reads no metric tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+import streamlit as st
+
+from cnnlab.classroom import exercises, overview
+from cnnlab.errors import CnnLabError
+from cnnlab.store.records import RunRecord
+from cnnlab.store.statuses import Status
+from cnnlab.ui import server
+from cnnlab.ui.session import controls, state
+
+LIVE_SECONDS = 2.0
+IDLE_SECONDS = 5.0
+SORT_KEY = "teacher_sort"
+RUN_KEY = "teacher_run"
+EXERCISE_KEY = "teacher_leaderboard_exercise"
+MADE_KEY = "teacher_made_exercise"
+TEACHER_PAGE = "teacher"
+
+
+@st.cache_data(max_entries=2048, show_spinner=False)
+def _ended_last_event(home: str, run_id: str, ended_at: float | None) -> str:
+    """The last event of an ended run: it no longer changes, so it is read once per ending."""
+    return _read_last_event(run_id)
+
+
+def _read_last_event(run_id: str) -> str:
+    events = server.store().events(run_id)
+    return "" if events.empty else str(events["message"].iloc[-1])
+
+
+def last_events(runs: Sequence[RunRecord]) -> dict[str, str]:
+    """Each run's last event message: read for live runs, from the cache for ended ones."""
+    home = str(server.store().home)
+    return {
+        run.id: _read_last_event(run.id) if run.is_active else _ended_last_event(home, run.id, run.ended_at)
+        for run in runs
+    }
+
+
+def _signature(runs: Sequence[RunRecord]) -> tuple[tuple[str, str, bool], ...]:
+    """What the action buttons depend on: which runs there are, their status and whether they are shared."""
+    return tuple((run.id, str(run.status), run.shared) for run in runs)
+
+
+def class_table(runs: list[RunRecord]) -> None:
+    """Every run in one sortable table, redrawn while any run is live."""
+    shown = _signature(runs)
+    live = any(run.is_active for run in runs)
+
+    @st.fragment(run_every=LIVE_SECONDS if live else IDLE_SECONDS)
+    def table() -> None:
+        current = server.store().list_runs()
+        if _signature(current) != shown:
+            st.rerun()  # A run appeared, ended or was shared: redraw the page so the actions know it.
+        sort_by = st.session_state.get(SORT_KEY, "live first")
+        frame = overview.class_overview(current, last_events(current), sort_by=sort_by)
+        st.dataframe(
+            frame.drop(columns=["id"]),
+            hide_index=True,
+            width="stretch",
+            key="teacher_runs_table",
+            column_config={
+                "validation accuracy": st.column_config.NumberColumn(format="%.3f"),
+                "shared": st.column_config.CheckboxColumn("shared"),
+            },
+        )
+        live_count = sum(run.is_active for run in current)
+        st.caption(
+            f"{len(current)} run(s), {live_count} live; "
+            + (
+                f"updated every {LIVE_SECONDS:g} s."
+                if live_count
+                else "checked for new runs every few seconds."
+            )
+        )
+
+    st.selectbox("Sort by", list(overview.SORTS), key=SORT_KEY)
+    table()
+
+
+def _run_label(run: RunRecord) -> str:
+    shared = ", shared" if run.shared else ""
+    return f"{overview.owner_name(run.owner, {})} · {run.name} ({run.status}{shared})"
+
+
+def run_actions(runs: list[RunRecord]) -> None:
+    """Stop, pause, continue or share any run."""
+    by_id = {run.id: run for run in runs}
+    run_id = st.selectbox(
+        "Run", list(by_id), format_func=lambda run_id: _run_label(by_id[run_id]), key=RUN_KEY
+    )
+    if run_id is None:
+        return
+    run = by_id[run_id]
+    columns = st.columns(4)
+    try:
+        if columns[0].button("Stop", key="teacher_stop", disabled=not run.is_active, icon=":material/stop:"):
+            server.scheduler().stop(run.id)
+            st.rerun()
+        if run.status == Status.PAUSED:
+            if columns[1].button("Continue", key="teacher_resume", icon=":material/play_arrow:"):
+                server.scheduler().resume(run.id)
+                st.rerun()
+        elif columns[1].button(
+            "Pause", key="teacher_pause", disabled=run.status != Status.RUNNING, icon=":material/pause:"
+        ):
+            server.scheduler().pause(run.id)
+            st.rerun()
+        share_label = "Stop sharing" if run.shared else "Share with the class"
+        if columns[2].button(share_label, key="teacher_share", icon=":material/group:"):
+            server.scheduler().share(run.id, not run.shared)
+            st.rerun()
+    except CnnLabError as error:
+        st.error(str(error))
+    st.caption("A shared run can be opened (read-only) by every student; they cannot change it.")
+
+
+def leaderboard_section(runs: list[RunRecord]) -> None:
+    """The chosen exercise's runs ranked by test accuracy, with their parameters and owners."""
+    made = st.session_state.get(MADE_KEY)
+    names = overview.exercise_names(runs)
+    if made is not None and made.name not in names:
+        names.insert(0, made.name)
+    if not names:
+        st.info("No run belongs to an exercise yet. Make an exercise link below and send it to the class.")
+        return
+    exercise = st.selectbox("Exercise", names, key=EXERCISE_KEY)
+    if exercise is None:
+        return
+    board = overview.leaderboard(runs, exercise)
+    if board.empty:
+        st.caption(f"No finished run of {exercise!r} has a test accuracy yet.")
+        return
+    st.dataframe(
+        board.drop(columns=["id"]),
+        hide_index=True,
+        width="stretch",
+        key="teacher_leaderboard",
+        column_config={"test accuracy": st.column_config.NumberColumn(format="%.4f")},
+    )
+
+
+def _app_address() -> str:
+    """The app's address as the teacher's browser sees it (without this page), or "" when unknown."""
+    url = st.context.url or ""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    if path.endswith(f"/{TEACHER_PAGE}"):
+        path = path[: -len(TEACHER_PAGE) - 1]
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def exercise_builder() -> None:
+    """Build an exercise from the current draft: a name, locked and hidden controls, and its link."""
+    setup = state.draft()
+    st.caption(
+        f"The exercise is the current draft: {setup.data.dataset} data, the model {setup.model.name!r} "
+        f"({len(setup.model.layers)} layers), {setup.training.optimizer} at learning rate "
+        f"{setup.training.learning_rate:g} for {setup.training.epochs} epochs. Change it on the Data, "
+        "Model and Train pages first."
+    )
+    labels = {name: control.label for name, control in exercises.CONTROLS.items()}
+    name = st.text_input("Exercise name", key="teacher_exercise_name", placeholder="Week 3: a deeper model")
+    columns = st.columns(2)
+    locked = columns[0].multiselect(
+        "Locked (shown, not editable)", list(labels), format_func=labels.__getitem__, key="teacher_locked"
+    )
+    hidden = columns[1].multiselect(
+        "Hidden", list(labels), format_func=labels.__getitem__, key="teacher_hidden"
+    )
+    if st.button("Make the link", key="teacher_make_link", type="primary", icon=":material/link:"):
+        try:
+            st.session_state[MADE_KEY] = exercises.create(name, setup, locked, hidden)
+        except CnnLabError as error:
+            st.error(str(error))
+    made = st.session_state.get(MADE_KEY)
+    if made is not None:
+        implied = sorted(made.locked - set(locked))
+        if implied:
+            st.caption(
+                "Fixing the model layers also locks "
+                + ", ".join(exercises.CONTROLS[name].label for name in implied)
+                + ": the layers are built for that data."
+            )
+        st.markdown(f"Send this link for **{made.name}** (the copy button is at its right):")
+        st.code(_app_address() + "/" + controls.link(made), language=None, wrap_lines=True)
+
+
+def console() -> None:
+    """The whole console: the class's runs, actions on a run, the leaderboard and the exercise builder."""
+    runs = server.store().list_runs()
+    st.subheader("The class's runs")
+    class_table(runs)
+    if runs:
+        with st.container(border=True):
+            run_actions(runs)
+    else:
+        st.info("No runs yet. They appear here, live, as soon as a student starts one.")
+    st.subheader("Leaderboard")
+    leaderboard_section(runs)
+    st.subheader("Make an exercise link")
+    with st.container(border=True):
+        exercise_builder()

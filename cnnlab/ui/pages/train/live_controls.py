@@ -1,0 +1,150 @@
+"""The live view's controls (Stop, Pause or Resume, Continue, Fork) in a fragment of their own.
+
+The part of the Train page that follows a run redraws on a timer (`cnnlab.ui.pages.train.live_run`); the
+controls sit apart from it, so a tick does not send them again, and a click reruns only them: the
+click's callback writes the request to the store before anything is drawn, and the rerun says it
+("Stopping…") at once, whatever the other viewers cost the server. The controls are drawn again
+only when what they show changes: the refreshing part compares the run with `controls_state`
+of the last drawing and reruns the page when they differ (a status change, another session's
+request).
+
+While many sessions follow a run its refresh is stretched (every 2 or 3 s), so the session that
+clicked follows its own request closely: after the click the fragment watches the run for up to
+`answer_seconds` and redraws the page the moment the worker has answered ("Stopped after epoch").
+"""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from cnnlab.errors import CnnLabError
+from cnnlab.store import statuses
+from cnnlab.store.records import RunRecord
+from cnnlab.store.statuses import Status
+from cnnlab.ui import server
+from cnnlab.ui.pages.train import run_cache
+from cnnlab.ui.pages.train.run_status import STATUS_ICONS, pending_request, show_status
+from cnnlab.ui.session import state
+
+CONTROL_ERROR = "live_control_error"  # session state: why the last control click was refused
+AWAITING = "live_control_awaiting"  # session state: the run whose answer to this session's click is awaited
+DRAWN = "live_controls_drawn"  # session state: `controls_state` of the run as the controls last drew it
+ANSWER_STEP_SECONDS = 0.1  # how often the clicking session looks for the worker's answer
+
+
+def controls_state(run: RunRecord) -> tuple[str, str, str | None]:
+    """What the controls are drawn from; when it changes, they must be drawn again."""
+    return (run.id, run.status.value, pending_request(run))
+
+
+def request(action: str, run_id: str) -> None:
+    """A control button's click callback: ask the run's worker to stop, pause or resume, at once.
+
+    It runs before the controls redraw, so the request is in the store whatever the redraw costs,
+    and the redraw shows it ("Stopping…"). A request the run can no longer take is said, not raised.
+    """
+    scheduler = server.scheduler()
+    st.session_state.pop(CONTROL_ERROR, None)
+    try:
+        {"stop": scheduler.stop, "pause": scheduler.pause, "resume": scheduler.resume}[action](run_id)
+    except CnnLabError as error:
+        st.session_state[CONTROL_ERROR] = str(error)
+    else:
+        st.session_state[AWAITING] = run_id
+
+
+@st.fragment
+def controls(run_id: str, answer_seconds: float) -> None:
+    """The run's name, a request on its way, and the buttons; rerun alone when one is clicked.
+
+    `answer_seconds`: how long, after this session's own click, to watch for the worker's answer
+    before leaving it to the live view's next tick (0: not at all, the tick comes soon enough).
+    """
+    run = server.store().get_run(run_id)
+    st.subheader(f"{STATUS_ICONS.get(run.status, '')} {run.name}")
+    if pending_request(run):
+        show_status(run)  # "Stopping: …", said here so that the click's rerun says it
+    if CONTROL_ERROR in st.session_state:
+        st.error(st.session_state.pop(CONTROL_ERROR))
+    _buttons(run)
+    st.session_state[DRAWN] = controls_state(run)
+    if st.session_state.pop(AWAITING, None) == run_id and answer_seconds > 0:
+        _await_answer(run, answer_seconds)
+
+
+def _await_answer(run: RunRecord, seconds: float) -> None:
+    """Redraw the page as soon as the run's worker answers the request (or leave it to the tick)."""
+    reader = server.store()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(ANSWER_STEP_SECONDS)  # The request is on screen already: this only waits for news.
+        if controls_state(reader.get_run(run.id)) != controls_state(run):
+            st.rerun()
+
+
+def _buttons(run: RunRecord) -> None:
+    """Stop, pause or resume, continue, and fork, as the run's status allows."""
+    columns = st.columns([1, 1, 2, 2])
+    # One button in one place for each request: while the worker has not yet answered it, its
+    # progress, disabled.
+    pending = pending_request(run)
+    columns[0].button(
+        "Stopping…" if pending == "stop" else "Stop",
+        key="stop_run",
+        disabled=not run.is_active or pending == "stop",
+        on_click=request,
+        args=("stop", run.id),
+    )
+    if pending in ("pause", "resume"):
+        label = "Pausing…" if pending == "pause" else "Resuming…"
+        columns[1].button(label, key="control_pending", disabled=True)
+    elif run.status == Status.PAUSED:
+        columns[1].button(
+            "Resume", key="resume_run", disabled=bool(pending), on_click=request, args=("resume", run.id)
+        )
+    else:
+        columns[1].button(
+            "Pause",
+            key="pause_run",
+            disabled=run.status != Status.RUNNING or bool(pending),
+            on_click=request,
+            args=("pause", run.id),
+        )
+    # A disabled popover cannot open, so its widgets are not drawn.
+    continuable = run.status in statuses.CONTINUABLE
+    with columns[2].popover("Continue", disabled=not continuable):
+        if continuable:
+            extra = st.number_input("More epochs", 1, 200, 5, key="continue_epochs")
+            if st.button("Continue training", key="continue_run"):
+                try:
+                    server.scheduler().continue_run(run.id, int(extra))
+                except CnnLabError as error:
+                    st.error(str(error))
+                else:
+                    st.rerun()
+    # Checkpoints are read only for an ended run, the only kind that can be forked.
+    saved = [] if run.is_active else _saved_epochs(run)
+    with columns[3].popover("Fork", disabled=not saved):
+        if not saved:
+            return
+        epoch = (
+            saved[-1]
+            if len(saved) == 1
+            else st.select_slider("From epoch", saved, saved[-1], key="fork_epoch")
+        )
+        st.caption("The fork starts from that epoch's weights with the hyperparameters set above.")
+        if st.button("Fork", key="fork_run"):
+            try:
+                child = server.scheduler().fork(run.id, epoch, state.draft().training)
+            except CnnLabError as error:
+                st.error(str(error))
+            else:
+                state.follow_run(child.id)
+                st.rerun()
+
+
+def _saved_epochs(run: RunRecord) -> list[int]:
+    frames = run_cache.live(run, server.store().home).current(status=run.status.value, control=run.control)
+    return sorted(epoch for name, epoch in frames.checkpoints.items() if name.startswith("epoch_"))

@@ -1,0 +1,254 @@
+"""The Train page's live view of one run: status, progress, and what the network learns.
+
+A fragment polls while the run is active and redraws: every second while it trains (every 2 or 3 s
+while a crowd follows it, `crowd_seconds`), every few seconds while it is queued or paused
+(`poll_seconds`), never once it has ended; when the interval a run needs changes, the page reruns
+once to set the new one. A viewer costs little: only the open tab is drawn, the tables come from
+the server's one copy of the run (`cnnlab.ui.pages.train.run_cache`: read once per tick for every session, only
+what is new) and the curves' figures are built once per version of it. The controls live in a
+fragment of their own (`cnnlab.ui.pages.train.live_controls`): a tick does not redraw them, and a click reruns
+only them, so a Stop is written and said at once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from cnnlab.errors import CnnLabError
+from cnnlab.figures import training as figures
+from cnnlab.runs.views.live_frames import Frames, LiveFrames
+from cnnlab.store import records
+from cnnlab.store.records import RunRecord
+from cnnlab.store.statuses import Status
+from cnnlab.ui import run_links, server
+from cnnlab.ui.pages.train import live_controls, run_cache, run_health
+from cnnlab.ui.pages.train.run_status import STATUS_ICONS, pending_request, show_status, status_message
+from cnnlab.ui.widgets import tables
+
+__all__ = ["STATUS_ICONS", "live_view", "poll_seconds", "status_message"]
+
+POLL_SECONDS = 1.0  # while the run starts or trains, and while a request waits for its worker
+QUEUED_POLL_SECONDS = 3.0  # a queued run only moves up the queue or starts
+PAUSED_POLL_SECONDS = 5.0  # a paused run changes only when someone resumes or stops it
+# A crowd following one run refreshes less often: (at least this many viewers, seconds), largest first.
+CROWD_POLL_SECONDS = ((20, 3.0), (5, 2.0))
+# Back to a shorter interval only once the crowd is below this share of the size that set the longer
+# one, so that a viewer coming and going at a threshold does not rerun every viewer's page.
+CROWD_EASING = 0.8
+TABS = ("Curves", "Filters and feature maps", "Confusion and predictions", "Layer health", "Event log")
+INTERVAL = "live_interval"  # session state: (run id, the refresh interval the live view was drawn with)
+
+
+def crowd_seconds(viewers: int, current: float | None = None) -> float:
+    """The refresh interval of a live run that `viewers` sessions follow (refreshing every `current`)."""
+    wanted = next((seconds for least, seconds in CROWD_POLL_SECONDS if viewers >= least), POLL_SECONDS)
+    if current is not None and wanted < current:
+        for least, seconds in CROWD_POLL_SECONDS:
+            if seconds == current and viewers >= least * CROWD_EASING:
+                return current
+    return wanted
+
+
+def poll_seconds(
+    status: Status, control: str | None, viewers: int = 1, current: float | None = None
+) -> float | None:
+    """How often the live view of a run in `status` (with `control` pending) reads it; None: never.
+
+    `viewers`: the sessions following the run; `current`: the interval the view refreshes at now.
+    """
+    if status in (Status.STARTING, Status.RUNNING) or (status == Status.PAUSED and control):
+        return crowd_seconds(viewers, current)  # A paused run's resume or stop is on its way.
+    if status == Status.PAUSED:
+        return PAUSED_POLL_SECONDS
+    if status == Status.QUEUED:
+        return QUEUED_POLL_SECONDS
+    return None
+
+
+def _progress(run: RunRecord, epochs_planned: int, epoch_table: pd.DataFrame) -> None:
+    done = min(run.last_epoch, epochs_planned)
+    eta = ""
+    if run.status == Status.PAUSED or run.control == "pause":
+        eta = " — paused" if run.status == Status.PAUSED else " — pausing"  # No time runs down meanwhile.
+    elif run.status == Status.RUNNING and not epoch_table.empty and "epoch_seconds" in epoch_table:
+        # Epochs recorded without their duration (NaN) are left out; with none timed, no estimate.
+        per_epoch = float(epoch_table["epoch_seconds"].dropna().tail(3).mean())
+        if math.isfinite(per_epoch):
+            remaining = (epochs_planned - done) * per_epoch
+            eta = f" — about {int(remaining // 60)}:{int(remaining % 60):02d} left"
+    st.progress(done / max(epochs_planned, 1), text=f"{done} of {epochs_planned} epochs{eta}")
+
+
+def _epoch_choice(run_id: str, kind: str, key: str) -> int | None:
+    """The latest epoch with a snapshot of `kind`, or an earlier one when the user replays."""
+    epochs = server.store().snapshot_epochs(run_id, kind)
+    if len(epochs) < 2:
+        return epochs[0] if epochs else None
+    if not st.toggle("Replay an earlier epoch", key=f"{key}_replay"):
+        st.caption(f"Epoch {epochs[-1]} (latest)")
+        return epochs[-1]
+    return st.select_slider("Epoch", epochs, epochs[-1], key=key)
+
+
+def _filters_and_maps(run: RunRecord) -> None:
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Kernels** (blue negative, red positive)")
+        epoch = _epoch_choice(run.id, "kernels", "kernels_epoch")
+        kernels = server.snapshot(run.id, epoch, "kernels") if epoch is not None else {}
+        if not kernels:
+            st.caption("The model has no convolution layer yet, or the first epoch has not ended.")
+        else:
+            layer = st.selectbox("Conv layer", list(kernels), key="kernel_layer")
+            st.plotly_chart(figures.kernels(kernels[layer], layer=layer), key="kernels_figure")
+    with right:
+        st.markdown("**Feature maps** of one validation image")
+        epoch = _epoch_choice(run.id, "feature_maps", "maps_epoch")
+        maps = server.snapshot(run.id, epoch, "feature_maps") if epoch is not None else {}
+        panel = _panel(run.id)
+        if not maps or panel is None:
+            st.caption("Feature maps appear after the first epoch.")
+            return
+        layer = st.selectbox("Layer", list(maps), key="map_layer")
+        count = len(panel["images"]) + len(panel.get("probes", []))
+        sample = st.selectbox(
+            "Image", range(count), key="map_sample", format_func=lambda index: _sample_name(panel, index)
+        )
+        st.plotly_chart(figures.feature_maps(maps[layer][sample], layer=layer), key="maps_figure")
+
+
+def _sample_name(panel: Mapping[str, np.ndarray], index: int) -> str:
+    names = [str(name) for name in panel["class_names"]]
+    if index < len(panel["labels"]):
+        return f"image {index + 1} (a {names[int(panel['labels'][index])]})"
+    return f"pinned probe {index - len(panel['labels']) + 1}"
+
+
+def _panel(run_id: str) -> dict[str, np.ndarray] | None:
+    store = server.store()
+    epochs = store.snapshot_epochs(run_id, "panel")
+    return server.snapshot(run_id, epochs[0], "panel") if epochs else None
+
+
+def _confusion_and_predictions(run: RunRecord) -> None:
+    left, right = st.columns(2)
+    with left:
+        epoch = _epoch_choice(run.id, "confusion", "confusion_epoch")
+        if epoch is None:
+            st.caption("The confusion matrix appears after the first epoch.")
+        else:
+            confusion = server.snapshot(run.id, epoch, "confusion")
+            normalise = st.toggle("Normalise rows", key="confusion_normalise")
+            names = [str(name) for name in confusion["class_names"]]
+            st.plotly_chart(
+                figures.confusion_matrix(confusion["matrix"], names, normalise), key="confusion_figure"
+            )
+    with right:
+        st.markdown("**Predictions on the sample panel**")
+        epoch = _epoch_choice(run.id, "predictions", "predictions_epoch")
+        panel = _panel(run.id)
+        if epoch is None or panel is None:
+            st.caption("Predictions appear after the first epoch.")
+            return
+        predictions = server.snapshot(run.id, epoch, "predictions")
+        names = [str(name) for name in panel["class_names"]]
+        st.plotly_chart(
+            figures.prediction_panel(panel["images"], panel["labels"], predictions["panel"], names),
+            key="predictions_figure",
+        )
+
+
+def _no_metrics_message(run: RunRecord) -> str:
+    """What the curves tab says for a run without a single recorded metric, instead of empty charts."""
+    if run.is_active:
+        return "The curves appear with the first batch's metrics."
+    return f"This run is {run.status} and recorded no metrics, so there are no curves to show."
+
+
+def _curves(run: RunRecord, live: LiveFrames, frames: Frames) -> None:
+    """Loss, accuracy and learning rate, each figure built once per version for every viewer."""
+    if frames.epochs.empty and frames.batches.empty:
+        st.info(_no_metrics_message(run), icon=":material/show_chart:")
+        return
+
+    def curve(metric: str) -> go.Figure:
+        return live.memo(
+            frames.version,
+            ("curves", metric),
+            lambda: figures.curves(frames.epochs, frames.batches, metric, frames.diagnoses),
+        )
+
+    left, right = st.columns(2)
+    left.plotly_chart(curve("loss"), key="loss_curve")
+    right.plotly_chart(curve("accuracy"), key="accuracy_curve")
+    if not frames.epochs.empty:
+        rates = live.memo(frames.version, ("learning_rate",), lambda: figures.learning_rate(frames.epochs))
+        st.plotly_chart(rates, key="learning_rate_curve")
+
+
+def live_view(run_id: str) -> None:
+    """The whole live view of run `run_id`, refreshed while the run is active."""
+    reader = server.store()
+    try:
+        first = reader.get_run(run_id)
+    except CnnLabError:
+        # The link names a run that is gone: say so, and keep the link until the user picks another.
+        every_run = reader.list_runs(limit=200)
+        run_links.pick_instead(run_id, every_run, "train_run", run_links.short_label)
+    drawn_with = st.session_state.get(INTERVAL)
+    current = drawn_with[1] if drawn_with and drawn_with[0] == run_id else None
+    interval = poll_seconds(first.status, first.control, run_cache.viewers(first, reader.home), current)
+    st.session_state[INTERVAL] = (run_id, interval)
+    # After a click, the clicking session watches for the answer when its ticks are far apart.
+    live_controls.controls(run_id, interval if interval and interval > POLL_SECONDS else 0.0)
+
+    @st.fragment(run_every=interval)
+    def refresh() -> None:
+        # Read through the session's own reader first: it refuses a run the user may not see, so
+        # the shared cache below only ever serves a run this session may read.
+        reader = server.store()
+        run = reader.get_run(run_id)
+        viewers = run_cache.viewers(run, reader.home)
+        drawn = st.session_state.get(live_controls.DRAWN)
+        if poll_seconds(run.status, run.control, viewers, interval) != interval or (
+            drawn is not None and drawn != live_controls.controls_state(run)
+        ):
+            # Queued to live, paused, ended, a crowd come or gone, a request made elsewhere: redraw
+            # the page once, with the new interval and the controls the run now allows.
+            st.rerun()
+        live = run_cache.live(run, reader.home)
+        frames = live.current(status=run.status.value, control=run.control)
+        epochs_planned = run.training().epochs
+        device = records.recorded_device(run.results)
+        if device:
+            st.caption(f"{'Training' if run.is_active else 'Trained'} on {device}")
+        if not pending_request(run):  # A request on its way is said by the controls, above.
+            show_status(run)
+        if run.traceback:
+            with st.expander("Technical details (traceback)"):
+                st.code(run.traceback)
+        run_health.show_diagnoses(frames.diagnoses, run.status)
+        _progress(run, epochs_planned, frames.epochs)
+        # Only the open tab is drawn: the others' charts are not built, read or sent at all.
+        tabs = st.tabs(list(TABS), key="live_tabs", on_change="rerun")
+        draw = {
+            "Curves": lambda: _curves(run, live, frames),
+            "Filters and feature maps": lambda: _filters_and_maps(run),
+            "Confusion and predictions": lambda: _confusion_and_predictions(run),
+            "Layer health": lambda: run_health.layer_health_tab(run.id),
+            "Event log": lambda: st.dataframe(
+                tables.event_log(frames.events), hide_index=True, key="event_log"
+            ),
+        }
+        for name, tab in zip(TABS, tabs, strict=True):
+            if tab.open:
+                with tab:
+                    draw[name]()
+
+    refresh()

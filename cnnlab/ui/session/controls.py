@@ -1,0 +1,175 @@
+"""The exercise a student opened (`?exercise=`): its banner, and the controls it locks or hides.
+
+`app.py` calls `apply()` once per run, before the page: it reads an exercise link, makes its setup
+the draft, keeps the locked and hidden controls at the exercise's values, shows the banner and hides
+the hidden controls' widgets. The forms ask `locked(name)` for their widgets' `disabled=`; the
+Train page tags runs with `exercise_name()`. See `cnnlab.classroom.exercises` for the exercise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from cnnlab import share
+from cnnlab.classroom import exercises
+from cnnlab.classroom.exercises import Exercise
+from cnnlab.errors import CnnLabError
+from cnnlab.store.run_store import default_home
+from cnnlab.ui.session import setup_entry, state
+
+EXERCISE_KEY = "cnnlab_exercise"
+TOKEN_KEY = "cnnlab_exercise_token"
+LEAVE_KEY = "cnnlab_exercise_leave"
+# Each control's widgets (their keys) on the Data, Model and Train pages.
+WIDGET_KEYS: dict[str, tuple[str, ...]] = {
+    "dataset": (
+        "dataset_name",
+        "dataset_upload",
+        "shape_classes",
+        "shape_count",
+        "shape_noise",
+        "shape_rotation",
+        "shape_scale",
+    ),
+    "image_size": ("image_size", "image_size_number", "color_mode"),
+    "subset_and_split": ("subset", "validation", "test", "data_seed"),
+    "augmentation": (
+        "augment_flip",
+        "augment_rotation",
+        "augment_zoom",
+        "augment_translation",
+        "augment_shear",
+        "augment_contrast",
+    ),
+    "model_layers": (),  # The Model page swaps its whole editor for a read-only note.
+    "optimizer": ("optimizer", "momentum", "nesterov", "weight_decay"),
+    "learning_rate": (
+        "learning_rate",
+        "schedule",
+        "step_epochs",
+        "decay_rate",
+        "plateau_factor",
+        "plateau_patience",
+    ),
+    "batch_size": ("batch_size",),
+    "epochs": ("epochs",),
+    "regularisation": ("l2",),
+    "early_stopping": ("early_stopping", "monitor", "patience", "restore_best"),
+    "training_seed": ("seed",),
+}
+
+
+@st.cache_resource(show_spinner=False)
+def _key_at(home: str) -> bytes:
+    return exercises.signing_key(Path(home))
+
+
+def signing_key() -> bytes:
+    """This server's key for exercise links (made once in CNNLAB_HOME)."""
+    return _key_at(str(default_home()))
+
+
+def current() -> Exercise | None:
+    """The exercise this session is working on, if any."""
+    exercise: Exercise | None = st.session_state.get(EXERCISE_KEY)
+    return exercise
+
+
+def exercise_name() -> str | None:
+    """The name runs started now are tagged with: the session's exercise, if any."""
+    exercise = current()
+    return exercise.name if exercise else None
+
+
+def locked(name: str) -> bool:
+    """True when the session's exercise fixes control `name` (locked or hidden): its widgets are disabled."""
+    if name not in exercises.CONTROLS:
+        raise KeyError(f"{name!r} is not a control; the controls are {', '.join(exercises.CONTROLS)}.")
+    exercise = current()
+    return exercise is not None and name in exercise.fixed
+
+
+def hidden(name: str) -> bool:
+    """True when the session's exercise hides control `name`."""
+    exercise = current()
+    return exercise is not None and name in exercise.hidden
+
+
+def link(exercise: Exercise) -> str:
+    """The query string that opens `exercise`: `?exercise=<signed token>`."""
+    return f"?{exercises.PARAMETER}={exercises.encode(exercise, signing_key())}"
+
+
+def _start(exercise: Exercise, token: str) -> None:
+    """Make `exercise` the session's, with its setup as the draft (or, after a refresh, the draft's)."""
+    refreshed = state.SETUP_KEY not in st.session_state and bool(st.query_params.get(state.SETUP_PARAMETER))
+    # A refresh keeps the student's own changes (the setup in the address); a new link starts afresh.
+    setup = state.draft() if refreshed else setup_entry.admit(exercise.setup).setup
+    for keys in WIDGET_KEYS.values():
+        for key in keys:
+            st.session_state.pop(key, None)  # The widgets start again from the new draft.
+    st.session_state[EXERCISE_KEY] = exercise
+    st.session_state[TOKEN_KEY] = token
+    _replace_draft(setup)
+
+
+def _replace_draft(setup: share.Setup) -> None:
+    state.set_data(setup.data)
+    state.set_model(setup.model)
+    state.set_training(setup.training)
+
+
+def _leave() -> None:
+    st.session_state.pop(EXERCISE_KEY, None)
+    st.session_state.pop(TOKEN_KEY, None)
+    if exercises.PARAMETER in st.query_params:
+        del st.query_params[exercises.PARAMETER]
+
+
+def _hidden_css(exercise: Exercise) -> str:
+    """CSS hiding the hidden controls' widgets (Streamlit marks a keyed widget with `st-key-<key>`)."""
+    selectors = [f".st-key-{key}" for name in sorted(exercise.hidden) for key in WIDGET_KEYS[name]]
+    return f"<style>{', '.join(selectors)} {{display: none;}}</style>" if selectors else ""
+
+
+def _banner(exercise: Exercise) -> None:
+    parts = []
+    if exercise.locked:
+        labels = [exercises.CONTROLS[name].label for name in exercises.CONTROLS if name in exercise.locked]
+        parts.append(f"locked: {', '.join(labels)}")
+    if exercise.hidden:
+        labels = [exercises.CONTROLS[name].label for name in exercises.CONTROLS if name in exercise.hidden]
+        parts.append(f"hidden: {', '.join(labels)}")
+    fixed = f" Your teacher set some controls ({'; '.join(parts)})." if parts else ""
+    banner, leave = st.columns([6, 1], vertical_alignment="center")
+    banner.info(
+        f"Exercise: **{exercise.name}**.{fixed} Your runs are tagged with the exercise.",
+        icon=":material/assignment:",
+    )
+    leave.button("Leave the exercise", key=LEAVE_KEY, on_click=_leave, type="tertiary")
+
+
+def apply() -> None:
+    """Enter an exercise link, keep its controls fixed, and show its banner (once per run, before the page)."""
+    token = st.query_params.get(exercises.PARAMETER)
+    if token and token != st.session_state.get(TOKEN_KEY):
+        try:
+            _start(exercises.decode(token, signing_key()), token)
+        except CnnLabError as error:
+            st.error(str(error), icon=":material/link_off:")
+    exercise = current()
+    if exercise is None:
+        return
+    if st.query_params.get(exercises.PARAMETER) != st.session_state[TOKEN_KEY]:
+        # Switching pages clears the URL's parameters; put the exercise back so a refresh keeps it.
+        st.query_params[exercises.PARAMETER] = st.session_state[TOKEN_KEY]
+    draft = state.draft()
+    enforced = exercises.enforce(exercise, draft)
+    if enforced != draft:
+        _replace_draft(enforced)
+    _banner(exercise)
+    css = _hidden_css(exercise)
+    if css:
+        st.markdown(css, unsafe_allow_html=True)

@@ -1,0 +1,110 @@
+"""The sign-in gate at the top of app.py: the sign-in screen for whoever is not signed in, the sidebar for who is.
+
+Without sign-in configured the gate shows nothing and lets the local user through. A bad
+classroom.toml stops every page with its message rather than opening the class to everyone.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from cnnlab.classroom import join_tokens
+from cnnlab.classroom.settings import ClassroomSettings
+from cnnlab.classroom.users import Role, User
+from cnnlab.errors import ClassroomError, SignInError
+from cnnlab.ui.session import identity
+
+OPENID_BUTTON = "Sign in with your school account"
+_ROLE_CHOICES = {"Student": Role.STUDENT, "Teacher": Role.TEACHER}
+_ERROR_KEY = "sign_in_error"
+_MARKDOWN_SPECIAL = set("\\`*_{}[]()<>#+-.!|~$:")
+
+
+def gate() -> User:
+    """The user of this session; shows the sign-in screen and stops the script while nobody is signed in."""
+    try:
+        settings = identity.classroom_settings()
+    except ClassroomError as error:
+        st.error(str(error))
+        st.stop()
+    user = identity.signed_in_user(settings)
+    if user is None:
+        _sign_in_screen(settings)
+        st.stop()
+    if identity.sign_in_required(settings):
+        _sidebar(user)
+    return user
+
+
+def _sidebar(user: User) -> None:
+    """Who is signed in, a sign-out button, and (for a joined user) the script that keeps the cookie."""
+    with st.sidebar:
+        st.markdown(f"Signed in as **{_plain(user.name)}** · {user.role.value}")
+        if st.button("Sign out", key="sign_out", icon=":material/logout:"):
+            if user.id.startswith("oidc:"):
+                st.logout()  # Streamlit clears its cookie and sends the browser to its logout page.
+                st.stop()
+            identity.forget_join()
+            st.rerun()
+        token = identity.session_token()
+        if token is not None:
+            st.html(identity.cookie_script(token), unsafe_allow_javascript=True)
+
+
+def _plain(text: str) -> str:
+    """`text` with Markdown's special characters escaped, so a name from a sign-in shows as typed."""
+    return "".join(f"\\{character}" if character in _MARKDOWN_SPECIAL else character for character in text)
+
+
+def _join(settings: ClassroomSettings) -> None:
+    """The Join button's callback: check the code or password and the name, then sign this session in."""
+    role = _ROLE_CHOICES[st.session_state.get("sign_in_role") or "Student"]
+    word_key = "sign_in_class_code" if role == Role.STUDENT else "sign_in_teacher_password"
+    try:
+        user = join_tokens.join(
+            settings, role, st.session_state.get("sign_in_name", ""), st.session_state.get(word_key, "")
+        )
+    except SignInError as error:
+        st.session_state[_ERROR_KEY] = str(error)
+        return
+    st.session_state.pop(_ERROR_KEY, None)
+    identity.remember_join(user, settings)
+
+
+def _sign_in_screen(settings: ClassroomSettings) -> None:
+    st.title("Sign in to CNN Lab")
+    refusal = identity.refusal()
+    if refusal is not None:
+        st.error(refusal)
+    if settings.join_code_enabled:
+        # No one is signed in here: clear any cookie this browser still holds (signed out, refused).
+        st.html(identity.cookie_script(None), unsafe_allow_javascript=True)
+    if identity.openid_configured():
+        st.write("Use the account your school gave you.")
+        if st.button(OPENID_BUTTON, key="sign_in_openid", type="primary", icon=":material/login:"):
+            st.login()
+    if settings.join_code_enabled:
+        _join_form(settings)
+
+
+def _join_form(settings: ClassroomSettings) -> None:
+    st.subheader("Join with the class code")
+    choices = [
+        label
+        for label, role in _ROLE_CHOICES.items()
+        if (settings.class_code if role == Role.STUDENT else settings.teacher_password) is not None
+    ]
+    role = _ROLE_CHOICES[st.radio("Join as", choices, key="sign_in_role", horizontal=True) or choices[0]]
+    st.text_input("Your name", key="sign_in_name", max_chars=join_tokens.MAXIMUM_NAME_LENGTH)
+    if role == Role.STUDENT:
+        st.text_input("Class code", key="sign_in_class_code", type="password")
+    else:
+        st.text_input("Teacher password", key="sign_in_teacher_password", type="password")
+    st.button("Join", key="sign_in_join", type="primary", on_click=_join, args=(settings,))
+    error = st.session_state.get(_ERROR_KEY)
+    if error:
+        st.error(error)
+    st.caption(
+        "Your name is shown to your teacher and class. This browser remembers you until you sign out; "
+        "a link you share does not sign anyone else in."
+    )

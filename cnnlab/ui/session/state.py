@@ -1,0 +1,186 @@
+"""The draft setup (data, model, training) in session state, mirrored in the URL.
+
+Pages read the draft with `draft()` and change it with `set_data`, `set_model`, `set_training`.
+The URL carries the whole setup as `?setup=<token>` (see `cnnlab.share`) and the followed run as
+`?run=<id>`, so a refresh, a second tab or a shared link opens the same thing.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import streamlit as st
+
+from cnnlab import share
+from cnnlab.data import datasets
+from cnnlab.errors import CnnLabError, SpecError
+from cnnlab.model import presets
+from cnnlab.specs import DataSettings, LayerSpec, ModelSpec, TrainingSettings
+from cnnlab.store.run_store import default_home
+from cnnlab.ui.session import setup_entry
+
+SETUP_KEY = "cnnlab_setup"
+NOTES_KEY = "cnnlab_setup_notes"
+LAYER_IDS_KEY = "cnnlab_layer_ids"
+SETUP_PARAMETER = "setup"
+RUN_PARAMETER = "run"
+
+
+def default_setup() -> share.Setup:
+    """Digits, the default digits CNN, and settings that train it well in seconds."""
+    preset = presets.get(presets.DEFAULT_PRESET)
+    return share.Setup(DataSettings(), preset.spec, TrainingSettings(**preset.training))
+
+
+def draft() -> share.Setup:
+    """The current setup: from the session, else from the URL, else the default."""
+    if SETUP_KEY not in st.session_state:
+        initial = default_setup()
+        link = st.query_params.get(SETUP_PARAMETER)
+        notes: tuple[str, ...] = ()
+        if link:
+            try:
+                admitted = setup_entry.read_link(link, initial)
+                initial, dataset_notes = _checked_link_setup(admitted.setup, initial)
+                notes = admitted.notes + dataset_notes
+            except CnnLabError as error:
+                notes = (str(error),)
+        st.session_state[NOTES_KEY] = list(notes)
+        _store(initial)
+    setup: share.Setup = st.session_state[SETUP_KEY]
+    token = share.encode(setup)
+    if st.query_params.get(SETUP_PARAMETER) != token:
+        # Switching pages clears the URL's parameters; put the setup back.
+        st.query_params[SETUP_PARAMETER] = token
+    return setup
+
+
+def uploads_folder() -> Path:
+    """Where the Data page keeps uploaded zips; the only own-image data a link may name."""
+    return default_home() / "uploads"
+
+
+def _checked_link_setup(setup: share.Setup, default: share.Setup) -> tuple[share.Setup, tuple[str, ...]]:
+    """A setup from a link, with its dataset kept only if it is a named set or an upload here.
+
+    A link could otherwise name any folder on the server and have its images shown.
+    """
+    dataset = setup.data.dataset
+    if dataset in {info.name for info in datasets.registry()}:
+        return setup, ()
+    try:
+        path = Path(dataset).expanduser().resolve()
+    except (ValueError, OSError, RuntimeError):
+        path = None  # Not a path at all (a NUL byte, an unknown ~user, a loop of links).
+    if path is not None and path.is_relative_to(uploads_folder().resolve()):
+        return setup, ()
+    note = (
+        f"This link names the dataset {dataset!r}, which is not a built-in set or an upload on this server; "
+        "the digits are used instead. Upload the images on the Data page."
+    )
+    return share.Setup(default.data, setup.model, setup.training), (note,)
+
+
+def _store(setup: share.Setup) -> None:
+    previous = st.session_state.get(SETUP_KEY)
+    st.session_state[SETUP_KEY] = setup
+    if previous is None or previous.model.layers != setup.model.layers:
+        st.session_state[LAYER_IDS_KEY] = [uuid.uuid4().hex[:8] for _ in setup.model.layers]
+    st.query_params[SETUP_PARAMETER] = share.encode(setup)
+
+
+def set_data(data: DataSettings) -> None:
+    """Replace the draft's data settings."""
+    setup = draft()
+    if setup.data != data:
+        _store(share.Setup(data, setup.model, setup.training))
+
+
+def set_model(model: ModelSpec, layer_ids: list[str] | None = None) -> None:
+    """Replace the draft's model; `layer_ids` keeps the identity of edited layers for their widgets."""
+    setup = draft()
+    if setup.model == model:
+        return
+    _store(share.Setup(setup.data, model, setup.training))
+    if layer_ids is not None:
+        st.session_state[LAYER_IDS_KEY] = layer_ids
+
+
+def set_training(training: TrainingSettings) -> None:
+    """Replace the draft's training settings."""
+    setup = draft()
+    if setup.training != training:
+        _store(share.Setup(setup.data, setup.model, training))
+
+
+def layer_ids() -> list[str]:
+    """A stable id per draft layer, so each layer's widgets keep their keys when layers move."""
+    draft()
+    return list(st.session_state[LAYER_IDS_KEY])
+
+
+def new_layer_id() -> str:
+    """A fresh id for an added or duplicated layer."""
+    return uuid.uuid4().hex[:8]
+
+
+def followed_run() -> str | None:
+    """The run id in the URL, if any."""
+    return st.query_params.get(RUN_PARAMETER) or None
+
+
+def follow_run(run_id: str | None) -> None:
+    """Put `run_id` in the URL (or remove it)."""
+    if run_id:
+        st.query_params[RUN_PARAMETER] = run_id
+    elif RUN_PARAMETER in st.query_params:
+        del st.query_params[RUN_PARAMETER]
+
+
+def replace_layers(layers: list[LayerSpec], ids: list[str]) -> None:
+    """Set the draft model's layers together with their widget ids."""
+    set_model(draft().model.replace_layers(layers), ids)
+
+
+def show_entry_notes() -> None:
+    """What was refused or changed when the setup entered (a link, an import), until dismissed."""
+    notes = st.session_state.get(NOTES_KEY) or []
+    if not notes:
+        return
+    with st.container(border=True):
+        text = "\n".join(f"- {note}" for note in notes)
+        st.warning(f"Some of the setup could not be used as given; the rest is kept.\n\n{text}")
+        if st.button("Dismiss", key="dismiss_setup_notes"):
+            st.session_state[NOTES_KEY] = []
+            st.rerun()
+
+
+def import_model(text: str) -> None:
+    """Make the model in JSON `text` the draft's, keeping the layers that can be used and noting the rest.
+
+    SpecError when the text is not JSON or holds no usable layer; the draft is then unchanged.
+    """
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as error:
+        where = (
+            f" at line {error.lineno}, column {error.colno}"
+            if isinstance(error, json.JSONDecodeError)
+            else ""
+        )
+        reason = error.msg if isinstance(error, json.JSONDecodeError) else "nested too deeply"
+        raise SpecError(f"The model spec is not valid JSON: {reason}{where}. Nothing was changed.") from None
+    model, notes = setup_entry.read_model(data, draft().model, "The imported model")
+    st.session_state[NOTES_KEY] = notes
+    set_model(model)
+
+
+def load_preset(model: ModelSpec, training: TrainingSettings | None) -> None:
+    """Make a preset (already fitted to the data, or not) the draft's model, with its training settings."""
+    admitted = setup_entry.admit(share.Setup(draft().data, model, training or draft().training))
+    st.session_state[NOTES_KEY] = list(admitted.notes)
+    set_model(admitted.setup.model)
+    if training is not None:
+        set_training(admitted.setup.training)

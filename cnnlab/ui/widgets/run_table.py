@@ -1,0 +1,107 @@
+"""The table of runs on the Home and Runs pages: live while a run in it is active, and a row opens its run.
+
+The table is a fragment that re-reads the store every `POLL_SECONDS` while some run it lists is
+queued, starting, running or paused, so "starting, 0 epochs" becomes "running, 3 epochs" without a
+reload. When the last of them ends it reruns the page once, which draws the table without a timer:
+a page of finished runs does not poll. Choosing a row follows that run on the Train page.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from cnnlab.model import shapes
+from cnnlab.store import records
+from cnnlab.store.records import RunRecord
+from cnnlab.ui import server
+from cnnlab.ui.session import state
+from cnnlab.ui.widgets import tables
+
+if TYPE_CHECKING:
+    import pandas as pd  # Imported where a table is made, so a page that shows none does not load pandas.
+
+POLL_SECONDS = 1.0
+TRAIN_PAGE = "app_pages/train.py"
+
+
+def should_poll(runs: Sequence[RunRecord]) -> bool:
+    """True while some run in `runs` can still change: queued, starting, running or paused."""
+    return any(run.is_active for run in runs)
+
+
+def chosen_run_id(table: pd.DataFrame, rows: Sequence[int]) -> str | None:
+    """The id of the run in the first selected row of `table` (a `runs_table`), if any."""
+    if not rows or "id" not in table or not 0 <= rows[0] < len(table):
+        return None
+    return str(table["id"].iloc[rows[0]])
+
+
+def open_on_train_page(run_id: str) -> None:
+    """Switch to the Train page following run `run_id`, keeping the setup in the URL."""
+    parameters = {state.RUN_PARAMETER: run_id}
+    setup = st.query_params.get(state.SETUP_PARAMETER)
+    if setup:
+        parameters[state.SETUP_PARAMETER] = setup
+    st.switch_page(TRAIN_PAGE, query_params=parameters)
+
+
+def live_runs_table(key: str, limit: int | None = None) -> list[RunRecord]:
+    """Draw the newest runs (all of them, or `limit`) as a table that follows them while they are
+    active; a chosen row opens its run on the Train page. Returns the runs as first read."""
+    runs = server.store().list_runs(limit=limit)
+    if not runs:
+        return runs
+    polling = should_poll(runs)
+
+    @st.fragment(run_every=POLL_SECONDS if polling else None)
+    def table() -> None:
+        current = server.store().list_runs(limit=limit)
+        if polling and not should_poll(current):
+            st.rerun()  # Every listed run has ended: redraw the page once, without a timer.
+        frame = runs_table(current)
+        event = st.dataframe(frame, hide_index=True, key=key, on_select="rerun", selection_mode="single-row")
+        chosen = chosen_run_id(frame, event.selection.rows)
+        if chosen is not None:
+            open_on_train_page(chosen)
+
+    table()
+    st.caption("Choose a row to follow that run on the Train page.")
+    return runs
+
+
+def duration(run: RunRecord) -> str:
+    """How long the run has been training (or trained), as m:ss."""
+    if run.started_at is None:
+        return ""
+    seconds = int((run.ended_at or time.time()) - run.started_at)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
+    """One row per run: name, status, dataset, model, parameters, best validation accuracy, duration, parent."""
+    import pandas as pd
+
+    rows = []
+    for run in runs:
+        best = run.result("best_val_accuracy")
+        spec = run.model_spec()
+        rows.append(
+            {
+                "id": run.id,
+                "name": run.name,
+                "status": str(run.status),
+                "dataset": run.data().dataset,
+                "model": spec.name,
+                "parameters": tables.count_text(shapes.analyse(spec).total_parameters),
+                "epochs": run.last_epoch,
+                "best val. accuracy": None if best is None else round(best, 4),
+                "duration": duration(run),
+                "parent": run.parent_id or "",
+                "device": records.recorded_device(run.results) or "",
+            }
+        )
+    return pd.DataFrame(rows)
