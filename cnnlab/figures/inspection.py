@@ -135,8 +135,8 @@ def image_panels(
     """Images in a grid of `columns`, each `size` pixels high with its title (of `title_lines`
     lines, broken with "<br>") above it.
 
-    The figure is written out in one go (axes, domains and titles as plain layout), which takes
-    milliseconds where building it cell by cell with `make_subplots` takes a tenth of a second.
+    The figure is written out in one go (axes, domains and titles as plain layout), which is much
+    quicker than building it cell by cell with `make_subplots`.
     """
     count = len(images)
     columns = max(1, min(columns, count))

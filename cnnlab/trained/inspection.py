@@ -184,9 +184,9 @@ def _input_spec(graph: LayerGraph) -> tf.TensorSpec:
 def _compiled(graph: LayerGraph, name: str, build: Callable[[], Callable[..., Any]]) -> Callable[..., Any]:
     """The graph's TensorFlow function `name`, traced on first use and kept with the graph.
 
-    A traced gradient pass answers a small model in a few milliseconds where the same eager calls
-    take ten times longer (Streamlit clears Keras's session and TensorFlow's kernel cache after
-    every script run, which costs a traced function about 30 ms and eager calls more); the input
+    A traced gradient pass answers a small model much sooner than the same eager calls do
+    (Streamlit clears Keras's session and TensorFlow's kernel cache after every script run,
+    which costs a traced function little and eager calls more); the input
     signature has no batch size, so any batch reuses one trace.
     """
     with _GRAPHS_LOCK:

@@ -27,9 +27,9 @@ if TYPE_CHECKING:
 
 
 # What the Train and Evaluate pages need and Home does not: imported in a background thread once the
-# first page is drawn, so a later page does not wait for them (pandas alone takes a second on a busy
+# first page is drawn, so a later page does not wait for them (pandas alone is slow on a busy
 # machine). Not as the server starts: the import then ran beside the first page's script and made Home
-# 0.25 s slower, while the first page opened gained nothing (`benchmarks/cold_start.py`,
+# slower, while the first page opened gained nothing (`benchmarks/cold_start.py`,
 # `benchmarks/evaluate_open.py`).
 PAGE_MODULES = (
     "pandas",
@@ -122,7 +122,7 @@ def _import_page_modules_in_background() -> None:
 
 def _import_page_modules() -> None:
     """Import `PAGE_MODULES` and write one throwaway chart as Streamlit sends it, which loads
-    plotly's chart code (a page that needs them first waits for this, not for a second or more)."""
+    plotly's chart code (a page that needs them first waits only for what is left of this import)."""
     for name in PAGE_MODULES:
         try:
             importlib.import_module(name)

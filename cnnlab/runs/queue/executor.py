@@ -3,7 +3,7 @@
 `LocalProcessExecutor` starts `python -m cnnlab.runs.worker.main` on this machine (a fresh interpreter,
 never `fork`: TensorFlow deadlocks after it) with its output in the run's `worker.log`, and keeps
 one warm worker (TensorFlow imported, waiting for a run id on its input) ready while a slot is
-free, so the first metrics of the next run arrive in about a second.
+free, so the next run starts without waiting for a TensorFlow import.
 
 With `reuse` (the scheduler's default) a worker that ends a run cleanly stays alive: it clears
 Keras's state, says so on its output pipe ("done RUN more") and becomes the warm worker that takes

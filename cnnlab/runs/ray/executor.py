@@ -6,8 +6,8 @@ run becomes a detached `RunActor` (`cnnlab.runs.ray.remote`) asking for the run'
 that ended a run takes the next. The run's rows and files (`ray_bundle.pack_run`) and an uploaded
 dataset (put once per dataset) reach the node through Ray's object store. Every record the worker
 writes comes back through the `Mailbox` actor; a pump thread here applies them, in order, to the
-server's store, the one writer, and forwards stop, pause and resume the other way (within about
-0.4 s). A worker whose actor dies has its run marked `failed` within about a second, after every
+server's store, the one writer, and forwards stop, pause and resume the other way. A worker whose
+actor dies has its run marked `failed` within about a second, after every
 record it sent is applied. Actors and mailbox are detached: a restarted server `reattach`es to the
 runs still training; the scheduler marks the others `interrupted` once their heartbeat is stale.
 """

@@ -3,8 +3,8 @@ that has done everything a first run does before the run arrives.
 
 Keras builds the optimizer's slots, the loss tracker and the compiled metrics lazily, inside the
 first call of its `tf.function` training step. TensorFlow then sees variables created while
-tracing and traces the step a second time: on a 2-core machine the first batch of the digits
-preset takes about 3 s instead of 1.5 s. `build_for_fit` creates that state before `fit`, as
+tracing and traces the step a second time, which delays the first batch of every run. `build_for_fit`
+creates that state before `fit`, as
 Keras itself does when a distribution strategy is set (`Trainer._symbolic_build`), so the step is
 traced once. The state is the same either way (zeros and empty trackers): the weights and the
 losses of a fit are unchanged, which `tests/test_first_step.py` checks against a plain fit.

@@ -79,8 +79,8 @@ def confusion_table(matrix: np.ndarray, class_names: Sequence[str], normalise: b
     """A confusion matrix as a table: one row per true class, one column per predicted class, each cell
     its count (or, normalised, its share of the row) on a colour as dark as the cell is full.
 
-    A table, not a chart, so the Evaluate page needs no plotly in the browser (its code took a second
-    or more to load), and a click selects a cell (`st.dataframe(..., selection_mode="single-cell")`).
+    A table, not a chart, so the Evaluate page needs no plotly in the browser (its code is slow to
+    load), and a click selects a cell (`st.dataframe(..., selection_mode="single-cell")`).
     """
     import pandas as pd
 
