@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+import psutil
+
 import cnnlab
 
 
@@ -169,11 +171,11 @@ class LocalRayCluster:
     def process_ids(self) -> list[int]:
         """The processes working in this cluster's temp dir (this process excepted)."""
         found = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit() and int(entry.name) != os.getpid():
-                with contextlib.suppress(OSError):
-                    if Path(os.readlink(entry / "cwd")).is_relative_to(self.temp_dir):
-                        found.append(int(entry.name))
+        for process in psutil.process_iter():
+            if process.pid != os.getpid():
+                with contextlib.suppress(psutil.Error, OSError):
+                    if Path(process.cwd()).is_relative_to(self.temp_dir):
+                        found.append(process.pid)
         return found
 
     def __enter__(self) -> LocalRayCluster:

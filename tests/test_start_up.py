@@ -18,7 +18,7 @@ import textwrap
 import urllib.request
 from pathlib import Path
 
-import pytest
+import psutil
 from waiting import wait_until
 
 from cnnlab.runs.queue.executor import process_alive
@@ -37,18 +37,12 @@ def _free_port() -> int:
 def _children(parent: int) -> list[tuple[int, str]]:
     """The processes whose parent is `parent`: (process id, command line)."""
     found = []
-    for folder in Path("/proc").iterdir():
-        if not folder.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, IndexError):
-            parent_id = int((folder / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            if parent_id == parent:
-                command = (folder / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                found.append((int(folder.name), command))
+    for child in psutil.Process(parent).children():
+        with contextlib.suppress(psutil.Error):
+            found.append((child.pid, " ".join(child.cmdline())))
     return found
 
 
-@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process table from /proc")
 def test_the_server_starts_a_warm_worker_before_anyone_visits_and_ends_it_as_it_stops(tmp_path: Path) -> None:
     port = _free_port()
     environment = {**os.environ, "CNNLAB_HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"}
