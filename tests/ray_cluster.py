@@ -13,7 +13,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,15 +23,7 @@ from types import TracebackType
 import psutil
 
 import cnnlab
-
-
-def free_port() -> int:
-    """A TCP port on the loopback interface that nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
+from tests.ports import free_port
 
 # Ray turns 127.0.0.1 in an address into the machine's network address unless multi-node clusters are
 # off; with this, a one-machine cluster and its clients talk over the loopback interface only.

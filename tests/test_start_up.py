@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -22,16 +21,10 @@ import psutil
 from waiting import wait_until
 
 from cnnlab.runs.queue.executor import process_alive
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("pandas", "pyarrow", "keras", "tensorflow", "sklearn")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _children(parent: int) -> list[tuple[int, str]]:
@@ -44,7 +37,7 @@ def _children(parent: int) -> list[tuple[int, str]]:
 
 
 def test_the_server_starts_a_warm_worker_before_anyone_visits_and_ends_it_as_it_stops(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     environment = {**os.environ, "CNNLAB_HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"}
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true"]
     command += ["--browser.gatherUsageStats=false", "--server.fileWatcherType=none", f"--server.port={port}"]
