@@ -62,6 +62,27 @@ def test_a_sample_of_a_grid_of_billions_takes_its_runs_by_index_in_grid_order() 
     assert [dict(run.values) for run in planned.runs] == expected
 
 
+def test_a_grid_too_large_to_index_is_refused_with_its_size() -> None:
+    hundred = ",".join(str(index) for index in range(1, 101))
+    shares = ",".join(f"{index / 100}" for index in range(100))
+    axes = [
+        axis("learning_rate", ",".join(f"{index}e-5" for index in range(1, 101))),
+        axis("seed", hundred),
+        axis("plateau_patience", hundred),
+        axis("early_stopping_patience", hundred),
+        axis("schedule_step_epochs", hundred),
+        axis("momentum", shares),
+        axis("dropout", shares),
+        axis("l2", ",".join(f"{index}e-6" for index in range(100))),
+        axis("weight_decay", ",".join(f"{index}e-6" for index in range(100))),
+        axis("minimum_learning_rate", ",".join(f"{index}e-8" for index in range(1, 101))),
+    ]  # 100**10 = 1e20 combinations, beyond 64-bit indices.
+    with pytest.raises(
+        SweepError, match=r"A grid of 1e\+20 combinations \(100 x 100 x .*\) is too large to sample"
+    ):
+        plan(TWO_DROPOUTS, BASE, axes, sample=2)
+
+
 def test_values_are_read_as_the_setting_s_type() -> None:
     assert axis("optimizer", "adam, sgd").values == ("adam", "sgd")
     assert axis("early_stopping", "true,no").values == (True, False)

@@ -27,6 +27,8 @@ from cnnlab.specs import ModelSpec, TrainingSettings
 
 Value = bool | int | float | str
 MAX_RUNS = 64  # more than this is not a sweep one server should queue at once
+# A sample is drawn from the grid's indices as 64-bit integers (`random.sample`, `numpy.unravel_index`).
+MAX_SAMPLED_GRID = int(np.iinfo(np.int64).max)
 DROPOUT = "dropout"
 DROPOUT_TYPES = ("Dropout", "SpatialDropout2D")
 LAYER_PREFIX = "layer "
@@ -315,6 +317,11 @@ def plan(
         if sample > total:
             raise SweepError(
                 f"A random sample of {sample} runs needs at least {sample} combinations; the grid has {total} ({sizes})."
+            )
+        if total > MAX_SAMPLED_GRID:
+            raise SweepError(
+                f"A grid of {total:.3g} combinations ({sizes}) is too large to sample from; the most is "
+                f"{MAX_SAMPLED_GRID:.3g}. Sweep fewer settings or fewer values of each."
             )
         combinations = _combinations(axes, sorted(random.Random(seed).sample(range(total), sample)))
     runs: list[PlannedRun] = []
