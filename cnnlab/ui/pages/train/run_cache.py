@@ -6,7 +6,7 @@ folder), so a tick of any number of sessions costs one small read of what is new
 drawn from one version of the tables are built once (`LiveFrames.memo`).
 
 The cache holds data of every user's runs, so it must not become a way around the access rule:
-`frames` takes the `RunRecord` the session's own access-checked reader (`cnnlab.ui.server.store()`)
+`live` takes the `RunRecord` the session's own access-checked reader (`cnnlab.ui.server.store()`)
 has just returned, which it can only have if the session may read the run.
 
 Streamlit's `st.cache_resource(max_entries=...)` holds the frames: one copy per run shared by every
