@@ -70,6 +70,9 @@ def test_data_page_shows_counts_and_follows_the_dataset_choice() -> None:
     no_problems(app)
     values = [metric.value for metric in app.metric]
     assert values[:3] == ["1,797", "10", "8×8×1"]
+    summary = next(frame for frame in app.dataframe if "total" in frame.value.columns)
+    assert int(summary.value["total"].sum()) == 1797
+    assert set(column_formats(summary).values()) == {"localized"}  # Counts, as every table writes them.
     app.selectbox(key="image_size").set_value(16).run()
     no_problems(app)
     assert app.metric[2].value == "16×16×1"
