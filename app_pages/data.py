@@ -10,6 +10,7 @@ from cnnlab.figures import data as data_figures
 from cnnlab.ui.cache.data_cache import load_dataset
 from cnnlab.ui.pages.data.data_form import augmentation_form, dataset_picker, preparation_form
 from cnnlab.ui.session import state
+from cnnlab.ui.widgets import tables
 
 st.title("Data")
 setup = state.draft()
@@ -50,7 +51,11 @@ with samples_tab:
     )
 with balance_tab:
     st.plotly_chart(data_figures.class_balance(split.summary), key="balance")
-    st.dataframe(split.summary, key="summary_table")
+    st.dataframe(
+        split.summary,
+        key="summary_table",
+        column_config={column: tables.count_column() for column in split.summary.columns},
+    )
 with augmentation_tab:
     st.caption("Random changes applied to training images only, so the network learns what does not matter.")
     augmentation = augmentation_form(setup.training.augmentation)

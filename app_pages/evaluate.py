@@ -8,6 +8,7 @@ from cnnlab.errors import CnnLabError
 from cnnlab.trained import evaluation, exports
 from cnnlab.ui.cache import run_models
 from cnnlab.ui.pages.evaluate import evaluate_view
+from cnnlab.ui.widgets import tables
 
 st.title("Evaluate")
 st.caption("Measure a trained run on held-out images: accuracy, per-class scores, confusions and mistakes.")
@@ -45,7 +46,11 @@ with table_column:
         hide_index=True,
         key="evaluate_report",
         column_config={
-            name: st.column_config.NumberColumn(name, format="%.3f") for name in ("precision", "recall", "f1")
+            **{
+                name: st.column_config.NumberColumn(name, format="%.3f")
+                for name in ("precision", "recall", "f1")
+            },
+            "support": tables.count_column(),
         },
     )
     st.caption(

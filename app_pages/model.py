@@ -9,7 +9,7 @@ from cnnlab.ui.pages.model.layer_editor import layer_editor
 from cnnlab.ui.pages.model.preset_panel import preset_panel
 from cnnlab.ui.session import controls, state
 from cnnlab.ui.widgets.dataset_context import dataset_context, show_dataset_line
-from cnnlab.ui.widgets.tables import analysis_table, compact_number
+from cnnlab.ui.widgets.tables import ANALYSIS_COLUMNS, analysis_table
 
 st.title("Model")
 setup = state.draft()
@@ -40,11 +40,17 @@ with summary_column:
         st.error(problem.message, icon=":material/block:")
     for missing in pretrained_weights.missing(setup.model):
         st.warning(missing.message, icon=":material/cloud_off:")
-    st.dataframe(analysis_table(analysis), hide_index=True, width="stretch", key="analysis_table")
+    st.dataframe(
+        analysis_table(analysis),
+        hide_index=True,
+        width="stretch",
+        key="analysis_table",
+        column_config=ANALYSIS_COLUMNS,
+    )
     totals = st.columns(4)
     totals[0].metric("Total parameters", f"{analysis.total_parameters:,}")
     totals[1].metric("Trainable", f"{analysis.trainable_parameters:,}")
-    totals[2].metric("FLOPs per image", compact_number(analysis.flops))
+    totals[2].metric("FLOPs per image", analysis.flops, format="compact")
     totals[3].metric("Activations (batch 32)", f"{analysis.activation_bytes(32) / 2**20:,.1f} MB")
     if analysis.rows:
         st.plotly_chart(model_figures.architecture(analysis), key="architecture")

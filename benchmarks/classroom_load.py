@@ -43,7 +43,6 @@ import math
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -63,6 +62,7 @@ from cnnlab import specs  # noqa: E402  (after the path is set)
 from cnnlab.model import presets  # noqa: E402
 from cnnlab.store.run_store import Store  # noqa: E402
 from cnnlab.store.statuses import Status  # noqa: E402
+from tests.ports import free_port  # noqa: E402
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Playwright, ViewportSize
@@ -129,12 +129,6 @@ WATCH_STOP = """() => {
     new MutationObserver(() => { if (!window.__stoppedAt && seen()) window.__stoppedAt = Date.now(); })
         .observe(document.body, {childList: true, subtree: true, characterData: true});
 }"""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> float:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,10 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.ports import free_port  # noqa: E402  # After the path is set.
+
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -48,13 +51,6 @@ FIRST_CURVE_POINT = """() => [...document.querySelectorAll('.js-plotly-plot')].s
 INTERACTIVE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 CURVE_TIMEOUT_MS = 120_000
 STAGES = ("queued", "worker took it", "first batch metric", "on screen")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -136,7 +132,7 @@ def time_to_interactive(
     """Launch `streamlit run script` in `app_root`; measure the seconds to its health check and to
     the page showing `ready_text` with its script finished. With `clicks`, then the first click on
     "Train a digits classifier" and, back on Home after a reader's pause, a second (warm server)."""
-    port = _free_port()
+    port = free_port()
     home = Path(tempfile.mkdtemp(prefix="cnnlab_bench_"))
     environment = {**os.environ, "CNNLAB_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "3"}
     environment["PYTHONPATH"] = str(app_root)

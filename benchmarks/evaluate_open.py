@@ -38,9 +38,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from cold_start import CHROMIUM_FLAGS, _free_port  # noqa: E402  # After the path is set.
+from cold_start import CHROMIUM_FLAGS  # noqa: E402  # After the path is set.
 from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402  # Same.
 from predict_latency import train_run  # noqa: E402  # Same.
+
+from tests.ports import free_port  # noqa: E402  # Same.
 
 SERVER_FLAGS = ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
 DONE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
@@ -50,7 +52,7 @@ BASELINE = 'import streamlit as st\nst.title("Hello world")\n'
 
 def _start(script: str, cwd: Path, environment: dict[str, str]) -> tuple[subprocess.Popen[bytes], int, float]:
     """`streamlit run script` on a free port, waited for until healthy: (server, port, launch time)."""
-    port = _free_port()
+    port = free_port()
     started = time.perf_counter()
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", script, *SERVER_FLAGS, "--server.port", str(port)],

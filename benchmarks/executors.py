@@ -175,7 +175,7 @@ def main() -> None:
         figures["local"] = run_sweep(local_executor, store, arguments.runs, arguments.epochs)
         local_files = transport_volume(store)
 
-        from ray_cluster import LocalRayCluster
+        from tests.ray_cluster import LocalRayCluster
 
         cluster_started = time.monotonic()
         with LocalRayCluster(num_cpus=SLOTS) as cluster:

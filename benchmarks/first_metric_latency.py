@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 ROOT = Path(__file__).resolve().parents[1]
 BARE_FIT = """
 import json, sys, time
@@ -58,10 +60,10 @@ print(json.dumps({"bare": first.seconds}))
 """
 
 
-def cpu_ticks(pid: int) -> int:
-    """User and system CPU time of a process so far, in clock ticks (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far, in seconds."""
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
 
 
 def wait_until_idle(executor: Any, timeout: float = 180.0) -> None:
@@ -70,10 +72,10 @@ def wait_until_idle(executor: Any, timeout: float = 180.0) -> None:
     while time.monotonic() - started < timeout:
         pid = executor.warm_process_id
         if pid is not None:
-            ticks = cpu_ticks(pid)
-            if ticks == previous:
+            seconds = cpu_seconds(pid)
+            if seconds == previous:
                 return
-            previous = ticks
+            previous = seconds
         time.sleep(1.0)
     raise SystemExit("The warm worker did not become idle.")
 

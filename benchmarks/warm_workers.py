@@ -22,14 +22,16 @@ Prints figures; never fails on a timing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
-import os
 import statistics
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -42,10 +44,10 @@ from cnnlab.store.run_store import Store
 MODES = ("cold", "spare", "reuse")
 
 
-def cpu_ticks(pid: int) -> int:
-    """User and system CPU time of a process so far, in clock ticks (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far, in seconds."""
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
 
 
 def wait_until_idle(executor: LocalProcessExecutor, timeout: float = 180.0) -> None:
@@ -54,10 +56,10 @@ def wait_until_idle(executor: LocalProcessExecutor, timeout: float = 180.0) -> N
     while time.monotonic() - started < timeout:
         pid = executor.warm_process_id
         if pid is not None:
-            ticks = cpu_ticks(pid)
-            if ticks == previous:
+            seconds = cpu_seconds(pid)
+            if seconds == previous:
                 return
-            previous = ticks
+            previous = seconds
         time.sleep(1.0)
     raise SystemExit("The warm worker did not become idle.")
 
@@ -71,25 +73,19 @@ def keep_a_spare(executor: LocalProcessExecutor, stop: threading.Event) -> None:
 def worker_processes() -> list[int]:
     """The worker processes this process started (its children running `cnnlab.runs.worker.main`)."""
     found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                if parent == os.getpid() and b"cnnlab.runs.worker.main" in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except (OSError, ValueError):
-                continue
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.Error):
+            if "cnnlab.runs.worker.main" in child.cmdline():
+                found.append(child.pid)
     return found
 
 
-def sample_worker_cpu(seen: dict[int, int], stop: threading.Event) -> None:
-    """Keep the latest CPU ticks of every worker process, until `stop` (they may exit at any time)."""
+def sample_worker_cpu(seen: dict[int, float], stop: threading.Event) -> None:
+    """Keep the latest CPU seconds of every worker process, until `stop` (they may exit at any time)."""
     while not stop.wait(0.25):
         for pid in worker_processes():
-            try:
-                seen[pid] = max(seen.get(pid, 0), cpu_ticks(pid))
-            except (OSError, IndexError):
-                continue
+            with contextlib.suppress(psutil.Error):
+                seen[pid] = max(seen.get(pid, 0.0), cpu_seconds(pid))
 
 
 def measure(mode: str, runs: int, epochs: int) -> dict[str, float]:
@@ -98,8 +94,8 @@ def measure(mode: str, runs: int, epochs: int) -> dict[str, float]:
         store = Store(home)
         executor = LocalProcessExecutor(store.home, threads=2, warm=mode != "cold", reuse=mode == "reuse")
         scheduler = Scheduler(store, executor, max_workers=1, poll_seconds=0.1).start()
-        stop, ticks = threading.Event(), dict[int, int]()
-        threading.Thread(target=sample_worker_cpu, args=(ticks, stop), daemon=True).start()
+        stop, seconds = threading.Event(), dict[int, float]()
+        threading.Thread(target=sample_worker_cpu, args=(seconds, stop), daemon=True).start()
         spare_keeper = threading.Thread(target=keep_a_spare, args=(executor, stop), daemon=True)
         try:
             if mode != "cold":
@@ -119,7 +115,7 @@ def measure(mode: str, runs: int, epochs: int) -> dict[str, float]:
         finally:
             stop.set()
             scheduler.shutdown()
-        worker_cpu = sum(ticks.values()) / os.sysconf("SC_CLK_TCK")
+        worker_cpu = sum(seconds.values())
         gaps, handovers = [], []
         for before, run in itertools.pairwise(ended):
             first_metric = float(store.batch_metrics(run.id)["time"].min())

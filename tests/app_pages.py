@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Dataframe
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 
@@ -23,3 +25,11 @@ def no_problems(app: AppTest) -> None:
     """The page ran without an exception and shows no error message."""
     assert not app.exception, app.exception
     assert not app.error, [element.value for element in app.error]
+
+
+def column_formats(frame: Dataframe) -> dict[str, str]:
+    """How the page asks the browser to write each column of a data frame that has a format (its
+    `st.column_config` format: "localized", "percent", a momentJS pattern ...), by column name."""
+    columns = json.loads(frame.proto.columns or "{}")
+    formats = {name: column.get("type_config", {}).get("format") for name, column in columns.items()}
+    return {name: format_ for name, format_ in formats.items() if format_ is not None}

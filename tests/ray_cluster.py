@@ -13,7 +13,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,16 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+import psutil
+
 import cnnlab
-
-
-def free_port() -> int:
-    """A TCP port on the loopback interface that nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
+from tests.ports import free_port
 
 # Ray turns 127.0.0.1 in an address into the machine's network address unless multi-node clusters are
 # off; with this, a one-machine cluster and its clients talk over the loopback interface only.
@@ -169,11 +162,11 @@ class LocalRayCluster:
     def process_ids(self) -> list[int]:
         """The processes working in this cluster's temp dir (this process excepted)."""
         found = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit() and int(entry.name) != os.getpid():
-                with contextlib.suppress(OSError):
-                    if Path(os.readlink(entry / "cwd")).is_relative_to(self.temp_dir):
-                        found.append(int(entry.name))
+        for process in psutil.process_iter():
+            if process.pid != os.getpid():
+                with contextlib.suppress(psutil.Error, OSError):
+                    if Path(process.cwd()).is_relative_to(self.temp_dir):
+                        found.append(process.pid)
         return found
 
     def __enter__(self) -> LocalRayCluster:

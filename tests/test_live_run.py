@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from cnnlab.store import statuses
@@ -68,14 +70,24 @@ def test_pause_is_written_in_its_click(home_store: Store) -> None:
     assert app.button(key="control_pending").label == "Pausing…"
 
 
-def test_sessions_following_one_run_share_its_frames(home_store: Store) -> None:
-    first, second = running(home_store, "first"), running(home_store, "second")
-    cache = run_cache.RunCache(home_store.home, max_runs=1)
-    live = cache.follow(first)
-    assert cache.follow(first) is live  # every session gets the same copy
-    assert cache.follow(second) is not live
-    assert len(cache) == 1  # the least recently followed run was let go
-    assert cache.follow(first) is not live
+def test_sessions_following_one_run_share_its_frames_until_it_is_the_least_recently_followed(
+    home_store: Store,
+) -> None:
+    first, second = (home_store.get_run(running(home_store, name)) for name in ("first", "second"))
+    home = home_store.home
+    live = run_cache.live(first, home)
+    assert run_cache.live(first, home) is live  # every session gets the same copy
+    second_live = run_cache.live(second, home)
+    assert second_live is not live
+    # Fill the cache with other runs, follow the first again, then one run more: the second, now the
+    # least recently followed, is let go and the first is kept.
+    others = [dataclasses.replace(first, id=f"other-{index}") for index in range(run_cache.MAX_RUNS - 1)]
+    for other in others[:-1]:
+        run_cache.live(other, home)
+    assert run_cache.live(first, home) is live
+    run_cache.live(others[-1], home)
+    assert run_cache.live(first, home) is live
+    assert run_cache.live(second, home) is not second_live
 
 
 def test_a_crowd_following_a_run_refreshes_less_often() -> None:
@@ -93,14 +105,15 @@ def test_a_crowd_following_a_run_refreshes_less_often() -> None:
     assert live_run.poll_seconds(Status.PAUSED, None, viewers=30) == live_run.PAUSED_POLL_SECONDS
 
 
-def test_the_cache_counts_the_sessions_that_follow_a_run(home_store: Store) -> None:
-    cache = run_cache.RunCache(home_store.home, viewer_seconds=10.0)
+def test_the_cache_counts_the_sessions_that_follow_a_run() -> None:
+    viewers = run_cache.Viewers(viewer_seconds=10.0)
     for session in ("ada", "bo", "cy"):
-        cache.note_viewer("run-a", session, now=100.0)
-    assert cache.note_viewer("run-a", "ada", now=105.0) == 3  # a session counts once, however often
-    assert cache.note_viewer("run-b", "dee", now=105.0) == 1  # per run
+        viewers.note("run-a", session, now=100.0)
+    assert viewers.note("run-a", "ada", now=105.0) == 3  # a session counts once, however often
+    assert viewers.note("run-b", "dee", now=105.0) == 1  # per run
     # Sessions that stopped reading the run (closed the tab, followed another) stop counting.
-    assert cache.note_viewer("run-a", "ada", now=112.0) == 1
+    assert viewers.note("run-a", "ada", now=112.0) == 1
+    assert viewers.note("run-b", "ada", now=130.0) == 1  # and a run nobody read lately starts again
 
 
 def test_the_controls_are_drawn_apart_from_the_refresh_and_know_what_they_show(home_store: Store) -> None:

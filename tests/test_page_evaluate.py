@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnnlab.store.run_store import Store
-from tests.app_pages import no_problems, open_page
+from tests.app_pages import column_formats, no_problems, open_page
 
 TIMEOUT = 90
 
@@ -45,6 +45,7 @@ def test_shows_the_runs_test_metrics_table_and_confusion(home: Path, trained_hom
     report = app.dataframe[0].value
     assert list(report["class"]) == [str(digit) for digit in range(10)]
     assert int(report["support"].sum()) == int(metrics["Images"].replace(",", ""))
+    assert column_formats(app.dataframe[0])["support"] == "localized"  # A count, as every table writes one.
     # The confusion matrix is a table (no plotly on this page): true classes down, predictions across;
     # each row adds up to its class's support, the diagonal to the correct answers.
     assert not app.get("plotly_chart")

@@ -12,7 +12,7 @@ from cnnlab.model import build, presets
 from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
-from tests.app_pages import no_problems, open_page
+from tests.app_pages import column_formats, no_problems, open_page
 from tests.test_exports import recorded_run
 
 
@@ -60,7 +60,8 @@ def test_one_run_can_be_renamed_and_downloaded(home_store: Store) -> None:
     table = app.dataframe[0].value
     assert list(table.columns[:6]) == ["id", "name", "status", "dataset", "model", "parameters"]
     keras_count = build.build_model(presets.get("digits_default").spec).count_params()
-    assert table.loc[0, "parameters"] == f"{keras_count:,}"  # Written as every page writes a count.
+    assert table.loc[0, "parameters"] == keras_count
+    assert column_formats(app.dataframe[0])["parameters"] == "localized"  # As every table writes a count.
     assert table.loc[0, "status"] == "completed"
     app = runs_page(run_id)
     assert app.subheader[0].value == "tiny run"

@@ -17,7 +17,7 @@ from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from cnnlab.ui.session import controls, presentation
-from tests.app_pages import APP, no_problems, open_page
+from tests.app_pages import APP, column_formats, no_problems, open_page
 from tests.e2e.classroom_servers import CLASS_CODE, TEACHER_PASSWORD, classroom_toml
 
 CONSOLE_TITLE = "Teacher's console"
@@ -88,6 +88,9 @@ def test_the_teacher_sees_every_students_runs_and_shares_one(classroom_home: Pat
     assert sorted(table["owner"]) == ["ada", "bo"] and sorted(table["run"]) == ["ada's net", "bo's net"]
     board = app.dataframe[1].value
     assert list(board["owner"]) == ["ada"] and list(board["test accuracy"]) == [0.91]
+    # Accuracies are written as percentages and counts with thousands separators, in both tables.
+    assert column_formats(app.dataframe[0])["validation accuracy"] == "percent"
+    assert column_formats(app.dataframe[1]) == {"test accuracy": "percent", "parameters": "localized"}
 
     app.selectbox(key="teacher_run").set_value(bo).run()
     assert app.button(key="teacher_stop").disabled  # An ended run has nothing to stop.

@@ -17,7 +17,7 @@ from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from cnnlab.ui.pages.train import live_run
 from cnnlab.ui.session import setup_entry
-from tests.app_pages import no_problems, open_page
+from tests.app_pages import column_formats, no_problems, open_page
 
 TIMEOUT = 60
 
@@ -53,11 +53,16 @@ def new_run(store: Store, name: str, epochs: int = 10, status: Status = Status.Q
 
 
 def test_home_offers_one_click_training_and_lists_runs(home_store: Store) -> None:
-    new_run(home_store, "earlier run", status=Status.COMPLETED)
+    earlier = new_run(home_store, "earlier run", status=Status.COMPLETED)
+    home_store.set_results(earlier.id, {"best_val_accuracy": 0.9956})
     app = page("home").run()
     no_problems(app)
     assert app.button(key="quick_train").label == "Train a digits classifier"
-    assert "earlier run" in app.dataframe[0].value["name"].tolist()
+    table = app.dataframe[0].value
+    assert "earlier run" in table["name"].tolist()
+    # Best validation accuracy is a number the browser writes as a percentage (99.56%), not "1".
+    assert table.loc[table["name"] == "earlier run", "best val. accuracy"].tolist() == [0.9956]
+    assert column_formats(app.dataframe[0])["best val. accuracy"] == "percent"
 
 
 def test_data_page_shows_counts_and_follows_the_dataset_choice() -> None:
@@ -65,6 +70,9 @@ def test_data_page_shows_counts_and_follows_the_dataset_choice() -> None:
     no_problems(app)
     values = [metric.value for metric in app.metric]
     assert values[:3] == ["1,797", "10", "8×8×1"]
+    summary = next(frame for frame in app.dataframe if "total" in frame.value.columns)
+    assert int(summary.value["total"].sum()) == 1797
+    assert set(column_formats(summary).values()) == {"localized"}  # Counts, as every table writes them.
     app.selectbox(key="image_size").set_value(16).run()
     no_problems(app)
     assert app.metric[2].value == "16×16×1"

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
-from ray_cluster import LocalRayCluster, free_port
+from ray_cluster import LocalRayCluster
 from ray_fixtures import require_ray
 from waiting import wait_until
 
@@ -30,6 +30,7 @@ from cnnlab.runs.queue.scheduler import Scheduler
 from cnnlab.runs.ray import bundle as ray_bundle
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
+from tests.ports import free_port
 
 if TYPE_CHECKING:
     from cnnlab.runs.ray.executor import RayExecutor

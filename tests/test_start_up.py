@@ -11,46 +11,33 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
 import urllib.request
 from pathlib import Path
 
-import pytest
+import psutil
 from waiting import wait_until
 
 from cnnlab.runs.queue.executor import process_alive
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("pandas", "pyarrow", "keras", "tensorflow", "sklearn")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _children(parent: int) -> list[tuple[int, str]]:
     """The processes whose parent is `parent`: (process id, command line)."""
     found = []
-    for folder in Path("/proc").iterdir():
-        if not folder.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, IndexError):
-            parent_id = int((folder / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            if parent_id == parent:
-                command = (folder / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                found.append((int(folder.name), command))
+    for child in psutil.Process(parent).children():
+        with contextlib.suppress(psutil.Error):
+            found.append((child.pid, " ".join(child.cmdline())))
     return found
 
 
-@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process table from /proc")
 def test_the_server_starts_a_warm_worker_before_anyone_visits_and_ends_it_as_it_stops(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     environment = {**os.environ, "CNNLAB_HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"}
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true"]
     command += ["--browser.gatherUsageStats=false", "--server.fileWatcherType=none", f"--server.port={port}"]

@@ -10,7 +10,7 @@ from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from cnnlab.ui.session import state
-from tests.app_pages import no_problems, open_page
+from tests.app_pages import column_formats, no_problems, open_page
 from tests.test_sweeps import SPEC, QueueInStore
 
 
@@ -50,8 +50,10 @@ def test_the_runs_page_shows_the_sweep_and_makes_the_best_run_s_settings_the_dra
     app.query_params["sweep"] = sweep.id
     app.run()
     no_problems(app)
-    table = app.dataframe(key=f"sweep_table_{sweep.id}").value
+    frame = app.dataframe(key=f"sweep_table_{sweep.id}")
+    table = frame.value
     assert list(table["learning_rate"]) == [0.001, 0.01, 0.03]
+    assert column_formats(frame)[sweeps.ACCURACY_COLUMN] == "percent"  # As the runs table writes it.
     assert list(table["best"]) == ["", "★", ""]
     assert any(f"Best run: {queued[1].name}" in text.value for text in app.markdown)
     app.button(key="sweep_draft").click().run()

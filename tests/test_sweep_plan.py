@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 
 import pytest
 
@@ -39,6 +40,47 @@ def test_a_grid_has_every_combination_once_and_keeps_the_other_settings() -> Non
             "batch_size": run.training.batch_size,
         }
     assert planned.runs[0].label() == "learning_rate=0.001, batch_size=16"
+
+
+def test_a_sample_of_a_grid_of_billions_takes_its_runs_by_index_in_grid_order() -> None:
+    # 200**4 = 1.6 billion combinations: walking them to reach the sampled ones would not end.
+    learning_rates = ",".join(f"{index}e-5" for index in range(1, 201))
+    axes = [
+        axis("learning_rate", learning_rates),
+        axis("seed", ",".join(str(index) for index in range(200))),
+        axis("l2", ",".join(f"{index}e-6" for index in range(200))),
+        axis("plateau_patience", ",".join(str(index) for index in range(1, 201))),
+    ]
+    planned = plan(TWO_DROPOUTS, BASE, axes, sample=4, seed=3)
+    assert planned.grid_size == 200**4
+    chosen = sorted(random.Random(3).sample(range(200**4), 4))
+    # The grid's n-th combination, as `itertools.product` orders it: the last axis varies fastest.
+    expected = [
+        {item.setting: item.values[index // 200 ** (3 - place) % 200] for place, item in enumerate(axes)}
+        for index in chosen
+    ]
+    assert [dict(run.values) for run in planned.runs] == expected
+
+
+def test_a_grid_too_large_to_index_is_refused_with_its_size() -> None:
+    hundred = ",".join(str(index) for index in range(1, 101))
+    shares = ",".join(f"{index / 100}" for index in range(100))
+    axes = [
+        axis("learning_rate", ",".join(f"{index}e-5" for index in range(1, 101))),
+        axis("seed", hundred),
+        axis("plateau_patience", hundred),
+        axis("early_stopping_patience", hundred),
+        axis("schedule_step_epochs", hundred),
+        axis("momentum", shares),
+        axis("dropout", shares),
+        axis("l2", ",".join(f"{index}e-6" for index in range(100))),
+        axis("weight_decay", ",".join(f"{index}e-6" for index in range(100))),
+        axis("minimum_learning_rate", ",".join(f"{index}e-8" for index in range(1, 101))),
+    ]  # 100**10 = 1e20 combinations, beyond 64-bit indices.
+    with pytest.raises(
+        SweepError, match=r"A grid of 1e\+20 combinations \(100 x 100 x .*\) is too large to sample"
+    ):
+        plan(TWO_DROPOUTS, BASE, axes, sample=2)
 
 
 def test_values_are_read_as_the_setting_s_type() -> None:

@@ -1,4 +1,4 @@
-"""Tables the pages show: the model table's compact numbers and the confusion table's cells."""
+"""Tables the pages show: the model table's numbers and the confusion table's cells."""
 
 from __future__ import annotations
 
@@ -6,16 +6,27 @@ import re
 
 import numpy as np
 
-from cnnlab.ui.widgets.tables import EMPTY_CELL_RGB, FULL_CELL_RGB, compact_number, confusion_table
+from cnnlab.model import presets, shapes
+from cnnlab.ui.widgets.tables import (
+    ANALYSIS_COLUMNS,
+    EMPTY_CELL_RGB,
+    FULL_CELL_RGB,
+    analysis_table,
+    confusion_table,
+)
 
 
-def test_compact_numbers_for_the_model_table() -> None:
-    assert [compact_number(value) for value in (950, 12_345, 2_664_960, 15.5e9)] == [
-        "950",
-        "12.3 k",
-        "2.66 M",
-        "15.5 G",
-    ]
+def test_the_model_table_holds_numbers_the_browser_writes() -> None:
+    analysis = shapes.analyse(presets.get("digits_default").spec)
+    table = analysis_table(analysis)
+    # Whole numbers, not text, so the column sorts by size; `ANALYSIS_COLUMNS` says how to write them.
+    assert list(table["Parameters"]) == [row.parameters for row in analysis.rows]
+    assert list(table["FLOPs"]) == [row.flops for row in analysis.rows]
+    assert str(table["Parameters"].dtype) == str(table["FLOPs"].dtype) == "Int64"
+    assert {name: column["type_config"]["format"] for name, column in ANALYSIS_COLUMNS.items()} == {
+        "Parameters": "localized",
+        "FLOPs": "compact",
+    }
 
 
 def _cell_styles(html: str) -> dict[tuple[int, int], str]:

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.e2e.conftest import ROOT, SERVER_FLAGS, _end_workers, _free_port, _require_browser, wait_for_app
+from tests.e2e.conftest import ROOT, SERVER_FLAGS, _end_workers, _require_browser, wait_for_app
+from tests.ports import free_port
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -75,7 +76,7 @@ def start_app(env: Mapping[str, str], secrets: str | None = None) -> tuple[str, 
     _require_browser()
     home = Path(env["CNNLAB_HOME"])
     home.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     flags = [*SERVER_FLAGS, "--server.port", str(port)]
     if secrets is not None:
         secrets_path = home / "secrets.toml"
@@ -185,7 +186,7 @@ def oidc_provider() -> Iterator[str]:
         warnings.simplefilter("ignore")
         from oidc_provider_mock import run_server_in_thread
 
-    with run_server_in_thread(port=_free_port()) as server:
+    with run_server_in_thread(port=free_port()) as server:
         yield f"http://localhost:{server.server_port}"
 
 

@@ -11,7 +11,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from tests.ports import free_port
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -52,12 +53,6 @@ def _require_browser() -> None:
     pytest.skip(message)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 # The cells of every row of the page's first data frame, from the grid's accessible table (the cells
 # themselves are drawn on a canvas).
 ROWS_SCRIPT = """() => {
@@ -79,7 +74,7 @@ def app_url(app_home: Path) -> Iterator[str]:
     """Start `streamlit run app.py` on a free port with a private CNNLAB_HOME; yield its URL."""
     _require_browser()
     home = app_home
-    port = _free_port()
+    port = free_port()
     environment = {**os.environ, "CNNLAB_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "3"}
     log = (home / "streamlit.log").open("w")
     server = subprocess.Popen(

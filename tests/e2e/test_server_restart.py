@@ -34,12 +34,12 @@ from tests.e2e.conftest import (
     ROOT,
     SERVER_FLAGS,
     _end_workers,
-    _free_port,
     _require_browser,
     screenshot,
     set_number,
     wait_for_app,
 )
+from tests.ports import free_port
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -58,7 +58,7 @@ class Server:
         self.url = ""
 
     def start(self) -> str:
-        port = _free_port()
+        port = free_port()
         environment = {**os.environ, "CNNLAB_HOME": str(self.home), "TF_CPP_MIN_LOG_LEVEL": "3"}
         with (self.home / "streamlit.log").open("a") as log:
             self.process = subprocess.Popen(

@@ -15,7 +15,9 @@ from pathlib import Path
 from cnnlab.errors import RunError
 
 GPUS_PER_RUN_VARIABLE = "CNNLAB_GPUS_PER_RUN"
-NVIDIA_GPUS_FOLDER = Path("/proc/driver/nvidia/gpus")  # One entry per GPU the NVIDIA driver sees.
+# One entry per GPU the NVIDIA driver sees. Read here, not through psutil (which knows no GPUs) nor
+# TensorFlow (which the server never imports).
+NVIDIA_GPUS_FOLDER = Path("/proc/driver/nvidia/gpus")
 
 
 def default_max_workers() -> int:

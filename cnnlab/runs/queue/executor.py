@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import IO, Protocol
 
+import psutil
+
 import cnnlab
 from cnnlab.runs.queue.job import DEFAULT_ENTRY
 
@@ -37,19 +39,17 @@ FINISHING_WAIT_SECONDS = 1.0
 
 
 def process_alive(pid: int) -> bool:
-    """True if process `pid` exists on this machine, is not a zombie and (where /proc tells) runs CNN Lab."""
+    """True if process `pid` exists on this machine, is not a zombie and (where the system tells) runs CNN Lab."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        # A pid the system reused for another program is not our worker.
+        return any("cnnlab" in part for part in process.cmdline())
+    except psutil.NoSuchProcess:  # Gone, or a zombie by the time its command line was read.
         return False
-    except PermissionError:
+    except psutil.AccessDenied:  # Another user's process: it exists, but its command line is hidden.
         return True
-    process_folder = Path(f"/proc/{pid}")
-    with contextlib.suppress(OSError):
-        if process_folder.exists():
-            state = (process_folder / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            return state != "Z" and b"cnnlab" in (process_folder / "cmdline").read_bytes()
-    return True
 
 
 class Executor(Protocol):

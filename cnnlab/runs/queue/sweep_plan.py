@@ -12,11 +12,14 @@ Anything wrong raises `SweepError` naming the setting and the value.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from cnnlab.errors import SpecError, SweepError
 from cnnlab.model import catalogue, checks, shapes
@@ -24,6 +27,8 @@ from cnnlab.specs import ModelSpec, TrainingSettings
 
 Value = bool | int | float | str
 MAX_RUNS = 64  # more than this is not a sweep one server should queue at once
+# A sample is drawn from the grid's indices as 64-bit integers (`random.sample`, `numpy.unravel_index`).
+MAX_SAMPLED_GRID = int(np.iinfo(np.int64).max)
 DROPOUT = "dropout"
 DROPOUT_TYPES = ("Dropout", "SpatialDropout2D")
 LAYER_PREFIX = "layer "
@@ -195,13 +200,27 @@ def planned_count(axes: Sequence[Axis], sample: int | None = None) -> int:
     return min(sample, grid_size(axes)) if sample else grid_size(axes)
 
 
-def _combination(axes: Sequence[Axis], index: int) -> dict[str, Value]:
-    """The `index`-th combination of the grid, the last axis varying fastest."""
-    values: dict[str, Value] = {}
-    for item in reversed(axes):
-        index, position = divmod(index, len(item.values))
-        values[item.setting] = item.values[position]
-    return {item.setting: values[item.setting] for item in axes}
+def _combinations(axes: Sequence[Axis], indices: Sequence[int] | None = None) -> list[dict[str, Value]]:
+    """The grid's combinations in order, the last axis varying fastest; with `indices`, only those.
+
+    The whole grid comes from `itertools.product`; a sample takes its combinations by index through
+    `numpy.unravel_index`, because walking `product` up to an index would step through a grid that may
+    hold billions of combinations when only a few dozen are wanted.
+    """
+    settings = [item.setting for item in axes]
+    if indices is None:
+        return [
+            dict(zip(settings, values, strict=True))
+            for values in itertools.product(*(item.values for item in axes))
+        ]
+    positions = np.unravel_index(np.asarray(indices, dtype=np.int64), [len(item.values) for item in axes])
+    return [
+        {
+            item.setting: item.values[int(axis_positions[row])]
+            for item, axis_positions in zip(axes, positions, strict=True)
+        }
+        for row in range(len(indices))
+    ]
 
 
 def _changed(training: TrainingSettings, changes: Mapping[str, Value]) -> TrainingSettings:
@@ -291,7 +310,7 @@ def plan(
                 f"This grid would start {total} runs ({sizes}); a sweep has at most {limit}. "
                 f"Use fewer values, or a random sample of at most {limit} of them."
             )
-        indices = list(range(total))
+        combinations = _combinations(axes)
     else:
         if not 1 <= sample <= limit:
             raise SweepError(f"A random sample takes 1 to {limit} runs; got {sample}.")
@@ -299,11 +318,15 @@ def plan(
             raise SweepError(
                 f"A random sample of {sample} runs needs at least {sample} combinations; the grid has {total} ({sizes})."
             )
-        indices = sorted(random.Random(seed).sample(range(total), sample))
+        if total > MAX_SAMPLED_GRID:
+            raise SweepError(
+                f"A grid of {total:.3g} combinations ({sizes}) is too large to sample from; the most is "
+                f"{MAX_SAMPLED_GRID:.3g}. Sweep fewer settings or fewer values of each."
+            )
+        combinations = _combinations(axes, sorted(random.Random(seed).sample(range(total), sample)))
     runs: list[PlannedRun] = []
     analyses: dict[tuple[ModelSpec, int], shapes.Analysis] = {}
-    for index in indices:
-        values = _combination(axes, index)
+    for values in combinations:
         label = ", ".join(f"{setting}={format_value(value)}" for setting, value in values.items())
         try:
             run_spec, run_training = _apply(spec, training, axes, values)

@@ -120,7 +120,11 @@ def model_key(checkpoint: Checkpoint) -> str:
 
 
 def _load(checkpoint: Checkpoint) -> Future[TrainedModel]:
-    """The load of this checkpoint version: started now on the loader thread, or the one under way or done."""
+    """The load of this checkpoint version: started now on the loader thread, or the one under way or done.
+
+    Our own LRU of futures, not `st.cache_resource(max_entries=...)`: that cannot tell whether a load has
+    started without starting it, which `loaded_model` and `load_failure` must.
+    """
     key = (str(checkpoint.path), checkpoint.modified)
     with _LOADS_LOCK:
         future = _LOADS.get(key)

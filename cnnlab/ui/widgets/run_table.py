@@ -8,6 +8,7 @@ a page of finished runs does not poll. Choosing a row follows that run on the Tr
 
 from __future__ import annotations
 
+import datetime
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -63,7 +64,14 @@ def live_runs_table(key: str, limit: int | None = None) -> list[RunRecord]:
         if polling and not should_poll(current):
             st.rerun()  # Every listed run has ended: redraw the page once, without a timer.
         frame = runs_table(current)
-        event = st.dataframe(frame, hide_index=True, key=key, on_select="rerun", selection_mode="single-row")
+        event = st.dataframe(
+            frame,
+            hide_index=True,
+            key=key,
+            on_select="rerun",
+            selection_mode="single-row",
+            column_config=RUNS_TABLE_COLUMNS,
+        )
         chosen = chosen_run_id(frame, event.selection.rows)
         if chosen is not None:
             open_on_train_page(chosen)
@@ -73,12 +81,19 @@ def live_runs_table(key: str, limit: int | None = None) -> list[RunRecord]:
     return runs
 
 
-def duration(run: RunRecord) -> str:
-    """How long the run has been training (or trained), as m:ss."""
+def duration(run: RunRecord) -> datetime.timedelta | None:
+    """How long the run has been training (or trained), to the second; None before it started."""
     if run.started_at is None:
-        return ""
-    seconds = int((run.ended_at or time.time()) - run.started_at)
-    return f"{seconds // 60}:{seconds % 60:02d}"
+        return None
+    return datetime.timedelta(seconds=int((run.ended_at or time.time()) - run.started_at))
+
+
+# How `runs_table`'s numbers are written: the columns hold numbers, the browser writes them.
+RUNS_TABLE_COLUMNS = {
+    "parameters": tables.count_column(),
+    "best val. accuracy": tables.share_column(),
+    "duration": st.column_config.NumberColumn(format="compact"),  # A clock: 00:01:05.
+}
 
 
 def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
@@ -87,7 +102,6 @@ def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
 
     rows = []
     for run in runs:
-        best = run.result("best_val_accuracy")
         spec = run.model_spec()
         rows.append(
             {
@@ -96,12 +110,19 @@ def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
                 "status": str(run.status),
                 "dataset": run.data().dataset,
                 "model": spec.name,
-                "parameters": tables.count_text(shapes.analyse(spec).total_parameters),
+                "parameters": shapes.analyse(spec).total_parameters,
                 "epochs": run.last_epoch,
-                "best val. accuracy": None if best is None else round(best, 4),
+                "best val. accuracy": run.result("best_val_accuracy"),
                 "duration": duration(run),
                 "parent": run.parent_id or "",
                 "device": records.recorded_device(run.results) or "",
             }
         )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    table["best val. accuracy"] = table["best val. accuracy"].astype(
+        float
+    )  # Empty, not None, before an epoch.
+    table["duration"] = pd.to_timedelta(table["duration"])
+    return table

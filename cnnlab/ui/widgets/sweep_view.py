@@ -22,7 +22,7 @@ from cnnlab.store.database import Database
 from cnnlab.store.records import RunRecord
 from cnnlab.ui import server
 from cnnlab.ui.session import identity, state
-from cnnlab.ui.widgets import run_table
+from cnnlab.ui.widgets import run_table, tables
 
 POLL_SECONDS = 1.0
 SWEEP_PARAMETER = "sweep"
@@ -95,6 +95,7 @@ def sweep_panel(sweep: sweeps.SweepRecord) -> None:
             key=f"sweep_table_{sweep.id}",
             on_select="rerun",
             selection_mode="single-row",
+            column_config={sweeps.ACCURACY_COLUMN: tables.share_column()},
         )
         figure = sweep_figures.parallel_coordinates(frame, sweep.settings, top.run.id if top else None)
         st.caption(

@@ -1,12 +1,18 @@
-"""Tables the pages show, as pandas DataFrames, and the one way numbers in them are written."""
+"""Tables the pages show, as pandas DataFrames, and the one way numbers in them are written.
+
+Tables hold numbers and times, not text made from them, and `st.column_config` writes them in the
+browser: counts with thousands separators, accuracies as percentages, times as local date and time.
+The columns stay numbers, so a click on a header sorts 9,000 before 10,000 and 9% before 10%.
+"""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
+import datetime
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
+import streamlit as st
 
 from cnnlab.model import catalogue, shapes
 from cnnlab.trained import evaluation
@@ -14,6 +20,7 @@ from cnnlab.trained import evaluation
 if TYPE_CHECKING:
     import pandas as pd  # Imported where a table is made, so a page that shows none does not load pandas.
     from pandas.io.formats.style import Styler
+    from streamlit.elements.lib.column_types import ColumnConfig
 
 # The ends of the confusion table's colour scale (plotly's "Blues", as the Train page's chart): empty
 # cells are nearly white, the fullest dark blue; text turns white where the cell is dark.
@@ -22,29 +29,53 @@ FULL_CELL_RGB = (8, 48, 107)
 WHITE_TEXT_FROM = 0.55
 
 
-def compact_number(value: float) -> str:
-    """A count in at most four significant characters: 950, 12.3 k, 2.66 M, 15.5 G."""
-    for threshold, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= threshold:
-            return f"{value / threshold:.3g} {suffix}"
-    return f"{value:g}"
+TIME_FORMAT = "YYYY-MM-DD HH:mm:ss"  # momentJS, as `DatetimeColumn` takes it: 2025-05-01 14:03:07
+
+
+def count_column(label: str | None = None) -> ColumnConfig:
+    """A column of counts (parameters, images), all digits with the reader's thousands separator (151,306)."""
+    return st.column_config.NumberColumn(label, format="localized")
+
+
+def compact_column(label: str | None = None) -> ColumnConfig:
+    """A column of large counts (FLOPs) in a few characters: 950, 12.3K, 2.66M, 15.5B."""
+    return st.column_config.NumberColumn(label, format="compact")
+
+
+def share_column(label: str | None = None) -> ColumnConfig:
+    """A column of shares between 0 and 1 (accuracies) as percentages: 0.9956 as 99.56%."""
+    return st.column_config.NumberColumn(label, format="percent")
+
+
+def time_column(label: str | None = None) -> ColumnConfig:
+    """A column of local date and time, to the second (2025-05-01 14:03:07)."""
+    return st.column_config.DatetimeColumn(label, format=TIME_FORMAT)
 
 
 def count_text(count: int) -> str:
-    """A count of parameters (or images) as every page writes it: all digits, thousands separated (151,306)."""
+    """A count as `count_column` writes it (151,306), as text.
+
+    For a table whose columns mix kinds (the Runs page's comparison, one row per setting), where
+    `st.column_config`, which formats whole columns, cannot write one row's numbers.
+    """
     return f"{int(count):,}"
 
 
-def local_time(seconds: float) -> str:
-    """A time stored as seconds since the epoch, as this server's local date and time (2025-05-01 14:03:07)."""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+def local_times(seconds: Iterable[float]) -> list[datetime.datetime]:
+    """Times stored as seconds since the epoch, as this server's local date and time (for `time_column`)."""
+    return [datetime.datetime.fromtimestamp(float(value)) for value in seconds]
+
+
+EVENT_LOG_COLUMNS = {"time": time_column()}
 
 
 def event_log(events: pd.DataFrame) -> pd.DataFrame:
-    """A run's event log (time in epoch seconds, level, message) with readable local times."""
+    """A run's event log (time in epoch seconds, level, message) with local times, for `EVENT_LOG_COLUMNS`."""
     readable = events.copy()
     if "time" in readable:
-        readable["time"] = [local_time(float(seconds)) for seconds in readable["time"]]
+        import pandas as pd
+
+        readable["time"] = pd.to_datetime(local_times(readable["time"]))
     return readable
 
 
@@ -61,8 +92,8 @@ def analysis_table(analysis: shapes.Analysis) -> pd.DataFrame:
                 "#": row.index,
                 "Layer": row.description,
                 "Output shape": " × ".join(str(size) for size in row.output_shape),
-                "Parameters": count_text(row.parameters),
-                "FLOPs": compact_number(row.flops),
+                "Parameters": row.parameters,
+                "FLOPs": row.flops,
                 "Receptive field": f"{field[0]}×{field[1]}" if field else "whole image",
                 "Problem": problems.get(row.index, ""),
             }
@@ -72,7 +103,14 @@ def analysis_table(analysis: shapes.Analysis) -> pd.DataFrame:
             rows.append(
                 {"#": layer, "Layer": catalogue.describe(analysis.spec.layers[layer - 1]), "Problem": message}
             )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    for column in ("Parameters", "FLOPs"):
+        if column in table:
+            table[column] = table[column].astype("Int64")  # Whole numbers, empty where a layer has no row.
+    return table
+
+
+ANALYSIS_COLUMNS = {"Parameters": count_column(), "FLOPs": compact_column()}
 
 
 def confusion_table(matrix: np.ndarray, class_names: Sequence[str], normalise: bool = False) -> Styler:
@@ -81,6 +119,8 @@ def confusion_table(matrix: np.ndarray, class_names: Sequence[str], normalise: b
 
     A table, not a chart, so the Evaluate page needs no plotly in the browser (its code is slow to
     load), and a click selects a cell (`st.dataframe(..., selection_mode="single-cell")`).
+    The Styler writes the cells, not `st.column_config`: its "percent" keeps two decimals (12.50%),
+    too wide for cells sized for "100%", and the Styler already carries the colours.
     """
     import pandas as pd
 

@@ -20,6 +20,7 @@ from cnnlab.store.records import RunRecord
 from cnnlab.store.statuses import Status
 from cnnlab.ui import server
 from cnnlab.ui.session import controls, state
+from cnnlab.ui.widgets import tables
 
 LIVE_SECONDS = 2.0
 IDLE_SECONDS = 5.0
@@ -73,7 +74,7 @@ def class_table(runs: list[RunRecord]) -> None:
             width="stretch",
             key="teacher_runs_table",
             column_config={
-                "validation accuracy": st.column_config.NumberColumn(format="%.3f"),
+                "validation accuracy": tables.share_column(),
                 "shared": st.column_config.CheckboxColumn("shared"),
             },
         )
@@ -149,7 +150,7 @@ def leaderboard_section(runs: list[RunRecord]) -> None:
         hide_index=True,
         width="stretch",
         key="teacher_leaderboard",
-        column_config={"test accuracy": st.column_config.NumberColumn(format="%.4f")},
+        column_config={"test accuracy": tables.share_column(), "parameters": tables.count_column()},
     )
 
 

@@ -243,7 +243,10 @@ def live_view(run_id: str) -> None:
             "Confusion and predictions": lambda: _confusion_and_predictions(run),
             "Layer health": lambda: run_health.layer_health_tab(run.id),
             "Event log": lambda: st.dataframe(
-                tables.event_log(frames.events), hide_index=True, key="event_log"
+                tables.event_log(frames.events),
+                hide_index=True,
+                key="event_log",
+                column_config=tables.EVENT_LOG_COLUMNS,
             ),
         }
         for name, tab in zip(TABS, tabs, strict=True):

@@ -6,8 +6,12 @@ folder), so a tick of any number of sessions costs one small read of what is new
 drawn from one version of the tables are built once (`LiveFrames.memo`).
 
 The cache holds data of every user's runs, so it must not become a way around the access rule:
-`frames` takes the `RunRecord` the session's own access-checked reader (`cnnlab.ui.server.store()`)
+`live` takes the `RunRecord` the session's own access-checked reader (`cnnlab.ui.server.store()`)
 has just returned, which it can only have if the session may read the run.
+
+Streamlit's `st.cache_resource(max_entries=...)` holds the frames: one copy per run shared by every
+session, made once however many sessions ask at the same moment, the least recently used let go
+beyond `MAX_RUNS`.
 
 It also counts the sessions following each run (`viewers`), so that a crowd refreshes less often
 (`cnnlab.ui.pages.train.live_run.poll_seconds`).
@@ -18,7 +22,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from pathlib import Path
 
 import streamlit as st
@@ -33,67 +36,53 @@ VIEWER_SECONDS = 10.0  # a session counts as a viewer of a run this long after i
 VIEWER_KEY = "run_cache_viewer"  # session state: the session's name among a run's viewers
 
 
-class RunCache:
-    """`LiveFrames` per run id for one data folder, the least recently used dropped beyond `max_runs`."""
+class Viewers:
+    """The sessions that read each run lately, counted per run.
 
-    def __init__(
-        self,
-        home: Path,
-        max_runs: int = MAX_RUNS,
-        min_seconds: float = MIN_SECONDS,
-        viewer_seconds: float = VIEWER_SECONDS,
-    ) -> None:
-        self.store = Store(home)
-        self.max_runs = max_runs
-        self.min_seconds = min_seconds
+    A time window, not a cache: `st.cache_resource` keeps values, it does not count who asked.
+    """
+
+    def __init__(self, viewer_seconds: float = VIEWER_SECONDS) -> None:
         self.viewer_seconds = viewer_seconds
         self._lock = threading.Lock()
-        self._runs: OrderedDict[str, LiveFrames] = OrderedDict()
         self._seen: dict[str, dict[str, float]] = {}  # run id -> viewer -> when it last read the run
 
-    def note_viewer(self, run_id: str, viewer: str, now: float | None = None) -> int:
+    def note(self, run_id: str, viewer: str, now: float | None = None) -> int:
         """Note that `viewer` reads run `run_id` now; how many viewers read it in the last `viewer_seconds`."""
         now = time.monotonic() if now is None else now
         with self._lock:
-            seen = self._seen.setdefault(run_id, {})
-            seen[viewer] = now
-            for gone in [name for name, when in seen.items() if now - when > self.viewer_seconds]:
-                del seen[gone]
-            # A run nobody has read for a while is forgotten, so the table does not grow with old runs.
-            for other in [key for key, views in self._seen.items() if not views or key not in self._runs]:
-                if other != run_id:
-                    del self._seen[other]
-            return len(seen)
-
-    def follow(self, run_id: str) -> LiveFrames:
-        """The shared `LiveFrames` of run `run_id` (a full id), made on first use."""
-        with self._lock:
-            frames = self._runs.get(run_id)
-            if frames is None:
-                frames = self._runs[run_id] = LiveFrames(self.store, run_id, self.min_seconds)
-                while len(self._runs) > self.max_runs:
-                    self._runs.popitem(last=False)
-            else:
-                self._runs.move_to_end(run_id)
-            return frames
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._runs)
+            self._seen.setdefault(run_id, {})[viewer] = now
+            for run, seen in list(self._seen.items()):
+                for gone in [name for name, when in seen.items() if now - when > self.viewer_seconds]:
+                    del seen[gone]
+                # A run nobody has read for a while is forgotten, so the table does not grow with old runs.
+                if not seen:
+                    del self._seen[run]
+            return len(self._seen[run_id])
 
 
 @st.cache_resource(show_spinner=False)
-def _cache_at(home: str) -> RunCache:
-    return RunCache(Path(home))
+def _store_at(home: str) -> Store:
+    return Store(Path(home))
+
+
+@st.cache_resource(max_entries=MAX_RUNS, show_spinner=False)
+def _frames(home: str, run_id: str) -> LiveFrames:
+    return LiveFrames(_store_at(home), run_id, MIN_SECONDS)
+
+
+@st.cache_resource(show_spinner=False)
+def _viewers_at(home: str) -> Viewers:
+    return Viewers()
 
 
 def live(run: RunRecord, home: Path) -> LiveFrames:
     """The shared frames of `run`, a record the session's access-checked reader returned."""
-    return _cache_at(str(home)).follow(run.id)
+    return _frames(str(home), run.id)
 
 
 def viewers(run: RunRecord, home: Path) -> int:
     """How many sessions follow `run` now, this one included (which this call notes)."""
     if VIEWER_KEY not in st.session_state:
         st.session_state[VIEWER_KEY] = uuid.uuid4().hex
-    return _cache_at(str(home)).note_viewer(run.id, st.session_state[VIEWER_KEY])
+    return _viewers_at(str(home)).note(run.id, st.session_state[VIEWER_KEY])
