@@ -47,7 +47,11 @@ Record = tuple[str, str, tuple[Any, ...]]
 
 
 class Mailbox:
-    """Records from the workers to the server, control requests back, and the run actors by run id."""
+    """Records from the workers to the server, control requests back, and the run actors by run id.
+
+    Ours, not `ray.util.queue.Queue`: the records share this one detached, named actor with the control
+    requests and the actor registry a restarted server finds by name, and `take` empties it in one call.
+    """
 
     def __init__(self) -> None:
         self._records: collections.deque[Record] = collections.deque()
