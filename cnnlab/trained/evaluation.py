@@ -8,9 +8,9 @@ the worker's validation does (cross-entropy plus the model's regularisation pena
 matches Keras's own `evaluate`); precision, recall and F1 are scikit-learn's.
 
 Only `predict_scores` and `explain` need the model, and so TensorFlow; everything else is numpy
-(and scikit-learn, imported by the tables that use it, which the worker never calls), so a page can show a checkpoint's evaluation without starting TensorFlow when its scores were
-saved before (`save_scores` and `load_scores`, one file per checkpoint version, split and data:
-`scores_path`).
+(and scikit-learn, imported by the tables that use it, which the worker never calls), so a page
+can show a checkpoint's evaluation without starting TensorFlow when its scores were saved before
+(`save_scores` and `load_scores`, one file per checkpoint version, split and data: `scores_path`).
 """
 
 from __future__ import annotations

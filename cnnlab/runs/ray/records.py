@@ -1,4 +1,5 @@
-"""How the server applies the records a Ray worker sends: each becomes the same `Store` call a local worker makes.
+"""How the server applies the records a Ray worker sends: each becomes the same `Store` call a local worker makes
+(or, for a file Keras wrote in the run's folder, the same file).
 
 A record is `(run id, kind, arguments)` as `cnnlab.runs.ray.remote.RecordingStore` sends it. The
 server's store stays the one writer: only the executor's pump thread calls `apply_record`. A record
@@ -34,7 +35,12 @@ def _write_bytes(content: bytes) -> Callable[[Path], object]:
 
 
 def _run_file(store: Store, run_id: str, relative: str, content: bytes) -> None:
-    """Write a file the worker made in its run's folder (its TensorBoard logs) at the same place here."""
+    """Write a file the worker made in its run's folder (its TensorBoard logs) at the same place here.
+
+    Files Keras writes itself do not pass through the store, so this is the one record that is not a
+    store call; RunError for a run that has gone or a path outside the run's folder.
+    """
+    store.get_run(run_id)  # A deleted run gets no folder back.
     folder = store.run_folder(run_id).resolve()
     path = (folder / relative).resolve()
     if not path.is_relative_to(folder) or path == folder:

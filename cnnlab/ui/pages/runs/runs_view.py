@@ -51,7 +51,8 @@ def _prepared_exports(run_id: str, version: str) -> tuple[bytes, dict[str, bytes
 
 
 def downloads(run: RunRecord) -> None:
-    """Download buttons for the model, the script, the metrics, TFLite and the bundle; where the TensorBoard logs are."""
+    """Download buttons for the model, the script, the metrics, TFLite and the bundle; where the run's
+    TensorBoard logs are."""
     store = server.store()
     stem = exports.file_stem(run)
     columns = st.columns(3)
@@ -90,13 +91,13 @@ def downloads(run: RunRecord) -> None:
             key="download_quantized",
         )
     if exports.has_tensorboard_logs(store, run.id):
-        st.caption(
-            f"TensorBoard logs, written during training: {exports.tensorboard_folder(store, run.id)}. View every run with:"
-        )
+        folder = exports.tensorboard_folder(store, run.id)
+        st.caption(f"TensorBoard logs, written during training: {folder}. View every run with:")
         st.code(f"tensorboard --logdir {store.home / 'runs'}", language="bash")
     else:
         st.caption(
-            "This run has no TensorBoard logs: it has no whole epoch yet, or it was trained before they were written."
+            "This run has no TensorBoard logs: it has no whole epoch yet, "
+            "or it was trained before they were written."
         )
 
 
