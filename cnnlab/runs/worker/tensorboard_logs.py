@@ -28,8 +28,8 @@ def log_folder(store: Store, run_id: str) -> Path:
 class WholeEpochTensorBoard(keras.callbacks.TensorBoard):
     """Keras's TensorBoard callback that logs whole epochs only, numbered as the store numbers them.
 
-    It writes epoch scalars only (no graph, no profiler, no per-batch scalars: those cost time in
-    every fit on a shared machine and the batch curves are the store's). An epoch cut short by a stop
+    It writes epoch scalars only (no graph, no profiler, no per-batch scalars or per-batch hooks:
+    those cost time in every fit on a shared machine and the batch curves are the store's). An epoch cut short by a stop
     or a diverged loss is not logged, as the other recording callbacks skip it, and the step of an
     epoch is its number in the store (the first epoch is 1; Keras would log it as 0).
 
@@ -55,6 +55,13 @@ class WholeEpochTensorBoard(keras.callbacks.TensorBoard):
             profile_batch=0,
         )
         self.progress = progress
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        """Nothing: epochs only (Keras's version counts batches for per-batch summaries and tracing)."""
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        """Nothing: Keras's version asks `tf.summary` for each batch figure even when it writes none,
+        and its first call loads TensorBoard's summary code inside the fit's first batch."""
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self.progress.epoch_is_whole():
