@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -316,6 +317,29 @@ def test_checkpoints_keep_each_epoch_the_latest_and_the_best_by_the_one_definiti
     np.testing.assert_allclose(best_model.predict(X, verbose=0), from_epoch.predict(X, verbose=0), rtol=1e-6)
     latest = keras.models.load_model(store.checkpoint_path(run_id, "latest"))
     np.testing.assert_allclose(latest.predict(X, verbose=0), model.predict(X, verbose=0), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("monitor", "values"),
+    [("val_accuracy", [0.5, 0.7, 0.7, 0.6, 0.8]), ("accuracy", [0.4, 0.4, 0.3, 0.9, 0.9])],
+)
+def test_the_best_epoch_is_the_one_kerass_model_checkpoint_keeps(
+    store: Store, run_id: str, tmp_path: Path, monitor: str, values: list[float]
+) -> None:
+    # The oracle: `ModelCheckpoint(save_best_only=True)` in the same fit, judging the same logs.
+    progress = callbacks.FitProgress()
+    checkpoints = Checkpoints(store, run_id, progress)
+    keras_best = keras.callbacks.ModelCheckpoint(
+        str(tmp_path / "epoch_{epoch}.keras"), monitor=monitor, mode="max", save_best_only=True
+    )
+    injected = InjectLogs([{monitor: value} for value in values])
+    fit(tiny_model(), [progress, injected, checkpoints, keras_best], epochs=len(values))
+    kept_by_keras = sorted(int(path.stem.removeprefix("epoch_")) for path in tmp_path.glob("epoch_*.keras"))
+    assert checkpoints.best_epoch == kept_by_keras[-1] == store.checkpoints(run_id)["best"]
+    assert checkpoints.best_value == keras_best.best == max(values)
+    # The server's definition, read from the epoch metrics, agrees (without validation, by training accuracy).
+    history = pd.DataFrame({"epoch": range(1, len(values) + 1), monitor: values})
+    assert best.best_epoch(history) == kept_by_keras[-1]
 
 
 def test_a_continued_run_keeps_its_best_unless_beaten(store: Store, run_id: str) -> None:

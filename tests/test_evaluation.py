@@ -89,7 +89,14 @@ def test_metrics_csv_holds_the_table_and_the_summary(result: evaluation.Evaluati
     assert table["support"].sum() == result.count
     summary = pd.read_csv(io.StringIO(summary_text)).set_index("metric")["value"]
     assert summary["accuracy"] == pytest.approx(result.accuracy, abs=1e-5)
-    assert "f1 (macro average)" in summary.index
+    reference = metrics.classification_report(
+        result.labels, result.predicted, labels=range(10), output_dict=True, zero_division=0
+    )
+    for average in ("macro", "weighted"):
+        for name, key in (("precision", "precision"), ("recall", "recall"), ("f1", "f1-score")):
+            assert summary[f"{name} ({average} average)"] == pytest.approx(
+                reference[f"{average} avg"][key], abs=1e-5
+            )
 
 
 def test_grad_cam_of_chosen_images(trained: tuple[Store, str], result: evaluation.Evaluation) -> None:

@@ -28,8 +28,10 @@ from cnnlab.runs.queue import executor_choice
 from cnnlab.runs.queue.executor import LocalProcessExecutor
 from cnnlab.runs.queue.scheduler import Scheduler
 from cnnlab.runs.ray import bundle as ray_bundle
+from cnnlab.runs.ray import records as ray_records
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
+from cnnlab.trained import exports
 from tests.ports import free_port
 
 if TYPE_CHECKING:
@@ -193,6 +195,8 @@ def test_a_fork_takes_its_parents_weights_to_the_node_and_completes(
     assert results is not None and 0.0 <= float(results["test_accuracy"]) <= 1.0
     assert store.snapshot_epochs(fork.id, "confusion") == [2]
     assert store.get_run(stopped).status == Status.STOPPED
+    # The TensorBoard logs Keras wrote on the node came back into the run's folder here.
+    assert exports.has_tensorboard_logs(store, fork.id)
 
 
 def test_a_run_bundle_carries_the_rows_and_files_a_continue_needs(store: Store, tmp_path: Path) -> None:
@@ -212,6 +216,18 @@ def test_a_run_bundle_carries_the_rows_and_files_a_continue_needs(store: Store, 
     assert node.checkpoints(source.id) == {"latest": 1}
     assert node.checkpoint_path(source.id, "latest").read_bytes() == b"model bytes"
     assert node.read_snapshot(source.id, 0, "probes")["images"].shape == (2, 8, 8, 1)
+
+
+def test_a_file_a_worker_sends_lands_in_its_run_folder_and_never_outside(store: Store) -> None:
+    run = store.create_run(
+        spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings()
+    )
+    assert ray_records.apply_record(store, (run.id, "run_file", ("tensorboard/train/events.x", b"logs")))
+    assert (exports.tensorboard_folder(store, run.id) / "train" / "events.x").read_bytes() == b"logs"
+    assert not ray_records.apply_record(store, (run.id, "run_file", ("../../escaped", b"no")))
+    assert (
+        not (store.home / "escaped").exists() and not (store.run_folder(run.id).parent / "escaped").exists()
+    )
 
 
 def test_a_folder_of_images_is_packed_once_and_unpacked_once_per_node(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """Telemetry: per-epoch measurements of a model, checked against Keras and scikit-learn.
 
 A tiny convolutional model on 30 random 8x8 images; the oracles are `model.evaluate` for the
-validation figures, `sklearn.metrics.confusion_matrix` and Keras's own losses.
+validation figures, `sklearn.metrics.confusion_matrix`, and the server's evaluation of the same images
+(the shared scores themselves are checked in `test_classification.py`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sklearn import metrics
 from cnnlab.runs.views import health
 from cnnlab.runs.worker import telemetry
 from cnnlab.store.run_store import Store
+from cnnlab.trained import classification, evaluation
 
 RNG = np.random.default_rng(3)
 X_VAL = RNG.random((30, 8, 8, 1), dtype=np.float32)
@@ -51,31 +53,6 @@ def test_the_panel_takes_classes_in_turn_and_stays_fixed() -> None:
     assert telemetry.choose_panel(labels, size=50).tolist() == list(range(8))
 
 
-def test_losses_match_keras_cross_entropy() -> None:
-    probabilities = RNG.dirichlet(np.ones(3), size=10).astype(np.float32)
-    labels = RNG.integers(0, 3, 10)
-    losses, hits = telemetry.losses_and_hits(probabilities, labels)
-    expected = keras.losses.sparse_categorical_crossentropy(labels, probabilities)
-    np.testing.assert_allclose(losses, keras.ops.convert_to_numpy(expected), rtol=1e-5)
-    assert hits.tolist() == (probabilities.argmax(axis=1) == labels).tolist()
-    sigmoid = RNG.random((10, 1)).astype(np.float32)
-    binary = RNG.integers(0, 2, 10)
-    losses, hits = telemetry.losses_and_hits(sigmoid, binary)
-    expected = [
-        float(keras.losses.binary_crossentropy([[label]], [row])[0])
-        for label, row in zip(binary, sigmoid, strict=True)
-    ]
-    np.testing.assert_allclose(losses, expected, rtol=1e-4)
-    assert hits.tolist() == ((sigmoid[:, 0] > 0.5).astype(int) == binary).tolist()
-
-
-def test_the_confusion_matrix_agrees_with_scikit_learn() -> None:
-    labels, predictions = RNG.integers(0, 4, 50), RNG.integers(0, 4, 50)
-    expected = metrics.confusion_matrix(labels, predictions, labels=range(4))
-    np.testing.assert_array_equal(telemetry.confusion_matrix(labels, predictions, 4), expected)
-    assert telemetry.predicted_classes(np.array([[0.2], [0.7]])).tolist() == [0, 1]
-
-
 @pytest.mark.parametrize(("outputs", "activation"), [(3, "softmax"), (1, "sigmoid")])
 def test_validation_agrees_with_keras_evaluate(outputs: int, activation: str) -> None:
     model = tiny_model(outputs, activation, regulariser=0.01)
@@ -85,9 +62,15 @@ def test_validation_agrees_with_keras_evaluate(outputs: int, activation: str) ->
     keras_loss, keras_accuracy = model.evaluate(X_VAL, labels, verbose=0)
     assert figures["val_loss"] == pytest.approx(keras_loss, rel=1e-4)  # Penalties included.
     assert figures["val_accuracy"] == pytest.approx(keras_accuracy)
-    predicted = telemetry.predicted_classes(model.predict(X_VAL, verbose=0))
+    predicted = classification.predicted_classes(model.predict(X_VAL, verbose=0))
     expected = metrics.confusion_matrix(labels, predicted, labels=range(max(outputs, 2)))
     np.testing.assert_array_equal(confusion["matrix"], expected)
+    # The server's evaluation of the same images gives the same figures (one shared definition).
+    names = CLASSES if outputs > 1 else ("no", "yes")
+    server = evaluation.evaluate(model, X_VAL, labels, names)
+    assert server.loss == pytest.approx(figures["val_loss"], rel=1e-6)
+    assert server.accuracy == pytest.approx(figures["val_accuracy"])
+    np.testing.assert_array_equal(server.confusion, confusion["matrix"])
 
 
 def test_snapshots_are_capped_and_match_the_model() -> None:

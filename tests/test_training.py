@@ -30,6 +30,7 @@ from cnnlab.runs.worker import telemetry, training
 from cnnlab.store import best
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
+from cnnlab.trained import exports
 
 SPEC = presets.get("digits_default").spec
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,6 +50,19 @@ def _train_in_thread(store: Store, settings: specs.TrainingSettings) -> tuple[st
     thread = threading.Thread(target=worker.run_job, args=(run.id, store, training.run))
     thread.start()
     return run.id, thread
+
+
+def _tensorboard_scalars(folder: Path) -> dict[str, dict[int, float]]:
+    """The scalars of one TensorBoard log folder as TensorBoard reads them: tag to step to value."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util.tensor_util import make_ndarray
+
+    reader = EventAccumulator(str(folder), size_guidance={"tensors": 0})
+    reader.Reload()
+    return {
+        tag: {event.step: float(make_ndarray(event.tensor_proto)) for event in reader.Tensors(tag)}
+        for tag in reader.Tags()["tensors"]
+    }
 
 
 def _hold_the_only_slot(store: Store) -> str:
@@ -232,8 +246,15 @@ def test_a_run_records_metrics_telemetry_and_checkpoints(store: Store) -> None:
     )
     assert run.results["test_accuracy"] > 0.5 and run.results["epochs"] == 2
     assert run.dataset_summary[0]["class"] == "0"
-    # TensorBoard scalars are written for `tensorboard --logdir $CNNLAB_HOME/runs`.
-    assert list((store.run_folder(run_id) / "tensorboard" / "validation").glob("events.out.tfevents.*"))
+    # Keras's TensorBoard callback wrote the epoch scalars during the fit, numbered as the store's epochs.
+    logs = exports.tensorboard_folder(store, run_id)
+    train, validation = _tensorboard_scalars(logs / "train"), _tensorboard_scalars(logs / "validation")
+    for name in ("loss", "accuracy", "learning_rate"):
+        assert train[f"epoch_{name}"] == pytest.approx(dict(zip([1, 2], epochs[name], strict=True)), rel=1e-6)
+    for name in ("loss", "accuracy"):
+        expected = dict(zip([1, 2], epochs[f"val_{name}"], strict=True))
+        assert validation[f"epoch_{name}"] == pytest.approx(expected, rel=1e-6)
+    assert exports.has_tensorboard_logs(store, run_id)
 
 
 def test_the_same_seed_gives_the_same_run(store: Store) -> None:
@@ -299,6 +320,10 @@ def test_stop_pause_resume_and_continue(store: Store) -> None:
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) > steps_before
     assert store.batch_metrics(run_id)["step"].max() == (done + 2) * steps_per_epoch
     assert "continuing from the checkpoint of epoch" in " ".join(store.events(run_id)["message"])
+    # TensorBoard has each whole epoch once, those of both fits; the epoch cut short by the stop is not there.
+    logged = _tensorboard_scalars(exports.tensorboard_folder(store, run_id) / "train")["epoch_loss"]
+    assert sorted(logged) == list(range(1, done + 3))
+    assert logged[done + 2] == pytest.approx(store.epoch_metrics(run_id)["loss"].iloc[-1], rel=1e-6)
     never_ran = store.create_run(
         spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings()
     )

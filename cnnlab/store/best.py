@@ -5,6 +5,10 @@ runs by); without a validation split, the highest training accuracy. Ties go to 
 epoch. The worker keeps that epoch's model as the run's `best` checkpoint, the run's results
 record its number and accuracy, and the run card, Evaluate, Predict and the run pickers all show
 that same epoch, so the numbers a user sees agree.
+
+Ours, not Keras's `MonitorCallback` rule: the store may not import Keras; the rule is the one
+`ModelCheckpoint(monitor="val_accuracy", mode="max", save_best_only=True)` applies (strictly
+greater, so the earliest epoch wins a tie), checked against it in `tests/test_callbacks.py`.
 """
 
 from __future__ import annotations

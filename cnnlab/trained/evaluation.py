@@ -2,14 +2,15 @@
 
 The model comes from `cnnlab.trained.checkpoints` (a run's best or latest checkpoint) or from a
 user's file; `evaluate` predicts a split once and keeps everything the Evaluate page shows, and
-the helpers below pick images out of it. The loss is computed from the same single pass as the
-predictions, as `cnnlab.runs.worker.telemetry` does for validation (cross-entropy plus the model's
-regularisation penalties), so it matches Keras's own `evaluate`.
+the helpers below pick images out of it. The loss, the predicted classes and the confusion
+matrix come from the same single pass as the predictions, by `cnnlab.trained.classification`, as
+the worker's validation does (cross-entropy plus the model's regularisation penalties, so the loss
+matches Keras's own `evaluate`); precision, recall and F1 are scikit-learn's.
 
-Only `predict_scores` and `explain` need the model, and so TensorFlow; everything else is numpy,
-so a page can show a checkpoint's evaluation without starting TensorFlow when its scores were
-saved before (`save_scores` and `load_scores`, one file per checkpoint version, split and data:
-`scores_path`).
+Only `predict_scores` and `explain` need the model, and so TensorFlow; everything else is numpy
+(and scikit-learn, imported by the tables that use it, which the worker never calls), so a page
+can show a checkpoint's evaluation without starting TensorFlow when its scores were saved before
+(`save_scores` and `load_scores`, one file per checkpoint version, split and data: `scores_path`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import numpy as np
 
 from cnnlab.data.info import SplitData
 from cnnlab.errors import CnnLabError
+from cnnlab.trained import classification
 
 if TYPE_CHECKING:
     import keras
@@ -35,7 +37,6 @@ if TYPE_CHECKING:
 
 SPLITS = ("test", "validation")
 PREDICTION_BATCH_SIZE = 256
-EPSILON = 1e-7  # Keras's default `keras.config.epsilon()`, which clips probabilities in its cross-entropy.
 
 
 class EvaluationError(CnnLabError):
@@ -97,25 +98,6 @@ def predict_scores(model: keras.Model, images: np.ndarray) -> Scores:
     return Scores(probabilities, penalty)
 
 
-def _predicted_classes(probabilities: np.ndarray) -> np.ndarray:
-    # As `cnnlab.runs.worker.telemetry.predicted_classes`: one sigmoid unit means class 1 above 0.5.
-    if probabilities.shape[-1] == 1:
-        return (probabilities[:, 0] > 0.5).astype(np.int64)
-    return np.asarray(probabilities.argmax(axis=-1), dtype=np.int64)
-
-
-def _cross_entropy(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    # As `cnnlab.runs.worker.telemetry.losses_and_hits`: Keras's cross-entropy computed from probabilities.
-    if probabilities.shape[-1] == 1:
-        chance = np.clip(probabilities[:, 0].astype(np.float64), EPSILON, 1 - EPSILON)
-        losses: np.ndarray = -(labels * np.log(chance) + (1 - labels) * np.log(1 - chance))
-        return losses
-    normalised = probabilities / probabilities.sum(axis=-1, keepdims=True)
-    chance = np.clip(normalised[np.arange(len(labels)), labels].astype(np.float64), EPSILON, 1 - EPSILON)
-    negative_logs: np.ndarray = -np.log(chance)
-    return negative_logs
-
-
 def from_scores(
     images: np.ndarray, labels: np.ndarray, scores: Scores, class_names: Sequence[str]
 ) -> Evaluation:
@@ -129,16 +111,14 @@ def from_scores(
         raise EvaluationError(
             f"The scores have {len(probabilities)} rows for {len(labels)} images; evaluate the model again."
         )
-    predicted = _predicted_classes(probabilities)
+    predicted = classification.predicted_classes(probabilities)
     if probabilities.shape[-1] == 1:
         confidence = np.where(predicted == 1, probabilities[:, 0], 1.0 - probabilities[:, 0])
     else:
         confidence = probabilities.max(axis=-1)
     names = tuple(str(name) for name in class_names)
-    losses = _cross_entropy(probabilities, labels)
-    size = max(len(names), 2)
-    matrix = np.zeros((size, size), dtype=np.int32)
-    np.add.at(matrix, (labels, predicted), 1)
+    losses = classification.cross_entropy(probabilities, labels)
+    matrix = classification.confusion_matrix(labels, predicted, max(len(names), 2))
     return Evaluation(
         images=images,
         labels=labels,
@@ -199,27 +179,28 @@ def row_shares(confusion: np.ndarray) -> np.ndarray:
     return shares
 
 
-def _precision_recall_f1(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per class, from the confusion matrix: precision, recall, F1 and support (0 where undefined,
-    as scikit-learn's `zero_division=0`)."""
-    matrix = confusion.astype(np.float64)
-    hits = np.diag(matrix)
-    support, predicted = matrix.sum(axis=1), matrix.sum(axis=0)
-    precision = np.divide(hits, predicted, out=np.zeros_like(hits), where=predicted > 0)
-    recall = np.divide(hits, support, out=np.zeros_like(hits), where=support > 0)
-    both = precision + recall
-    f1 = np.divide(2 * precision * recall, both, out=np.zeros_like(hits), where=both > 0)
-    return precision, recall, f1, support
+def _precision_recall_f1(evaluation: Evaluation) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per class: precision, recall, F1 and support, by scikit-learn (0 where undefined).
+
+    Imported here, not at the top: the worker imports this module and does not import scikit-learn.
+    """
+    from sklearn import metrics
+
+    precision, recall, f1, support = metrics.precision_recall_fscore_support(
+        evaluation.labels,
+        evaluation.predicted,
+        labels=np.arange(len(evaluation.class_names)),
+        average=None,
+        zero_division=0,
+    )
+    return precision, recall, f1, np.asarray(support)
 
 
 def per_class_report(evaluation: Evaluation) -> pd.DataFrame:
     """Precision, recall, F1 and support per class (as scikit-learn computes them), one row per class name."""
     import pandas as pd
 
-    count = len(evaluation.class_names)
-    precision, recall, f1, support = (
-        values[:count] for values in _precision_recall_f1(evaluation.confusion[:count, :count])
-    )
+    precision, recall, f1, support = _precision_recall_f1(evaluation)
     return pd.DataFrame(
         {
             "class": list(evaluation.class_names),
@@ -239,14 +220,19 @@ def summary(evaluation: Evaluation) -> pd.DataFrame:
         {"metric": "accuracy", "value": evaluation.accuracy},
         {"metric": "loss", "value": evaluation.loss},
     ]
-    count = len(evaluation.class_names)
-    precision, recall, f1, support = _precision_recall_f1(evaluation.confusion[:count, :count])
-    total = support.sum()
+    from sklearn import metrics
+
     for average in ("macro", "weighted"):
-        weights = np.full(count, 1.0 / count) if average == "macro" else support / (total if total else 1.0)
+        precision, recall, f1, _ = metrics.precision_recall_fscore_support(
+            evaluation.labels,
+            evaluation.predicted,
+            labels=np.arange(len(evaluation.class_names)),
+            average=average,
+            zero_division=0,
+        )
         rows += [
-            {"metric": f"{name} ({average} average)", "value": float((values * weights).sum())}
-            for name, values in (("precision", precision), ("recall", recall), ("f1", f1))
+            {"metric": f"{name} ({average} average)", "value": float(value)}
+            for name, value in (("precision", precision), ("recall", recall), ("f1", f1))
         ]
     return pd.DataFrame(rows)
 

@@ -1,8 +1,8 @@
 """What a user takes away from a run: the model, a TFLite file, the script, metrics, a run card,
-a zip bundle of them all, and TensorBoard scalar logs.
+a zip bundle of them all, and where its TensorBoard logs are (the worker writes them live).
 
-Reads run data only through the store. Keras and TensorFlow are imported only by the exports that
-need them (TFLite, TensorBoard logs).
+Reads run data only through the store. Keras and TensorFlow are imported only by the export that
+needs them (TFLite).
 """
 
 from __future__ import annotations
@@ -139,35 +139,16 @@ def file_stem(run: RunRecord) -> str:
     return f"{name}_{run.id}" if name else run.id
 
 
-def write_tensorboard_scalars(store: RunReader, run: RunRecord) -> Path:
-    """Write the run's epoch metrics as TensorBoard scalars under its folder; return the log folder.
+def tensorboard_folder(store: RunReader, run_id: str) -> Path:
+    """The run's TensorBoard log folder, `runs/<run id>/tensorboard/`, which the worker's
+    `keras.callbacks.TensorBoard` fills during the fit (`cnnlab.runs.worker.tensorboard_logs`).
 
-    `tensorboard --logdir $CNNLAB_HOME/runs` then shows every run, named by its id. Writing again
-    replaces the previous logs.
+    `tensorboard --logdir $CNNLAB_HOME/runs` shows every run, named by its id.
     """
-    import shutil
+    return store.run_folder(run_id) / TENSORBOARD_FOLDER
 
-    import tensorflow as tf
 
-    folder = store.run_folder(run.id) / TENSORBOARD_FOLDER
-    shutil.rmtree(folder, ignore_errors=True)
-    metrics = store.epoch_metrics(run.id)
-    writers = {
-        "train": tf.summary.create_file_writer(str(folder / "train")),
-        "validation": tf.summary.create_file_writer(str(folder / "validation")),
-    }
-    for _, row in metrics.iterrows():
-        step = int(row["epoch"])
-        with writers["train"].as_default():
-            for name in ("loss", "accuracy", "learning_rate", "epoch_seconds"):
-                if row.get(name) == row.get(name):  # Skips NaN.
-                    tf.summary.scalar(name, float(row[name]), step=step)
-        with writers["validation"].as_default():
-            for name in ("loss", "accuracy"):
-                value = row.get(f"val_{name}")
-                if value == value and value is not None:
-                    tf.summary.scalar(name, float(value), step=step)
-    for writer in writers.values():
-        writer.flush()
-        writer.close()
-    return folder
+def has_tensorboard_logs(store: RunReader, run_id: str) -> bool:
+    """True when the run's TensorBoard folder holds an event file (runs trained before the logs were
+    written live, or stopped before their first whole epoch, have none)."""
+    return any(tensorboard_folder(store, run_id).glob("*/events.out.tfevents.*"))

@@ -33,6 +33,7 @@ import tensorflow as tf
 
 from cnnlab.data import prepare
 from cnnlab.errors import CnnLabError
+from cnnlab.trained import classification
 
 CONVOLUTION_PREFIXES = ("Conv", "SeparableConv", "DepthwiseConv")
 _SQUASHING = ("softmax", "sigmoid")
@@ -252,9 +253,7 @@ def _chosen_classes(
             raise InspectionError(f"Give one class per image: {len(batch)} images, {len(chosen)} classes.")
         return chosen
     probabilities = np.asarray(keras.ops.convert_to_numpy(graph.model(batch, training=False)[-2]))
-    if graph.single_sigmoid:
-        return np.asarray(probabilities[:, 0] > 0.5, dtype=np.int64)
-    return np.asarray(probabilities.argmax(axis=-1), dtype=np.int64)
+    return classification.predicted_classes(probabilities)
 
 
 def _scaled(maps: np.ndarray) -> np.ndarray:

@@ -316,7 +316,10 @@ class RayExecutor:
         """One round: note ended actors, apply every waiting record, then end those runs; forward control.
 
         Records are applied before an ended actor's run is judged, so a run whose worker died keeps
-        everything it sent. Returns the number of records applied.
+        everything it sent. Returns the number of records applied. Polled, not woken by a blocking
+        queue get in `ray.wait`: stop, pause and resume are written to SQLite by the pages, with no Ray
+        event to wait on, so the pump wakes every `pump_seconds` anyway, and a get left pending when the
+        server stops would take a record nobody applies.
         """
         with self._lock:
             running = {run_id: run for run_id, run in self._runs.items() if run.exit is None}

@@ -1,4 +1,5 @@
-"""How the server applies the records a Ray worker sends: each becomes the same `Store` call a local worker makes.
+"""How the server applies the records a Ray worker sends: each becomes the same `Store` call a local worker makes
+(or, for a file Keras wrote in the run's folder, the same file).
 
 A record is `(run id, kind, arguments)` as `cnnlab.runs.ray.remote.RecordingStore` sends it. The
 server's store stays the one writer: only the executor's pump thread calls `apply_record`. A record
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cnnlab.errors import CnnLabError
+from cnnlab.errors import CnnLabError, RunError
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 
@@ -31,6 +32,21 @@ DIED_HINT = (
 
 def _write_bytes(content: bytes) -> Callable[[Path], object]:
     return lambda path: path.write_bytes(content)
+
+
+def _run_file(store: Store, run_id: str, relative: str, content: bytes) -> None:
+    """Write a file the worker made in its run's folder (its TensorBoard logs) at the same place here.
+
+    Files Keras writes itself do not pass through the store, so this is the one record that is not a
+    store call; RunError for a run that has gone or a path outside the run's folder.
+    """
+    store.get_run(run_id)  # A deleted run gets no folder back.
+    folder = store.run_folder(run_id).resolve()
+    path = (folder / relative).resolve()
+    if not path.is_relative_to(folder) or path == folder:
+        raise RunError(f"A Ray worker sent a file outside run {run_id}'s folder: {relative!r}; not written.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
 
 
 def _status(
@@ -52,6 +68,7 @@ _APPLY: dict[str, Callable[..., object]] = {
     "results": lambda store, run_id, results: store.set_results(run_id, results),
     "dataset_summary": lambda store, run_id, summary: store.set_dataset_summary(run_id, summary),
     "clear_control": lambda store, run_id, action: store.clear_control(run_id, action),
+    "run_file": _run_file,
 }
 KINDS = frozenset(_APPLY)
 

@@ -10,7 +10,8 @@
   nothing the job recorded can be missing on the server. Control requests are read from the
   mailbox, so `cnnlab.runs.queue.job.Control` works unchanged.
 - `RunActor`: a detached Ray actor that imports TensorFlow when it is created (a warm worker),
-  then trains one run with `cnnlab.runs.worker.main.run_job` into a `RecordingStore`.
+  then trains one run with `cnnlab.runs.worker.main.run_job` into a `RecordingStore`, and sends
+  the run's TensorBoard logs (files Keras wrote during the fit) to the server when the run ends.
 
 The server side, which applies the records to the one real store, is `cnnlab.runs.ray.executor`.
 """
@@ -46,7 +47,11 @@ Record = tuple[str, str, tuple[Any, ...]]
 
 
 class Mailbox:
-    """Records from the workers to the server, control requests back, and the run actors by run id."""
+    """Records from the workers to the server, control requests back, and the run actors by run id.
+
+    Ours, not `ray.util.queue.Queue`: the records share this one detached, named actor with the control
+    requests and the actor registry a restarted server finds by name, and `take` empties it in one call.
+    """
 
     def __init__(self) -> None:
         self._records: collections.deque[Record] = collections.deque()
@@ -165,6 +170,16 @@ class RecordingStore(Store):
         self._send(run_id, "dataset_summary", summary)
         super().set_dataset_summary(run_id, summary)
 
+    def send_folder(self, run_id: str, folder: Path) -> int:
+        """Send every file under `folder`, a folder inside the run's, to be written at the same place on
+        the server (the run's TensorBoard logs, which Keras writes to files, not through the store).
+        Returns how many files were sent."""
+        files = sorted(path for path in folder.rglob("*") if path.is_file())
+        for path in files:
+            relative = str(path.relative_to(self.run_folder(run_id)))
+            self._send(run_id, "run_file", relative, path.read_bytes())
+        return len(files)
+
     def pending_control(self, run_id: str) -> str | None:
         """The control request the server forwarded to the mailbox."""
         action: str | None = ray.get(self.mailbox.control.remote(run_id))
@@ -218,6 +233,11 @@ class RunActor:
                 run_id, f"Ray worker process {os.getpid()} on {socket.gethostname()} took the run"
             )
             status = worker.run_job(run_id, store, self.job)
+            # Keras wrote the TensorBoard logs to files here during the fit; the server keeps them.
+            # Imported here: the module imports Keras, which the server, importing this file, must not.
+            from cnnlab.runs.worker import tensorboard_logs
+
+            store.send_folder(run_id, tensorboard_logs.log_folder(store, run_id))
             store.close()
             return str(status)
         finally:

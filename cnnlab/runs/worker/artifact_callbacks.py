@@ -42,6 +42,8 @@ def load_layer_weights(model: keras.Model, path: Path) -> int:
     """Set weights saved by `save_layer_weights` on the layers with the same name and shapes.
 
     Returns how many layers got their weights; layers added or changed since are left as built.
+    Ours, not `Model.load_weights`: Keras pairs layers by type and order, not by name, so a fork that
+    adds or changes layers needs its own matching by name (`skip_mismatch` only skips what mismatches).
     """
     with np.load(path) as archive:
         saved = {name: archive[name] for name in archive.files}
@@ -133,6 +135,12 @@ class Checkpoints(keras.callbacks.Callback):
     by `cnnlab.store.best` (highest `val_accuracy`, else `accuracy`; earliest on ties). It reads the
     epoch's logs, so it comes after `TelemetrySnapshots`, which adds the validation figures. A
     partial or diverged epoch writes nothing.
+
+    Ours, not `ModelCheckpoint` or `BackupAndRestore`: every file goes through `Store.save_checkpoint`
+    (atomic, recorded in SQLite, sent back by a Ray worker), a fork needs layer weights matched by
+    name where Keras matches by structure, and a continue starts a later fit, perhaps on another
+    machine, from `latest` (`BackupAndRestore` deletes its backup when a fit ends). "Best" is judged
+    by the rule `ModelCheckpoint(mode="max", save_best_only=True)` applies (`cnnlab.store.best`).
 
     Args:
         store: The run store.

@@ -28,6 +28,7 @@ import keras
 import numpy as np
 
 from cnnlab.runs.views import health
+from cnnlab.trained import classification
 
 PANEL_SIZE = 12
 MAX_PROBES = 4
@@ -61,32 +62,6 @@ def choose_panel(labels: np.ndarray, size: int = PANEL_SIZE) -> np.ndarray:
             if indices and len(chosen) < size:
                 chosen.append(int(indices.pop(0)))
     return np.array(sorted(chosen), dtype=np.int64)
-
-
-def losses_and_hits(probabilities: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-image cross-entropy (as Keras computes it from probabilities) and whether each is right."""
-    epsilon = keras.config.epsilon()
-    if probabilities.shape[-1] == 1:
-        chance = np.clip(probabilities[:, 0].astype(np.float64), epsilon, 1 - epsilon)
-        losses = -(labels * np.log(chance) + (1 - labels) * np.log(1 - chance))
-        return losses, (chance > 0.5).astype(np.int64) == labels
-    normalised = probabilities / probabilities.sum(axis=-1, keepdims=True)
-    chance = np.clip(normalised[np.arange(len(labels)), labels].astype(np.float64), epsilon, 1 - epsilon)
-    return -np.log(chance), probabilities.argmax(axis=-1) == labels
-
-
-def predicted_classes(probabilities: np.ndarray) -> np.ndarray:
-    """The predicted class of each row (a single sigmoid output means class 1 above 0.5)."""
-    if probabilities.shape[-1] == 1:
-        return (probabilities[:, 0] > 0.5).astype(np.int64)
-    return np.asarray(probabilities.argmax(axis=-1), dtype=np.int64)
-
-
-def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
-    """Counts of (true class, predicted class) pairs."""
-    matrix = np.zeros((num_classes, num_classes), dtype=np.int32)
-    np.add.at(matrix, (labels, predictions), 1)
-    return matrix
 
 
 class Telemetry:
@@ -256,11 +231,16 @@ class Telemetry:
                 layer.name: float(np.mean(np.asarray(values).max(axis=0) <= 0))
                 for layer, values in zip(self.relu_layers, highest, strict=True)
             }
-        losses, hits = losses_and_hits(np.asarray(probabilities), self.y_val)
+        probabilities = np.asarray(probabilities)
+        losses = classification.cross_entropy(probabilities, self.y_val, keras.config.epsilon())
+        predicted = classification.predicted_classes(probabilities)
         penalty = float(sum(float(keras.ops.convert_to_numpy(loss)) for loss in self.model.losses))
-        metrics = {"val_loss": float(losses.mean()) + penalty, "val_accuracy": float(hits.mean())}
+        metrics = {
+            "val_loss": float(losses.mean()) + penalty,
+            "val_accuracy": float((predicted == self.y_val).mean()),
+        }
         num_classes = max(len(self.class_names), 2)
-        matrix = confusion_matrix(self.y_val, predicted_classes(probabilities), num_classes)
+        matrix = classification.confusion_matrix(self.y_val, predicted, num_classes)
         return metrics, {"matrix": matrix, "class_names": np.array(self.class_names)}
 
     def predictions(self) -> dict[str, np.ndarray]:

@@ -3,9 +3,10 @@
 `run(run_id, store, control)` is the job the worker process runs. It loads the run's data,
 builds and compiles the model (or reloads it: a continued run from its latest checkpoint with
 the optimizer state, a fork from its parent's weights at the chosen epoch), fits it with the
-recording callbacks of `cnnlab.runs.worker.callbacks` and `cnnlab.runs.worker.artifact_callbacks` (batch and
-epoch metrics, telemetry snapshots, checkpoints, stop and pause between batches, divergence) and
-the diagnoses of `cnnlab.runs.worker.diagnosis_callbacks`, in the order `recording_callbacks` sets out,
+recording callbacks of `cnnlab.runs.worker.callbacks`, `cnnlab.runs.worker.artifact_callbacks` and
+`cnnlab.runs.worker.tensorboard_logs` (batch and epoch metrics, telemetry snapshots, checkpoints,
+live TensorBoard logs, stop and pause between batches, divergence) and the diagnoses of
+`cnnlab.runs.worker.diagnosis_callbacks`, in the order `recording_callbacks` sets out,
 then evaluates on the test split and saves each checkpoint's test scores for the Evaluate page
 (`cnnlab.trained.saved_scores`). A NaN or infinite loss, or a loss that rises far above its start
 and stays there, ends the run as diverged with a reason naming the learning rate; the worker
@@ -30,7 +31,7 @@ from cnnlab.errors import CnnLabError
 from cnnlab.model import build, keras_config, shapes
 from cnnlab.runs.queue.job import Control, Outcome
 from cnnlab.runs.views import diagnosis
-from cnnlab.runs.worker import callbacks, devices, first_step, telemetry
+from cnnlab.runs.worker import callbacks, devices, first_step, telemetry, tensorboard_logs
 from cnnlab.runs.worker.artifact_callbacks import Checkpoints, TelemetrySnapshots, load_layer_weights
 from cnnlab.runs.worker.background_writer import BackgroundWriter
 from cnnlab.runs.worker.diagnosis_callbacks import Diagnose
@@ -38,7 +39,7 @@ from cnnlab.specs import ModelSpec, TrainingSettings
 from cnnlab.store import best
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
-from cnnlab.trained import evaluation, exports, saved_scores
+from cnnlab.trained import evaluation, saved_scores
 
 
 def make_optimizer(settings: TrainingSettings) -> keras.optimizers.Optimizer:
@@ -107,9 +108,10 @@ def recording_callbacks(
     4. `TelemetrySnapshots` runs validation and puts `val_loss` and `val_accuracy` into the logs.
     5. `Checkpoints` judges the best epoch from those logs (`cnnlab.store.best`).
     6. `EpochMetrics` writes the epoch's row, after its snapshots on the same writer thread.
-    7. `Diagnose` (when `facts` are given) judges the epoch from the same logs and the dead ReLU
+    7. `WholeEpochTensorBoard` (Keras's `TensorBoard`) logs the same figures for TensorBoard, live.
+    8. `Diagnose` (when `facts` are given) judges the epoch from the same logs and the dead ReLU
        shares of step 4, logs what it finds, and stops the fit on a divergence.
-    8. `ControlRequests` last, so a pause at an epoch's end waits with that epoch recorded.
+    9. `ControlRequests` last, so a pause at an epoch's end waits with that epoch recorded.
 
     The settings' own Keras callbacks (`make_callbacks`: learning-rate schedule,
     `ReduceLROnPlateau`, `EarlyStopping`) go after these, so they read the validation figures of
@@ -127,6 +129,7 @@ def recording_callbacks(
         TelemetrySnapshots(store, run_id, watcher, progress, writer),
         checkpoints,
         epoch_metrics,
+        tensorboard_logs.WholeEpochTensorBoard(tensorboard_logs.log_folder(store, run_id), progress),
         *([] if doctor is None else [doctor]),
         callbacks.ControlRequests(control),
     ]
@@ -253,8 +256,6 @@ def run(run_id: str, store: Store, control: Control) -> Outcome:
         )
     finally:
         recording.writer.close()
-    # TensorBoard reads the same epoch metrics: `tensorboard --logdir $CNNLAB_HOME/runs`.
-    exports.write_tensorboard_scalars(store, store.get_run(run_id))
     progress = recording.progress
     doctor = recording.doctor
     if doctor is not None and doctor.divergence is not None:

@@ -17,7 +17,7 @@ from cnnlab.figures import training as training_figures
 from cnnlab.figures.data import image_grid
 from cnnlab.store import probes
 from cnnlab.store.records import RunRecord
-from cnnlab.trained import layers, prediction
+from cnnlab.trained import classification, layers, prediction
 from cnnlab.trained.calibration import Calibration
 from cnnlab.trained.checkpoints import Checkpoint, TrainedModel
 from cnnlab.ui import server
@@ -270,8 +270,7 @@ def explain(choice: ModelChoice, prepared: PreparedImage, probabilities: np.ndar
             return
         layer = st.selectbox("Grad-CAM layer", layers, index=layers.index(default), key="predict_cam_layer")
         # The class is already known from the prediction: no extra forward pass to find it.
-        values = np.asarray(probabilities).reshape(-1)
-        predicted = int(values[0] > 0.5) if values.size == 1 else int(values.argmax())
+        predicted = int(classification.predicted_classes(np.asarray(probabilities).reshape(1, -1))[0])
         cam, salient = inspection_cache.grad_cam_and_saliency(
             choice.key, choice.model, prepared.array, predicted, layer
         )

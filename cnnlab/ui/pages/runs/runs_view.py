@@ -51,7 +51,8 @@ def _prepared_exports(run_id: str, version: str) -> tuple[bytes, dict[str, bytes
 
 
 def downloads(run: RunRecord) -> None:
-    """Download buttons for the model, the script, the metrics, TFLite and the bundle; TensorBoard logs."""
+    """Download buttons for the model, the script, the metrics, TFLite and the bundle; where the run's
+    TensorBoard logs are."""
     store = server.store()
     stem = exports.file_stem(run)
     columns = st.columns(3)
@@ -89,10 +90,15 @@ def downloads(run: RunRecord) -> None:
             f"{stem}_quantized.tflite",
             key="download_quantized",
         )
-    if st.button("Write TensorBoard logs", key="tensorboard_logs"):
-        folder = exports.write_tensorboard_scalars(store, run)
-        st.success(f"Written to {folder}. View every run with:")
+    if exports.has_tensorboard_logs(store, run.id):
+        folder = exports.tensorboard_folder(store, run.id)
+        st.caption(f"TensorBoard logs, written during training: {folder}. View every run with:")
         st.code(f"tensorboard --logdir {store.home / 'runs'}", language="bash")
+    else:
+        st.caption(
+            "This run has no TensorBoard logs: it has no whole epoch yet, "
+            "or it was trained before they were written."
+        )
 
 
 def comparison(chosen: list[RunRecord]) -> None:
