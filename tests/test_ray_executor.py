@@ -28,6 +28,8 @@ from cnnlab.runs.queue import executor_choice
 from cnnlab.runs.queue.executor import LocalProcessExecutor
 from cnnlab.runs.queue.scheduler import Scheduler
 from cnnlab.runs.ray import bundle as ray_bundle
+from cnnlab.runs.ray import records as ray_records
+from cnnlab.store.diagnoses import PLATEAU, Diagnosis
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 
@@ -211,6 +213,18 @@ def test_a_run_bundle_carries_the_rows_and_files_a_continue_needs(store: Store, 
     assert node.checkpoints(source.id) == {"latest": 1}
     assert node.checkpoint_path(source.id, "latest").read_bytes() == b"model bytes"
     assert node.read_snapshot(source.id, 0, "probes")["images"].shape == (2, 8, 8, 1)
+
+
+def test_a_diagnosis_record_from_a_node_becomes_a_row_on_the_server(store: Store) -> None:
+    run = store.create_run(
+        spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings(epochs=2)
+    )
+    finding = Diagnosis(PLATEAU, 2, "The loss stopped falling.", "Raise the rate.")
+    assert ray_records.apply_record(store, (run.id, "diagnosis", (finding,)))
+    assert store.diagnoses(run.id) == [finding]
+    assert store.events(run.id)["message"].iloc[-1] == finding.message()
+    # A record for a run deleted meanwhile is skipped, as a local worker's write would fail.
+    assert not ray_records.apply_record(store, ("gone", "diagnosis", (finding,)))
 
 
 def test_a_folder_of_images_is_packed_once_and_unpacked_once_per_node(tmp_path: Path) -> None:
