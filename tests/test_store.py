@@ -455,6 +455,26 @@ def test_an_old_database_is_migrated_in_place_keeping_its_runs(tmp_path: Path, a
     assert set(_referencing_rows(store, "oldrun").values()) == {0}
 
 
+def _open_and_read(home: str) -> None:
+    assert Store(home).get_run("oldrun").name == "old run"
+
+
+def test_processes_that_open_an_old_database_at_once_migrate_it_once(tmp_path: Path) -> None:
+    _old_database(tmp_path, added_columns=False)
+    context = multiprocessing.get_context("spawn")
+    openers = [context.Process(target=_open_and_read, args=(str(tmp_path),)) for _ in range(3)]
+    for opener in openers:
+        opener.start()
+    for opener in openers:
+        opener.join()
+        assert opener.exitcode == 0
+    store = Store(tmp_path)
+    assert store.diagnoses("oldrun") == [
+        Diagnosis(OVERFITTING, 3, "The validation loss rose.", "Add Dropout.")
+    ]
+    assert len(store.epoch_metrics("oldrun")) == 2
+
+
 def test_the_schema_is_migrated_once_not_on_every_open(store: Store) -> None:
     run = _create(store)
     store.close()

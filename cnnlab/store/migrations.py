@@ -52,8 +52,9 @@ def migrate(path: Path, found_version: int) -> None:
             version = database.schema_version(connection)  # Another process may have migrated meanwhile.
             if version == 0 and _has_table(connection, "runs"):
                 _from_version_0(connection)
-            for statement in database.SCHEMA:
-                connection.execute(statement)
+            if version != database.SCHEMA_VERSION:
+                for statement in database.SCHEMA:
+                    connection.execute(statement)
             problems = connection.execute("PRAGMA foreign_key_check").fetchall()
             if problems:
                 raise RunError(

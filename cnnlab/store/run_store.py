@@ -7,7 +7,9 @@ killed worker loses nothing it already recorded) and a folder per run, `runs/<ru
 checkpoints and telemetry snapshots (`cnnlab.store.artifacts`, held as `store.artifacts`, whose
 methods the store hands on). Runs are created from the `cnnlab.specs` dataclasses and read back
 as `RunRecord`s. The pages read through the `cnnlab.store.reader.RunReader` protocol, which
-`Store` satisfies. This module imports neither TensorFlow nor streamlit.
+`Store` satisfies. The other tables are the run's metrics, events and diagnoses
+(`cnnlab.store.metrics`) and the sweeps (`store.sweeps`, `cnnlab.store.sweeps`); no code outside
+`cnnlab/store/` holds SQL. This module imports neither TensorFlow nor streamlit.
 """
 
 from __future__ import annotations
