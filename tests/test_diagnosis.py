@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from cnnlab import specs
+from cnnlab.errors import RunError
 from cnnlab.model import presets
 from cnnlab.runs.views import diagnosis
 from cnnlab.runs.worker import main as worker
@@ -71,6 +72,10 @@ def test_a_diagnosis_is_read_back_from_its_row_and_event_lines_are_not_diagnoses
     assert diagnosis.read(store, run.id) == [found]
     events = store.events(run.id)
     assert events["message"].iloc[-1] == found.message() and events["level"].iloc[-1] == "warning"
+    # A kind the rules do not make is refused, and nothing of it is kept.
+    with pytest.raises(RunError, match="Unknown diagnosis kind 'unknown'; the kinds are diverged"):
+        store.add_diagnosis(run.id, diagnosis.Diagnosis("unknown", 2, "cause", "fix"))
+    assert diagnosis.read(store, run.id) == [found]
 
 
 def test_divergence_needs_the_loss_far_above_its_start_for_two_epochs() -> None:
