@@ -286,8 +286,9 @@ def _opens_the_database(module: str) -> bool:
 
 
 def sql_outside_the_store(source: str) -> list[str]:
-    """What in `source` is SQL: imports of sqlite3 or of the store's database modules, and string
-    constants (f-string parts too) that start a statement."""
+    """What in `source` is SQL: imports of sqlite3 or of the store's database modules, a store's
+    `database.connection()` or `.transaction()` borrowed, and string constants (f-string parts too)
+    that start a statement."""
     found: list[str] = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
@@ -299,6 +300,13 @@ def sql_outside_the_store(source: str) -> list[str]:
             isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL_STATEMENT.match(node.value)
         ):
             found.append(repr(node.value[:60]))
+        elif (
+            isinstance(node, ast.Attribute)
+            and node.attr in ("connection", "transaction")
+            and isinstance(node.value, ast.Attribute)
+            and node.value.attr == "database"
+        ):
+            found.append(f"database.{node.attr}()")  # A store's connection, borrowed to run SQL elsewhere.
     return found
 
 
@@ -322,6 +330,8 @@ def test_only_the_store_holds_sql(path: Path) -> None:
         ("from cnnlab.store.database import Database\n", True),
         ("from cnnlab.store import database\n", True),
         ("from cnnlab.store.run_store import DatabaseError, Store\n", False),
+        ("row = store.database.connection().execute(query).fetchone()\n", True),
+        ("with self._store.database.transaction() as connection:\n    pass\n", True),
         ('QUERY = "SELECT owner FROM runs WHERE id = ?"\n', True),
         ('connection.execute(f"UPDATE runs SET {name} = ? WHERE id = ?")\n', True),
         ('connection.execute("DELETE FROM events WHERE run_id = ?")\n', True),
