@@ -102,6 +102,7 @@ def _reads(run_id: str) -> dict[str, Callable[[RunAccess], object]]:
         "epoch_metrics": lambda access: access.epoch_metrics(run_id),
         "batch_metrics": lambda access: access.batch_metrics(run_id, after_step=0),
         "events": lambda access: access.events(run_id),
+        "diagnoses": lambda access: access.diagnoses(run_id),
         "snapshot_epochs": lambda access: access.snapshot_epochs(run_id, "kernels"),
         "snapshot_path": lambda access: access.snapshot_path(run_id, 1, "kernels"),
         "read_snapshot": lambda access: access.read_snapshot(run_id, 1, "kernels"),

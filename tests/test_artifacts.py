@@ -12,12 +12,26 @@ from cnnlab.store.artifacts import MAX_SNAPSHOT_BYTES, RunArtifacts
 from cnnlab.store.database import Database
 from cnnlab.store.run_store import Store
 
+RUN_ID = "0abc"
+
+
+def _add_run(database: Database, run_id: str = RUN_ID) -> None:
+    """A bare run row: the files' index rows refer to their run (a foreign key), so the run must exist."""
+    with database.transaction() as connection:
+        connection.execute(
+            "INSERT INTO runs (id, name, owner, status, created_at, spec, data_settings, training_settings) "
+            "VALUES (?, 'files', 'local', 'completed', 0, '{}', '{}', '{}')",
+            (run_id,),
+        )
+
 
 @pytest.fixture
 def artifacts(tmp_path: Path) -> RunArtifacts:
     home = tmp_path / "home"
     home.mkdir()
-    return RunArtifacts(home, Database(home / "runs.sqlite3"))
+    database = Database(home / "runs.sqlite3")
+    _add_run(database)
+    return RunArtifacts(home, database)
 
 
 def test_files_keep_the_layout_under_the_home_folder(artifacts: RunArtifacts) -> None:
@@ -67,6 +81,7 @@ def test_a_failed_checkpoint_write_leaves_the_previous_file(artifacts: RunArtifa
 def test_the_store_hands_its_file_methods_to_its_artifacts(tmp_path: Path) -> None:
     store = Store(tmp_path / "home")
     assert isinstance(store.artifacts, RunArtifacts) and store.artifacts.database is store.database
+    _add_run(store.database)
     store.artifacts.save_checkpoint("0abc", 4, 4, lambda path: path.write_bytes(b"w"))
     assert store.checkpoints("0abc") == {"epoch_0004": 4}
     assert store.checkpoint_path("0abc", "epoch_0004") == store.artifacts.checkpoint_path("0abc", 4)

@@ -13,6 +13,7 @@ worker side (`cnnlab/runs/worker/`, `cnnlab/trained/`, `cnnlab/model/build.py`) 
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -263,3 +264,82 @@ def test_a_package_cycle_is_found() -> None:
     graph = package_graph()
     assert find_cycle({**graph, "cnnlab.store": graph["cnnlab.store"] | {"cnnlab.trained"}}) is not None
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+
+
+# The store is the only code with SQL: no other module imports sqlite3 or holds a statement.
+SQL_HOME = "cnnlab/store/"
+# Statements as this code base writes them: keywords in capitals, in the shape only SQL has, so
+# prose ("Select a run from the list", "Drop an ended run.") passes.
+SQL_STATEMENT = re.compile(
+    r"^\s*(SELECT\s|INSERT\s+(OR\s+[A-Z]+\s+)?INTO\s|UPDATE\s+\w+\s+SET\s|DELETE\s+FROM\s"
+    r"|CREATE\s+(TABLE|(UNIQUE\s+)?INDEX|VIEW|TRIGGER)\s|ALTER\s+TABLE\s|DROP\s+(TABLE|INDEX|VIEW)\s"
+    r"|PRAGMA\s+\w+|WITH\s+\w+\s+AS\s*\()"
+)
+
+
+# The store's modules that hold connections: outside the store, code asks a `Store`, never these.
+DATABASE_MODULES = ("sqlite3", "cnnlab.store.database", "cnnlab.store.migrations")
+
+
+def _opens_the_database(module: str) -> bool:
+    return any(module == name or module.startswith(name + ".") for name in DATABASE_MODULES)
+
+
+def sql_outside_the_store(source: str) -> list[str]:
+    """What in `source` is SQL: imports of sqlite3 or of the store's database modules, a store's
+    `database.connection()` or `.transaction()` borrowed, and string constants (f-string parts too)
+    that start a statement."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [f"import {alias.name}" for alias in node.names if _opens_the_database(alias.name)]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [f"{node.module}.{alias.name}" for alias in node.names]
+            found += [f"from {node.module} import {name}" for name in names if _opens_the_database(name)]
+        elif (
+            isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL_STATEMENT.match(node.value)
+        ):
+            found.append(repr(node.value[:60]))
+        elif (
+            isinstance(node, ast.Attribute)
+            and node.attr in ("connection", "transaction")
+            and isinstance(node.value, ast.Attribute)
+            and node.value.attr == "database"
+        ):
+            found.append(f"database.{node.attr}()")  # A store's connection, borrowed to run SQL elsewhere.
+    return found
+
+
+@pytest.mark.parametrize(
+    "path",
+    [path for path in python_files() if not relative_path(path).startswith(SQL_HOME)],
+    ids=relative_path,
+)
+def test_only_the_store_holds_sql(path: Path) -> None:
+    found = sql_outside_the_store(path.read_text(encoding="utf-8"))
+    assert not found, (
+        f"{relative_path(path)} holds SQL {found}; move it into a method of cnnlab/store/ and call that"
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "caught"),
+    [
+        ("import sqlite3\n", True),
+        ("def f():\n    from sqlite3 import connect\n", True),
+        ("from cnnlab.store.database import Database\n", True),
+        ("from cnnlab.store import database\n", True),
+        ("from cnnlab.store.run_store import DatabaseError, Store\n", False),
+        ("row = store.database.connection().execute(query).fetchone()\n", True),
+        ("with self._store.database.transaction() as connection:\n    pass\n", True),
+        ('QUERY = "SELECT owner FROM runs WHERE id = ?"\n', True),
+        ('connection.execute(f"UPDATE runs SET {name} = ? WHERE id = ?")\n', True),
+        ('connection.execute("DELETE FROM events WHERE run_id = ?")\n', True),
+        ('connection.execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?)")\n', True),
+        ('connection.execute("PRAGMA foreign_keys = ON")\n', True),
+        ('st.button("Delete the run")\nst.caption("Select a run from the list")\n', False),
+        ('message = "Create a run on the Train page. Drop an ended run."\n', False),
+    ],
+)
+def test_the_sql_rule_catches_a_statement_and_passes_prose(source: str, caught: bool) -> None:
+    assert bool(sql_outside_the_store(source)) == caught

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from cnnlab import specs
+from cnnlab.errors import RunError
 from cnnlab.model import presets
 from cnnlab.runs.views import diagnosis
 from cnnlab.runs.worker import main as worker
@@ -57,12 +58,24 @@ def history(losses: list[float], **columns: list[float]) -> list[diagnosis.Epoch
 # The rules, on hand-made histories.
 
 
-def test_a_diagnosis_survives_the_event_log_and_other_lines_are_not_diagnoses() -> None:
+def test_a_diagnosis_is_read_back_from_its_row_and_event_lines_are_not_diagnoses(store: Store) -> None:
+    run = store.create_run(
+        spec=presets.get("digits_default").spec,
+        data_settings=specs.DataSettings(),
+        training_settings=specs.TrainingSettings(),
+    )
     found = diagnosis.Diagnosis(diagnosis.OVERFITTING, 7, "Validation loss rose.", "Add dropout.")
-    assert diagnosis.parse(found.message()) == found
     assert found.level == "warning" and found.title == "Overfitting"
-    assert diagnosis.parse("running -> completed") is None
-    assert diagnosis.parse("[unknown, epoch 2] cause Fix: fix") is None
+    # A line that merely looks like a diagnosis is an event, not a diagnosis.
+    store.log_event(run.id, "[plateau, epoch 2] cause Fix: fix", level="warning")
+    store.add_diagnosis(run.id, found)
+    assert diagnosis.read(store, run.id) == [found]
+    events = store.events(run.id)
+    assert events["message"].iloc[-1] == found.message() and events["level"].iloc[-1] == "warning"
+    # A kind the rules do not make is refused, and nothing of it is kept.
+    with pytest.raises(RunError, match="Unknown diagnosis kind 'unknown'; the kinds are diverged"):
+        store.add_diagnosis(run.id, diagnosis.Diagnosis("unknown", 2, "cause", "fix"))
+    assert diagnosis.read(store, run.id) == [found]
 
 
 def test_divergence_needs_the_loss_far_above_its_start_for_two_epochs() -> None:

@@ -76,7 +76,7 @@ def test_incremental_reads_equal_a_full_read_after_every_change(store: Store) ->
     end_epoch(store, run_id, 1, checkpoint=False)  # the same epoch recorded again replaces its row
     assert_full_read(live.current(), store, run_id)
     plateau = diagnosis.Diagnosis(diagnosis.PLATEAU, 1, "The loss stopped falling.", "Raise the rate.")
-    store.log_event(run_id, plateau.message(), level=plateau.level)
+    store.add_diagnosis(run_id, plateau)
     held = live.current()
     assert_full_read(held, store, run_id)
     assert [found.kind for found in held.diagnoses] == [diagnosis.PLATEAU]

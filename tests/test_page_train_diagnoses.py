@@ -14,12 +14,12 @@ pytestmark = pytest.mark.usefixtures("cnnlab_home")
 
 
 def ended_run(store: Store, status: Status, findings: list[diagnosis.Diagnosis], reason: str) -> str:
-    """A run that ended in `status`, whose event log holds `findings` as the worker writes them."""
+    """A run that ended in `status`, with `findings` recorded as the worker records them."""
     run = new_run(store, "diagnosed run")
     store.set_status(run.id, Status.STARTING)
     store.set_status(run.id, Status.RUNNING)
     for finding in findings:
-        store.log_event(run.id, finding.message(), level=finding.level)
+        store.add_diagnosis(run.id, finding)
     store.set_status(run.id, status, reason=reason)
     return run.id
 

@@ -29,6 +29,7 @@ from cnnlab.runs.queue.executor import LocalProcessExecutor
 from cnnlab.runs.queue.scheduler import Scheduler
 from cnnlab.runs.ray import bundle as ray_bundle
 from cnnlab.runs.ray import records as ray_records
+from cnnlab.store.diagnoses import PLATEAU, Diagnosis
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from cnnlab.trained import exports
@@ -228,6 +229,18 @@ def test_a_file_a_worker_sends_lands_in_its_run_folder_and_never_outside(store: 
     assert (
         not (store.home / "escaped").exists() and not (store.run_folder(run.id).parent / "escaped").exists()
     )
+
+
+def test_a_diagnosis_record_from_a_node_becomes_a_row_on_the_server(store: Store) -> None:
+    run = store.create_run(
+        spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings(epochs=2)
+    )
+    finding = Diagnosis(PLATEAU, 2, "The loss stopped falling.", "Raise the rate.")
+    assert ray_records.apply_record(store, (run.id, "diagnosis", (finding,)))
+    assert store.diagnoses(run.id) == [finding]
+    assert store.events(run.id)["message"].iloc[-1] == finding.message()
+    # A record for a run deleted meanwhile is skipped, as a local worker's write would fail.
+    assert not ray_records.apply_record(store, ("gone", "diagnosis", (finding,)))
 
 
 def test_a_folder_of_images_is_packed_once_and_unpacked_once_per_node(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import sqlite3
@@ -13,7 +14,8 @@ import pytest
 
 from cnnlab import specs
 from cnnlab.errors import RunError
-from cnnlab.store import statuses
+from cnnlab.store import database, statuses
+from cnnlab.store.diagnoses import OVERFITTING, PLATEAU, Diagnosis
 from cnnlab.store.records import new_run_id
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
@@ -300,17 +302,196 @@ def test_several_processes_write_while_this_one_reads(store: Store) -> None:
     assert len(Store(store.home).events(run.id)) == 301
 
 
-def test_an_old_database_gains_the_new_columns_and_keeps_its_runs(store: Store) -> None:
+# The schema before versions were kept (user_version 0, no foreign keys), as CNN Lab wrote it
+# up to commit 725308e. Its first release lacked the three run columns at the end of `runs`.
+OLD_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, owner TEXT NOT NULL, status TEXT NOT NULL,
+    created_at REAL NOT NULL, queued_at REAL, started_at REAL, ended_at REAL, heartbeat_at REAL,
+    spec TEXT NOT NULL, data_settings TEXT NOT NULL, training_settings TEXT NOT NULL,
+    dataset_summary TEXT, results TEXT, parent_id TEXT, parent_epoch INTEGER,
+    worker_pid INTEGER, worker_host TEXT, control TEXT, reason TEXT, hint TEXT, traceback TEXT{added});
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, queued_at);
+CREATE INDEX IF NOT EXISTS runs_by_owner ON runs (owner, status);
+CREATE TABLE IF NOT EXISTS batch_metrics (
+    run_id TEXT NOT NULL, epoch INTEGER, batch INTEGER, step INTEGER, loss REAL, accuracy REAL,
+    learning_rate REAL, time REAL);
+CREATE INDEX IF NOT EXISTS batch_metrics_by_run ON batch_metrics (run_id, step);
+CREATE TABLE IF NOT EXISTS epoch_metrics (
+    run_id TEXT NOT NULL, epoch INTEGER NOT NULL, loss REAL, accuracy REAL, val_loss REAL,
+    val_accuracy REAL, learning_rate REAL, epoch_seconds REAL, extras TEXT, time REAL,
+    PRIMARY KEY (run_id, epoch));
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, time REAL NOT NULL,
+    level TEXT NOT NULL, message TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, id);
+CREATE TABLE IF NOT EXISTS snapshots (
+    run_id TEXT NOT NULL, epoch INTEGER NOT NULL, kind TEXT NOT NULL, path TEXT NOT NULL,
+    PRIMARY KEY (run_id, kind, epoch));
+CREATE TABLE IF NOT EXISTS checkpoints (
+    run_id TEXT NOT NULL, which TEXT NOT NULL, epoch INTEGER NOT NULL, path TEXT NOT NULL,
+    time REAL NOT NULL, PRIMARY KEY (run_id, which));
+CREATE TABLE IF NOT EXISTS sweeps (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, owner TEXT NOT NULL, created_at REAL NOT NULL,
+    axes TEXT NOT NULL, sample INTEGER, seed INTEGER);
+"""
+OLD_ADDED_COLUMNS = ",\n    shared INTEGER NOT NULL DEFAULT 0, exercise TEXT, sweep TEXT"
+DIAGNOSIS_LINE = "[overfitting, epoch 3] The validation loss rose. Fix: Add Dropout."
+
+
+def _old_database(home: Path, *, added_columns: bool) -> None:
+    """A database as the previous schema made it: one completed run with metrics, events and a checkpoint row,
+    a diagnosis only as its event line, and rows of a run deleted long ago that the old delete left behind."""
+    home.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(home / "runs.sqlite3")
+    connection.executescript(OLD_SCHEMA.format(added=OLD_ADDED_COLUMNS if added_columns else ""))
+    settings = (SPEC.to_dict(), specs.DataSettings().to_dict(), specs.TrainingSettings(epochs=2).to_dict())
+    connection.execute(
+        "INSERT INTO runs (id, name, owner, status, created_at, queued_at, started_at, ended_at, spec, "
+        "data_settings, training_settings) VALUES ('oldrun', 'old run', 'ada', 'completed', 1, 1, 2, 3, ?, ?, ?)",
+        [json.dumps(value) for value in settings],
+    )
+    for epoch in (1, 2):
+        connection.execute(
+            "INSERT INTO epoch_metrics (run_id, epoch, loss, val_accuracy, extras, time) VALUES (?, ?, ?, ?, '{}', ?)",
+            ("oldrun", epoch, 1.0 / epoch, 0.5 + epoch / 10, 10.0 + epoch),
+        )
+        connection.execute(
+            "INSERT INTO batch_metrics VALUES ('oldrun', ?, 0, ?, ?, 0.5, 0.01, 1.0)",
+            (epoch, epoch, 1.0 / epoch),
+        )
+    connection.execute(
+        "INSERT INTO events (run_id, time, level, message) VALUES ('oldrun', 5, 'info', 'created')"
+    )
+    connection.execute(
+        "INSERT INTO events (run_id, time, level, message) VALUES ('oldrun', 6, 'warning', ?)",
+        (DIAGNOSIS_LINE,),
+    )
+    connection.execute(
+        "INSERT INTO checkpoints VALUES ('oldrun', 'latest', 2, 'runs/oldrun/checkpoints/latest.keras', 7)"
+    )
+    connection.execute("INSERT INTO batch_metrics (run_id, step, loss) VALUES ('gone', 1, 1.0)")  # an orphan
+    connection.commit()
+    connection.close()
+
+
+def _referencing_rows(store: Store, run_id: str) -> dict[str, int]:
+    """For every table with a `run_id` column, how many of its rows name `run_id` (read with a plain connection)."""
+    connection = sqlite3.connect(store.database_path)
+    tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    counts = {}
+    for table in tables:
+        columns = [row[1] for row in connection.execute(f"PRAGMA table_info({table})")]
+        if "run_id" in columns:
+            counts[table] = connection.execute(
+                f"SELECT COUNT(*) FROM {table} WHERE run_id = ?", (run_id,)
+            ).fetchone()[0]
+    counts["runs"] = connection.execute("SELECT COUNT(*) FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
+    connection.close()
+    return counts
+
+
+def test_deleting_a_run_leaves_no_row_that_refers_to_it(store: Store) -> None:
+    run, kept = _create(store), _create(store)
+    for target in (run, kept):
+        store.add_batch_metrics(target.id, [{"epoch": 1, "batch": 0, "step": 0, "loss": 1.0}])
+        store.add_epoch_metrics(target.id, {"epoch": 1, "loss": 1.0})
+        store.write_snapshot(target.id, 1, "kernels", {"x": np.ones(3)})
+        store.save_checkpoint(target.id, "latest", 1, lambda path: path.write_text("model"))
+        store.add_diagnosis(target.id, Diagnosis(PLATEAU, 1, "The loss stopped falling.", "Raise the rate."))
+    store.set_status(run.id, Status.STOPPED)
+    before = _referencing_rows(store, run.id)
+    assert set(before) >= {
+        "runs",
+        "batch_metrics",
+        "epoch_metrics",
+        "events",
+        "snapshots",
+        "checkpoints",
+        "diagnoses",
+    }
+    assert all(count > 0 for count in before.values()), before
+    store.delete_run(run.id)
+    assert set(_referencing_rows(store, run.id).values()) == {0}
+    assert not store.run_folder(run.id).exists()
+    assert all(
+        count > 0 for count in _referencing_rows(store, kept.id).values()
+    )  # The other run keeps its rows.
+
+
+def test_foreign_keys_hold_and_a_write_for_a_missing_run_says_so(store: Store) -> None:
+    run = _create(store)
+    assert store.database.connection().execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    with pytest.raises(RunError, match="names a run that is not in the store"):
+        store.add_epoch_metrics("no-such-run", {"epoch": 1, "loss": 1.0})
+    assert store.epoch_metrics("no-such-run").empty
+    store.add_epoch_metrics(run.id, {"epoch": 1, "loss": 1.0})  # A run that exists takes rows.
+
+
+@pytest.mark.parametrize("added_columns", [False, True], ids=["first release", "previous release"])
+def test_an_old_database_is_migrated_in_place_keeping_its_runs(tmp_path: Path, added_columns: bool) -> None:
+    _old_database(tmp_path, added_columns=added_columns)
+    store = Store(tmp_path)
+    assert store.database.connection().execute("PRAGMA user_version").fetchone()[0] == database.SCHEMA_VERSION
+    old = store.get_run("oldrun")
+    assert (old.name, old.owner, old.status, old.last_epoch) == ("old run", "ada", Status.COMPLETED, 2)
+    assert (old.shared, old.exercise, old.sweep) == (False, None, None)
+    assert list(store.epoch_metrics("oldrun")["epoch"]) == [1, 2]
+    assert len(store.batch_metrics("oldrun")) == 2
+    assert list(store.events("oldrun")["message"]) == ["created", DIAGNOSIS_LINE]  # The log reads as before.
+    assert store.checkpoints("oldrun") == {"latest": 2}
+    assert store.diagnoses("oldrun") == [
+        Diagnosis(OVERFITTING, 3, "The validation loss rose.", "Add Dropout.")
+    ]
+    assert _referencing_rows(store, "gone")["batch_metrics"] == 0  # The old delete's leftovers are gone.
+    # New columns work, and the foreign keys now hold: deleting the old run takes all of it.
+    store.set_shared("oldrun", True)
+    tagged = _create(store, exercise="edges", sweep="sweep-1")
+    assert store.get_run("oldrun").shared is True
+    assert (store.get_run(tagged.id).exercise, store.get_run(tagged.id).sweep) == ("edges", "sweep-1")
+    with pytest.raises(RunError, match="not in the store"):
+        store.add_batch_metrics("gone", [{"epoch": 1, "batch": 0, "step": 0, "loss": 1.0}])
+    store.delete_run("oldrun")
+    assert set(_referencing_rows(store, "oldrun").values()) == {0}
+
+
+def _open_and_read(home: str) -> None:
+    assert Store(home).get_run("oldrun").name == "old run"
+
+
+def test_processes_that_open_an_old_database_at_once_migrate_it_once(tmp_path: Path) -> None:
+    _old_database(tmp_path, added_columns=False)
+    context = multiprocessing.get_context("spawn")
+    openers = [context.Process(target=_open_and_read, args=(str(tmp_path),)) for _ in range(3)]
+    for opener in openers:
+        opener.start()
+    for opener in openers:
+        opener.join()
+        assert opener.exitcode == 0
+    store = Store(tmp_path)
+    assert store.diagnoses("oldrun") == [
+        Diagnosis(OVERFITTING, 3, "The validation loss rose.", "Add Dropout.")
+    ]
+    assert len(store.epoch_metrics("oldrun")) == 2
+
+
+def test_the_schema_is_migrated_once_not_on_every_open(store: Store) -> None:
     run = _create(store)
     store.close()
-    with sqlite3.connect(store.database_path) as connection:
-        for column in ("shared", "exercise", "sweep"):
-            connection.execute(f"ALTER TABLE runs DROP COLUMN {column}")
-
+    # Were the schema applied on every open, the next Store would make this table again.
+    connection = sqlite3.connect(store.database_path)
+    connection.execute("DROP TABLE sweeps")
+    connection.close()
     reopened = Store(store.home)
-    old = reopened.get_run(run.id)
-    assert (old.shared, old.exercise, old.sweep, old.name) == (False, None, None, run.name)
-    reopened.set_shared(run.id, True)
-    tagged = _create(reopened, exercise="edges", sweep="sweep-1")
-    assert reopened.get_run(run.id).shared is True
-    assert (reopened.get_run(tagged.id).exercise, reopened.get_run(tagged.id).sweep) == ("edges", "sweep-1")
+    tables = {row[0] for row in reopened.database.connection().execute("SELECT name FROM sqlite_master")}
+    assert "sweeps" not in tables and "runs" in tables
+    assert reopened.get_run(run.id).id == run.id
+
+
+def test_a_database_from_a_newer_cnn_lab_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    Store(tmp_path).close()
+    connection = sqlite3.connect(tmp_path / "runs.sqlite3")
+    connection.execute(f"PRAGMA user_version = {database.SCHEMA_VERSION + 1}")
+    connection.close()
+    with pytest.raises(RunError, match=r"newer than the \d+ this CNN Lab knows; upgrade CNN Lab"):
+        Store(tmp_path)

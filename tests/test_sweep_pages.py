@@ -34,7 +34,7 @@ def test_the_runs_page_shows_the_sweep_and_makes_the_best_run_s_settings_the_dra
     sweep, queued = sweeps.submit(
         planned,
         QueueInStore(home_store),
-        sweeps.Sweeps(home_store.database),
+        sweeps.Sweeps(home_store),
         data_settings=DataSettings(subset=300),
         name="lr",
         owner="local",

@@ -59,7 +59,7 @@ def queued_sweep(store: Store, name: str = "lr and dropout") -> tuple[sweeps.Swe
     return sweeps.submit(
         planned,
         QueueInStore(store),
-        sweeps.Sweeps(store.database),
+        sweeps.Sweeps(store),
         data_settings=DataSettings(),
         name=name,
         owner="ann",
@@ -72,7 +72,7 @@ def test_a_sweep_is_recorded_as_a_named_group_of_tagged_runs(tmp_path: Path) -> 
         spec=SPEC, data_settings=DataSettings(), training_settings=TrainingSettings(), name="alone"
     )
     sweep, queued = queued_sweep(store)
-    book = sweeps.Sweeps(Store(tmp_path).database)  # Read back through another connection.
+    book = sweeps.Sweeps(Store(tmp_path))  # Read back through another connection.
     assert book.get(sweep.id[:-2]) == sweep and book.list_sweeps() == [sweep]
     assert book.list_sweeps(owner="ann") == [sweep] and book.list_sweeps(owner="bob") == []
     assert sweep.settings == ["learning_rate", "dropout"]
@@ -100,7 +100,7 @@ def test_the_best_accuracy_is_read_live_and_the_table_ranks_by_it(tmp_path: Path
                 run.id, {"epoch": epoch, "loss": 1.0, "accuracy": 0.5, "val_accuracy": accuracy}
             )
     store.set_results(queued[2].id, {"best_val_accuracy": 0.95})  # A finished run's own record wins.
-    runs = sweeps.Sweeps(store.database).runs(sweep.id)
+    runs = sweeps.Sweeps(store).runs(sweep.id)
     assert [item.best_val_accuracy for item in runs] == [0.7, 0.9, 0.95, None]
     assert [item.run.last_epoch for item in runs] == [2, 2, 1, 0]
     best = sweeps.best(runs)
@@ -129,7 +129,7 @@ def test_stop_all_stops_queued_runs_asks_live_ones_and_leaves_ended_ones(tmp_pat
         store.set_status(run_id, Status.STARTING)
         store.set_status(run_id, Status.RUNNING)
     store.set_status(ended, Status.COMPLETED)
-    asked = sweeps.stop(sweeps.Sweeps(store.database), sweep.id, Scheduler(store, warm=False))
+    asked = sweeps.stop(sweeps.Sweeps(store), sweep.id, Scheduler(store, warm=False))
     assert sorted(asked) == sorted([live, queued[2].id, queued[3].id])
     assert [store.get_run(run.id).status for run in queued[2:]] == [Status.STOPPED, Status.STOPPED]
     assert store.get_run(live).control == "stop" and store.get_run(live).status == Status.RUNNING
@@ -149,14 +149,14 @@ def test_the_chart_has_one_line_per_scored_run_and_an_axis_per_setting(tmp_path:
     sweep, queued = sweeps.submit(
         planned,
         QueueInStore(store),
-        sweeps.Sweeps(store.database),
+        sweeps.Sweeps(store),
         data_settings=DataSettings(),
         name="s",
         owner="ann",
     )
     for position, run in enumerate(queued[:4]):
         store.add_epoch_metrics(run.id, {"epoch": 1, "val_accuracy": 0.5 + position / 10})
-    runs = sweeps.Sweeps(store.database).runs(sweep.id)
+    runs = sweeps.Sweeps(store).runs(sweep.id)
     best = sweeps.best(runs)
     assert best is not None
     figure = sweep_figures.parallel_coordinates(sweeps.table(sweep, runs), sweep.settings, best.run.id)
@@ -200,7 +200,7 @@ def test_cli_sweep_plans_prints_and_refuses_naming_the_value(
     out = capsys.readouterr().out
     assert "learning_rate in {0.001, 0.003} x batch_size in {16, 32}; 4 runs queued." in out
     store = Store(cnnlab_home)
-    (sweep,) = sweeps.Sweeps(store.database).list_sweeps()
+    (sweep,) = sweeps.Sweeps(store).list_sweeps()
     assert {run.sweep for run in store.list_runs()} == {sweep.id} and len(store.list_runs()) == 4
     assert all(run.status == Status.QUEUED and run.owner == "cli" for run in store.list_runs())
     assert cli.main(["sweep-stop", sweep.id]) == 0
@@ -216,7 +216,7 @@ def test_cli_sweeps_act_as_the_user_named_with_as(
     ada = ["--as", "student:ada"]
     assert cli.main([*ada, "sweep", "digits_default", "--learning-rate", "1e-3,3e-3", "--name", "ada's"]) == 0
     store = Store(cnnlab_home)
-    (sweep,) = sweeps.Sweeps(store.database).list_sweeps()
+    (sweep,) = sweeps.Sweeps(store).list_sweeps()
     assert sweep.owner == "student:ada" and {run.owner for run in store.list_runs()} == {"student:ada"}
     capsys.readouterr()
 
@@ -245,8 +245,8 @@ def test_a_real_sweep_trains_through_the_scheduler_and_ranks_its_runs(tmp_path: 
     )
     assert result.returncode == 0, result.stderr[-3000:]
     store = Store(tmp_path)
-    (sweep,) = sweeps.Sweeps(store.database).list_sweeps()
-    runs = sweeps.Sweeps(store.database).runs(sweep.id)
+    (sweep,) = sweeps.Sweeps(store).list_sweeps()
+    runs = sweeps.Sweeps(store).runs(sweep.id)
     assert [item.run.status for item in runs] == [Status.COMPLETED, Status.COMPLETED]
     assert all(item.best_val_accuracy is not None and item.run.last_epoch == 1 for item in runs)
     assert [item.run.training().learning_rate for item in runs] == [0.001, 0.01]
@@ -272,7 +272,7 @@ def test_a_run_over_the_class_budget_stops_the_sweep_saying_so(tmp_path: Path) -
         sweeps.submit(
             planned,
             access,
-            sweeps.Sweeps(store.database),
+            sweeps.Sweeps(store),
             data_settings=DataSettings(),
             name="big",
             owner="sam",

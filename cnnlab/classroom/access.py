@@ -28,6 +28,7 @@ from cnnlab.errors import AccessError
 from cnnlab.runs.queue.scheduler import Scheduler
 from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
 from cnnlab.store.artifacts import OptionalArray, SnapshotArrays
+from cnnlab.store.diagnoses import Diagnosis
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
@@ -96,14 +97,10 @@ class RunAccess:
         """Raise AccessError unless the user may read run `run_id`; a cheap check before a per-run read."""
         if self.user.sees_everything:
             return
-        row = (
-            self._store.database.connection()
-            .execute("SELECT owner, shared FROM runs WHERE id = ?", (run_id,))
-            .fetchone()
-        )
-        if row is None:
+        ownership = self._store.ownership(run_id)
+        if ownership is None:
             self.get_run(run_id)  # A prefix, or no run at all: checked (and refused) with the full record.
-        elif row["owner"] != self.user.id and not row["shared"]:
+        elif ownership[0] != self.user.id and not ownership[1]:
             raise not_yours(run_id)
 
     def _controlled(self, run_id: str) -> RunRecord:
@@ -150,6 +147,11 @@ class RunAccess:
         """The event log, oldest first: time, level, message."""
         self._check_read(run_id)
         return self._store.events(run_id)
+
+    def diagnoses(self, run_id: str) -> list[Diagnosis]:
+        """The run's diagnoses (kind, epoch, cause, fix), oldest first."""
+        self._check_read(run_id)
+        return self._store.diagnoses(run_id)
 
     def snapshot_epochs(self, run_id: str, kind: str) -> list[int]:
         """The epochs that have a telemetry snapshot of this kind, in order."""

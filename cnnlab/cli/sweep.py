@@ -153,7 +153,7 @@ def command_sweep(arguments: argparse.Namespace, train_settings: TrainSettings) 
         num_classes=len(datasets.info(arguments.dataset).class_names),
     )
     store = Store()
-    book = sweeps.Sweeps(store.database)
+    book = sweeps.Sweeps(store)
     runner = scheduling.Scheduler(store).start() if arguments.wait else None
     access = cli_access.runs(arguments, owner=arguments.owner, scheduler=runner)
     submitter = _OwnedRuns(access, start=runner is not None)
@@ -237,7 +237,7 @@ def command_sweeps(arguments: argparse.Namespace) -> int:
     from cnnlab.store.run_store import Store
 
     store = Store()
-    book = sweeps.Sweeps(store.database)
+    book = sweeps.Sweeps(store)
     print(f"{'SWEEP':<14} {'RUNS':>4}  {'NAME':<20} SETTINGS")
     for listed in book.list_sweeps():
         try:
@@ -252,7 +252,7 @@ def command_show(arguments: argparse.Namespace) -> int:
     """Print a sweep's runs, best validation accuracy first."""
     from cnnlab.store.run_store import Store
 
-    book = sweeps.Sweeps(Store().database)
+    book = sweeps.Sweeps(Store())
     sweep = _own_sweep(arguments, book, arguments.sweep)
     print(f"Sweep {sweep.id} ({sweep.name}): {sweep.describe()}")
     print(
@@ -268,7 +268,7 @@ def command_stop(arguments: argparse.Namespace) -> int:
     from cnnlab.store.run_store import Store
 
     store = Store()
-    book = sweeps.Sweeps(store.database)
+    book = sweeps.Sweeps(store)
     sweep = _own_sweep(arguments, book, arguments.sweep)
     asked = sweeps.stop(book, sweep.id, cli_access.runs(arguments))
     if not asked:

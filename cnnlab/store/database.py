@@ -1,10 +1,16 @@
-"""The store's SQLite database: its schema, one connection per thread and process, and transactions.
+"""The store's SQLite database: its schema and version, one connection per thread and process, transactions.
 
 `$CNNLAB_HOME/runs.sqlite3` runs in WAL mode, so a worker process writes while the server reads.
 Each thread and process opens its own connection (a connection must not cross a `fork` or be
 shared between threads); every write is its own `BEGIN IMMEDIATE` transaction, committed at once,
 so a killed worker loses nothing it already recorded and two writers never deadlock upgrading a
 read lock. `cnnlab.store.run_store.Store` and `cnnlab.store.artifacts.RunArtifacts` share one `Database`.
+
+Every table that holds something of a run refers to it by a foreign key with `ON DELETE CASCADE`
+(and every connection turns foreign keys on), so deleting the run's row deletes all of it. A fork's
+`parent_id` is history (the run it came from, shown in its lineage), not such a reference: a fork
+outlives its parent. The schema's version is `PRAGMA user_version`; `cnnlab.store.migrations`
+brings an older database up to `SCHEMA_VERSION` once, the first time this version opens it.
 """
 
 from __future__ import annotations
@@ -12,77 +18,101 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from cnnlab.store import statuses
+from cnnlab.errors import RunError
+from cnnlab.store import records, statuses
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
+# What a failed read or write of the database raises (a locked or full disk, a damaged file):
+# code outside the store catches this name and never imports sqlite3 itself.
+DatabaseError = sqlite3.Error
+Connection = sqlite3.Connection
+
+SCHEMA_VERSION = 1
+"""The `PRAGMA user_version` of a database with the tables below (0: made before versions were kept)."""
+
+_RUN_REFERENCE = "run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE"
+RUN_TABLE = """CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, owner TEXT NOT NULL, status TEXT NOT NULL,
     created_at REAL NOT NULL, queued_at REAL, started_at REAL, ended_at REAL, heartbeat_at REAL,
     spec TEXT NOT NULL, data_settings TEXT NOT NULL, training_settings TEXT NOT NULL,
     dataset_summary TEXT, results TEXT, parent_id TEXT, parent_epoch INTEGER,
     worker_pid INTEGER, worker_host TEXT, control TEXT, reason TEXT, hint TEXT, traceback TEXT,
-    shared INTEGER NOT NULL DEFAULT 0, exercise TEXT, sweep TEXT);
-CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, queued_at);
-CREATE INDEX IF NOT EXISTS runs_by_owner ON runs (owner, status);
-CREATE TABLE IF NOT EXISTS batch_metrics (
-    run_id TEXT NOT NULL, epoch INTEGER, batch INTEGER, step INTEGER, loss REAL, accuracy REAL,
-    learning_rate REAL, time REAL);
-CREATE INDEX IF NOT EXISTS batch_metrics_by_run ON batch_metrics (run_id, step);
-CREATE TABLE IF NOT EXISTS epoch_metrics (
-    run_id TEXT NOT NULL, epoch INTEGER NOT NULL, loss REAL, accuracy REAL, val_loss REAL,
+    shared INTEGER NOT NULL DEFAULT 0, exercise TEXT, sweep TEXT)"""
+# The tables that hold something of one run, each with its `run_id` foreign key.
+RUN_PART_TABLES: dict[str, str] = {
+    "batch_metrics": f"""CREATE TABLE IF NOT EXISTS batch_metrics (
+    {_RUN_REFERENCE}, epoch INTEGER, batch INTEGER, step INTEGER, loss REAL, accuracy REAL,
+    learning_rate REAL, time REAL)""",
+    "epoch_metrics": f"""CREATE TABLE IF NOT EXISTS epoch_metrics (
+    {_RUN_REFERENCE}, epoch INTEGER NOT NULL, loss REAL, accuracy REAL, val_loss REAL,
     val_accuracy REAL, learning_rate REAL, epoch_seconds REAL, extras TEXT, time REAL,
-    PRIMARY KEY (run_id, epoch));
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, time REAL NOT NULL,
-    level TEXT NOT NULL, message TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, id);
-CREATE TABLE IF NOT EXISTS snapshots (
-    run_id TEXT NOT NULL, epoch INTEGER NOT NULL, kind TEXT NOT NULL, path TEXT NOT NULL,
-    PRIMARY KEY (run_id, kind, epoch));
-CREATE TABLE IF NOT EXISTS checkpoints (
-    run_id TEXT NOT NULL, which TEXT NOT NULL, epoch INTEGER NOT NULL, path TEXT NOT NULL,
-    time REAL NOT NULL, PRIMARY KEY (run_id, which));
-CREATE TABLE IF NOT EXISTS sweeps (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL, owner TEXT NOT NULL, created_at REAL NOT NULL,
-    axes TEXT NOT NULL, sample INTEGER, seed INTEGER);
-"""
-
-# Columns added to `runs` after its first release, with their definitions: a database made before
-# gets them when it is opened, so an upgrade keeps every recorded run.
-ADDED_RUN_COLUMNS = {
-    "shared": "INTEGER NOT NULL DEFAULT 0",  # a teacher shared the run with the class (read-only)
-    "exercise": "TEXT",  # the exercise the run was started from, if any
-    "sweep": "TEXT",  # the sweep the run belongs to, if any
+    PRIMARY KEY (run_id, epoch))""",
+    "events": f"""CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, {_RUN_REFERENCE}, time REAL NOT NULL,
+    level TEXT NOT NULL, message TEXT NOT NULL)""",
+    "snapshots": f"""CREATE TABLE IF NOT EXISTS snapshots (
+    {_RUN_REFERENCE}, epoch INTEGER NOT NULL, kind TEXT NOT NULL, path TEXT NOT NULL,
+    PRIMARY KEY (run_id, kind, epoch))""",
+    "checkpoints": f"""CREATE TABLE IF NOT EXISTS checkpoints (
+    {_RUN_REFERENCE}, which TEXT NOT NULL, epoch INTEGER NOT NULL, path TEXT NOT NULL,
+    time REAL NOT NULL, PRIMARY KEY (run_id, which))""",
+    "diagnoses": f"""CREATE TABLE IF NOT EXISTS diagnoses (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, {_RUN_REFERENCE}, time REAL NOT NULL,
+    epoch INTEGER NOT NULL, kind TEXT NOT NULL, cause TEXT NOT NULL, fix TEXT NOT NULL)""",
 }
+SWEEP_TABLE = """CREATE TABLE IF NOT EXISTS sweeps (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, owner TEXT NOT NULL, created_at REAL NOT NULL,
+    axes TEXT NOT NULL, sample INTEGER, seed INTEGER)"""
+# Every run-part table's key or index starts with `run_id`, so a cascading delete finds the rows by index.
+INDEXES = (
+    "CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, queued_at)",
+    "CREATE INDEX IF NOT EXISTS runs_by_owner ON runs (owner, status)",
+    "CREATE INDEX IF NOT EXISTS batch_metrics_by_run ON batch_metrics (run_id, step)",
+    "CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, id)",
+    "CREATE INDEX IF NOT EXISTS diagnoses_by_run ON diagnoses (run_id, id)",
+)
+_RUN_COLUMNS = frozenset(records.RUN_COLUMNS)
+SCHEMA: tuple[str, ...] = (RUN_TABLE, *RUN_PART_TABLES.values(), SWEEP_TABLE, *INDEXES)
+"""The statements that make a database of `SCHEMA_VERSION` (each safe to run again)."""
+
+
+def open_connection(path: Path) -> sqlite3.Connection:
+    """A new connection to `path` with the store's settings: WAL, a 30 s lock wait, foreign keys on."""
+    connection = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+    connection.execute("PRAGMA busy_timeout = 30000")
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = NORMAL")
+    connection.execute("PRAGMA foreign_keys = ON")
+    connection.row_factory = sqlite3.Row
+    return connection
+
+
+def schema_version(connection: sqlite3.Connection) -> int:
+    """The database's `PRAGMA user_version`."""
+    version: int = connection.execute("PRAGMA user_version").fetchone()[0]
+    return version
 
 
 class Database:
-    """The SQLite file at `path`, created with the schema on first use; safe across threads and processes."""
+    """The SQLite file at `path`, created or migrated to `SCHEMA_VERSION` on first use; safe across threads and processes."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
-        connection = self.connection()
-        connection.executescript(SCHEMA)
-        with self.transaction() as locked:  # Another process may be adding the same columns.
-            present = {row["name"] for row in locked.execute("PRAGMA table_info(runs)")}
-            for name, definition in ADDED_RUN_COLUMNS.items():
-                if name not in present:
-                    locked.execute(f"ALTER TABLE runs ADD COLUMN {name} {definition}")
+        version = schema_version(self.connection())
+        if version != SCHEMA_VERSION:
+            from cnnlab.store import migrations
+
+            migrations.migrate(path, version)
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection (opened again after a fork), rows readable by column name."""
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None or getattr(self._local, "pid", None) != os.getpid():
-            connection = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            connection.execute("PRAGMA busy_timeout = 30000")
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = NORMAL")
-            connection.row_factory = sqlite3.Row
+            connection = open_connection(self.path)
             self._local.connection, self._local.pid = connection, os.getpid()
         return connection
 
@@ -93,6 +123,14 @@ class Database:
         connection.execute("BEGIN IMMEDIATE")
         try:
             yield connection
+        except sqlite3.IntegrityError as error:
+            connection.execute("ROLLBACK")
+            if "FOREIGN KEY" not in str(error):
+                raise
+            raise RunError(
+                f"A write names a run that is not in the store ({error}); nothing of it was written. The run "
+                "may have been deleted meanwhile: `python -m cnnlab runs` lists the runs there are."
+            ) from error
         except BaseException:
             connection.execute("ROLLBACK")
             raise
@@ -104,6 +142,32 @@ class Database:
         if connection is not None:
             connection.close()
             self._local.connection = None
+
+
+def update_run(
+    connection: sqlite3.Connection,
+    run_id: str,
+    values: Mapping[str, object],
+    *,
+    only_if: Mapping[str, object] | None = None,
+) -> int:
+    """Set columns of run `run_id` inside the caller's transaction: the store's one `UPDATE runs`.
+
+    `only_if` adds conditions (column to the value it must hold); the number of rows changed is
+    returned (0 when the run is missing or a condition does not hold). Column names are checked
+    against the run table, so no text from outside becomes SQL.
+    """
+    columns = _RUN_COLUMNS
+    unknown = [name for name in [*values, *(only_if or {})] if name not in columns]
+    if unknown:
+        raise RunError(f"The runs table has no column {unknown[0]!r}; it has {', '.join(sorted(columns))}.")
+    assignments = ", ".join(f"{name} = ?" for name in values)
+    conditions = "".join(f" AND {name} = ?" for name in only_if or {})
+    cursor = connection.execute(
+        f"UPDATE runs SET {assignments} WHERE id = ?{conditions}",
+        [*values.values(), run_id, *(only_if or {}).values()],
+    )
+    return cursor.rowcount
 
 
 def count_runs(connection: sqlite3.Connection, wanted: Iterable[str]) -> int:

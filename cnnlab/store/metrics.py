@@ -1,4 +1,4 @@
-"""A run's metrics and events in the store's database: batch and epoch rows and the event log.
+"""A run's metrics and events in the store's database: batch and epoch rows, the event log, diagnoses.
 
 Held by `cnnlab.store.run_store.Store` as `store.metrics` (the store hands its methods on). Each write is
 its own committed transaction (`cnnlab.store.database`), so a killed worker loses nothing recorded.
@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from cnnlab.store import database, records
+from cnnlab.store.diagnoses import Diagnosis, check_kind
 
 if TYPE_CHECKING:
     import pandas as pd  # Imported where a table is made, so a page that shows none does not load pandas.
@@ -87,3 +88,22 @@ class RunMetrics:
 
         query = "SELECT time, level, message FROM events WHERE run_id = ? ORDER BY id"
         return pd.read_sql_query(query, self.database.connection(), params=(run_id,))
+
+    def add_diagnosis(self, run_id: str, finding: Diagnosis) -> None:
+        """Record a diagnosis as a row, and its line in the event log (at its level), in one transaction."""
+        check_kind(finding.kind)
+        now = time.time()
+        with self.database.transaction() as connection:
+            connection.execute(
+                "INSERT INTO diagnoses (run_id, time, epoch, kind, cause, fix) VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, now, finding.epoch, finding.kind, finding.cause, finding.fix),
+            )
+            database.add_event(connection, run_id, finding.level, finding.message(), now)
+
+    def diagnoses(self, run_id: str) -> list[Diagnosis]:
+        """The run's diagnoses, oldest first."""
+        query = "SELECT kind, epoch, cause, fix FROM diagnoses WHERE run_id = ? ORDER BY id"
+        rows = self.database.connection().execute(query, (run_id,)).fetchall()
+        return [
+            Diagnosis(str(row["kind"]), int(row["epoch"]), str(row["cause"]), str(row["fix"])) for row in rows
+        ]

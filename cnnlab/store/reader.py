@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from cnnlab.store.artifacts import SnapshotArrays
+from cnnlab.store.diagnoses import Diagnosis
 from cnnlab.store.records import RunRecord
 
 if TYPE_CHECKING:
@@ -48,6 +49,10 @@ class RunReader(Protocol):
 
     def events(self, run_id: str) -> pd.DataFrame:
         """The event log, oldest first: time, level, message."""
+        ...
+
+    def diagnoses(self, run_id: str) -> list[Diagnosis]:
+        """The run's diagnoses (kind, epoch, cause, fix), oldest first."""
         ...
 
     def snapshot_epochs(self, run_id: str, kind: str) -> list[int]:

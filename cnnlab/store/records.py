@@ -160,6 +160,19 @@ class RunRecord:
         return sum(int(count) for count in counts if isinstance(count, int | float))
 
 
+@dataclass(frozen=True)
+class RunVersion:
+    """What changes whenever anything a live view of a run draws changes; equal versions draw the same."""
+
+    status: str
+    control: str | None
+    epoch_time: float | None  # when the newest epoch row was written (a replaced epoch counts)
+    last_step: int | None
+    last_event: int | None
+    last_diagnosis: int | None
+    checkpoint_time: float | None
+
+
 def record_from_row(values: Mapping[str, object]) -> RunRecord:
     """A `RunRecord` from a row of the store's runs query (JSON columns still as text)."""
 

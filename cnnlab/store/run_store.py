@@ -7,7 +7,9 @@ killed worker loses nothing it already recorded) and a folder per run, `runs/<ru
 checkpoints and telemetry snapshots (`cnnlab.store.artifacts`, held as `store.artifacts`, whose
 methods the store hands on). Runs are created from the `cnnlab.specs` dataclasses and read back
 as `RunRecord`s. The pages read through the `cnnlab.store.reader.RunReader` protocol, which
-`Store` satisfies. This module imports neither TensorFlow nor streamlit.
+`Store` satisfies. The other tables are the run's metrics, events and diagnoses
+(`cnnlab.store.metrics`) and the sweeps (`store.sweeps`, `cnnlab.store.sweeps`); no code outside
+`cnnlab/store/` holds SQL. This module imports neither TensorFlow nor streamlit.
 """
 
 from __future__ import annotations
@@ -16,19 +18,25 @@ import os
 import shutil
 import socket
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnnlab.errors import RunError
 from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
-from cnnlab.store import database, fair_queue, metrics, names, records, statuses
+from cnnlab.store import database, fair_queue, metrics, names, records, statuses, transfer
 from cnnlab.store.artifacts import NamedArrays, RunArtifacts, SnapshotArrays
-from cnnlab.store.records import JsonValue, ResultValue, RunRecord
+from cnnlab.store.database import DatabaseError
+from cnnlab.store.diagnoses import Diagnosis
+from cnnlab.store.records import JsonValue, ResultValue, RunRecord, RunVersion
+from cnnlab.store.status_changes import change_status
 from cnnlab.store.statuses import Status
+from cnnlab.store.sweeps import SweepTable
 
 if TYPE_CHECKING:
     import pandas as pd  # Imported where a table is made, so a page that shows none does not load pandas.
+
+__all__ = ["BATCH_COLUMNS", "EPOCH_COLUMNS", "DatabaseError", "Store", "default_home"]
 
 BATCH_COLUMNS = metrics.BATCH_COLUMNS
 EPOCH_COLUMNS = metrics.EPOCH_COLUMNS
@@ -46,12 +54,15 @@ _SELECT_RUNS = (
     "(SELECT v.val_accuracy FROM epoch_metrics v WHERE v.run_id = r.id ORDER BY v.epoch DESC LIMIT 1) "
     "AS last_val_accuracy FROM runs r"
 )
-
-
-def _names(wanted: str | Iterable[str]) -> str:
-    """Statuses as words for a message: 'running' or 'starting', 'running' or 'paused'."""
-    names = [wanted] if isinstance(wanted, str) else sorted(wanted)
-    return " or ".join(repr(str(name)) for name in names)
+_VERSION_QUERY = (
+    "SELECT r.status, r.control, "
+    "(SELECT MAX(time) FROM epoch_metrics e WHERE e.run_id = r.id) AS epoch_time, "
+    "(SELECT MAX(step) FROM batch_metrics b WHERE b.run_id = r.id) AS last_step, "
+    "(SELECT MAX(id) FROM events v WHERE v.run_id = r.id) AS last_event, "
+    "(SELECT MAX(id) FROM diagnoses d WHERE d.run_id = r.id) AS last_diagnosis, "
+    "(SELECT MAX(time) FROM checkpoints c WHERE c.run_id = r.id) AS checkpoint_time "
+    "FROM runs r WHERE r.id = ?"
+)
 
 
 class Store:
@@ -63,6 +74,7 @@ class Store:
         self.database = database.Database(self.home / "runs.sqlite3")
         self.artifacts = RunArtifacts(self.home, self.database)
         self.metrics = metrics.RunMetrics(self.database)
+        self.sweeps = SweepTable(self.database)
 
     @property
     def database_path(self) -> Path:
@@ -208,13 +220,23 @@ class Store:
         return sorted(self.list_runs(status=Status.QUEUED), key=lambda run: run.queue_position or 0)
 
     def _update(self, run_id: str, **values: str | float | None) -> None:
-        assignments = ", ".join(f"{name} = ?" for name in values)
         with self.database.transaction() as connection:
-            cursor = connection.execute(
-                f"UPDATE runs SET {assignments} WHERE id = ?", [*values.values(), run_id]
-            )
-            if cursor.rowcount == 0:
-                raise RunError(f"There is no run {run_id!r}.")
+            if database.update_run(connection, run_id, values) == 0:
+                raise RunError(f"There is no run {run_id!r}; `python -m cnnlab runs` lists them.")
+
+    def ownership(self, run_id: str) -> tuple[str, bool] | None:
+        """The run's owner and whether it is shared with the class (one indexed read); None if no run has this exact id."""
+        row = (
+            self.database.connection()
+            .execute("SELECT owner, shared FROM runs WHERE id = ?", (run_id,))
+            .fetchone()
+        )
+        return None if row is None else (str(row["owner"]), bool(row["shared"]))
+
+    def run_version(self, run_id: str) -> RunVersion | None:
+        """What a live view's drawing depends on, in one query over indexed columns; None if there is no such run."""
+        row = self.database.connection().execute(_VERSION_QUERY, (run_id,)).fetchone()
+        return None if row is None else RunVersion(**dict(row))
 
     def rename_run(self, run_id: str, name: str) -> None:
         """Give the run a new display name."""
@@ -239,13 +261,15 @@ class Store:
         self._update(run_id, training_settings=records.to_json(training_settings))
 
     def delete_run(self, run_id: str) -> None:
-        """Remove the run, its metrics, events, snapshots and folder; RunError if it is still active."""
+        """Remove the run and its folder; RunError if it is still active.
+
+        One DELETE of the run's row: its metrics, events, diagnoses, snapshots and checkpoints
+        go with it (`ON DELETE CASCADE`, `cnnlab.store.database`).
+        """
         run = self.get_run(run_id)
         if run.status in statuses.LIVE:
             raise RunError(f"Run {run.id} is {run.status}; stop it before deleting it.")
         with self.database.transaction() as connection:
-            for table in ("batch_metrics", "epoch_metrics", "events", "snapshots", "checkpoints"):
-                connection.execute(f"DELETE FROM {table} WHERE run_id = ?", (run.id,))
             connection.execute("DELETE FROM runs WHERE id = ?", (run.id,))
         shutil.rmtree(self.run_folder(run.id), ignore_errors=True)
 
@@ -266,40 +290,16 @@ class Store:
         `expected` optionally names the status(es) the caller believes the run is in; the change
         is refused (RunError) when another process has moved it meanwhile.
         """
-        now = time.time()
         with self.database.transaction() as connection:
-            row = connection.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
-            if row is None:
-                raise RunError(f"There is no run {run_id!r}.")
-            current = statuses.check_status(str(row["status"]))
-            status = statuses.check_status(status)
-            if expected is not None and current not in (
-                [expected] if isinstance(expected, str) else expected
-            ):
-                raise RunError(
-                    f"Run {run_id} is {current.value!r}, not {_names(expected)} as expected; another "
-                    "process changed it meanwhile. Read it again before changing it."
-                )
-            statuses.check_transition(current, status, run_id)
-            values: dict[str, str | float | None] = {"status": status.value}
-            if status == Status.QUEUED:
-                values.update(
-                    queued_at=now, ended_at=None, reason=None, hint=None, traceback=None, control=None
-                )
-            if status == Status.RUNNING:
-                values["started_at"] = connection.execute(
-                    "SELECT COALESCE(started_at, ?) FROM runs WHERE id = ?", (now, run_id)
-                ).fetchone()[0]
-            if status in statuses.ENDED:
-                values.update(ended_at=now, control=None)
-            for name, value in (("reason", reason), ("hint", hint), ("traceback", traceback)):
-                if value is not None:
-                    values[name] = value
-            assignments = ", ".join(f"{name} = ?" for name in values)
-            connection.execute(f"UPDATE runs SET {assignments} WHERE id = ?", [*values.values(), run_id])
-            level = "error" if status in (Status.FAILED, Status.DIVERGED) else "info"
-            database.add_event(
-                connection, run_id, level, f"{current} -> {status}" + (f": {reason}" if reason else ""), now
+            change_status(
+                connection,
+                run_id,
+                status,
+                time.time(),
+                reason=reason,
+                hint=hint,
+                traceback=traceback,
+                expected=expected,
             )
         return self.get_run(run_id)
 
@@ -315,11 +315,9 @@ class Store:
             row = connection.execute(fair_queue.NEXT_QUEUED).fetchone()
             if row is None:
                 return None
-            connection.execute(
-                "UPDATE runs SET status = 'starting', heartbeat_at = ?, worker_pid = NULL WHERE id = ?",
-                (now, row["id"]),
+            change_status(
+                connection, row["id"], Status.STARTING, now, also={"heartbeat_at": now, "worker_pid": None}
             )
-            database.add_event(connection, row["id"], "info", "queued -> starting", now)
         return self.get_run(row["id"])
 
     def count_runs(self, wanted: Iterable[str]) -> int:
@@ -351,9 +349,7 @@ class Store:
     def clear_control(self, run_id: str, action: str) -> None:
         """Mark request `action` as answered, unless a newer, different request replaced it."""
         with self.database.transaction() as connection:
-            connection.execute(
-                "UPDATE runs SET control = NULL WHERE id = ? AND control = ?", (run_id, action)
-            )
+            database.update_run(connection, run_id, {"control": None}, only_if={"control": action})
 
     # Metrics and events (see `cnnlab.store.metrics`).
 
@@ -384,3 +380,21 @@ class Store:
     def events(self, run_id: str) -> pd.DataFrame:
         """The event log, oldest first: time, level, message."""
         return self.metrics.events(run_id)
+
+    def add_diagnosis(self, run_id: str, finding: Diagnosis) -> None:
+        """Record a diagnosis as a row and its line in the event log (see `RunMetrics.add_diagnosis`)."""
+        self.metrics.add_diagnosis(run_id, finding)
+
+    def diagnoses(self, run_id: str) -> list[Diagnosis]:
+        """The run's diagnoses, oldest first."""
+        return self.metrics.diagnoses(run_id)
+
+    # Copying a run to another store (see `cnnlab.store.transfer`).
+
+    def export_run_rows(self, run_id: str) -> transfer.Rows:
+        """The rows a job on another machine reads of run `run_id`: the run, epoch metrics, checkpoints, probes."""
+        return transfer.export_rows(self.database, run_id)
+
+    def import_run_rows(self, rows: Mapping[str, Sequence[Mapping[str, object]]]) -> None:
+        """Insert rows `export_run_rows` gave (in another store) into this one, in one transaction."""
+        transfer.import_rows(self.database, rows)

@@ -66,7 +66,7 @@ def test_a_sweep_of_four_runs_from_the_train_page_to_its_best_run(
     screenshot(page, "sweep_form_on_train_page")
     page.get_by_role("button", name="Start sweep").click()
     page.get_by_text("Sweep 'sweep' queued 4 runs.").wait_for()
-    (sweep,) = sweeps.Sweeps(Store(app_home).database).list_sweeps()
+    (sweep,) = sweeps.Sweeps(Store(app_home)).list_sweeps()
     page.get_by_role("link", name="Follow the sweep on the Runs page").click()
     page.wait_for_url(re.compile(f"/runs\\?sweep={sweep.id}"))
     wait_for_app(page)
@@ -78,7 +78,7 @@ def test_a_sweep_of_four_runs_from_the_train_page_to_its_best_run(
     wait_for_app(page)
     drawn = page.locator(".js-plotly-plot").evaluate_all(LINES_DRAWN)
     assert [["parcoords", 4]] in drawn, drawn
-    runs = sweeps.Sweeps(Store(app_home).database).runs(sweep.id)
+    runs = sweeps.Sweeps(Store(app_home)).runs(sweep.id)
     assert len(runs) == 4 and all(item.best_val_accuracy is not None for item in runs)
     best = sweeps.best(runs)
     assert best is not None

@@ -1,7 +1,7 @@
 """Sweeps: a named group of ordinary runs that differ in a few settings, queued, read and stopped as one.
 
-A sweep is planned by `cnnlab.runs.queue.sweep_plan` and recorded here in the store's `sweeps` table
-(id, name, owner, the axes and, for a random sample, its size and seed). `submit` queues each
+A sweep is planned by `cnnlab.runs.queue.sweep_plan` and recorded through the store's `sweeps` table
+(`cnnlab.store.sweeps`: id, name, owner, the axes and, for a random sample, its size and seed). `submit` queues each
 planned run through whatever submits runs (the scheduler, or the server's access-checked view of
 it), so the queue's order and the class's budgets apply to every run; each run is tagged with the
 sweep's id. `Sweeps.runs` reads a sweep's runs with their best validation accuracy so far in one
@@ -10,8 +10,6 @@ query, cheap enough to poll; `stop` stops every queued or live run of a sweep.
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -21,17 +19,11 @@ import pandas as pd
 from cnnlab.errors import CnnLabError, SweepError
 from cnnlab.runs.queue.sweep_plan import Axis, Plan, Value, format_value
 from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
-from cnnlab.store import records
-from cnnlab.store.database import Database
-from cnnlab.store.records import RunRecord
+from cnnlab.store.records import JsonValue, RunRecord
+from cnnlab.store.run_store import Store
+from cnnlab.store.sweeps import StoredSweep
 
 ACCURACY_COLUMN = "best val. accuracy"
-_SELECT_SWEEP_RUNS = (
-    f"SELECT {', '.join('r.' + name for name in records.RUN_COLUMNS)}, "
-    "(SELECT COALESCE(MAX(e.epoch), 0) FROM epoch_metrics e WHERE e.run_id = r.id) AS last_epoch, "
-    "(SELECT MAX(e.val_accuracy) FROM epoch_metrics e WHERE e.run_id = r.id) AS best_so_far "
-    "FROM runs r WHERE r.sweep = ? ORDER BY r.created_at, r.id"
-)
 
 
 class Submitter(Protocol):
@@ -109,77 +101,40 @@ class SweepRun:
         return {item.setting: item.value_of(spec, training) for item in sweep.swept}
 
 
-def _sweep_from_row(row: dict[str, object]) -> SweepRecord:
-    axes = tuple(Axis(str(setting), tuple(values)) for setting, values in json.loads(str(row["axes"])))
-    sample, seed = row["sample"], row["seed"]
+def _typed(stored: StoredSweep) -> SweepRecord:
+    """The stored sweep with its axes as `Axis` values."""
+    axes = tuple(Axis(setting, tuple(values)) for setting, values in stored.axes)  # type: ignore[arg-type]
     return SweepRecord(
-        id=str(row["id"]),
-        name=str(row["name"]),
-        owner=str(row["owner"]),
-        created_at=float(str(row["created_at"])),
-        axes=axes,
-        sample=sample if isinstance(sample, int) else None,
-        seed=seed if isinstance(seed, int) else None,
+        stored.id, stored.name, stored.owner, stored.created_at, axes, stored.sample, stored.seed
     )
 
 
 class Sweeps:
-    """The sweeps recorded in one store's database (`Sweeps(store.database)`)."""
+    """The sweeps recorded in one store (`Sweeps(store)`), read and written through its `store.sweeps`."""
 
-    def __init__(self, database: Database) -> None:
-        self.database = database
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
     def create(self, plan: Plan, name: str, owner: str) -> SweepRecord:
         """Record a planned sweep (its runs are queued by `submit`) and return it."""
-        name = name.strip() or "sweep"
-        sweep = SweepRecord(records.new_run_id(), name, owner, time.time(), plan.axes, plan.sample, plan.seed)
-        axes = json.dumps([[item.setting, list(item.values)] for item in plan.axes])
-        with self.database.transaction() as connection:
-            connection.execute(
-                "INSERT INTO sweeps (id, name, owner, created_at, axes, sample, seed) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (sweep.id, sweep.name, owner, sweep.created_at, axes, plan.sample, plan.seed),
-            )
-        return sweep
+        axes: list[tuple[str, list[JsonValue]]] = [(item.setting, list(item.values)) for item in plan.axes]
+        return _typed(self.store.sweeps.create(name.strip() or "sweep", owner, axes, plan.sample, plan.seed))
 
     def get(self, sweep_id: str) -> SweepRecord:
         """The sweep with id `sweep_id` (or a unique prefix of it); SweepError if there is none."""
-        connection = self.database.connection()
-        rows = connection.execute("SELECT * FROM sweeps WHERE id = ?", (sweep_id,)).fetchall()
-        if not rows:
-            rows = connection.execute(
-                "SELECT * FROM sweeps WHERE substr(id, 1, ?) = ? LIMIT 2", (len(sweep_id), sweep_id)
-            ).fetchall()
-        if len(rows) != 1:
-            problem = "matches several sweeps" if rows else "matches no sweep"
-            raise SweepError(f"Sweep id {sweep_id!r} {problem}; `python -m cnnlab sweeps` lists them.")
-        return _sweep_from_row(dict(rows[0]))
+        return _typed(self.store.sweeps.get(sweep_id))
 
     def list_sweeps(self, *, owner: str | None = None, limit: int | None = None) -> list[SweepRecord]:
         """Sweeps, newest first, optionally of one owner only."""
-        where, parameters = (" WHERE owner = ?", [owner]) if owner is not None else ("", [])
-        rows = (
-            self.database.connection()
-            .execute(
-                f"SELECT * FROM sweeps{where} ORDER BY created_at DESC, id DESC LIMIT ?",
-                [*parameters, -1 if limit is None else limit],
-            )
-            .fetchall()
-        )
-        return [_sweep_from_row(dict(row)) for row in rows]
+        return [_typed(stored) for stored in self.store.sweeps.list_sweeps(owner=owner, limit=limit)]
 
     def runs(self, sweep_id: str) -> list[SweepRun]:
         """The sweep's runs in the order they were planned, each with its best validation accuracy so far."""
-        rows = self.database.connection().execute(_SELECT_SWEEP_RUNS, (sweep_id,)).fetchall()
         found = []
-        for row in rows:
-            values = dict(row)
-            run = records.record_from_row(values)
+        for run, so_far in self.store.sweeps.runs(sweep_id):
             # The finished run's own record of its best epoch wins; while it trains, its best epoch so far.
             best = run.result("best_val_accuracy")
-            so_far = values.get("best_so_far")
-            found.append(
-                SweepRun(run, best if best is not None else so_far if isinstance(so_far, float) else None)
-            )
+            found.append(SweepRun(run, best if best is not None else so_far))
         return found
 
 

@@ -29,13 +29,6 @@ from pathlib import Path
 from cnnlab.store import records
 from cnnlab.store.run_store import Store
 
-# The rows of one run a job reads; `checkpoints` and `snapshots` bring their files along.
-_RUN_QUERIES = {
-    "runs": "SELECT * FROM runs WHERE id = ?",
-    "epoch_metrics": "SELECT * FROM epoch_metrics WHERE run_id = ?",
-    "checkpoints": "SELECT * FROM checkpoints WHERE run_id = ? AND which IN ('latest', 'best')",
-    "snapshots": "SELECT * FROM snapshots WHERE run_id = ? AND kind = 'probes'",
-}
 DATASET_CACHE_FOLDER = "cnnlab-ray-datasets"  # under the node's temporary folder
 
 
@@ -65,10 +58,7 @@ class DatasetPayload:
 
 def pack_run(store: Store, run_id: str) -> RunBundle:
     """What the node needs of run `run_id`: its rows, checkpoints to continue from, probes, a fork's weights."""
-    connection = store.database.connection()
-    rows: dict[str, list[dict[str, object]]] = {}
-    for table, query in _RUN_QUERIES.items():
-        rows[table] = [dict(row) for row in connection.execute(query, (run_id,)).fetchall()]
+    rows = store.export_run_rows(run_id)  # The `checkpoints` and `snapshots` rows bring their files along.
     for row in rows["runs"]:
         row["control"] = None  # Control requests reach the node through the executor, not this copy.
     files: dict[str, bytes] = {}
@@ -87,18 +77,14 @@ def pack_run(store: Store, run_id: str) -> RunBundle:
 def unpack_run(bundle: RunBundle, home: Path, dataset_path: Path | None = None) -> None:
     """Write a bundle into the (new, empty) store at `home`; point the run at `dataset_path` if given."""
     store = Store(home)
-    with store.database.transaction() as connection:
-        for table, table_rows in bundle.rows.items():
-            for row in table_rows:
-                values = dict(row)
-                if table == "runs" and dataset_path is not None:
-                    data_settings = records.from_json(str(values["data_settings"]))
-                    if isinstance(data_settings, dict):
-                        data_settings["dataset"] = str(dataset_path)
-                        values["data_settings"] = records.to_json(data_settings)
-                columns = ", ".join(values)
-                marks = ", ".join("?" * len(values))
-                connection.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(values.values()))
+    rows = {table: [dict(row) for row in table_rows] for table, table_rows in bundle.rows.items()}
+    for values in rows.get("runs", []):
+        if dataset_path is not None:
+            data_settings = records.from_json(str(values["data_settings"]))
+            if isinstance(data_settings, dict):
+                data_settings["dataset"] = str(dataset_path)
+                values["data_settings"] = records.to_json(data_settings)
+    store.import_run_rows(rows)
     store.run_folder(bundle.run_id).mkdir(parents=True, exist_ok=True)
     for relative, content in bundle.files.items():
         path = home / relative

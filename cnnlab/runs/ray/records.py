@@ -65,6 +65,7 @@ _APPLY: dict[str, Callable[..., object]] = {
         run_id, which, epoch, _write_bytes(content)
     ),
     "event": lambda store, run_id, message, level: store.log_event(run_id, message, level),
+    "diagnosis": lambda store, run_id, finding: store.add_diagnosis(run_id, finding),
     "results": lambda store, run_id, results: store.set_results(run_id, results),
     "dataset_summary": lambda store, run_id, summary: store.set_dataset_summary(run_id, summary),
     "clear_control": lambda store, run_id, action: store.clear_control(run_id, action),

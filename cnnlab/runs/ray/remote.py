@@ -5,8 +5,8 @@
   pause, resume) the server forwards; and which run actor trains which run, so a restarted server
   finds its runs again. Records put into it survive the worker that put them.
 - `RecordingStore`: a `Store` in a node-local temporary folder. Every record the job writes
-  (status, heartbeat, batch and epoch metrics, snapshots, checkpoints, events, results, the
-  dataset summary) is also sent to the mailbox, synchronously, before the job goes on, so
+  (status, heartbeat, batch and epoch metrics, snapshots, checkpoints, events, diagnoses, results,
+  the dataset summary) is also sent to the mailbox, synchronously, before the job goes on, so
   nothing the job recorded can be missing on the server. Control requests are read from the
   mailbox, so `cnnlab.runs.queue.job.Control` works unchanged.
 - `RunActor`: a detached Ray actor that imports TensorFlow when it is created (a warm worker),
@@ -38,6 +38,7 @@ from cnnlab.runs.ray import bundle as ray_bundle
 from cnnlab.runs.worker import main as worker
 from cnnlab.runs.worker import threads
 from cnnlab.store.artifacts import NamedArrays
+from cnnlab.store.diagnoses import Diagnosis
 from cnnlab.store.records import JsonValue, ResultValue, RunRecord
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
@@ -159,6 +160,11 @@ class RecordingStore(Store):
         """Send the event, then keep it here."""
         self._send(run_id, "event", message, level)
         super().log_event(run_id, message, level)
+
+    def add_diagnosis(self, run_id: str, finding: Diagnosis) -> None:
+        """Send the diagnosis, then keep it (its row and its event line) here."""
+        self._send(run_id, "diagnosis", finding)
+        super().add_diagnosis(run_id, finding)
 
     def set_results(self, run_id: str, results: Mapping[str, ResultValue]) -> None:
         """Send the results, then keep them here."""

@@ -10,23 +10,31 @@ validation loss and accuracy, learning rate) and the first batch's loss:
   keeps falling (a warning: the run goes on);
 - `plateau`: neither loss has improved for several epochs (a warning).
 
-A diagnosis goes to the run's event log as one line, `[kind, epoch N] cause Fix: fix`, at level
-`error` (diverged) or `warning`; `message()` writes that line and `parse()` reads it back, so
-`read(store, run_id)` gives the Train page and the CLI a run's diagnoses without a new table.
-This module imports neither TensorFlow nor streamlit.
+The worker records each diagnosis through the store (`Store.add_diagnosis`) as a row of its own
+(`cnnlab.store.diagnoses.Diagnosis`: kind, epoch, cause, fix), with its line in the event log,
+`[kind, epoch N] cause Fix: fix`, at level `error` (diverged) or `warning`; `read(store, run_id)`
+gives the Train page and the CLI the rows. This module imports neither TensorFlow nor streamlit.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from cnnlab.store.diagnoses import DIVERGED, KINDS, NOT_LEARNING, OVERFITTING, PLATEAU, Diagnosis
 from cnnlab.store.reader import RunReader
 
-DIVERGED, NOT_LEARNING, OVERFITTING, PLATEAU = "diverged", "not learning", "overfitting", "plateau"
-KINDS = (DIVERGED, NOT_LEARNING, OVERFITTING, PLATEAU)
+__all__ = [
+    "DIVERGED",
+    "KINDS",
+    "NOT_LEARNING",
+    "OVERFITTING",
+    "PLATEAU",
+    "Diagnosis",
+    "EpochFigures",
+    "RunFacts",
+]
 
 # A healthy first epoch ends below its first batch's loss; three times above it is far outside the
 # noise of a fresh model, so only a destructive step size gets there.
@@ -59,32 +67,6 @@ PLATEAU_IMPROVEMENT = 0.02
 SOLVED_ACCURACY = 0.99
 # A ReLU layer with at least this share of units that never fire has mostly died.
 DEAD_SHARE = 0.5
-
-_MESSAGE = re.compile(r"^\[(?P<kind>[a-z ]+), epoch (?P<epoch>\d+)\] (?P<cause>.*?) Fix: (?P<fix>.*)$", re.S)
-
-
-@dataclass(frozen=True)
-class Diagnosis:
-    """One finding about a run: its kind (one of `KINDS`), the epoch it was made at, cause and fix."""
-
-    kind: str
-    epoch: int
-    cause: str
-    fix: str
-
-    @property
-    def level(self) -> str:
-        """The event level: `error` for a divergence (the run ends), `warning` otherwise."""
-        return "error" if self.kind == DIVERGED else "warning"
-
-    @property
-    def title(self) -> str:
-        """The kind as a heading: "Diverged", "Not learning", "Overfitting", "Plateau"."""
-        return self.kind.capitalize()
-
-    def message(self) -> str:
-        """The event-log line, `[kind, epoch N] cause Fix: fix`, which `parse` reads back."""
-        return f"[{self.kind}, epoch {self.epoch}] {self.cause} Fix: {self.fix}"
 
 
 @dataclass(frozen=True)
@@ -119,19 +101,9 @@ class RunFacts:
         return math.log(max(self.num_classes, 2))
 
 
-def parse(message: str) -> Diagnosis | None:
-    """The diagnosis an event-log line holds, or None for any other line."""
-    found = _MESSAGE.match(message)
-    if found is None or found["kind"] not in KINDS:
-        return None
-    return Diagnosis(found["kind"], int(found["epoch"]), found["cause"], found["fix"])
-
-
 def read(store: RunReader, run_id: str) -> list[Diagnosis]:
-    """A run's diagnoses from its event log, oldest first (for the Train page's messages and markers)."""
-    events = store.events(run_id)
-    found = (parse(str(message)) for message in events["message"]) if len(events) else iter(())
-    return [diagnosis for diagnosis in found if diagnosis is not None]
+    """A run's diagnoses as the store keeps them, oldest first (for the Train page's messages and markers)."""
+    return store.diagnoses(run_id)
 
 
 def _lower_rates(learning_rate: float) -> str:

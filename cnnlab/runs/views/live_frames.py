@@ -4,11 +4,12 @@ A page that follows a run redraws every second. Reading the whole metric tables 
 each redraw, in each open browser tab, made a class of viewers cost more than the training they
 watched. `LiveFrames` holds one run's tables and reads:
 
-- the run's `RunVersion` first (one indexed query: status, pending control, newest epoch row,
-  newest batch step, newest event): nothing else is read while it is unchanged;
+- the run's `RunVersion` first (`Store.run_version`, one indexed query: status, pending control,
+  newest epoch row, newest batch step, newest event, newest diagnosis): nothing else is read while
+  it is unchanged;
 - batch metrics only after the last step it holds (`batch_metrics(after_step=...)`), appended;
-- epoch metrics, the event log (and the diagnoses in it) and the checkpoints only when their
-  part of the version changed.
+- epoch metrics, the event log, the diagnoses and the checkpoints only when their part of the
+  version changed.
 
 A change of status (a continue, a restart) reads everything again, so what it holds is always
 what a full read would give (the tests compare the two). It is safe across threads: the server
@@ -26,47 +27,18 @@ from typing import TypeVar
 
 import pandas as pd
 
-from cnnlab.runs.views import diagnosis
-from cnnlab.runs.views.diagnosis import Diagnosis
+from cnnlab.store.diagnoses import Diagnosis
+from cnnlab.store.records import RunVersion
 from cnnlab.store.run_store import Store
 
 Value = TypeVar("Value")
 
-_VERSION_QUERY = (
-    "SELECT r.status, r.control, "
-    "(SELECT MAX(time) FROM epoch_metrics e WHERE e.run_id = r.id) AS epoch_time, "
-    "(SELECT MAX(step) FROM batch_metrics b WHERE b.run_id = r.id) AS last_step, "
-    "(SELECT MAX(id) FROM events v WHERE v.run_id = r.id) AS last_event, "
-    "(SELECT MAX(time) FROM checkpoints c WHERE c.run_id = r.id) AS checkpoint_time "
-    "FROM runs r WHERE r.id = ?"
-)
-
-
-@dataclasses.dataclass(frozen=True)
-class RunVersion:
-    """What changes whenever anything a live view draws changes; equal versions draw the same."""
-
-    status: str
-    control: str | None
-    epoch_time: float | None  # when the newest epoch row was written (a replaced epoch counts)
-    last_step: int | None
-    last_event: int | None
-    checkpoint_time: float | None
+__all__ = ["Frames", "LiveFrames", "RunVersion", "read_version"]
 
 
 def read_version(store: Store, run_id: str) -> RunVersion | None:
     """The run's version in one query over indexed columns; None if there is no such run."""
-    row = store.database.connection().execute(_VERSION_QUERY, (run_id,)).fetchone()
-    if row is None:
-        return None
-    return RunVersion(
-        status=str(row["status"]),
-        control=row["control"],
-        epoch_time=row["epoch_time"],
-        last_step=row["last_step"],
-        last_event=row["last_event"],
-        checkpoint_time=row["checkpoint_time"],
-    )
+    return store.run_version(run_id)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,11 +113,8 @@ class LiveFrames:
             batches = pd.concat([batches, newer], ignore_index=True) if len(newer) else batches
         epochs = self.store.epoch_metrics(self.run_id) if changed("epoch_time") else held.epochs
         checkpoints = self.store.checkpoints(self.run_id) if changed("checkpoint_time") else held.checkpoints
-        events, found = held.events, held.diagnoses
-        if changed("last_event"):
-            events = self.store.events(self.run_id)
-            parsed = (diagnosis.parse(str(message)) for message in events["message"])
-            found = tuple(finding for finding in parsed if finding is not None)
+        events = self.store.events(self.run_id) if changed("last_event") else held.events
+        found = tuple(self.store.diagnoses(self.run_id)) if changed("last_diagnosis") else held.diagnoses
         self._frames = Frames(version, epochs, batches, events, found, checkpoints)
         self._memo = {key: value for key, value in self._memo.items() if key[0] == version}
         self.reads += 1

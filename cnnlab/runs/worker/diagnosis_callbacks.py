@@ -73,7 +73,7 @@ class Diagnose(keras.callbacks.Callback):
 
     def _report(self, found: diagnosis.Diagnosis) -> None:
         self.found.append(found)
-        self.store.log_event(self.run_id, found.message(), level=found.level)
+        self.store.add_diagnosis(self.run_id, found)
         if found.kind == diagnosis.DIVERGED:
             self.divergence = found
             self.model.stop_training = True

@@ -25,7 +25,6 @@ import gc
 import importlib
 import os
 import select
-import sqlite3
 import sys
 import threading
 import traceback
@@ -36,7 +35,7 @@ from typing import TextIO
 from cnnlab.errors import CnnLabError, RunError
 from cnnlab.runs.queue.job import DEFAULT_ENTRY, Control, Job, Outcome
 from cnnlab.runs.worker import devices, threads
-from cnnlab.store.run_store import Store
+from cnnlab.store.run_store import DatabaseError, Store
 from cnnlab.store.statuses import Status
 
 HEARTBEAT_SECONDS = 1.0
@@ -109,7 +108,7 @@ class Heartbeat:
             file=sys.stderr,
             flush=True,
         )
-        if not isinstance(error, sqlite3.Error | OSError | CnnLabError):
+        if not isinstance(error, DatabaseError | OSError | CnnLabError):
             traceback.print_exc(file=sys.stderr)
         if text != self.last_error:
             self._log(f"The heartbeat could not be recorded ({text}); training carries on.", "warning")
@@ -131,7 +130,7 @@ class Heartbeat:
         """An event for the run, if the store takes it (stderr already has the failure)."""
         try:
             self._store.log_event(self._run_id, message, level=level)
-        except (sqlite3.Error, OSError, CnnLabError) as error:
+        except (DatabaseError, OSError, CnnLabError) as error:
             print(
                 f"cnnlab worker {os.getpid()}: could not log {message!r}: {error}",
                 file=sys.stderr,
@@ -234,7 +233,7 @@ def run_job(run_id: str, store: Store, job: Job | str = DEFAULT_ENTRY, *, served
             store.set_status(
                 run_id, Status.FAILED, reason=reason, hint=hint, traceback=traceback.format_exc()
             )
-        except (RunError, sqlite3.Error, OSError) as recording_error:
+        except (RunError, DatabaseError, OSError) as recording_error:
             print(
                 f"Run {run_id} failed ({reason}); recording that failed: {recording_error}", file=sys.stderr
             )

@@ -18,8 +18,8 @@ from cnnlab.classroom.users import User
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import sweeps as sweep_figures
 from cnnlab.runs.queue import sweeps
-from cnnlab.store.database import Database
 from cnnlab.store.records import RunRecord
+from cnnlab.store.run_store import Store
 from cnnlab.ui import server
 from cnnlab.ui.session import identity, state
 from cnnlab.ui.widgets import run_table, tables
@@ -31,7 +31,7 @@ BEST_MARK = "★"
 
 @st.cache_resource(show_spinner=False)
 def _book_at(home: str) -> sweeps.Sweeps:
-    return sweeps.Sweeps(Database(Path(home) / "runs.sqlite3"))
+    return sweeps.Sweeps(Store(Path(home)))
 
 
 def book() -> sweeps.Sweeps:

@@ -1,7 +1,7 @@
 """Why a run went wrong, on the Train page: the worker's diagnoses and the "Layer health" tab.
 
-The diagnoses (diverged, not learning, overfitting, plateau) are events the worker wrote with a
-cause and a fix (`cnnlab.runs.views.diagnosis`); the layer health figures read the `layer_health` and
+The diagnoses (diverged, not learning, overfitting, plateau) are rows the worker recorded with a
+cause and a fix (`cnnlab.store.diagnoses`, made by `cnnlab.runs.views.diagnosis`); the layer health figures read the `layer_health` and
 `histograms` snapshots (`cnnlab.runs.views.health`). Nothing here computes: it reads and draws.
 """
 
