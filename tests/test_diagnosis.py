@@ -18,6 +18,7 @@ import pytest
 
 from cnnlab import specs
 from cnnlab.model import presets
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.views import diagnosis
 from cnnlab.runs.worker import main as worker
 from cnnlab.runs.worker import training
@@ -148,7 +149,7 @@ def _train(
     data: specs.DataSettings,
     spec: specs.ModelSpec = SPEC,
 ) -> str:
-    run = store.create_run(spec=spec, data_settings=data, training_settings=settings)
+    run = store.create_run(RunRequest(spec=spec, data_settings=data, training_settings=settings))
     store.set_status(run.id, Status.STARTING)
     worker.run_job(run.id, store, training.run)
     return run.id

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from cnnlab import share
 from cnnlab.model import build, presets, shapes
+from cnnlab.run_request import RunRequest
 from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
@@ -44,10 +45,12 @@ def keras_parameters(spec: ModelSpec) -> str:
 def new_run(store: Store, name: str, epochs: int = 10, status: Status = Status.QUEUED) -> RunRecord:
     """A run of the default digits model recorded in `store`, in `status`."""
     return store.create_run(
-        spec=presets.get("digits_default").spec,
-        data_settings=DataSettings(),
-        training_settings=TrainingSettings(epochs=epochs),
-        name=name,
+        RunRequest(
+            spec=presets.get("digits_default").spec,
+            data_settings=DataSettings(),
+            training_settings=TrainingSettings(epochs=epochs),
+            name=name,
+        ),
         status=status,
     )
 

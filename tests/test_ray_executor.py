@@ -24,6 +24,7 @@ from waiting import wait_until
 
 from cnnlab import specs
 from cnnlab.errors import RunError
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue import executor_choice
 from cnnlab.runs.queue.executor import LocalProcessExecutor
 from cnnlab.runs.queue.scheduler import Scheduler
@@ -77,7 +78,7 @@ def long_runs(scheduler: Scheduler) -> dict[str, str]:
     """Two long digits runs started together (their actors import TensorFlow at the same time)."""
     return {
         role: scheduler.submit(
-            spec=SPEC, data_settings=specs.DataSettings(), training_settings=LONG, name=role
+            RunRequest(spec=SPEC, data_settings=specs.DataSettings(), training_settings=LONG, name=role)
         ).id
         for role in ("controlled", "killed")
     }
@@ -196,7 +197,9 @@ def test_a_fork_takes_its_parents_weights_to_the_node_and_completes(
 
 def test_a_run_bundle_carries_the_rows_and_files_a_continue_needs(store: Store, tmp_path: Path) -> None:
     source = store.create_run(
-        spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings(epochs=2)
+        RunRequest(
+            spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings(epochs=2)
+        )
     )
     store.add_epoch_metrics(source.id, {"epoch": 1, "loss": 0.5, "val_accuracy": 0.75})
     store.save_checkpoint(source.id, "latest", 1, lambda path: path.write_bytes(b"model bytes"))

@@ -18,6 +18,7 @@ import pytest
 from waiting import DEADLINE_SECONDS, wait_until
 
 from cnnlab import specs
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue import worker_messages
 from cnnlab.runs.worker import main as worker
 from cnnlab.runs.worker import threads
@@ -36,7 +37,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _claimed_run(store: Store, epochs: int = 1) -> str:
     run = store.create_run(
-        spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings(epochs=epochs)
+        RunRequest(
+            spec=SPEC,
+            data_settings=specs.DataSettings(),
+            training_settings=specs.TrainingSettings(epochs=epochs),
+        )
     )
     store.set_status(run.id, Status.STARTING)
     return run.id

@@ -17,6 +17,7 @@ from cnnlab.cli import sweep as cli_sweep
 from cnnlab.cli import trained as cli_trained
 from cnnlab.errors import CnnLabError, SpecError
 from cnnlab.model import shapes
+from cnnlab.run_request import RunRequest
 from cnnlab.specs import ModelSpec
 from cnnlab.store.statuses import Status
 
@@ -297,7 +298,9 @@ def _command_train(arguments: argparse.Namespace) -> int:
     runner = scheduling.Scheduler(warm=False).start()
     acting = cli_access.runs(arguments, owner=arguments.owner, scheduler=runner)
     try:
-        run = acting.submit(spec=spec, data_settings=data, training_settings=training, name=arguments.name)
+        run = acting.submit(
+            RunRequest(spec=spec, data_settings=data, training_settings=training, name=arguments.name)
+        )
     except CnnLabError:
         runner.shutdown()
         raise
