@@ -228,10 +228,12 @@ _TRAIN_OPTIONS: dict[str, Callable[[str], object]] = {
 
 
 def _train_help(option: str) -> str:
+    from cnnlab.setting_ranges import TRAINING_RANGES
     from cnnlab.specs import DataSettings, TrainingSettings
 
     default = getattr(DataSettings() if option in _DATA_OPTIONS else TrainingSettings(), option)
-    return f"default: {default}"
+    limits = TRAINING_RANGES.get(option) if option not in _DATA_OPTIONS else None
+    return f"default: {default}" + (f"; in {limits.describe()}" if limits is not None else "")
 
 
 def _train_settings(arguments: argparse.Namespace) -> tuple[ModelSpec, DataSettings, TrainingSettings]:
