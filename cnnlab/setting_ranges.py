@@ -2,7 +2,7 @@
 
 `cnnlab.specs.TrainingSettings` refuses a value outside its range (SpecError), whether it came from
 JSON, a link, the CLI or a sweep; the Train page's widgets take their minimum and maximum from
-here (`cnnlab.ui.pages.train.training_form`), and a link's out-of-range value is brought into the
+here (`cnnlab.ui.pages.train.training_form`, the Data page's augmentation form), and a link's out-of-range value is brought into the
 range (`cnnlab.ui.session.setup_entry`). So the CLI refuses exactly what the page cannot be set to.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-__all__ = ["BATCH_SIZES", "LARGEST_SEED", "TRAINING_RANGES", "Range", "bound_text"]
+__all__ = ["AUGMENTATION_RANGES", "BATCH_SIZES", "LARGEST_SEED", "TRAINING_RANGES", "Range", "bound_text"]
 
 LARGEST_SEED = 2**32 - 1  # NumPy's seeds stop here.
 
@@ -65,6 +65,17 @@ TRAINING_RANGES: Mapping[str, Range] = MappingProxyType(
         "l2": Range(0.0, 1.0),
         "early_stopping_patience": Range(0, 100, whole=True),
         "seed": Range(0, LARGEST_SEED, whole=True),
+    }
+)
+# The augmentation's strengths (`TrainingSettings.augmentation`), set on the Data page: fractions of a
+# turn, of the image size, or of the contrast.
+AUGMENTATION_RANGES: Mapping[str, Range] = MappingProxyType(
+    {
+        "rotation": Range(0.0, 0.5),
+        "zoom": Range(0.0, 0.5),
+        "translation": Range(0.0, 0.5),
+        "shear": Range(0.0, 0.5),
+        "contrast": Range(0.0, 0.9),
     }
 )
 # The batch sizes the Train page offers: the powers of two in the batch-size range.

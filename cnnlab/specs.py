@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from cnnlab import spec_fields
 from cnnlab.errors import SpecError
-from cnnlab.setting_ranges import LARGEST_SEED, TRAINING_RANGES
+from cnnlab.setting_ranges import AUGMENTATION_RANGES, LARGEST_SEED, TRAINING_RANGES
 
 JsonDict = dict[str, Any]
 Settings = TypeVar("Settings", "AugmentationSettings", "DataSettings", "TrainingSettings")
@@ -225,8 +225,8 @@ class AugmentationSettings:
 
     def __post_init__(self) -> None:
         spec_fields.choice(self, "flip", FLIPS)
-        for name in ("rotation", "zoom", "translation", "contrast", "shear"):
-            spec_fields.number(self, name, minimum=0.0, maximum=1.0, below=True)
+        for name, limits in AUGMENTATION_RANGES.items():
+            spec_fields.within(self, name, limits)
 
     @property
     def active(self) -> bool:

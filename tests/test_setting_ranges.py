@@ -9,8 +9,8 @@ import pytest
 
 from cnnlab.cli import main as cli
 from cnnlab.errors import SpecError
-from cnnlab.setting_ranges import BATCH_SIZES, TRAINING_RANGES, Range
-from cnnlab.specs import TrainingSettings
+from cnnlab.setting_ranges import AUGMENTATION_RANGES, BATCH_SIZES, TRAINING_RANGES, Range
+from cnnlab.specs import AugmentationSettings, TrainingSettings
 from cnnlab.store.run_store import Store
 from tests.app_pages import no_problems, open_page
 
@@ -44,6 +44,21 @@ def test_the_specs_take_each_end_of_a_range_and_refuse_just_beyond(name: str) ->
         value = int(value) if limits.whole else value
         with pytest.raises(SpecError, match=rf"{name} must be .* in \[.*\]; got {value!r}"):
             TrainingSettings(**{name: value})
+
+
+def test_every_strength_of_the_augmentation_has_a_range() -> None:
+    numbers = {name for name, value in AugmentationSettings().to_dict().items() if isinstance(value, float)}
+    assert numbers == set(AUGMENTATION_RANGES)
+
+
+@pytest.mark.parametrize("name", sorted(AUGMENTATION_RANGES))
+def test_the_augmentation_takes_each_end_of_a_range_and_refuses_just_beyond(name: str) -> None:
+    limits = AUGMENTATION_RANGES[name]
+    for end in limits.bounds():
+        assert getattr(AugmentationSettings(**{name: end}), name) == end
+    for value in just_outside(limits):
+        with pytest.raises(SpecError, match=rf"{name} must be a number in \[.*\]; got {value!r}"):
+            AugmentationSettings(**{name: value})
 
 
 @pytest.mark.parametrize("name", CLI_OPTIONS)
@@ -95,3 +110,11 @@ def test_the_train_pages_widgets_take_their_bounds_from_the_ranges(cnnlab_home: 
     batch_sizes = app.select_slider(key="batch_size").options
     assert [int(size) for size in batch_sizes] == list(BATCH_SIZES)
     assert (BATCH_SIZES[0], BATCH_SIZES[-1]) == TRAINING_RANGES["batch_size"].bounds()
+
+
+def test_the_data_pages_augmentation_sliders_take_their_bounds_from_the_ranges(cnnlab_home: Path) -> None:
+    app = open_page("data").run()
+    no_problems(app)
+    for name, limits in AUGMENTATION_RANGES.items():
+        slider = app.slider(key=f"augment_{name}")
+        assert (slider.min, slider.max) == limits.bounds(), name

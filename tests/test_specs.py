@@ -103,7 +103,7 @@ def test_settings_round_trip_and_reject_unknown_keys() -> None:
             "plateau_factor must be a number in [0.05, 0.95]",
         ),
         (lambda: specs.AugmentationSettings(flip="sideways"), "flip must be one of none, horizontal"),
-        (lambda: specs.AugmentationSettings(rotation=1.0), "rotation must be a number in [0, 1); got 1.0"),
+        (lambda: specs.AugmentationSettings(rotation=1.0), "rotation must be a number in [0, 0.5]; got 1.0"),
         (
             lambda: specs.DataSettings(color_mode="cmyk"),
             "color_mode must be one of null, grayscale, rgb; got 'cmyk'",
