@@ -3,6 +3,7 @@
 import streamlit as st
 
 from cnnlab.errors import CnnLabError
+from cnnlab.run_request import RunRequest
 from cnnlab.ui import server
 from cnnlab.ui.session import state
 from cnnlab.ui.widgets import run_table
@@ -27,7 +28,7 @@ with left, st.container(border=True):
         state.set_model(setup.model)
         state.set_training(setup.training)
         try:
-            run = server.submit(setup, name="Digits classifier")
+            run = server.submit(RunRequest.from_setup(setup, name="Digits classifier"))
         except CnnLabError as error:  # Over the class budget.
             st.error(str(error), icon=":material/block:")
         else:

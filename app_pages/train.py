@@ -4,6 +4,7 @@ import streamlit as st
 
 from cnnlab.errors import CnnLabError
 from cnnlab.model import shapes
+from cnnlab.run_request import RunRequest
 from cnnlab.ui import server
 from cnnlab.ui.pages.train.learning_rate_finder import finder_panel
 from cnnlab.ui.pages.train.live_run import live_view
@@ -35,7 +36,7 @@ with st.container(border=True):
     ready = analysis.ok and context.image_shape is not None
     if st.button("Start training", type="primary", key="start_training", disabled=not ready):
         try:
-            run = server.submit(state.draft(), exercise=controls.exercise_name())
+            run = server.submit(RunRequest.from_setup(state.draft(), exercise=controls.exercise_name()))
         except CnnLabError as error:  # Over the class budget.
             st.error(str(error), icon=":material/block:")
         else:

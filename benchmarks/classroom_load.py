@@ -60,6 +60,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 
 from cnnlab import specs  # noqa: E402  (after the path is set)
 from cnnlab.model import presets  # noqa: E402
+from cnnlab.run_request import RunRequest  # noqa: E402
 from cnnlab.store.run_store import Store  # noqa: E402
 from cnnlab.store.statuses import Status  # noqa: E402
 from tests.ports import free_port  # noqa: E402
@@ -235,11 +236,13 @@ class Classroom:
         """Queue `count` long digits runs, owners taking turns; the server's scheduler starts them."""
         for index in range(count):
             self.store.create_run(
-                spec=presets.get(presets.DEFAULT_PRESET).spec,
-                data_settings=specs.DataSettings(),
-                training_settings=specs.TrainingSettings(epochs=epochs),
-                owner=OWNERS[index % len(OWNERS)],
-                name=f"class run {index + 1}",
+                RunRequest(
+                    spec=presets.get(presets.DEFAULT_PRESET).spec,
+                    data_settings=specs.DataSettings(),
+                    training_settings=specs.TrainingSettings(epochs=epochs),
+                    owner=OWNERS[index % len(OWNERS)],
+                    name=f"class run {index + 1}",
+                )
             )
 
     def training_run(self, timeout: float = 300.0) -> str:

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cnnlab import specs
 from cnnlab.model import presets
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue.executor import LocalProcessExecutor
 from cnnlab.runs.queue.scheduler import Scheduler
 from cnnlab.store.run_store import Store
@@ -59,7 +60,9 @@ def one_round(runner: Scheduler) -> dict[str, float]:
         return store.get_run(run_id).status
 
     figures: dict[str, float] = {}
-    run_id = runner.submit(spec=spec, data_settings=specs.DataSettings(), training_settings=settings).id
+    run_id = runner.submit(
+        RunRequest(spec=spec, data_settings=specs.DataSettings(), training_settings=settings)
+    ).id
     seconds_until(lambda: store.get_run(run_id).last_epoch >= 1, "the first epoch")
     store.request_control(run_id, "pause")
     figures["pause"] = seconds_until(lambda: status(run_id) == Status.PAUSED, "paused")

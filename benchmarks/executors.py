@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import first_metric_latency
 
 from cnnlab import specs
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue.executor import Executor, LocalProcessExecutor
 from cnnlab.runs.queue.scheduler import Scheduler
 from cnnlab.store.run_store import Store
@@ -78,7 +79,9 @@ def run_sweep(executor: Executor, store: Store, runs: int, epochs: int) -> dict[
     started = time.monotonic()
     for settings in sweep_settings(runs, epochs):
         run = scheduler.submit(
-            spec=SPEC, data_settings=specs.DataSettings(), training_settings=settings, sweep="executors"
+            RunRequest(
+                spec=SPEC, data_settings=specs.DataSettings(), training_settings=settings, sweep="executors"
+            )
         )
         submitted[run.id] = time.monotonic()
     while True:

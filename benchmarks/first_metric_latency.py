@@ -33,6 +33,8 @@ from typing import Any
 
 import psutil
 
+from cnnlab.run_request import RunRequest
+
 ROOT = Path(__file__).resolve().parents[1]
 BARE_FIT = """
 import json, sys, time
@@ -87,9 +89,11 @@ def first_metric(runner: Any) -> dict[str, float]:
 
     submitted_at, submitted = time.time(), time.perf_counter()
     run = runner.submit(
-        spec=presets.get(presets.DEFAULT_PRESET).spec,
-        data_settings=specs.DataSettings(),
-        training_settings=specs.TrainingSettings(epochs=1),
+        RunRequest(
+            spec=presets.get(presets.DEFAULT_PRESET).spec,
+            data_settings=specs.DataSettings(),
+            training_settings=specs.TrainingSettings(epochs=1),
+        )
     )
     while runner.store.batch_metrics(run.id).empty:
         if runner.store.get_run(run.id).is_ended:

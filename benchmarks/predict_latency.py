@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from cnnlab.run_request import RunRequest
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -79,10 +81,12 @@ def train_run(home: Path) -> str:
 
     store = Store(home)
     run = store.create_run(
-        spec=presets.get("digits_default").spec,
-        data_settings=specs.DataSettings(),
-        training_settings=specs.TrainingSettings(epochs=3),
-        name="predict benchmark",
+        RunRequest(
+            spec=presets.get("digits_default").spec,
+            data_settings=specs.DataSettings(),
+            training_settings=specs.TrainingSettings(epochs=3),
+            name="predict benchmark",
+        )
     )
     store.set_status(run.id, Status.STARTING)
     worker.run_job(run.id, store, training.run)

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cnnlab import specs
 from cnnlab.model import presets
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue.executor import LocalProcessExecutor
 from cnnlab.runs.queue.scheduler import Scheduler
 from cnnlab.store.run_store import Store
@@ -45,9 +46,11 @@ def reaction_seconds(runner: Scheduler, action: str) -> float:
     """Start a long run, wait for its first batches, then stop or kill it; return the seconds to its end."""
     store = runner.store
     run = runner.submit(
-        spec=presets.get(presets.DEFAULT_PRESET).spec,
-        data_settings=specs.DataSettings(),
-        training_settings=specs.TrainingSettings(epochs=200),
+        RunRequest(
+            spec=presets.get(presets.DEFAULT_PRESET).spec,
+            data_settings=specs.DataSettings(),
+            training_settings=specs.TrainingSettings(epochs=200),
+        )
     )
     _until(lambda: len(store.batch_metrics(run.id)) >= 5, "the first batches")
     started = time.perf_counter()

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from cnnlab.classroom import overview
 from cnnlab.model import presets
+from cnnlab.run_request import RunRequest
 from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
@@ -33,12 +34,14 @@ def fill(store: Store, students: int, runs_per_student: int, epochs: int) -> Non
     for student in range(students):
         for number in range(runs_per_student):
             run = store.create_run(
-                spec=spec,
-                data_settings=DataSettings(),
-                training_settings=TrainingSettings(epochs=epochs),
-                owner=f"student:s{student:02d}",
+                RunRequest(
+                    spec=spec,
+                    data_settings=DataSettings(),
+                    training_settings=TrainingSettings(epochs=epochs),
+                    owner=f"student:s{student:02d}",
+                    exercise="week 3",
+                ),
                 status=Status.RUNNING if number == runs_per_student - 1 else Status.COMPLETED,
-                exercise="week 3",
             )
             for epoch in range(1, epochs + 1):
                 store.add_epoch_metrics(

@@ -37,6 +37,7 @@ from cnnlab import specs  # noqa: E402
 from cnnlab.data import datasets  # noqa: E402
 from cnnlab.data.info import SplitData  # noqa: E402
 from cnnlab.model import presets  # noqa: E402
+from cnnlab.run_request import RunRequest  # noqa: E402
 from cnnlab.runs.queue.executor import LocalProcessExecutor  # noqa: E402
 from cnnlab.runs.queue.scheduler import Scheduler  # noqa: E402
 from cnnlab.runs.worker import training  # noqa: E402
@@ -94,7 +95,9 @@ def worker_fit(spec: specs.ModelSpec, settings: specs.TrainingSettings, data: sp
         executor = LocalProcessExecutor(store.home, threads=THREADS, warm=False)
         runner = Scheduler(store, executor, max_workers=1).start()
         try:
-            run = runner.wait(runner.submit(spec=spec, data_settings=data, training_settings=settings).id)
+            run = runner.wait(
+                runner.submit(RunRequest(spec=spec, data_settings=data, training_settings=settings)).id
+            )
             if run.status != "completed":
                 raise SystemExit(f"The worker run ended {run.status}: {run.reason}\n{run.traceback}")
             table = store.epoch_metrics(run.id)

@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cnnlab import specs
 from cnnlab.model import presets
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue.executor import LocalProcessExecutor
 from cnnlab.runs.queue.scheduler import Scheduler
 from cnnlab.store.run_store import Store
@@ -105,9 +106,11 @@ def measure(mode: str, runs: int, epochs: int) -> dict[str, float]:
             started = time.time()
             queued = [
                 scheduler.submit(
-                    spec=presets.get(presets.DEFAULT_PRESET).spec,
-                    data_settings=specs.DataSettings(),
-                    training_settings=specs.TrainingSettings(epochs=epochs),
+                    RunRequest(
+                        spec=presets.get(presets.DEFAULT_PRESET).spec,
+                        data_settings=specs.DataSettings(),
+                        training_settings=specs.TrainingSettings(epochs=epochs),
+                    )
                 )
                 for _ in range(runs)
             ]

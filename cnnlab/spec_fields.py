@@ -14,14 +14,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from cnnlab.errors import SpecError
+from cnnlab.setting_ranges import Range, bound_text
 
 
 def _interval(minimum: float | None, maximum: float | None, above: bool, below: bool) -> str:
     """A range in words or interval notation: " at least 1", " above 0", " in [0, 1)"."""
     if maximum is None:
-        return "" if minimum is None else f" {'above' if above else 'at least'} {minimum:g}"
-    low = "-inf" if minimum is None else f"{minimum:g}"
-    return f" in {'(' if above else '['}{low}, {maximum:g}{')' if below else ']'}"
+        return "" if minimum is None else f" {'above' if above else 'at least'} {bound_text(minimum)}"
+    low = "-inf" if minimum is None else bound_text(minimum)
+    return f" in {'(' if above else '['}{low}, {bound_text(maximum)}{')' if below else ']'}"
 
 
 def number(
@@ -63,6 +64,11 @@ def number(
             f"{name} must be {kind}{_interval(minimum, maximum, above, below)}{empty}; got {value!r}. {advice}"
         )
     object.__setattr__(owner, name, value)
+
+
+def within(owner: Any, name: str, limits: Range) -> None:
+    """Check the numeric field `name` of `owner` against its range (`cnnlab.setting_ranges`)."""
+    number(owner, name, whole=limits.whole, minimum=limits.minimum, maximum=limits.maximum)
 
 
 def choice(owner: Any, name: str, choices: tuple[Any, ...]) -> None:

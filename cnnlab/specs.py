@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from cnnlab import spec_fields
 from cnnlab.errors import SpecError
+from cnnlab.setting_ranges import AUGMENTATION_RANGES, LARGEST_SEED, TRAINING_RANGES
 
 JsonDict = dict[str, Any]
 Settings = TypeVar("Settings", "AugmentationSettings", "DataSettings", "TrainingSettings")
@@ -205,7 +206,6 @@ SCHEDULES = ("constant", "step", "exponential", "cosine", "plateau")
 COLOR_MODES = ("grayscale", "rgb")
 FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
-LARGEST_SEED = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -225,8 +225,8 @@ class AugmentationSettings:
 
     def __post_init__(self) -> None:
         spec_fields.choice(self, "flip", FLIPS)
-        for name in ("rotation", "zoom", "translation", "contrast", "shear"):
-            spec_fields.number(self, name, minimum=0.0, maximum=1.0, below=True)
+        for name, limits in AUGMENTATION_RANGES.items():
+            spec_fields.within(self, name, limits)
 
     @property
     def active(self) -> bool:
@@ -327,19 +327,9 @@ class TrainingSettings:
         spec_fields.choice(self, "early_stopping_monitor", MONITORS)
         for name in ("nesterov", "early_stopping", "restore_best_weights"):
             spec_fields.flag(self, name)
-        spec_fields.number(self, "learning_rate", minimum=0.0, maximum=10.0, above=True)
-        spec_fields.number(self, "momentum", minimum=0.0, maximum=1.0)
-        spec_fields.number(self, "weight_decay", minimum=0.0)
-        spec_fields.number(self, "schedule_step_epochs", whole=True, minimum=1)
-        spec_fields.number(self, "schedule_decay_rate", minimum=0.0, maximum=1.0, above=True)
-        spec_fields.number(self, "plateau_patience", whole=True, minimum=0)
-        spec_fields.number(self, "plateau_factor", minimum=0.0, maximum=1.0, above=True, below=True)
-        spec_fields.number(self, "minimum_learning_rate", minimum=0.0)
-        spec_fields.number(self, "batch_size", whole=True, minimum=1)
-        spec_fields.number(self, "epochs", whole=True, minimum=1)
-        spec_fields.number(self, "l2", minimum=0.0)
-        spec_fields.number(self, "early_stopping_patience", whole=True, minimum=0)
-        spec_fields.number(self, "seed", whole=True, minimum=0, maximum=LARGEST_SEED)
+        # Every number has its range in `cnnlab.setting_ranges`, which the Train page's widgets use too.
+        for name, limits in TRAINING_RANGES.items():
+            spec_fields.within(self, name, limits)
 
     def to_dict(self) -> JsonDict:
         """The JSON form."""

@@ -22,6 +22,7 @@ from cnnlab.classroom.limits import Limits
 from cnnlab.classroom.users import LOCAL_USER, Role, User
 from cnnlab.errors import AccessError, BudgetError
 from cnnlab.model import shapes
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue.executor import LocalProcessExecutor
 from cnnlab.runs.queue.scheduler import Scheduler
 from cnnlab.store.reader import RunReader
@@ -60,7 +61,12 @@ def scheduler(tmp_path: Path, stand_in_worker: int) -> Scheduler:
     executor = LocalProcessExecutor(store.home, threads=1, warm=False)
     target = Scheduler(store, executor, max_workers=1)
     holder = store.create_run(
-        spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings(), owner="lee"
+        RunRequest(
+            spec=SPEC,
+            data_settings=specs.DataSettings(),
+            training_settings=specs.TrainingSettings(),
+            owner="lee",
+        )
     )
     _live(store, holder, stand_in_worker)  # Holds the only slot: nothing queued starts a worker.
     return target
@@ -78,10 +84,12 @@ def _live(store: Store, run: RunRecord, pid: int, status: Status = Status.RUNNIN
 def _run(store: Store, owner: str, *, epochs: int = 3, trained: bool = False) -> RunRecord:
     """A run of `owner`; `trained`: completed with one epoch of metrics, a snapshot and checkpoints."""
     run = store.create_run(
-        spec=SPEC,
-        data_settings=specs.DataSettings(),
-        training_settings=specs.TrainingSettings(epochs=epochs),
-        owner=owner,
+        RunRequest(
+            spec=SPEC,
+            data_settings=specs.DataSettings(),
+            training_settings=specs.TrainingSettings(epochs=epochs),
+            owner=owner,
+        )
     )
     if trained:
         store.set_status(run.id, Status.STARTING)
@@ -218,7 +226,9 @@ def test_new_runs_belong_to_the_user_and_the_local_users_forks_keep_their_owner(
 ) -> None:
     store = scheduler.store
     submitted = RunAccess.of(scheduler, ADA).submit(
-        spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings(epochs=2)
+        RunRequest(
+            spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings(epochs=2)
+        )
     )
     assert submitted.owner == "ada"
     parent = _run(store, "cli", trained=True)
@@ -233,9 +243,11 @@ def test_new_runs_belong_to_the_user_and_the_local_users_forks_keep_their_owner(
 
 def _submit(access: RunAccess, *, epochs: int = 2, **data: object) -> RunRecord:
     return access.submit(
-        spec=SPEC,
-        data_settings=specs.DataSettings(**data),  # type: ignore[arg-type]  # Test values of known fields.
-        training_settings=specs.TrainingSettings(epochs=epochs),
+        RunRequest(
+            spec=SPEC,
+            data_settings=specs.DataSettings(**data),
+            training_settings=specs.TrainingSettings(epochs=epochs),
+        )
     )
 
 
@@ -248,9 +260,11 @@ def test_a_students_runs_over_the_class_budget_are_refused_with_the_limit_named(
     refusals = {
         "max_epochs": lambda: _submit(ada, epochs=6),
         "max_parameters": lambda: ada.submit(
-            spec=too_big,
-            data_settings=specs.DataSettings(),
-            training_settings=specs.TrainingSettings(epochs=1),
+            RunRequest(
+                spec=too_big,
+                data_settings=specs.DataSettings(),
+                training_settings=specs.TrainingSettings(epochs=1),
+            )
         ),
         "max_training_images": lambda: _submit(ada),  # digits: about 1,257 of its 1,797 images train
     }

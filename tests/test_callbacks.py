@@ -19,6 +19,7 @@ from waiting import wait_until
 
 from cnnlab import specs
 from cnnlab.model import presets
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue.job import Control
 from cnnlab.runs.worker import callbacks, telemetry, training
 from cnnlab.runs.worker.artifact_callbacks import Checkpoints, TelemetrySnapshots, load_layer_weights
@@ -37,9 +38,11 @@ X_VAL, Y_VAL = RNG.random((24, 8, 8, 1), dtype=np.float32), np.arange(24) % 3
 @pytest.fixture
 def run_id(store: Store) -> str:
     run = store.create_run(
-        spec=presets.get("digits_default").spec,
-        data_settings=specs.DataSettings(),
-        training_settings=specs.TrainingSettings(),
+        RunRequest(
+            spec=presets.get("digits_default").spec,
+            data_settings=specs.DataSettings(),
+            training_settings=specs.TrainingSettings(),
+        )
     )
     store.set_status(run.id, Status.STARTING)
     store.set_status(run.id, Status.RUNNING)

@@ -12,6 +12,7 @@ import pytest
 from cnnlab import specs
 from cnnlab.errors import RunError
 from cnnlab.model import presets
+from cnnlab.run_request import RunRequest
 from cnnlab.store import best
 from cnnlab.store.run_store import Store
 from cnnlab.trained import checkpoints
@@ -32,10 +33,12 @@ def tiny_model(seed: int = 0) -> keras.Model:
 
 def new_run(store: Store) -> str:
     run = store.create_run(
-        spec=presets.get("digits_default").spec,
-        data_settings=specs.DataSettings(),
-        training_settings=specs.TrainingSettings(),
-        name="checkpointed",
+        RunRequest(
+            spec=presets.get("digits_default").spec,
+            data_settings=specs.DataSettings(),
+            training_settings=specs.TrainingSettings(),
+            name="checkpointed",
+        )
     )
     return run.id
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cnnlab.model import presets, shapes
+from cnnlab.run_request import RunRequest
 
 
 def cnnlab(*arguments: str) -> subprocess.CompletedProcess:
@@ -82,7 +83,9 @@ def _recorded_runs(home: Path) -> tuple[str, str]:
     store = Store(home)
     spec = presets.get("digits_default").spec
     done = store.create_run(
-        spec=spec, data_settings=DataSettings(), training_settings=TrainingSettings(epochs=4), name="done"
+        RunRequest(
+            spec=spec, data_settings=DataSettings(), training_settings=TrainingSettings(epochs=4), name="done"
+        )
     )
     for status in (Status.STARTING, Status.RUNNING):
         store.set_status(done.id, status)
@@ -90,7 +93,9 @@ def _recorded_runs(home: Path) -> tuple[str, str]:
     store.set_results(done.id, {"val_accuracy": 0.875, "test_accuracy": 0.9})
     store.set_status(done.id, Status.COMPLETED)
     waiting = store.create_run(
-        spec=spec, data_settings=DataSettings(), training_settings=TrainingSettings(), name="waiting"
+        RunRequest(
+            spec=spec, data_settings=DataSettings(), training_settings=TrainingSettings(), name="waiting"
+        )
     )
     return done.id, waiting.id
 

@@ -7,6 +7,7 @@ import pytest
 
 from cnnlab import specs
 from cnnlab.cli import main as cli
+from cnnlab.run_request import RunRequest
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
@@ -22,11 +23,13 @@ SPEC = specs.ModelSpec.from_dict(
 
 def _run(store: Store, owner: str, name: str) -> RunRecord:
     return store.create_run(
-        spec=SPEC,
-        data_settings=specs.DataSettings(),
-        training_settings=specs.TrainingSettings(epochs=1),
-        owner=owner,
-        name=name,
+        RunRequest(
+            spec=SPEC,
+            data_settings=specs.DataSettings(),
+            training_settings=specs.TrainingSettings(epochs=1),
+            owner=owner,
+            name=name,
+        )
     )
 
 

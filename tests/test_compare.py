@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cnnlab import specs
 from cnnlab.model import shapes
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.views import compare
 from cnnlab.store.run_store import Store
 
@@ -20,10 +21,12 @@ SMALL = specs.ModelSpec(
 
 def _run(store: Store, name: str, spec: specs.ModelSpec = SMALL, **training: float) -> str:
     run = store.create_run(
-        spec=spec,
-        data_settings=specs.DataSettings(),
-        training_settings=specs.TrainingSettings(**training),
-        name=name,
+        RunRequest(
+            spec=spec,
+            data_settings=specs.DataSettings(),
+            training_settings=specs.TrainingSettings(**training),
+            name=name,
+        )
     )
     return run.id
 

@@ -13,6 +13,7 @@ import pytest
 from cnnlab import specs
 from cnnlab.errors import RunError
 from cnnlab.model import presets
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue import capacity
 from cnnlab.runs.worker import devices
 from cnnlab.runs.worker.devices import DeviceChoice, Gpu
@@ -137,10 +138,12 @@ def test_a_real_run_on_this_machine_records_the_cpu(trained_home: tuple[Path, st
 
 def test_the_train_and_runs_pages_show_the_device(home_store: Store) -> None:
     run = home_store.create_run(
-        spec=presets.get("digits_default").spec,
-        data_settings=specs.DataSettings(),
-        training_settings=specs.TrainingSettings(epochs=3),
-        name="gpu run",
+        RunRequest(
+            spec=presets.get("digits_default").spec,
+            data_settings=specs.DataSettings(),
+            training_settings=specs.TrainingSettings(epochs=3),
+            name="gpu run",
+        )
     )
     home_store.set_status(run.id, Status.STARTING)
     home_store.set_status(run.id, Status.RUNNING)

@@ -19,6 +19,7 @@ import pytest
 from cnnlab import specs
 from cnnlab.errors import RunError
 from cnnlab.model import presets
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.views import diagnosis
 from cnnlab.runs.worker import main as worker
 from cnnlab.runs.worker import training
@@ -60,9 +61,11 @@ def history(losses: list[float], **columns: list[float]) -> list[diagnosis.Epoch
 
 def test_a_diagnosis_is_read_back_from_its_row_and_event_lines_are_not_diagnoses(store: Store) -> None:
     run = store.create_run(
-        spec=presets.get("digits_default").spec,
-        data_settings=specs.DataSettings(),
-        training_settings=specs.TrainingSettings(),
+        RunRequest(
+            spec=presets.get("digits_default").spec,
+            data_settings=specs.DataSettings(),
+            training_settings=specs.TrainingSettings(),
+        )
     )
     found = diagnosis.Diagnosis(diagnosis.OVERFITTING, 7, "Validation loss rose.", "Add dropout.")
     assert found.level == "warning" and found.title == "Overfitting"
@@ -161,7 +164,7 @@ def _train(
     data: specs.DataSettings,
     spec: specs.ModelSpec = SPEC,
 ) -> str:
-    run = store.create_run(spec=spec, data_settings=data, training_settings=settings)
+    run = store.create_run(RunRequest(spec=spec, data_settings=data, training_settings=settings))
     store.set_status(run.id, Status.STARTING)
     worker.run_job(run.id, store, training.run)
     return run.id

@@ -12,6 +12,7 @@ import pytest
 from waiting import wait_until
 
 from cnnlab import specs
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue.executor import LocalProcessExecutor, process_alive
 from cnnlab.runs.queue.scheduler import Scheduler
 from cnnlab.runs.worker import threads
@@ -31,7 +32,11 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
 def _claimed_run(store: Store, epochs: int = 1) -> str:
     """A run in `starting`, as the scheduler hands it to an executor."""
     run = store.create_run(
-        spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings(epochs=epochs)
+        RunRequest(
+            spec=SPEC,
+            data_settings=specs.DataSettings(),
+            training_settings=specs.TrainingSettings(epochs=epochs),
+        )
     )
     claimed = store.claim_next_queued(1)
     assert claimed is not None and claimed.id == run.id
@@ -139,7 +144,11 @@ def test_queued_runs_are_taken_one_after_another_by_the_worker_that_is_already_w
     target = Scheduler(store, executor, max_workers=1, poll_seconds=0.1)
     runs = [
         target.store.create_run(
-            spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings(epochs=1)
+            RunRequest(
+                spec=SPEC,
+                data_settings=specs.DataSettings(),
+                training_settings=specs.TrainingSettings(epochs=1),
+            )
         )
         for _ in range(3)
     ]
@@ -200,9 +209,11 @@ def test_a_reused_worker_trains_the_same_run_to_the_same_numbers_as_a_fresh_one(
     )
     runs = [
         store.create_run(
-            spec=specs.ModelSpec((8, 8, 1), layers),
-            data_settings=specs.DataSettings(subset=240, seed=3),
-            training_settings=settings,
+            RunRequest(
+                spec=specs.ModelSpec((8, 8, 1), layers),
+                data_settings=specs.DataSettings(subset=240, seed=3),
+                training_settings=settings,
+            )
         )
         for _ in range(2)
     ]

@@ -14,6 +14,7 @@ import pytest
 
 from cnnlab.errors import RunError
 from cnnlab.model import build, presets, shapes
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.views import compare
 from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
 from cnnlab.store.run_store import Store
@@ -26,7 +27,7 @@ def recorded_run(store: Store, learning_rate: float = 0.001, spec: ModelSpec | N
     spec = spec or presets.get("digits_default").spec
     settings = TrainingSettings(epochs=2, learning_rate=learning_rate)
     run = store.create_run(
-        spec=spec, data_settings=DataSettings(), training_settings=settings, name="tiny run"
+        RunRequest(spec=spec, data_settings=DataSettings(), training_settings=settings, name="tiny run")
     )
     store.set_status(run.id, Status.STARTING)
     store.set_status(run.id, Status.RUNNING)
@@ -60,9 +61,11 @@ def test_model_download_loads_back_with_keras(store: Store, tmp_path: Path) -> N
 
 def test_a_run_without_a_model_says_so(store: Store) -> None:
     run = store.create_run(
-        spec=presets.get("digits_default").spec,
-        data_settings=DataSettings(),
-        training_settings=TrainingSettings(),
+        RunRequest(
+            spec=presets.get("digits_default").spec,
+            data_settings=DataSettings(),
+            training_settings=TrainingSettings(),
+        )
     )
     with pytest.raises(RunError, match="no saved model yet"):
         exports.model_bytes(store, run)
@@ -161,9 +164,11 @@ def test_the_run_card_follows_the_one_best_definition(store: Store) -> None:
     )
     assert exports.run_card(store, run)["best_validation"] == {"epoch": 2, "val_accuracy": 0.6}
     unvalidated = store.create_run(
-        spec=presets.get("digits_default").spec,
-        data_settings=DataSettings(),
-        training_settings=TrainingSettings(),
+        RunRequest(
+            spec=presets.get("digits_default").spec,
+            data_settings=DataSettings(),
+            training_settings=TrainingSettings(),
+        )
     )
     store.add_epoch_metrics(unvalidated.id, {"epoch": 1, "loss": 1.0, "accuracy": 0.5})
     assert exports.run_card(store, unvalidated)["best_validation"] is None  # No validation split, none shown.

@@ -10,6 +10,7 @@ import threading
 import pytest
 
 from cnnlab import specs
+from cnnlab.run_request import RunRequest
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
@@ -21,11 +22,13 @@ SPEC = specs.ModelSpec.from_dict(
 
 def _queue(store: Store, owner: str, name: str) -> RunRecord:
     return store.create_run(
-        spec=SPEC,
-        data_settings=specs.DataSettings(),
-        training_settings=specs.TrainingSettings(),
-        owner=owner,
-        name=name,
+        RunRequest(
+            spec=SPEC,
+            data_settings=specs.DataSettings(),
+            training_settings=specs.TrainingSettings(),
+            owner=owner,
+            name=name,
+        )
     )
 
 

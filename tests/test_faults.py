@@ -27,6 +27,7 @@ from waiting import DEADLINE_SECONDS, wait_until
 from cnnlab import specs
 from cnnlab.data import datasets
 from cnnlab.model import presets
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue.executor import LocalProcessExecutor
 from cnnlab.runs.queue.scheduler import Scheduler
 from cnnlab.store.run_store import Store
@@ -64,9 +65,11 @@ def test_a_worker_killed_mid_epoch_loses_nothing_and_continues_with_its_optimize
     ).start()
     try:
         run = scheduler.submit(
-            spec=spec,
-            data_settings=DATA,
-            training_settings=specs.TrainingSettings(epochs=100, batch_size=BATCH_SIZE),
+            RunRequest(
+                spec=spec,
+                data_settings=DATA,
+                training_settings=specs.TrainingSettings(epochs=100, batch_size=BATCH_SIZE),
+            )
         )
         wait_until(
             lambda: _in_an_early_batch_of_a_new_epoch(store, run.id, steps_per_epoch),
@@ -150,9 +153,9 @@ def test_the_cli_trains_while_the_server_writes_to_the_same_store_and_no_row_is_
     server_run = (
         Store(home)
         .create_run(
-            spec=spec,
-            data_settings=specs.DataSettings(),
-            training_settings=specs.TrainingSettings(),
+            RunRequest(
+                spec=spec, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings()
+            ),
             status=Status.RUNNING,
         )
         .id

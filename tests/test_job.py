@@ -11,6 +11,7 @@ import threading
 from waiting import DEADLINE_SECONDS, wait_until
 
 from cnnlab.model import presets
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue.job import Control, Outcome
 from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.store.run_store import Store
@@ -19,9 +20,11 @@ from cnnlab.store.statuses import Status
 
 def _run(store: Store, status: Status = Status.RUNNING) -> str:
     run = store.create_run(
-        spec=presets.get("digits_default").spec,
-        data_settings=DataSettings(),
-        training_settings=TrainingSettings(),
+        RunRequest(
+            spec=presets.get("digits_default").spec,
+            data_settings=DataSettings(),
+            training_settings=TrainingSettings(),
+        )
     )
     store.set_status(run.id, Status.STARTING)
     if status == Status.RUNNING:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from cnnlab.model import presets
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.views import diagnosis
 from cnnlab.runs.views.live_frames import Frames, LiveFrames, read_version
 from cnnlab.specs import DataSettings, TrainingSettings
@@ -23,10 +24,12 @@ BATCHES = 7
 
 def running_run(store: Store) -> str:
     run = store.create_run(
-        spec=presets.get("digits_default").spec,
-        data_settings=DataSettings(),
-        training_settings=TrainingSettings(epochs=5),
-        name="followed",
+        RunRequest(
+            spec=presets.get("digits_default").spec,
+            data_settings=DataSettings(),
+            training_settings=TrainingSettings(epochs=5),
+            name="followed",
+        )
     )
     store.set_status(run.id, Status.STARTING)
     store.set_status(run.id, Status.RUNNING)

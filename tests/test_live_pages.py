@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from cnnlab.figures import training as training_figures
 from cnnlab.model import presets
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue.scheduler import Scheduler
 from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.store import names
@@ -34,10 +35,12 @@ TIMEOUT = 60
 
 def new_run(store: Store, name: str = "live run", epochs: int = 10) -> RunRecord:
     return store.create_run(
-        spec=presets.get("digits_default").spec,
-        data_settings=DataSettings(),
-        training_settings=TrainingSettings(epochs=epochs),
-        name=name,
+        RunRequest(
+            spec=presets.get("digits_default").spec,
+            data_settings=DataSettings(),
+            training_settings=TrainingSettings(epochs=epochs),
+            name=name,
+        )
     )
 
 
@@ -232,14 +235,18 @@ def test_runs_submitted_without_a_name_get_it_and_downloads_are_named_after_the_
     preset = presets.get("digits_default").spec
     edited = preset.replace_layers(preset.layers[:-2] + preset.layers[-1:])
     run = home_store.create_run(
-        spec=edited, data_settings=DataSettings(dataset="shapes"), training_settings=TrainingSettings()
+        RunRequest(
+            spec=edited, data_settings=DataSettings(dataset="shapes"), training_settings=TrainingSettings()
+        )
     )
     assert run.name.startswith("edited digits_default on shapes ")
     renamed = home_store.create_run(
-        spec=preset,
-        data_settings=DataSettings(),
-        training_settings=TrainingSettings(),
-        name="Digits classifier",
+        RunRequest(
+            spec=preset,
+            data_settings=DataSettings(),
+            training_settings=TrainingSettings(),
+            name="Digits classifier",
+        )
     )
     assert exports.file_stem(renamed) == f"digits_default_{renamed.id}"
 

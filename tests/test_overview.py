@@ -7,6 +7,7 @@ import pytest
 from cnnlab.classroom import overview
 from cnnlab.errors import SpecError
 from cnnlab.model import presets, shapes
+from cnnlab.run_request import RunRequest
 from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
@@ -28,13 +29,15 @@ def add_run(
     test_accuracy: float | None = None,
 ) -> str:
     run = store.create_run(
-        spec=spec,
-        data_settings=DataSettings(),
-        training_settings=TrainingSettings(epochs=epochs),
-        name=name,
-        owner=owner,
+        RunRequest(
+            spec=spec,
+            data_settings=DataSettings(),
+            training_settings=TrainingSettings(epochs=epochs),
+            name=name,
+            owner=owner,
+            exercise=exercise,
+        ),
         status=status,
-        exercise=exercise,
     )
     for epoch, accuracy in enumerate(validation or [], start=1):
         store.add_epoch_metrics(

@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnnlab.lesson import arithmetic, content
+from cnnlab.run_request import RunRequest
 from cnnlab.ui.pages.learn import learn_widgets
 from cnnlab.ui.session import presentation
 from tests.app_pages import open_page
@@ -140,10 +141,12 @@ def test_real_model_section_shows_a_runs_kernels(home: Path) -> None:
     )
     store = Store(home)
     run = store.create_run(
-        spec=ModelSpec((8, 8, 1), (LayerSpec("Flatten"),), name="tiny"),
-        data_settings=DataSettings(),
-        training_settings=TrainingSettings(),
-        name="tiny",
+        RunRequest(
+            spec=ModelSpec((8, 8, 1), (LayerSpec("Flatten"),), name="tiny"),
+            data_settings=DataSettings(),
+            training_settings=TrainingSettings(),
+            name="tiny",
+        ),
         status=Status.RUNNING,
     )
     store.save_checkpoint(run.id, "latest", 1, model.save)

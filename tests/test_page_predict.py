@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from cnnlab import specs
 from cnnlab.model import presets
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue.scheduler import Scheduler
 from cnnlab.runs.worker import training
 from cnnlab.store import probes
@@ -178,10 +179,12 @@ def test_pinning_a_probe_reaches_the_next_run(
     other = Store(tmp_path / "other")
     scheduler = Scheduler(other, executor=IdleExecutor(), max_workers=1)
     run = scheduler.submit(
-        spec=presets.get("digits_default").spec,
-        data_settings=specs.DataSettings(),
-        training_settings=specs.TrainingSettings(epochs=1),
-        probes=images,
+        RunRequest(
+            spec=presets.get("digits_default").spec,
+            data_settings=specs.DataSettings(),
+            training_settings=specs.TrainingSettings(epochs=1),
+            probes=images,
+        )
     )
     recorded = training._probes(other, run.id)
     assert recorded is not None and images is not None and np.allclose(recorded, images, atol=1e-3)

@@ -9,6 +9,7 @@ from streamlit.proto.Block_pb2 import Block as BlockProto
 from streamlit.testing.v1 import AppTest
 
 from cnnlab.model import build, presets
+from cnnlab.run_request import RunRequest
 from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
@@ -93,10 +94,12 @@ def test_delete_takes_a_second_click_in_the_delete_popover(home_store: Store) ->
 
 def test_a_training_run_cannot_be_deleted(home_store: Store) -> None:
     run = home_store.create_run(
-        spec=presets.get("digits_default").spec,
-        data_settings=DataSettings(),
-        training_settings=TrainingSettings(),
-        name="busy run",
+        RunRequest(
+            spec=presets.get("digits_default").spec,
+            data_settings=DataSettings(),
+            training_settings=TrainingSettings(),
+            name="busy run",
+        )
     )
     home_store.set_status(run.id, Status.STARTING)
     home_store.set_status(run.id, Status.RUNNING)

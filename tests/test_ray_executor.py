@@ -24,6 +24,7 @@ from waiting import wait_until
 
 from cnnlab import specs
 from cnnlab.errors import RunError
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue import executor_choice
 from cnnlab.runs.queue.executor import LocalProcessExecutor
 from cnnlab.runs.queue.scheduler import Scheduler
@@ -81,7 +82,7 @@ def long_runs(scheduler: Scheduler) -> dict[str, str]:
     """Two long digits runs started together (their actors import TensorFlow at the same time)."""
     return {
         role: scheduler.submit(
-            spec=SPEC, data_settings=specs.DataSettings(), training_settings=LONG, name=role
+            RunRequest(spec=SPEC, data_settings=specs.DataSettings(), training_settings=LONG, name=role)
         ).id
         for role in ("controlled", "killed")
     }
@@ -202,7 +203,9 @@ def test_a_fork_takes_its_parents_weights_to_the_node_and_completes(
 
 def test_a_run_bundle_carries_the_rows_and_files_a_continue_needs(store: Store, tmp_path: Path) -> None:
     source = store.create_run(
-        spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings(epochs=2)
+        RunRequest(
+            spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings(epochs=2)
+        )
     )
     store.add_epoch_metrics(source.id, {"epoch": 1, "loss": 0.5, "val_accuracy": 0.75})
     store.save_checkpoint(source.id, "latest", 1, lambda path: path.write_bytes(b"model bytes"))
@@ -221,7 +224,7 @@ def test_a_run_bundle_carries_the_rows_and_files_a_continue_needs(store: Store, 
 
 def test_a_file_a_worker_sends_lands_in_its_run_folder_and_never_outside(store: Store) -> None:
     run = store.create_run(
-        spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings()
+        RunRequest(spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings())
     )
     assert ray_records.apply_record(store, (run.id, "run_file", ("tensorboard/train/events.x", b"logs")))
     assert (exports.tensorboard_folder(store, run.id) / "train" / "events.x").read_bytes() == b"logs"
@@ -233,7 +236,9 @@ def test_a_file_a_worker_sends_lands_in_its_run_folder_and_never_outside(store: 
 
 def test_a_diagnosis_record_from_a_node_becomes_a_row_on_the_server(store: Store) -> None:
     run = store.create_run(
-        spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings(epochs=2)
+        RunRequest(
+            spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings(epochs=2)
+        )
     )
     finding = Diagnosis(PLATEAU, 2, "The loss stopped falling.", "Raise the rate.")
     assert ray_records.apply_record(store, (run.id, "diagnosis", (finding,)))

@@ -13,6 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnnlab.model import presets
+from cnnlab.run_request import RunRequest
 from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
@@ -34,10 +35,12 @@ def warnings(app: AppTest) -> list[str]:
 
 def queued_run(store: Store, name: str) -> str:
     run = store.create_run(
-        spec=presets.get("digits_default").spec,
-        data_settings=DataSettings(),
-        training_settings=TrainingSettings(epochs=2),
-        name=name,
+        RunRequest(
+            spec=presets.get("digits_default").spec,
+            data_settings=DataSettings(),
+            training_settings=TrainingSettings(epochs=2),
+            name=name,
+        )
     )
     return run.id
 

@@ -16,6 +16,7 @@ import pytest
 from waiting import wait_until
 
 from cnnlab import specs
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue.executor import LocalProcessExecutor
 from cnnlab.runs.queue.scheduler import DIED, Scheduler
 from cnnlab.store import statuses
@@ -49,10 +50,7 @@ def _scheduler(
 
 def _submit(target: Scheduler, epochs: int = 1, **details: str) -> RunRecord:
     return target.submit(
-        spec=SPEC,
-        data_settings=specs.DataSettings(),
-        training_settings=specs.TrainingSettings(epochs=epochs),
-        **details,
+        RunRequest(spec=SPEC, training_settings=specs.TrainingSettings(epochs=epochs), **details)
     )
 
 
@@ -148,7 +146,7 @@ def test_a_worker_that_cannot_start_fails_the_run(store: Store) -> None:
 
 def _create(store: Store) -> RunRecord:
     return store.create_run(
-        spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings()
+        RunRequest(spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings())
     )
 
 

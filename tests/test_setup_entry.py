@@ -13,6 +13,7 @@ import pytest
 from cnnlab import share
 from cnnlab.errors import SpecError
 from cnnlab.model import presets
+from cnnlab.setting_ranges import TRAINING_RANGES
 from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.ui.session import setup_entry
 from cnnlab.ui.session.state import default_setup
@@ -46,8 +47,9 @@ def test_out_of_range_training_settings_are_clamped_to_the_widgets_and_said() ->
     admitted = setup_entry.read_link(token_of(payload), default)
     training = admitted.setup.training
     assert (training.epochs, training.batch_size) == (500, 512)
-    assert training.learning_rate == pytest.approx(1e-6)
-    assert training.seed == 2**31 - 1
+    assert training.learning_rate == TRAINING_RANGES["learning_rate"].minimum
+    assert training.seed == 2**32 - 1 == TRAINING_RANGES["seed"].maximum  # The largest seed is in range.
+    assert any("learning_rate=1e-09" in note and "1e-07" in note for note in admitted.notes)
     assert any("epochs=501" in note and "500" in note for note in admitted.notes)
     assert any("batch_size=100000" in note and "512" in note for note in admitted.notes)
     # Everything else is kept as the link had it.

@@ -88,19 +88,22 @@ def test_settings_round_trip_and_reject_unknown_keys() -> None:
     [
         (
             lambda: specs.TrainingSettings(learning_rate="fast"),
-            "learning_rate must be a number in (0, 10]; got 'fast'. Use e.g. 0.001.",
+            "learning_rate must be a number in [1e-07, 10]; got 'fast'. Use e.g. 0.001.",
         ),
         (
             lambda: specs.TrainingSettings(epochs=0),
-            "epochs must be a whole number at least 1; got 0. Use e.g. 10.",
+            "epochs must be a whole number in [1, 500]; got 0. Use e.g. 10.",
         ),
-        (lambda: specs.TrainingSettings(epochs=2.5), "epochs must be a whole number at least 1; got 2.5"),
-        (lambda: specs.TrainingSettings(l2=math.nan), "l2 must be a number at least 0; got nan"),
+        (lambda: specs.TrainingSettings(epochs=2.5), "epochs must be a whole number in [1, 500]; got 2.5"),
+        (lambda: specs.TrainingSettings(l2=math.nan), "l2 must be a number in [0, 1]; got nan"),
         (lambda: specs.TrainingSettings(nesterov="yes"), "nesterov must be true or false; got 'yes'"),
         (lambda: specs.TrainingSettings(augmentation=3), "augmentation must be a JSON object"),
-        (lambda: specs.TrainingSettings(plateau_factor=1.0), "plateau_factor must be a number in (0, 1)"),
+        (
+            lambda: specs.TrainingSettings(plateau_factor=1.0),
+            "plateau_factor must be a number in [0.05, 0.95]",
+        ),
         (lambda: specs.AugmentationSettings(flip="sideways"), "flip must be one of none, horizontal"),
-        (lambda: specs.AugmentationSettings(rotation=1.0), "rotation must be a number in [0, 1); got 1.0"),
+        (lambda: specs.AugmentationSettings(rotation=1.0), "rotation must be a number in [0, 0.5]; got 1.0"),
         (
             lambda: specs.DataSettings(color_mode="cmyk"),
             "color_mode must be one of null, grayscale, rgb; got 'cmyk'",

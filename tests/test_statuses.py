@@ -8,6 +8,7 @@ import pytest
 
 from cnnlab import specs
 from cnnlab.errors import RunError
+from cnnlab.run_request import RunRequest
 from cnnlab.store import statuses
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
@@ -18,7 +19,9 @@ SPEC = specs.ModelSpec((8, 8, 1), (specs.LayerSpec("Flatten"), specs.LayerSpec("
 
 def _queued(store: Store) -> RunRecord:
     return store.create_run(
-        spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings(epochs=1)
+        RunRequest(
+            spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings(epochs=1)
+        )
     )
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from cnnlab import specs
 from cnnlab.errors import RunError
+from cnnlab.run_request import RunRequest
 from cnnlab.store import database, statuses
 from cnnlab.store.diagnoses import OVERFITTING, PLATEAU, Diagnosis
 from cnnlab.store.records import new_run_id
@@ -29,13 +30,8 @@ SPEC = specs.ModelSpec.from_dict(SPEC_JSON)
 
 
 def _create(store: Store, **changes: object):
-    values = {
-        "spec": SPEC,
-        "data_settings": specs.DataSettings(),
-        "training_settings": specs.TrainingSettings(epochs=2),
-        **changes,
-    }
-    return store.create_run(**values)
+    values = {"spec": SPEC, "training_settings": specs.TrainingSettings(epochs=2), **changes}
+    return store.create_run(RunRequest(**values))
 
 
 def _move_to(store: Store, run_id: str, target: str) -> None:

@@ -14,10 +14,11 @@ from cnnlab.cli import main as cli
 from cnnlab.errors import SweepError
 from cnnlab.figures import sweeps as sweep_figures
 from cnnlab.model import presets
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue import sweeps
 from cnnlab.runs.queue.scheduler import Scheduler
 from cnnlab.runs.queue.sweep_plan import axis, layer_axis, plan
-from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
+from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
@@ -32,24 +33,8 @@ class QueueInStore:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def submit(
-        self,
-        *,
-        spec: ModelSpec,
-        data_settings: DataSettings,
-        training_settings: TrainingSettings,
-        name: str | None = None,
-        exercise: str | None = None,
-        sweep: str | None = None,
-    ) -> RunRecord:
-        return self.store.create_run(
-            spec=spec,
-            data_settings=data_settings,
-            training_settings=training_settings,
-            name=name,
-            exercise=exercise,
-            sweep=sweep,
-        )
+    def submit(self, request: RunRequest) -> RunRecord:
+        return self.store.create_run(request)
 
 
 def queued_sweep(store: Store, name: str = "lr and dropout") -> tuple[sweeps.SweepRecord, list[RunRecord]]:
@@ -69,7 +54,9 @@ def queued_sweep(store: Store, name: str = "lr and dropout") -> tuple[sweeps.Swe
 def test_a_sweep_is_recorded_as_a_named_group_of_tagged_runs(tmp_path: Path) -> None:
     store = Store(tmp_path)
     store.create_run(
-        spec=SPEC, data_settings=DataSettings(), training_settings=TrainingSettings(), name="alone"
+        RunRequest(
+            spec=SPEC, data_settings=DataSettings(), training_settings=TrainingSettings(), name="alone"
+        )
     )
     sweep, queued = queued_sweep(store)
     book = sweeps.Sweeps(Store(tmp_path))  # Read back through another connection.
@@ -123,7 +110,9 @@ def test_the_best_accuracy_is_read_live_and_the_table_ranks_by_it(tmp_path: Path
 def test_stop_all_stops_queued_runs_asks_live_ones_and_leaves_ended_ones(tmp_path: Path) -> None:
     store = Store(tmp_path)
     sweep, queued = queued_sweep(store)
-    other = store.create_run(spec=SPEC, data_settings=DataSettings(), training_settings=TrainingSettings())
+    other = store.create_run(
+        RunRequest(spec=SPEC, data_settings=DataSettings(), training_settings=TrainingSettings())
+    )
     live, ended = queued[0].id, queued[1].id
     for run_id in (live, ended):
         store.set_status(run_id, Status.STARTING)

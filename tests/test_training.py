@@ -23,6 +23,7 @@ from cnnlab import specs
 from cnnlab.data import datasets
 from cnnlab.errors import RunError
 from cnnlab.model import presets
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue.executor import LocalProcessExecutor
 from cnnlab.runs.queue.scheduler import Scheduler
 from cnnlab.runs.worker import main as worker
@@ -38,14 +39,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _train(store: Store, settings: specs.TrainingSettings, *, data: specs.DataSettings | None = None) -> str:
     """Create a run and train it here, in this process, as the worker would."""
-    run = store.create_run(spec=SPEC, data_settings=data or specs.DataSettings(), training_settings=settings)
+    run = store.create_run(
+        RunRequest(spec=SPEC, data_settings=data or specs.DataSettings(), training_settings=settings)
+    )
     store.set_status(run.id, Status.STARTING)
     worker.run_job(run.id, store, training.run)
     return run.id
 
 
 def _train_in_thread(store: Store, settings: specs.TrainingSettings) -> tuple[str, threading.Thread]:
-    run = store.create_run(spec=SPEC, data_settings=specs.DataSettings(), training_settings=settings)
+    run = store.create_run(
+        RunRequest(spec=SPEC, data_settings=specs.DataSettings(), training_settings=settings)
+    )
     store.set_status(run.id, Status.STARTING)
     thread = threading.Thread(target=worker.run_job, args=(run.id, store, training.run))
     thread.start()
@@ -68,7 +73,7 @@ def _tensorboard_scalars(folder: Path) -> dict[str, dict[int, float]]:
 def _hold_the_only_slot(store: Store) -> str:
     """Occupy the single slot, so a scheduler queues what it is given and this test can train it here."""
     blocker = store.create_run(
-        spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings()
+        RunRequest(spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings())
     )
     store.set_status(blocker.id, Status.STARTING)
     return blocker.id
@@ -325,7 +330,7 @@ def test_stop_pause_resume_and_continue(store: Store) -> None:
     assert sorted(logged) == list(range(1, done + 3))
     assert logged[done + 2] == pytest.approx(store.epoch_metrics(run_id)["loss"].iloc[-1], rel=1e-6)
     never_ran = store.create_run(
-        spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings()
+        RunRequest(spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings())
     )
     with pytest.raises(RunError, match="only a completed, stopped or interrupted run"):
         scheduler.continue_run(never_ran.id, 1)
@@ -364,9 +369,11 @@ def test_a_real_worker_trains_and_a_sigkill_keeps_what_it_recorded(store: Store)
     ).start()
     try:
         run = target.submit(
-            spec=SPEC,
-            data_settings=specs.DataSettings(),
-            training_settings=specs.TrainingSettings(epochs=200),
+            RunRequest(
+                spec=SPEC,
+                data_settings=specs.DataSettings(),
+                training_settings=specs.TrainingSettings(epochs=200),
+            )
         )
         wait_until(lambda: store.get_run(run.id).last_epoch >= 1, "the first epoch")
         recorded = len(store.batch_metrics(run.id))

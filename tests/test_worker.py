@@ -18,6 +18,8 @@ import pytest
 from waiting import DEADLINE_SECONDS, wait_until
 
 from cnnlab import specs
+from cnnlab.run_request import RunRequest
+from cnnlab.runs.queue import worker_messages
 from cnnlab.runs.worker import main as worker
 from cnnlab.runs.worker import threads
 from cnnlab.store.run_store import Store
@@ -35,7 +37,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _claimed_run(store: Store, epochs: int = 1) -> str:
     run = store.create_run(
-        spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings(epochs=epochs)
+        RunRequest(
+            spec=SPEC,
+            data_settings=specs.DataSettings(),
+            training_settings=specs.TrainingSettings(epochs=epochs),
+        )
     )
     store.set_status(run.id, Status.STARTING)
     return run.id
@@ -182,7 +188,7 @@ def test_a_failing_worker_process_exits_non_zero(store: Store) -> None:
     assert store.get_run(run_id).status == Status.FAILED
 
 
-def test_a_warm_worker_waits_for_a_run_id_on_stdin(store: Store, tmp_path: Path) -> None:
+def test_a_warm_worker_waits_for_a_take_run_message_on_stdin(store: Store, tmp_path: Path) -> None:
     run_id = _claimed_run(store)
     marker = tmp_path / "warmed"
     environment = {**_environment(), fake_jobs.WARM_MARKER: str(marker)}
@@ -193,7 +199,7 @@ def test_a_warm_worker_waits_for_a_run_id_on_stdin(store: Store, tmp_path: Path)
         # Warmed up, it waits on its input: it has not exited and has not touched the run.
         assert process.poll() is None
         assert store.get_run(run_id).status == Status.STARTING and store.get_run(run_id).worker_pid is None
-        process.communicate(f"{run_id}\n".encode(), timeout=DEADLINE_SECONDS)
+        process.communicate(worker_messages.encode(worker_messages.TakeRun(run_id)), timeout=DEADLINE_SECONDS)
     finally:
         if process.poll() is None:
             process.kill()
@@ -213,7 +219,9 @@ def test_a_warm_worker_handed_a_run_before_it_warms_up_starts_it_without_warming
     environment = {**_environment(), fake_jobs.WARM_MARKER: str(marker)}
     command = _worker_command("--warm", "--home", str(store.home), "--entry", "fake_jobs:counting_job")
     # The run id is in the pipe before the worker has even imported its job.
-    finished = subprocess.run(command, env=environment, input=f"{run_id}\n".encode(), timeout=60)
+    finished = subprocess.run(
+        command, env=environment, input=worker_messages.encode(worker_messages.TakeRun(run_id)), timeout=60
+    )
     assert finished.returncode == 0
     assert store.get_run(run_id).status == Status.COMPLETED
     assert not marker.exists()

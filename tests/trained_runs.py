@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cnnlab import specs
 from cnnlab.model import presets
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.worker import main as worker
 from cnnlab.runs.worker import training
 from cnnlab.store.run_store import Store
@@ -30,10 +31,12 @@ def train_digits_run(
     scheduler watches `home` starts, or the scheduler takes the run for one whose worker was lost."""
     store = Store(home)
     run = store.create_run(
-        spec=presets.get("digits_default").spec,
-        data_settings=specs.DataSettings(),
-        training_settings=settings or specs.TrainingSettings(epochs=epochs, batch_size=64),
-        name=name,
+        RunRequest(
+            spec=presets.get("digits_default").spec,
+            data_settings=specs.DataSettings(),
+            training_settings=settings or specs.TrainingSettings(epochs=epochs, batch_size=64),
+            name=name,
+        )
     )
     store.set_status(run.id, Status.STARTING)
     status = worker.run_job(run.id, store, training.run)

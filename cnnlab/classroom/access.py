@@ -25,9 +25,10 @@ from cnnlab.classroom import limits as class_limits
 from cnnlab.classroom.limits import Limits
 from cnnlab.classroom.users import Role, User
 from cnnlab.errors import AccessError
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue.scheduler import Scheduler
 from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
-from cnnlab.store.artifacts import OptionalArray, SnapshotArrays
+from cnnlab.store.artifacts import SnapshotArrays
 from cnnlab.store.diagnoses import Diagnosis
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
@@ -198,43 +199,17 @@ class RunAccess:
             training_settings=training,
         )
 
-    def submit(
-        self,
-        *,
-        spec: ModelSpec,
-        data_settings: DataSettings,
-        training_settings: TrainingSettings,
-        probes: OptionalArray = None,
-        name: str | None = None,
-        exercise: str | None = None,
-        sweep: str | None = None,
-        start: bool = True,
-    ) -> RunRecord:
-        """Queue a run owned by the user (BudgetError when a student's run is over the class budget).
+    def submit(self, request: RunRequest, *, start: bool = True) -> RunRecord:
+        """Queue the run `request` describes, owned by the user whatever owner it names (BudgetError
+        when a student's run is over the class budget).
 
         `start=False` only records it queued, for a scheduler elsewhere (the server's) to start.
         """
-        self._check_budget(spec, data_settings, training_settings)
+        self._check_budget(request.spec, request.data_settings, request.training_settings)
+        owned = request.owned_by(self.user.id)
         if not start:
-            return self._store.create_run(
-                spec=spec,
-                data_settings=data_settings,
-                training_settings=training_settings,
-                name=name,
-                owner=self.user.id,
-                exercise=exercise,
-                sweep=sweep,
-            )
-        return self._scheduler.submit(
-            spec=spec,
-            data_settings=data_settings,
-            training_settings=training_settings,
-            probes=probes,
-            name=name,
-            owner=self.user.id,
-            exercise=exercise,
-            sweep=sweep,
-        )
+            return self._store.create_run(owned)
+        return self._scheduler.submit(owned)
 
     def stop(self, run_id: str) -> RunRecord:
         """Stop one of the user's runs (queued: at once; live: after its current batch)."""

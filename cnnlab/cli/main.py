@@ -17,6 +17,7 @@ from cnnlab.cli import sweep as cli_sweep
 from cnnlab.cli import trained as cli_trained
 from cnnlab.errors import CnnLabError, SpecError
 from cnnlab.model import shapes
+from cnnlab.run_request import RunRequest
 from cnnlab.specs import ModelSpec
 from cnnlab.store.statuses import Status
 
@@ -227,10 +228,12 @@ _TRAIN_OPTIONS: dict[str, Callable[[str], object]] = {
 
 
 def _train_help(option: str) -> str:
+    from cnnlab.setting_ranges import TRAINING_RANGES
     from cnnlab.specs import DataSettings, TrainingSettings
 
     default = getattr(DataSettings() if option in _DATA_OPTIONS else TrainingSettings(), option)
-    return f"default: {default}"
+    limits = TRAINING_RANGES.get(option) if option not in _DATA_OPTIONS else None
+    return f"default: {default}" + (f"; in {limits.describe()}" if limits is not None else "")
 
 
 def _train_settings(arguments: argparse.Namespace) -> tuple[ModelSpec, DataSettings, TrainingSettings]:
@@ -297,7 +300,9 @@ def _command_train(arguments: argparse.Namespace) -> int:
     runner = scheduling.Scheduler(warm=False).start()
     acting = cli_access.runs(arguments, owner=arguments.owner, scheduler=runner)
     try:
-        run = acting.submit(spec=spec, data_settings=data, training_settings=training, name=arguments.name)
+        run = acting.submit(
+            RunRequest(spec=spec, data_settings=data, training_settings=training, name=arguments.name)
+        )
     except CnnLabError:
         runner.shutdown()
         raise

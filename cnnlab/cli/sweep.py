@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from cnnlab.cli import access as cli_access
 from cnnlab.errors import CnnLabError
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue import sweep_plan, sweeps
 from cnnlab.runs.queue.sweep_plan import TRAINING_SETTINGS
 from cnnlab.store import statuses
@@ -112,26 +113,9 @@ class _OwnedRuns:
     def __init__(self, access: RunAccess, start: bool) -> None:
         self.access, self.start = access, start
 
-    def submit(
-        self,
-        *,
-        spec: ModelSpec,
-        data_settings: DataSettings,
-        training_settings: TrainingSettings,
-        name: str | None = None,
-        exercise: str | None = None,
-        sweep: str | None = None,
-    ) -> RunRecord:
+    def submit(self, request: RunRequest) -> RunRecord:
         """Queue one run of the sweep, owned by the acting user and checked against the class budget."""
-        return self.access.submit(
-            spec=spec,
-            data_settings=data_settings,
-            training_settings=training_settings,
-            name=name,
-            exercise=exercise,
-            sweep=sweep,
-            start=self.start,
-        )
+        return self.access.submit(request, start=self.start)
 
 
 def command_sweep(arguments: argparse.Namespace, train_settings: TrainSettings) -> int:

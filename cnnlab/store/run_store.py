@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnnlab.errors import RunError
-from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
+from cnnlab.run_request import RunRequest
+from cnnlab.specs import TrainingSettings
 from cnnlab.store import database, fair_queue, metrics, names, records, statuses, transfer
 from cnnlab.store.artifacts import NamedArrays, RunArtifacts, SnapshotArrays
 from cnnlab.store.database import DatabaseError
@@ -123,24 +124,19 @@ class Store:
 
     # Runs.
 
-    def create_run(
-        self,
-        *,
-        spec: ModelSpec,
-        data_settings: DataSettings,
-        training_settings: TrainingSettings,
-        name: str | None = None,
-        owner: str = "local",
-        parent_id: str | None = None,
-        parent_epoch: int | None = None,
-        status: Status = Status.QUEUED,
-        exercise: str | None = None,
-        sweep: str | None = None,
-    ) -> RunRecord:
-        """Record a new run (queued by default) with its model, data and training settings.
+    def create_run(self, request: RunRequest, *, status: Status = Status.QUEUED) -> RunRecord:
+        """Record a new run (queued by default) as `request` describes it: model, data and training
+        settings, name, owner, and its exercise, sweep and parent if it has them.
 
-        `exercise` and `sweep` tag it with the exercise it was started from and the sweep it belongs to.
+        The request's `probes` are not written here; `Scheduler.submit` writes them.
         """
+        spec, data_settings, training_settings = (
+            request.spec,
+            request.data_settings,
+            request.training_settings,
+        )
+        name, owner, exercise, sweep = request.name, request.owner, request.exercise, request.sweep
+        parent_id, parent_epoch = request.parent_id, request.parent_epoch
         now = time.time()
         run_id = records.new_run_id(now)
         status = statuses.check_status(status)

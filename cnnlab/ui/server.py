@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import logging
 import threading
@@ -15,8 +16,8 @@ from streamlit import runtime
 
 from cnnlab.classroom.access import RunAccess
 from cnnlab.classroom.limits import Limits
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue import scheduler as scheduler_module
-from cnnlab.share import Setup
 from cnnlab.store import probes
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store, default_home
@@ -149,15 +150,10 @@ def snapshot(run_id: str, epoch: int, kind: str) -> dict[str, np.ndarray]:
     return _snapshot_version(str(store().home), run_id, epoch, kind, modified)
 
 
-def submit(setup: Setup, name: str | None = None, exercise: str | None = None) -> RunRecord:
-    """Queue a training run for a setup (tagged with its exercise, if any); it starts as soon as a worker is
-    free, following the pinned probes."""
-    pinned = probes.for_input_shape(store(), setup.model.input_shape)
-    return scheduler().submit(
-        spec=setup.model,
-        data_settings=setup.data,
-        training_settings=setup.training,
-        name=name,
-        probes=pinned,
-        exercise=exercise,
-    )
+def submit(request: RunRequest) -> RunRecord:
+    """Queue the run `request` describes, owned by this session's user; it starts as soon as a worker is
+    free, following the pinned probes (unless the request brings its own)."""
+    if request.probes is None:
+        pinned = probes.for_input_shape(store(), request.spec.input_shape)
+        request = dataclasses.replace(request, probes=pinned)
+    return scheduler().submit(request)

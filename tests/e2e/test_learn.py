@@ -137,6 +137,7 @@ def test_real_model_section_with_a_trained_run(app_url: str, app_home: Path, pag
     import keras
     from sklearn.datasets import load_digits
 
+    from cnnlab.run_request import RunRequest
     from cnnlab.specs import DataSettings, LayerSpec, ModelSpec, TrainingSettings
     from cnnlab.store.run_store import Store
     from cnnlab.store.statuses import Status
@@ -156,10 +157,12 @@ def test_real_model_section_with_a_trained_run(app_url: str, app_home: Path, pag
     model.fit(digits.images[..., None] / 16.0, digits.target, epochs=3, batch_size=64, verbose=0)
     store = Store(app_home)
     run = store.create_run(
-        spec=ModelSpec((8, 8, 1), (LayerSpec("Flatten"),), name="digits"),
-        data_settings=DataSettings(),
-        training_settings=TrainingSettings(),
-        name="digits cnn",
+        RunRequest(
+            spec=ModelSpec((8, 8, 1), (LayerSpec("Flatten"),), name="digits"),
+            data_settings=DataSettings(),
+            training_settings=TrainingSettings(),
+            name="digits cnn",
+        ),
         status=Status.COMPLETED,
     )
     store.save_checkpoint(run.id, "latest", 3, model.save)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from cnnlab.model import presets
+from cnnlab.run_request import RunRequest
 from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
@@ -48,10 +49,12 @@ def test_the_runs_table_moves_with_the_run_and_a_row_opens_it(
 ) -> None:
     store = Store(app_home)
     run = store.create_run(
-        spec=presets.get("digits_default").spec,
-        data_settings=DataSettings(),
-        training_settings=TrainingSettings(epochs=3),
-        name="table run",
+        RunRequest(
+            spec=presets.get("digits_default").spec,
+            data_settings=DataSettings(),
+            training_settings=TrainingSettings(epochs=3),
+            name="table run",
+        )
     )
     store.set_status(run.id, Status.STARTING)
     page.goto(f"{app_url}/runs")

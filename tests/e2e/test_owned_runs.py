@@ -21,6 +21,7 @@ from waiting import wait_until
 
 from cnnlab import specs
 from cnnlab.model import presets
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue.scheduler import Scheduler
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
@@ -86,11 +87,13 @@ def stand_in_worker(home: Path, run_id: str) -> Iterator[None]:
 
 def _queue(store: Store, owner: str, name: str) -> RunRecord:
     return store.create_run(
-        spec=presets.get("digits_default").spec,
-        data_settings=specs.DataSettings(subset=300),
-        training_settings=specs.TrainingSettings(epochs=1),
-        owner=owner,
-        name=name,
+        RunRequest(
+            spec=presets.get("digits_default").spec,
+            data_settings=specs.DataSettings(subset=300),
+            training_settings=specs.TrainingSettings(epochs=1),
+            owner=owner,
+            name=name,
+        )
     )
 
 
@@ -112,11 +115,13 @@ def test_students_see_their_own_runs_and_queue_in_fair_turn(
     url, home, provider = classroom
     store = Store(home)
     holder = store.create_run(
-        spec=presets.get("digits_default").spec,
-        data_settings=specs.DataSettings(),
-        training_settings=specs.TrainingSettings(),
-        owner="teacher:lee",
-        name="holds the slot",
+        RunRequest(
+            spec=presets.get("digits_default").spec,
+            data_settings=specs.DataSettings(),
+            training_settings=specs.TrainingSettings(),
+            owner="teacher:lee",
+            name="holds the slot",
+        )
     )
     store.set_status(holder.id, Status.STARTING)
     store.set_status(holder.id, Status.RUNNING)

@@ -26,6 +26,7 @@ from waiting import wait_until
 
 from cnnlab import specs
 from cnnlab.model import presets
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue.executor import process_alive
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
@@ -144,10 +145,12 @@ def test_a_run_survives_a_server_restart_and_a_lost_worker_shows_as_interrupted(
     url = server.start()
     # A run queued in the store is started by the server's scheduler, as one from the Train page is.
     run = store.create_run(
-        spec=presets.get("digits_default").spec,
-        data_settings=specs.DataSettings(),
-        training_settings=specs.TrainingSettings(epochs=EPOCHS),
-        name="restart test",
+        RunRequest(
+            spec=presets.get("digits_default").spec,
+            data_settings=specs.DataSettings(),
+            training_settings=specs.TrainingSettings(epochs=EPOCHS),
+            name="restart test",
+        )
     )
     _open_run(page, url, run.id)  # The server's scheduler starts with the first page shown.
     wait_until(lambda: store.get_run(run.id).last_epoch >= 2, "two epochs trained under the first server")

@@ -2,12 +2,13 @@
 
 `LocalProcessExecutor` starts `python -m cnnlab.runs.worker.main` on this machine (a fresh interpreter,
 never `fork`: TensorFlow deadlocks after it) with its output in the run's `worker.log`, and keeps
-one warm worker (TensorFlow imported, waiting for a run id on its input) ready while a slot is
-free, so the next run starts without waiting for a TensorFlow import.
+one warm worker (TensorFlow imported, waiting for a `TakeRun` message on its input) ready while a
+slot is free, so the next run starts without waiting for a TensorFlow import. The messages both ways
+are JSON lines, written and read by `cnnlab.runs.queue.worker_messages`.
 
 With `reuse` (the scheduler's default) a worker that ends a run cleanly stays alive: it clears
-Keras's state, says so on its output pipe ("done RUN more") and becomes the warm worker that takes
-the next run, so runs that queue behind a busy slot start without a TensorFlow import and without
+Keras's state, says so on its output pipe (a `RunDone` message with `more`) and becomes the warm
+worker that takes the next run, so runs that queue behind a busy slot start without a TensorFlow import and without
 a spare process competing for the cores while a run trains (`benchmarks/warm_workers.py` measures
 both). A run that fails, or a worker that has served `MAX_RUNS_PER_WORKER` runs, ends its process,
 so a crash or a leak stays with one worker. A cluster executor can implement the same protocol;
@@ -17,6 +18,7 @@ so a crash or a leak stays with one worker. A cluster executor can implement the
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -29,12 +31,15 @@ from typing import IO, Protocol
 import psutil
 
 import cnnlab
+from cnnlab.runs.queue import worker_messages
 from cnnlab.runs.queue.job import DEFAULT_ENTRY
+
+logger = logging.getLogger(__name__)
 
 WARM_RETRY_SECONDS = 30.0  # after a warm worker dies while waiting, wait this long before the next
 MAX_RUNS_PER_WORKER = 25  # a reused worker ends after this many runs, so a slow leak cannot grow for ever
 # A submit that finds no warm worker while a reused worker is busy waits this long for it: the
-# slot was freed by that worker's run ending, and its "done" line follows the status by milliseconds.
+# slot was freed by that worker's run ending, and its `RunDone` message follows the status by milliseconds.
 FINISHING_WAIT_SECONDS = 1.0
 
 
@@ -157,18 +162,22 @@ class LocalProcessExecutor:
         return process
 
     def _read_reports(self, process: subprocess.Popen[bytes]) -> None:
-        """Follow a reused worker's reports: "done RUN more" makes it the warm worker, "done RUN last" not."""
+        """Follow a reused worker's reports: a `RunDone` with `more` makes it the warm worker, without not."""
         assert process.stdout is not None
         for line in process.stdout:
-            words = line.decode(errors="replace").split()
-            if len(words) != 3 or words[0] != "done":
+            try:
+                message = worker_messages.decode(line)
+            except ValueError:
+                logger.warning("Worker %s wrote a line that is no message: %r", process.pid, line)
+                continue
+            if not isinstance(message, worker_messages.RunDone):
                 continue
             with self._lock:
-                self._finished.add(words[1])
-                if words[2] == "more" and self._warm_process is None and process.poll() is None:
+                self._finished.add(message.run_id)
+                if message.more and self._warm_process is None and process.poll() is None:
                     self._warm_process = process
                     self._became_idle.notify_all()
-                elif words[2] == "more":
+                elif message.more:
                     # One warm worker is enough: let this one go (it exits when its input closes).
                     self._let_go(process)
         process.stdout.close()
@@ -184,7 +193,7 @@ class LocalProcessExecutor:
 
     @staticmethod
     def _let_go(process: subprocess.Popen[bytes]) -> None:
-        """Close a waiting worker's input, so it exits instead of reading another run id."""
+        """Close a waiting worker's input, so it exits instead of waiting for another run."""
         if process.stdin is not None:
             with contextlib.suppress(OSError):
                 process.stdin.close()
@@ -232,10 +241,10 @@ class LocalProcessExecutor:
             return process.pid
 
     def _hand_over(self, process: subprocess.Popen[bytes], run_id: str) -> bool:
-        """Write the run id to a waiting worker; a worker that is not reused gets no second one."""
+        """Hand the run to a waiting worker (a `TakeRun` message); a worker that is not reused gets no second one."""
         assert process.stdin is not None
         try:
-            process.stdin.write(f"{run_id}\n".encode())
+            process.stdin.write(worker_messages.encode(worker_messages.TakeRun(run_id)))
             process.stdin.flush()
             if not self.reuse:
                 process.stdin.close()

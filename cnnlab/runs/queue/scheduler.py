@@ -24,12 +24,12 @@ import traceback
 from pathlib import Path
 
 from cnnlab.errors import RunError
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue import executor_choice
 from cnnlab.runs.queue.capacity import default_max_workers, default_threads
 from cnnlab.runs.queue.executor import Executor, process_alive
-from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
+from cnnlab.specs import TrainingSettings
 from cnnlab.store import statuses
-from cnnlab.store.artifacts import OptionalArray
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
@@ -106,34 +106,15 @@ class Scheduler:
 
     # Runs.
 
-    def submit(
-        self,
-        *,
-        spec: ModelSpec,
-        data_settings: DataSettings,
-        training_settings: TrainingSettings,
-        probes: OptionalArray = None,
-        name: str | None = None,
-        owner: str = "local",
-        exercise: str | None = None,
-        sweep: str | None = None,
-    ) -> RunRecord:
-        """Queue a new run (see `Store.create_run`) and start it if a slot is free.
+    def submit(self, request: RunRequest) -> RunRecord:
+        """Queue a new run as `request` describes it (see `Store.create_run`) and start it if a slot is free.
 
-        `probes` (float32 images shaped like the model input) become the run's `probes` snapshot
-        before it can start, so its telemetry follows them from the first epoch.
+        The request's `probes` (float32 images shaped like the model input) become the run's `probes`
+        snapshot before it can start, so its telemetry follows them from the first epoch.
         """
-        run = self.store.create_run(
-            spec=spec,
-            data_settings=data_settings,
-            training_settings=training_settings,
-            name=name,
-            owner=owner,
-            exercise=exercise,
-            sweep=sweep,
-        )
-        if probes is not None and len(probes):
-            self.store.write_snapshot(run.id, 0, "probes", {"images": probes})
+        run = self.store.create_run(request)
+        if request.probes is not None and len(request.probes):
+            self.store.write_snapshot(run.id, 0, "probes", {"images": request.probes})
         self.tick()
         return self.store.get_run(run.id)
 
@@ -185,13 +166,15 @@ class Scheduler:
                 f"A fork from epoch {epoch} must train to a later epoch; got epochs={settings.epochs}."
             )
         run = self.store.create_run(
-            spec=parent.model_spec(),
-            data_settings=parent.data(),
-            training_settings=settings,
-            name=name if name is not None else f"{parent.name} (fork of epoch {epoch})",
-            owner=owner if owner is not None else parent.owner,
-            parent_id=parent.id,
-            parent_epoch=epoch,
+            RunRequest(
+                spec=parent.model_spec(),
+                data_settings=parent.data(),
+                training_settings=settings,
+                name=name if name is not None else f"{parent.name} (fork of epoch {epoch})",
+                owner=owner if owner is not None else parent.owner,
+                parent_id=parent.id,
+                parent_epoch=epoch,
+            )
         )
         self.store.copy_epoch_metrics(parent.id, run.id, epoch)
         self.tick()

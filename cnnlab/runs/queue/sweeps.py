@@ -17,8 +17,9 @@ from typing import Protocol
 import pandas as pd
 
 from cnnlab.errors import CnnLabError, SweepError
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue.sweep_plan import Axis, Plan, Value, format_value
-from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
+from cnnlab.specs import DataSettings
 from cnnlab.store.records import JsonValue, RunRecord
 from cnnlab.store.run_store import Store
 from cnnlab.store.sweeps import StoredSweep
@@ -29,17 +30,8 @@ ACCURACY_COLUMN = "best val. accuracy"
 class Submitter(Protocol):
     """Anything that queues a run: `cnnlab.runs.queue.scheduler.Scheduler` or the server's access-checked runs."""
 
-    def submit(
-        self,
-        *,
-        spec: ModelSpec,
-        data_settings: DataSettings,
-        training_settings: TrainingSettings,
-        name: str | None = None,
-        exercise: str | None = None,
-        sweep: str | None = None,
-    ) -> RunRecord:
-        """Queue one run and return its record."""
+    def submit(self, request: RunRequest) -> RunRecord:
+        """Queue the run `request` describes and return its record."""
         ...
 
 
@@ -159,12 +151,15 @@ def submit(
     for number, planned in enumerate(plan.runs, 1):
         try:
             run = submitter.submit(
-                spec=planned.spec,
-                data_settings=data_settings,
-                training_settings=planned.training,
-                name=f"{sweep.name}: {planned.label()}",
-                exercise=exercise,
-                sweep=sweep.id,
+                RunRequest(
+                    spec=planned.spec,
+                    data_settings=data_settings,
+                    training_settings=planned.training,
+                    name=f"{sweep.name}: {planned.label()}",
+                    owner=owner,
+                    exercise=exercise,
+                    sweep=sweep.id,
+                )
             )
         except CnnLabError as error:
             raise SweepError(

@@ -5,9 +5,10 @@ never by `fork`: TensorFlow deadlocks in a forked child. A warm worker
 (`python -m cnnlab.runs.worker.main --warm`) imports TensorFlow (without the scikit-learn Keras would
 import for wrappers CNN Lab never uses), runs a first run's path once on a throwaway model
 (`cnnlab.runs.worker.first_step.warm_up`; skipped when a run id is waiting already) and then waits for a
-run id on its standard input, so a run starts training as soon as it is handed over. With
-`--reuse N` it takes up to N runs one after the other: after each it reports "done RUN_ID more" (or
-"last") on its standard output, which the executor reads, then clears Keras's state while it waits for
+`TakeRun` message on its standard input, so a run starts training as soon as it is handed over. With
+`--reuse N` it takes up to N runs one after the other: after each it reports a `RunDone` message
+(with `more` if it waits for another) on its standard output, which the executor reads (JSON lines,
+`cnnlab.runs.queue.worker_messages`), then clears Keras's state while it waits for
 the next run id; each run's output goes to that run's `worker.log`, and a failed run ends the process.
 
 The worker sets TensorFlow's thread counts before TensorFlow starts, sends a heartbeat to the
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import TextIO
 
 from cnnlab.errors import CnnLabError, RunError
+from cnnlab.runs.queue import worker_messages
 from cnnlab.runs.queue.job import DEFAULT_ENTRY, Control, Job, Outcome
 from cnnlab.runs.worker import devices, threads
 from cnnlab.store.run_store import DatabaseError, Store
@@ -269,6 +271,20 @@ def clear_between_runs() -> None:
         gc.collect()
 
 
+def _next_run_id() -> str | None:
+    """The run id of the next `TakeRun` message on standard input; None when the input closes."""
+    line = sys.stdin.readline()
+    if not line.strip():
+        return None
+    message = worker_messages.decode(line)
+    if not isinstance(message, worker_messages.TakeRun):
+        raise RunError(
+            f"A worker reads TakeRun messages on its input; got {message!r}. "
+            "Hand runs over with cnnlab.runs.queue.worker_messages.encode(TakeRun(run_id))."
+        )
+    return message.run_id
+
+
 def serve(store: Store, job: Job, runs: int, report: TextIO) -> int:
     """Take up to `runs` run ids from stdin one after the other; report each ended run on `report`.
 
@@ -277,14 +293,14 @@ def serve(store: Store, job: Job, runs: int, report: TextIO) -> int:
     does not wait for it.
     """
     for served in range(runs):
-        run_id = sys.stdin.readline().strip()
-        if not run_id:
+        run_id = _next_run_id()
+        if run_id is None:
             return 0  # The executor let this worker go.
         _redirect_output(store.run_folder(run_id) / "worker.log")
         status = run_job(run_id, store, job, served=served)
         more = status != Status.FAILED and served + 1 < runs
         try:
-            report.write(f"done {run_id} {'more' if more else 'last'}\n")
+            report.write(worker_messages.encode(worker_messages.RunDone(run_id, more)).decode())
             report.flush()
         except (BrokenPipeError, ValueError):
             return 0  # The server went away: nothing will hand this worker another run.
@@ -341,10 +357,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(store, job, arguments.reuse, report)
     if arguments.warm:
         job = load_job(arguments.entry, warm_up=True, slot_folder=store.home / "workers")
-        line = sys.stdin.readline().strip()
-        if not line:
+        waiting = _next_run_id()
+        if waiting is None:
             return 0  # The scheduler went away before handing over a run.
-        run_id = line
+        run_id = waiting
         _redirect_output(store.run_folder(run_id) / "worker.log")
     else:
         run_id, job = arguments.run_id, arguments.entry

@@ -23,32 +23,13 @@ from cnnlab.data import datasets, generated, standard_sets
 from cnnlab.errors import CnnLabError, SpecError
 from cnnlab.model import catalogue
 from cnnlab.model.parameters import LayerType, Parameter
+from cnnlab.setting_ranges import AUGMENTATION_RANGES, BATCH_SIZES, TRAINING_RANGES, Range, bound_text
 from cnnlab.specs import AugmentationSettings, DataSettings, LayerSpec, ModelSpec, TrainingSettings
 
 Settings = TypeVar("Settings", AugmentationSettings, DataSettings, TrainingSettings)
 
-# The widgets' ranges: the Train page's form, the Data page's forms and the Model page's input row.
-BATCH_SIZES = (8, 16, 32, 64, 128, 256, 512)
-TRAINING_RANGES: dict[str, tuple[float, float]] = {
-    "learning_rate": (1e-6, 10.0),
-    "epochs": (1, 500),
-    "momentum": (0.0, 0.99),
-    "weight_decay": (0.0, 1.0),
-    "schedule_step_epochs": (1, 100),
-    "schedule_decay_rate": (0.05, 1.0),
-    "plateau_factor": (0.05, 0.95),
-    "plateau_patience": (1, 50),
-    "l2": (0.0, 1.0),
-    "seed": (0, 2**31 - 1),
-    "early_stopping_patience": (1, 100),
-}
-AUGMENTATION_RANGES: dict[str, tuple[float, float]] = {
-    "rotation": (0.0, 0.5),
-    "zoom": (0.0, 0.5),
-    "translation": (0.0, 0.5),
-    "shear": (0.0, 0.5),
-    "contrast": (0.0, 0.9),
-}
+# The widgets' ranges: the Data page's forms and the Model page's input row. The training settings'
+# ranges, the augmentation's included, are in `cnnlab.setting_ranges`, which the specs enforce too.
 DATA_RANGES: dict[str, tuple[float, float]] = {
     "image_size": (datasets.MINIMUM_IMAGE_SIZE, datasets.MAXIMUM_IMAGE_SIZE),
     "subset": (1, 100_000),
@@ -100,12 +81,35 @@ def _read_training(data: Any, default: TrainingSettings) -> tuple[TrainingSettin
     """Training settings read leniently, the nested augmentation settings too."""
     notes: list[str] = []
     if isinstance(data, Mapping) and "augmentation" in data:
-        augmentation, notes = _lenient_settings(
-            AugmentationSettings, data["augmentation"], "augmentation settings", default.augmentation
+        raw = data["augmentation"]
+        if isinstance(raw, Mapping):
+            raw, notes = _into_ranges(raw, AUGMENTATION_RANGES, "The augmentation")
+        augmentation, augmentation_notes = _lenient_settings(
+            AugmentationSettings, raw, "augmentation settings", default.augmentation
         )
+        notes += augmentation_notes
         data = {**data, "augmentation": augmentation}
+    if isinstance(data, Mapping):
+        data, range_notes = _into_ranges(data, TRAINING_RANGES, "The training setting")
+        notes += range_notes
     training, training_notes = _lenient_settings(TrainingSettings, data, "training settings", default)
     return training, notes + training_notes
+
+
+def _into_ranges(
+    data: Mapping[str, Any], ranges: Mapping[str, Range], where: str
+) -> tuple[dict[str, Any], list[str]]:
+    """`data` with every number outside its range moved to the range's nearest end, and a note for
+    each; the specs refuse such numbers, the widgets could not show them."""
+    kept = dict(data)
+    notes = []
+    for name, limits in ranges.items():
+        value = kept.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            kept[name], note = _clamped(value, limits.bounds(), name, where)
+            if note:
+                notes.append(note)
+    return kept, notes
 
 
 def _lenient_settings(
@@ -140,18 +144,16 @@ def _clamped(value: Any, limits: tuple[float, float], name: str, where: str) -> 
     if lowest <= value <= highest:
         return value, None
     bounded = type(value)(min(max(value, lowest), highest))
-    return bounded, f"{where} {name}={value!r} is outside {lowest:g} to {highest:g}; {bounded!r} is used."
+    return bounded, (
+        f"{where} {name}={value!r} is outside {bound_text(lowest)} to {bound_text(highest)}; {bounded!r} is used."
+    )
 
 
 def fit_training(settings: TrainingSettings) -> tuple[TrainingSettings, list[str]]:
     """Training settings within the Train and Data pages' widgets, with a note per change."""
     changes: dict[str, Any] = {}
     notes = []
-    for name, limits in TRAINING_RANGES.items():
-        value, note = _clamped(getattr(settings, name), limits, name, "The training setting")
-        if note:
-            changes[name] = value
-            notes.append(note)
+    # The specs keep every number within its range; the batch size must also be one the page offers.
     if settings.batch_size not in BATCH_SIZES:
         nearest = min(BATCH_SIZES, key=lambda size: (abs(size - settings.batch_size), size))
         changes["batch_size"] = nearest
@@ -159,14 +161,6 @@ def fit_training(settings: TrainingSettings) -> tuple[TrainingSettings, list[str
             f"The training setting batch_size={settings.batch_size} is not one the Train page offers "
             f"({', '.join(map(str, BATCH_SIZES))}); {nearest} is used."
         )
-    augmentation_changes: dict[str, Any] = {}
-    for name, limits in AUGMENTATION_RANGES.items():
-        value, note = _clamped(getattr(settings.augmentation, name), limits, name, "The augmentation")
-        if note:
-            augmentation_changes[name] = value
-            notes.append(note)
-    if augmentation_changes:
-        changes["augmentation"] = dataclasses.replace(settings.augmentation, **augmentation_changes)
     return dataclasses.replace(settings, **changes), notes
 
 

@@ -11,6 +11,7 @@ import streamlit as st
 
 from cnnlab.data import datasets, generated
 from cnnlab.data.info import DatasetInfo
+from cnnlab.setting_ranges import AUGMENTATION_RANGES
 from cnnlab.specs import AugmentationSettings, DataSettings
 from cnnlab.ui.session import controls, state
 
@@ -234,8 +235,7 @@ def augmentation_form(current: AugmentationSettings) -> AugmentationSettings:
     )
     rotation = columns[1].slider(
         "Rotation (fraction of a turn)",
-        0.0,
-        0.5,
+        *AUGMENTATION_RANGES["rotation"].bounds(),
         current.rotation,
         0.01,
         key="augment_rotation",
@@ -243,12 +243,16 @@ def augmentation_form(current: AugmentationSettings) -> AugmentationSettings:
         help="0.05 is about 18 degrees either way.",
     )
     zoom = columns[2].slider(
-        "Zoom", 0.0, 0.5, current.zoom, 0.05, key="augment_zoom", disabled=controls.locked("augmentation")
+        "Zoom",
+        *AUGMENTATION_RANGES["zoom"].bounds(),
+        current.zoom,
+        0.05,
+        key="augment_zoom",
+        disabled=controls.locked("augmentation"),
     )
     translation = columns[3].slider(
         "Shift",
-        0.0,
-        0.5,
+        *AUGMENTATION_RANGES["translation"].bounds(),
         current.translation,
         0.05,
         key="augment_translation",
@@ -257,8 +261,7 @@ def augmentation_form(current: AugmentationSettings) -> AugmentationSettings:
     )
     shear = columns[4].slider(
         "Shear",
-        0.0,
-        0.5,
+        *AUGMENTATION_RANGES["shear"].bounds(),
         current.shear,
         0.05,
         key="augment_shear",
@@ -267,8 +270,7 @@ def augmentation_form(current: AugmentationSettings) -> AugmentationSettings:
     )
     contrast = columns[5].slider(
         "Contrast",
-        0.0,
-        0.9,
+        *AUGMENTATION_RANGES["contrast"].bounds(),
         current.contrast,
         0.05,
         key="augment_contrast",

@@ -15,11 +15,10 @@ from cnnlab import share
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import training as figures
 from cnnlab.runs.queue import learning_rate_range as lr_finder
+from cnnlab.setting_ranges import TRAINING_RANGES
 from cnnlab.ui.session import state
 
 RESULT_KEY = "cnnlab_learning_rate_finder"
-SMALLEST_LEARNING_RATE = 1e-6  # The Train form's lower bound for the learning rate.
-LARGEST_LEARNING_RATE = 10.0
 
 
 def _setup_key(setup: share.Setup) -> str:
@@ -30,7 +29,7 @@ def _setup_key(setup: share.Setup) -> str:
 
 def _apply(suggestion: float) -> None:
     """Make `suggestion` the draft's learning rate and the form's value (a button callback)."""
-    learning_rate = min(max(suggestion, SMALLEST_LEARNING_RATE), LARGEST_LEARNING_RATE)
+    learning_rate = TRAINING_RANGES["learning_rate"].clamp(suggestion)
     state.set_training(dataclasses.replace(state.draft().training, learning_rate=learning_rate))
     st.session_state["learning_rate"] = learning_rate  # The form's field shows it on this rerun.
 

@@ -1,4 +1,8 @@
-"""The Train page's hyperparameter form: every field of `TrainingSettings`, with help text."""
+"""The Train page's hyperparameter form: every field of `TrainingSettings`, with help text.
+
+Each widget's minimum and maximum are the setting's range (`cnnlab.setting_ranges`), the same the
+specs and the CLI refuse beyond.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,9 @@ from typing import Any
 
 import streamlit as st
 
+from cnnlab.setting_ranges import BATCH_SIZES, TRAINING_RANGES
 from cnnlab.specs import OPTIMIZERS, SCHEDULES, TrainingSettings
 from cnnlab.ui.session import controls
-from cnnlab.ui.session.setup_entry import BATCH_SIZES, TRAINING_RANGES
 
 HELP = {
     "optimizer": "How the weights are updated from the gradients. Adam adapts per weight and is a safe start; "
@@ -26,12 +30,6 @@ HELP = {
 }
 
 
-def _whole(name: str) -> tuple[int, int]:
-    """The range of a whole-number setting as the number input takes it."""
-    lowest, highest = TRAINING_RANGES[name]
-    return int(lowest), int(highest)
-
-
 def training_form(current: TrainingSettings) -> TrainingSettings:
     """Draw the hyperparameter widgets and return the settings they describe."""
     columns = st.columns(4)
@@ -46,7 +44,7 @@ def training_form(current: TrainingSettings) -> TrainingSettings:
     )
     learning_rate = columns[1].number_input(
         "Learning rate",
-        *TRAINING_RANGES["learning_rate"],
+        *TRAINING_RANGES["learning_rate"].bounds(),
         current.learning_rate,
         format="%g",
         step=0.0005,
@@ -64,7 +62,7 @@ def training_form(current: TrainingSettings) -> TrainingSettings:
     )
     epochs = columns[3].number_input(
         "Epochs",
-        *_whole("epochs"),
+        *TRAINING_RANGES["epochs"].bounds(),
         current.epochs,
         key="epochs",
         disabled=controls.locked("epochs"),
@@ -81,7 +79,7 @@ def training_form(current: TrainingSettings) -> TrainingSettings:
         if optimizer == "sgd":
             changes["momentum"] = columns[0].slider(
                 "Momentum",
-                *TRAINING_RANGES["momentum"],
+                *TRAINING_RANGES["momentum"].bounds(),
                 current.momentum,
                 0.01,
                 key="momentum",
@@ -93,7 +91,7 @@ def training_form(current: TrainingSettings) -> TrainingSettings:
         if optimizer == "adamw":
             changes["weight_decay"] = columns[0].number_input(
                 "Weight decay",
-                *TRAINING_RANGES["weight_decay"],
+                *TRAINING_RANGES["weight_decay"].bounds(),
                 current.weight_decay,
                 format="%g",
                 key="weight_decay",
@@ -112,7 +110,7 @@ def training_form(current: TrainingSettings) -> TrainingSettings:
             changes["schedule_step_epochs"] = int(
                 columns[1].number_input(
                     "Every (epochs)",
-                    *_whole("schedule_step_epochs"),
+                    *TRAINING_RANGES["schedule_step_epochs"].bounds(),
                     current.schedule_step_epochs,
                     key="step_epochs",
                     disabled=controls.locked("learning_rate"),
@@ -121,7 +119,7 @@ def training_form(current: TrainingSettings) -> TrainingSettings:
         if schedule in ("step", "exponential"):
             changes["schedule_decay_rate"] = columns[1].slider(
                 "Multiply by",
-                *TRAINING_RANGES["schedule_decay_rate"],
+                *TRAINING_RANGES["schedule_decay_rate"].bounds(),
                 current.schedule_decay_rate,
                 0.05,
                 key="decay_rate",
@@ -130,7 +128,7 @@ def training_form(current: TrainingSettings) -> TrainingSettings:
         if schedule == "plateau":
             changes["plateau_factor"] = columns[1].slider(
                 "Multiply by",
-                *TRAINING_RANGES["plateau_factor"],
+                *TRAINING_RANGES["plateau_factor"].bounds(),
                 current.plateau_factor,
                 0.05,
                 key="plateau_factor",
@@ -139,7 +137,7 @@ def training_form(current: TrainingSettings) -> TrainingSettings:
             changes["plateau_patience"] = int(
                 columns[1].number_input(
                     "After epochs without progress",
-                    *_whole("plateau_patience"),
+                    *TRAINING_RANGES["plateau_patience"].bounds(),
                     current.plateau_patience,
                     key="plateau_patience",
                     disabled=controls.locked("learning_rate"),
@@ -147,7 +145,7 @@ def training_form(current: TrainingSettings) -> TrainingSettings:
             )
         changes["l2"] = columns[2].number_input(
             "L2 on every kernel",
-            *TRAINING_RANGES["l2"],
+            *TRAINING_RANGES["l2"].bounds(),
             current.l2,
             format="%g",
             step=0.0001,
@@ -158,7 +156,7 @@ def training_form(current: TrainingSettings) -> TrainingSettings:
         changes["seed"] = int(
             columns[2].number_input(
                 "Seed",
-                *_whole("seed"),
+                *TRAINING_RANGES["seed"].bounds(),
                 current.seed,
                 key="seed",
                 disabled=controls.locked("training_seed"),
@@ -184,7 +182,7 @@ def training_form(current: TrainingSettings) -> TrainingSettings:
             changes["early_stopping_patience"] = int(
                 columns[3].number_input(
                     "Patience (epochs)",
-                    *_whole("early_stopping_patience"),
+                    *TRAINING_RANGES["early_stopping_patience"].bounds(),
                     current.early_stopping_patience,
                     key="patience",
                     disabled=controls.locked("early_stopping"),
