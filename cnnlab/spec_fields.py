@@ -7,10 +7,12 @@ on, whether it came from JSON, a link, the CLI or a page.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from cnnlab.errors import SpecError
@@ -66,8 +68,29 @@ def number(
     object.__setattr__(owner, name, value)
 
 
+# False while settings recorded by an earlier release are read back (`ranges_as_recorded`).
+_CHECK_RANGES: contextvars.ContextVar[bool] = contextvars.ContextVar("check_ranges", default=True)
+
+
+@contextlib.contextmanager
+def ranges_as_recorded() -> Iterator[None]:
+    """Read settings without refusing values outside today's ranges, only malformed ones.
+
+    A run recorded before a range was narrowed (say 600 epochs from the CLI, when epochs had no
+    upper end) must still open; new settings made from it (a continue, a fork) are checked again.
+    """
+    token = _CHECK_RANGES.set(False)
+    try:
+        yield
+    finally:
+        _CHECK_RANGES.reset(token)
+
+
 def within(owner: Any, name: str, limits: Range) -> None:
     """Check the numeric field `name` of `owner` against its range (`cnnlab.setting_ranges`)."""
+    if not _CHECK_RANGES.get():
+        number(owner, name, whole=limits.whole)
+        return
     number(owner, name, whole=limits.whole, minimum=limits.minimum, maximum=limits.maximum)
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from cnnlab import specs
-from cnnlab.errors import RunError
+from cnnlab.errors import RunError, SpecError
 from cnnlab.run_request import RunRequest
 from cnnlab.store import database, statuses
 from cnnlab.store.diagnoses import OVERFITTING, PLATEAU, Diagnosis
@@ -491,3 +491,24 @@ def test_a_database_from_a_newer_cnn_lab_is_refused_with_what_to_do(tmp_path: Pa
     connection.close()
     with pytest.raises(RunError, match=r"newer than the \d+ this CNN Lab knows; upgrade CNN Lab"):
         Store(tmp_path)
+
+
+def test_settings_recorded_outside_todays_ranges_still_open_and_new_ones_are_checked(store: Store) -> None:
+    """A run an earlier release recorded with 600 epochs and a 0.7 rotation (allowed then) opens as
+    recorded; settings made from it for a continue or a fork are checked against today's ranges."""
+    run = _create(store)
+    recorded = {**specs.TrainingSettings().to_dict(), "epochs": 600}
+    recorded["augmentation"] = {**recorded["augmentation"], "rotation": 0.7}
+    with sqlite3.connect(store.database_path) as connection:
+        connection.execute(
+            "UPDATE runs SET training_settings = ? WHERE id = ?", (json.dumps(recorded), run.id)
+        )
+    settings = store.get_run(run.id).training()
+    assert settings.epochs == 600 and settings.augmentation.rotation == 0.7
+    with pytest.raises(SpecError, match=r"rotation must be a number in \[0, 0.5\]; got 0.7"):
+        specs.TrainingSettings.from_dict(settings.to_dict())
+    broken = {**recorded, "epochs": "many"}
+    with sqlite3.connect(store.database_path) as connection:
+        connection.execute("UPDATE runs SET training_settings = ? WHERE id = ?", (json.dumps(broken), run.id))
+    with pytest.raises(SpecError, match="epochs"):
+        store.get_run(run.id).training()

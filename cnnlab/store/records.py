@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, TypeAlias
 
-from cnnlab import specs
+from cnnlab import spec_fields, specs
 from cnnlab.store import statuses
 from cnnlab.store.statuses import Status
 
@@ -140,12 +140,15 @@ class RunRecord:
         return specs.ModelSpec.from_dict(self.spec)
 
     def data(self) -> specs.DataSettings:
-        """The data settings as a `specs.DataSettings`."""
-        return specs.DataSettings.from_dict(self.data_settings)
+        """The data settings as a `specs.DataSettings` (as recorded: see `training`)."""
+        with spec_fields.ranges_as_recorded():
+            return specs.DataSettings.from_dict(self.data_settings)
 
     def training(self) -> specs.TrainingSettings:
-        """The training settings as a `specs.TrainingSettings`."""
-        return specs.TrainingSettings.from_dict(self.training_settings)
+        """The training settings as a `specs.TrainingSettings`, as they were recorded: a value an earlier
+        release allowed outside today's range is read, not refused."""
+        with spec_fields.ranges_as_recorded():
+            return specs.TrainingSettings.from_dict(self.training_settings)
 
     def result(self, name: str) -> float | None:
         """The numeric result `name` (e.g. "test_accuracy") as a float, or None if it has none."""
