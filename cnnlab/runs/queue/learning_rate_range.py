@@ -257,13 +257,17 @@ def expected_seconds(flops_per_image: int, batch_size: int, steps: int | None = 
 
 
 def wait_message(flops_per_image: int, batch_size: int) -> str:
-    """What the learner reads while the range test runs: what it does and how long it may take."""
+    """What the learner reads while the range test runs: what it does and how long it may take.
+
+    `expected_seconds` is a busy machine's time; a quiet one takes about a third of it (the digits
+    preset: 6-9 s quiet, 15-38 s with other runs on the same two cores).
+    """
     expected = expected_seconds(flops_per_image, batch_size)
-    rounded = max(10, round(expected / 10.0) * 10)
+    quickest = max(5, round(expected / 3))
+    longest = max(20, round(2 * expected / 10) * 10)
     return (
         f"Running the range test in a worker: up to {steps_for(batch_size)} training steps at batch size "
-        f"{batch_size}. "
-        f"Expect about {rounded} s, up to {2 * rounded} s when the machine is busy…"
+        f"{batch_size}. It takes about {quickest} to {longest} s, the longer when the machine is busy…"
     )
 
 
