@@ -216,10 +216,12 @@ def suggest(
     fall = start - float(smoothed[lowest])
     if fall < DESCENT_FRACTION * start or fall <= scatter:
         reason = (
-            f"the loss never fell clearly below where it started ({start:.3g}): its smoothed value was at "
-            f"lowest {smoothed[lowest]:.3g}, at learning rate {minimum:.2g}, and single batches already "
-            f"differ by about {scatter:.2g}. Keep the learning rate you have, or try a larger batch size "
-            "or a simpler model, then run the finder again"
+            f"the loss never fell clearly below where it started ({start:.3g}) in the test's {len(raw)} "
+            f"batches: its smoothed value got down to {smoothed[lowest]:.3g} (at learning rate {minimum:.2g}), "
+            f"less than {DESCENT_FRACTION:.0%} lower, or within the scatter of single batches ({scatter:.2g}). "
+            "The model learns too slowly here for the curve to show a good rate. Keep the learning rate you "
+            "have (0.001 is a safe start for Adam; SGD usually needs 0.01 to 0.1), or try a larger batch "
+            "size and run the finder again"
         )
         return Suggestion(None, minimum, steepest, reason)
     # Where the loss reaches its floor: the first batch within a tenth of the fall of the lowest
