@@ -348,14 +348,7 @@ def new_layer(type_name: str) -> LayerSpec:
 
 
 OPTIMIZER_NAMES = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop"}
-AUGMENTATION_WORDS = {
-    "rotation": "turns",
-    "translation": "shifts",
-    "zoom": "zooms",
-    "flip": "flips",
-    "contrast": "contrast changes",
-    "shear": "shears",
-}
+AUGMENTATION_WORDS = {"rotation": "turns", "translation": "shifts", "zoom": "zooms", "flip": "flips"}
 
 
 def training_settings(preset: Preset) -> TrainingSettings:
@@ -376,7 +369,8 @@ def describe_setting(name: str, value: Any) -> str:
     if name == "learning_rate":
         return f"learning rate {float(value):g}"
     if name == "augmentation":
-        chosen: list[str] = [
+        # Contrast and shear are nouns already ("random contrast and shear").
+        chosen = [
             AUGMENTATION_WORDS.get(str(key), str(key))
             for key, amount in dict(value).items()
             if amount not in (0, "none")
