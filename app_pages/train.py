@@ -8,6 +8,7 @@ from cnnlab.run_request import RunRequest
 from cnnlab.ui import server
 from cnnlab.ui.pages.train.learning_rate_finder import finder_panel
 from cnnlab.ui.pages.train.live_run import live_view
+from cnnlab.ui.pages.train.preset_settings import preset_settings_note
 from cnnlab.ui.pages.train.sweep_form import sweep_form
 from cnnlab.ui.pages.train.training_form import training_form
 from cnnlab.ui.session import controls, state
@@ -21,6 +22,7 @@ show_dataset_line(context)
 st.caption(f"Model: **{setup.model.name}**, {len(setup.model.layers)} layers (change on the Model page).")
 
 with st.container(border=True):
+    preset_settings_note(setup.training)
     state.set_training(training_form(setup.training))
     augmentation = state.draft().training.augmentation
     if augmentation.active:

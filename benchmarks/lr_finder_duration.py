@@ -27,6 +27,11 @@ from cnnlab.runs.queue import learning_rate_range
 from cnnlab.runs.worker import lr_finder
 
 
+def shown(suggestion: float | None) -> str:
+    """A suggestion as printed: three significant digits, or "none" when the test found no descent."""
+    return "none" if suggestion is None else f"{suggestion:.3g}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -48,8 +53,8 @@ def main() -> None:
         print(
             f"  round {round_number + 1} (seed {round_number}): {len(result.learning_rates)} batches, "
             f"{result.seconds:.2f} s here, {worker[-1]:.2f} s in a worker; suggestions "
-            f"{result.suggestion:.3g} here, {in_worker.suggestion:.3g} in the worker "
-            f"(preset: {settings.learning_rate:g}, ratio {result.suggestion / settings.learning_rate:.2f})"
+            f"{shown(result.suggestion)} here, {shown(in_worker.suggestion)} in the worker "
+            f"(preset: {settings.learning_rate:g})"
         )
     print(
         f"median: {statistics.median(here):.2f} s for the test, {statistics.median(worker):.2f} s with a worker"

@@ -155,3 +155,5 @@ def test_the_learning_rate_finder_plots_the_loss_on_a_log_axis_with_the_suggesti
     ]
     assert figure.layout.shapes[0].x0 == 1e-3 and "suggested 0.001" in figure.layout.annotations[0].text
     serialised(figure)
+    nothing = FinderResult(rates, losses, losses, None, 1e-2, 3e-3, True, 1.0, "the loss never fell")
+    assert not training.learning_rate_finder(nothing).layout.shapes  # No line where nothing is suggested.

@@ -86,3 +86,21 @@ def test_article_training_settings_compile_and_train_in_keras(name: str) -> None
 def test_the_fine_tuning_preset_keeps_the_articles_optimizer() -> None:
     settings = TrainingSettings(**presets.get("vgg16_finetune_binary").training)
     assert (settings.optimizer, settings.learning_rate) == ("rmsprop", 2e-5)
+
+
+def test_a_presets_training_settings_are_the_defaults_with_its_own_and_are_said_in_plain_words() -> None:
+    three_conv = presets.get("mnist_three_conv")
+    assert presets.training_settings(three_conv) == TrainingSettings(epochs=5, batch_size=64)
+    default = presets.get(presets.DEFAULT_PRESET)
+    assert presets.training_settings(default).batch_size == TrainingSettings().batch_size
+    assert presets.carried_settings(three_conv, TrainingSettings(batch_size=64)) == ["batch size 64"]
+    assert presets.carried_settings(default, presets.training_settings(default)) == [
+        "40 epochs",
+        "random turns, shifts and zooms of the training images",
+    ]
+    fine_tuning = presets.get("vgg16_finetune_binary")
+    assert presets.carried_settings(fine_tuning, presets.training_settings(fine_tuning)) == [
+        "the RMSprop optimizer",
+        "learning rate 2e-05",
+        "5 epochs",
+    ]

@@ -355,10 +355,13 @@ def _print_diagnoses(store: Store, run_id: str) -> list[str]:
 
 
 def _command_lr_find(arguments: argparse.Namespace) -> int:
+    from cnnlab.model import shapes
     from cnnlab.runs.queue import learning_rate_range as lr_finder
 
     spec, data, training = _train_settings(arguments)
-    print("running the learning-rate range test in a worker process...", file=sys.stderr, flush=True)
+    print(
+        lr_finder.wait_message(shapes.analyse(spec).flops, training.batch_size), file=sys.stderr, flush=True
+    )
     result = lr_finder.find_learning_rate_in_worker(spec, data, training)
     print(result.summary())
     return 0

@@ -26,9 +26,10 @@ DIAGNOSIS_COLOURS = {
     "plateau": "#7f7f7f",
 }
 LEARNING_RATE_FINDER_EXPLANATION = (
-    "The learning rate grew from tiny to huge over about 100 batches on a copy of the model: where the "
+    "The learning rate grew from tiny to huge over 100 batches or more on a copy of the model: where the "
     "loss falls fastest the model learns, where it shoots up the steps are too big. The dashed line is "
-    "the suggestion, a tenth of the learning rate at the lowest loss."
+    "the suggestion: on the falling slope, a tenth of the learning rate at which the loss reached its "
+    "lowest level."
 )
 
 
@@ -123,7 +124,7 @@ def _mark_diagnoses(
 
 def learning_rate_finder(result: FinderResult) -> go.Figure:
     """The range test: raw loss (faint) and smoothed loss against the learning rate on a log axis,
-    with the suggestion marked (`LEARNING_RATE_FINDER_EXPLANATION` says how to read it)."""
+    with the suggestion marked when there is one (`LEARNING_RATE_FINDER_EXPLANATION` says how to read it)."""
     figure = go.Figure()
     figure.add_trace(
         go.Scatter(
@@ -144,11 +145,12 @@ def learning_rate_finder(result: FinderResult) -> go.Figure:
             line={"color": TRAIN_COLOUR},
         )
     )
-    figure.add_vline(
-        x=result.suggestion,
-        line={"dash": "dash", "color": VALIDATION_COLOUR},
-        annotation_text=f"suggested {result.suggestion:.2g}",
-    )
+    if result.suggestion is not None:
+        figure.add_vline(
+            x=result.suggestion,
+            line={"dash": "dash", "color": VALIDATION_COLOUR},
+            annotation_text=f"suggested {result.suggestion:.2g}",
+        )
     # From just below the lowest loss to a little above the start: the explosion runs off the top.
     lowest, highest = min(result.smoothed_losses), result.smoothed_losses[0]
     figure.update_layout(

@@ -8,7 +8,7 @@ from typing import Any
 
 from cnnlab.errors import SpecError
 from cnnlab.model import catalogue, shapes
-from cnnlab.specs import LayerSpec, ModelSpec
+from cnnlab.specs import LayerSpec, ModelSpec, TrainingSettings
 
 DEFAULT_PRESET = "digits_default"
 
@@ -345,6 +345,49 @@ def adapt(spec: ModelSpec, input_shape: tuple[int, int, int], num_classes: int) 
 def new_layer(type_name: str) -> LayerSpec:
     """A layer of `type_name` with the catalogue's starting values."""
     return LayerSpec(type_name, catalogue.layer_type(type_name).initial_params())
+
+
+OPTIMIZER_NAMES = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop"}
+AUGMENTATION_WORDS = {"rotation": "turns", "translation": "shifts", "zoom": "zooms", "flip": "flips"}
+
+
+def training_settings(preset: Preset) -> TrainingSettings:
+    """The training settings loading `preset` gives: the defaults, with the ones its article used.
+
+    Nothing is kept from the settings before, so "Digits CNN (default)" restores the defaults
+    exactly, whatever another preset set.
+    """
+    return TrainingSettings(**preset.training)
+
+
+def describe_setting(name: str, value: Any) -> str:
+    """One training setting in plain words: "5 epochs", "batch size 64", "learning rate 2e-05"."""
+    if name == "epochs":
+        return f"{value} epochs"
+    if name == "optimizer":
+        return f"the {OPTIMIZER_NAMES.get(str(value), value)} optimizer"
+    if name == "learning_rate":
+        return f"learning rate {float(value):g}"
+    if name == "augmentation":
+        # Contrast and shear are nouns already ("random contrast and shear").
+        chosen = [
+            AUGMENTATION_WORDS.get(str(key), str(key))
+            for key, amount in dict(value).items()
+            if amount not in (0, "none")
+        ]
+        listed = ", ".join(chosen[:-1]) + f" and {chosen[-1]}" if len(chosen) > 1 else "".join(chosen)
+        return f"random {listed} of the training images"
+    return f"{name.replace('_', ' ')} {value}"
+
+
+def carried_settings(preset: Preset, training: TrainingSettings) -> list[str]:
+    """The training settings `preset` carries that `training` still has, in plain words (`describe_setting`)."""
+    carried = training_settings(preset)
+    return [
+        describe_setting(name, value)
+        for name, value in preset.training.items()
+        if getattr(carried, name) == getattr(training, name)
+    ]
 
 
 def summaries() -> list[tuple[Preset, shapes.Analysis]]:

@@ -1,22 +1,14 @@
 """The learning-rate finder: the range test of Smith (2015), as fastai's `lr_find` runs it.
 
 On a throw-away copy of the model (the model passed in is untouched), the learning rate grows
-exponentially from `START_LEARNING_RATE` to `END_LEARNING_RATE` over `STEPS` batches, one
-optimizer step per batch; the test stops early once the smoothed loss explodes. The loss
-against the learning rate (log axis) falls, bottoms out and shoots up: a good learning rate lies
-on the falling slope, before the bottom.
+exponentially from `START_LEARNING_RATE` to `END_LEARNING_RATE` over `steps_for(batch_size)` batches, one
+optimizer step per batch; the batches go round the training images as often as the steps need,
+and the test stops early once the smoothed loss explodes. The loss against the learning rate (log
+axis) falls, bottoms out and shoots up: a good learning rate lies on the falling slope, before the
+bottom.
 
-The suggestion is a tenth of the learning rate at the smoothed loss's minimum (fastai's
-`lr_min / 10`). The steepest descent (fastai's `steep`) is computed too and returned for the
-figure, but not suggested: on the noisy loss of a few small batches its position jumps between
-neighbouring dips, while the minimum is stable, and a tenth of it sits on the falling slope where
-training is fast and still stable. The curve is smoothed forwards and then backwards (zero
-phase): fastai's one-way moving average lags about ten batches, which moves the minimum almost a
-decade to the right and made the suggestion up to 14 times the digits preset's 0.001; the
-two-way average puts it at 0.001-0.003 for every seed tried. The test still stops on the one-way
-average, the only one known while it runs.
-
-This module is the worker's half: `cnnlab.runs.queue.learning_rate_range` starts it as
+How the curve is smoothed and what is suggested (or why nothing is) is the server's half,
+`cnnlab.runs.queue.learning_rate_range` (`smooth_curve`, `suggest`). That module starts this one as
 `python -m cnnlab.runs.worker.lr_finder`, hands it the model spec and settings as JSON on stdin,
 and reads the `FinderResult` back from the JSON file it writes.
 """
@@ -40,9 +32,9 @@ from cnnlab.runs.queue.learning_rate_range import (
     EXPLOSION_FACTOR,
     SMOOTHING,
     START_LEARNING_RATE,
-    STEPS,
     FinderResult,
-    smooth_both_ways,
+    smooth_curve,
+    steps_for,
     suggest,
 )
 from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
@@ -59,12 +51,16 @@ def find_learning_rate(
     batch_size: int = 32,
     start: float = START_LEARNING_RATE,
     end: float = END_LEARNING_RATE,
-    steps: int = STEPS,
+    steps: int | None = None,
     seed: int = 0,
 ) -> FinderResult:
-    """Run the range test on a copy of the compiled `model` (its weights and optimizer stay as they are)."""
+    """Run the range test on a copy of the compiled `model` (its weights and optimizer stay as they are).
+
+    `steps` defaults to `steps_for(batch_size)`: 100 batches, more for batches smaller than 16.
+    """
     import keras
 
+    steps = steps_for(batch_size) if steps is None else steps
     started = time.perf_counter()
     trial = keras.models.clone_model(model)
     trial.set_weights(model.get_weights())
@@ -98,17 +94,18 @@ def find_learning_rate(
             f"The learning-rate finder's first batch already gave a loss that is not finite "
             f"(at learning rate {start:g}); check the data and the model's last layer."
         )
-    smoothed = smooth_both_ways(losses)
-    suggestion, minimum, steepest = suggest(rates, smoothed)
+    smoothed = smooth_curve(losses)
+    suggested = suggest(rates, losses, smoothed)
     return FinderResult(
         learning_rates=tuple(rates),
         losses=tuple(losses),
         smoothed_losses=tuple(float(value) for value in smoothed),
-        suggestion=suggestion,
-        minimum_learning_rate=minimum,
-        steepest_learning_rate=steepest,
+        suggestion=suggested.learning_rate,
+        minimum_learning_rate=suggested.minimum_learning_rate,
+        steepest_learning_rate=suggested.steepest_learning_rate,
         stopped_early=stopped_early,
         seconds=time.perf_counter() - started,
+        reason=suggested.reason,
     )
 
 

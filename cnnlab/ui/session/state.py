@@ -24,6 +24,7 @@ from cnnlab.ui.session import setup_entry
 SETUP_KEY = "cnnlab_setup"
 NOTES_KEY = "cnnlab_setup_notes"
 LAYER_IDS_KEY = "cnnlab_layer_ids"
+PRESET_TRAINING_KEY = "cnnlab_preset_training"  # The preset whose training settings were loaded last.
 SETUP_PARAMETER = "setup"
 RUN_PARAMETER = "run"
 
@@ -177,10 +178,21 @@ def import_model(text: str) -> None:
     set_model(model)
 
 
-def load_preset(model: ModelSpec, training: TrainingSettings | None) -> None:
-    """Make a preset (already fitted to the data, or not) the draft's model, with its training settings."""
+def load_preset(model: ModelSpec, training: TrainingSettings | None, preset_name: str | None = None) -> None:
+    """Make a preset (already fitted to the data, or not) the draft's model, with its training settings.
+
+    With `training`, `preset_name` is remembered as where the training settings came from
+    (`preset_training`), for the Train page to say so.
+    """
     admitted = setup_entry.admit(share.Setup(draft().data, model, training or draft().training))
     st.session_state[NOTES_KEY] = list(admitted.notes)
     set_model(admitted.setup.model)
     if training is not None:
         set_training(admitted.setup.training)
+        st.session_state[PRESET_TRAINING_KEY] = preset_name
+
+
+def preset_training() -> str | None:
+    """The name of the preset whose training settings were loaded last in this session, if any."""
+    name: str | None = st.session_state.get(PRESET_TRAINING_KEY)
+    return name

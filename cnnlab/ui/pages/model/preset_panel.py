@@ -131,6 +131,7 @@ def preset_panel(context: DatasetContext) -> None:
         )
         preset = presets.get(preset_name)
         left.caption(f"{preset.description} *Source: {preset.source}.*")
+        left.caption(training_line(preset))
         fit = middle.checkbox(
             "Fit it to the current data",
             value=True,
@@ -164,10 +165,22 @@ def preset_panel(context: DatasetContext) -> None:
                 _load(preset, presets.adapt(preset.spec, fix.image_shape, context.num_classes))
 
 
+def training_line(preset: presets.Preset) -> str:
+    """What loading `preset` does to the training settings, in a sentence."""
+    if not preset.training:
+        return "Loading it keeps your training settings."
+    carried = [presets.describe_setting(name, value) for name, value in preset.training.items()]
+    return (
+        f"Loading it also sets the training: {', '.join(carried)}; every other training setting goes back "
+        "to its default."
+    )
+
+
 def _load(preset: presets.Preset, spec: ModelSpec) -> None:
-    """Make `spec` the draft's model with the training settings the preset's article used."""
-    training = dataclasses.replace(state.draft().training, **preset.training) if preset.training else None
-    state.load_preset(spec, training)
+    """Make `spec` the draft's model; a preset with training settings sets them over the defaults."""
+    training = presets.training_settings(preset) if preset.training else None
+    state.load_preset(spec, training, preset.name)
     if preset.training:
-        st.toast(f"Training settings from {preset.source}: {dict(preset.training)}")
+        carried = ", ".join(presets.describe_setting(name, value) for name, value in preset.training.items())
+        st.toast(f"Training settings from {preset.title}: {carried}.")
     st.rerun()

@@ -14,6 +14,7 @@ import streamlit as st
 from cnnlab import share
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import training as figures
+from cnnlab.model import shapes
 from cnnlab.runs.queue import learning_rate_range as lr_finder
 from cnnlab.setting_ranges import TRAINING_RANGES
 from cnnlab.ui.session import state
@@ -21,7 +22,7 @@ from cnnlab.ui.session import state
 RESULT_KEY = "cnnlab_learning_rate_finder"
 
 
-def _setup_key(setup: share.Setup) -> str:
+def setup_key(setup: share.Setup) -> str:
     """What the finder's answer depends on: the model, the data and the batch size."""
     training = dataclasses.replace(setup.training, learning_rate=1e-3, epochs=1)
     return share.encode(share.Setup(setup.data, setup.model, training))
@@ -35,27 +36,34 @@ def _apply(suggestion: float) -> None:
 
 
 def finder_panel(setup: share.Setup, ready: bool) -> None:
-    """The button, and once it has run, the curve, the suggestion and a button that applies it."""
+    """The button, and once it has run, the curve, the suggestion (or why there is none) and a button
+    that applies it."""
+    batch_size = setup.training.batch_size
     if st.button(
         "Find a learning rate",
         key="find_learning_rate",
         disabled=not ready,
-        help="Trains a throw-away copy of the model for about 100 batches while the learning rate grows "
-        "from 1e-7 to 10, and suggests a tenth of the learning rate where the smoothed loss was lowest.",
+        help=f"Trains a throw-away copy of the model for {lr_finder.steps_for(batch_size)} batches while the "
+        "learning rate grows from 1e-7 to 10, and suggests a learning rate where the smoothed loss falls: "
+        "a tenth of where it reached its lowest level.",
     ):
-        with st.spinner("Running the range test in a worker (a few seconds)…"):
+        flops = shapes.analyse(setup.model).flops
+        with st.spinner(lr_finder.wait_message(flops, batch_size)):
             try:
                 found = lr_finder.find_learning_rate_in_worker(setup.model, setup.data, setup.training)
             except CnnLabError as error:
                 st.error(str(error))
                 return
-        st.session_state[RESULT_KEY] = (_setup_key(setup), found)
+        st.session_state[RESULT_KEY] = (setup_key(setup), found)
     stored = st.session_state.get(RESULT_KEY)
-    if stored is None or stored[0] != _setup_key(setup):
+    if stored is None or stored[0] != setup_key(setup):
         return
     result: lr_finder.FinderResult = stored[1]
     st.plotly_chart(figures.learning_rate_finder(result), key="learning_rate_finder_figure")
     st.caption(figures.LEARNING_RATE_FINDER_EXPLANATION)
+    if result.suggestion is None:
+        st.warning(f"No learning rate suggested: {result.reason}.", icon=":material/trending_flat:")
+        return
     current = setup.training.learning_rate
     if abs(current - result.suggestion) <= 1e-12 * max(current, 1.0):
         st.success(f"The learning rate is the suggested {result.suggestion:.3g}.")
@@ -67,3 +75,4 @@ def finder_panel(setup: share.Setup, ready: bool) -> None:
         args=(result.suggestion,),
         type="primary",
     )
+    st.caption(f"Why this one: {result.reason}.")
