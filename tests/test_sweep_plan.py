@@ -49,7 +49,7 @@ def test_a_sample_of_a_grid_of_billions_takes_its_runs_by_index_in_grid_order() 
         axis("learning_rate", learning_rates),
         axis("seed", ",".join(str(index) for index in range(200))),
         axis("l2", ",".join(f"{index}e-6" for index in range(200))),
-        axis("plateau_patience", ",".join(str(index) for index in range(1, 201))),
+        axis("epochs", ",".join(str(index) for index in range(1, 201))),
     ]
     planned = plan(TWO_DROPOUTS, BASE, axes, sample=4, seed=3)
     assert planned.grid_size == 200**4
@@ -68,7 +68,7 @@ def test_a_grid_too_large_to_index_is_refused_with_its_size() -> None:
     axes = [
         axis("learning_rate", ",".join(f"{index}e-5" for index in range(1, 101))),
         axis("seed", hundred),
-        axis("plateau_patience", hundred),
+        axis("epochs", hundred),
         axis("early_stopping_patience", hundred),
         axis("schedule_step_epochs", hundred),
         axis("momentum", shares),

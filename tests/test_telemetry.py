@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from sklearn import metrics
 
+from cnnlab import specs
+from cnnlab.run_request import RunRequest
 from cnnlab.runs.views import health
 from cnnlab.runs.worker import telemetry
 from cnnlab.store.run_store import Store
@@ -191,7 +193,8 @@ def test_one_panel_pass_gives_maps_predictions_and_activations(tmp_path) -> None
     expected = model.predict(X_VAL[watcher.panel_indices], verbose=0)
     np.testing.assert_allclose(snapshots["predictions"]["panel"], expected, rtol=1e-5, atol=1e-6)
     store = Store(tmp_path)
-    run_id = "health"
+    spec = specs.ModelSpec.from_dict({"input_shape": [8, 8, 1], "layers": [{"type": "Flatten"}]})
+    run_id = store.create_run(RunRequest(spec=spec)).id
     store.write_snapshot(run_id, 1, health.KIND, snapshots[health.KIND])
     table = health.layer_health(store, run_id)
     assert table["layer"].tolist() == ["conv", "hidden", "dense"]

@@ -245,7 +245,7 @@ def test_failed_heartbeats_are_reported_and_end_the_run_saying_why(
     store: Store, capfd: pytest.CaptureFixture[str]
 ) -> None:
     broken = _BrokenHeartbeatStore(store.home)
-    run_id = _claimed_run(store, epochs=10_000)
+    run_id = _claimed_run(store, epochs=500)
     thread = threading.Thread(target=worker.run_job, args=(run_id, broken, fake_jobs.counting_job))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(worker, "HEARTBEAT_SECONDS", 0.01)

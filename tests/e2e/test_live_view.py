@@ -62,14 +62,14 @@ def test_only_the_open_tab_is_drawn(app_url: str, app_home: Path, page: Page) ->
 
 def test_stop_is_acknowledged_at_once(app_url: str, app_home: Path, page: Page) -> None:
     store = Store(app_home)
-    run = new_run(store, "followed live", epochs=2_000, status=Status.STARTING)
+    run = new_run(store, "followed live", epochs=500, status=Status.STARTING)
     # The worker's last batch lasts until the test releases it, so the acknowledgement is on screen
     # before the run can end, however busy the machine.
     worker = LocalProcessExecutor(app_home, entry="tests.fake_jobs:gated_stop_job", threads=1, warm=False)
     try:
         worker.submit(run.id)
         page.goto(f"{app_url}/train?run={run.id}")
-        page.get_by_text(re.compile(r"^Training: epoch \d+ of 2000")).first.wait_for()
+        page.get_by_text(re.compile(r"^Training: epoch \d+ of 500")).first.wait_for()
         page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop", exact=True).click()
         # Said on screen in the rerun of the click, with the request already on its way to the worker.
         page.get_by_text(re.compile(r"^Stopping: the run ends after its current batch")).first.wait_for()
