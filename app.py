@@ -21,6 +21,7 @@ def main() -> None:
     """Draw the page the address names, behind the sign-in gate, with what every page shares."""
     from cnnlab.ui import server
     from cnnlab.ui.session import controls, identity, presentation, sign_in
+    from cnnlab.ui.widgets import followed_run
 
     st.set_page_config(page_title="CNN Lab", page_icon="assets/icon.png", layout="wide")
     # The sign-in gate: nothing without sign-in configured; else the sign-in screen until someone signs in.
@@ -41,6 +42,8 @@ def main() -> None:
     # On every page: presentation mode, and the exercise a student opened (its banner and fixed controls).
     presentation.apply()
     controls.apply()
+    # The run this session follows, in the sidebar and back in the URL on every page.
+    followed_run.show()
     try:
         navigation.run()
     finally:

@@ -32,6 +32,7 @@ with left, st.container(border=True):
         except CnnLabError as error:  # Over the class budget.
             st.error(str(error), icon=":material/block:")
         else:
+            state.follow_run(run.id)
             st.switch_page(
                 "app_pages/train.py", query_params={"run": run.id, "setup": st.query_params.get("setup", "")}
             )

@@ -45,7 +45,7 @@ def trained_runs() -> list[RunRecord]:
 
 
 def _default_index(choices: list[RunRecord]) -> int:
-    """The run in the URL, else (no run in the URL) the newest completed run, else the newest."""
+    """The followed run (`state.followed_run`), else (none followed) the newest completed run, else the newest."""
     followed = state.followed_run()
     ids = [run.id for run in choices]
     if followed in ids:
@@ -70,9 +70,10 @@ def run_label(run: RunRecord) -> str:
 
 
 def choose_run(key: str) -> RunRecord:
-    """A run picker (default: the run in the URL); stops the page with a pointer to Train when there is none.
+    """A run picker whose default is the followed run; the run picked becomes the followed one. Stops the
+    page with a pointer to Train when no run has saved a model.
 
-    A URL naming a run that is gone or has no model yet is not replaced by another run: the page
+    A followed run that is gone or has no model yet is not replaced by another run: the page
     says so and offers the others (`run_links.pick_instead`).
     """
     choices = trained_runs()

@@ -2,7 +2,9 @@
 
 Pages read the draft with `draft()` and change it with `set_data`, `set_model`, `set_training`.
 The URL carries the whole setup as `?setup=<token>` (see `cnnlab.share`) and the followed run as
-`?run=<id>`, so a refresh, a second tab or a shared link opens the same thing.
+`?run=<id>`, so a refresh, a second tab or a shared link opens the same thing. The followed run also
+lives in the session (`followed_run`, `follow_run`): once started or opened, it stays followed on
+every page until the learner picks another, though a page switch clears the URL.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ LAYER_IDS_KEY = "cnnlab_layer_ids"
 PRESET_TRAINING_KEY = "cnnlab_preset_training"  # The preset whose training settings were loaded last.
 SETUP_PARAMETER = "setup"
 RUN_PARAMETER = "run"
+FOLLOWED_KEY = "cnnlab_followed_run"  # The run this session follows, kept while the URL loses `?run=`.
 
 
 def default_setup() -> share.Setup:
@@ -128,15 +131,30 @@ def new_layer_id() -> str:
 
 
 def followed_run() -> str | None:
-    """The run id in the URL, if any."""
-    return st.query_params.get(RUN_PARAMETER) or None
+    """The run this session follows: the one the URL names, else the one it followed last, else None.
+
+    A link (`?run=ID`: shared, refreshed, or opened from a table) names the run to show, and that run
+    becomes the followed one. Switching pages clears the URL's parameters; the run followed last is then
+    put back, so Train, Evaluate, Predict and Learn keep showing it until the learner picks another.
+    """
+    linked = st.query_params.get(RUN_PARAMETER) or None
+    if linked is not None:
+        st.session_state[FOLLOWED_KEY] = linked
+        return linked
+    followed: str | None = st.session_state.get(FOLLOWED_KEY)
+    if followed:
+        st.query_params[RUN_PARAMETER] = followed  # Back in the URL, for a refresh or a shared link.
+    return followed or None
 
 
 def follow_run(run_id: str | None) -> None:
-    """Put `run_id` in the URL (or remove it)."""
+    """Follow run `run_id` from now on, in this session and in the URL (None: follow no run)."""
     if run_id:
+        st.session_state[FOLLOWED_KEY] = run_id
         st.query_params[RUN_PARAMETER] = run_id
-    elif RUN_PARAMETER in st.query_params:
+        return
+    st.session_state.pop(FOLLOWED_KEY, None)
+    if RUN_PARAMETER in st.query_params:
         del st.query_params[RUN_PARAMETER]
 
 

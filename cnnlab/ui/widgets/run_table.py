@@ -43,6 +43,7 @@ def chosen_run_id(table: pd.DataFrame, rows: Sequence[int]) -> str | None:
 
 def open_on_train_page(run_id: str) -> None:
     """Switch to the Train page following run `run_id`, keeping the setup in the URL."""
+    state.follow_run(run_id)
     parameters = {state.RUN_PARAMETER: run_id}
     setup = st.query_params.get(state.SETUP_PARAMETER)
     if setup:

@@ -1,0 +1,113 @@
+"""The followed run belongs to the session: it stays when a page switch clears the address (AppTest).
+
+Before, visiting Model and coming back to Train through the sidebar cleared `?run=`: Train said
+"Start a run to watch..." while the run trained on, and Evaluate opened the newest run instead. Now
+the session keeps the run it follows, puts it back in the address on every page, and shows it in the
+sidebar; a link (`?run=ID`) still opens what it names, which becomes the followed run. A sidebar
+click is played here as a page switch with the address's parameters cleared, as the browser does.
+"""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cnnlab.store.records import RunRecord
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
+from cnnlab.ui import server
+from cnnlab.ui.widgets import followed_run
+from tests.app_pages import open_page
+from tests.test_pages import new_run
+from tests.test_run_links import url_run, warnings
+
+
+def through_sidebar(app: AppTest, page: str) -> AppTest:
+    """Open `page` as a click in the sidebar does: the address loses its parameters."""
+    app.switch_page(f"app_pages/{page}.py")
+    app.query_params.clear()
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def stopped_run(store: Store, name: str) -> RunRecord:
+    run = new_run(store, name)
+    store.set_status(run.id, Status.STOPPED, reason="Stopped before it started.")
+    return store.get_run(run.id)
+
+
+def train_header(app: AppTest) -> list[str]:
+    """The Train page's run headers (the live view's title is the run's name)."""
+    return [header.value for header in app.subheader]
+
+
+def sidebar_texts(app: AppTest) -> list[str]:
+    return [element.value for element in app.sidebar.get("text")]
+
+
+def test_train_keeps_following_the_run_after_another_page(home_store: Store) -> None:
+    run = stopped_run(home_store, "kept run")
+    app = open_page("train", run.id).run()
+    assert any(header.endswith("kept run") for header in train_header(app))
+    through_sidebar(app, "model")
+    assert url_run(app) == run.id  # Back in the address, for a refresh or a shared link.
+    assert sidebar_texts(app) == ["kept run"]
+    through_sidebar(app, "train")
+    assert url_run(app) == run.id
+    assert any(header.endswith("kept run") for header in train_header(app))
+    assert not [info.value for info in app.info if "Start a run to watch" in info.value]
+
+
+@pytest.mark.parametrize("page", ["evaluate", "predict"])
+def test_evaluate_and_predict_name_the_followed_run(home_store: Store, page: str) -> None:
+    waiting = new_run(home_store, "waiting run")
+    app = open_page("train", waiting.id).run()
+    through_sidebar(app, page)
+    assert url_run(app) == waiting.id
+    assert any("has not saved a model yet" in text and "waiting run" in text for text in warnings(app))
+
+
+def test_a_link_names_the_run_to_follow_from_then_on(home_store: Store) -> None:
+    first = stopped_run(home_store, "first run")
+    second = stopped_run(home_store, "second run")
+    app = open_page("train", first.id).run()
+    through_sidebar(app, "data")
+    app.query_params["run"] = second.id  # A link opened in this tab.
+    app.run()
+    assert sidebar_texts(app) == ["second run"]
+    through_sidebar(app, "train")
+    assert url_run(app) == second.id
+    assert any(header.endswith("second run") for header in train_header(app))
+
+
+def test_starting_a_run_follows_it(home_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The run is recorded as the scheduler would, without starting a worker (Keras) for it.
+    monkeypatch.setattr(server, "submit", lambda request: home_store.create_run(request))
+    earlier = stopped_run(home_store, "earlier run")
+    app = open_page("train", earlier.id).run()
+    app.button(key="start_training").click().run()
+    assert not app.exception, app.exception
+    started = next(run for run in home_store.list_runs() if run.id != earlier.id)
+    assert url_run(app) == started.id
+    through_sidebar(app, "model")
+    assert url_run(app) == started.id
+    assert sidebar_texts(app) == [started.name]
+
+
+def test_the_sidebar_card_says_where_the_run_is(home_store: Store) -> None:
+    run = stopped_run(home_store, "**not bold**")
+    app = open_page("model", run.id).run()
+    assert sidebar_texts(app) == ["**not bold**"]  # The learner's words as text, not markdown.
+    captions = [caption.value for caption in app.sidebar.caption]
+    assert "Stopped · epoch 0 of 10" in captions
+    assert followed_run.progress_text(run) == "Stopped · epoch 0 of 10"
+
+
+def test_no_card_without_a_followed_run(home_store: Store) -> None:
+    stopped_run(home_store, "some run")
+    app = open_page("model").run()
+    assert not app.exception, app.exception
+    assert sidebar_texts(app) == []
+    assert "run" not in app.query_params
+
