@@ -111,3 +111,45 @@ def test_no_card_without_a_followed_run(home_store: Store) -> None:
     assert sidebar_texts(app) == []
     assert "run" not in app.query_params
 
+
+def _run_with_a_model(store: Store, name: str) -> RunRecord:
+    """A run with a tiny saved Keras model (one 3x3 convolution) as its "latest" checkpoint."""
+    import keras
+
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(2, 3, name="only"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    run = new_run(store, name, status=Status.RUNNING)
+    store.save_checkpoint(run.id, "latest", 1, model.save)
+    return run
+
+
+@pytest.mark.slow
+def test_learn_shows_the_followed_runs_kernels_and_follows_the_one_picked(home_store: Store) -> None:
+    older = _run_with_a_model(home_store, "older run")
+    newer = _run_with_a_model(home_store, "newer run")
+    app = open_page("train", older.id).run()
+    through_sidebar(app, "learn")
+    picker = app.selectbox(key="learn_model_run")
+    assert picker.value.startswith("older run · latest")  # Not the newest run.
+    newer_label = next(option for option in picker.options if option.startswith("newer run"))
+    picker.set_value(newer_label).run()
+    assert not app.exception, app.exception
+    assert url_run(app) == newer.id
+    through_sidebar(app, "train")
+    assert any(header.endswith("newer run") for header in train_header(app))
+
+
+@pytest.mark.slow
+def test_learn_says_when_the_followed_run_has_no_model_yet(home_store: Store) -> None:
+    _run_with_a_model(home_store, "trained earlier")
+    waiting = new_run(home_store, "waiting run")
+    app = open_page("train", waiting.id).run()
+    through_sidebar(app, "learn")
+    assert any("The run you follow has not saved a model yet" in caption.value for caption in app.caption)
+    assert url_run(app) == waiting.id

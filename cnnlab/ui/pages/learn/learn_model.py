@@ -21,7 +21,7 @@ from cnnlab.store.records import RunRecord
 from cnnlab.trained import checkpoints
 from cnnlab.trained.checkpoints import Checkpoint
 from cnnlab.ui import server
-from cnnlab.ui.session import presentation
+from cnnlab.ui.session import presentation, state
 
 if TYPE_CHECKING:
     from cnnlab.trained.layers import Convolution
@@ -81,8 +81,29 @@ def _trained_model(checkpoint: Checkpoint) -> tuple[list[Convolution], tuple[int
     return layers.convolutions(model), shape
 
 
+def _followed_index(choices: dict[str, tuple[RunRecord, Checkpoint]]) -> int:
+    """The first checkpoint of the followed run, else the first of the newest run (with a word why)."""
+    followed = state.followed_run()
+    for index, (run, _) in enumerate(choices.values()):
+        if run.id == followed:
+            return index
+    if followed is not None:
+        st.caption(
+            "The run you follow has not saved a model yet (it saves one at the end of its first epoch), "
+            "so another run is shown. Come back after its first epoch, or pick a run below."
+        )
+    return 0
+
+
+def _follow_picked(choices: dict[str, tuple[RunRecord, Checkpoint]]) -> None:
+    """Follow the run the learner picked, on this page and the others."""
+    label = st.session_state[f"{KEY}_run"]
+    if label in choices:
+        state.follow_run(choices[label][0].id)
+
+
 def real_model_section(grid: np.ndarray) -> None:
-    """Pick a run, a conv layer and a filter; show its kernel applied to the grid, and the receptive field."""
+    """Pick a run (the followed one at first), a conv layer and a filter; show its kernel applied to the grid, and the receptive field."""
     try:
         choices = _checkpoints(server.store())
     except CnnLabError as error:
@@ -93,7 +114,15 @@ def real_model_section(grid: np.ndarray) -> None:
             "No trained run with a saved checkpoint yet. Train a model on the **Train** page, then come back here."
         )
         return
-    label = st.selectbox("Run and checkpoint", list(choices), key=f"{KEY}_run")
+    labels = list(choices)
+    label = st.selectbox(
+        "Run and checkpoint",
+        labels,
+        index=_followed_index(choices),
+        key=f"{KEY}_run",
+        on_change=_follow_picked,
+        args=(choices,),
+    )
     _, checkpoint = choices[label]
     loaded = _trained_model(checkpoint)
     if loaded is None:
