@@ -77,7 +77,7 @@ def signed_in(page: str, name: str, run_id: str | None = None) -> AppTest:
 def _shown_text(app: AppTest) -> str:
     parts = [
         element.value
-        for kind in ("markdown", "warning", "info", "error", "caption")
+        for kind in ("markdown", "text", "warning", "info", "error", "caption")
         for element in app.get(kind)
     ]
     parts += [str(element.value) for element in app.get("subheader") + app.get("title")]
@@ -120,6 +120,21 @@ def test_a_hand_made_link_to_another_students_run_says_not_yours(classroom: Stor
     assert f"Run {ada.id} {NOT_YOURS}" in shown
     assert "does not exist" not in shown
     assert "ada's secret run" not in shown
+
+
+def test_another_students_run_stays_refused_on_every_page_after_the_link(classroom: Store) -> None:
+    ada = _run(classroom, "student:ada", "ada's secret run")
+    app = signed_in("train", "Bob", run_id=ada.id)
+    for page in ("model", "train", "evaluate"):
+        # A click in the sidebar: the address loses `?run=`, the session still holds the link's run.
+        app.switch_page(f"app_pages/{page}.py")
+        app.query_params.clear()
+        app.run()
+        assert not app.exception, app.exception
+        shown = _shown_text(app)
+        assert "ada's secret run" not in shown  # Not in the sidebar card either.
+        if page != "model":
+            assert f"Run {ada.id} {NOT_YOURS}" in shown
 
 
 def test_the_owner_opens_her_run_from_the_same_link(classroom: Store) -> None:
