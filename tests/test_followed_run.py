@@ -95,6 +95,21 @@ def test_starting_a_run_follows_it(home_store: Store, monkeypatch: pytest.Monkey
     assert sidebar_texts(app) == [started.name]
 
 
+def test_homes_one_click_run_is_followed_on_every_page(
+    home_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server, "submit", lambda request: home_store.create_run(request))
+    app = open_page("home").run()
+    app.button(key="quick_train").click().run()
+    assert not app.exception, app.exception
+    (started,) = home_store.list_runs()
+    through_sidebar(app, "model")
+    assert sidebar_texts(app) == ["Digits classifier"]
+    through_sidebar(app, "train")
+    assert url_run(app) == started.id
+    assert any(header.endswith("Digits classifier") for header in train_header(app))
+
+
 def test_the_sidebar_card_says_where_the_run_is(home_store: Store) -> None:
     run = stopped_run(home_store, "**not bold**")
     app = open_page("model", run.id).run()
