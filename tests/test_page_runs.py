@@ -92,6 +92,20 @@ def test_delete_takes_a_second_click_in_the_delete_popover(home_store: Store) ->
     assert home_store.run_folder(kept).exists()
 
 
+def test_deleting_the_followed_run_stops_following_it(home_store: Store) -> None:
+    kept, doomed = recorded_run(home_store), recorded_run(home_store)
+    app = open_page("runs", doomed).run()
+    app.multiselect(key="chosen_runs").select(doomed).run()
+    app.button(key="confirm_delete").click().run()
+    no_problems(app)
+    assert "run" not in app.query_params
+    app.switch_page("app_pages/train.py")
+    app.run()
+    no_problems(app)
+    assert any("Start a run to watch" in info.value for info in app.info)
+    assert [run.id for run in home_store.list_runs()] == [kept]
+
+
 def test_a_training_run_cannot_be_deleted(home_store: Store) -> None:
     run = home_store.create_run(
         RunRequest(

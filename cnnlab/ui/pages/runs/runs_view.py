@@ -12,6 +12,7 @@ from cnnlab.store import statuses
 from cnnlab.store.records import RunRecord
 from cnnlab.trained import exports
 from cnnlab.ui import server
+from cnnlab.ui.session import state
 from cnnlab.ui.widgets import tables
 
 
@@ -37,6 +38,8 @@ def _manage(run: RunRecord) -> None:
         st.write(f"Delete **{run.name}**, its metrics, snapshots and checkpoints? This cannot be undone.")
         if st.button("Yes, delete it", key="confirm_delete", type="primary"):
             server.scheduler().delete(run.id)
+            if state.followed_run() == run.id:
+                state.follow_run(None)  # Gone: the other pages no longer open it.
             st.rerun()
 
 
