@@ -168,3 +168,12 @@ def test_learn_says_when_the_followed_run_has_no_model_yet(home_store: Store) ->
     through_sidebar(app, "learn")
     assert any("The run you follow has not saved a model yet" in caption.value for caption in app.caption)
     assert url_run(app) == waiting.id
+
+
+@pytest.mark.slow
+def test_learn_says_when_the_followed_run_cannot_be_opened(home_store: Store) -> None:
+    _run_with_a_model(home_store, "trained earlier")
+    app = open_page("learn", "doesnotexist").run()
+    assert not app.exception, app.exception
+    assert any("The run you follow cannot be opened here" in caption.value for caption in app.caption)
+    assert app.selectbox(key="learn_model_run").value.startswith("trained earlier · latest")

@@ -7,6 +7,7 @@ of the Learn page never waits for TensorFlow to start.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -49,10 +50,16 @@ def model_image(grid: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     return prepare.to_channels(resized, shape[2])
 
 
-def _checkpoints(store: RunReader) -> dict[str, tuple[RunRecord, Checkpoint]]:
-    """Label to (run, checkpoint) for every recent run's whole-model checkpoint whose file exists."""
+def _checkpoints(store: RunReader, followed: str | None) -> dict[str, tuple[RunRecord, Checkpoint]]:
+    """Label to (run, checkpoint) for every whole-model checkpoint whose file exists, of the recent runs
+    and of the followed run (however old)."""
+    runs = store.list_runs(limit=50)
+    if followed is not None and followed not in {run.id for run in runs}:
+        # A deleted run, or another student's, is left out: `_followed_index` says it cannot be opened.
+        with contextlib.suppress(CnnLabError):
+            runs.append(store.get_run(followed))
     found = {}
-    for run in store.list_runs(limit=50):
+    for run in runs:
         for checkpoint in checkpoints.models(store, run.id):
             label = f"{run.name} · {checkpoint.name} (epoch {checkpoint.epoch}; {run.id}, {run.status})"
             found[label] = (run, checkpoint)
@@ -82,16 +89,22 @@ def _trained_model(checkpoint: Checkpoint) -> tuple[list[Convolution], tuple[int
 
 
 def _followed_index(choices: dict[str, tuple[RunRecord, Checkpoint]]) -> int:
-    """The first checkpoint of the followed run, else the first of the newest run (with a word why)."""
+    """The first checkpoint of the followed run, else the newest run's (with a word why; that run is not
+    followed unless the learner picks it)."""
     followed = state.followed_run()
     for index, (run, _) in enumerate(choices.values()):
         if run.id == followed:
             return index
     if followed is not None:
-        st.caption(
-            "The run you follow has not saved a model yet (it saves one at the end of its first epoch), "
-            "so another run is shown. Come back after its first epoch, or pick a run below."
-        )
+        try:
+            server.store().get_run(followed)
+        except CnnLabError:  # Deleted, or another student's: nothing of it is said here.
+            st.caption("The run you follow cannot be opened here, so another run is shown. Pick one below.")
+        else:
+            st.caption(
+                "The run you follow has not saved a model yet (it saves one at the end of its first epoch), "
+                "so another run is shown. Come back after its first epoch, or pick a run below."
+            )
     return 0
 
 
@@ -105,7 +118,7 @@ def _follow_picked(choices: dict[str, tuple[RunRecord, Checkpoint]]) -> None:
 def real_model_section(grid: np.ndarray) -> None:
     """Pick a run (the followed one at first), a conv layer and a filter; show its kernel applied to the grid, and the receptive field."""
     try:
-        choices = _checkpoints(server.store())
+        choices = _checkpoints(server.store(), state.followed_run())
     except CnnLabError as error:
         st.error(str(error))
         return
