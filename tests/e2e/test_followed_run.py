@@ -57,6 +57,10 @@ def test_the_followed_run_stays_until_another_starts(app_url: str, app_home: Pat
         go_to(page, "Model")
         assert url_run(page) == run.id  # Page links keep the run.
         sidebar_card(page).get_by_text("Followed digits run").wait_for()
+        # The card follows the run on a page that does not: its epoch moves on by itself.
+        progress = sidebar_card(page).get_by_text(re.compile(r"^Running · epoch \d+ of 500"))
+        before = progress.inner_text()
+        wait_until(lambda: progress.inner_text() != before, "the sidebar card to show a later epoch")
         screenshot(page, "followed_run_model")
 
         go_to(page, "Train")
