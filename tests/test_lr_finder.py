@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_smoothing_is_fastais_bias_corrected_average_and_the_two_way_one_does_not_lag() -> None:
-    np.testing.assert_allclose(learning_rate_range.smooth([2.0, 4.0], beta=0.5), [2.0, (0.25 * 2 + 0.5 * 4) / 0.75])
+    np.testing.assert_allclose(
+        learning_rate_range.smooth([2.0, 4.0], beta=0.5), [2.0, (0.25 * 2 + 0.5 * 4) / 0.75]
+    )
     steps = np.arange(101)
     bump = -np.exp(-(((steps - 50) / 8.0) ** 2))  # A dip centred on step 50.
     assert int(np.argmin(learning_rate_range.smooth(bump.tolist()))) >= 55  # One way lags behind the dip.
