@@ -79,8 +79,8 @@ def cli_default_run(
 ) -> tuple[Path, "subprocess.CompletedProcess[str]"]:
     """`python -m cnnlab train digits_default --dataset digits` run once, in a worker process, with
     the preset's own settings (40 epochs with augmentation): (its home, the finished command). The
-    CLI test reads its output and the real-world images test predicts with its model, so the suite
-    pays for this fit once."""
+    nightly CLI test reads its output and the nightly real-world images test predicts with its model
+    (`python -m pytest -m nightly`), so they pay for this fit once."""
     import subprocess
     import sys
 
