@@ -99,23 +99,19 @@ def test_code_prints_a_script(cnnlab: Callable[..., Result]) -> None:
 
 def _recorded_runs(home: Path) -> tuple[str, str]:
     """Two runs in `home`: one completed with results, one waiting in the queue; (completed, queued)."""
-    from cnnlab.specs import DataSettings, TrainingSettings
+    from made_runs import make_run
+
     from cnnlab.store.run_store import Store
     from cnnlab.store.statuses import Status
 
     store = Store(home)
-    spec = presets.get("digits_default").spec
-    done = store.create_run(
-        spec=spec, data_settings=DataSettings(), training_settings=TrainingSettings(epochs=4), name="done"
-    )
+    done = make_run(store, epochs=4, name="done")
     for status in (Status.STARTING, Status.RUNNING):
         store.set_status(done.id, status)
     store.add_epoch_metrics(done.id, {"epoch": 1, "loss": 0.5})
     store.set_results(done.id, {"val_accuracy": 0.875, "test_accuracy": 0.9})
     store.set_status(done.id, Status.COMPLETED)
-    waiting = store.create_run(
-        spec=spec, data_settings=DataSettings(), training_settings=TrainingSettings(), name="waiting"
-    )
+    waiting = make_run(store, name="waiting")
     return done.id, waiting.id
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from made_runs import make_run
 from streamlit.testing.v1 import AppTest
 
 from cnnlab import specs
@@ -43,13 +44,7 @@ def classroom(home_store: Store, cnnlab_home: Path, monkeypatch: pytest.MonkeyPa
 
 
 def _run(store: Store, owner: str, name: str, status: Status = Status.COMPLETED) -> RunRecord:
-    run = store.create_run(
-        spec=SPEC,
-        data_settings=specs.DataSettings(),
-        training_settings=specs.TrainingSettings(epochs=1),
-        owner=owner,
-        name=name,
-    )
+    run = make_run(store, spec=SPEC, epochs=1, owner=owner, name=name)
     if status != Status.QUEUED:
         store.set_status(run.id, Status.STARTING)
         store.set_status(run.id, Status.RUNNING)
