@@ -1,6 +1,9 @@
 """Shared test settings: keep TensorFlow quiet and every run's files inside a temporary home."""
 
+import functools
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -76,8 +79,8 @@ def cli_default_run(
 ) -> tuple[Path, "subprocess.CompletedProcess[str]"]:
     """`python -m cnnlab train digits_default --dataset digits` run once, in a worker process, with
     the preset's own settings (40 epochs with augmentation): (its home, the finished command). The
-    CLI test reads its output and the real-world images test predicts with its model, so the suite
-    pays for this fit once."""
+    nightly CLI test reads its output and the nightly real-world images test predicts with its model
+    (`python -m pytest -m nightly`), so they pay for this fit once."""
     import subprocess
     import sys
 
@@ -98,3 +101,25 @@ def store(home_store: "Store") -> "Store":
     """An empty run store in a temporary home that is also CNNLAB_HOME, so `Store()`, the CLI and the
     worker processes a test starts find the same runs (`home_store`, by the name the core's tests use)."""
     return home_store
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cold_shared_scheduler() -> Iterator[None]:
+    """The schedulers this process's pages start (`cnnlab.ui.server.scheduler()` under AppTest) keep
+    no warm worker, and are shut down after each module, with the workers of the runs they started.
+
+    A warm worker imports TensorFlow and waits (about 665 MB); one per AppTest module, never stopped,
+    made the suite slower for every later test. The warm worker itself is tested in test_executor.py,
+    test_scheduler.py and test_start_up.py (the server's own, in a real `streamlit run`).
+    """
+    from cnnlab.runs.queue import scheduler
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(scheduler, "shared", functools.partial(scheduler.shared, warm=False))
+        yield
+    for started in list(scheduler._shared.values()):
+        started.shutdown(kill_workers=True)
+    scheduler.shutdown_shared()
+    server = sys.modules.get("cnnlab.ui.server")
+    if server is not None:
+        server._scheduler_at.clear()  # The page cache of the schedulers just shut down.

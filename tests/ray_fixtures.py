@@ -1,4 +1,4 @@
-"""A local Ray cluster per test module, for the Ray executor tests and the Ray browser test.
+"""One local Ray cluster for the test session, for the Ray executor tests.
 
 `ray start --head --num-cpus 2` with its own temp dir and ports (`ray_cluster`), started
 by the first test that asks for it and stopped after the last. Skips only where Ray is not installed;
@@ -28,12 +28,12 @@ def require_ray() -> None:
         )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[LocalRayCluster]:
-    """A local Ray cluster of 2 CPUs for one test module; its `address` goes to `RAY_ADDRESS`.
+    """A local Ray cluster of 2 CPUs for the session; its `address` goes to `RAY_ADDRESS`.
 
-    One per module, not per session: the detached actors and mailbox a module's runs leave behind must
-    not meet the next module's.
+    One per session (starting one takes seconds): the executors of different stores do not meet on
+    it, as each store has its own mailbox actor (`cnnlab.runs.ray.executor.mailbox_name`).
     """
     require_ray()
     from ray_cluster import LocalRayCluster

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from made_runs import make_run
 
 from cnnlab import specs
 from cnnlab.classroom.access import RunAccess
@@ -83,14 +84,7 @@ def _live(store: Store, run: RunRecord, pid: int, status: Status = Status.RUNNIN
 
 def _run(store: Store, owner: str, *, epochs: int = 3, trained: bool = False) -> RunRecord:
     """A run of `owner`; `trained`: completed with one epoch of metrics, a snapshot and checkpoints."""
-    run = store.create_run(
-        RunRequest(
-            spec=SPEC,
-            data_settings=specs.DataSettings(),
-            training_settings=specs.TrainingSettings(epochs=epochs),
-            owner=owner,
-        )
-    )
+    run = make_run(store, spec=SPEC, epochs=epochs, owner=owner)
     if trained:
         store.set_status(run.id, Status.STARTING)
         store.set_status(run.id, Status.RUNNING)

@@ -1,24 +1,45 @@
-"""The command line, run as a user runs it: `python -m cnnlab ...` in a subprocess."""
+"""The command line: its commands, arguments and exit codes through `cnnlab.cli.main.main([...])` in
+this process (what `python -m cnnlab` runs), and one real `python -m cnnlab train` in a subprocess."""
 
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
+from cnnlab.cli.main import main
 from cnnlab.model import presets, shapes
-from cnnlab.run_request import RunRequest
 
 
-def cnnlab(*arguments: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cnnlab", *arguments], capture_output=True, text=True, timeout=120
-    )
+class Result(NamedTuple):
+    """What a user sees of one command: its exit code and what it printed."""
+
+    returncode: int | str | None
+    stdout: str
+    stderr: str
 
 
-def test_presets_lists_every_preset() -> None:
+@pytest.fixture
+def cnnlab(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
+    """`cnnlab(*arguments)`: run the command line in this process, as `python -m cnnlab` would."""
+
+    def run(*arguments: str) -> Result:
+        capsys.readouterr()
+        try:
+            code: int | str | None = main(list(arguments))
+        except SystemExit as exit_info:  # argparse refuses the arguments.
+            code = exit_info.code
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+def test_presets_lists_every_preset(cnnlab: Callable[..., Result]) -> None:
     result = cnnlab("presets")
     assert result.returncode == 0
     for name in presets.PRESETS:
@@ -26,14 +47,14 @@ def test_presets_lists_every_preset() -> None:
 
 
 @pytest.mark.parametrize("name", list(presets.PRESETS))
-def test_summary_ends_with_the_total(name: str) -> None:
+def test_summary_ends_with_the_total(cnnlab: Callable[..., Result], name: str) -> None:
     result = cnnlab("summary", name)
     assert result.returncode == 0, result.stderr
     total = shapes.analyse(presets.get(name).spec).total_parameters
     assert result.stdout.strip().splitlines()[-1] == f"Total params: {total:,}"
 
 
-def test_summary_reads_a_json_file(tmp_path: Path) -> None:
+def test_summary_reads_a_json_file(cnnlab: Callable[..., Result], tmp_path: Path) -> None:
     path = tmp_path / "model.json"
     spec = presets.get("cifar10").spec
     path.write_text(spec.to_json())
@@ -53,7 +74,9 @@ def test_summary_reads_a_json_file(tmp_path: Path) -> None:
         ("{broken", "not valid JSON"),
     ],
 )
-def test_invalid_spec_exits_non_zero_without_traceback(tmp_path: Path, content: object, words: str) -> None:
+def test_invalid_spec_exits_non_zero_without_traceback(
+    cnnlab: Callable[..., Result], tmp_path: Path, content: object, words: str
+) -> None:
     path = tmp_path / "bad.json"
     path.write_text(content if isinstance(content, str) else json.dumps(content))
     result = cnnlab("summary", str(path))
@@ -62,12 +85,12 @@ def test_invalid_spec_exits_non_zero_without_traceback(tmp_path: Path, content: 
     assert "Traceback" not in result.stderr
 
 
-def test_unknown_spec_name() -> None:
+def test_unknown_spec_name(cnnlab: Callable[..., Result]) -> None:
     result = cnnlab("code", "no_such_model")
     assert result.returncode == 2 and "neither a preset nor a JSON file" in result.stderr
 
 
-def test_code_prints_a_script() -> None:
+def test_code_prints_a_script(cnnlab: Callable[..., Result]) -> None:
     result = cnnlab("code", "mnist_minimal", "--dataset", "mnist")
     assert result.returncode == 0
     assert "keras.datasets.mnist.load_data()" in result.stdout
@@ -76,27 +99,19 @@ def test_code_prints_a_script() -> None:
 
 def _recorded_runs(home: Path) -> tuple[str, str]:
     """Two runs in `home`: one completed with results, one waiting in the queue; (completed, queued)."""
-    from cnnlab.specs import DataSettings, TrainingSettings
+    from made_runs import make_run
+
     from cnnlab.store.run_store import Store
     from cnnlab.store.statuses import Status
 
     store = Store(home)
-    spec = presets.get("digits_default").spec
-    done = store.create_run(
-        RunRequest(
-            spec=spec, data_settings=DataSettings(), training_settings=TrainingSettings(epochs=4), name="done"
-        )
-    )
+    done = make_run(store, epochs=4, name="done")
     for status in (Status.STARTING, Status.RUNNING):
         store.set_status(done.id, status)
     store.add_epoch_metrics(done.id, {"epoch": 1, "loss": 0.5})
     store.set_results(done.id, {"val_accuracy": 0.875, "test_accuracy": 0.9})
     store.set_status(done.id, Status.COMPLETED)
-    waiting = store.create_run(
-        RunRequest(
-            spec=spec, data_settings=DataSettings(), training_settings=TrainingSettings(), name="waiting"
-        )
-    )
+    waiting = make_run(store, name="waiting")
     return done.id, waiting.id
 
 
@@ -162,7 +177,12 @@ def test_train_runs_a_worker_and_ends_with_one_json_line(tmp_path: Path) -> None
 
 
 @pytest.mark.slow
-def test_predict_and_evaluate_a_trained_run(trained_home: tuple[Path, str], tmp_path: Path) -> None:
+def test_predict_and_evaluate_a_trained_run(
+    cnnlab: Callable[..., Result],
+    trained_home: tuple[Path, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from PIL import Image, ImageDraw
 
     home, run_id = trained_home
@@ -170,27 +190,23 @@ def test_predict_and_evaluate_a_trained_run(trained_home: tuple[Path, str], tmp_
     ImageDraw.Draw(drawing).line([(60, 15), (60, 105)], fill=0, width=10)
     drawing.save(tmp_path / "one.png")
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
-    environment = {**os.environ, "CNNLAB_HOME": str(home)}
+    monkeypatch.setenv("CNNLAB_HOME", str(home))
 
-    def run(*arguments: str) -> subprocess.CompletedProcess:
-        command = [sys.executable, "-m", "cnnlab", *arguments]
-        return subprocess.run(command, capture_output=True, text=True, timeout=300, env=environment)
-
-    predicted = run("predict", run_id, str(tmp_path / "one.png"), "--top-k", "2", "--checkpoint", "latest")
+    predicted = cnnlab("predict", run_id, str(tmp_path / "one.png"), "--top-k", "2", "--checkpoint", "latest")
     assert predicted.returncode == 0, predicted.stderr
     line = json.loads(predicted.stdout.strip())
     assert line["image"].endswith("one.png") and len(line["top_k"]) == 2
     assert line["class"] == line["top_k"][0]["class"] and isinstance(line["out_of_distribution"], bool)
-    bad = run("predict", run_id, str(tmp_path / "broken.png"), str(tmp_path / "missing.png"))
+    bad = cnnlab("predict", run_id, str(tmp_path / "broken.png"), str(tmp_path / "missing.png"))
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "broken.png" in bad.stderr and "missing.png: cannot be read" in bad.stderr
-    unknown = run("predict", "zzzz", str(tmp_path / "one.png"))
+    unknown = cnnlab("predict", "zzzz", str(tmp_path / "one.png"))
     assert (
         unknown.returncode == 2 and "matches no run" in unknown.stderr and "Traceback" not in unknown.stderr
     )
-    evaluated = run("evaluate", run_id)
+    evaluated = cnnlab("evaluate", run_id)
     assert evaluated.returncode == 0, evaluated.stderr
     assert "precision" in evaluated.stdout and "recall" in evaluated.stdout
     assert len([row for row in evaluated.stdout.splitlines() if row.strip()[:1].isdigit()]) >= 10
-    missing = run("evaluate", run_id, "--checkpoint", "99")
+    missing = cnnlab("evaluate", run_id, "--checkpoint", "99")
     assert missing.returncode == 2 and "no 'epoch 99' checkpoint" in missing.stderr

@@ -4,10 +4,10 @@ and trains only as they may in the browser; without `--as` the local user does e
 from __future__ import annotations
 
 import pytest
+from made_runs import make_run
 
 from cnnlab import specs
 from cnnlab.cli import main as cli
-from cnnlab.run_request import RunRequest
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
@@ -22,15 +22,7 @@ SPEC = specs.ModelSpec.from_dict(
 
 
 def _run(store: Store, owner: str, name: str) -> RunRecord:
-    return store.create_run(
-        RunRequest(
-            spec=SPEC,
-            data_settings=specs.DataSettings(),
-            training_settings=specs.TrainingSettings(epochs=1),
-            owner=owner,
-            name=name,
-        )
-    )
+    return make_run(store, spec=SPEC, epochs=1, owner=owner, name=name)
 
 
 def _listed(capsys: pytest.CaptureFixture[str], *arguments: str) -> set[str]:

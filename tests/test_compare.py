@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from made_runs import make_run
+
 from cnnlab import specs
 from cnnlab.model import shapes
-from cnnlab.run_request import RunRequest
 from cnnlab.runs.views import compare
 from cnnlab.store.run_store import Store
 
@@ -20,15 +21,7 @@ SMALL = specs.ModelSpec(
 
 
 def _run(store: Store, name: str, spec: specs.ModelSpec = SMALL, **training: float) -> str:
-    run = store.create_run(
-        RunRequest(
-            spec=spec,
-            data_settings=specs.DataSettings(),
-            training_settings=specs.TrainingSettings(**training),
-            name=name,
-        )
-    )
-    return run.id
+    return make_run(store, spec=spec, training=specs.TrainingSettings(**training), name=name).id
 
 
 def test_two_runs_that_differ_in_learning_rate_show_exactly_that(store: Store) -> None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import threading
 
 import pytest
+from made_runs import make_run
 
 from cnnlab import specs
-from cnnlab.run_request import RunRequest
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
@@ -21,15 +21,7 @@ SPEC = specs.ModelSpec.from_dict(
 
 
 def _queue(store: Store, owner: str, name: str) -> RunRecord:
-    return store.create_run(
-        RunRequest(
-            spec=SPEC,
-            data_settings=specs.DataSettings(),
-            training_settings=specs.TrainingSettings(),
-            owner=owner,
-            name=name,
-        )
-    )
+    return make_run(store, spec=SPEC, owner=owner, name=name)
 
 
 def _claim_all(store: Store) -> list[str]:

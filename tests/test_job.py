@@ -8,24 +8,16 @@ from __future__ import annotations
 
 import threading
 
+from made_runs import make_run
 from waiting import DEADLINE_SECONDS, wait_until
 
-from cnnlab.model import presets
-from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue.job import Control, Outcome
-from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 
 
 def _run(store: Store, status: Status = Status.RUNNING) -> str:
-    run = store.create_run(
-        RunRequest(
-            spec=presets.get("digits_default").spec,
-            data_settings=DataSettings(),
-            training_settings=TrainingSettings(),
-        )
-    )
+    run = make_run(store)
     store.set_status(run.id, Status.STARTING)
     if status == Status.RUNNING:
         store.set_status(run.id, Status.RUNNING)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import streamlit
+from made_runs import make_run
 from streamlit.testing.v1 import AppTest
 
 from cnnlab.figures import training as training_figures
@@ -34,14 +35,7 @@ TIMEOUT = 60
 
 
 def new_run(store: Store, name: str = "live run", epochs: int = 10) -> RunRecord:
-    return store.create_run(
-        RunRequest(
-            spec=presets.get("digits_default").spec,
-            data_settings=DataSettings(),
-            training_settings=TrainingSettings(epochs=epochs),
-            name=name,
-        )
-    )
+    return make_run(store, epochs=epochs, name=name)
 
 
 def running_run(store: Store, epochs_done: int = 2, name: str = "live run") -> str:

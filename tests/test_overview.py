@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from made_runs import make_run
 
 from cnnlab.classroom import overview
 from cnnlab.errors import SpecError
 from cnnlab.model import presets, shapes
-from cnnlab.run_request import RunRequest
-from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
+from cnnlab.specs import ModelSpec
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 
@@ -28,17 +28,7 @@ def add_run(
     exercise: str | None = None,
     test_accuracy: float | None = None,
 ) -> str:
-    run = store.create_run(
-        RunRequest(
-            spec=spec,
-            data_settings=DataSettings(),
-            training_settings=TrainingSettings(epochs=epochs),
-            name=name,
-            owner=owner,
-            exercise=exercise,
-        ),
-        status=status,
-    )
+    run = make_run(store, spec=spec, epochs=epochs, name=name, owner=owner, status=status, exercise=exercise)
     for epoch, accuracy in enumerate(validation or [], start=1):
         store.add_epoch_metrics(
             run.id, {"epoch": epoch, "loss": 1.0, "accuracy": 0.5, "val_accuracy": accuracy}

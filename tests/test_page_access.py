@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from made_runs import make_run
 from streamlit.testing.v1 import AppTest
 
 from cnnlab import specs
-from cnnlab.run_request import RunRequest
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
@@ -44,15 +44,7 @@ def classroom(home_store: Store, cnnlab_home: Path, monkeypatch: pytest.MonkeyPa
 
 
 def _run(store: Store, owner: str, name: str, status: Status = Status.COMPLETED) -> RunRecord:
-    run = store.create_run(
-        RunRequest(
-            spec=SPEC,
-            data_settings=specs.DataSettings(),
-            training_settings=specs.TrainingSettings(epochs=1),
-            owner=owner,
-            name=name,
-        )
-    )
+    run = make_run(store, spec=SPEC, epochs=1, owner=owner, name=name)
     if status != Status.QUEUED:
         store.set_status(run.id, Status.STARTING)
         store.set_status(run.id, Status.RUNNING)

@@ -8,12 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from made_runs import make_run
 from streamlit.testing.v1 import AppTest
 
 from cnnlab import share
 from cnnlab.classroom import exercises
 from cnnlab.model import presets
-from cnnlab.run_request import RunRequest
 from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
@@ -67,16 +67,8 @@ def test_a_student_has_no_teacher_page(classroom_home: Path) -> None:
 
 def add_run(store: Store, owner: str, name: str) -> str:
     spec = presets.get("mnist_minimal").spec
-    return store.create_run(
-        RunRequest(
-            spec=spec,
-            data_settings=DataSettings(),
-            training_settings=TrainingSettings(epochs=2),
-            name=name,
-            owner=owner,
-            exercise="week 3",
-        ),
-        status=Status.COMPLETED,
+    return make_run(
+        store, spec=spec, epochs=2, name=name, owner=owner, status=Status.COMPLETED, exercise="week 3"
     ).id
 
 

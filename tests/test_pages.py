@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from made_runs import make_run
 from streamlit.testing.v1 import AppTest
 
 from cnnlab import share
 from cnnlab.model import build, presets, shapes
-from cnnlab.run_request import RunRequest
 from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
@@ -44,15 +44,7 @@ def keras_parameters(spec: ModelSpec) -> str:
 
 def new_run(store: Store, name: str, epochs: int = 10, status: Status = Status.QUEUED) -> RunRecord:
     """A run of the default digits model recorded in `store`, in `status`."""
-    return store.create_run(
-        RunRequest(
-            spec=presets.get("digits_default").spec,
-            data_settings=DataSettings(),
-            training_settings=TrainingSettings(epochs=epochs),
-            name=name,
-        ),
-        status=status,
-    )
+    return make_run(store, epochs=epochs, name=name, status=status)
 
 
 def test_home_offers_one_click_training_and_lists_runs(home_store: Store) -> None:

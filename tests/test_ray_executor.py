@@ -25,9 +25,10 @@ from waiting import wait_until
 from cnnlab import specs
 from cnnlab.errors import RunError
 from cnnlab.run_request import RunRequest
-from cnnlab.runs.queue import executor_choice
+from cnnlab.runs.queue import executor_choice, sweeps
 from cnnlab.runs.queue.executor import LocalProcessExecutor
 from cnnlab.runs.queue.scheduler import Scheduler
+from cnnlab.runs.queue.sweep_plan import axis, plan
 from cnnlab.runs.ray import bundle as ray_bundle
 from cnnlab.runs.ray import records as ray_records
 from cnnlab.store.diagnoses import PLATEAU, Diagnosis
@@ -201,6 +202,31 @@ def test_a_fork_takes_its_parents_weights_to_the_node_and_completes(
     assert exports.has_tensorboard_logs(store, fork.id)
 
 
+def test_a_sweep_trains_every_run_on_the_cluster(
+    scheduler: Scheduler, store: Store, long_runs: dict[str, str]
+) -> None:
+    """What the removed tests/e2e/test_sweeps_ray.py checked beyond the browser sweep (tests/e2e/test_sweeps.py):
+    the runs of a sweep, submitted through the scheduler as the Train page submits them, all train
+    on the cluster, two at a time."""
+    wait_until(
+        lambda: all(store.get_run(run_id).is_ended for run_id in long_runs.values()), "the long runs to end"
+    )
+    planned = plan(
+        SPEC, specs.TrainingSettings(epochs=1, batch_size=32), [axis("learning_rate", "1e-3,1e-2")]
+    )
+    book = sweeps.Sweeps(store.database)
+    sweep, queued = sweeps.submit(
+        planned, scheduler, book, data_settings=specs.DataSettings(subset=120), name="on ray", owner="ann"
+    )
+    assert len(queued) == 2
+    for run in queued:
+        ended = scheduler.wait(run.id, timeout=240)
+        assert ended.status == Status.COMPLETED, (ended.reason, ended.traceback)
+        assert ended.worker_pid == 0  # No process of the server's machine trained it.
+        assert _ray_worker(store, run.id).startswith("Ray worker process")
+    assert all(item.best_val_accuracy is not None for item in book.runs(sweep.id))
+
+
 def test_a_run_bundle_carries_the_rows_and_files_a_continue_needs(store: Store, tmp_path: Path) -> None:
     source = store.create_run(
         RunRequest(
@@ -270,9 +296,21 @@ def test_a_folder_of_images_is_packed_once_and_unpacked_once_per_node(tmp_path: 
     assert ray_bundle.dataset_key(folder) != key  # A changed upload is shipped again.
 
 
-def test_the_executor_is_chosen_by_cnnlab_executor(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_executor_is_chosen_by_cnnlab_executor(
+    ray_cluster: LocalRayCluster, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cnnlab.runs.ray.executor import RayExecutor
+
     monkeypatch.delenv("CNNLAB_EXECUTOR", raising=False)
     assert isinstance(executor_choice.choose_executor(store, warm=False), LocalProcessExecutor)
+    monkeypatch.setenv(
+        "CNNLAB_EXECUTOR", "ray"
+    )  # The server's scheduler then trains on RAY_ADDRESS's cluster.
+    chosen = executor_choice.choose_executor(Store(tmp_path), warm=False)
+    try:
+        assert isinstance(chosen, RayExecutor)
+    finally:
+        chosen.shutdown()
     monkeypatch.setenv("CNNLAB_EXECUTOR", "slurm")
     with pytest.raises(RunError, match="'local' or 'ray'; got 'slurm'"):
         executor_choice.choose_executor(store, warm=False)

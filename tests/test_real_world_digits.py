@@ -35,6 +35,7 @@ def test_the_default_training_uses_augmentation() -> None:
     assert augmentation.rotation > 0 and augmentation.translation > 0 and augmentation.zoom > 0
 
 
+@pytest.mark.nightly  # Trains 40 epochs; benchmarks/real_world.py reports the same counts.
 def test_real_world_digits_are_right_and_non_digits_are_flagged(default_run: tuple[Path, str]) -> None:
     home, run_id = default_run
     store = Store(home)

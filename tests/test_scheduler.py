@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from made_runs import make_run
 from waiting import wait_until
 
 from cnnlab import specs
@@ -145,9 +146,7 @@ def test_a_worker_that_cannot_start_fails_the_run(store: Store) -> None:
 
 
 def _create(store: Store) -> RunRecord:
-    return store.create_run(
-        RunRequest(spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings())
-    )
+    return make_run(store, spec=SPEC)
 
 
 def _dead_pid() -> int:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from made_runs import make_run
 
 from cnnlab import specs
 from cnnlab.errors import RunError
-from cnnlab.run_request import RunRequest
 from cnnlab.store import statuses
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
@@ -18,11 +18,7 @@ SPEC = specs.ModelSpec((8, 8, 1), (specs.LayerSpec("Flatten"), specs.LayerSpec("
 
 
 def _queued(store: Store) -> RunRecord:
-    return store.create_run(
-        RunRequest(
-            spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings(epochs=1)
-        )
-    )
+    return make_run(store, spec=SPEC, epochs=1)
 
 
 def _walk(store: Store, run_id: str, *path: Status) -> RunRecord:

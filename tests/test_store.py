@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from made_runs import make_run, reached
 
 from cnnlab import specs
 from cnnlab.errors import RunError, SpecError
-from cnnlab.run_request import RunRequest
 from cnnlab.store import database, statuses
 from cnnlab.store.diagnoses import OVERFITTING, PLATEAU, Diagnosis
-from cnnlab.store.records import new_run_id
+from cnnlab.store.records import RunRecord, new_run_id
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 
@@ -29,26 +29,12 @@ SPEC_JSON = {
 SPEC = specs.ModelSpec.from_dict(SPEC_JSON)
 
 
-def _create(store: Store, **changes: object):
-    values = {"spec": SPEC, "training_settings": specs.TrainingSettings(epochs=2), **changes}
-    return store.create_run(RunRequest(**values))
+def _create(store: Store, **changes: object) -> RunRecord:
+    return make_run(store, spec=SPEC, epochs=2, **changes)  # type: ignore[arg-type]
 
 
-def _move_to(store: Store, run_id: str, target: str) -> None:
-    """Walk a fresh queued run along legal transitions until it reaches `target`."""
-    paths = {
-        Status.QUEUED: [],
-        Status.STARTING: [Status.STARTING],
-        Status.RUNNING: [Status.STARTING, Status.RUNNING],
-        Status.PAUSED: [Status.STARTING, Status.RUNNING, Status.PAUSED],
-        Status.COMPLETED: [Status.STARTING, Status.RUNNING, Status.COMPLETED],
-        Status.STOPPED: [Status.STOPPED],
-        Status.DIVERGED: [Status.STARTING, Status.RUNNING, Status.DIVERGED],
-        Status.FAILED: [Status.FAILED],
-        Status.INTERRUPTED: [Status.STARTING, Status.INTERRUPTED],
-    }
-    for status in paths[target]:
-        store.set_status(run_id, status)
+def _move_to(store: Store, run_id: str, target: Status) -> None:
+    reached(store, run_id, target)
 
 
 def test_home_comes_from_the_environment_and_the_run_gets_a_folder(cnnlab_home: Path) -> None:

@@ -391,6 +391,7 @@ def test_a_real_worker_trains_and_a_sigkill_keeps_what_it_recorded(store: Store)
         target.shutdown()
 
 
+@pytest.mark.nightly  # 40 epochs; benchmarks/digits_accuracy.py reports the same accuracy.
 def test_the_cli_trains_the_default_digits_preset_to_97_percent(
     cli_default_run: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:

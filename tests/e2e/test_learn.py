@@ -113,7 +113,9 @@ def test_padding_same_and_presentation_mode(app_url: str, page: Page) -> None:
     settle(page, lambda: page.get_by_text("Keras aims for ceil").count() > 0)
     assert page.get_by_text("Keras aims for ceil(6 / 1) = 6").count() == 1
     # The zero border shows in the explore section's input chart.
-    assert page.locator('[data-testid="stPlotlyChart"]').nth(3).get_by_text("grey: zero padding").count() == 1
+    zero_padding = page.locator('[data-testid="stPlotlyChart"]').nth(3).get_by_text("grey: zero padding")
+    zero_padding.wait_for()  # Plotly draws the chart's text after the script has finished.
+    assert zero_padding.count() == 1
     show_whole_page(page)
     section_screenshot(page, "learn_padding_same", "controls", "relu-pooling")
 
