@@ -54,8 +54,11 @@ def test_process_alive_knows_cnnlab_processes_from_others_and_the_dead() -> None
         assert not process_alive(other.pid)  # A reused pid of another program is not our worker.
         worker_like.kill()
         # Killed but not yet reaped, it is a zombie: its pid exists, yet no worker runs there.
-        wait_until(lambda: not process_alive(worker_like.pid), "the killed worker to count as ended")
-        assert psutil.Process(worker_like.pid).status() == psutil.STATUS_ZOMBIE
+        wait_until(
+            lambda: psutil.Process(worker_like.pid).status() == psutil.STATUS_ZOMBIE,
+            "the killed worker to exit",
+        )
+        assert not process_alive(worker_like.pid)
     finally:
         for process in (worker_like, other):
             process.kill()

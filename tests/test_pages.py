@@ -139,8 +139,9 @@ def _keys(app: AppTest) -> list[str]:
 
 def _recorded_run(store: Store) -> str:
     """A run with real store records: epoch and batch metrics and every snapshot kind."""
-    run = new_run(store, "recorded run", epochs=4)
-    store.set_status(run.id, Status.STARTING)
+    # Recorded as starting, not queued: a server's scheduler watching the same store (the browser
+    # tests') would otherwise claim the queued run while this sets it starting.
+    run = new_run(store, "recorded run", epochs=4, status=Status.STARTING)
     store.set_status(run.id, Status.RUNNING)
     generator = np.random.default_rng(0)
     panel: dict[str, np.ndarray] = {

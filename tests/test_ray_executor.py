@@ -214,7 +214,7 @@ def test_a_sweep_trains_every_run_on_the_cluster(
     planned = plan(
         SPEC, specs.TrainingSettings(epochs=1, batch_size=32), [axis("learning_rate", "1e-3,1e-2")]
     )
-    book = sweeps.Sweeps(store.database)
+    book = sweeps.Sweeps(store)
     sweep, queued = sweeps.submit(
         planned, scheduler, book, data_settings=specs.DataSettings(subset=120), name="on ray", owner="ann"
     )

@@ -54,9 +54,10 @@ def test_the_runs_table_moves_with_the_run_and_a_row_opens_it(
             data_settings=DataSettings(),
             training_settings=TrainingSettings(epochs=3),
             name="table run",
-        )
+        ),
+        # Not queued first: the server's scheduler would claim a queued run while this sets it starting.
+        status=Status.STARTING,
     )
-    store.set_status(run.id, Status.STARTING)
     page.goto(f"{app_url}/runs")
     wait_for_app(page)
     wait_for_row(page, run.id, "starting", "0")

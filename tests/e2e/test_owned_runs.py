@@ -121,9 +121,10 @@ def test_students_see_their_own_runs_and_queue_in_fair_turn(
             training_settings=specs.TrainingSettings(),
             owner="teacher:lee",
             name="holds the slot",
-        )
+        ),
+        # Not queued first: the server's scheduler would claim a queued run while this sets it starting.
+        status=Status.STARTING,
     )
-    store.set_status(holder.id, Status.STARTING)
     store.set_status(holder.id, Status.RUNNING)
     with stand_in_worker(home, holder.id):
         _queue_and_look(url, provider, browser, page, store, holder)
