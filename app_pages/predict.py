@@ -12,7 +12,11 @@ st.caption(
 )
 
 source = st.segmented_control(
-    "Model", ["A trained run", "A model file"], default="A trained run", key="predict_source"
+    "Model",
+    ["A trained run", "A model file"],
+    default="A trained run",
+    key="predict_source",
+    on_change=predict_view.forget_inputs,  # Another model: the old images and answers go.
 )
 if source == "A model file":
     choice = predict_view.uploaded_model_choice()
@@ -39,29 +43,26 @@ except CnnLabError as error:
     st.error(str(error))
     st.stop()
 
-table = predict_view.predictions_table(results)
 st.dataframe(
-    table,
+    predict_view.predictions_table(results, choice.info),
     hide_index=True,
     key="predict_table",
     column_config={
         "confidence": st.column_config.ProgressColumn(
-            "confidence", format="percent", min_value=0.0, max_value=1.0
+            "confidence",
+            format="percent",
+            min_value=0.0,
+            max_value=1.0,
+            help="Empty when the image looks unlike the training data: a guess is not a certainty.",
         )
     },
 )
-position = 0
-if len(results) > 1:
-    position = st.selectbox(
-        "Explain image",
-        range(len(results)),
-        key="predict_chosen",
-        format_func=lambda index: f"{results[index].name}: {results[index].class_name}",
-    )
-result = results[position]
+result = predict_view.choose_result(results)
 predict_view.answer(result)
 try:
-    predict_view.explain(choice, result.prepared, result.probabilities)
+    predict_view.explain(
+        choice, result.prepared, result.probabilities, trusted=result.out_of_distribution is None
+    )
 except CnnLabError as error:
     st.error(str(error))
 st.subheader("Probes")

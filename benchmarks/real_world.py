@@ -77,7 +77,7 @@ def signals(calibration: calibrating.Calibration) -> list[Signal]:
             prediction.MIN_INK_SEPARATION,
             above(ink("separation"), prediction.MIN_INK_SEPARATION),
         ),
-        ("ink coverage", prediction.MAX_INK_COVERAGE, below(ink("coverage"), prediction.MAX_INK_COVERAGE)),
+        ("edge share", prediction.MAX_EDGE_SHARE, below(ink("edge_share"), prediction.MAX_EDGE_SHARE)),
         (
             "chosen share",
             prediction.MIN_CHOSEN_SHARE,

@@ -125,3 +125,17 @@ def test_explanation_has_three_titled_panels() -> None:
         "saliency: pixels that matter",
     ]
     assert np.asarray(figure.data[0].z).max() == 0
+
+
+def test_every_image_panel_has_a_frame_round_its_edges() -> None:
+    """A white image on the white page still shows where it ends: each panel has a grey rectangle
+    drawn on its own axes exactly round its pixels."""
+    steps = [("decoded", np.ones((40, 30, 1), np.float32)), ("prepared", np.ones((8, 8, 1), np.float32))]
+    figure = inspection.preprocessing_steps(steps)
+    frames = [shape for shape in figure.layout.shapes if shape.type == "rect"]
+    assert len(frames) == len(figure.data) == 2
+    for frame, trace in zip(frames, figure.data, strict=True):
+        height, width = np.asarray(trace.z).shape[:2]
+        assert (frame.xref, frame.yref) == (trace.xaxis, trace.yaxis)
+        assert (frame.x0, frame.y0, frame.x1, frame.y1) == (-0.5, -0.5, width - 0.5, height - 0.5)
+        assert frame.line.color == inspection.FRAME_COLOUR != "#ffffff" and frame.layer == "above"

@@ -44,6 +44,11 @@ def predict_page(run_id: str | None = None) -> AppTest:
     return open_page("predict", run_id, TIMEOUT).run()
 
 
+def image_uploader(app: AppTest):  # type: ignore[no-untyped-def]  # AppTest's widget type is internal.
+    """The images' file uploader, whatever generation of inputs the page is on."""
+    return next(uploader for uploader in app.file_uploader if str(uploader.key).startswith("predict_uploads"))
+
+
 def predictions(app: AppTest) -> pd.DataFrame:
     """The table of predictions."""
     return next(frame.value for frame in app.dataframe if "image" in frame.value.columns)
@@ -67,7 +72,9 @@ def test_uploads_are_predicted_and_explained(home: Path, trained_home: tuple[Pat
     no_problems(app)
     table = predictions(app)
     assert list(table["image"]) == ["zero.png", "one.png"]
-    assert table["confidence"].between(0, 1).all()
+    assert table["confidence"].dropna().between(0, 1).all()
+    # No confidence bar where the image looks unlike a digit (an enlarged 8x8 crop may).
+    assert (table["confidence"].isna() == (table["check"] == "unlike a digit")).all()
     assert app.subheader[0].value.startswith("zero.png: ")
     # Steps, top-k, Grad-CAM with saliency, feature maps.
     assert len(app.get("plotly_chart")) >= 4
@@ -226,7 +233,7 @@ def test_a_model_file_from_elsewhere_has_its_preprocessing_chosen(
     assert style.value == "Digits 8x8 style: ink fills its box"  # Suggested by the 8x8 grey input.
     assert not any(element.value.startswith("Preprocessing as trained") for element in app.success)
     style.set_value("MNIST style: 20x20 box in 28x28").run()
-    app.file_uploader(key="predict_uploads").set_value(("zero.png", digit_png(0), "image/png")).run()
+    image_uploader(app).set_value(("zero.png", digit_png(0), "image/png")).run()
     no_problems(app)
     assert list(predictions(app)["image"]) == ["zero.png"]
 
@@ -252,16 +259,17 @@ def test_a_downloaded_model_file_is_prepared_as_trained_and_answers_like_its_run
         "Preprocessing as trained: Handwritten digits (8x8), 8×8×1"
     ]
     assert not [radio for radio in app.radio if radio.key == "predict_model_style"]
-    app.file_uploader(key="predict_uploads").set_value(images).run()
+    image_uploader(app).set_value(images).run()
     no_problems(app)
     pd.testing.assert_frame_equal(predictions(app), predictions(through_run))
 
 
-def test_a_non_digit_gets_the_out_of_distribution_sentence_next_to_its_answer(
+def test_a_non_digit_is_said_to_be_unlike_a_digit_before_its_guess(
     home: Path, trained_home: tuple[Path, str]
 ) -> None:
-    """A photo of noise is answered, and the answer says it does not look like a digit; a real
-    digit's answer does not."""
+    """A photo of noise: the headline says first that it does not look like a digit, then the guess;
+    its row has no confidence bar and a short check; why is said in plain words as text (no PCA),
+    the measurements one click away, and its scores are folded away. A real digit's answer is plain."""
     buffer = io.BytesIO()
     noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     Image.fromarray(noise).save(buffer, format="PNG")
@@ -271,13 +279,64 @@ def test_a_non_digit_gets_the_out_of_distribution_sentence_next_to_its_answer(
     ).run()
     no_problems(app)
     table = predictions(app)
-    assert table["hint"][0] == "This does not look like a digit; the model only knows 0-9."
-    assert app.subheader[0].value.startswith("noise.png: ")
-    assert [element.value for element in app.warning] == [table["hint"][0]]
-    assert any(caption.value.startswith("Why: ") for caption in app.caption)
-    app.selectbox(key="predict_chosen").set_value(1).run()
-    assert app.subheader[0].value.startswith("zero.png: ")
-    assert (
-        not [element.value for element in app.warning if "does not look like" in element.value]
-        or table["hint"][1]
+    assert "hint" not in table.columns  # The reasons are text, not a clipped table cell.
+    assert table["check"][0] == "unlike a digit" and pd.isna(table["confidence"][0])
+    assert table["prediction"][0].startswith("guess: ")
+    assert table["check"][1] != "unlike a digit" and table["confidence"][1] > 0
+    guess = table["prediction"][0].removeprefix("guess: ")
+    assert app.subheader[0].value == (
+        f"noise.png: This does not look like a digit; the model's guess would be {guess}"
     )
+    [warning] = [element.value for element in app.warning]
+    assert warning.startswith("This does not look like a digit; the model only knows 0-9. Why: ")
+    assert "not a certainty" in warning
+    shown = " ".join([app.subheader[0].value, warning])
+    assert "PCA" not in shown and "residual" not in shown
+    labels = [expander.label for expander in app.expander]
+    assert "How this was decided" in labels and "The model's scores (not a certainty here)" in labels
+    app.selectbox(key="predict_chosen").set_value(1).run()
+    no_problems(app)
+    assert app.subheader[0].value.startswith("zero.png: ") and "does not look" not in app.subheader[0].value
+    assert not [element for element in app.warning if "does not look like" in element.value]
+    assert "The model's scores (not a certainty here)" not in [expander.label for expander in app.expander]
+
+
+def test_the_newest_image_is_the_one_explained(home: Path, trained_home: tuple[Path, str]) -> None:
+    """Adding an image explains it (not the one before); a pick from the list stays picked until a
+    newer image comes."""
+    app = predict_page(trained_home[1])
+    app.file_uploader(key="predict_uploads").set_value(("zero.png", digit_png(0), "image/png")).run()
+    assert app.subheader[0].value.startswith("zero.png: ")
+    app.file_uploader(key="predict_uploads").set_value(
+        [("zero.png", digit_png(0), "image/png"), ("seven.png", digit_png(7), "image/png")]
+    ).run()
+    no_problems(app)
+    assert app.subheader[0].value.startswith("seven.png: ")
+    app.selectbox(key="predict_chosen").set_value(0).run()
+    assert app.subheader[0].value.startswith("zero.png: ")
+    app.slider(key="predict_top_k").set_value(2).run()
+    assert app.subheader[0].value.startswith("zero.png: ")  # The pick stays.
+    app.file_uploader(key="predict_uploads").set_value(
+        [
+            ("zero.png", digit_png(0), "image/png"),
+            ("seven.png", digit_png(7), "image/png"),
+            ("three.png", digit_png(3), "image/png"),
+        ]
+    ).run()
+    assert app.subheader[0].value.startswith("three.png: ")
+
+
+def test_changing_the_model_source_clears_the_images_and_answers(
+    home: Path, trained_home: tuple[Path, str]
+) -> None:
+    app = predict_page(trained_home[1])
+    app.file_uploader(key="predict_uploads").set_value(("zero.png", digit_png(0), "image/png")).run()
+    assert list(predictions(app)["image"]) == ["zero.png"]
+    app.segmented_control(key="predict_source").set_value("A model file").run()
+    no_problems(app)
+    assert not [frame for frame in app.dataframe if "image" in frame.value.columns]
+    app.segmented_control(key="predict_source").set_value("A trained run").run()
+    no_problems(app)
+    assert not [frame for frame in app.dataframe if "image" in frame.value.columns]
+    assert "Add an image" in app.info[0].value
+    assert not image_uploader(app).value

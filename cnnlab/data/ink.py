@@ -43,6 +43,9 @@ class InkStatistics:
     # How cleanly the grey levels split into ink and background (`otsu_separation`, 1.0 for two pure
     # levels), or None for an image under SEPARATION_FROM pixels, too small to show a texture.
     separation: float | None = None
+    # Share of the ink that lies on the outermost ring: high for a speck or a stroke cut from a larger
+    # picture, near 0 for a digit even when it touches the edge.
+    edge_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -190,6 +193,7 @@ def find_ink(grey: np.ndarray) -> FoundInk:
         blobs=blobs,
         lines_removed=lines,
         separation=otsu_separation(scaled) if min(scaled.shape) >= SEPARATION_FROM else None,
+        edge_share=float(ring.sum() / max(1, mask.sum())),
     )
     if not chosen.any():
         return FoundInk(ink=np.zeros_like(grey), flattened=flattened, box=None, statistics=statistics)

@@ -21,6 +21,7 @@ SMALL_SIDE = 64  # overlays on images up to this many pixels a side are enlarged
 ENLARGED_SIDE = 192  # ... to about this many pixels a side
 OUTLINE_COLOUR = (1.0, 1.0, 1.0)
 TITLE_SIZE = 15  # pixels, for the titles of image galleries
+FRAME_COLOUR = "#9e9e9e"  # the thin frame round each image, so a white image shows its edges
 
 
 def _lookup_table(colourscale: str = HEAT_COLOURSCALE) -> np.ndarray:
@@ -133,7 +134,8 @@ def image_panels(
     title_lines: int = 1,
 ) -> go.Figure:
     """Images in a grid of `columns`, each `size` pixels high with its title (of `title_lines`
-    lines, broken with "<br>") above it.
+    lines, broken with "<br>") above it, and a thin grey frame round it, so a white image on a white
+    page still shows its edges.
 
     The figure is written out in one go (axes, domains and titles as plain layout), which is much
     quicker than building it cell by cell with `make_subplots`.
@@ -149,6 +151,7 @@ def image_panels(
         "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
         "showlegend": False,
         "annotations": [],
+        "shapes": [],
     }
     traces = []
     for position, image in enumerate(images):
@@ -159,7 +162,21 @@ def image_panels(
         bottom = 1 - (row + 1) * (size + band) / height
         layout[f"xaxis{suffix}"] = {"domain": [left, right], "visible": False, "anchor": f"y{suffix}"}
         layout[f"yaxis{suffix}"] = {"domain": [bottom, top], "visible": False, "anchor": f"x{suffix}"}
-        traces.append(go.Image(z=_as_bytes(image), xaxis=f"x{suffix}", yaxis=f"y{suffix}", hoverinfo="skip"))
+        pixels = _as_bytes(image)
+        traces.append(go.Image(z=pixels, xaxis=f"x{suffix}", yaxis=f"y{suffix}", hoverinfo="skip"))
+        layout["shapes"].append(  # type: ignore[attr-defined]  # The list made above.
+            {
+                "type": "rect",
+                "xref": f"x{suffix}",
+                "yref": f"y{suffix}",
+                "x0": -0.5,
+                "y0": -0.5,
+                "x1": pixels.shape[1] - 0.5,
+                "y1": pixels.shape[0] - 0.5,
+                "line": {"color": FRAME_COLOUR, "width": 1},
+                "layer": "above",
+            }
+        )
         layout["annotations"].append(  # type: ignore[attr-defined]  # The list made above.
             {
                 "text": str(titles[position]) if position < len(titles) else "",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,22 @@ from cnnlab.ui.cache import inspection_cache, run_models
 from cnnlab.ui.pages.predict import drawing
 
 TOP_K = 5
+GENERATION = "predict_inputs_generation"  # raised when the model source changes: new, empty inputs
+SEEN, CHOSEN = "predict_seen", "predict_chosen_image"  # the inputs already shown, the one explained
+
+
+def input_key(name: str) -> str:
+    """The key of an input widget (uploader, camera, canvas) in the current generation of inputs."""
+    generation = int(st.session_state.get(GENERATION, 0))
+    return name if generation == 0 else f"{name}_{generation}"
+
+
+def forget_inputs() -> None:
+    """Start again with empty inputs and no results (when the model source changes): the input
+    widgets get new keys, so the browser drops the old files, photo and drawing."""
+    st.session_state[GENERATION] = int(st.session_state.get(GENERATION, 0)) + 1
+    for key in (SEEN, CHOSEN, "predict_chosen"):
+        st.session_state.pop(key, None)
 
 
 @dataclass(frozen=True)
@@ -174,7 +191,7 @@ def _drawing(info: DatasetInfo) -> list[Attempt]:
             f"Drawing is for digit-like data (light ink on dark); {info.title} is not. Upload a photo."
         )
         return []
-    image = drawing.canvas_image(min(info.image_shape[:2]), key="predict_canvas")
+    image = drawing.canvas_image(min(info.image_shape[:2]), key=input_key("predict_canvas"))
     return [Attempt("drawing", image)] if image is not None else []
 
 
@@ -184,11 +201,13 @@ def collect_attempts(info: DatasetInfo) -> list[Attempt]:
     attempts: list[tuple[str, bytes]] = []
     with upload_tab:
         files = st.file_uploader(
-            "Images (PNG, JPEG, GIF, BMP or WebP)", accept_multiple_files=True, key="predict_uploads"
+            "Images (PNG, JPEG, GIF, BMP or WebP)",
+            accept_multiple_files=True,
+            key=input_key("predict_uploads"),
         )
         attempts += [(file.name, file.getvalue()) for file in files or []]
     with camera_tab:
-        photo = st.camera_input("Take a photo", key="predict_camera")
+        photo = st.camera_input("Take a photo", key=input_key("predict_camera"))
         if photo is not None:
             attempts.append(("camera photo", photo.getvalue()))
     with draw_tab:
@@ -228,30 +247,106 @@ def predictions(
     )
 
 
-def predictions_table(results: list[prediction.Prediction]) -> pd.DataFrame:
-    """One row per image: its name, the predicted class, the confidence and the hint, if any."""
+def _check(result: prediction.Prediction, info: DatasetInfo) -> str:
+    if result.out_of_distribution is not None:
+        return "unlike a digit" if _digits(info) else "unlike the training images"
+    return "unsure" if result.unsure is not None else "looks fine"
+
+
+def _digits(info: DatasetInfo) -> bool:
+    return info.digit_like and list(info.class_names) == [str(digit) for digit in range(10)]
+
+
+def predictions_table(results: list[prediction.Prediction], info: DatasetInfo) -> pd.DataFrame:
+    """One row per image: its name, the predicted class (a guess, with no confidence bar, when the
+    image looks unlike the training data) and a short check; the reasons are said as text below."""
     return pd.DataFrame(
         {
             "image": [result.name for result in results],
-            "prediction": [result.class_name for result in results],
-            "confidence": [result.probability for result in results],
-            "hint": [result.out_of_distribution or "" for result in results],
+            "prediction": [
+                f"guess: {result.class_name}" if result.out_of_distribution else result.class_name
+                for result in results
+            ],
+            "confidence": [None if result.out_of_distribution else result.probability for result in results],
+            "check": [_check(result, info) for result in results],
         }
     )
 
 
+def _signature(result: prediction.Prediction) -> str:
+    """What one input is: its name and its decoded pixels."""
+    decoded = np.ascontiguousarray(result.prepared.steps[0][1])
+    return f"{result.name}|{hashlib.sha1(decoded.tobytes()).hexdigest()}|{decoded.shape}"
+
+
+def newest_position(results: list[prediction.Prediction]) -> int:
+    """The image to explain: the first input not seen on the previous run of the page (a new upload,
+    photo or drawing), else the one explained before (wherever it now is in the list), else the first."""
+    signatures = [_signature(result) for result in results]
+    seen = set(st.session_state.get(SEEN, ()))
+    fresh = [position for position, signature in enumerate(signatures) if signature not in seen]
+    chosen = st.session_state.get(CHOSEN)
+    if fresh:
+        position = fresh[0]
+    elif chosen in signatures:
+        position = signatures.index(chosen)
+    else:
+        position = 0
+    st.session_state[SEEN] = signatures
+    st.session_state[CHOSEN] = signatures[position]
+    return position
+
+
+def choose_result(results: list[prediction.Prediction]) -> prediction.Prediction:
+    """The result to explain: the newest input, or the one the learner picks from the list."""
+    position = newest_position(results)
+    if len(results) == 1:
+        return results[0]
+    st.session_state["predict_chosen"] = position
+    picked = st.selectbox(
+        "Explain image",
+        range(len(results)),
+        key="predict_chosen",
+        format_func=lambda index: f"{results[index].name}: {results[index].class_name}",
+        on_change=_remember_choice,
+        args=(results,),
+    )
+    return results[int(picked)]
+
+
+def _remember_choice(results: list[prediction.Prediction]) -> None:
+    picked = int(st.session_state["predict_chosen"])
+    if 0 <= picked < len(results):
+        st.session_state[CHOSEN] = _signature(results[picked])
+
+
 def answer(result: prediction.Prediction) -> None:
-    """The answer for one image, and next to it the out-of-distribution sentence with its reasons."""
-    st.subheader(f"{result.name}: {result.class_name} ({result.probability:.0%})")
+    """The answer for one image, said honestly: the warning first when the image looks unlike the
+    training data (why in plain words, the measurements one click away), the note when the model
+    is unsure."""
+    st.subheader(f"{result.name}: {result.headline()}")
     if result.out_of_distribution:
-        st.warning(result.out_of_distribution, icon=":material/help:")
-        st.caption("Why: " + "; ".join(result.reasons) + ".")
+        why = "; ".join(result.reasons)
+        st.warning(
+            f"{result.out_of_distribution} Why: {why[:1].upper() + why[1:]}. A model always names one of "
+            f"the classes it knows, so its {result.probability:.0%} for {result.class_name} is not a "
+            "certainty here.",
+            icon=":material/help:",
+        )
+        with st.expander("How this was decided"):
+            st.markdown("\n".join(f"- {detail}" for detail in result.details))
+            st.caption(f"The model's top probability: {result.probability:.2%}.")
+    elif result.unsure:
+        st.info(result.unsure, icon=":material/help:")
 
 
-def explain(choice: ModelChoice, prepared: PreparedImage, probabilities: np.ndarray) -> None:
+def explain(
+    choice: ModelChoice, prepared: PreparedImage, probabilities: np.ndarray, trusted: bool = True
+) -> None:
     """Preprocessing steps, top-k, Grad-CAM and saliency, and the feature maps of one image.
 
-    Everything computed with the model is cached by the model's version, the image and the layer,
+    When the image looks unlike the training data (`trusted` False) the class probabilities are
+    folded away behind a note, not shown as a certainty. Everything computed with the model is cached by the model's version, the image and the layer,
     so moving a slider or picking another layer reruns no TensorFlow for an image already seen.
     """
     st.markdown("**What the model sees**: each preprocessing step, in order")
@@ -259,10 +354,12 @@ def explain(choice: ModelChoice, prepared: PreparedImage, probabilities: np.ndar
     left, right = st.columns([1, 2])
     with left:
         count = max(2, len(choice.info.class_names))
-        k = st.slider("Top classes", 1, count, min(5, count), key="predict_top_k")
-        st.plotly_chart(
-            inspection_figures.top_k(probabilities, choice.info.class_names, k), key="predict_top"
-        )
+        holder = st.container() if trusted else st.expander("The model's scores (not a certainty here)")
+        with holder:
+            k = st.slider("Top classes", 1, count, min(5, count), key="predict_top_k")
+            st.plotly_chart(
+                inspection_figures.top_k(probabilities, choice.info.class_names, k), key="predict_top"
+            )
     with right:
         layers, default = inspection_cache.feature_layers(choice.key, choice.model)
         if not layers or default is None:
