@@ -35,7 +35,7 @@ MAX_DIMENSIONS = 4096  # larger images get no PCA check (the basis would be too 
 # How far above the held-out images' 99th percentile a residual is unlike them (benchmarks/flag_rates.py).
 RESIDUAL_MARGIN = 1.6
 SUFFIX = ".calibration.npz"
-METHOD_VERSION = 3  # raise when the measurement changes, so kept calibrations are measured again
+METHOD_VERSION = 4  # raise when the measurement changes, so kept calibrations are measured again
 
 
 class CalibrationError(CnnLabError):
