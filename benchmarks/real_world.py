@@ -71,7 +71,7 @@ def signals(calibration: calibrating.Calibration) -> list[Signal]:
 
     confidence = calibration.confidence_threshold
     return [
-        ("top probability", confidence, above(lambda result: result.probability, confidence)),
+        ("unsure (a note)", confidence, above(lambda result: result.probability, confidence)),
         (
             "ink separation",
             prediction.MIN_INK_SEPARATION,
