@@ -263,10 +263,7 @@ def predictions_table(results: list[prediction.Prediction], info: DatasetInfo) -
     return pd.DataFrame(
         {
             "image": [result.name for result in results],
-            "prediction": [
-                f"guess: {result.class_name}" if result.out_of_distribution else result.class_name
-                for result in results
-            ],
+            "prediction": [_answer_word(result) for result in results],
             "confidence": [None if result.out_of_distribution else result.probability for result in results],
             "check": [_check(result, info) for result in results],
         }
@@ -307,11 +304,16 @@ def choose_result(results: list[prediction.Prediction]) -> prediction.Prediction
         "Explain image",
         range(len(results)),
         key="predict_chosen",
-        format_func=lambda index: f"{results[index].name}: {results[index].class_name}",
+        format_func=lambda index: f"{results[index].name}: {_answer_word(results[index])}",
         on_change=_remember_choice,
         args=(results,),
     )
     return results[int(picked)]
+
+
+def _answer_word(result: prediction.Prediction) -> str:
+    """The class as the table says it: a guess when the image looks unlike the training data."""
+    return f"guess: {result.class_name}" if result.out_of_distribution else result.class_name
 
 
 def _remember_choice(results: list[prediction.Prediction]) -> None:
