@@ -307,6 +307,11 @@ def test_stop_pause_resume_and_continue(store: Store) -> None:
     assert stopped.status == Status.STOPPED and "Stopped by the user" in stopped.reason
     messages = list(store.events(run_id)["message"])
     assert messages.count("running -> paused") == 2 and "paused -> running" in messages
+    # Each epoch says how long it was paused (the time left leaves it out), never longer than it ran.
+    epochs = store.epoch_metrics(run_id)
+    assert (epochs["paused_seconds"] >= 0).all() and (
+        epochs["paused_seconds"] <= epochs["epoch_seconds"]
+    ).all()
     done = store.checkpoints(run_id)["latest"]
     assert done == stopped.last_epoch >= 1
     steps_before = store.batch_metrics(run_id)["step"].max()

@@ -120,7 +120,7 @@ def recording_callbacks(
     progress = callbacks.FitProgress(initial_epoch)
     writer = BackgroundWriter()
     checkpoints = Checkpoints(store, run_id, progress, best_so_far)
-    epoch_metrics = callbacks.EpochMetrics(store, run_id, progress, writer)
+    epoch_metrics = callbacks.EpochMetrics(store, run_id, progress, writer, lambda: control.paused_seconds)
     doctor = None if facts is None else Diagnose(store, run_id, progress, facts, lambda: watcher.dead_shares)
     ordered: list[keras.callbacks.Callback] = [
         progress,

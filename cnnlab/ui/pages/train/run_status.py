@@ -45,6 +45,15 @@ def pending_request(run: RunRecord) -> str | None:
     return run.control if run.status in statuses.LIVE else None
 
 
+def said_by_controls(run: RunRecord) -> bool:
+    """True when the controls, not the refreshing part, say the run's status: while a request is on
+    its way, and while the run is paused (its sentence changes only with a click or a status).
+
+    A click reruns only the controls: the status they say is new at once ("Resuming: …"), where
+    the refreshing part's would stay as it was until its next tick (5 s apart while paused)."""
+    return bool(pending_request(run)) or run.status == Status.PAUSED
+
+
 def status_message(run: RunRecord, epochs_planned: int) -> str:
     """One sentence on where the run is, in words a learner understands."""
     if run.control == "stop" and run.status in statuses.LIVE:
@@ -57,6 +66,8 @@ def status_message(run: RunRecord, epochs_planned: int) -> str:
         return f"Pausing: epoch {min(run.last_epoch + 1, epochs_planned)} stops after its current batch…"
     if run.status == Status.RUNNING:
         return f"Training: epoch {min(run.last_epoch + 1, epochs_planned)} of {epochs_planned}."
+    if run.status == Status.PAUSED and run.control == "resume":
+        return f"Resuming: training carries on with epoch {min(run.last_epoch + 1, epochs_planned)}…"
     if run.status == Status.PAUSED:
         return f"Paused after epoch {run.last_epoch}; resume to carry on from the same optimizer state."
     if run.status == Status.COMPLETED:
