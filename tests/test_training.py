@@ -288,7 +288,7 @@ def test_early_stopping_ends_the_run_early(store: Store) -> None:
 def test_a_huge_learning_rate_diverges_with_a_hint(store: Store) -> None:
     run = store.get_run(_train(store, specs.TrainingSettings(epochs=3, optimizer="sgd", learning_rate=10.0)))
     assert run.status == Status.DIVERGED
-    assert "diverged" in run.reason and "Lower the learning rate" in run.hint
+    assert "The loss became" in run.reason and "Lower the learning rate" in run.hint
     assert store.checkpoints(run.id).get("latest") is None  # Diverged weights are not kept.
 
 

@@ -102,6 +102,10 @@ class Control:
                 self.store.set_status(self.run_id, Status.RUNNING)
                 self.store.clear_control(self.run_id, "resume")
                 return
+            if action == "pause":
+                # A second pause (a click replayed by a rerun) is answered: the run is paused already.
+                # Left pending, it showed "Pausing…" for ever and hid the Resume button.
+                self.store.clear_control(self.run_id, "pause")
 
 
 Job = Callable[[str, Store, Control], "Outcome | None"]

@@ -64,6 +64,7 @@ _APPLY: dict[str, Callable[..., object]] = {
     "checkpoint": lambda store, run_id, which, epoch, content: store.save_checkpoint(
         run_id, which, epoch, _write_bytes(content)
     ),
+    "delete_epoch_weights": lambda store, run_id, epoch: store.delete_epoch_weights(run_id, epoch),
     "event": lambda store, run_id, message, level: store.log_event(run_id, message, level),
     "diagnosis": lambda store, run_id, finding: store.add_diagnosis(run_id, finding),
     "results": lambda store, run_id, results: store.set_results(run_id, results),
