@@ -83,7 +83,8 @@ def status_message(run: RunRecord, epochs_planned: int) -> str:
         # Say who stopped it, once: "Stopped after epoch 21. Stopped by the user after 21 epoch(s)."
         # told the same thing twice. A run cancelled in the queue says "Stopped before it started.".
         if run.started_at is None:
-            return "Stopped before it started."
+            said = "Stopped before it started."
+            return said if reason in ("", said) else f"{said} {reason}"
         said = f"Stopped after epoch {run.last_epoch}"
         if not reason or reason.startswith(USER_STOP_REASON):
             return f"{said}: Stop was pressed."
@@ -99,6 +100,8 @@ def status_message(run: RunRecord, epochs_planned: int) -> str:
 def _stopped_early(run: RunRecord) -> str:
     """Why a completed run ended before its planned epochs: CNN Lab's early stopping, in plain words."""
     settings = run.training()
+    if not settings.early_stopping:
+        return "It ended before its planned epochs."
     watched = MONITOR_WORDS.get(settings.early_stopping_monitor, settings.early_stopping_monitor)
     return (
         f"CNN Lab stopped it early (early stopping): {watched} had not improved for "
