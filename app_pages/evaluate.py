@@ -25,6 +25,7 @@ with right:
         horizontal=True,
         format_func=lambda name: f"{name} split",
     )
+diverged = evaluate_view.diverged_notice(run, checkpoint)
 try:
     result = run_models.run_evaluation(run, checkpoint, split)
 except CnnLabError as error:
@@ -81,5 +82,7 @@ with matrix_column:
     cell_waits = evaluate_view.confusion_section(checkpoint, result)
 
 st.subheader("Most confident mistakes")
-mistakes_wait = evaluate_view.mistakes_section(checkpoint, result)
+if diverged:
+    evaluate_view.diverged_mistakes(result)
+mistakes_wait = False if diverged else evaluate_view.mistakes_section(checkpoint, result)
 evaluate_view.load_for_overlays(checkpoint, cell_waits or mistakes_wait)

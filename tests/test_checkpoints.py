@@ -13,8 +13,9 @@ from cnnlab import specs
 from cnnlab.errors import RunError
 from cnnlab.model import presets
 from cnnlab.run_request import RunRequest
-from cnnlab.store import best
+from cnnlab.store import best, retention
 from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 from cnnlab.trained import checkpoints
 from cnnlab.trained.checkpoints import CheckpointError
 
@@ -229,3 +230,75 @@ def test_an_ended_runs_results_label_its_checkpoints_as_its_table_does(
         assert checkpoints.recorded_best(running) is None
         more = dataclasses.replace(run, last_epoch=run.last_epoch + 1)  # An epoch recorded since.
         assert checkpoints.recorded_best(more) is None
+
+
+# Which epochs keep their layer weights (`cnnlab.store.retention`).
+
+CHECKPOINT_BUDGET_BYTES = 10 * 1000 * 1000  # a 100-epoch run of the 151k-parameter digits CNN
+
+
+def test_the_milestones_the_best_the_latest_and_forked_epochs_keep_their_weights() -> None:
+    assert [epoch for epoch in range(1, 101) if retention.is_milestone(epoch)] == [1, 2, 4, 8, 16, 32, 64]
+    assert retention.epochs_to_drop([1, 2, 3], latest=3, best=None) == []
+    assert retention.epochs_to_drop([1, 2, 3, 4, 5], latest=5, best=3, forked=[]) == []
+    assert retention.epochs_to_drop(range(1, 8), latest=7, best=3, forked=[6]) == [5]
+    # Whatever the best epoch, a 100-epoch run keeps at most 9 epochs' weights.
+    for best_epoch in (1, 34, 64, 99, 100):
+        kept = set(range(1, 101)) - set(retention.epochs_to_drop(range(1, 101), 100, best_epoch))
+        assert len(kept) <= 9 and {1, 64, best_epoch, 100} <= kept
+
+
+def test_checkpoints_of_the_digits_cnn_fit_the_budget_and_fork_and_continue_still_work(store: Store) -> None:
+    """Ten epochs of the 151,306-parameter digits CNN through the real `Checkpoints` callback: the files
+    kept are the rule's, a fork from a kept epoch works and from a dropped one says which exist, and
+    the files' sizes put a 100-epoch run under the budget."""
+    from cnnlab.runs.queue.executor import LocalProcessExecutor
+    from cnnlab.runs.queue.scheduler import Scheduler
+    from cnnlab.runs.worker import first_step, training
+    from cnnlab.runs.worker.artifact_callbacks import Checkpoints, load_layer_weights
+    from cnnlab.runs.worker.callbacks import FitProgress
+
+    spec, settings = presets.get("digits_default").spec, specs.TrainingSettings(epochs=10)
+    run_id = new_run(store)
+    model = training.new_model(spec, settings)
+    first_step.build_for_fit(model, np.zeros((4, 8, 8, 1), np.float32), np.zeros(4, np.int64), 4)
+    assert model.count_params() == 151_306
+    callback = Checkpoints(store, run_id, FitProgress())
+    callback.set_model(model)
+    scheduler = Scheduler(store, LocalProcessExecutor(store.home, warm=False), max_workers=1)
+    accuracies = [0.5, 0.6, 0.8, 0.7, 0.7, 0.75, 0.7, 0.7, 0.7, 0.7]  # Epoch 3 stays the best.
+    for epoch, accuracy in enumerate(accuracies):
+        callback.on_epoch_end(epoch, {"val_accuracy": accuracy})
+        if epoch + 1 == 5:  # Forked while epoch 5 is the latest: its weights stay.
+            store.set_status(run_id, Status.STOPPED)
+            scheduler.fork(run_id, 5, specs.TrainingSettings(epochs=8))
+    saved = store.checkpoints(run_id)
+    assert sorted(epoch for name, epoch in saved.items() if name.startswith("epoch_")) == [
+        1,
+        2,
+        3,
+        4,
+        5,
+        8,
+        10,
+    ]
+    folder = store.run_folder(run_id) / "checkpoints"
+    assert sorted(path.name for path in folder.glob("epoch_*")) == [
+        f"epoch_{epoch:04d}.weights.npz" for epoch in (1, 2, 3, 4, 5, 8, 10)
+    ]
+    with pytest.raises(
+        RunError, match=r"no weights saved for epoch 7; it has epochs \[1, 2, 3, 4, 5, 8, 10\]"
+    ):
+        scheduler.fork(run_id, 7)
+    # A fork loads a kept epoch's layer weights by name.
+    assert load_layer_weights(training.new_model(spec, settings), store.checkpoint_path(run_id, 8)) > 0
+    # Continue needs the latest model with its optimizer state; Evaluate the best.
+    latest = keras.models.load_model(store.checkpoint_path(run_id, "latest"))
+    assert int(keras.ops.convert_to_numpy(latest.optimizer.iterations)) == int(
+        keras.ops.convert_to_numpy(model.optimizer.iterations)
+    )
+    assert saved["best"] == 3 and saved["latest"] == 10
+    # 100 epochs keep at most 9 epochs' weights and the two models: within the budget.
+    models = sum(store.checkpoint_path(run_id, which).stat().st_size for which in ("best", "latest"))
+    one_epoch = store.checkpoint_path(run_id, 10).stat().st_size
+    assert models + 9 * one_epoch <= CHECKPOINT_BUDGET_BYTES, (models, one_epoch)

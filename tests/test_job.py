@@ -92,8 +92,25 @@ def test_a_pause_blocks_until_resume(store: Store) -> None:
     store.request_control(run_id, "resume")
     _join(thread)
     assert answers == [False] and not control.stop_requested
+    assert control.paused_seconds > 0  # Kept for the epoch's row: the time left leaves it out.
     run = store.get_run(run_id)
     assert run.status == Status.RUNNING and run.control is None
+
+
+def test_a_second_pause_while_paused_is_answered_and_resume_still_works(store: Store) -> None:
+    """A pause click replayed by a rerun reached a paused run: left pending, the page said
+    "Pausing…" for ever and offered no Resume."""
+    run_id = _run(store)
+    control = Control(store, run_id, poll_seconds=0.0)
+    store.request_control(run_id, "pause")
+    thread, answers = _ask_in_thread(control)
+    wait_until(lambda: store.get_run(run_id).status == Status.PAUSED, "the run to be paused")
+    store.request_control(run_id, "pause")
+    wait_until(lambda: store.pending_control(run_id) is None, "the second pause to be answered")
+    assert thread.is_alive() and store.get_run(run_id).status == Status.PAUSED
+    store.request_control(run_id, "resume")
+    _join(thread)
+    assert answers == [False] and store.get_run(run_id).status == Status.RUNNING
 
 
 def test_a_stop_ends_a_pause(store: Store) -> None:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import pytest
 
+from cnnlab.runs.queue.job import Control
 from cnnlab.store import statuses
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
-from cnnlab.ui.pages.train import live_controls, live_run, run_cache
+from cnnlab.ui.pages.train import live_controls, live_run, run_cache, run_status
 from tests.app_pages import no_problems, open_page
 from tests.test_pages import new_run
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("cnnlab_home")
 
@@ -125,3 +128,34 @@ def test_the_controls_are_drawn_apart_from_the_refresh_and_know_what_they_show(h
     assert drawn == live_controls.controls_state(home_store.get_run(run_id)) == (run_id, "running", None)
     home_store.request_control(run_id, "stop")  # another session (the teacher) asks it to stop
     assert live_controls.controls_state(home_store.get_run(run_id)) != drawn
+
+
+def test_resume_is_said_in_the_click_and_the_answer_shows_the_run_training(home_store: Store) -> None:
+    """The click's own rerun says "Resuming" (it was the stale "Paused after epoch 2" until a timer
+    ran, 5 s apart while paused); the worker's real `Control` answers, and the page says it trains."""
+    run_id = running(home_store)
+    for epoch in (1, 2):
+        home_store.add_epoch_metrics(run_id, {"epoch": epoch, "loss": 1 / epoch, "epoch_seconds": 1.0})
+    control = Control(home_store, run_id, poll_seconds=0.0)
+    home_store.request_control(run_id, "pause")
+    worker = threading.Thread(target=control.should_stop, daemon=True)  # Blocks while paused, as a job does.
+    worker.start()
+    wait_until(lambda: home_store.get_run(run_id).status == Status.PAUSED, "the run to be paused")
+    app = open_page("train", run_id).run()
+    no_problems(app)
+    said = [element.value for element in app.info]
+    assert any(text.startswith("Paused after epoch 2") for text in said), said
+    # Said once, by the controls: the click reruns them, so their sentence is the one that changes.
+    assert sum(text.startswith("Paused") for text in said) == 1
+    paused = home_store.get_run(run_id)
+    assert run_status.said_by_controls(paused)
+    resuming = dataclasses.replace(paused, control="resume")
+    assert run_status.status_message(resuming, 8).startswith("Resuming: training carries on with epoch 3")
+    app.button(key="resume_run").click().run()
+    no_problems(app)
+    worker.join(timeout=30)
+    assert not worker.is_alive() and home_store.get_run(run_id).status == Status.RUNNING
+    said = [element.value for element in app.info]
+    assert any(text.startswith("Training: epoch 3 of") for text in said), said
+    assert not any(text.startswith(("Paused", "Resuming")) for text in said), said
+    assert not app.button(key="pause_run").disabled

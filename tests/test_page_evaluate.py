@@ -194,3 +194,68 @@ def test_gallery_captions_name_truth_prediction_and_confidence(
     app.run()
     no_problems(app)
     assert not any("Loading the model for Grad-CAM" in caption.value for caption in app.caption)
+
+
+def test_a_diverged_run_always_has_a_checkpoint_and_says_it_is_no_model(
+    trained_home: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Switching from a run with a best checkpoint to a diverged run that has only "latest" keeps a
+    checkpoint selected, and the diverged run's page says plainly what it is instead of listing its
+    "most confident mistakes"."""
+    import shutil
+
+    from cnnlab import specs
+    from cnnlab.data import datasets
+    from cnnlab.runs.views import diagnosis
+    from cnnlab.store.statuses import Status
+    from cnnlab.trained import checkpoints, evaluation, saved_scores
+    from tests.made_runs import make_run, reached
+
+    trained = Store(trained_home[0]).checkpoint_path(trained_home[1], "latest")
+    store = Store(tmp_path)
+    monkeypatch.setenv("CNNLAB_HOME", str(tmp_path))
+    _, test_labels = evaluation.split_arrays(datasets.load(specs.DataSettings()), "test")
+    runs = {}
+    for name, status, kept in (
+        ("good", Status.COMPLETED, ("best", "latest")),
+        ("wild", Status.DIVERGED, ("latest",)),
+    ):
+        run = reached(store, make_run(store, name=name).id, Status.RUNNING)
+        found = diagnosis.diverged(
+            [
+                diagnosis.EpochFigures(1, 30.6, learning_rate=10.0),
+                diagnosis.EpochFigures(2, 7.27, learning_rate=10.0),
+            ],
+            diagnosis.RunFacts(10, 0.1, first_loss=2.32),
+        )
+        assert found is not None
+        for which in kept:
+            store.save_checkpoint(run.id, which, 2, lambda path: shutil.copyfile(trained, path))
+            checkpoint = next(item for item in checkpoints.models(store, run.id) if item.name == which)
+            # Scores as a diverged model gives them (about one class for every image), saved as the worker saves them.
+            probabilities = np.full((len(test_labels), 10), 0.01, np.float32)
+            probabilities[:, 3] = 0.91
+            evaluation.save_scores(
+                saved_scores.path(tmp_path, checkpoint, "test", run.data_settings),
+                evaluation.Scores(probabilities, 0.0),
+            )
+        if status == Status.DIVERGED:
+            store.set_status(run.id, status, reason=found.cause, hint=found.fix)
+        else:
+            store.set_status(run.id, status)
+        runs[name] = run.id
+    app = evaluate_page(runs["good"])
+    no_problems(app)
+    assert app.radio(key="evaluate_checkpoint").value == "best"
+    assert any("most confident mistakes" in caption.value for caption in app.caption)
+    app.selectbox(key="evaluate_run").set_value(runs["wild"]).run()
+    assert not app.exception
+    radio = app.radio(key="evaluate_checkpoint")
+    assert radio.value == "latest" and len(radio.options) == 1
+    (notice,) = [element.value for element in app.error]
+    assert (
+        notice.startswith("**This run diverged, so CNN Lab stopped it.**") and "not a usable model" in notice
+    )
+    assert "7.27 at epoch 2" in notice and "try 1 or 0.1" in notice
+    assert not any("most confident mistakes" in caption.value for caption in app.caption)
+    assert any("a diverged run's mistakes teach nothing" in element.value for element in app.info)

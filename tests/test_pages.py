@@ -263,7 +263,7 @@ def test_a_link_cannot_point_the_server_at_its_own_folders(tmp_path: Path) -> No
             Status.DIVERGED,
             "The loss became nan at epoch 1, batch 3: training diverged.",
             "Lower the learning rate (it was 5; try 0.5).",
-            "Diverged: The loss became nan",
+            "Diverged: CNN Lab stopped this run. The loss became nan",
         ),
         (
             Status.FAILED,

@@ -274,6 +274,20 @@ def test_a_diagnosis_record_from_a_node_becomes_a_row_on_the_server(store: Store
     assert not ray_records.apply_record(store, ("gone", "diagnosis", (finding,)))
 
 
+def test_a_node_dropping_an_epochs_weights_keeps_those_a_fork_on_the_server_starts_from(store: Store) -> None:
+    run = store.create_run(
+        RunRequest(spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings())
+    )
+    for epoch in (3, 5):
+        store.save_checkpoint(run.id, epoch, epoch, lambda path: np.savez(path, weights=np.zeros(2)))
+    store.set_status(run.id, Status.STOPPED)
+    Scheduler(store, LocalProcessExecutor(store.home, warm=False), max_workers=1).fork(run.id, 3)
+    for epoch in (3, 5):
+        assert ray_records.apply_record(store, (run.id, "delete_epoch_weights", (epoch,)))
+    assert store.checkpoints(run.id) == {"epoch_0003": 3}
+    assert store.checkpoint_path(run.id, 3).is_file() and not store.checkpoint_path(run.id, 5).exists()
+
+
 def test_a_folder_of_images_is_packed_once_and_unpacked_once_per_node(tmp_path: Path) -> None:
     folder = tmp_path / "pets"
     for label in ("cats", "dogs"):

@@ -288,7 +288,7 @@ def test_early_stopping_ends_the_run_early(store: Store) -> None:
 def test_a_huge_learning_rate_diverges_with_a_hint(store: Store) -> None:
     run = store.get_run(_train(store, specs.TrainingSettings(epochs=3, optimizer="sgd", learning_rate=10.0)))
     assert run.status == Status.DIVERGED
-    assert "diverged" in run.reason and "Lower the learning rate" in run.hint
+    assert "The loss became" in run.reason and "Lower the learning rate" in run.hint
     assert store.checkpoints(run.id).get("latest") is None  # Diverged weights are not kept.
 
 
@@ -307,6 +307,11 @@ def test_stop_pause_resume_and_continue(store: Store) -> None:
     assert stopped.status == Status.STOPPED and "Stopped by the user" in stopped.reason
     messages = list(store.events(run_id)["message"])
     assert messages.count("running -> paused") == 2 and "paused -> running" in messages
+    # Each epoch says how long it was paused (the time left leaves it out), never longer than it ran.
+    epochs = store.epoch_metrics(run_id)
+    assert (epochs["paused_seconds"] >= 0).all() and (
+        epochs["paused_seconds"] <= epochs["epoch_seconds"]
+    ).all()
     done = store.checkpoints(run_id)["latest"]
     assert done == stopped.last_epoch >= 1
     steps_before = store.batch_metrics(run_id)["step"].max()

@@ -4,7 +4,8 @@ The store holds one `RunArtifacts` (`store.artifacts`) and hands its methods on,
 `store.write_snapshot(...)`. Files live in the run folder, `runs/<run_id>/`, and are indexed in
 SQLite: `snapshots/<kind>/epoch_0003.npz` (compressed, floats as float16, bools as uint8,
 bounded in size) and checkpoints: `checkpoints/{latest,best}.keras` (whole models with optimizer
-state) and `checkpoints/epoch_0003.weights.npz` (layer weights, enough to fork from). Every file
+state) and `checkpoints/epoch_0003.weights.npz` (layer weights, enough to fork from; not every
+epoch keeps them, see `cnnlab.store.retention`). Every file
 is written to a temporary name in the same folder and renamed into place, so a reader never sees
 half a file.
 """
@@ -142,6 +143,15 @@ class RunArtifacts:
                 (run_id, name, epoch, str(path.relative_to(self.home)), time.time()),
             )
         return path
+
+    def delete_epoch_weights(self, run_id: str, epoch: int) -> None:
+        """Forget an epoch's layer weights: its row, then its file (a missing one is no error)."""
+        path = self.checkpoint_path(run_id, epoch)
+        with self.database.transaction() as connection:
+            connection.execute(
+                "DELETE FROM checkpoints WHERE run_id = ? AND which = ?", (run_id, f"epoch_{epoch:04d}")
+            )
+        path.unlink(missing_ok=True)
 
     def checkpoints(self, run_id: str) -> dict[str, int]:
         """The checkpoints written so far: name ("latest", "best", "epoch_0003") to epoch."""

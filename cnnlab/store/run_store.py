@@ -118,9 +118,22 @@ class Store:
         """Write a checkpoint atomically (see `RunArtifacts.save_checkpoint`)."""
         return self.artifacts.save_checkpoint(run_id, which, epoch, write)
 
+    def delete_epoch_weights(self, run_id: str, epoch: int) -> None:
+        """Forget an epoch's layer weights (see `RunArtifacts.delete_epoch_weights`)."""
+        self.artifacts.delete_epoch_weights(run_id, epoch)
+
     def checkpoints(self, run_id: str) -> dict[str, int]:
         """The checkpoints written so far: name ("latest", "best", "epoch_0003") to epoch."""
         return self.artifacts.checkpoints(run_id)
+
+    def forked_epochs(self, run_id: str) -> set[int]:
+        """The epochs of run `run_id` that other runs were forked from (their weights must stay)."""
+        rows = (
+            self.database.connection()
+            .execute("SELECT DISTINCT parent_epoch FROM runs WHERE parent_id = ?", (run_id,))
+            .fetchall()
+        )
+        return {int(row["parent_epoch"]) for row in rows if row["parent_epoch"] is not None}
 
     # Runs.
 

@@ -38,6 +38,8 @@ class Control:
     batch costs next to nothing. A pause blocks inside `should_stop()` (status `paused`) until a
     resume (status back to `running`) or a stop arrives; the model and optimizer stay in memory.
     A stop is final: once seen, every later `should_stop()` answers True without reading the store.
+    `paused_seconds` adds up the time spent paused (the epoch metrics record it, so that the time
+    left is estimated from training time only).
 
     Args:
         store: The run store the requests arrive through.
@@ -58,6 +60,7 @@ class Control:
         self.poll_seconds = poll_seconds
         self.clock = clock
         self.stop_requested = False
+        self.paused_seconds = 0.0  # Seconds spent paused so far: the time-left estimate leaves them out.
         self._last_poll = -math.inf
 
     def should_stop(self, *, force_poll: bool = False) -> bool:
@@ -82,6 +85,13 @@ class Control:
             return  # A pause asked for while starting waits until the run is running.
         self.store.set_status(self.run_id, Status.PAUSED)
         self.store.clear_control(self.run_id, "pause")
+        paused_at = time.monotonic()
+        try:
+            self._wait_for_resume()
+        finally:
+            self.paused_seconds += time.monotonic() - paused_at
+
+    def _wait_for_resume(self) -> None:
         while True:
             time.sleep(max(0.01, min(self.poll_seconds, PAUSE_POLL_SECONDS)))
             action = self.store.pending_control(self.run_id)
@@ -92,6 +102,10 @@ class Control:
                 self.store.set_status(self.run_id, Status.RUNNING)
                 self.store.clear_control(self.run_id, "resume")
                 return
+            if action == "pause":
+                # A second pause (a click replayed by a rerun) is answered: the run is paused already.
+                # Left pending, it showed "Pausing…" for ever and hid the Resume button.
+                self.store.clear_control(self.run_id, "pause")
 
 
 Job = Callable[[str, Store, Control], "Outcome | None"]

@@ -200,7 +200,9 @@ class Scheduler:
         return self.store.get_run(run.id)
 
     def pause(self, run_id: str) -> None:
-        """Ask a running run to pause between batches."""
+        """Ask a running run to pause between batches (a paused run is left as it is)."""
+        if self.store.get_run(run_id).status == Status.PAUSED:
+            return
         self.store.request_control(run_id, "pause")
 
     def resume(self, run_id: str) -> None:

@@ -55,6 +55,12 @@ def _status(
     store.set_status(run_id, Status(value), reason=reason, hint=hint, traceback=trace)
 
 
+def _delete_epoch_weights(store: Store, run_id: str, epoch: int) -> None:
+    # The node's store knows no forks of the run; the server's does, and keeps what they start from.
+    if epoch not in store.forked_epochs(run_id):
+        store.delete_epoch_weights(run_id, epoch)
+
+
 _APPLY: dict[str, Callable[..., object]] = {
     "heartbeat": lambda store, run_id: store.heartbeat(run_id, REMOTE_PID),
     "status": _status,
@@ -64,6 +70,7 @@ _APPLY: dict[str, Callable[..., object]] = {
     "checkpoint": lambda store, run_id, which, epoch, content: store.save_checkpoint(
         run_id, which, epoch, _write_bytes(content)
     ),
+    "delete_epoch_weights": _delete_epoch_weights,
     "event": lambda store, run_id, message, level: store.log_event(run_id, message, level),
     "diagnosis": lambda store, run_id, finding: store.add_diagnosis(run_id, finding),
     "results": lambda store, run_id, results: store.set_results(run_id, results),

@@ -156,6 +156,11 @@ class RecordingStore(Store):
         self._send(run_id, "checkpoint", which, epoch, path.read_bytes())
         return path
 
+    def delete_epoch_weights(self, run_id: str, epoch: int) -> None:
+        """Forget the epoch's layer weights here, then send that."""
+        super().delete_epoch_weights(run_id, epoch)
+        self._send(run_id, "delete_epoch_weights", epoch)
+
     def log_event(self, run_id: str, message: str, level: str = "info") -> None:
         """Send the event, then keep it here."""
         self._send(run_id, "event", message, level)

@@ -8,7 +8,11 @@ validation loss and accuracy, learning rate) and the first batch's loss:
 - `not learning`: after a few epochs the accuracy is still at chance and the loss barely moves;
 - `overfitting`: the validation loss has been rising for several epochs while the training loss
   keeps falling (a warning: the run goes on);
-- `plateau`: neither loss has improved for several epochs (a warning).
+- `plateau`: neither loss has improved for several epochs (a warning), unless the run is already
+  good (99% accuracy, training or validation) or early stopping watches it (it ends a plateau itself).
+
+A cause says what the recorded epochs show and why, a fix what to do; neither repeats the other
+or the kind (the page shows the kind as the title), so each piece of advice is said once.
 
 The worker records each diagnosis through the store (`Store.add_diagnosis`) as a row of its own
 (`cnnlab.store.diagnoses.Diagnosis`: kind, epoch, cause, fix), with its line in the event log,
@@ -63,7 +67,8 @@ OVERFITTING_RISE = 0.1
 PLATEAU_EPOCHS = 5
 # Progress is a loss at least this share below its best before those epochs.
 PLATEAU_IMPROVEMENT = 0.02
-# A training accuracy this high has little left to learn: a flat loss then is convergence, not a plateau.
+# A training or validation accuracy this high has little left to learn: a flat loss then is
+# convergence, not a plateau.
 SOLVED_ACCURACY = 0.99
 # A ReLU layer with at least this share of units that never fire has mostly died.
 DEAD_SHARE = 0.5
@@ -89,11 +94,14 @@ class RunFacts:
         num_classes: Classes the model tells apart (2 for a single sigmoid output).
         chance_accuracy: The accuracy of always guessing the most frequent training class.
         first_loss: The loss of the fit's first batch (the untrained model), or NaN if unknown.
+        early_stopping: True when early stopping watches the run: it ends a plateau by itself, so
+            no plateau is diagnosed and no fix suggests turning it on.
     """
 
     num_classes: int
     chance_accuracy: float
     first_loss: float = math.nan
+    early_stopping: bool = False
 
     @property
     def guessing_loss(self) -> float:
@@ -101,20 +109,45 @@ class RunFacts:
         return math.log(max(self.num_classes, 2))
 
 
+def recorded_history(store: RunReader, run_id: str) -> list[EpochFigures]:
+    """The run's recorded epochs as the rules read them (the worker's `Diagnose` builds the same
+    figures from the logs as the fit runs; this reads them back from the store)."""
+
+    def number(value: object) -> float | None:
+        return float(value) if isinstance(value, int | float) and math.isfinite(float(value)) else None
+
+    figures = []
+    for row in store.epoch_metrics(run_id).to_dict("records"):
+        loss = number(row.get("loss"))
+        if loss is None:
+            continue
+        rate = number(row.get("learning_rate"))
+        figures.append(
+            EpochFigures(
+                epoch=int(row["epoch"]),
+                loss=loss,
+                accuracy=number(row.get("accuracy")),
+                val_loss=number(row.get("val_loss")),
+                val_accuracy=number(row.get("val_accuracy")),
+                learning_rate=math.nan if rate is None else rate,
+            )
+        )
+    return figures
+
+
 def read(store: RunReader, run_id: str) -> list[Diagnosis]:
     """A run's diagnoses as the store keeps them, oldest first (for the Train page's messages and markers)."""
     return store.diagnoses(run_id)
 
 
-def _lower_rates(learning_rate: float) -> str:
-    return f"try {learning_rate / 10:g} or {learning_rate / 100:g}"
-
-
 def _too_high(learning_rate: float) -> str:
-    return f"The learning rate {learning_rate:g} is probably too high; {_lower_rates(learning_rate)}."
+    return f"The learning rate {learning_rate:g} is probably too high."
 
 
-DIVERGED_FIX = "Lower the learning rate ({rates}), or add BatchNormalization after the convolutions."
+def _diverged_fix(learning_rate: float) -> str:
+    """What to do about a divergence: the only place that names lower rates to try."""
+    lower = f"try {learning_rate / 10:g} or {learning_rate / 100:g}"
+    return f"Lower the learning rate ({lower}), or add BatchNormalization after the convolutions."
 
 
 def not_finite(loss: float, epoch: int, batch: int, learning_rate: float) -> Diagnosis:
@@ -122,8 +155,8 @@ def not_finite(loss: float, epoch: int, batch: int, learning_rate: float) -> Dia
     return Diagnosis(
         DIVERGED,
         epoch,
-        f"Training diverged: the loss became {loss} at epoch {epoch}, batch {batch}. {_too_high(learning_rate)}",
-        DIVERGED_FIX.format(rates=_lower_rates(learning_rate)),
+        f"The loss became {loss} at epoch {epoch}, batch {batch}. {_too_high(learning_rate)}",
+        _diverged_fix(learning_rate),
     )
 
 
@@ -147,14 +180,25 @@ def diverged(history: Sequence[EpochFigures], facts: RunFacts) -> Diagnosis | No
     if not all(_is_high(figures.loss, lowest_before, facts) for figures in window):
         return None
     last = window[-1]
-    start = f"{facts.first_loss:.3g}" if math.isfinite(facts.first_loss) else "its start"
-    peak = max(figures.loss for figures in window)
+    # Say what the recorded epochs show: each epoch's loss, and whether it is falling back.
+    losses = ", ".join(f"{figures.loss:.3g} at epoch {figures.epoch}" for figures in window)
+    by_start = math.isfinite(facts.first_loss) and all(
+        figures.loss > DIVERGENCE_FACTOR * facts.first_loss for figures in window
+    )
+    if by_start:
+        shown = (
+            f"The loss started at {facts.first_loss:.3g} and has stayed more than "
+            f"{DIVERGENCE_FACTOR:g} times higher for {len(window)} epochs ({losses})"
+        )
+    else:
+        shown = (
+            f"The loss had come down to {lowest_before:.3g}, then went back above "
+            f"{facts.guessing_loss:.3g} (the loss of guessing) for {len(window)} epochs ({losses})"
+        )
+    if last.loss < window[0].loss:
+        shown += "; it is falling again, but still far too high"
     return Diagnosis(
-        DIVERGED,
-        last.epoch,
-        f"Training diverged: the loss rose from {start} to {peak:.3g} and stayed there "
-        f"({last.loss:.3g} at epoch {last.epoch}). {_too_high(last.learning_rate)}",
-        DIVERGED_FIX.format(rates=_lower_rates(last.learning_rate)),
+        DIVERGED, last.epoch, f"{shown}. {_too_high(last.learning_rate)}", _diverged_fix(last.learning_rate)
     )
 
 
@@ -188,7 +232,7 @@ def not_learning(
     return Diagnosis(
         NOT_LEARNING,
         window[-1].epoch,
-        f"Not learning: after {len(history)} epochs the {which} accuracy is {accuracies[-1]:.0%} "
+        f"After {len(history)} epochs the {which} accuracy is {accuracies[-1]:.0%} "
         f"(chance is {facts.chance_accuracy:.0%}) and the loss moved only {change:.1%} "
         f"({first:.4g} to {last:.4g}) over {NOT_LEARNING_EPOCHS} epochs. Possible causes: {'; '.join(causes)}.",
         "Run the learning-rate finder and use its suggestion (with Adam, 0.001 is a safe start); check "
@@ -196,10 +240,12 @@ def not_learning(
     )
 
 
-def overfitting(history: Sequence[EpochFigures]) -> Diagnosis | None:
+def overfitting(history: Sequence[EpochFigures], early_stopping: bool = False) -> Diagnosis | None:
     """`overfitting` when the validation loss stayed above its lowest for `OVERFITTING_EPOCHS`
     epochs (by `OVERFITTING_RISE` now) while the training loss fell below its value at that lowest
-    and below the validation loss (the gap that memorising opens)."""
+    and below the validation loss (the gap that memorising opens).
+
+    `early_stopping`: the run has early stopping on already, so the fix does not suggest it."""
     measured = [(figures, figures.val_loss) for figures in history if figures.val_loss is not None]
     if len(measured) <= OVERFITTING_EPOCHS:
         return None
@@ -217,11 +263,12 @@ def overfitting(history: Sequence[EpochFigures]) -> Diagnosis | None:
     return Diagnosis(
         OVERFITTING,
         last.epoch,
-        f"Overfitting: the validation loss has been above its lowest (epoch {lowest.epoch}) for {since} "
+        f"The validation loss has been above its lowest (epoch {lowest.epoch}) for {since} "
         f"epochs and rose from {lowest_value:.3g} to {last_value:.3g}, while the training loss "
         f"kept falling ({lowest.loss:.3g} to {last.loss:.3g}): the network is memorising the training images.",
-        "Add Dropout or data augmentation, turn on early stopping (it keeps the best epoch), use a "
-        "smaller model, or train on more images.",
+        "Add Dropout or data augmentation, "
+        + ("" if early_stopping else "turn on early stopping (it keeps the best epoch), ")
+        + "use a smaller model, or train on more images.",
     )
 
 
@@ -231,14 +278,19 @@ def _stalled(values: Sequence[float]) -> bool:
     return min(window) > best_before - PLATEAU_IMPROVEMENT * abs(best_before)
 
 
+def _solved(history: Sequence[EpochFigures]) -> bool:
+    """True when the last training accuracy, or any validation accuracy, reached `SOLVED_ACCURACY`."""
+    last = history[-1].accuracy
+    validation = [figures.val_accuracy for figures in history if figures.val_accuracy is not None]
+    return (last is not None and last >= SOLVED_ACCURACY) or max(validation, default=0.0) >= SOLVED_ACCURACY
+
+
 def plateau(history: Sequence[EpochFigures]) -> Diagnosis | None:
     """`plateau` when neither the training nor the validation loss improved by `PLATEAU_IMPROVEMENT`
-    on its best in the last `PLATEAU_EPOCHS` epochs, unless the training set is solved."""
-    if len(history) <= PLATEAU_EPOCHS:
+    on its best in the last `PLATEAU_EPOCHS` epochs, unless the run is solved (`_solved`)."""
+    if len(history) <= PLATEAU_EPOCHS or _solved(history):
         return None
     last = history[-1]
-    if last.accuracy is not None and last.accuracy >= SOLVED_ACCURACY:
-        return None
     if not _stalled([figures.loss for figures in history]):
         return None
     validation = [figures.val_loss for figures in history if figures.val_loss is not None]
@@ -259,7 +311,7 @@ def plateau(history: Sequence[EpochFigures]) -> Diagnosis | None:
     return Diagnosis(
         PLATEAU,
         last.epoch,
-        f"Plateau: the loss has not improved by {PLATEAU_IMPROVEMENT:.0%} in the last {PLATEAU_EPOCHS} "
+        f"The loss has not improved by {PLATEAU_IMPROVEMENT:.0%} in the last {PLATEAU_EPOCHS} "
         f"epochs (best {best:.4g} before them, {since:.4g} since); {why}.",
         fix,
     )
@@ -273,15 +325,17 @@ def examine(
 ) -> list[Diagnosis]:
     """The diagnoses the history shows now, leaving out kinds already `reported`.
 
-    A divergence outranks everything; "not learning" outranks a plateau (it is a plateau from the start).
+    A divergence outranks everything; "not learning" outranks a plateau (it is a plateau from the
+    start); with early stopping on there is no plateau (early stopping ends one itself, see
+    `RunFacts.early_stopping`).
     """
     found = diverged(history, facts)
     if found is not None:
         return [found] if DIVERGED not in reported else []
     findings = [
         not_learning(history, facts, dead_shares),
-        overfitting(history),
-        None if NOT_LEARNING in reported else plateau(history),
+        overfitting(history, facts.early_stopping),
+        None if NOT_LEARNING in reported or facts.early_stopping else plateau(history),
     ]
     results = [item for item in findings if item is not None and item.kind not in reported]
     if any(item.kind == NOT_LEARNING for item in results):

@@ -24,7 +24,7 @@ import numpy as np
 from cnnlab.runs.worker import telemetry
 from cnnlab.runs.worker.background_writer import BackgroundWriter
 from cnnlab.runs.worker.callbacks import FitProgress
-from cnnlab.store import best
+from cnnlab.store import best, retention
 from cnnlab.store.run_store import Store
 
 
@@ -127,14 +127,16 @@ class TelemetrySnapshots(keras.callbacks.Callback):
 
 
 class Checkpoints(keras.callbacks.Callback):
-    """Keep each whole epoch's layer weights, the latest model and the best model in the store.
+    """Keep the layer weights of the epochs worth forking from, the latest model and the best model.
 
     After every whole epoch it writes, through `Store.save_checkpoint`: the epoch's layer weights
     (`epoch_0003.weights.npz`, enough to fork from), the whole model with its optimizer state as
     `latest` (enough to continue), and a copy of it as `best` when the epoch beats the best so far
-    by `cnnlab.store.best` (highest `val_accuracy`, else `accuracy`; earliest on ties). It reads the
-    epoch's logs, so it comes after `TelemetrySnapshots`, which adds the validation figures. A
-    partial or diverged epoch writes nothing.
+    by `cnnlab.store.best` (highest `val_accuracy`, else `accuracy`; earliest on ties). Then it
+    drops the layer weights of the epochs `cnnlab.store.retention` no longer keeps (neither a
+    milestone, nor the latest or best epoch, nor forked from), so a 100-epoch run keeps 9 epochs'
+    weights, not 100. It reads the epoch's logs, so it comes after `TelemetrySnapshots`, which adds
+    the validation figures. A partial or diverged epoch writes nothing.
 
     Ours, not `ModelCheckpoint` or `BackupAndRestore`: every file goes through `Store.save_checkpoint`
     (atomic, recorded in SQLite, sent back by a Ray worker), a fork needs layer weights matched by
@@ -188,3 +190,9 @@ class Checkpoints(keras.callbacks.Callback):
             self.store.save_checkpoint(
                 self.run_id, "best", number, lambda path: shutil.copyfile(latest, path)
             )
+        saved = [
+            epoch for name, epoch in self.store.checkpoints(self.run_id).items() if name.startswith("epoch_")
+        ]
+        forked = self.store.forked_epochs(self.run_id)
+        for epoch in retention.epochs_to_drop(saved, number, self.best_epoch, forked):
+            self.store.delete_epoch_weights(self.run_id, epoch)

@@ -237,7 +237,7 @@ class ControlRequests(keras.callbacks.Callback):
 
 
 class EpochMetrics(keras.callbacks.Callback):
-    """Write one row per whole epoch: metrics, learning rate, wall and CPU seconds.
+    """Write one row per whole epoch: metrics, learning rate, wall, paused and CPU seconds.
 
     The row holds `loss`, `accuracy`, `val_loss` and `val_accuracy` from the epoch's logs (the
     validation figures are there because `TelemetrySnapshots` ran before), the learning rate the
@@ -245,13 +245,16 @@ class EpochMetrics(keras.callbacks.Callback):
     and, when the logs carry it, `telemetry_seconds`. It goes through the `BackgroundWriter`
     after the epoch's snapshots, so a reader that sees an epoch also finds its snapshots. A
     partial or diverged epoch writes nothing. `last_metrics` keeps the last written metrics for
-    the run's results.
+    the run's results. With `paused_seconds` given, the row also holds the epoch's
+    `paused_seconds` (its wall seconds include them; `cnnlab.runs.views.time_left` takes them out).
 
     Args:
         store: The run store.
         run_id: The run being trained.
         progress: The fit's `FitProgress`.
         writer: The fit's `BackgroundWriter`; flushed when training ends.
+        paused_seconds: A function giving the seconds the fit has spent paused so far (the job's
+            `Control.paused_seconds`), or None.
 
     Example:
 
@@ -261,14 +264,23 @@ class EpochMetrics(keras.callbacks.Callback):
     [1, 2]
     """
 
-    def __init__(self, store: Store, run_id: str, progress: FitProgress, writer: BackgroundWriter) -> None:
+    def __init__(
+        self,
+        store: Store,
+        run_id: str,
+        progress: FitProgress,
+        writer: BackgroundWriter,
+        paused_seconds: Callable[[], float] | None = None,
+    ) -> None:
         super().__init__()
         self.store, self.run_id, self.progress, self.writer = store, run_id, progress, writer
+        self.paused_seconds = paused_seconds
         self.last_metrics: dict[str, float] = {}
-        self._started = self._cpu_started = 0.0
+        self._started = self._cpu_started = self._paused_before = 0.0
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._started, self._cpu_started = time.perf_counter(), time.process_time()
+        self._paused_before = self.paused_seconds() if self.paused_seconds is not None else 0.0
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
@@ -280,6 +292,8 @@ class EpochMetrics(keras.callbacks.Callback):
             row["telemetry_seconds"] = logs["telemetry_seconds"]
         row["epoch_seconds"] = time.perf_counter() - self._started
         row["cpu_seconds"] = time.process_time() - self._cpu_started  # All threads of this process.
+        if self.paused_seconds is not None:
+            row["paused_seconds"] = self.paused_seconds() - self._paused_before
         self.writer.submit(self.store.add_epoch_metrics, self.run_id, row)
         self.last_metrics = {
             name: float(logs[name]) for name in EPOCH_METRICS if isinstance(logs.get(name), int | float)

@@ -8,6 +8,7 @@ pass over any data. Its place in the order is set out in `cnnlab.runs.worker.tra
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -87,7 +88,7 @@ class Diagnose(keras.callbacks.Callback):
         if self.fresh_model and math.isnan(self.facts.first_loss):
             loss = _number((logs or {}).get("loss"))
             if loss is not None:
-                self.facts = diagnosis.RunFacts(self.facts.num_classes, self.facts.chance_accuracy, loss)
+                self.facts = dataclasses.replace(self.facts, first_loss=loss)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}

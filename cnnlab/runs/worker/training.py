@@ -120,7 +120,7 @@ def recording_callbacks(
     progress = callbacks.FitProgress(initial_epoch)
     writer = BackgroundWriter()
     checkpoints = Checkpoints(store, run_id, progress, best_so_far)
-    epoch_metrics = callbacks.EpochMetrics(store, run_id, progress, writer)
+    epoch_metrics = callbacks.EpochMetrics(store, run_id, progress, writer, lambda: control.paused_seconds)
     doctor = None if facts is None else Diagnose(store, run_id, progress, facts, lambda: watcher.dead_shares)
     ordered: list[keras.callbacks.Callback] = [
         progress,
@@ -176,11 +176,14 @@ def _best_so_far(store: Store, run_id: str) -> tuple[int, float | None] | None:
     return epoch, best.monitored_value({str(name): value for name, value in rows.iloc[0].items()})
 
 
-def _facts(data: SplitData) -> diagnosis.RunFacts:
-    """The classes and chance accuracy (always guessing the most frequent training class)."""
+def _facts(data: SplitData, early_stopping: bool) -> diagnosis.RunFacts:
+    """The classes, chance accuracy (always guessing the most frequent training class) and whether
+    early stopping watches the run."""
     counts = np.bincount(np.asarray(data.y_train, dtype=np.int64).ravel(), minlength=data.num_classes)
     chance = float(counts.max() / counts.sum()) if counts.sum() else 1.0 / max(data.num_classes, 2)
-    return diagnosis.RunFacts(num_classes=data.num_classes, chance_accuracy=chance)
+    return diagnosis.RunFacts(
+        num_classes=data.num_classes, chance_accuracy=chance, early_stopping=early_stopping
+    )
 
 
 def _divergence(found: diagnosis.Diagnosis) -> Outcome:
@@ -239,7 +242,7 @@ def run(run_id: str, store: Store, control: Control) -> Outcome:
         watcher,
         initial_epoch=done,
         best_so_far=_best_so_far(store, run_id),
-        facts=_facts(data),
+        facts=_facts(data, settings.early_stopping),
     )
     store.set_status(run_id, Status.RUNNING)
     # Built inside the first traced step instead, this state makes TensorFlow trace it twice.

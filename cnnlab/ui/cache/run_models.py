@@ -95,14 +95,18 @@ def choose_run(key: str) -> RunRecord:
 
 
 def choose_checkpoint(run: RunRecord, key: str) -> Checkpoint:
-    """ "best" or "latest", each labelled with its epoch and that epoch's score; stops the page if
-    the run's model files are gone."""
+    """ "best" or "latest", each labelled with its epoch and that epoch's score, one of them always
+    selected; stops the page if the run's model files are gone."""
     store = server.store()
     saved = {checkpoint.name: checkpoint for checkpoint in checkpoints.models(store, run.id)}
     if not saved:
         st.error(f"The model files of run {run.id} are missing. Choose another run.", icon=":material/block:")
         st.stop()
     labels = {name: checkpoints.describe(store, checkpoint, run) for name, checkpoint in saved.items()}
+    if st.session_state.get(key) not in saved:
+        # Another run's choice ("best" of a run that has one, then a diverged run without it) would
+        # leave the radio with nothing selected: take this run's best, else its latest.
+        st.session_state[key] = next(iter(saved))
     which = st.radio(
         "Checkpoint", list(saved), key=key, horizontal=True, format_func=labels.__getitem__, help=BEST_HELP
     )

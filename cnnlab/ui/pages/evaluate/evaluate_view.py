@@ -15,6 +15,8 @@ import numpy as np
 import streamlit as st
 
 from cnnlab.figures import inspection as inspection_figures
+from cnnlab.store.records import RunRecord
+from cnnlab.store.statuses import Status
 from cnnlab.trained import evaluation
 from cnnlab.trained.checkpoints import Checkpoint
 from cnnlab.ui.cache import run_models
@@ -177,3 +179,31 @@ def mistakes_section(checkpoint: Checkpoint, result: evaluation.Evaluation) -> b
     )
     with_cam = st.toggle("Grad-CAM overlay", value=True, key="evaluate_mistakes_cam")
     return gallery(checkpoint, result, wrong, with_cam, key="evaluate_mistakes")
+
+
+def diverged_notice(run: RunRecord, checkpoint: Checkpoint) -> bool:
+    """Say plainly, above everything, that a diverged run's model is not a usable one; True if it diverged.
+
+    CNN Lab stopped the run because its loss diverged: the weights kept (those of the last whole
+    epoch) did not learn to classify, so its scores show how far off it is, not a model to study.
+    """
+    if run.status != Status.DIVERGED:
+        return False
+    why = f" {run.reason}" if run.reason else ""
+    what = f"\n\n**What to do:** {run.hint}" if run.hint else ""
+    st.error(
+        f"**This run diverged, so CNN Lab stopped it.**{why} The model saved at epoch {checkpoint.epoch} "
+        f"is not a usable model: the figures below show how far off it is.{what}",
+        icon=":material/error:",
+    )
+    return True
+
+
+def diverged_mistakes(result: evaluation.Evaluation) -> None:
+    """Instead of a diverged run's "most confident mistakes": why there are none to study."""
+    st.info(
+        f"{result.mistake_count} of {result.count} images are wrong, but a diverged run's mistakes teach "
+        "nothing about the images: its predictions are not a trained model's. Train again with a lower "
+        "learning rate, then look at the mistakes of that run.",
+        icon=":material/info:",
+    )

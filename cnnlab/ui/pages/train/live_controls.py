@@ -3,7 +3,9 @@
 The part of the Train page that follows a run redraws on a timer (`cnnlab.ui.pages.train.live_run`); the
 controls sit apart from it, so a tick does not send them again, and a click reruns only them: the
 click's callback writes the request to the store before anything is drawn, and the rerun says it
-("Stopping…") at once, whatever the other viewers cost the server. The controls are drawn again
+("Stopping…", "Resuming…") at once, whatever the other viewers cost the server. The controls also
+say a paused run's status, so that a Resume replaces "Paused after epoch 2" in the click's own
+rerun instead of at the next tick of the refreshing part (5 s apart while paused). The controls are drawn again
 only when what they show changes: the refreshing part compares the run with `controls_state`
 of the last drawing and reruns the page when they differ (a status change, another session's
 request).
@@ -25,7 +27,7 @@ from cnnlab.store.records import RunRecord
 from cnnlab.store.statuses import Status
 from cnnlab.ui import server
 from cnnlab.ui.pages.train import run_cache
-from cnnlab.ui.pages.train.run_status import STATUS_ICONS, pending_request, show_status
+from cnnlab.ui.pages.train.run_status import STATUS_ICONS, pending_request, said_by_controls, show_status
 from cnnlab.ui.session import state
 
 CONTROL_ERROR = "live_control_error"  # session state: why the last control click was refused
@@ -64,8 +66,8 @@ def controls(run_id: str, answer_seconds: float) -> None:
     """
     run = server.store().get_run(run_id)
     st.subheader(f"{STATUS_ICONS.get(run.status, '')} {run.name}")
-    if pending_request(run):
-        show_status(run)  # "Stopping: …", said here so that the click's rerun says it
+    if said_by_controls(run):
+        show_status(run)  # "Stopping: …", "Resuming: …", said here so that the click's rerun says it
     if CONTROL_ERROR in st.session_state:
         st.error(st.session_state.pop(CONTROL_ERROR))
     _buttons(run)

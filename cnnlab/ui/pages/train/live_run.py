@@ -12,23 +12,22 @@ only them, so a Stop is written and said at once.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import numpy as np
-import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import training as figures
+from cnnlab.runs.views import time_left
 from cnnlab.runs.views.live_frames import Frames, LiveFrames
 from cnnlab.store import records
 from cnnlab.store.records import RunRecord
 from cnnlab.store.statuses import Status
 from cnnlab.ui import run_links, server
 from cnnlab.ui.pages.train import live_controls, run_cache, run_health
-from cnnlab.ui.pages.train.run_status import STATUS_ICONS, pending_request, show_status, status_message
+from cnnlab.ui.pages.train.run_status import STATUS_ICONS, said_by_controls, show_status, status_message
 from cnnlab.ui.widgets import tables
 
 __all__ = ["STATUS_ICONS", "live_view", "poll_seconds", "status_message"]
@@ -71,17 +70,16 @@ def poll_seconds(
     return None
 
 
-def _progress(run: RunRecord, epochs_planned: int, epoch_table: pd.DataFrame) -> None:
+def _progress(run: RunRecord, epochs_planned: int, frames: Frames) -> None:
     done = min(run.last_epoch, epochs_planned)
     eta = ""
     if run.status == Status.PAUSED or run.control == "pause":
         eta = " — paused" if run.status == Status.PAUSED else " — pausing"  # No time runs down meanwhile.
-    elif run.status == Status.RUNNING and not epoch_table.empty and "epoch_seconds" in epoch_table:
-        # Epochs recorded without their duration (NaN) are left out; with none timed, no estimate.
-        per_epoch = float(epoch_table["epoch_seconds"].dropna().tail(3).mean())
-        if math.isfinite(per_epoch):
-            remaining = (epochs_planned - done) * per_epoch
-            eta = f" — about {int(remaining // 60)}:{int(remaining % 60):02d} left"
+    elif run.status == Status.RUNNING:
+        # Training time only: pauses and TensorFlow's first compiled step are left out.
+        epochs, first_batches = time_left.recorded_timings(frames.epochs, frames.batches)
+        left = time_left.seconds_left(epochs, epochs_planned, first_batches)
+        eta = f" — {time_left.describe(left)}" if left is not None else ""
     st.progress(done / max(epochs_planned, 1), text=f"{done} of {epochs_planned} epochs{eta}")
 
 
@@ -228,13 +226,13 @@ def live_view(run_id: str) -> None:
         device = records.recorded_device(run.results)
         if device:
             st.caption(f"{'Training' if run.is_active else 'Trained'} on {device}")
-        if not pending_request(run):  # A request on its way is said by the controls, above.
+        if not said_by_controls(run):  # A request on its way, or a pause, is said by the controls, above.
             show_status(run)
         if run.traceback:
             with st.expander("Technical details (traceback)"):
                 st.code(run.traceback)
         run_health.show_diagnoses(frames.diagnoses, run.status)
-        _progress(run, epochs_planned, frames.epochs)
+        _progress(run, epochs_planned, frames)
         # Only the open tab is drawn: the others' charts are not built, read or sent at all.
         tabs = st.tabs(list(TABS), key="live_tabs", on_change="rerun")
         draw = {

@@ -29,9 +29,29 @@ STATUS_ICONS: dict[Status, str] = {
 }
 
 
+# The worker's reason for a run stopped on request (`cnnlab.runs.worker.training`, fake jobs in tests).
+USER_STOP_REASON = "Stopped by the user"
+# Early stopping's monitors, as a learner reads them.
+MONITOR_WORDS = {
+    "val_loss": "the validation loss",
+    "val_accuracy": "the validation accuracy",
+    "loss": "the training loss",
+    "accuracy": "the training accuracy",
+}
+
+
 def pending_request(run: RunRecord) -> str | None:
     """The stop, pause or resume the run's worker has not answered yet (None for an ended run)."""
     return run.control if run.status in statuses.LIVE else None
+
+
+def said_by_controls(run: RunRecord) -> bool:
+    """True when the controls, not the refreshing part, say the run's status: while a request is on
+    its way, and while the run is paused (its sentence changes only with a click or a status).
+
+    A click reruns only the controls: the status they say is new at once ("Resuming: …"), where
+    the refreshing part's would stay as it was until its next tick (5 s apart while paused)."""
+    return bool(pending_request(run)) or run.status == Status.PAUSED
 
 
 def status_message(run: RunRecord, epochs_planned: int) -> str:
@@ -46,28 +66,47 @@ def status_message(run: RunRecord, epochs_planned: int) -> str:
         return f"Pausing: epoch {min(run.last_epoch + 1, epochs_planned)} stops after its current batch…"
     if run.status == Status.RUNNING:
         return f"Training: epoch {min(run.last_epoch + 1, epochs_planned)} of {epochs_planned}."
+    if run.status == Status.PAUSED and run.control == "resume":
+        return f"Resuming: training carries on with epoch {min(run.last_epoch + 1, epochs_planned)}…"
     if run.status == Status.PAUSED:
         return f"Paused after epoch {run.last_epoch}; resume to carry on from the same optimizer state."
     if run.status == Status.COMPLETED:
         accuracy = run.result("test_accuracy")
-        early = " (stopped early: no more progress)" if run.last_epoch < epochs_planned else ""
         tested = f"; test accuracy {accuracy:.1%}" if accuracy is not None else ""
-        return f"Completed after {run.last_epoch} epochs{early}{tested}."
+        if run.last_epoch < epochs_planned:
+            return (
+                f"Completed after {run.last_epoch} of {epochs_planned} epochs{tested}. {_stopped_early(run)}"
+            )
+        return f"Completed after {run.last_epoch} epochs{tested}."
     reason = run.reason or ""
-    hint = f" {run.hint}" if run.hint else ""
     if run.status == Status.STOPPED:
-        # A run cancelled in the queue has the reason "Stopped before it started.": say it once.
-        said = (
-            "Stopped before it started."
-            if run.started_at is None
-            else f"Stopped after epoch {run.last_epoch}."
-        )
-        return said if reason in ("", said) else f"{said} {reason}"
+        # Say who stopped it, once: "Stopped after epoch 21. Stopped by the user after 21 epoch(s)."
+        # told the same thing twice. A run cancelled in the queue says "Stopped before it started.".
+        if run.started_at is None:
+            said = "Stopped before it started."
+            return said if reason in ("", said) else f"{said} {reason}"
+        said = f"Stopped after epoch {run.last_epoch}"
+        if not reason or reason.startswith(USER_STOP_REASON):
+            return f"{said}: Stop was pressed."
+        return f"{said}: {reason}"
+    hint = f" **What to do:** {run.hint}" if run.hint else ""
     return {
-        Status.DIVERGED: f"Diverged: {reason}{hint}",
+        Status.DIVERGED: f"Diverged: CNN Lab stopped this run. {reason}{hint}",
         Status.FAILED: f"Failed: {reason}{hint}",
         Status.INTERRUPTED: f"Interrupted: {reason or 'the server restarted while it ran.'} Continue it to carry on.",
     }.get(run.status, str(run.status))
+
+
+def _stopped_early(run: RunRecord) -> str:
+    """Why a completed run ended before its planned epochs: CNN Lab's early stopping, in plain words."""
+    settings = run.training()
+    if not settings.early_stopping:
+        return "It ended before its planned epochs."
+    watched = MONITOR_WORDS.get(settings.early_stopping_monitor, settings.early_stopping_monitor)
+    return (
+        f"CNN Lab stopped it early (early stopping): {watched} had not improved for "
+        f"{settings.early_stopping_patience} epochs."
+    )
 
 
 def show_status(run: RunRecord) -> None:
