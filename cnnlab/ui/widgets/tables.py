@@ -110,7 +110,12 @@ def analysis_table(analysis: shapes.Analysis) -> pd.DataFrame:
     return table
 
 
-ANALYSIS_COLUMNS = {"Parameters": count_column(), "FLOPs": compact_column()}
+ANALYSIS_COLUMNS = {
+    "Parameters": count_column(),
+    "FLOPs": compact_column(),
+    # A problem's whole message is shown above the table; here it is cut to the column's width.
+    "Problem": st.column_config.TextColumn(width="medium"),
+}
 
 
 def confusion_table(matrix: np.ndarray, class_names: Sequence[str], normalise: bool = False) -> Styler:

@@ -162,15 +162,16 @@ def preparation_form(dataset: str, current: DataSettings) -> DataSettings:
 def shapes_options(current: Mapping[str, Any]) -> dict[str, Any]:
     """The generated shapes' options: classes, count, noise, rotation and scale."""
     merged = {**generated.DEFAULT_OPTIONS, **current}
-    columns = st.columns(5)
-    classes = columns[0].multiselect(
+    # The shapes on a row of their own, wide enough to show every chosen one; the numbers below.
+    classes = st.multiselect(
         "Shapes",
         list(generated.SHAPE_NAMES),
         list(merged["classes"]),
         key="shape_classes",
         disabled=controls.locked("dataset"),
     )
-    count = columns[1].number_input(
+    columns = st.columns(4)
+    count = columns[0].number_input(
         "Images per shape",
         2,
         5000,
@@ -179,7 +180,7 @@ def shapes_options(current: Mapping[str, Any]) -> dict[str, Any]:
         key="shape_count",
         disabled=controls.locked("dataset"),
     )
-    noise = columns[2].slider(
+    noise = columns[1].slider(
         "Noise",
         0.0,
         0.5,
@@ -188,7 +189,7 @@ def shapes_options(current: Mapping[str, Any]) -> dict[str, Any]:
         key="shape_noise",
         disabled=controls.locked("dataset"),
     )
-    rotation = columns[3].slider(
+    rotation = columns[2].slider(
         "Rotation (degrees)",
         0.0,
         180.0,
@@ -197,7 +198,7 @@ def shapes_options(current: Mapping[str, Any]) -> dict[str, Any]:
         key="shape_rotation",
         disabled=controls.locked("dataset"),
     )
-    scale = columns[4].slider(
+    scale = columns[3].slider(
         "Scale",
         0.2,
         1.0,
