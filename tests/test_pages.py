@@ -60,6 +60,36 @@ def test_home_offers_one_click_training_and_lists_runs(home_store: Store) -> Non
     assert column_formats(app.dataframe[0])["best val. accuracy"] == "percent"
 
 
+def test_home_says_where_training_runs() -> None:
+    app = page("home").run()
+    text = " ".join(markdown.value for markdown in app.markdown)
+    assert "the training runs on the server that hosts CNN Lab" in text
+    assert "Everything runs here, in your browser" not in text
+
+
+def test_the_runs_table_shows_its_main_columns_and_the_rest_on_a_toggle(home_store: Store) -> None:
+    new_run(home_store, "earlier run", status=Status.COMPLETED)
+    app = page("home").run()
+    # The main columns fit a 1280-pixel screen; ids, parents and devices wait behind the toggle.
+    shown = list(app.dataframe[0].proto.column_order)
+    assert "best val. accuracy" in shown and "duration" in shown and "id" not in shown
+    app.toggle(key="recent_runs_details").set_value(True).run()
+    assert {"id", "parent", "device"} <= set(app.dataframe[0].proto.column_order)
+
+
+def test_augmentation_rotation_is_in_degrees() -> None:
+    app = page("data").run()
+    no_problems(app)
+    labels = [slider.label for slider in app.slider]
+    assert "Rotation (degrees)" in labels and not [label for label in labels if "fraction of a turn" in label]
+    rotation = app.slider(key="augment_rotation_degrees")
+    # The digits' default turn of 0.04 of a turn reads 14.4 degrees, and is kept exactly while unmoved.
+    assert rotation.value == pytest.approx(14.4)
+    assert url_setup(app).training.augmentation.rotation == 0.04
+    rotation.set_value(36.0).run()
+    assert url_setup(app).training.augmentation.rotation == pytest.approx(0.1)
+
+
 def test_data_page_shows_counts_and_follows_the_dataset_choice() -> None:
     app = page("data").run()
     no_problems(app)

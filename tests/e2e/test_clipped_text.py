@@ -3,7 +3,7 @@
 Before, the layer editor's buttons read "Move...", "Dupli...", "Rem...", the runs table hid its
 duration and Model's table its receptive fields behind a sideways scroll. One server and one browser
 page visit every page (the run-dependent ones following a run recorded straight into the store, with
-curves, results and an event) and collect each button, tab, metric or chosen item of a multiselect whose text
+curves, results and events, one of them long) and collect each button, tab, metric or chosen item of a multiselect whose text
 is wider than its box, each data frame header wider than its column, and each column past a data
 frame's right edge. The test fails naming every one: page, element, text, and the widths.
 """
@@ -109,6 +109,11 @@ def followed_run(app_home: Path) -> str:
             },
         )
     store.log_event(run.id, "Training finished after 3 epochs.")
+    store.log_event(
+        run.id,
+        "Stopped by the user after 3 epochs; the best weights were kept from epoch 2 and the learning "
+        "rate had been lowered twice by the schedule before the validation loss stopped improving.",
+    )
     store.set_results(run.id, {"best_val_accuracy": 0.96})
     store.set_status(run.id, Status.COMPLETED)
     return run.id

@@ -16,6 +16,7 @@ from cnnlab.specs import AugmentationSettings, DataSettings
 from cnnlab.ui.session import controls, state
 
 OWN_IMAGES = "own images (upload a zip)"
+DEGREES_PER_TURN = 360.0
 MAX_UPLOAD_BYTES = 200 * 2**20
 
 
@@ -234,15 +235,21 @@ def augmentation_form(current: AugmentationSettings) -> AugmentationSettings:
         disabled=controls.locked("augmentation"),
         help="Mirror images at random. Digits and letters change meaning when flipped.",
     )
-    rotation = columns[1].slider(
-        "Rotation (fraction of a turn)",
-        *AUGMENTATION_RANGES["rotation"].bounds(),
-        current.rotation,
-        0.01,
-        key="augment_rotation",
+    # In degrees, as the shapes' rotation above; the settings keep Keras's fraction of a turn.
+    lowest, highest = (bound * DEGREES_PER_TURN for bound in AUGMENTATION_RANGES["rotation"].bounds())
+    shown = round(current.rotation * DEGREES_PER_TURN, 1)
+    degrees = columns[1].slider(
+        "Rotation (degrees)",
+        lowest,
+        highest,
+        shown,
+        1.0,
+        key="augment_rotation_degrees",
         disabled=controls.locked("augmentation"),
-        help="0.05 is about 18 degrees either way.",
+        help="The largest random turn, either way.",
     )
+    # Unmoved, the setting stays exactly as it was (14.4 degrees is not read back as 0.04000000001).
+    rotation = current.rotation if degrees == shown else degrees / DEGREES_PER_TURN
     zoom = columns[2].slider(
         "Zoom",
         *AUGMENTATION_RANGES["zoom"].bounds(),
