@@ -77,6 +77,15 @@ def test_the_runs_table_shows_its_main_columns_and_the_rest_on_a_toggle(home_sto
     assert {"id", "parent", "device"} <= set(app.dataframe[0].proto.column_order)
 
 
+def test_train_page_says_the_augmentation_in_words() -> None:
+    app = page("train").run()
+    no_problems(app)
+    captions = [caption.value for caption in app.caption]
+    line = next(caption for caption in captions if caption.startswith("Augmentation (set on the Data page)"))
+    assert "random turns up to 14.4° either way, shifts up to 10% of the image and zooms up to 10%" in line
+    assert "{" not in line and "'rotation'" not in line
+
+
 def test_augmentation_rotation_is_in_degrees() -> None:
     app = page("data").run()
     no_problems(app)
