@@ -17,6 +17,7 @@ from cnnlab.ui.session import controls, state
 
 OWN_IMAGES = "own images (upload a zip)"
 DEGREES_PER_TURN = 360.0
+DEGREES_FORMAT = "%g°"  # 14.4°, 45°: both rotation sliders write their value the same way
 MAX_UPLOAD_BYTES = 200 * 2**20
 
 
@@ -196,6 +197,7 @@ def shapes_options(current: Mapping[str, Any]) -> dict[str, Any]:
         180.0,
         float(merged["rotation"]),
         5.0,
+        format=DEGREES_FORMAT,
         key="shape_rotation",
         disabled=controls.locked("dataset"),
     )
@@ -244,6 +246,7 @@ def augmentation_form(current: AugmentationSettings) -> AugmentationSettings:
         highest,
         shown,
         1.0,
+        format=DEGREES_FORMAT,
         key="augment_rotation_degrees",
         disabled=controls.locked("augmentation"),
         help="The largest random turn, either way.",
