@@ -1,11 +1,12 @@
 """Nothing clipped at 1280x720, a classroom projector's size: every page, in Chromium.
 
 Before, the layer editor's buttons read "Move...", "Dupli...", "Rem...", the runs table hid its
-duration and Model's table its receptive fields behind a sideways scroll. One server and one browser
-page visit every page (the run-dependent ones following a run recorded straight into the store, with
-curves, results and events, one of them long) and collect each button, tab, metric or chosen item of a multiselect whose text
-is wider than its box, each data frame header wider than its column, and each column past a data
-frame's right edge. The test fails naming every one: page, element, text, and the widths.
+duration and Model's table its receptive fields behind a sideways scroll, and the Data page's Shapes
+selector showed one shape. One server and one browser session visit every page (the run-dependent
+ones following a run recorded straight into the store, with curves, results and events, one of them
+long) and collect each button, tab, metric or multiselect whose text is wider than its box, each
+data frame header wider than its column, and each column past a data frame's right edge. The test
+fails naming every one: page, element, text, and the widths.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ LOADED_SCRIPT = """() => document.querySelectorAll('[data-testid="stSkeleton"]')
 @pytest.fixture(scope="module")
 def followed_run(app_home: Path) -> str:
     """A finished run recorded in the app's store before its server starts: three epochs of curves,
-    a best validation accuracy and an event, so the Train and Runs pages show their tables."""
+    a best validation accuracy and events, so the Home, Train and Runs pages show their tables."""
     store = Store(app_home)
     run = make_run(store, name="Recorded digits run", epochs=3)
     reached(store, run.id, Status.RUNNING)
