@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from cnnlab import share, specs
+from cnnlab.model import presets
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from tests.e2e.conftest import go_to, screenshot, wait_for_app
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.e2e]
 
 VIEWPORT = {"width": 1280, "height": 720}
+SHAPES = specs.DataSettings(dataset="shapes", options={"count_per_class": 10})
 
 # Every visible label whose text is wider than its box, and every data frame header wider than its
 # column or past the frame's right edge. A label's box is the button, tab or tag, or any element
@@ -160,11 +163,12 @@ def test_no_label_or_header_is_clipped_at_1280_by_720(followed_run: str, app_url
     found += overflows(page, "Model, a layer open")
     screenshot(page, "clipped_model")
 
-    go_to(page, "Data")
-    page.get_by_test_id("stSelectbox").filter(has_text="Dataset").click()
-    page.get_by_role("option", name="Geometric shapes (generated)").click()
-    wait_for_app(page)
+    # The generated shapes (few of them, quick to draw), whose Shapes selector lists every chosen shape:
+    # opened from a setup link, as a teacher would share it.
+    shapes = share.Setup(SHAPES, presets.get("digits_default").spec, specs.TrainingSettings())
+    page.goto(f"{app_url}/data?setup={share.encode(shapes)}")
     page.get_by_test_id("stMultiSelect").filter(has_text="Shapes").wait_for()
+    wait_for_app(page)
     found += overflows(page, "Data (shapes)")
     page.get_by_role("tab", name="Class balance").click()
     found += overflows(page, "Data, class balance")
