@@ -32,7 +32,8 @@ except CnnLabError as error:
     st.stop()
 
 shape = "×".join(str(size) for size in split.image_shape)
-counts = st.columns(6)
+# The image shape (224×224×3) gets the widest box, so no number is cut on a 1280-pixel screen.
+counts = st.columns([1, 0.8, 1.6, 1, 1, 1])
 counts[0].metric("Images", f"{len(split.y_train) + len(split.y_val) + len(split.y_test):,}")
 counts[1].metric("Classes", split.num_classes)
 counts[2].metric("Image shape", shape)
@@ -52,7 +53,8 @@ with samples_tab:
 with balance_tab:
     st.plotly_chart(data_figures.class_balance(split.summary), key="balance")
     st.dataframe(
-        split.summary,
+        split.summary.reset_index(),  # The class names as a column sized to fit them ("triangle").
+        hide_index=True,
         key="summary_table",
         column_config={column: tables.count_column() for column in split.summary.columns},
     )

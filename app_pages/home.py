@@ -11,8 +11,8 @@ from cnnlab.ui.widgets import run_table
 st.title("CNN Lab")
 st.markdown(
     "Build a convolutional neural network layer by layer, train it on real images, and watch what it "
-    "learns: its filters, its feature maps and its mistakes. Everything runs here, in your browser, "
-    "with Keras under the hood."
+    "learns: its filters, its feature maps and its mistakes. You work in your browser; the training runs "
+    "on the server that hosts CNN Lab, with Keras under the hood, and goes on if you close the tab."
 )
 
 left, right = st.columns([1, 1])

@@ -12,7 +12,8 @@ from cnnlab.ui.session import presentation
 
 st.title("Learn: how a convolution sees an image")
 
-st.header("1. The article's worked example", anchor="worked-example")
+st.header("1. A worked example: an X and a vertical-edge filter", anchor="worked-example")
+st.caption(f"From {content.SOURCE_ARTICLE}, one of the tutorials CNN Lab grew from.")
 st.markdown(
     "A 6x6 picture of the letter **X** (1 is ink, 0 is background) and a 3x3 **vertical-edge filter**. "
     "The filter slides over the image; at every position it multiplies its numbers with the pixels "

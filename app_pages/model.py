@@ -40,20 +40,23 @@ with summary_column:
         st.error(problem.message, icon=":material/block:")
     for missing in pretrained_weights.missing(setup.model):
         st.warning(missing.message, icon=":material/cloud_off:")
-    st.dataframe(
-        analysis_table(analysis),
-        hide_index=True,
-        width="stretch",
-        key="analysis_table",
-        column_config=ANALYSIS_COLUMNS,
-    )
-    totals = st.columns(4)
+    # Two by two: four side by side cut their numbers short ("151,...") on a 1280-pixel screen.
+    totals = [*st.columns(2), *st.columns(2)]
     totals[0].metric("Total parameters", f"{analysis.total_parameters:,}")
     totals[1].metric("Trainable", f"{analysis.trainable_parameters:,}")
     totals[2].metric("FLOPs per image", analysis.flops, format="compact")
     totals[3].metric("Activations (batch 32)", f"{analysis.activation_bytes(32) / 2**20:,.1f} MB")
     if analysis.rows:
         st.plotly_chart(model_figures.architecture(analysis), key="architecture")
+
+# Below both columns, at the page's full width: every column of the layer table fits a 1280-pixel screen.
+st.dataframe(
+    analysis_table(analysis),
+    hide_index=True,
+    width="stretch",
+    key="analysis_table",
+    column_config=ANALYSIS_COLUMNS,
+)
 
 code_tab, json_tab = st.tabs(["Keras code", "JSON"])
 with code_tab:

@@ -26,7 +26,7 @@ with st.container(border=True):
     state.set_training(training_form(setup.training))
     augmentation = state.draft().training.augmentation
     if augmentation.active:
-        st.caption(f"Augmentation (set on the Data page): {augmentation.to_dict()}")
+        st.caption(f"Augmentation (set on the Data page): {augmentation.in_words()}.")
     analysis = shapes.analyse(
         setup.model,
         num_classes=context.num_classes,

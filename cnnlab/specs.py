@@ -239,6 +239,28 @@ class AugmentationSettings:
         """The JSON form."""
         return dataclasses.asdict(self)
 
+    def in_words(self) -> str:
+        """What the transformations do, as a learner reads them: "random turns up to 14.4° either way,
+        shifts up to 10% of the image and zooms up to 10%" ("none" when none is on)."""
+        flips = {
+            "horizontal": "left-right",
+            "vertical": "upside-down",
+            "horizontal_and_vertical": "both ways",
+        }
+        parts = [f"{flips[self.flip]} flips"] if self.flip != "none" else []
+        for amount, words in (
+            (self.rotation * 360, "turns up to {:g}° either way"),
+            (self.translation * 100, "shifts up to {:g}% of the image"),
+            (self.zoom * 100, "zooms up to {:g}%"),
+            (self.shear * 100, "shears up to {:g}%"),
+            (self.contrast * 100, "contrast changes up to {:g}%"),
+        ):
+            if amount:
+                parts.append(words.format(round(amount, 1)))
+        if not parts:
+            return "none"
+        return "random " + (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0])
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AugmentationSettings:
         """Read from the JSON form."""

@@ -50,12 +50,14 @@ def test_different_architectures_and_missing_results(store: Store) -> None:
     )
     first = _run(store, "narrow")
     second = _run(store, "wide", spec=wider)
-    store.set_results(first, {"test_accuracy": 0.91234})
+    store.set_results(first, {"test_accuracy": 0.91234, "best_val_accuracy": 0.9956})
     table = compare.differences([store.get_run(first), store.get_run(second)])
     assert {"model.parameters", "layer 01", "layer 04", "result.test_accuracy"} <= set(table.index)
     assert table.loc["layer 04"].iloc[0] == "—"  # The narrow model has three layers.
     assert table.loc["layer 04"].iloc[1].startswith("Dropout 0.5")
-    assert list(table.loc["result.test_accuracy"]) == ["0.9123", "—"]
+    # A percentage, as every table writes an accuracy (Home's "best val. accuracy" too).
+    assert list(table.loc["result.test_accuracy"]) == ["91.23%", "—"]
+    assert list(table.loc["result.best_val_accuracy"]) == ["99.56%", "—"]
     assert "model.name" not in table.index  # Both are called "small".
     everything = compare.differences([store.get_run(first), store.get_run(second)], only_different=False)
     assert "model.name" in everything.index and len(everything) > len(table)

@@ -25,6 +25,8 @@ def test_gradient_norms_draw_a_line_per_layer_on_a_log_axis() -> None:
     figure = health.gradient_norms(TABLE)
     assert [trace.name for trace in figure.data] == ["conv", "dense"]
     assert list(figure.data[1].y) == [0.1, 0.01] and figure.layout.yaxis.type == "log"
+    # Plain numbers (0.01), not plotly's SI prefixes ("10m", "100µ").
+    assert figure.layout.yaxis.tickformat == "~g" and figure.layout.yaxis.exponentformat == "e"
     json.loads(plotly.io.to_json(figure))
 
 

@@ -157,3 +157,10 @@ def test_the_learning_rate_finder_plots_the_loss_on_a_log_axis_with_the_suggesti
     serialised(figure)
     nothing = FinderResult(rates, losses, losses, None, 1e-2, 3e-3, True, 1.0, "the loss never fell")
     assert not training.learning_rate_finder(nothing).layout.shapes  # No line where nothing is suggested.
+
+
+def test_the_learning_rate_axis_writes_plain_numbers_not_si_prefixes() -> None:
+    epochs = pd.DataFrame({"epoch": [1, 2, 3], "learning_rate": [1e-3, 1e-4, 1e-5]})
+    axis = serialised(training.learning_rate(epochs))["layout"]["yaxis"]
+    # Plotly's default writes 0.0001 as "100µ" (or "100u"): d3's "~g" writes "0.0001", 1e-7 as "1e-7".
+    assert (axis["type"], axis["tickformat"], axis["exponentformat"]) == ("log", "~g", "e")

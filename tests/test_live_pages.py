@@ -182,6 +182,26 @@ def test_the_event_log_shows_local_times(home_store: Store) -> None:
     assert list(log["message"]) == list(stored["message"])
 
 
+def test_the_event_log_says_training_started_and_keeps_process_ids_one_click_away(home_store: Store) -> None:
+    run_id = running_run(home_store)
+    home_store.log_event(
+        run_id, "worker process 8899 took the run (warm: the job was loaded before)", "debug"
+    )
+    home_store.log_event(run_id, "Training started")
+    app = open_page("train", run_id, TIMEOUT)
+    app.session_state["live_tabs"] = "Event log"
+    app.run()
+    no_problems(app)
+    # The learner's events first, the technical ones in an expander below them.
+    log, technical = (frame.value for frame in app.dataframe if "message" in frame.value.columns)
+    assert "Training started" in list(log["message"])
+    assert not [message for message in log["message"] if "worker process" in message]
+    assert "Technical details (processes, warm starts)" in [expander.label for expander in app.expander]
+    assert list(technical["message"]) == [
+        "worker process 8899 took the run (warm: the job was loaded before)"
+    ]
+
+
 def test_a_failed_run_without_metrics_shows_a_message_not_empty_charts(home_store: Store) -> None:
     run = new_run(home_store, "broken run")
     home_store.set_status(run.id, Status.FAILED, reason="The dataset could not be read.")

@@ -38,7 +38,11 @@ def written_sums(app: AppTest) -> list[str]:
 def test_page_renders_every_section_with_the_worked_example_first(home: Path) -> None:
     app = run_page()
     headers = [header.value for header in app.header]
-    assert headers[0] == "1. The article's worked example" and len(headers) == 4
+    assert headers[0] == "1. A worked example: an X and a vertical-edge filter" and len(headers) == 4
+    # The source article is named by its title, not by a file number.
+    captions = [caption.value for caption in app.caption]
+    assert any("“Implementing a Convolutional Neural Network with Python”" in caption for caption in captions)
+    assert not any("seed article" in text.lower() for text in [*captions, *headers])
     first = written_sums(app)[0]
     assert first.endswith("= 0") and first.startswith("(1×1) + (0×0) + (0×-1)")
     assert app.slider(key="learn_example_step").max == 16  # 4x4 positions.

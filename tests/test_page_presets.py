@@ -31,6 +31,10 @@ def test_the_model_page_says_which_training_settings_a_preset_sets() -> None:
         "Loading it also sets the training: 5 epochs, batch size 64; every other training setting goes back "
         "to its default."
     ]
+    # The preset's source is named by its title, not by a file number ("seed article 003").
+    text = " ".join(captions(app))
+    assert "*From the article “Applying CNNs in Practice: From Image Recognition to Deep Learning”.*" in text
+    assert "seed article" not in text and "Source:" not in text
     app.selectbox(key="preset_name").set_value("lenet5").run()
     assert "Loading it keeps your training settings." in captions(app)
 

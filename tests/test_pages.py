@@ -58,6 +58,15 @@ def test_home_offers_one_click_training_and_lists_runs(home_store: Store) -> Non
     # Best validation accuracy is a number the browser writes as a percentage (99.56%), not "1".
     assert table.loc[table["name"] == "earlier run", "best val. accuracy"].tolist() == [0.9956]
     assert column_formats(app.dataframe[0])["best val. accuracy"] == "percent"
+    # The main columns fit a 1280-pixel screen; ids, parents and devices wait behind the toggle.
+    shown = list(app.dataframe[0].proto.column_order)
+    assert "best val. accuracy" in shown and "duration" in shown and "id" not in shown
+    # Home says where training runs: on the server, not "in your browser".
+    text = " ".join(markdown.value for markdown in app.markdown)
+    assert "the training runs on the server that hosts CNN Lab" in text
+    assert "Everything runs here, in your browser" not in text
+    app.toggle(key="recent_runs_details").set_value(True).run()
+    assert {"id", "parent", "device"} <= set(app.dataframe[0].proto.column_order)
 
 
 def test_data_page_shows_counts_and_follows_the_dataset_choice() -> None:
@@ -68,6 +77,14 @@ def test_data_page_shows_counts_and_follows_the_dataset_choice() -> None:
     summary = next(frame for frame in app.dataframe if "total" in frame.value.columns)
     assert int(summary.value["total"].sum()) == 1797
     assert set(column_formats(summary).values()) == {"localized"}  # Counts, as every table writes them.
+    # Augmentation's rotation is in degrees, as the shapes' is: the digits' default 0.04 of a turn reads
+    # 14.4 degrees, and is kept exactly while the slider is not moved.
+    labels = [slider.label for slider in app.slider]
+    assert "Rotation (degrees)" in labels and not [label for label in labels if "fraction of a turn" in label]
+    assert app.slider(key="augment_rotation_degrees").value == pytest.approx(14.4)
+    assert url_setup(app).training.augmentation.rotation == 0.04
+    app.slider(key="augment_rotation_degrees").set_value(36.0).run()
+    assert url_setup(app).training.augmentation.rotation == pytest.approx(0.1)
     app.selectbox(key="image_size").set_value(16).run()
     no_problems(app)
     assert app.metric[2].value == "16×16×1"
@@ -201,6 +218,11 @@ def test_train_page_without_a_run_invites_to_start() -> None:
     no_problems(app)
     assert not app.button(key="start_training").disabled
     assert "Start a run" in app.info[-1].value
+    # The augmentation in words, not as a Python dict.
+    captions = [caption.value for caption in app.caption]
+    line = next(caption for caption in captions if caption.startswith("Augmentation (set on the Data page)"))
+    assert "random turns up to 14.4° either way, shifts up to 10% of the image and zooms up to 10%" in line
+    assert "{" not in line and "'rotation'" not in line
 
 
 def test_train_page_refuses_to_start_a_broken_model() -> None:

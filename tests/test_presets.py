@@ -30,6 +30,16 @@ def test_seed_models_exist_and_are_valid(name: str) -> None:
     assert shapes.analyse(preset.spec).ok
 
 
+def test_a_preset_names_its_source_article_by_title() -> None:
+    sources = {name: presets.get(name).source for name in SEED_MODELS}
+    assert not [source for source in sources.values() if "seed article" in source]
+    assert sources["mnist_minimal"] == (
+        "the articles “How can this CNN be implemented practically?” and "
+        "“How do I set up a Convolutional Neural Network for image classification?”"
+    )
+    assert sources["digits_default"] == "CNN Lab"
+
+
 def test_input_shapes_follow_the_articles() -> None:
     assert presets.get("batchnorm_64").input_shape == (64, 64, 3)
     assert presets.get("batchnorm_dropout_150").input_shape == (150, 150, 3)

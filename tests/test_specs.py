@@ -224,3 +224,14 @@ def test_any_text_is_read_or_refused_with_spec_error(text: str) -> None:
 def test_any_layer_is_read_or_refused_with_spec_error(params: Any, data: dict) -> None:
     read_or_refuse(lambda given: specs.LayerSpec("Conv2D", given), params)
     read_or_refuse(specs.LayerSpec.from_dict, data)
+
+
+def test_augmentation_in_words_says_what_each_transformation_does() -> None:
+    digits = specs.AugmentationSettings(rotation=0.04, translation=0.1, zoom=0.1)
+    assert (
+        digits.in_words()
+        == "random turns up to 14.4° either way, shifts up to 10% of the image and zooms up to 10%"
+    )
+    flipped = specs.AugmentationSettings(flip="horizontal", contrast=0.2)
+    assert flipped.in_words() == "random left-right flips and contrast changes up to 20%"
+    assert specs.AugmentationSettings().in_words() == "none"

@@ -72,6 +72,16 @@ def test_a_job_that_returns_completes_with_a_heartbeat(store: Store) -> None:
     assert run.status == Status.COMPLETED
     assert run.worker_pid == os.getpid() and run.heartbeat_at is not None
     assert len(store.batch_metrics(run_id)) == fake_jobs.BATCHES_PER_EPOCH
+    # The learner reads "Training started"; the process id is a technical event, shown one click away.
+    events = store.events(run_id)
+    learner = events[events["level"] != worker.TECHNICAL]["message"].tolist()
+    assert "Training started" in learner and not [
+        message for message in learner if str(os.getpid()) in message
+    ]
+    technical = events[events["level"] == worker.TECHNICAL]["message"].tolist()
+    assert technical == [
+        f"worker process {os.getpid()} took the run (warm: the job was loaded before; run 1 of it)"
+    ]
 
 
 def test_a_bug_fails_the_run_with_its_traceback(store: Store) -> None:

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from cnnlab.figures import axes
+
 EXPLANATIONS = {
     "gradient_norms": (
         "How strongly each layer's weights are pushed by the loss on one fixed batch. Lines falling towards "
@@ -46,7 +48,7 @@ def gradient_norms(table: pd.DataFrame) -> go.Figure:
         figure.add_trace(
             go.Scatter(x=rows["epoch"], y=rows["gradient_norm"], name=str(layer), mode="lines+markers")
         )
-    figure.update_layout(title="Gradient norm per layer", xaxis_title="epoch", yaxis_type="log", **LAYOUT)
+    figure.update_layout(title="Gradient norm per layer", xaxis_title="epoch", yaxis=axes.LOG_AXIS, **LAYOUT)
     return figure
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from cnnlab.figures import downsampling
+from cnnlab.figures import axes, downsampling
 from cnnlab.figures.data import image_grid
 from cnnlab.trained import evaluation
 
@@ -157,7 +157,7 @@ def learning_rate_finder(result: FinderResult) -> go.Figure:
         height=320,
         margin={"l": 0, "r": 0, "t": 30, "b": 0},
         title="Learning-rate finder",
-        xaxis={"type": "log", "title": "learning rate"},
+        xaxis={**axes.LOG_AXIS, "title": "learning rate"},
         yaxis={"title": "loss", "range": [lowest * 0.9, max(highest, lowest) * 1.3]},
         legend={"orientation": "h", "y": -0.3},
     )
@@ -174,7 +174,7 @@ def learning_rate(epochs: pd.DataFrame) -> go.Figure:
         margin={"l": 0, "r": 0, "t": 30, "b": 0},
         title="Learning rate",
         xaxis_title="epoch",
-        yaxis_type="log",
+        yaxis=axes.LOG_AXIS,
     )
     return figure
 

@@ -1,6 +1,6 @@
-"""The Learn page's content: the seed article's examples, the named kernels and the exercises.
+"""The Learn page's content: the source article's examples, the named kernels and the exercises.
 
-The running example follows the seed article's walk-through: a 6x6 "X", a 3x3 vertical-edge
+The running example follows the walk-through of `SOURCE_ARTICLE`: a 6x6 "X", a 3x3 vertical-edge
 filter and a 4x4 feature map; an "O" and scikit-learn's handwritten digits give other inputs,
 and any picture can be turned into a small grid of ink. The arithmetic applied to them is in
 `arithmetic`.
@@ -12,7 +12,11 @@ import functools
 
 import numpy as np
 
+from cnnlab import articles
 from cnnlab.lesson.arithmetic import LessonError
+
+# The article whose walk-through the page follows, as the learner reads its name.
+SOURCE_ARTICLE = articles.cite("001")
 
 # The article's 3x3 patch of the "X" and its result with the vertical-edge filter.
 ARTICLE_PATCH = np.array([[1, 1, 0], [1, 0, 0], [0, 0, 0]])

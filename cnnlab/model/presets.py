@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cnnlab import articles
 from cnnlab.errors import SpecError
 from cnnlab.model import catalogue, shapes
 from cnnlab.specs import LayerSpec, ModelSpec, TrainingSettings
@@ -104,7 +105,7 @@ PRESETS: dict[str, Preset] = {
             "mnist_minimal",
             "Minimal MNIST CNN",
             "Two conv + max-pool blocks and a softmax output: the classic first CNN (34,826 parameters).",
-            "seed articles 000 and 002",
+            articles.cite("000", "002"),
             _spec("mnist_minimal", [28, 28, 1], _MINIMAL_MNIST),
             "mnist",
             training={"epochs": 5, "batch_size": 64},
@@ -113,7 +114,7 @@ PRESETS: dict[str, Preset] = {
             "mnist_dropout",
             "Minimal MNIST CNN with Dropout",
             "The minimal MNIST CNN with Dropout(0.5) before the output layer, to reduce overfitting.",
-            "seed article 002",
+            articles.cite("002"),
             _spec("mnist_dropout", [28, 28, 1], [*_MINIMAL_MNIST[:5], _dropout(0.5), _dense(10, "softmax")]),
             "mnist",
         ),
@@ -121,7 +122,7 @@ PRESETS: dict[str, Preset] = {
             "mnist_simple",
             "Simple MNIST CNN",
             "One conv layer, one pooling layer, and two dense layers (100 units, then 10 classes).",
-            "seed article 003",
+            articles.cite("003"),
             _spec(
                 "mnist_simple", [28, 28, 1], [_conv(32), _pool(), FLATTEN, _dense(100), _dense(10, "softmax")]
             ),
@@ -131,7 +132,7 @@ PRESETS: dict[str, Preset] = {
             "mnist_three_conv",
             "Three-conv MNIST CNN",
             "Three conv layers (32, 64, 64 filters) with pooling between, then Dense(64) and the output.",
-            "seed article 003",
+            articles.cite("003"),
             _spec(
                 "mnist_three_conv",
                 [28, 28, 1],
@@ -181,7 +182,7 @@ PRESETS: dict[str, Preset] = {
             "CIFAR-10 CNN",
             "Three conv layers (32, 64, 64) with pooling, Dense(64) and a 10-class softmax for 32x32 colour photos "
             "(122,570 parameters).",
-            "seed article 001",
+            articles.cite("001"),
             _spec(
                 "cifar10",
                 [32, 32, 3],
@@ -203,7 +204,7 @@ PRESETS: dict[str, Preset] = {
             "batchnorm_64",
             "64x64 colour CNN with BatchNorm",
             "Four 'same'-padded conv layers, each followed by BatchNormalization, two pooling steps and Dropout(0.5).",
-            "seed article 002",
+            articles.cite("002"),
             _spec(
                 "batchnorm_64",
                 [64, 64, 3],
@@ -230,7 +231,7 @@ PRESETS: dict[str, Preset] = {
             "150x150 binary CNN with BatchNorm and Dropout",
             "Two conv blocks with BatchNormalization and Dropout(0.25), Dense(512), and one sigmoid output "
             "for a two-class task.",
-            "seed article 003",
+            articles.cite("003"),
             _spec(
                 "batchnorm_dropout_150",
                 [150, 150, 3],
@@ -256,7 +257,7 @@ PRESETS: dict[str, Preset] = {
             "augmented_binary_64",
             "64x64 binary CNN with augmentation",
             "One conv block and a sigmoid output, trained with random rotations, shifts and flips.",
-            "seed article 000",
+            articles.cite("000"),
             _spec(
                 "augmented_binary_64",
                 [64, 64, 3],
@@ -277,7 +278,7 @@ PRESETS: dict[str, Preset] = {
             "spectrogram_audio",
             "Spectrogram audio classifier",
             "Two conv blocks over 64x64 grey spectrograms, Dense(64) and 3 classes (music, speech, silence).",
-            "seed article 003",
+            articles.cite("003"),
             _spec(
                 "spectrogram_audio",
                 [64, 64, 1],
@@ -290,7 +291,7 @@ PRESETS: dict[str, Preset] = {
             "VGG16 transfer learning",
             "A frozen, ImageNet-pretrained VGG16 base with a new Flatten-Dense(256)-Dropout(0.5) head for your own "
             "class folders.",
-            "seed article 000",
+            articles.cite("000"),
             _spec(
                 "vgg16_transfer",
                 [128, 128, 3],
@@ -304,7 +305,7 @@ PRESETS: dict[str, Preset] = {
             "VGG16 fine-tuning (binary)",
             "A frozen VGG16 base at 224x224 with a Dense(256) head and one sigmoid output, trained with RMSprop "
             "at a small learning rate (2e-5).",
-            "seed article 003",
+            articles.cite("003"),
             _spec(
                 "vgg16_finetune_binary",
                 [224, 224, 3],

@@ -26,18 +26,13 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def row_of(page: Page, run_id: str) -> list[str]:
-    """The cells of the table row of run `run_id` (empty while the table does not show it)."""
-    rows: list[list[str]] = page.evaluate(ROWS_SCRIPT)
-    return next((row for row in rows if run_id in row), [])
-
-
-def wait_for_row(page: Page, run_id: str, status: str, epochs: str) -> None:
-    """Wait until the row of `run_id` shows `status` and `epochs`, with no reload of the page."""
+def wait_for_row(page: Page, name: str, status: str, epochs: str) -> None:
+    """Wait until the row of the run called `name` shows `status` and `epochs`, with no reload of the
+    page (the table shows names; run ids wait behind its "Show ids" toggle)."""
     page.wait_for_function(
         f"""() => {{
             const rows = ({ROWS_SCRIPT})();
-            return rows.some(row => row.includes({run_id!r}) && row.includes({status!r})
+            return rows.some(row => row.includes({name!r}) && row.includes({status!r})
                 && row.includes({epochs!r}));
         }}""",
         timeout=30_000,
@@ -60,17 +55,17 @@ def test_the_runs_table_moves_with_the_run_and_a_row_opens_it(
     )
     page.goto(f"{app_url}/runs")
     wait_for_app(page)
-    wait_for_row(page, run.id, "starting", "0")
+    wait_for_row(page, "table run", "starting", "0")
     page.evaluate("() => { window.notReloaded = true; }")
 
     store.set_status(run.id, Status.RUNNING)
     for epoch in (1, 2):
         store.add_epoch_metrics(run.id, {"epoch": epoch, "loss": 1 / epoch, "accuracy": 0.4 * epoch})
-    wait_for_row(page, run.id, "running", "2")
+    wait_for_row(page, "table run", "running", "2")
     screenshot(page, "runs_table_live")
     store.add_epoch_metrics(run.id, {"epoch": 3, "loss": 0.3, "accuracy": 0.9})
     store.set_status(run.id, Status.COMPLETED)
-    wait_for_row(page, run.id, "completed", "3")
+    wait_for_row(page, "table run", "completed", "3")
     assert page.evaluate("() => window.notReloaded === true"), "the page was reloaded"
     wait_for_app(page)
 

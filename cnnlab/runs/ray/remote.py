@@ -241,7 +241,9 @@ class RunActor:
             ray_bundle.unpack_run(bundle, self.home, dataset_path)
             store = RecordingStore(self.home, run_id, mailbox)
             store.log_event(
-                run_id, f"Ray worker process {os.getpid()} on {socket.gethostname()} took the run"
+                run_id,
+                f"Ray worker process {os.getpid()} on {socket.gethostname()} took the run",
+                level=worker.TECHNICAL,
             )
             status = worker.run_job(run_id, store, self.job)
             # Keras wrote the TensorBoard logs to files here during the fit; the server keeps them.

@@ -16,7 +16,7 @@ from cnnlab.model import catalogue, shapes
 from cnnlab.store.records import JsonValue, RunRecord
 
 # The results worth a row of their own, in this order.
-RESULT_KEYS = ("val_accuracy", "test_accuracy", "test_loss", "epochs")
+RESULT_KEYS = ("best_val_accuracy", "test_accuracy", "test_loss", "epochs")
 
 
 def _flatten(prefix: str, value: JsonValue, into: dict[str, JsonValue]) -> None:
@@ -62,7 +62,7 @@ def differences(runs: Sequence[RunRecord], only_different: bool = True) -> pd.Da
         keys += [key for key in values if key not in keys]
     table = pd.DataFrame(
         {
-            f"{run.name} ({run.id[-4:]})": [_text(values.get(key)) for key in keys]
+            f"{run.name} ({run.id[-4:]})": [_text(values.get(key), key) for key in keys]
             for run, values in zip(runs, described, strict=True)
         },
         index=keys,
@@ -72,10 +72,13 @@ def differences(runs: Sequence[RunRecord], only_different: bool = True) -> pd.Da
     return table
 
 
-def _text(value: JsonValue) -> str:
-    """A value as the table shows it: "—" for none, four significant digits for a float."""
+def _text(value: JsonValue, key: str = "") -> str:
+    """A value as the table shows it: "—" for none, an accuracy as a percentage (99.56%, as every
+    table writes it), four significant digits for another float."""
     if value is None:
         return "—"
+    if key.endswith("accuracy") and isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:.2%}"
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)

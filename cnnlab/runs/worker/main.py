@@ -49,6 +49,10 @@ HEARTBEAT_HINT = (
 # the scheduler would give up on it for a stale heartbeat (`cnnlab.runs.queue.scheduler.STALE_SECONDS`).
 FAILED_BEATS_LIMIT = 10
 
+# The level of the events that are technical details (processes, warm starts), which the Train page
+# shows one click away, below the learner's events.
+TECHNICAL = "debug"
+
 
 class Heartbeat:
     """A daemon thread that records, every `interval` seconds, that this process is alive.
@@ -217,7 +221,9 @@ def run_job(run_id: str, store: Store, job: Job | str = DEFAULT_ENTRY, *, served
     heartbeat = Heartbeat(store, run_id, on_give_up=lambda: _stop_job(control)).start()
     try:
         how = "" if isinstance(job, str) else f" (warm: the job was loaded before; run {served + 1} of it)"
-        store.log_event(run_id, f"worker process {os.getpid()} took the run{how}")
+        # The learner reads "Training started"; which process took the run is a technical detail.
+        store.log_event(run_id, f"worker process {os.getpid()} took the run{how}", level=TECHNICAL)
+        store.log_event(run_id, "Training started")
         function = load_job(job, slot_folder=store.home / "workers") if isinstance(job, str) else job
         if devices.chosen_device() is not None:  # This process set up TensorFlow's device (`load_job`).
             _record_device(store, run_id)

@@ -58,6 +58,12 @@ def live_runs_table(key: str, limit: int | None = None) -> list[RunRecord]:
     if not runs:
         return runs
     polling = should_poll(runs)
+    details = st.toggle(
+        "Show ids, parent runs and devices",
+        key=f"{key}_details",
+        help="The run's id (as in the address and the command line), the run it was forked or continued "
+        "from, and the device it trained on.",
+    )
 
     @st.fragment(run_every=POLL_SECONDS if polling else None)
     def table() -> None:
@@ -72,6 +78,7 @@ def live_runs_table(key: str, limit: int | None = None) -> list[RunRecord]:
             on_select="rerun",
             selection_mode="single-row",
             column_config=RUNS_TABLE_COLUMNS,
+            column_order=[*MAIN_COLUMNS, *DETAIL_COLUMNS] if details else MAIN_COLUMNS,
         )
         chosen = chosen_run_id(frame, event.selection.rows)
         if chosen is not None:
@@ -88,6 +95,20 @@ def duration(run: RunRecord) -> datetime.timedelta | None:
         return None
     return datetime.timedelta(seconds=int((run.ended_at or time.time()) - run.started_at))
 
+
+# The columns shown at first, which fit a 1280-pixel screen without scrolling sideways; the toggle above
+# the table adds the others.
+MAIN_COLUMNS = (
+    "name",
+    "status",
+    "dataset",
+    "model",
+    "parameters",
+    "epochs",
+    "best val. accuracy",
+    "duration",
+)
+DETAIL_COLUMNS = ("id", "parent", "device")
 
 # How `runs_table`'s numbers are written: the columns hold numbers, the browser writes them.
 RUNS_TABLE_COLUMNS = {

@@ -66,12 +66,23 @@ def local_times(seconds: Iterable[float]) -> list[datetime.datetime]:
     return [datetime.datetime.fromtimestamp(float(value)) for value in seconds]
 
 
-EVENT_LOG_COLUMNS = {"time": time_column()}
+EVENT_LOG_COLUMNS = {
+    "time": time_column(),
+    # Wide, not as wide as the longest message: the column stays on screen at 1280 pixels.
+    "message": st.column_config.TextColumn(width="large"),
+}
 
 
-def event_log(events: pd.DataFrame) -> pd.DataFrame:
-    """A run's event log (time in epoch seconds, level, message) with local times, for `EVENT_LOG_COLUMNS`."""
+# The level of technical events (which worker process took the run, warm starts): shown apart.
+TECHNICAL_LEVEL = "debug"
+
+
+def event_log(events: pd.DataFrame, technical: bool = False) -> pd.DataFrame:
+    """A run's event log (time in epoch seconds, level, message) with local times, for `EVENT_LOG_COLUMNS`:
+    the learner's events (info, warnings, errors), or with `technical` the technical details."""
     readable = events.copy()
+    if "level" in readable:
+        readable = readable[(readable["level"] == TECHNICAL_LEVEL) == technical].reset_index(drop=True)
     if "time" in readable:
         import pandas as pd
 
@@ -110,7 +121,12 @@ def analysis_table(analysis: shapes.Analysis) -> pd.DataFrame:
     return table
 
 
-ANALYSIS_COLUMNS = {"Parameters": count_column(), "FLOPs": compact_column()}
+ANALYSIS_COLUMNS = {
+    "Parameters": count_column(),
+    "FLOPs": compact_column(),
+    # A problem's whole message is shown above the table; here it is cut to the column's width.
+    "Problem": st.column_config.TextColumn(width="medium"),
+}
 
 
 def confusion_table(matrix: np.ndarray, class_names: Sequence[str], normalise: bool = False) -> Styler:

@@ -16,6 +16,8 @@ from cnnlab.specs import AugmentationSettings, DataSettings
 from cnnlab.ui.session import controls, state
 
 OWN_IMAGES = "own images (upload a zip)"
+DEGREES_PER_TURN = 360.0
+DEGREES_FORMAT = "%g°"  # 14.4°, 45°: both rotation sliders write their value the same way
 MAX_UPLOAD_BYTES = 200 * 2**20
 
 
@@ -162,15 +164,16 @@ def preparation_form(dataset: str, current: DataSettings) -> DataSettings:
 def shapes_options(current: Mapping[str, Any]) -> dict[str, Any]:
     """The generated shapes' options: classes, count, noise, rotation and scale."""
     merged = {**generated.DEFAULT_OPTIONS, **current}
-    columns = st.columns(5)
-    classes = columns[0].multiselect(
+    # The shapes on a row of their own, wide enough to show every chosen one; the numbers below.
+    classes = st.multiselect(
         "Shapes",
         list(generated.SHAPE_NAMES),
         list(merged["classes"]),
         key="shape_classes",
         disabled=controls.locked("dataset"),
     )
-    count = columns[1].number_input(
+    columns = st.columns(4)
+    count = columns[0].number_input(
         "Images per shape",
         2,
         5000,
@@ -179,7 +182,7 @@ def shapes_options(current: Mapping[str, Any]) -> dict[str, Any]:
         key="shape_count",
         disabled=controls.locked("dataset"),
     )
-    noise = columns[2].slider(
+    noise = columns[1].slider(
         "Noise",
         0.0,
         0.5,
@@ -188,16 +191,17 @@ def shapes_options(current: Mapping[str, Any]) -> dict[str, Any]:
         key="shape_noise",
         disabled=controls.locked("dataset"),
     )
-    rotation = columns[3].slider(
+    rotation = columns[2].slider(
         "Rotation (degrees)",
         0.0,
         180.0,
         float(merged["rotation"]),
         5.0,
+        format=DEGREES_FORMAT,
         key="shape_rotation",
         disabled=controls.locked("dataset"),
     )
-    scale = columns[4].slider(
+    scale = columns[3].slider(
         "Scale",
         0.2,
         1.0,
@@ -233,15 +237,22 @@ def augmentation_form(current: AugmentationSettings) -> AugmentationSettings:
         disabled=controls.locked("augmentation"),
         help="Mirror images at random. Digits and letters change meaning when flipped.",
     )
-    rotation = columns[1].slider(
-        "Rotation (fraction of a turn)",
-        *AUGMENTATION_RANGES["rotation"].bounds(),
-        current.rotation,
-        0.01,
-        key="augment_rotation",
+    # In degrees, as the shapes' rotation above; the settings keep Keras's fraction of a turn.
+    lowest, highest = (bound * DEGREES_PER_TURN for bound in AUGMENTATION_RANGES["rotation"].bounds())
+    shown = round(current.rotation * DEGREES_PER_TURN, 1)
+    degrees = columns[1].slider(
+        "Rotation (degrees)",
+        lowest,
+        highest,
+        shown,
+        1.0,
+        format=DEGREES_FORMAT,
+        key="augment_rotation_degrees",
         disabled=controls.locked("augmentation"),
-        help="0.05 is about 18 degrees either way.",
+        help="The largest random turn, either way.",
     )
+    # Unmoved, the setting stays exactly as it was (14.4 degrees is not read back as 0.04000000001).
+    rotation = current.rotation if degrees == shown else degrees / DEGREES_PER_TURN
     zoom = columns[2].slider(
         "Zoom",
         *AUGMENTATION_RANGES["zoom"].bounds(),

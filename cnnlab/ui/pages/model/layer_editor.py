@@ -274,14 +274,21 @@ def layer_editor(analysis: shapes.Analysis, data_shape: tuple[int, int, int] | N
             edited = layer_form(layer, layer_id)
             buttons = st.columns(4)
             action = None
-            if buttons[0].button("Move up", key=f"up_{layer_id}", disabled=position == 0):
-                action = "up"
-            if buttons[1].button("Move down", key=f"down_{layer_id}", disabled=position == len(layers) - 1):
-                action = "down"
-            if buttons[2].button("Duplicate", key=f"duplicate_{layer_id}"):
-                action = "duplicate"
-            if buttons[3].button("Remove", key=f"remove_{layer_id}", disabled=len(layers) == 1):
-                action = "remove"
+            # Icons with tooltips: four words do not fit a layer's row on a 1280-pixel screen.
+            for column, (name, icon, label, disabled) in zip(
+                buttons,
+                (
+                    ("up", ":material/arrow_upward:", "Move up", position == 0),
+                    ("down", ":material/arrow_downward:", "Move down", position == len(layers) - 1),
+                    ("duplicate", ":material/content_copy:", "Duplicate", False),
+                    ("remove", ":material/delete:", "Remove", len(layers) == 1),
+                ),
+                strict=True,
+            ):
+                if column.button(
+                    "", icon=icon, help=label, key=f"{name}_{layer_id}", disabled=disabled, width="stretch"
+                ):
+                    action = name
         if edited != layer:
             # Keep this layer's form open across the rerun, although its title changes.
             st.session_state[OPEN_LAYER_KEY] = layer_id
@@ -290,14 +297,13 @@ def layer_editor(analysis: shapes.Analysis, data_shape: tuple[int, int, int] | N
             st.rerun()
         if action:
             _apply(action, position, layers, ids)
-    add_left, add_right = st.columns([3, 1])
+    add_left, add_right = st.columns([2, 1], vertical_alignment="bottom")
     new_type = add_left.selectbox(
         "Add a layer",
         list(catalogue.LAYER_TYPES),
         key="add_layer_type",
         format_func=lambda name: f"{name} ({catalogue.layer_type(name).category})",
     )
-    add_right.write("")
     if add_right.button("Add layer", key="add_layer", type="primary"):
         insert_at = _insertion_point(layers, new_type)
         layers.insert(insert_at, presets.new_layer(new_type))

@@ -130,7 +130,7 @@ def preset_panel(context: DatasetContext) -> None:
             format_func=lambda name: presets.get(name).title,
         )
         preset = presets.get(preset_name)
-        left.caption(f"{preset.description} *Source: {preset.source}.*")
+        left.caption(f"{preset.description} *From {preset.source}.*")
         left.caption(training_line(preset))
         fit = middle.checkbox(
             "Fit it to the current data",

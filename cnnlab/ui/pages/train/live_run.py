@@ -44,6 +44,22 @@ TABS = ("Curves", "Filters and feature maps", "Confusion and predictions", "Laye
 INTERVAL = "live_interval"  # session state: (run id, the refresh interval the live view was drawn with)
 
 
+def _event_log(events: pd.DataFrame) -> None:
+    """The run's events in plain words; which process took the run and the like one click away."""
+    st.dataframe(
+        tables.event_log(events),
+        hide_index=True,
+        key="event_log",
+        column_config=tables.EVENT_LOG_COLUMNS,
+    )
+    technical = tables.event_log(events, technical=True)
+    if not technical.empty:
+        with st.expander("Technical details (processes, warm starts)"):
+            st.dataframe(
+                technical, hide_index=True, key="event_log_technical", column_config=tables.EVENT_LOG_COLUMNS
+            )
+
+
 def crowd_seconds(viewers: int, current: float | None = None) -> float:
     """The refresh interval of a live run that `viewers` sessions follow (refreshing every `current`)."""
     wanted = next((seconds for least, seconds in CROWD_POLL_SECONDS if viewers >= least), POLL_SECONDS)
@@ -240,12 +256,7 @@ def live_view(run_id: str) -> None:
             "Filters and feature maps": lambda: _filters_and_maps(run),
             "Confusion and predictions": lambda: _confusion_and_predictions(run),
             "Layer health": lambda: run_health.layer_health_tab(run.id),
-            "Event log": lambda: st.dataframe(
-                tables.event_log(frames.events),
-                hide_index=True,
-                key="event_log",
-                column_config=tables.EVENT_LOG_COLUMNS,
-            ),
+            "Event log": lambda: _event_log(frames.events),
         }
         for name, tab in zip(TABS, tabs, strict=True):
             if tab.open:
