@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from cnnlab.model import catalogue, presets
 from cnnlab.specs import LayerSpec
-from cnnlab.ui.pages.model import layer_editor
+from cnnlab.ui.pages.model import layer_placement
 from cnnlab.ui.session import state
 from tests.app_pages import no_problems, open_page
 from tests.test_pages import url_setup
@@ -100,8 +100,8 @@ def test_add_layer_says_where_and_goes_around_the_open_layer_and_remove_can_be_u
 
 def test_insertion_choices_offer_every_place_once_the_open_layer_first() -> None:
     layers = list(presets.get("digits_default").spec.layers)
-    choices = layer_editor.insertion_choices(layers, "Conv2D", open_position=0)
+    choices = layer_placement.insertion_choices(layers, "Conv2D", open_position=0)
     assert list(choices.values())[:3] == [4, 0, 1]  # Where a conv fits (before Flatten), then around layer 1.
     assert sorted(set(choices.values())) == list(range(len(layers) + 1))
     assert list(choices)[-1] == f"At the end, after 8. {catalogue.describe(layers[-1])}"
-    assert next(iter(layer_editor.insertion_choices(layers, "Dense", None).values())) == 7
+    assert next(iter(layer_placement.insertion_choices(layers, "Dense", None).values())) == 7

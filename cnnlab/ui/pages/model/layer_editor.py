@@ -14,25 +14,15 @@ import streamlit as st
 from cnnlab.model import catalogue, parameters, presets, shapes
 from cnnlab.model.parameters import Parameter
 from cnnlab.specs import LayerSpec, ModelSpec
+from cnnlab.ui.pages.model import layer_placement
 from cnnlab.ui.session import state
 from cnnlab.ui.session.setup_entry import INPUT_CHANNELS_RANGE, INPUT_SIZE_RANGE
 
 NONE_LABEL = "none"
-REMOVED_KEY = "cnnlab_removed_layer"  # session state: the last removed layer, for "Undo remove"
-OPEN_LAYER_KEY = "cnnlab_open_layer"
+OPEN_LAYER_KEY = layer_placement.OPEN_LAYER_KEY
 INPUT_ROW = "input"
 
 T = TypeVar("T")
-
-
-@dataclasses.dataclass(frozen=True)
-class RemovedLayer:
-    """A removed layer, where it was, and the layer ids it left (the undo is offered while they stay)."""
-
-    position: int
-    layer: LayerSpec
-    layer_id: str
-    remaining_ids: tuple[str, ...]
 
 
 def _choice_label(value: Any) -> str:
@@ -301,25 +291,26 @@ def layer_editor(analysis: shapes.Analysis, data_shape: tuple[int, int, int] | N
             st.rerun()
         if action:
             _apply(action, position, layers, ids)
-    _undo_remove_offer(layers, ids)
+    layer_placement.undo_remove_offer(layers, ids)
     _add_layer(layers, ids)
 
 
 def _add_layer(layers: list[LayerSpec], ids: list[str]) -> None:
     """The layer type, where it goes (said, and chosen: before or after the open layer, or any place),
     and the button that adds it."""
-    add_left, add_right = st.columns([3, 1])
+    add_left, add_right = st.columns([2, 1], vertical_alignment="bottom")
     new_type = add_left.selectbox(
         "Add a layer",
         list(catalogue.LAYER_TYPES),
         key="add_layer_type",
         format_func=lambda name: f"{name} ({catalogue.layer_type(name).category})",
     )
-    places = insertion_choices(layers, new_type, _open_position(ids))
+    places = layer_placement.insertion_choices(layers, new_type, layer_placement.open_position(ids))
     place = st.selectbox("Where it goes", list(places), key="add_layer_where")
     insert_at = places[place]
-    st.caption(f"The new {new_type} becomes layer {insert_at + 1}, {_neighbours(layers, insert_at)}.")
-    add_right.write("")
+    st.caption(
+        f"The new {new_type} becomes layer {insert_at + 1}, {layer_placement.neighbours(layers, insert_at)}."
+    )
     if add_right.button("Add layer", key="add_layer", type="primary"):
         layers.insert(insert_at, presets.new_layer(new_type))
         new_id = state.new_layer_id()
@@ -327,75 +318,6 @@ def _add_layer(layers: list[LayerSpec], ids: list[str]) -> None:
         st.session_state[OPEN_LAYER_KEY] = new_id  # Its form opens, ready to be set.
         state.replace_layers(layers, ids)
         st.rerun()
-
-
-def _open_position(ids: list[str]) -> int | None:
-    """The position of the layer whose form is open (the one edited, added or moved last), if any."""
-    open_id = st.session_state.get(OPEN_LAYER_KEY)
-    return ids.index(open_id) if open_id in ids else None
-
-
-def _neighbours(layers: list[LayerSpec], position: int) -> str:
-    """Where a layer inserted at `position` sits, in words: "between 2. Conv2D 3x3 and 3. Flatten"."""
-    before = f"{position}. {catalogue.describe(layers[position - 1])}" if position > 0 else None
-    after = f"{position + 1}. {catalogue.describe(layers[position])}" if position < len(layers) else None
-    if before and after:
-        return f"between {before} and the current {after}"
-    if after:
-        return f"at the start, before {after}"
-    return f"at the end, after {before}" if before else "the only layer"
-
-
-def insertion_choices(layers: list[LayerSpec], type_name: str, open_position: int | None) -> dict[str, int]:
-    """Where a new layer of `type_name` may go, label to position: where it fits first, then before and
-    after the open layer (when one is open), then before each layer and at the end."""
-    fits = _insertion_point(layers, type_name)
-    choices = {f"Where it fits (as layer {fits + 1})": fits}
-    if open_position is not None:
-        described = f"{open_position + 1}. {catalogue.describe(layers[open_position])}"
-        choices[f"Before the open layer ({described})"] = open_position
-        choices[f"After the open layer ({described})"] = open_position + 1
-    for position, layer in enumerate(layers):
-        choices.setdefault(f"Before {position + 1}. {catalogue.describe(layer)}", position)
-    if layers:
-        choices[f"At the end, after {len(layers)}. {catalogue.describe(layers[-1])}"] = len(layers)
-    return choices
-
-
-def _undo_remove_offer(layers: list[LayerSpec], ids: list[str]) -> None:
-    """After a Remove: say which layer went, with a button that puts it back at its place.
-
-    Offered while the layers are the ones the removal left (their parameters may have changed).
-    """
-    removed: RemovedLayer | None = st.session_state.get(REMOVED_KEY)
-    if removed is None:
-        return
-    if removed.remaining_ids != tuple(ids):
-        st.session_state.pop(REMOVED_KEY, None)
-        return
-    with st.container(horizontal=True, vertical_alignment="center", key="removed_layer"):
-        st.caption(
-            f"Removed layer {removed.position + 1}, {catalogue.describe(removed.layer)}.", width="stretch"
-        )
-        if st.button("Undo remove", key="undo_remove", icon=":material/undo:"):
-            st.session_state.pop(REMOVED_KEY, None)
-            layers.insert(removed.position, removed.layer)
-            ids.insert(removed.position, removed.layer_id)
-            st.session_state[OPEN_LAYER_KEY] = removed.layer_id
-            state.replace_layers(layers, ids)
-            st.rerun()
-
-
-def _insertion_point(layers: list[LayerSpec], type_name: str) -> int:
-    """Where a new layer goes: augmentation first, feature layers before Flatten, the rest before the output."""
-    entry = catalogue.layer_type(type_name)
-    if entry.category == "augmentation" or entry.backbone:
-        return 0
-    if entry.category in ("convolution", "pooling"):
-        for position, layer in enumerate(layers):
-            if layer.type in ("Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D"):
-                return position
-    return max(0, len(layers) - 1)
 
 
 def _apply(action: str, position: int, layers: list[LayerSpec], ids: list[str]) -> None:
@@ -406,7 +328,6 @@ def _apply(action: str, position: int, layers: list[LayerSpec], ids: list[str]) 
         layers.insert(position + 1, layers[position])
         ids.insert(position + 1, state.new_layer_id())
     elif action == "remove":
-        removed_layer, removed_id = layers.pop(position), ids.pop(position)
-        st.session_state[REMOVED_KEY] = RemovedLayer(position, removed_layer, removed_id, tuple(ids))
+        layer_placement.record_removal(position, layers, ids)
     state.replace_layers(layers, ids)
     st.rerun()
