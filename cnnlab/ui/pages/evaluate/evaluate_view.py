@@ -26,6 +26,7 @@ _LAST_CELL_KEY = "evaluate_last_table_cell"
 CELL_LIMIT = 24
 MISTAKE_LIMIT = 18
 GALLERY_WIDTH = 130  # pixels a picture
+CELL_GALLERY_HEIGHT = 420  # pixels: the box of a cell's images, about the confusion table's height
 INDEX_WIDTH = 52  # pixels: the confusion table's column of true classes
 MIN_CELL_WIDTH, MAX_CELL_WIDTH = 44, 110  # pixels: a confusion table's column
 MODEL_POLL_SECONDS = 1.0
@@ -177,7 +178,10 @@ def cell_images(checkpoint: Checkpoint, result: evaluation.Evaluation) -> bool:
         f"**{len(indices)} {kind} image(s): true {names[true_class]}, predicted {names[predicted_class]}**"
         + (f" (the {CELL_LIMIT} most confident shown)" if len(indices) > CELL_LIMIT else "")
     )
-    return gallery(checkpoint, result, indices[:CELL_LIMIT], with_cam, key="evaluate_cell_images")
+    # As tall as the confusion table: the images scroll in their box, and the per-class scores below
+    # the table are not pushed a screen further down.
+    with st.container(height=CELL_GALLERY_HEIGHT, border=False):
+        return gallery(checkpoint, result, indices[:CELL_LIMIT], with_cam, key="evaluate_cell_images")
 
 
 def mistakes_section(checkpoint: Checkpoint, result: evaluation.Evaluation) -> bool:
