@@ -38,7 +38,10 @@ columns[1].metric(f"{split.capitalize()} loss", f"{result.loss:.4f}")
 columns[2].metric("Images", f"{result.count:,}")
 columns[3].metric("Mistakes", f"{result.mistake_count:,}")
 
-table_column, matrix_column = st.columns([5, 8])  # Room for ten classes in the confusion table.
+# The confusion table first, its clicked cell's images beside it; then the per-class scores.
+cell_waits = evaluate_view.confusion_section(checkpoint, result)
+
+table_column, downloads_column = st.columns([5, 3])
 with table_column:
     st.subheader("Per class")
     report = evaluation.per_class_report(result)
@@ -58,6 +61,7 @@ with table_column:
         "Precision: of the images predicted as the class, the share that are. Recall: of the images of "
         "the class, the share found. F1: their harmonic mean. Support: how many images of the class."
     )
+with downloads_column:
     st.download_button(
         "Download metrics (CSV)",
         functools.partial(evaluation.metrics_csv, result),  # Written when clicked, not on every rerun.
@@ -78,9 +82,6 @@ with table_column:
         icon=":material/download:",
         on_click="ignore",
     )
-with matrix_column:
-    cell_waits = evaluate_view.confusion_section(checkpoint, result)
-
 st.subheader("Most confident mistakes")
 if diverged:
     evaluate_view.diverged_mistakes(result)

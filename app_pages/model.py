@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from cnnlab.errors import CnnLabError
 from cnnlab.figures import model as model_figures
 from cnnlab.model import codegen, pretrained_weights, shapes
 from cnnlab.ui.pages.model.layer_editor import layer_editor
+from cnnlab.ui.pages.model.model_import import import_box
 from cnnlab.ui.pages.model.preset_panel import preset_panel
 from cnnlab.ui.session import controls, state
 from cnnlab.ui.widgets.dataset_context import dataset_context, show_dataset_line
@@ -58,7 +58,8 @@ st.dataframe(
     column_config=ANALYSIS_COLUMNS,
 )
 
-code_tab, json_tab = st.tabs(["Keras code", "JSON"])
+# Keyed, so the open tab stays open when an import reruns the page.
+code_tab, json_tab = st.tabs(["Keras code", "JSON"], key="model_code_tabs")
 with code_tab:
     if analysis.ok:
         script = codegen.script(setup.model, setup.training, setup.data)
@@ -80,13 +81,5 @@ with json_tab:
         "application/json",
         key="download_json",
     )
+    import_box(model_locked)  # Above the long listing, so its result shows where the learner clicked.
     st.code(setup.model.to_json(), language="json")
-    pasted = st.text_area(
-        "Import a model (paste its JSON)", key="import_json", height=120, disabled=model_locked
-    )
-    if st.button("Import", key="import_button", disabled=model_locked) and pasted.strip():
-        try:
-            state.import_model(pasted)
-            st.rerun()
-        except CnnLabError as error:
-            st.error(str(error))

@@ -86,10 +86,12 @@ def test_starting_a_run_follows_it(home_store: Store, monkeypatch: pytest.Monkey
     monkeypatch.setattr(server, "submit", lambda request: home_store.create_run(request))
     earlier = stopped_run(home_store, "earlier run")
     app = open_page("train", earlier.id).run()
+    app.button(key="edit_settings").click().run()  # While a run is followed, the form is folded.
     app.button(key="start_training").click().run()
     assert not app.exception, app.exception
     started = next(run for run in home_store.list_runs() if run.id != earlier.id)
     assert url_run(app) == started.id
+    assert not [button for button in app.button if button.key == "start_training"]  # Folded again.
     through_sidebar(app, "model")
     assert url_run(app) == started.id
     assert sidebar_texts(app) == [started.name]

@@ -42,14 +42,14 @@ def test_shows_the_runs_test_metrics_table_and_confusion(home: Path, trained_hom
     metrics = {metric.label: metric.value for metric in app.metric}
     assert metrics["Test accuracy"] == f"{run.result('test_accuracy'):.1%}"
     assert float(metrics["Test loss"]) == pytest.approx(run.result("test_loss"), rel=1e-3, abs=1e-4)
-    report = app.dataframe[0].value
+    report = app.dataframe[1].value  # Under the confusion table.
     assert list(report["class"]) == [str(digit) for digit in range(10)]
     assert int(report["support"].sum()) == int(metrics["Images"].replace(",", ""))
-    assert column_formats(app.dataframe[0])["support"] == "localized"  # A count, as every table writes one.
+    assert column_formats(app.dataframe[1])["support"] == "localized"  # A count, as every table writes one.
     # The confusion matrix is a table (no plotly on this page): true classes down, predictions across;
     # each row adds up to its class's support, the diagonal to the correct answers.
     assert not app.get("plotly_chart")
-    confusion = app.dataframe[1].value
+    confusion = app.dataframe[0].value
     assert list(confusion.columns) == list(report["class"]) == list(confusion.index)
     assert list(confusion.sum(axis=1).astype(int)) == list(report["support"])
     images = int(metrics["Images"].replace(",", ""))
@@ -63,10 +63,18 @@ def test_picking_a_cell_shows_its_images(home: Path, trained_home: tuple[Path, s
     app.selectbox(key="evaluate_predicted_class").set_value(3).run()
     no_problems(app)
     assert any("correct image(s): true 3, predicted 3" in element.value for element in app.markdown)
+    # The cell's pickers and images sit in the column beside the confusion table, where the learner
+    # clicked, not below it.
+    columns = list(app.columns)
+    table_at = next(index for index, column in enumerate(columns) if column.get("dataframe"))
+    beside = columns[table_at + 1]
+    assert columns[table_at].weight + beside.weight == pytest.approx(1)  # One row of two columns.
+    assert [box.key for box in beside.get("selectbox")] == ["evaluate_true_class", "evaluate_predicted_class"]
+    assert len(beside.get("image")) == 1  # The cell's gallery.
     app.toggle(key="evaluate_cell_cam").set_value(True).run()
     app.toggle(key="evaluate_normalise").set_value(True).run()
     no_problems(app)
-    shares = app.dataframe[1].value.sum(axis=1)  # Each true class's row of shares adds up to one.
+    shares = app.dataframe[0].value.sum(axis=1)  # Each true class's row of shares adds up to one.
     assert np.allclose(shares[shares > 0], 1.0)
 
 
@@ -128,7 +136,7 @@ def test_a_server_restart_opens_evaluate_from_saved_scores_without_the_model(
     assert any("Loading the model for Grad-CAM" in caption.value for caption in app.caption)
     assert {metric.label: metric.value for metric in app.metric} == shown
     assert loads == []
-    assert app.dataframe[0].value["support"].sum() == int(shown["Images"].replace(",", ""))
+    assert app.dataframe[1].value["support"].sum() == int(shown["Images"].replace(",", ""))
 
 
 @pytest.fixture(scope="module")

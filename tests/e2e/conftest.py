@@ -187,11 +187,12 @@ def wait_for_app(page: Page, timeout: float = 60_000) -> None:
         page.evaluate(WATCH_SCRIPT)
 
 
-def screenshot(page: Page, name: str) -> Path:
-    """Save a full-page screenshot to tests/e2e/artifacts/NAME.png and return its path."""
+def screenshot(page: Page, name: str, full_page: bool = True) -> Path:
+    """Save a screenshot of the whole page (or, with `full_page` False, of what the window shows) to
+    tests/e2e/artifacts/NAME.png and return its path."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path
 
 

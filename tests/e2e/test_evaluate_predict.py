@@ -67,7 +67,7 @@ def test_evaluate_then_predict(app_url: str, page: Page, tmp_path: Path) -> None
     # A click on a cell of the confusion table itself picks that cell too (true 3, predicted 3). The
     # table is drawn on a canvas: its rows are 35 pixels high under a 35-pixel header, its class columns
     # share the width right of the true classes' column.
-    table = page.get_by_test_id("stDataFrame").nth(1)
+    table = page.get_by_test_id("stDataFrame").first  # The confusion table, above the per-class one.
     box = table.bounding_box()
     assert box is not None
     columns_from = evaluate_view.INDEX_WIDTH

@@ -88,7 +88,8 @@ def test_the_followed_run_stays_until_another_starts(app_url: str, app_home: Pat
         page.get_by_text(TRAINING).first.wait_for()
         assert url_run(page) == run.id
 
-        # A second run started on Train becomes the followed one.
+        # A second run started on Train becomes the followed one (the settings are folded meanwhile).
+        page.get_by_role("button", name="Edit settings").click()
         page.get_by_role("button", name="Start training").click()
         wait_until(lambda: len(store.list_runs()) == 2, "the second run to be recorded")
         second = next(other for other in store.list_runs() if other.id != run.id)

@@ -9,6 +9,7 @@ every page until the learner picks another, though a page switch clears the URL.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from pathlib import Path
@@ -29,6 +30,7 @@ LAYER_IDS_KEY = "cnnlab_layer_ids"
 PRESET_TRAINING_KEY = "cnnlab_preset_training"  # The preset whose training settings were loaded last.
 SETUP_PARAMETER = "setup"
 RUN_PARAMETER = "run"
+IMPORTED_NAME = "imported_model"  # An imported model's name when its JSON gives none.
 FOLLOWED_KEY = "cnnlab_followed_run"  # The run this session follows, kept while the URL loses `?run=`.
 
 
@@ -176,9 +178,11 @@ def show_entry_notes() -> None:
             st.rerun()
 
 
-def import_model(text: str) -> None:
-    """Make the model in JSON `text` the draft's, keeping the layers that can be used and noting the rest.
+def import_model(text: str) -> list[str]:
+    """Make the model in JSON `text` the draft's, keeping the layers that can be used; return what was
+    left out or changed, for the page to say next to its import button.
 
+    The model takes the JSON's "name", else `IMPORTED_NAME`: never the name of the model it replaces.
     SpecError when the text is not JSON or holds no usable layer; the draft is then unchanged.
     """
     try:
@@ -191,9 +195,10 @@ def import_model(text: str) -> None:
         )
         reason = error.msg if isinstance(error, json.JSONDecodeError) else "nested too deeply"
         raise SpecError(f"The model spec is not valid JSON: {reason}{where}. Nothing was changed.") from None
-    model, notes = setup_entry.read_model(data, draft().model, "The imported model")
-    st.session_state[NOTES_KEY] = notes
+    fallback = dataclasses.replace(draft().model, name=IMPORTED_NAME)
+    model, notes = setup_entry.read_model(data, fallback, "The imported model")
     set_model(model)
+    return notes
 
 
 def load_preset(model: ModelSpec, training: TrainingSettings | None, preset_name: str | None = None) -> None:

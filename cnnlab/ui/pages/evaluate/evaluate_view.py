@@ -28,6 +28,7 @@ _LAST_CELL_KEY = "evaluate_last_table_cell"
 CELL_LIMIT = 24
 MISTAKE_LIMIT = 18
 GALLERY_WIDTH = 130  # pixels a picture
+CELL_GALLERY_HEIGHT = 420  # pixels: the box of a cell's images, about the confusion table's height
 INDEX_WIDTH = 52  # pixels: the confusion table's column of true classes
 MIN_CELL_WIDTH, MAX_CELL_WIDTH = 44, 110  # pixels: a confusion table's column
 MODEL_POLL_SECONDS = 1.0
@@ -136,36 +137,53 @@ def _confusion_columns(names: list[str]) -> dict[str, Any]:
 
 
 def confusion_section(checkpoint: Checkpoint, result: evaluation.Evaluation) -> bool:
-    """The confusion table (counts or row shares); a clicked or picked cell shows its images.
-    True when their Grad-CAM waits for the model."""
+    """The confusion table (counts or row shares) and, beside it, the images of the clicked or picked
+    cell, so they appear where the learner clicked. True when their Grad-CAM waits for the model."""
+    table_column, cell_column = st.columns([7, 4])  # Room for ten classes in the table at 1280 px.
+    with table_column:
+        _apply_table_selection(confusion_table(result), list(result.class_names))
+    with cell_column:
+        return cell_images(checkpoint, result)
+
+
+def confusion_table(result: evaluation.Evaluation) -> Any:
+    """The confusion table, its cells clickable; returns its selection event."""
     names = list(result.class_names)
     normalise = st.toggle("Normalise rows (share of each true class)", key="evaluate_normalise")
     st.markdown(
         "**Confusion matrix**: a row per true class, a column per predicted class. Click a cell to see its images."
     )
-    event = st.dataframe(
+    return st.dataframe(
         tables.confusion_table(result.confusion, names, normalise),
         key=TABLE_KEY,
         on_select="rerun",
         selection_mode="single-cell",
         column_config=_confusion_columns(names),
     )
-    _apply_table_selection(event, names)
+
+
+def cell_images(checkpoint: Checkpoint, result: evaluation.Evaluation) -> bool:
+    """The pickers of a cell (set by a click on the table) and its images; True when their Grad-CAM
+    waits for the model."""
+    names = list(result.class_names)
     if TRUE_KEY not in st.session_state:
         st.session_state[TRUE_KEY], st.session_state[PREDICTED_KEY] = _worst_cell(result)
-    left, right, third = st.columns([3, 3, 2])  # The third wide enough for "Grad-CAM" in full.
+    left, right = st.columns(2)
     true_class = left.selectbox("True class", range(len(names)), key=TRUE_KEY, format_func=names.__getitem__)
     predicted_class = right.selectbox(
         "Predicted class", range(len(names)), key=PREDICTED_KEY, format_func=names.__getitem__
     )
-    with_cam = third.toggle("Grad-CAM", key="evaluate_cell_cam")
+    with_cam = st.toggle("Grad-CAM", key="evaluate_cell_cam")
     indices = evaluation.cell(result, true_class, predicted_class)
     kind = "correct" if true_class == predicted_class else "mistaken"
     st.markdown(
         f"**{len(indices)} {kind} image(s): true {names[true_class]}, predicted {names[predicted_class]}**"
         + (f" (the {CELL_LIMIT} most confident shown)" if len(indices) > CELL_LIMIT else "")
     )
-    return gallery(checkpoint, result, indices[:CELL_LIMIT], with_cam, key="evaluate_cell_images")
+    # As tall as the confusion table: the images scroll in their box, and the per-class scores below
+    # the table are not pushed a screen further down.
+    with st.container(height=CELL_GALLERY_HEIGHT, border=False):
+        return gallery(checkpoint, result, indices[:CELL_LIMIT], with_cam, key="evaluate_cell_images")
 
 
 def mistakes_section(checkpoint: Checkpoint, result: evaluation.Evaluation) -> bool:

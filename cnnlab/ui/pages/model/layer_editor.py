@@ -14,11 +14,12 @@ import streamlit as st
 from cnnlab.model import catalogue, parameters, presets, shapes
 from cnnlab.model.parameters import Parameter
 from cnnlab.specs import LayerSpec, ModelSpec
+from cnnlab.ui.pages.model import layer_placement
 from cnnlab.ui.session import state
 from cnnlab.ui.session.setup_entry import INPUT_CHANNELS_RANGE, INPUT_SIZE_RANGE
 
 NONE_LABEL = "none"
-OPEN_LAYER_KEY = "cnnlab_open_layer"
+OPEN_LAYER_KEY = layer_placement.OPEN_LAYER_KEY
 INPUT_ROW = "input"
 
 T = TypeVar("T")
@@ -297,6 +298,13 @@ def layer_editor(analysis: shapes.Analysis, data_shape: tuple[int, int, int] | N
             st.rerun()
         if action:
             _apply(action, position, layers, ids)
+    layer_placement.undo_remove_offer(layers, ids)
+    _add_layer(layers, ids)
+
+
+def _add_layer(layers: list[LayerSpec], ids: list[str]) -> None:
+    """The layer type, where it goes (said, and chosen: before or after the open layer, or any place),
+    and the button that adds it."""
     add_left, add_right = st.columns([2, 1], vertical_alignment="bottom")
     new_type = add_left.selectbox(
         "Add a layer",
@@ -304,24 +312,19 @@ def layer_editor(analysis: shapes.Analysis, data_shape: tuple[int, int, int] | N
         key="add_layer_type",
         format_func=lambda name: f"{name} ({catalogue.layer_type(name).category})",
     )
+    places = layer_placement.insertion_choices(layers, new_type, layer_placement.open_position(ids))
+    place = st.selectbox("Where it goes", list(places), key="add_layer_where")
+    insert_at = places[place]
+    st.caption(
+        f"The new {new_type} becomes layer {insert_at + 1}, {layer_placement.neighbours(layers, insert_at)}."
+    )
     if add_right.button("Add layer", key="add_layer", type="primary"):
-        insert_at = _insertion_point(layers, new_type)
         layers.insert(insert_at, presets.new_layer(new_type))
-        ids.insert(insert_at, state.new_layer_id())
+        new_id = state.new_layer_id()
+        ids.insert(insert_at, new_id)
+        st.session_state[OPEN_LAYER_KEY] = new_id  # Its form opens, ready to be set.
         state.replace_layers(layers, ids)
         st.rerun()
-
-
-def _insertion_point(layers: list[LayerSpec], type_name: str) -> int:
-    """Where a new layer goes: augmentation first, feature layers before Flatten, the rest before the output."""
-    entry = catalogue.layer_type(type_name)
-    if entry.category == "augmentation" or entry.backbone:
-        return 0
-    if entry.category in ("convolution", "pooling"):
-        for position, layer in enumerate(layers):
-            if layer.type in ("Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D"):
-                return position
-    return max(0, len(layers) - 1)
 
 
 def _apply(action: str, position: int, layers: list[LayerSpec], ids: list[str]) -> None:
@@ -332,7 +335,6 @@ def _apply(action: str, position: int, layers: list[LayerSpec], ids: list[str]) 
         layers.insert(position + 1, layers[position])
         ids.insert(position + 1, state.new_layer_id())
     elif action == "remove":
-        del layers[position]
-        del ids[position]
+        layer_placement.record_removal(position, layers, ids)
     state.replace_layers(layers, ids)
     st.rerun()

@@ -65,12 +65,15 @@ def controls(run_id: str, answer_seconds: float) -> None:
     before leaving it to the live view's next tick (0: not at all, the tick comes soon enough).
     """
     run = server.store().get_run(run_id)
-    st.subheader(f"{STATUS_ICONS.get(run.status, '')} {run.name}")
+    # The run's name and its controls share one row, so the live view below starts high on the screen.
+    name_column, buttons_column = st.columns([2, 3], vertical_alignment="center")
+    name_column.subheader(f"{STATUS_ICONS.get(run.status, '')} {run.name}")
+    with buttons_column:
+        _buttons(run)
     if said_by_controls(run):
         show_status(run)  # "Stopping: …", "Resuming: …", said here so that the click's rerun says it
     if CONTROL_ERROR in st.session_state:
         st.error(st.session_state.pop(CONTROL_ERROR))
-    _buttons(run)
     st.session_state[DRAWN] = controls_state(run)
     if st.session_state.pop(AWAITING, None) == run_id and answer_seconds > 0:
         _await_answer(run, answer_seconds)
@@ -87,12 +90,12 @@ def _await_answer(run: RunRecord, seconds: float) -> None:
 
 
 def _buttons(run: RunRecord) -> None:
-    """Stop, pause or resume, continue, and fork, as the run's status allows."""
-    columns = st.columns([1, 1, 2, 2])
+    """Stop, pause or resume, continue, and fork, side by side, as the run's status allows."""
+    row = st.container(horizontal=True, key="run_controls")
     # One button in one place for each request: while the worker has not yet answered it, its
     # progress, disabled.
     pending = pending_request(run)
-    columns[0].button(
+    row.button(
         "Stopping…" if pending == "stop" else "Stop",
         key="stop_run",
         disabled=not run.is_active or pending == "stop",
@@ -101,13 +104,13 @@ def _buttons(run: RunRecord) -> None:
     )
     if pending in ("pause", "resume"):
         label = "Pausing…" if pending == "pause" else "Resuming…"
-        columns[1].button(label, key="control_pending", disabled=True)
+        row.button(label, key="control_pending", disabled=True)
     elif run.status == Status.PAUSED:
-        columns[1].button(
+        row.button(
             "Resume", key="resume_run", disabled=bool(pending), on_click=request, args=("resume", run.id)
         )
     else:
-        columns[1].button(
+        row.button(
             "Pause",
             key="pause_run",
             disabled=run.status != Status.RUNNING or bool(pending),
@@ -116,7 +119,7 @@ def _buttons(run: RunRecord) -> None:
         )
     # A disabled popover cannot open, so its widgets are not drawn.
     continuable = run.status in statuses.CONTINUABLE
-    with columns[2].popover("Continue", disabled=not continuable):
+    with row.popover("Continue", disabled=not continuable):
         if continuable:
             extra = st.number_input("More epochs", 1, 200, 5, key="continue_epochs")
             if st.button("Continue training", key="continue_run"):
@@ -128,7 +131,7 @@ def _buttons(run: RunRecord) -> None:
                     st.rerun()
     # Checkpoints are read only for an ended run, the only kind that can be forked.
     saved = [] if run.is_active else _saved_epochs(run)
-    with columns[3].popover("Fork", disabled=not saved):
+    with row.popover("Fork", disabled=not saved):
         if not saved:
             return
         epoch = (

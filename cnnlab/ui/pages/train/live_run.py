@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -41,6 +42,9 @@ CROWD_POLL_SECONDS = ((20, 3.0), (5, 2.0))
 # one, so that a viewer coming and going at a threshold does not rerun every viewer's page.
 CROWD_EASING = 0.8
 TABS = ("Curves", "Filters and feature maps", "Confusion and predictions", "Layer health", "Event log")
+# Pixels: the loss and accuracy charts, low enough to sit whole on a 1280x720 projector under the
+# run's status and controls.
+CURVE_HEIGHT = 260
 INTERVAL = "live_interval"  # session state: (run id, the refresh interval the live view was drawn with)
 
 
@@ -195,7 +199,9 @@ def _curves(run: RunRecord, live: LiveFrames, frames: Frames) -> None:
         return live.memo(
             frames.version,
             ("curves", metric),
-            lambda: figures.curves(frames.epochs, frames.batches, metric, frames.diagnoses),
+            lambda: figures.curves(frames.epochs, frames.batches, metric, frames.diagnoses).update_layout(
+                height=CURVE_HEIGHT
+            ),
         )
 
     left, right = st.columns(2)
@@ -239,16 +245,17 @@ def live_view(run_id: str) -> None:
         live = run_cache.live(run, reader.home)
         frames = live.current(status=run.status.value, control=run.control)
         epochs_planned = run.training().epochs
-        device = records.recorded_device(run.results)
-        if device:
-            st.caption(f"{'Training' if run.is_active else 'Trained'} on {device}")
+        # The status and the progress share a row, so the curves start high on a projector's screen.
+        status_column, progress_column = st.columns(2, vertical_alignment="center")
         if not said_by_controls(run):  # A request on its way, or a pause, is said by the controls, above.
-            show_status(run)
+            with status_column:
+                show_status(run)
+        with progress_column:
+            _progress(run, epochs_planned, frames)
         if run.traceback:
             with st.expander("Technical details (traceback)"):
                 st.code(run.traceback)
         run_health.show_diagnoses(frames.diagnoses, run.status)
-        _progress(run, epochs_planned, frames)
         # Only the open tab is drawn: the others' charts are not built, read or sent at all.
         tabs = st.tabs(list(TABS), key="live_tabs", on_change="rerun")
         draw = {
@@ -262,5 +269,9 @@ def live_view(run_id: str) -> None:
             if tab.open:
                 with tab:
                     draw[name]()
+        # Below the charts: the device is worth a glance, not a line above the curves.
+        device = records.recorded_device(run.results)
+        if device:
+            st.caption(f"{'Training' if run.is_active else 'Trained'} on {device}")
 
     refresh()
