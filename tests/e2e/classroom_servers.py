@@ -205,6 +205,17 @@ def oidc_provider() -> Iterator[str]:
         yield f"http://localhost:{server.server_port}"
 
 
+def known_openid_user(home: Path, provider_url: str, subject: str, user_id: str, name: str) -> str:
+    """Record in the store at `home` that the provider's `subject` is the user `user_id` (as if they had
+    signed in before), so a test can give them runs before they sign in; returns `user_id`."""
+    from cnnlab.store.people import StoredUser
+    from cnnlab.store.run_store import Store
+
+    person = StoredUser(user_id, name, None, "student", None, f"{provider_url} {subject}", time.time())
+    assert Store(home).people.add_user(person)
+    return user_id
+
+
 def oidc_secrets(provider_url: str, cookie_secret: str = COOKIE_SECRET) -> str:
     """A secrets.toml whose `[auth]` section points `st.login` at the provider (any client id is accepted)."""
     return (
