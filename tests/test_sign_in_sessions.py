@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cnnlab.classroom import joining, roster, sign_in_sessions
-from cnnlab.classroom.settings import ClassroomSettings
+from cnnlab.classroom.settings import ClassroomSettings, TeacherClaim
 from cnnlab.classroom.users import Role, User
 from cnnlab.errors import SignInError
 from cnnlab.store import database
@@ -130,3 +130,15 @@ def test_a_version_1_store_keeps_its_students_runs(tmp_path: Path) -> None:
     assert alan.id == "student:alan"
     with pytest.raises(SignInError, match="already taken"):
         joining.join(people, CLASS, Role.STUDENT, "Ａｌａｎ", "conv-class-7", "1111", NOW)
+
+
+def test_ending_the_lesson_refuses_older_school_sign_ins_of_students(people: PeopleTable) -> None:
+    student = {"iss": "https://id.school", "sub": "ada", "iat": NOW}
+    teacher = {"iss": "https://id.school", "sub": "tess", "iat": NOW, "role": "teacher"}
+    settings = dataclasses.replace(CLASS, teacher_claim=TeacherClaim("role", "teacher"))
+    assert joining.openid_user(people, settings, student).role == Role.STUDENT
+    sign_in_sessions.end_lesson(people, NOW + 60)
+    with pytest.raises(SignInError, match="your teacher ended the lesson"):
+        joining.openid_user(people, settings, student)
+    assert joining.openid_user(people, settings, {**student, "iat": NOW + 61}).role == Role.STUDENT
+    assert joining.openid_user(people, settings, teacher).role == Role.TEACHER

@@ -8,7 +8,8 @@ name (another day, another device) takes the same PIN, so someone else who types
 rather than let in as Alan. Five wrong PINs in a row lock the name for a few minutes; a teacher can
 clear a forgotten PIN from the console (the next join with the name chooses a new one).
 
-An OpenID user is known by the issuer and subject of their token, never by the e-mail address.
+An OpenID user is known by the issuer and subject of their token, never by the e-mail address; a
+student's sign-in from before the teacher last ended the lesson (its `iat`) is refused.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ LOCK_SECONDS = 300
 # anyway, so what protects a name is the server-side lock after `MAXIMUM_WRONG_PINS`, not the cost.
 _SCRYPT = {"n": 2**12, "r": 8, "p": 1}
 _JOIN_ROLES = (Role.STUDENT, Role.TEACHER)
+LESSON_ENDED = "lesson ended"  # the class mark (and session end reason) of the teacher's "End the lesson"
 
 
 def clean_name(name: str) -> str:
@@ -172,6 +174,15 @@ def openid_user(people: PeopleTable, settings: ClassroomSettings, claims: Mappin
     email_text = str(email).strip().lower() if email else None
     name = str(claims.get("name") or email_text or subject)
     role = Role.TEACHER if settings.is_teacher(email_text, claims) else Role.STUDENT
+    signed_in_at = claims.get("iat")
+    lesson_ended = people.mark(LESSON_ENDED)
+    ended = (
+        isinstance(signed_in_at, (int, float)) and lesson_ended is not None and signed_in_at < lesson_ended
+    )
+    if role == Role.STUDENT and ended:
+        raise SignInError(
+            "Your sign-in has ended (your teacher ended the lesson). Sign in again with your school account."
+        )
     found = people.user_by_subject(issuer_subject)
     if found is None:
         made = StoredUser(new_user_id(), name[:200], None, role.value, None, issuer_subject, time.time())

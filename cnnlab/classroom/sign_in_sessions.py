@@ -19,6 +19,7 @@ import secrets
 from dataclasses import dataclass
 
 from cnnlab.classroom import joining
+from cnnlab.classroom.joining import LESSON_ENDED
 from cnnlab.classroom.settings import ClassroomSettings
 from cnnlab.classroom.users import User
 from cnnlab.errors import SignInError
@@ -27,7 +28,6 @@ from cnnlab.store.people import PeopleTable, StoredSession
 COOKIE_NAME = "cnnlab_classroom"
 TICKET_SECONDS = 120.0  # the page redeems its ticket at once; a minute or two covers a slow browser
 SIGNED_OUT = "signed out"
-LESSON_ENDED = "lesson ended"
 CLASS_CHANGED = "class changed"
 _ENDINGS = {
     SIGNED_OUT: "you signed out",
@@ -135,5 +135,10 @@ def sign_out(people: PeopleTable, session_id: str, now: float) -> None:
 
 
 def end_lesson(people: PeopleTable, now: float) -> int:
-    """End every student's session (the teacher's "End the lesson"); how many ended."""
+    """End every student's session (the teacher's "End the lesson"); how many ended.
+
+    Students signed in with a school account sign in again too: their sign-in is older than the mark
+    this leaves (`joining.openid_user`).
+    """
+    people.set_mark(LESSON_ENDED, now)
     return people.end_sessions(LESSON_ENDED, now, role="student")

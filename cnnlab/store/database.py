@@ -75,6 +75,8 @@ SESSIONS_TABLE = """CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     token_hash TEXT UNIQUE, ticket_hash TEXT UNIQUE, ticket_expires_at REAL, class_key TEXT NOT NULL,
     created_at REAL NOT NULL, expires_at REAL NOT NULL, ended_at REAL, end_reason TEXT)"""
+# Moments of the class, by name (such as when the teacher last ended the lesson).
+CLASS_MARKS_TABLE = """CREATE TABLE IF NOT EXISTS class_marks (name TEXT PRIMARY KEY, time REAL NOT NULL)"""
 # Every run-part table's key or index starts with `run_id`, so a cascading delete finds the rows by index.
 INDEXES = (
     "CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, queued_at)",
@@ -91,6 +93,7 @@ SCHEMA: tuple[str, ...] = (
     SWEEP_TABLE,
     USERS_TABLE,
     SESSIONS_TABLE,
+    CLASS_MARKS_TABLE,
     *INDEXES,
 )
 """The statements that make a database of `SCHEMA_VERSION` (each safe to run again)."""

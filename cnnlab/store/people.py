@@ -237,3 +237,18 @@ class PeopleTable:
                 (now, reason) if role is None else (now, reason, role),
             )
         return int(cursor.rowcount)
+
+    # Moments of the class.
+    def set_mark(self, name: str, moment: float) -> None:
+        """Remember when something happened to the whole class (such as "lesson ended")."""
+        with self._database.transaction() as connection:
+            connection.execute(
+                "INSERT INTO class_marks (name, time) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET time = ?",
+                (name, moment, moment),
+            )
+
+    def mark(self, name: str) -> float | None:
+        """When `name` last happened to the class, or None."""
+        row = self._database.connection().execute("SELECT time FROM class_marks WHERE name = ?", (name,))
+        found = row.fetchone()
+        return None if found is None else float(found["time"])

@@ -7,6 +7,7 @@ e-mail and a teacher claim. One browser context per person.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -207,18 +208,26 @@ def test_a_second_alan_and_a_look_alike_cannot_act_as_alan(
         impostor.context.close()
 
 
-def test_ending_the_lesson_signs_every_student_out(browser: Browser, page: Page, classroom_url: str) -> None:
+def test_ending_the_lesson_signs_every_student_out(
+    browser: Browser,
+    page: Page,
+    classroom_url: str,
+    oidc_provider: str,  # noqa: F811
+) -> None:
     sign_in_with_code(page, classroom_url, "Ms Hopper", role="teacher")
     grace = browser.new_context(viewport={"width": 1400, "height": 1200}).new_page()
+    hedy = browser.new_context(viewport={"width": 1400, "height": 1200}).new_page()
     try:
         sign_in_with_code(grace, classroom_url, "Grace")
+        sign_in_oidc(hedy, oidc_provider, "hedy@school.example", name="Hedy", url=classroom_url)
         grace_cookie = _session_cookie(grace.context)
         page.get_by_test_id("stSidebarNav").get_by_role("link", name="Teacher").click()
         wait_for_app(page)
         page.get_by_role("button", name="End the lesson").click()
         wait_for_app(page)
         notice = page.get_by_test_id("stAlert").filter(has_text="The lesson has ended")
-        assert notice.inner_text().startswith("The lesson has ended: 1 student sign-in(s) closed.")
+        # Grace's, and those of earlier tests' students still signed in on this server.
+        assert re.match(r"The lesson has ended: [1-9]\d* student sign-in\(s\) closed\.", notice.inner_text())
         screenshot(page, "teacher_end_the_lesson")
         # Grace's open page: her next click finds her signed out; her cookie elsewhere is refused too.
         grace.get_by_test_id("stSidebarNav").get_by_role("link", name="Runs").click()
@@ -229,9 +238,15 @@ def test_ending_the_lesson_signs_every_student_out(browser: Browser, page: Page,
         replayed = _open_with_cookie(browser, classroom_url, grace_cookie)
         assert _is_sign_in_screen(replayed) and _refusal(replayed) == ended
         replayed.context.close()
+        # A student signed in with a school account signs in again too.
+        hedy.reload()
+        wait_for_app(hedy)
+        assert _is_sign_in_screen(hedy)
+        assert _refusal(hedy).startswith("Your sign-in has ended (your teacher ended the lesson).")
         # The teacher is still signed in.
         page.reload()
         wait_for_app(page)
         assert signed_in_as(page) == "Signed in as Ms Hopper · teacher"
     finally:
         grace.context.close()
+        hedy.context.close()
