@@ -9,11 +9,15 @@ import pytest
 from made_runs import make_run
 
 from cnnlab import specs
+from cnnlab.classroom import joining
+from cnnlab.classroom.settings import ClassroomSettings
+from cnnlab.classroom.users import Role
 from cnnlab.cli import main as cli
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 
+CLASS = ClassroomSettings(source=None, class_code="conv-class-7", secret="0123456789abcdef-the-class-secret")
 SPEC = specs.ModelSpec.from_dict(
     {
         "name": "tiny",
@@ -101,3 +105,13 @@ def test_the_help_says_as_is_not_a_sign_in(capsys: pytest.CaptureFixture[str]) -
         cli.main(["--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     assert "This acts as a user; it is not a sign-in: only the server's operator" in help_text
+
+
+def test_people_lists_the_ids_that_as_takes(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    ada = joining.join(store.people, CLASS, Role.STUDENT, "Ada Lovelace", "conv-class-7", "2468", 0.0)
+    assert cli.main(["people"]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    assert header.split()[:2] == ["ID", "ROLE"]
+    assert row.split()[:2] == [ada.id, "student"] and row.endswith("class code      Ada Lovelace")
+    mine = _run(store, ada.id, "ada's")
+    assert _listed(capsys, "--as", ada.id) == {mine.id}

@@ -1,7 +1,7 @@
 """Who the command line acts as: `python -m cnnlab --as OWNER [--role ROLE] COMMAND ...`.
 
 Without `--as` the CLI acts as the local user, who reads and controls every run (CNN Lab as it
-always was). With `--as user:3f9a...` (the owner id of a user's runs, as `python -m cnnlab runs`
+always was). With `--as user:3f9a...` (the owner id of a user's runs, as `python -m cnnlab people`
 lists them) it reads and changes runs through `cnnlab.classroom.access.RunAccess` exactly as that
 user would on the pages: a student lists only their own and shared runs, cannot stop or read
 another's, and their runs are checked against the class budget of the classroom file.
@@ -45,7 +45,7 @@ def add_option(parser: argparse.ArgumentParser) -> None:
         dest=DESTINATION,
         default=None,
         metavar="OWNER",
-        help="act as the user whose runs are owned by OWNER (the owner id `runs` lists), with what they may do in "
+        help="act as the user whose runs are owned by OWNER (an id `people` lists), with what they may do in "
         "the browser. This acts as a user; it is not a sign-in: only the server's operator (the account that "
         "owns $CNNLAB_HOME) may use it. Default: the local user, who may do everything",
     )
@@ -57,6 +57,24 @@ def add_option(parser: argparse.ArgumentParser) -> None:
         help="the role of the --as user: student or teacher (default: teacher for an OWNER that starts with "
         "'teacher:', else student)",
     )
+
+
+def add_people_command(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `people`: the class's users (id, role, how they sign in, name), the ids `--as` takes."""
+    people = subcommands.add_parser(
+        "people", help="list the class's users: the ids --as takes, roles and names"
+    )
+    people.set_defaults(handler=_command_people)
+
+
+def _command_people(arguments: argparse.Namespace) -> int:
+    from cnnlab.store.run_store import Store, default_home
+
+    print(f"{'ID':<22} {'ROLE':<8} {'SIGNS IN WITH':<15} NAME")
+    for user in Store(default_home()).people.users():
+        how = "class code" if user.issuer_subject is None else "school account"
+        print(f"{user.id:<22} {user.role:<8} {how:<15} {user.name}")
+    return 0
 
 
 def parse_user(owner: str | None, role_text: str | None = None) -> User:
