@@ -34,6 +34,7 @@ SIGN_OUT_ROUTE = "/cnnlab/sign-out"  # ends the cookie's session and clears the 
 USER_STATE_KEY = "classroom_user"  # AppTest may sign a session in by setting it to a `User` (join-code mode)
 SESSION_STATE_KEY = "classroom_session"
 _TICKET_KEY = "classroom_ticket"
+_CLEAR_COOKIE_KEY = "classroom_clear_cookie"
 _SIGNED_OUT_KEY = "classroom_signed_out"
 _REFUSAL_KEY = "classroom_refusal"
 
@@ -153,6 +154,8 @@ def forget_join() -> None:
     st.session_state.pop(USER_STATE_KEY, None)
     st.session_state.pop(_TICKET_KEY, None)
     st.session_state[_SIGNED_OUT_KEY] = True
+    # This session's cookie may have been set after it connected (so `st.context.cookies` lacks it).
+    st.session_state[_CLEAR_COOKIE_KEY] = True
 
 
 def refusal() -> str | None:
@@ -183,7 +186,11 @@ def cookie_script(ticket: str | None) -> str:
     return f"<script>{request}</script>"
 
 
-def has_cookie() -> bool:
-    """True when this browser sent a sign-in cookie (its session may have ended)."""
+def cookie_to_clear() -> bool:
+    """True when this browser may hold a sign-in cookie no longer good: it sent one, or signed out here.
+
+    The sign-in screen then has the server clear it (`cookie_script(None)`).
+    """
     token = st.context.cookies.get(COOKIE_NAME)
-    return isinstance(token, str) and bool(token)
+    signed_out_here = bool(st.session_state.pop(_CLEAR_COOKIE_KEY, False))
+    return signed_out_here or (isinstance(token, str) and bool(token))

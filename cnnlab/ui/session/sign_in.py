@@ -85,7 +85,7 @@ def _sign_in_screen(settings: ClassroomSettings) -> None:
     refusal = identity.refusal()
     if refusal is not None:
         st.error(refusal)
-    if settings.join_code_enabled and identity.has_cookie():
+    if settings.join_code_enabled and identity.cookie_to_clear():
         # No one is signed in here: have the server clear the cookie this browser still holds (signed out, ended).
         st.html(identity.cookie_script(None), unsafe_allow_javascript=True)
     if identity.openid_configured():
