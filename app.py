@@ -64,4 +64,7 @@ async def _lifespan(started: st.App) -> AsyncIterator[None]:
 if __name__ == "__main__":
     main()
 else:
-    app = st.App(__file__, lifespan=_lifespan)
+    # The routes that set and clear the HttpOnly sign-in cookie (a page cannot: it has no HTTP response).
+    from cnnlab.ui.session import cookie_routes
+
+    app = st.App(__file__, lifespan=_lifespan, routes=cookie_routes.ROUTES)

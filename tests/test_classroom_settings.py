@@ -17,6 +17,7 @@ teacher_claim = {{ role = "teacher" }}
 class_code = " conv-class-7 "
 teacher_password = "pool-and-stride"
 secret = "{SECRET}"
+session_hours = 1.5
 
 [limits]
 max_epochs = 5
@@ -43,6 +44,7 @@ def test_a_full_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         class_code="conv-class-7",
         teacher_password="pool-and-stride",
         secret=SECRET,
+        session_hours=1.5,
         limits=Limits.from_mapping({"max_epochs": 5, "max_queued_per_student": "none"}),
     )
     assert settings.limits.max_epochs == 5 and settings.limits.max_queued_per_student is None
@@ -84,6 +86,9 @@ def test_the_environment_names_another_file(tmp_path: Path, monkeypatch: pytest.
         ('teacher_claim = "teacher"', ["teacher_claim = 'teacher'"]),
         ('clas_code = "abc"', ["'clas_code'"]),
         ("limits = 3", ["limits = 3"]),
+        ("session_hours = 0", ["session_hours = 0"]),
+        ('session_hours = "2"', ["session_hours = '2'"]),
+        ("session_hours = 48", ["session_hours = 48", "at most 24"]),
         ("[limits]\nmax_epochs = -1", ["max_epochs", "-1"]),
         ("[limits]\nmax_epoch = 3", ["'max_epoch'"]),
         ("class_code = ", ["cannot be read as TOML"]),
@@ -111,13 +116,16 @@ def test_a_secret_is_never_repeated_in_a_message(tmp_path: Path, monkeypatch: py
     assert "hunter2" not in str(refused.value)
 
 
-def test_teachers_are_named_by_e_mail_or_claim() -> None:
+def test_teachers_are_named_by_verified_e_mail_or_claim() -> None:
     settings = ClassroomSettings(
         source=Path("classroom.toml"),
         teachers=frozenset({"ms.turing@school.example"}),
         teacher_claim=TeacherClaim(name="groups", value="staff"),
     )
-    assert settings.is_teacher(" MS.Turing@School.example ", {})
+    assert settings.is_teacher(" MS.Turing@School.example ", {"email_verified": True})
+    # An e-mail the provider did not verify (or did not say) makes nobody a teacher.
+    assert not settings.is_teacher("ms.turing@school.example", {"email_verified": False})
+    assert not settings.is_teacher("ms.turing@school.example", {})
     assert settings.is_teacher(None, {"groups": ["pupils", "staff"]})
     assert settings.is_teacher("x@school.example", {"groups": "staff"})
     assert not settings.is_teacher("ada@school.example", {"groups": ["pupils"]})

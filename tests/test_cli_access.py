@@ -3,15 +3,21 @@ and trains only as they may in the browser; without `--as` the local user does e
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from made_runs import make_run
 
 from cnnlab import specs
+from cnnlab.classroom import joining
+from cnnlab.classroom.settings import ClassroomSettings
+from cnnlab.classroom.users import Role
 from cnnlab.cli import main as cli
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 
+CLASS = ClassroomSettings(source=None, class_code="conv-class-7", secret="0123456789abcdef-the-class-secret")
 SPEC = specs.ModelSpec.from_dict(
     {
         "name": "tiny",
@@ -74,3 +80,38 @@ def test_a_malformed_acting_user_is_refused(store: Store, capsys: pytest.Capture
     assert "--role must be one of student, teacher; got 'headmaster'" in capsys.readouterr().err
     assert cli.main(["--role", "teacher", "runs"]) == 2
     assert "--role teacher needs --as OWNER" in capsys.readouterr().err
+
+
+def test_only_the_operator_who_owns_the_home_may_act_as_someone(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ada = _run(store, "user:ada", "ada's")
+    assert _listed(capsys, "--as", "user:ada") == {ada.id}  # This account owns CNNLAB_HOME: the operator.
+    if os.geteuid() != 0:
+        pytest.skip("handing the folder to another account needs root")
+    os.chown(store.home, 4242, -1)  # Another account's server: this one is not its operator.
+    try:
+        assert cli.main(["--as", "user:ada", "stop", ada.id]) == 2
+        error = capsys.readouterr().err
+        assert "--as acts as another user and is not a sign-in, so only the server's operator" in error
+        assert f"owns {store.home}, uid 4242" in error
+        assert store.get_run(ada.id).status == Status.QUEUED
+    finally:
+        os.chown(store.home, os.geteuid(), -1)
+
+
+def test_the_help_says_as_is_not_a_sign_in(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "This acts as a user; it is not a sign-in: only the server's operator" in help_text
+
+
+def test_people_lists_the_ids_that_as_takes(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    ada = joining.join(store.people, CLASS, Role.STUDENT, "Ada Lovelace", "conv-class-7", "2468", 0.0)
+    assert cli.main(["people"]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    assert header.split()[:2] == ["ID", "ROLE"]
+    assert row.split()[:2] == [ada.id, "student"] and row.endswith("class code      Ada Lovelace")
+    mine = _run(store, ada.id, "ada's")
+    assert _listed(capsys, "--as", ada.id) == {mine.id}

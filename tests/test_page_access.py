@@ -3,11 +3,12 @@ own runs (and shared ones), and a hand-made `?run=` link to another student's ru
 and shows nothing of it on Train, Evaluate, Predict and Runs.
 
 The student signs in as in the browser, through the join form of the sign-in screen (real
-classroom.toml, real signed token); nothing about the user is patched.
+classroom.toml, real session); nothing about the user is patched.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,9 @@ from made_runs import make_run
 from streamlit.testing.v1 import AppTest
 
 from cnnlab import specs
+from cnnlab.classroom import joining
+from cnnlab.classroom.settings import load_settings
+from cnnlab.classroom.users import Role
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
@@ -32,6 +36,7 @@ SPEC = specs.ModelSpec.from_dict(
         "layers": [{"type": "Flatten"}, {"type": "Dense", "units": 10}],
     }
 )
+PIN = "2468"
 NOT_YOURS = "is not yours: it belongs to another student"
 
 
@@ -43,8 +48,16 @@ def classroom(home_store: Store, cnnlab_home: Path, monkeypatch: pytest.MonkeyPa
     return home_store
 
 
+def _user_id(store: Store, owner: str) -> str:
+    """The id of the user "student:NAME" or "teacher:NAME" stands for, who joined with `PIN`."""
+    kind, _, name = owner.partition(":")
+    settings = load_settings(store.home)
+    role, word = (Role.TEACHER, "pool-and-stride") if kind == "teacher" else (Role.STUDENT, "conv-class-7")
+    return joining.join(store.people, settings, role, name.capitalize(), word, PIN, time.time()).id
+
+
 def _run(store: Store, owner: str, name: str, status: Status = Status.COMPLETED) -> RunRecord:
-    run = make_run(store, spec=SPEC, epochs=1, owner=owner, name=name)
+    run = make_run(store, spec=SPEC, epochs=1, owner=_user_id(store, owner), name=name)
     if status != Status.QUEUED:
         store.set_status(run.id, Status.STARTING)
         store.set_status(run.id, Status.RUNNING)
@@ -57,6 +70,7 @@ def signed_in(page: str, name: str, run_id: str | None = None) -> AppTest:
     app = open_page(page).run()
     app.text_input(key="sign_in_name").input(name)
     app.text_input(key="sign_in_class_code").input("conv-class-7")
+    app.text_input(key="sign_in_pin").input(PIN)
     app.button(key="sign_in_join").click().run()
     assert not app.exception, app.exception
     if run_id is not None:

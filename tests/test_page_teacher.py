@@ -38,6 +38,7 @@ def joined(role: str, name: str, page: str | None = None) -> AppTest:
     app.text_input(key="sign_in_name").input(name)
     word_key = "sign_in_class_code" if role == "Student" else "sign_in_teacher_password"
     app.text_input(key=word_key).input(CLASS_CODE if role == "Student" else TEACHER_PASSWORD)
+    app.text_input(key="sign_in_pin").input("1357")
     app.button(key="sign_in_join").click().run()
     if page is not None:
         app.switch_page(f"app_pages/{page}.py").run()

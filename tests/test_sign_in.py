@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cnnlab.classroom import join_tokens
-from cnnlab.classroom.users import Role, User
+from cnnlab.store.run_store import Store
 from tests.app_pages import no_problems, open_page
 
 SECRET = "0123456789abcdef-the-class-secret"
@@ -23,10 +22,11 @@ def _sidebar_text(app: AppTest) -> str:
     return " ".join(str(element.value) for element in app.sidebar.markdown)
 
 
-def _join(app: AppTest, name: str, word: str, role: str = "Student") -> AppTest:
+def _join(app: AppTest, name: str, word: str, role: str = "Student", pin: str = "2468") -> AppTest:
     if role != "Student":
         app.radio(key="sign_in_role").set_value(role).run()
     app.text_input(key="sign_in_name").input(name)
+    app.text_input(key="sign_in_pin").input(pin)
     word_key = "sign_in_class_code" if role == "Student" else "sign_in_teacher_password"
     app.text_input(key=word_key).input(word)
     return app.button(key="sign_in_join").click().run()
@@ -57,12 +57,27 @@ def test_a_student_joins_and_signs_out(cnnlab_home: Path, monkeypatch: pytest.Mo
     _join(app, "Ada Lovelace", "conv-class-7")
     no_problems(app)
     assert "Signed in as **Ada Lovelace** · student" in _sidebar_text(app)
-    token = app.session_state["classroom_token"]
-    assert join_tokens.verify(token, SECRET) == User("student:ada lovelace", "Ada Lovelace", Role.STUDENT)
+    session_id = app.session_state["classroom_session"]
+    session = Store(cnnlab_home).people.session(session_id)
+    assert session is not None and session.user is not None and session.user.name == "Ada Lovelace"
+    assert session.ended_at is None
 
     app.button(key="sign_out").click().run()
     assert [title.value for title in app.title] == ["Sign in to CNN Lab"]
     assert "Signed in as" not in _sidebar_text(app)
+    assert Store(cnnlab_home).people.session(session_id).end_reason == "signed out"  # type: ignore[union-attr]
+
+
+def test_a_second_alan_cannot_join_as_alan(cnnlab_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CNNLAB_CLASSROOM", raising=False)
+    (cnnlab_home / "classroom.toml").write_text(CLASSROOM)
+    _join(open_page("learn").run(), "Alan", "conv-class-7", pin="1234")
+    impostor = _join(open_page("learn").run(), "ＡＬＡＮ", "conv-class-7", pin="9999")
+    assert [error.value for error in impostor.error] == [
+        "The name 'Alan' is already taken in this class. If it is yours, type the PIN you chose when you first "
+        "joined; otherwise choose another name. Forgot your PIN? Your teacher can clear it."
+    ]
+    assert "Signed in as" not in _sidebar_text(impostor)
 
 
 def test_a_teacher_joins_with_the_password(cnnlab_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:

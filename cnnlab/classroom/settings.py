@@ -7,7 +7,8 @@ Without that file there is no classroom: one local user owns everything, as alwa
     teacher_claim = { role = "teacher" }        # or: a claim of the OpenID token that marks a teacher
     class_code = "conv-class-7"                 # students join with this code and a display name
     teacher_password = "pool-and-stride"        # a teacher joins with this password and a name
-    secret = "a long random string"             # signs the identities of those who joined
+    secret = "a long random string"             # keys the sign-in sessions of those who joined
+    session_hours = 2                           # a sign-in lasts this long (a lesson), unless ended sooner
 
     [limits]                                    # see cnnlab.classroom.limits
     max_epochs = 20
@@ -35,7 +36,9 @@ else:  # pragma: no cover - Python 3.10 reads TOML with the tomli backport.
 CLASSROOM_VARIABLE = "CNNLAB_CLASSROOM"
 FILE_NAME = "classroom.toml"
 MINIMUM_SECRET_LENGTH = 16
-KEYS = ("teachers", "teacher_claim", "class_code", "teacher_password", "secret", "limits")
+KEYS = ("teachers", "teacher_claim", "class_code", "teacher_password", "secret", "session_hours", "limits")
+DEFAULT_SESSION_HOURS = 2.0  # a lesson; joining again takes a few seconds
+MAXIMUM_SESSION_HOURS = 24.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class ClassroomSettings:
     class_code: str | None = None
     teacher_password: str | None = None
     secret: str | None = None
+    session_hours: float = DEFAULT_SESSION_HOURS
     limits: Limits = field(default_factory=Limits.unlimited)
 
     @property
@@ -76,8 +80,10 @@ class ClassroomSettings:
         return self.class_code is not None or self.teacher_password is not None
 
     def is_teacher(self, email: str | None, claims: Mapping[str, object]) -> bool:
-        """Whether an OpenID user is a teacher: their e-mail is listed, or the teacher claim matches."""
-        if email is not None and email.strip().lower() in self.teachers:
+        """Whether an OpenID user is a teacher: their e-mail is listed and the provider verified it
+        (`email_verified` is true), or the teacher claim matches. An unverified e-mail counts for nothing."""
+        verified = claims.get("email_verified") is True or str(claims.get("email_verified")).lower() == "true"
+        if verified and email is not None and email.strip().lower() in self.teachers:
             return True
         return self.teacher_claim is not None and self.teacher_claim.matches(claims)
 
@@ -153,6 +159,7 @@ def settings_from_mapping(document: Mapping[str, Any], path: Path) -> ClassroomS
         raise ClassroomError(f"The classroom file '{path}': {error}") from error
     return ClassroomSettings(
         source=path,
+        session_hours=_session_hours(document.get("session_hours", DEFAULT_SESSION_HOURS), path),
         teachers=_teachers(document.get("teachers", []), path),
         teacher_claim=_teacher_claim(document.get("teacher_claim"), path),
         class_code=class_code,
@@ -173,6 +180,19 @@ def _optional_word(document: Mapping[str, Any], key: str, path: Path) -> str | N
             f"The classroom file '{path}' has {key} = {shown}; it must be a non-empty string in quotes."
         )
     return value.strip()
+
+
+def _session_hours(value: object, path: Path) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 < value <= MAXIMUM_SESSION_HOURS
+    ):
+        raise ClassroomError(
+            f"The classroom file '{path}' has session_hours = {value!r}; it must be a number of hours above 0 "
+            f"and at most {MAXIMUM_SESSION_HOURS:g}, such as session_hours = 2 (a lesson)."
+        )
+    return float(value)
 
 
 def _teachers(value: object, path: Path) -> frozenset[str]:

@@ -1,17 +1,21 @@
 """Who the command line acts as: `python -m cnnlab --as OWNER [--role ROLE] COMMAND ...`.
 
 Without `--as` the CLI acts as the local user, who reads and controls every run (CNN Lab as it
-always was). With `--as student:ada` (the owner id of a student who joined with the class code
-as Ada; `oidc:ada@school.org` after a school sign-in) or `--as teacher:lee` it reads and changes
-runs through `cnnlab.classroom.access.RunAccess` exactly as that user would on the pages: a student
-lists only their own and shared runs, cannot stop or read another's, and their runs are checked
-against the class budget of the classroom file (`cnnlab.classroom.settings`).
+always was). With `--as user:3f9a...` (the owner id of a user's runs, as `python -m cnnlab people`
+lists them) it reads and changes runs through `cnnlab.classroom.access.RunAccess` exactly as that
+user would on the pages: a student lists only their own and shared runs, cannot stop or read
+another's, and their runs are checked against the class budget of the classroom file.
+
+`--as` acts as a user; it is not a sign-in: nothing is asked of the user it names. So only the
+server's operator, the account that owns `$CNNLAB_HOME` (who can read the store anyway), may use it.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnnlab.classroom.users import LOCAL_USER, Role, User
@@ -41,8 +45,9 @@ def add_option(parser: argparse.ArgumentParser) -> None:
         dest=DESTINATION,
         default=None,
         metavar="OWNER",
-        help="act as the user who owns runs as OWNER (e.g. student:ada for a student who joined with the class "
-        "code as Ada), as they would in the browser; default: the local user, who may do everything",
+        help="act as the user whose runs are owned by OWNER (an id `people` lists), with what they may do in "
+        "the browser. This acts as a user; it is not a sign-in: only the server's operator (the account that "
+        "owns $CNNLAB_HOME) may use it. Default: the local user, who may do everything",
     )
     parser.add_argument(
         ROLE_OPTION,
@@ -52,6 +57,24 @@ def add_option(parser: argparse.ArgumentParser) -> None:
         help="the role of the --as user: student or teacher (default: teacher for an OWNER that starts with "
         "'teacher:', else student)",
     )
+
+
+def add_people_command(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `people`: the class's users (id, role, how they sign in, name), the ids `--as` takes."""
+    people = subcommands.add_parser(
+        "people", help="list the class's users: the ids --as takes, roles and names"
+    )
+    people.set_defaults(handler=_command_people)
+
+
+def _command_people(arguments: argparse.Namespace) -> int:
+    from cnnlab.store.run_store import Store, default_home
+
+    print(f"{'ID':<22} {'ROLE':<8} {'SIGNS IN WITH':<15} NAME")
+    for user in Store(default_home()).people.users():
+        how = "class code" if user.issuer_subject is None else "school account"
+        print(f"{user.id:<22} {user.role:<8} {how:<15} {user.name}")
+    return 0
 
 
 def parse_user(owner: str | None, role_text: str | None = None) -> User:
@@ -70,9 +93,36 @@ def parse_user(owner: str | None, role_text: str | None = None) -> User:
         )
     if not _USER_ID.fullmatch(owner):
         raise ActingUserError(
-            f"{OPTION} takes the owner id of the user's runs, without spaces (e.g. student:ada); got {owner!r}."
+            f"{OPTION} takes the owner id of the user's runs, without spaces (e.g. user:3f9a0c1d2e4b5a69); "
+            f"got {owner!r}."
         )
+    require_operator(_home())
     return User(id=owner, name=owner.partition(":")[2] or owner, role=role)
+
+
+def _home() -> Path:
+    from cnnlab.store.run_store import default_home
+
+    return default_home()
+
+
+def require_operator(home: Path) -> None:
+    """Refuse `--as` (ActingUserError) unless this process runs as the account that owns `home`.
+
+    A folder not made yet has no operator to protect: whoever makes it will own it.
+    """
+    if not hasattr(os, "geteuid"):  # pragma: no cover - Windows: one account runs the server.
+        return
+    try:
+        owner = home.stat().st_uid
+    except FileNotFoundError:
+        return
+    if owner != os.geteuid():
+        raise ActingUserError(
+            f"{OPTION} acts as another user and is not a sign-in, so only the server's operator (the account "
+            f"that owns {home}, uid {owner}) may use it; this is uid {os.geteuid()}. Sign in through the browser "
+            "instead, or ask the operator."
+        )
 
 
 def class_limits(store: Store) -> Limits:

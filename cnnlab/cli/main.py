@@ -86,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     runs.add_argument("--limit", type=int, default=50, help="at most this many (default: 50)")
     runs.set_defaults(handler=_command_runs)
+    cli_access.add_people_command(subcommands)
     stop = subcommands.add_parser("stop", help="stop a run after its current batch")
     stop.add_argument("run", metavar="RUN", help="a run id (or a unique prefix)")
     stop.set_defaults(handler=_command_stop)

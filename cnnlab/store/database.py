@@ -30,7 +30,7 @@ from cnnlab.store import records, statuses
 DatabaseError = sqlite3.Error
 Connection = sqlite3.Connection
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The `PRAGMA user_version` of a database with the tables below (0: made before versions were kept)."""
 
 _RUN_REFERENCE = "run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE"
@@ -66,6 +66,17 @@ RUN_PART_TABLES: dict[str, str] = {
 SWEEP_TABLE = """CREATE TABLE IF NOT EXISTS sweeps (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, owner TEXT NOT NULL, created_at REAL NOT NULL,
     axes TEXT NOT NULL, sample INTEGER, seed INTEGER)"""
+# The class's users and their sign-in sessions (`cnnlab.store.people`; version 2).
+USERS_TABLE = """CREATE TABLE IF NOT EXISTS users (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, name_key TEXT UNIQUE, role TEXT NOT NULL,
+    pin_hash TEXT, issuer_subject TEXT UNIQUE, created_at REAL NOT NULL,
+    failed_pins INTEGER NOT NULL DEFAULT 0, locked_until REAL)"""
+SESSIONS_TABLE = """CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    token_hash TEXT UNIQUE, ticket_hash TEXT UNIQUE, ticket_expires_at REAL, class_key TEXT NOT NULL,
+    created_at REAL NOT NULL, expires_at REAL NOT NULL, ended_at REAL, end_reason TEXT)"""
+# Moments of the class, by name (such as when the teacher last ended the lesson).
+CLASS_MARKS_TABLE = """CREATE TABLE IF NOT EXISTS class_marks (name TEXT PRIMARY KEY, time REAL NOT NULL)"""
 # Every run-part table's key or index starts with `run_id`, so a cascading delete finds the rows by index.
 INDEXES = (
     "CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, queued_at)",
@@ -73,9 +84,18 @@ INDEXES = (
     "CREATE INDEX IF NOT EXISTS batch_metrics_by_run ON batch_metrics (run_id, step)",
     "CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, id)",
     "CREATE INDEX IF NOT EXISTS diagnoses_by_run ON diagnoses (run_id, id)",
+    "CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id)",
 )
 _RUN_COLUMNS = frozenset(records.RUN_COLUMNS)
-SCHEMA: tuple[str, ...] = (RUN_TABLE, *RUN_PART_TABLES.values(), SWEEP_TABLE, *INDEXES)
+SCHEMA: tuple[str, ...] = (
+    RUN_TABLE,
+    *RUN_PART_TABLES.values(),
+    SWEEP_TABLE,
+    USERS_TABLE,
+    SESSIONS_TABLE,
+    CLASS_MARKS_TABLE,
+    *INDEXES,
+)
 """The statements that make a database of `SCHEMA_VERSION` (each safe to run again)."""
 
 

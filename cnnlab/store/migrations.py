@@ -11,6 +11,12 @@ event lines (`[kind, epoch N] cause Fix: fix`). Migrating it adds the missing co
 each run-part table with its `ON DELETE CASCADE` key (rows whose run was already deleted are the
 leftovers of the old one-DELETE-per-table removal and are dropped), and copies each diagnosis line
 into the `diagnoses` table. The event lines stay, so the event log reads as before.
+
+Version 1 had no users: a joined student's runs were owned by "student:<name>" (a teacher's by
+"teacher:<name>"). Migrating to version 2 gives each such owner a user row with that id and no PIN,
+so the runs stay theirs: the first to join again with the name chooses its PIN (the teacher can
+rename, merge or remove them from the console). Owners whose names collide after normalisation keep
+their runs, readable by the teacher, without a user row.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import time
 from pathlib import Path
 
 from cnnlab.errors import RunError
-from cnnlab.store import database
+from cnnlab.store import database, people
 
 # Columns added to `runs` after its first release, with their definitions.
 ADDED_RUN_COLUMNS = {
@@ -55,6 +61,8 @@ def migrate(path: Path, found_version: int) -> None:
             if version != database.SCHEMA_VERSION:
                 for statement in database.SCHEMA:
                     connection.execute(statement)
+            if version < 2:
+                _users_of_version_1(connection)
             problems = connection.execute("PRAGMA foreign_key_check").fetchall()
             if problems:
                 raise RunError(
@@ -108,3 +116,21 @@ def _from_version_0(connection: database.Connection) -> None:
                     found["fix"],
                 ),
             )
+
+
+_LEGACY_ROLES = {"student:": "student", "teacher:": "teacher"}
+
+
+def _users_of_version_1(connection: database.Connection) -> None:
+    """A user row (the old id, its name, no PIN) for each "student:"/"teacher:" owner of runs or sweeps."""
+    owners = connection.execute("SELECT owner FROM runs UNION SELECT owner FROM sweeps").fetchall()
+    now = time.time()
+    for (owner,) in owners:
+        prefix, _, name = str(owner).partition(":")
+        role = _LEGACY_ROLES.get(prefix + ":")
+        if role is None or not name:
+            continue
+        connection.execute(
+            "INSERT OR IGNORE INTO users (id, name, name_key, role, created_at) VALUES (?, ?, ?, ?, ?)",
+            (owner, name, people.name_key(name), role, now),
+        )

@@ -29,6 +29,7 @@ from cnnlab.store import database, fair_queue, metrics, names, records, statuses
 from cnnlab.store.artifacts import NamedArrays, RunArtifacts, SnapshotArrays
 from cnnlab.store.database import DatabaseError
 from cnnlab.store.diagnoses import Diagnosis
+from cnnlab.store.people import PeopleTable
 from cnnlab.store.records import JsonValue, ResultValue, RunRecord, RunVersion
 from cnnlab.store.status_changes import change_status
 from cnnlab.store.statuses import Status
@@ -76,6 +77,7 @@ class Store:
         self.artifacts = RunArtifacts(self.home, self.database)
         self.metrics = metrics.RunMetrics(self.database)
         self.sweeps = SweepTable(self.database)
+        self.people = PeopleTable(self.database)
 
     @property
     def database_path(self) -> Path:

@@ -40,6 +40,7 @@ TEACHER_PASSWORD = "pool-and-stride"
 CLASS_SECRET = "a-long-random-secret-for-the-tests-only-0123456789"
 COOKIE_SECRET = "another-long-random-secret-for-streamlit-cookies-42"
 SIGN_IN_BUTTON = "Sign in with your school account"
+PIN = "2468"  # the PIN every test person chooses, unless a test says otherwise
 
 
 def classroom_toml(
@@ -141,10 +142,14 @@ def sign_in_with_code(
     name: str,
     role: str = "student",
     secret_word: str | None = None,
+    pin: str = PIN,
+    expect_success: bool = True,
 ) -> None:
-    """Open `url` and join the class as `name`: a "student" with the class code, a "teacher" with the password.
+    """Open `url` and join the class as `name` with `pin`: a "student" with the class code, a "teacher"
+    with the password.
 
-    `secret_word` overrides the code or password (to try a wrong one); on success the sidebar names `name`.
+    `secret_word` overrides the code or password (to try a wrong one); unless that or `expect_success`
+    says it fails, the sidebar names `name` after.
     """
     page.goto(url)
     wait_for_app(page)
@@ -156,10 +161,15 @@ def sign_in_with_code(
         label, word = "Class code", CLASS_CODE
     page.get_by_label("Your name", exact=True).fill(name)
     page.get_by_label(label, exact=True).fill(secret_word if secret_word is not None else word)
+    page.get_by_label("Your PIN", exact=True).fill(pin)
     page.get_by_role("button", name="Join", exact=True).click()
     wait_for_app(page)
-    if secret_word is None:
+    if secret_word is None and expect_success:
         assert name in signed_in_as(page)
+        # The route that sets the HttpOnly cookie answered the page's request for it.
+        page.wait_for_function(
+            "() => !!performance.getEntriesByName(location.origin + '/cnnlab/session').length"
+        )
 
 
 def sign_out(page: Page, provider_url: str | None = None) -> None:
@@ -175,6 +185,11 @@ def sign_out(page: Page, provider_url: str | None = None) -> None:
         page.wait_for_url(lambda address: not address.startswith(provider_url))
     page.get_by_text("Sign in to CNN Lab").wait_for()
     wait_for_app(page)
+    if provider_url is None:
+        # The route that clears the HttpOnly cookie answered the sign-in screen's request.
+        page.wait_for_function(
+            "() => !!performance.getEntriesByName(location.origin + '/cnnlab/sign-out').length"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -188,6 +203,17 @@ def oidc_provider() -> Iterator[str]:
 
     with run_server_in_thread(port=free_port()) as server:
         yield f"http://localhost:{server.server_port}"
+
+
+def known_openid_user(home: Path, provider_url: str, subject: str, user_id: str, name: str) -> str:
+    """Record in the store at `home` that the provider's `subject` is the user `user_id` (as if they had
+    signed in before), so a test can give them runs before they sign in; returns `user_id`."""
+    from cnnlab.store.people import StoredUser
+    from cnnlab.store.run_store import Store
+
+    person = StoredUser(user_id, name, None, "student", None, f"{provider_url} {subject}", time.time())
+    assert Store(home).people.add_user(person)
+    return user_id
 
 
 def oidc_secrets(provider_url: str, cookie_secret: str = COOKIE_SECRET) -> str:

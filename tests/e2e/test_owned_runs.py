@@ -28,6 +28,7 @@ from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from tests.e2e.classroom_servers import (
     classroom_toml,
+    known_openid_user,
     oidc_provider,  # noqa: F401  (a fixture of this module)
     oidc_secrets,
     running_app,
@@ -44,8 +45,8 @@ NOT_YOURS = "is not yours: it belongs to another student"
 NAMES = {"holds the slot", "ada first", "ada second", "bob only"}
 
 
-# Students signed in through the school's OpenID provider own their runs by e-mail.
-ADA, BOB = "oidc:ada@school.example", "oidc:bob@school.example"
+# Students signed in through the school's OpenID provider: known to the store by the provider's subject.
+ADA, BOB = "user:ada0000000000000", "user:bob0000000000000"
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +115,8 @@ def test_students_see_their_own_runs_and_queue_in_fair_turn(
 ) -> None:
     url, home, provider = classroom
     store = Store(home)
+    for user_id, subject, name in ((ADA, "ada@school.example", "Ada"), (BOB, "bob@school.example", "Bob")):
+        known_openid_user(home, provider, subject, user_id, name)
     holder = store.create_run(
         RunRequest(
             spec=presets.get("digits_default").spec,

@@ -2,13 +2,12 @@
 
 One server for the module, configured both ways at once: `st.login` points at `oidc-provider-mock`
 running on this machine, and classroom.toml sets a class code, a teacher password, a teacher's
-e-mail and a teacher claim.
+e-mail and a teacher claim. One browser context per person.
 """
 
 from __future__ import annotations
 
-import base64
-import json
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -62,7 +61,9 @@ def test_students_and_teachers_sign_in_through_the_openid_provider(
     page.goto(classroom_url)
     wait_for_app(page)
     assert _is_sign_in_screen(page)
-    sign_in_oidc(page, oidc_provider, "ada@school.example", name="Ada Lovelace")
+    sign_in_oidc(
+        page, oidc_provider, "ada@school.example", name="Ada Lovelace", claims={"email_verified": True}
+    )
     assert signed_in_as(page) == "Signed in as Ada Lovelace · student"
     page.reload()
     wait_for_app(page)
@@ -71,8 +72,8 @@ def test_students_and_teachers_sign_in_through_the_openid_provider(
     sign_out(page, oidc_provider)
     assert _is_sign_in_screen(page)
 
-    # A teacher by the e-mail listed in classroom.toml, in the same browser after the student left.
-    sign_in_oidc(page, oidc_provider, TEACHER_EMAIL, name="Alan Turing")
+    # A teacher by the e-mail listed in classroom.toml (verified), in the same browser after the student left.
+    sign_in_oidc(page, oidc_provider, TEACHER_EMAIL, name="Alan Turing", claims={"email_verified": True})
     assert signed_in_as(page) == "Signed in as Alan Turing · teacher"
 
     # Another browser at the same time: a teacher by the token's claim.
@@ -92,27 +93,55 @@ def test_students_and_teachers_sign_in_through_the_openid_provider(
     assert signed_in_as(page) == "Signed in as Alan Turing · teacher"
 
 
-def _token_cookie(context: BrowserContext) -> dict:
+def test_an_unverified_teacher_e_mail_gets_no_console(
+    page: Page,
+    classroom_url: str,
+    oidc_provider: str,  # noqa: F811
+) -> None:
+    # Another account of the provider claims the teacher's address, unverified: a student, and not the teacher.
+    sign_in_oidc(
+        page,
+        oidc_provider,
+        "mallory-subject",
+        name="Ms Turing",
+        claims={"email": "MS.Turing@school.example", "email_verified": False},
+        url=classroom_url,
+    )
+    assert signed_in_as(page) == "Signed in as Ms Turing · student"
+    nav = page.get_by_test_id("stSidebarNav")
+    assert nav.get_by_role("link", name="Runs").count() == 1
+    assert nav.get_by_role("link", name="Teacher").count() == 0
+    page.goto(f"{classroom_url}/teacher")
+    wait_for_app(page)
+    # The console's address opens nothing of it (the page is not this user's to navigate to).
+    assert page.get_by_text("The class's runs").count() == 0
+    assert page.get_by_role("button", name="End the lesson").count() == 0
+
+
+def _session_cookie(context: BrowserContext) -> dict:
     (cookie,) = [cookie for cookie in context.cookies() if cookie["name"] == COOKIE]
     return dict(cookie)
 
 
-def _as_teacher(token: str) -> str:
-    """The token with its payload rewritten to a teacher's and its signature kept."""
-    payload, signature = token.split(".")
-    data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    data.update(role="teacher", id="teacher:ada lovelace")
-    edited = base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
-    return f"{edited}.{signature}"
+def _open_with_cookie(browser: Browser, url: str, cookie: dict) -> Page:
+    """A new person's browser that was handed `cookie` (copied from someone else's), on `url`."""
+    stranger = browser.new_context(viewport={"width": 1400, "height": 1200})
+    stranger.add_cookies([cookie])
+    stranger_page = stranger.new_page()
+    stranger_page.goto(url)
+    wait_for_app(stranger_page)
+    return stranger_page
+
+
+def _refusal(page: Page) -> str:
+    return page.get_by_test_id("stAlertContentError").first.inner_text()
 
 
 def test_a_joined_student_keeps_the_identity_on_refresh_and_nowhere_else(
     browser: Browser, page: Page, classroom_url: str
 ) -> None:
     sign_in_with_code(page, classroom_url, "Ada Lovelace", secret_word="not-the-code")
-    assert page.get_by_test_id("stAlertContentError").inner_text() == (
-        "That class code is not right. Check it with your teacher and type it again."
-    )
+    assert _refusal(page) == "That class code is not right. Check it with your teacher and type it again."
     assert _is_sign_in_screen(page)
     sign_in_with_code(page, classroom_url, "Ada Lovelace")
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Runs").click()
@@ -121,33 +150,105 @@ def test_a_joined_student_keeps_the_identity_on_refresh_and_nowhere_else(
     page.reload()
     wait_for_app(page)
     assert signed_in_as(page) == "Signed in as Ada Lovelace · student"
-    cookie = _token_cookie(page.context)
-    assert cookie["sameSite"] == "Strict"
+    cookie = _session_cookie(page.context)
+    assert (cookie["httpOnly"], cookie["sameSite"], cookie["secure"]) == (True, "Lax", False)  # http here
+    assert COOKIE not in page.evaluate("document.cookie")  # Page JavaScript cannot read it.
 
-    stranger = browser.new_context(viewport={"width": 1400, "height": 1200})
+    # The link opened in another browser: the identity is not in the address, so nobody is signed in.
+    stranger_page = _open_with_cookie(browser, shared_link, {**cookie, "value": "made-up"})
     try:
-        # The link opened in another browser: the identity is not in the address, so nobody is signed in.
-        stranger_page = stranger.new_page()
-        stranger_page.goto(shared_link)
-        wait_for_app(stranger_page)
+        # A made-up cookie is refused, and cleared for the next visit.
         assert _is_sign_in_screen(stranger_page)
-        # Ada's cookie edited to make her a teacher: refused, and cleared for the next visit.
-        stranger.add_cookies([{**cookie, "value": _as_teacher(cookie["value"])}])
-        stranger_page.reload()
-        wait_for_app(stranger_page)
-        assert _is_sign_in_screen(stranger_page)
-        refusal = stranger_page.get_by_test_id("stAlertContentError").inner_text()
-        assert refusal.startswith("Your saved sign-in was refused: its signature does not match")
-        screenshot(stranger_page, "sign_in_forged_cookie")
+        assert _refusal(stranger_page).startswith(
+            "Your saved sign-in was refused: this server has no such session"
+        )
+        stranger_page.wait_for_function(
+            "() => !!performance.getEntriesByName(location.origin + '/cnnlab/sign-out').length"
+        )
         stranger_page.reload()
         wait_for_app(stranger_page)
         assert _is_sign_in_screen(stranger_page)
         assert not stranger_page.get_by_test_id("stAlertContentError").count()
     finally:
-        stranger.close()
+        stranger_page.context.close()
 
+    # Ada signs out: her cookie, copied before, is refused in another browser.
     sign_out(page)
     page.reload()
     wait_for_app(page)
     assert _is_sign_in_screen(page)
     assert not [cookie for cookie in page.context.cookies() if cookie["name"] == COOKIE]
+    replayed = _open_with_cookie(browser, classroom_url, cookie)
+    try:
+        assert _is_sign_in_screen(replayed)
+        assert (
+            _refusal(replayed) == "Your sign-in has ended (you signed out). Join again with the class code."
+        )
+        screenshot(replayed, "sign_in_replayed_cookie")
+    finally:
+        replayed.context.close()
+
+
+def test_a_second_alan_and_a_look_alike_cannot_act_as_alan(
+    browser: Browser, page: Page, classroom_url: str
+) -> None:
+    sign_in_with_code(page, classroom_url, "Alan", pin="1912")
+    impostor = browser.new_context(viewport={"width": 1400, "height": 1200}).new_page()
+    try:
+        for name in ("ALAN", "Ａｌａｎ"):
+            sign_in_with_code(impostor, classroom_url, name, pin="0000", expect_success=False)
+            assert _is_sign_in_screen(impostor)
+            assert _refusal(impostor).startswith("The name 'Alan' is already taken in this class.")
+        screenshot(impostor, "sign_in_name_taken")
+        # Alan himself, on a second device, with his PIN: the same person.
+        sign_in_with_code(impostor, classroom_url, "alan", pin="1912", expect_success=False)
+        assert signed_in_as(impostor) == "Signed in as Alan · student"
+        # Signing out right after joining (no reload between) clears the cookie set since the page connected.
+        sign_out(impostor)
+        assert not [cookie for cookie in impostor.context.cookies() if cookie["name"] == COOKIE]
+    finally:
+        impostor.context.close()
+
+
+def test_ending_the_lesson_signs_every_student_out(
+    browser: Browser,
+    page: Page,
+    classroom_url: str,
+    oidc_provider: str,  # noqa: F811
+) -> None:
+    sign_in_with_code(page, classroom_url, "Ms Hopper", role="teacher")
+    grace = browser.new_context(viewport={"width": 1400, "height": 1200}).new_page()
+    hedy = browser.new_context(viewport={"width": 1400, "height": 1200}).new_page()
+    try:
+        sign_in_with_code(grace, classroom_url, "Grace")
+        sign_in_oidc(hedy, oidc_provider, "hedy@school.example", name="Hedy", url=classroom_url)
+        grace_cookie = _session_cookie(grace.context)
+        page.get_by_test_id("stSidebarNav").get_by_role("link", name="Teacher").click()
+        wait_for_app(page)
+        page.get_by_role("button", name="End the lesson").click()
+        wait_for_app(page)
+        notice = page.get_by_test_id("stAlert").filter(has_text="The lesson has ended")
+        # Grace's, and those of earlier tests' students still signed in on this server.
+        assert re.match(r"The lesson has ended: [1-9]\d* student sign-in\(s\) closed\.", notice.inner_text())
+        screenshot(page, "teacher_end_the_lesson")
+        # Grace's open page: her next click finds her signed out; her cookie elsewhere is refused too.
+        grace.get_by_test_id("stSidebarNav").get_by_role("link", name="Runs").click()
+        wait_for_app(grace)
+        assert _is_sign_in_screen(grace)
+        ended = "Your sign-in has ended (your teacher ended the lesson). Join again with the class code."
+        assert _refusal(grace) == ended
+        replayed = _open_with_cookie(browser, classroom_url, grace_cookie)
+        assert _is_sign_in_screen(replayed) and _refusal(replayed) == ended
+        replayed.context.close()
+        # A student signed in with a school account signs in again too.
+        hedy.reload()
+        wait_for_app(hedy)
+        assert _is_sign_in_screen(hedy)
+        assert _refusal(hedy).startswith("Your sign-in has ended (your teacher ended the lesson).")
+        # The teacher is still signed in.
+        page.reload()
+        wait_for_app(page)
+        assert signed_in_as(page) == "Signed in as Ms Hopper · teacher"
+    finally:
+        grace.context.close()
+        hedy.context.close()

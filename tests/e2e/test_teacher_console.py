@@ -84,7 +84,7 @@ def test_the_console_shows_the_class_live_and_stops_a_run(
     url, home, provider = classroom
     teacher, ada, bo = new_page(), new_page(), new_page()
 
-    sign_in_oidc(teacher, provider, TEACHER, name="Tess", url=url)
+    sign_in_oidc(teacher, provider, TEACHER, name="Tess", claims={"email_verified": True}, url=url)
     go_to(teacher, "Teacher")
     teacher.get_by_label("Exercise name", exact=True).fill("Week 3")
     teacher.get_by_label("Exercise name", exact=True).press("Enter")
@@ -116,9 +116,10 @@ def test_the_console_shows_the_class_live_and_stops_a_run(
     store = Store(home)
     # The click's rerun may not have started when wait_for_app returns: wait for both runs.
     wait_until(lambda: len(store.list_runs()) == 2, "both students' runs to be queued", 30)
-    runs = {run.owner: run for run in store.list_runs()}
-    assert set(runs) == {"student:ada", "student:bo"}
-    assert runs["student:ada"].exercise == "Week 3" and runs["student:bo"].exercise is None
+    names = store.people.display_names()  # Owners are random user ids; the console shows these names.
+    runs = {names[run.owner]: run for run in store.list_runs()}
+    assert set(runs) == {"Ada", "Bo"}
+    assert runs["Ada"].exercise == "Week 3" and runs["Bo"].exercise is None
 
     # The teacher's console follows both live runs without a reload.
     teacher.evaluate("() => { window.notReloaded = true; }")
@@ -126,7 +127,7 @@ def test_the_console_shows_the_class_live_and_stops_a_run(
         f"""() => {{
             const rows = ({ROWS_SCRIPT})().filter(row => row.length);
             const live = owner => rows.some(row => row[0] === owner && {list(LIVE)!r}.includes(row[2]));
-            return live("ada") && live("bo");
+            return live("Ada") && live("Bo");
         }}""",
         timeout=60_000,
     )
@@ -134,15 +135,15 @@ def test_the_console_shows_the_class_live_and_stops_a_run(
     screenshot(teacher, "teacher_console_live")
 
     teacher.get_by_label("Run", exact=True).click()
-    teacher.get_by_role("option", name=re.compile(r"^ada · ")).click()
+    teacher.get_by_role("option", name=re.compile(r"^Ada · ")).click()
     wait_for_app(teacher)
     teacher.get_by_role("button", name="Stop", exact=True).click()
     wait_for_app(teacher)
-    ada_run = runs["student:ada"].id
+    ada_run = runs["Ada"].id
     wait_until(lambda: store.get_run(ada_run).status == Status.STOPPED, "Ada's run to stop", 60)
     teacher.wait_for_function(
-        f"""() => ({ROWS_SCRIPT})().some(row => row[0] === "ada" && row[2] === "stopped")""", timeout=60_000
+        f"""() => ({ROWS_SCRIPT})().some(row => row[0] === "Ada" && row[2] === "stopped")""", timeout=60_000
     )
     assert teacher.evaluate("() => window.notReloaded === true"), "the console was reloaded"
-    assert store.get_run(runs["student:bo"].id).status in {Status(status) for status in LIVE}
+    assert store.get_run(runs["Bo"].id).status in {Status(status) for status in LIVE}
     screenshot(teacher, "teacher_console_stopped")

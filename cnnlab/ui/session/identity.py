@@ -2,31 +2,39 @@
 
 Three modes, from the configuration:
 - OpenID Connect: Streamlit's `[auth]` section in secrets.toml; people sign in with `st.login` and
-  `st.user` names them. A teacher is listed by e-mail in classroom.toml or carries its teacher claim.
-- Join code: classroom.toml sets a class code (and a teacher password). Whoever joins gets a signed
-  token in a cookie of this browser (`cnnlab_classroom`): a refresh keeps the identity (the server
-  reads it back through `st.context.cookies`), a shared link does not carry it (it is not in the
-  address), and an edited or forged cookie is refused.
+  are known by their token's issuer and subject (`cnnlab.classroom.joining.openid_user`). A teacher
+  is listed by a verified e-mail in classroom.toml or carries its teacher claim.
+- Join code: classroom.toml sets a class code (and a teacher password). Whoever joins with a name
+  and their PIN gets a server-side session (`cnnlab.classroom.sign_in_sessions`); the browser keeps
+  only an HttpOnly cookie naming it, set by the `/cnnlab/session` route (`cookie_routes`). Every
+  script run checks the session is still open, so sign-out, "End the lesson" or a change of the
+  class code signs the person out, and a copied cookie is refused after.
 - Neither: the local user, who owns everything; no sign-in screen, CNN Lab as it always was.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import streamlit as st
 
-from cnnlab.classroom import join_tokens
+from cnnlab.classroom import joining, sign_in_sessions
 from cnnlab.classroom.settings import ClassroomSettings, load_settings, settings_path
-from cnnlab.classroom.users import LOCAL_USER, Role, User
+from cnnlab.classroom.users import LOCAL_USER, User
 from cnnlab.errors import SignInError
-from cnnlab.store.run_store import default_home
+from cnnlab.store.people import PeopleTable
+from cnnlab.store.run_store import Store, default_home
 
-COOKIE_NAME = "cnnlab_classroom"
+COOKIE_NAME = sign_in_sessions.COOKIE_NAME
+SESSION_ROUTE = "/cnnlab/session"  # redeems a join's ticket for the HttpOnly cookie (`cookie_routes`)
+SIGN_OUT_ROUTE = "/cnnlab/sign-out"  # ends the cookie's session and clears the cookie
 USER_STATE_KEY = "classroom_user"  # AppTest may sign a session in by setting it to a `User` (join-code mode)
-_TOKEN_KEY = "classroom_token"
+SESSION_STATE_KEY = "classroom_session"
+_TICKET_KEY = "classroom_ticket"
+_CLEAR_COOKIE_KEY = "classroom_clear_cookie"
 _SIGNED_OUT_KEY = "classroom_signed_out"
 _REFUSAL_KEY = "classroom_refusal"
 
@@ -63,38 +71,50 @@ def sign_in_required(settings: ClassroomSettings) -> bool:
     return openid_configured() or settings.join_code_enabled
 
 
+@st.cache_resource(show_spinner=False)
+def _people_at(home: str) -> PeopleTable:
+    return Store(Path(home)).people
+
+
+def people() -> PeopleTable:
+    """The users and sign-in sessions of this server's store (CNNLAB_HOME)."""
+    return _people_at(str(default_home()))
+
+
 def openid_user(settings: ClassroomSettings) -> User | None:
-    """The user `st.user` names after an OpenID sign-in, or None when nobody signed in that way."""
+    """The user `st.user` names after an OpenID sign-in (by issuer and subject), or None when nobody did."""
     if not openid_configured() or not st.user.is_logged_in:
         return None
     claims: Mapping[str, object] = st.user.to_dict()
-    email = claims.get("email")
-    subject = str(claims.get("sub") or "")
-    email_text = str(email).strip().lower() if email else None
-    name = str(claims.get("name") or email_text or subject)
-    role = Role.TEACHER if settings.is_teacher(email_text, claims) else Role.STUDENT
-    return User(id=f"oidc:{email_text or subject}", name=name, role=role)
+    try:
+        return joining.openid_user(people(), settings, claims)
+    except SignInError as error:
+        st.session_state[_REFUSAL_KEY] = str(error)
+        return None
 
 
 def joined_user(settings: ClassroomSettings) -> User | None:
-    """The user who joined with a code in this session, or whose signed cookie this browser sent."""
+    """The user whose sign-in session (joined here, or named by this browser's cookie) is still open."""
     if not settings.join_code_enabled or settings.secret is None:
         return None
     user = st.session_state.get(USER_STATE_KEY)
     if isinstance(user, User):
-        return user
+        return user  # Signed in by a test (AppTest has no cookies and no routes).
     if st.session_state.get(_SIGNED_OUT_KEY):
         return None
-    token = st.context.cookies.get(COOKIE_NAME)
-    if not isinstance(token, str) or not token:
-        return None  # No cookie (AppTest, outside a browser, has no real cookies either).
+    session_id = st.session_state.get(SESSION_STATE_KEY)
     try:
-        user = join_tokens.verify(token, settings.secret)
+        if not isinstance(session_id, str):
+            token = st.context.cookies.get(COOKIE_NAME)
+            if not isinstance(token, str) or not token:
+                return None  # No cookie (AppTest, outside a browser, has no real cookies either).
+            session_id = sign_in_sessions.session_of_token(people(), token)
+        user = sign_in_sessions.active_user(people(), session_id, settings, time.time())
     except SignInError as error:
+        st.session_state.pop(SESSION_STATE_KEY, None)
         st.session_state[_REFUSAL_KEY] = str(error)
         return None
-    st.session_state[USER_STATE_KEY] = user
-    st.session_state[_TOKEN_KEY] = token
+    st.session_state[SESSION_STATE_KEY] = session_id
     return user
 
 
@@ -118,42 +138,59 @@ def current_user() -> User:
 
 
 def remember_join(user: User, settings: ClassroomSettings) -> None:
-    """Sign this session in as a user who just joined with a code, and keep the token for the cookie."""
-    assert settings.secret is not None  # A class with a join code always has a secret (settings checks it).
-    st.session_state[USER_STATE_KEY] = user
-    st.session_state[_TOKEN_KEY] = join_tokens.sign(user, settings.secret)
+    """Start a sign-in session for a user who just joined; the next script run hands its ticket to the cookie route."""
+    started = sign_in_sessions.start(people(), user, settings, time.time())
+    st.session_state[SESSION_STATE_KEY] = started.session_id
+    st.session_state[_TICKET_KEY] = started.ticket
     st.session_state.pop(_SIGNED_OUT_KEY, None)
     st.session_state.pop(_REFUSAL_KEY, None)
 
 
 def forget_join() -> None:
-    """Sign a joined user out of this session; the next script run also clears the browser's cookie."""
+    """Sign a joined user out: end their session on the server; the next script run also clears the cookie."""
+    session_id = st.session_state.pop(SESSION_STATE_KEY, None)
+    if isinstance(session_id, str):
+        sign_in_sessions.sign_out(people(), session_id, time.time())
     st.session_state.pop(USER_STATE_KEY, None)
-    st.session_state.pop(_TOKEN_KEY, None)
+    st.session_state.pop(_TICKET_KEY, None)
     st.session_state[_SIGNED_OUT_KEY] = True
+    # This session's cookie may have been set after it connected (so `st.context.cookies` lacks it).
+    st.session_state[_CLEAR_COOKIE_KEY] = True
 
 
 def refusal() -> str | None:
-    """Why the cookie this browser sent was refused (edited, forged, expired), if it was."""
+    """Why this browser's sign-in was refused or ended (edited cookie, signed out, lesson ended), if it was."""
     message = st.session_state.get(_REFUSAL_KEY)
     return message if isinstance(message, str) else None
 
 
-def cookie_script(token: str | None) -> str:
-    """A same-origin script that stores the token in this browser's cookie, or deletes it when None.
+def take_ticket() -> str | None:
+    """The ticket of a session started by this join, once: the page posts it to `SESSION_ROUTE`."""
+    ticket = st.session_state.pop(_TICKET_KEY, None)
+    return ticket if isinstance(ticket, str) else None
 
-    The cookie lives for the token's lifetime, on the whole site, sent only with requests from this
-    site (SameSite=Strict), so a link opened elsewhere does not carry it.
+
+def cookie_script(ticket: str | None) -> str:
+    """A same-origin script that has the server set the session cookie (ticket), or clear it (None).
+
+    The cookie is HttpOnly: only the server's routes set or clear it; this script never sees it.
     """
-    if token is None:
-        setting = f"{COOKIE_NAME}=; Max-Age=0; Path=/; SameSite=Strict"
+    if ticket is None:
+        request = f"fetch({json.dumps(SIGN_OUT_ROUTE)}, {{method: 'POST', credentials: 'same-origin'}});"
     else:
-        lifetime = join_tokens.TOKEN_LIFETIME_SECONDS
-        setting = f"{COOKIE_NAME}={token}; Max-Age={lifetime}; Path=/; SameSite=Strict"
-    return f"<script>document.cookie = {json.dumps(setting)};</script>"
+        body = json.dumps(f"ticket={ticket}")
+        request = (
+            f"fetch({json.dumps(SESSION_ROUTE)}, {{method: 'POST', credentials: 'same-origin', "
+            f"headers: {{'Content-Type': 'application/x-www-form-urlencoded'}}, body: {body}}});"
+        )
+    return f"<script>{request}</script>"
 
 
-def session_token() -> str | None:
-    """The signed token of the user who joined in this session (what the cookie should hold)."""
-    token = st.session_state.get(_TOKEN_KEY)
-    return token if isinstance(token, str) else None
+def cookie_to_clear() -> bool:
+    """True when this browser may hold a sign-in cookie no longer good: it sent one, or signed out here.
+
+    The sign-in screen then has the server clear it (`cookie_script(None)`).
+    """
+    token = st.context.cookies.get(COOKIE_NAME)
+    signed_out_here = bool(st.session_state.pop(_CLEAR_COOKIE_KEY, False))
+    return signed_out_here or (isinstance(token, str) and bool(token))

@@ -6,9 +6,11 @@ classroom.toml stops every page with its message rather than opening the class t
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
-from cnnlab.classroom import join_tokens
+from cnnlab.classroom import joining
 from cnnlab.classroom.settings import ClassroomSettings
 from cnnlab.classroom.users import Role, User
 from cnnlab.errors import ClassroomError, SignInError
@@ -41,14 +43,15 @@ def _sidebar(user: User) -> None:
     with st.sidebar:
         st.markdown(f"Signed in as **{_plain(user.name)}** · {user.role.value}")
         if st.button("Sign out", key="sign_out", icon=":material/logout:"):
-            if user.id.startswith("oidc:"):
+            if identity.openid_configured() and st.user.is_logged_in:
                 st.logout()  # Streamlit clears its cookie and sends the browser to its logout page.
                 st.stop()
             identity.forget_join()
             st.rerun()
-        token = identity.session_token()
-        if token is not None:
-            st.html(identity.cookie_script(token), unsafe_allow_javascript=True)
+        ticket = identity.take_ticket()
+        if ticket is not None:
+            # Just joined: the server's route turns the one-time ticket into the HttpOnly session cookie.
+            st.html(identity.cookie_script(ticket), unsafe_allow_javascript=True)
 
 
 def _plain(text: str) -> str:
@@ -61,8 +64,14 @@ def _join(settings: ClassroomSettings) -> None:
     role = _ROLE_CHOICES[st.session_state.get("sign_in_role") or "Student"]
     word_key = "sign_in_class_code" if role == Role.STUDENT else "sign_in_teacher_password"
     try:
-        user = join_tokens.join(
-            settings, role, st.session_state.get("sign_in_name", ""), st.session_state.get(word_key, "")
+        user = joining.join(
+            identity.people(),
+            settings,
+            role,
+            st.session_state.get("sign_in_name", ""),
+            st.session_state.get(word_key, ""),
+            st.session_state.get("sign_in_pin", ""),
+            time.time(),
         )
     except SignInError as error:
         st.session_state[_ERROR_KEY] = str(error)
@@ -76,8 +85,8 @@ def _sign_in_screen(settings: ClassroomSettings) -> None:
     refusal = identity.refusal()
     if refusal is not None:
         st.error(refusal)
-    if settings.join_code_enabled:
-        # No one is signed in here: clear any cookie this browser still holds (signed out, refused).
+    if settings.join_code_enabled and identity.cookie_to_clear():
+        # No one is signed in here: have the server clear the cookie this browser still holds (signed out, ended).
         st.html(identity.cookie_script(None), unsafe_allow_javascript=True)
     if identity.openid_configured():
         st.write("Use the account your school gave you.")
@@ -95,16 +104,25 @@ def _join_form(settings: ClassroomSettings) -> None:
         if (settings.class_code if role == Role.STUDENT else settings.teacher_password) is not None
     ]
     role = _ROLE_CHOICES[st.radio("Join as", choices, key="sign_in_role", horizontal=True) or choices[0]]
-    st.text_input("Your name", key="sign_in_name", max_chars=join_tokens.MAXIMUM_NAME_LENGTH)
+    st.text_input("Your name", key="sign_in_name", max_chars=joining.MAXIMUM_NAME_LENGTH)
     if role == Role.STUDENT:
         st.text_input("Class code", key="sign_in_class_code", type="password")
     else:
         st.text_input("Teacher password", key="sign_in_teacher_password", type="password")
+    low, high = joining.PIN_LENGTHS
+    st.text_input(
+        "Your PIN",
+        key="sign_in_pin",
+        type="password",
+        max_chars=high,
+        help=f"{low} to {high} digits. The first time you join, choose one and remember it: it proves you are you "
+        "when you join again (another day, another computer). Nobody else can then use your name.",
+    )
     st.button("Join", key="sign_in_join", type="primary", on_click=_join, args=(settings,))
     error = st.session_state.get(_ERROR_KEY)
     if error:
         st.error(error)
     st.caption(
-        "Your name is shown to your teacher and class. This browser remembers you until you sign out; "
-        "a link you share does not sign anyone else in."
+        "Your name is shown to your teacher and class, and nobody else can take it. This browser remembers you "
+        "until you sign out or the lesson ends; a link you share does not sign anyone else in."
     )

@@ -19,7 +19,8 @@ from cnnlab.errors import CnnLabError
 from cnnlab.store.records import RunRecord
 from cnnlab.store.statuses import Status
 from cnnlab.ui import server
-from cnnlab.ui.session import controls, state
+from cnnlab.ui.pages.teacher import class_people
+from cnnlab.ui.session import controls, identity, state
 from cnnlab.ui.widgets import tables
 
 LIVE_SECONDS = 2.0
@@ -67,7 +68,9 @@ def class_table(runs: list[RunRecord]) -> None:
         if _signature(current) != shown:
             st.rerun()  # A run appeared, ended or was shared: redraw the page so the actions know it.
         sort_by = st.session_state.get(SORT_KEY, "live first")
-        frame = overview.class_overview(current, last_events(current), sort_by=sort_by)
+        frame = overview.class_overview(
+            current, last_events(current), names=identity.people().display_names(), sort_by=sort_by
+        )
         st.dataframe(
             frame.drop(columns=["id"]),
             hide_index=True,
@@ -92,16 +95,17 @@ def class_table(runs: list[RunRecord]) -> None:
     table()
 
 
-def _run_label(run: RunRecord) -> str:
+def _run_label(run: RunRecord, names: dict[str, str]) -> str:
     shared = ", shared" if run.shared else ""
-    return f"{overview.owner_name(run.owner, {})} · {run.name} ({run.status}{shared})"
+    return f"{overview.owner_name(run.owner, names)} · {run.name} ({run.status}{shared})"
 
 
 def run_actions(runs: list[RunRecord]) -> None:
     """Stop, pause, continue or share any run."""
     by_id = {run.id: run for run in runs}
+    names = identity.people().display_names()
     run_id = st.selectbox(
-        "Run", list(by_id), format_func=lambda run_id: _run_label(by_id[run_id]), key=RUN_KEY
+        "Run", list(by_id), format_func=lambda run_id: _run_label(by_id[run_id], names), key=RUN_KEY
     )
     if run_id is None:
         return
@@ -141,7 +145,7 @@ def leaderboard_section(runs: list[RunRecord]) -> None:
     exercise = st.selectbox("Exercise", names, key=EXERCISE_KEY)
     if exercise is None:
         return
-    board = overview.leaderboard(runs, exercise)
+    board = overview.leaderboard(runs, exercise, identity.people().display_names())
     if board.empty:
         st.caption(f"No finished run of {exercise!r} has a test accuracy yet.")
         return
@@ -217,3 +221,4 @@ def console() -> None:
     st.subheader("Make an exercise link")
     with st.container(border=True):
         exercise_builder()
+    class_people.section()
