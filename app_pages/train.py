@@ -38,7 +38,7 @@ with st.container(border=True):
     ready = analysis.ok and context.image_shape is not None
     if st.button("Start training", type="primary", key="start_training", disabled=not ready):
         try:
-            run = server.submit(RunRequest.from_setup(state.draft(), exercise=controls.exercise_name()))
+            run = server.submit(RunRequest.from_setup(state.draft(), **controls.exercise_tags()))
         except CnnLabError as error:  # Over the class budget.
             st.error(str(error), icon=":material/block:")
         else:

@@ -10,7 +10,8 @@ without the run columns added later (`shared`, `exercise`, `sweep`), and diagnos
 event lines (`[kind, epoch N] cause Fix: fix`). Migrating it adds the missing columns, rebuilds
 each run-part table with its `ON DELETE CASCADE` key (rows whose run was already deleted are the
 leftovers of the old one-DELETE-per-table removal and are dropped), and copies each diagnosis line
-into the `diagnoses` table. The event lines stay, so the event log reads as before.
+into the `diagnoses` table. The event lines stay, so the event log reads as before. Any older
+version gets the run columns it lacks (version 1 lacks `exercise_controls`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ ADDED_RUN_COLUMNS = {
     "shared": "INTEGER NOT NULL DEFAULT 0",  # a teacher shared the run with the class (read-only)
     "exercise": "TEXT",  # the exercise the run was started from, if any
     "sweep": "TEXT",  # the sweep the run belongs to, if any
+    "exercise_controls": "TEXT",  # the controls its exercise locked and hid (JSON), kept after it leaves
 }
 # How version 0 wrote a diagnosis into the event log (its only record of one).
 _DIAGNOSIS_LINE = re.compile(
@@ -50,6 +52,8 @@ def migrate(path: Path, found_version: int) -> None:
         connection.execute("BEGIN IMMEDIATE")
         try:
             version = database.schema_version(connection)  # Another process may have migrated meanwhile.
+            if version < database.SCHEMA_VERSION and _has_table(connection, "runs"):
+                _add_run_columns(connection)
             if version == 0 and _has_table(connection, "runs"):
                 _from_version_0(connection)
             if version != database.SCHEMA_VERSION:
@@ -75,12 +79,16 @@ def _has_table(connection: database.Connection, name: str) -> bool:
     return connection.execute(query, (name,)).fetchone() is not None
 
 
-def _from_version_0(connection: database.Connection) -> None:
-    """Add the later run columns, rebuild the run-part tables with foreign keys, and copy diagnoses out of events."""
+def _add_run_columns(connection: database.Connection) -> None:
+    """Add the run columns added after the database was made."""
     present = {str(row[1]) for row in connection.execute("PRAGMA table_info(runs)")}
     for name, definition in ADDED_RUN_COLUMNS.items():
         if name not in present:
             connection.execute(f"ALTER TABLE runs ADD COLUMN {name} {definition}")
+
+
+def _from_version_0(connection: database.Connection) -> None:
+    """Rebuild the run-part tables with foreign keys, and copy diagnoses out of events."""
     for table, definition in database.RUN_PART_TABLES.items():
         if not _has_table(connection, table):
             continue  # The migration's schema statements create it.

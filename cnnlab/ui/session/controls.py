@@ -3,12 +3,13 @@
 `app.py` calls `apply()` once per run, before the page: it reads an exercise link, makes its setup
 the draft, keeps the locked and hidden controls at the exercise's values, shows the banner and hides
 the hidden controls' widgets. The forms ask `locked(name)` for their widgets' `disabled=`; the
-Train page tags runs with `exercise_name()`. See `cnnlab.classroom.exercises` for the exercise.
+Train page tags runs with `exercise_tags()`. See `cnnlab.classroom.exercises` for the exercise.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -81,6 +82,14 @@ def exercise_name() -> str | None:
     """The name runs started now are tagged with: the session's exercise, if any."""
     exercise = current()
     return exercise.name if exercise else None
+
+
+def exercise_tags() -> dict[str, Any]:
+    """The `RunRequest` fields that tag a run started now with the session's exercise and what it fixes."""
+    exercise = current()
+    if exercise is None:
+        return {"exercise": None}
+    return {"exercise": exercise.name, "exercise_locked": exercise.locked, "exercise_hidden": exercise.hidden}
 
 
 def locked(name: str) -> bool:

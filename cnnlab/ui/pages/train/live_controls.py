@@ -28,7 +28,8 @@ from cnnlab.store.statuses import Status
 from cnnlab.ui import server
 from cnnlab.ui.pages.train import run_cache
 from cnnlab.ui.pages.train.run_status import STATUS_ICONS, pending_request, said_by_controls, show_status
-from cnnlab.ui.session import state
+from cnnlab.ui.session import identity, state
+from cnnlab.ui.widgets.teacher_actions import teacher_action
 
 CONTROL_ERROR = "live_control_error"  # session state: why the last control click was refused
 AWAITING = "live_control_awaiting"  # session state: the run whose answer to this session's click is awaited
@@ -103,8 +104,15 @@ def _buttons(run: RunRecord) -> None:
         label = "Pausing…" if pending == "pause" else "Resuming…"
         columns[1].button(label, key="control_pending", disabled=True)
     elif run.status == Status.PAUSED:
+        # A run a teacher paused waits for the teacher: its owner sees why Resume is off.
+        held = not identity.current_user().sees_everything and teacher_action(run) == "pause"
         columns[1].button(
-            "Resume", key="resume_run", disabled=bool(pending), on_click=request, args=("resume", run.id)
+            "Resume",
+            key="resume_run",
+            disabled=bool(pending) or held,
+            on_click=request,
+            args=("resume", run.id),
+            help="Your teacher paused this run: only your teacher can resume it." if held else None,
         )
     else:
         columns[1].button(
