@@ -21,6 +21,7 @@ import time
 
 import streamlit as st
 
+from cnnlab.classroom import exercises
 from cnnlab.errors import CnnLabError
 from cnnlab.store import statuses
 from cnnlab.store.records import RunRecord
@@ -127,6 +128,12 @@ def _buttons(run: RunRecord) -> None:
     with columns[2].popover("Continue", disabled=not continuable):
         if continuable:
             extra = st.number_input("More epochs", 1, 200, 5, key="continue_epochs")
+            if exercises.leaves_on_continue(run, run.last_epoch + int(extra)):
+                st.warning(
+                    f"Its exercise fixes {run.training().epochs} epochs: continuing past them takes this run "
+                    "out of the exercise and its leaderboard.",
+                    icon=":material/logout:",
+                )
             if st.button("Continue training", key="continue_run"):
                 try:
                     server.scheduler().continue_run(run.id, int(extra))
