@@ -25,7 +25,7 @@ with st.container(border=True):
     preset_settings_note(setup.training)
     state.set_training(training_form(setup.training))
     augmentation = state.draft().training.augmentation
-    if augmentation.active:
+    if augmentation.active and not controls.hidden("augmentation"):
         st.caption(f"Augmentation (set on the Data page): {augmentation.to_dict()}")
     analysis = shapes.analyse(
         setup.model,

@@ -180,3 +180,22 @@ def test_shared_runs_are_marked_in_a_students_runs_table(classroom: Store) -> No
     table = signed_in("runs", "Bob").dataframe[0].value
     marks = dict(zip(table["id"], table["shared with the class"], strict=True))
     assert marks == {own.id: False, shared.id: True}
+
+
+def test_a_student_downloads_only_the_metrics_of_a_run_whose_exercise_hides_settings(
+    classroom: Store,
+) -> None:
+    hidden = make_run(
+        classroom,
+        spec=SPEC,
+        epochs=1,
+        owner="student:ada",
+        name="hidden layers",
+        exercise="week 4",
+        exercise_hidden=frozenset({"model_layers"}),
+    )
+    app = signed_in("runs", "Ada")
+    app.multiselect(key="chosen_runs").set_value([hidden.id]).run()
+    assert not app.exception
+    assert [button.proto.label for button in app.get("download_button")] == ["Metrics (.csv)"]
+    assert "hides some of its settings" in _shown_text(app)

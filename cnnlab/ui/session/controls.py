@@ -17,8 +17,9 @@ from cnnlab import share
 from cnnlab.classroom import exercises
 from cnnlab.classroom.exercises import Exercise
 from cnnlab.errors import CnnLabError
+from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import default_home
-from cnnlab.ui.session import setup_entry, state
+from cnnlab.ui.session import identity, setup_entry, state
 
 EXERCISE_KEY = "cnnlab_exercise"
 TOKEN_KEY = "cnnlab_exercise_token"
@@ -104,6 +105,19 @@ def hidden(name: str) -> bool:
     """True when the session's exercise hides control `name`."""
     exercise = current()
     return exercise is not None and name in exercise.hidden
+
+
+def hides_anything() -> bool:
+    """True when the session's exercise hides some control (then its code, which writes out all, is not shown)."""
+    exercise = current()
+    return exercise is not None and bool(exercise.hidden)
+
+
+def hidden_from_viewer(run: RunRecord) -> frozenset[str]:
+    """The controls `run`'s exercise hid, when the viewer is a student (teachers and the local user see all)."""
+    if identity.current_user().sees_everything:
+        return frozenset()
+    return run.exercise_control_names("hidden")
 
 
 def link(exercise: Exercise) -> str:
