@@ -116,6 +116,21 @@ def test_the_teacher_makes_an_exercise_link_a_student_opens(classroom_home: Path
     assert any("Week 3" in info.value for info in student.info)
 
 
+def test_the_builder_refuses_an_exercise_the_class_limits_refuse_and_names_the_limit(
+    cnnlab_home: Path,
+) -> None:
+    (cnnlab_home / "classroom.toml").write_text(classroom_toml(limits={"max_epochs": 2}))
+    teacher = joined("Teacher", "Tess", page="teacher")
+    teacher.text_input(key="teacher_exercise_name").input("Too long")
+    teacher.multiselect(key="teacher_locked").select("epochs")
+    teacher.button(key="teacher_make_link").click().run()
+    assert not teacher.exception
+    assert not teacher.code  # No link to hand out.
+    (refusal,) = [error.value for error in teacher.error]
+    assert refusal.startswith("Students could not start the exercise 'Too long': The number of epochs is")
+    assert "above this class's limit of 2 (max_epochs in classroom.toml)" in refusal
+
+
 def exercise_link(
     home: Path, locked: set[str], hidden: frozenset[str] = frozenset()
 ) -> tuple[str, share.Setup]:
