@@ -276,6 +276,11 @@ def test_a_fork_stays_in_the_exercise_unless_it_changes_a_fixed_setting(tmp_path
         None,
     ]
     assert store.get_run(faster.id).exercise_control_names("hidden") == {"optimizer"}
+    # Another student's fork of it (shared with the class) starts from Ada's weights: outside the exercise.
+    store.set_shared(run.id, True)
+    bo = RunAccess(store, User("student:bo", "Bo", Role.STUDENT), access.limits, Scheduler(store, warm=False))
+    borrowed = bo.fork(run.id, 2, run.training())
+    assert store.get_run(borrowed.id).exercise is None and store.get_run(borrowed.id).owner == "student:bo"
     assert "learning rate and schedule" in " ".join(store.events(faster.id)["message"])
 
 

@@ -276,14 +276,17 @@ class RunAccess:
     ) -> RunRecord:
         """Queue a fork of a run the user may read; a student's or a teacher's fork is their own.
 
-        The local user's forks keep the parent's owner, as they always did. A fork stays in the
-        parent's exercise unless it changes a training setting the exercise fixes.
+        The local user's forks keep the parent's owner, as they always did. A fork of one's own run
+        stays in its exercise unless it changes a training setting the exercise fixes; a fork of
+        another's (shared) run is outside it.
         """
         parent = self.get_run(run_id)
         training = training_settings if training_settings is not None else parent.training()
         self._check_budget(parent.model_spec(), parent.data(), training)
         owner = None if self.user.role == Role.LOCAL else self.user.id
         leaving = exercises.leaves_on_fork(parent, training)
+        if owner is not None and parent.owner != owner and parent.exercise is not None:
+            leaving = "a fork of another user's run (a shared one) starts from their weights"
         fork = self._scheduler.fork(
             parent.id, epoch, training_settings, name=name, owner=owner, keep_exercise=leaving is None
         )

@@ -79,12 +79,6 @@ def current() -> Exercise | None:
     return exercise
 
 
-def exercise_name() -> str | None:
-    """The name runs started now are tagged with: the session's exercise, if any."""
-    exercise = current()
-    return exercise.name if exercise else None
-
-
 def exercise_tags() -> dict[str, Any]:
     """The `RunRequest` fields that tag a run started now with the session's exercise and what it fixes."""
     exercise = current()
