@@ -438,12 +438,12 @@ def test_an_old_database_is_migrated_in_place_keeping_its_runs(tmp_path: Path, a
     assert set(_referencing_rows(store, "oldrun").values()) == {0}
 
 
-def test_a_version_1_database_gets_the_exercise_controls_column(tmp_path: Path) -> None:
+def test_a_database_of_the_previous_version_gets_the_exercise_controls_column(tmp_path: Path) -> None:
     _old_database(tmp_path, added_columns=True)
-    Store(tmp_path).close()  # Migrated to the current version; now made a version-1 one again:
+    Store(tmp_path).close()  # Migrated to the current version; now made one of the version before:
     connection = sqlite3.connect(tmp_path / "runs.sqlite3")
     connection.execute("ALTER TABLE runs DROP COLUMN exercise_controls")
-    connection.execute("PRAGMA user_version = 1")
+    connection.execute(f"PRAGMA user_version = {database.SCHEMA_VERSION - 1}")
     connection.close()
     store = Store(tmp_path)
     assert store.get_run("oldrun").exercise_controls is None

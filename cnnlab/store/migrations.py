@@ -11,7 +11,7 @@ event lines (`[kind, epoch N] cause Fix: fix`). Migrating it adds the missing co
 each run-part table with its `ON DELETE CASCADE` key (rows whose run was already deleted are the
 leftovers of the old one-DELETE-per-table removal and are dropped), and copies each diagnosis line
 into the `diagnoses` table. The event lines stay, so the event log reads as before. Any older
-version gets the run columns it lacks (version 1 lacks `exercise_controls`).
+version gets the run columns it lacks (versions 1 and 2 lack `exercise_controls`, added in 3).
 """
 
 from __future__ import annotations
