@@ -152,7 +152,7 @@ def test_a_run_over_the_class_budget_is_refused_on_the_train_page(
 def test_a_student_is_told_the_teacher_paused_or_stopped_her_run(classroom: Store) -> None:
     paused = _run(classroom, "student:ada", "ada's paused run", Status.PAUSED)
     classroom.note_request(paused.id, "pause", by="teacher")
-    stopped = make_run(classroom, spec=SPEC, epochs=3, owner="student:ada", name="ada's stopped run")
+    stopped = make_run(classroom, spec=SPEC, epochs=3, owner=paused.owner, name="ada's stopped run")
     classroom.set_status(stopped.id, Status.STARTING)
     classroom.set_status(stopped.id, Status.RUNNING)
     classroom.add_epoch_metrics(stopped.id, {"epoch": 1, "loss": 0.5, "accuracy": 0.8})
@@ -185,11 +185,12 @@ def test_shared_runs_are_marked_in_a_students_runs_table(classroom: Store) -> No
 def test_a_student_downloads_only_the_metrics_of_a_run_whose_exercise_hides_settings(
     classroom: Store,
 ) -> None:
+    own = _run(classroom, "student:ada", "ada's own run")
     hidden = make_run(
         classroom,
         spec=SPEC,
         epochs=1,
-        owner="student:ada",
+        owner=own.owner,
         name="hidden layers",
         exercise="week 4",
         exercise_hidden=frozenset({"model_layers"}),
