@@ -18,6 +18,8 @@ context = dataset_context(setup.data)
 show_dataset_line(context)
 
 model_locked = controls.locked("model_layers")
+model_hidden = controls.hidden("model_layers")
+HIDDEN_NOTE = "The exercise hides the model's layers: train it and see how it does."
 if not model_locked:
     preset_panel(context)
 
@@ -30,7 +32,9 @@ analysis = shapes.analyse(
 editor_column, summary_column = st.columns([2, 3])
 with editor_column:
     st.subheader("Layers")
-    if model_locked:
+    if model_hidden:
+        st.info(HIDDEN_NOTE, icon=":material/visibility_off:")
+    elif model_locked:
         st.info("The exercise fixes the model's layers: look, train, compare.", icon=":material/lock:")
     else:
         layer_editor(analysis, context.image_shape)
@@ -46,22 +50,29 @@ with summary_column:
     totals[1].metric("Trainable", f"{analysis.trainable_parameters:,}")
     totals[2].metric("FLOPs per image", analysis.flops, format="compact")
     totals[3].metric("Activations (batch 32)", f"{analysis.activation_bytes(32) / 2**20:,.1f} MB")
-    if analysis.rows:
+    if analysis.rows and not model_hidden:
         st.plotly_chart(model_figures.architecture(analysis), key="architecture")
 
 # Below both columns, at the page's full width: every column of the layer table fits a 1280-pixel screen.
-st.dataframe(
-    analysis_table(analysis),
-    hide_index=True,
-    width="stretch",
-    key="analysis_table",
-    column_config=ANALYSIS_COLUMNS,
-)
+if not model_hidden:
+    st.dataframe(
+        analysis_table(analysis),
+        hide_index=True,
+        width="stretch",
+        key="analysis_table",
+        column_config=ANALYSIS_COLUMNS,
+    )
 
 # Keyed, so the open tab stays open when an import reruns the page.
 code_tab, json_tab = st.tabs(["Keras code", "JSON"], key="model_code_tabs")
 with code_tab:
-    if analysis.ok:
+    if controls.hides_anything():
+        # The script writes out every setting: the layers, the data and the training alike.
+        st.info(
+            "The exercise hides some of its settings, so its Keras code is not shown.",
+            icon=":material/visibility_off:",
+        )
+    elif analysis.ok:
         script = codegen.script(setup.model, setup.training, setup.data)
         st.download_button(
             "Download the script",
@@ -74,12 +85,15 @@ with code_tab:
     else:
         st.info("Fix the problems above to see the code.")
 with json_tab:
-    st.download_button(
-        "Download JSON",
-        setup.model.to_json(),
-        codegen.download_name(setup.model, ".json"),
-        "application/json",
-        key="download_json",
-    )
-    import_box(model_locked)  # Above the long listing, so its result shows where the learner clicked.
-    st.code(setup.model.to_json(), language="json")
+    if model_hidden:
+        st.info(HIDDEN_NOTE, icon=":material/visibility_off:")
+    else:
+        st.download_button(
+            "Download JSON",
+            setup.model.to_json(),
+            codegen.download_name(setup.model, ".json"),
+            "application/json",
+            key="download_json",
+        )
+        import_box(model_locked)  # Above the long listing, so its result shows where the learner clicked.
+        st.code(setup.model.to_json(), language="json")

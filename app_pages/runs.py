@@ -4,7 +4,7 @@ import streamlit as st
 
 from cnnlab.ui import run_links, server
 from cnnlab.ui.pages.runs import runs_view
-from cnnlab.ui.widgets import run_table, sweep_view
+from cnnlab.ui.widgets import run_table, sweep_view, teacher_actions
 
 st.title("Runs")
 run_links.refuse_hidden_run()
@@ -29,7 +29,7 @@ if len(chosen) == 1:
     run = chosen[0]
     st.subheader(run.name)
     if run.reason:
-        st.caption(f"{run.status}: {run.reason}")
+        st.caption(f"{run.status}: {teacher_actions.reason_line(run)}")
     runs_view.manage(run)
     runs_view.downloads(run)
 elif len(chosen) > 1:

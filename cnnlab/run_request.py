@@ -31,7 +31,8 @@ class RunRequest:
     """A run to queue: its model, data and training settings, and what it is tagged with.
 
     `name` None lets the store name the run from its model and data. `exercise` and `sweep` tag it
-    with the exercise it was started from and the sweep it belongs to; `parent_id` and
+    with the exercise it was started from and the sweep it belongs to; `exercise_locked` and
+    `exercise_hidden` name the controls that exercise locks and hides; `parent_id` and
     `parent_epoch` make it a fork that starts from that run's weights after that epoch. `probes`
     (float32 images shaped like the model input) become the run's `probes` snapshot before it can
     start; they take no part in comparing two requests.
@@ -44,6 +45,8 @@ class RunRequest:
     owner: str = LOCAL_OWNER
     exercise: str | None = None
     sweep: str | None = None
+    exercise_locked: frozenset[str] = frozenset()
+    exercise_hidden: frozenset[str] = frozenset()
     parent_id: str | None = None
     parent_epoch: int | None = None
     probes: np.ndarray | None = field(default=None, compare=False, repr=False)
@@ -75,6 +78,8 @@ class RunRequest:
         *,
         name: str | None = None,
         exercise: str | None = None,
+        exercise_locked: frozenset[str] = frozenset(),
+        exercise_hidden: frozenset[str] = frozenset(),
         probes: np.ndarray | None = None,
     ) -> RunRequest:
         """The request to train `setup` (a page's data, model and training settings)."""
@@ -84,8 +89,17 @@ class RunRequest:
             training_settings=setup.training,
             name=name,
             exercise=exercise,
+            exercise_locked=exercise_locked,
+            exercise_hidden=exercise_hidden,
             probes=probes,
         )
+
+    @property
+    def exercise_controls(self) -> dict[str, list[str]] | None:
+        """What the run's exercise fixes, as the store records it; None for a run of no exercise."""
+        if self.exercise is None and not self.exercise_hidden:
+            return None
+        return {"locked": sorted(self.exercise_locked), "hidden": sorted(self.exercise_hidden)}
 
     def owned_by(self, owner: str) -> RunRequest:
         """The same request made by user `owner`."""

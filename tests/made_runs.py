@@ -2,7 +2,7 @@
 
 `make_run` is the one place the tests' runs are made: the default digits model, default data and
 training settings, and whatever a test names (spec, epochs or training settings, name, owner,
-status, exercise, sweep). `reached` walks a queued run along legal status changes.
+status, exercise and what it fixes, sweep). `reached` walks a queued run along legal status changes.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ def make_run(
     status: Status = Status.QUEUED,
     exercise: str | None = None,
     sweep: str | None = None,
+    exercise_locked: frozenset[str] = frozenset(),
+    exercise_hidden: frozenset[str] = frozenset(),
 ) -> RunRecord:
     """Record a run in `store`: the default digits model (or `spec`) with default data and training
     settings (or `data`, `training`, or the default training for `epochs` epochs), in `status`."""
@@ -53,6 +55,8 @@ def make_run(
         owner=owner,
         exercise=exercise,
         sweep=sweep,
+        exercise_locked=exercise_locked,
+        exercise_hidden=exercise_hidden,
     )
     return store.create_run(request, status=status)
 

@@ -215,6 +215,41 @@ def test_a_teacher_controls_every_students_run(scheduler: Scheduler, stand_in_wo
     assert queued.id not in {run.id for run in store.list_runs()}
 
 
+def test_a_run_the_teacher_paused_is_resumed_by_the_teacher_only(
+    scheduler: Scheduler, stand_in_worker: int
+) -> None:
+    store = scheduler.store
+    run = _live(store, _run(store, "ada"), stand_in_worker, Status.PAUSED)
+    ada, teacher = RunAccess.of(scheduler, ADA), RunAccess.of(scheduler, TEACHER)
+    assert ada.requested_by(run.id, "pause") is None and not ada.paused_by_teacher(run)
+    teacher.pause(run.id)  # Already paused by Ada: the teacher now holds the pause.
+    assert ada.requested_by(run.id, "pause") == "teacher" and ada.paused_by_teacher(store.get_run(run.id))
+    with pytest.raises(
+        AccessError, match=f"Your teacher paused run {run.id}; only your teacher can resume it"
+    ):
+        ada.resume(run.id)
+    assert store.pending_control(run.id) is None
+    teacher.resume(run.id)
+    assert store.pending_control(run.id) == "resume" and ada.requested_by(run.id, "resume") == "teacher"
+
+
+def test_a_students_own_pause_and_stop_are_not_the_teachers(
+    scheduler: Scheduler, stand_in_worker: int
+) -> None:
+    store = scheduler.store
+    run = _live(store, _run(store, "ada"), stand_in_worker, Status.PAUSED)
+    ada, teacher = RunAccess.of(scheduler, ADA), RunAccess.of(scheduler, TEACHER)
+    ada.resume(run.id)  # She paused it herself (nobody asked): she resumes it.
+    assert store.pending_control(run.id) == "resume" and ada.requested_by(run.id, "resume") is None
+    queued = _run(store, "bob")
+    teacher.stop(queued.id)
+    assert store.get_run(queued.id).status == Status.STOPPED
+    assert RunAccess.of(scheduler, BOB).requested_by(queued.id, "stop") == "teacher"
+    own = _run(store, "lee")
+    teacher.stop(own.id)  # The teacher's own run: not "stopped by your teacher".
+    assert teacher.requested_by(own.id, "stop") is None
+
+
 def test_new_runs_belong_to_the_user_and_the_local_users_forks_keep_their_owner(
     scheduler: Scheduler,
 ) -> None:

@@ -11,13 +11,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from made_runs import make_run, reached
 
 from cnnlab import share
 from cnnlab.classroom import exercises
+from cnnlab.classroom.access import RunAccess
 from cnnlab.classroom.exercises import Exercise
-from cnnlab.errors import SpecError
+from cnnlab.classroom.limits import Limits
+from cnnlab.classroom.users import Role, User
+from cnnlab.errors import BudgetError, SpecError
 from cnnlab.model import presets
+from cnnlab.runs.queue.scheduler import Scheduler
 from cnnlab.specs import AugmentationSettings, DataSettings, TrainingSettings
+from cnnlab.store.records import RunRecord
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 
 KEY = b"k" * 32
 
@@ -198,3 +206,95 @@ def test_the_control_fixing_a_setting_is_found_for_sweeps() -> None:
     assert exercises.fixing_control(exercise, "model", "") is None
     with_model = exercises.create("Week 4", teacher_setup(), locked=["model_layers"])
     assert exercises.fixing_control(with_model, "model", "") is exercises.CONTROLS["model_layers"]
+
+
+# The exercise tag holds only while a run stays within the settings its exercise fixes.
+
+
+def exercise_run(store: Store, locked: frozenset[str], *, epochs: int = 4) -> RunRecord:
+    """A completed run of exercise "week 3" that trained its `epochs` with a checkpoint of the last."""
+    run = make_run(
+        store,
+        epochs=epochs,
+        name="mine",
+        owner="student:ada",
+        status=Status.QUEUED,
+        exercise="week 3",
+        exercise_locked=locked,
+        exercise_hidden=frozenset({"optimizer"}),
+    )
+    reached(store, run.id, Status.COMPLETED)
+    store.save_checkpoint(run.id, "latest", epochs, lambda path: path.write_bytes(b"weights"))
+    for epoch in range(1, epochs + 1):
+        store.save_checkpoint(run.id, epoch, epoch, lambda path: path.write_bytes(b"weights"))
+    return store.get_run(run.id)
+
+
+def student_access(store: Store) -> RunAccess:
+    """Ada's access to `store`, through a one-slot scheduler whose slot another run holds: what she
+    queues stays queued (no worker starts)."""
+    make_run(store, owner="student:bo", status=Status.RUNNING)
+    student = User("student:ada", "Ada", Role.STUDENT)
+    return RunAccess(
+        store,
+        student,
+        Limits(max_queued_per_student=9, max_epochs=100),
+        Scheduler(store, warm=False, max_workers=1),
+    )
+
+
+def test_a_run_continued_past_the_locked_epochs_leaves_its_exercise(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    run = exercise_run(store, frozenset({"epochs"}))
+    assert run.exercise_control_names("locked") == {"epochs"}
+    assert exercises.leaves_on_continue(run, 4) is None  # Up to the locked epochs it stays.
+    continued = student_access(store).continue_run(run.id, 40)
+    assert continued.exercise is None and continued.training().epochs == 44
+    assert continued.exercise_control_names("hidden") == {"optimizer"}  # Hidden stays hidden.
+    messages = list(store.events(run.id)["message"])
+    assert "left the exercise 'week 3': continued to 44 epochs, past the 4 the exercise fixes" in messages
+
+
+def test_a_continue_keeps_the_exercise_when_it_does_not_fix_the_epochs(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    run = exercise_run(store, frozenset({"learning_rate"}))
+    assert student_access(store).continue_run(run.id, 3).exercise == "week 3"
+
+
+def test_a_fork_stays_in_the_exercise_unless_it_changes_a_fixed_setting(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    run = exercise_run(store, frozenset({"learning_rate", "epochs"}))
+    access = student_access(store)
+    same = access.fork(run.id, 2, run.training())
+    other_batch = access.fork(run.id, 2, dataclasses.replace(run.training(), batch_size=16))
+    faster = access.fork(run.id, 2, dataclasses.replace(run.training(), learning_rate=0.1))
+    longer = access.fork(run.id, 2, dataclasses.replace(run.training(), epochs=9))
+    assert [store.get_run(fork.id).exercise for fork in (same, other_batch, faster, longer)] == [
+        "week 3",
+        "week 3",
+        None,
+        None,
+    ]
+    assert store.get_run(faster.id).exercise_control_names("hidden") == {"optimizer"}
+    # Another student's fork of it (shared with the class) starts from Ada's weights: outside the exercise.
+    store.set_shared(run.id, True)
+    bo = RunAccess(store, User("student:bo", "Bo", Role.STUDENT), access.limits, Scheduler(store, warm=False))
+    borrowed = bo.fork(run.id, 2, run.training())
+    assert store.get_run(borrowed.id).exercise is None and store.get_run(borrowed.id).owner == "student:bo"
+    assert "learning rate and schedule" in " ".join(store.events(faster.id)["message"])
+
+
+def test_the_builder_refuses_an_exercise_the_class_limits_would_refuse() -> None:
+    setup = teacher_setup()
+    exercise = exercises.create("Too long", setup, ["epochs"])
+    exercises.check_fits(exercise, Limits(max_epochs=2))  # Within the limit: accepted.
+    with pytest.raises(
+        BudgetError, match=r"Students could not start the exercise 'Too long': .*max_epochs"
+    ) as refused:
+        exercises.check_fits(exercise, Limits(max_epochs=1))
+    assert "The number of epochs is 2, above this class's limit of 1" in str(refused.value)
+    with pytest.raises(BudgetError, match="max_parameters"):
+        exercises.check_fits(exercise, Limits(max_parameters=1_000))
+    with pytest.raises(BudgetError, match="max_training_images"):
+        exercises.check_fits(exercise, Limits(max_training_images=100))
+    exercises.check_fits(exercise, Limits.unlimited())

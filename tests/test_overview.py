@@ -130,3 +130,17 @@ def test_equal_results_share_a_rank(home_store: Store) -> None:
         add_run(home_store, owner, owner, Status.COMPLETED, exercise="tie", test_accuracy=0.9)
     add_run(home_store, "student:c", "c", Status.COMPLETED, exercise="tie", test_accuracy=0.8)
     assert list(overview.leaderboard(home_store.list_runs(), "tie")["rank"]) == [1, 1, 3]
+
+
+def test_the_leaderboard_shows_each_students_best_run_only(home_store: Store) -> None:
+    ada_best = add_run(
+        home_store, "student:ada", "a2", Status.COMPLETED, exercise="week 3", test_accuracy=0.96
+    )
+    add_run(home_store, "student:ada", "a1", Status.COMPLETED, exercise="week 3", test_accuracy=0.90)
+    add_run(home_store, "student:ada", "a3", Status.STOPPED, exercise="week 3", test_accuracy=0.93)
+    bo = add_run(home_store, "student:bo", "b1", Status.COMPLETED, exercise="week 3", test_accuracy=0.94)
+    board = overview.leaderboard(home_store.list_runs(), "week 3")
+    assert list(board["id"]) == [ada_best, bo]
+    assert list(board["rank"]) == [1, 2]
+    assert tuple(board.columns) == overview.LEADERBOARD_COLUMNS
+    assert "best run" in overview.LEADERBOARD_RULE and "leaves the exercise" in overview.LEADERBOARD_RULE

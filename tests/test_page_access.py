@@ -161,3 +161,56 @@ def test_a_run_over_the_class_budget_is_refused_on_the_train_page(
     refusals = [error.value for error in app.error if "max_epochs" in error.value]
     assert refusals and "above this class's limit of 1 (max_epochs in classroom.toml)" in refusals[0]
     assert classroom.list_runs() == []
+
+
+def test_a_student_is_told_the_teacher_paused_or_stopped_her_run(classroom: Store) -> None:
+    paused = _run(classroom, "student:ada", "ada's paused run", Status.PAUSED)
+    classroom.note_request(paused.id, "pause", by="teacher")
+    stopped = make_run(classroom, spec=SPEC, epochs=3, owner=paused.owner, name="ada's stopped run")
+    classroom.set_status(stopped.id, Status.STARTING)
+    classroom.set_status(stopped.id, Status.RUNNING)
+    classroom.add_epoch_metrics(stopped.id, {"epoch": 1, "loss": 0.5, "accuracy": 0.8})
+    classroom.request_control(stopped.id, "stop", by="teacher")
+    # The worker answers a stop with this reason, whoever asked.
+    classroom.set_status(stopped.id, Status.STOPPED, reason="Stopped by the user after 1 epoch(s).")
+
+    train = signed_in("train", "Ada", paused.id)
+    assert "Paused by your teacher after epoch 0; only a teacher can resume it" in _shown_text(train)
+    assert train.button(key="resume_run").disabled
+    train.query_params["run"] = stopped.id
+    train.run()
+    assert "Stopped by your teacher after epoch 1." in _shown_text(train)
+
+    runs = signed_in("runs", "Ada")
+    runs.multiselect(key="chosen_runs").set_value([stopped.id]).run()
+    shown = _shown_text(runs)
+    assert "stopped: Stopped by your teacher after epoch 1." in shown and "by the user" not in shown
+
+
+def test_shared_runs_are_marked_in_a_students_runs_table(classroom: Store) -> None:
+    own = _run(classroom, "student:bob", "bob's run")
+    shared = _run(classroom, "teacher:lee", "the class example")
+    classroom.set_shared(shared.id, True)
+    table = signed_in("runs", "Bob").dataframe[0].value
+    marks = dict(zip(table["id"], table["shared with the class"], strict=True))
+    assert marks == {own.id: False, shared.id: True}
+
+
+def test_a_student_downloads_only_the_metrics_of_a_run_whose_exercise_hides_settings(
+    classroom: Store,
+) -> None:
+    own = _run(classroom, "student:ada", "ada's own run")
+    hidden = make_run(
+        classroom,
+        spec=SPEC,
+        epochs=1,
+        owner=own.owner,
+        name="hidden layers",
+        exercise="week 4",
+        exercise_hidden=frozenset({"model_layers"}),
+    )
+    app = signed_in("runs", "Ada")
+    app.multiselect(key="chosen_runs").set_value([hidden.id]).run()
+    assert not app.exception
+    assert [button.proto.label for button in app.get("download_button")] == ["Metrics (.csv)"]
+    assert "hides some of its settings" in _shown_text(app)

@@ -117,6 +117,21 @@ def test_the_teacher_makes_an_exercise_link_a_student_opens(classroom_home: Path
     assert any("Week 3" in info.value for info in student.info)
 
 
+def test_the_builder_refuses_an_exercise_the_class_limits_refuse_and_names_the_limit(
+    cnnlab_home: Path,
+) -> None:
+    (cnnlab_home / "classroom.toml").write_text(classroom_toml(limits={"max_epochs": 2}))
+    teacher = joined("Teacher", "Tess", page="teacher")
+    teacher.text_input(key="teacher_exercise_name").input("Too long")
+    teacher.multiselect(key="teacher_locked").select("epochs")
+    teacher.button(key="teacher_make_link").click().run()
+    assert not teacher.exception
+    assert not teacher.code  # No link to hand out.
+    (refusal,) = [error.value for error in teacher.error]
+    assert refusal.startswith("Students could not start the exercise 'Too long': The number of epochs is")
+    assert "above this class's limit of 2 (max_epochs in classroom.toml)" in refusal
+
+
 def exercise_link(
     home: Path, locked: set[str], hidden: frozenset[str] = frozenset()
 ) -> tuple[str, share.Setup]:
@@ -154,6 +169,26 @@ def test_an_exercise_locks_its_controls_on_the_train_data_and_model_pages(cnnlab
     assert any("fixes the model's layers" in info.value for info in app.info)
     assert app.button(key="import_button").disabled
     assert not [button for button in app.button if button.key and button.key.startswith("add_")]
+
+
+def test_hidden_layers_are_hidden_in_the_layer_table_code_json_and_downloads(cnnlab_home: Path) -> None:
+    token, setup = exercise_link(cnnlab_home, set(), frozenset({"model_layers"}))
+    app = open_page("model")
+    app.query_params[exercises.PARAMETER] = token
+    app.run()
+    no_problems(app)
+    layer_types = {layer.type for layer in setup.model.layers}
+    shown = " ".join([element.value for element in app.code] + [element.value for element in app.markdown])
+    assert not any(layer_type in shown for layer_type in layer_types), shown[:500]
+    assert "analysis_table" not in {frame.key for frame in app.dataframe if hasattr(frame, "key")}
+    assert not app.dataframe and not app.get("plotly_chart")
+    assert not app.get("download_button")
+    assert sum("hides the model's layers" in info.value for info in app.info) >= 2
+    assert any("Keras code is not shown" in info.value for info in app.info)
+
+    # Without the exercise the same page shows them all.
+    app = open_page("model").run()
+    assert app.dataframe and any("Conv2D" in element.value for element in app.code)
 
 
 def test_a_forged_exercise_link_is_refused_and_the_draft_kept(cnnlab_home: Path) -> None:

@@ -32,10 +32,14 @@ def test_every_field_of_a_request_reaches_the_stored_run(store: Store) -> None:
         owner="ada",
         exercise="edges",
         sweep="sweep-1",
+        exercise_locked=frozenset({"epochs"}),
+        exercise_hidden=frozenset({"model_layers", "optimizer"}),
         parent_id=parent.id,
         parent_epoch=1,
     )
     run = store.create_run(request)
+    assert run.exercise_control_names("locked") == {"epochs"}
+    assert run.exercise_control_names("hidden") == {"model_layers", "optimizer"}
     assert run.status == Status.QUEUED and parent.status == Status.COMPLETED
     assert (run.model_spec(), run.data(), run.training()) == (
         request.spec,
@@ -59,6 +63,8 @@ def test_every_field_of_a_request_reaches_the_stored_run(store: Store) -> None:
         "owner",
         "exercise",
         "sweep",
+        "exercise_locked",
+        "exercise_hidden",
         "parent_id",
     }
     assert {item.name for item in dataclasses.fields(RunRequest)} == checked | {"parent_epoch", "probes"}

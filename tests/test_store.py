@@ -15,6 +15,7 @@ from made_runs import make_run, reached
 
 from cnnlab import specs
 from cnnlab.errors import RunError, SpecError
+from cnnlab.run_request import RunRequest
 from cnnlab.store import database, statuses
 from cnnlab.store.diagnoses import OVERFITTING, PLATEAU, Diagnosis
 from cnnlab.store.records import RunRecord, new_run_id
@@ -435,6 +436,23 @@ def test_an_old_database_is_migrated_in_place_keeping_its_runs(tmp_path: Path, a
         store.add_batch_metrics("gone", [{"epoch": 1, "batch": 0, "step": 0, "loss": 1.0}])
     store.delete_run("oldrun")
     assert set(_referencing_rows(store, "oldrun").values()) == {0}
+
+
+def test_a_database_of_the_previous_version_gets_the_exercise_controls_column(tmp_path: Path) -> None:
+    _old_database(tmp_path, added_columns=True)
+    Store(tmp_path).close()  # Migrated to the current version; now made one of the version before:
+    connection = sqlite3.connect(tmp_path / "runs.sqlite3")
+    connection.execute("ALTER TABLE runs DROP COLUMN exercise_controls")
+    connection.execute(f"PRAGMA user_version = {database.SCHEMA_VERSION - 1}")
+    connection.close()
+    store = Store(tmp_path)
+    assert store.get_run("oldrun").exercise_controls is None
+    run = store.create_run(RunRequest(spec=SPEC, exercise="edges", exercise_locked=frozenset({"epochs"})))
+    assert run.exercise_control_names("locked") == {"epochs"} and run.exercise == "edges"
+    store.leave_exercise(run.id, "continued past its epochs")
+    left = store.get_run(run.id)
+    assert left.exercise is None and left.exercise_control_names("locked") == {"epochs"}
+    assert "left the exercise 'edges': continued past its epochs" in list(store.events(run.id)["message"])
 
 
 def _open_and_read(home: str) -> None:

@@ -256,7 +256,7 @@ def test_a_run_over_the_class_budget_stops_the_sweep_saying_so(tmp_path: Path) -
     access = RunAccess(store, student, Limits(max_epochs=5), Scheduler(store, warm=False))
     planned = plan(SPEC, TrainingSettings(), [axis("epochs", "50,1")])
     with pytest.raises(
-        SweepError, match=r"Run 1 of the sweep's 2 \(epochs=50\) was refused: .*50"
+        SweepError, match=r"^0 of 2 runs queued: run 1 \(epochs=50\) was refused\. .*50"
     ) as refused:
         sweeps.submit(
             planned,
@@ -266,5 +266,33 @@ def test_a_run_over_the_class_budget_stops_the_sweep_saying_so(tmp_path: Path) -
             name="big",
             owner="sam",
         )
-    assert "The 0 runs queued before it are kept" in str(refused.value)
+    assert "has no runs" in str(refused.value)
     assert store.list_runs() == []
+
+
+def test_a_sweep_cut_by_the_queue_limit_says_how_many_runs_were_queued_and_why(tmp_path: Path) -> None:
+    from cnnlab.classroom.access import RunAccess
+    from cnnlab.classroom.limits import Limits
+    from cnnlab.classroom.users import Role, User
+
+    store = Store(tmp_path)
+    student = User("sam", "Sam", Role.STUDENT)
+    access = RunAccess(store, student, Limits(max_queued_per_student=3))
+
+    class QueuedOnly:
+        """The student's real access rule, recording the runs queued for the server's scheduler to start."""
+
+        def submit(self, request: RunRequest) -> RunRecord:
+            return access.submit(request, start=False)
+
+    planned = plan(SPEC, TrainingSettings(), [axis("learning_rate", "1e-4,3e-4,1e-3,3e-3,1e-2")])
+    with pytest.raises(sweeps.SweepCut) as cut:
+        sweeps.submit(
+            planned, QueuedOnly(), sweeps.Sweeps(store), data_settings=DataSettings(), name="lr", owner="sam"
+        )
+    message = str(cut.value)
+    assert message.startswith("3 of 5 runs queued: run 4 (learning_rate=0.003) was refused.")
+    assert "this class allows 3 per student (max_queued_per_student" in message
+    assert f"sweep {cut.value.sweep.id}" in message
+    assert [run.id for run in cut.value.queued] == [run.id for run in reversed(store.list_runs())]
+    assert len(store.sweeps.runs(cut.value.sweep.id)) == 3

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cnnlab.classroom import exercises
 from cnnlab.classroom import limits as class_limits
 from cnnlab.classroom.limits import Limits
 from cnnlab.classroom.users import Role, User
@@ -37,7 +38,9 @@ from cnnlab.store.statuses import Status
 if TYPE_CHECKING:
     import pandas as pd  # Imported where a table is made, so a page that shows none does not load pandas.
 
-__all__ = ["RunAccess", "not_yours"]
+__all__ = ["TEACHER", "RunAccess", "not_yours"]
+
+TEACHER = "teacher"  # who asked for a stop, pause or resume of a student's run, as the store records it
 
 
 def not_yours(run_id: str) -> AccessError:
@@ -179,6 +182,11 @@ class RunAccess:
         self._check_read(run_id)
         return self._store.checkpoint_path(run_id, which)
 
+    def requested_by(self, run_id: str, action: str) -> str | None:
+        """Who made the run's latest `action` request ("teacher"), None when its owner did or nobody."""
+        self._check_read(run_id)
+        return self._store.requested_by(run_id, action)
+
     def run_folder(self, run_id: str) -> Path:
         """The folder holding the run's files."""
         self._check_read(run_id)
@@ -211,29 +219,52 @@ class RunAccess:
             return self._store.create_run(owned)
         return self._scheduler.submit(owned)
 
+    def _by(self, run: RunRecord) -> str | None:
+        """ "teacher" when a teacher acts on another user's run (the owner is told so), else None."""
+        return TEACHER if self.user.role == Role.TEACHER and run.owner != self.user.id else None
+
     def stop(self, run_id: str) -> RunRecord:
         """Stop one of the user's runs (queued: at once; live: after its current batch)."""
-        return self._scheduler.stop(self._controlled(run_id).id)
+        run = self._controlled(run_id)
+        return self._scheduler.stop(run.id, by=self._by(run))
 
     def pause(self, run_id: str) -> None:
         """Ask one of the user's running runs to pause between batches."""
-        self._scheduler.pause(self._controlled(run_id).id)
+        run = self._controlled(run_id)
+        self._scheduler.pause(run.id, by=self._by(run))
+
+    def paused_by_teacher(self, run: RunRecord) -> bool:
+        """True when `run` is paused and its latest pause was a teacher's: only a teacher resumes it."""
+        return run.status == Status.PAUSED and self.requested_by(run.id, "pause") == TEACHER
 
     def resume(self, run_id: str) -> None:
-        """Ask one of the user's paused runs to carry on."""
-        self._scheduler.resume(self._controlled(run_id).id)
+        """Ask one of the user's paused runs to carry on; a run a teacher paused, only a teacher resumes."""
+        run = self._controlled(run_id)
+        if not self.user.sees_everything and self.paused_by_teacher(run):
+            raise AccessError(
+                f"Your teacher paused run {run.id}; only your teacher can resume it. Ask them, or stop it."
+            )
+        self._scheduler.resume(run.id, by=self._by(run))
 
     def kill(self, run_id: str) -> None:
         """End the worker of one of the user's runs at once."""
         self._scheduler.kill(self._controlled(run_id).id)
 
     def continue_run(self, run_id: str, more_epochs: int) -> RunRecord:
-        """Queue one of the user's ended runs for `more_epochs` more (within the class budget)."""
+        """Queue one of the user's ended runs for `more_epochs` more (within the class budget).
+
+        A run continued past the epochs its exercise fixes leaves the exercise (and its leaderboard).
+        """
         run = self._controlled(run_id)
         done = self._store.checkpoints(run.id).get("latest") or 0
         longer = dataclasses.replace(run.training(), epochs=done + max(more_epochs, 1))
         self._check_budget(run.model_spec(), run.data(), longer)
-        return self._scheduler.continue_run(run.id, more_epochs)
+        leaving = exercises.leaves_on_continue(run, longer.epochs)
+        continued = self._scheduler.continue_run(run.id, more_epochs)
+        if leaving is not None:
+            self._store.leave_exercise(run.id, leaving)
+            continued = self._store.get_run(run.id)
+        return continued
 
     def fork(
         self,
@@ -245,13 +276,23 @@ class RunAccess:
     ) -> RunRecord:
         """Queue a fork of a run the user may read; a student's or a teacher's fork is their own.
 
-        The local user's forks keep the parent's owner, as they always did.
+        The local user's forks keep the parent's owner, as they always did. A fork of one's own run
+        stays in its exercise unless it changes a training setting the exercise fixes; a fork of
+        another's (shared) run is outside it.
         """
         parent = self.get_run(run_id)
         training = training_settings if training_settings is not None else parent.training()
         self._check_budget(parent.model_spec(), parent.data(), training)
         owner = None if self.user.role == Role.LOCAL else self.user.id
-        return self._scheduler.fork(parent.id, epoch, training_settings, name=name, owner=owner)
+        leaving = exercises.leaves_on_fork(parent, training)
+        if owner is not None and parent.owner != owner and parent.exercise is not None:
+            leaving = "a fork of another user's run (a shared one) starts from their weights"
+        fork = self._scheduler.fork(
+            parent.id, epoch, training_settings, name=name, owner=owner, keep_exercise=leaving is None
+        )
+        if leaving is not None and parent.exercise is not None:
+            self._store.log_event(fork.id, f"not in the exercise {parent.exercise!r}: {leaving}", "warning")
+        return fork
 
     def rename(self, run_id: str, name: str) -> RunRecord:
         """Give one of the user's runs a new name."""

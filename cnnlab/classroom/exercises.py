@@ -24,7 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from cnnlab import share
-from cnnlab.errors import SpecError
+from cnnlab.classroom.limits import Limits, check_run_size
+from cnnlab.errors import BudgetError, SpecError
+from cnnlab.specs import TrainingSettings
+from cnnlab.store.records import RunRecord
 
 PARAMETER = "exercise"
 MAX_NAME_CHARACTERS = 80
@@ -150,6 +153,22 @@ def create(name: str, setup: share.Setup, locked: Iterable[str] = (), hidden: It
     return Exercise(name, setup, locked_set, hidden_set)
 
 
+def check_fits(exercise: Exercise, limits: Limits) -> None:
+    """Refuse (BudgetError, naming the limit) an exercise whose setup the class limits refuse to students.
+
+    Students start from the exercise's setup and cannot change what it locks or hides: an exercise
+    over a limit would be refused to every one of them, with advice to change a control they cannot.
+    """
+    setup = exercise.setup
+    try:
+        check_run_size(limits, spec=setup.model, data_settings=setup.data, training_settings=setup.training)
+    except BudgetError as error:
+        raise BudgetError(
+            f"Students could not start the exercise {exercise.name!r}: {error} Change the draft on the "
+            "Data, Model or Train page, then make the link again."
+        ) from None
+
+
 def enforce(exercise: Exercise, setup: share.Setup) -> share.Setup:
     """`setup` with every locked or hidden control's fields set to the exercise's values."""
     data: dict[str, Any] = {}
@@ -173,6 +192,45 @@ def fixing_control(exercise: Exercise, section: str, field: str) -> Control | No
     for name in sorted(exercise.fixed):
         if any(item[0] == section and item[1] in (field, "") for item in CONTROLS[name].fields):
             return CONTROLS[name]
+    return None
+
+
+def _fixed_by_run(run: RunRecord) -> list[str]:
+    """The controls the run's exercise locked or hid, in the catalogue's order."""
+    fixed = run.exercise_control_names("locked") | run.exercise_control_names("hidden")
+    return [name for name in CONTROLS if name in fixed]
+
+
+def leaves_on_continue(run: RunRecord, epochs: int) -> str | None:
+    """Why continuing exercise run `run` to `epochs` epochs in all takes it out of its exercise, or None.
+
+    A run whose exercise locks (or hides) the epochs stays in it only up to the epochs it was started
+    with: more epochs would let it win the leaderboard by training longer than the others may.
+    """
+    if run.exercise is None or "epochs" not in _fixed_by_run(run):
+        return None
+    locked_epochs = run.training().epochs
+    if epochs <= locked_epochs:
+        return None
+    return f"continued to {epochs} epochs, past the {locked_epochs} the exercise fixes"
+
+
+def leaves_on_fork(parent: RunRecord, training: TrainingSettings) -> str | None:
+    """Why a fork of exercise run `parent` with `training` settings is outside the exercise, or None.
+
+    A fork stays in the exercise when every training setting the exercise fixes keeps the parent's
+    value (the exercise's own: its runs start with them). The model and data of a fork are the parent's.
+    """
+    if parent.exercise is None:
+        return None
+    recorded = parent.training()
+    for name in _fixed_by_run(parent):
+        for section, field in CONTROLS[name].fields:
+            if section == "training" and getattr(training, field) != getattr(recorded, field):
+                return (
+                    f"a fork that changes {CONTROLS[name].label.lower()} ({field} "
+                    f"{getattr(recorded, field)!r} -> {getattr(training, field)!r}), which the exercise fixes"
+                )
     return None
 
 

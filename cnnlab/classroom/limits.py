@@ -155,6 +155,13 @@ def check_submit(
             f"{limits.max_queued_per_student} per student (max_queued_per_student in classroom.toml). "
             "Wait for one to start, or stop one of your queued runs on the Runs page."
         )
+    check_run_size(limits, spec=spec, data_settings=data_settings, training_settings=training_settings)
+
+
+def check_run_size(
+    limits: Limits, *, spec: ModelSpec, data_settings: DataSettings, training_settings: TrainingSettings
+) -> None:
+    """Refuse a run bigger than a student's limits (epochs, parameters, training images), naming the limit."""
     if limits.max_epochs is not None and training_settings.epochs > limits.max_epochs:
         raise _refuse(
             "The number of epochs",

@@ -125,16 +125,26 @@ def exercise_names(runs: Sequence[RunRecord]) -> list[str]:
     return names
 
 
+# Said where the leaderboard is shown: what it ranks and what takes a run out of it.
+LEADERBOARD_RULE = (
+    "Each student's best run of the exercise, ranked by test accuracy (fewer parameters first on a tie). "
+    "A run continued past the epochs the exercise fixes, or forked with a setting it fixes changed, "
+    "leaves the exercise and is not ranked."
+)
+
+
 def leaderboard(
     runs: Sequence[RunRecord], exercise: str, names: Mapping[str, str] | None = None
 ) -> pd.DataFrame:
-    """The runs of `exercise` with a test accuracy, best first; of equal accuracy, fewer parameters first.
+    """Each owner's best run of `exercise` with a test accuracy, best first; of equal accuracy, fewer
+    parameters first (see `LEADERBOARD_RULE`).
 
     Runs with the same accuracy and parameter count share a rank (1, 2, 2, 4).
     """
     names = names or {}
     rows = [
         {
+            "owner_id": run.owner,
             "owner": owner_name(run.owner, names),
             "run": run.name,
             "test accuracy": run.result("test_accuracy"),
@@ -145,12 +155,19 @@ def leaderboard(
         for run in runs
         if run.exercise == exercise and run.result("test_accuracy") is not None
     ]
-    table = pd.DataFrame(rows, columns=[column for column in LEADERBOARD_COLUMNS if column != "rank"])
+    table = pd.DataFrame(
+        rows, columns=["owner_id", *(column for column in LEADERBOARD_COLUMNS if column != "rank")]
+    )
     if table.empty:
         return pd.DataFrame(columns=list(LEADERBOARD_COLUMNS))
-    table = table.sort_values(
-        ["test accuracy", "parameters", "id"], ascending=[False, True, True], na_position="last"
-    ).reset_index(drop=True)
+    table = (
+        table.sort_values(
+            ["test accuracy", "parameters", "id"], ascending=[False, True, True], na_position="last"
+        )
+        .drop_duplicates("owner_id")  # Each owner's best run only: the first of theirs in this order.
+        .drop(columns="owner_id")
+        .reset_index(drop=True)
+    )
     results = list(zip(table["test accuracy"], table["parameters"], strict=True))
     ranks: list[int] = []
     for position, result in enumerate(results):

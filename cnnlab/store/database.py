@@ -30,7 +30,7 @@ from cnnlab.store import records, statuses
 DatabaseError = sqlite3.Error
 Connection = sqlite3.Connection
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The `PRAGMA user_version` of a database with the tables below (0: made before versions were kept)."""
 
 _RUN_REFERENCE = "run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE"
@@ -40,7 +40,7 @@ RUN_TABLE = """CREATE TABLE IF NOT EXISTS runs (
     spec TEXT NOT NULL, data_settings TEXT NOT NULL, training_settings TEXT NOT NULL,
     dataset_summary TEXT, results TEXT, parent_id TEXT, parent_epoch INTEGER,
     worker_pid INTEGER, worker_host TEXT, control TEXT, reason TEXT, hint TEXT, traceback TEXT,
-    shared INTEGER NOT NULL DEFAULT 0, exercise TEXT, sweep TEXT)"""
+    shared INTEGER NOT NULL DEFAULT 0, exercise TEXT, sweep TEXT, exercise_controls TEXT)"""
 # The tables that hold something of one run, each with its `run_id` foreign key.
 RUN_PART_TABLES: dict[str, str] = {
     "batch_metrics": f"""CREATE TABLE IF NOT EXISTS batch_metrics (

@@ -17,6 +17,7 @@ Version 1 had no users: a joined student's runs were owned by "student:<name>" (
 so the runs stay theirs: the first to join again with the name chooses its PIN (the teacher can
 rename, merge or remove them from the console). Owners whose names collide after normalisation keep
 their runs, readable by the teacher, without a user row.
+Any older version gets the run columns it lacks (versions 1 and 2 lack `exercise_controls`, added in 3).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ ADDED_RUN_COLUMNS = {
     "shared": "INTEGER NOT NULL DEFAULT 0",  # a teacher shared the run with the class (read-only)
     "exercise": "TEXT",  # the exercise the run was started from, if any
     "sweep": "TEXT",  # the sweep the run belongs to, if any
+    "exercise_controls": "TEXT",  # the controls its exercise locked and hid (JSON), kept after it leaves
 }
 # How version 0 wrote a diagnosis into the event log (its only record of one).
 _DIAGNOSIS_LINE = re.compile(
@@ -56,6 +58,8 @@ def migrate(path: Path, found_version: int) -> None:
         connection.execute("BEGIN IMMEDIATE")
         try:
             version = database.schema_version(connection)  # Another process may have migrated meanwhile.
+            if version < database.SCHEMA_VERSION and _has_table(connection, "runs"):
+                _add_run_columns(connection)
             if version == 0 and _has_table(connection, "runs"):
                 _from_version_0(connection)
             if version != database.SCHEMA_VERSION:
@@ -83,12 +87,16 @@ def _has_table(connection: database.Connection, name: str) -> bool:
     return connection.execute(query, (name,)).fetchone() is not None
 
 
-def _from_version_0(connection: database.Connection) -> None:
-    """Add the later run columns, rebuild the run-part tables with foreign keys, and copy diagnoses out of events."""
+def _add_run_columns(connection: database.Connection) -> None:
+    """Add the run columns added after the database was made."""
     present = {str(row[1]) for row in connection.execute("PRAGMA table_info(runs)")}
     for name, definition in ADDED_RUN_COLUMNS.items():
         if name not in present:
             connection.execute(f"ALTER TABLE runs ADD COLUMN {name} {definition}")
+
+
+def _from_version_0(connection: database.Connection) -> None:
+    """Rebuild the run-part tables with foreign keys, and copy diagnoses out of events."""
     for table, definition in database.RUN_PART_TABLES.items():
         if not _has_table(connection, table):
             continue  # The migration's schema statements create it.

@@ -121,6 +121,9 @@ class RunRecord:
     shared: bool = False  # a teacher shared it with the class: every signed-in user may read it
     exercise: str | None = None  # the exercise it was started from
     sweep: str | None = None  # the sweep it belongs to
+    # What its exercise fixed when it started: {"locked": [...], "hidden": [...]} (control names).
+    # Kept when the run leaves the exercise (`exercise` None): a hidden part stays hidden.
+    exercise_controls: JsonObject | None = None
     queue_position: int | None = None  # 1 for the next run to start; None unless queued
     last_epoch: int = 0  # the highest epoch with recorded metrics
     last_val_accuracy: float | None = None  # the validation accuracy of that epoch, if it had one
@@ -154,6 +157,11 @@ class RunRecord:
         """The numeric result `name` (e.g. "test_accuracy") as a float, or None if it has none."""
         value = (self.results or {}).get(name)
         return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+    def exercise_control_names(self, kind: str) -> frozenset[str]:
+        """The controls its exercise fixed of `kind` ("locked" or "hidden"), from when the run started."""
+        names = (self.exercise_controls or {}).get(kind)
+        return frozenset(str(name) for name in names) if isinstance(names, list) else frozenset()
 
     def train_images(self) -> int | None:
         """How many images the run trains on, from its dataset summary (None before it is known)."""
@@ -217,6 +225,9 @@ def record_from_row(values: Mapping[str, object]) -> RunRecord:
         shared=bool(values.get("shared") or 0),
         exercise=text("exercise") if "exercise" in values else None,
         sweep=text("sweep") if "sweep" in values else None,
+        exercise_controls=object_from_json(text("exercise_controls"))
+        if values.get("exercise_controls")
+        else None,
         queue_position=whole("queue_position"),
         last_epoch=whole("last_epoch") or 0,
         last_val_accuracy=number("last_val_accuracy") if "last_val_accuracy" in values else None,

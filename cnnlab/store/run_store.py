@@ -160,8 +160,8 @@ class Store:
         with self.database.transaction() as connection:
             connection.execute(
                 "INSERT INTO runs (id, name, owner, status, created_at, queued_at, spec, data_settings, "
-                "training_settings, parent_id, parent_epoch, exercise, sweep) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "training_settings, parent_id, parent_epoch, exercise, sweep, exercise_controls) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     name,
@@ -176,6 +176,7 @@ class Store:
                     parent_epoch,
                     exercise,
                     sweep,
+                    records.to_json(request.exercise_controls),
                 ),
             )
             database.add_event(connection, run_id, "info", f"created ({status})", now)
@@ -259,6 +260,22 @@ class Store:
         """Share the run with the class (every signed-in user may read it) or stop sharing it."""
         self._update(run_id, shared=int(shared))
 
+    def leave_exercise(self, run_id: str, why: str) -> None:
+        """Untag the run from its exercise (the leaderboard no longer ranks it) and log `why` in its events.
+
+        What the exercise hid stays recorded, so it stays hidden from the run's owner.
+        """
+        with self.database.transaction() as connection:
+            row = connection.execute("SELECT exercise FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise RunError(f"There is no run {run_id!r}; `python -m cnnlab runs` lists them.")
+            if row["exercise"] is None:
+                return
+            database.update_run(connection, run_id, {"exercise": None})
+            database.add_event(
+                connection, run_id, "warning", f"left the exercise {row['exercise']!r}: {why}", time.time()
+            )
+
     def set_dataset_summary(self, run_id: str, summary: pd.DataFrame | JsonValue) -> None:
         """Record the dataset summary (a pandas DataFrame, kept as its rows, or JSON-able values)."""
         self._update(run_id, dataset_summary=records.to_json(summary))
@@ -339,8 +356,11 @@ class Store:
         """Record that worker process `pid` (on this host) is alive and working on the run."""
         self._update(run_id, heartbeat_at=time.time(), worker_pid=pid, worker_host=socket.gethostname())
 
-    def request_control(self, run_id: str, action: str) -> None:
-        """Ask the run's worker to stop, pause or resume; it acts between batches."""
+    def request_control(self, run_id: str, action: str, *, by: str | None = None) -> None:
+        """Ask the run's worker to stop, pause or resume; it acts between batches.
+
+        `by` records who asked when it was not the run's owner (a role word: "teacher").
+        """
         statuses.check_control(action)
         run = self.get_run(run_id)
         if run.status not in statuses.LIVE:
@@ -348,7 +368,31 @@ class Store:
                 f"Run {run.id} is {run.status}; only a starting, running or paused run takes {action!r}."
             )
         self._update(run.id, control=action)
-        self.log_event(run.id, f"{action} requested")
+        self.note_request(run.id, action, by=by)
+
+    def note_request(self, run_id: str, action: str, *, by: str | None = None) -> None:
+        """Log that `action` was asked of the run (by `by`, a role word, when not its owner)."""
+        statuses.check_control(action)
+        if by is not None and not by.isalpha():
+            raise RunError(f"A control request is made by a role such as 'teacher'; got {by!r}.")
+        self.log_event(run_id, f"{action} requested" + (f" by {by}" if by else ""))
+
+    def requested_by(self, run_id: str, action: str) -> str | None:
+        """Who made the latest `action` request of the run (`by` of `note_request`); None for its owner or none."""
+        statuses.check_control(action)
+        row = (
+            self.database.connection()
+            .execute(
+                "SELECT message FROM events WHERE run_id = ? AND (message = ? OR message LIKE ?) "
+                "ORDER BY id DESC LIMIT 1",
+                (run_id, f"{action} requested", f"{action} requested by %"),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        _, _, by = str(row["message"]).partition(" by ")
+        return by or None
 
     def pending_control(self, run_id: str) -> str | None:
         """The latest unanswered control request ("stop", "pause", "resume") or None; one indexed read."""

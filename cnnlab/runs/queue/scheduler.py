@@ -147,10 +147,13 @@ class Scheduler:
         *,
         name: str | None = None,
         owner: str | None = None,
+        keep_exercise: bool = False,
     ) -> RunRecord:
         """Queue a new run that starts from run `run_id`'s weights after `epoch`, with new training settings.
 
         The fork records its parent and parent epoch, and starts with the parent's epoch metrics up to there.
+        It keeps what the parent's exercise hid (hidden stays hidden), and the parent's exercise tag
+        only with `keep_exercise` (the caller checked that the fork stays within the exercise).
         """
         parent = self.store.get_run(run_id)
         saved = sorted(
@@ -174,6 +177,9 @@ class Scheduler:
                 owner=owner if owner is not None else parent.owner,
                 parent_id=parent.id,
                 parent_epoch=epoch,
+                exercise=parent.exercise if keep_exercise else None,
+                exercise_locked=parent.exercise_control_names("locked"),
+                exercise_hidden=parent.exercise_control_names("hidden"),
             )
         )
         self.store.copy_epoch_metrics(parent.id, run.id, epoch)
@@ -189,25 +195,31 @@ class Scheduler:
         """Remove an ended or queued run and all its files (RunError while a worker has it: stop it first)."""
         self.store.delete_run(run_id)
 
-    def stop(self, run_id: str) -> RunRecord:
-        """Stop a run: a queued run at once, a live one after its current batch (through the store)."""
+    def stop(self, run_id: str, *, by: str | None = None) -> RunRecord:
+        """Stop a run: a queued run at once, a live one after its current batch (through the store).
+
+        `by` records who asked when not the run's owner ("teacher"), so the owner is told.
+        """
         run = self.store.get_run(run_id)
         if run.status == Status.QUEUED:
             with contextlib.suppress(RunError):
                 self.store.set_status(run.id, Status.STOPPED, reason="Stopped before it started.")
+                self.store.note_request(run.id, "stop", by=by)
         elif run.status in statuses.LIVE:
-            self.store.request_control(run.id, "stop")
+            self.store.request_control(run.id, "stop", by=by)
         return self.store.get_run(run.id)
 
-    def pause(self, run_id: str) -> None:
-        """Ask a running run to pause between batches (a paused run is left as it is)."""
+    def pause(self, run_id: str, *, by: str | None = None) -> None:
+        """Ask a running run to pause between batches (a paused run is left as it is, `by` noted)."""
         if self.store.get_run(run_id).status == Status.PAUSED:
+            if by is not None:
+                self.store.note_request(run_id, "pause", by=by)  # The teacher now holds the pause.
             return
-        self.store.request_control(run_id, "pause")
+        self.store.request_control(run_id, "pause", by=by)
 
-    def resume(self, run_id: str) -> None:
+    def resume(self, run_id: str, *, by: str | None = None) -> None:
         """Ask a paused run to carry on."""
-        self.store.request_control(run_id, "resume")
+        self.store.request_control(run_id, "resume", by=by)
 
     def kill(self, run_id: str) -> None:
         """End a run's worker at once (status stopped); use when a polite stop gets no answer."""

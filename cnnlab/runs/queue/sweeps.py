@@ -130,6 +130,23 @@ class Sweeps:
         return found
 
 
+class SweepCut(SweepError):
+    """A sweep of which only the first `queued` runs were queued: the next was refused for `why`."""
+
+    def __init__(
+        self, sweep: SweepRecord, queued: Sequence[RunRecord], planned: int, refused: str, why: Exception
+    ) -> None:
+        self.sweep = sweep
+        self.queued = list(queued)
+        kept = (
+            f"The {len(queued)} queued run(s) are in sweep {sweep.id}: follow them on the Runs page, or stop "
+            "them as a whole."
+            if queued
+            else f"Sweep {sweep.id} has no runs; stop it or start a smaller one."
+        )
+        super().__init__(f"{len(queued)} of {planned} runs queued: {refused} was refused. {why} {kept}")
+
+
 def submit(
     plan: Plan,
     submitter: Submitter,
@@ -139,12 +156,15 @@ def submit(
     name: str,
     owner: str,
     exercise: str | None = None,
+    exercise_locked: frozenset[str] = frozenset(),
+    exercise_hidden: frozenset[str] = frozenset(),
 ) -> tuple[SweepRecord, list[RunRecord]]:
     """Record the sweep and queue each planned run through `submitter`, tagged with the sweep's id
-    (and with the exercise it was started in, if any).
+    (and with the exercise it was started in and what that exercise fixes, if any).
 
-    A run the submitter refuses (e.g. over a class budget) raises SweepError saying how many were
-    queued before it; those stay in the sweep, where they can be stopped as a whole.
+    A run the submitter refuses (e.g. over a class budget, or the queue limit) raises `SweepCut`
+    saying how many of the planned runs were queued and why the rest were not; those queued stay
+    in the sweep, where they can be followed and stopped as a whole.
     """
     sweep = sweeps.create(plan, name, owner)
     queued: list[RunRecord] = []
@@ -158,14 +178,14 @@ def submit(
                     name=f"{sweep.name}: {planned.label()}",
                     owner=owner,
                     exercise=exercise,
+                    exercise_locked=exercise_locked,
+                    exercise_hidden=exercise_hidden,
                     sweep=sweep.id,
                 )
             )
         except CnnLabError as error:
-            raise SweepError(
-                f"Run {number} of the sweep's {len(plan.runs)} ({planned.label()}) was refused: {error} "
-                f"The {len(queued)} runs queued before it are kept in sweep {sweep.id}; stop them as a whole "
-                "if you want none of them."
+            raise SweepCut(
+                sweep, queued, len(plan.runs), f"run {number} ({planned.label()})", error
             ) from None
         queued.append(run)
     return sweep, queued

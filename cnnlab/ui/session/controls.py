@@ -3,12 +3,13 @@
 `app.py` calls `apply()` once per run, before the page: it reads an exercise link, makes its setup
 the draft, keeps the locked and hidden controls at the exercise's values, shows the banner and hides
 the hidden controls' widgets. The forms ask `locked(name)` for their widgets' `disabled=`; the
-Train page tags runs with `exercise_name()`. See `cnnlab.classroom.exercises` for the exercise.
+Train page tags runs with `exercise_tags()`. See `cnnlab.classroom.exercises` for the exercise.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -16,8 +17,9 @@ from cnnlab import share
 from cnnlab.classroom import exercises
 from cnnlab.classroom.exercises import Exercise
 from cnnlab.errors import CnnLabError
+from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import default_home
-from cnnlab.ui.session import setup_entry, state
+from cnnlab.ui.session import identity, setup_entry, state
 
 EXERCISE_KEY = "cnnlab_exercise"
 TOKEN_KEY = "cnnlab_exercise_token"
@@ -77,10 +79,12 @@ def current() -> Exercise | None:
     return exercise
 
 
-def exercise_name() -> str | None:
-    """The name runs started now are tagged with: the session's exercise, if any."""
+def exercise_tags() -> dict[str, Any]:
+    """The `RunRequest` fields that tag a run started now with the session's exercise and what it fixes."""
     exercise = current()
-    return exercise.name if exercise else None
+    if exercise is None:
+        return {"exercise": None}
+    return {"exercise": exercise.name, "exercise_locked": exercise.locked, "exercise_hidden": exercise.hidden}
 
 
 def locked(name: str) -> bool:
@@ -95,6 +99,19 @@ def hidden(name: str) -> bool:
     """True when the session's exercise hides control `name`."""
     exercise = current()
     return exercise is not None and name in exercise.hidden
+
+
+def hides_anything() -> bool:
+    """True when the session's exercise hides some control (then its code, which writes out all, is not shown)."""
+    exercise = current()
+    return exercise is not None and bool(exercise.hidden)
+
+
+def hidden_from_viewer(run: RunRecord) -> frozenset[str]:
+    """The controls `run`'s exercise hid, when the viewer is a student (teachers and the local user see all)."""
+    if identity.current_user().sees_everything:
+        return frozenset()
+    return run.exercise_control_names("hidden")
 
 
 def link(exercise: Exercise) -> str:

@@ -115,7 +115,11 @@ RUNS_TABLE_COLUMNS = {
     "parameters": tables.count_column(),
     "best val. accuracy": tables.share_column(),
     "duration": st.column_config.NumberColumn(format="compact"),  # A clock: 00:01:05.
+    "shared with the class": st.column_config.CheckboxColumn(
+        help="A teacher shared this run with the class: you may look at it and fork it, not change it."
+    ),
 }
+SHARED_COLUMN = "shared with the class"  # only when some listed run is shared
 
 
 def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
@@ -147,4 +151,7 @@ def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
         float
     )  # Empty, not None, before an epoch.
     table["duration"] = pd.to_timedelta(table["duration"])
+    if any(run.shared for run in runs):
+        # Runs a teacher shared with the class sit among a student's own: the column says which.
+        table.insert(list(table.columns).index("status") + 1, SHARED_COLUMN, [run.shared for run in runs])
     return table

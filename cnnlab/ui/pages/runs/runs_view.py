@@ -12,7 +12,7 @@ from cnnlab.store import statuses
 from cnnlab.store.records import RunRecord
 from cnnlab.trained import exports
 from cnnlab.ui import server
-from cnnlab.ui.session import state
+from cnnlab.ui.session import controls, state
 from cnnlab.ui.widgets import tables
 
 
@@ -58,6 +58,16 @@ def downloads(run: RunRecord) -> None:
     TensorBoard logs are."""
     store = server.store()
     stem = exports.file_stem(run)
+    if controls.hidden_from_viewer(run):
+        # The model file, the script and the bundle would show what the exercise hides.
+        st.info(
+            "The exercise this run was started from hides some of its settings: only its metrics download.",
+            icon=":material/visibility_off:",
+        )
+        st.download_button(
+            "Metrics (.csv)", exports.metrics_csv(store, run), f"{stem}_metrics.csv", key="download_metrics"
+        )
+        return
     columns = st.columns(3)
     try:
         columns[0].download_button(

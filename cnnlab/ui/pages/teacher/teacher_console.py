@@ -29,6 +29,11 @@ SORT_KEY = "teacher_sort"
 RUN_KEY = "teacher_run"
 EXERCISE_KEY = "teacher_leaderboard_exercise"
 MADE_KEY = "teacher_made_exercise"
+# Said under the actions: who may resume a run the teacher paused.
+PAUSE_NOTE = (
+    "A student's run you pause stays paused until you resume it: its student is told "
+    '"Paused by your teacher" and cannot resume it (they may stop it). A run you stop says "Stopped by your teacher".'
+)
 TEACHER_PAGE = "teacher"
 
 
@@ -145,6 +150,7 @@ def leaderboard_section(runs: list[RunRecord]) -> None:
     exercise = st.selectbox("Exercise", names, key=EXERCISE_KEY)
     if exercise is None:
         return
+    st.caption(overview.LEADERBOARD_RULE)
     board = overview.leaderboard(runs, exercise, identity.people().display_names())
     if board.empty:
         st.caption(f"No finished run of {exercise!r} has a test accuracy yet.")
@@ -190,8 +196,11 @@ def exercise_builder() -> None:
     )
     if st.button("Make the link", key="teacher_make_link", type="primary", icon=":material/link:"):
         try:
-            st.session_state[MADE_KEY] = exercises.create(name, setup, locked, hidden)
+            exercise = exercises.create(name, setup, locked, hidden)
+            exercises.check_fits(exercise, server.store().limits)
+            st.session_state[MADE_KEY] = exercise
         except CnnLabError as error:
+            st.session_state.pop(MADE_KEY, None)
             st.error(str(error))
     made = st.session_state.get(MADE_KEY)
     if made is not None:
@@ -214,6 +223,7 @@ def console() -> None:
     if runs:
         with st.container(border=True):
             run_actions(runs)
+            st.caption(PAUSE_NOTE)
     else:
         st.info("No runs yet. They appear here, live, as soon as a student starts one.")
     st.subheader("Leaderboard")

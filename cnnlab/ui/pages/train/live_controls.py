@@ -21,6 +21,7 @@ import time
 
 import streamlit as st
 
+from cnnlab.classroom import exercises
 from cnnlab.errors import CnnLabError
 from cnnlab.store import statuses
 from cnnlab.store.records import RunRecord
@@ -28,7 +29,8 @@ from cnnlab.store.statuses import Status
 from cnnlab.ui import server
 from cnnlab.ui.pages.train import run_cache
 from cnnlab.ui.pages.train.run_status import STATUS_ICONS, pending_request, said_by_controls, show_status
-from cnnlab.ui.session import state
+from cnnlab.ui.session import identity, state
+from cnnlab.ui.widgets.teacher_actions import teacher_action
 
 CONTROL_ERROR = "live_control_error"  # session state: why the last control click was refused
 AWAITING = "live_control_awaiting"  # session state: the run whose answer to this session's click is awaited
@@ -106,8 +108,15 @@ def _buttons(run: RunRecord) -> None:
         label = "Pausing…" if pending == "pause" else "Resuming…"
         row.button(label, key="control_pending", disabled=True)
     elif run.status == Status.PAUSED:
+        # A run a teacher paused waits for the teacher: its owner sees why Resume is off.
+        held = not identity.current_user().sees_everything and teacher_action(run) == "pause"
         row.button(
-            "Resume", key="resume_run", disabled=bool(pending), on_click=request, args=("resume", run.id)
+            "Resume",
+            key="resume_run",
+            disabled=bool(pending) or held,
+            on_click=request,
+            args=("resume", run.id),
+            help="Your teacher paused this run: only your teacher can resume it." if held else None,
         )
     else:
         row.button(
@@ -122,6 +131,12 @@ def _buttons(run: RunRecord) -> None:
     with row.popover("Continue", disabled=not continuable):
         if continuable:
             extra = st.number_input("More epochs", 1, 200, 5, key="continue_epochs")
+            if exercises.leaves_on_continue(run, run.last_epoch + int(extra)):
+                st.warning(
+                    f"Its exercise fixes {run.training().epochs} epochs: continuing past them takes this run "
+                    "out of the exercise and its leaderboard.",
+                    icon=":material/logout:",
+                )
             if st.button("Continue training", key="continue_run"):
                 try:
                     server.scheduler().continue_run(run.id, int(extra))

@@ -15,6 +15,7 @@ import streamlit as st
 from cnnlab.store import statuses
 from cnnlab.store.records import RunRecord
 from cnnlab.store.statuses import Status
+from cnnlab.ui.widgets.teacher_actions import teacher_action, teacher_words
 
 STATUS_ICONS: dict[Status, str] = {
     Status.QUEUED: ":material/hourglass_top:",
@@ -54,8 +55,19 @@ def said_by_controls(run: RunRecord) -> bool:
     return bool(pending_request(run)) or run.status == Status.PAUSED
 
 
-def status_message(run: RunRecord, epochs_planned: int) -> str:
-    """One sentence on where the run is, in words a learner understands."""
+def status_message(run: RunRecord, epochs_planned: int, teacher: str | None = None) -> str:
+    """One sentence on where the run is, in words a learner understands.
+
+    `teacher` ("your teacher", "a teacher") says that a teacher paused or stopped it (see `cnnlab.ui.widgets.teacher_actions`).
+    """
+    if teacher and run.status == Status.PAUSED and run.control != "resume":
+        return (
+            f"Paused by {teacher} after epoch {run.last_epoch}; only a teacher can resume it "
+            "(you may stop it)."
+        )
+    if teacher and run.status == Status.STOPPED:
+        when = "before it started" if run.started_at is None else f"after epoch {run.last_epoch}"
+        return f"Stopped by {teacher} {when}."
     if run.control == "stop" and run.status in statuses.LIVE:
         return "Stopping: the run ends after its current batch…"
     if run.status == Status.QUEUED:
@@ -111,7 +123,8 @@ def _stopped_early(run: RunRecord) -> str:
 
 def show_status(run: RunRecord) -> None:
     """The status sentence in the colour of its news: red for a failure, green for a finish, else blue."""
-    message = status_message(run, run.training().epochs)
+    teacher = teacher_words(run) if teacher_action(run) else None
+    message = status_message(run, run.training().epochs, teacher)
     show: dict[Status, Callable[..., Any]] = {
         Status.DIVERGED: st.error,
         Status.FAILED: st.error,

@@ -99,7 +99,7 @@ def settings_form(context: DatasetContext, collapsible: bool) -> None:
         preset_settings_note(setup.training)
         state.set_training(training_form(setup.training))
         augmentation = state.draft().training.augmentation
-        if augmentation.active:
+        if augmentation.active and not controls.hidden("augmentation"):
             st.caption(f"Augmentation (set on the Data page): {augmentation.in_words()}.")
         analysis = shapes.analyse(
             setup.model,
@@ -112,7 +112,7 @@ def settings_form(context: DatasetContext, collapsible: bool) -> None:
         ready = analysis.ok and context.image_shape is not None
         if st.button("Start training", type="primary", key="start_training", disabled=not ready):
             try:
-                run = server.submit(RunRequest.from_setup(state.draft(), exercise=controls.exercise_name()))
+                run = server.submit(RunRequest.from_setup(state.draft(), **controls.exercise_tags()))
             except CnnLabError as error:  # Over the class budget.
                 st.error(str(error), icon=":material/block:")
             else:

@@ -139,8 +139,12 @@ def sweep_form(setup: Setup, num_classes: int | None, image_shape: Sequence[int]
                     data_settings=setup.data,
                     name=name,
                     owner=identity.current_user().id,
-                    exercise=controls.exercise_name(),
+                    **controls.exercise_tags(),
                 )
+            except sweeps.SweepCut as cut:
+                st.warning(str(cut), icon=":material/content_cut:")
+                if cut.queued:
+                    st.session_state[STARTED_KEY] = (cut.sweep.id, cut.sweep.name, len(cut.queued))
             except CnnLabError as error:
                 st.error(str(error))
             else:
