@@ -116,5 +116,9 @@ def test_the_data_pages_augmentation_sliders_take_their_bounds_from_the_ranges(c
     app = open_page("data").run()
     no_problems(app)
     for name, limits in AUGMENTATION_RANGES.items():
+        if name == "rotation":  # Shown in degrees; the setting is Keras's fraction of a turn.
+            slider = app.slider(key="augment_rotation_degrees")
+            assert (slider.min, slider.max) == tuple(bound * 360 for bound in limits.bounds()), name
+            continue
         slider = app.slider(key=f"augment_{name}")
         assert (slider.min, slider.max) == limits.bounds(), name
