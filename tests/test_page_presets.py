@@ -7,8 +7,11 @@ from __future__ import annotations
 from streamlit.testing.v1 import AppTest
 
 from cnnlab.model import presets
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 from cnnlab.ui.session import state
 from tests.app_pages import no_problems, open_page
+from tests.made_runs import make_run, reached
 from tests.test_pages import url_setup
 
 
@@ -70,3 +73,18 @@ def test_a_preset_without_training_settings_keeps_the_note_of_the_one_before() -
     app.switch_page("app_pages/train.py").run()
     assert any("**Three-conv MNIST CNN**" in text and "batch size 64" in text for text in captions(app))
     assert presets.get("mnist_simple").training == {}
+
+
+def test_the_folded_train_summary_also_names_the_presets_settings(home_store: Store) -> None:
+    app = open_page("model").run()
+    load(app, "mnist_three_conv")
+    run = make_run(home_store, name="followed run", status=Status.STARTING)
+    reached(home_store, run.id, Status.STOPPED)
+    app.query_params["run"] = run.id
+    app.switch_page("app_pages/train.py").run()
+    assert not app.exception, app.exception
+    assert not [button for button in app.button if button.key == "start_training"]  # Folded.
+    assert (
+        "From the preset **Three-conv MNIST CNN** (loaded on the Model page): 5 epochs, batch size 64."
+        in captions(app)
+    )

@@ -76,6 +76,7 @@ def collapsed_settings(setup: share.Setup, context: DatasetContext) -> None:
             args=(True,),
             help="Open the settings form: change them for the next run, find a learning rate, plan a sweep.",
         )
+    preset_settings_note(setup.training)  # Folded or not, a preset's settings never come from nowhere.
 
 
 def settings_form(context: DatasetContext, collapsible: bool) -> None:
