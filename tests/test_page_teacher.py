@@ -77,17 +77,26 @@ def test_the_teacher_sees_every_students_runs_and_shares_one(classroom_home: Pat
     ada = add_run(store, "student:ada", "ada's net")
     bo = add_run(store, "student:bo", "bo's net")
     store.set_results(ada, {"test_accuracy": 0.91})
+    store.remember_user_name("student:ada", "Ada Lovelace")  # As a student's first run records it.
     app = joined("Teacher", "Tess", page="teacher")
     assert titles(app) == [CONSOLE_TITLE]
     table = app.dataframe[0].value
-    assert sorted(table["owner"]) == ["ada", "bo"] and sorted(table["run"]) == ["ada's net", "bo's net"]
+    # Display names where known (Bo has none recorded: his id's name part), and each row's live view.
+    assert sorted(table["owner"]) == ["Ada Lovelace", "bo"] and sorted(table["run"]) == [
+        "ada's net",
+        "bo's net",
+    ]
+    assert sorted(table["live view"]) == sorted(f"/train?run={run_id}" for run_id in (ada, bo))
     board = app.dataframe[1].value
-    assert list(board["owner"]) == ["ada"] and list(board["test accuracy"]) == [0.91]
+    assert list(board["owner"]) == ["Ada Lovelace"] and list(board["test accuracy"]) == [0.91]
+    assert list(board["live view"]) == [f"/train?run={ada}"]
     # Accuracies are written as percentages and counts with thousands separators, in both tables.
     assert column_formats(app.dataframe[0])["validation accuracy"] == "percent"
     assert column_formats(app.dataframe[1]) == {"test accuracy": "percent", "parameters": "localized"}
 
+    assert app.selectbox(key="teacher_run").value is None  # Nothing is acted on until a run is chosen.
     app.selectbox(key="teacher_run").set_value(bo).run()
+    assert any(f"/train?run={bo}" in markdown.value for markdown in app.markdown)  # Its live view.
     assert app.button(key="teacher_stop").disabled  # An ended run has nothing to stop.
     app.button(key="teacher_share").click().run()
     no_problems(app)
@@ -95,6 +104,19 @@ def test_the_teacher_sees_every_students_runs_and_shares_one(classroom_home: Pat
     assert app.button(key="teacher_share").label == "Stop sharing"
     app.button(key="teacher_share").click().run()
     assert not store.get_run(bo).shared
+
+
+def test_presentation_mode_shows_the_consoles_tables_in_large_type(classroom_home: Path) -> None:
+    store = Store(classroom_home)
+    ada = add_run(store, "student:ada", "ada's net")
+    store.set_results(ada, {"test_accuracy": 0.91})
+    app = joined("Teacher", "Tess", page="teacher")
+    app.sidebar.toggle(key=presentation.TOGGLE_KEY).set_value(True).run()
+    no_problems(app)
+    # Canvas grids ignore the page's large type: the class table and the leaderboard become HTML tables.
+    assert not app.dataframe and len(app.table) == 2
+    assert list(app.table[0].value["run"]) == ["ada's net"] and list(app.table[1].value["rank"]) == [1]
+    assert any('[data-testid="stTable"] td' in markdown.value for markdown in app.markdown)
 
 
 def test_the_teacher_makes_an_exercise_link_a_student_opens(classroom_home: Path) -> None:
@@ -189,3 +211,23 @@ def test_a_present_link_opens_in_presentation_mode(cnnlab_home: Path) -> None:
     no_problems(app)
     assert app.sidebar.toggle(key=presentation.TOGGLE_KEY).value
     assert any("display: none" in markdown.value for markdown in app.markdown)
+
+
+def captions(app: AppTest) -> list[str]:
+    return [caption.value for caption in app.caption]
+
+
+def test_a_teachers_runs_page_names_each_runs_owner_and_a_run_page_says_whose(classroom_home: Path) -> None:
+    store = Store(classroom_home)
+    ada = add_run(store, "student:ada", "ada's net")
+    store.remember_user_name("student:ada", "Ada Lovelace")
+    teacher = joined("Teacher", "Tess", page="runs")
+    assert list(teacher.dataframe[0].value["owner"]) == ["Ada Lovelace"]
+    teacher.multiselect(key="chosen_runs").select(ada).run()
+    no_problems(teacher)
+    assert ":material/person: Ada Lovelace\\'s run." in captions(teacher)
+
+    student = joined("Student", "Ada", page="runs")
+    assert "owner" not in student.dataframe[0].value.columns  # A student's table holds only their own runs.
+    student.multiselect(key="chosen_runs").select(ada).run()
+    assert ":material/person: Your run." in captions(student)

@@ -120,6 +120,10 @@ class RunAccess:
         """The data folder the runs live in."""
         return self._store.home
 
+    def user_names(self) -> dict[str, str]:
+        """Every user's display name by user id (names are not private in a class: the console shows them)."""
+        return self._store.user_names()
+
     def get_run(self, run_id: str) -> RunRecord:
         """The run with id `run_id` (or a unique prefix); RunError if there is none, AccessError if not yours."""
         run = self._store.get_run(run_id)
@@ -186,6 +190,11 @@ class RunAccess:
 
     # Changing.
 
+    def _remember_name(self) -> None:
+        """Record the user's display name with their runs' owner id, so others see whose a run is."""
+        if self.user.role != Role.LOCAL:
+            self._store.remember_user_name(self.user.id, self.user.name)
+
     def _queued_count(self) -> int:
         return len(self._store.list_runs(status=Status.QUEUED, owner=self.user.id))
 
@@ -206,6 +215,7 @@ class RunAccess:
         `start=False` only records it queued, for a scheduler elsewhere (the server's) to start.
         """
         self._check_budget(request.spec, request.data_settings, request.training_settings)
+        self._remember_name()
         owned = request.owned_by(self.user.id)
         if not start:
             return self._store.create_run(owned)
@@ -250,6 +260,7 @@ class RunAccess:
         parent = self.get_run(run_id)
         training = training_settings if training_settings is not None else parent.training()
         self._check_budget(parent.model_spec(), parent.data(), training)
+        self._remember_name()
         owner = None if self.user.role == Role.LOCAL else self.user.id
         return self._scheduler.fork(parent.id, epoch, training_settings, name=name, owner=owner)
 

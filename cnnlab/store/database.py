@@ -30,7 +30,7 @@ from cnnlab.store import records, statuses
 DatabaseError = sqlite3.Error
 Connection = sqlite3.Connection
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The `PRAGMA user_version` of a database with the tables below (0: made before versions were kept)."""
 
 _RUN_REFERENCE = "run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE"
@@ -66,6 +66,9 @@ RUN_PART_TABLES: dict[str, str] = {
 SWEEP_TABLE = """CREATE TABLE IF NOT EXISTS sweeps (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, owner TEXT NOT NULL, created_at REAL NOT NULL,
     axes TEXT NOT NULL, sample INTEGER, seed INTEGER)"""
+# The display name each user last acted under (version 2): the console and run pages say whose a run is.
+USER_NAMES_TABLE = """CREATE TABLE IF NOT EXISTS user_names (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, updated_at REAL NOT NULL)"""
 # Every run-part table's key or index starts with `run_id`, so a cascading delete finds the rows by index.
 INDEXES = (
     "CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, queued_at)",
@@ -75,7 +78,7 @@ INDEXES = (
     "CREATE INDEX IF NOT EXISTS diagnoses_by_run ON diagnoses (run_id, id)",
 )
 _RUN_COLUMNS = frozenset(records.RUN_COLUMNS)
-SCHEMA: tuple[str, ...] = (RUN_TABLE, *RUN_PART_TABLES.values(), SWEEP_TABLE, *INDEXES)
+SCHEMA: tuple[str, ...] = (RUN_TABLE, *RUN_PART_TABLES.values(), SWEEP_TABLE, USER_NAMES_TABLE, *INDEXES)
 """The statements that make a database of `SCHEMA_VERSION` (each safe to run again)."""
 
 

@@ -10,7 +10,8 @@ without the run columns added later (`shared`, `exercise`, `sweep`), and diagnos
 event lines (`[kind, epoch N] cause Fix: fix`). Migrating it adds the missing columns, rebuilds
 each run-part table with its `ON DELETE CASCADE` key (rows whose run was already deleted are the
 leftovers of the old one-DELETE-per-table removal and are dropped), and copies each diagnosis line
-into the `diagnoses` table. The event lines stay, so the event log reads as before.
+into the `diagnoses` table. The event lines stay, so the event log reads as before. Version 1
+lacks only the `user_names` table, which the schema statements create.
 """
 
 from __future__ import annotations

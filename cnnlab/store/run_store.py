@@ -234,6 +234,20 @@ class Store:
         row = self.database.connection().execute(_VERSION_QUERY, (run_id,)).fetchone()
         return None if row is None else RunVersion(**dict(row))
 
+    def remember_user_name(self, user_id: str, name: str) -> None:
+        """Record the display name user `user_id` acts under (the latest one wins)."""
+        with self.database.transaction() as connection:
+            connection.execute(
+                "INSERT INTO user_names (id, name, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at",
+                (user_id, name, time.time()),
+            )
+
+    def user_names(self) -> dict[str, str]:
+        """Each user's recorded display name, by user id."""
+        rows = self.database.connection().execute("SELECT id, name FROM user_names").fetchall()
+        return {str(row["id"]): str(row["name"]) for row in rows}
+
     def rename_run(self, run_id: str, name: str) -> None:
         """Give the run a new display name."""
         if not name.strip():

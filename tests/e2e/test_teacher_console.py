@@ -9,11 +9,14 @@ runs without a reload, and the teacher stops Ada's, which ends `stopped`. Real s
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from made_runs import make_run
 
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
@@ -126,7 +129,7 @@ def test_the_console_shows_the_class_live_and_stops_a_run(
         f"""() => {{
             const rows = ({ROWS_SCRIPT})().filter(row => row.length);
             const live = owner => rows.some(row => row[0] === owner && {list(LIVE)!r}.includes(row[2]));
-            return live("ada") && live("bo");
+            return live("Ada") && live("Bo");
         }}""",
         timeout=60_000,
     )
@@ -134,15 +137,76 @@ def test_the_console_shows_the_class_live_and_stops_a_run(
     screenshot(teacher, "teacher_console_live")
 
     teacher.get_by_label("Run", exact=True).click()
-    teacher.get_by_role("option", name=re.compile(r"^ada · ")).click()
+    teacher.get_by_role("option", name=re.compile(r"^Ada · ")).click()
     wait_for_app(teacher)
     teacher.get_by_role("button", name="Stop", exact=True).click()
     wait_for_app(teacher)
     ada_run = runs["student:ada"].id
     wait_until(lambda: store.get_run(ada_run).status == Status.STOPPED, "Ada's run to stop", 60)
     teacher.wait_for_function(
-        f"""() => ({ROWS_SCRIPT})().some(row => row[0] === "ada" && row[2] === "stopped")""", timeout=60_000
+        f"""() => ({ROWS_SCRIPT})().some(row => row[0] === "Ada" && row[2] === "stopped")""", timeout=60_000
     )
     assert teacher.evaluate("() => window.notReloaded === true"), "the console was reloaded"
     assert store.get_run(runs["student:bo"].id).status in {Status(status) for status in LIVE}
     screenshot(teacher, "teacher_console_stopped")
+
+
+def wait_for_status(page: Page, owner: str, status: str) -> None:
+    """Wait until the console's table shows `owner`'s row with `status`, and the rerun it causes has ended."""
+    page.wait_for_function(
+        f"""() => ({ROWS_SCRIPT})().some(row => row[0] === {owner!r} && row[2] === {status!r})""",
+        timeout=30_000,
+    )
+    wait_for_app(page)
+
+
+def test_the_consoles_actions_hit_the_chosen_run_after_its_status_changed(
+    classroom: tuple[str, Path, str], new_page: Callable[[], Page]
+) -> None:
+    """The issue's lesson: the teacher chooses Alan's run, it is paused, Share shares Alan's (not the
+    first run's); it runs again, Stop stops Alan's. Recorded runs, heartbeating as this test's process."""
+    url, home, _ = classroom
+    store = Store(home)
+    # A process named like a worker, alive for the test, stands for the three runs' workers.
+    stand_in = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(300)", "cnnlab-stand-in-worker"]
+    )
+    try:
+        console_actions(url, store, new_page(), stand_in.pid)
+    finally:
+        stand_in.kill()
+        stand_in.wait()
+
+
+def console_actions(url: str, store: Store, teacher: Page, worker_pid: int) -> None:
+    runs = {}
+    # Alan's is the oldest run: a picker that lost its choice would fall to a newer one.
+    for name, status in (("Alan", Status.RUNNING), ("Grace", Status.PAUSED), ("Ada", Status.RUNNING)):
+        owner = f"student:{name.lower()}"
+        runs[name] = make_run(store, owner=owner, name=f"{name.lower()} net", status=status).id
+        store.heartbeat(runs[name], worker_pid)  # A live worker, as far as the server can tell.
+        store.remember_user_name(owner, name)
+    sign_in_with_code(teacher, url, "Tess", role="teacher")
+    go_to(teacher, "Teacher")
+    teacher.get_by_label("Run", exact=True).click()
+    teacher.get_by_role("option", name=re.compile(f"^Alan · alan net · {runs['Alan']}")).click()
+    wait_for_app(teacher)
+    # The run's live view is a link away, in the table and under the picker.
+    assert teacher.locator(f'a[href="{url}/train?run={runs["Alan"]}"]').count() == 1
+
+    store.set_status(runs["Alan"], Status.PAUSED)  # Between choosing and clicking, Alan's run is paused.
+    wait_for_status(teacher, "Alan", "paused")
+    teacher.get_by_role("button", name="Share with the class").click()
+    wait_for_app(teacher)
+    wait_until(lambda: store.get_run(runs["Alan"]).shared, "Alan's run to be shared", 30)
+    assert not store.get_run(runs["Ada"]).shared and not store.get_run(runs["Grace"]).shared
+
+    store.set_status(runs["Alan"], Status.RUNNING)  # ... and carries on before the teacher clicks Stop.
+    wait_for_status(teacher, "Alan", "running")
+    screenshot(teacher, "teacher_console_chosen_run")
+    teacher.get_by_role("button", name="Stop", exact=True).click()
+    wait_for_app(teacher)
+    wait_until(lambda: store.pending_control(runs["Alan"]) == "stop", "Alan's run to be asked to stop", 30)
+    assert store.pending_control(runs["Ada"]) is None and store.pending_control(runs["Grace"]) is None
+    for run_id in runs.values():  # Leave no live run behind for the module's other test.
+        store.set_status(run_id, Status.STOPPED)

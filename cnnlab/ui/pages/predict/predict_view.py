@@ -24,6 +24,7 @@ from cnnlab.trained.checkpoints import Checkpoint, TrainedModel
 from cnnlab.ui import server
 from cnnlab.ui.cache import inspection_cache, run_models
 from cnnlab.ui.pages.predict import drawing
+from cnnlab.ui.widgets import run_owner
 
 TOP_K = 5
 GENERATION = "predict_inputs_generation"  # raised when the model source changes: new, empty inputs
@@ -159,6 +160,7 @@ def uploaded_model_choice() -> ModelChoice | None:
 def run_model_choice() -> ModelChoice:
     """A trained run and its checkpoint (stops the page when there is none)."""
     run = run_models.choose_run("predict_run")
+    run_owner.say_whose(run)
     checkpoint = run_models.choose_checkpoint(run, "predict_checkpoint")
     try:
         model = run_models.checkpoint_model(checkpoint)

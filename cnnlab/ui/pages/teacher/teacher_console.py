@@ -9,18 +9,23 @@ rows come from `cnnlab.classroom.overview`, which reads no metric tables.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import streamlit as st
 
 from cnnlab.classroom import exercises, overview
 from cnnlab.errors import CnnLabError
+from cnnlab.plain_text import as_text
 from cnnlab.store.records import RunRecord
 from cnnlab.store.statuses import Status
 from cnnlab.ui import server
-from cnnlab.ui.session import controls, state
-from cnnlab.ui.widgets import tables
+from cnnlab.ui.session import controls, presentation, state
+from cnnlab.ui.widgets import run_owner, tables
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LIVE_SECONDS = 2.0
 IDLE_SECONDS = 5.0
@@ -29,6 +34,8 @@ RUN_KEY = "teacher_run"
 EXERCISE_KEY = "teacher_leaderboard_exercise"
 MADE_KEY = "teacher_made_exercise"
 TEACHER_PAGE = "teacher"
+LIVE_VIEW_PAGE = "train"
+PRESENTATION_ROW_HEIGHT = 48
 
 
 @st.cache_data(max_entries=2048, show_spinner=False)
@@ -56,8 +63,31 @@ def _signature(runs: Sequence[RunRecord]) -> tuple[tuple[str, str, bool], ...]:
     return tuple((run.id, str(run.status), run.shared) for run in runs)
 
 
+def live_view_address(run_id: str) -> str:
+    """The address of run `run_id`'s live view (the Train page following it), for a link in a table."""
+    return f"{_app_address()}/{LIVE_VIEW_PAGE}?{state.RUN_PARAMETER}={run_id}"
+
+
+def show_table(frame: pd.DataFrame, key: str, column_config: dict[str, Any]) -> None:
+    """A console table: a grid with the run's live-view link; in presentation mode, large HTML type.
+
+    The grid draws on a canvas that the page's large type cannot reach, so presentation mode shows
+    an `st.table` instead (its cells are text, enlarged like the rest of the page).
+    """
+    if presentation.enabled():
+        st.table(frame.drop(columns=["id", "live view"], errors="ignore"), hide_index=True)
+        return
+    st.dataframe(
+        frame.drop(columns=["id"]),
+        hide_index=True,
+        width="stretch",
+        key=key,
+        column_config=column_config,
+    )
+
+
 def class_table(runs: list[RunRecord]) -> None:
-    """Every run in one sortable table, redrawn while any run is live."""
+    """Every run in one sortable table, redrawn while any run is live; each row links to the run's live view."""
     shown = _signature(runs)
     live = any(run.is_active for run in runs)
 
@@ -67,15 +97,19 @@ def class_table(runs: list[RunRecord]) -> None:
         if _signature(current) != shown:
             st.rerun()  # A run appeared, ended or was shared: redraw the page so the actions know it.
         sort_by = st.session_state.get(SORT_KEY, "live first")
-        frame = overview.class_overview(current, last_events(current), sort_by=sort_by)
-        st.dataframe(
-            frame.drop(columns=["id"]),
-            hide_index=True,
-            width="stretch",
-            key="teacher_runs_table",
-            column_config={
+        frame = overview.class_overview(
+            current, last_events(current), run_owner.owner_names(), sort_by=sort_by
+        )
+        frame["live view"] = [live_view_address(run_id) for run_id in frame["id"]]
+        show_table(
+            frame,
+            "teacher_runs_table",
+            {
                 "validation accuracy": tables.share_column(),
                 "shared": st.column_config.CheckboxColumn("shared"),
+                "live view": st.column_config.LinkColumn(
+                    "live view", display_text=rf"{state.RUN_PARAMETER}=(.*)$", help="Open the run's live view"
+                ),
             },
         )
         live_count = sum(run.is_active for run in current)
@@ -92,20 +126,36 @@ def class_table(runs: list[RunRecord]) -> None:
     table()
 
 
-def _run_label(run: RunRecord) -> str:
-    shared = ", shared" if run.shared else ""
-    return f"{overview.owner_name(run.owner, {})} · {run.name} ({run.status}{shared})"
+def run_label(run: RunRecord, names: Mapping[str, str]) -> str:
+    """The run as the console's picker names it: owner, run name and id, none of which a status change alters.
+
+    A label that said the status changed when the run did, and the picker, which remembers the label
+    it showed, then fell back to another run: the action hit a run the teacher had not chosen.
+    """
+    return f"{overview.owner_name(run.owner, names)} · {run.name} · {run.id}"
 
 
 def run_actions(runs: list[RunRecord]) -> None:
-    """Stop, pause, continue or share any run."""
+    """Stop, pause, continue or share the chosen run: the picker's value is the run's id."""
     by_id = {run.id: run for run in runs}
+    names = run_owner.owner_names()
     run_id = st.selectbox(
-        "Run", list(by_id), format_func=lambda run_id: _run_label(by_id[run_id]), key=RUN_KEY
+        "Run",
+        list(by_id),
+        index=None,
+        placeholder="Choose a run",
+        format_func=lambda run_id: run_label(by_id[run_id], names),
+        key=RUN_KEY,
     )
     if run_id is None:
+        st.caption("Choose a run to stop, pause, continue or share it.")
         return
-    run = by_id[run_id]
+    run = server.store().get_run(run_id)  # Read again: the action acts on the run as it is now.
+    shared = ", shared with the class" if run.shared else ""
+    st.markdown(
+        f"{as_text(run_owner.whose(run, names))} **{as_text(run.name)}** is {run.status}{shared}. "
+        f"[Open its live view]({live_view_address(run.id)})"
+    )
     columns = st.columns(4)
     try:
         if columns[0].button("Stop", key="teacher_stop", disabled=not run.is_active, icon=":material/stop:"):
@@ -141,16 +191,21 @@ def leaderboard_section(runs: list[RunRecord]) -> None:
     exercise = st.selectbox("Exercise", names, key=EXERCISE_KEY)
     if exercise is None:
         return
-    board = overview.leaderboard(runs, exercise)
+    board = overview.leaderboard(runs, exercise, run_owner.owner_names())
     if board.empty:
-        st.caption(f"No finished run of {exercise!r} has a test accuracy yet.")
+        st.caption(f"No finished run of {as_text(exercise)} has a test accuracy yet.")
         return
-    st.dataframe(
-        board.drop(columns=["id"]),
-        hide_index=True,
-        width="stretch",
-        key="teacher_leaderboard",
-        column_config={"test accuracy": tables.share_column(), "parameters": tables.count_column()},
+    board["live view"] = [live_view_address(run_id) for run_id in board["id"]]
+    show_table(
+        board,
+        "teacher_leaderboard",
+        {
+            "test accuracy": tables.share_column(),
+            "parameters": tables.count_column(),
+            "live view": st.column_config.LinkColumn(
+                "live view", display_text=rf"{state.RUN_PARAMETER}=(.*)$"
+            ),
+        },
     )
 
 
@@ -198,7 +253,7 @@ def exercise_builder() -> None:
                 + ", ".join(exercises.CONTROLS[name].label for name in implied)
                 + ": the layers are built for that data."
             )
-        st.markdown(f"Send this link for **{made.name}** (the copy button is at its right):")
+        st.markdown(f"Send this link for **{as_text(made.name)}** (the copy button is at its right):")
         st.code(_app_address() + "/" + controls.link(made), language=None, wrap_lines=True)
 
 

@@ -20,6 +20,7 @@ import time
 import streamlit as st
 
 from cnnlab.errors import CnnLabError
+from cnnlab.plain_text import as_text
 from cnnlab.store import statuses
 from cnnlab.store.records import RunRecord
 from cnnlab.store.statuses import Status
@@ -27,6 +28,7 @@ from cnnlab.ui import server
 from cnnlab.ui.pages.train import run_cache
 from cnnlab.ui.pages.train.run_status import STATUS_ICONS, pending_request, show_status
 from cnnlab.ui.session import state
+from cnnlab.ui.widgets import run_owner
 
 CONTROL_ERROR = "live_control_error"  # session state: why the last control click was refused
 AWAITING = "live_control_awaiting"  # session state: the run whose answer to this session's click is awaited
@@ -63,7 +65,8 @@ def controls(run_id: str, answer_seconds: float) -> None:
     before leaving it to the live view's next tick (0: not at all, the tick comes soon enough).
     """
     run = server.store().get_run(run_id)
-    st.subheader(f"{STATUS_ICONS.get(run.status, '')} {run.name}")
+    st.subheader(f"{STATUS_ICONS.get(run.status, '')} {as_text(run.name)}")
+    run_owner.say_whose(run)
     if pending_request(run):
         show_status(run)  # "Stopping: …", said here so that the click's rerun says it
     if CONTROL_ERROR in st.session_state:
