@@ -19,6 +19,7 @@ from cnnlab import share
 from cnnlab.data import datasets
 from cnnlab.errors import CnnLabError, SpecError
 from cnnlab.model import presets
+from cnnlab.plain_text import as_text
 from cnnlab.specs import DataSettings, LayerSpec, ModelSpec, TrainingSettings
 from cnnlab.store.run_store import default_home
 from cnnlab.ui.session import setup_entry
@@ -169,7 +170,7 @@ def show_entry_notes() -> None:
     if not notes:
         return
     with st.container(border=True):
-        text = "\n".join(f"- {note}" for note in notes)
+        text = "\n".join(f"- {as_text(note)}" for note in notes)
         st.warning(f"Some of the setup could not be used as given; the rest is kept.\n\n{text}")
         if st.button("Dismiss", key="dismiss_setup_notes"):
             st.session_state[NOTES_KEY] = []

@@ -11,6 +11,7 @@ import streamlit as st
 
 from cnnlab.data import datasets, generated
 from cnnlab.data.info import DatasetInfo
+from cnnlab.plain_text import as_text
 from cnnlab.setting_ranges import AUGMENTATION_RANGES
 from cnnlab.specs import AugmentationSettings, DataSettings
 from cnnlab.ui.session import controls, state
@@ -63,7 +64,7 @@ def dataset_picker(current: DataSettings) -> str:
             return current.dataset if own else "digits"
         return str(save_upload(data, upload.name))
     if own:
-        st.caption(f"Using {Path(current.dataset).name}.")
+        st.caption(f"Using {as_text(Path(current.dataset).name)}.")
         return current.dataset
     st.info("Upload a zip to use your own images; until then the digits stay selected.")
     return "digits"

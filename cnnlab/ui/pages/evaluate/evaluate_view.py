@@ -15,6 +15,7 @@ import numpy as np
 import streamlit as st
 
 from cnnlab.figures import inspection as inspection_figures
+from cnnlab.plain_text import as_text
 from cnnlab.trained import evaluation
 from cnnlab.trained.checkpoints import Checkpoint
 from cnnlab.ui.cache import run_models
@@ -160,7 +161,7 @@ def confusion_section(checkpoint: Checkpoint, result: evaluation.Evaluation) -> 
     indices = evaluation.cell(result, true_class, predicted_class)
     kind = "correct" if true_class == predicted_class else "mistaken"
     st.markdown(
-        f"**{len(indices)} {kind} image(s): true {names[true_class]}, predicted {names[predicted_class]}**"
+        f"**{len(indices)} {kind} image(s): true {as_text(names[true_class])}, predicted {as_text(names[predicted_class])}**"
         + (f" (the {CELL_LIMIT} most confident shown)" if len(indices) > CELL_LIMIT else "")
     )
     return gallery(checkpoint, result, indices[:CELL_LIMIT], with_cam, key="evaluate_cell_images")

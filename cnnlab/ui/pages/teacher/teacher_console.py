@@ -18,6 +18,7 @@ import streamlit as st
 from cnnlab.classroom import exercises, overview
 from cnnlab.errors import CnnLabError
 from cnnlab.plain_text import as_text
+from cnnlab.store import names
 from cnnlab.store.records import RunRecord
 from cnnlab.store.statuses import Status
 from cnnlab.ui import server
@@ -138,13 +139,13 @@ def run_label(run: RunRecord, names: Mapping[str, str]) -> str:
 def run_actions(runs: list[RunRecord]) -> None:
     """Stop, pause, continue or share the chosen run: the picker's value is the run's id."""
     by_id = {run.id: run for run in runs}
-    names = run_owner.owner_names()
+    people = run_owner.owner_names()
     run_id = st.selectbox(
         "Run",
         list(by_id),
         index=None,
         placeholder="Choose a run",
-        format_func=lambda run_id: run_label(by_id[run_id], names),
+        format_func=lambda run_id: run_label(by_id[run_id], people),
         key=RUN_KEY,
     )
     if run_id is None:
@@ -153,7 +154,7 @@ def run_actions(runs: list[RunRecord]) -> None:
     run = server.store().get_run(run_id)  # Read again: the action acts on the run as it is now.
     shared = ", shared with the class" if run.shared else ""
     st.markdown(
-        f"{as_text(run_owner.whose(run, names))} **{as_text(run.name)}** is {run.status}{shared}. "
+        f"{as_text(run_owner.whose(run, people))} **{as_text(run.name)}** is {run.status}{shared}. "
         f"[Open its live view]({live_view_address(run.id)})"
     )
     columns = st.columns(4)
@@ -225,7 +226,8 @@ def exercise_builder() -> None:
     """Build an exercise from the current draft: a name, locked and hidden controls, and its link."""
     setup = state.draft()
     st.caption(
-        f"The exercise is the current draft: {setup.data.dataset} data, the model {setup.model.name!r} "
+        f"The exercise is the current draft: {as_text(names.dataset_name(setup.data))} data, the model "
+        f"{as_text(setup.model.name)} "
         f"({len(setup.model.layers)} layers), {setup.training.optimizer} at learning rate "
         f"{setup.training.learning_rate:g} for {setup.training.epochs} epochs. Change it on the Data, "
         "Model and Train pages first."
