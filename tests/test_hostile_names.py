@@ -23,6 +23,7 @@ from cnnlab.runs.queue.sweep_plan import axis, plan
 from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
+from cnnlab.ui.session import presentation
 from tests.app_pages import no_problems, open_page
 from tests.e2e.classroom_servers import classroom_toml
 from tests.test_page_teacher import joined
@@ -127,6 +128,11 @@ def test_hostile_names_are_text_on_the_teachers_console_and_runs_page(cnnlab_hom
     teacher = joined("Teacher", "Tess", page="teacher")
     teacher.selectbox(key="teacher_run").set_value(run.id).run()
     check_page(teacher)
+    teacher.sidebar.toggle(key=presentation.TOGGLE_KEY).set_value(
+        True
+    ).run()  # Tables as HTML: markdown cells.
+    cells = [str(cell) for table in teacher.table for cell in table.value.to_numpy().ravel()]
+    assert as_text(HOSTILE) in cells and HOSTILE not in cells
     teacher.switch_page("app_pages/runs.py").run()
     teacher.multiselect(key="chosen_runs").select(run.id).run()
     check_page(teacher)

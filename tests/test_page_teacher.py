@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from cnnlab import share
 from cnnlab.classroom import exercises
 from cnnlab.model import presets
+from cnnlab.plain_text import as_text
 from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
@@ -115,7 +116,9 @@ def test_presentation_mode_shows_the_consoles_tables_in_large_type(classroom_hom
     no_problems(app)
     # Canvas grids ignore the page's large type: the class table and the leaderboard become HTML tables.
     assert not app.dataframe and len(app.table) == 2
-    assert list(app.table[0].value["run"]) == ["ada's net"] and list(app.table[1].value["rank"]) == [1]
+    assert list(app.table[0].value["run"]) == [as_text("ada's net")] and list(app.table[1].value["rank"]) == [
+        1
+    ]
     assert any('[data-testid="stTable"] td' in markdown.value for markdown in app.markdown)
 
 

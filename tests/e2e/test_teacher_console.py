@@ -210,3 +210,52 @@ def console_actions(url: str, store: Store, teacher: Page, worker_pid: int) -> N
     assert store.pending_control(runs["Ada"]) is None and store.pending_control(runs["Grace"]) is None
     for run_id in runs.values():  # Leave no live run behind for the module's other test.
         store.set_status(run_id, Status.STOPPED)
+
+
+HOSTILE = "**bold** [link](http://x) ![img](http://127.0.0.1:9/x.png) <b>html</b> $math$ :emoji:"
+IMAGE_HOST = "127.0.0.1:9"
+
+
+def no_markup_from(page: Page) -> None:
+    """The page shows the hostile name as text: no bold, link, image or HTML made of it."""
+    made = page.evaluate(
+        """() => [...document.querySelectorAll('strong, b, a, img, .katex')]
+            .filter(element => ['bold', 'html', 'link', 'math'].includes(element.textContent.trim())
+                || (element.src || '').includes('127.0.0.1:9') || (element.href || '').startsWith('http://x'))
+            .map(element => element.outerHTML)"""
+    )
+    assert not made, made
+
+
+def test_a_hostile_name_is_text_and_fetches_nothing(
+    classroom: tuple[str, Path, str], new_page: Callable[[], Page]
+) -> None:
+    """A student's display name and run name hold markdown and an image link; the teacher's console
+    (and its presentation mode), the Runs page and the run's live view show them as text, and the
+    teacher's browser never asks for the image."""
+    url, home, _ = classroom
+    store = Store(home)
+    run = make_run(store, owner="student:grace", name=HOSTILE, status=Status.COMPLETED)
+    store.remember_user_name("student:grace", HOSTILE)
+    teacher = new_page()
+    requested: list[str] = []
+    teacher.on("request", lambda request: requested.append(request.url))
+    sign_in_with_code(teacher, url, "Tess", role="teacher")
+    go_to(teacher, "Teacher")
+    teacher.get_by_label("Run", exact=True).click()
+    teacher.get_by_role("option", name=re.compile(re.escape(run.id))).click()
+    wait_for_app(teacher)
+    screenshot(teacher, "hostile_name_console")
+    teacher.get_by_text(f"{HOSTILE}'s run".replace(":", ":\u2060"), exact=False).wait_for()
+    no_markup_from(teacher)
+    screenshot(teacher, "hostile_name_console")
+    teacher.get_by_test_id("stSidebar").get_by_text("Presentation mode").click()
+    wait_for_app(teacher)
+    teacher.get_by_test_id("stTable").first.wait_for()
+    no_markup_from(teacher)
+    screenshot(teacher, "hostile_name_console_presented")
+    teacher.goto(f"{url}/train?run={run.id}")
+    wait_for_app(teacher)
+    teacher.get_by_text(HOSTILE.replace(":", ":\u2060"), exact=False).first.wait_for()
+    no_markup_from(teacher)
+    assert not [address for address in requested if IMAGE_HOST in address], requested

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import streamlit as st
+from pandas.api.types import is_string_dtype
 
 from cnnlab.classroom import exercises, overview
 from cnnlab.errors import CnnLabError
@@ -73,10 +74,15 @@ def show_table(frame: pd.DataFrame, key: str, column_config: dict[str, Any]) -> 
     """A console table: a grid with the run's live-view link; in presentation mode, large HTML type.
 
     The grid draws on a canvas that the page's large type cannot reach, so presentation mode shows
-    an `st.table` instead (its cells are text, enlarged like the rest of the page).
+    an `st.table` instead (HTML cells, enlarged like the rest of the page).
     """
     if presentation.enabled():
-        st.table(frame.drop(columns=["id", "live view"], errors="ignore"), hide_index=True)
+        shown = frame.drop(columns=["id", "live view"], errors="ignore")
+        # `st.table` renders its cells as markdown: names typed by students are escaped first.
+        for column in shown.columns:
+            if is_string_dtype(shown[column]):
+                shown[column] = shown[column].map(as_text)
+        st.table(shown, hide_index=True)
         return
     st.dataframe(
         frame.drop(columns=["id"]),
