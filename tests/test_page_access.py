@@ -15,6 +15,8 @@ from made_runs import make_run
 from streamlit.testing.v1 import AppTest
 
 from cnnlab import specs
+from cnnlab.classroom.access import not_yours
+from cnnlab.plain_text import as_text
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
@@ -32,7 +34,7 @@ SPEC = specs.ModelSpec.from_dict(
         "layers": [{"type": "Flatten"}, {"type": "Dense", "units": 10}],
     }
 )
-NOT_YOURS = "is not yours: it belongs to another student"
+NOT_YOURS = "is not one you can open: it does not exist, or it is another student"
 
 
 @pytest.fixture
@@ -109,9 +111,26 @@ def test_a_hand_made_link_to_another_students_run_says_not_yours(classroom: Stor
     ada = _run(classroom, "student:ada", "ada's secret run")
     app = signed_in(page, "Bob", run_id=ada.id)
     shown = _shown_text(app)
-    assert f"Run {ada.id} {NOT_YOURS}" in shown
-    assert "does not exist" not in shown
+    assert refusal(ada.id) in shown
     assert "ada's secret run" not in shown
+
+
+def refusal(run_id: str) -> str:
+    """The refusal of run `run_id` as a page shows it (escaped, like every id typed into a link)."""
+    return as_text(str(not_yours(run_id)))
+
+
+@pytest.mark.parametrize("page", ["runs", "train", "evaluate", "predict"])
+def test_a_missing_run_and_another_students_get_the_same_answer(classroom: Store, page: str) -> None:
+    ada = _run(classroom, "student:ada", "ada's secret run")
+    missing = "z" * len(ada.id)  # No run has this id.
+    for asked in (ada.id, ada.id[:-3], missing, missing[:-3]):
+        # Whole pages, the id put aside: a student cannot tell which ids (or prefixes) exist.
+        shown = _shown_text(signed_in(page, "Bob", run_id=asked)).replace(as_text(asked), "ID")
+        if asked == ada.id:
+            expected = shown
+        assert shown == expected, asked
+        assert "ID" in shown
 
 
 def test_another_students_run_stays_refused_on_every_page_after_the_link(classroom: Store) -> None:
@@ -126,7 +145,7 @@ def test_another_students_run_stays_refused_on_every_page_after_the_link(classro
         shown = _shown_text(app)
         assert "ada's secret run" not in shown  # Not in the sidebar card either.
         if page != "model":
-            assert f"Run {ada.id} {NOT_YOURS}" in shown
+            assert refusal(ada.id) in shown
 
 
 def test_the_owner_opens_her_run_from_the_same_link(classroom: Store) -> None:

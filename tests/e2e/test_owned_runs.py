@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-NOT_YOURS = "is not yours: it belongs to another student"
+NOT_YOURS = "is not one you can open: it does not exist, or it is another student's"
 NAMES = {"holds the slot", "ada first", "ada second", "bob only"}
 
 
@@ -152,7 +152,7 @@ def _queue_and_look(
     assert _runs_table_names(bob) == {"bob only"}
 
     _open(bob, f"{url}/train?run={ada_first.id}")
-    bob.get_by_text(f"Run {ada_first.id} {NOT_YOURS}").wait_for()
+    bob.get_by_text(f"Run '{ada_first.id}' {NOT_YOURS}").wait_for()
     assert "ada first" not in bob.get_by_test_id("stMain").inner_text()
     screenshot(bob, "owned_runs_not_yours")
 
