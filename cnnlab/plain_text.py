@@ -12,14 +12,14 @@ with `st.dataframe` and widget values show plain text already and need neither.
 from __future__ import annotations
 
 import html
-import string
+import re
 
 # CommonMark lets a backslash escape any ASCII punctuation; escaping all of it is always safe.
-_MARKDOWN_ESCAPES = {ord(character): "\\" + character for character in string.punctuation}
-# Streamlit turns ":name:" into an emoji or icon after the escapes are read, so a colon is followed by
-# a word joiner (invisible, not a space) that breaks the shortcode without changing what is read.
+_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+# Streamlit turns ":name:" into an emoji or icon after the escapes are read, so a colon that could
+# open one (a character follows it) gets a word joiner: invisible, and not a space.
+_SHORTCODE_COLON = re.compile(r"\\:(?=\S)")
 _WORD_JOINER = "\u2060"
-_MARKDOWN_ESCAPES[ord(":")] = "\\:" + _WORD_JOINER
 
 
 def as_text(text: object) -> str:
@@ -29,7 +29,8 @@ def as_text(text: object) -> str:
     become spaces, so a name cannot start a heading or a list.
     """
     one_line = " ".join(str(text).splitlines())
-    return one_line.translate(_MARKDOWN_ESCAPES)
+    escaped = _PUNCTUATION.sub(r"\\\1", one_line)
+    return _SHORTCODE_COLON.sub(lambda found: found.group(0) + _WORD_JOINER, escaped)
 
 
 def as_chart_text(text: object) -> str:

@@ -23,12 +23,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnnlab.classroom import limits as class_limits
+from cnnlab.classroom import uploads
 from cnnlab.classroom.limits import Limits
 from cnnlab.classroom.users import Role, User
 from cnnlab.errors import AccessError, RunError
 from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue.scheduler import Scheduler
 from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
+from cnnlab.store import names
 from cnnlab.store.artifacts import SnapshotArrays
 from cnnlab.store.diagnoses import Diagnosis
 from cnnlab.store.records import RunRecord
@@ -47,7 +49,7 @@ def not_yours(run_id: str, kind: str = "Run") -> AccessError:
     One answer for both, word for word, so that a student cannot learn whether an id (or a prefix of
     one) belongs to somebody else; it says where to find their own.
     """
-    listing = "the Runs page" if kind == "Run" else "`sweeps`"
+    listing = {"Run": "the Runs page", "Sweep": "`sweeps`"}.get(kind, "the Data page")
     return AccessError(
         f"{kind} {run_id!r} is not one you can open: it does not exist, or it is another student's. "
         f"Yours, and those your teacher shared, are on {listing}."
@@ -232,6 +234,11 @@ class RunAccess:
         `start=False` only records it queued, for a scheduler elsewhere (the server's) to start.
         """
         self._check_budget(request.spec, request.data_settings, request.training_settings)
+        if self.user.role == Role.STUDENT and not uploads.may_use(
+            self._store.home, self.user, request.data_settings.dataset
+        ):
+            # Another student's upload (or any folder of the server): refused like another's run.
+            raise not_yours(names.dataset_name(request.data_settings), "Dataset")
         self._remember_name()
         owned = request.owned_by(self.user.id)
         if not start:
