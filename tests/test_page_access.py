@@ -120,17 +120,19 @@ def refusal(run_id: str) -> str:
     return as_text(str(not_yours(run_id)))
 
 
-@pytest.mark.parametrize("page", ["runs", "train", "evaluate", "predict"])
+@pytest.mark.parametrize("page", ["train", "evaluate"])
 def test_a_missing_run_and_another_students_get_the_same_answer(classroom: Store, page: str) -> None:
     ada = _run(classroom, "student:ada", "ada's secret run")
-    missing = "z" * len(ada.id)  # No run has this id.
-    for asked in (ada.id, ada.id[:-3], missing, missing[:-3]):
-        # Whole pages, the id put aside: a student cannot tell which ids (or prefixes) exist.
-        shown = _shown_text(signed_in(page, "Bob", run_id=asked)).replace(as_text(asked), "ID")
-        if asked == ada.id:
-            expected = shown
-        assert shown == expected, asked
-        assert "ID" in shown
+    missing = "z" * len(ada.id)  # No run has this id (prefixes: tests/test_access.py).
+    app = signed_in(page, "Bob")
+    shown = []
+    for asked in (ada.id, missing):
+        app.query_params["run"] = asked
+        app.run()
+        assert not app.exception, app.exception
+        # The whole page, the id put aside: a student cannot tell which ids exist.
+        shown.append(_shown_text(app).replace(as_text(asked), "ID"))
+    assert shown[0] == shown[1] and "ID" in shown[0]
 
 
 def test_another_students_run_stays_refused_on_every_page_after_the_link(classroom: Store) -> None:
