@@ -243,7 +243,7 @@ def test_a_hostile_name_is_text_and_fetches_nothing(
     url, home, _ = classroom
     store = Store(home)
     # A school account's name is the token's, unchecked: any text at all.
-    grace = known_openid_user(home, "https://school.example", "grace", new_user_id(), HOSTILE)
+    grace = known_openid_user(home, "https://school.example", "hostile-grace", new_user_id(), HOSTILE)
     run = make_run(store, owner=grace, name=HOSTILE, status=Status.COMPLETED)
     teacher = new_page()
     requested: list[str] = []
