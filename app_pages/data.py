@@ -7,6 +7,7 @@ import streamlit as st
 
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import data as data_figures
+from cnnlab.plain_text import as_chart_text, as_text
 from cnnlab.ui.cache.data_cache import load_dataset
 from cnnlab.ui.pages.data.data_form import augmentation_form, dataset_picker, preparation_form
 from cnnlab.ui.session import state
@@ -21,14 +22,14 @@ with st.container(border=True):
     try:
         chosen = preparation_form(dataset, setup.data)
     except CnnLabError as error:
-        st.error(f"These settings do not fit together: {error}")
+        st.error(f"These settings do not fit together: {as_text(error)}")
         st.stop()
 state.set_data(chosen)
 
 try:
     split = load_dataset(chosen)
 except CnnLabError as error:
-    st.error(str(error))
+    st.error(as_text(error))  # It may name the zip's folders and files: the uploader's words.
     st.stop()
 
 shape = "×".join(str(size) for size in split.image_shape)
@@ -43,12 +44,15 @@ counts[5].metric("Test", f"{len(split.y_test):,}")
 if split.skipped is not None and split.skipped.count:
     st.warning(f"Some files were skipped.\n\n```\n{split.skipped.to_text()}\n```")
 for note in split.notes:
-    st.warning(note)
+    st.warning(as_text(note))
 
 samples_tab, balance_tab, augmentation_tab = st.tabs(["Samples", "Class balance", "Augmentation"])
 with samples_tab:
     st.plotly_chart(
-        data_figures.samples_per_class(split.x_train, split.y_train, split.class_names), key="samples"
+        data_figures.samples_per_class(
+            split.x_train, split.y_train, [as_chart_text(name) for name in split.class_names]
+        ),
+        key="samples",
     )
 with balance_tab:
     st.plotly_chart(data_figures.class_balance(split.summary), key="balance")

@@ -8,12 +8,13 @@ from cnnlab.errors import CnnLabError
 from cnnlab.trained import evaluation, exports
 from cnnlab.ui.cache import run_models
 from cnnlab.ui.pages.evaluate import evaluate_view
-from cnnlab.ui.widgets import tables
+from cnnlab.ui.widgets import run_owner, tables
 
 st.title("Evaluate")
 st.caption("Measure a trained run on held-out images: accuracy, per-class scores, confusions and mistakes.")
 
 run = run_models.choose_run("evaluate_run")
+run_owner.say_whose(run)
 left, right = st.columns(2)
 with left:
     checkpoint = run_models.choose_checkpoint(run, "evaluate_checkpoint")

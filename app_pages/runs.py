@@ -2,9 +2,10 @@
 
 import streamlit as st
 
+from cnnlab.plain_text import as_text
 from cnnlab.ui import run_links, server
 from cnnlab.ui.pages.runs import runs_view
-from cnnlab.ui.widgets import run_table, sweep_view, teacher_actions
+from cnnlab.ui.widgets import run_owner, run_table, sweep_view, teacher_actions
 
 st.title("Runs")
 run_links.refuse_hidden_run()
@@ -27,9 +28,10 @@ chosen = [by_id[run_id] for run_id in chosen_ids]
 
 if len(chosen) == 1:
     run = chosen[0]
-    st.subheader(run.name)
+    st.subheader(as_text(run.name))
+    run_owner.say_whose(run)
     if run.reason:
-        st.caption(f"{run.status}: {teacher_actions.reason_line(run)}")
+        st.caption(f"{run.status}: {as_text(teacher_actions.reason_line(run))}")
     runs_view.manage(run)
     runs_view.downloads(run)
 elif len(chosen) > 1:

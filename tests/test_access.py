@@ -41,7 +41,7 @@ SPEC = specs.ModelSpec.from_dict(
 ADA = User("ada", "Ada", Role.STUDENT)
 BOB = User("bob", "Bob", Role.STUDENT)
 TEACHER = User("lee", "Ms Lee", Role.TEACHER)
-NOT_YOURS = "is not yours: it belongs to another student"
+NOT_YOURS = "is not one you can open: it does not exist, or it is another student's"
 
 
 @pytest.fixture
@@ -157,6 +157,25 @@ def test_a_student_reads_nothing_of_another_students_run(scheduler: Scheduler) -
         assert name
     with pytest.raises(AccessError, match=NOT_YOURS):
         bob.get_run(ada_run.id[:-3])  # A prefix names the same run.
+
+
+def test_a_missing_run_and_another_students_read_the_same(scheduler: Scheduler) -> None:
+    ada_run = _run(scheduler.store, "ada", trained=True)
+    bob_run = _run(scheduler.store, "bob")
+    bob = RunAccess.of(scheduler, BOB)
+    missing = "z" * len(ada_run.id)
+    answers = set()
+    for asked in (ada_run.id, ada_run.id[:-3], missing, missing[:-3]):
+        with pytest.raises(AccessError) as refused:
+            bob.get_run(asked)
+        answers.add(str(refused.value).replace(repr(asked), "ID"))
+        with pytest.raises(AccessError) as refused:
+            bob.epoch_metrics(asked)
+        answers.add(str(refused.value).replace(repr(asked), "ID"))
+    assert len(answers) == 1, answers
+    # A prefix shared with another student's run still names Bob's own, and only his.
+    common = next(index for index, (a, b) in enumerate(zip(ada_run.id, bob_run.id, strict=True)) if a != b)
+    assert bob.get_run(bob_run.id[:common]).id == bob_run.id
 
 
 def test_a_student_changes_nothing_of_another_students_run(

@@ -54,7 +54,9 @@ def test_a_student_cannot_stop_or_read_another_students_run(
     ada = _run(store, "student:ada", "ada's")
     assert cli.main(["--as", "student:bob", command[0], ada.id, *command[1:]]) == 2
     error = capsys.readouterr().err
-    assert f"Run {ada.id} is not yours" in error and "ada's" not in error
+    assert f"Run {ada.id!r} is not one you can open" in error and "ada's" not in error
+    assert cli.main(["--as", "student:bob", command[0], "z" * len(ada.id), *command[1:]]) == 2
+    assert capsys.readouterr().err.replace("z" * len(ada.id), ada.id) == error  # Missing reads the same.
     assert store.get_run(ada.id).status == Status.QUEUED
 
 

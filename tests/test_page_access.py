@@ -17,8 +17,10 @@ from streamlit.testing.v1 import AppTest
 
 from cnnlab import specs
 from cnnlab.classroom import joining
+from cnnlab.classroom.access import not_yours
 from cnnlab.classroom.settings import load_settings
 from cnnlab.classroom.users import Role
+from cnnlab.plain_text import as_text
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
@@ -37,7 +39,7 @@ SPEC = specs.ModelSpec.from_dict(
     }
 )
 PIN = "2468"
-NOT_YOURS = "is not yours: it belongs to another student"
+NOT_YOURS = "is not one you can open: it does not exist, or it is another student"
 
 
 @pytest.fixture
@@ -123,9 +125,28 @@ def test_a_hand_made_link_to_another_students_run_says_not_yours(classroom: Stor
     ada = _run(classroom, "student:ada", "ada's secret run")
     app = signed_in(page, "Bob", run_id=ada.id)
     shown = _shown_text(app)
-    assert f"Run {ada.id} {NOT_YOURS}" in shown
-    assert "does not exist" not in shown
+    assert refusal(ada.id) in shown
     assert "ada's secret run" not in shown
+
+
+def refusal(run_id: str) -> str:
+    """The refusal of run `run_id` as a page shows it (escaped, like every id typed into a link)."""
+    return as_text(str(not_yours(run_id)))
+
+
+@pytest.mark.parametrize("page", ["train", "evaluate"])
+def test_a_missing_run_and_another_students_get_the_same_answer(classroom: Store, page: str) -> None:
+    ada = _run(classroom, "student:ada", "ada's secret run")
+    missing = "z" * len(ada.id)  # No run has this id (prefixes: tests/test_access.py).
+    app = signed_in(page, "Bob")
+    shown = []
+    for asked in (ada.id, missing):
+        app.query_params["run"] = asked
+        app.run()
+        assert not app.exception, app.exception
+        # The whole page, the id put aside: a student cannot tell which ids exist.
+        shown.append(_shown_text(app).replace(as_text(asked), "ID"))
+    assert shown[0] == shown[1] and "ID" in shown[0]
 
 
 def test_another_students_run_stays_refused_on_every_page_after_the_link(classroom: Store) -> None:
@@ -140,7 +161,7 @@ def test_another_students_run_stays_refused_on_every_page_after_the_link(classro
         shown = _shown_text(app)
         assert "ada's secret run" not in shown  # Not in the sidebar card either.
         if page != "model":
-            assert f"Run {ada.id} {NOT_YOURS}" in shown
+            assert refusal(ada.id) in shown
 
 
 def test_the_owner_opens_her_run_from_the_same_link(classroom: Store) -> None:
@@ -184,7 +205,10 @@ def test_a_student_is_told_the_teacher_paused_or_stopped_her_run(classroom: Stor
     runs = signed_in("runs", "Ada")
     runs.multiselect(key="chosen_runs").set_value([stopped.id]).run()
     shown = _shown_text(runs)
-    assert "stopped: Stopped by your teacher after epoch 1." in shown and "by the user" not in shown
+    assert (
+        f"stopped: {as_text('Stopped by your teacher after epoch 1.')}" in shown
+        and "by the user" not in shown
+    )
 
 
 def test_shared_runs_are_marked_in_a_students_runs_table(classroom: Store) -> None:

@@ -8,6 +8,7 @@ import json
 from streamlit.testing.v1 import AppTest
 
 from cnnlab.model import catalogue, presets
+from cnnlab.plain_text import as_text
 from cnnlab.specs import LayerSpec
 from cnnlab.ui.pages.model import layer_placement
 from cnnlab.ui.session import state
@@ -33,7 +34,7 @@ def test_an_import_says_its_result_under_its_button_and_the_model_takes_its_own_
     assert not app.exception
     json_tab = app.tabs[1]
     warnings = [element.value for element in json_tab.warning]
-    assert len(warnings) == 1 and "Layer 2 was left out" in warnings[0] and "'Lambda'" in warnings[0]
+    assert len(warnings) == 1 and "Layer 2 was left out" in warnings[0] and as_text("'Lambda'") in warnings[0]
     assert warnings[0].startswith("Imported `my *own* net`: 6 layers.")  # Its name as text, in a code span.
     assert not [button for button in app.button if button.key == "dismiss_setup_notes"]  # Not at the top.
     assert url_setup(app).model.name == "my *own* net"

@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from cnnlab import specs
 from cnnlab.model import presets
+from cnnlab.plain_text import as_text
 from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue.scheduler import Scheduler
 from cnnlab.runs.worker import training
@@ -75,14 +76,14 @@ def test_uploads_are_predicted_and_explained(home: Path, trained_home: tuple[Pat
     assert table["confidence"].dropna().between(0, 1).all()
     # No confidence bar where the image looks unlike a digit (an enlarged 8x8 crop may).
     assert (table["confidence"].isna() == (table["check"] == "unlike a digit")).all()
-    assert app.subheader[0].value.startswith("zero.png: ")
+    assert app.subheader[0].value.startswith(as_text("zero.png") + ": ")
     # Steps, top-k, Grad-CAM with saliency, feature maps.
     assert len(app.get("plotly_chart")) >= 4
     layers = app.selectbox(key="predict_map_layer").options
     assert any("conv2d_1" in layer for layer in layers)
     app.selectbox(key="predict_chosen").set_value(1).run()
     no_problems(app)
-    assert app.subheader[0].value.startswith("one.png: ")
+    assert app.subheader[0].value.startswith(as_text("one.png") + ": ")
 
 
 def test_every_bad_image_gets_its_message(home: Path, trained_home: tuple[Path, str]) -> None:
@@ -98,9 +99,17 @@ def test_every_bad_image_gets_its_message(home: Path, trained_home: tuple[Path, 
     app.run()
     assert not app.exception, app.exception
     messages = [element.value for element in app.error]
-    assert any(message.startswith("notes.txt: The file is not a supported image") for message in messages)
-    assert any(message.startswith("broken.png: The PNG data is corrupt") for message in messages)
-    assert any(message.startswith("empty.png: The file is empty") for message in messages)
+    assert any(
+        message.startswith(as_text("notes.txt") + ": " + as_text("The file is not a supported image"))
+        for message in messages
+    )
+    assert any(
+        message.startswith(as_text("broken.png") + ": " + as_text("The PNG data is corrupt"))
+        for message in messages
+    )
+    assert any(
+        message.startswith(as_text("empty.png") + ": " + as_text("The file is empty")) for message in messages
+    )
     assert list(predictions(app)["image"]) == ["good.png"]
 
 
@@ -284,9 +293,9 @@ def test_a_non_digit_is_said_to_be_unlike_a_digit_before_its_guess(
     assert table["prediction"][0].startswith("guess: ")
     assert table["check"][1] != "unlike a digit" and table["confidence"][1] > 0
     guess = table["prediction"][0].removeprefix("guess: ")
-    assert app.subheader[0].value == (
-        f"noise.png: This does not look like a digit; the model's guess would be {guess}"
-    )
+    assert app.subheader[0].value == as_text("noise.png") + ": " + as_text(
+        f"This does not look like a digit; the model's guess would be {guess}"
+    )  # File and class names are the user's: shown as text.
     [warning] = [element.value for element in app.warning]
     assert warning.startswith("This does not look like a digit; the model only knows 0-9. Why: ")
     assert "not a certainty" in warning
@@ -296,7 +305,10 @@ def test_a_non_digit_is_said_to_be_unlike_a_digit_before_its_guess(
     assert "How this was decided" in labels and "The model's scores (not a certainty here)" in labels
     app.selectbox(key="predict_chosen").set_value(1).run()
     no_problems(app)
-    assert app.subheader[0].value.startswith("zero.png: ") and "does not look" not in app.subheader[0].value
+    assert (
+        app.subheader[0].value.startswith(as_text("zero.png") + ": ")
+        and "does not look" not in app.subheader[0].value
+    )
     assert not [element for element in app.warning if "does not look like" in element.value]
     assert "The model's scores (not a certainty here)" not in [expander.label for expander in app.expander]
 
@@ -306,16 +318,16 @@ def test_the_newest_image_is_the_one_explained(home: Path, trained_home: tuple[P
     newer image comes."""
     app = predict_page(trained_home[1])
     app.file_uploader(key="predict_uploads").set_value(("zero.png", digit_png(0), "image/png")).run()
-    assert app.subheader[0].value.startswith("zero.png: ")
+    assert app.subheader[0].value.startswith(as_text("zero.png") + ": ")
     app.file_uploader(key="predict_uploads").set_value(
         [("zero.png", digit_png(0), "image/png"), ("seven.png", digit_png(7), "image/png")]
     ).run()
     no_problems(app)
-    assert app.subheader[0].value.startswith("seven.png: ")
+    assert app.subheader[0].value.startswith(as_text("seven.png") + ": ")
     app.selectbox(key="predict_chosen").set_value(0).run()
-    assert app.subheader[0].value.startswith("zero.png: ")
+    assert app.subheader[0].value.startswith(as_text("zero.png") + ": ")
     app.slider(key="predict_top_k").set_value(2).run()
-    assert app.subheader[0].value.startswith("zero.png: ")  # The pick stays.
+    assert app.subheader[0].value.startswith(as_text("zero.png") + ": ")  # The pick stays.
     app.file_uploader(key="predict_uploads").set_value(
         [
             ("zero.png", digit_png(0), "image/png"),
@@ -323,7 +335,7 @@ def test_the_newest_image_is_the_one_explained(home: Path, trained_home: tuple[P
             ("three.png", digit_png(3), "image/png"),
         ]
     ).run()
-    assert app.subheader[0].value.startswith("three.png: ")
+    assert app.subheader[0].value.startswith(as_text("three.png") + ": ")
 
 
 def test_changing_the_model_source_clears_the_images_and_answers(

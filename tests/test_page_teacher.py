@@ -5,6 +5,7 @@ Users sign in through the join form, as people do (no stand-in for the identity)
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,11 @@ from made_runs import make_run
 from streamlit.testing.v1 import AppTest
 
 from cnnlab import share
-from cnnlab.classroom import exercises
+from cnnlab.classroom import exercises, joining
+from cnnlab.classroom.settings import load_settings
+from cnnlab.classroom.users import Role
 from cnnlab.model import presets
+from cnnlab.plain_text import as_text
 from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
@@ -22,6 +26,7 @@ from tests.app_pages import APP, column_formats, no_problems, open_page
 from tests.e2e.classroom_servers import CLASS_CODE, TEACHER_PASSWORD, classroom_toml
 
 CONSOLE_TITLE = "Teacher's console"
+PIN = "1357"
 
 
 @pytest.fixture
@@ -38,12 +43,18 @@ def joined(role: str, name: str, page: str | None = None) -> AppTest:
     app.text_input(key="sign_in_name").input(name)
     word_key = "sign_in_class_code" if role == "Student" else "sign_in_teacher_password"
     app.text_input(key=word_key).input(CLASS_CODE if role == "Student" else TEACHER_PASSWORD)
-    app.text_input(key="sign_in_pin").input("1357")
+    app.text_input(key="sign_in_pin").input(PIN)
     app.button(key="sign_in_join").click().run()
     if page is not None:
         app.switch_page(f"app_pages/{page}.py").run()
     no_problems(app)
     return app
+
+
+def student(store: Store, name: str) -> str:
+    """The id of a student who joined as `name` with the PIN `joined` types (as their first join makes it)."""
+    settings = load_settings(store.home)
+    return joining.join(store.people, settings, Role.STUDENT, name, CLASS_CODE, PIN, time.time()).id
 
 
 def titles(app: AppTest) -> list[str]:
@@ -75,20 +86,28 @@ def add_run(store: Store, owner: str, name: str) -> str:
 
 def test_the_teacher_sees_every_students_runs_and_shares_one(classroom_home: Path) -> None:
     store = Store(classroom_home)
-    ada = add_run(store, "student:ada", "ada's net")
-    bo = add_run(store, "student:bo", "bo's net")
+    ada = add_run(store, student(store, "Ada Lovelace"), "ada's net")
+    bo = add_run(store, "student:bo", "bo's net")  # A version-1 owner with no user row.
     store.set_results(ada, {"test_accuracy": 0.91})
     app = joined("Teacher", "Tess", page="teacher")
     assert titles(app) == [CONSOLE_TITLE]
     table = app.dataframe[0].value
-    assert sorted(table["owner"]) == ["ada", "bo"] and sorted(table["run"]) == ["ada's net", "bo's net"]
+    # Display names where known (Bo has no user: his id's name part), and each row's live view.
+    assert sorted(table["owner"]) == ["Ada Lovelace", "bo"] and sorted(table["run"]) == [
+        "ada's net",
+        "bo's net",
+    ]
+    assert sorted(table["live view"]) == sorted(f"/train?run={run_id}" for run_id in (ada, bo))
     board = app.dataframe[1].value
-    assert list(board["owner"]) == ["ada"] and list(board["test accuracy"]) == [0.91]
+    assert list(board["owner"]) == ["Ada Lovelace"] and list(board["test accuracy"]) == [0.91]
+    assert list(board["live view"]) == [f"/train?run={ada}"]
     # Accuracies are written as percentages and counts with thousands separators, in both tables.
     assert column_formats(app.dataframe[0])["validation accuracy"] == "percent"
     assert column_formats(app.dataframe[1]) == {"test accuracy": "percent", "parameters": "localized"}
 
+    assert app.selectbox(key="teacher_run").value is None  # Nothing is acted on until a run is chosen.
     app.selectbox(key="teacher_run").set_value(bo).run()
+    assert any(f"/train?run={bo}" in markdown.value for markdown in app.markdown)  # Its live view.
     assert app.button(key="teacher_stop").disabled  # An ended run has nothing to stop.
     app.button(key="teacher_share").click().run()
     no_problems(app)
@@ -96,6 +115,23 @@ def test_the_teacher_sees_every_students_runs_and_shares_one(classroom_home: Pat
     assert app.button(key="teacher_share").label == "Stop sharing"
     app.button(key="teacher_share").click().run()
     assert not store.get_run(bo).shared
+
+
+def test_presentation_mode_shows_the_consoles_tables_in_large_type(classroom_home: Path) -> None:
+    store = Store(classroom_home)
+    ada = add_run(store, "student:ada", "ada's net")
+    store.set_results(ada, {"test_accuracy": 0.91})
+    app = joined("Teacher", "Tess", page="teacher")
+    app.sidebar.toggle(key=presentation.TOGGLE_KEY).set_value(True).run()
+    no_problems(app)
+    # Canvas grids ignore the page's large type: the class table, the leaderboard and the class's people
+    # become HTML tables.
+    assert not app.dataframe and len(app.table) == 3
+    assert list(app.table[0].value["run"]) == [as_text("ada's net")] and list(app.table[1].value["rank"]) == [
+        1
+    ]
+    assert as_text("Tess") in list(app.table[2].value["name"])
+    assert any('[data-testid="stTable"] td' in markdown.value for markdown in app.markdown)
 
 
 def test_the_teacher_makes_an_exercise_link_a_student_opens(classroom_home: Path) -> None:
@@ -225,3 +261,22 @@ def test_a_present_link_opens_in_presentation_mode(cnnlab_home: Path) -> None:
     no_problems(app)
     assert app.sidebar.toggle(key=presentation.TOGGLE_KEY).value
     assert any("display: none" in markdown.value for markdown in app.markdown)
+
+
+def captions(app: AppTest) -> list[str]:
+    return [caption.value for caption in app.caption]
+
+
+def test_a_teachers_runs_page_names_each_runs_owner_and_a_run_page_says_whose(classroom_home: Path) -> None:
+    store = Store(classroom_home)
+    ada = add_run(store, student(store, "Ada Lovelace"), "ada's net")
+    teacher = joined("Teacher", "Tess", page="runs")
+    assert list(teacher.dataframe[0].value["owner"]) == ["Ada Lovelace"]
+    teacher.multiselect(key="chosen_runs").select(ada).run()
+    no_problems(teacher)
+    assert ":material/person: Ada Lovelace\\'s run." in captions(teacher)
+
+    ada_app = joined("Student", "Ada Lovelace", page="runs")
+    assert "owner" not in ada_app.dataframe[0].value.columns  # A student's table holds only their own runs.
+    ada_app.multiselect(key="chosen_runs").select(ada).run()
+    assert ":material/person: Your run." in captions(ada_app)

@@ -13,6 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnnlab.model import presets
+from cnnlab.plain_text import as_text
 from cnnlab.run_request import RunRequest
 from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.store.run_store import Store
@@ -56,7 +57,9 @@ def trained(trained_home: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> 
 def test_an_unknown_run_is_named_and_the_link_kept_until_a_pick(page: str, key: str, trained: str) -> None:
     app = open_page(page, MISSING, TIMEOUT).run()
     assert not app.exception, app.exception
-    assert any(f"Run {MISSING!r} does not exist (deleted?)" in text for text in warnings(app)), warnings(app)
+    assert any(as_text(f"Run {MISSING!r} does not exist (deleted?)") in text for text in warnings(app)), (
+        warnings(app)
+    )
     assert url_run(app) == MISSING  # Not rewritten to another run.
     assert not app.metric and not app.get("plotly_chart")  # No other run is shown in its place.
     assert not [box for box in app.selectbox if box.key == key]
@@ -91,7 +94,7 @@ def test_a_run_without_a_model_yet_says_so(
 def test_a_link_to_a_deleted_run_is_named_even_with_no_run_left(cnnlab_home: Path) -> None:
     app = open_page("evaluate", MISSING, TIMEOUT).run()
     assert not app.exception
-    assert any("does not exist (deleted?)" in text for text in warnings(app))
+    assert any(as_text("does not exist (deleted?)") in text for text in warnings(app))
     assert url_run(app) == MISSING
 
 
@@ -100,7 +103,7 @@ def test_train_names_an_unknown_run_and_follows_the_one_picked(home_store: Store
     home_store.set_status(kept, Status.STOPPED, reason="Stopped before it started.")
     app = open_page("train", MISSING, TIMEOUT).run()
     assert not app.exception, app.exception
-    assert any(f"Run {MISSING!r} does not exist (deleted?)" in text for text in warnings(app))
+    assert any(as_text(f"Run {MISSING!r} does not exist (deleted?)") in text for text in warnings(app))
     assert url_run(app) == MISSING
     assert not [header for header in app.subheader if "kept run" in header.value]
     picker = app.selectbox(key="train_run_instead")

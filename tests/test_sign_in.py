@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from cnnlab.plain_text import as_text
 from cnnlab.store.run_store import Store
 from tests.app_pages import no_problems, open_page
 
@@ -50,7 +51,7 @@ def test_a_student_joins_and_signs_out(cnnlab_home: Path, monkeypatch: pytest.Mo
 
     _join(app, "Ada Lovelace", "wrong-code")
     assert [error.value for error in app.error] == [
-        "That class code is not right. Check it with your teacher and type it again."
+        as_text("That class code is not right. Check it with your teacher and type it again.")
     ]
     assert "Signed in as" not in _sidebar_text(app)
 
@@ -73,9 +74,11 @@ def test_a_second_alan_cannot_join_as_alan(cnnlab_home: Path, monkeypatch: pytes
     (cnnlab_home / "classroom.toml").write_text(CLASSROOM)
     _join(open_page("learn").run(), "Alan", "conv-class-7", pin="1234")
     impostor = _join(open_page("learn").run(), "ＡＬＡＮ", "conv-class-7", pin="9999")
-    assert [error.value for error in impostor.error] == [
-        "The name 'Alan' is already taken in this class. If it is yours, type the PIN you chose when you first "
-        "joined; otherwise choose another name. Forgot your PIN? Your teacher can clear it."
+    assert [error.value for error in impostor.error] == [  # Shown as text: it quotes a typed name.
+        as_text(
+            "The name 'Alan' is already taken in this class. If it is yours, type the PIN you chose when you "
+            "first joined; otherwise choose another name. Forgot your PIN? Your teacher can clear it."
+        )
     ]
     assert "Signed in as" not in _sidebar_text(impostor)
 
@@ -85,8 +88,9 @@ def test_a_teacher_joins_with_the_password(cnnlab_home: Path, monkeypatch: pytes
     (cnnlab_home / "classroom.toml").write_text(CLASSROOM)
     app = _join(open_page("learn").run(), "Ms. O'Hara_T", "pool-and-stride", role="Teacher")
     no_problems(app)
-    # Markdown characters in a name are escaped, so it shows as typed.
-    assert "Signed in as **Ms\\. O'Hara\\_T** · teacher" in _sidebar_text(app)
+    # Markdown characters in a name are escaped (`as_text`), so it shows as typed.
+    name = as_text("Ms. O'Hara_T")
+    assert f"Signed in as **{name}** · teacher" in _sidebar_text(app)
 
 
 def test_a_bad_classroom_file_stops_every_page(cnnlab_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cnnlab.plain_text import as_text
 from cnnlab.runs.queue import sweeps
 from cnnlab.runs.queue.sweep_plan import axis, plan
 from cnnlab.specs import DataSettings, TrainingSettings
@@ -55,7 +56,7 @@ def test_the_runs_page_shows_the_sweep_and_makes_the_best_run_s_settings_the_dra
     assert list(table["learning_rate"]) == [0.001, 0.01, 0.03]
     assert column_formats(frame)[sweeps.ACCURACY_COLUMN] == "percent"  # As the runs table writes it.
     assert list(table["best"]) == ["", "★", ""]
-    assert any(f"Best run: {queued[1].name}" in text.value for text in app.markdown)
+    assert any(f"Best run: {as_text(queued[1].name)}" in text.value for text in app.markdown)
     app.button(key="sweep_draft").click().run()
     setup = app.session_state[state.SETUP_KEY]
     assert (setup.training.learning_rate, setup.training.epochs, setup.data.subset) == (0.01, 2, 300)

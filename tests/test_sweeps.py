@@ -210,7 +210,7 @@ def test_cli_sweeps_act_as_the_user_named_with_as(
     capsys.readouterr()
 
     assert cli.main(["--as", "student:bo", "sweep-stop", sweep.id]) == 2
-    assert f"Sweep {sweep.id} is not yours" in capsys.readouterr().err
+    assert f"Sweep {sweep.id!r} is not one you can open" in capsys.readouterr().err
     assert all(run.status == Status.QUEUED for run in store.list_runs())
     assert cli.main(["--as", "student:bo", "sweeps"]) == 0
     assert sweep.id not in capsys.readouterr().out

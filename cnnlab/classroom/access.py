@@ -16,19 +16,21 @@ unshared run is never read: a request for it raises `AccessError` before anythin
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cnnlab.classroom import exercises
+from cnnlab.classroom import exercises, uploads
 from cnnlab.classroom import limits as class_limits
 from cnnlab.classroom.limits import Limits
 from cnnlab.classroom.users import Role, User
-from cnnlab.errors import AccessError
+from cnnlab.errors import AccessError, RunError
 from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue.scheduler import Scheduler
 from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
+from cnnlab.store import names
 from cnnlab.store.artifacts import SnapshotArrays
 from cnnlab.store.diagnoses import Diagnosis
 from cnnlab.store.records import RunRecord
@@ -43,10 +45,16 @@ __all__ = ["TEACHER", "RunAccess", "not_yours"]
 TEACHER = "teacher"  # who asked for a stop, pause or resume of a student's run, as the store records it
 
 
-def not_yours(run_id: str) -> AccessError:
-    """The refusal of another student's run: it says whose it is not, and where to go instead."""
+def not_yours(run_id: str, kind: str = "Run") -> AccessError:
+    """A student's refusal of a run (or sweep) id that is another student's or that does not exist.
+
+    One answer for both, word for word, so that a student cannot learn whether an id (or a prefix of
+    one) belongs to somebody else; it says where to find their own.
+    """
+    listing = {"Run": "the Runs page", "Sweep": "`sweeps`"}.get(kind, "the Data page")
     return AccessError(
-        f"Run {run_id} is not yours: it belongs to another student. Open one of your runs from the Runs page."
+        f"{kind} {run_id!r} is not one you can open: it does not exist, or it is another student's. "
+        f"Yours, and those your teacher shared, are on {listing}."
     )
 
 
@@ -123,12 +131,26 @@ class RunAccess:
         """The data folder the runs live in."""
         return self._store.home
 
+    def user_names(self) -> dict[str, str]:
+        """Every user's display name by user id (names are not private in a class: the console shows them)."""
+        return self._store.people.display_names()
+
     def get_run(self, run_id: str) -> RunRecord:
-        """The run with id `run_id` (or a unique prefix); RunError if there is none, AccessError if not yours."""
-        run = self._store.get_run(run_id)
-        if not self.may_read(run):
-            raise not_yours(run_id)
-        return run
+        """The run with id `run_id` (or a unique prefix); RunError if there is none.
+
+        A student gets the same AccessError (`not_yours`) for a run that is not theirs as for one that
+        does not exist; a prefix names one of the runs they may read, whatever other runs share it.
+        """
+        if self.user.sees_everything:
+            return self._store.get_run(run_id)
+        with contextlib.suppress(RunError):
+            run = self._store.get_run(run_id)
+            if self.may_read(run):
+                return run
+        readable = [run for run in self.list_runs() if run.id.startswith(run_id)]
+        if len(readable) == 1 and run_id:
+            return readable[0]
+        raise not_yours(run_id)
 
     def list_runs(
         self, *, status: str | Iterable[str] | None = None, owner: str | None = None, limit: int | None = None
@@ -214,6 +236,11 @@ class RunAccess:
         `start=False` only records it queued, for a scheduler elsewhere (the server's) to start.
         """
         self._check_budget(request.spec, request.data_settings, request.training_settings)
+        if self.user.role == Role.STUDENT and not uploads.may_use(
+            self._store.home, self.user, request.data_settings.dataset
+        ):
+            # Another student's upload (or any folder of the server): refused like another's run.
+            raise not_yours(names.dataset_name(request.data_settings), "Dataset")
         owned = request.owned_by(self.user.id)
         if not start:
             return self._store.create_run(owned)

@@ -32,6 +32,7 @@ from cnnlab.data import datasets, folders, splits
 from cnnlab.errors import BudgetError, CnnLabError
 from cnnlab.model import presets, shapes
 from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
+from cnnlab.store import names
 
 DEFAULT_MAX_QUEUED_PER_STUDENT = 3
 
@@ -184,7 +185,7 @@ def check_run_size(
         images = training_images(data_settings)
         if images is not None and images > limits.max_training_images:
             raise _refuse(
-                f"The number of training images (about, from '{data_settings.dataset}' "
+                f"The number of training images (about, from '{names.dataset_name(data_settings)}' "
                 f"after the subset and the validation and test shares)",
                 images,
                 limits.max_training_images,

@@ -202,17 +202,21 @@ def _follow(book: sweeps.Sweeps, sweep_id: str, runner: Scheduler) -> None:
 
 def _own_sweep(arguments: argparse.Namespace, book: sweeps.Sweeps, sweep_id: str) -> sweeps.SweepRecord:
     """The sweep `sweep_id` if the acting user may see it (their own, or any for a teacher); AccessError if not."""
-    from cnnlab.errors import AccessError
+    from cnnlab.classroom.access import not_yours
+    from cnnlab.errors import SweepError
 
     user = cli_access.parse_user(
         getattr(arguments, cli_access.DESTINATION, None),
         getattr(arguments, cli_access.ROLE_DESTINATION, None),
     )
-    sweep = book.get(sweep_id)
-    if not user.sees_everything and sweep.owner != user.id:
-        raise AccessError(
-            f"Sweep {sweep.id} is not yours: it belongs to another student. `sweeps` lists yours."
-        )
+    if user.sees_everything:
+        return book.get(sweep_id)
+    try:
+        sweep = book.get(sweep_id)
+    except SweepError as error:
+        raise not_yours(sweep_id, "Sweep") from error  # Missing and not yours read the same.
+    if sweep.owner != user.id:
+        raise not_yours(sweep_id, "Sweep")
     return sweep
 
 

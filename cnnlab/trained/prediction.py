@@ -120,11 +120,11 @@ def run_info(run: RunRecord) -> DatasetInfo:
         base = DatasetInfo(
             name=folder,
             title=f"Your images: {folder}",
-            description=f"The user's images from {settings.dataset}.",
+            description=f"The user's images from {folder}.",  # The name only: no server path on a page.
             image_shape=spec.input_shape,
             class_names=(),
             size=0,
-            source=settings.dataset,
+            source=folder,
             licence="Your own images",
             available=True,
             unavailable_reason=None,

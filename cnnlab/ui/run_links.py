@@ -14,6 +14,7 @@ from typing import NoReturn
 import streamlit as st
 
 from cnnlab.errors import AccessError, RunError
+from cnnlab.plain_text import as_text
 from cnnlab.store.records import RunRecord
 from cnnlab.ui import server
 from cnnlab.ui.session import state
@@ -43,7 +44,7 @@ def refuse_hidden_run() -> None:
     try:
         server.store().get_run(run_id)
     except AccessError as error:
-        st.warning(str(error), icon=":material/lock:")
+        st.warning(as_text(error), icon=":material/lock:")
     except RunError:
         pass  # A missing run: the pages that open one say so.
 
@@ -59,7 +60,7 @@ def pick_instead(
 
     The URL keeps `run_id` until the user picks a run, so a mistyped link can still be corrected.
     """
-    st.warning(message or missing_run_message(run_id), icon=":material/link_off:")
+    st.warning(as_text(message or missing_run_message(run_id)), icon=":material/link_off:")
     if not choices:
         st.info("No other run can be opened here yet. Train one first: it takes seconds on the digits.")
         st.page_link("app_pages/train.py", label="Go to the Train page", icon=":material/monitoring:")

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING
 import pytest
 from waiting import wait_until
 
-from cnnlab import specs
+from cnnlab import share, specs
+from cnnlab.classroom import uploads
+from cnnlab.classroom.users import Role, User
 from cnnlab.model import presets
 from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue.scheduler import Scheduler
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-NOT_YOURS = "is not yours: it belongs to another student"
+NOT_YOURS = "is not one you can open: it does not exist, or it is another student's"
 NAMES = {"holds the slot", "ada first", "ada second", "bob only"}
 
 
@@ -155,7 +157,7 @@ def _queue_and_look(
     assert _runs_table_names(bob) == {"bob only"}
 
     _open(bob, f"{url}/train?run={ada_first.id}")
-    bob.get_by_text(f"Run {ada_first.id} {NOT_YOURS}").wait_for()
+    bob.get_by_text(f"Run '{ada_first.id}' {NOT_YOURS}").wait_for()
     assert "ada first" not in bob.get_by_test_id("stMain").inner_text()
     screenshot(bob, "owned_runs_not_yours")
 
@@ -186,3 +188,27 @@ def _claimed_at(store: Store, run_id: str) -> float:
     """When the run left the queue: the time of its "queued -> starting" event."""
     events = store.events(run_id)
     return float(events[events["message"] == "queued -> starting"]["time"].iloc[0])
+
+
+def test_another_students_upload_cannot_be_opened_by_link(
+    classroom: tuple[str, Path, str], browser: Browser
+) -> None:
+    """Bob opens a ?setup= link naming Ada's uploaded zip: refused like another's run, the digits kept,
+    and no folder of the server on the page."""
+    url, home, provider = classroom
+    ada_zip = uploads.folder_of(home, User(ADA, "Ada", Role.STUDENT)) / "pets-0123.zip"
+    preset = presets.get("digits_default")
+    setup = share.Setup(specs.DataSettings(dataset=str(ada_zip)), preset.spec, specs.TrainingSettings())
+    context = browser.new_context(viewport={"width": 1400, "height": 1400})
+    try:
+        bob = context.new_page()
+        bob.set_default_timeout(30_000)
+        sign_in_oidc(bob, provider, "bob@school.example", name="Bob", url=url)
+        _open(bob, f"{url}/data?setup={share.encode(setup)}")
+        bob.get_by_text("'pets-0123.zip', which is not one you can open here").wait_for()
+        main = bob.get_by_test_id("stMain").inner_text()
+        assert str(home) not in main and "uploads" not in main
+        assert bob.get_by_test_id("stMetricValue").first.inner_text() == "1,797"  # The digits instead.
+        screenshot(bob, "upload_link_refused")
+    finally:
+        context.close()

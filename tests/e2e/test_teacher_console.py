@@ -9,16 +9,21 @@ runs without a reload, and the teacher stops Ada's, which ends `stopped`. Real s
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from made_runs import make_run
 
+from cnnlab.classroom.joining import new_user_id
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from tests.e2e.classroom_servers import (
     classroom_toml,
+    known_openid_user,
     oidc_provider,  # noqa: F401  (a fixture of this module)
     oidc_secrets,
     running_app,
@@ -147,3 +152,118 @@ def test_the_console_shows_the_class_live_and_stops_a_run(
     assert teacher.evaluate("() => window.notReloaded === true"), "the console was reloaded"
     assert store.get_run(runs["Bo"].id).status in {Status(status) for status in LIVE}
     screenshot(teacher, "teacher_console_stopped")
+
+
+def wait_for_status(page: Page, owner: str, status: str) -> None:
+    """Wait until the console's table shows `owner`'s row with `status`, and the rerun it causes has ended."""
+    page.wait_for_function(
+        f"""() => ({ROWS_SCRIPT})().some(row => row[0] === {owner!r} && row[2] === {status!r})""",
+        timeout=30_000,
+    )
+    wait_for_app(page)
+
+
+def test_the_consoles_actions_hit_the_chosen_run_after_its_status_changed(
+    classroom: tuple[str, Path, str], new_page: Callable[[], Page]
+) -> None:
+    """The issue's lesson: the teacher chooses Alan's run, it is paused, Share shares Alan's (not the
+    first run's); it runs again, Stop stops Alan's. Recorded runs, heartbeating as this test's process."""
+    url, home, _ = classroom
+    store = Store(home)
+    # A process named like a worker, alive for the test, stands for the three runs' workers.
+    stand_in = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(300)", "cnnlab-stand-in-worker"]
+    )
+    try:
+        console_actions(url, store, new_page(), stand_in.pid)
+    finally:
+        stand_in.kill()
+        stand_in.wait()
+
+
+def console_actions(url: str, store: Store, teacher: Page, worker_pid: int) -> None:
+    runs = {}
+    # Alan's is the oldest run: a picker that lost its choice would fall to a newer one.
+    for name, status in (("Alan", Status.RUNNING), ("Grace", Status.PAUSED), ("Ada", Status.RUNNING)):
+        owner = known_openid_user(store.home, "https://school.example", name.lower(), new_user_id(), name)
+        runs[name] = make_run(store, owner=owner, name=f"{name.lower()} net", status=status).id
+        store.heartbeat(runs[name], worker_pid)  # A live worker, as far as the server can tell.
+    sign_in_with_code(teacher, url, "Tess", role="teacher")
+    go_to(teacher, "Teacher")
+    teacher.get_by_label("Run", exact=True).click()
+    teacher.get_by_role("option", name=re.compile(f"^Alan · alan net · {runs['Alan']}")).click()
+    wait_for_app(teacher)
+    # The run's live view is a link away, in the table and under the picker.
+    assert teacher.locator(f'a[href="{url}/train?run={runs["Alan"]}"]').count() == 1
+
+    store.set_status(runs["Alan"], Status.PAUSED)  # Between choosing and clicking, Alan's run is paused.
+    wait_for_status(teacher, "Alan", "paused")
+    teacher.get_by_role("button", name="Share with the class").click()
+    wait_for_app(teacher)
+    wait_until(lambda: store.get_run(runs["Alan"]).shared, "Alan's run to be shared", 30)
+    assert not store.get_run(runs["Ada"]).shared and not store.get_run(runs["Grace"]).shared
+
+    store.set_status(runs["Alan"], Status.RUNNING)  # ... and carries on before the teacher clicks Stop.
+    wait_for_status(teacher, "Alan", "running")
+    screenshot(teacher, "teacher_console_chosen_run")
+    teacher.get_by_role("button", name="Stop", exact=True).click()
+    wait_for_app(teacher)
+    wait_until(lambda: store.pending_control(runs["Alan"]) == "stop", "Alan's run to be asked to stop", 30)
+    assert store.pending_control(runs["Ada"]) is None and store.pending_control(runs["Grace"]) is None
+    for run_id in runs.values():  # Leave no live run behind for the module's other test.
+        store.set_status(run_id, Status.STOPPED)
+
+
+HOSTILE = "**bold** [link](http://x) ![img](http://127.0.0.1:9/x.png) <b>html</b> $math$ :emoji:"
+IMAGE_HOST = "127.0.0.1:9"
+
+
+def shown_as(text: str) -> str:
+    """`text` as a page shows it after `as_text`: a word joiner after each colon that could open a shortcode."""
+    return re.sub(r":(?=\S)", ":\u2060", text)
+
+
+def no_markup_from(page: Page) -> None:
+    """The page shows the hostile name as text: no bold, link, image or HTML made of it."""
+    made = page.evaluate(
+        """() => [...document.querySelectorAll('strong, b, a, img, .katex')]
+            .filter(element => ['bold', 'html', 'link', 'math'].includes(element.textContent.trim())
+                || (element.src || '').includes('127.0.0.1:9') || (element.href || '').startsWith('http://x'))
+            .map(element => element.outerHTML)"""
+    )
+    assert not made, made
+
+
+def test_a_hostile_name_is_text_and_fetches_nothing(
+    classroom: tuple[str, Path, str], new_page: Callable[[], Page]
+) -> None:
+    """A student's display name and run name hold markdown and an image link; the teacher's console
+    (and its presentation mode), the Runs page and the run's live view show them as text, and the
+    teacher's browser never asks for the image."""
+    url, home, _ = classroom
+    store = Store(home)
+    # A school account's name is the token's, unchecked: any text at all.
+    grace = known_openid_user(home, "https://school.example", "hostile-grace", new_user_id(), HOSTILE)
+    run = make_run(store, owner=grace, name=HOSTILE, status=Status.COMPLETED)
+    teacher = new_page()
+    requested: list[str] = []
+    teacher.on("request", lambda request: requested.append(request.url))
+    sign_in_with_code(teacher, url, "Tess", role="teacher")
+    go_to(teacher, "Teacher")
+    teacher.get_by_label("Run", exact=True).click()
+    teacher.get_by_role("option", name=re.compile(re.escape(run.id))).click()
+    wait_for_app(teacher)
+    screenshot(teacher, "hostile_name_console")
+    teacher.get_by_text(shown_as(f"{HOSTILE}'s run"), exact=False).wait_for()
+    no_markup_from(teacher)
+    screenshot(teacher, "hostile_name_console")
+    teacher.get_by_test_id("stSidebar").get_by_text("Presentation mode").click()
+    wait_for_app(teacher)
+    teacher.get_by_test_id("stTable").first.wait_for()
+    no_markup_from(teacher)
+    screenshot(teacher, "hostile_name_console_presented")
+    teacher.goto(f"{url}/train?run={run.id}")
+    wait_for_app(teacher)
+    teacher.get_by_text(shown_as(HOSTILE), exact=False).first.wait_for()
+    no_markup_from(teacher)
+    assert not [address for address in requested if IMAGE_HOST in address], requested

@@ -17,6 +17,7 @@ from cnnlab import share
 from cnnlab.classroom import exercises
 from cnnlab.classroom.exercises import Exercise
 from cnnlab.errors import CnnLabError
+from cnnlab.plain_text import as_text
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import default_home
 from cnnlab.ui.session import identity, setup_entry, state
@@ -162,7 +163,7 @@ def _banner(exercise: Exercise) -> None:
     fixed = f" Your teacher set some controls ({'; '.join(parts)})." if parts else ""
     banner, leave = st.columns([6, 1], vertical_alignment="center")
     banner.info(
-        f"Exercise: **{exercise.name}**.{fixed} Your runs are tagged with the exercise.",
+        f"Exercise: **{as_text(exercise.name)}**.{fixed} Your runs are tagged with the exercise.",
         icon=":material/assignment:",
     )
     leave.button("Leave the exercise", key=LEAVE_KEY, on_click=_leave, type="tertiary")

@@ -23,7 +23,8 @@ CSS = """
 [data-testid="stWidgetLabel"] p {font-size: 1.4rem !important;}
 [data-testid="stCode"] code {font-size: 1.6rem !important;}
 [data-testid="stCaptionContainer"] p {font-size: 1.2rem !important;}
-[data-testid="stMain"] input, [data-baseweb="select"] div, [data-testid="stTable"] td {font-size: 1.3rem !important;}
+[data-testid="stMain"] input, [data-baseweb="select"] div {font-size: 1.3rem !important;}
+[data-testid="stTable"] td, [data-testid="stTable"] th {font-size: 1.5rem !important; padding: 0.6rem 0.8rem !important;}
 [data-testid="stMetricValue"] {font-size: 2.6rem !important;}
 h1 {font-size: 3.2rem !important;} h2 {font-size: 2.4rem !important;} h3 {font-size: 2rem !important;}
 </style>

@@ -14,12 +14,12 @@ from cnnlab.classroom import joining
 from cnnlab.classroom.settings import ClassroomSettings
 from cnnlab.classroom.users import Role, User
 from cnnlab.errors import ClassroomError, SignInError
+from cnnlab.plain_text import as_text
 from cnnlab.ui.session import identity
 
 OPENID_BUTTON = "Sign in with your school account"
 _ROLE_CHOICES = {"Student": Role.STUDENT, "Teacher": Role.TEACHER}
 _ERROR_KEY = "sign_in_error"
-_MARKDOWN_SPECIAL = set("\\`*_{}[]()<>#+-.!|~$:")
 
 
 def gate() -> User:
@@ -41,7 +41,7 @@ def gate() -> User:
 def _sidebar(user: User) -> None:
     """Who is signed in, a sign-out button, and (for a joined user) the script that keeps the cookie."""
     with st.sidebar:
-        st.markdown(f"Signed in as **{_plain(user.name)}** · {user.role.value}")
+        st.markdown(f"Signed in as **{as_text(user.name)}** · {user.role.value}")
         if st.button("Sign out", key="sign_out", icon=":material/logout:"):
             if identity.openid_configured() and st.user.is_logged_in:
                 st.logout()  # Streamlit clears its cookie and sends the browser to its logout page.
@@ -52,11 +52,6 @@ def _sidebar(user: User) -> None:
         if ticket is not None:
             # Just joined: the server's route turns the one-time ticket into the HttpOnly session cookie.
             st.html(identity.cookie_script(ticket), unsafe_allow_javascript=True)
-
-
-def _plain(text: str) -> str:
-    """`text` with Markdown's special characters escaped, so a name from a sign-in shows as typed."""
-    return "".join(f"\\{character}" if character in _MARKDOWN_SPECIAL else character for character in text)
 
 
 def _join(settings: ClassroomSettings) -> None:
@@ -121,7 +116,7 @@ def _join_form(settings: ClassroomSettings) -> None:
     st.button("Join", key="sign_in_join", type="primary", on_click=_join, args=(settings,))
     error = st.session_state.get(_ERROR_KEY)
     if error:
-        st.error(error)
+        st.error(as_text(error))  # It may quote the name as typed.
     st.caption(
         "Your name is shown to your teacher and class, and nobody else can take it. This browser remembers you "
         "until you sign out or the lesson ends; a link you share does not sign anyone else in."

@@ -17,10 +17,12 @@ from pathlib import Path
 import streamlit as st
 
 from cnnlab import share
-from cnnlab.data import datasets
+from cnnlab.classroom import uploads
 from cnnlab.errors import CnnLabError, SpecError
 from cnnlab.model import presets
+from cnnlab.plain_text import as_text
 from cnnlab.specs import DataSettings, LayerSpec, ModelSpec, TrainingSettings
+from cnnlab.store import names
 from cnnlab.store.run_store import default_home
 from cnnlab.ui.session import setup_entry
 
@@ -64,27 +66,27 @@ def draft() -> share.Setup:
 
 
 def uploads_folder() -> Path:
-    """Where the Data page keeps uploaded zips; the only own-image data a link may name."""
-    return default_home() / "uploads"
+    """Where the Data page keeps this user's uploaded zips (in a class, a folder of their own)."""
+    from cnnlab.ui.session import identity
+
+    return uploads.folder_of(default_home(), identity.current_user())
 
 
 def _checked_link_setup(setup: share.Setup, default: share.Setup) -> tuple[share.Setup, tuple[str, ...]]:
-    """A setup from a link, with its dataset kept only if it is a named set or an upload here.
+    """A setup from a link, with its dataset kept only if it is a named set or an upload this user may use.
 
-    A link could otherwise name any folder on the server and have its images shown.
+    A link could otherwise name any folder on the server, or another student's upload, and have its
+    images shown. The note names the file only, never a server folder.
     """
+    from cnnlab.ui.session import identity
+
     dataset = setup.data.dataset
-    if dataset in {info.name for info in datasets.registry()}:
-        return setup, ()
-    try:
-        path = Path(dataset).expanduser().resolve()
-    except (ValueError, OSError, RuntimeError):
-        path = None  # Not a path at all (a NUL byte, an unknown ~user, a loop of links).
-    if path is not None and path.is_relative_to(uploads_folder().resolve()):
+    if uploads.may_use(default_home(), identity.current_user(), dataset):
         return setup, ()
     note = (
-        f"This link names the dataset {dataset!r}, which is not a built-in set or an upload on this server; "
-        "the digits are used instead. Upload the images on the Data page."
+        f"This link names the dataset {names.dataset_name(setup.data)!r}, which is not one you can open here "
+        "(not a built-in set, nor an upload of yours or of the class); the digits are used instead. Upload "
+        "your images on the Data page."
     )
     return share.Setup(default.data, setup.model, setup.training), (note,)
 
@@ -171,7 +173,7 @@ def show_entry_notes() -> None:
     if not notes:
         return
     with st.container(border=True):
-        text = "\n".join(f"- {note}" for note in notes)
+        text = "\n".join(f"- {as_text(note)}" for note in notes)
         st.warning(f"Some of the setup could not be used as given; the rest is kept.\n\n{text}")
         if st.button("Dismiss", key="dismiss_setup_notes"):
             st.session_state[NOTES_KEY] = []

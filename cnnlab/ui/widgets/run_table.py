@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from cnnlab.classroom import overview
 from cnnlab.model import shapes
-from cnnlab.store import records
+from cnnlab.store import names, records
 from cnnlab.store.records import RunRecord
 from cnnlab.ui import server
 from cnnlab.ui.session import state
@@ -51,6 +52,12 @@ def open_on_train_page(run_id: str) -> None:
     st.switch_page(TRAIN_PAGE, query_params=parameters)
 
 
+def _owners_for_teachers() -> dict[str, str] | None:
+    """Display names by user id for a teacher, whose table lists the class's runs; None for anyone else."""
+    access = server.store()
+    return access.user_names() if access.user.is_teacher else None
+
+
 def live_runs_table(key: str, limit: int | None = None) -> list[RunRecord]:
     """Draw the newest runs (all of them, or `limit`) as a table that follows them while they are
     active; a chosen row opens its run on the Train page. Returns the runs as first read."""
@@ -70,7 +77,7 @@ def live_runs_table(key: str, limit: int | None = None) -> list[RunRecord]:
         current = server.store().list_runs(limit=limit)
         if polling and not should_poll(current):
             st.rerun()  # Every listed run has ended: redraw the page once, without a timer.
-        frame = runs_table(current)
+        frame = runs_table(current, _owners_for_teachers())
         event = st.dataframe(
             frame,
             hide_index=True,
@@ -122,19 +129,25 @@ RUNS_TABLE_COLUMNS = {
 SHARED_COLUMN = "shared with the class"  # only when some listed run is shared
 
 
-def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
-    """One row per run: name, status, dataset, model, parameters, best validation accuracy, duration, parent."""
+def runs_table(runs: list[RunRecord], owners: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """One row per run: name, status, dataset, model, parameters, best validation accuracy, duration, parent.
+
+    With `owners` (a teacher's table: user id to display name) each row says whose run it is. The
+    dataset is named, never its server path (an upload is its file's name).
+    """
     import pandas as pd
 
     rows = []
     for run in runs:
         spec = run.model_spec()
+        owner = {} if owners is None else {"owner": overview.owner_name(run.owner, owners)}
         rows.append(
             {
                 "id": run.id,
+                **owner,
                 "name": run.name,
                 "status": str(run.status),
-                "dataset": run.data().dataset,
+                "dataset": names.dataset_name(run.data()),
                 "model": spec.name,
                 "parameters": shapes.analyse(spec).total_parameters,
                 "epochs": run.last_epoch,

@@ -17,6 +17,7 @@ import streamlit as st
 from cnnlab.classroom.users import User
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import sweeps as sweep_figures
+from cnnlab.plain_text import as_text
 from cnnlab.runs.queue import sweeps
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
@@ -82,9 +83,7 @@ def sweep_panel(sweep: sweeps.SweepRecord) -> None:
         ended = sum(item.run.is_ended for item in runs)
         summary = f"{ended} of {len(runs)} runs ended"
         if top is not None and top.best_val_accuracy is not None:
-            summary += (
-                f"; best so far {top.run.name} ({top.best_val_accuracy:.1%}), marked {BEST_MARK} and red"
-            )
+            summary += f"; best so far {as_text(top.run.name)} ({top.best_val_accuracy:.1%}), marked {BEST_MARK} and red"
         st.caption(f"{summary}.")
         shown = frame.drop(columns=["id"]).assign(
             best=[BEST_MARK if marked else "" for marked in frame["best"]]
@@ -123,7 +122,7 @@ def sweep_panel(sweep: sweeps.SweepRecord) -> None:
 def _actions(run: RunRecord, picked_by_hand: bool) -> None:
     """Open, fork or adopt the settings of the picked run (the best one unless a row is chosen)."""
     st.markdown(
-        f"**{'Chosen' if picked_by_hand else 'Best'} run: {run.name}** ({run.status}, {run.last_epoch} epochs)"
+        f"**{'Chosen' if picked_by_hand else 'Best'} run: {as_text(run.name)}** ({run.status}, {run.last_epoch} epochs)"
     )
     columns = st.columns(3)
     if columns[0].button(

@@ -9,11 +9,14 @@ from typing import Any
 
 import streamlit as st
 
+from cnnlab.classroom import uploads
 from cnnlab.data import datasets, generated
 from cnnlab.data.info import DatasetInfo
+from cnnlab.plain_text import as_text
 from cnnlab.setting_ranges import AUGMENTATION_RANGES
 from cnnlab.specs import AugmentationSettings, DataSettings
-from cnnlab.ui.session import controls, state
+from cnnlab.store.run_store import default_home
+from cnnlab.ui.session import controls, identity, state
 
 OWN_IMAGES = "own images (upload a zip)"
 DEGREES_PER_TURN = 360.0
@@ -56,6 +59,12 @@ def dataset_picker(current: DataSettings) -> str:
         key="dataset_upload",
         disabled=controls.locked("dataset"),
     )
+    # An upload is its uploader's; a teacher may share one with the class.
+    shared = identity.current_user().is_teacher and st.toggle(
+        "Share this upload with the class",
+        key="share_upload",
+        help="Students can then train on it, and open links that name it.",
+    )
     if upload is not None:
         data = upload.getvalue()
         if len(data) > MAX_UPLOAD_BYTES:
@@ -63,17 +72,17 @@ def dataset_picker(current: DataSettings) -> str:
                 f"The zip has {len(data) / 2**20:,.0f} MB; the limit is {MAX_UPLOAD_BYTES / 2**20:,.0f} MB."
             )
             return current.dataset if own else "digits"
-        return str(save_upload(data, upload.name))
+        folder = uploads.class_folder(default_home()) if shared else state.uploads_folder()
+        return str(save_upload(data, upload.name, folder))
     if own:
-        st.caption(f"Using {Path(current.dataset).name}.")
+        st.caption(f"Using {as_text(Path(current.dataset).name)}.")
         return current.dataset
     st.info("Upload a zip to use your own images; until then the digits stay selected.")
     return "digits"
 
 
-def save_upload(data: bytes, name: str) -> Path:
-    """Keep an uploaded zip under CNNLAB_HOME/uploads, named by its content hash."""
-    folder = state.uploads_folder()
+def save_upload(data: bytes, name: str, folder: Path) -> Path:
+    """Keep an uploaded zip in `folder` (the user's uploads, or the class's), named by its content hash."""
     folder.mkdir(parents=True, exist_ok=True)
     stem = "".join(char if char.isalnum() or char in "-_" else "_" for char in Path(name).stem)[:40]
     path = folder / f"{stem}-{hashlib.sha256(data).hexdigest()[:12]}.zip"

@@ -15,6 +15,7 @@ import numpy as np
 import streamlit as st
 
 from cnnlab.figures import inspection as inspection_figures
+from cnnlab.plain_text import as_text
 from cnnlab.store.records import RunRecord
 from cnnlab.store.statuses import Status
 from cnnlab.trained import evaluation
@@ -177,7 +178,7 @@ def cell_images(checkpoint: Checkpoint, result: evaluation.Evaluation) -> bool:
     indices = evaluation.cell(result, true_class, predicted_class)
     kind = "correct" if true_class == predicted_class else "mistaken"
     st.markdown(
-        f"**{len(indices)} {kind} image(s): true {names[true_class]}, predicted {names[predicted_class]}**"
+        f"**{len(indices)} {kind} image(s): true {as_text(names[true_class])}, predicted {as_text(names[predicted_class])}**"
         + (f" (the {CELL_LIMIT} most confident shown)" if len(indices) > CELL_LIMIT else "")
     )
     # As tall as the confusion table: the images scroll in their box, and the per-class scores below

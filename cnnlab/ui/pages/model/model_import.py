@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from cnnlab.errors import CnnLabError
+from cnnlab.plain_text import as_text
 from cnnlab.specs import ModelSpec
 from cnnlab.ui.session import state
 
@@ -38,7 +39,8 @@ def result_message(model: ModelSpec, notes: list[str]) -> str:
     said = f"Imported `{name}`: {len(model.layers)} layers."
     if not notes:
         return said
-    listed = "\n".join(f"- {note}" for note in notes)
+    # The notes quote the pasted JSON (layer types, parameters): shown as text.
+    listed = "\n".join(f"- {as_text(note)}" for note in notes)
     return f"{said} Some of it could not be used as given; the rest is kept.\n\n{listed}"
 
 

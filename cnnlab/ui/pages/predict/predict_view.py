@@ -16,6 +16,7 @@ from cnnlab.errors import CnnLabError
 from cnnlab.figures import inspection as inspection_figures
 from cnnlab.figures import training as training_figures
 from cnnlab.figures.data import image_grid
+from cnnlab.plain_text import as_text
 from cnnlab.store import probes
 from cnnlab.store.records import RunRecord
 from cnnlab.trained import classification, layers, prediction
@@ -24,6 +25,7 @@ from cnnlab.trained.checkpoints import Checkpoint, TrainedModel
 from cnnlab.ui import server
 from cnnlab.ui.cache import inspection_cache, run_models
 from cnnlab.ui.pages.predict import drawing
+from cnnlab.ui.widgets import run_owner
 
 TOP_K = 5
 GENERATION = "predict_inputs_generation"  # raised when the model source changes: new, empty inputs
@@ -144,13 +146,13 @@ def uploaded_model_choice() -> ModelChoice | None:
         model = run_models.uploaded_model(data)
         shape = layers.summary(model)
     except CnnLabError as error:
-        st.error(f"{upload.name}: {error}", icon=":material/gpp_bad:")
+        st.error(f"{as_text(upload.name)}: {as_text(error)}", icon=":material/gpp_bad:")
         return None
     height, width, channels = shape.input_shape
     count = max(shape.outputs, 2)
     info, calibration = chosen_preprocessing(data, upload.name, (height, width, channels), count)
     st.caption(
-        f"Loaded {upload.name}: input {height}×{width}×{channels}, {count} classes, "
+        f"Loaded {as_text(upload.name)}: input {height}×{width}×{channels}, {count} classes, "
         f"{shape.parameters:,} parameters."
     )
     return ModelChoice(model, run_models.uploaded_model_key(data), info, upload.name, calibration=calibration)
@@ -159,6 +161,7 @@ def uploaded_model_choice() -> ModelChoice | None:
 def run_model_choice() -> ModelChoice:
     """A trained run and its checkpoint (stops the page when there is none)."""
     run = run_models.choose_run("predict_run")
+    run_owner.say_whose(run)
     checkpoint = run_models.choose_checkpoint(run, "predict_checkpoint")
     try:
         model = run_models.checkpoint_model(checkpoint)
@@ -217,7 +220,7 @@ def collect_attempts(info: DatasetInfo) -> list[Attempt]:
         try:
             decoded.append(Attempt(name, prediction.decode(data)))
         except CnnLabError as error:
-            st.error(f"{name}: {error}", icon=":material/broken_image:")
+            st.error(f"{as_text(name)}: {as_text(error)}", icon=":material/broken_image:")
     return decoded + drawn
 
 
@@ -228,7 +231,7 @@ def prepare(attempts: list[Attempt], info: DatasetInfo) -> list[tuple[Attempt, P
         try:
             prepared.append((attempt, prepare_for_model(attempt.image, info)))  # type: ignore[arg-type]
         except CnnLabError as error:
-            st.error(f"{attempt.name}: {error}", icon=":material/broken_image:")
+            st.error(f"{as_text(attempt.name)}: {as_text(error)}", icon=":material/broken_image:")
     return prepared
 
 
@@ -326,12 +329,12 @@ def answer(result: prediction.Prediction) -> None:
     """The answer for one image, said honestly: the warning first when the image looks unlike the
     training data (why in plain words, the measurements one click away), the note when the model
     is unsure."""
-    st.subheader(f"{result.name}: {result.headline()}")
+    st.subheader(f"{as_text(result.name)}: {as_text(result.headline())}")
     if result.out_of_distribution:
         why = "; ".join(result.reasons)
         st.warning(
             f"{result.out_of_distribution} Why: {why[:1].upper() + why[1:]}. A model always names one of "
-            f"the classes it knows, so its {result.probability:.0%} for {result.class_name} is not a "
+            f"the classes it knows, so its {result.probability:.0%} for {as_text(result.class_name)} is not a "
             "certainty here.",
             icon=":material/help:",
         )
@@ -394,7 +397,7 @@ def probe_controls(prepared: PreparedImage, name: str) -> None:
         try:
             count = probes.pin(store, prepared.array)
             st.toast(
-                f"Pinned {name}: {count} probe(s). Runs started from now show it live on the Train page."
+                f"Pinned {as_text(name)}: {count} probe(s). Runs started from now show it live on the Train page."
             )
         except CnnLabError as error:
             st.error(str(error))

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from cnnlab.classroom.users import Role
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import training as figures
+from cnnlab.plain_text import as_chart_text, as_text
 from cnnlab.runs.views import compare
 from cnnlab.store import statuses
 from cnnlab.store.records import RunRecord
@@ -35,7 +37,9 @@ def _manage(run: RunRecord) -> None:
         server.scheduler().stop(run.id)
         st.rerun()
     with right.popover("Delete", disabled=run.status in statuses.LIVE):
-        st.write(f"Delete **{run.name}**, its metrics, snapshots and checkpoints? This cannot be undone.")
+        st.write(
+            f"Delete **{as_text(run.name)}**, its metrics, snapshots and checkpoints? This cannot be undone."
+        )
         if st.button("Yes, delete it", key="confirm_delete", type="primary"):
             server.scheduler().delete(run.id)
             if state.followed_run() == run.id:
@@ -103,7 +107,10 @@ def downloads(run: RunRecord) -> None:
             f"{stem}_quantized.tflite",
             key="download_quantized",
         )
-    if exports.has_tensorboard_logs(store, run.id):
+    if exports.has_tensorboard_logs(store, run.id) and store.user.role == Role.STUDENT:
+        st.caption("TensorBoard logs were written during training; they stay on the server.")
+    elif exports.has_tensorboard_logs(store, run.id):
+        # The server's own folders are named to its operator and teachers only, never to a student.
         folder = exports.tensorboard_folder(store, run.id)
         st.caption(f"TensorBoard logs, written during training: {folder}. View every run with:")
         st.code(f"tensorboard --logdir {store.home / 'runs'}", language="bash")
@@ -117,7 +124,9 @@ def downloads(run: RunRecord) -> None:
 def comparison(chosen: list[RunRecord]) -> None:
     """Curves of several runs overlaid, and a table of how their settings and layers differ."""
     store = server.store()
-    metric_tables = [(f"{run.name} ({run.id[-4:]})", store.epoch_metrics(run.id)) for run in chosen]
+    metric_tables = [
+        (as_chart_text(f"{run.name} ({run.id[-4:]})"), store.epoch_metrics(run.id)) for run in chosen
+    ]
     left, right = st.columns(2)
     left.plotly_chart(figures.overlay(metric_tables, "accuracy"), key="compare_accuracy")
     right.plotly_chart(figures.overlay(metric_tables, "loss"), key="compare_loss")

@@ -9,8 +9,9 @@ import streamlit as st
 
 from cnnlab.classroom import roster, sign_in_sessions
 from cnnlab.errors import CnnLabError
+from cnnlab.plain_text import as_text
 from cnnlab.store.people import StoredUser
-from cnnlab.ui.session import identity
+from cnnlab.ui.session import identity, presentation
 
 PERSON_KEY = "teacher_person"
 NOTICE_KEY = "teacher_people_notice"
@@ -56,7 +57,7 @@ def section() -> None:
     st.subheader("The class's people")
     notice = st.session_state.pop(NOTICE_KEY, None)
     if notice:
-        st.info(notice)
+        st.info(as_text(notice))  # It names students, in the words they typed.
     settings = identity.classroom_settings()
     if settings.join_code_enabled:
         st.button(
@@ -71,21 +72,21 @@ def section() -> None:
     if not users:
         st.caption("Nobody has joined yet.")
         return
-    st.dataframe(
-        [
-            {
-                "name": user.name,
-                "role": user.role,
-                "signs in with": "school account" if user.issuer_subject else "class code",
-                "PIN": "set" if user.pin_hash else "not yet",
-                "joined": datetime.fromtimestamp(user.created_at).strftime("%Y-%m-%d %H:%M"),
-            }
-            for user in users.values()
-        ],
-        hide_index=True,
-        width="stretch",
-        key="teacher_people_table",
-    )
+    rows = [
+        {
+            "name": user.name,
+            "role": user.role,
+            "signs in with": "school account" if user.issuer_subject else "class code",
+            "PIN": "set" if user.pin_hash else "not yet",
+            "joined": datetime.fromtimestamp(user.created_at).strftime("%Y-%m-%d %H:%M"),
+        }
+        for user in users.values()
+    ]
+    if presentation.enabled():
+        # Large type, like the console's other tables: `st.table` renders markdown, so names are escaped.
+        st.table([{column: as_text(value) for column, value in row.items()} for row in rows], hide_index=True)
+    else:
+        st.dataframe(rows, hide_index=True, width="stretch", key="teacher_people_table")
     person_id = st.selectbox(
         "Person", list(users), format_func=lambda user_id: _label(users[user_id]), key=PERSON_KEY
     )

@@ -9,19 +9,26 @@ rows come from `cnnlab.classroom.overview`, which reads no metric tables.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import streamlit as st
+from pandas.api.types import is_string_dtype
 
 from cnnlab.classroom import exercises, overview
 from cnnlab.errors import CnnLabError
+from cnnlab.plain_text import as_text
+from cnnlab.store import names
 from cnnlab.store.records import RunRecord
 from cnnlab.store.statuses import Status
 from cnnlab.ui import server
 from cnnlab.ui.pages.teacher import class_people
-from cnnlab.ui.session import controls, identity, state
-from cnnlab.ui.widgets import tables
+from cnnlab.ui.session import controls, presentation, state
+from cnnlab.ui.widgets import run_owner, tables
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LIVE_SECONDS = 2.0
 IDLE_SECONDS = 5.0
@@ -35,6 +42,8 @@ PAUSE_NOTE = (
     '"Paused by your teacher" and cannot resume it (they may stop it). A run you stop says "Stopped by your teacher".'
 )
 TEACHER_PAGE = "teacher"
+LIVE_VIEW_PAGE = "train"
+PRESENTATION_ROW_HEIGHT = 48
 
 
 @st.cache_data(max_entries=2048, show_spinner=False)
@@ -62,8 +71,36 @@ def _signature(runs: Sequence[RunRecord]) -> tuple[tuple[str, str, bool], ...]:
     return tuple((run.id, str(run.status), run.shared) for run in runs)
 
 
+def live_view_address(run_id: str) -> str:
+    """The address of run `run_id`'s live view (the Train page following it), for a link in a table."""
+    return f"{_app_address()}/{LIVE_VIEW_PAGE}?{state.RUN_PARAMETER}={run_id}"
+
+
+def show_table(frame: pd.DataFrame, key: str, column_config: dict[str, Any]) -> None:
+    """A console table: a grid with the run's live-view link; in presentation mode, large HTML type.
+
+    The grid draws on a canvas that the page's large type cannot reach, so presentation mode shows
+    an `st.table` instead (HTML cells, enlarged like the rest of the page).
+    """
+    if presentation.enabled():
+        shown = frame.drop(columns=["id", "live view"], errors="ignore")
+        # `st.table` renders its cells as markdown: names typed by students are escaped first.
+        for column in shown.columns:
+            if is_string_dtype(shown[column]):
+                shown[column] = shown[column].map(as_text)
+        st.table(shown, hide_index=True)
+        return
+    st.dataframe(
+        frame.drop(columns=["id"]),
+        hide_index=True,
+        width="stretch",
+        key=key,
+        column_config=column_config,
+    )
+
+
 def class_table(runs: list[RunRecord]) -> None:
-    """Every run in one sortable table, redrawn while any run is live."""
+    """Every run in one sortable table, redrawn while any run is live; each row links to the run's live view."""
     shown = _signature(runs)
     live = any(run.is_active for run in runs)
 
@@ -74,16 +111,18 @@ def class_table(runs: list[RunRecord]) -> None:
             st.rerun()  # A run appeared, ended or was shared: redraw the page so the actions know it.
         sort_by = st.session_state.get(SORT_KEY, "live first")
         frame = overview.class_overview(
-            current, last_events(current), names=identity.people().display_names(), sort_by=sort_by
+            current, last_events(current), run_owner.owner_names(), sort_by=sort_by
         )
-        st.dataframe(
-            frame.drop(columns=["id"]),
-            hide_index=True,
-            width="stretch",
-            key="teacher_runs_table",
-            column_config={
+        frame["live view"] = [live_view_address(run_id) for run_id in frame["id"]]
+        show_table(
+            frame,
+            "teacher_runs_table",
+            {
                 "validation accuracy": tables.share_column(),
                 "shared": st.column_config.CheckboxColumn("shared"),
+                "live view": st.column_config.LinkColumn(
+                    "live view", display_text=rf"{state.RUN_PARAMETER}=(.*)$", help="Open the run's live view"
+                ),
             },
         )
         live_count = sum(run.is_active for run in current)
@@ -100,21 +139,36 @@ def class_table(runs: list[RunRecord]) -> None:
     table()
 
 
-def _run_label(run: RunRecord, names: dict[str, str]) -> str:
-    shared = ", shared" if run.shared else ""
-    return f"{overview.owner_name(run.owner, names)} · {run.name} ({run.status}{shared})"
+def run_label(run: RunRecord, names: Mapping[str, str]) -> str:
+    """The run as the console's picker names it: owner, run name and id, none of which a status change alters.
+
+    A label that said the status changed when the run did, and the picker, which remembers the label
+    it showed, then fell back to another run: the action hit a run the teacher had not chosen.
+    """
+    return f"{overview.owner_name(run.owner, names)} · {run.name} · {run.id}"
 
 
 def run_actions(runs: list[RunRecord]) -> None:
-    """Stop, pause, continue or share any run."""
+    """Stop, pause, continue or share the chosen run: the picker's value is the run's id."""
     by_id = {run.id: run for run in runs}
-    names = identity.people().display_names()
+    people = run_owner.owner_names()
     run_id = st.selectbox(
-        "Run", list(by_id), format_func=lambda run_id: _run_label(by_id[run_id], names), key=RUN_KEY
+        "Run",
+        list(by_id),
+        index=None,
+        placeholder="Choose a run",
+        format_func=lambda run_id: run_label(by_id[run_id], people),
+        key=RUN_KEY,
     )
     if run_id is None:
+        st.caption("Choose a run to stop, pause, continue or share it.")
         return
-    run = by_id[run_id]
+    run = server.store().get_run(run_id)  # Read again: the action acts on the run as it is now.
+    shared = ", shared with the class" if run.shared else ""
+    st.markdown(
+        f"{as_text(run_owner.whose(run, people))} **{as_text(run.name)}** is {run.status}{shared}. "
+        f"[Open its live view]({live_view_address(run.id)})"
+    )
     columns = st.columns(4)
     try:
         if columns[0].button("Stop", key="teacher_stop", disabled=not run.is_active, icon=":material/stop:"):
@@ -151,16 +205,21 @@ def leaderboard_section(runs: list[RunRecord]) -> None:
     if exercise is None:
         return
     st.caption(overview.LEADERBOARD_RULE)
-    board = overview.leaderboard(runs, exercise, identity.people().display_names())
+    board = overview.leaderboard(runs, exercise, run_owner.owner_names())
     if board.empty:
-        st.caption(f"No finished run of {exercise!r} has a test accuracy yet.")
+        st.caption(f"No finished run of {as_text(exercise)} has a test accuracy yet.")
         return
-    st.dataframe(
-        board.drop(columns=["id"]),
-        hide_index=True,
-        width="stretch",
-        key="teacher_leaderboard",
-        column_config={"test accuracy": tables.share_column(), "parameters": tables.count_column()},
+    board["live view"] = [live_view_address(run_id) for run_id in board["id"]]
+    show_table(
+        board,
+        "teacher_leaderboard",
+        {
+            "test accuracy": tables.share_column(),
+            "parameters": tables.count_column(),
+            "live view": st.column_config.LinkColumn(
+                "live view", display_text=rf"{state.RUN_PARAMETER}=(.*)$"
+            ),
+        },
     )
 
 
@@ -180,7 +239,8 @@ def exercise_builder() -> None:
     """Build an exercise from the current draft: a name, locked and hidden controls, and its link."""
     setup = state.draft()
     st.caption(
-        f"The exercise is the current draft: {setup.data.dataset} data, the model {setup.model.name!r} "
+        f"The exercise is the current draft: {as_text(names.dataset_name(setup.data))} data, the model "
+        f"{as_text(setup.model.name)} "
         f"({len(setup.model.layers)} layers), {setup.training.optimizer} at learning rate "
         f"{setup.training.learning_rate:g} for {setup.training.epochs} epochs. Change it on the Data, "
         "Model and Train pages first."
@@ -211,7 +271,7 @@ def exercise_builder() -> None:
                 + ", ".join(exercises.CONTROLS[name].label for name in implied)
                 + ": the layers are built for that data."
             )
-        st.markdown(f"Send this link for **{made.name}** (the copy button is at its right):")
+        st.markdown(f"Send this link for **{as_text(made.name)}** (the copy button is at its right):")
         st.code(_app_address() + "/" + controls.link(made), language=None, wrap_lines=True)
 
 

@@ -23,6 +23,7 @@ import streamlit as st
 
 from cnnlab.classroom import exercises
 from cnnlab.errors import CnnLabError
+from cnnlab.plain_text import as_text
 from cnnlab.store import statuses
 from cnnlab.store.records import RunRecord
 from cnnlab.store.statuses import Status
@@ -30,6 +31,7 @@ from cnnlab.ui import server
 from cnnlab.ui.pages.train import run_cache
 from cnnlab.ui.pages.train.run_status import STATUS_ICONS, pending_request, said_by_controls, show_status
 from cnnlab.ui.session import identity, state
+from cnnlab.ui.widgets import run_owner
 from cnnlab.ui.widgets.teacher_actions import teacher_action
 
 CONTROL_ERROR = "live_control_error"  # session state: why the last control click was refused
@@ -69,7 +71,9 @@ def controls(run_id: str, answer_seconds: float) -> None:
     run = server.store().get_run(run_id)
     # The run's name and its controls share one row, so the live view below starts high on the screen.
     name_column, buttons_column = st.columns([2, 3], vertical_alignment="center")
-    name_column.subheader(f"{STATUS_ICONS.get(run.status, '')} {run.name}")
+    with name_column:
+        st.subheader(f"{STATUS_ICONS.get(run.status, '')} {as_text(run.name)}")
+        run_owner.say_whose(run)
     with buttons_column:
         _buttons(run)
     if said_by_controls(run):

@@ -15,6 +15,7 @@ import streamlit as st
 from cnnlab.classroom import exercises
 from cnnlab.errors import CnnLabError, SweepError
 from cnnlab.model import catalogue
+from cnnlab.plain_text import as_text
 from cnnlab.runs.queue import sweep_plan, sweeps
 from cnnlab.share import Setup
 from cnnlab.specs import OPTIMIZERS
@@ -152,7 +153,7 @@ def sweep_form(setup: Setup, num_classes: int | None, image_shape: Sequence[int]
         started = st.session_state.get(STARTED_KEY)
         if started:
             sweep_id, sweep_name, count = started
-            st.success(f"Sweep {sweep_name!r} queued {count} runs.")
+            st.success(f"Sweep {as_text(sweep_name)} queued {count} runs.")
             st.page_link(
                 RUNS_PAGE,
                 label="Follow the sweep on the Runs page",
