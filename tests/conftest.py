@@ -92,6 +92,15 @@ def cli_default_run(
     return home, completed
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with a slow or browser test first, in their order, then the rest: the two processes of
+    `-n 2` take files in this order, and a long file started last would leave one of them idle."""
+    slow_files = {
+        item.path for item in items if item.get_closest_marker("slow") or item.get_closest_marker("e2e")
+    }
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
 # Fixtures of the Ray tests (a session-wide local Ray cluster), in their own module.
 pytest_plugins = ["ray_fixtures"]
 

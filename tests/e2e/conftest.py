@@ -2,7 +2,7 @@
 
 Without Chromium the tests skip, except when CNNLAB_REQUIRE_BROWSER is set (CI), where they fail.
 Each test module gets its own server with its own CNNLAB_HOME; screenshots go to
-tests/e2e/artifacts/.
+tests/e2e/artifacts/ (with CNNLAB_SCREENSHOTS=1, and for every failed test).
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+# Screenshots are for people reviewing a change (`CNNLAB_SCREENSHOTS=1 python -m pytest tests/e2e`):
+# taking them costs the suite time, so by default only a failing test saves one.
+SCREENSHOTS = os.environ.get("CNNLAB_SCREENSHOTS", "") not in ("", "0")
 CHROMIUM = os.environ.get("CNNLAB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -187,13 +190,28 @@ def wait_for_app(page: Page, timeout: float = 60_000) -> None:
         page.evaluate(WATCH_SCRIPT)
 
 
-def screenshot(page: Page, name: str, full_page: bool = True) -> Path:
+def screenshot(page: Page, name: str, full_page: bool = True) -> Path | None:
     """Save a screenshot of the whole page (or, with `full_page` False, of what the window shows) to
-    tests/e2e/artifacts/NAME.png and return its path."""
+    tests/e2e/artifacts/NAME.png and return its path, when `$CNNLAB_SCREENSHOTS` asks for them (None
+    otherwise)."""
+    if not SCREENSHOTS:
+        return None
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A browser test that fails leaves a screenshot of its page: artifacts/failed_TEST.png."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    page = getattr(item, "funcargs", {}).get("page")
+    if report.when == "call" and report.failed and page is not None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(Exception):  # A page that has crashed or closed has nothing to show.
+            page.screenshot(path=str(ARTIFACTS / f"failed_{item.name}.png"), full_page=True)
 
 
 def go_to(page: Page, link: str) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, screenshot, wait_for_app
+from tests.e2e.conftest import ARTIFACTS, SCREENSHOTS, screenshot, wait_for_app
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -52,7 +52,9 @@ def settle(page: Page, changed: Callable[[], bool], timeout: float = 30.0) -> No
 
 def show_whole_page(page: Page) -> None:
     """Make the window as tall as the app: Streamlit scrolls inside its main block, which a
-    full-page screenshot would otherwise cut at the window's height."""
+    full-page screenshot would otherwise cut at the window's height. Only when screenshots are taken."""
+    if not SCREENSHOTS:
+        return
     height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
     page.set_viewport_size({"width": 1400, "height": int(min(height, 12000)) + 50})
     page.wait_for_timeout(800)  # Only for the screenshots: lets the charts redraw at the new size.
@@ -60,7 +62,8 @@ def show_whole_page(page: Page) -> None:
 
 
 def section_screenshot(page: Page, name: str, anchor: str, next_anchor: str | None) -> None:
-    """Save the part of the page from one section's header to the next one's as NAME_section.png."""
+    """Check that the section's header (and the next one's) are on the page, and save the part of
+    the page between them as NAME_section.png when screenshots are taken."""
     top = page.locator(f"#{anchor}").bounding_box()
     assert top is not None, f"the section header #{anchor} is not on the page"
     scroll = float(page.evaluate("window.scrollY"))
@@ -70,6 +73,8 @@ def section_screenshot(page: Page, name: str, anchor: str, next_anchor: str | No
         following = page.locator(f"#{next_anchor}").bounding_box()
         assert following is not None, f"the section header #{next_anchor} is not on the page"
         bottom = following["y"] + scroll
+    if not SCREENSHOTS:
+        return
     y = top["y"] + scroll - 10
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(
