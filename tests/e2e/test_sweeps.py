@@ -65,7 +65,7 @@ def test_a_sweep_of_four_runs_from_the_train_page_to_its_best_run(
     page.get_by_text("4 runs will be planned (2 x 2).").wait_for()
     screenshot(page, "sweep_form_on_train_page")
     page.get_by_role("button", name="Start sweep").click()
-    page.get_by_text("Sweep 'sweep' queued 4 runs.").wait_for()
+    page.get_by_text("Sweep “sweep” queued 4 runs.").wait_for()
     (sweep,) = sweeps.Sweeps(Store(app_home)).list_sweeps()
     page.get_by_role("link", name="Follow the sweep on the Runs page").click()
     page.wait_for_url(re.compile(f"/runs\\?sweep={sweep.id}"))

@@ -153,7 +153,7 @@ def sweep_form(setup: Setup, num_classes: int | None, image_shape: Sequence[int]
         started = st.session_state.get(STARTED_KEY)
         if started:
             sweep_id, sweep_name, count = started
-            st.success(f"Sweep {as_text(sweep_name)} queued {count} runs.")
+            st.success(f"Sweep “{as_text(sweep_name)}” queued {count} runs.")
             st.page_link(
                 RUNS_PAGE,
                 label="Follow the sweep on the Runs page",
