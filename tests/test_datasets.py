@@ -248,7 +248,7 @@ def test_the_split_says_when_it_cannot_do_what_was_asked() -> None:
 def test_the_data_page_says_once_that_a_standard_set_is_missing(
     isolated: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from app_pages import open_page
+    from app_pages import as_read, open_page
 
     data_files.offline(monkeypatch)
     monkeypatch.setenv("CNNLAB_HOME", str(tmp_path / "home"))
@@ -256,6 +256,6 @@ def test_the_data_page_says_once_that_a_standard_set_is_missing(
     app.selectbox(key="dataset_name").set_value("mnist").run()
     assert [warning.value for warning in app.warning] == []
     assert len(app.error) == 1
-    message = app.error[0].value
+    message = as_read(app.error[0].value)
     assert message.count("MNIST") == 1 and "is not available" in message and "Errno" not in message
     assert "cannot be reached, this machine seems to have no internet connection" in message
