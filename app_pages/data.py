@@ -7,7 +7,7 @@ import streamlit as st
 
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import data as data_figures
-from cnnlab.plain_text import as_chart_text, as_text
+from cnnlab.plain_text import as_text
 from cnnlab.ui.cache.data_cache import load_dataset
 from cnnlab.ui.pages.data.data_form import augmentation_form, dataset_picker, preparation_form
 from cnnlab.ui.session import state
@@ -49,9 +49,7 @@ for note in split.notes:
 samples_tab, balance_tab, augmentation_tab = st.tabs(["Samples", "Class balance", "Augmentation"])
 with samples_tab:
     st.plotly_chart(
-        data_figures.samples_per_class(
-            split.x_train, split.y_train, [as_chart_text(name) for name in split.class_names]
-        ),
+        data_figures.samples_per_class(split.x_train, split.y_train, split.class_names),
         key="samples",
     )
 with balance_tab:

@@ -85,7 +85,7 @@ def gallery(
     if len(indices) == 0:
         st.caption("No images here.")
         return False
-    titles = [evaluation.describe(result, int(index)) for index in indices]
+    titles = [as_text(evaluation.describe(result, int(index))) for index in indices]  # Captions are markdown.
     heats = _heat_maps(checkpoint, result, indices) if with_cam else None
     pictures = inspection_figures.gallery_pictures(
         [result.images[index] for index in indices], None if heats is None else list(heats)
