@@ -7,7 +7,7 @@ import streamlit as st
 
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import data as data_figures
-from cnnlab.plain_text import as_text
+from cnnlab.plain_text import as_text, as_text_lines
 from cnnlab.ui.cache.data_cache import load_dataset
 from cnnlab.ui.pages.data.data_form import augmentation_form, dataset_picker, preparation_form
 from cnnlab.ui.session import state
@@ -42,7 +42,8 @@ counts[3].metric("Train", f"{len(split.y_train):,}")
 counts[4].metric("Validation", f"{len(split.y_val):,}")
 counts[5].metric("Test", f"{len(split.y_test):,}")
 if split.skipped is not None and split.skipped.count:
-    st.warning(f"Some files were skipped.\n\n```\n{split.skipped.to_text()}\n```")
+    # File names are the zip's: escaped line by line, not in a fence that a name with ``` would close.
+    st.warning(f"Some files were skipped.\n\n{as_text_lines(split.skipped.to_text())}")
 for note in split.notes:
     st.warning(as_text(note))
 

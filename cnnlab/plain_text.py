@@ -33,6 +33,12 @@ def as_text(text: object) -> str:
     return _SHORTCODE_COLON.sub(lambda found: found.group(0) + _WORD_JOINER, escaped)
 
 
+def as_text_lines(text: object) -> str:
+    """`text` (a message that may embed a user's name, such as an error's) escaped like `as_text`, line by
+    line: its line breaks stay line breaks in markdown, and no line can start a heading or a list."""
+    return "  \n".join(as_text(line) for line in str(text).splitlines())
+
+
 def as_chart_text(text: object) -> str:
     """`text` escaped for a plotly label (legend, title, axis, hover): its HTML subset stays literal."""
     return html.escape(" ".join(str(text).splitlines()), quote=False)

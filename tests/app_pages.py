@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -33,3 +34,11 @@ def column_formats(frame: Dataframe) -> dict[str, str]:
     columns = json.loads(frame.proto.columns or "{}")
     formats = {name: column.get("type_config", {}).get("format") for name, column in columns.items()}
     return {name: format_ for name, format_ in formats.items() if format_ is not None}
+
+
+_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def read_back(markdown: str) -> str:
+    """What a user reads of markdown made by `cnnlab.plain_text.as_text`: the escapes taken off."""
+    return _ESCAPED.sub(r"\1", markdown).replace("\u2060", "")

@@ -15,6 +15,7 @@ from cnnlab.cli import main as cli
 from cnnlab.data import datasets
 from cnnlab.errors import DatasetError
 from cnnlab.specs import DataSettings
+from tests.app_pages import read_back
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -256,6 +257,6 @@ def test_the_data_page_says_once_that_a_standard_set_is_missing(
     app.selectbox(key="dataset_name").set_value("mnist").run()
     assert [warning.value for warning in app.warning] == []
     assert len(app.error) == 1
-    message = app.error[0].value
+    message = read_back(app.error[0].value)
     assert message.count("MNIST") == 1 and "is not available" in message and "Errno" not in message
     assert "cannot be reached, this machine seems to have no internet connection" in message

@@ -65,7 +65,7 @@ def _rerun_when_loaded(checkpoint: Checkpoint) -> None:
         run_models.start_loading(checkpoint)
     failure = run_models.load_failure(checkpoint)
     if failure is not None:
-        st.error(f"Grad-CAM needs the model, which did not load: {failure}", icon=":material/block:")
+        st.error(f"Grad-CAM needs the model, which did not load: {as_text(failure)}", icon=":material/block:")
     elif run_models.loaded_model(checkpoint) is not None:
         st.rerun()
 
