@@ -236,3 +236,11 @@ def test_the_run_picker_keeps_the_chosen_run_after_its_status_changes(home_store
     picker = app.selectbox(key="evaluate_run")
     assert picker.value == runs[0].id and app.text[0].value == runs[0].id
     assert "paused" in picker.format_func(picker.value)  # type: ignore[misc]
+
+
+def test_a_hostile_reason_of_a_failed_run_is_text_on_the_train_page(home_store: Store) -> None:
+    run = make_run(home_store, name=HOSTILE, status=Status.RUNNING)
+    home_store.set_status(run.id, Status.FAILED, reason=f"The folder {HOSTILE} has no images.")
+    app = open_page("train", run.id).run()
+    check_page(app)
+    assert any(as_text(HOSTILE) in error.value for error in app.error), [error.value for error in app.error]
