@@ -4,9 +4,11 @@ Display names, run names, zip folder and file names, sweep and exercise names ar
 Streamlit renders markdown (bold, links, images that the browser fetches, `$math$`, `:icon:`
 shortcodes, HTML-looking tags) in `st.markdown`, captions, headers, alerts, labels and `st.table`
 cells; plotly renders a subset of HTML (`<b>`, `<a href>`, `<br>`) in legends, titles and hover
-text. `as_text` makes a string read literally in markdown, `as_chart_text` in a plotly figure.
-Every page passes user text through one of them where it enters markdown or a chart; tables made
-with `st.dataframe` and widget values show plain text already and need neither.
+text. `as_text` makes a string read literally in markdown (`as_text_lines` for a message of several
+lines, such as an error that names a run or a file), `as_chart_text` in a plotly figure.
+Every page passes user text through one of them where it enters markdown or a chart; the figures
+that draw class names (a zip's folder names) escape them themselves; tables made with
+`st.dataframe` and widget values show plain text already and need neither.
 """
 
 from __future__ import annotations
