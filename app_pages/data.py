@@ -7,7 +7,7 @@ import streamlit as st
 
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import data as data_figures
-from cnnlab.plain_text import as_chart_text, as_text
+from cnnlab.plain_text import as_text, as_text_lines
 from cnnlab.ui.cache.data_cache import load_dataset
 from cnnlab.ui.pages.data.data_form import augmentation_form, dataset_picker, preparation_form
 from cnnlab.ui.session import state
@@ -42,16 +42,15 @@ counts[3].metric("Train", f"{len(split.y_train):,}")
 counts[4].metric("Validation", f"{len(split.y_val):,}")
 counts[5].metric("Test", f"{len(split.y_test):,}")
 if split.skipped is not None and split.skipped.count:
-    st.warning(f"Some files were skipped.\n\n```\n{split.skipped.to_text()}\n```")
+    # File names are the zip's: escaped line by line, not in a fence that a name with ``` would close.
+    st.warning(f"Some files were skipped.\n\n{as_text_lines(split.skipped.to_text())}")
 for note in split.notes:
     st.warning(as_text(note))
 
 samples_tab, balance_tab, augmentation_tab = st.tabs(["Samples", "Class balance", "Augmentation"])
 with samples_tab:
     st.plotly_chart(
-        data_figures.samples_per_class(
-            split.x_train, split.y_train, [as_chart_text(name) for name in split.class_names]
-        ),
+        data_figures.samples_per_class(split.x_train, split.y_train, split.class_names),
         key="samples",
     )
 with balance_tab:

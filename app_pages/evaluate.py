@@ -5,6 +5,7 @@ import functools
 import streamlit as st
 
 from cnnlab.errors import CnnLabError
+from cnnlab.plain_text import as_text_lines
 from cnnlab.trained import evaluation, exports
 from cnnlab.ui.cache import run_models
 from cnnlab.ui.pages.evaluate import evaluate_view
@@ -30,7 +31,7 @@ diverged = evaluate_view.diverged_notice(run, checkpoint)
 try:
     result = run_models.run_evaluation(run, checkpoint, split)
 except CnnLabError as error:
-    st.error(str(error), icon=":material/block:")
+    st.error(as_text_lines(error), icon=":material/block:")
     st.stop()
 
 columns = st.columns(4)

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from cnnlab.errors import CnnLabError
+from cnnlab.plain_text import as_text_lines
 from cnnlab.run_request import RunRequest
 from cnnlab.ui import server
 from cnnlab.ui.session import state
@@ -30,7 +31,7 @@ with left, st.container(border=True):
         try:
             run = server.submit(RunRequest.from_setup(setup, name="Digits classifier"))
         except CnnLabError as error:  # Over the class budget.
-            st.error(str(error), icon=":material/block:")
+            st.error(as_text_lines(error), icon=":material/block:")
         else:
             state.follow_run(run.id)
             st.switch_page(

@@ -7,6 +7,7 @@ import streamlit as st
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import learn as figures
 from cnnlab.lesson import arithmetic, content
+from cnnlab.plain_text import as_text_lines
 from cnnlab.ui.pages.learn import learn_model, learn_widgets
 from cnnlab.ui.session import presentation
 
@@ -49,7 +50,7 @@ with settings_column:
 try:
     shape = arithmetic.output_shape(image.shape, kernel.shape, stride, padding)
 except CnnLabError as error:
-    st.error(str(error))
+    st.error(as_text_lines(error))
     st.stop()
 signature = f"{image.tobytes().hex()}|{kernel.tobytes().hex()}|{stride}|{padding}"
 predicting = learn_widgets.predict_mode()

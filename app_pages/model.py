@@ -4,6 +4,7 @@ import streamlit as st
 
 from cnnlab.figures import model as model_figures
 from cnnlab.model import codegen, pretrained_weights, shapes
+from cnnlab.plain_text import as_text_lines
 from cnnlab.ui.pages.model.layer_editor import layer_editor
 from cnnlab.ui.pages.model.model_import import import_box
 from cnnlab.ui.pages.model.preset_panel import preset_panel
@@ -41,9 +42,9 @@ with editor_column:
 with summary_column:
     st.subheader("Shapes and parameters")
     for problem in analysis.problems:
-        st.error(problem.message, icon=":material/block:")
+        st.error(as_text_lines(problem.message), icon=":material/block:")
     for missing in pretrained_weights.missing(setup.model):
-        st.warning(missing.message, icon=":material/cloud_off:")
+        st.warning(as_text_lines(missing.message), icon=":material/cloud_off:")
     # Two by two: four side by side cut their numbers short ("151,...") on a 1280-pixel screen.
     totals = [*st.columns(2), *st.columns(2)]
     totals[0].metric("Total parameters", f"{analysis.total_parameters:,}")

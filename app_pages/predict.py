@@ -3,6 +3,7 @@
 import streamlit as st
 
 from cnnlab.errors import CnnLabError
+from cnnlab.plain_text import as_text_lines
 from cnnlab.ui.pages.predict import predict_view
 
 st.title("Predict")
@@ -40,7 +41,7 @@ if not prepared:
 try:
     results = predict_view.predictions(choice, prepared)
 except CnnLabError as error:
-    st.error(str(error))
+    st.error(as_text_lines(error))
     st.stop()
 
 st.dataframe(
@@ -64,6 +65,6 @@ try:
         choice, result.prepared, result.probabilities, trusted=result.out_of_distribution is None
     )
 except CnnLabError as error:
-    st.error(str(error))
+    st.error(as_text_lines(error))
 st.subheader("Probes")
 predict_view.probe_controls(result.prepared, result.name)

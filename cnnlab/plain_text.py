@@ -4,9 +4,11 @@ Display names, run names, zip folder and file names, sweep and exercise names ar
 Streamlit renders markdown (bold, links, images that the browser fetches, `$math$`, `:icon:`
 shortcodes, HTML-looking tags) in `st.markdown`, captions, headers, alerts, labels and `st.table`
 cells; plotly renders a subset of HTML (`<b>`, `<a href>`, `<br>`) in legends, titles and hover
-text. `as_text` makes a string read literally in markdown, `as_chart_text` in a plotly figure.
-Every page passes user text through one of them where it enters markdown or a chart; tables made
-with `st.dataframe` and widget values show plain text already and need neither.
+text. `as_text` makes a string read literally in markdown (`as_text_lines` for a message of several
+lines, such as an error that names a run or a file), `as_chart_text` in a plotly figure.
+Every page passes user text through one of them where it enters markdown or a chart; the figures
+that draw class names (a zip's folder names) escape them themselves; tables made with
+`st.dataframe` and widget values show plain text already and need neither.
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ def as_text(text: object) -> str:
     one_line = " ".join(str(text).splitlines())
     escaped = _PUNCTUATION.sub(r"\\\1", one_line)
     return _SHORTCODE_COLON.sub(lambda found: found.group(0) + _WORD_JOINER, escaped)
+
+
+def as_text_lines(text: object) -> str:
+    """`text` (a message that may embed a user's name, such as an error's) escaped like `as_text`, line by
+    line: its line breaks stay line breaks in markdown, and no line can start a heading or a list."""
+    return "  \n".join(as_text(line) for line in str(text).splitlines())
 
 
 def as_chart_text(text: object) -> str:

@@ -15,6 +15,7 @@ from cnnlab.cli import main as cli
 from cnnlab.data import datasets
 from cnnlab.errors import DatasetError
 from cnnlab.specs import DataSettings
+from tests.app_pages import read_back
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -248,7 +249,7 @@ def test_the_split_says_when_it_cannot_do_what_was_asked() -> None:
 def test_the_data_page_says_once_that_a_standard_set_is_missing(
     isolated: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from app_pages import as_read, open_page
+    from app_pages import open_page
 
     data_files.offline(monkeypatch)
     monkeypatch.setenv("CNNLAB_HOME", str(tmp_path / "home"))
@@ -256,6 +257,6 @@ def test_the_data_page_says_once_that_a_standard_set_is_missing(
     app.selectbox(key="dataset_name").set_value("mnist").run()
     assert [warning.value for warning in app.warning] == []
     assert len(app.error) == 1
-    message = as_read(app.error[0].value)
+    message = read_back(app.error[0].value)
     assert message.count("MNIST") == 1 and "is not available" in message and "Errno" not in message
     assert "cannot be reached, this machine seems to have no internet connection" in message

@@ -8,16 +8,29 @@ form (`cnnlab.plain_text.as_text`), which CommonMark reads back as the very char
 from __future__ import annotations
 
 import html
+import io
+import json
 import shutil
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import markdown_it
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
 import pytest
 from made_runs import make_run
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from cnnlab import share
+from cnnlab.classroom import uploads
 from cnnlab.classroom.joining import new_user_id
+from cnnlab.figures import data as data_figures
+from cnnlab.figures import inspection as inspection_figures
+from cnnlab.figures import training as training_figures
+from cnnlab.model import presets
 from cnnlab.plain_text import as_chart_text, as_text
 from cnnlab.runs.queue import sweeps
 from cnnlab.runs.queue.sweep_plan import axis, plan
@@ -138,3 +151,96 @@ def test_hostile_names_are_text_on_the_teachers_console_and_runs_page(cnnlab_hom
     teacher.switch_page("app_pages/runs.py").run()
     teacher.multiselect(key="chosen_runs").select(run.id).run()
     check_page(teacher)
+
+
+# A zip's folder names become class names, which plotly would render as HTML (bold, a link).
+HOSTILE_CLASS = "<b>bold <a href=x>link"  # No slash: a folder's name in a zip.
+CHART_MARKS = ("<b>", "<a href")
+
+
+def chart_texts(figure: go.Figure | str) -> str:
+    """A figure's whole JSON (a figure, or the spec Streamlit sends), with its escapes read back."""
+    spec = figure if isinstance(figure, str) else figure.to_json()
+    return json.dumps(json.loads(spec), ensure_ascii=False)
+
+
+def check_chart(figure: go.Figure | str) -> None:
+    """The chart holds the hostile class name only escaped (`as_chart_text`)."""
+    text = chart_texts(figure)
+    assert not [mark for mark in CHART_MARKS if mark in text], text[:400]
+    assert as_chart_text(HOSTILE_CLASS) in text
+
+
+def test_hostile_class_names_are_text_in_every_chart_of_classes() -> None:
+    names = ["cats", HOSTILE_CLASS]
+    images = np.zeros((4, 8, 8, 1), np.uint8)
+    labels = np.array([0, 1, 0, 1])
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4]])
+    check_chart(training_figures.confusion_matrix(np.array([[1, 1], [1, 1]]), names))
+    check_chart(training_figures.prediction_panel(images, labels, probabilities, names))
+    check_chart(inspection_figures.top_k(probabilities[1], names))
+    check_chart(data_figures.samples_per_class(images.astype(np.float32), labels, names))
+    check_chart(data_figures.class_balance(pd.DataFrame({"train": [2, 2]}, index=names)))
+
+
+def hostile_zip(folder: Path) -> Path:
+    """A zip with a class folder of the hostile name, and a skipped file whose name closes a fence."""
+    path = folder / "pets-hostile.zip"
+    folder.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as archive:
+        for class_name in ("cats", HOSTILE_CLASS):
+            for index in range(6):
+                image = io.BytesIO()
+                Image.new("L", (12, 12), 40 * index).save(image, "PNG")
+                archive.writestr(f"{class_name}/{index}.png", image.getvalue())
+        archive.writestr("cats/``` **out** ![img](y.png).png", b"not an image")
+    return path
+
+
+def test_hostile_folder_and_file_names_are_text_on_the_data_page(cnnlab_home: Path) -> None:
+    archive = hostile_zip(uploads.uploads_root(cnnlab_home))
+    app = open_page("data")
+    app.query_params["setup"] = share.encode(
+        share.Setup(
+            DataSettings(dataset=str(archive)), presets.get("digits_default").spec, TrainingSettings()
+        )
+    )
+    app.run()
+    assert not app.exception, app.exception
+    charts = [element.proto.spec for element in app.get("plotly_chart")]
+    assert charts  # Samples and class balance.
+    for spec in charts:
+        check_chart(spec)
+    (skipped,) = [warning.value for warning in app.warning if "skipped" in warning.value]
+    assert "```" not in skipped and "**out**" not in skipped and "![img](" not in skipped
+    assert as_text("``` **out** ![img](y.png).png") in skipped, skipped
+
+
+def _run_picker_page() -> None:
+    """The Evaluate and Predict pages' run picker alone, with the run it returns."""
+    import streamlit as st
+
+    from cnnlab.ui.cache import run_models
+
+    st.text(run_models.choose_run("evaluate_run").id)
+
+
+def test_the_run_picker_keeps_the_chosen_run_after_its_status_changes(home_store: Store) -> None:
+    runs = [make_run(home_store, name=name, status=Status.RUNNING) for name in ("alan's", "ada's")]
+    for run in runs:
+        home_store.save_checkpoint(run.id, "latest", 1, lambda path: path.write_bytes(b"weights"))
+    app = AppTest.from_function(_run_picker_page).run()
+    app.selectbox(key="evaluate_run").set_value(runs[0].id).run()
+    home_store.set_status(runs[0].id, Status.PAUSED)  # Its label changes: "running" becomes "paused".
+    app.run()
+    picker = app.selectbox(key="evaluate_run")
+    assert picker.value == runs[0].id and app.text[0].value == runs[0].id
+    assert "paused" in picker.format_func(picker.value)  # type: ignore[misc]
+
+
+def test_a_hostile_reason_of_a_failed_run_is_text_on_the_train_page(home_store: Store) -> None:
+    run = make_run(home_store, name=HOSTILE, status=Status.RUNNING)
+    home_store.set_status(run.id, Status.FAILED, reason=f"The folder {HOSTILE} has no images.")
+    app = open_page("train", run.id).run()
+    check_page(app)
+    assert any(as_text(HOSTILE) in error.value for error in app.error), [error.value for error in app.error]

@@ -14,7 +14,7 @@ from cnnlab.model import presets, pretrained_weights, shapes
 from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.ui.pages.model import preset_panel
 from cnnlab.ui.widgets.dataset_context import DatasetContext
-from tests.app_pages import no_problems, open_page
+from tests.app_pages import no_problems, open_page, read_back
 
 pytestmark = pytest.mark.usefixtures("cnnlab_home")
 
@@ -49,12 +49,13 @@ def test_the_input_row_changes_the_input_and_keeps_the_layers() -> None:
     assert total_parameters(app) == f"{shapes.analyse(after).total_parameters:,}"
     # The model no longer matches the 8x8 digits: the input row says so and offers the data's shape.
     assert any(
-        "The model's input is 12x12x1 but the dataset gives 8x8x1" in error.value for error in app.error
+        "The model's input is 12x12x1 but the dataset gives 8x8x1" in read_back(error.value)
+        for error in app.error
     )
     # The message names the button the row really shows.
     use_data = app.button(key="input_use_data")
     assert use_data.label == "Use the data's 8 × 8 × 1"
-    assert any(f'Press "{use_data.label}" in the input row' in error.value for error in app.error)
+    assert any(f'Press "{use_data.label}" in the input row' in read_back(error.value) for error in app.error)
     use_data.click().run()
     no_problems(app)
     assert url_setup(app).model.input_shape == (8, 8, 1)
@@ -156,15 +157,17 @@ def test_the_model_page_says_when_imagenet_weights_are_missing(keras_home: Path)
     app = model_page()
     app.selectbox(key="preset_name").set_value("vgg16_transfer").run()
     file_name = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
-    warnings = [warning.value for warning in app.warning]
+    warnings = [read_back(warning.value) for warning in app.warning]
     assert any(file_name in warning and str(keras_home / "models") in warning for warning in warnings)
     app.checkbox(key="preset_fit").uncheck()
     app.button(key="load_preset").click().run()
-    assert sum(file_name in warning.value for warning in app.warning) == 2  # the preset and the model
+    assert (
+        sum(file_name in read_back(warning.value) for warning in app.warning) == 2
+    )  # the preset and the model
     (keras_home / "models").mkdir(parents=True)
     (keras_home / "models" / file_name).write_bytes(b"weights")
     app.run()
-    assert not any(file_name in warning.value for warning in app.warning)
+    assert not any(file_name in read_back(warning.value) for warning in app.warning)
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from cnnlab.ui.session import controls, presentation
-from tests.app_pages import APP, column_formats, no_problems, open_page
+from tests.app_pages import APP, column_formats, no_problems, open_page, read_back
 from tests.e2e.classroom_servers import CLASS_CODE, TEACHER_PASSWORD, classroom_toml
 
 CONSOLE_TITLE = "Teacher's console"
@@ -163,7 +163,7 @@ def test_the_builder_refuses_an_exercise_the_class_limits_refuse_and_names_the_l
     teacher.button(key="teacher_make_link").click().run()
     assert not teacher.exception
     assert not teacher.code  # No link to hand out.
-    (refusal,) = [error.value for error in teacher.error]
+    (refusal,) = [read_back(error.value) for error in teacher.error]
     assert refusal.startswith("Students could not start the exercise 'Too long': The number of epochs is")
     assert "above this class's limit of 2 (max_epochs in classroom.toml)" in refusal
 

@@ -19,7 +19,7 @@ from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from cnnlab.ui.pages.train import live_run
 from cnnlab.ui.session import setup_entry
-from tests.app_pages import column_formats, no_problems, open_page
+from tests.app_pages import column_formats, no_problems, open_page, read_back
 
 TIMEOUT = 60
 
@@ -118,7 +118,7 @@ def test_model_page_updates_totals_and_names_the_broken_layer() -> None:
     kernel_key = next(key for key in _keys(app) if key.endswith("_kernel_size"))
     app.number_input(key=kernel_key).set_value(9).run()
     assert not app.exception
-    assert any("Layer 1 (Conv2D 9x9" in element.value for element in app.error)
+    assert any("Layer 1 (Conv2D 9x9" in read_back(element.value) for element in app.error)
     assert "Fix the problems above" in app.info[0].value
 
 
@@ -129,14 +129,14 @@ def test_model_page_loads_a_preset_and_imports_json() -> None:
     app.button(key="load_preset").click().run()
     assert not app.exception
     assert app.metric[0].value == keras_parameters(presets.get("cifar10").spec)
-    assert "32x32x3 but the dataset gives 8x8x1" in app.error[0].value
+    assert "32x32x3 but the dataset gives 8x8x1" in read_back(app.error[0].value)
     assert url_setup(app).training.epochs == 10  # the CIFAR-10 article's
     app.text_area(key="import_json").input(presets.get("mnist_minimal").spec.to_json())
     app.button(key="import_button").click().run()
     assert app.metric[0].value == keras_parameters(presets.get("mnist_minimal").spec)
     app.text_area(key="import_json").input("{broken")
     app.button(key="import_button").click().run()
-    assert any("not valid JSON" in element.value for element in app.error)
+    assert any("not valid JSON" in read_back(element.value) for element in app.error)
 
 
 def test_a_shared_setup_link_opens_the_same_setup() -> None:
@@ -232,7 +232,9 @@ def test_train_page_refuses_to_start_a_broken_model() -> None:
     app.query_params["setup"] = share.encode(setup)
     app.run()
     assert app.button(key="start_training").disabled
-    assert any("28x28x1" in element.value and "8x8x1" in element.value for element in app.error)
+    assert any(
+        "28x28x1" in read_back(element.value) and "8x8x1" in read_back(element.value) for element in app.error
+    )
 
 
 def test_layer_editor_adds_moves_duplicates_and_removes_layers() -> None:
@@ -260,7 +262,7 @@ def test_layer_editor_adds_moves_duplicates_and_removes_layers() -> None:
     app.button(key=remove_keys[-1]).click().run()  # remove the output layer: the model is now invalid
     assert layer_types() == before_remove[:-1]
     assert not app.exception
-    assert any("but the dataset has 10 classes" in element.value for element in app.error)
+    assert any("but the dataset has 10 classes" in read_back(element.value) for element in app.error)
 
 
 def test_a_link_cannot_point_the_server_at_its_own_folders(tmp_path: Path) -> None:
@@ -326,8 +328,8 @@ def test_layer_widgets_keep_to_the_catalogue_ranges_but_show_bad_imports() -> No
     app.text_area(key="import_json").input(bad.to_json())
     app.button(key="import_button").click().run()
     assert not app.exception
-    assert any("filters=0" in element.value for element in app.error)
-    assert any("kernel_size=20" in element.value for element in app.error)
+    assert any("filters=0" in read_back(element.value) for element in app.error)
+    assert any("kernel_size=20" in read_back(element.value) for element in app.error)
     imported = url_setup(app).model.layers[0].params
     assert (imported["filters"], imported["kernel_size"]) == (0, 20)
 
@@ -343,7 +345,8 @@ def test_importing_a_model_with_no_usable_layer_is_refused_and_changes_nothing()
     app.button(key="import_button").click().run()
     assert not app.exception
     assert any(
-        "'Conv3D'" in element.value and "Nothing was changed" in element.value for element in app.error
+        "'Conv3D'" in read_back(element.value) and "Nothing was changed" in read_back(element.value)
+        for element in app.error
     )
     assert url_setup(app) == before
     assert len(app.tabs) == 2  # the code and JSON tabs are still there
@@ -359,7 +362,7 @@ def test_importing_a_model_keeps_its_usable_layers_and_names_the_rest() -> None:
     assert url_setup(app).model == presets.get("digits_default").spec
     # Said in the JSON tab, under the Import button; gone once the model is changed again.
     assert any(
-        as_text("Layer 2 was left out") in element.value and as_text("'Lambda'") in element.value
+        as_text("Layer 2 was left out") in read_back(element.value) and as_text("'Lambda'") in element.value
         for element in app.tabs[1].warning
     )
     app.selectbox(key="add_layer_type").set_value("BatchNormalization")

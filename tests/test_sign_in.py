@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from cnnlab.plain_text import as_text
 from cnnlab.store.run_store import Store
-from tests.app_pages import no_problems, open_page
+from tests.app_pages import no_problems, open_page, read_back
 
 SECRET = "0123456789abcdef-the-class-secret"
 CLASSROOM = f"""
@@ -98,5 +98,5 @@ def test_a_bad_classroom_file_stops_every_page(cnnlab_home: Path, monkeypatch: p
     (cnnlab_home / "classroom.toml").write_text('class_code = "conv-class-7"\n')
     app = open_page("learn").run()
     assert not app.exception
-    assert len(app.error) == 1 and "'secret'" in app.error[0].value
+    assert len(app.error) == 1 and "'secret'" in read_back(app.error[0].value)
     assert not app.title and not app.text_input

@@ -11,7 +11,7 @@ from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from cnnlab.ui.session import state
-from tests.app_pages import column_formats, no_problems, open_page
+from tests.app_pages import column_formats, no_problems, open_page, read_back
 from tests.test_sweeps import SPEC, QueueInStore
 
 
@@ -24,7 +24,7 @@ def test_the_train_page_counts_the_planned_runs_and_names_a_refused_value(cnnlab
     assert any("**4 runs** will be planned (2 x 2)." in caption.value for caption in app.caption)
     assert not app.button(key="start_sweep").disabled
     app.text_input(key="sweep_batch_size").input("16, lots").run()
-    assert [error.value for error in app.error] == [
+    assert [read_back(error.value) for error in app.error] == [
         "The value 'lots' for batch_size is not a whole number. List values separated by commas, e.g. 32,64."
     ]
     assert app.button(key="start_sweep").disabled

@@ -9,6 +9,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from cnnlab.plain_text import as_chart_text
+
 
 def _as_rgb(image: np.ndarray) -> np.ndarray:
     """A (height, width, 3) uint8 image from a float image in [0, 1] with 1 or 3 channels."""
@@ -57,17 +59,19 @@ def samples_per_class(
         members = np.flatnonzero(labels == index)
         for member in generator.choice(members, size=min(per_class, len(members)), replace=False):
             chosen.append(images[member])
-            titles.append(str(name))
+            titles.append(as_chart_text(name))
     return image_grid(chosen, titles, columns=per_class)
 
 
 def class_balance(summary: pd.DataFrame) -> go.Figure:
     """Stacked bars of images per class in the train, validation and test splits."""
     figure = go.Figure()
-    classes = summary.index.astype(str) if "class" not in summary.columns else summary["class"].astype(str)
+    classes = summary.index if "class" not in summary.columns else summary["class"]
     for split in ("train", "validation", "test"):
         if split in summary.columns:
-            figure.add_trace(go.Bar(name=split, x=list(classes), y=summary[split]))
+            figure.add_trace(
+                go.Bar(name=split, x=[as_chart_text(name) for name in classes], y=summary[split])
+            )
     figure.update_layout(
         barmode="stack",
         height=300,

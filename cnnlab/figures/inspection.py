@@ -15,6 +15,8 @@ import plotly.graph_objects as go
 from PIL import Image
 from plotly.colors import sample_colorscale
 
+from cnnlab.plain_text import as_chart_text
+
 HEAT_COLOURSCALE = "Turbo"
 DISPLAY_SIDE = 224  # larger images are shrunk to this many pixels a side before they are sent
 SMALL_SIDE = 64  # overlays on images up to this many pixels a side are enlarged for display
@@ -242,7 +244,7 @@ def explanation(image: np.ndarray, grad_cam: np.ndarray, saliency: np.ndarray, s
 def top_k(probabilities: np.ndarray, class_names: Sequence[str], k: int = 5) -> go.Figure:
     """Horizontal bars of the `k` most probable classes, the most probable on top."""
     values = np.asarray(probabilities, dtype=np.float64).reshape(-1)
-    names = [str(name) for name in class_names]
+    names = [as_chart_text(name) for name in class_names]
     if values.size == 1:  # One sigmoid unit: the probability of class 1.
         values = np.array([1.0 - values[0], values[0]])
     order = np.argsort(-values, kind="stable")[: max(1, min(k, len(values)))]

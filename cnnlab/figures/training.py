@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 
 from cnnlab.figures import axes, downsampling
 from cnnlab.figures.data import image_grid
+from cnnlab.plain_text import as_chart_text
 from cnnlab.trained import evaluation
 
 if TYPE_CHECKING:
@@ -260,7 +261,7 @@ def confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], normalise: 
     """Rows are true classes, columns predictions; counts or row-normalised shares, written in each cell."""
     values = evaluation.row_shares(matrix) if normalise else np.asarray(matrix, dtype=np.float64)
     text = [[f"{value:.2f}" if normalise else f"{int(value)}" for value in row] for row in values]
-    names = [str(name) for name in class_names]
+    names = [as_chart_text(name) for name in class_names]
     figure = go.Figure(
         go.Heatmap(
             z=values,
@@ -294,9 +295,10 @@ def prediction_panel(
         confidence = np.where(predicted == 1, probabilities[:, 0], 1 - probabilities[:, 0])
     else:
         predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
+    names = [as_chart_text(name) for name in class_names]
     titles = [
-        f"{'✓' if guess == truth else '✗'} {class_names[guess]} {share:.0%}"
-        + ("" if guess == truth else f" (is {class_names[truth]})")
+        f"{'✓' if guess == truth else '✗'} {names[guess]} {share:.0%}"
+        + ("" if guess == truth else f" (is {names[truth]})")
         for guess, truth, share in zip(predicted, labels, confidence, strict=True)
     ]
     return image_grid([image.astype(np.float32) / 255.0 for image in images], titles, columns=6, size=120)

@@ -17,7 +17,7 @@ from cnnlab import share
 from cnnlab.classroom import exercises
 from cnnlab.classroom.exercises import Exercise
 from cnnlab.errors import CnnLabError
-from cnnlab.plain_text import as_text
+from cnnlab.plain_text import as_text, as_text_lines
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import default_home
 from cnnlab.ui.session import identity, setup_entry, state
@@ -176,7 +176,7 @@ def apply() -> None:
         try:
             _start(exercises.decode(token, signing_key()), token)
         except CnnLabError as error:
-            st.error(str(error), icon=":material/link_off:")
+            st.error(as_text_lines(error), icon=":material/link_off:")
     exercise = current()
     if exercise is None:
         return

@@ -14,7 +14,7 @@ from cnnlab.classroom import joining
 from cnnlab.classroom.settings import ClassroomSettings
 from cnnlab.classroom.users import Role, User
 from cnnlab.errors import ClassroomError, SignInError
-from cnnlab.plain_text import as_text
+from cnnlab.plain_text import as_text, as_text_lines
 from cnnlab.ui.session import identity
 
 OPENID_BUTTON = "Sign in with your school account"
@@ -27,7 +27,7 @@ def gate() -> User:
     try:
         settings = identity.classroom_settings()
     except ClassroomError as error:
-        st.error(str(error))
+        st.error(as_text_lines(error))
         st.stop()
     user = identity.signed_in_user(settings)
     if user is None:
@@ -79,7 +79,7 @@ def _sign_in_screen(settings: ClassroomSettings) -> None:
     st.title("Sign in to CNN Lab")
     refusal = identity.refusal()
     if refusal is not None:
-        st.error(refusal)
+        st.error(as_text_lines(refusal))
     if settings.join_code_enabled and identity.cookie_to_clear():
         # No one is signed in here: have the server clear the cookie this browser still holds (signed out, ended).
         st.html(identity.cookie_script(None), unsafe_allow_javascript=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from cnnlab.errors import CnnLabError
+from cnnlab.plain_text import as_text
 from cnnlab.specs import DataSettings
 from cnnlab.ui.cache.data_cache import load_dataset
 
@@ -33,7 +34,7 @@ def dataset_context(settings: DataSettings) -> DatasetContext:
 def show_dataset_line(context: DatasetContext) -> None:
     """One caption line naming the data a model is checked against."""
     if context.image_shape is None:
-        st.warning(f"The chosen data cannot be loaded: {context.problem}")
+        st.warning(f"The chosen data cannot be loaded: {as_text(context.problem)}")
         return
     shape = "×".join(str(size) for size in context.image_shape)
     st.caption(

@@ -17,7 +17,7 @@ import streamlit as st
 from cnnlab.classroom.users import User
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import sweeps as sweep_figures
-from cnnlab.plain_text import as_text
+from cnnlab.plain_text import as_text, as_text_lines
 from cnnlab.runs.queue import sweeps
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
@@ -147,7 +147,7 @@ def _actions(run: RunRecord, picked_by_hand: bool) -> None:
             try:
                 child = server.scheduler().fork(run.id, saved[-1], training)
             except CnnLabError as error:
-                st.error(str(error))
+                st.error(as_text_lines(error))
                 return
             run_table.open_on_train_page(child.id)
 

@@ -65,7 +65,7 @@ def _rerun_when_loaded(checkpoint: Checkpoint) -> None:
         run_models.start_loading(checkpoint)
     failure = run_models.load_failure(checkpoint)
     if failure is not None:
-        st.error(f"Grad-CAM needs the model, which did not load: {failure}", icon=":material/block:")
+        st.error(f"Grad-CAM needs the model, which did not load: {as_text(failure)}", icon=":material/block:")
     elif run_models.loaded_model(checkpoint) is not None:
         st.rerun()
 
@@ -85,7 +85,7 @@ def gallery(
     if len(indices) == 0:
         st.caption("No images here.")
         return False
-    titles = [evaluation.describe(result, int(index)) for index in indices]
+    titles = [as_text(evaluation.describe(result, int(index))) for index in indices]  # Captions are markdown.
     heats = _heat_maps(checkpoint, result, indices) if with_cam else None
     pictures = inspection_figures.gallery_pictures(
         [result.images[index] for index in indices], None if heats is None else list(heats)

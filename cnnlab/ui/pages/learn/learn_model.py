@@ -17,6 +17,7 @@ from cnnlab.data import prepare
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import learn as figures
 from cnnlab.lesson import arithmetic
+from cnnlab.plain_text import as_text_lines
 from cnnlab.store.reader import RunReader
 from cnnlab.store.records import RunRecord
 from cnnlab.trained import checkpoints
@@ -83,7 +84,7 @@ def _trained_model(checkpoint: Checkpoint) -> tuple[list[Convolution], tuple[int
         model = run_models.checkpoint_model(checkpoint)
         shape = layers.summary(model).input_shape
     except CnnLabError as error:
-        st.error(str(error))
+        st.error(as_text_lines(error))
         return None
     return layers.convolutions(model), shape
 
@@ -120,7 +121,7 @@ def real_model_section(grid: np.ndarray) -> None:
     try:
         choices = _checkpoints(server.store(), state.followed_run())
     except CnnLabError as error:
-        st.error(str(error))
+        st.error(as_text_lines(error))
         return
     if not choices:
         st.info(

@@ -12,6 +12,7 @@ from cnnlab.data import decode
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import learn as figures
 from cnnlab.lesson import arithmetic, content
+from cnnlab.plain_text import as_text_lines
 from cnnlab.ui.session import presentation
 
 PLAY_SECONDS = 1.5
@@ -56,7 +57,7 @@ def choose_input(key: str = "learn_input") -> tuple[np.ndarray, str]:
             try:
                 grid = _decode_upload(upload.getvalue(), size)
             except CnnLabError as error:
-                st.error(str(error))
+                st.error(as_text_lines(error))
             else:
                 return (
                     grid,

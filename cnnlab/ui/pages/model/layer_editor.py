@@ -13,6 +13,7 @@ import streamlit as st
 
 from cnnlab.model import catalogue, parameters, presets, shapes
 from cnnlab.model.parameters import Parameter
+from cnnlab.plain_text import as_text_lines
 from cnnlab.specs import LayerSpec, ModelSpec
 from cnnlab.ui.pages.model import layer_placement
 from cnnlab.ui.session import state
@@ -216,7 +217,7 @@ def input_row(model: ModelSpec, problem: str | None, data_shape: tuple[int, int,
         expanded=bool(marker) or st.session_state.get(OPEN_LAYER_KEY) == INPUT_ROW,
     ):
         if problem:
-            st.error(problem)
+            st.error(as_text_lines(problem))
         st.caption(
             "The images the model takes: height and width in pixels, and channels (1 grey, 3 colour). "
             "Changing them keeps the layers."
@@ -271,7 +272,7 @@ def layer_editor(analysis: shapes.Analysis, data_shape: tuple[int, int, int] | N
             expanded=bool(marker) or st.session_state.get(OPEN_LAYER_KEY) == layer_id,
         ):
             if marker:
-                st.error(problems[position + 1])
+                st.error(as_text_lines(problems[position + 1]))
             edited = layer_form(layer, layer_id)
             buttons = st.columns(4)
             action = None

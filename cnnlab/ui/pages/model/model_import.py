@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from cnnlab.errors import CnnLabError
-from cnnlab.plain_text import as_text
+from cnnlab.plain_text import as_text, as_text_lines
 from cnnlab.specs import ModelSpec
 from cnnlab.ui.session import state
 
@@ -25,7 +25,7 @@ def import_box(locked: bool) -> None:
             notes = state.import_model(pasted)
         except CnnLabError as error:
             st.session_state.pop(RESULT_KEY, None)
-            st.error(str(error), icon=":material/block:")
+            st.error(as_text_lines(error), icon=":material/block:")
         else:
             st.session_state[RESULT_KEY] = (state.draft().model, notes)
             st.rerun()  # The shapes, the code and the JSON above show the imported model.

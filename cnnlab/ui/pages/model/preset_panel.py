@@ -17,6 +17,7 @@ import streamlit as st
 
 from cnnlab.data import datasets
 from cnnlab.model import checks, presets, pretrained_weights, shapes
+from cnnlab.plain_text import as_text_lines
 from cnnlab.specs import DataSettings, ModelSpec
 from cnnlab.ui.session import state
 from cnnlab.ui.widgets.dataset_context import DatasetContext
@@ -145,7 +146,7 @@ def preset_panel(context: DatasetContext) -> None:
                 spec = presets.adapt(spec, context.image_shape, context.num_classes)
             _load(preset, spec)
         for missing in pretrained_weights.missing(preset.spec):
-            st.warning(missing.message, icon=":material/cloud_off:")
+            st.warning(as_text_lines(missing.message), icon=":material/cloud_off:")
         fix = image_size_fix(preset.spec, state.draft().data, context) if fit else None
         unfixable = no_size_fits(preset.spec, state.draft().data, context) if fit and fix is None else None
         if unfixable is not None and context.image_shape is not None:

@@ -16,7 +16,7 @@ from cnnlab.errors import CnnLabError
 from cnnlab.figures import inspection as inspection_figures
 from cnnlab.figures import training as training_figures
 from cnnlab.figures.data import image_grid
-from cnnlab.plain_text import as_text
+from cnnlab.plain_text import as_text, as_text_lines
 from cnnlab.store import probes
 from cnnlab.store.records import RunRecord
 from cnnlab.trained import classification, layers, prediction
@@ -168,7 +168,7 @@ def run_model_choice() -> ModelChoice:
         info = run_models.run_dataset_info(run)
         calibration = run_models.run_calibration(run, checkpoint)
     except CnnLabError as error:
-        st.error(str(error), icon=":material/block:")
+        st.error(as_text_lines(error), icon=":material/block:")
         st.stop()
     return ModelChoice(model, run_models.model_key(checkpoint), info, run.name, run, checkpoint, calibration)
 
@@ -342,7 +342,7 @@ def answer(result: prediction.Prediction) -> None:
             st.markdown("\n".join(f"- {detail}" for detail in result.details))
             st.caption(f"The model's top probability: {result.probability:.2%}.")
     elif result.unsure:
-        st.info(result.unsure, icon=":material/help:")
+        st.info(as_text_lines(result.unsure), icon=":material/help:")
 
 
 def explain(
@@ -400,10 +400,10 @@ def probe_controls(prepared: PreparedImage, name: str) -> None:
                 f"Pinned {as_text(name)}: {count} probe(s). Runs started from now show it live on the Train page."
             )
         except CnnLabError as error:
-            st.error(str(error))
+            st.error(as_text_lines(error))
     pinned = probes.pinned(store)
     if (problem := probes.unreadable(store)) is not None:
-        st.warning(problem)
+        st.warning(as_text_lines(problem))
     if not pinned:
         st.caption("No probes pinned. A pinned image is followed live, epoch by epoch, by every new run.")
         return

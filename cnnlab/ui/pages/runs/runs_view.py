@@ -8,7 +8,7 @@ import streamlit as st
 from cnnlab.classroom.users import Role
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import training as figures
-from cnnlab.plain_text import as_chart_text, as_text
+from cnnlab.plain_text import as_chart_text, as_text, as_text_lines
 from cnnlab.runs.views import compare
 from cnnlab.store import statuses
 from cnnlab.store.records import RunRecord
@@ -23,7 +23,7 @@ def manage(run: RunRecord) -> None:
     try:
         _manage(run)
     except CnnLabError as error:  # A shared run: readable, not changeable.
-        st.error(str(error), icon=":material/block:")
+        st.error(as_text_lines(error), icon=":material/block:")
 
 
 def _manage(run: RunRecord) -> None:
@@ -94,7 +94,7 @@ def downloads(run: RunRecord) -> None:
                 _prepared_exports(run.id, version)
             st.session_state[f"prepared_exports_{run.id}"] = version
         except CnnLabError as error:
-            st.error(str(error))
+            st.error(as_text_lines(error))
     if st.session_state.get(f"prepared_exports_{run.id}") == version:
         bundle, tflite = _prepared_exports(run.id, version)
         columns[1].download_button("Bundle (.zip)", bundle, f"{stem}.zip", key="download_bundle")

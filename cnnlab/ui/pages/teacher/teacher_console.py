@@ -18,7 +18,7 @@ from pandas.api.types import is_string_dtype
 
 from cnnlab.classroom import exercises, overview
 from cnnlab.errors import CnnLabError
-from cnnlab.plain_text import as_text
+from cnnlab.plain_text import as_text, as_text_lines
 from cnnlab.store import names
 from cnnlab.store.records import RunRecord
 from cnnlab.store.statuses import Status
@@ -188,7 +188,7 @@ def run_actions(runs: list[RunRecord]) -> None:
             server.scheduler().share(run.id, not run.shared)
             st.rerun()
     except CnnLabError as error:
-        st.error(str(error))
+        st.error(as_text_lines(error))
     st.caption("A shared run can be opened (read-only) by every student; they cannot change it.")
 
 
@@ -261,7 +261,7 @@ def exercise_builder() -> None:
             st.session_state[MADE_KEY] = exercise
         except CnnLabError as error:
             st.session_state.pop(MADE_KEY, None)
-            st.error(str(error))
+            st.error(as_text_lines(error))
     made = st.session_state.get(MADE_KEY)
     if made is not None:
         implied = sorted(made.locked - set(locked))

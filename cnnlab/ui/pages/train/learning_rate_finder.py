@@ -15,6 +15,7 @@ from cnnlab import share
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import training as figures
 from cnnlab.model import shapes
+from cnnlab.plain_text import as_text_lines
 from cnnlab.runs.queue import learning_rate_range as lr_finder
 from cnnlab.setting_ranges import TRAINING_RANGES
 from cnnlab.ui.session import state
@@ -52,7 +53,7 @@ def finder_panel(setup: share.Setup, ready: bool) -> None:
             try:
                 found = lr_finder.find_learning_rate_in_worker(setup.model, setup.data, setup.training)
             except CnnLabError as error:
-                st.error(str(error))
+                st.error(as_text_lines(error))
                 return
         st.session_state[RESULT_KEY] = (setup_key(setup), found)
     stored = st.session_state.get(RESULT_KEY)

@@ -23,7 +23,7 @@ import streamlit as st
 
 from cnnlab.classroom import exercises
 from cnnlab.errors import CnnLabError
-from cnnlab.plain_text import as_text
+from cnnlab.plain_text import as_text, as_text_lines
 from cnnlab.store import statuses
 from cnnlab.store.records import RunRecord
 from cnnlab.store.statuses import Status
@@ -79,7 +79,7 @@ def controls(run_id: str, answer_seconds: float) -> None:
     if said_by_controls(run):
         show_status(run)  # "Stopping: …", "Resuming: …", said here so that the click's rerun says it
     if CONTROL_ERROR in st.session_state:
-        st.error(st.session_state.pop(CONTROL_ERROR))
+        st.error(as_text_lines(st.session_state.pop(CONTROL_ERROR)))
     st.session_state[DRAWN] = controls_state(run)
     if st.session_state.pop(AWAITING, None) == run_id and answer_seconds > 0:
         _await_answer(run, answer_seconds)
@@ -145,7 +145,7 @@ def _buttons(run: RunRecord) -> None:
                 try:
                     server.scheduler().continue_run(run.id, int(extra))
                 except CnnLabError as error:
-                    st.error(str(error))
+                    st.error(as_text_lines(error))
                 else:
                     st.rerun()
     # Checkpoints are read only for an ended run, the only kind that can be forked.
@@ -163,7 +163,7 @@ def _buttons(run: RunRecord) -> None:
             try:
                 child = server.scheduler().fork(run.id, epoch, state.draft().training)
             except CnnLabError as error:
-                st.error(str(error))
+                st.error(as_text_lines(error))
             else:
                 state.follow_run(child.id)
                 st.rerun()

@@ -12,6 +12,7 @@ from typing import Any
 
 import streamlit as st
 
+from cnnlab.plain_text import as_text
 from cnnlab.store import statuses
 from cnnlab.store.records import RunRecord
 from cnnlab.store.statuses import Status
@@ -96,16 +97,16 @@ def status_message(run: RunRecord, epochs_planned: int, teacher: str | None = No
         # told the same thing twice. A run cancelled in the queue says "Stopped before it started.".
         if run.started_at is None:
             said = "Stopped before it started."
-            return said if reason in ("", said) else f"{said} {reason}"
+            return said if reason in ("", said) else f"{said} {as_text(reason)}"
         said = f"Stopped after epoch {run.last_epoch}"
         if not reason or reason.startswith(USER_STOP_REASON):
             return f"{said}: Stop was pressed."
-        return f"{said}: {reason}"
+        return f"{said}: {as_text(reason)}"
     hint = f" **What to do:** {run.hint}" if run.hint else ""
     return {
         Status.DIVERGED: f"Diverged: CNN Lab stopped this run. {reason}{hint}",
-        Status.FAILED: f"Failed: {reason}{hint}",
-        Status.INTERRUPTED: f"Interrupted: {reason or 'the server restarted while it ran.'} Continue it to carry on.",
+        Status.FAILED: f"Failed: {as_text(reason)}{hint}",
+        Status.INTERRUPTED: f"Interrupted: {as_text(reason) or 'the server restarted while it ran.'} Continue it to carry on.",
     }.get(run.status, str(run.status))
 
 

@@ -14,6 +14,7 @@ import streamlit as st
 from cnnlab import share
 from cnnlab.errors import CnnLabError
 from cnnlab.model import shapes
+from cnnlab.plain_text import as_text_lines
 from cnnlab.run_request import RunRequest
 from cnnlab.specs import TrainingSettings
 from cnnlab.ui import server
@@ -109,13 +110,13 @@ def settings_form(context: DatasetContext, collapsible: bool) -> None:
             budget=shapes.Budget(),
         )
         for problem in analysis.errors:
-            st.error(problem.message, icon=":material/block:")
+            st.error(as_text_lines(problem.message), icon=":material/block:")
         ready = analysis.ok and context.image_shape is not None
         if st.button("Start training", type="primary", key="start_training", disabled=not ready):
             try:
                 run = server.submit(RunRequest.from_setup(state.draft(), **controls.exercise_tags()))
             except CnnLabError as error:  # Over the class budget.
-                st.error(str(error), icon=":material/block:")
+                st.error(as_text_lines(error), icon=":material/block:")
             else:
                 set_open(False)  # The new run's live view, with the settings folded away.
                 state.follow_run(run.id)

@@ -15,7 +15,7 @@ import streamlit as st
 from cnnlab.classroom import exercises
 from cnnlab.errors import CnnLabError, SweepError
 from cnnlab.model import catalogue
-from cnnlab.plain_text import as_text
+from cnnlab.plain_text import as_text, as_text_lines
 from cnnlab.runs.queue import sweep_plan, sweeps
 from cnnlab.share import Setup
 from cnnlab.specs import OPTIMIZERS
@@ -120,7 +120,7 @@ def sweep_form(setup: Setup, num_classes: int | None, image_shape: Sequence[int]
                     dataset_input_shape=image_shape,
                 )
         except CnnLabError as error:
-            st.error(str(error), icon=":material/block:")
+            st.error(as_text_lines(error), icon=":material/block:")
         if plan is not None:
             sizes = " x ".join(str(len(item.values)) for item in plan.axes)
             sampled_text = (
@@ -143,11 +143,11 @@ def sweep_form(setup: Setup, num_classes: int | None, image_shape: Sequence[int]
                     **controls.exercise_tags(),
                 )
             except sweeps.SweepCut as cut:
-                st.warning(str(cut), icon=":material/content_cut:")
+                st.warning(as_text_lines(cut), icon=":material/content_cut:")
                 if cut.queued:
                     st.session_state[STARTED_KEY] = (cut.sweep.id, cut.sweep.name, len(cut.queued))
             except CnnLabError as error:
-                st.error(str(error))
+                st.error(as_text_lines(error))
             else:
                 st.session_state[STARTED_KEY] = (sweep.id, sweep.name, len(queued))
         started = st.session_state.get(STARTED_KEY)
