@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
+from cnnlab.classroom.owner_names import owner_name
 from cnnlab.errors import SpecError
 from cnnlab.model import shapes
 from cnnlab.store.records import RunRecord
@@ -37,11 +38,6 @@ SORTS: dict[str, str] = {
 LEADERBOARD_COLUMNS = ("rank", "owner", "run", "test accuracy", "parameters", "status", "id")
 # Live runs first, in the order a run moves through them; ended ones after.
 _STATUS_ORDER = ("running", "starting", "paused", "queued")
-
-
-def owner_name(owner: str, names: Mapping[str, str]) -> str:
-    """The owner's display name if known, else their id without its kind ("student:ada" is "ada")."""
-    return names.get(owner) or owner.partition(":")[2] or owner
 
 
 def validation_accuracy(run: RunRecord) -> float | None:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 import streamlit as st
 
-from cnnlab.classroom import overview
+from cnnlab.classroom.owner_names import owner_name
 from cnnlab.classroom.users import Role
 from cnnlab.plain_text import as_text
 from cnnlab.store.records import RunRecord
@@ -26,7 +26,7 @@ def whose(run: RunRecord, names: Mapping[str, str] | None = None) -> str:
     """The run's owner as a page says it: "Your run", "Ada's run" (plain text, not yet escaped)."""
     if run.owner == server.store().user.id:
         return "Your run"
-    owner = overview.owner_name(run.owner, owner_names() if names is None else names)
+    owner = owner_name(run.owner, owner_names() if names is None else names)
     return f"{owner}'s run"
 
 

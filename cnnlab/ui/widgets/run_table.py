@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from cnnlab.classroom import overview
+from cnnlab.classroom.owner_names import owner_name
 from cnnlab.model import shapes
 from cnnlab.store import names, records
 from cnnlab.store.records import RunRecord
@@ -140,7 +140,7 @@ def runs_table(runs: list[RunRecord], owners: Mapping[str, str] | None = None) -
     rows = []
     for run in runs:
         spec = run.model_spec()
-        owner = {} if owners is None else {"owner": overview.owner_name(run.owner, owners)}
+        owner = {} if owners is None else {"owner": owner_name(run.owner, owners)}
         rows.append(
             {
                 "id": run.id,

@@ -17,6 +17,7 @@ import streamlit as st
 from pandas.api.types import is_string_dtype
 
 from cnnlab.classroom import exercises, overview
+from cnnlab.classroom.owner_names import owner_name
 from cnnlab.errors import CnnLabError
 from cnnlab.plain_text import as_text, as_text_lines
 from cnnlab.store import names
@@ -145,7 +146,7 @@ def run_label(run: RunRecord, names: Mapping[str, str]) -> str:
     A label that said the status changed when the run did, and the picker, which remembers the label
     it showed, then fell back to another run: the action hit a run the teacher had not chosen.
     """
-    return f"{overview.owner_name(run.owner, names)} · {run.name} · {run.id}"
+    return f"{owner_name(run.owner, names)} · {run.name} · {run.id}"
 
 
 def run_actions(runs: list[RunRecord]) -> None:
