@@ -31,6 +31,7 @@ from cnnlab.runs.queue.executor import process_alive
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from cnnlab.ui.pages.train import live_run
+from tests.app_pages import read_back
 from tests.e2e.conftest import (
     ROOT,
     SERVER_FLAGS,
@@ -186,7 +187,7 @@ def test_a_run_survives_a_server_restart_and_a_lost_worker_shows_as_interrupted(
     interrupted = store.get_run(run.id)
     assert interrupted.status == Status.INTERRUPTED
     assert interrupted.reason == "The worker process was gone when CNN Lab restarted."
-    page.get_by_text(live_run.status_message(interrupted, EPOCHS)).first.wait_for()
+    page.get_by_text(read_back(live_run.status_message(interrupted, EPOCHS))).first.wait_for()
     continue_popover = page.get_by_role("button", name=re.compile("Continue"))
     continue_popover.first.wait_for()
     screenshot(page, "server_restart_interrupted")
@@ -202,7 +203,7 @@ def test_a_run_survives_a_server_restart_and_a_lost_worker_shows_as_interrupted(
     wait_until(lambda: store.get_run(run.id).is_ended, "the continued run to end")
     finished = store.get_run(run.id)
     assert finished.status == Status.COMPLETED, finished.traceback
-    page.get_by_text(live_run.status_message(finished, done + 1)).first.wait_for()
+    page.get_by_text(read_back(live_run.status_message(finished, done + 1))).first.wait_for()
     continued = store.epoch_metrics(run.id)
     assert continued.iloc[: len(recorded)].equals(recorded)  # The epochs before the kill are unchanged,
     assert list(continued["epoch"]) == list(range(1, done + 2))  # and one new epoch follows them.
