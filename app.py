@@ -44,6 +44,9 @@ def main() -> None:
     controls.apply()
     # The run this session follows, in the sidebar and back in the URL on every page.
     followed_run.show()
+    # Not while the server's background thread imports the pages' modules (pandas cannot be imported
+    # by two threads at once); the first page runs before that import starts.
+    server.wait_for_page_imports()
     try:
         navigation.run()
     finally:

@@ -44,6 +44,7 @@ PAGE_MODULES = (
 )
 logger = logging.getLogger(__name__)
 _import_once = threading.Lock()  # taken, never released, by the first call that starts the import
+_imports_done = threading.Event()  # set once that import has ended, however it ended
 
 
 @st.cache_resource(show_spinner=False)
@@ -121,19 +122,35 @@ def _import_page_modules_in_background() -> None:
     threading.Thread(target=_import_page_modules, name="cnnlab-imports", daemon=True).start()
 
 
+def wait_for_page_imports(timeout: float = 120.0) -> None:
+    """Wait, before a page runs, for the background import of `PAGE_MODULES` if it has started.
+
+    A page importing pandas while that thread imports it too can find pandas half made (ImportError:
+    "partially initialized module 'pandas.core.apply'"): the Teacher page failed so in a class's
+    first seconds. The first page (Home) runs before the import starts and never waits.
+    """
+    if _import_once.locked():
+        _imports_done.wait(timeout)
+
+
 def _import_page_modules() -> None:
     """Import `PAGE_MODULES` and write one throwaway chart as Streamlit sends it, which loads
     plotly's chart code (a page that needs them first waits only for what is left of this import)."""
-    for name in PAGE_MODULES:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            logger.exception("Importing %s ahead of the Train page failed; the page will import it.", name)
-            return
-    import plotly.graph_objects as go
-    import plotly.io
+    try:
+        for name in PAGE_MODULES:
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                logger.exception(
+                    "Importing %s ahead of the Train page failed; the page will import it.", name
+                )
+                return
+        import plotly.graph_objects as go
+        import plotly.io
 
-    plotly.io.to_json(go.Figure(go.Scatter(x=[0, 1], y=[1, 0], mode="lines")), validate=False)
+        plotly.io.to_json(go.Figure(go.Scatter(x=[0, 1], y=[1, 0], mode="lines")), validate=False)
+    finally:
+        _imports_done.set()
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
