@@ -62,8 +62,12 @@ def make_run(
 
 
 def reached(store: Store, run_id: str, target: Status) -> RunRecord:
-    """Move run `run_id` (queued) to `target` along legal status changes; its record after."""
+    """Move run `run_id` (queued, or starting: made so where a server's scheduler could race the
+    test for a queued run) to `target` along legal status changes; its record after."""
     run = store.get_run(run_id)
-    for status in _PATHS[target]:
+    path = _PATHS[target]
+    if run.status in path:  # Already part of the way.
+        path = path[path.index(run.status) + 1 :]
+    for status in path:
         run = store.set_status(run_id, status)
     return run

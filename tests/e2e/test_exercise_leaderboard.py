@@ -90,6 +90,7 @@ def exercise_run(store: Store, owner: str, name: str, test_accuracy: float) -> s
         owner=owner,
         exercise=EXERCISE,
         exercise_locked=frozenset({"epochs"}),
+        status=Status.STARTING,  # Not queued: the server's scheduler would race the test to start it.
     )
     reached(store, run.id, Status.RUNNING)
     for epoch in (1, 2):
@@ -106,7 +107,7 @@ def test_a_continued_run_does_not_take_the_lead_beyond_its_exercise(
 ) -> None:
     url, home = classroom
     store = Store(home)
-    holder = make_run(store, owner="teacher:tess", name="the class example")
+    holder = make_run(store, owner="teacher:tess", name="the class example", status=Status.STARTING)
     reached(store, holder.id, Status.RUNNING)
     store.heartbeat(holder.id, stand_in_worker)  # Holds the one slot: Bo's continued run stays queued.
     exercise_run(store, "student:ada", "ada's net", 0.90)
