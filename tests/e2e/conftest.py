@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +24,7 @@ import pytest
 from tests.ports import free_port
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, BrowserContext, Page
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -152,6 +152,22 @@ def page(browser: Browser) -> Iterator[Page]:
     page.set_default_timeout(30_000)
     yield page
     context.close()
+
+
+@pytest.fixture
+def new_page(browser: Browser) -> Iterator[Callable[[], Page]]:
+    """A maker of pages in browser contexts of their own (own cookies: each its own signed-in person)."""
+    contexts: list[BrowserContext] = []
+
+    def make() -> Page:
+        contexts.append(browser.new_context(viewport={"width": 1400, "height": 1600}))
+        made = contexts[-1].new_page()
+        made.set_default_timeout(30_000)
+        return made
+
+    yield make
+    for context in contexts:
+        context.close()
 
 
 # Watches the page for the user's actions and the script's runs: a click's rerun reaches the page a

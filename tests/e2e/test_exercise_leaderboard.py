@@ -27,7 +27,7 @@ from tests.e2e.conftest import go_to, screenshot, wait_for_app
 from tests.waiting import wait_until
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Page
+    from playwright.sync_api import Page
 
 pytestmark = [pytest.mark.e2e]
 
@@ -62,22 +62,6 @@ def stand_in_worker() -> Iterator[int]:
     yield process.pid
     process.kill()
     process.wait()
-
-
-@pytest.fixture
-def new_page(browser: Browser) -> Iterator[Callable[[], Page]]:
-    """Pages in browser contexts of their own (own cookies, so each its own signed-in person)."""
-    contexts: list[BrowserContext] = []
-
-    def make() -> Page:
-        contexts.append(browser.new_context(viewport={"width": 1400, "height": 1400}))
-        page = contexts[-1].new_page()
-        page.set_default_timeout(30_000)
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
 
 
 def exercise_run(store: Store, owner: str, name: str, test_accuracy: float) -> str:

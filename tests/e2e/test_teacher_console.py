@@ -34,7 +34,7 @@ from tests.e2e.conftest import ROWS_SCRIPT, go_to, screenshot, wait_for_app
 from tests.waiting import wait_until
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Page
+    from playwright.sync_api import Page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -55,22 +55,6 @@ def classroom(
     environment = {"CNNLAB_HOME": str(home), "CNNLAB_MAX_WORKERS": "1"}
     with running_app(environment, oidc_secrets(oidc_provider)) as url:
         yield url, home, oidc_provider
-
-
-@pytest.fixture
-def new_page(browser: Browser) -> Iterator[Callable[[], Page]]:
-    """Pages in browser contexts of their own (own cookies, so each its own signed-in person)."""
-    contexts: list[BrowserContext] = []
-
-    def make() -> Page:
-        contexts.append(browser.new_context(viewport={"width": 1400, "height": 1600}))
-        page = contexts[-1].new_page()
-        page.set_default_timeout(30_000)
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
 
 
 def start_training(page: Page) -> None:
