@@ -14,7 +14,7 @@ import streamlit as st
 from cnnlab import share
 from cnnlab.errors import CnnLabError
 from cnnlab.model import shapes
-from cnnlab.plain_text import as_text_lines
+from cnnlab.plain_text import as_text, as_text_lines
 from cnnlab.run_request import RunRequest
 from cnnlab.specs import TrainingSettings
 from cnnlab.ui import server
@@ -87,7 +87,9 @@ def settings_form(context: DatasetContext, collapsible: bool) -> None:
     """
     setup = state.draft()
     show_dataset_line(context)
-    st.caption(f"Model: **{setup.model.name}**, {len(setup.model.layers)} layers (change on the Model page).")
+    st.caption(
+        f"Model: **{as_text(setup.model.name)}**, {len(setup.model.layers)} layers (change on the Model page)."
+    )
     with st.container(border=True):
         if collapsible:
             st.button(
