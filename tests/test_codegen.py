@@ -118,9 +118,9 @@ def tiny_data(input_shape: tuple[int, ...], classes: int) -> Any:
     """What `load_data` returns, with a dozen random images per split."""
     generator = np.random.default_rng(0)
 
-    def split() -> tuple[np.ndarray, np.ndarray]:
+    def split() -> tuple[np.ndarray, np.ndarray, list[int]]:
         images = generator.random((12, *input_shape)).astype("float32")
-        return images, np.arange(12) % classes
+        return images, np.arange(12) % classes, list(range(12))
 
     return lambda: (split(), split(), split())
 
@@ -245,12 +245,12 @@ def test_the_script_splits_the_digits_as_the_app_does(data: DataSettings) -> Non
     parts = script.load_data(data.validation_fraction, data.test_fraction, data.seed)
     app = datasets.load(data)
     expected = [(app.x_train, app.y_train), (app.x_val, app.y_val), (app.x_test, app.y_test)]
-    assert [len(labels) for _, labels in parts] == [len(labels) for _, labels in expected]
-    for (images, labels), (app_images, app_labels) in zip(parts, expected, strict=True):
+    assert [len(labels) for _, labels, _ in parts] == [len(labels) for _, labels in expected]
+    for (images, labels, _), (app_images, app_labels) in zip(parts, expected, strict=True):
         np.testing.assert_array_equal(labels, app_labels)
         np.testing.assert_allclose(images, app_images, atol=1e-6)
     if data.subset is None:
-        assert [len(labels) for _, labels in parts] == [1259, 269, 269]
+        assert [len(labels) for _, labels, _ in parts] == [1259, 269, 269]
 
 
 def test_the_script_takes_epochs_on_its_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

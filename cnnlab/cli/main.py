@@ -44,10 +44,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     summary.add_argument("spec", metavar="SPEC", help="a preset name or a model JSON file")
     summary.set_defaults(handler=_command_summary)
-    code = subcommands.add_parser("code", help="print a runnable Keras training script for a model")
+    code = subcommands.add_parser(
+        "code", help="print a runnable Keras training script for a model (needs no CNN Lab to run)"
+    )
     code.add_argument("spec", metavar="SPEC", help="a preset name or a model JSON file")
-    code.add_argument("--dataset", default="digits", help="the dataset the script loads (default: digits)")
-    code.set_defaults(handler=_command_code)
+    code.add_argument(
+        "--dataset",
+        default="digits",
+        metavar="NAME_OR_PATH",
+        help="the dataset the script loads (default: digits)",
+    )
+    for option in _DATA_OPTIONS:
+        _add_train_option(code, option)
+    code.set_defaults(handler=_command_code, early_stopping=None)
     subcommands.add_parser(
         "datasets", help="list the datasets and whether each is available now"
     ).set_defaults(handler=_command_datasets)
@@ -69,8 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     train = subcommands.add_parser("train", help="train a model in a worker process; end with one JSON line")
     train.add_argument("spec", metavar="SPEC", help="a preset name or a model JSON file")
     train.add_argument("--dataset", default="digits", metavar="NAME_OR_PATH", help="default: digits")
-    for option, kind in _TRAIN_OPTIONS.items():
-        train.add_argument(f"--{option.replace('_', '-')}", type=kind, default=None, help=_train_help(option))
+    for option in _TRAIN_OPTIONS:
+        _add_train_option(train, option)
     train.add_argument(
         "--early-stopping", action="store_true", default=None, help="stop when it stops improving"
     )
@@ -154,9 +163,9 @@ def summary_table(analysis: shapes.Analysis) -> str:
 
 def _command_code(arguments: argparse.Namespace) -> int:
     from cnnlab.model import codegen
-    from cnnlab.specs import DataSettings
 
-    print(codegen.script(load_spec(arguments.spec), data=DataSettings(dataset=arguments.dataset)))
+    spec, data, _ = _train_settings(arguments)
+    print(codegen.script(spec, data=data))
     return 0
 
 
@@ -228,13 +237,28 @@ _TRAIN_OPTIONS: dict[str, Callable[[str], object]] = {
 }
 
 
+def _add_train_option(parser: argparse.ArgumentParser, option: str) -> None:
+    """Add `--OPTION` for a training or data setting: its type, its choices where it has a list, its default."""
+    from cnnlab.specs import COLOR_MODES, OPTIMIZERS, SCHEDULES
+
+    choices = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "color_mode": COLOR_MODES}.get(option)
+    parser.add_argument(
+        f"--{option.replace('_', '-')}",
+        type=_TRAIN_OPTIONS[option],
+        default=None,
+        choices=choices,
+        help=_train_help(option),
+    )
+
+
 def _train_help(option: str) -> str:
     from cnnlab.setting_ranges import TRAINING_RANGES
     from cnnlab.specs import DataSettings, TrainingSettings
 
     default = getattr(DataSettings() if option in _DATA_OPTIONS else TrainingSettings(), option)
     limits = TRAINING_RANGES.get(option) if option not in _DATA_OPTIONS else None
-    return f"default: {default}" + (f"; in {limits.describe()}" if limits is not None else "")
+    shown = "the dataset's own" if default is None else default
+    return f"default: {shown}" + (f"; in {limits.describe()}" if limits is not None else "")
 
 
 def _train_settings(arguments: argparse.Namespace) -> tuple[ModelSpec, DataSettings, TrainingSettings]:
@@ -246,9 +270,9 @@ def _train_settings(arguments: argparse.Namespace) -> tuple[ModelSpec, DataSetti
     given = {
         option: getattr(arguments, option)
         for option in _TRAIN_OPTIONS
-        if getattr(arguments, option) is not None
+        if getattr(arguments, option, None) is not None  # A command may offer only some of them.
     }
-    if arguments.early_stopping:
+    if getattr(arguments, "early_stopping", None):
         given["early_stopping"] = True
     try:
         data = DataSettings(

@@ -211,17 +211,19 @@ def _no_options(name: str, options: Mapping[str, Any]) -> None:
         raise DatasetError(f"The {name} dataset takes no options; got {sorted(options)}. Remove them.")
 
 
-def _raw(
-    settings: DataSettings, progress: Progress
-) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], DatasetInfo, SkippedReport | None]:
-    """The images of a dataset before subset and split: already at the final size for own/generated."""
+_Raw = tuple[np.ndarray, np.ndarray, tuple[str, ...], DatasetInfo, SkippedReport | None, tuple[str, ...]]
+
+
+def _raw(settings: DataSettings, progress: Progress) -> _Raw:
+    """The images of a dataset before subset and split: already at the final size for own/generated;
+    with each image's file name for the user's own images (none for the others)."""
     name = str(settings.dataset).strip()
     channels = {"grayscale": 1, "rgb": 3, None: None}[settings.color_mode]
     if name == "digits":
         _check_image_size(settings, name)
         _no_options(name, settings.options)
         pixels, labels = _digits_raw()
-        return pixels, labels, _DIGITS.class_names, _DIGITS, None
+        return pixels, labels, _DIGITS.class_names, _DIGITS, None, ()
     if name == "shapes":
         _check_image_size(settings, name)
         colour = channels == 3
@@ -233,11 +235,18 @@ def _raw(
             progress=progress,
         )
         base = dataclasses.replace(_SHAPES, class_names=classes, size=len(labels), digit_like=not colour)
-        return pixels, labels, classes, base, None
+        return pixels, labels, classes, base, None, ()
     if name in standard_sets.SETS:
         _check_image_size(settings, name)
         pixels, labels, classes = keras_files.load(name, settings.options, progress)
-        return pixels, labels, classes, dataclasses.replace(_standard_info(name), class_names=classes), None
+        return (
+            pixels,
+            labels,
+            classes,
+            dataclasses.replace(_standard_info(name), class_names=classes),
+            None,
+            (),
+        )
     path = Path(name).expanduser()
     if not path.is_dir() and not _is_zip(path):
         info(name)  # Raises the right error for an unknown name or a file that is not a zip.
@@ -245,12 +254,12 @@ def _raw(
     _no_options("own-images", settings.options)
     size = settings.image_size or folders.DEFAULT_IMAGE_SIZE
     if path.is_dir():
-        pixels, labels, classes, report = folders.load_folder(
+        pixels, labels, classes, report, names = folders.load_folder(
             path, image_size=size, channels=channels or 3, progress=progress
         )
     else:
         with archives.extracted(path) as folder:
-            pixels, labels, classes, report = folders.load_folder(
+            pixels, labels, classes, report, names = folders.load_folder(
                 folder,
                 display_name=f"The archive '{path.name}'",
                 image_size=size,
@@ -258,7 +267,7 @@ def _raw(
                 progress=progress,
             )
     base = _own_info(path, classes, len(labels), f"The {'folder' if path.is_dir() else 'archive'} {path}")
-    return pixels, labels, classes, base, report
+    return pixels, labels, classes, base, report, names
 
 
 def _prepare_batch(pixels: np.ndarray, size: int | None, channels: int | None) -> np.ndarray:
@@ -297,7 +306,7 @@ def load(settings: DataSettings | None = None, progress: Progress | None = None)
             progress(max(0.0, min(1.0, fraction)), message)
 
     report(0.0, f"Loading {settings.dataset}")
-    pixels, labels, classes, base, skipped = _raw(
+    pixels, labels, classes, base, skipped, names = _raw(
         settings, lambda fraction, text: report(0.8 * fraction, text)
     )
     num_classes = len(classes)
@@ -352,4 +361,13 @@ def load(settings: DataSettings | None = None, progress: Progress | None = None)
         summary=summary,
         skipped=skipped,
         notes=tuple(notes),
+        file_names=(
+            (
+                tuple(names[index] for index in indices[train]),
+                tuple(names[index] for index in indices[validation]),
+                tuple(names[index] for index in indices[test]),
+            )
+            if names
+            else ((), (), ())
+        ),
     )

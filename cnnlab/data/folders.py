@@ -211,8 +211,9 @@ def load_folder(
     channels: int = 3,
     progress: Callable[[float, str], None] | None = None,
     display_name: str | None = None,
-) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], SkippedReport]:
-    """Read a class-per-subfolder image folder: (uint8 NHWC images, int64 labels, classes, report).
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], SkippedReport, tuple[str, ...]]:
+    """Read a class-per-subfolder image folder: (uint8 NHWC images, int64 labels, classes, report,
+    each image's path inside the folder).
 
     `display_name` names the folder in messages (for an extracted zip, the zip's name).
     """
@@ -222,6 +223,7 @@ def load_folder(
     skipped = list(scan.skipped)
     arrays: list[np.ndarray] = []
     labels: list[int] = []
+    names: list[str] = []
     total = max(1, len(scan.files))
     for number, (relative, class_index) in enumerate(scan.files, 1):
         if progress is not None and number % 50 == 1:
@@ -232,9 +234,11 @@ def load_folder(
         else:
             arrays.append(read)
             labels.append(class_index)
+            names.append(relative.as_posix())
     if progress is not None:
         progress(1.0, f"Read {len(scan.files)} image file(s)")
     counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(scan.class_names)).tolist()
     check_classes(scan.class_names, counts, where)
     stacked = np.stack(arrays) if arrays else np.empty((0, image_size, image_size, channels), np.uint8)
-    return stacked, np.asarray(labels, dtype=np.int64), scan.class_names, SkippedReport.from_files(skipped)
+    report = SkippedReport.from_files(skipped)
+    return stacked, np.asarray(labels, dtype=np.int64), scan.class_names, report, tuple(names)

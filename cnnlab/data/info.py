@@ -55,6 +55,9 @@ class SplitData:
     # What the user should know about how the settings were applied (a subset larger than the set,
     # shares a small set cannot keep, an empty split), one warning per item; empty when all is as asked.
     notes: tuple[str, ...] = ()
+    # The user's own images: each split's files as paths inside the folder or .zip ("cats/1.png"),
+    # in the order of its images; empty for the other datasets. (train, validation, test).
+    file_names: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] = ((), (), ())
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

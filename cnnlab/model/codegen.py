@@ -16,10 +16,8 @@ import textwrap
 from typing import Any
 
 from cnnlab.data import splits
-from cnnlab.model import keras_config, shapes
+from cnnlab.model import codegen_data, keras_config, shapes
 from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
-
-_KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
 
 
 def python_literal(value: Any) -> str:
@@ -94,63 +92,43 @@ def model_source(spec: ModelSpec, settings: TrainingSettings | None = None) -> s
 
 
 def _data_source(data: DataSettings, input_shape: tuple[int, int, int]) -> str:
-    """A `load_data()` function returning train, validation and test splits scaled to [0, 1]."""
-    height, width, channels = input_shape
+    """`split_indices` and `load_data`: the images fitted to the model and split as the app splits them."""
     fractions = f"validation_fraction={data.validation_fraction!r}, test_fraction={data.test_fraction!r}"
     subset = (
         f"indices = stratified_subset(labels, {data.subset}, int(labels.max()) + 1, seed)"
         if data.subset is not None
         else "indices = np.arange(len(labels))"
     )
-    if data.dataset == "digits":
-        body = """
-            digits = load_digits()
-            images = (digits.images / 16.0).astype("float32")[..., np.newaxis]
-            labels = digits.target.astype("int64")
-        """
-    elif data.dataset in _KERAS_DATASETS:
-        body = f"""
-            (train_images, train_labels), (test_images, test_labels) = keras.datasets.{data.dataset}.load_data()
-            images = np.concatenate([train_images, test_images]).astype("float32") / 255.0
-            labels = np.concatenate([train_labels, test_labels]).reshape(-1).astype("int64")
-            if images.ndim == 3:
-                images = images[..., np.newaxis]
-        """
-    else:
-        body = f"""
-            # Images prepared by CNN Lab from {data.dataset!r}; install cnnlab to regenerate them.
-            from cnnlab import specs
-            from cnnlab.data import datasets
-
-            prepared = datasets.load(specs.DataSettings.from_dict({json.dumps(data.to_dict())}))
-            images = np.concatenate([prepared.x_train, prepared.x_val, prepared.x_test])
-            labels = np.concatenate([prepared.y_train, prepared.y_val, prepared.y_test])
-        """
-    return textwrap.dedent(
-        f'''
-        def load_data({fractions}, seed={data.seed}):
-            """Load the images, scale them to [0, 1], fit them to the model and split them."""
-        '''
-    ).strip() + textwrap.indent(
-        textwrap.dedent(body).rstrip()
-        + "\n"
-        + textwrap.dedent(
-            f"""\
-            if images.shape[1:3] != ({height}, {width}):
-                images = np.asarray(keras.ops.image.resize(images, ({height}, {width})))
-            if images.shape[-1] != {channels}:
-                {"images = images.mean(axis=-1, keepdims=True)" if channels == 1 else "images = np.repeat(images, 3, axis=-1)"}
+    own = codegen_data.is_own_images(data)
+    path_parameter, path_argument = (", data_path=DATA_PATH", "data_path") if own else ("", "")
+    split = textwrap.dedent(
+        f'''\
+        def split_indices(labels, {fractions}, seed={data.seed}):
+            """The indices of the train, validation and test images: CNN Lab's split, class by class, by seed."""
             {subset}
             parts = stratified_split(labels[indices], validation_fraction, test_fraction, seed)
-            train, validation, test = (indices[part] for part in parts)
-            return (
-                (images[train], labels[train]),
-                (images[validation], labels[validation]),
-                (images[test], labels[test]),
-            )
-            """
-        ).rstrip(),
-        "    ",
+            return tuple(indices[part] for part in parts)
+        '''
+    )
+    load = textwrap.dedent(
+        f'''\
+        def load_data({fractions}, seed={data.seed}{path_parameter}):
+            """The train, validation and test parts, each (images, labels, names), as CNN Lab splits them."""
+            images, labels, names = load_images({path_argument})
+        '''
+    )
+    body = codegen_data.fit_source(input_shape) + textwrap.dedent(
+        """\
+        parts = split_indices(labels, validation_fraction, test_fraction, seed)
+        return tuple((images[part], labels[part], [names[index] for index in part]) for part in parts)
+        """
+    )
+    return "\n\n\n".join(
+        [
+            codegen_data.load_images_source(data, input_shape),
+            split.rstrip(),
+            load + textwrap.indent(body, "    ").rstrip(),
+        ]
     )
 
 
@@ -199,7 +177,7 @@ def split_source(with_subset: bool = False) -> str:
     return "\n\n\n".join(parts)
 
 
-def _training_source(spec: ModelSpec, settings: TrainingSettings) -> str:
+def _training_source(spec: ModelSpec, settings: TrainingSettings, data: DataSettings) -> str:
     optimizer = call_source(keras_config.optimizer_call(settings))
     callbacks = []
     for call in keras_config.callback_calls(settings):
@@ -219,10 +197,21 @@ def _training_source(spec: ModelSpec, settings: TrainingSettings) -> str:
         if callbacks
         else "[]"
     )
-    return f"""{schedule_source}def main(epochs={settings.epochs}):
+    own = codegen_data.is_own_images(data)
+    path_parameter, path_argument = (", data_path=DATA_PATH", "data_path=data_path") if own else ("", "")
+    path_option = (
+        '    parser.add_argument("--data", default=DATA_PATH, help="your folder (or .zip) of class subfolders of images")\n'
+        if own
+        else ""
+    )
+    return f"""{schedule_source}def main(epochs={settings.epochs}{path_parameter}, split_file=None):
     keras.utils.set_random_seed({settings.seed})
-    (x_train, y_train), (x_val, y_val), (x_test, y_test) = load_data()
+    train, validation, test = load_data({path_argument})
+    (x_train, y_train, _), (x_val, y_val, _), (x_test, y_test, _) = train, validation, test
     print("Training images:", x_train.shape, "validation:", x_val.shape, "test:", x_test.shape)
+    if split_file:
+        with open(split_file, "w", encoding="utf-8") as file:
+            json.dump({{"train": train[2], "validation": validation[2], "test": test[2]}}, file, indent=1)
 
     model = build_model()
     model.summary()
@@ -243,15 +232,17 @@ def _training_source(spec: ModelSpec, settings: TrainingSettings) -> str:
     test_loss, test_accuracy = model.evaluate(x_test, y_test, verbose=0)
     print("Test loss:", test_loss)
     print("Test accuracy:", test_accuracy)
-    model.save({python_literal(spec.name + ".keras")})
+    model.save({python_literal(download_name(spec, ".keras"))})
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description="Train {spec.name} as CNN Lab does.")
+    parser = argparse.ArgumentParser(description={python_literal(f"Train {spec.name} as CNN Lab does.")})
     parser.add_argument(
         "--epochs", type=int, default={settings.epochs}, help="how many epochs to train (default: {settings.epochs})"
     )
-    main(epochs=parser.parse_args().epochs)
+{path_option}    parser.add_argument("--split-file", default=None, help="write the names of the train, validation and test images to this JSON file")
+    options = parser.parse_args()
+    main(epochs=options.epochs{", data_path=options.data" if own else ""}, split_file=options.split_file)
 """
 
 
@@ -270,22 +261,29 @@ def script(
     data = data or DataSettings()
     shapes.check(spec)
     model = model_source(spec, settings)
-    training = _training_source(spec, settings)
-    imports = ["import argparse"] + (["import math"] if "math." in training else []) + [""]
-    imports += ["import keras", "import numpy as np"]
+    training = _training_source(spec, settings, data)
+    loading = _data_source(data, spec.input_shape)
+    standard, others = codegen_data.imports(data)
+    standard += ["import argparse", "import json"] + (["import math"] if "math." in training else [])
+    imports = sorted({line for line in standard if line.startswith("import ")})
+    imports += sorted({line for line in standard if line.startswith("from ")})
+    imports += ["", "import keras", "import numpy as np"]
     imports.append(
         "from keras import layers, regularizers" if "regularizers." in model else "from keras import layers"
     )
-    if data.dataset == "digits":
-        imports.append("from sklearn.datasets import load_digits")
+    imports += sorted(others)
+    needed = {"digits": " and scikit-learn", "shapes": " and Pillow"}.get(data.dataset, "")
+    if codegen_data.is_own_images(data):
+        needed = " and Pillow. Give it your folder of images (one subfolder per class) with `--data PATH`"
     header = textwrap.dedent(
         f'''\
         """
-        Title: {spec.name} on {data.dataset}
+        Title: {_docstring_text(spec.name)} on {_docstring_text(data.dataset)}
         Description: Build, train and evaluate a convolutional neural network, exported from CNN Lab.
 
-        Run it with `python {file_name or spec.name + ".py"}` (add `--epochs N` to change the epochs).
-        It needs keras (with TensorFlow){" and scikit-learn" if data.dataset == "digits" else ""}.
+        Run it with `python {_docstring_text(file_name or download_name(spec, ".py"))}` (add `--epochs N` to change the epochs).
+        It needs keras (with TensorFlow){needed}.
+        `--split-file split.json` writes which images it trained, validated and tested on.
         """
         '''
     )
@@ -298,7 +296,7 @@ def script(
             split_source(with_subset=data.subset is not None),
             "",
             "",
-            _data_source(data, spec.input_shape),
+            loading,
             "",
             "",
             model,
@@ -307,6 +305,11 @@ def script(
             training,
         ]
     )
+
+
+def _docstring_text(text: str) -> str:
+    """`text` safe inside the script's docstring: no backslash escapes, no closing quotes."""
+    return text.replace("\\", "/").replace('"""', "'''")
 
 
 def file_stem(text: str, limit: int = 40) -> str:
