@@ -3,8 +3,10 @@ this process (what `python -m cnnlab` runs), and one real `python -m cnnlab trai
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -13,6 +15,7 @@ import pytest
 
 from cnnlab.cli.main import main
 from cnnlab.model import presets, shapes
+from cnnlab.store.run_store import Store
 
 
 class Result(NamedTuple):
@@ -108,8 +111,13 @@ def _recorded_runs(home: Path) -> tuple[str, str]:
     done = make_run(store, epochs=4, name="done")
     for status in (Status.STARTING, Status.RUNNING):
         store.set_status(done.id, status)
-    store.add_epoch_metrics(done.id, {"epoch": 1, "loss": 0.5})
-    store.set_results(done.id, {"val_accuracy": 0.875, "test_accuracy": 0.9})
+    # Its best validation accuracy (0.875) is at epoch 1, not at its last epoch (0.8).
+    store.add_epoch_metrics(done.id, {"epoch": 1, "loss": 0.5, "val_accuracy": 0.875})
+    store.add_epoch_metrics(done.id, {"epoch": 2, "loss": 0.4, "val_accuracy": 0.8})
+    store.set_results(
+        done.id,
+        {"epochs": 2, "val_accuracy": 0.8, "best_epoch": 1, "best_val_accuracy": 0.875, "test_accuracy": 0.9},
+    )
     store.set_status(done.id, Status.COMPLETED)
     waiting = make_run(store, name="waiting")
     return done.id, waiting.id
@@ -124,9 +132,15 @@ def test_runs_lists_status_epochs_and_accuracies(
     done, waiting = _recorded_runs(tmp_path)
     assert cli.main(["runs"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["RUN", "STATUS", "EPOCHS", "VAL", "ACC", "TEST", "ACC", "CREATED", "NAME"]
+    assert lines[0].split()[:7] == ["RUN", "STATUS", "EPOCHS", "BEST", "VAL", "ACC", "(EPOCH)"]
     assert lines[1].split()[:3] == [waiting, "queued", "0/10"] and lines[1].endswith("waiting")
-    assert lines[2].split()[:5] == [done, "completed", "1/4", "0.8750", "0.9000"]
+    assert lines[2].split()[:6] == [done, "completed", "2/4", "0.8750", "(1)", "0.9000"]
+    assert cli.main(["runs", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(row["id"], row["best_validation_accuracy"], row["best_epoch"]) for row in listed] == [
+        (waiting, None, None),
+        (done, 0.875, 1),
+    ]
     assert cli.main(["runs", "--status", "completed"]) == 0
     assert [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]] == [done]
 
@@ -210,3 +224,67 @@ def test_predict_and_evaluate_a_trained_run(
     assert len([row for row in evaluated.stdout.splitlines() if row.strip()[:1].isdigit()]) >= 10
     missing = cnnlab("evaluate", run_id, "--checkpoint", "99")
     assert missing.returncode == 2 and "no 'epoch 99' checkpoint" in missing.stderr
+
+
+@pytest.fixture
+def trained_copy(trained_home: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The shared trained digits run in a home of this test's own (continue and fork change it)."""
+    home, run_id = trained_home
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy)
+    monkeypatch.setenv("CNNLAB_HOME", str(copy))
+    monkeypatch.setenv("CNNLAB_MAX_WORKERS", "1")
+    return run_id
+
+
+@pytest.mark.slow
+def test_continue_and_fork_train_here_and_end_with_the_best_epoch(
+    cnnlab: Callable[..., Result], trained_copy: str
+) -> None:
+    code, text, error = cnnlab("continue", trained_copy, "--epochs", "1")
+    assert code == 0, error
+    continued = json.loads(text.splitlines()[-1])
+    assert (continued["run_id"], continued["status"], continued["epochs"]) == (trained_copy, "completed", 2)
+    assert continued["best_epoch"] in (1, 2) and 0 <= continued["best_validation_accuracy"] <= 1
+    assert "epoch 2/2: loss" in error and "val_accuracy" in error  # Not a terminal: one line per epoch.
+    code, text, error = cnnlab(
+        "fork", trained_copy, "--epoch", "1", "--epochs", "2", "--learning-rate", "0.01"
+    )
+    assert code == 0, error
+    forked = json.loads(text.splitlines()[-1])
+    fork = Store(Path(os.environ["CNNLAB_HOME"])).get_run(forked["run_id"])
+    assert (fork.parent_id, fork.parent_epoch, fork.training().learning_rate) == (trained_copy, 1, 0.01)
+    assert forked["status"] == "completed" and forked["epochs"] == 2
+
+
+@pytest.mark.slow
+def test_export_writes_models_and_the_zip(
+    cnnlab: Callable[..., Result], trained_copy: str, tmp_path: Path
+) -> None:
+    code, text, _ = cnnlab("export", trained_copy, "--output", str(tmp_path / "model.keras"))
+    assert code == 0 and (tmp_path / "model.keras").stat().st_size > 10_000
+    code, text, _ = cnnlab(
+        "export", trained_copy, "--format", "zip", "--output", str(tmp_path / "run.zip"), "--json"
+    )
+    assert code == 0 and json.loads(text)["format"] == "zip"  # Only the JSON: no converter output.
+    names = {Path(name).name for name in zipfile.ZipFile(tmp_path / "run.zip").namelist()}
+    assert {"model.keras", "train.py", "model.tflite", "run_card.json"} <= names
+    code, text, _ = cnnlab("evaluate", trained_copy, "--json")
+    evaluated = json.loads(text)
+    assert evaluated["checkpoint"] == "best" and len(evaluated["per_class"]) == 10
+
+
+@pytest.mark.slow
+def test_tensorflow_stays_quiet_and_stdout_holds_only_json(trained_copy: str, tmp_path: Path) -> None:
+    """In a fresh process, where TensorFlow starts: its absl and oneDNN lines are kept off stderr."""
+    result = subprocess.run(
+        [sys.executable, "-m", "cnnlab", "export", trained_copy, "--format", "tflite", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["bytes"] > 10_000
+    assert "absl" not in result.stderr and "oneDNN" not in result.stderr, result.stderr

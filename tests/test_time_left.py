@@ -101,3 +101,12 @@ def test_a_run_with_nothing_timed_has_no_estimate_and_the_words_read_as_a_countd
     assert time_left.seconds_left([time_left.EpochTiming(1, float("nan"))], 10) is None
     assert time_left.describe(65.4) == "about 1:05 left"
     assert time_left.describe(3725) == "about 1 h 02 min left"
+
+
+def test_before_the_first_epoch_ends_the_pace_of_its_batches_after_the_first_gives_the_time_left() -> None:
+    # The first batch ends with the compiled step at 5 s; then 10 batches a second.
+    batches = [time_left.BatchTiming(1, 5.0), time_left.BatchTiming(11, 6.0), time_left.BatchTiming(21, 7.0)]
+    assert time_left.seconds_left_in_first_epoch(
+        batches, steps_per_epoch=50, epochs_planned=2
+    ) == pytest.approx(7.9)
+    assert time_left.seconds_left_in_first_epoch(batches[:1], steps_per_epoch=50, epochs_planned=2) is None

@@ -13,6 +13,7 @@ server's operator, the account that owns `$CNNLAB_HOME` (who can read the store 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 from pathlib import Path
@@ -64,16 +65,29 @@ def add_people_command(subcommands: argparse._SubParsersAction[argparse.Argument
     people = subcommands.add_parser(
         "people", help="list the class's users: the ids --as takes, roles and names"
     )
+    people.add_argument("--json", dest="as_json", action="store_true", help="print one JSON document instead")
     people.set_defaults(handler=_command_people)
 
 
 def _command_people(arguments: argparse.Namespace) -> int:
     from cnnlab.store.run_store import Store, default_home
 
+    users = Store(default_home()).people.users()
+    described = [
+        {
+            "id": user.id,
+            "role": str(user.role),
+            "signs_in_with": "class code" if user.issuer_subject is None else "school account",
+            "name": user.name,
+        }
+        for user in users
+    ]
+    if arguments.as_json:
+        print(json.dumps(described))
+        return 0
     print(f"{'ID':<22} {'ROLE':<8} {'SIGNS IN WITH':<15} NAME")
-    for user in Store(default_home()).people.users():
-        how = "class code" if user.issuer_subject is None else "school account"
-        print(f"{user.id:<22} {user.role:<8} {how:<15} {user.name}")
+    for row in described:
+        print(f"{row['id']:<22} {row['role']:<8} {row['signs_in_with']:<15} {row['name']}")
     return 0
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cnnlab.cli import access as cli_access
+from cnnlab.cli import output
 from cnnlab.errors import CnnLabError
 from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue import sweep_plan, sweeps
@@ -82,16 +83,18 @@ def add_parsers(
     sweep.add_argument("--name", default="sweep", help="the sweep's name (default: sweep)")
     sweep.add_argument("--owner", default="cli", help="the runs' owner (default: cli)")
     sweep.add_argument("--wait", action="store_true", help="train the runs here and print the results")
-    sweep.set_defaults(handler=lambda arguments: command_sweep(arguments, train_settings))
-    subcommands.add_parser("sweeps", help="list the sweeps, newest first").set_defaults(
-        handler=command_sweeps
+    output.add_json_option(sweep).set_defaults(
+        handler=lambda arguments: command_sweep(arguments, train_settings)
     )
+    output.add_json_option(
+        subcommands.add_parser("sweeps", help="list the sweeps, newest first")
+    ).set_defaults(handler=command_sweeps)
     show = subcommands.add_parser("sweep-show", help="a sweep's runs, best validation accuracy first")
     show.add_argument("sweep", metavar="SWEEP", help="a sweep id (or a unique prefix)")
-    show.set_defaults(handler=command_show)
+    output.add_json_option(show).set_defaults(handler=command_show)
     stop = subcommands.add_parser("sweep-stop", help="stop every queued or running run of a sweep")
     stop.add_argument("sweep", metavar="SWEEP", help="a sweep id (or a unique prefix)")
-    stop.set_defaults(handler=command_stop)
+    output.add_json_option(stop).set_defaults(handler=command_stop)
 
 
 def axes_from(arguments: argparse.Namespace) -> list[sweep_plan.Axis]:
@@ -145,9 +148,12 @@ def command_sweep(arguments: argparse.Namespace, train_settings: TrainSettings) 
         sweep, queued = sweeps.submit(
             plan, submitter, book, data_settings=data, name=arguments.name, owner=access.user.id
         )
-        print(f"Sweep {sweep.id} ({sweep.name}): {sweep.describe()}; {len(queued)} runs queued.")
-        print(_planned_table(plan, queued))
+        if not output.wants_json(arguments):
+            print(f"Sweep {sweep.id} ({sweep.name}): {sweep.describe()}; {len(queued)} runs queued.")
+            print(_planned_table(plan, queued))
         if runner is None:
+            if output.wants_json(arguments):
+                output.print_json(_described(sweep, book.runs(sweep.id)))
             print(
                 "The runs wait in the queue until the app's server starts them (`streamlit run app.py`); "
                 "run the sweep with --wait to train them here.",
@@ -159,12 +165,26 @@ def command_sweep(arguments: argparse.Namespace, train_settings: TrainSettings) 
         if runner is not None:
             runner.shutdown()
     runs = book.runs(sweep.id)
-    print(sweeps.table(sweep, runs, by_accuracy=True).drop(columns=["best"]).to_string(index=False))
+    if output.wants_json(arguments):
+        output.print_json(_described(sweep, runs))
+    else:
+        print(sweeps.table(sweep, runs, by_accuracy=True).drop(columns=["best"]).to_string(index=False))
     return (
         0
         if all(item.run.status in (statuses.Status.COMPLETED, statuses.Status.STOPPED) for item in runs)
         else 1
     )
+
+
+def _described(sweep: sweeps.SweepRecord, runs: list[sweeps.SweepRun]) -> dict[str, object]:
+    """The sweep and its runs (best validation accuracy first) as one JSON-ready object."""
+    table = sweeps.table(sweep, runs, by_accuracy=True).drop(columns=["best"])
+    return {
+        "id": sweep.id,
+        "name": sweep.name,
+        "settings": sweep.describe(),
+        "runs": table.to_dict("records"),
+    }
 
 
 def _planned_table(plan: sweep_plan.Plan, queued: list[RunRecord]) -> str:
@@ -184,9 +204,13 @@ def _follow(book: sweeps.Sweeps, sweep_id: str, runner: Scheduler) -> None:
         while True:
             runs = book.runs(sweep_id)
             ended = sum(item.run.is_ended for item in runs)
+            running = sum(item.run.status in statuses.LIVE for item in runs)
             top = sweeps.best(runs)
-            line = f"{ended}/{len(runs)} runs ended" + (
-                f"; best val. accuracy {top.best_val_accuracy:.4f} ({top.run.id})" if top else ""
+            line = f"{ended}/{len(runs)} runs ended, {running} training" + (
+                f"; best val_accuracy so far {top.best_val_accuracy:.4f} "
+                f"(run {top.run.id}, {_best_values(book, sweep_id, top)})"
+                if top
+                else ""
             )
             if line != shown:
                 print(line, file=sys.stderr, flush=True)
@@ -198,6 +222,14 @@ def _follow(book: sweeps.Sweeps, sweep_id: str, runner: Scheduler) -> None:
         sweeps.stop(book, sweep_id, runner)
         for item in book.runs(sweep_id):
             runner.wait(item.run.id, timeout=60)
+
+
+def _best_values(book: sweeps.Sweeps, sweep_id: str, top: sweeps.SweepRun) -> str:
+    """The swept settings of the best run so far: "learning_rate=0.003, batch_size=32"."""
+    values = top.values(book.get(sweep_id))
+    return ", ".join(
+        f"{name}={'—' if value is None else sweep_plan.format_value(value)}" for name, value in values.items()
+    )
 
 
 def _own_sweep(arguments: argparse.Namespace, book: sweeps.Sweeps, sweep_id: str) -> sweeps.SweepRecord:
@@ -226,13 +258,22 @@ def command_sweeps(arguments: argparse.Namespace) -> int:
 
     store = Store()
     book = sweeps.Sweeps(store)
-    print(f"{'SWEEP':<14} {'RUNS':>4}  {'NAME':<20} SETTINGS")
+    visible = []
     for listed in book.list_sweeps():
         try:
-            sweep = _own_sweep(arguments, book, listed.id)
+            visible.append(_own_sweep(arguments, book, listed.id))
         except CnnLabError:
             continue
-        print(f"{sweep.id:<14} {len(book.runs(sweep.id)):>4}  {sweep.name:<20} {sweep.describe()}")
+    rows = [
+        {"id": sweep.id, "runs": len(book.runs(sweep.id)), "name": sweep.name, "settings": sweep.describe()}
+        for sweep in visible
+    ]
+    if output.wants_json(arguments):
+        output.print_json(rows)
+        return 0
+    print(f"{'SWEEP':<14} {'RUNS':>4}  {'NAME':<20} SETTINGS")
+    for row in rows:
+        print(f"{row['id']:<14} {row['runs']:>4}  {row['name']:<20} {row['settings']}")
     return 0
 
 
@@ -242,6 +283,9 @@ def command_show(arguments: argparse.Namespace) -> int:
 
     book = sweeps.Sweeps(Store())
     sweep = _own_sweep(arguments, book, arguments.sweep)
+    if output.wants_json(arguments):
+        output.print_json(_described(sweep, book.runs(sweep.id)))
+        return 0
     print(f"Sweep {sweep.id} ({sweep.name}): {sweep.describe()}")
     print(
         sweeps.table(sweep, book.runs(sweep.id), by_accuracy=True)
@@ -259,6 +303,9 @@ def command_stop(arguments: argparse.Namespace) -> int:
     book = sweeps.Sweeps(store)
     sweep = _own_sweep(arguments, book, arguments.sweep)
     asked = sweeps.stop(book, sweep.id, cli_access.runs(arguments))
+    if output.wants_json(arguments):
+        output.print_json({"id": sweep.id, "name": sweep.name, "asked_to_stop": asked})
+        return 0
     if not asked:
         print(f"Sweep {sweep.id} ({sweep.name}) has no queued or running run to stop.")
         return 0

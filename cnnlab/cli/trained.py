@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cnnlab.cli import output
 from cnnlab.errors import CnnLabError
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
         "--checkpoint", default="best", help="best, latest or an epoch number (default: best)"
     )
     evaluate.add_argument("--split", choices=("test", "validation"), default="test", help="default: test")
-    evaluate.set_defaults(handler=command_evaluate)
+    output.add_json_option(evaluate).set_defaults(handler=command_evaluate)
 
 
 def _checkpoint_request(text: str) -> str | int:
@@ -62,6 +63,7 @@ def _load_run(
     store = cli_access.runs(arguments)
     run = store.get_run(run_id)
     checkpoint = checkpoints.find(store, run.id, _checkpoint_request(which))
+    output.quiet_tensorflow(arguments)
     model = checkpoints.load(checkpoint)
     data = datasets.load(run.data())
     info = prediction.run_info(run)  # The description the Predict page and downloaded model files use.
@@ -120,6 +122,20 @@ def command_evaluate(arguments: argparse.Namespace) -> int:
     run_id, checkpoint, model, data, _ = _load_run(arguments, arguments.run, arguments.checkpoint)
     images, labels = evaluation.split_arrays(data, arguments.split)
     result = evaluation.evaluate(model, images, labels, data.class_names)
+    if output.wants_json(arguments):
+        output.print_json(
+            {
+                "run_id": run_id,
+                "checkpoint": checkpoint.name,
+                "epoch": checkpoint.epoch,
+                "split": arguments.split,
+                "count": result.count,
+                "accuracy": result.accuracy,
+                "loss": result.loss,
+                "per_class": evaluation.per_class_report(result).to_dict("records"),
+            }
+        )
+        return 0
     print(
         f"Run {run_id}, checkpoint {checkpoint.name} (epoch {checkpoint.epoch}), {arguments.split} split: "
         f"{result.count} images, accuracy {result.accuracy:.4f}, loss {result.loss:.4f}"

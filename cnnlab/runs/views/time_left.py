@@ -106,6 +106,21 @@ def seconds_left(
     return max(epochs_planned - done, 0) * per_epoch
 
 
+def seconds_left_in_first_epoch(
+    batches: Sequence[BatchTiming], steps_per_epoch: int, epochs_planned: int
+) -> float | None:
+    """Before the first whole epoch is recorded: the pace of the first epoch's batches after the
+    first recorded one (which ends with the compiled step), times the batches left in the run;
+    None with fewer than two batches recorded (no pace yet). Validation passes are not in it."""
+    if len(batches) < 2 or steps_per_epoch < 1:
+        return None
+    start, end = batches[0], batches[-1]
+    if end.batch <= start.batch or end.time <= start.time:
+        return None
+    pace = (end.time - start.time) / (end.batch - start.batch)
+    return max(steps_per_epoch * epochs_planned - end.batch, 0) * pace
+
+
 def _column(table: pd.DataFrame, name: str, default: float) -> list[float]:
     if name not in table:
         return [default] * len(table)
