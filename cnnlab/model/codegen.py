@@ -200,7 +200,7 @@ def _training_source(spec: ModelSpec, settings: TrainingSettings, data: DataSett
     own = codegen_data.is_own_images(data)
     path_parameter, path_argument = (", data_path=DATA_PATH", "data_path=data_path") if own else ("", "")
     path_option = (
-        '    parser.add_argument("--data", default=DATA_PATH, help="your folder (or .zip) of class subfolders of images")\n'
+        '    parser.add_argument("--data", default=DATA_PATH, help="your folder (or .zip) of class folders")\n'
         if own
         else ""
     )
@@ -240,7 +240,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--epochs", type=int, default={settings.epochs}, help="how many epochs to train (default: {settings.epochs})"
     )
-{path_option}    parser.add_argument("--split-file", default=None, help="write the names of the train, validation and test images to this JSON file")
+{path_option}    parser.add_argument("--split-file", help="write the train, validation and test image names here (JSON)")
     options = parser.parse_args()
     main(epochs=options.epochs{", data_path=options.data" if own else ""}, split_file=options.split_file)
 """
