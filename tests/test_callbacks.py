@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -320,6 +321,17 @@ def test_checkpoints_keep_each_epoch_the_latest_and_the_best_by_the_one_definiti
     np.testing.assert_allclose(best_model.predict(X, verbose=0), from_epoch.predict(X, verbose=0), rtol=1e-6)
     latest = keras.models.load_model(store.checkpoint_path(run_id, "latest"))
     np.testing.assert_allclose(latest.predict(X, verbose=0), model.predict(X, verbose=0), rtol=1e-6)
+    assert not os.path.samefile(
+        store.checkpoint_path(run_id, "best"), store.checkpoint_path(run_id, "latest")
+    )
+
+
+def test_a_best_epoch_that_is_the_latest_keeps_one_model_file(store: Store, run_id: str) -> None:
+    progress = callbacks.FitProgress()
+    injected = InjectLogs([{"val_accuracy": value} for value in (0.5, 0.7)])
+    fit(tiny_model(), [progress, injected, Checkpoints(store, run_id, progress)], epochs=2)
+    assert store.checkpoints(run_id)["best"] == store.checkpoints(run_id)["latest"] == 2
+    assert os.path.samefile(store.checkpoint_path(run_id, "best"), store.checkpoint_path(run_id, "latest"))
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ The file names and layout are the store's (`cnnlab.store.artifacts`); the layer-
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -126,6 +127,17 @@ class TelemetrySnapshots(keras.callbacks.Callback):
         self.writer.flush()
 
 
+def _same_file(source: Path, path: Path) -> None:
+    """Make `path` the file `source` is (a hard link: one model on disk for two names), else a copy.
+
+    Safe because every checkpoint is written to a new file and renamed over the old one: when
+    `latest` moves on, `best` keeps the file it names."""
+    try:
+        os.link(source, path)
+    except OSError:  # A file system without hard links.
+        shutil.copyfile(source, path)
+
+
 class Checkpoints(keras.callbacks.Callback):
     """Keep the layer weights of the epochs worth forking from, the latest model and the best model.
 
@@ -187,9 +199,7 @@ class Checkpoints(keras.callbacks.Callback):
         value = best.monitored_value(logs or {})
         if self.best_epoch is None or best.is_improvement(value, self.best_value):
             self.best_epoch, self.best_value = number, value
-            self.store.save_checkpoint(
-                self.run_id, "best", number, lambda path: shutil.copyfile(latest, path)
-            )
+            self.store.save_checkpoint(self.run_id, "best", number, lambda path: _same_file(latest, path))
         saved = [
             epoch for name, epoch in self.store.checkpoints(self.run_id).items() if name.startswith("epoch_")
         ]
