@@ -27,12 +27,15 @@ JSON_DESTINATION = "as_json"
 VERBOSE_DESTINATION = "verbose"
 
 
-def add_json_option(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def add_json_option(
+    parser: argparse.ArgumentParser, help: str = "print one JSON document instead"
+) -> argparse.ArgumentParser:
     """Add `--json` (one JSON document on stdout instead of the table) to a command's parser."""
-    parser.add_argument(
-        "--json", dest=JSON_DESTINATION, action="store_true", help="print one JSON document instead"
-    )
+    parser.add_argument("--json", dest=JSON_DESTINATION, action="store_true", help=help)
     return parser
+
+
+ALWAYS_JSON = "accepted for scripts: the command always ends with its one JSON line"
 
 
 def add_verbose_option(parser: argparse.ArgumentParser, *, top_level: bool) -> None:

@@ -51,7 +51,7 @@ def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     _run_argument(more)
     more.add_argument("--epochs", type=int, default=5, help="how many more epochs (default: 5)")
-    more.set_defaults(handler=command_continue)
+    output.add_json_option(more, help=output.ALWAYS_JSON).set_defaults(handler=command_continue)
     fork = subcommands.add_parser(
         "fork", help="train a new run from a run's weights after an epoch, with changed settings, here"
     )
@@ -62,7 +62,7 @@ def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
     fork.add_argument(
         "--name", default=None, help="the fork's name (default: the parent's, marked as a fork)"
     )
-    fork.set_defaults(handler=command_fork)
+    output.add_json_option(fork, help=output.ALWAYS_JSON).set_defaults(handler=command_fork)
     history = subcommands.add_parser("history", help="a run's metrics, one row (or JSON object) per epoch")
     _run_argument(history)
     output.add_json_option(history).set_defaults(handler=command_history)

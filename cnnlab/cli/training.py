@@ -98,7 +98,7 @@ def add_parsers(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     train.add_argument("--name", default=None, help="the run's name")
     train.add_argument("--owner", default="cli", help="the run's owner (default: cli)")
-    train.set_defaults(handler=command_train)
+    output.add_json_option(train, help=output.ALWAYS_JSON).set_defaults(handler=command_train)
     lr_find = subcommands.add_parser(
         "lr-find", help="run the learning-rate range test in a worker; print the suggestion"
     )
