@@ -107,13 +107,17 @@ class Calibration:
             with np.load(io.BytesIO(data), allow_pickle=False) as stored:
                 threshold = float(stored["confidence_threshold"])
                 measured_on = str(stored["measured_on"])
-                signals = {
-                    name: float(stored[name])
+                contrast, rough = (
+                    float(stored[name]) if name in stored else None
                     for name in ("contrast_threshold", "roughness_threshold")
-                    if name in stored
-                }
+                )
                 if "basis" not in stored:
-                    return cls(threshold, measured_on=measured_on, **signals)
+                    return cls(
+                        threshold,
+                        measured_on=measured_on,
+                        contrast_threshold=contrast,
+                        roughness_threshold=rough,
+                    )
                 return cls(
                     threshold,
                     float(stored["residual_threshold"]),
@@ -121,7 +125,8 @@ class Calibration:
                     np.asarray(stored["basis"], np.float32),
                     measured_on,
                     int(stored["pool"]) if "pool" in stored else 1,
-                    **signals,
+                    contrast,
+                    rough,
                 )
         except (OSError, ValueError, KeyError) as error:
             raise CalibrationError(
@@ -154,7 +159,8 @@ def pooled(images: np.ndarray, pool: int) -> np.ndarray:
     count, height, width, channels = array.shape
     rows, columns = height // pool, width // pool
     blocks = array[:, : rows * pool, : columns * pool].reshape(count, rows, pool, columns, pool, channels)
-    return blocks.mean(axis=(2, 4)).reshape(count, -1)
+    averaged: np.ndarray = blocks.mean(axis=(2, 4)).reshape(count, -1)
+    return averaged
 
 
 def contrasts(images: np.ndarray) -> np.ndarray:
@@ -175,8 +181,8 @@ def roughness(images: np.ndarray) -> np.ndarray:
         array = array[..., None]
     across = np.abs(np.diff(array, axis=2)).reshape(len(array), -1)
     down = np.abs(np.diff(array, axis=1)).reshape(len(array), -1)
-    values: np.ndarray = (across.sum(axis=1) + down.sum(axis=1)) / max(across.shape[1] + down.shape[1], 1)
-    return values
+    total = across.sum(axis=1) + down.sum(axis=1)
+    return np.asarray(total / max(across.shape[1] + down.shape[1], 1), np.float32)
 
 
 def residuals(calibration: Calibration, images: np.ndarray) -> np.ndarray | None:
@@ -209,14 +215,14 @@ def calibrate(
     right = full.argmax(axis=1) == np.asarray(labels)
     confidences = full.max(axis=1)[right] if right.any() else full.max(axis=1)
     threshold = float(np.clip(np.percentile(confidences, 2), 0.4, 0.8))
-    signals = {
-        "contrast_threshold": float(np.percentile(contrasts(held_out_images), 1)) * CONTRAST_MARGIN,
-        "roughness_threshold": float(np.percentile(roughness(held_out_images), 99)) * ROUGHNESS_MARGIN,
-    }
+    contrast = float(np.percentile(contrasts(held_out_images), 1)) * CONTRAST_MARGIN
+    rough = float(np.percentile(roughness(held_out_images), 99)) * ROUGHNESS_MARGIN
     pool = pool_for(np.shape(training_images)[1:])
     flat = pooled(training_images, pool)
     if len(flat) < 10:
-        return Calibration(threshold, measured_on=measured_on, **signals)
+        return Calibration(
+            threshold, measured_on=measured_on, contrast_threshold=contrast, roughness_threshold=rough
+        )
     mean = flat.mean(axis=0)
     _, singular, vectors = np.linalg.svd(flat - mean, full_matrices=False)
     explained = np.cumsum(singular**2) / max(float((singular**2).sum()), 1e-12)
@@ -226,7 +232,7 @@ def calibrate(
     held_out = residuals(calibration, held_out_images)
     assert held_out is not None  # The basis was just made from images of this size.
     limit = float(np.percentile(held_out, 99)) * RESIDUAL_MARGIN
-    return Calibration(threshold, limit, mean.astype(np.float32), basis, measured_on, pool, **signals)
+    return Calibration(threshold, limit, mean.astype(np.float32), basis, measured_on, pool, contrast, rough)
 
 
 def _kept_paths(checkpoint_path: Path) -> tuple[Path, Path, str]:
