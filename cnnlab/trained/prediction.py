@@ -216,11 +216,14 @@ def _unlike_reason(info: DatasetInfo, residual: float, limit: float) -> Reason:
     )
 
 
-def _signal_reasons(contrast: float, roughness: float, calibration: calibrating.Calibration) -> list[Reason]:
-    """Why an image is blank or grainy like noise, by the limits measured on the run's held-out images."""
+def _signal_reasons(
+    contrast: float | None, roughness: float, calibration: calibrating.Calibration
+) -> list[Reason]:
+    """Why an image is blank (`contrast` None: not judged) or grainy like noise, by the limits
+    measured on the run's held-out images."""
     reasons = []
     low = calibration.contrast_threshold
-    if low is not None and contrast < low:
+    if low is not None and contrast is not None and contrast < low:
         reasons.append(
             (
                 "it is almost blank: nothing in it stands out",
@@ -257,11 +260,10 @@ def unlike_reasons(
     limit = calibration.residual_threshold
     contrasts, roughness = calibrating.contrasts(arrays), calibrating.roughness(arrays)
     for index, reasons in enumerate(found):
-        blank = any(plain == NOTHING_STANDS_OUT for plain, _ in reasons)  # Said once.
-        signals = _signal_reasons(float(contrasts[index]), float(roughness[index]), calibration)
-        reasons += [
-            reason for reason in signals if not (blank and reason[0].startswith("it is almost blank"))
-        ]
+        # Digit-like data judges blankness by its ink ("nothing stands out"): a large noise image
+        # shrunk to 8x8 has little contrast left, and calling it blank would mislead.
+        contrast = None if info.digit_like else float(contrasts[index])
+        reasons += _signal_reasons(contrast, float(roughness[index]), calibration)
         if residuals is not None and limit is not None and residuals[index] > limit:
             reasons.append(_unlike_reason(info, float(residuals[index]), limit))
     return found
