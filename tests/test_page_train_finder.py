@@ -71,6 +71,7 @@ def test_no_descent_shows_the_reason_and_no_button_to_use_it() -> None:
         for text in warnings
     ), warnings
     assert not [button for button in app.button if button.key == "apply_learning_rate"]
+    assert not any("dashed line" in element.value for element in app.caption)  # No line to point at.
 
 
 def test_a_suggestion_comes_with_its_reason_and_one_click_applies_it() -> None:
@@ -82,6 +83,7 @@ def test_a_suggestion_comes_with_its_reason_and_one_click_applies_it() -> None:
     assert result.suggestion is not None
     app = train_page_after(result)
     assert any(element.value.startswith("Why this one: a tenth of") for element in app.caption)
+    assert any("The dashed line is the suggestion" in element.value for element in app.caption)
     app.button(key="apply_learning_rate").click().run()
     assert not app.exception, app.exception
     assert app.number_input(key="learning_rate").value == pytest.approx(result.suggestion)
