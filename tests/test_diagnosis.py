@@ -317,6 +317,7 @@ def test_a_learning_rate_of_1e_7_is_not_learning_and_the_run_goes_on(store: Stor
     (found,) = diagnosis.read(store, run.id)
     assert found.kind == diagnosis.NOT_LEARNING and found.epoch == diagnosis.NOT_LEARNING_EPOCHS
     assert "the learning rate 1e-07 may be far too low" in found.cause
+    assert "After 5 epochs (175 batches)" in found.cause  # 280 training images in batches of 8.
 
 
 def test_a_large_dense_model_on_100_images_overfits_with_a_warning(store: Store) -> None:
