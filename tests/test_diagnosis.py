@@ -101,17 +101,34 @@ def test_divergence_above_guessing_after_having_learned() -> None:
     assert diagnosis.diverged(history([guessing + 0.2, guessing + 0.3]), TEN_CLASSES) is None
 
 
-def test_not_learning_means_chance_accuracy_and_a_loss_that_barely_moves() -> None:
-    flat = [2.30, 2.301, 2.299]
+def test_not_learning_means_chance_accuracy_and_a_loss_that_never_fell_below_guessing() -> None:
+    flat = [2.30, 2.301, 2.299, 2.30, 2.302]
+    at_chance = [0.1, 0.11, 0.1, 0.09, 0.1]
     found = diagnosis.not_learning(
-        history(flat, val_accuracy=[0.1, 0.11, 0.1]), TEN_CLASSES, {"dense": 0.9, "conv": 0.1}
+        history(flat, val_accuracy=at_chance), TEN_CLASSES, {"dense": 0.9, "conv": 0.1}
     )
-    assert found is not None and found.epoch == 3
+    assert found is not None and found.epoch == diagnosis.NOT_LEARNING_EPOCHS == 5
     assert "90% of the units of dense never fire" in found.cause and "conv" not in found.cause
-    assert diagnosis.not_learning(history(flat[:2], val_accuracy=[0.1, 0.1]), TEN_CLASSES) is None
-    above_chance = [0.1, 0.1, 0.1 + diagnosis.CHANCE_MARGIN + 0.01]
+    assert "never gone clearly below 2.303, the loss of guessing every class equally" in found.cause
+    assert diagnosis.not_learning(history(flat[:4], val_accuracy=at_chance[:4]), TEN_CLASSES) is None
+    above_chance = [*at_chance[:4], 0.1 + diagnosis.CHANCE_MARGIN + 0.01]
     assert diagnosis.not_learning(history(flat, val_accuracy=above_chance), TEN_CLASSES) is None
-    assert diagnosis.not_learning(history([2.3, 2.2, 2.1], val_accuracy=[0.1] * 3), TEN_CLASSES) is None
+    # Below guessing by more than 5% at some point: it learned something, whatever the accuracy says.
+    dipped = [2.30, 2.15, 2.30, 2.30, 2.30]
+    assert diagnosis.not_learning(history(dipped, val_accuracy=at_chance), TEN_CLASSES) is None
+    # Still falling towards guessing from far above it: on its way, not stuck.
+    falling = [3.5, 3.2, 2.9, 2.6, 2.35]
+    assert diagnosis.not_learning(history(falling, val_accuracy=at_chance), TEN_CLASSES) is None
+
+
+def test_not_learning_waits_for_enough_batches_when_it_knows_them() -> None:
+    """Ten batches an epoch: five epochs are only 50 steps, too few to tell a slow start from none."""
+    facts = dataclasses.replace(TEN_CLASSES, batches_per_epoch=10)
+    epochs = -(-diagnosis.NOT_LEARNING_BATCHES // 10)  # 15
+    flat = history([2.30] * epochs, val_accuracy=[0.1] * epochs)
+    assert diagnosis.not_learning(flat[: epochs - 1], facts) is None
+    found = diagnosis.not_learning(flat, facts)
+    assert found is not None and found.epoch == epochs and f"({epochs * 10:,} batches)" in found.cause
 
 
 def test_overfitting_is_validation_loss_rising_while_training_loss_falls() -> None:
@@ -293,12 +310,14 @@ def test_a_loss_that_rises_far_above_its_start_without_nan_ends_the_run_diverged
 
 
 def test_a_learning_rate_of_1e_7_is_not_learning_and_the_run_goes_on(store: Store) -> None:
-    settings = specs.TrainingSettings(learning_rate=1e-7, epochs=4)
+    # Batches of 8 make 35 an epoch of the 280 training images: enough batches by epoch 5.
+    settings = specs.TrainingSettings(learning_rate=1e-7, epochs=6, batch_size=8)
     run = store.get_run(_train(store, settings, specs.DataSettings(subset=400)))
-    assert run.status == Status.COMPLETED and run.last_epoch == 4
+    assert run.status == Status.COMPLETED and run.last_epoch == 6
     (found,) = diagnosis.read(store, run.id)
     assert found.kind == diagnosis.NOT_LEARNING and found.epoch == diagnosis.NOT_LEARNING_EPOCHS
     assert "the learning rate 1e-07 may be far too low" in found.cause
+    assert "After 5 epochs (175 batches)" in found.cause  # 280 training images in batches of 8.
 
 
 def test_a_large_dense_model_on_100_images_overfits_with_a_warning(store: Store) -> None:

@@ -5,6 +5,7 @@ and the CLI's `lr-find`, which runs it in a worker process."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from cnnlab.runs.queue import learning_rate_range
 from cnnlab.runs.worker import lr_finder, training
 
 ROOT = Path(__file__).resolve().parents[1]
+CURVES = ROOT / "tests" / "data" / "finder_curves.json"
 
 
 def test_smoothing_is_fastais_bias_corrected_average_and_the_two_way_one_does_not_lag() -> None:
@@ -72,6 +74,47 @@ def test_when_the_loss_never_falls_there_is_no_suggestion_and_it_says_why() -> N
     found = learning_rate_range.suggest(rates, losses)
     assert found.learning_rate is None
     assert "never fell clearly below where it started" in found.reason and "batch size" in found.reason
+
+
+def recorded_curve(name: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """A range test's recorded learning rates, raw losses and class count (tests/data/finder_curves.json)."""
+    curve = json.loads(CURVES.read_text(encoding="utf-8"))["curves"][name]
+    return np.asarray(curve["learning_rates"]), np.asarray(curve["losses"]), int(curve["classes"])
+
+
+def test_a_recorded_loss_that_only_falls_towards_guessing_gets_no_suggestion_and_what_to_try() -> None:
+    """Issue 23: batchnorm_64 on five classes of 64x64 renders starts at 3.6, far above guessing (ln 5),
+    and falls only towards it before exploding. Counted from its start, that fall suggested 1.2e-05, a
+    rate at which training stays at chance; counted from guessing, nothing is suggested."""
+    rates, losses, classes = recorded_curve("glyphs_batchnorm_64")
+    assert learning_rate_range.suggest(rates, losses).learning_rate == pytest.approx(1.18e-5, rel=0.05)
+    found = learning_rate_range.suggest(rates, losses, classes=classes)
+    assert found.learning_rate is None
+    assert "above the loss of guessing every class equally (1.61)" in found.reason
+    assert "batch size" in found.reason and "0.001 is a safe start for Adam" in found.reason
+    smoothed = learning_rate_range.smooth_curve(losses.tolist())
+    result = learning_rate_range.FinderResult(
+        tuple(rates),
+        tuple(losses),
+        tuple(smoothed),
+        None,
+        found.minimum_learning_rate,
+        found.steepest_learning_rate,
+        True,
+        34.0,
+        found.reason,
+        classes,
+    )
+    assert result.summary().startswith("no learning rate suggested (the loss started at 3.64, above")
+
+
+def test_a_recorded_loss_that_falls_below_guessing_gets_a_suggestion_on_its_descent() -> None:
+    rates, losses, classes = recorded_curve("digits_default")
+    found = learning_rate_range.suggest(rates, losses, classes=classes)
+    assert found.learning_rate is not None and 1e-3 <= found.learning_rate <= 1e-2
+    assert (
+        found.learning_rate == learning_rate_range.suggest(rates, losses).learning_rate
+    )  # Starts at guessing.
 
 
 def test_a_tenth_on_the_flat_start_moves_up_to_where_the_descent_begins() -> None:
@@ -208,7 +251,7 @@ def test_every_preset_that_fits_the_digits_gets_a_rate_that_trains_or_a_reason_a
             model = training.new_model(spec, settings)
             result = lr_finder.find_learning_rate(model, data.x_train, data.y_train, batch_size=batch_size)
             if result.suggestion is None:
-                assert "never fell clearly below where it started" in result.reason
+                assert "The model learns too slowly here" in result.reason
                 outcomes[name, batch_size] = f"none: {result.reason}"
                 continue
             assert result.suggestion > result.learning_rates[0]  # Never the lower end of the range.

@@ -8,6 +8,9 @@ tests are in tests/test_lr_finder.py.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -19,12 +22,17 @@ from tests.app_pages import open_page
 
 pytestmark = pytest.mark.usefixtures("cnnlab_home")
 
+CURVES = Path(__file__).resolve().parent / "data" / "finder_curves.json"
 
-def finished_test(losses: np.ndarray) -> learning_rate_range.FinderResult:
-    """A range test's result for `losses` over the usual 100 rates, suggested by the real rule."""
-    rates = np.logspace(-7, 1, len(losses))
+
+def finished_test(
+    losses: np.ndarray, rates: np.ndarray | None = None, classes: int = 0
+) -> learning_rate_range.FinderResult:
+    """A range test's result for `losses` (over `rates`, by default the usual 100 from 1e-7 to 10) for
+    a model of `classes` (0: unknown), suggested by the real rule."""
+    rates = np.logspace(-7, 1, len(losses)) if rates is None else rates
     smoothed = learning_rate_range.smooth_curve(losses.tolist())
-    found = learning_rate_range.suggest(rates, losses, smoothed)
+    found = learning_rate_range.suggest(rates, losses, smoothed, classes)
     return learning_rate_range.FinderResult(
         learning_rates=tuple(float(rate) for rate in rates),
         losses=tuple(float(loss) for loss in losses),
@@ -35,6 +43,7 @@ def finished_test(losses: np.ndarray) -> learning_rate_range.FinderResult:
         stopped_early=False,
         seconds=20.0,
         reason=found.reason,
+        classes=classes,
     )
 
 
@@ -49,15 +58,20 @@ def train_page_after(result: learning_rate_range.FinderResult) -> AppTest:
 
 
 def test_no_descent_shows_the_reason_and_no_button_to_use_it() -> None:
-    flat = 2.3 + np.random.default_rng(0).normal(0.0, 0.05, 100)
-    app = train_page_after(finished_test(flat))
+    """The recorded curve of issue 23 (tests/data/finder_curves.json): a loss that falls only towards
+    guessing. The page says why nothing is suggested and what to try."""
+    curve = json.loads(CURVES.read_text(encoding="utf-8"))["curves"]["glyphs_batchnorm_64"]
+    rates, losses = np.asarray(curve["learning_rates"]), np.asarray(curve["losses"])
+    app = train_page_after(finished_test(losses, rates, int(curve["classes"])))
     assert not app.exception, app.exception
     warnings = [element.value for element in app.warning]
     assert any(
-        text.startswith("No learning rate suggested: the loss never fell clearly below where it started")
+        text.startswith("No learning rate suggested: the loss started at 3.64, above the loss of guessing")
+        and "try a larger batch size" in text
         for text in warnings
     ), warnings
     assert not [button for button in app.button if button.key == "apply_learning_rate"]
+    assert not any("dashed line" in element.value for element in app.caption)  # No line to point at.
 
 
 def test_a_suggestion_comes_with_its_reason_and_one_click_applies_it() -> None:
@@ -69,6 +83,7 @@ def test_a_suggestion_comes_with_its_reason_and_one_click_applies_it() -> None:
     assert result.suggestion is not None
     app = train_page_after(result)
     assert any(element.value.startswith("Why this one: a tenth of") for element in app.caption)
+    assert any("The dashed line is the suggestion" in element.value for element in app.caption)
     app.button(key="apply_learning_rate").click().run()
     assert not app.exception, app.exception
     assert app.number_input(key="learning_rate").value == pytest.approx(result.suggestion)

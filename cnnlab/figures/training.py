@@ -28,9 +28,12 @@ DIAGNOSIS_COLOURS = {
 }
 LEARNING_RATE_FINDER_EXPLANATION = (
     "The learning rate grew from tiny to huge over 100 batches or more on a copy of the model: where the "
-    "loss falls fastest the model learns, where it shoots up the steps are too big. The dashed line is "
-    "the suggestion: on the falling slope, a tenth of the learning rate at which the loss reached its "
-    "lowest level."
+    "loss falls fastest the model learns, where it shoots up the steps are too big."
+)
+# Said after the explanation only when there is a suggestion (and so a dashed line).
+LEARNING_RATE_FINDER_SUGGESTION_LINE = (
+    "The dashed line is the suggestion: on the falling slope, a tenth of the learning rate at which the "
+    "loss reached its lowest level."
 )
 
 

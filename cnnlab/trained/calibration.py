@@ -8,7 +8,14 @@ Two measurements, both made once per checkpoint on the run's own data:
   answers on the test split are above it;
 - the training images' principal components (PCA, up to 32, 90% of the variance): an image the
   components cannot rebuild (its residual is far above the held-out images' 99th percentile) is
-  unlike anything the model was trained on, however confident the model is.
+  unlike anything the model was trained on, however confident the model is. Images larger than
+  `MAX_DIMENSIONS` values (64x64 RGB and up) are averaged over square blocks first (`pooled`), so
+  the check works on any dataset's images, not only small ones;
+- two signals any dataset has, with limits from the held-out images' own quantiles: the contrast
+  (the standard deviation of an image's values over its pixels), below which an image is blank, and the roughness
+  (the mean difference between neighbouring pixels), above which it is grainy like noise. Without
+  them random noise passed as "glyph_A" at 99.97% on a user's five classes of 64x64 renders
+  (issue 23), where the images were too large for the PCA check.
 
 `for_checkpoint` keeps the measurement in a file beside the checkpoint, so it is made once per
 checkpoint version; `to_bytes`/`from_bytes` let a downloaded model file carry it. numpy only.
@@ -27,15 +34,31 @@ import numpy as np
 
 from cnnlab.errors import CnnLabError
 
-__all__ = ["Calibration", "CalibrationError", "calibrate", "for_checkpoint", "kept", "residuals"]
+__all__ = [
+    "Calibration",
+    "CalibrationError",
+    "calibrate",
+    "contrasts",
+    "for_checkpoint",
+    "kept",
+    "pool_for",
+    "pooled",
+    "residuals",
+    "roughness",
+]
 
 MAX_COMPONENTS = 32
 EXPLAINED_VARIANCE = 0.9
-MAX_DIMENSIONS = 4096  # larger images get no PCA check (the basis would be too large to carry)
+MAX_DIMENSIONS = 4096  # larger images are pooled down to this many values for the PCA check
 # How far above the held-out images' 99th percentile a residual is unlike them (benchmarks/flag_rates.py).
 RESIDUAL_MARGIN = 1.6
+# An image is blank below this share of the held-out images' 1st percentile of contrast, and grainy
+# like noise above this multiple of their 99th percentile of roughness. Uniform noise is 5-20 times
+# rougher than any held-out digit, shape or render; a blank image has a contrast of about 0.
+CONTRAST_MARGIN = 0.3
+ROUGHNESS_MARGIN = 1.5
 SUFFIX = ".calibration.npz"
-METHOD_VERSION = 4  # raise when the measurement changes, so kept calibrations are measured again
+METHOD_VERSION = 5  # raise when the measurement changes, so kept calibrations are measured again
 
 
 class CalibrationError(CnnLabError):
@@ -51,6 +74,9 @@ class Calibration:
     mean: np.ndarray | None = None  # (dimensions,) mean training image
     basis: np.ndarray | None = None  # (components, dimensions) principal components
     measured_on: str = "test"  # the split the thresholds were measured on
+    pool: int = 1  # the PCA check averages square blocks of this many pixels a side first
+    contrast_threshold: float | None = None  # below it an image is blank; None when not measured
+    roughness_threshold: float | None = None  # above it an image is grainy like noise
 
     def to_bytes(self) -> bytes:
         """The calibration as a small `.npz` file (no pickles)."""
@@ -64,6 +90,12 @@ class Calibration:
                 "residual_threshold": np.array(self.residual_threshold, np.float64),
                 "mean": self.mean.astype(np.float32),
                 "basis": self.basis.astype(np.float32),
+                "pool": np.array(self.pool, np.int64),
+            }
+        if self.contrast_threshold is not None and self.roughness_threshold is not None:
+            arrays |= {
+                "contrast_threshold": np.array(self.contrast_threshold, np.float64),
+                "roughness_threshold": np.array(self.roughness_threshold, np.float64),
             }
         np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub wants positional arrays
         return buffer.getvalue()
@@ -75,14 +107,26 @@ class Calibration:
             with np.load(io.BytesIO(data), allow_pickle=False) as stored:
                 threshold = float(stored["confidence_threshold"])
                 measured_on = str(stored["measured_on"])
+                contrast, rough = (
+                    float(stored[name]) if name in stored else None
+                    for name in ("contrast_threshold", "roughness_threshold")
+                )
                 if "basis" not in stored:
-                    return cls(threshold, measured_on=measured_on)
+                    return cls(
+                        threshold,
+                        measured_on=measured_on,
+                        contrast_threshold=contrast,
+                        roughness_threshold=rough,
+                    )
                 return cls(
                     threshold,
                     float(stored["residual_threshold"]),
                     np.asarray(stored["mean"], np.float32),
                     np.asarray(stored["basis"], np.float32),
                     measured_on,
+                    int(stored["pool"]) if "pool" in stored else 1,
+                    contrast,
+                    rough,
                 )
         except (OSError, ValueError, KeyError) as error:
             raise CalibrationError(
@@ -94,11 +138,58 @@ def _flat(images: np.ndarray) -> np.ndarray:
     return np.asarray(images, np.float32).reshape(len(images), -1)
 
 
+def pool_for(shape: tuple[int, ...]) -> int:
+    """The block size that brings an image of `shape` (height, width, channels) to at most
+    `MAX_DIMENSIONS` values: 1 for 64x64 grey, 2 for 64x64 RGB, 3 for 96x96 RGB."""
+    height, width, channels = (*tuple(shape), 1, 1, 1)[:3]
+    pool = 1
+    while (height // pool) * (width // pool) * channels > MAX_DIMENSIONS and pool < min(height, width):
+        pool += 1
+    return pool
+
+
+def pooled(images: np.ndarray, pool: int) -> np.ndarray:
+    """`images` (N, H, W[, C]) averaged over `pool` x `pool` blocks (the rows and columns that do not
+    fill a block are left out), flattened to one row per image."""
+    array = np.asarray(images, np.float32)
+    if pool <= 1 or array.ndim < 3:
+        return _flat(array)
+    if array.ndim == 3:
+        array = array[..., None]
+    count, height, width, channels = array.shape
+    rows, columns = height // pool, width // pool
+    blocks = array[:, : rows * pool, : columns * pool].reshape(count, rows, pool, columns, pool, channels)
+    averaged: np.ndarray = blocks.mean(axis=(2, 4)).reshape(count, -1)
+    return averaged
+
+
+def contrasts(images: np.ndarray) -> np.ndarray:
+    """Each image's contrast: the standard deviation of each channel's values over the pixels,
+    averaged over the channels (0 for a blank image of any one colour)."""
+    array = np.asarray(images, np.float32)
+    if array.ndim == 3:
+        array = array[..., None]
+    values: np.ndarray = array.reshape(len(array), -1, array.shape[-1]).std(axis=1).mean(axis=1)
+    return values
+
+
+def roughness(images: np.ndarray) -> np.ndarray:
+    """Each image's roughness: the mean absolute difference between horizontally and vertically
+    neighbouring pixels (about 0.33 for uniform noise; smooth strokes and shapes far less)."""
+    array = np.asarray(images, np.float32)
+    if array.ndim == 3:
+        array = array[..., None]
+    across = np.abs(np.diff(array, axis=2)).reshape(len(array), -1)
+    down = np.abs(np.diff(array, axis=1)).reshape(len(array), -1)
+    total = across.sum(axis=1) + down.sum(axis=1)
+    return np.asarray(total / max(across.shape[1] + down.shape[1], 1), np.float32)
+
+
 def residuals(calibration: Calibration, images: np.ndarray) -> np.ndarray | None:
     """How far each image is from the training images' principal components; None without a PCA check."""
     if calibration.mean is None or calibration.basis is None:
         return None
-    centred = _flat(images) - calibration.mean
+    centred = pooled(images, calibration.pool) - calibration.mean
     if centred.shape[1] != calibration.mean.shape[0]:
         return None
     rebuilt = (centred @ calibration.basis.T) @ calibration.basis
@@ -124,18 +215,24 @@ def calibrate(
     right = full.argmax(axis=1) == np.asarray(labels)
     confidences = full.max(axis=1)[right] if right.any() else full.max(axis=1)
     threshold = float(np.clip(np.percentile(confidences, 2), 0.4, 0.8))
-    flat = _flat(training_images)
-    if flat.shape[1] > MAX_DIMENSIONS or len(flat) < 10:
-        return Calibration(threshold, measured_on=measured_on)
+    contrast = float(np.percentile(contrasts(held_out_images), 1)) * CONTRAST_MARGIN
+    rough = float(np.percentile(roughness(held_out_images), 99)) * ROUGHNESS_MARGIN
+    pool = pool_for(np.shape(training_images)[1:])
+    flat = pooled(training_images, pool)
+    if len(flat) < 10:
+        return Calibration(
+            threshold, measured_on=measured_on, contrast_threshold=contrast, roughness_threshold=rough
+        )
     mean = flat.mean(axis=0)
     _, singular, vectors = np.linalg.svd(flat - mean, full_matrices=False)
     explained = np.cumsum(singular**2) / max(float((singular**2).sum()), 1e-12)
     count = min(MAX_COMPONENTS, int(np.searchsorted(explained, EXPLAINED_VARIANCE)) + 1)
-    calibration = Calibration(threshold, None, mean, vectors[:count].astype(np.float32), measured_on)
+    basis = vectors[:count].astype(np.float32)
+    calibration = Calibration(threshold, None, mean, basis, measured_on, pool)
     held_out = residuals(calibration, held_out_images)
     assert held_out is not None  # The basis was just made from images of this size.
     limit = float(np.percentile(held_out, 99)) * RESIDUAL_MARGIN
-    return Calibration(threshold, limit, mean.astype(np.float32), calibration.basis, measured_on)
+    return Calibration(threshold, limit, mean.astype(np.float32), basis, measured_on, pool, contrast, rough)
 
 
 def _kept_paths(checkpoint_path: Path) -> tuple[Path, Path, str]:

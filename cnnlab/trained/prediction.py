@@ -5,8 +5,9 @@ lost), `prepare` makes each image ready like the training data (`cnnlab.data.pre
 `classify` predicts them in one batch and returns, per image, the class, its probability, the
 top-k and two warnings. The out-of-distribution flag, said before the answer, comes from the image
 alone: its ink is not one clear figure on a plain background, its grey levels do not split into ink
-and background as a photo's do not, or the training images' principal components cannot rebuild it;
-each reason is kept in a learner's words and with its measurement. The unsure note says the top
+and background as a photo's do not (digit-like data only); on any dataset, it is blank or grainy like
+noise by the limits measured on the run's held-out images, or the training images' principal
+components cannot rebuild it; each reason is kept in a learner's words and with its measurement. The unsure note says the top
 probability is below the threshold calibrated on the run's held-out images
 (`cnnlab.trained.calibration`). benchmarks/flag_rates.py measures both on real-world-style digits
 and non-digits. `for_run` is the calibration of a run's checkpoint, measured once per checkpoint file.
@@ -64,6 +65,7 @@ MAX_EDGE_SHARE = 0.1
 # fonts, drawings and screenshots measure 0.8 or more (half of them 0.97 or more), blurred or
 # photographed digits down to 0.7, photographs of things 0.64-0.89.
 MIN_INK_SEPARATION = 0.7
+NOTHING_STANDS_OUT = "nothing stands out from the background"
 
 
 @dataclass(frozen=True)
@@ -169,7 +171,7 @@ def _ink_reasons(prepared: PreparedImage) -> list[Reason]:
     if ink is None:
         return []
     if prepared.ink_box is None:
-        return [("nothing stands out from the background", "no ink stands out from the background")]
+        return [(NOTHING_STANDS_OUT, "no ink stands out from the background")]
     reasons = []
     if ink.chosen_share < MIN_CHOSEN_SHARE:
         reasons.append(
@@ -214,23 +216,56 @@ def _unlike_reason(info: DatasetInfo, residual: float, limit: float) -> Reason:
     )
 
 
+def _signal_reasons(
+    contrast: float | None, roughness: float, calibration: calibrating.Calibration
+) -> list[Reason]:
+    """Why an image is blank (`contrast` None: not judged) or grainy like noise, by the limits
+    measured on the run's held-out images."""
+    reasons = []
+    low = calibration.contrast_threshold
+    if low is not None and contrast is not None and contrast < low:
+        reasons.append(
+            (
+                "it is almost blank: nothing in it stands out",
+                f"its values vary by {contrast:.3f} (standard deviation); the limit is {low:.3f}, "
+                f"{calibrating.CONTRAST_MARGIN:g} times what 99% of held-out images reach",
+            )
+        )
+    high = calibration.roughness_threshold
+    if high is not None and roughness > high:
+        reasons.append(
+            (
+                "it is grainy like random noise, unlike the training images",
+                f"neighbouring pixels differ by {roughness:.3f} on average; the limit is {high:.3f}, "
+                f"{calibrating.ROUGHNESS_MARGIN:g} times what 99% of held-out images stay under",
+            )
+        )
+    return reasons
+
+
 def unlike_reasons(
     prepared: Sequence[PreparedImage], info: DatasetInfo, calibration: calibrating.Calibration | None
 ) -> list[list[Reason]]:
     """Why each prepared image looks unlike the training data, as (plain words, measurement) pairs;
-    empty for one that does not. It reads the images alone, never the model's answer."""
+    empty for one that does not. It reads the images alone, never the model's answer: the ink of a
+    digit-like image, then on any dataset the limits measured on the run's held-out images (blank,
+    grainy like noise, unlike the training images' principal components)."""
     if not prepared:
         return []
-    residuals = None
-    if calibration is not None:
-        residuals = calibrating.residuals(calibration, np.stack([item.array for item in prepared]))
-    limit = None if calibration is None else calibration.residual_threshold
-    found = []
-    for index, item in enumerate(prepared):
-        reasons = _ink_reasons(item) if info.digit_like else []
+    found: list[list[Reason]] = [_ink_reasons(item) if info.digit_like else [] for item in prepared]
+    if calibration is None:
+        return found
+    arrays = np.stack([item.array for item in prepared])
+    residuals = calibrating.residuals(calibration, arrays)
+    limit = calibration.residual_threshold
+    contrasts, roughness = calibrating.contrasts(arrays), calibrating.roughness(arrays)
+    for index, reasons in enumerate(found):
+        # Digit-like data judges blankness by its ink ("nothing stands out"): a large noise image
+        # shrunk to 8x8 has little contrast left, and calling it blank would mislead.
+        contrast = None if info.digit_like else float(contrasts[index])
+        reasons += _signal_reasons(contrast, float(roughness[index]), calibration)
         if residuals is not None and limit is not None and residuals[index] > limit:
             reasons.append(_unlike_reason(info, float(residuals[index]), limit))
-        found.append(reasons)
     return found
 
 

@@ -38,7 +38,8 @@ class Diagnose(keras.callbacks.Callback):
         run_id: The run being trained.
         progress: The fit's `FitProgress` (whole epochs, where a NaN loss happened).
         facts: The classes and the chance accuracy (`diagnosis.RunFacts`; its `first_loss` is
-            filled in from the fit's first batch when the fit starts from a fresh model, at epoch 0).
+            filled in from the fit's first batch when the fit starts from a fresh model, at epoch 0,
+            and its `batches_per_epoch` from the fit's steps per epoch when it starts).
         dead_shares: A function giving the latest dead ReLU share of each ReLU layer (from
             telemetry), or None.
 
@@ -78,6 +79,11 @@ class Diagnose(keras.callbacks.Callback):
         if found.kind == diagnosis.DIVERGED:
             self.divergence = found
             self.model.stop_training = True
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        steps = (self.params or {}).get("steps")
+        if isinstance(steps, int) and steps > 0 and not self.facts.batches_per_epoch:
+            self.facts = dataclasses.replace(self.facts, batches_per_epoch=steps)
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self.fresh_model is None:

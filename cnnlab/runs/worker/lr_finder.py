@@ -95,7 +95,8 @@ def find_learning_rate(
             f"(at learning rate {start:g}); check the data and the model's last layer."
         )
     smoothed = smooth_curve(losses)
-    suggested = suggest(rates, losses, smoothed)
+    classes = max(int(model.output_shape[-1]), 2)  # One sigmoid output tells two classes apart.
+    suggested = suggest(rates, losses, smoothed, classes)
     return FinderResult(
         learning_rates=tuple(rates),
         losses=tuple(losses),
@@ -106,6 +107,7 @@ def find_learning_rate(
         stopped_early=stopped_early,
         seconds=time.perf_counter() - started,
         reason=suggested.reason,
+        classes=classes,
     )
 
 

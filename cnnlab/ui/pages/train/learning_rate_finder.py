@@ -61,10 +61,11 @@ def finder_panel(setup: share.Setup, ready: bool) -> None:
         return
     result: lr_finder.FinderResult = stored[1]
     st.plotly_chart(figures.learning_rate_finder(result), key="learning_rate_finder_figure")
-    st.caption(figures.LEARNING_RATE_FINDER_EXPLANATION)
     if result.suggestion is None:
+        st.caption(figures.LEARNING_RATE_FINDER_EXPLANATION)
         st.warning(f"No learning rate suggested: {result.reason}.", icon=":material/trending_flat:")
         return
+    st.caption(f"{figures.LEARNING_RATE_FINDER_EXPLANATION} {figures.LEARNING_RATE_FINDER_SUGGESTION_LINE}")
     current = setup.training.learning_rate
     if abs(current - result.suggestion) <= 1e-12 * max(current, 1.0):
         st.success(f"The learning rate is the suggested {result.suggestion:.3g}.")
