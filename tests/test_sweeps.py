@@ -103,6 +103,7 @@ def test_the_best_accuracy_is_read_live_and_the_table_ranks_by_it(tmp_path: Path
         "epoch",
         sweeps.ACCURACY_COLUMN,
         "best",
+        sweeps.REASON_COLUMN,
     ]
     assert list(ranked["best"]) == [True, False, False, False]
 
