@@ -127,12 +127,12 @@ class Scheduler:
         return self.store.get_run(run_id)
 
     def continue_run(self, run_id: str, more_epochs: int) -> RunRecord:
-        """Queue a completed, stopped or interrupted run for `more_epochs` more, from its latest checkpoint."""
+        """Queue a completed, stopped, pruned or interrupted run for `more_epochs` more, from its latest checkpoint."""
         run = self.store.get_run(run_id)
         done = self.store.checkpoints(run.id).get("latest")
         if run.status not in statuses.CONTINUABLE or done is None:
             raise RunError(
-                f"Run {run.id} is {run.status} with {done or 0} epoch(s) saved; only a completed, stopped or "
+                f"Run {run.id} is {run.status} with {done or 0} epoch(s) saved; only a completed, stopped, pruned or "
                 "interrupted run with a checkpoint can be continued. Fork it from an earlier epoch instead."
             )
         if more_epochs < 1:
