@@ -15,9 +15,51 @@ from tests.app_pages import column_formats, no_problems, open_page, read_back
 from tests.test_sweeps import SPEC, QueueInStore
 
 
+def test_the_train_page_offers_a_search_that_needs_no_words_with_the_expert_options_folded(
+    cnnlab_home: Path,
+) -> None:
+    app = open_page("train").run()
+    no_problems(app)
+    mode = app.radio(key="sweep_mode")
+    assert mode.value == "search"
+    assert mode.options == [
+        "Try 12 settings, stop the losing ones early (recommended)",
+        "Every combination of the values I list",
+    ]
+    assert any(
+        "**12 settings** of learning_rate in 0.0001..0.01 log x batch_size in {16, 32, 64} x dropout in 0.1..0.5 "
+        "will be tried "
+        "(TPE: each picked from what earlier trials scored), 40 epochs each at most; a trial below the median of earlier "
+        "trials after 2 epochs stops early." in caption.value
+        for caption in app.caption
+    ), [caption.value for caption in app.caption]
+    assert app.toggle(key="sweep_expert").value is False
+    assert app.selectbox(key="sweep_sampler").disabled and app.number_input(key="sweep_warmup").disabled
+    assert not app.button(key="start_sweep").disabled
+    # A range typed in a field replaces the default space; a log range from 0 is refused, saying why.
+    app.text_input(key="sweep_learning_rate").input("0..1e-2 log").run()
+    assert [read_back(error.value) for error in app.error] == [
+        "The log range 0..0.01 log for learning_rate starts at 0; a log scale needs numbers above 0. "
+        "Start it at a small positive number, e.g. 1e-4..1e-2 log."
+    ]
+    assert app.button(key="start_sweep").disabled
+    app.text_input(key="sweep_learning_rate").input("1e-3..1e-1 log").run()
+    app.toggle(key="sweep_expert").set_value(True).run()
+    app.selectbox(key="sweep_pruner").set_value("hyperband").run()
+    app.number_input(key="sweep_trials").set_value(6).run()
+    no_problems(app)
+    assert app.radio(key="sweep_mode").options[0].startswith("Try 6 settings")
+    assert any(
+        "**6 settings** of learning_rate in 0.001..0.1 log will be tried" in caption.value
+        and "Hyperband after 2 epochs" in caption.value
+        for caption in app.caption
+    )
+
+
 def test_the_train_page_counts_the_planned_runs_and_names_a_refused_value(cnnlab_home: Path) -> None:
     app = open_page("train").run()
     no_problems(app)
+    app.radio(key="sweep_mode").set_value("grid").run()
     app.text_input(key="sweep_learning_rate").input("1e-3, 1e-2").run()
     app.text_input(key="sweep_batch_size").input("16, 32").run()
     no_problems(app)

@@ -14,7 +14,7 @@ end, or a log range that reaches zero or below, raises `SweepError` saying what 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from cnnlab.errors import SweepError
@@ -135,3 +135,14 @@ def describe(item: Axis | Range) -> str:
     if isinstance(item, Range):
         return f"{item.setting} in {item.text()}"
     return f"{item.setting} in {{{', '.join(sweep_plan.format_value(value) for value in item.values)}}}"
+
+
+def listed_only(items: Sequence[Axis | Range]) -> list[Axis]:
+    """The items as lists of values; SweepError for a range (a grid or a sample of one tries listed values)."""
+    for item in items:
+        if isinstance(item, Range):
+            raise SweepError(
+                f"{item.setting} is a range ({item.text()}); a grid tries listed values. List them "
+                "(e.g. 1e-3,3e-3,1e-2), or let a search (TPE or random) pick values from the range."
+            )
+    return [item for item in items if isinstance(item, Axis)]

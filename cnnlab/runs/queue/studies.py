@@ -33,7 +33,11 @@ from cnnlab.store.records import JsonValue
 if TYPE_CHECKING:
     import optuna
 
-SAMPLERS = {"tpe": "TPE (learns from earlier trials)", "random": "random", "grid": "every combination"}
+SAMPLERS = {
+    "tpe": "TPE: each picked from what earlier trials scored",
+    "random": "random: each picked at random",
+    "grid": "grid: every combination in turn",
+}
 PRUNERS = {
     "median": "below the median of earlier trials",
     "halving": "successive halving",
@@ -83,7 +87,8 @@ class Search:
             )
 
     def describe(self) -> str:
-        """`TPE (learns from earlier trials), 12 trials, pruning below the median of earlier trials after 2 epochs`."""
+        """`TPE: each picked from what earlier trials scored, 12 trials, pruning (below the median of earlier
+        trials) from epoch 2`."""
         budget = f"{self.trials} trials" + (f", at most {self.max_epochs} epochs" if self.max_epochs else "")
         pruning = (
             "no pruning"

@@ -14,7 +14,7 @@ the trials already told stay, and the sampler goes on from them.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from cnnlab.errors import CnnLabError, SweepError
@@ -66,6 +66,20 @@ def check_space(
             num_classes=num_classes,
             dataset_input_shape=dataset_input_shape,
         )
+
+
+def largest(template: RunRequest, axes: Sequence[Axis], search: Search) -> RunRequest:
+    """The sweep's largest trial: every range at its high end and each listed number at its largest
+    (the run a class budget is checked against before the first trial is queued)."""
+    values: dict[str, Value] = {item.setting: item.bounds().values[-1] for item in search.ranges}
+    for item in axes:
+        numbers = [
+            value for value in item.values if isinstance(value, int | float) and not isinstance(value, bool)
+        ]
+        values[item.setting] = max(numbers) if numbers else item.values[0]
+    everything = [*axes, *(item.bounds() for item in search.ranges)]
+    spec, training = sweep_plan.apply(template.spec, template.training_settings, everything, values)
+    return dataclasses.replace(template, spec=spec, training_settings=training)
 
 
 def _all_axes(sweep: SweepRecord) -> list[Axis]:
@@ -144,8 +158,12 @@ def start(
     name: str,
     num_classes: int | None = None,
     dataset_input_shape: Sequence[int] | None = None,
+    check_budget: Callable[[RunRequest], None] | None = None,
 ) -> tuple[SweepRecord, list[RunRecord]]:
     """Check the space, record the sweep, make its study and queue its first trials (see the module).
+
+    `check_budget` (the access rule's) refuses a sweep whose largest trial is over the class budget:
+    the trials after the first are queued by the server's watcher, which knows no budget.
 
     When the submitter refuses a trial after the first, the sweep goes on with those queued (as many at
     once from then on); when it refuses the first, `SweepCut` says why and the sweep is closed.
@@ -158,6 +176,8 @@ def start(
         num_classes=num_classes,
         dataset_input_shape=dataset_input_shape,
     )
+    if check_budget is not None:
+        check_budget(largest(template, axes, search))
     sweep = book.create_search(axes, search, name, template.owner)
     queued: list[RunRecord] = []
     first = min(search.parallel, studies.trial_budget(search, axes))
