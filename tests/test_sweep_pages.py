@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from cnnlab.plain_text import as_text
-from cnnlab.runs.queue import sweeps
+from cnnlab.runs.queue import sweep_watcher, sweeps, trials
+from cnnlab.runs.queue.studies import Search
 from cnnlab.runs.queue.sweep_plan import axis, plan
 from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from cnnlab.ui.session import state
 from tests.app_pages import column_formats, no_problems, open_page, read_back
+from tests.test_sweep_search import Queued, learning_rates, template, trained
 from tests.test_sweeps import SPEC, QueueInStore
 
 
@@ -103,3 +105,47 @@ def test_the_runs_page_shows_the_sweep_and_makes_the_best_run_s_settings_the_dra
     setup = app.session_state[state.SETUP_KEY]
     assert (setup.training.learning_rate, setup.training.epochs, setup.data.subset) == (0.01, 2, 300)
     assert app.button(key=f"stop_sweep_{sweep.id}").disabled  # Every run has ended: nothing to stop.
+
+
+def test_the_runs_page_shows_a_search_s_pruned_trials_importances_and_tries_more(home_store: Store) -> None:
+    search = Search(sampler="random", pruner="median", trials=4, parallel=4, ranges=(learning_rates(),))
+    sweep, queued = trials.start(
+        template(),
+        [axis("batch_size", "16,32")],
+        search,
+        Queued(home_store),
+        sweeps.Sweeps(home_store),
+        name="lr",
+    )
+    for run, last in zip(queued[:3], (0.7, 0.9, 0.8), strict=True):
+        trained(home_store, run.id, [0.5, 0.6, 0.65, last])
+    trained(home_store, queued[3].id, [0.1, 0.2], Status.RUNNING)
+    book = sweeps.Sweeps(home_store)
+    sweep_watcher.advance(book, book.get(sweep.id))  # Three told, the fourth pruned at epoch 2.
+    trained(home_store, queued[3].id, [], Status.PRUNED)
+    sweep_watcher.advance(book, book.get(sweep.id))
+    assert book.get(sweep.id).closed
+
+    app = open_page("runs")
+    app.query_params["sweep"] = sweep.id
+    app.run()
+    no_problems(app)
+    table = app.dataframe(key=f"sweep_table_{sweep.id}").value
+    assert list(table["status"]) == ["completed", "completed", "completed", "pruned"]
+    assert (
+        table[sweeps.REASON_COLUMN]
+        .iloc[3]
+        .startswith("Pruned at epoch 2: below the median of earlier trials (60.0%)")
+    )
+    assert any(
+        "4 of 4 settings tried (1 stopped early as losing, 0 queued or training); the sweep has spent its budget."
+        in caption.value
+        for caption in app.caption
+    )
+    charts = {chart.key for chart in app.get("plotly_chart")}
+    assert {f"sweep_importances_{sweep.id}", f"sweep_history_{sweep.id}"} <= charts, charts
+
+    app.button(key=f"sweep_extend_{sweep.id}").click().run()
+    no_problems(app)
+    extended = book.get(sweep.id)
+    assert extended.search is not None and extended.search.trials == 10 and not extended.closed

@@ -244,16 +244,33 @@ def load(
     )
 
 
+def read(home: Path, sweep_id: str) -> optuna.Study:
+    """The sweep's study, to read (no sampler or pruner of its own); SweepError if there is none."""
+    import optuna
+
+    try:
+        return optuna.study.load_study(study_name=sweep_id, storage=storage(home))
+    except KeyError:
+        raise SweepError(f"Sweep {sweep_id} has no Optuna study in {home / STORAGE_FILE}.") from None
+
+
+def importance_evaluator() -> optuna.importance.BaseImportanceEvaluator:
+    """Optuna's default evaluator (fANOVA), seeded so that the same trials give the same importances."""
+    from optuna.importance import FanovaImportanceEvaluator
+
+    return FanovaImportanceEvaluator(seed=0)
+
+
 def importances(study: optuna.Study) -> dict[str, float]:
     """Optuna's importance of each swept setting (fANOVA, seeded) over the study's finished trials;
     empty while fewer than two trials have finished or nothing varied."""
     import optuna
-    from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+    from optuna.importance import get_param_importances
 
     finished = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if len(finished) < 2:
         return {}
     try:
-        return get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0))
+        return get_param_importances(study, evaluator=importance_evaluator())
     except (RuntimeError, ValueError):  # Optuna's words for "no parameter varied among them".
         return {}
