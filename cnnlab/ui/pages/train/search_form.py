@@ -1,4 +1,4 @@
-"""The Train page's search: "Try 12 settings, stop the losing ones early", on Optuna, with expert options folded.
+"""The Train page's search: "Try settings for me and stop the losing ones early", on Optuna, expert options folded.
 
 A learner who types nothing gets a sensible space (learning rates 1e-4..1e-2 on a log scale, batch sizes
 16, 32 and 64, dropout 0.1..0.5 when the model has Dropout; a setting the open exercise fixes is
@@ -29,13 +29,9 @@ from cnnlab.ui.widgets import sweep_view
 
 DEFAULT_TRIALS = 12
 DEFAULT_WARMUP = 2
-TRIALS_KEY = "sweep_trials"
-
-
-def label() -> str:
-    """The search's choice as a learner reads it: "Try 12 settings, stop the losing ones early"."""
-    count = int(st.session_state.get(TRIALS_KEY, DEFAULT_TRIALS))
-    return f"Try {count} settings, stop the losing ones early (recommended)"
+# The search's choice as a learner reads it: the same words whatever the options (a radio whose
+# labels change forgets its choice), the number of settings in the sentence below it.
+LABEL = "Try settings for me and stop the losing ones early (recommended)"
 
 
 def default_space(setup: Setup, fixed: Sequence[str] = ()) -> list[Axis | Range]:
@@ -50,42 +46,35 @@ def default_space(setup: Setup, fixed: Sequence[str] = ()) -> list[Axis | Range]
 
 
 def search_settings(space: Sequence[Axis | Range]) -> Search:
-    """The search the expert options describe (their defaults unless unfolded)."""
-    expert = st.toggle("Expert options", key="sweep_expert")
+    """The search the expert options describe; folded, their defaults (TPE, median pruning after 2
+    epochs, 12 settings, no budget of epochs)."""
+    ranges = tuple(item for item in space if isinstance(item, Range))
+    if not st.toggle("Expert options", key="sweep_expert"):
+        return Search(
+            trials=DEFAULT_TRIALS, warmup=DEFAULT_WARMUP, parallel=default_max_workers(), ranges=ranges
+        )
     left, middle, right = st.columns(3)
     sampler = left.selectbox(
         "Sampler",
         list(studies.SAMPLERS),
         key="sweep_sampler",
-        format_func=lambda name: f"{name}: {studies.SAMPLERS[name]}",
-        disabled=not expert,
+        format_func=lambda name: studies.SAMPLERS[name],
     )
     pruner = middle.selectbox(
         "Stop losing trials",
         list(studies.PRUNERS),
         key="sweep_pruner",
         format_func=lambda name: studies.PRUNERS[name],
-        disabled=not expert,
     )
     warmup = right.number_input(
-        "Warm-up (epochs before stopping one)",
-        1,
-        100,
-        DEFAULT_WARMUP,
-        key="sweep_warmup",
-        disabled=not expert,
+        "Warm-up (epochs before stopping one)", 1, 100, DEFAULT_WARMUP, key="sweep_warmup"
     )
     left, middle, right = st.columns(3)
-    count = left.number_input("Settings to try", 1, 256, DEFAULT_TRIALS, key=TRIALS_KEY, disabled=not expert)
+    count = left.number_input("Settings to try", 1, 256, DEFAULT_TRIALS, key="sweep_trials")
     epochs = middle.number_input(
-        "At most this many epochs in all (0: no limit)",
-        0,
-        100_000,
-        0,
-        key="sweep_max_epochs",
-        disabled=not expert,
+        "At most this many epochs in all (0: no limit)", 0, 100_000, 0, key="sweep_max_epochs"
     )
-    seed = right.number_input("Seed", 0, 2**31 - 1, 0, key="sweep_search_seed", disabled=not expert)
+    seed = right.number_input("Seed", 0, 2**31 - 1, 0, key="sweep_search_seed")
     return Search(
         sampler=str(sampler),
         pruner=str(pruner),
@@ -94,7 +83,7 @@ def search_settings(space: Sequence[Axis | Range]) -> Search:
         max_epochs=int(epochs) or None,
         parallel=default_max_workers(),
         seed=int(seed),
-        ranges=tuple(item for item in space if isinstance(item, Range)),
+        ranges=ranges,
     )
 
 
@@ -108,7 +97,7 @@ def summary(space: Sequence[Axis | Range], search: Search, epochs: int) -> str:
         if search.pruner == "none"
         else f"a trial {studies.PRUNERS[search.pruner]} after {search.warmup} epochs stops early"
     )
-    return f"**{budget} settings** of {over} will be tried ({studies.SAMPLERS[search.sampler]}), {epochs} epochs each at most; {stopping}."
+    return f"**{budget} settings** of {over} will be tried ({studies.SAMPLERS[search.sampler]}), {epochs} epoch(s) each at most; {stopping}."
 
 
 def start(

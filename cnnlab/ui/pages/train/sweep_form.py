@@ -117,7 +117,7 @@ def sweep_form(setup: Setup, num_classes: int | None, image_shape: Sequence[int]
             [SEARCH, GRID],
             key="sweep_mode",
             format_func=lambda choice: (
-                search_form.label() if choice == SEARCH else "Every combination of the values I list"
+                search_form.LABEL if choice == SEARCH else "Every combination of the values I list"
             ),
         )
         if mode == SEARCH:
