@@ -134,9 +134,10 @@ def main() -> None:
         )
     share = search_result.epochs / grid_result.epochs
     gap = (grid_result.best - search_result.best) * 100
+    below = f"{gap:.2f} pp below" if gap >= 0 else f"{-gap:.2f} pp above"
     print(
         f"The search spent {share:.0%} of the grid's epochs and {search_result.seconds / grid_result.seconds:.0%} "
-        f"of its wall time; its best is {gap:+.2f} pp below the grid's (goal: at most 40% and 0.5 pp)."
+        f"of its wall time; its best is {below} the grid's (goal: at most 40% and within 0.5 pp)."
     )
 
 
