@@ -204,6 +204,11 @@ def command_sweep(arguments: argparse.Namespace, train_settings: TrainSettings) 
         or arguments.trials is not None
         or any(isinstance(item, search_space.Range) for item in space)
     ):
+        if arguments.random is not None:
+            raise SweepError(
+                f"--random {arguments.random} samples a grid of listed values; a search (a range, --sampler "
+                "or --trials) picks its own: use --sampler random --trials N for random picks."
+            )
         template = RunRequest(spec=spec, data_settings=data, training_settings=training)
         return _search(arguments, template, space, num_classes)
     plan = sweep_plan.plan(
