@@ -109,7 +109,8 @@ def status_message(run: RunRecord, epochs_planned: int, teacher: str | None = No
     return {
         Status.DIVERGED: f"Diverged: CNN Lab stopped this run. {reason}{hint}",
         Status.FAILED: f"Failed: {as_text(reason)}{hint}",
-        Status.PRUNED: f"Pruned by its sweep after epoch {run.last_epoch}: {as_text(reason)}",
+        Status.PRUNED: f"{as_text(reason) or f'Pruned after epoch {run.last_epoch}.'} Its sweep stopped it as "
+        "losing and gave its worker to the next setting; continue it to train it to the end.",
         Status.INTERRUPTED: f"Interrupted: {as_text(reason) or 'the server restarted while it ran.'} Continue it to carry on.",
     }.get(run.status, str(run.status))
 
