@@ -216,3 +216,18 @@ def test_importances_of_a_finished_sweep_rank_the_setting_that_decided(store: St
     found = studies.importances(study_of(store, sweep))
     assert set(found) == {"learning_rate", "batch_size"}
     assert found["learning_rate"] > 0.8 and sum(found.values()) == pytest.approx(1.0)
+
+
+def test_the_importance_chart_waits_until_the_scores_differ(store: Store) -> None:
+    from cnnlab.figures import sweeps as sweep_figures
+
+    sweep = start(
+        store, Search(sampler="random", pruner="none", trials=3, parallel=3, ranges=(learning_rates(),))
+    )
+    book = sweeps.Sweeps(store)
+    for item in book.runs(sweep.id):
+        trained(store, item.run.id, [0.5] * EPOCHS)  # Every setting scored the same.
+    sweep_watcher.advance(book, book.get(sweep.id))
+    study = study_of(store, sweep)
+    assert studies.importances(study) == {} and sweep_figures.importances(study) is None
+    assert len(sweep_figures.history(study).data[0].x) == 3

@@ -136,11 +136,15 @@ def history(study: optuna.Study) -> go.Figure:
     return _sized(figure, "Each trial and the best so far")
 
 
-def importances(study: optuna.Study) -> go.Figure:
-    """Optuna's importance of each swept setting for the validation accuracy (fANOVA, seeded)."""
+def importances(study: optuna.Study) -> go.Figure | None:
+    """Optuna's importance of each swept setting for the validation accuracy (fANOVA, seeded); None
+    while its finished trials cannot tell (fewer than two, or no score varied among them)."""
     from optuna.visualization import plot_param_importances
 
-    figure = plot_param_importances(
-        study, evaluator=studies.importance_evaluator(), target_name="best val. accuracy"
-    )
-    return _sized(figure, "Which settings mattered (importance)")
+    try:
+        figure = plot_param_importances(
+            study, evaluator=studies.importance_evaluator(), target_name="best val. accuracy"
+        )
+    except (RuntimeError, ValueError):  # Optuna's words for "nothing varied among them".
+        return None
+    return _sized(figure, "Which settings mattered (importance)") if figure.data else None

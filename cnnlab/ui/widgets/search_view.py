@@ -27,8 +27,7 @@ MORE_TRIALS = 6  # what "Try more settings" offers first
 def _charts(home: str, sweep_id: str, finished: int) -> tuple[go.Figure, go.Figure | None]:
     """The history and (with two finished trials or more) the importances of the sweep's study."""
     study = studies.read(Path(home), sweep_id)
-    importance = sweep_figures.importances(study) if studies.importances(study) else None
-    return sweep_figures.history(study), importance
+    return sweep_figures.history(study), sweep_figures.importances(study) if finished >= 2 else None
 
 
 def progress(sweep: sweeps.SweepRecord, runs: list[sweeps.SweepRun]) -> str:
