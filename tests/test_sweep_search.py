@@ -173,6 +173,8 @@ def test_the_budget_closes_a_sweep_and_extending_it_adds_trials_without_repeatin
     assert values == {(16, 0.001), (16, 0.01), (32, 0.001), (32, 0.01)}  # The whole grid, each once.
     with pytest.raises(SweepError, match="at least 1 trial"):
         trials.extend(book, sweep.id, 0)
+    with pytest.raises(SweepError, match="has tried all 4 combinations of its grid"):
+        trials.extend(book, sweep.id, 1)
 
 
 def test_a_budget_of_epochs_stops_asking_for_trials(store: Store) -> None:

@@ -21,7 +21,7 @@ from cnnlab.errors import CnnLabError, SweepError
 from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue import studies, sweep_plan
 from cnnlab.runs.queue.studies import Search
-from cnnlab.runs.queue.sweep_plan import Axis, Value
+from cnnlab.runs.queue.sweep_plan import Axis, Value, grid_size
 from cnnlab.runs.queue.sweeps import Submitter, SweepCut, SweepRecord, Sweeps
 from cnnlab.specs import ModelSpec, TrainingSettings
 from cnnlab.store.records import RunRecord
@@ -210,11 +210,18 @@ def extend(book: Sweeps, sweep_id: str, more_trials: int) -> SweepRecord:
             f"Sweep {sweep.id} ({sweep.name}) is a plain grid or sample, not a search on Optuna; "
             "start a new sweep with a sampler (tpe, random or grid) to extend it later."
         )
-    if not book.runs(sweep.id):
+    extended = sweep.search.extended(more_trials)
+    tried = len(book.runs(sweep.id))
+    if not tried:
         raise SweepError(
             f"Sweep {sweep.id} ({sweep.name}) never queued a trial, so it has none to go on from."
         )
-    return book.set_search(sweep.id, sweep.search.extended(more_trials), closed=False)
+    if sweep.search.sampler == "grid" and tried >= grid_size(sweep.axes):
+        raise SweepError(
+            f"Sweep {sweep.id} ({sweep.name}) has tried all {tried} combinations of its grid; start a new sweep "
+            "with more values, or with TPE or random over ranges."
+        )
+    return book.set_search(sweep.id, extended, closed=False)
 
 
 def find(book: Sweeps, name_or_id: str, owner: str | None = None) -> SweepRecord:
