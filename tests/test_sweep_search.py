@@ -111,7 +111,10 @@ def test_trials_become_runs_of_the_sweep_with_values_inside_the_space(store: Sto
         values = item.values(sweep)
         assert 1e-4 <= float(str(values["learning_rate"])) <= 1e-1
         assert values["batch_size"] in (16, 32)
-    assert "learning_rate in 0.0001..0.1 log" in sweep.describe() and "TPE" in sweep.describe()
+    assert sweep.describe().startswith("batch_size in {16, 32} x learning_rate in 0.0001..0.1 log; TPE")
+    fixed = start(store, Search(trials=2, ranges=(learning_rates(),)), [sweep_plan.axis("epochs", "3")])
+    assert fixed.describe().startswith("learning_rate in 0.0001..0.1 log (epochs=3); TPE")
+    assert fixed.settings == ["learning_rate"]
     assert [trial.user_attrs[trials.RUN_ID] for trial in study_of(store, sweep).trials] == [
         item.run.id for item in runs
     ]

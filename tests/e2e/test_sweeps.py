@@ -21,7 +21,7 @@ from cnnlab.runs.queue.studies import Search
 from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
-from tests.e2e.conftest import screenshot, set_number, wait_for_app
+from tests.e2e.conftest import screenshot, wait_for_app
 from tests.made_runs import make_run
 from tests.test_sweep_search import Queued, learning_rates, template, trained
 
@@ -167,20 +167,16 @@ def test_the_default_search_starts_from_the_train_page_and_a_pruned_trial_says_w
         assert recommended.is_checked()
         page.get_by_text(re.compile(r"^12 settings of learning_rate in 0.0001..0.01 log")).wait_for()
         screenshot(page, "search_form_on_train_page")
-        page.get_by_text("Expert options").click()
-        wait_for_app(page)
-        set_number(page, "Settings to try", 4)
-        page.get_by_text(re.compile(r"^4 settings of learning_rate")).wait_for()
         page.get_by_role("button", name="Start sweep").click()
         page.get_by_text(
-            "its first 2 trial(s) are queued; the others follow as they end, 4 in all."
+            "its first 2 trial(s) are queued; the others follow as they end, 12 in all."
         ).wait_for()
         started = next(item for item in sweeps.Sweeps(store).list_sweeps() if item.search is not None)
         page.get_by_role("link", name="Follow the sweep on the Runs page").click()
         page.wait_for_url(re.compile(f"/runs\\?sweep={started.id}"))
         wait_for_app(page)
         page.get_by_text(
-            re.compile(r"0 of 4 settings tried .*2 queued or training\); 2 more to come")
+            re.compile(r"0 of 12 settings tried .*2 queued or training\); 10 more to come")
         ).wait_for()
         # The live view redraws every second while trials wait: click without waiting for it to settle.
         page.get_by_role("button", name=re.compile(r"^Stop the sweep")).dispatch_event("click")

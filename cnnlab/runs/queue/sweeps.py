@@ -73,7 +73,7 @@ class SweepRecord:
         each range of a sweep on Optuna as the list of its two ends."""
         several = tuple(item for item in self.axes if len(item.values) > 1)
         ranges = tuple(item.bounds() for item in self.search.ranges) if self.search else ()
-        return (several or self.axes) + ranges
+        return (several + ranges) or self.axes
 
     @property
     def settings(self) -> list[str]:
@@ -83,8 +83,10 @@ class SweepRecord:
     def describe(self) -> str:
         """`learning_rate in {0.001, 0.01} x batch_size in {16, 32}`, the fixed settings and the sample
         (or the search of a sweep on Optuna)."""
-        several = tuple(item for item in self.axes if len(item.values) > 1) or self.axes
+        several = tuple(item for item in self.axes if len(item.values) > 1)
         ranges: tuple[search_space.Range, ...] = self.search.ranges if self.search else ()
+        if not several and not ranges:
+            several = self.axes
         items: list[Axis | search_space.Range] = [*several, *ranges]
         text = " x ".join(search_space.describe(item) for item in items)
         fixed = [
