@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cnnlab.plain_text import as_text
-from cnnlab.runs.queue import sweep_watcher, sweeps, trials
+from cnnlab.runs.queue import studies, sweep_watcher, sweeps, trials
 from cnnlab.runs.queue.studies import Search
 from cnnlab.runs.queue.sweep_plan import axis, plan
 from cnnlab.specs import DataSettings, TrainingSettings
@@ -125,6 +125,7 @@ def test_the_runs_page_shows_a_search_s_pruned_trials_importances_and_tries_more
     trained(home_store, queued[3].id, [], Status.PRUNED)
     sweep_watcher.advance(book, book.get(sweep.id))
     assert book.get(sweep.id).closed
+    studies.store_importances(studies.read(home_store.home, sweep.id))  # As the watcher's thread does.
 
     app = open_page("runs")
     app.query_params["sweep"] = sweep.id

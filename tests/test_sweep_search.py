@@ -19,6 +19,7 @@ from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from tests.made_runs import reached
+from tests.waiting import wait_until
 
 EPOCHS = 4
 
@@ -221,6 +222,9 @@ def test_importances_of_a_finished_sweep_rank_the_setting_that_decided(store: St
     found = studies.importances(study_of(store, sweep))
     assert set(found) == {"learning_rate", "batch_size"}
     assert found["learning_rate"] > 0.8 and sum(found.values()) == pytest.approx(1.0)
+    # The watcher computed them too, in a thread of their own, and kept them in the study for the page.
+    wait_until(lambda: studies.stored_importances(study_of(store, sweep))[0] == 8, "the kept importances")
+    assert studies.stored_importances(study_of(store, sweep))[1] == pytest.approx(found)
 
 
 def test_the_importance_chart_waits_until_the_scores_differ(store: Store) -> None:
@@ -234,5 +238,8 @@ def test_the_importance_chart_waits_until_the_scores_differ(store: Store) -> Non
         trained(store, item.run.id, [0.5] * EPOCHS)  # Every setting scored the same.
     sweep_watcher.advance(book, book.get(sweep.id))
     study = study_of(store, sweep)
-    assert studies.importances(study) == {} and sweep_figures.importances(study) is None
+    assert studies.importances(study) == {}
     assert len(sweep_figures.history(study).data[0].x) == 3
+    chart = sweep_figures.importances({"learning_rate": 0.8, "batch_size": 0.2}, 4)
+    assert list(chart.data[0].y) == ["batch_size", "learning_rate"]  # The largest on top.
+    assert chart.layout.title.text == "Which settings mattered (from 4 finished trials)"

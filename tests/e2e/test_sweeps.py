@@ -16,7 +16,7 @@ import pytest
 from cnnlab import share
 from cnnlab.errors import RunError
 from cnnlab.model import presets
-from cnnlab.runs.queue import sweep_plan, sweep_watcher, sweeps, trials
+from cnnlab.runs.queue import studies, sweep_plan, sweep_watcher, sweeps, trials
 from cnnlab.runs.queue.studies import Search
 from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.store.run_store import Store
@@ -150,6 +150,7 @@ def finished_search(store: Store) -> sweeps.SweepRecord:
     trained(store, queued[3].id, [0.1, 0.2], Status.RUNNING)
     sweep_watcher.advance(book, book.get(sweep.id))
     trained(store, queued[3].id, [], Status.PRUNED)
+    studies.store_importances(studies.read(store.home, sweep.id))  # As the server's watcher does.
     return book.get(sweep.id)
 
 

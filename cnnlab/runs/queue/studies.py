@@ -13,6 +13,8 @@ The study is named after the sweep's id; trial N's run id is its user attribute 
 and pruners are not stored by Optuna, so `load` makes them again from the `Search`; the sampler's seed
 moves on with the number of trials, so a study loaded again does not draw the same settings again.
 Optuna is imported here and in `cnnlab.runs.queue.sweep_watcher` only, when a sweep on it is used.
+The importances (fANOVA, which imports scikit-learn: 12 s on this machine under load) are computed
+by the server's watcher in a thread of their own as trials finish, and kept in the study.
 """
 
 from __future__ import annotations
@@ -271,6 +273,31 @@ def importances(study: optuna.Study) -> dict[str, float]:
     if len(finished) < 2:
         return {}
     try:
-        return get_param_importances(study, evaluator=importance_evaluator())
+        found = get_param_importances(study, evaluator=importance_evaluator())
     except (RuntimeError, ValueError):  # Optuna's words for "no parameter varied among them".
         return {}
+    return {setting: float(value) for setting, value in found.items()}
+
+
+IMPORTANCES = "importances"  # the study's user attribute: the importances and how many trials they saw
+
+
+def store_importances(study: optuna.Study) -> dict[str, float]:
+    """Compute the importances and keep them in the study (read by `stored_importances`), with the
+    number of finished trials they were computed from."""
+    import optuna
+
+    finished = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+    found = importances(study)
+    study.set_user_attr(IMPORTANCES, {"finished": finished, "values": found})
+    return found
+
+
+def stored_importances(study: optuna.Study) -> tuple[int, dict[str, float]]:
+    """The importances kept in the study and how many finished trials they saw ((0, {}) before any):
+    a page reads them without importing what computes them (scikit-learn, seconds on a busy server)."""
+    kept = study.user_attrs.get(IMPORTANCES)
+    if not isinstance(kept, dict):
+        return 0, {}
+    values = kept.get("values")
+    return int(kept.get("finished", 0)), dict(values) if isinstance(values, dict) else {}

@@ -8,7 +8,9 @@ indexed read when no sweep on Optuna is open, so it costs nothing then. For each
    through the same control path as Stop, as `pruned`, with the reason ("Pruned at epoch 4: ...");
 2. tells the study how each ended trial went: complete with its best validation accuracy, pruned,
    or failed (diverged, failed, interrupted or stopped before an epoch);
-3. asks for new trials while fewer than `Search.parallel` of its runs are queued or training and the
+3. computes the importances of the swept settings again, in a thread of its own, when more trials
+   have finished than they saw;
+4. asks for new trials while fewer than `Search.parallel` of its runs are queued or training and the
    budget (trials, and epochs in all) allows, each queued as an ordinary run (the fair queue decides
    when it starts), and closes the sweep once its budget is spent and every trial is told.
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import statistics
+import threading
 from typing import TYPE_CHECKING
 
 from cnnlab.errors import CnnLabError, RunError
@@ -50,13 +53,12 @@ class _Queue:
 def advance_all(store: Store) -> None:
     """Advance every open sweep on Optuna in the store (see the module); a sweep that fails is logged."""
     book = Sweeps(store)
-    open_sweeps = book.open_searches()
-    if not open_sweeps:
+    if not book.open_searches():
         return
     with studies.turn(store.home) as mine:
         if not mine:
             return
-        for sweep in open_sweeps:
+        for sweep in book.open_searches():  # Read again under the lock: a stop may have come meanwhile.
             try:
                 advance(book, sweep)
             except CnnLabError as error:
@@ -131,6 +133,35 @@ def _follow(book: Sweeps, sweep: SweepRecord, study: optuna.Study, trial: optuna
             book.store.request_prune(run.id, prune_reason(sweep.search.pruner, epoch, scores[epoch], study))
 
 
+_computing: set[str] = set()  # the sweeps whose importances a thread is computing
+_computing_lock = threading.Lock()
+
+
+def _refresh_importances(book: Sweeps, sweep: SweepRecord, study: optuna.Study) -> None:
+    """Compute the importances again in a thread of their own when more trials have finished than
+    they saw (the scheduler's round does not wait for them)."""
+    import optuna
+
+    finished = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+    if finished < 2 or studies.stored_importances(study)[0] == finished:
+        return
+    with _computing_lock:
+        if sweep.id in _computing:
+            return
+        _computing.add(sweep.id)
+
+    def compute() -> None:
+        try:
+            studies.store_importances(studies.read(book.store.home, sweep.id))
+        except Exception:
+            logger.exception("The importances of sweep %s could not be computed.", sweep.id)
+        finally:
+            with _computing_lock:
+                _computing.discard(sweep.id)
+
+    threading.Thread(target=compute, name=f"cnnlab-importances-{sweep.id}", daemon=True).start()
+
+
 def _epochs_committed(book: Sweeps, sweep: SweepRecord) -> int:
     """The epochs the sweep has spent (ended runs) or will spend (queued and training ones)."""
     return sum(
@@ -165,6 +196,7 @@ def advance(book: Sweeps, sweep: SweepRecord) -> None:
             book.store.log_event(runs[0].run.id, f"sweep {sweep.id}: a trial was refused: {error}", "warning")
         everything = study.get_trials(deepcopy=False)
         training = sum(trial.state == optuna.trial.TrialState.RUNNING for trial in everything)
+    _refresh_importances(book, sweep, study)
     if training == 0:
         # Nothing trains and nothing more will be asked: the budget is spent, or the sweep was stopped.
         book.set_search(sweep.id, search, closed=True)

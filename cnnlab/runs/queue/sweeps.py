@@ -22,7 +22,7 @@ import pandas as pd
 
 from cnnlab.errors import CnnLabError, SweepError
 from cnnlab.run_request import RunRequest
-from cnnlab.runs.queue import search_space
+from cnnlab.runs.queue import search_space, studies
 from cnnlab.runs.queue.studies import Search
 from cnnlab.runs.queue.sweep_plan import Axis, Plan, Value, format_value
 from cnnlab.specs import DataSettings
@@ -240,13 +240,16 @@ def stop(sweeps: Sweeps, sweep_id: str, stopper: Stopper) -> list[str]:
     """Stop every queued or live run of the sweep (a sweep on Optuna asks for no more trials); return
     the ids of the runs asked to stop."""
     sweep = sweeps.get(sweep_id)
-    if sweep.search is not None and not sweep.closed:
-        sweeps.set_search(sweep.id, dataclasses.replace(sweep.search, stopped=True), closed=False)
-    asked = []
-    for item in sweeps.runs(sweep.id):
-        if item.run.is_active:
-            stopper.stop(item.run.id)
-            asked.append(item.run.id)
+    # The sweeps' watcher waits: it must not ask for a trial between the stop and the runs it ends.
+    with studies.turn(sweeps.store.home, wait=True):
+        sweep = sweeps.get(sweep.id)
+        if sweep.search is not None and not sweep.closed:
+            sweeps.set_search(sweep.id, dataclasses.replace(sweep.search, stopped=True), closed=False)
+        asked = []
+        for item in sweeps.runs(sweep.id):
+            if item.run.is_active:
+                stopper.stop(item.run.id)
+                asked.append(item.run.id)
     return asked
 
 

@@ -4,7 +4,8 @@ Beside the sweep's table and parallel coordinates (`cnnlab.ui.widgets.sweep_view
 how far it has got (trials told, pruned, still to try), Optuna's importance of each swept setting and
 its optimization history, and a button that gives it more trials (the sweep goes on where it stopped:
 the trials told stay, none is tried again). The charts are computed once per number of finished
-trials (fANOVA takes a moment), not on every refresh of the live view.
+trials, not on every refresh of the live view; the importances are computed by the server's sweep
+watcher as trials finish (fANOVA imports scikit-learn, seconds on a busy server), and read here.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from cnnlab.store.statuses import Status
 MORE_TRIALS = 6  # what "Try more settings" offers first
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(max_entries=16, show_spinner=False, ttl=5)
 def _charts(home: str, sweep_id: str, finished: int) -> tuple[go.Figure, go.Figure | None]:
-    """The history and (with two finished trials or more) the importances of the sweep's study."""
+    """The history and (once the server has computed them) the importances of the sweep's study."""
     study = studies.read(Path(home), sweep_id)
-    return sweep_figures.history(study), sweep_figures.importances(study) if finished >= 2 else None
+    seen, found = studies.stored_importances(study)
+    return sweep_figures.history(study), sweep_figures.importances(found, seen) if found else None
 
 
 def progress(sweep: sweeps.SweepRecord, runs: list[sweeps.SweepRun]) -> str:
