@@ -24,6 +24,7 @@ from cnnlab.store.statuses import Status
 from tests.e2e.conftest import screenshot, wait_for_app
 from tests.made_runs import make_run
 from tests.test_sweep_search import Queued, learning_rates, template, trained
+from tests.waiting import wait_until
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -145,12 +146,13 @@ def finished_search(store: Store) -> sweeps.SweepRecord:
     sweep, queued = trials.start(
         template(), [sweep_plan.axis("batch_size", "16,32")], search, Queued(store), book, name="recorded"
     )
-    for run, last in zip(queued[:3], (0.7, 0.9, 0.8), strict=True):
-        trained(store, run.id, [0.5, 0.6, 0.65, last])
-    trained(store, queued[3].id, [0.1, 0.2], Status.RUNNING)
-    sweep_watcher.advance(book, book.get(sweep.id))
-    trained(store, queued[3].id, [], Status.PRUNED)
-    studies.store_importances(studies.read(store.home, sweep.id))  # As the server's watcher does.
+    with studies.turn(store.home, wait=True):  # The server's watcher follows the same sweep: take turns.
+        for run, last in zip(queued[:3], (0.7, 0.9, 0.8), strict=True):
+            trained(store, run.id, [0.5, 0.6, 0.65, last])
+        trained(store, queued[3].id, [0.1, 0.2], Status.RUNNING)
+        sweep_watcher.advance(book, book.get(sweep.id))
+        trained(store, queued[3].id, [], Status.PRUNED)
+        studies.store_importances(studies.read(store.home, sweep.id))  # As the server's watcher does.
     return book.get(sweep.id)
 
 
@@ -185,16 +187,21 @@ def test_the_default_search_starts_from_the_train_page_and_a_pruned_trial_says_w
         assert [item.run.status for item in sweeps.Sweeps(store).runs(started.id)] == [Status.STOPPED] * 2, [
             (run.name, run.status, run.reason) for run in store.list_runs()
         ]
+        recorded = finished_search(store)  # While the slots are held, so the server trains none of it.
 
-    recorded = finished_search(store)
     page.goto(f"{app_url}/runs?sweep={recorded.id}")
     wait_for_app(page)
     page.get_by_text(re.compile(r"4 of 4 settings tried \(1 stopped early as losing")).wait_for()
-    rows = page.evaluate(EVERY_ROW)
-    assert any(
-        "pruned" in row and any(cell.startswith("Pruned at epoch 2: below the median") for cell in row)
-        for row in rows
-    ), rows
+
+    def pruned_row() -> bool:
+        return any(
+            "pruned" in row and any(cell.startswith("Pruned at epoch 2: below the median") for cell in row)
+            for row in page.evaluate(EVERY_ROW)
+        )
+
+    wait_until(
+        pruned_row, "the pruned trial's row with its reason"
+    )  # The grid draws its rows after the script.
     drawn = page.locator(".js-plotly-plot").evaluate_all(LINES_DRAWN)
     assert [["bar", 2]] in drawn and any(traces and traces[0][0] == "scatter" for traces in drawn), drawn
     screenshot(page, "search_runs_page")

@@ -30,6 +30,8 @@ from cnnlab.ui.widgets import run_table, search_view, tables
 POLL_SECONDS = 1.0
 SWEEP_PARAMETER = "sweep"
 BEST_MARK = "★"
+PICKER_KEY = "chosen_sweep"
+LINK_SEEN_KEY = "cnnlab_sweep_link_seen"  # the sweep the address named when the picker last followed it
 
 
 @st.cache_resource(show_spinner=False)
@@ -55,11 +57,14 @@ def sweeps_section() -> None:
     st.subheader("Sweeps")
     by_id = {sweep.id: sweep for sweep in found}
     linked = st.query_params.get(SWEEP_PARAMETER)
+    if linked in by_id and st.session_state.get(LINK_SEEN_KEY) != linked:
+        st.session_state[PICKER_KEY] = linked  # A new address (a link, a page opened again) names the sweep.
+    st.session_state[LINK_SEEN_KEY] = linked
     chosen = st.selectbox(
         "Sweep",
         list(by_id),
         index=list(by_id).index(linked) if linked in by_id else 0,
-        key="chosen_sweep",
+        key=PICKER_KEY,
         format_func=lambda sweep_id: (
             f"{by_id[sweep_id].name} ({sweep_id[-4:]}): {by_id[sweep_id].describe()}"
         ),
@@ -68,6 +73,7 @@ def sweeps_section() -> None:
         return
     if linked != chosen:
         st.query_params[SWEEP_PARAMETER] = chosen
+        st.session_state[LINK_SEEN_KEY] = chosen
     sweep_panel(by_id[chosen])
 
 
