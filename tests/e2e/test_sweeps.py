@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -157,7 +157,7 @@ def finished_search(store: Store) -> sweeps.SweepRecord:
 
 
 def test_the_default_search_starts_from_the_train_page_and_a_pruned_trial_says_why(
-    app_home: Path, app_url: str, page: Page
+    app_home: Path, app_url: str, page: Page, new_page: Callable[[], Page]
 ) -> None:
     store = Store(app_home)
     with both_slots_held(store):
@@ -189,6 +189,7 @@ def test_the_default_search_starts_from_the_train_page_and_a_pruned_trial_says_w
         ]
         recorded = finished_search(store)  # While the slots are held, so the server trains none of it.
 
+    page = new_page()  # A session of its own: the link opens the recorded search.
     page.goto(f"{app_url}/runs?sweep={recorded.id}")
     wait_for_app(page)
     page.get_by_text(re.compile(r"4 of 4 settings tried \(1 stopped early as losing")).wait_for()
@@ -202,6 +203,10 @@ def test_the_default_search_starts_from_the_train_page_and_a_pruned_trial_says_w
     wait_until(
         pruned_row, "the pruned trial's row with its reason"
     )  # The grid draws its rows after the script.
-    drawn = page.locator(".js-plotly-plot").evaluate_all(LINES_DRAWN)
-    assert [["bar", 2]] in drawn and any(traces and traces[0][0] == "scatter" for traces in drawn), drawn
+
+    def charts_drawn() -> bool:
+        drawn = page.locator(".js-plotly-plot").evaluate_all(LINES_DRAWN)
+        return [["bar", 2]] in drawn and any(traces and traces[0][0] == "scatter" for traces in drawn)
+
+    wait_until(charts_drawn, "the importance bars and the history of the search")
     screenshot(page, "search_runs_page")
