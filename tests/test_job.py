@@ -143,3 +143,13 @@ def test_a_resume_without_a_pause_is_answered(store: Store) -> None:
     store.request_control(run_id, "resume")
     assert Control(store, run_id).should_stop(force_poll=True) is False
     assert store.pending_control(run_id) is None
+
+
+def test_a_prune_stops_like_a_stop_and_carries_its_sweeps_reason(store: Store) -> None:
+    run_id = _run(store)
+    control = Control(store, run_id, poll_seconds=0.0)
+    store.request_prune(run_id, "Pruned at epoch 2: below the median of earlier trials (80.0%).")
+    assert control.should_stop() and control.stop_requested and control.prune_requested
+    assert store.prune_reason(run_id) == "Pruned at epoch 2: below the median of earlier trials (80.0%)."
+    store.set_status(run_id, Status.PRUNED, reason=store.prune_reason(run_id))
+    assert store.get_run(run_id).is_ended

@@ -12,7 +12,7 @@ from cnnlab.store import statuses
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from cnnlab.ui.pages.train import live_controls, live_run, run_cache, run_status
-from tests.app_pages import no_problems, open_page
+from tests.app_pages import no_problems, open_page, read_back
 from tests.test_pages import new_run
 from tests.waiting import wait_until
 
@@ -159,3 +159,22 @@ def test_resume_is_said_in_the_click_and_the_answer_shows_the_run_training(home_
     assert any(text.startswith("Training: epoch 3 of") for text in said), said
     assert not any(text.startswith(("Paused", "Resuming")) for text in said), said
     assert not app.button(key="pause_run").disabled
+
+
+def test_a_pruned_trial_says_so_on_the_train_page_with_its_sweep_s_reason(home_store: Store) -> None:
+    run_id = running(home_store)
+    for epoch in (1, 2):
+        home_store.add_epoch_metrics(run_id, {"epoch": epoch, "loss": 1 / epoch, "val_accuracy": 0.1})
+    reason = (
+        "Pruned at epoch 2: below the median of earlier trials (80.0%), with a validation accuracy of 10.0%."
+    )
+    home_store.request_prune(run_id, reason)
+    assert run_status.status_message(home_store.get_run(run_id), 6).startswith("Pruning: its sweep stops it")
+    home_store.set_status(run_id, Status.PRUNED, reason=home_store.prune_reason(run_id))
+    app = open_page("train", run_id).run()
+    no_problems(app)
+    said = [read_back(element.value) for element in app.info]
+    assert (
+        f"{reason} Its sweep stopped it as losing and gave its worker to the next setting; continue it to "
+        "train it to the end." in said
+    ), said

@@ -124,7 +124,7 @@ def test_a_version_1_store_keeps_its_students_runs(tmp_path: Path) -> None:
     connection.close()
     people = Store(tmp_path).people  # Migrates to the current version (users came in version 2).
     assert people.display_names() == {"student:alan": "alan", "teacher:lee": "lee"}
-    assert database.SCHEMA_VERSION == 3
+    assert database.SCHEMA_VERSION == 4
     # The first to join as Alan (any case, any width) chooses the PIN and gets the runs back.
     alan = joining.join(people, CLASS, Role.STUDENT, "ALAN", "conv-class-7", "8642", NOW)
     assert alan.id == "student:alan"

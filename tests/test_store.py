@@ -455,6 +455,25 @@ def test_a_database_of_the_previous_version_gets_the_exercise_controls_column(tm
     assert "left the exercise 'edges': continued past its epochs" in list(store.events(run.id)["message"])
 
 
+def test_a_version_3_database_gets_the_sweep_columns_of_searches_on_optuna(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.sweeps.create("old grid", "local", [("learning_rate", [0.001, 0.01])])
+    store.close()
+    connection = sqlite3.connect(tmp_path / "runs.sqlite3")
+    connection.execute("ALTER TABLE sweeps DROP COLUMN search")
+    connection.execute("ALTER TABLE sweeps DROP COLUMN closed")
+    connection.execute("PRAGMA user_version = 3")
+    connection.close()
+    store = Store(tmp_path)
+    (old,) = store.sweeps.list_sweeps()
+    assert (old.name, old.search, old.closed) == ("old grid", None, False)
+    assert store.sweeps.open_searches() == []
+    searched = store.sweeps.create("search", "local", [], search={"sampler": "tpe", "trials": 4})
+    assert [item.id for item in store.sweeps.open_searches()] == [searched.id]
+    store.sweeps.set_search(searched.id, {"sampler": "tpe", "trials": 4}, closed=True)
+    assert store.sweeps.open_searches() == [] and store.sweeps.get(searched.id).closed
+
+
 def _open_and_read(home: str) -> None:
     assert Store(home).get_run("oldrun").name == "old run"
 

@@ -103,6 +103,7 @@ def test_the_best_accuracy_is_read_live_and_the_table_ranks_by_it(tmp_path: Path
         "epoch",
         sweeps.ACCURACY_COLUMN,
         "best",
+        sweeps.REASON_COLUMN,
     ]
     assert list(ranked["best"]) == [True, False, False, False]
 
@@ -216,6 +217,31 @@ def test_cli_sweeps_act_as_the_user_named_with_as(
     assert sweep.id not in capsys.readouterr().out
     assert cli.main([*ada, "sweep-stop", sweep.id]) == 0
     assert all(run.status == Status.STOPPED for run in store.list_runs())
+
+
+def test_cli_search_with_tpe_queues_its_first_trials_and_resume_adds_more(
+    cnnlab_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arguments = ["sweep", "digits_default", "--learning-rate", "1e-4..1e-2:log", "--batch-size", "16,32"]
+    assert cli.main([*arguments, "--sampler", "tpe", "--trials", "4", "--parallel", "2", "--name", "lr"]) == 0
+    out = capsys.readouterr().out
+    assert "batch_size in {16, 32} x learning_rate in 0.0001..0.01 log; TPE" in out
+    assert (
+        "4 trials, pruning (below the median of earlier trials) from epoch 2; first 2 trial(s) queued." in out
+    )
+    store = Store(cnnlab_home)
+    (sweep,) = sweeps.Sweeps(store).list_sweeps()
+    runs = sweeps.Sweeps(store).runs(sweep.id)
+    assert [item.run.status for item in runs] == [Status.QUEUED] * 2
+    assert all(1e-4 <= item.run.training().learning_rate <= 1e-2 for item in runs)
+    assert cli.main(["sweep", "--resume", "lr", "--trials", "+3"]) == 0
+    assert "7 trials," in capsys.readouterr().out and sweeps.Sweeps(store).get(sweep.id).search.trials == 7
+    assert cli.main(["sweep", "--resume", "lr", "--trials", "3"]) == 2
+    assert "write +N with --resume" in capsys.readouterr().err
+    assert cli.main(["sweep", "digits_default", "--layer", "1.filters=0..64"]) == 2
+    assert "The value '0' for layer 1.filters is refused" in capsys.readouterr().err
+    assert cli.main(["sweep", "digits_default", "--learning-rate", "1e-3..1e-2", "--random", "2"]) == 2
+    assert "use --sampler random --trials N for random picks" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -337,7 +337,7 @@ def test_stop_pause_resume_and_continue(store: Store) -> None:
     never_ran = store.create_run(
         RunRequest(spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings())
     )
-    with pytest.raises(RunError, match="only a completed, stopped or interrupted run"):
+    with pytest.raises(RunError, match="only a completed, stopped, pruned or interrupted run"):
         scheduler.continue_run(never_ran.id, 1)
 
 

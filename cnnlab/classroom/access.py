@@ -229,6 +229,11 @@ class RunAccess:
             training_settings=training,
         )
 
+    def check_budget(self, request: RunRequest) -> None:
+        """BudgetError when a student's run like `request` would be over the class budget (a sweep's
+        largest trial is checked before its first is queued)."""
+        self._check_budget(request.spec, request.data_settings, request.training_settings)
+
     def submit(self, request: RunRequest, *, start: bool = True) -> RunRecord:
         """Queue the run `request` describes, owned by the user whatever owner it names (BudgetError
         when a student's run is over the class budget).

@@ -7,11 +7,17 @@ them. With `--wait` it trains them here (through the scheduler, as many at once 
 `CNNLAB_MAX_WORKERS` allows) and ends with the results table, best validation accuracy first;
 without it the runs wait in the queue for the app's server to start them. `sweep-stop SWEEP` stops
 every queued or live run of a sweep.
+
+With `--sampler tpe|random|grid` (or any range, `--learning-rate 1e-4..1e-2:log`, `--layer 1.filters=16..64`)
+the sweep is a search on Optuna (`cnnlab.runs.queue.trials`): `--trials N` settings tried, `--max-epochs E`
+epochs in all at most, losing trials pruned (`--pruner median|halving|hyperband|none`, from epoch
+`--warmup W`). `sweep --resume NAME --trials +N [--wait]` gives such a sweep N more trials.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from collections.abc import Callable
@@ -19,9 +25,9 @@ from typing import TYPE_CHECKING
 
 from cnnlab.cli import access as cli_access
 from cnnlab.cli import output
-from cnnlab.errors import CnnLabError
+from cnnlab.errors import CnnLabError, SweepError
 from cnnlab.run_request import RunRequest
-from cnnlab.runs.queue import sweep_plan, sweeps
+from cnnlab.runs.queue import search_space, studies, sweep_plan, sweeps, trials
 from cnnlab.runs.queue.sweep_plan import TRAINING_SETTINGS
 from cnnlab.store import statuses
 
@@ -62,7 +68,7 @@ def add_parsers(
     sweep = subcommands.add_parser(
         "sweep", help="train a grid or random sample of settings as one named group of runs"
     )
-    sweep.add_argument("spec", metavar="SPEC", help="a preset name or a model JSON file")
+    sweep.add_argument("spec", metavar="SPEC", nargs="?", help="a preset name or a model JSON file")
     sweep.add_argument("--dataset", default="digits", metavar="NAME_OR_PATH", help="default: digits")
     for option, kind in _DATA_OPTIONS.items():
         sweep.add_argument(f"--{option.replace('_', '-')}", type=kind, default=None, help="one value")
@@ -79,6 +85,29 @@ def add_parsers(
         help="a parameter of layer N (from 1), e.g. 3.filters=16,32; repeatable",
     )
     sweep.add_argument("--random", type=int, default=None, metavar="N", help="a random sample of N runs")
+    sweep.add_argument(
+        "--sampler",
+        choices=list(studies.SAMPLERS),
+        default=None,
+        help="search with Optuna: tpe (learns from earlier trials), random or grid (default with a range: tpe)",
+    )
+    sweep.add_argument(
+        "--pruner",
+        choices=list(studies.PRUNERS),
+        default="median",
+        help="how losing trials are stopped early (default: median)",
+    )
+    sweep.add_argument(
+        "--warmup", type=int, default=2, metavar="EPOCHS", help="epochs before pruning (default: 2)"
+    )
+    sweep.add_argument(
+        "--trials", default=None, metavar="N", help="settings to try (default: 12); +N with --resume"
+    )
+    sweep.add_argument("--max-epochs", type=int, default=None, metavar="E", help="at most E epochs in all")
+    sweep.add_argument("--parallel", type=int, default=None, metavar="N", help="trials training at once")
+    sweep.add_argument(
+        "--resume", default=None, metavar="SWEEP", help="extend a search (name or id) by --trials +N"
+    )
     sweep.add_argument("--seed", type=int, default=0, help="the random sample's seed (default: 0)")
     sweep.add_argument("--name", default="sweep", help="the sweep's name (default: sweep)")
     sweep.add_argument("--owner", default="cli", help="the runs' owner (default: cli)")
@@ -97,17 +126,52 @@ def add_parsers(
     output.add_json_option(stop).set_defaults(handler=command_stop)
 
 
-def axes_from(arguments: argparse.Namespace) -> list[sweep_plan.Axis]:
-    """The swept settings the options name, in the order of the settings, then dropout and layers."""
-    axes = [
-        sweep_plan.axis(setting, getattr(arguments, f"axis_{setting}"))
+def space_from(arguments: argparse.Namespace) -> list[sweep_plan.Axis | search_space.Range]:
+    """The swept settings the options name (lists and ranges), in the order of the settings, then
+    dropout and layers."""
+    found = [
+        search_space.values(setting, getattr(arguments, f"axis_{setting}"))
         for setting in TRAINING_SETTINGS
         if getattr(arguments, f"axis_{setting}") is not None
     ]
     if arguments.dropout is not None:
-        axes.append(sweep_plan.axis(sweep_plan.DROPOUT, arguments.dropout))
-    axes.extend(sweep_plan.layer_axis(text) for text in arguments.layer)
-    return axes
+        found.append(search_space.values(sweep_plan.DROPOUT, arguments.dropout))
+    for text in arguments.layer:
+        target, separator, values = text.partition("=")
+        if search_space.RANGE_MARK not in values:
+            found.append(sweep_plan.layer_axis(text))
+            continue
+        position, _, parameter = target.strip().partition(".")
+        if not separator or not position.isdigit() or not parameter:
+            raise SweepError(
+                f"--layer takes POSITION.PARAMETER=LOW..HIGH, e.g. 1.filters=16..64; got {text!r}."
+            )
+        found.append(
+            search_space.values(f"{sweep_plan.LAYER_PREFIX}{int(position)}.{parameter.strip()}", values)
+        )
+    return found
+
+
+def axes_from(arguments: argparse.Namespace) -> list[sweep_plan.Axis]:
+    """The listed settings the options name (SweepError for a range: a plain grid or sample has none)."""
+    return search_space.listed_only(space_from(arguments))
+
+
+def _trials(text: str | None, resume: bool) -> int | None:
+    """The --trials count: N, or +N (more trials) with --resume."""
+    if text is None:
+        return None
+    if text.strip().startswith("+") != resume:
+        raise SweepError(
+            f"--trials {text}: write +N with --resume (N more trials), and N without it; got {text!r}."
+        )
+    try:
+        count = int(text.strip().lstrip("+"))
+    except ValueError:
+        raise SweepError(
+            f"--trials takes a whole number of trials (+N with --resume); got {text!r}."
+        ) from None
+    return count
 
 
 class _OwnedRuns:
@@ -122,58 +186,161 @@ class _OwnedRuns:
 
 
 def command_sweep(arguments: argparse.Namespace, train_settings: TrainSettings) -> int:
-    """Plan, check, print and queue a sweep; with --wait, train it and print the results."""
+    """Plan, check, print and queue a sweep (a grid, a sample, or a search on Optuna), or extend a
+    search with --resume; with --wait, train it here and print the results."""
     from cnnlab.data import datasets
-    from cnnlab.runs.queue import scheduler as scheduling
-    from cnnlab.store.run_store import Store
 
+    if arguments.resume is not None:
+        return _resume(arguments)
+    if arguments.spec is None:
+        raise SweepError(
+            "sweep needs SPEC (a preset name or a model JSON file), or --resume SWEEP --trials +N."
+        )
     options = _Options(spec=arguments.spec, dataset=arguments.dataset)
     for option in _DATA_OPTIONS:
         setattr(options, option, getattr(arguments, option))
     spec, data, training = train_settings(options)
+    num_classes = len(datasets.info(arguments.dataset).class_names)
+    space = space_from(arguments)
+    if (
+        arguments.sampler is not None
+        or arguments.trials is not None
+        or any(isinstance(item, search_space.Range) for item in space)
+    ):
+        if arguments.random is not None:
+            raise SweepError(
+                f"--random {arguments.random} samples a grid of listed values; a search (a range, --sampler "
+                "or --trials) picks its own: use --sampler random --trials N for random picks."
+            )
+        template = RunRequest(spec=spec, data_settings=data, training_settings=training)
+        return _search(arguments, template, space, num_classes)
     plan = sweep_plan.plan(
         spec,
         training,
         axes_from(arguments),
         sample=arguments.random,
         seed=arguments.seed,
-        num_classes=len(datasets.info(arguments.dataset).class_names),
+        num_classes=num_classes,
     )
-    store = Store()
-    book = sweeps.Sweeps(store)
-    runner = scheduling.Scheduler(store).start() if arguments.wait else None
-    access = cli_access.runs(arguments, owner=arguments.owner, scheduler=runner)
-    submitter = _OwnedRuns(access, start=runner is not None)
-    try:
+    with _Session(arguments) as session:
         sweep, queued = sweeps.submit(
-            plan, submitter, book, data_settings=data, name=arguments.name, owner=access.user.id
+            plan,
+            session.submitter,
+            session.book,
+            data_settings=data,
+            name=arguments.name,
+            owner=session.owner,
         )
-        if not output.wants_json(arguments):
+        if not session.json:
             print(f"Sweep {sweep.id} ({sweep.name}): {sweep.describe()}; {len(queued)} runs queued.")
             print(_planned_table(plan, queued))
-        if runner is None:
-            if output.wants_json(arguments):
-                output.print_json(_described(sweep, book.runs(sweep.id)))
+        return session.finish(sweep)
+
+
+class _Session:
+    """The store, the scheduler (with --wait) and the acting user's access for one sweep command."""
+
+    def __init__(self, arguments: argparse.Namespace) -> None:
+        from cnnlab.runs.queue import scheduler as scheduling
+        from cnnlab.store.run_store import Store
+
+        store = Store()
+        self.book = sweeps.Sweeps(store)
+        self.runner = scheduling.Scheduler(store).start() if arguments.wait else None
+        self.access = cli_access.runs(arguments, owner=arguments.owner, scheduler=self.runner)
+        self.submitter = _OwnedRuns(self.access, start=self.runner is not None)
+        self.owner = self.access.user.id
+        self.json = output.wants_json(arguments)
+
+    def __enter__(self) -> _Session:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.runner is not None:
+            self.runner.shutdown()
+
+    def finish(self, sweep: sweeps.SweepRecord) -> int:
+        """Without --wait, say where the runs wait; with it, follow them to the end and print the table."""
+        if self.runner is None:
+            if self.json:
+                output.print_json(_described(sweep, self.book.runs(sweep.id)))
             print(
                 "The runs wait in the queue until the app's server starts them (`streamlit run app.py`); "
                 "run the sweep with --wait to train them here.",
                 file=sys.stderr,
             )
             return 0
-        _follow(book, sweep.id, runner)
-    finally:
-        if runner is not None:
-            runner.shutdown()
-    runs = book.runs(sweep.id)
-    if output.wants_json(arguments):
-        output.print_json(_described(sweep, runs))
-    else:
-        print(sweeps.table(sweep, runs, by_accuracy=True).drop(columns=["best"]).to_string(index=False))
-    return (
-        0
-        if all(item.run.status in (statuses.Status.COMPLETED, statuses.Status.STOPPED) for item in runs)
-        else 1
+        _follow(self.book, sweep.id, self.runner)
+        runs = self.book.runs(sweep.id)
+        table = sweeps.table(sweep, runs, by_accuracy=True).drop(columns=["best"])
+        if self.json:
+            output.print_json(_described(sweep, runs))
+        else:
+            print(table.to_string(index=False))
+        return 0 if all(item.run.status in _FINE for item in runs) else 1
+
+
+# A sweep whose runs all ended so went well: finished, stopped by the user, or pruned by the sweep.
+_FINE = (statuses.Status.COMPLETED, statuses.Status.STOPPED, statuses.Status.PRUNED)
+
+
+def _search(
+    arguments: argparse.Namespace,
+    template: RunRequest,
+    space: list[sweep_plan.Axis | search_space.Range],
+    num_classes: int,
+) -> int:
+    """Start a search on Optuna over `space` and print its first trials (then --wait follows them all)."""
+    from cnnlab.runs.queue.capacity import default_max_workers
+
+    search = studies.Search(
+        sampler=arguments.sampler or "tpe",
+        pruner=arguments.pruner,
+        warmup=arguments.warmup,
+        trials=_trials(arguments.trials, resume=False) or 12,
+        max_epochs=arguments.max_epochs,
+        parallel=arguments.parallel or default_max_workers(),
+        seed=arguments.seed,
+        ranges=tuple(item for item in space if isinstance(item, search_space.Range)),
     )
+    axes = [item for item in space if isinstance(item, sweep_plan.Axis)]
+    with _Session(arguments) as session:
+        sweep, queued = trials.start(
+            dataclasses.replace(template, owner=session.owner),
+            axes,
+            search,
+            session.submitter,
+            session.book,
+            name=arguments.name,
+            num_classes=num_classes,
+            check_budget=session.access.check_budget,
+        )
+        if not session.json:
+            print(
+                f"Sweep {sweep.id} ({sweep.name}): {sweep.describe()}; first {len(queued)} trial(s) queued."
+            )
+            for run in queued:
+                print(f"{run.id}  {run.name}")
+        return session.finish(sweep)
+
+
+def _resume(arguments: argparse.Namespace) -> int:
+    """Give a search on Optuna --trials +N more trials (and with --wait, train them here)."""
+    more = _trials(arguments.trials, resume=True)
+    if more is None:
+        raise SweepError("--resume SWEEP needs --trials +N: how many more settings to try, e.g. --trials +6.")
+    with _Session(arguments) as session:
+        found = trials.find(session.book, arguments.resume)
+        sweep = _own_sweep(arguments, session.book, found.id)
+        sweep = trials.extend(session.book, sweep.id, more)
+        done = len(session.book.runs(sweep.id))
+        if not session.json:
+            print(
+                f"Sweep {sweep.id} ({sweep.name}): {sweep.describe()}; {done} trials so far, {more} more to try."
+            )
+        if session.runner is not None:
+            session.runner.tick()  # The watcher asks for the next trials at once.
+        return session.finish(sweep)
 
 
 def _described(sweep: sweeps.SweepRecord, runs: list[sweeps.SweepRun]) -> dict[str, object]:
@@ -206,16 +373,22 @@ def _follow(book: sweeps.Sweeps, sweep_id: str, runner: Scheduler) -> None:
             ended = sum(item.run.is_ended for item in runs)
             running = sum(item.run.status in statuses.LIVE for item in runs)
             top = sweeps.best(runs)
-            line = f"{ended}/{len(runs)} runs ended, {running} training" + (
-                f"; best val_accuracy so far {top.best_val_accuracy:.4f} "
-                f"(run {top.run.id}, {_best_values(book, sweep_id, top)})"
-                if top
-                else ""
+            pruned = sum(item.run.status == statuses.Status.PRUNED for item in runs)
+            line = (
+                f"{ended}/{len(runs)} runs ended"
+                + (f" ({pruned} pruned)" if pruned else "")
+                + f", {running} training"
+                + (
+                    f"; best val_accuracy so far {top.best_val_accuracy:.4f} "
+                    f"(run {top.run.id}, {_best_values(book, sweep_id, top)})"
+                    if top
+                    else ""
+                )
             )
             if line != shown:
                 print(line, file=sys.stderr, flush=True)
                 shown = line
-            if ended == len(runs):
+            if ended == len(runs) and not _searching(book, sweep_id):
                 return
             time.sleep(POLL_SECONDS)
     except KeyboardInterrupt:
@@ -230,6 +403,12 @@ def _best_values(book: sweeps.Sweeps, sweep_id: str, top: sweeps.SweepRun) -> st
     return ", ".join(
         f"{name}={'—' if value is None else sweep_plan.format_value(value)}" for name, value in values.items()
     )
+
+
+def _searching(book: sweeps.Sweeps, sweep_id: str) -> bool:
+    """True while a search on Optuna may still ask for trials (its budget not spent, not stopped)."""
+    sweep = book.get(sweep_id)
+    return sweep.search is not None and not sweep.closed
 
 
 def _own_sweep(arguments: argparse.Namespace, book: sweeps.Sweeps, sweep_id: str) -> sweeps.SweepRecord:

@@ -4,15 +4,23 @@ One line per run that has a validation accuracy (a line needs a value on every a
 swept setting and a last one for the accuracy, after TensorBoard's HParams dashboard. Numbers keep
 their scale (a logarithmic one when they span a factor of ten or more, as learning rates do, with
 the values as ticks); words and flags become evenly spaced ticks. The best run is drawn in red.
+
+A sweep on Optuna also has Optuna's own charts of its study: the importance of each swept setting
+(`importances`, fANOVA) and the optimization history (`history`: each trial's best validation
+accuracy and the best so far), titled and sized like the parallel coordinates.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import plotly.graph_objects as go
+
+if TYPE_CHECKING:
+    import optuna
 
 ACCURACY_COLUMN = "best val. accuracy"
 BEST_COLOUR, OTHER_COLOUR = "#d62728", "#6baed6"
@@ -110,3 +118,35 @@ def parallel_coordinates(
     top = 80 if title else 50  # Room for the axis labels above the axes (and the title above them).
     figure.update_layout(height=380, margin={"l": 60, "r": 60, "t": top, "b": 30}, title=title or None)
     return figure
+
+
+def _sized(figure: go.Figure, title: str) -> go.Figure:
+    figure.update_layout(height=340, margin={"l": 60, "r": 30, "t": 60, "b": 40}, title=title)
+    return figure
+
+
+def history(study: optuna.Study) -> go.Figure:
+    """Optuna's optimization history: each finished trial's best validation accuracy and the best so far."""
+    from optuna.visualization import plot_optimization_history
+
+    figure = plot_optimization_history(study, target_name="best val. accuracy")
+    figure.update_yaxes(tickformat=".0%")
+    return _sized(figure, "Each trial and the best so far")
+
+
+def importances(found: dict[str, float], finished: int) -> go.Figure:
+    """The importance of each swept setting for the validation accuracy (Optuna's fANOVA, computed
+    from `finished` trials), as Optuna's own importance chart draws it: bars, the largest on top."""
+    ordered = sorted(found.items(), key=lambda item: item[1])
+    figure = go.Figure(
+        go.Bar(
+            x=[value for _, value in ordered],
+            y=[setting for setting, _ in ordered],
+            orientation="h",
+            text=[f"{value:.2f}" for _, value in ordered],
+            textposition="outside",
+            marker_color=OTHER_COLOUR,
+        )
+    )
+    figure.update_xaxes(title="importance (fANOVA)", range=[0, 1.1])
+    return _sized(figure, f"Which settings mattered (from {finished} finished trials)")

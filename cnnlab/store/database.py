@@ -30,7 +30,7 @@ from cnnlab.store import records, statuses
 DatabaseError = sqlite3.Error
 Connection = sqlite3.Connection
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The `PRAGMA user_version` of a database with the tables below (0: made before versions were kept)."""
 
 _RUN_REFERENCE = "run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE"
@@ -65,7 +65,7 @@ RUN_PART_TABLES: dict[str, str] = {
 }
 SWEEP_TABLE = """CREATE TABLE IF NOT EXISTS sweeps (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, owner TEXT NOT NULL, created_at REAL NOT NULL,
-    axes TEXT NOT NULL, sample INTEGER, seed INTEGER)"""
+    axes TEXT NOT NULL, sample INTEGER, seed INTEGER, search TEXT, closed INTEGER NOT NULL DEFAULT 0)"""
 # The class's users and their sign-in sessions (`cnnlab.store.people`; version 2).
 USERS_TABLE = """CREATE TABLE IF NOT EXISTS users (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, name_key TEXT UNIQUE, role TEXT NOT NULL,

@@ -17,7 +17,8 @@ Version 1 had no users: a joined student's runs were owned by "student:<name>" (
 so the runs stay theirs: the first to join again with the name chooses its PIN (the teacher can
 rename, merge or remove them from the console). Owners whose names collide after normalisation keep
 their runs, readable by the teacher, without a user row.
-Any older version gets the run columns it lacks (versions 1 and 2 lack `exercise_controls`, added in 3).
+Any older version gets the run columns it lacks (versions 1 and 2 lack `exercise_controls`, added in 3),
+and the sweep columns (`search` and `closed`, added in 4 for sweeps on Optuna).
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ ADDED_RUN_COLUMNS = {
     "exercise": "TEXT",  # the exercise the run was started from, if any
     "sweep": "TEXT",  # the sweep the run belongs to, if any
     "exercise_controls": "TEXT",  # the controls its exercise locked and hid (JSON), kept after it leaves
+}
+# Columns added to `sweeps` after its first release (version 4: sweeps on Optuna).
+ADDED_SWEEP_COLUMNS = {
+    "search": "TEXT",  # an Optuna sweep's search: sampler, pruner, budget, ranges (JSON); NULL for a plain one
+    "closed": "INTEGER NOT NULL DEFAULT 0",  # 1 once an Optuna sweep has spent its budget
 }
 # How version 0 wrote a diagnosis into the event log (its only record of one).
 _DIAGNOSIS_LINE = re.compile(
@@ -60,6 +66,8 @@ def migrate(path: Path, found_version: int) -> None:
             version = database.schema_version(connection)  # Another process may have migrated meanwhile.
             if version < database.SCHEMA_VERSION and _has_table(connection, "runs"):
                 _add_run_columns(connection)
+            if version < database.SCHEMA_VERSION and _has_table(connection, "sweeps"):
+                _add_columns(connection, "sweeps", ADDED_SWEEP_COLUMNS)
             if version == 0 and _has_table(connection, "runs"):
                 _from_version_0(connection)
             if version != database.SCHEMA_VERSION:
@@ -89,10 +97,15 @@ def _has_table(connection: database.Connection, name: str) -> bool:
 
 def _add_run_columns(connection: database.Connection) -> None:
     """Add the run columns added after the database was made."""
-    present = {str(row[1]) for row in connection.execute("PRAGMA table_info(runs)")}
-    for name, definition in ADDED_RUN_COLUMNS.items():
+    _add_columns(connection, "runs", ADDED_RUN_COLUMNS)
+
+
+def _add_columns(connection: database.Connection, table: str, added: dict[str, str]) -> None:
+    """Add to `table` the columns of `added` (name to definition) it lacks."""
+    present = {str(row[1]) for row in connection.execute(f"PRAGMA table_info({table})")}
+    for name, definition in added.items():
         if name not in present:
-            connection.execute(f"ALTER TABLE runs ADD COLUMN {name} {definition}")
+            connection.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
 
 
 def _from_version_0(connection: database.Connection) -> None:

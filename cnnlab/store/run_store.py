@@ -44,6 +44,10 @@ BATCH_COLUMNS = metrics.BATCH_COLUMNS
 EPOCH_COLUMNS = metrics.EPOCH_COLUMNS
 
 
+# The event line that carries a sweep's reason for pruning a run to the worker that ends it.
+PRUNE_EVENT = "pruned by its sweep: "
+
+
 def default_home() -> Path:
     """The data folder: `$CNNLAB_HOME`, or `~/.cnnlab` when it is not set."""
     return Path(os.environ.get("CNNLAB_HOME") or Path.home() / ".cnnlab").expanduser()
@@ -376,6 +380,23 @@ class Store:
         if by is not None and not by.isalpha():
             raise RunError(f"A control request is made by a role such as 'teacher'; got {by!r}.")
         self.log_event(run_id, f"{action} requested" + (f" by {by}" if by else ""))
+
+    def request_prune(self, run_id: str, reason: str) -> None:
+        """Ask the run's worker to end it as `pruned` (a stop its sweep asks for), recording `reason`."""
+        self.request_control(run_id, "prune")
+        self.log_event(run_id, f"{PRUNE_EVENT}{reason}")
+
+    def prune_reason(self, run_id: str) -> str | None:
+        """The reason of the latest prune its sweep asked of the run, or None."""
+        row = (
+            self.database.connection()
+            .execute(
+                "SELECT message FROM events WHERE run_id = ? AND message LIKE ? ORDER BY id DESC LIMIT 1",
+                (run_id, f"{PRUNE_EVENT}%"),
+            )
+            .fetchone()
+        )
+        return None if row is None else str(row["message"])[len(PRUNE_EVENT) :]
 
     def requested_by(self, run_id: str, action: str) -> str | None:
         """Who made the latest `action` request of the run (`by` of `note_request`); None for its owner or none."""

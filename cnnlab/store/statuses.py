@@ -3,11 +3,13 @@
 ```
 queued -> starting -> running <-> paused
                         |
-                        +-> completed | stopped | diverged | failed | interrupted
-completed, stopped, interrupted -> queued   (continue for more epochs)
+                        +-> completed | stopped | pruned | diverged | failed | interrupted
+completed, stopped, pruned, interrupted -> queued   (continue for more epochs)
 ```
 
 A run waiting in the queue can be stopped (cancelled) or fail (its settings cannot be read).
+A run of a sweep that falls behind the sweep's other trials is `pruned`: its sweep asked it to
+stop (as Stop does) and the reason says why ("Pruned at epoch 4: ..."); it can be continued.
 A run whose worker process disappears (killed, out of memory, or gone when the server
 restarted) becomes `interrupted`: its settings were not at fault, so it can be continued. `diverged` and `failed` are final:
 change the settings and fork a new run instead.
@@ -32,6 +34,7 @@ class Status(str, Enum):
     PAUSED = "paused"
     COMPLETED = "completed"
     STOPPED = "stopped"
+    PRUNED = "pruned"
     DIVERGED = "diverged"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
@@ -46,13 +49,26 @@ class Status(str, Enum):
 
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.QUEUED: frozenset({Status.STARTING, Status.STOPPED, Status.FAILED}),
-    Status.STARTING: frozenset({Status.RUNNING, Status.STOPPED, Status.FAILED, Status.INTERRUPTED}),
-    Status.RUNNING: frozenset(
-        {Status.PAUSED, Status.COMPLETED, Status.STOPPED, Status.DIVERGED, Status.FAILED, Status.INTERRUPTED}
+    Status.STARTING: frozenset(
+        {Status.RUNNING, Status.STOPPED, Status.PRUNED, Status.FAILED, Status.INTERRUPTED}
     ),
-    Status.PAUSED: frozenset({Status.RUNNING, Status.STOPPED, Status.FAILED, Status.INTERRUPTED}),
+    Status.RUNNING: frozenset(
+        {
+            Status.PAUSED,
+            Status.COMPLETED,
+            Status.STOPPED,
+            Status.PRUNED,
+            Status.DIVERGED,
+            Status.FAILED,
+            Status.INTERRUPTED,
+        }
+    ),
+    Status.PAUSED: frozenset(
+        {Status.RUNNING, Status.STOPPED, Status.PRUNED, Status.FAILED, Status.INTERRUPTED}
+    ),
     Status.COMPLETED: frozenset({Status.QUEUED}),
     Status.STOPPED: frozenset({Status.QUEUED}),
+    Status.PRUNED: frozenset({Status.QUEUED}),
     Status.INTERRUPTED: frozenset({Status.QUEUED}),
     Status.DIVERGED: frozenset(),
     Status.FAILED: frozenset(),
@@ -64,14 +80,17 @@ LIVE: frozenset[Status] = frozenset({Status.STARTING, Status.RUNNING, Status.PAU
 ACTIVE: frozenset[Status] = frozenset({Status.QUEUED}) | LIVE
 # Runs in these statuses have ended; nothing will change them except a continue.
 ENDED: frozenset[Status] = frozenset(
-    {Status.COMPLETED, Status.STOPPED, Status.DIVERGED, Status.FAILED, Status.INTERRUPTED}
+    {Status.COMPLETED, Status.STOPPED, Status.PRUNED, Status.DIVERGED, Status.FAILED, Status.INTERRUPTED}
 )
 # Runs in these statuses can be continued for more epochs from their latest checkpoint.
-CONTINUABLE: frozenset[Status] = frozenset({Status.COMPLETED, Status.STOPPED, Status.INTERRUPTED})
+CONTINUABLE: frozenset[Status] = frozenset(
+    {Status.COMPLETED, Status.STOPPED, Status.PRUNED, Status.INTERRUPTED}
+)
 # Runs in these statuses hold a slot under the concurrency limit (a paused run uses no CPU).
 OCCUPYING: frozenset[Status] = frozenset({Status.STARTING, Status.RUNNING})
 
-CONTROL_ACTIONS: tuple[str, ...] = ("stop", "pause", "resume")
+# "prune" is a stop asked by the run's sweep: the run ends `pruned`, not `stopped`.
+CONTROL_ACTIONS: tuple[str, ...] = ("stop", "pause", "resume", "prune")
 
 
 def check_status(status: str) -> Status:

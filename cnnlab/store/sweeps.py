@@ -2,6 +2,8 @@
 
 `cnnlab.runs.queue.sweeps` plans, submits and stops sweeps and gives a stored sweep its typed
 axes; this module only keeps and reads the rows. The store holds one `SweepTable` as `store.sweeps`.
+A sweep on Optuna also keeps its `search` (sampler, pruner, budget and ranges, as JSON; its trials live in
+Optuna's own storage beside this database) and whether it is `closed` (its budget spent).
 """
 
 from __future__ import annotations
@@ -34,11 +36,14 @@ class StoredSweep:
     axes: tuple[tuple[str, tuple[JsonValue, ...]], ...]
     sample: int | None = None
     seed: int | None = None
+    search: dict[str, JsonValue] | None = None
+    closed: bool = False
 
 
 def _from_row(row: dict[str, object]) -> StoredSweep:
     axes = tuple((str(setting), tuple(values)) for setting, values in json.loads(str(row["axes"])))
     sample, seed = row["sample"], row["seed"]
+    search = json.loads(str(row["search"])) if row.get("search") else None
     return StoredSweep(
         id=str(row["id"]),
         name=str(row["name"]),
@@ -47,6 +52,8 @@ def _from_row(row: dict[str, object]) -> StoredSweep:
         axes=axes,
         sample=sample if isinstance(sample, int) else None,
         seed=seed if isinstance(seed, int) else None,
+        search=search if isinstance(search, dict) else None,
+        closed=bool(row.get("closed")),
     )
 
 
@@ -63,8 +70,9 @@ class SweepTable:
         axes: list[tuple[str, list[JsonValue]]],
         sample: int | None = None,
         seed: int | None = None,
+        search: dict[str, JsonValue] | None = None,
     ) -> StoredSweep:
-        """Record a sweep with a new id and return it."""
+        """Record a sweep with a new id and return it (`search` for a sweep on Optuna)."""
         sweep = StoredSweep(
             records.new_run_id(),
             name,
@@ -73,10 +81,12 @@ class SweepTable:
             tuple((setting, tuple(values)) for setting, values in axes),
             sample,
             seed,
+            search,
         )
         with self.database.transaction() as connection:
             connection.execute(
-                "INSERT INTO sweeps (id, name, owner, created_at, axes, sample, seed) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO sweeps (id, name, owner, created_at, axes, sample, seed, search) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     sweep.id,
                     name,
@@ -85,9 +95,27 @@ class SweepTable:
                     json.dumps([list(pair) for pair in axes]),
                     sample,
                     seed,
+                    None if search is None else json.dumps(search),
                 ),
             )
         return sweep
+
+    def open_searches(self) -> list[StoredSweep]:
+        """The sweeps on Optuna whose budget is not spent yet, oldest first (one indexed read)."""
+        rows = (
+            self.database.connection()
+            .execute("SELECT * FROM sweeps WHERE search IS NOT NULL AND closed = 0 ORDER BY created_at, id")
+            .fetchall()
+        )
+        return [_from_row(dict(row)) for row in rows]
+
+    def set_search(self, sweep_id: str, search: dict[str, JsonValue], *, closed: bool) -> None:
+        """Record a sweep's new search (a bigger budget when it is extended) and whether it is closed."""
+        with self.database.transaction() as connection:
+            connection.execute(
+                "UPDATE sweeps SET search = ?, closed = ? WHERE id = ?",
+                (json.dumps(search), int(closed), sweep_id),
+            )
 
     def get(self, sweep_id: str) -> StoredSweep:
         """The sweep with id `sweep_id` (or a unique prefix of it); SweepError if there is none."""

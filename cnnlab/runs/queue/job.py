@@ -24,7 +24,7 @@ PAUSE_POLL_SECONDS = 0.1  # How often a paused job looks for a resume or a stop.
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a job ended: `completed`, `stopped` or `diverged`, with an optional reason and hint."""
+    """How a job ended: `completed`, `stopped`, `pruned` or `diverged`, with an optional reason and hint."""
 
     status: Status = Status.COMPLETED
     reason: str | None = None
@@ -38,6 +38,7 @@ class Control:
     batch costs next to nothing. A pause blocks inside `should_stop()` (status `paused`) until a
     resume (status back to `running`) or a stop arrives; the model and optimizer stay in memory.
     A stop is final: once seen, every later `should_stop()` answers True without reading the store.
+    A prune (a stop asked by the run's sweep) stops the same way and sets `prune_requested`.
     `paused_seconds` adds up the time spent paused (the epoch metrics record it, so that the time
     left is estimated from training time only).
 
@@ -60,6 +61,7 @@ class Control:
         self.poll_seconds = poll_seconds
         self.clock = clock
         self.stop_requested = False
+        self.prune_requested = False
         self.paused_seconds = 0.0  # Seconds spent paused so far: the time-left estimate leaves them out.
         self._last_poll = -math.inf
 
@@ -76,8 +78,9 @@ class Control:
             self._pause()
         elif action == "resume":
             self.store.clear_control(self.run_id, "resume")
-        elif action == "stop":
+        elif action in ("stop", "prune"):
             self.stop_requested = True
+            self.prune_requested = action == "prune"
         return self.stop_requested
 
     def _pause(self) -> None:
@@ -95,8 +98,9 @@ class Control:
         while True:
             time.sleep(max(0.01, min(self.poll_seconds, PAUSE_POLL_SECONDS)))
             action = self.store.pending_control(self.run_id)
-            if action == "stop":
+            if action in ("stop", "prune"):
                 self.stop_requested = True
+                self.prune_requested = action == "prune"
                 return
             if action == "resume":
                 self.store.set_status(self.run_id, Status.RUNNING)

@@ -7,7 +7,9 @@ and watches the workers: the run of a worker process that dies is marked `interr
 worker process died", continuable from its last complete epoch) within about a second, and at start-up a run whose process is gone becomes `interrupted`.
 Several schedulers may share one store (the Streamlit server and a CLI): claims are atomic and
 the limit counts every run in the store. The scheduler is also where the server changes runs
-(stop, continue, fork, rename, delete); its pages only read them.
+(stop, continue, fork, rename, delete); its pages only read them. Each round it also advances the
+sweeps on Optuna (`cnnlab.runs.queue.sweep_watcher`): epochs reported, losing trials pruned, the next
+trials queued before the queue's head is claimed.
 """
 
 from __future__ import annotations
@@ -125,12 +127,12 @@ class Scheduler:
         return self.store.get_run(run_id)
 
     def continue_run(self, run_id: str, more_epochs: int) -> RunRecord:
-        """Queue a completed, stopped or interrupted run for `more_epochs` more, from its latest checkpoint."""
+        """Queue a completed, stopped, pruned or interrupted run for `more_epochs` more, from its latest checkpoint."""
         run = self.store.get_run(run_id)
         done = self.store.checkpoints(run.id).get("latest")
         if run.status not in statuses.CONTINUABLE or done is None:
             raise RunError(
-                f"Run {run.id} is {run.status} with {done or 0} epoch(s) saved; only a completed, stopped or "
+                f"Run {run.id} is {run.status} with {done or 0} epoch(s) saved; only a completed, stopped, pruned or "
                 "interrupted run with a checkpoint can be continued. Fork it from an earlier epoch instead."
             )
         if more_epochs < 1:
@@ -305,10 +307,22 @@ class Scheduler:
                     self._end(
                         run, Status.INTERRUPTED, f"{DIED[0].upper()}{DIED[1:]} ({self._how(run, now)}).", hint
                     )
+            self._advance_sweeps()
             while (claimed := self.store.claim_next_queued(self.max_workers)) is not None:
                 self._launch(claimed)
             if not finishing and self.store.count_runs(statuses.OCCUPYING) < self.max_workers:
                 self.executor.prepare()
+
+    def _advance_sweeps(self) -> None:
+        """Report epochs to the sweeps on Optuna, prune their losing trials and queue their next ones."""
+        if not self.store.sweeps.open_searches():
+            return
+        from cnnlab.runs.queue import sweep_watcher  # Optuna and pandas, only once a sweep on Optuna is open.
+
+        try:
+            sweep_watcher.advance_all(self.store)
+        except Exception:
+            logger.exception("The sweeps could not advance this round; they carry on at the next.")
 
     def _launch(self, run: RunRecord) -> None:
         try:

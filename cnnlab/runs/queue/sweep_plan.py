@@ -38,9 +38,31 @@ TRAINING_SETTINGS = tuple(
 )
 
 
-def _setting_type(setting: str) -> type:
+def setting_type(setting: str) -> type:
     """The Python type of a training setting's default (bool before int: bool is an int)."""
     return type(getattr(TrainingSettings(), setting))
+
+
+def setting_name(setting: str) -> str:
+    """A setting as written (`learning-rate`, ` layer 3.filters`) in the form axes use (`learning_rate`)."""
+    return setting.strip().replace("-", "_") if not setting.startswith(LAYER_PREFIX) else setting.strip()
+
+
+def _layer_position(setting: str) -> int | None:
+    """The 1-based layer of a `layer N.parameter` setting, else None."""
+    if not setting.startswith(LAYER_PREFIX) or "." not in setting:
+        return None
+    position = setting[len(LAYER_PREFIX) :].split(".", 1)[0]
+    return int(position) if position.isdigit() and int(position) > 0 else None
+
+
+def check_setting(setting: str) -> None:
+    """SweepError unless `setting` is one a sweep can vary: a training setting, dropout or a layer's parameter."""
+    if setting not in TRAINING_SETTINGS and setting != DROPOUT and _layer_position(setting) is None:
+        raise SweepError(
+            f"{setting!r} is not a setting a sweep can vary. Use a training setting "
+            f"({', '.join(TRAINING_SETTINGS)}), 'dropout', or 'layer N.parameter' (e.g. 'layer 3.filters')."
+        )
 
 
 def parse_value(text: str, kind: type | None) -> Value:
@@ -95,19 +117,12 @@ class Axis:
         if not unique:
             raise SweepError(f"{self.setting} needs at least one value; got none. List them as 1e-3,3e-3.")
         object.__setattr__(self, "values", unique)
-        if self.setting not in TRAINING_SETTINGS and self.setting != DROPOUT and self.layer_position is None:
-            raise SweepError(
-                f"{self.setting!r} is not a setting a sweep can vary. Use a training setting "
-                f"({', '.join(TRAINING_SETTINGS)}), 'dropout', or 'layer N.parameter' (e.g. 'layer 3.filters')."
-            )
+        check_setting(self.setting)
 
     @property
     def layer_position(self) -> int | None:
         """The 1-based layer of a `layer N.parameter` axis, else None."""
-        if not self.setting.startswith(LAYER_PREFIX) or "." not in self.setting:
-            return None
-        position = self.setting[len(LAYER_PREFIX) :].split(".", 1)[0]
-        return int(position) if position.isdigit() and int(position) > 0 else None
+        return _layer_position(self.setting)
 
     @property
     def parameter(self) -> str | None:
@@ -137,10 +152,10 @@ class Axis:
 
 def axis(setting: str, text: str | Sequence[Value]) -> Axis:
     """An axis from comma-separated text ("1e-3, 3e-3") or a list of values; SweepError names a bad value."""
-    setting = setting.strip().replace("-", "_") if not setting.startswith(LAYER_PREFIX) else setting.strip()
+    setting = setting_name(setting)
     if not isinstance(text, str):
         return Axis(setting, tuple(text))
-    kind = _setting_type(setting) if setting in TRAINING_SETTINGS else None
+    kind = setting_type(setting) if setting in TRAINING_SETTINGS else None
     if setting == DROPOUT:
         kind = float
     values: list[Value] = []
@@ -228,7 +243,7 @@ def _changed(training: TrainingSettings, changes: Mapping[str, Value]) -> Traini
     return TrainingSettings.from_dict({**training.to_dict(), **changes})
 
 
-def _apply(
+def apply(
     spec: ModelSpec, training: TrainingSettings, axes: Sequence[Axis], values: Mapping[str, Value]
 ) -> tuple[ModelSpec, TrainingSettings]:
     """The model and training settings with the axes' values set (SpecError for a refused setting)."""
@@ -242,7 +257,7 @@ def _apply(
     return spec.replace_layers(layers), _changed(training, changes)
 
 
-def _check_axis(spec: ModelSpec, training: TrainingSettings, item: Axis) -> None:
+def check_axis(spec: ModelSpec, training: TrainingSettings, item: Axis) -> None:
     """Refuse an axis whose setting or one of whose values cannot be used, naming the value."""
     if item.setting in TRAINING_SETTINGS:
         for value in item.values:
@@ -301,7 +316,7 @@ def plan(
     if len(set(settings)) != len(settings):
         raise SweepError(f"Each setting can be swept once; got {settings}.")
     for item in axes:
-        _check_axis(spec, training, item)
+        check_axis(spec, training, item)
     total = grid_size(axes)
     sizes = " x ".join(str(len(item.values)) for item in axes)
     if sample is None:
@@ -324,23 +339,50 @@ def plan(
                 f"{MAX_SAMPLED_GRID:.3g}. Sweep fewer settings or fewer values of each."
             )
         combinations = _combinations(axes, sorted(random.Random(seed).sample(range(total), sample)))
-    runs: list[PlannedRun] = []
     analyses: dict[tuple[ModelSpec, int], shapes.Analysis] = {}
-    for values in combinations:
-        label = ", ".join(f"{setting}={format_value(value)}" for setting, value in values.items())
-        try:
-            run_spec, run_training = _apply(spec, training, axes, values)
-        except SpecError as error:
-            raise SweepError(f"The run with {label} is refused: {error}") from None
-        key = (run_spec, run_training.batch_size)
-        if key not in analyses:
-            analyses[key] = shapes.analyse(
-                run_spec,
-                num_classes=num_classes,
-                dataset_input_shape=dataset_input_shape,
-                budget=checks.Budget(batch_size=run_training.batch_size),
-            )
-        if analyses[key].errors:
-            raise SweepError(f"The run with {label} cannot be trained: {analyses[key].errors[0].message}")
-        runs.append(PlannedRun(values, run_spec, run_training))
+    runs = [
+        planned_run(
+            spec,
+            training,
+            axes,
+            values,
+            num_classes=num_classes,
+            dataset_input_shape=dataset_input_shape,
+            analyses=analyses,
+        )
+        for values in combinations
+    ]
     return Plan(tuple(axes), tuple(runs), total, sample, seed)
+
+
+def planned_run(
+    spec: ModelSpec,
+    training: TrainingSettings,
+    axes: Sequence[Axis],
+    values: Mapping[str, Value],
+    *,
+    num_classes: int | None = None,
+    dataset_input_shape: Sequence[int] | None = None,
+    analyses: dict[tuple[ModelSpec, int], shapes.Analysis] | None = None,
+) -> PlannedRun:
+    """The run with the axes set to `values`, checked against the data (SweepError naming the values).
+
+    `analyses` keeps the shape analyses of models already checked, for a plan of many runs.
+    """
+    label = ", ".join(f"{setting}={format_value(value)}" for setting, value in values.items())
+    try:
+        run_spec, run_training = apply(spec, training, axes, values)
+    except SpecError as error:
+        raise SweepError(f"The run with {label} is refused: {error}") from None
+    analyses = {} if analyses is None else analyses
+    key = (run_spec, run_training.batch_size)
+    if key not in analyses:
+        analyses[key] = shapes.analyse(
+            run_spec,
+            num_classes=num_classes,
+            dataset_input_shape=dataset_input_shape,
+            budget=checks.Budget(batch_size=run_training.batch_size),
+        )
+    if analyses[key].errors:
+        raise SweepError(f"The run with {label} cannot be trained: {analyses[key].errors[0].message}")
+    return PlannedRun(values, run_spec, run_training)

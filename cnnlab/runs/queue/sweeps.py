@@ -6,10 +6,14 @@ planned run through whatever submits runs (the scheduler, or the server's access
 it), so the queue's order and the class's budgets apply to every run; each run is tagged with the
 sweep's id. `Sweeps.runs` reads a sweep's runs with their best validation accuracy so far in one
 query, cheap enough to poll; `stop` stops every queued or live run of a sweep.
+
+A sweep on Optuna (`cnnlab.runs.queue.trials` starts and extends it) keeps its `Search` as well:
+sampler, pruner, budget and ranges. Its runs are its trials, asked one by one as earlier ones end.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -18,13 +22,19 @@ import pandas as pd
 
 from cnnlab.errors import CnnLabError, SweepError
 from cnnlab.run_request import RunRequest
+from cnnlab.runs.queue import search_space, studies
+from cnnlab.runs.queue.studies import Search
 from cnnlab.runs.queue.sweep_plan import Axis, Plan, Value, format_value
 from cnnlab.specs import DataSettings
 from cnnlab.store.records import JsonValue, RunRecord
 from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
 from cnnlab.store.sweeps import StoredSweep
 
 ACCURACY_COLUMN = "best val. accuracy"
+REASON_COLUMN = "why it ended"
+# The statuses whose reason the sweep's table shows: why a trial was pruned or did not finish.
+_EXPLAINED = frozenset({Status.PRUNED, Status.DIVERGED, Status.FAILED, Status.INTERRUPTED})
 
 
 class Submitter(Protocol):
@@ -54,12 +64,16 @@ class SweepRecord:
     axes: tuple[Axis, ...]
     sample: int | None = None
     seed: int | None = None
+    search: Search | None = None
+    closed: bool = False
 
     @property
     def swept(self) -> tuple[Axis, ...]:
-        """The axes with several values (an axis of one value sets that setting for every run)."""
+        """The axes with several values (an axis of one value sets that setting for every run), and
+        each range of a sweep on Optuna as the list of its two ends."""
         several = tuple(item for item in self.axes if len(item.values) > 1)
-        return several or self.axes
+        ranges = tuple(item.bounds() for item in self.search.ranges) if self.search else ()
+        return (several + ranges) or self.axes
 
     @property
     def settings(self) -> list[str]:
@@ -67,16 +81,21 @@ class SweepRecord:
         return [item.setting for item in self.swept]
 
     def describe(self) -> str:
-        """`learning_rate in {0.001, 0.01} x batch_size in {16, 32}`, the fixed settings and the sample."""
-        text = " x ".join(
-            f"{item.setting} in {{{', '.join(format_value(value) for value in item.values)}}}"
-            for item in self.swept
-        )
+        """`learning_rate in {0.001, 0.01} x batch_size in {16, 32}`, the fixed settings and the sample
+        (or the search of a sweep on Optuna)."""
+        several = tuple(item for item in self.axes if len(item.values) > 1)
+        ranges: tuple[search_space.Range, ...] = self.search.ranges if self.search else ()
+        if not several and not ranges:
+            several = self.axes
+        items: list[Axis | search_space.Range] = [*several, *ranges]
+        text = " x ".join(search_space.describe(item) for item in items)
         fixed = [
-            f"{item.setting}={format_value(item.values[0])}" for item in self.axes if item not in self.swept
+            f"{item.setting}={format_value(item.values[0])}" for item in self.axes if item not in several
         ]
         if fixed:
             text += f" ({', '.join(fixed)})"
+        if self.search is not None:
+            return f"{text}; {self.search.describe()}"
         return f"{text}, a random sample of {self.sample} (seed {self.seed})" if self.sample else text
 
 
@@ -96,8 +115,17 @@ class SweepRun:
 def _typed(stored: StoredSweep) -> SweepRecord:
     """The stored sweep with its axes as `Axis` values."""
     axes = tuple(Axis(setting, tuple(values)) for setting, values in stored.axes)  # type: ignore[arg-type]
+    search = Search.from_json(stored.search) if stored.search is not None else None
     return SweepRecord(
-        stored.id, stored.name, stored.owner, stored.created_at, axes, stored.sample, stored.seed
+        stored.id,
+        stored.name,
+        stored.owner,
+        stored.created_at,
+        axes,
+        stored.sample,
+        stored.seed,
+        search,
+        stored.closed,
     )
 
 
@@ -111,6 +139,23 @@ class Sweeps:
         """Record a planned sweep (its runs are queued by `submit`) and return it."""
         axes: list[tuple[str, list[JsonValue]]] = [(item.setting, list(item.values)) for item in plan.axes]
         return _typed(self.store.sweeps.create(name.strip() or "sweep", owner, axes, plan.sample, plan.seed))
+
+    def create_search(self, axes: Sequence[Axis], search: Search, name: str, owner: str) -> SweepRecord:
+        """Record a sweep on Optuna over listed `axes` and `search.ranges` (its trials are asked later)."""
+        listed: list[tuple[str, list[JsonValue]]] = [(item.setting, list(item.values)) for item in axes]
+        stored = self.store.sweeps.create(
+            name.strip() or "sweep", owner, listed, None, search.seed, search.to_json()
+        )
+        return _typed(stored)
+
+    def set_search(self, sweep_id: str, search: Search, *, closed: bool) -> SweepRecord:
+        """Record a sweep's changed search (stopped, or extended) and whether its budget is spent."""
+        self.store.sweeps.set_search(sweep_id, search.to_json(), closed=closed)
+        return self.get(sweep_id)
+
+    def open_searches(self) -> list[SweepRecord]:
+        """The sweeps on Optuna whose budget is not spent yet, oldest first."""
+        return [_typed(stored) for stored in self.store.sweeps.open_searches()]
 
     def get(self, sweep_id: str) -> SweepRecord:
         """The sweep with id `sweep_id` (or a unique prefix of it); SweepError if there is none."""
@@ -192,12 +237,19 @@ def submit(
 
 
 def stop(sweeps: Sweeps, sweep_id: str, stopper: Stopper) -> list[str]:
-    """Stop every queued or live run of the sweep; return the ids of the runs asked to stop."""
-    asked = []
-    for item in sweeps.runs(sweeps.get(sweep_id).id):
-        if item.run.is_active:
-            stopper.stop(item.run.id)
-            asked.append(item.run.id)
+    """Stop every queued or live run of the sweep (a sweep on Optuna asks for no more trials); return
+    the ids of the runs asked to stop."""
+    sweep = sweeps.get(sweep_id)
+    # The sweeps' watcher waits: it must not ask for a trial between the stop and the runs it ends.
+    with studies.turn(sweeps.store.home, wait=True):
+        sweep = sweeps.get(sweep.id)
+        if sweep.search is not None and not sweep.closed:
+            sweeps.set_search(sweep.id, dataclasses.replace(sweep.search, stopped=True), closed=False)
+        asked = []
+        for item in sweeps.runs(sweep.id):
+            if item.run.is_active:
+                stopper.stop(item.run.id)
+                asked.append(item.run.id)
     return asked
 
 
@@ -208,7 +260,8 @@ def best(runs: Sequence[SweepRun]) -> SweepRun | None:
 
 
 def table(sweep: SweepRecord, runs: Sequence[SweepRun], *, by_accuracy: bool = False) -> pd.DataFrame:
-    """One row per run: id, name, each swept setting, status, epoch, best val. accuracy and the best mark.
+    """One row per run: id, name, each swept setting, status, epoch, best val. accuracy, the best mark
+    and why it ended when it did not complete (a pruned trial's reason).
 
     In planned order, or with `by_accuracy` best first (runs without an accuracy yet last).
     """
@@ -222,11 +275,13 @@ def table(sweep: SweepRecord, runs: Sequence[SweepRun], *, by_accuracy: bool = F
             "epoch": item.run.last_epoch,
             ACCURACY_COLUMN: None if item.best_val_accuracy is None else round(item.best_val_accuracy, 4),
             "best": top is not None and item.run.id == top.run.id,
+            REASON_COLUMN: (item.run.reason or "") if item.run.status in _EXPLAINED else "",
         }
         for item in runs
     ]
     frame = pd.DataFrame(
-        rows, columns=["id", "name", *sweep.settings, "status", "epoch", ACCURACY_COLUMN, "best"]
+        rows,
+        columns=["id", "name", *sweep.settings, "status", "epoch", ACCURACY_COLUMN, "best", REASON_COLUMN],
     )
     if by_accuracy:
         frame = frame.sort_values(ACCURACY_COLUMN, ascending=False, na_position="last", kind="stable")

@@ -209,6 +209,18 @@ def _results(recording: Recording) -> dict[str, Any]:
     return results
 
 
+def _stopped(store: Store, run_id: str, control: Control, epochs: int | None) -> Outcome:
+    """How a run asked to stop after `epochs` epochs (None: before training) ended: `pruned` with its
+    sweep's reason, or `stopped` by the user."""
+    if control.prune_requested:
+        return Outcome(
+            Status.PRUNED, reason=store.prune_reason(run_id) or f"Pruned after {epochs or 0} epoch(s)."
+        )
+    if epochs is None:
+        return Outcome(Status.STOPPED, reason="Stopped before training started.")
+    return Outcome(Status.STOPPED, reason=f"Stopped by the user after {epochs} epoch(s).")
+
+
 def run(run_id: str, store: Store, control: Control) -> Outcome:
     """The training job of run `run_id` (see the module docstring); returns how it ended."""
     record = store.get_run(run_id)
@@ -223,7 +235,7 @@ def run(run_id: str, store: Store, control: Control) -> Outcome:
     ).raise_for_errors()
     model, done = _restore(store, run_id, spec, settings)
     if control.should_stop(force_poll=True):
-        return Outcome(Status.STOPPED, reason="Stopped before training started.")
+        return _stopped(store, run_id, control, None)
     if done >= settings.epochs:
         settings = replace(settings, epochs=done + 1)
     watcher = telemetry.Telemetry(
@@ -286,9 +298,7 @@ def run(run_id: str, store: Store, control: Control) -> Outcome:
             store.log_event(run_id, f"The test scores for Evaluate were not saved: {error}", "warning")
     store.set_results(run_id, results)
     if control.stop_requested:
-        return Outcome(
-            Status.STOPPED, reason=f"Stopped by the user after {progress.completed_epochs} epoch(s)."
-        )
+        return _stopped(store, run_id, control, progress.completed_epochs)
     if progress.completed_epochs < settings.epochs:
         reason = (
             f"Early stopping after epoch {progress.completed_epochs}: "

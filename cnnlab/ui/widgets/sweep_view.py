@@ -1,5 +1,7 @@
 """The Runs page's view of a sweep: a live table of its runs, the parallel-coordinates chart, and actions.
 
+A sweep on Optuna also shows how far its search has got, Optuna's importance and history charts,
+and a button that tries more settings (`cnnlab.ui.widgets.search_view`); a pruned trial's row says why.
 The view is a fragment that re-reads the sweep's runs (one query, `cnnlab.runs.queue.sweeps.Sweeps.runs`)
 every `POLL_SECONDS` while one of them is queued or training, and reruns the page once when the
 last one ends. The best run is preselected and marked; choosing a row picks another. The picked
@@ -23,11 +25,13 @@ from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
 from cnnlab.ui import server
 from cnnlab.ui.session import identity, state
-from cnnlab.ui.widgets import run_table, tables
+from cnnlab.ui.widgets import run_table, search_view, tables
 
 POLL_SECONDS = 1.0
 SWEEP_PARAMETER = "sweep"
 BEST_MARK = "★"
+PICKER_KEY = "chosen_sweep"
+LINK_SEEN_KEY = "cnnlab_sweep_link_seen"  # the sweep the address named when the picker last followed it
 
 
 @st.cache_resource(show_spinner=False)
@@ -53,11 +57,14 @@ def sweeps_section() -> None:
     st.subheader("Sweeps")
     by_id = {sweep.id: sweep for sweep in found}
     linked = st.query_params.get(SWEEP_PARAMETER)
+    if linked in by_id and st.session_state.get(LINK_SEEN_KEY) != linked:
+        st.session_state[PICKER_KEY] = linked  # A new address (a link, a page opened again) names the sweep.
+    st.session_state[LINK_SEEN_KEY] = linked
     chosen = st.selectbox(
         "Sweep",
         list(by_id),
         index=list(by_id).index(linked) if linked in by_id else 0,
-        key="chosen_sweep",
+        key=PICKER_KEY,
         format_func=lambda sweep_id: (
             f"{by_id[sweep_id].name} ({sweep_id[-4:]}): {by_id[sweep_id].describe()}"
         ),
@@ -66,18 +73,27 @@ def sweeps_section() -> None:
         return
     if linked != chosen:
         st.query_params[SWEEP_PARAMETER] = chosen
+        st.session_state[LINK_SEEN_KEY] = chosen
     sweep_panel(by_id[chosen])
+
+
+def going(sweep_id: str) -> bool:
+    """True while a run of the sweep is queued or training, or its search may still ask for trials."""
+    sweep = book().get(sweep_id)
+    if sweep.search is not None and not sweep.closed:
+        return True
+    return any(item.run.is_active for item in book().runs(sweep_id))
 
 
 def sweep_panel(sweep: sweeps.SweepRecord) -> None:
     """One sweep, live while a run of it is active: table, chart, the picked run's actions, stop all."""
-    polling = any(item.run.is_active for item in book().runs(sweep.id))
+    polling = going(sweep.id)
 
     @st.fragment(run_every=POLL_SECONDS if polling else None)
     def live() -> None:
         runs = book().runs(sweep.id)
-        if polling and not any(item.run.is_active for item in runs):
-            st.rerun()  # Every run has ended: redraw the page once, without a timer.
+        if polling and not going(sweep.id):
+            st.rerun()  # Every run has ended (and a search asks for no more): redraw once, without a timer.
         frame = sweeps.table(sweep, runs)
         top = sweeps.best(runs)
         ended = sum(item.run.is_ended for item in runs)
@@ -102,6 +118,7 @@ def sweep_panel(sweep: sweeps.SweepRecord) -> None:
             "Drag along an axis to pick out a range."
         )
         st.plotly_chart(figure, key=f"sweep_chart_{sweep.id}")
+        search_view.search_panel(book(), sweep, runs)
         picked = run_table.chosen_run_id(frame, event.selection.rows) or (top.run.id if top else None)
         by_id = {item.run.id: item.run for item in runs}
         if picked in by_id:

@@ -25,6 +25,7 @@ STATUS_ICONS: dict[Status, str] = {
     Status.PAUSED: ":material/pause_circle:",
     Status.COMPLETED: ":material/check_circle:",
     Status.STOPPED: ":material/stop_circle:",
+    Status.PRUNED: ":material/content_cut:",
     Status.DIVERGED: ":material/error:",
     Status.FAILED: ":material/cancel:",
     Status.INTERRUPTED: ":material/warning:",
@@ -71,6 +72,8 @@ def status_message(run: RunRecord, epochs_planned: int, teacher: str | None = No
         return f"Stopped by {teacher} {when}."
     if run.control == "stop" and run.status in statuses.LIVE:
         return "Stopping: the run ends after its current batch…"
+    if run.control == "prune" and run.status in statuses.LIVE:
+        return "Pruning: its sweep stops it after its current batch (it fell behind the other trials)…"
     if run.status == Status.QUEUED:
         return f"Queued: position {run.queue_position or 1} in the queue; it starts when a worker is free."
     if run.status == Status.STARTING:
@@ -106,6 +109,8 @@ def status_message(run: RunRecord, epochs_planned: int, teacher: str | None = No
     return {
         Status.DIVERGED: f"Diverged: CNN Lab stopped this run. {reason}{hint}",
         Status.FAILED: f"Failed: {as_text(reason)}{hint}",
+        Status.PRUNED: f"{as_text(reason) or f'Pruned after epoch {run.last_epoch}.'} Its sweep stopped it as "
+        "losing and gave its worker to the next setting; continue it to train it to the end.",
         Status.INTERRUPTED: f"Interrupted: {as_text(reason) or 'the server restarted while it ran.'} Continue it to carry on.",
     }.get(run.status, str(run.status))
 
