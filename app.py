@@ -67,7 +67,9 @@ async def _lifespan(started: st.App) -> AsyncIterator[None]:
 if __name__ == "__main__":
     main()
 else:
-    # The routes that set and clear the HttpOnly sign-in cookie (a page cannot: it has no HTTP response).
+    # The routes that set and clear the HttpOnly sign-in cookie (a page cannot: it has no HTTP response),
+    # and the live streams of runs and of the class (Server-Sent Events), with the plotly.js they draw with.
     from cnnlab.ui.session import cookie_routes
+    from cnnlab.ui.stream import routes as stream_routes
 
-    app = st.App(__file__, lifespan=_lifespan, routes=cookie_routes.ROUTES)
+    app = st.App(__file__, lifespan=_lifespan, routes=[*cookie_routes.ROUTES, *stream_routes.ROUTES])
