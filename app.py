@@ -42,8 +42,9 @@ def main() -> None:
     # On every page: presentation mode, and the exercise a student opened (its banner and fixed controls).
     presentation.apply()
     controls.apply()
-    # The run this session follows, in the sidebar and back in the URL on every page.
-    followed_run.show()
+    # The run this session follows, in the sidebar and back in the URL on every page (the Train page's
+    # live view follows it through its stream: the card does not poll there).
+    followed_run.show(live_page=navigation.url_path == "train")
     # Not while the server's background thread imports the pages' modules (pandas cannot be imported
     # by two threads at once); the first page runs before that import starts.
     server.wait_for_page_imports()

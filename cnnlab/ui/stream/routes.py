@@ -8,16 +8,11 @@ A stream opens with a token the page minted (`cnnlab.classroom.stream_tokens`): 
 expired one, one for another run, or a run the token's user may not read (`RunAccess`) gets 403,
 with the same words for another student's run as for a missing one. A reconnect's `Last-Event-ID`
 resumes after that message (`cnnlab.ui.stream.hub`).
-
-`$CNNLAB_STREAM_HOLD_SECONDS` makes the stream routes wait that long before answering, as a proxy
-that buffers responses does: the pages then fall back to polling (the fallback's browser test).
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -41,7 +36,6 @@ RUN_ROUTE = "/cnnlab/stream/runs/{run_id}"
 CLASS_ROUTE = "/cnnlab/stream/class"
 PLOTLY_ADDRESS = f"/cnnlab/static/plotly-{plotly.__version__}.min.js"
 PLOTLY_FILE = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-HOLD_VARIABLE = "CNNLAB_STREAM_HOLD_SECONDS"
 PING_SECONDS = 15  # a comment line now and then, so idle proxies keep the connection open
 REFUSED = "This stream is not one you can open: reload the page (its link may have expired)."
 
@@ -81,9 +75,6 @@ def _last_event_id(request: Request) -> int | None:
 
 def _stream(request: Request, home: Path, key: tuple[str, ...], make_feed: Callable[[], Feed]) -> Response:
     async def content() -> AsyncIterator[bytes]:
-        hold = float(os.environ.get(HOLD_VARIABLE) or 0)
-        if hold:
-            await asyncio.sleep(hold)  # A buffering proxy's delay (see the module's docstring).
         async with hub_at(str(home)).subscription(key, make_feed, _last_event_id(request)) as (
             subscriber,
             first,
