@@ -77,12 +77,7 @@ def test_curves_grow_without_reruns_and_a_stop_reaches_every_viewer(
     app_url: str, app_home: Path, page: Page, new_page: Callable[[], Page]
 ) -> None:
     with training(app_home) as run_id:
-        import time as t
-
-        t0 = t.monotonic()
-        p = lambda l: print("TIMING", round(t.monotonic() - t0, 1), l, flush=True)
         open_live_view(page, app_url, run_id)
-        p("opened")
         page.evaluate(COUNT_RUNS)
         first = loss_points(page)
         grown = loss_points(page, len(first) + 5)
@@ -91,20 +86,16 @@ def test_curves_grow_without_reruns_and_a_stop_reaches_every_viewer(
         assert grown[: len(first)] == first
         # A second viewer draws the same points: every epoch the first had, and then what both receive
         # (the batches of its history are thinned to a thousand, as the app's curves are).
-        p("grown")
         second = new_page()
         open_live_view(second, app_url, run_id)
-        p("second opened")
         seen = loss_points(page, trace=EPOCHS)
         assert loss_points(second, len(seen) - 1, EPOCHS)[: len(seen)] == seen
-        p("compared")
         screenshot(page, "live_stream_curves")
         # A Stop in one page: both say it, without a timer, through the stream.
         second.evaluate(COUNT_RUNS)
         page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop", exact=True).click()
         for viewer in (page, second):
             viewer.get_by_text(re.compile(r"Stopped after epoch \d+")).first.wait_for(timeout=20_000)
-        p("stopped seen")
         # The second page reran for the news (the stop on its way, the run stopped), not on a timer.
         assert 1 <= second.evaluate("window.cnnlabScriptRuns") <= 4
         screenshot(second, "live_stream_stopped_in_another_page")
