@@ -30,6 +30,7 @@ from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from cnnlab.trained import exports
 from cnnlab.ui.pages.train import live_run
+from cnnlab.ui.stream import live_chart
 from cnnlab.ui.widgets import run_table, tables
 from tests.app_pages import column_formats, no_problems, open_page, stream_elements
 
@@ -107,6 +108,13 @@ def test_the_runs_table_polls_only_while_a_run_is_active(
     home_store.set_status(run.id, Status.STARTING)
     app = open_page(page, timeout=TIMEOUT).run()
     no_problems(app)
+    # Followed through the class stream, which reruns the table on its news: no timer.
+    assert fragment_timers == [None]
+    assert set(stream_elements(app)["class"]["drawn"]) == {run.id}
+    # Where the stream does not connect, the table polls.
+    app.session_state[live_chart.CLASS_FALLBACK] = {"runs_table", "recent_runs"}
+    fragment_timers.clear()
+    app.run()
     assert fragment_timers == [run_table.POLL_SECONDS]
     table = app.dataframe[0].value
     assert (table.loc[0, "status"], table.loc[0, "epochs"]) == ("starting", 0)

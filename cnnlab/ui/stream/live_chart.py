@@ -18,7 +18,7 @@ The stream's address carries a token minted for the session's user and the run
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -28,13 +28,14 @@ import streamlit as st
 
 from cnnlab.classroom.stream_tokens import mint_stream_token
 from cnnlab.figures import training as figures
+from cnnlab.store.records import RunRecord
 from cnnlab.ui.stream import routes
 
 FALLBACK_SECONDS = 6.0  # no history by then: the stream is taken not to connect
 CSS = """
-.cnnlab-progress { display: flex; flex-direction: column; gap: 0.25rem; font-size: 0.875rem; }
+.cnnlab-progress { display: flex; flex-direction: column-reverse; gap: 0.5rem; font-size: 0.875rem; }
 .cnnlab-bar { height: 0.5rem; border-radius: 0.25rem; background: var(--st-secondary-background-color, #f0f2f6); }
-.cnnlab-fill { height: 100%; border-radius: 0.25rem; background: var(--st-primary-color, #ff4b4b); width: 0; }
+.cnnlab-fill { height: 100%; border-radius: 0.25rem; background: #1c83e1; width: 0; }
 .cnnlab-row { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; align-items: center; }
 .cnnlab-info { padding: 1rem; border-radius: 0.5rem; background: rgba(28, 131, 225, 0.1); color: rgb(0, 66, 128); }
 .cnnlab-curves { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; }
@@ -52,19 +53,21 @@ def _component() -> Callable[..., Any]:
 
 def _figure_json(figure: go.Figure, height: int) -> dict[str, Any]:
     """A figure's traces and layout as plotly.js takes them, themed plainly like the app's charts."""
+    # Streamlit's chart theme, as the app's other charts wear it: its type, greys and transparent ground.
     figure.update_layout(
         height=height,
         template=None,
         paper_bgcolor="rgba(0,0,0,0)",
         plot_bgcolor="rgba(0,0,0,0)",
-        font={"family": '"Source Sans Pro", sans-serif'},
+        font={"family": '"Source Sans Pro", sans-serif', "size": 12, "color": "#31333F"},
+        title={"x": 0, "xanchor": "left", "font": {"size": 15, "weight": 600}},
     )
-    figure.update_layout(title={"x": 0, "xanchor": "left", "font": {"size": 16, "weight": 600}})
     if figure.layout.legend.orientation == "h":
         # Below the axis title, as in the app's charts (Streamlit's theme makes room for it there).
         figure.update_layout(legend={"y": -0.3, "yanchor": "top"}, margin={"b": 40})
-    figure.update_xaxes(gridcolor="#e6eaf1", zeroline=False, automargin=True)
-    figure.update_yaxes(gridcolor="#e6eaf1", zeroline=False, automargin=True)
+    axes = {"gridcolor": "#e6eaf1", "zeroline": False, "automargin": True, "tickfont": {"color": "#808495"}}
+    figure.update_xaxes(**axes, title_font={"color": "#808495"})
+    figure.update_yaxes(**axes)
     made = figure.to_plotly_json()
     return {"data": made["data"], "layout": made["layout"]}
 
@@ -124,7 +127,7 @@ def curves(home: Path, user_id: str, run_id: str, curve_height: int, no_metrics:
     """Loss, accuracy and learning rate of run `run_id`, drawn and extended in the browser."""
     data = {
         "mode": "curves",
-        "run_id": run_id,
+        "stream_key": run_id,
         "stream": stream_address(home, user_id, run_id),
         "plotly": routes.PLOTLY_ADDRESS,
         "figures": chart_figures(curve_height),
@@ -132,3 +135,36 @@ def curves(home: Path, user_id: str, run_id: str, curve_height: int, no_metrics:
         "no_metrics": no_metrics,
     }
     _component()(key=f"live_curves_{run_id}", data=data)
+
+
+CLASS_FALLBACK = "class_stream_fallback"  # session state: the tables whose class stream did not connect
+
+
+def class_streamed(key: str) -> bool:
+    """True unless the class stream of the table `key` did not connect in this session (it polls then)."""
+    return key not in st.session_state.get(CLASS_FALLBACK, set())
+
+
+def _class_fall_back(key: str) -> None:
+    st.session_state[CLASS_FALLBACK] = st.session_state.get(CLASS_FALLBACK, set()) | {key}
+
+
+def watch_class(home: Path, user_id: str, runs: Sequence[RunRecord], key: str) -> None:
+    """Rerun the fragment drawing the table `key` of `runs` when the class stream says one of them
+    changed (status, request, epochs, best accuracy), appeared or went; at most once a second."""
+    token = mint_stream_token(home, user_id, None)
+    data = {
+        "mode": "class",
+        "stream_key": "class",
+        "stream": f"{routes.CLASS_ROUTE}?token={quote(token)}",
+        "drawn": {
+            run.id: [run.status.value, run.control, run.last_epoch, run.last_val_accuracy] for run in runs
+        },
+        "fallback_seconds": FALLBACK_SECONDS,
+    }
+    _component()(
+        key=f"class_watch_{key}",
+        data=data,
+        on_news_change=lambda: None,
+        on_fallback_change=lambda: _class_fall_back(key),
+    )

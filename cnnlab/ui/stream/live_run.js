@@ -23,17 +23,17 @@ function loadPlotly(address) {
 
 // The run's shared stream: its EventSource, its listeners, and what it said since its last history
 // (replayed to a listener that comes later).
-function streamOf(runId, address) {
-  let stream = streams[runId];
+function streamOf(streamKey, address) {
+  let stream = streams[streamKey];
   if (stream && stream.source.readyState !== EventSource.CLOSED) return stream;
-  stream = streams[runId] = { source: null, listeners: new Set(), told: [], connected: false };
+  stream = streams[streamKey] = { source: null, listeners: new Set(), told: [], connected: false };
   const source = (stream.source = new EventSource(address));
   const tell = (event, data) => {
     if (event === "history") stream.told = [];
     stream.told.push([event, data]);
     for (const listener of stream.listeners) listener(event, data);
   };
-  for (const event of ["history", "metrics", "status", "event", "diagnosis", "snapshot"]) {
+  for (const event of ["history", "metrics", "status", "event", "diagnosis", "snapshot", "runs", "removed"]) {
     source.addEventListener(event, (message) => {
       if (event === "history") stream.connected = true;
       tell(event, JSON.parse(message.data));
@@ -52,7 +52,7 @@ function listen(stream, listener) {
     stream.listeners.delete(listener);
     if (!stream.listeners.size) {
       stream.source.close();
-      if (streams[stream.runId] === stream) delete streams[stream.runId];
+      if (streams[stream.streamKey] === stream) delete streams[stream.streamKey];
     }
   };
 }
@@ -138,6 +138,30 @@ function watch(root, state) {
       tellPage("closed");
     }
     draw();
+  };
+}
+
+// A table of runs (data.drawn: each run's status, request, epochs and best accuracy as the page drew
+// them): the page reruns, at most once a second, when the class stream says a row changed.
+function classWatch(root, state) {
+  let told = 0;
+  let timer = null;
+  const tellPage = () => {
+    if (timer) return;
+    timer = setTimeout(() => {
+      timer = null;
+      told = Date.now();
+      state.setTriggerValue("news", { at: told });
+    }, Math.max(50, told + 1000 - Date.now()));
+  };
+  const changed = (row) => {
+    const drawn = state.data.drawn[row.id];
+    return !drawn || drawn.join("|") !== [row.status, row.control, row.last_epoch, row.best_val_accuracy].join("|");
+  };
+  return (event, data) => {
+    if (event === "history" && data.runs.some(changed)) tellPage();
+    else if (event === "runs" && data.some(changed)) tellPage();
+    else if (event === "removed" && data.some((id) => id in state.data.drawn)) tellPage();
   };
 }
 
@@ -260,17 +284,17 @@ export default function (component) {
     root.dataset.mode = data.mode;
     parentElement.appendChild(root);
   }
-  const state = root.cnnlabState || (root.cnnlabState = { unlisten: null, runId: null });
+  const state = root.cnnlabState || (root.cnnlabState = { unlisten: null, streamKey: null });
   state.data = data; // what the page drew this time: compared with the stream's news
   state.setTriggerValue = setTriggerValue;
   const stale = state.stream && state.stream.source.readyState === EventSource.CLOSED;
-  if (state.runId === data.run_id && !stale) return state.cleanup;
+  if (state.streamKey === data.stream_key && !stale) return state.cleanup;
   if (state.unlisten) state.unlisten();
-  state.runId = data.run_id;
-  const stream = (state.stream = streamOf(data.run_id, data.stream));
-  stream.runId = data.run_id;
-  if (data.mode === "watch") {
-    state.unlisten = listen(stream, watch(root, state));
+  state.streamKey = data.stream_key;
+  const stream = (state.stream = streamOf(data.stream_key, data.stream));
+  stream.streamKey = data.stream_key;
+  if (data.mode === "watch" || data.mode === "class") {
+    state.unlisten = listen(stream, data.mode === "watch" ? watch(root, state) : classWatch(root, state));
     // A stream that says nothing for a while (a proxy that buffers it, a refusal): the page polls instead.
     setTimeout(() => {
       if (!stream.connected && state.stream === stream) setTriggerValue("fallback", { at: Date.now() });
@@ -289,7 +313,7 @@ export default function (component) {
   state.cleanup = () => {
     if (state.unlisten) state.unlisten();
     state.unlisten = null;
-    state.runId = null;
+    state.streamKey = null;
   };
   return state.cleanup;
 }
