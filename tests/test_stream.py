@@ -1,4 +1,5 @@
-"""The live streams without a browser: tokens, access (403), the watcher's fan-out, resume by id.
+"""The live streams without a browser: tokens, access (403), the watcher's fan-out, resume by id,
+what the class stream tells whom.
 
 The routes are asked through Starlette's test client where the answer is a refusal; the streams
 themselves through a real server (uvicorn in a thread) and an HTTP client reading the events.
@@ -23,6 +24,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # Starlette asks for `httpx2` over the installed `httpx`.
     from starlette.testclient import TestClient
 
+from cnnlab.classroom.access import RunAccess
 from cnnlab.classroom.stream_tokens import mint_stream_token, read_stream_token
 from cnnlab.classroom.users import Role, User
 from cnnlab.errors import AccessError
@@ -30,6 +32,7 @@ from cnnlab.store.people import StoredUser
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from cnnlab.ui.stream import routes
+from cnnlab.ui.stream.class_feed import ClassFeed
 from cnnlab.ui.stream.hub import Hub
 from cnnlab.ui.stream.run_feed import RunFeed
 from tests.made_runs import make_run, reached
@@ -194,3 +197,22 @@ def test_one_store_read_per_tick_whatever_the_number_of_subscribers(home_store: 
     # Four ticks, four reads of the run's version, for fifty subscribers; each got the three batches.
     assert feed.reads == 4
     assert received == [["metrics"] * 3] * 50
+
+
+def test_the_class_stream_tells_a_student_only_their_runs_and_shared_ones(home_store: Store) -> None:
+    ada, grace = _student(home_store, "Ada"), _student(home_store, "Grace")
+    adas, graces = _running(home_store, ada.id), _running(home_store, grace.id)
+    feed = ClassFeed(RunAccess(home_store, ada))
+    assert [row["id"] for row in feed.history()["runs"]] == [adas]
+    assert feed.tick() == []
+    home_store.add_epoch_metrics(adas, {"epoch": 1, "loss": 0.5, "val_accuracy": 0.75})
+    home_store.add_epoch_metrics(graces, {"epoch": 1, "loss": 0.5})
+    [news] = feed.tick()
+    assert news.event == "runs" and [
+        (row["id"], row["last_epoch"], row["best_val_accuracy"]) for row in news.data
+    ] == [(adas, 1, 0.75)]
+    home_store.set_shared(graces, True)  # A teacher shared Grace's run: the class sees it.
+    assert [row["id"] for row in feed.tick()[0].data] == [graces]
+    # The teacher's class stream has every run.
+    teacher = ClassFeed(RunAccess(home_store, User("user-teacher", "Teacher", Role.TEACHER)))
+    assert {row["id"] for row in teacher.history()["runs"]} == {adas, graces}
