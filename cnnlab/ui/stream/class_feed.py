@@ -19,6 +19,7 @@ def row_of(run: RunRecord) -> dict[str, Json]:
     """What a class table shows of `run` that changes while it trains."""
     return {
         "id": run.id,
+        "created_at": run.created_at,
         "status": run.status.value,
         "control": run.control,
         "last_epoch": run.last_epoch,

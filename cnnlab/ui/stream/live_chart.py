@@ -149,9 +149,14 @@ def _class_fall_back(key: str) -> None:
     st.session_state[CLASS_FALLBACK] = st.session_state.get(CLASS_FALLBACK, set()) | {key}
 
 
-def watch_class(home: Path, user_id: str, runs: Sequence[RunRecord], key: str) -> None:
-    """Rerun the fragment drawing the table `key` of `runs` when the class stream says one of them
-    changed (status, request, epochs, best accuracy), appeared or went; at most once a second."""
+def watch_class(
+    home: Path, user_id: str, runs: Sequence[RunRecord], key: str, limit: int | None = None
+) -> None:
+    """Rerun the fragment drawing the table `key` of `runs` (the newest `limit` runs, or all) when the
+    class stream says one of them changed (status, request, epochs, best accuracy) or went, or that a
+    newer run appeared; at most once a second."""
+    full = limit is not None and len(runs) >= limit
+    since = min(run.created_at for run in runs) if full and runs else 0.0
     token = mint_stream_token(home, user_id, None)
     data = {
         "mode": "class",
@@ -160,6 +165,7 @@ def watch_class(home: Path, user_id: str, runs: Sequence[RunRecord], key: str) -
         "drawn": {
             run.id: [run.status.value, run.control, run.last_epoch, run.last_val_accuracy] for run in runs
         },
+        "since": since,
         "fallback_seconds": FALLBACK_SECONDS,
     }
     _component()(

@@ -142,7 +142,8 @@ function watch(root, state) {
 }
 
 // A table of runs (data.drawn: each run's status, request, epochs and best accuracy as the page drew
-// them): the page reruns, at most once a second, when the class stream says a row changed.
+// them): the page reruns, at most once a second, when the class stream says a row changed, or that a
+// run it does not show is newer than data.since (a table of the newest runs shows a new one).
 function classWatch(root, state) {
   let told = 0;
   let timer = null;
@@ -156,7 +157,8 @@ function classWatch(root, state) {
   };
   const changed = (row) => {
     const drawn = state.data.drawn[row.id];
-    return !drawn || drawn.join("|") !== [row.status, row.control, row.last_epoch, row.best_val_accuracy].join("|");
+    if (!drawn) return row.created_at > state.data.since;
+    return drawn.join("|") !== [row.status, row.control, row.last_epoch, row.best_val_accuracy].join("|");
   };
   return (event, data) => {
     if (event === "history" && data.runs.some(changed)) tellPage();

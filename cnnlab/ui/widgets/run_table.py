@@ -83,7 +83,7 @@ def live_runs_table(key: str, limit: int | None = None) -> list[RunRecord]:
         if (polling and not should_poll(current)) or streamed != (polling and live_chart.class_streamed(key)):
             st.rerun()  # Every listed run has ended, or the stream did not connect: redraw the page once.
         if streamed:
-            live_chart.watch_class(reader.home, reader.user.id, current, key)
+            live_chart.watch_class(reader.home, reader.user.id, current, key, limit)
         frame = runs_table(current, _owners_for_teachers())
         event = st.dataframe(
             frame,
