@@ -31,7 +31,7 @@ from cnnlab.errors import AccessError
 from cnnlab.store.people import StoredUser
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
-from cnnlab.ui.stream import routes
+from cnnlab.ui.stream import addresses, routes
 from cnnlab.ui.stream.class_feed import ClassFeed
 from cnnlab.ui.stream.hub import Hub
 from cnnlab.ui.stream.run_feed import RunFeed
@@ -96,7 +96,7 @@ def test_the_run_route_refuses_what_the_token_does_not_open(home_store: Store) -
         == 403
     )
     # plotly.js, cached for a year under its version's address.
-    script = client.get(routes.PLOTLY_ADDRESS)
+    script = client.get(addresses.PLOTLY_ADDRESS)
     assert script.status_code == 200 and "immutable" in script.headers["cache-control"]
 
 

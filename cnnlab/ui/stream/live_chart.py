@@ -20,16 +20,17 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import plotly.graph_objects as go
 import streamlit as st
 
 from cnnlab.classroom.stream_tokens import mint_stream_token
-from cnnlab.figures import training as figures
 from cnnlab.store.records import RunRecord
-from cnnlab.ui.stream import routes
+from cnnlab.ui.stream import addresses
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 FALLBACK_SECONDS = 6.0  # no history by then: the stream is taken not to connect
 CSS = """
@@ -75,6 +76,8 @@ def _figure_json(figure: go.Figure, height: int) -> dict[str, Any]:
 @functools.cache
 def chart_figures(curve_height: int) -> dict[str, dict[str, Any]]:
     """The curves' layouts and empty traces (batches, train, validation; the learning rate's one)."""
+    from cnnlab.figures import training as figures  # pandas and plotly: only where a run is followed
+
     return {
         "loss": _figure_json(figures.live_curves("loss"), curve_height),
         "accuracy": _figure_json(figures.live_curves("accuracy"), curve_height),
@@ -85,7 +88,7 @@ def chart_figures(curve_height: int) -> dict[str, dict[str, Any]]:
 def stream_address(home: Path, user_id: str, run_id: str) -> str:
     """The address of run `run_id`'s stream with a fresh token for `user_id`."""
     token = mint_stream_token(home, user_id, run_id)
-    return routes.RUN_ROUTE.format(run_id=quote(run_id, safe="")) + f"?token={quote(token)}"
+    return addresses.RUN_ROUTE.format(run_id=quote(run_id, safe="")) + f"?token={quote(token)}"
 
 
 def watch(
@@ -125,13 +128,15 @@ def watch(
 
 def curves(home: Path, user_id: str, run_id: str, curve_height: int, no_metrics: str) -> None:
     """Loss, accuracy and learning rate of run `run_id`, drawn and extended in the browser."""
+    from cnnlab.figures.training import DIAGNOSIS_COLOURS
+
     data = {
         "mode": "curves",
         "stream_key": run_id,
         "stream": stream_address(home, user_id, run_id),
-        "plotly": routes.PLOTLY_ADDRESS,
+        "plotly": addresses.PLOTLY_ADDRESS,
         "figures": chart_figures(curve_height),
-        "diagnosis_colours": figures.DIAGNOSIS_COLOURS,
+        "diagnosis_colours": DIAGNOSIS_COLOURS,
         "no_metrics": no_metrics,
     }
     _component()(key=f"live_curves_{run_id}", data=data)
@@ -161,7 +166,7 @@ def watch_class(
     data = {
         "mode": "class",
         "stream_key": "class",
-        "stream": f"{routes.CLASS_ROUTE}?token={quote(token)}",
+        "stream": f"{addresses.CLASS_ROUTE}?token={quote(token)}",
         "drawn": {
             run.id: [run.status.value, run.control, run.last_epoch, run.last_val_accuracy] for run in runs
         },

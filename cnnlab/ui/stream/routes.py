@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import plotly
 from sse_starlette import EventSourceResponse
@@ -28,13 +29,11 @@ from cnnlab.classroom.stream_tokens import StreamGrant, read_stream_token
 from cnnlab.classroom.users import LOCAL_USER, User
 from cnnlab.errors import AccessError, RunError
 from cnnlab.store.run_store import Store, default_home
-from cnnlab.ui.stream.class_feed import ClassFeed
-from cnnlab.ui.stream.hub import Feed, Hub, frames
-from cnnlab.ui.stream.run_feed import RunFeed
+from cnnlab.ui.stream.addresses import CLASS_ROUTE, PLOTLY_ADDRESS, RUN_ROUTE
 
-RUN_ROUTE = "/cnnlab/stream/runs/{run_id}"
-CLASS_ROUTE = "/cnnlab/stream/class"
-PLOTLY_ADDRESS = f"/cnnlab/static/plotly-{plotly.__version__}.min.js"
+if TYPE_CHECKING:
+    from cnnlab.ui.stream.hub import Feed, Hub
+
 PLOTLY_FILE = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 PING_SECONDS = 15  # a comment line now and then, so idle proxies keep the connection open
 REFUSED = "This stream is not one you can open: reload the page (its link may have expired)."
@@ -48,6 +47,9 @@ def _store_at(home: str) -> Store:
 @functools.lru_cache(maxsize=4)
 def hub_at(home: str) -> Hub:
     """The one hub of the streams of the runs in `home`."""
+    # The streams' modules (pandas among them) are imported by the first stream, not as the server starts.
+    from cnnlab.ui.stream.hub import Hub
+
     return Hub()
 
 
@@ -74,6 +76,8 @@ def _last_event_id(request: Request) -> int | None:
 
 
 def _stream(request: Request, home: Path, key: tuple[str, ...], make_feed: Callable[[], Feed]) -> Response:
+    from cnnlab.ui.stream.hub import frames
+
     async def content() -> AsyncIterator[bytes]:
         async with hub_at(str(home)).subscription(key, make_feed, _last_event_id(request)) as (
             subscriber,
@@ -99,6 +103,8 @@ async def run_stream(request: Request) -> Response:
         access.get_run(run_id)  # AccessError for another student's unshared run.
     except (AccessError, RunError):
         return PlainTextResponse(REFUSED, status_code=403, headers={"Cache-Control": "no-store"})
+    from cnnlab.ui.stream.run_feed import RunFeed
+
     store = _store_at(str(home))
     return _stream(request, home, ("run", run_id), lambda: RunFeed(store, run_id))
 
@@ -113,6 +119,8 @@ async def class_stream(request: Request) -> Response:
     except AccessError:
         return PlainTextResponse(REFUSED, status_code=403, headers={"Cache-Control": "no-store"})
     # Students see different runs: one watcher per user; a teacher's and the local user's is the class's.
+    from cnnlab.ui.stream.class_feed import ClassFeed
+
     key = ("class", "everything" if access.user.sees_everything else access.user.id)
     return _stream(request, home, key, lambda: ClassFeed(access))
 
