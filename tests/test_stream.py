@@ -216,3 +216,14 @@ def test_the_class_stream_tells_a_student_only_their_runs_and_shared_ones(home_s
     # The teacher's class stream has every run.
     teacher = ClassFeed(RunAccess(home_store, User("user-teacher", "Teacher", Role.TEACHER)))
     assert {row["id"] for row in teacher.history()["runs"]} == {adas, graces}
+
+
+def test_a_deleted_run_is_said_once(home_store: Store) -> None:
+    run_id = _running(home_store)
+    feed = RunFeed(home_store, run_id)
+    home_store.set_status(run_id, Status.STOPPED)
+    assert [message.data["status"] for message in feed.tick() if message.event == "status"] == ["stopped"]
+    home_store.delete_run(run_id)
+    [said] = feed.tick()
+    assert (said.event, said.data["status"], said.data["active"]) == ("status", "deleted", False)
+    assert feed.tick() == []

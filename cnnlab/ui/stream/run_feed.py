@@ -181,16 +181,19 @@ class RunFeed:
         with self._lock:
             self.reads += 1
             version = self.store.run_version(self.run_id)
-            if version is None:
-                return [Message("status", {**self._status, "status": "deleted", "active": False})]
             if version == self._version:
                 return []
+            if version is None:  # Deleted: said once.
+                self._version = None
+                return [Message("status", {**self._status, "status": "deleted", "active": False})]
             return self._news(version)
 
     def _news(self, version: RunVersion) -> list[Message]:
         old = self._version
-        assert old is not None  # A feed is made for a run that exists.
         self._version = version
+        if old is None:  # Made again after it was deleted (not with this id): read it whole.
+            self._load()
+            return [Message("history", self.history())]
         news: list[Message] = []
         if (version.status, version.control) != (old.status, old.control):
             try:
