@@ -40,6 +40,10 @@ TRAINING = re.compile(r"^Training: epoch \d+ of \d+")
 PICKED_SCRIPT = """([label, run]) => [...document.querySelectorAll('[data-testid="stSelectbox"]')].some(
     box => box.innerText.includes(label)
         && (box.innerText.includes(run) || [...box.querySelectorAll('input')].some(i => i.value.includes(run))))"""
+# The Loss chart: drawn in the browser from the run's stream while it trains, by Streamlit once it ended.
+LOSS_CHART = (
+    ".cnnlab-chart[data-metric='loss'].js-plotly-plot:visible, .st-key-loss_curve .js-plotly-plot:visible"
+)
 STOPPED = re.compile(r"^Stopped after epoch \d+")
 FOLLOWS_SCRIPT = "(run) => new URL(location.href).searchParams.get('run') === run"
 
@@ -121,9 +125,9 @@ def test_the_main_path_on_a_projector(app_url: str, app_home: Path, projector: P
     page.wait_for_function(FOLLOWS_SCRIPT, arg=run_id)  # The Train page follows the one-click run.
     status = page.get_by_text(TRAINING).first
     status.wait_for(timeout=60_000)
-    # The chart is drawn again at every tick of the live view; its keyed box on the page stays.
-    page.locator(".st-key-loss_curve .js-plotly-plot:visible").first.wait_for()
-    loss = page.locator(".st-key-loss_curve").first
+    # While the run trains, the Loss chart is drawn in the browser from the run's stream.
+    loss = page.locator(LOSS_CHART).first
+    loss.wait_for()
     wait_for_app(page)
     screenshot(page, "main_path_1_train", full_page=False)
     on_screen(page, status)
@@ -148,7 +152,7 @@ def test_the_main_path_on_a_projector(app_url: str, app_home: Path, projector: P
     go_to(page, "Train")
     assert url_run(page) == run_id
     page.get_by_text(STOPPED).first.wait_for()  # The same run's live view, not "Start a run".
-    page.locator(".st-key-loss_curve .js-plotly-plot:visible").first.wait_for()
+    page.locator(LOSS_CHART).first.wait_for()
     screenshot(page, "main_path_4_train_again", full_page=False)
 
     go_to(page, "Evaluate")
