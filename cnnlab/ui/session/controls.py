@@ -25,6 +25,7 @@ from cnnlab.ui.session import identity, setup_entry, state
 EXERCISE_KEY = "cnnlab_exercise"
 TOKEN_KEY = "cnnlab_exercise_token"
 LEAVE_KEY = "cnnlab_exercise_leave"
+HIDDEN_LAYERS_NOTE = "The exercise hides the model's layers: train it and see how it does."
 # Each control's widgets (their keys) on the Data, Model and Train pages.
 WIDGET_KEYS: dict[str, tuple[str, ...]] = {
     "dataset": (
@@ -113,6 +114,22 @@ def hidden_from_viewer(run: RunRecord) -> frozenset[str]:
     if identity.current_user().sees_everything:
         return frozenset()
     return run.exercise_control_names("hidden")
+
+
+def hidden_fields_from_viewer(run: RunRecord) -> frozenset[tuple[str, str]]:
+    """The (section, field) pairs of `run` its exercise hides from the viewer; ("model", "") is every layer."""
+    return exercises.fields_of(hidden_from_viewer(run))
+
+
+def layers_hidden_from_viewer(run: RunRecord) -> bool:
+    """True when `run`'s exercise hides its model's layers from the viewer: no layer names, kernels,
+    feature maps, layer health or model file of it are shown."""
+    return "model_layers" in hidden_from_viewer(run)
+
+
+def say_layers_hidden() -> None:
+    """The note shown where a hidden model's layers would be."""
+    st.info(HIDDEN_LAYERS_NOTE, icon=":material/visibility_off:")
 
 
 def link(exercise: Exercise) -> str:

@@ -25,6 +25,7 @@ from cnnlab.trained.checkpoints import Checkpoint, TrainedModel
 from cnnlab.ui import server
 from cnnlab.ui.cache import inspection_cache, run_models
 from cnnlab.ui.pages.predict import drawing
+from cnnlab.ui.session import controls
 from cnnlab.ui.widgets import run_owner
 
 TOP_K = 5
@@ -177,6 +178,8 @@ def model_download(choice: ModelChoice) -> None:
     """A download button for the chosen run's checkpoint file (nothing for a user's own file)."""
     if choice.checkpoint is None or choice.run is None:
         return
+    if controls.layers_hidden_from_viewer(choice.run):
+        return  # The file holds the layers the exercise hides.
     st.download_button(
         "Download this model (.keras)",
         functools.partial(run_models.checkpoint_bytes, choice.run, choice.checkpoint, choice.calibration),
@@ -354,6 +357,7 @@ def explain(
     folded away behind a note, not shown as a certainty. Everything computed with the model is cached by the model's version, the image and the layer,
     so moving a slider or picking another layer reruns no TensorFlow for an image already seen.
     """
+    layers_hidden = choice.run is not None and controls.layers_hidden_from_viewer(choice.run)
     st.markdown("**What the model sees**: each preprocessing step, in order")
     st.plotly_chart(inspection_figures.preprocessing_steps(prepared.steps), key="predict_steps")
     left, right = st.columns([1, 2])
@@ -370,7 +374,11 @@ def explain(
         if not layers or default is None:
             st.caption("The model has no convolution layer, so there is no Grad-CAM or feature map to show.")
             return
-        layer = st.selectbox("Grad-CAM layer", layers, index=layers.index(default), key="predict_cam_layer")
+        layer = (
+            default  # The default layer, unnamed: the run's exercise hides its layers.
+            if layers_hidden
+            else st.selectbox("Grad-CAM layer", layers, index=layers.index(default), key="predict_cam_layer")
+        )
         # The class is already known from the prediction: no extra forward pass to find it.
         predicted = int(classification.predicted_classes(np.asarray(probabilities).reshape(1, -1))[0])
         cam, salient = inspection_cache.grad_cam_and_saliency(
@@ -380,6 +388,9 @@ def explain(
             inspection_figures.explanation(prepared.array, cam, salient), key="predict_explanation"
         )
     st.markdown("**Feature maps** of this image, layer by layer")
+    if layers_hidden:
+        controls.say_layers_hidden()
+        return
     maps = inspection_cache.feature_maps(choice.key, choice.model, prepared.array)
     chosen = st.selectbox(
         "Layer",

@@ -14,8 +14,10 @@ import streamlit as st
 from cnnlab.figures import health as health_figures
 from cnnlab.runs.views import diagnosis, health
 from cnnlab.runs.views.diagnosis import Diagnosis
+from cnnlab.store.records import RunRecord
 from cnnlab.store.statuses import Status
 from cnnlab.ui import server
+from cnnlab.ui.session import controls
 
 
 def diagnoses(run_id: str) -> list[Diagnosis]:
@@ -38,8 +40,13 @@ def show_diagnoses(found: Sequence[Diagnosis], status: Status) -> None:
         )
 
 
-def layer_health_tab(run_id: str) -> None:
-    """Gradient norms, dead ReLU units, and weight and activation distributions, each explained."""
+def layer_health_tab(run: RunRecord) -> None:
+    """Gradient norms, dead ReLU units, and weight and activation distributions, each explained
+    (a note instead, where the run's exercise hides its layers from the viewer)."""
+    if controls.layers_hidden_from_viewer(run):
+        controls.say_layers_hidden()
+        return
+    run_id = run.id
     table = health.layer_health(server.store(), run_id)
     if table.empty:
         st.caption("Layer health appears after the first epoch.")
