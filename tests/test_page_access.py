@@ -205,7 +205,10 @@ def test_a_student_is_told_the_teacher_paused_or_stopped_her_run(classroom: Stor
     assert train.button(key="resume_run").disabled
     train.query_params["run"] = stopped.id
     train.run()
-    assert "Stopped by your teacher after epoch 1." in _shown_text(train)
+    assert "Stopped by your teacher after epoch 1. Only a teacher can continue it" in _shown_text(train)
+    popovers = [block.proto.popover for block in train.get("popover")]
+    continue_popover = next(popover for popover in popovers if popover.label == "Continue")
+    assert continue_popover.disabled and "Only a teacher can continue it" in continue_popover.help
 
     runs = signed_in("runs", "Ada")
     runs.multiselect(key="chosen_runs").set_value([stopped.id]).run()

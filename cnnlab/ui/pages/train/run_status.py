@@ -33,6 +33,10 @@ STATUS_ICONS: dict[Status, str] = {
 
 # The worker's reason for a run stopped on request (`cnnlab.runs.worker.training`, fake jobs in tests).
 USER_STOP_REASON = "Stopped by the user"
+# The rule for a run a teacher stopped (`RunAccess.continue_run` enforces it).
+TEACHER_STOP_RULE = (
+    "Only a teacher can continue it; you may fork it (a fork is a new run of yours, within the class limits)."
+)
 # Early stopping's monitors, as a learner reads them.
 MONITOR_WORDS = {
     "val_loss": "the validation loss",
@@ -68,7 +72,7 @@ def status_message(run: RunRecord, epochs_planned: int, teacher: str | None = No
         )
     if teacher and run.status == Status.STOPPED:
         when = "before it started" if run.started_at is None else f"after epoch {run.last_epoch}"
-        return f"Stopped by {teacher} {when}."
+        return f"Stopped by {teacher} {when}. {TEACHER_STOP_RULE}"
     if run.control == "stop" and run.status in statuses.LIVE:
         return "Stopping: the run ends after its current batch…"
     if run.status == Status.QUEUED:
