@@ -8,13 +8,14 @@ Train page tags runs with `exercise_tags()`. See `cnnlab.classroom.exercises` fo
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
 from cnnlab import share
-from cnnlab.classroom import exercises
+from cnnlab.classroom import exercises, uploads
 from cnnlab.classroom.exercises import Exercise
 from cnnlab.errors import CnnLabError
 from cnnlab.plain_text import as_text, as_text_lines
@@ -133,8 +134,9 @@ def say_layers_hidden() -> None:
 
 
 def link(exercise: Exercise) -> str:
-    """The query string that opens `exercise`: `?exercise=<signed token>`."""
-    return f"?{exercises.PARAMETER}={exercises.encode(exercise, signing_key())}"
+    """The query string that opens `exercise`: `?exercise=<signed token>` (an upload named by its file only)."""
+    linked = dataclasses.replace(exercise, setup=uploads.setup_for_link(default_home(), exercise.setup))
+    return f"?{exercises.PARAMETER}={exercises.encode(linked, signing_key())}"
 
 
 def _start(exercise: Exercise, token: str) -> None:
@@ -191,7 +193,9 @@ def apply() -> None:
     token = st.query_params.get(exercises.PARAMETER)
     if token and token != st.session_state.get(TOKEN_KEY):
         try:
-            _start(exercises.decode(token, signing_key()), token)
+            opened = exercises.decode(token, signing_key())
+            setup = uploads.setup_from_link(default_home(), identity.current_user(), opened.setup)
+            _start(dataclasses.replace(opened, setup=setup), token)
         except CnnLabError as error:
             st.error(as_text_lines(error), icon=":material/link_off:")
     exercise = current()
