@@ -124,12 +124,25 @@ def test_a_version_1_store_keeps_its_students_runs(tmp_path: Path) -> None:
     connection.close()
     people = Store(tmp_path).people  # Migrates to the current version (users came in version 2).
     assert people.display_names() == {"student:alan": "alan", "teacher:lee": "lee"}
-    assert database.SCHEMA_VERSION == 3
+    assert database.SCHEMA_VERSION == 4
     # The first to join as Alan (any case, any width) chooses the PIN and gets the runs back.
     alan = joining.join(people, CLASS, Role.STUDENT, "ALAN", "conv-class-7", "8642", NOW)
     assert alan.id == "student:alan"
     with pytest.raises(SignInError, match="already taken"):
         joining.join(people, CLASS, Role.STUDENT, "Ａｌａｎ", "conv-class-7", "1111", NOW)
+
+
+def test_a_version_3_store_gets_look_alike_name_keys(tmp_path: Path) -> None:
+    people = Store(tmp_path).people
+    alan = joining.join(people, CLASS, Role.STUDENT, "Alan", "conv-class-7", "8642", NOW)
+    connection = sqlite3.connect(tmp_path / "runs.sqlite3")
+    # Version 3's key: NFKC and case-folding only.
+    connection.executescript("UPDATE users SET name_key = 'alan'; PRAGMA user_version = 3;")
+    connection.close()
+    people = Store(tmp_path).people
+    with pytest.raises(SignInError, match="already taken"):
+        joining.join(people, CLASS, Role.STUDENT, "\u0410lan", "conv-class-7", "1111", NOW)  # Cyrillic А
+    assert joining.join(people, CLASS, Role.STUDENT, "alan", "conv-class-7", "8642", NOW).id == alan.id
 
 
 def test_ending_the_lesson_refuses_older_school_sign_ins_of_students(people: PeopleTable) -> None:
