@@ -94,7 +94,9 @@ def chosen_preprocessing(
     trained_on, calibration = model_files.training_data(data)
     if trained_on is not None and trained_on.image_shape == input_shape:
         shape = "×".join(str(size) for size in trained_on.image_shape)
-        st.success(f"Preprocessing as trained: {trained_on.title}, {shape}", icon=":material/verified:")
+        st.success(
+            f"Preprocessing as trained: {as_text(trained_on.title)}, {shape}", icon=":material/verified:"
+        )
         return trained_on, calibration
     if trained_on is not None:
         st.warning(
@@ -194,7 +196,7 @@ def model_download(choice: ModelChoice) -> None:
 def _drawing(info: DatasetInfo) -> list[Attempt]:
     if not info.digit_like:
         st.caption(
-            f"Drawing is for digit-like data (light ink on dark); {info.title} is not. Upload a photo."
+            f"Drawing is for digit-like data (light ink on dark); {as_text(info.title)} is not. Upload a photo."
         )
         return []
     image = drawing.canvas_image(min(info.image_shape[:2]), key=input_key("predict_canvas"))

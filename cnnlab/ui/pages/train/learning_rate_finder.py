@@ -15,7 +15,7 @@ from cnnlab import share
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import training as figures
 from cnnlab.model import shapes
-from cnnlab.plain_text import as_text_lines
+from cnnlab.plain_text import as_text, as_text_lines
 from cnnlab.runs.queue import learning_rate_range as lr_finder
 from cnnlab.setting_ranges import TRAINING_RANGES
 from cnnlab.ui.session import state
@@ -63,7 +63,7 @@ def finder_panel(setup: share.Setup, ready: bool) -> None:
     st.plotly_chart(figures.learning_rate_finder(result), key="learning_rate_finder_figure")
     st.caption(figures.LEARNING_RATE_FINDER_EXPLANATION)
     if result.suggestion is None:
-        st.warning(f"No learning rate suggested: {result.reason}.", icon=":material/trending_flat:")
+        st.warning(f"No learning rate suggested: {as_text(result.reason)}.", icon=":material/trending_flat:")
         return
     current = setup.training.learning_rate
     if abs(current - result.suggestion) <= 1e-12 * max(current, 1.0):
@@ -76,4 +76,4 @@ def finder_panel(setup: share.Setup, ready: bool) -> None:
         args=(result.suggestion,),
         type="primary",
     )
-    st.caption(f"Why this one: {result.reason}.")
+    st.caption(f"Why this one: {as_text(result.reason)}.")

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import streamlit as st
 
 from cnnlab.figures import health as health_figures
+from cnnlab.plain_text import as_text_lines
 from cnnlab.runs.views import diagnosis, health
 from cnnlab.runs.views.diagnosis import Diagnosis
 from cnnlab.store.records import RunRecord
@@ -35,7 +36,8 @@ def show_diagnoses(found: Sequence[Diagnosis], status: Status) -> None:
             continue
         show = st.error if finding.level == "error" else st.warning
         show(
-            f"**{finding.title}** (epoch {finding.epoch}): {finding.cause}\n\n**What to do:** {finding.fix}",
+            f"**{finding.title}** (epoch {finding.epoch}): {as_text_lines(finding.cause)}\n\n"
+            f"**What to do:** {as_text_lines(finding.fix)}",
             icon=":material/troubleshoot:",
         )
 

@@ -106,9 +106,9 @@ def status_message(run: RunRecord, epochs_planned: int, teacher: str | None = No
         if not reason or reason.startswith(USER_STOP_REASON):
             return f"{said}: Stop was pressed."
         return f"{said}: {as_text(reason)}"
-    hint = f" **What to do:** {run.hint}" if run.hint else ""
+    hint = f" **What to do:** {as_text(run.hint)}" if run.hint else ""
     return {
-        Status.DIVERGED: f"Diverged: CNN Lab stopped this run. {reason}{hint}",
+        Status.DIVERGED: f"Diverged: CNN Lab stopped this run. {as_text(reason)}{hint}",
         Status.FAILED: f"Failed: {as_text(reason)}{hint}",
         Status.INTERRUPTED: f"Interrupted: {as_text(reason) or 'the server restarted while it ran.'} Continue it to carry on.",
     }.get(run.status, str(run.status))
