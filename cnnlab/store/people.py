@@ -189,6 +189,18 @@ class PeopleTable:
                 (session_id, user_id, ticket_hash, ticket_expires_at, class_key, now, expires_at),
             )
 
+    def open_session(
+        self, session_id: str, user_id: str, *, class_key: str, now: float, expires_at: float
+    ) -> None:
+        """Record session `session_id` of `user_id` (an OpenID sign-in's, which has no ticket nor cookie
+        of ours) unless it is recorded already, ended or not."""
+        with self._database.transaction() as connection:
+            connection.execute(
+                "INSERT OR IGNORE INTO sessions (id, user_id, class_key, created_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (session_id, user_id, class_key, now, expires_at),
+            )
+
     def redeem_ticket(self, ticket_hash: str, token_hash: str, now: float) -> StoredSession | None:
         """Exchange a session's unused, unexpired ticket for its cookie token (kept as `token_hash`)."""
         with self._database.transaction() as connection:
