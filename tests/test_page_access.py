@@ -284,6 +284,8 @@ def test_a_student_sees_no_layer_of_a_run_whose_exercise_hides_them(
     assert names  # the trained model has convolution layers a page could name
 
     app = signed_in("runs", "Ada")
+    models = dict(zip(app.dataframe[0].value["id"], app.dataframe[0].value["model"], strict=True))
+    assert models == {own.id: "tiny", run_id: compare.HIDDEN}  # A preset's name would say its layers.
     app.multiselect(key="chosen_runs").set_value([own.id, run_id]).run()
     table = app.dataframe[-1].value
     hidden_column = next(column for column in table.columns if column.endswith(f"({run_id[-4:]})"))
