@@ -9,6 +9,7 @@ from cnnlab.plain_text import as_text_lines
 from cnnlab.trained import evaluation, exports
 from cnnlab.ui.cache import run_models
 from cnnlab.ui.pages.evaluate import evaluate_view
+from cnnlab.ui.session import controls
 from cnnlab.ui.widgets import run_owner, tables
 
 st.title("Evaluate")
@@ -73,17 +74,20 @@ with downloads_column:
         icon=":material/download:",
         on_click="ignore",
     )
-    st.download_button(
-        "Download the model (.keras)",
-        functools.partial(
-            run_models.checkpoint_bytes, run, checkpoint
-        ),  # Read when clicked, not on every rerun.
-        file_name=f"{exports.file_stem(run)}_{checkpoint.name}.keras",
-        mime="application/zip",
-        key="evaluate_model_download",
-        icon=":material/download:",
-        on_click="ignore",
-    )
+    if controls.layers_hidden_from_viewer(run):
+        st.caption("The exercise hides the model's layers, so its file does not download.")
+    else:
+        st.download_button(
+            "Download the model (.keras)",
+            functools.partial(
+                run_models.checkpoint_bytes, run, checkpoint
+            ),  # Read when clicked, not on every rerun.
+            file_name=f"{exports.file_stem(run)}_{checkpoint.name}.keras",
+            mime="application/zip",
+            key="evaluate_model_download",
+            icon=":material/download:",
+            on_click="ignore",
+        )
 st.subheader("Most confident mistakes")
 if diverged:
     evaluate_view.diverged_mistakes(result)

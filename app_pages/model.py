@@ -20,7 +20,6 @@ show_dataset_line(context)
 
 model_locked = controls.locked("model_layers")
 model_hidden = controls.hidden("model_layers")
-HIDDEN_NOTE = "The exercise hides the model's layers: train it and see how it does."
 if not model_locked:
     preset_panel(context)
 
@@ -34,7 +33,7 @@ editor_column, summary_column = st.columns([2, 3])
 with editor_column:
     st.subheader("Layers")
     if model_hidden:
-        st.info(HIDDEN_NOTE, icon=":material/visibility_off:")
+        controls.say_layers_hidden()
     elif model_locked:
         st.info("The exercise fixes the model's layers: look, train, compare.", icon=":material/lock:")
     else:
@@ -87,7 +86,7 @@ with code_tab:
         st.info("Fix the problems above to see the code.")
 with json_tab:
     if model_hidden:
-        st.info(HIDDEN_NOTE, icon=":material/visibility_off:")
+        controls.say_layers_hidden()
     else:
         st.download_button(
             "Download JSON",

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from cnnlab.errors import CnnLabError
-from cnnlab.plain_text import as_text_lines
+from cnnlab.plain_text import as_text, as_text_lines
 from cnnlab.ui.pages.predict import predict_view
 
 st.title("Predict")
@@ -30,7 +30,7 @@ else:
 shape = "×".join(str(size) for size in choice.info.image_shape)
 st.caption(
     f"The model takes {shape} images of {len(choice.info.class_names)} classes; "
-    f"new images are prepared like {choice.info.title}."
+    f"new images are prepared like {as_text(choice.info.title)}."
 )
 attempts = predict_view.collect_attempts(choice.info)
 prepared = predict_view.prepare(attempts, choice.info)

@@ -252,6 +252,29 @@ def test_a_run_the_teacher_paused_is_resumed_by_the_teacher_only(
     assert store.pending_control(run.id) == "resume" and ada.requested_by(run.id, "resume") == "teacher"
 
 
+def test_a_run_the_teacher_stopped_is_continued_by_the_teacher_only_and_its_student_may_fork_it(
+    scheduler: Scheduler,
+) -> None:
+    store = scheduler.store
+    run = _run(store, "ada", trained=True)
+    stopped = make_run(store, spec=SPEC, epochs=3, owner="ada", status=Status.STARTING)
+    store.set_status(stopped.id, Status.RUNNING)
+    store.save_checkpoint(stopped.id, "latest", 1, lambda path: path.write_bytes(b"weights"))
+    store.save_checkpoint(stopped.id, 1, 1, lambda path: path.write_bytes(b"weights"))
+    store.request_control(stopped.id, "stop", by="teacher")
+    store.set_status(stopped.id, Status.STOPPED, reason="Stopped by the user after 1 epoch(s).")
+    ada, teacher = RunAccess.of(scheduler, ADA), RunAccess.of(scheduler, TEACHER)
+    assert ada.stopped_by_teacher(store.get_run(stopped.id)) and not ada.stopped_by_teacher(run)
+    with pytest.raises(
+        AccessError, match=f"Your teacher stopped run {stopped.id}; only your teacher can continue it"
+    ):
+        ada.continue_run(stopped.id, 2)
+    assert store.get_run(stopped.id).status == Status.STOPPED
+    fork = ada.fork(stopped.id, 1)  # A new run of hers, within the class limits.
+    assert fork.owner == "ada" and fork.status == Status.QUEUED
+    assert teacher.continue_run(stopped.id, 2).status == Status.QUEUED
+
+
 def test_a_students_own_pause_and_stop_are_not_the_teachers(
     scheduler: Scheduler, stand_in_worker: int
 ) -> None:

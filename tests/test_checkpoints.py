@@ -127,8 +127,11 @@ def test_load_refuses_weights_and_damaged_files(
     with pytest.raises(CheckpointError, match=r"holds layer weights only.*fork the run from epoch 1"):
         checkpoints.load(checkpoints.find(store, run_id, 1))
     store.checkpoint_path(run_id, "latest").write_bytes(b"not a zip file")
-    with pytest.raises(CheckpointError, match=r"'latest' of run .* cannot be loaded.*train the run again"):
+    with pytest.raises(
+        CheckpointError, match=r"'latest' of run .* cannot be loaded.*train the run again"
+    ) as refused:
         checkpoints.load(checkpoints.find(store, run_id, "latest"))
+    assert "latest.keras" in str(refused.value) and str(store.home) not in str(refused.value)  # No folder.
 
 
 def test_best_epoch_follows_the_one_definition(store: Store) -> None:

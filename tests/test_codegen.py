@@ -289,3 +289,11 @@ def test_the_model_pages_downloads_have_safe_names(name: str, expected: str) -> 
         file_name = codegen.download_name(spec, extension)
         assert file_name == f"{expected}{extension}"
         assert not set(file_name) & set('/\\:?*"<>| ') and not file_name.startswith(".")
+
+
+def test_a_script_names_a_users_zip_by_its_file_never_the_servers_folder() -> None:
+    data = DataSettings(dataset="/srv/cnnlab/uploads/user-3f9a0c1d2e4b5a69/pets-0123.zip")
+    script = codegen.script(presets.get("digits_default").spec, data=data)
+    assert "pets-0123.zip" in script
+    assert "/srv/cnnlab" not in script and "uploads" not in script and "user-3f9a" not in script
+    assert codegen.without_folder(DataSettings(dataset="mnist")) == DataSettings(dataset="mnist")

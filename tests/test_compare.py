@@ -5,6 +5,7 @@ from __future__ import annotations
 from made_runs import make_run
 
 from cnnlab import specs
+from cnnlab.classroom import exercises
 from cnnlab.model import shapes
 from cnnlab.runs.views import compare
 from cnnlab.store.run_store import Store
@@ -61,3 +62,18 @@ def test_different_architectures_and_missing_results(store: Store) -> None:
     assert "model.name" not in table.index  # Both are called "small".
     everything = compare.differences([store.get_run(first), store.get_run(second)], only_different=False)
     assert "model.name" in everything.index and len(everything) > len(table)
+
+
+def test_what_an_exercise_hides_shows_as_hidden_never_its_value(store: Store) -> None:
+    """The viewer's hidden fields of one run (its learning rate, its layers) say `HIDDEN` in that run's
+    column only; the other run's column keeps its values."""
+    first = store.get_run(_run(store, "hidden", learning_rate=0.001))
+    second = store.get_run(_run(store, "open", learning_rate=0.01))
+    hidden = {first.id: exercises.fields_of({"learning_rate", "model_layers"})}
+    table = compare.differences([first, second], only_different=False, hidden=hidden)
+    hidden_column, open_column = table.columns
+    assert table.loc["training.learning_rate"].tolist() == [compare.HIDDEN, "0.01"]
+    assert table.loc["training.schedule", hidden_column] == compare.HIDDEN
+    assert table.loc["model.name"].tolist() == [compare.HIDDEN, "small"]
+    assert table.loc["layer 01"].tolist() == ["—", "Conv2D 3x3, padding='valid' → 6×6×4"]
+    assert table.loc["training.batch_size", hidden_column] == table.loc["training.batch_size", open_column]

@@ -35,6 +35,7 @@ from cnnlab.plain_text import as_chart_text, as_text
 from cnnlab.runs.queue import sweeps
 from cnnlab.runs.queue.sweep_plan import axis, plan
 from cnnlab.specs import DataSettings, TrainingSettings
+from cnnlab.store.diagnoses import Diagnosis
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from cnnlab.ui.session import presentation
@@ -112,6 +113,20 @@ def test_a_hostile_run_id_in_a_link_is_text(home_store: Store) -> None:
     check_page(open_page("runs", HOSTILE).run(), expect_name=False)
     check_page(open_page("evaluate", HOSTILE).run())
     check_page(open_page("train", HOSTILE).run())
+
+
+def test_a_diverged_runs_reason_hint_and_diagnoses_that_embed_user_text_are_text(home_store: Store) -> None:
+    """Core text that quotes a user's words (a run's reason and hint, a diagnosis's cause and fix)
+    is shown escaped on the Train page, in its status line and its diagnoses."""
+    run = make_run(home_store, name="a run", status=Status.STARTING)
+    home_store.set_status(run.id, Status.RUNNING)
+    home_store.add_diagnosis(run.id, Diagnosis("overfitting", 1, f"cause {HOSTILE}", f"fix {HOSTILE}"))
+    home_store.set_status(run.id, Status.DIVERGED, reason=f"reason {HOSTILE}", hint=f"hint {HOSTILE}")
+    app = open_page("train", run.id).run()
+    check_page(app)
+    said = " ".join(shown_markdown(app))
+    for part in ("reason", "hint", "cause", "fix"):
+        assert f"{part} {as_text(HOSTILE)}" in said, part
 
 
 @pytest.fixture

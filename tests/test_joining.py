@@ -35,11 +35,45 @@ def _student(people: PeopleTable, name: str, pin: str = "4711", now: float = NOW
     return joining.join(people, CLASS, Role.STUDENT, name, CODE, pin, now).id
 
 
-@pytest.mark.parametrize("look_alike", ["ALAN", "alan", "Ａｌａｎ", "  Alan ", "ＡＬＡＮ"])
+@pytest.mark.parametrize(
+    "look_alike",
+    [
+        "ALAN",
+        "alan",
+        "Ａｌａｎ",
+        "  Alan ",
+        "ＡＬＡＮ",
+        "\u0410lan",  # Cyrillic А
+        "\u0410l\u0430n",  # Cyrillic А and а
+        "\u0391LAN",  # Greek Α
+        "\u0391LA\u039d",  # Greek Α and Ν
+        "A1an",  # the digit one for the letter l
+        "AIan",  # a capital I for the letter l
+    ],
+)
 def test_look_alike_names_are_one_name(look_alike: str) -> None:
     assert name_key(look_alike) == name_key("Alan")
     assert name_key("Ａｄａ Ｌｏｖｅｌａｃｅ") == name_key("ada  lovelace")
     assert name_key("Alan") != name_key("Alana")
+
+
+@pytest.mark.parametrize(
+    ("name", "look_alike"),
+    [("Ada", "\u0410da"), ("Paul", "\u03a1aul"), ("Sam", "\u0405am"), ("Bob", "B0b"), ("Vera", "\u03bdera")],
+)
+def test_a_look_alike_of_another_script_is_refused_as_taken(
+    people: PeopleTable, name: str, look_alike: str
+) -> None:
+    _student(people, name)
+    with pytest.raises(SignInError, match="already taken"):
+        _student(people, look_alike, pin="9999")
+
+
+@pytest.mark.parametrize(
+    ("name", "other"), [("Ada", "Ida"), ("Nina", "Viva"), ("Arnie", "Amie"), ("Zoe", "Zoë")]
+)
+def test_names_that_only_resemble_each_other_stay_two(name: str, other: str) -> None:
+    assert name_key(name) != name_key(other)
 
 
 def test_each_join_makes_its_own_user_with_a_random_id(people: PeopleTable) -> None:

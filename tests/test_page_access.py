@@ -8,6 +8,8 @@ classroom.toml, real session); nothing about the user is patched.
 
 from __future__ import annotations
 
+import json
+import shutil
 import time
 from pathlib import Path
 
@@ -21,10 +23,13 @@ from cnnlab.classroom.access import not_yours
 from cnnlab.classroom.settings import load_settings
 from cnnlab.classroom.users import Role
 from cnnlab.plain_text import as_text
+from cnnlab.runs.views import compare
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
+from cnnlab.ui.session import controls
 from tests.app_pages import open_page
+from tests.test_page_predict import digit_png
 
 CLASSROOM = """
 class_code = "conv-class-7"
@@ -200,7 +205,10 @@ def test_a_student_is_told_the_teacher_paused_or_stopped_her_run(classroom: Stor
     assert train.button(key="resume_run").disabled
     train.query_params["run"] = stopped.id
     train.run()
-    assert "Stopped by your teacher after epoch 1." in _shown_text(train)
+    assert "Stopped by your teacher after epoch 1. Only a teacher can continue it" in _shown_text(train)
+    popovers = [block.proto.popover for block in train.get("popover")]
+    continue_popover = next(popover for popover in popovers if popover.label == "Continue")
+    assert continue_popover.disabled and "Only a teacher can continue it" in continue_popover.help
 
     runs = signed_in("runs", "Ada")
     runs.multiselect(key="chosen_runs").set_value([stopped.id]).run()
@@ -238,3 +246,73 @@ def test_a_student_downloads_only_the_metrics_of_a_run_whose_exercise_hides_sett
     assert not app.exception
     assert [button.proto.label for button in app.get("download_button")] == ["Metrics (.csv)"]
     assert "hides some of its settings" in _shown_text(app)
+
+
+SNAPSHOT_KINDS = ("kernels", "feature_maps", "panel", "layer_health", "histograms", "activations")
+
+
+def _hidden_layers_run(store: Store, trained_home: tuple[Path, str], owner: str) -> str:
+    """The run really trained in `trained_home`, copied into `store` as `owner`'s run of an exercise that
+    hides the model's layers (its rows, files and snapshots); its id."""
+    home, run_id = trained_home
+    trained = Store(home)
+    rows = trained.export_run_rows(run_id)
+    hidden = json.dumps({"locked": [], "hidden": ["model_layers"]})
+    rows["runs"][0].update(owner=owner, exercise="week 4", exercise_controls=hidden)
+    store.import_run_rows(rows)
+    shutil.copytree(trained.run_folder(run_id), store.run_folder(run_id), dirs_exist_ok=True)
+    for kind in SNAPSHOT_KINDS:
+        for epoch in trained.snapshot_epochs(run_id, kind):
+            store.write_snapshot(run_id, epoch, kind, dict(trained.read_snapshot(run_id, epoch, kind)))
+    return run_id
+
+
+def _layer_names(run_id: str, store: Store) -> list[str]:
+    """The names of the trained model's layers with kernels (what a page would name them by)."""
+    epoch = store.snapshot_epochs(run_id, "kernels")[-1]
+    return list(store.read_snapshot(run_id, epoch, "kernels"))
+
+
+def test_a_student_sees_no_layer_of_a_run_whose_exercise_hides_them(
+    classroom: Store, trained_home: tuple[Path, str]
+) -> None:
+    """Runs' comparison, Train's Filters and Layer health tabs, Evaluate's and Predict's model file and
+    layer pickers: the note instead, no layer name, no model file; the student's own run still shows its layers."""
+    own = _run(classroom, "student:ada", "ada's own run")
+    run_id = _hidden_layers_run(classroom, trained_home, own.owner)
+    names = _layer_names(run_id, classroom)
+    assert names  # the trained model has convolution layers a page could name
+
+    app = signed_in("runs", "Ada")
+    models = dict(zip(app.dataframe[0].value["id"], app.dataframe[0].value["model"], strict=True))
+    assert models == {own.id: "tiny", run_id: compare.HIDDEN}  # A preset's name would say its layers.
+    app.multiselect(key="chosen_runs").set_value([own.id, run_id]).run()
+    table = app.dataframe[-1].value
+    hidden_column = next(column for column in table.columns if column.endswith(f"({run_id[-4:]})"))
+    assert table.loc["layers", hidden_column] == compare.HIDDEN
+    assert table.loc["model.name", hidden_column] == compare.HIDDEN
+    layer_rows = table[table.index.str.startswith("layer ")]
+    own_column = next(column for column in table.columns if column != hidden_column)
+    assert list(layer_rows[own_column]) == ["Flatten → 64", "Dense 10, linear → 10"]
+    assert set(layer_rows[hidden_column]) == {"—"}
+
+    app = signed_in("train", "Ada", run_id=run_id)
+    for tab in ("Filters and feature maps", "Layer health"):
+        app.session_state["live_tabs"] = tab
+        app.run()
+        assert not app.exception, app.exception
+        assert controls.HIDDEN_LAYERS_NOTE in [element.value for element in app.info], tab
+        assert not app.get("plotly_chart"), tab
+        assert not any(name in _shown_text(app) for name in names), tab
+
+    app = signed_in("evaluate", "Ada", run_id=run_id)
+    downloads = [button.proto.label for button in app.get("download_button")]
+    assert downloads == ["Download metrics (CSV)"]
+
+    app = signed_in("predict", "Ada", run_id=run_id)
+    assert not app.get("download_button")
+    app.file_uploader(key="predict_uploads").set_value(("seven.png", digit_png(7), "image/png")).run()
+    assert not app.exception, app.exception
+    assert controls.HIDDEN_LAYERS_NOTE in [element.value for element in app.info]
+    assert "predict_cam_layer" not in [box.key for box in app.selectbox]
+    assert not any(name in _shown_text(app) for name in names)

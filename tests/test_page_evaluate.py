@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnnlab.store.run_store import Store
-from tests.app_pages import column_formats, no_problems, open_page
+from tests.app_pages import column_formats, no_problems, open_page, read_back
 
 TIMEOUT = 90
 
@@ -260,7 +260,7 @@ def test_a_diverged_run_always_has_a_checkpoint_and_says_it_is_no_model(
     assert not app.exception
     radio = app.radio(key="evaluate_checkpoint")
     assert radio.value == "latest" and len(radio.options) == 1
-    (notice,) = [element.value for element in app.error]
+    (notice,) = [read_back(element.value) for element in app.error]  # The reason quoted is escaped.
     assert (
         notice.startswith("**This run diverged, so CNN Lab stopped it.**") and "not a usable model" in notice
     )

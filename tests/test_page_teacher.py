@@ -13,7 +13,7 @@ from made_runs import make_run
 from streamlit.testing.v1 import AppTest
 
 from cnnlab import share
-from cnnlab.classroom import exercises, joining
+from cnnlab.classroom import exercises, joining, uploads
 from cnnlab.classroom.settings import load_settings
 from cnnlab.classroom.users import Role
 from cnnlab.model import presets
@@ -21,7 +21,7 @@ from cnnlab.plain_text import as_text
 from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
-from cnnlab.ui.session import controls, presentation
+from cnnlab.ui.session import controls, presentation, state
 from tests.app_pages import APP, column_formats, no_problems, open_page, read_back
 from tests.e2e.classroom_servers import CLASS_CODE, TEACHER_PASSWORD, classroom_toml
 
@@ -36,9 +36,13 @@ def classroom_home(cnnlab_home: Path) -> Path:
     return cnnlab_home
 
 
-def joined(role: str, name: str, page: str | None = None) -> AppTest:
-    """The app after `name` joined as `role` ("Student" or "Teacher") through the sign-in form."""
-    app = AppTest.from_file(str(APP), default_timeout=90).run()
+def joined(role: str, name: str, page: str | None = None, setup: str | None = None) -> AppTest:
+    """The app after `name` joined as `role` ("Student" or "Teacher") through the sign-in form (from a
+    `?setup=` link `setup`, if given)."""
+    app = AppTest.from_file(str(APP), default_timeout=90)
+    if setup is not None:
+        app.query_params[state.SETUP_PARAMETER] = setup
+    app.run()
     app.radio(key="sign_in_role").set_value(role).run()
     app.text_input(key="sign_in_name").input(name)
     word_key = "sign_in_class_code" if role == "Student" else "sign_in_teacher_password"
@@ -151,6 +155,30 @@ def test_the_teacher_makes_an_exercise_link_a_student_opens(classroom_home: Path
     student.switch_page("app_pages/train.py").run()
     no_problems(student)
     assert any("Week 3" in info.value for info in student.info)
+
+
+def test_an_exercise_link_names_a_shared_upload_by_its_file_and_a_student_trains_on_it(
+    classroom_home: Path,
+) -> None:
+    shared_zip = uploads.class_folder(classroom_home) / "leaves-4567.zip"
+    shared_zip.parent.mkdir(parents=True)
+    shared_zip.write_bytes(b"PK")
+    preset = presets.get(presets.DEFAULT_PRESET)
+    setup = share.Setup(DataSettings(dataset=str(shared_zip)), preset.spec, TrainingSettings())
+    teacher = joined("Teacher", "Tess", page="teacher", setup=share.encode(setup))
+    teacher.text_input(key="teacher_exercise_name").input("Leaves")
+    teacher.multiselect(key="teacher_locked").select("dataset")
+    teacher.button(key="teacher_make_link").click().run()
+    token = teacher.code[0].value.split("?exercise=")[1]
+    made = exercises.decode(token, exercises.signing_key(classroom_home))
+    assert made.setup.data.dataset == "upload:leaves-4567.zip"
+    assert str(classroom_home) not in str(share.payload(token.split(".")[0]))
+
+    student = joined("Student", "Ada")
+    student.query_params[exercises.PARAMETER] = token
+    student.switch_page("app_pages/train.py").run()
+    assert not student.exception, student.exception
+    assert student.session_state[state.SETUP_KEY].data.dataset == str(shared_zip)
 
 
 def test_the_builder_refuses_an_exercise_the_class_limits_refuse_and_names_the_limit(

@@ -8,7 +8,7 @@ from cnnlab import specs
 from cnnlab.runs.views import diagnosis
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
-from tests.app_pages import open_page
+from tests.app_pages import open_page, read_back
 from tests.made_runs import make_run, reached
 from tests.test_pages import new_run
 
@@ -61,8 +61,11 @@ def recorded_epochs(store: Store, run_id: str, epochs: int) -> None:
 
 
 def messages(app: object) -> list[str]:
+    """The page's alerts as the user reads them (the escapes of quoted user text taken off)."""
     return [
-        element.value for kind in ("error", "warning", "info", "success") for element in getattr(app, kind)
+        read_back(element.value)
+        for kind in ("error", "warning", "info", "success")
+        for element in getattr(app, kind)
     ]
 
 

@@ -310,7 +310,7 @@ def test_train_page_explains_how_a_run_ended(
     app.query_params["run"] = run.id
     app.run()
     assert not app.exception
-    messages = [element.value for element in app.error]
+    messages = [read_back(element.value) for element in app.error]  # The reason and hint are escaped.
     assert any(message.startswith(expected) for message in messages), messages
     if hint:
         assert any(hint in message for message in messages)

@@ -132,6 +132,19 @@ def test_a_version_1_store_keeps_its_students_runs(tmp_path: Path) -> None:
         joining.join(people, CLASS, Role.STUDENT, "Ａｌａｎ", "conv-class-7", "1111", NOW)
 
 
+def test_a_version_3_store_gets_look_alike_name_keys(tmp_path: Path) -> None:
+    people = Store(tmp_path).people
+    alan = joining.join(people, CLASS, Role.STUDENT, "Alan", "conv-class-7", "8642", NOW)
+    connection = sqlite3.connect(tmp_path / "runs.sqlite3")
+    # Version 3's key: NFKC and case-folding only.
+    connection.executescript("UPDATE users SET name_key = 'alan'; PRAGMA user_version = 3;")
+    connection.close()
+    people = Store(tmp_path).people
+    with pytest.raises(SignInError, match="already taken"):
+        joining.join(people, CLASS, Role.STUDENT, "\u0410lan", "conv-class-7", "1111", NOW)  # Cyrillic А
+    assert joining.join(people, CLASS, Role.STUDENT, "alan", "conv-class-7", "8642", NOW).id == alan.id
+
+
 def test_ending_the_lesson_refuses_older_school_sign_ins_of_students(people: PeopleTable) -> None:
     student = {"iss": "https://id.school", "sub": "ada", "iat": NOW}
     teacher = {"iss": "https://id.school", "sub": "tess", "iat": NOW, "role": "teacher"}
@@ -142,3 +155,25 @@ def test_ending_the_lesson_refuses_older_school_sign_ins_of_students(people: Peo
         joining.openid_user(people, settings, student)
     assert joining.openid_user(people, settings, {**student, "iat": NOW + 61}).role == Role.STUDENT
     assert joining.openid_user(people, settings, teacher).role == Role.TEACHER
+
+
+def test_an_openid_sign_in_is_a_session_that_sign_out_and_the_lesson_end_end(people: PeopleTable) -> None:
+    """Streamlit's cookie carries the same claims on every request of one sign-in: replayed after
+    sign-out (or after the lesson ended) it names an ended session and is refused; a new sign-in
+    (new `iat` and `nonce`) is a new session."""
+    claims = {"iss": "https://id.school", "sub": "ada", "iat": NOW, "nonce": "n1", "name": "Ada"}
+    ada = joining.openid_user(people, CLASS, claims)
+    assert sign_in_sessions.openid_session_user(people, ada, claims, CLASS, NOW) == ada
+    assert sign_in_sessions.openid_session_user(people, ada, dict(claims), CLASS, NOW + 60) == ada
+    sign_in_sessions.sign_out(people, sign_in_sessions.openid_session_id(claims), NOW + 61)
+    with pytest.raises(SignInError, match=r"\(you signed out\)\. Sign in again with your school account"):
+        sign_in_sessions.openid_session_user(people, ada, claims, CLASS, NOW + 62)
+    again = {**claims, "iat": NOW + 70, "nonce": "n2"}
+    assert sign_in_sessions.openid_session_user(people, ada, again, CLASS, NOW + 70) == ada
+    sign_in_sessions.end_lesson(people, NOW + 80)
+    with pytest.raises(SignInError, match="your teacher ended the lesson"):
+        sign_in_sessions.openid_session_user(people, ada, again, CLASS, NOW + 81)
+    later = {**claims, "iat": NOW + 3 * 3600, "nonce": "n3"}
+    sign_in_sessions.openid_session_user(people, ada, later, CLASS, NOW + 3 * 3600)
+    with pytest.raises(SignInError, match="it lasts 2 hours"):
+        sign_in_sessions.openid_session_user(people, ada, later, CLASS, NOW + 5 * 3600 + 1)

@@ -10,8 +10,9 @@ from made_runs import make_run
 from streamlit.testing.v1 import AppTest
 
 from cnnlab import share
-from cnnlab.classroom import uploads
+from cnnlab.classroom import joining, uploads
 from cnnlab.classroom.access import RunAccess
+from cnnlab.classroom.settings import load_settings
 from cnnlab.classroom.users import LOCAL_USER, Role, User
 from cnnlab.errors import AccessError
 from cnnlab.model import presets
@@ -21,7 +22,7 @@ from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from cnnlab.ui.session import state
 from cnnlab.ui.widgets import run_table
-from tests.app_pages import open_page
+from tests.app_pages import open_page, read_back
 from tests.e2e.classroom_servers import classroom_toml
 
 ADA = User("student:ada", "Ada", Role.STUDENT)
@@ -55,14 +56,14 @@ def test_a_student_cannot_train_on_another_students_upload(home_store: Store) ->
     assert len(home_store.list_runs()) == 1
 
 
-def student_opens_setup_link(dataset: str) -> AppTest:
-    """The Model page opened by Bob (joined with the class code) from a ?setup= link naming `dataset`."""
+def student_opens_setup_link(dataset: str, name: str = "Bob") -> AppTest:
+    """The Model page opened by student `name` (joined with the class code) from a ?setup= link naming `dataset`."""
     app = open_page("model")
     preset = presets.get("digits_default")
     setup = share.Setup(DataSettings(dataset=dataset), preset.spec, TrainingSettings(**preset.training))
     app.query_params[state.SETUP_PARAMETER] = share.encode(setup)
     app.run()
-    app.text_input(key="sign_in_name").input("Bob")
+    app.text_input(key="sign_in_name").input(name)
     app.text_input(key="sign_in_class_code").input("conv-class-7")
     app.text_input(key="sign_in_pin").input("2468")
     app.button(key="sign_in_join").click().run()
@@ -88,3 +89,43 @@ def test_the_runs_table_names_an_upload_by_its_file(home_store: Store) -> None:
     upload = uploads.folder_of(home_store.home, ADA) / "pets-0123.zip"
     run = make_run(home_store, data=DataSettings(dataset=str(upload)), status=Status.COMPLETED, owner=ADA.id)
     assert list(run_table.runs_table([run])["dataset"]) == ["pets-0123.zip"]
+
+
+def test_a_link_names_an_upload_by_its_file_and_the_server_finds_it_for_its_user(tmp_path: Path) -> None:
+    ada_zip = uploads.folder_of(tmp_path, ADA) / "pets-0123.zip"
+    class_zip = uploads.class_folder(tmp_path) / "leaves-4567.zip"
+    for path in (ada_zip, class_zip):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"PK")
+    assert uploads.link_name(tmp_path, str(ada_zip)) == "upload:pets-0123.zip"
+    assert uploads.link_name(tmp_path, "digits") == "digits"
+    assert uploads.resolve_link_name(tmp_path, ADA, "upload:pets-0123.zip") == str(ada_zip)
+    assert uploads.resolve_link_name(tmp_path, BOB, "upload:leaves-4567.zip") == str(class_zip)
+    assert uploads.resolve_link_name(tmp_path, TESS, "upload:pets-0123.zip") == str(ada_zip)
+    # Another student's file, a name with folders in it: found for nobody, left as it was.
+    for name in ("upload:pets-0123.zip", f"upload:../{ada_zip.parent.name}/pets-0123.zip", "upload:.."):
+        assert uploads.resolve_link_name(tmp_path, BOB, name) == name
+    preset = presets.get("digits_default")
+    setup = share.Setup(DataSettings(dataset=str(ada_zip)), preset.spec, TrainingSettings())
+    linked = uploads.setup_for_link(tmp_path, setup)
+    assert linked.data.dataset == "upload:pets-0123.zip" and str(tmp_path) not in share.encode(linked)
+    assert uploads.setup_from_link(tmp_path, ADA, linked) == setup
+
+
+def test_the_address_of_a_students_draft_names_her_upload_by_its_file(cnnlab_home: Path) -> None:
+    """Ada opens a link naming her upload by file: the draft trains on her zip, and the address's
+    `?setup=` token holds the file's name, never the server's folder; Bob's same link is refused."""
+    (cnnlab_home / "classroom.toml").write_text(classroom_toml())
+    settings = load_settings(cnnlab_home)
+    ada = joining.join(Store(cnnlab_home).people, settings, Role.STUDENT, "Ada", "conv-class-7", "2468", 0.0)
+    ada_zip = uploads.folder_of(cnnlab_home, ada) / "pets-0123.zip"
+    ada_zip.parent.mkdir(parents=True)
+    ada_zip.write_bytes(b"PK")
+    app = student_opens_setup_link("upload:pets-0123.zip", "Bob")
+    assert app.session_state[state.SETUP_KEY].data.dataset == "digits"
+    said = " ".join(read_back(warning.value) for warning in app.warning)
+    assert "'upload:pets-0123.zip', which is not one you can open here" in said
+    app = student_opens_setup_link("upload:pets-0123.zip", "Ada")
+    assert app.session_state[state.SETUP_KEY].data.dataset == str(ada_zip)
+    address = str(share.payload(app.query_params[state.SETUP_PARAMETER]))
+    assert "upload:pets-0123.zip" in address and str(cnnlab_home) not in address

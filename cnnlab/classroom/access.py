@@ -282,12 +282,23 @@ class RunAccess:
         """End the worker of one of the user's runs at once."""
         self._scheduler.kill(self._controlled(run_id).id)
 
+    def stopped_by_teacher(self, run: RunRecord) -> bool:
+        """True when `run` is stopped and its stop was a teacher's: only a teacher continues it."""
+        return run.status == Status.STOPPED and self.requested_by(run.id, "stop") == TEACHER
+
     def continue_run(self, run_id: str, more_epochs: int) -> RunRecord:
         """Queue one of the user's ended runs for `more_epochs` more (within the class budget).
 
         A run continued past the epochs its exercise fixes leaves the exercise (and its leaderboard).
+        A run a teacher stopped, only a teacher continues (as only a teacher resumes one it paused);
+        its student may fork it: a new run of theirs, within the class limits.
         """
         run = self._controlled(run_id)
+        if not self.user.sees_everything and self.stopped_by_teacher(run):
+            raise AccessError(
+                f"Your teacher stopped run {run.id}; only your teacher can continue it. Ask them, or fork "
+                "it: a fork is a new run of yours, within the class limits."
+            )
         done = self._store.checkpoints(run.id).get("latest") or 0
         longer = dataclasses.replace(run.training(), epochs=done + max(more_epochs, 1))
         self._check_budget(run.model_spec(), run.data(), longer)

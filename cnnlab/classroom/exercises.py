@@ -187,6 +187,11 @@ def enforce(exercise: Exercise, setup: share.Setup) -> share.Setup:
     )
 
 
+def fields_of(names: Iterable[str]) -> frozenset[tuple[str, str]]:
+    """The (section, field) pairs the controls `names` set; ("model", "") stands for every layer."""
+    return frozenset(item for name in names if name in CONTROLS for item in CONTROLS[name].fields)
+
+
 def fixing_control(exercise: Exercise, section: str, field: str) -> Control | None:
     """The locked or hidden control of `exercise` that sets `field` of `section` ("model" for any layer), if any."""
     for name in sorted(exercise.fixed):

@@ -2,8 +2,8 @@
 
 Each person who joins gets their own user with a stable random id ("user:" and 16 hex digits); the
 display name is only a label. A name is the class's once taken: names are compared after NFKC
-normalisation and case-folding (`cnnlab.store.people.name_key`), so "ALAN", "alan" and "Ａｌａｎ"
-are one name. At their first join a person chooses a PIN (4 to 12 digits); joining again with the
+normalisation, case-folding and folding look-alike letters of other scripts (`cnnlab.store.people.name_key`),
+so "ALAN", "alan", "Ａｌａｎ" and "Аlаn" (Cyrillic а) are one name. At their first join a person chooses a PIN (4 to 12 digits); joining again with the
 name (another day, another device) takes the same PIN, so someone else who types "Alan" is refused
 rather than let in as Alan. Five wrong PINs in a row lock the name for a few minutes; a teacher can
 clear a forgotten PIN from the console (the next join with the name chooses a new one).

@@ -9,13 +9,22 @@ A session ends when its person signs out, when a teacher ends the lesson (every 
 when the teacher removes or merges its user, when the class code, teacher password or secret
 changes (each session remembers a key made from them), or after `session_hours` (a lesson, 2 hours
 by default). An ended session's cookie is refused, so a copied cookie is worth nothing after.
+
+A sign-in with the school's OpenID provider is a session too. Streamlit keeps that sign-in in a
+cookie of its own, which carries the ID token's claims; the session's id is a hash of them
+(`openid_session_id`), the same on every request of one sign-in and new at the next (a new `iat` and
+`nonce`). The session is recorded at the sign-in's first request, and sign-out, "end the lesson", a
+change of the class's code or secret and `session_hours` end it like any other: Streamlit's cookie,
+copied before `st.logout` and replayed after, names an ended session and is refused.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cnnlab.classroom import joining
@@ -27,6 +36,9 @@ from cnnlab.store.people import PeopleTable, StoredSession
 
 COOKIE_NAME = "cnnlab_classroom"
 TICKET_SECONDS = 120.0  # the page redeems its ticket at once; a minute or two covers a slow browser
+OPENID_PREFIX = "openid:"  # the ids of OpenID sign-ins' sessions
+JOIN_AGAIN = "Join again with the class code."
+SIGN_IN_AGAIN = "Sign in again with your school account."
 SIGNED_OUT = "signed out"
 CLASS_CHANGED = "class changed"
 _ENDINGS = {
@@ -97,25 +109,42 @@ def session_of_token(people: PeopleTable, token: str) -> str:
     return session.id
 
 
-def active_user(people: PeopleTable, session_id: str, settings: ClassroomSettings, now: float) -> User:
-    """The user of a session that is still open; SignInError saying why it is not (and ending it)."""
+def active_user(
+    people: PeopleTable, session_id: str, settings: ClassroomSettings, now: float, again: str = JOIN_AGAIN
+) -> User:
+    """The user of a session that is still open; SignInError saying why it is not (and ending it), then
+    `again` (how to sign in again)."""
     session = people.session(session_id)
     if session is None or session.user is None:
-        raise SignInError(
-            "Your sign-in has ended: your teacher removed your name. Join again with the class code."
-        )
+        raise SignInError(f"Your sign-in has ended: your teacher removed your name. {again}")
     reason = _why_ended(session, settings, now)
     if reason is not None:
         if session.ended_at is None:
             people.end_session(session.id, reason, now)
         hours = settings.session_hours
         said = f"it lasts {hours:g} hours" if reason == "expired" else _ENDINGS.get(reason, reason)
-        raise SignInError(f"Your sign-in has ended ({said}). Join again with the class code.")
+        raise SignInError(f"Your sign-in has ended ({said}). {again}")
     user = joining.stored_user(people, session.user_id)
     if user is None:  # pragma: no cover - removed between the two reads
-        raise SignInError(
-            "Your sign-in has ended: your teacher removed your name. Join again with the class code."
-        )
+        raise SignInError(f"Your sign-in has ended: your teacher removed your name. {again}")
+    return user
+
+
+def openid_session_id(claims: Mapping[str, object]) -> str:
+    """The id of the session an OpenID sign-in stands for: a hash of its ID token's claims (the same on
+    every request of the sign-in, new at the next sign-in)."""
+    return OPENID_PREFIX + _hash(json.dumps(dict(claims), sort_keys=True, default=str))
+
+
+def openid_session_user(
+    people: PeopleTable, user: User, claims: Mapping[str, object], settings: ClassroomSettings, now: float
+) -> User:
+    """`user`, signed in with OpenID as `claims` say, while that sign-in's session is open (recorded at its
+    first request); SignInError when it has ended (signed out, lesson ended, class changed, expired)."""
+    session_id = openid_session_id(claims)
+    expires_at = now + settings.session_hours * 3600
+    people.open_session(session_id, user.id, class_key=class_key(settings), now=now, expires_at=expires_at)
+    active_user(people, session_id, settings, now, again=SIGN_IN_AGAIN)
     return user
 
 

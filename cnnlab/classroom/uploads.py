@@ -5,18 +5,25 @@ always. In a class, a user's uploads go to `uploads/user-<hash of their id>/` an
 one in `uploads/class/`, shared with everyone. A student may use their own uploads and the class's;
 a teacher and the local user may use any upload. A setup (a link, an import, a run request) that
 names another student's upload is refused with the same words as another student's run.
+
+A link never holds a server path: it names an upload "upload:<file name>" (`setup_for_link`), and
+the server finds that file for the user who opens it (`setup_from_link`): in their own uploads, then
+the class's (a teacher and the local user: anyone's).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
+from cnnlab import share
 from cnnlab.classroom.users import Role, User
 from cnnlab.data import datasets
 
 UPLOADS = "uploads"
 CLASS_FOLDER = "class"
+LINK_PREFIX = "upload:"  # how a link names an upload: "upload:pets-3f9a0c1d2e4b.zip"
 
 
 def uploads_root(home: Path) -> Path:
@@ -65,3 +72,41 @@ def may_use(home: Path, user: User, dataset: str) -> bool:
     return any(
         path.is_relative_to(folder.resolve()) for folder in (folder_of(home, user), class_folder(home))
     )
+
+
+def link_name(home: Path, dataset: str) -> str:
+    """How a link names `dataset`: an upload as "upload:<file name>" (no server folder), anything else as it is."""
+    return f"{LINK_PREFIX}{Path(dataset).name}" if is_upload(home, dataset) else dataset
+
+
+def resolve_link_name(home: Path, user: User, dataset: str) -> str:
+    """The upload "upload:<file name>" stands for to `user`: their own, else the class's (a teacher or the
+    local user: anyone's) file of that name; `dataset` as it is when it is no such name or none is found."""
+    if not dataset.startswith(LINK_PREFIX):
+        return dataset
+    name = dataset.removeprefix(LINK_PREFIX)
+    if not name or Path(name).name != name or name in (".", ".."):
+        return dataset  # A name with a folder in it names nothing here.
+    folders = [folder_of(home, user), class_folder(home)]
+    if user.sees_everything:
+        folders += sorted(uploads_root(home).glob("user-*"))
+    for folder in folders:
+        if (folder / name).is_file():
+            return str(folder / name)
+    return dataset
+
+
+def setup_for_link(home: Path, setup: share.Setup) -> share.Setup:
+    """`setup` as a link carries it: an upload named by its file only (`link_name`)."""
+    named = link_name(home, setup.data.dataset)
+    if named == setup.data.dataset:
+        return setup
+    return share.Setup(dataclasses.replace(setup.data, dataset=named), setup.model, setup.training)
+
+
+def setup_from_link(home: Path, user: User, setup: share.Setup) -> share.Setup:
+    """`setup` from a link, with an upload it names by file found for `user` (`resolve_link_name`)."""
+    found = resolve_link_name(home, user, setup.data.dataset)
+    if found == setup.data.dataset:
+        return setup
+    return share.Setup(dataclasses.replace(setup.data, dataset=found), setup.model, setup.training)

@@ -42,9 +42,9 @@ class ArchiveEntry:
 
 
 def _describe(source: ZipSource) -> str:
-    """A short name of the archive for messages."""
+    """A short name of the archive for messages: its file's name, never the server's folders."""
     if isinstance(source, str | os.PathLike):
-        return f"'{os.fspath(source)}'"
+        return f"'{Path(os.fspath(source)).name}'"
     return "the uploaded archive"
 
 

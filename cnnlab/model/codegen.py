@@ -9,10 +9,12 @@ installed. It never imports TensorFlow itself, so the Model page can show it on 
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import re
 import textwrap
+from pathlib import PurePath
 from typing import Any
 
 from cnnlab.data import splits
@@ -246,6 +248,13 @@ if __name__ == "__main__":
 """
 
 
+def without_folder(data: DataSettings) -> DataSettings:
+    """`data` with a dataset path (a user's folder or zip) cut to its last part: the script finds the
+    file next to it, and the server's folders stay on the server."""
+    name = PurePath(data.dataset).name
+    return data if name in ("", data.dataset) else dataclasses.replace(data, dataset=name)
+
+
 def script(
     spec: ModelSpec,
     settings: TrainingSettings | None = None,
@@ -258,7 +267,8 @@ def script(
     its docstring says how to run the file the user has.
     """
     settings = settings or TrainingSettings()
-    data = data or DataSettings()
+    # A user's folder or zip by its name only: a script never carries the server's folders.
+    data = without_folder(data or DataSettings())
     shapes.check(spec)
     model = model_source(spec, settings)
     training = _training_source(spec, settings, data)

@@ -30,7 +30,7 @@ from cnnlab.store import records, statuses
 DatabaseError = sqlite3.Error
 Connection = sqlite3.Connection
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The `PRAGMA user_version` of a database with the tables below (0: made before versions were kept)."""
 
 _RUN_REFERENCE = "run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE"

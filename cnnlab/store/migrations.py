@@ -19,6 +19,9 @@ rename, merge or remove them from the console). Owners whose names collide after
 their runs, readable by the teacher, without a user row.
 Any older version gets the run columns it lacks (versions 1 and 2 lack `exercise_controls`, added in 3),
 and the sweep columns (`search` and `closed`, added in 4 for sweeps on Optuna).
+Version 5 folds look-alike letters into names' keys (`people.name_key`): each user's key is made
+again, oldest user first; a user whose new key an older one already has keeps the old key (the
+teacher can rename them).
 """
 
 from __future__ import annotations
@@ -75,6 +78,8 @@ def migrate(path: Path, found_version: int) -> None:
                     connection.execute(statement)
             if version < 2:
                 _users_of_version_1(connection)
+            if version < 5:
+                _name_keys_again(connection)
             problems = connection.execute("PRAGMA foreign_key_check").fetchall()
             if problems:
                 raise RunError(
@@ -154,4 +159,16 @@ def _users_of_version_1(connection: database.Connection) -> None:
         connection.execute(
             "INSERT OR IGNORE INTO users (id, name, name_key, role, created_at) VALUES (?, ?, ?, ?, ?)",
             (owner, name, people.name_key(name), role, now),
+        )
+
+
+def _name_keys_again(connection: database.Connection) -> None:
+    """Each joined user's `name_key` made again by today's `people.name_key`, oldest first; a key an
+    older user already has is not taken (that user keeps the old one)."""
+    rows = connection.execute(
+        "SELECT id, name FROM users WHERE name_key IS NOT NULL ORDER BY created_at, id"
+    ).fetchall()
+    for user_id, name in rows:
+        connection.execute(
+            "UPDATE OR IGNORE users SET name_key = ? WHERE id = ?", (people.name_key(str(name)), user_id)
         )

@@ -3,8 +3,8 @@
 A user has a stable random id (the owner column of their runs), a display name that is only a
 label, a role, and either a PIN hash (someone who joined with the class code or teacher password)
 or an OpenID issuer and subject (someone who signed in with a school account). Names of users who
-joined with a code are unique in the class after `name_key` (NFKC, case-folded, spaces collapsed),
-so "ALAN", "alan" and "Ａｌａｎ" are one name.
+joined with a code are unique in the class after `name_key` (NFKC, case and look-alike letters
+folded, spaces collapsed), so "ALAN", "alan", "Ａｌａｎ" and "Аlаn" (Cyrillic а) are one name.
 
 A session is what a joined browser's cookie refers to: the cookie holds a random token whose hash
 is kept here, so sign-out, "end the lesson", a change of the class code or secret, or the end of
@@ -15,9 +15,9 @@ holds the rules (PINs, lifetimes, messages); this module only keeps and reads th
 from __future__ import annotations
 
 import sqlite3
-import unicodedata
 from dataclasses import dataclass
 
+from cnnlab import look_alikes
 from cnnlab.store.database import Database
 
 _USER_COLUMNS = "id, name, name_key, role, pin_hash, issuer_subject, created_at, failed_pins, locked_until"
@@ -25,8 +25,9 @@ _SESSION_COLUMNS = "s.id, s.user_id, s.class_key, s.created_at, s.expires_at, s.
 
 
 def name_key(name: str) -> str:
-    """The form in which two display names are compared: NFKC, case-folded, spaces collapsed."""
-    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+    """The form in which two display names are compared: NFKC, case and look-alike letters folded
+    (`cnnlab.look_alikes.skeleton`: Cyrillic "А" is Latin "A"), spaces collapsed."""
+    return " ".join(look_alikes.skeleton(name).split())
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,18 @@ class PeopleTable:
                 "INSERT INTO sessions (id, user_id, ticket_hash, ticket_expires_at, class_key, created_at, "
                 "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (session_id, user_id, ticket_hash, ticket_expires_at, class_key, now, expires_at),
+            )
+
+    def open_session(
+        self, session_id: str, user_id: str, *, class_key: str, now: float, expires_at: float
+    ) -> None:
+        """Record session `session_id` of `user_id` (an OpenID sign-in's, which has no ticket nor cookie
+        of ours) unless it is recorded already, ended or not."""
+        with self._database.transaction() as connection:
+            connection.execute(
+                "INSERT OR IGNORE INTO sessions (id, user_id, class_key, created_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (session_id, user_id, class_key, now, expires_at),
             )
 
     def redeem_ticket(self, ticket_hash: str, token_hash: str, now: float) -> StoredSession | None:

@@ -159,9 +159,11 @@ def load(checkpoint: Checkpoint) -> TrainedModel:
         return keras.saving.load_model(checkpoint.path, compile=False, safe_mode=True)
     except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as error:
         # A damaged or half-copied file is a fact about the user's run, not a bug of ours.
+        # Named by its file only (Keras's message names the whole path): the server's folders stay off pages.
+        said = str(error).replace(str(checkpoint.path), checkpoint.path.name)
         raise CheckpointError(
-            f"Checkpoint {checkpoint.name!r} of run {checkpoint.run_id} ({checkpoint.path}) cannot be loaded: "
-            f"{error}. Choose another checkpoint, or train the run again."
+            f"Checkpoint {checkpoint.name!r} of run {checkpoint.run_id} ({checkpoint.path.name}) cannot be "
+            f"loaded: {said}. Choose another checkpoint, or train the run again."
         ) from error
 
 

@@ -115,9 +115,10 @@ def test_a_continued_run_does_not_take_the_lead_beyond_its_exercise(
     warning.wait_for()
     assert "fixes 2 epochs" in warning.inner_text()
     bo.get_by_role("button", name="Continue training", exact=True).click()
-    wait_until(lambda: store.get_run(bo_continued).status == Status.QUEUED, "Bo's run to be queued", 30)
-    continued = store.get_run(bo_continued)
-    assert continued.exercise is None and continued.training().epochs == 42
+    # Queued first, then out of the exercise (`RunAccess.continue_run`): wait for the second.
+    wait_until(lambda: store.get_run(bo_continued).exercise is None, "Bo's run to leave the exercise", 60)
+    assert store.get_run(bo_continued).status != Status.COMPLETED  # Queued again (or already starting).
+    assert store.get_run(bo_continued).training().epochs == 42
     # It trains as its worker would record it, and ends far ahead of everyone.
     reached(store, bo_continued, Status.RUNNING)
     store.add_epoch_metrics(bo_continued, {"epoch": 42, "loss": 0.1, "accuracy": 0.99, "val_accuracy": 0.99})

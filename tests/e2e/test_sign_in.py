@@ -32,6 +32,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 TEACHER_EMAIL = "ms.turing@school.example"
 COOKIE = "cnnlab_classroom"
+STREAMLIT_SIGN_IN = "_streamlit_user"  # Streamlit's cookie of an OpenID sign-in (and its parts)
 SIGN_IN_TITLE = "Sign in to CNN Lab"
 
 
@@ -123,10 +124,10 @@ def _session_cookie(context: BrowserContext) -> dict:
     return dict(cookie)
 
 
-def _open_with_cookie(browser: Browser, url: str, cookie: dict) -> Page:
-    """A new person's browser that was handed `cookie` (copied from someone else's), on `url`."""
+def _open_with_cookie(browser: Browser, url: str, *cookies: dict) -> Page:
+    """A new person's browser that was handed `cookies` (copied from someone else's), on `url`."""
     stranger = browser.new_context(viewport={"width": 1400, "height": 1200})
-    stranger.add_cookies([cookie])
+    stranger.add_cookies(list(cookies))
     stranger_page = stranger.new_page()
     stranger_page.goto(url)
     wait_for_app(stranger_page)
@@ -195,7 +196,7 @@ def test_a_second_alan_and_a_look_alike_cannot_act_as_alan(
     sign_in_with_code(page, classroom_url, "Alan", pin="1912")
     impostor = browser.new_context(viewport={"width": 1400, "height": 1200}).new_page()
     try:
-        for name in ("ALAN", "Ａｌａｎ"):
+        for name in ("ALAN", "Ａｌａｎ", "\u0410lan"):  # upper case, full width, a Cyrillic А
             sign_in_with_code(impostor, classroom_url, name, pin="0000", expect_success=False)
             assert _is_sign_in_screen(impostor)
             assert _refusal(impostor).startswith("The name 'Alan' is already taken in this class.")
@@ -252,3 +253,28 @@ def test_ending_the_lesson_signs_every_student_out(
     finally:
         grace.context.close()
         hedy.context.close()
+
+
+def test_a_school_sign_in_copied_before_sign_out_is_refused_after(
+    browser: Browser,
+    page: Page,
+    classroom_url: str,
+    oidc_provider: str,  # noqa: F811
+) -> None:
+    """Streamlit's own sign-in cookie, copied before sign-out and replayed in another browser after it,
+    names a session the server ended: the sign-in screen, not Lin's account."""
+    sign_in_oidc(page, oidc_provider, "lin@school.example", name="Lin", url=classroom_url)
+    assert signed_in_as(page) == "Signed in as Lin · student"
+    copied = [cookie for cookie in page.context.cookies() if cookie["name"].startswith(STREAMLIT_SIGN_IN)]
+    assert copied, [cookie["name"] for cookie in page.context.cookies()]
+    sign_out(page, oidc_provider)
+    replayed = _open_with_cookie(browser, classroom_url, *copied)
+    try:
+        assert _is_sign_in_screen(replayed)
+        assert (
+            _refusal(replayed)
+            == "Your sign-in has ended (you signed out). Sign in again with your school account."
+        )
+        screenshot(replayed, "sign_in_openid_replayed_cookie")
+    finally:
+        replayed.context.close()

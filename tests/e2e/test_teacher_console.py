@@ -18,7 +18,10 @@ from typing import TYPE_CHECKING
 import pytest
 from made_runs import make_run
 
+from cnnlab import share, specs
+from cnnlab.classroom import uploads
 from cnnlab.classroom.joining import new_user_id
+from cnnlab.model import presets
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from tests.e2e.classroom_servers import (
@@ -31,6 +34,7 @@ from tests.e2e.classroom_servers import (
     sign_in_with_code,
 )
 from tests.e2e.conftest import ROWS_SCRIPT, go_to, screenshot, wait_for_app
+from tests.test_hostile_names import hostile_zip
 from tests.waiting import wait_until
 
 if TYPE_CHECKING:
@@ -222,8 +226,9 @@ def test_a_hostile_name_is_text_and_fetches_nothing(
     classroom: tuple[str, Path, str], new_page: Callable[[], Page]
 ) -> None:
     """A student's display name and run name hold markdown and an image link; the teacher's console
-    (and its presentation mode), the Runs page and the run's live view show them as text, and the
-    teacher's browser never asks for the image."""
+    (and its presentation mode), the run's live view and every other page (Data with a zip of hostile
+    folder names, Home, Model, Evaluate, Predict, Learn, Runs) show them as text, and the teacher's
+    browser never asks for the image."""
     url, home, _ = classroom
     store = Store(home)
     # A school account's name is the token's, unchecked: any text at all.
@@ -250,4 +255,28 @@ def test_a_hostile_name_is_text_and_fetches_nothing(
     wait_for_app(teacher)
     teacher.get_by_text(shown_as(HOSTILE), exact=False).first.wait_for()
     no_markup_from(teacher)
+    # Every other page, with the hostile run followed and a zip of hostile folder names as the data.
+    archive = hostile_zip(uploads.class_folder(home))
+    preset = presets.get("digits_default")
+    setup = share.Setup(specs.DataSettings(dataset=str(archive)), preset.spec, specs.TrainingSettings())
+    teacher.goto(f"{url}/data?setup={share.encode(setup)}&run={run.id}")
+    wait_for_app(teacher)
+    # The skipped file's name closes a code fence; the samples are titled by the hostile folder names.
+    teacher.get_by_text("Some files were skipped.").wait_for()
+    no_markup_from(teacher)
+    screenshot(teacher, "hostile_names_data")
+    for link in ("Home", "Model", "Evaluate", "Predict", "Learn"):
+        go_to(teacher, link)
+        no_markup_from(teacher)
+    go_to(teacher, "Runs")
+    field = teacher.get_by_test_id("stMultiSelect").locator("input")
+    field.click()
+    field.fill(run.id[-4:])
+    field.press("Enter")
+    wait_for_app(teacher)
+    teacher.keyboard.press("Escape")
+    screenshot(teacher, "hostile_names_runs")
+    teacher.get_by_test_id("stHeading").filter(has_text=shown_as(HOSTILE)).first.wait_for()
+    no_markup_from(teacher)
+    screenshot(teacher, "hostile_names_runs")
     assert not [address for address in requested if IMAGE_HOST in address], requested

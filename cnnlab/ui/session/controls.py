@@ -8,13 +8,14 @@ Train page tags runs with `exercise_tags()`. See `cnnlab.classroom.exercises` fo
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
 from cnnlab import share
-from cnnlab.classroom import exercises
+from cnnlab.classroom import exercises, uploads
 from cnnlab.classroom.exercises import Exercise
 from cnnlab.errors import CnnLabError
 from cnnlab.plain_text import as_text, as_text_lines
@@ -25,6 +26,7 @@ from cnnlab.ui.session import identity, setup_entry, state
 EXERCISE_KEY = "cnnlab_exercise"
 TOKEN_KEY = "cnnlab_exercise_token"
 LEAVE_KEY = "cnnlab_exercise_leave"
+HIDDEN_LAYERS_NOTE = "The exercise hides the model's layers: train it and see how it does."
 # Each control's widgets (their keys) on the Data, Model and Train pages.
 WIDGET_KEYS: dict[str, tuple[str, ...]] = {
     "dataset": (
@@ -115,9 +117,26 @@ def hidden_from_viewer(run: RunRecord) -> frozenset[str]:
     return run.exercise_control_names("hidden")
 
 
+def hidden_fields_from_viewer(run: RunRecord) -> frozenset[tuple[str, str]]:
+    """The (section, field) pairs of `run` its exercise hides from the viewer; ("model", "") is every layer."""
+    return exercises.fields_of(hidden_from_viewer(run))
+
+
+def layers_hidden_from_viewer(run: RunRecord) -> bool:
+    """True when `run`'s exercise hides its model's layers from the viewer: no layer names, kernels,
+    feature maps, layer health or model file of it are shown."""
+    return "model_layers" in hidden_from_viewer(run)
+
+
+def say_layers_hidden() -> None:
+    """The note shown where a hidden model's layers would be."""
+    st.info(HIDDEN_LAYERS_NOTE, icon=":material/visibility_off:")
+
+
 def link(exercise: Exercise) -> str:
-    """The query string that opens `exercise`: `?exercise=<signed token>`."""
-    return f"?{exercises.PARAMETER}={exercises.encode(exercise, signing_key())}"
+    """The query string that opens `exercise`: `?exercise=<signed token>` (an upload named by its file only)."""
+    linked = dataclasses.replace(exercise, setup=uploads.setup_for_link(default_home(), exercise.setup))
+    return f"?{exercises.PARAMETER}={exercises.encode(linked, signing_key())}"
 
 
 def _start(exercise: Exercise, token: str) -> None:
@@ -174,7 +193,9 @@ def apply() -> None:
     token = st.query_params.get(exercises.PARAMETER)
     if token and token != st.session_state.get(TOKEN_KEY):
         try:
-            _start(exercises.decode(token, signing_key()), token)
+            opened = exercises.decode(token, signing_key())
+            setup = uploads.setup_from_link(default_home(), identity.current_user(), opened.setup)
+            _start(dataclasses.replace(opened, setup=setup), token)
         except CnnLabError as error:
             st.error(as_text_lines(error), icon=":material/link_off:")
     exercise = current()

@@ -3,7 +3,8 @@
 Three modes, from the configuration:
 - OpenID Connect: Streamlit's `[auth]` section in secrets.toml; people sign in with `st.login` and
   are known by their token's issuer and subject (`cnnlab.classroom.joining.openid_user`). A teacher
-  is listed by a verified e-mail in classroom.toml or carries its teacher claim.
+  is listed by a verified e-mail in classroom.toml or carries its teacher claim. Each sign-in is a
+  server-side session too (`sign_in_sessions.openid_session_user`), which sign-out ends.
 - Join code: classroom.toml sets a class code (and a teacher password). Whoever joins with a name
   and their PIN gets a server-side session (`cnnlab.classroom.sign_in_sessions`); the browser keeps
   only an HttpOnly cookie naming it, set by the `/cnnlab/session` route (`cookie_routes`). Every
@@ -87,7 +88,9 @@ def openid_user(settings: ClassroomSettings) -> User | None:
         return None
     claims: Mapping[str, object] = st.user.to_dict()
     try:
-        return joining.openid_user(people(), settings, claims)
+        user = joining.openid_user(people(), settings, claims)
+        # The sign-in is a session the server ends: Streamlit's cookie replayed after sign-out is refused.
+        return sign_in_sessions.openid_session_user(people(), user, claims, settings, time.time())
     except SignInError as error:
         st.session_state[_REFUSAL_KEY] = str(error)
         return None
@@ -156,6 +159,13 @@ def forget_join() -> None:
     st.session_state[_SIGNED_OUT_KEY] = True
     # This session's cookie may have been set after it connected (so `st.context.cookies` lacks it).
     st.session_state[_CLEAR_COOKIE_KEY] = True
+
+
+def forget_openid() -> None:
+    """End this browser's OpenID sign-in on the server (before `st.logout` clears Streamlit's cookie)."""
+    if openid_configured() and st.user.is_logged_in:
+        session_id = sign_in_sessions.openid_session_id(st.user.to_dict())
+        sign_in_sessions.sign_out(people(), session_id, time.time())
 
 
 def refusal() -> str | None:

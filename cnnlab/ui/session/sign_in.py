@@ -44,6 +44,7 @@ def _sidebar(user: User) -> None:
         st.markdown(f"Signed in as **{as_text(user.name)}** · {user.role.value}")
         if st.button("Sign out", key="sign_out", icon=":material/logout:"):
             if identity.openid_configured() and st.user.is_logged_in:
+                identity.forget_openid()  # Ended here: a copy of Streamlit's cookie is refused after.
                 st.logout()  # Streamlit clears its cookie and sends the browser to its logout page.
                 st.stop()
             identity.forget_join()

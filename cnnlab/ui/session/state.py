@@ -58,11 +58,16 @@ def draft() -> share.Setup:
         st.session_state[NOTES_KEY] = list(notes)
         _store(initial)
     setup: share.Setup = st.session_state[SETUP_KEY]
-    token = share.encode(setup)
+    token = link_token(setup)
     if st.query_params.get(SETUP_PARAMETER) != token:
         # Switching pages clears the URL's parameters; put the setup back.
         st.query_params[SETUP_PARAMETER] = token
     return setup
+
+
+def link_token(setup: share.Setup) -> str:
+    """The `?setup=` token of `setup`: an upload in it is named by its file, never by a server folder."""
+    return share.encode(uploads.setup_for_link(default_home(), setup))
 
 
 def uploads_folder() -> Path:
@@ -80,6 +85,7 @@ def _checked_link_setup(setup: share.Setup, default: share.Setup) -> tuple[share
     """
     from cnnlab.ui.session import identity
 
+    setup = uploads.setup_from_link(default_home(), identity.current_user(), setup)
     dataset = setup.data.dataset
     if uploads.may_use(default_home(), identity.current_user(), dataset):
         return setup, ()
@@ -96,7 +102,7 @@ def _store(setup: share.Setup) -> None:
     st.session_state[SETUP_KEY] = setup
     if previous is None or previous.model.layers != setup.model.layers:
         st.session_state[LAYER_IDS_KEY] = [uuid.uuid4().hex[:8] for _ in setup.model.layers]
-    st.query_params[SETUP_PARAMETER] = share.encode(setup)
+    st.query_params[SETUP_PARAMETER] = link_token(setup)
 
 
 def set_data(data: DataSettings) -> None:

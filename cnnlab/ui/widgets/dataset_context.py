@@ -38,5 +38,5 @@ def show_dataset_line(context: DatasetContext) -> None:
         return
     shape = "×".join(str(size) for size in context.image_shape)
     st.caption(
-        f"Data: **{context.title}**, images {shape}, {context.num_classes} classes (change on the Data page)."
+        f"Data: **{as_text(context.title)}**, images {shape}, {context.num_classes} classes (change on the Data page)."
     )

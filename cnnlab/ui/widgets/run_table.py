@@ -22,7 +22,7 @@ from cnnlab.model import shapes
 from cnnlab.store import names, records
 from cnnlab.store.records import RunRecord
 from cnnlab.ui import server
-from cnnlab.ui.session import state
+from cnnlab.ui.session import controls, state
 from cnnlab.ui.stream import live_chart
 from cnnlab.ui.widgets import tables
 
@@ -140,9 +140,12 @@ def runs_table(runs: list[RunRecord], owners: Mapping[str, str] | None = None) -
     """One row per run: name, status, dataset, model, parameters, best validation accuracy, duration, parent.
 
     With `owners` (a teacher's table: user id to display name) each row says whose run it is. The
-    dataset is named, never its server path (an upload is its file's name).
+    dataset is named, never its server path (an upload is its file's name). A run whose exercise hides
+    its layers from the viewer hides its model's name (a preset's name says its layers).
     """
     import pandas as pd
+
+    from cnnlab.runs.views.compare import HIDDEN
 
     rows = []
     for run in runs:
@@ -155,7 +158,7 @@ def runs_table(runs: list[RunRecord], owners: Mapping[str, str] | None = None) -
                 "name": run.name,
                 "status": str(run.status),
                 "dataset": names.dataset_name(run.data()),
-                "model": spec.name,
+                "model": HIDDEN if controls.layers_hidden_from_viewer(run) else spec.name,
                 "parameters": shapes.analyse(spec).total_parameters,
                 "epochs": run.last_epoch,
                 "best val. accuracy": run.result("best_val_accuracy"),

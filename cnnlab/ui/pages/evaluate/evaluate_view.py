@@ -208,8 +208,8 @@ def diverged_notice(run: RunRecord, checkpoint: Checkpoint) -> bool:
     """
     if run.status != Status.DIVERGED:
         return False
-    why = f" {run.reason}" if run.reason else ""
-    what = f"\n\n**What to do:** {run.hint}" if run.hint else ""
+    why = f" {as_text(run.reason)}" if run.reason else ""
+    what = f"\n\n**What to do:** {as_text(run.hint)}" if run.hint else ""
     st.error(
         f"**This run diverged, so CNN Lab stopped it.**{why} The model saved at epoch {checkpoint.epoch} "
         f"is not a usable model: the figures below show how far off it is.{what}",

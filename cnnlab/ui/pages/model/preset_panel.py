@@ -17,7 +17,7 @@ import streamlit as st
 
 from cnnlab.data import datasets
 from cnnlab.model import checks, presets, pretrained_weights, shapes
-from cnnlab.plain_text import as_text_lines
+from cnnlab.plain_text import as_text, as_text_lines
 from cnnlab.specs import DataSettings, ModelSpec
 from cnnlab.ui.session import state
 from cnnlab.ui.widgets.dataset_context import DatasetContext
@@ -106,8 +106,8 @@ def no_size_fits(spec: ModelSpec, data: DataSettings, context: DatasetContext) -
     # The problem's first sentence: its own advice ("Increase the image size") cannot help here.
     cause = problem.split(". ")[0].rstrip(".")
     said = (
-        f"No image size of the current data fixes it ({context.title}: at most "
-        f"{checks.format_shape(tried)}): {cause}."
+        f"No image size of the current data fixes it ({as_text(context.title)}: at most "
+        f"{checks.format_shape(tried)}): {as_text(cause)}."
     )
     needed = smallest_fitting_shape(spec, context.num_classes)
     if needed is None:
@@ -151,12 +151,15 @@ def preset_panel(context: DatasetContext) -> None:
         unfixable = no_size_fits(preset.spec, state.draft().data, context) if fit and fix is None else None
         if unfixable is not None and context.image_shape is not None:
             now = checks.format_shape(context.image_shape)
-            st.info(f"{preset.title} does not fit {now} images.\n\n{unfixable}", icon=":material/info:")
+            st.info(
+                f"{preset.title} does not fit {now} images.\n\n{as_text_lines(unfixable)}",
+                icon=":material/info:",
+            )
         if fix is not None and context.num_classes is not None and context.image_shape is not None:
             now, then = checks.format_shape(context.image_shape), checks.format_shape(fix.image_shape)
             colour = " in colour" if fix.image_shape[2] != context.image_shape[2] else ""
             st.info(
-                f"{preset.title} does not fit {now} images: {fix.problem}\n\n"
+                f"{preset.title} does not fit {now} images: {as_text_lines(fix.problem)}\n\n"
                 f"At image size {fix.data.image_size}{colour} ({then}) it does.",
                 icon=":material/lightbulb:",
             )

@@ -25,6 +25,7 @@ from cnnlab.trained.checkpoints import Checkpoint, TrainedModel
 from cnnlab.ui import server
 from cnnlab.ui.cache import inspection_cache, run_models
 from cnnlab.ui.pages.predict import drawing
+from cnnlab.ui.session import controls
 from cnnlab.ui.widgets import run_owner
 
 TOP_K = 5
@@ -93,7 +94,9 @@ def chosen_preprocessing(
     trained_on, calibration = model_files.training_data(data)
     if trained_on is not None and trained_on.image_shape == input_shape:
         shape = "×".join(str(size) for size in trained_on.image_shape)
-        st.success(f"Preprocessing as trained: {trained_on.title}, {shape}", icon=":material/verified:")
+        st.success(
+            f"Preprocessing as trained: {as_text(trained_on.title)}, {shape}", icon=":material/verified:"
+        )
         return trained_on, calibration
     if trained_on is not None:
         st.warning(
@@ -177,6 +180,8 @@ def model_download(choice: ModelChoice) -> None:
     """A download button for the chosen run's checkpoint file (nothing for a user's own file)."""
     if choice.checkpoint is None or choice.run is None:
         return
+    if controls.layers_hidden_from_viewer(choice.run):
+        return  # The file holds the layers the exercise hides.
     st.download_button(
         "Download this model (.keras)",
         functools.partial(run_models.checkpoint_bytes, choice.run, choice.checkpoint, choice.calibration),
@@ -191,7 +196,7 @@ def model_download(choice: ModelChoice) -> None:
 def _drawing(info: DatasetInfo) -> list[Attempt]:
     if not info.digit_like:
         st.caption(
-            f"Drawing is for digit-like data (light ink on dark); {info.title} is not. Upload a photo."
+            f"Drawing is for digit-like data (light ink on dark); {as_text(info.title)} is not. Upload a photo."
         )
         return []
     image = drawing.canvas_image(min(info.image_shape[:2]), key=input_key("predict_canvas"))
@@ -354,6 +359,7 @@ def explain(
     folded away behind a note, not shown as a certainty. Everything computed with the model is cached by the model's version, the image and the layer,
     so moving a slider or picking another layer reruns no TensorFlow for an image already seen.
     """
+    layers_hidden = choice.run is not None and controls.layers_hidden_from_viewer(choice.run)
     st.markdown("**What the model sees**: each preprocessing step, in order")
     st.plotly_chart(inspection_figures.preprocessing_steps(prepared.steps), key="predict_steps")
     left, right = st.columns([1, 2])
@@ -370,7 +376,11 @@ def explain(
         if not layers or default is None:
             st.caption("The model has no convolution layer, so there is no Grad-CAM or feature map to show.")
             return
-        layer = st.selectbox("Grad-CAM layer", layers, index=layers.index(default), key="predict_cam_layer")
+        layer = (
+            default  # The default layer, unnamed: the run's exercise hides its layers.
+            if layers_hidden
+            else st.selectbox("Grad-CAM layer", layers, index=layers.index(default), key="predict_cam_layer")
+        )
         # The class is already known from the prediction: no extra forward pass to find it.
         predicted = int(classification.predicted_classes(np.asarray(probabilities).reshape(1, -1))[0])
         cam, salient = inspection_cache.grad_cam_and_saliency(
@@ -380,6 +390,9 @@ def explain(
             inspection_figures.explanation(prepared.array, cam, salient), key="predict_explanation"
         )
     st.markdown("**Feature maps** of this image, layer by layer")
+    if layers_hidden:
+        controls.say_layers_hidden()
+        return
     maps = inspection_cache.feature_maps(choice.key, choice.model, prepared.array)
     chosen = st.selectbox(
         "Layer",

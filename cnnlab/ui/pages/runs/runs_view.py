@@ -131,7 +131,8 @@ def comparison(chosen: list[RunRecord]) -> None:
     left.plotly_chart(figures.overlay(metric_tables, "accuracy"), key="compare_accuracy")
     right.plotly_chart(figures.overlay(metric_tables, "loss"), key="compare_loss")
     only_different = st.toggle("Only what differs", value=True, key="only_different")
-    table = compare.differences(chosen, only_different)
+    hidden = {run.id: controls.hidden_fields_from_viewer(run) for run in chosen}
+    table = compare.differences(chosen, only_different, hidden)
     if "model.parameters" in table.index:
         row = [str(value) for value in table.loc["model.parameters"]]
         table.loc["model.parameters"] = pd.Series(

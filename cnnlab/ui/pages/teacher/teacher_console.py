@@ -42,10 +42,11 @@ SORT_KEY = "teacher_sort"
 RUN_KEY = "teacher_run"
 EXERCISE_KEY = "teacher_leaderboard_exercise"
 MADE_KEY = "teacher_made_exercise"
-# Said under the actions: who may resume a run the teacher paused.
+# Said under the actions: who may resume a run the teacher paused, or continue one the teacher stopped.
 PAUSE_NOTE = (
     "A student's run you pause stays paused until you resume it: its student is told "
-    '"Paused by your teacher" and cannot resume it (they may stop it). A run you stop says "Stopped by your teacher".'
+    '"Paused by your teacher" and cannot resume it (they may stop it). A run you stop says "Stopped by '
+    'your teacher": only a teacher can continue it; its student may fork it (a new run, within the class limits).'
 )
 TEACHER_PAGE = "teacher"
 LIVE_VIEW_PAGE = "train"

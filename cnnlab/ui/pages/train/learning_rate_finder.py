@@ -15,7 +15,7 @@ from cnnlab import share
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import training as figures
 from cnnlab.model import shapes
-from cnnlab.plain_text import as_text_lines
+from cnnlab.plain_text import as_text, as_text_lines
 from cnnlab.runs.queue import learning_rate_range as lr_finder
 from cnnlab.setting_ranges import TRAINING_RANGES
 from cnnlab.ui.session import state
@@ -63,7 +63,7 @@ def finder_panel(setup: share.Setup, ready: bool) -> None:
     st.plotly_chart(figures.learning_rate_finder(result), key="learning_rate_finder_figure")
     if result.suggestion is None:
         st.caption(figures.LEARNING_RATE_FINDER_EXPLANATION)
-        st.warning(f"No learning rate suggested: {result.reason}.", icon=":material/trending_flat:")
+        st.warning(f"No learning rate suggested: {as_text(result.reason)}.", icon=":material/trending_flat:")
         return
     st.caption(f"{figures.LEARNING_RATE_FINDER_EXPLANATION} {figures.LEARNING_RATE_FINDER_SUGGESTION_LINE}")
     current = setup.training.learning_rate
@@ -77,4 +77,4 @@ def finder_panel(setup: share.Setup, ready: bool) -> None:
         args=(result.suggestion,),
         type="primary",
     )
-    st.caption(f"Why this one: {result.reason}.")
+    st.caption(f"Why this one: {as_text(result.reason)}.")

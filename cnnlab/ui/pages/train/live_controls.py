@@ -29,7 +29,13 @@ from cnnlab.store.records import RunRecord
 from cnnlab.store.statuses import Status
 from cnnlab.ui import server
 from cnnlab.ui.pages.train import run_cache
-from cnnlab.ui.pages.train.run_status import STATUS_ICONS, pending_request, said_by_controls, show_status
+from cnnlab.ui.pages.train.run_status import (
+    STATUS_ICONS,
+    TEACHER_STOP_RULE,
+    pending_request,
+    said_by_controls,
+    show_status,
+)
 from cnnlab.ui.session import identity, state
 from cnnlab.ui.widgets import run_owner
 from cnnlab.ui.widgets.teacher_actions import teacher_action
@@ -131,8 +137,14 @@ def _buttons(run: RunRecord) -> None:
             args=("pause", run.id),
         )
     # A disabled popover cannot open, so its widgets are not drawn.
-    continuable = run.status in statuses.CONTINUABLE
-    with row.popover("Continue", disabled=not continuable):
+    # A run a teacher stopped waits for the teacher, like one a teacher paused; its owner may fork it.
+    stopped = not identity.current_user().sees_everything and teacher_action(run) == "stop"
+    continuable = run.status in statuses.CONTINUABLE and not stopped
+    with row.popover(
+        "Continue",
+        disabled=not continuable,
+        help=f"Your teacher stopped this run. {TEACHER_STOP_RULE}" if stopped else None,
+    ):
         if continuable:
             extra = st.number_input("More epochs", 1, 200, 5, key="continue_epochs")
             if exercises.leaves_on_continue(run, run.last_epoch + int(extra)):

@@ -33,7 +33,7 @@ from cnnlab.store.statuses import Status
 from cnnlab.ui import run_links, server
 from cnnlab.ui.pages.train import live_controls, run_cache, run_health
 from cnnlab.ui.pages.train.run_status import STATUS_ICONS, said_by_controls, show_status, status_message
-from cnnlab.ui.session import identity
+from cnnlab.ui.session import controls, identity
 from cnnlab.ui.stream import live_chart
 from cnnlab.ui.widgets import tables
 
@@ -126,6 +126,9 @@ def _epoch_choice(run_id: str, kind: str, key: str) -> int | None:
 
 
 def _filters_and_maps(run: RunRecord) -> None:
+    if controls.layers_hidden_from_viewer(run):
+        controls.say_layers_hidden()  # Their names and kernels would show what the exercise hides.
+        return
     left, right = st.columns(2)
     with left:
         st.markdown("**Kernels** (blue negative, red positive)")
@@ -326,7 +329,7 @@ def live_view(run_id: str) -> None:
             "Curves": curves,
             "Filters and feature maps": lambda: _filters_and_maps(run),
             "Confusion and predictions": lambda: _confusion_and_predictions(run),
-            "Layer health": lambda: run_health.layer_health_tab(run.id),
+            "Layer health": lambda: run_health.layer_health_tab(run),
             "Event log": lambda: _event_log(frames.events),
         }
         for name, tab in zip(TABS, tabs, strict=True):

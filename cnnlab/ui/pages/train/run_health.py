@@ -12,10 +12,13 @@ from collections.abc import Sequence
 import streamlit as st
 
 from cnnlab.figures import health as health_figures
+from cnnlab.plain_text import as_text_lines
 from cnnlab.runs.views import diagnosis, health
 from cnnlab.runs.views.diagnosis import Diagnosis
+from cnnlab.store.records import RunRecord
 from cnnlab.store.statuses import Status
 from cnnlab.ui import server
+from cnnlab.ui.session import controls
 
 
 def diagnoses(run_id: str) -> list[Diagnosis]:
@@ -33,13 +36,19 @@ def show_diagnoses(found: Sequence[Diagnosis], status: Status) -> None:
             continue
         show = st.error if finding.level == "error" else st.warning
         show(
-            f"**{finding.title}** (epoch {finding.epoch}): {finding.cause}\n\n**What to do:** {finding.fix}",
+            f"**{finding.title}** (epoch {finding.epoch}): {as_text_lines(finding.cause)}\n\n"
+            f"**What to do:** {as_text_lines(finding.fix)}",
             icon=":material/troubleshoot:",
         )
 
 
-def layer_health_tab(run_id: str) -> None:
-    """Gradient norms, dead ReLU units, and weight and activation distributions, each explained."""
+def layer_health_tab(run: RunRecord) -> None:
+    """Gradient norms, dead ReLU units, and weight and activation distributions, each explained
+    (a note instead, where the run's exercise hides its layers from the viewer)."""
+    if controls.layers_hidden_from_viewer(run):
+        controls.say_layers_hidden()
+        return
+    run_id = run.id
     table = health.layer_health(server.store(), run_id)
     if table.empty:
         st.caption("Layer health appears after the first epoch.")

@@ -34,6 +34,10 @@ STATUS_ICONS: dict[Status, str] = {
 
 # The worker's reason for a run stopped on request (`cnnlab.runs.worker.training`, fake jobs in tests).
 USER_STOP_REASON = "Stopped by the user"
+# The rule for a run a teacher stopped (`RunAccess.continue_run` enforces it).
+TEACHER_STOP_RULE = (
+    "Only a teacher can continue it; you may fork it (a fork is a new run of yours, within the class limits)."
+)
 # Early stopping's monitors, as a learner reads them.
 MONITOR_WORDS = {
     "val_loss": "the validation loss",
@@ -69,7 +73,7 @@ def status_message(run: RunRecord, epochs_planned: int, teacher: str | None = No
         )
     if teacher and run.status == Status.STOPPED:
         when = "before it started" if run.started_at is None else f"after epoch {run.last_epoch}"
-        return f"Stopped by {teacher} {when}."
+        return f"Stopped by {teacher} {when}. {TEACHER_STOP_RULE}"
     if run.control == "stop" and run.status in statuses.LIVE:
         return "Stopping: the run ends after its current batch…"
     if run.control == "prune" and run.status in statuses.LIVE:
@@ -105,9 +109,9 @@ def status_message(run: RunRecord, epochs_planned: int, teacher: str | None = No
         if not reason or reason.startswith(USER_STOP_REASON):
             return f"{said}: Stop was pressed."
         return f"{said}: {as_text(reason)}"
-    hint = f" **What to do:** {run.hint}" if run.hint else ""
+    hint = f" **What to do:** {as_text(run.hint)}" if run.hint else ""
     return {
-        Status.DIVERGED: f"Diverged: CNN Lab stopped this run. {reason}{hint}",
+        Status.DIVERGED: f"Diverged: CNN Lab stopped this run. {as_text(reason)}{hint}",
         Status.FAILED: f"Failed: {as_text(reason)}{hint}",
         Status.PRUNED: f"{as_text(reason) or f'Pruned after epoch {run.last_epoch}.'} Its sweep stopped it as "
         "losing and gave its worker to the next setting; continue it to train it to the end.",
