@@ -94,7 +94,10 @@ def test_the_script_reads_and_splits_own_images_as_the_app_does(
     settings = DataSettings(dataset=str(source), image_size=16, seed=4)
     app = datasets.load(settings)
     assert sum(len(names) for names in app.file_names) == 10  # cats 6, dogs 4: the rest skipped.
-    assert_same_split(fitted_script(settings), settings)
+    # The script names the upload by its name only; the user points it at their copy.
+    script = fitted_script(settings)
+    assert source.name == script.DATA_PATH
+    assert_same_split(script, settings, data_path=str(source))
 
 
 def test_the_script_draws_the_apps_shapes() -> None:

@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 from cnnlab.runs.queue import learning_rate_range
 from cnnlab.ui.pages.train import learning_rate_finder
 from cnnlab.ui.session import state
-from tests.app_pages import open_page
+from tests.app_pages import open_page, read_back
 
 pytestmark = pytest.mark.usefixtures("cnnlab_home")
 
@@ -64,7 +64,7 @@ def test_no_descent_shows_the_reason_and_no_button_to_use_it() -> None:
     rates, losses = np.asarray(curve["learning_rates"]), np.asarray(curve["losses"])
     app = train_page_after(finished_test(losses, rates, int(curve["classes"])))
     assert not app.exception, app.exception
-    warnings = [element.value for element in app.warning]
+    warnings = [read_back(element.value) for element in app.warning]
     assert any(
         text.startswith("No learning rate suggested: the loss started at 3.64, above the loss of guessing")
         and "try a larger batch size" in text

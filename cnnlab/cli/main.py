@@ -165,7 +165,7 @@ def _command_code(arguments: argparse.Namespace) -> int:
     from cnnlab.model import codegen
 
     spec, data, _ = cli_training.train_settings(arguments)
-    print(codegen.script(spec, data=data))
+    print(codegen.script(spec, data=data, keep_folder=True))
     return 0
 
 

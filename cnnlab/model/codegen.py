@@ -260,15 +260,18 @@ def script(
     settings: TrainingSettings | None = None,
     data: DataSettings | None = None,
     file_name: str | None = None,
+    keep_folder: bool = False,
 ) -> str:
     """The whole training script for `spec`: imports, the split, `load_data`, `build_model`, `main`.
 
     `file_name` is the name the script is saved under (default: the model's name with ".py"), so
-    its docstring says how to run the file the user has.
+    its docstring says how to run the file the user has. A user's folder or zip is named by its
+    name only (a script from the server never carries the server's folders) unless `keep_folder`:
+    `cnnlab code` runs where the user's own data is.
     """
     settings = settings or TrainingSettings()
-    # A user's folder or zip by its name only: a script never carries the server's folders.
-    data = without_folder(data or DataSettings())
+    data = data or DataSettings()
+    data = data if keep_folder else without_folder(data)
     shapes.check(spec)
     model = model_source(spec, settings)
     training = _training_source(spec, settings, data)
