@@ -66,9 +66,10 @@ class RemoteRun:
     """What the executor keeps about one run on the cluster."""
 
     actor: Any
-    ready: Any  # the ObjectRef of the actor's `ready()`: ready once it has started and imported the job
+    ready: Any  # the ObjectRef of the actor's `warm_up()`: ready once it has started and imported the job
     done: Any  # the ObjectRef of `train` (or, after a reattach, of `join`)
     location: Any  # the ObjectRef of the actor's `where()`
+    placed: Any = None  # the ObjectRef of the actor's `placed()`: ready once a node has started it
     submitted_at: float = dataclasses.field(default_factory=time.monotonic)
     taking: Any = None  # the ObjectRef of the `take` waiting on the node, None once drained
     acknowledged: int | None = 0  # records applied so far (None: unknown, after a reattach)
@@ -78,7 +79,7 @@ class RemoteRun:
 
 @dataclasses.dataclass(frozen=True)
 class IdleActor:
-    """A warm actor waiting for a run, with the ObjectRef of its `ready()`."""
+    """A warm actor waiting for a run, with the ObjectRef of its `warm_up()`."""
 
     actor: Any
     ready: Any
@@ -191,7 +192,7 @@ class RayExecutor:
         with self._lock:
             if not self._idle:
                 actor = self._new_actor()
-                self._idle.append(IdleActor(actor, actor.ready.remote()))
+                self._idle.append(IdleActor(actor, actor.warm_up.remote()))
 
     def wait_until_warm(self, timeout: float = 300.0) -> None:
         """Block until the warm actors waiting now have imported the job (for benchmarks and tests)."""
@@ -234,9 +235,9 @@ class RayExecutor:
                 actor, ready = chosen.actor, chosen.ready
             else:
                 actor = self._new_actor()
-                ready = actor.ready.remote()
+                ready = actor.warm_up.remote()
             done = actor.train.remote(run_id, bundle, dataset)
-            run = RemoteRun(actor, ready, done, actor.where.remote())
+            run = RemoteRun(actor, ready, done, actor.where.remote(), placed=actor.placed.remote())
             run.taking = actor.take.remote(run_id, 0, TAKE_SECONDS)
             self._runs[run_id] = run
         return ray_records.REMOTE_PID
@@ -298,13 +299,22 @@ class RayExecutor:
             self._runs.pop(run_id, None)
 
     def shutdown(self) -> None:
-        """Apply what is waiting, stop the pump, let the warm actors go; training actors carry on."""
+        """Apply what is waiting, stop the pump, let the warm actors go; actors of live runs carry on.
+
+        An actor whose run has ended (a CLI stopped it on Ctrl-C) goes too: detached, it would hold its
+        CPUs on the cluster for ever.
+        """
         self._stopping.set()
         self._pump.join(timeout=10)
         with self._lock:
             idle, self._idle = self._idle, []
-        for waiting in idle:
-            self._let_go(waiting.actor)
+            finishing = [
+                run.actor
+                for run_id, run in self._runs.items()
+                if run.exit is None and run.actor is not None and not self._live(run_id)
+            ]
+        for actor in [waiting.actor for waiting in idle] + finishing:
+            self._let_go(actor)
 
     # Beyond the protocol.
 
@@ -331,13 +341,15 @@ class RayExecutor:
             live = [run_id for run_id in runs if self._live(run_id)]
             if not runs and len(self._idle) < MAX_IDLE_ACTORS:
                 with self._lock:
-                    self._idle.append(IdleActor(actor, actor.ready.remote()))
+                    self._idle.append(IdleActor(actor, actor.warm_up.remote()))
                 continue
             if not live:
                 self._let_go(actor)
                 continue
             for run_id in live:
-                run = RemoteRun(actor, actor.ready.remote(), actor.join.remote(run_id), actor.where.remote())
+                run = RemoteRun(
+                    actor, actor.warm_up.remote(), actor.join.remote(run_id), actor.where.remote()
+                )
                 run.acknowledged = None  # What the earlier server applied is not known: take all that waits.
                 run.taking = actor.take.remote(run_id, None, TAKE_SECONDS)
                 with self._lock:
@@ -475,8 +487,7 @@ class RayExecutor:
     def _death_reason(self, run: RemoteRun, where: str, error: RayActorError) -> str:
         """ "The Ray node running it stopped: ..." when its node left the cluster, else the worker's death."""
         node = self._location(run).get("node")
-        text = str(error).lower()
-        if (node is not None and not _node_answers(str(node))) or ("node" in text and "died" in text):
+        if node is not None and not _node_answers(str(node)):
             return ray_records.node_stopped_reason(where, _first_line(error))
         return ray_records.died_reason(where, str(error))
 
@@ -515,8 +526,11 @@ class RayExecutor:
         return f"process {location['pid']} on {location['host']}, " if location else ""
 
     def _check_placement(self, run_id: str, run: RemoteRun) -> None:
-        """End a run whose actor has not started within the limit, or that was stopped while it waited."""
-        if _is_ready(run.ready):
+        """End a run whose actor no node has started within the limit, or that was stopped while it waited.
+
+        Only the wait for a node counts: an actor importing TensorFlow on a busy node is placed.
+        """
+        if run.placed is None or _is_ready(run.placed):
             return
         stop = self.store.pending_control(run_id) == "stop"
         waited = time.monotonic() - run.submitted_at

@@ -29,11 +29,17 @@ from cnnlab.runs.worker import threads
 
 
 class RunActor:
-    """A worker on a cluster node: imports the job (TensorFlow) when created, then trains runs one at a time."""
+    """A worker on a cluster node: imports the job (TensorFlow) once, then trains runs one at a time.
+
+    Created at once (placed on a node: `placed` answers); the import is its first task, `warm_up`,
+    so the executor tells a run waiting for a node from a run waiting for TensorFlow.
+    """
 
     def __init__(self, entry: str, thread_count: int | None) -> None:
         threads.configure_threads(thread_count)
-        self.job: Job = worker.load_job(entry, warm_up=True)
+        self.entry = entry
+        self._job: Job | None = None
+        self._loading = threading.Lock()
         self.home: Path | None = None
         self.runs_trained = 0
         self.current_run: str | None = None
@@ -41,9 +47,20 @@ class RunActor:
         self._finished: set[str] = set()
         self._changed = threading.Condition()
 
-    def ready(self) -> bool:
-        """True once created (the job imported): the executor waits on it to know the actor is warm."""
+    def placed(self) -> bool:
+        """True: the actor has a node and has started (its job may still be importing)."""
         return True
+
+    def warm_up(self) -> bool:
+        """Import the job (TensorFlow, for the default) unless done; True once done: the actor is warm."""
+        self._load()
+        return True
+
+    def _load(self) -> Job:
+        with self._loading:
+            if self._job is None:
+                self._job = worker.load_job(self.entry, warm_up=True)
+            return self._job
 
     def where(self) -> dict[str, object]:
         """The process id, host name, Ray node and node-local store folder of this worker."""
@@ -85,7 +102,7 @@ class RunActor:
                 f"Ray worker process {os.getpid()} on {socket.gethostname()} took the run",
                 level=worker.TECHNICAL,
             )
-            status = worker.run_job(run_id, store, self.job)
+            status = worker.run_job(run_id, store, self._load())
             # Keras wrote the TensorBoard logs to files here during the fit; the server keeps them.
             # Imported here: the module imports Keras, which the server, importing this file, must not.
             from cnnlab.runs.worker import tensorboard_logs
