@@ -54,7 +54,10 @@ PUMP_SECONDS = (
 )
 TAKE_SECONDS = 2.0  # how long one `take` waits on the node for a record
 ANSWER_SECONDS = 30.0  # how long the pump waits for an answer it knows is ready or due
-FINISHING_WAIT_SECONDS = 5.0  # a submit waits this long at most for an actor whose run just ended
+# A submit waits this long at most for an actor whose run just ended (it sends its last records first). Long:
+# the wait ends as soon as the actor is back or dead, and a new actor instead imports TensorFlow while the
+# old one still holds its CPUs (on a loaded machine the 5 s this was gave a third worker for 8 runs).
+FINISHING_WAIT_SECONDS = 30.0
 NODE_ANSWER_SECONDS = (
     2.0  # how long a node's raylet may take to accept a connection before it counts as stopped
 )
