@@ -479,7 +479,7 @@ class RayExecutor:
         except (RayError, GetTimeoutError) as error:
             exit_description = f"the Ray task failed: {_first_line(error)}"
         with self._changed:
-            if reusable and self._may_keep_idle():
+            if reusable and self._may_keep_idle(run):
                 self._idle.append(IdleActor(run.actor, run.ready))
             else:
                 self._let_go(run.actor)
@@ -494,20 +494,25 @@ class RayExecutor:
             return ray_records.node_stopped_reason(where, _first_line(error))
         return ray_records.died_reason(where, str(error))
 
-    def _may_keep_idle(self) -> bool:
-        """Whether an actor that finished a run may wait for the next one.
+    def _may_keep_idle(self, finished: RemoteRun) -> bool:
+        """Whether the actor of run `finished` may wait for the next run.
 
-        Not while a run waits for its own actor to be placed (an actor not ready yet, and no CPUs
-        free for it): an idle actor would hold the CPUs it needs. A warm actor not ready yet gives
-        way to the finished one, which is.
+        Not when the cluster's CPUs cannot hold it beside every other actor of this executor: a run
+        would then wait for the CPUs it holds. (Not judged by whether other actors have answered:
+        on a busy node an actor that has its CPUs may still be starting, and one that finished was
+        let go for it, so a third actor imported TensorFlow for 8 runs.) A warm actor not ready yet
+        gives way to the finished one, which is.
         """
         if self._stopping.is_set():
             return False
-        unplaced = any(
-            run.exit is None and run.ready is not None and not _is_ready(run.ready)
+        # The finished actor, the warm ones, and those of the other runs still going.
+        actors = 1 + len(self._idle)
+        actors += sum(
+            1
             for run in self._runs.values()
+            if run is not finished and run.exit is None and run.actor is not None
         )
-        if unplaced and float(ray.available_resources().get("CPU", 0.0)) < self.cpus_per_run:
+        if actors * self.cpus_per_run > float(ray.cluster_resources().get("CPU", 0.0)):
             return False
         for waiting in [idle for idle in self._idle if not _is_ready(idle.ready)]:
             self._idle.remove(waiting)
