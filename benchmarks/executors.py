@@ -10,7 +10,7 @@ clock runs, as a real cluster is). For each executor it measures:
 - per-run training time (the store's started_at to ended_at, median);
 - delivery delay: a batch metric's write time on the worker to its arrival in the server's
   store, as the test polls it every 10 ms (median; the local worker writes the store directly,
-  a Ray worker sends it through the mailbox actor and the executor's pump);
+  a Ray worker keeps it in its run's channel until the executor's pump takes it);
 - per-run overhead of Ray's transport: (Ray's total - local total) / 8, and the records and bytes
   shipped per run.
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -55,6 +56,9 @@ SPEC = specs.ModelSpec.from_dict(
         ],
     }
 )
+# The worker's own event, one a run on either executor. A Ray worker also logs "Ray worker process N on HOST
+# took the run": counting both counted each Ray worker twice.
+WORKER_EVENT = re.compile(r"worker process (\d+) took the run")
 SLOTS = 2  # runs at once on one 2-core machine, one TensorFlow thread each
 CLASS_SIZE = 30
 
@@ -108,10 +112,10 @@ def run_sweep(executor: Executor, store: Store, runs: int, epochs: int) -> dict[
         record.ended_at - record.started_at for record in records if record.ended_at and record.started_at
     ]
     workers = {
-        message.split(" took the run")[0].split("process ")[1]
+        found.group(1)
         for record in records
         for message in store.events(record.id)["message"]
-        if "process" in message and " took the run" in message
+        if (found := WORKER_EVENT.match(message))
     }
     return {
         "workers": len(workers),

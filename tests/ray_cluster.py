@@ -30,6 +30,16 @@ from tests.ports import free_port
 LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
 
+# `ray start --address HEAD` for a second node of a loopback-only cluster. Under `LOOPBACK_ONLY` Ray refuses a
+# second node; allowed multi-node clusters, it replaces 127.0.0.1 in the head's address with the machine's
+# network address, where the head does not listen. So the second node runs Ray's own command with both
+# checks turned off: it joins the head over the loopback, as a node on another machine joins over the network.
+JOIN_OVER_LOOPBACK = (
+    "import sys, ray._private.services as services, ray._private.ray_constants as constants; "
+    "constants.ENABLE_RAY_CLUSTER = True; services.resolve_ip_for_localhost = lambda host: host; "
+    "from ray.scripts.scripts import main; sys.argv[0] = 'ray'; main()"
+)
+
 # How often `ray start` is tried with fresh ports before its error is raised.
 START_ATTEMPTS = 3
 
@@ -80,6 +90,31 @@ class ComponentPorts:
         return cls(single=single, workers_from=workers_from)
 
 
+@dataclass(frozen=True)
+class WorkerNode:
+    """A node added to a `LocalRayCluster`: the folder its processes work in and its raylet's port."""
+
+    folder: Path
+    node_manager_port: int
+
+    def raylet(self) -> psutil.Process:
+        """The node's raylet process (the node's own manager: when it dies, the node has left the cluster)."""
+        flag = f"--node_manager_port={self.node_manager_port}"
+        for process in psutil.process_iter():
+            with contextlib.suppress(psutil.Error):
+                if "raylet" in process.name() and flag in process.cmdline():
+                    return process
+        raise LookupError(f"No raylet runs with {flag}.")
+
+
+class HeadHolder:
+    """A Ray actor that only holds the CPUs it was given (tests keep runs off the head with it)."""
+
+    def ready(self) -> bool:
+        """True once placed."""
+        return True
+
+
 class LocalRayCluster:
     """`with LocalRayCluster(num_cpus=2) as cluster:` a head node at `cluster.address`, stopped on exit.
 
@@ -95,13 +130,26 @@ class LocalRayCluster:
         self.address = f"127.0.0.1:{self.port}"
         self.client_environment = {"RAY_ADDRESS": self.address, **LOOPBACK_ONLY}
 
-    def _ray(self, *arguments: str, environment: dict[str, str] | None = None) -> None:
+    def _ray(
+        self, *arguments: str, environment: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> None:
         command = [str(Path(sys.executable).with_name("ray")), *arguments]
         if not Path(command[0]).exists():
             command[0] = shutil.which("ray") or "ray"
         subprocess.run(
-            command, check=True, env=environment, capture_output=True, timeout=120, cwd=self.temp_dir
+            command, check=True, env=environment, capture_output=True, timeout=120, cwd=cwd or self.temp_dir
         )
+
+    def _environment(self) -> dict[str, str]:
+        """This interpreter's environment with CNN Lab importable, on the loopback, with no RAY_ADDRESS."""
+        environment = dict(os.environ)
+        package_root = str(Path(cnnlab.__file__).resolve().parents[1])
+        environment["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [package_root, environment.get("PYTHONPATH")])
+        )
+        environment.pop("RAY_ADDRESS", None)
+        environment.update(LOOPBACK_ONLY)
+        return environment
 
     def start(self) -> LocalRayCluster:
         """Start the head node (about 5-10 s) with this interpreter's `ray` and CNN Lab importable.
@@ -110,13 +158,7 @@ class LocalRayCluster:
         refused start is tried again with fresh ports (the head's own port is kept: it is the
         address already given out).
         """
-        environment = dict(os.environ)
-        package_root = str(Path(cnnlab.__file__).resolve().parents[1])
-        environment["PYTHONPATH"] = os.pathsep.join(
-            filter(None, [package_root, environment.get("PYTHONPATH")])
-        )
-        environment.pop("RAY_ADDRESS", None)
-        environment.update(LOOPBACK_ONLY)
+        environment = self._environment()
         for _ in range(START_ATTEMPTS - 1):
             try:
                 self._ray(*self._start_arguments(), environment=environment)
@@ -143,6 +185,42 @@ class LocalRayCluster:
             "--include-dashboard=false",
             "--disable-usage-stats",
         ]
+
+    def add_worker_node(self, num_cpus: int = 1) -> WorkerNode:
+        """Start a second node (`ray start --address HEAD`) of `num_cpus` CPUs on this machine, as another
+        machine of the cluster would be; its processes work in a folder of the temp dir, so `stop` ends them."""
+        folder = Path(tempfile.mkdtemp(prefix="node-", dir=self.temp_dir))
+        for attempt in range(START_ATTEMPTS):
+            ports = ComponentPorts.choose(keep={self.port})
+            arguments = [
+                "start",
+                f"--address={self.address}",
+                f"--num-cpus={num_cpus}",
+                "--num-gpus=0",
+                "--node-ip-address=127.0.0.1",
+                *(
+                    f"--{name}={port}"
+                    for name, port in ports.single.items()
+                    if name not in ("ray-client-server-port", "dashboard-port")
+                ),
+                f"--min-worker-port={ports.workers_from}",
+                f"--max-worker-port={ports.workers_from + WORKER_PORTS - 1}",
+                "--disable-usage-stats",
+            ]
+            try:
+                subprocess.run(
+                    [sys.executable, "-c", JOIN_OVER_LOOPBACK, *arguments],
+                    check=True,
+                    env=self._environment(),
+                    capture_output=True,
+                    timeout=120,
+                    cwd=folder,
+                )
+                return WorkerNode(folder, ports.single["node-manager-port"])
+            except subprocess.CalledProcessError:
+                if attempt == START_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def stop(self) -> None:
         """Stop this cluster's processes and remove its temporary folder."""

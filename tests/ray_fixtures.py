@@ -33,7 +33,8 @@ def ray_cluster() -> Iterator[LocalRayCluster]:
     """A local Ray cluster of 2 CPUs for the session; its `address` goes to `RAY_ADDRESS`.
 
     One per session (starting one takes seconds): the executors of different stores do not meet on
-    it, as each store has its own mailbox actor (`cnnlab.runs.ray.executor.mailbox_name`).
+    it, as each store's actors are named after it (`cnnlab.runs.ray.executor.actor_prefix`). A test
+    may add a node to it (`LocalRayCluster.add_worker_node`) and stop that node; the head stays.
     """
     require_ray()
     from ray_cluster import LocalRayCluster

@@ -1,22 +1,27 @@
-"""The Ray executor on a real local Ray cluster: real digits runs, records streamed back, control, a killed worker.
+"""The Ray executor on a real local Ray cluster: a node that stops, runs no node can take, real digits runs
+with records streamed back, control, a killed worker.
 
-One cluster for the session (tests/ray_fixtures.py: `ray start --head --num-cpus 2` with its own temp dir and ports,
-stopped at the end) and one scheduler over a `RayExecutor` with one CPU per run, so two runs train
-at once. The runs share no disk with the test's store on purpose: each worker records into a
-node-local store in a temporary folder and sends every record back over Ray; the test's store is
-written only by the executor's pump. The node-local store of a killed worker stays on disk, which
-gives the oracle for "no recorded metric is lost".
+One cluster for the session (tests/ray_fixtures.py: `ray start --head --num-cpus 2` with its own temp dir
+and ports, stopped at the end). The first tests use light jobs (tests/fake_jobs.py, no TensorFlow) on
+executors of their own: one adds a second node to the cluster and stops it mid-run; others ask for
+more CPUs than a node has. The rest share one scheduler over a `RayExecutor` with one CPU per run,
+so two digits runs train at once. The runs share no disk with the test's store on purpose: each worker
+records into a node-local store in a temporary folder and sends every record back over Ray; the test's
+store is written only by the executor's pump. The node-local store of a killed worker stays on disk,
+which gives the oracle for "no recorded metric is lost".
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
+import fake_jobs
 import pytest
 from ray_cluster import LocalRayCluster
 from ray_fixtures import require_ray
@@ -29,13 +34,10 @@ from cnnlab.runs.queue import executor_choice, sweeps
 from cnnlab.runs.queue.executor import LocalProcessExecutor
 from cnnlab.runs.queue.scheduler import Scheduler
 from cnnlab.runs.queue.sweep_plan import axis, plan
-from cnnlab.runs.ray import bundle as ray_bundle
-from cnnlab.runs.ray import records as ray_records
-from cnnlab.store.diagnoses import PLATEAU, Diagnosis
+from cnnlab.store import statuses
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from cnnlab.trained import exports
-from tests.ports import free_port
 
 if TYPE_CHECKING:
     from cnnlab.runs.ray.executor import RayExecutor
@@ -89,6 +91,138 @@ def long_runs(scheduler: Scheduler) -> dict[str, str]:
     }
 
 
+LIGHT_JOB = "tests.fake_jobs:counting_job"  # 10 batches an epoch, 20 ms each; no TensorFlow
+
+
+def _light(epochs: int, name: str = "light") -> RunRequest:
+    return RunRequest(
+        spec=SPEC,
+        data_settings=specs.DataSettings(),
+        training_settings=specs.TrainingSettings(epochs=epochs),
+        name=name,
+    )
+
+
+@contextlib.contextmanager
+def _light_scheduler(
+    cluster: LocalRayCluster, home: Path, **options: float
+) -> Iterator[tuple[Scheduler, RayExecutor]]:
+    """A scheduler over an executor of light jobs that keeps no actor once a run ends."""
+    from cnnlab.runs.ray.executor import RayExecutor
+
+    store = Store(home)
+    executor = RayExecutor(
+        store, address=cluster.address, entry=LIGHT_JOB, threads=1, warm=False, reuse=False, **options
+    )
+    scheduler = Scheduler(store, executor, max_workers=2, poll_seconds=0.1).start()
+    try:
+        yield scheduler, executor
+    finally:
+        scheduler.shutdown(kill_workers=True)
+
+
+@contextlib.contextmanager
+def _head_taken(cpus: int = 2) -> Iterator[None]:
+    """Hold the head node's CPUs with an actor pinned to it, so runs go to (or wait for) another node."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from tests.ray_cluster import HeadHolder  # By its package's name, which Ray's workers can import.
+
+    head = ray.get_runtime_context().get_node_id()  # The tests' driver is connected to the head.
+    holder = (
+        ray.remote(num_cpus=cpus)(HeadHolder)
+        .options(scheduling_strategy=NodeAffinitySchedulingStrategy(head, soft=False))
+        .remote()
+    )
+    ray.get(holder.ready.remote(), timeout=120)
+    try:
+        yield
+    finally:
+        ray.kill(holder)
+
+
+def test_a_node_that_stops_ends_its_run_with_the_reason_and_keeps_every_record_it_sent(
+    ray_cluster: LocalRayCluster, tmp_path: Path
+) -> None:
+    node = ray_cluster.add_worker_node(num_cpus=1)
+    with _light_scheduler(ray_cluster, tmp_path / "home") as (scheduler, executor):
+        store = scheduler.store
+        with _head_taken():
+            run_id = scheduler.submit(_light(epochs=500)).id
+            wait_until(lambda: len(store.epoch_metrics(run_id)) >= 2, "two epochs on the second node")
+        import ray
+
+        location = executor.worker_location(run_id)
+        assert location["node"] != ray.get_runtime_context().get_node_id()  # Not on the head.
+        node.raylet().kill()  # The node leaves the cluster, its worker with it.
+        ended = wait_until(
+            lambda: (run := store.get_run(run_id)).is_ended and run, "the run of the stopped node to end"
+        )
+        assert ended.status == Status.FAILED
+        assert ended.reason is not None and ended.reason.startswith(
+            f"The Ray node running it stopped: process {location['pid']} on "
+        ), ended.reason
+        # Every epoch the node had flushed is on the server with all its batches; only records the
+        # job wrote after its last flush can be missing (at most the epoch it was finishing).
+        node_store = Store(Path(str(location["home"])))
+        node_epochs = node_store.epoch_metrics(run_id)["epoch"].tolist()
+        server_epochs = store.epoch_metrics(run_id)["epoch"].tolist()
+        assert (
+            server_epochs == node_epochs[: len(server_epochs)] and len(node_epochs) - len(server_epochs) <= 1
+        )
+        server_steps = store.batch_metrics(run_id)["step"].tolist()
+        assert server_steps == sorted(set(server_steps))
+        assert set(server_steps) >= set(range(len(server_epochs) * fake_jobs.BATCHES_PER_EPOCH))
+        assert set(server_steps) <= set(node_store.batch_metrics(run_id)["step"])
+        # The head, free again, trains the next run.
+        following = scheduler.submit(_light(epochs=2, name="after the node stopped"))
+        finished = scheduler.wait(following.id, timeout=120)
+        assert finished.status == Status.COMPLETED, (finished.reason, finished.traceback)
+        assert store.epoch_metrics(following.id)["epoch"].tolist() == [1, 2]
+
+
+def test_a_run_no_node_can_hold_leaves_the_queue_saying_why(
+    ray_cluster: LocalRayCluster, tmp_path: Path
+) -> None:
+    with _light_scheduler(ray_cluster, tmp_path / "home", cpus_per_run=3) as (scheduler, _):
+        refused = scheduler.submit(_light(epochs=1))
+        ended = scheduler.wait(refused.id, timeout=60)
+        assert ended.status == Status.FAILED
+        assert ended.reason is not None and ended.reason.startswith(
+            "No Ray node has 3 CPUs for this run; the largest has 2. Lower CNNLAB_RAY_CPUS_PER_RUN to 2"
+        ), ended.reason
+        assert scheduler.store.count_runs(statuses.OCCUPYING) == 0  # It holds no slot.
+
+
+def test_a_run_waiting_for_cpus_ends_at_the_limit_or_when_stopped(
+    ray_cluster: LocalRayCluster, tmp_path: Path
+) -> None:
+    with (
+        _light_scheduler(ray_cluster, tmp_path / "home", cpus_per_run=2, placement_seconds=3) as (
+            scheduler,
+            _,
+        ),
+        _head_taken(),
+    ):
+        waiting, stopped = (scheduler.submit(_light(epochs=1, name=name)) for name in ("waits", "stopped"))
+        wait_until(
+            lambda: scheduler.store.get_run(stopped.id).status == Status.STARTING, "the run to be handed over"
+        )
+        scheduler.stop(stopped.id)
+        ended = scheduler.wait(stopped.id, timeout=60)
+        assert ended.status == Status.STOPPED
+        assert ended.reason == "Stopped by the user while it waited for a Ray node to take it."
+        timed_out = scheduler.wait(waiting.id, timeout=60)
+        assert timed_out.status == Status.FAILED
+        assert timed_out.reason is not None
+        assert re.match(
+            r"No Ray node freed 2 CPUs for this run within 3 s \(the cluster has \d CPUs, 0 free",
+            timed_out.reason,
+        ), timed_out.reason
+        assert scheduler.store.count_runs(statuses.OCCUPYING) == 0
+
+
 def _batches(store: Store, run_id: str) -> int:
     return len(store.batch_metrics(run_id))
 
@@ -104,7 +238,10 @@ def test_curves_arrive_in_the_store_while_the_run_trains_on_the_cluster(
     store: Store, long_runs: dict[str, str]
 ) -> None:
     run_id = long_runs["controlled"]
-    wait_until(lambda: _batches(store, run_id) >= 3, "batch metrics of the Ray run in the server's store")
+    # The first wait covers two actors importing TensorFlow at once, on a machine other suites load too.
+    wait_until(
+        lambda: _batches(store, run_id) >= 3, "batch metrics of the Ray run in the server's store", 300
+    )
     run = store.get_run(run_id)
     assert run.status in (Status.RUNNING, Status.PAUSED)
     assert run.worker_pid == 0  # No process of this machine is judged for it: the executor watches the actor.
@@ -155,10 +292,13 @@ def test_pause_resume_and_stop_reach_the_worker_on_the_cluster(
 
 
 def test_killing_the_ray_worker_fails_the_run_and_keeps_every_record_it_wrote(
-    store: Store, executor: RayExecutor, long_runs: dict[str, str]
+    scheduler: Scheduler, store: Store, executor: RayExecutor, long_runs: dict[str, str]
 ) -> None:
     run_id = long_runs["killed"]
     wait_until(lambda: len(store.epoch_metrics(run_id)) >= 1, "a whole epoch of the run to be recorded")
+    # Paused, the job has flushed all it wrote (its status waits for the server): the oracle below is exact.
+    scheduler.pause(run_id)
+    wait_until(lambda: store.get_run(run_id).status == Status.PAUSED, "the worker to pause")
     location = executor.worker_location(run_id)
     node_home = Path(str(location["home"]))
     assert node_home.is_dir() and node_home != store.home  # The worker records into its own node-local store.
@@ -170,7 +310,7 @@ def test_killing_the_ray_worker_fails_the_run_and_keeps_every_record_it_wrote(
     assert failed.reason is not None and "The Ray worker running it died" in failed.reason
     assert f"process {location['pid']}" in failed.reason
     assert failed.hint is not None and "fork it" in failed.hint
-    # The oracle: everything the worker recorded on its node before it died is in the server's store.
+    # The oracle: everything the worker recorded on its node before the pause is in the server's store.
     node_store = Store(node_home)
     node_steps = set(node_store.batch_metrics(run_id)["step"])
     server_steps = set(store.batch_metrics(run_id)["step"])
@@ -227,89 +367,6 @@ def test_a_sweep_trains_every_run_on_the_cluster(
     assert all(item.best_val_accuracy is not None for item in book.runs(sweep.id))
 
 
-def test_a_run_bundle_carries_the_rows_and_files_a_continue_needs(store: Store, tmp_path: Path) -> None:
-    source = store.create_run(
-        RunRequest(
-            spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings(epochs=2)
-        )
-    )
-    store.add_epoch_metrics(source.id, {"epoch": 1, "loss": 0.5, "val_accuracy": 0.75})
-    store.save_checkpoint(source.id, "latest", 1, lambda path: path.write_bytes(b"model bytes"))
-    store.write_snapshot(source.id, 0, "probes", {"images": np.ones((2, 8, 8, 1), np.float32)})
-    bundle = ray_bundle.pack_run(store, source.id)
-    ray_bundle.unpack_run(bundle, tmp_path / "node", Path("/data/on/the/node"))
-    node = Store(tmp_path / "node")
-    copy = node.get_run(source.id)
-    assert copy.name == source.name and copy.training() == source.training()
-    assert copy.data().dataset == "/data/on/the/node"
-    assert node.epoch_metrics(source.id)["val_accuracy"].tolist() == [0.75]
-    assert node.checkpoints(source.id) == {"latest": 1}
-    assert node.checkpoint_path(source.id, "latest").read_bytes() == b"model bytes"
-    assert node.read_snapshot(source.id, 0, "probes")["images"].shape == (2, 8, 8, 1)
-
-
-def test_a_file_a_worker_sends_lands_in_its_run_folder_and_never_outside(store: Store) -> None:
-    run = store.create_run(
-        RunRequest(spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings())
-    )
-    assert ray_records.apply_record(store, (run.id, "run_file", ("tensorboard/train/events.x", b"logs")))
-    assert (exports.tensorboard_folder(store, run.id) / "train" / "events.x").read_bytes() == b"logs"
-    assert not ray_records.apply_record(store, (run.id, "run_file", ("../../escaped", b"no")))
-    assert (
-        not (store.home / "escaped").exists() and not (store.run_folder(run.id).parent / "escaped").exists()
-    )
-
-
-def test_a_diagnosis_record_from_a_node_becomes_a_row_on_the_server(store: Store) -> None:
-    run = store.create_run(
-        RunRequest(
-            spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings(epochs=2)
-        )
-    )
-    finding = Diagnosis(PLATEAU, 2, "The loss stopped falling.", "Raise the rate.")
-    assert ray_records.apply_record(store, (run.id, "diagnosis", (finding,)))
-    assert store.diagnoses(run.id) == [finding]
-    assert store.events(run.id)["message"].iloc[-1] == finding.message()
-    # A record for a run deleted meanwhile is skipped, as a local worker's write would fail.
-    assert not ray_records.apply_record(store, ("gone", "diagnosis", (finding,)))
-
-
-def test_a_node_dropping_an_epochs_weights_keeps_those_a_fork_on_the_server_starts_from(store: Store) -> None:
-    run = store.create_run(
-        RunRequest(spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings())
-    )
-    for epoch in (3, 5):
-        store.save_checkpoint(run.id, epoch, epoch, lambda path: np.savez(path, weights=np.zeros(2)))
-    store.set_status(run.id, Status.STOPPED)
-    Scheduler(store, LocalProcessExecutor(store.home, warm=False), max_workers=1).fork(run.id, 3)
-    for epoch in (3, 5):
-        assert ray_records.apply_record(store, (run.id, "delete_epoch_weights", (epoch,)))
-    assert store.checkpoints(run.id) == {"epoch_0003": 3}
-    assert store.checkpoint_path(run.id, 3).is_file() and not store.checkpoint_path(run.id, 5).exists()
-
-
-def test_a_folder_of_images_is_packed_once_and_unpacked_once_per_node(tmp_path: Path) -> None:
-    folder = tmp_path / "pets"
-    for label in ("cats", "dogs"):
-        (folder / label).mkdir(parents=True)
-        for index in range(3):
-            (folder / label / f"{index}.png").write_bytes(bytes([index]) * (10 + index))
-    source = ray_bundle.dataset_source(str(folder))
-    assert source == folder.resolve() and ray_bundle.dataset_source("digits") is None
-    key = ray_bundle.dataset_key(folder)
-    assert ray_bundle.dataset_key(folder) == key  # Stable while the files stay.
-    payload = ray_bundle.pack_dataset(folder)
-    first = ray_bundle.materialise_dataset(payload, tmp_path / "node_cache")
-    second = ray_bundle.materialise_dataset(payload, tmp_path / "node_cache")
-    assert first == second and first.name == "pets"
-    assert sorted(path.relative_to(first).as_posix() for path in first.rglob("*.png")) == sorted(
-        path.relative_to(folder).as_posix() for path in folder.rglob("*.png")
-    )
-    assert (first / "dogs" / "2.png").read_bytes() == bytes([2]) * 12
-    (folder / "dogs" / "3.png").write_bytes(b"new image")
-    assert ray_bundle.dataset_key(folder) != key  # A changed upload is shipped again.
-
-
 def test_the_executor_is_chosen_by_cnnlab_executor(
     ray_cluster: LocalRayCluster, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -328,18 +385,3 @@ def test_the_executor_is_chosen_by_cnnlab_executor(
     monkeypatch.setenv("CNNLAB_EXECUTOR", "slurm")
     with pytest.raises(RunError, match="'local' or 'ray'; got 'slurm'"):
         executor_choice.choose_executor(store, warm=False)
-
-
-def test_a_head_nodes_ports_are_all_different_and_clear_of_the_workers_range() -> None:
-    """Ray refuses a start where two components share a port, the workers' range included (a CI run
-    failed when the dashboard port fell inside the workers' range)."""
-    from ray_cluster import SINGLE_PORT_FLAGS, WORKER_PORTS, ComponentPorts
-
-    for _ in range(50):
-        head = free_port()
-        ports = ComponentPorts.choose(keep={head})
-        single = [head, *ports.single.values()]
-        assert len(set(single)) == len(single) == len(SINGLE_PORT_FLAGS) + 1
-        workers = range(ports.workers_from, ports.workers_from + WORKER_PORTS)
-        assert not set(single) & set(workers)
-        assert workers.stop <= 65536

@@ -46,4 +46,6 @@ def choose_executor(
             f"{EXECUTOR_VARIABLE}=ray needs Ray, which is not installed here ({error}). "
             "Install it with `pip install -e '.[ray]'`, or unset the variable to train on this machine."
         ) from error
-    return RayExecutor(store, threads=threads, warm=warm)
+    # Not the server's `threads`: a run on Ray asks for `CNNLAB_RAY_CPUS_PER_RUN` CPUs (default 1), and
+    # its TensorFlow threads follow that, so a 1-CPU node can take it.
+    return RayExecutor(store, warm=warm)

@@ -1,7 +1,7 @@
 """How the server applies the records a Ray worker sends: each becomes the same `Store` call a local worker makes
 (or, for a file Keras wrote in the run's folder, the same file).
 
-A record is `(run id, kind, arguments)` as `cnnlab.runs.ray.remote.RecordingStore` sends it. The
+A record is `(run id, kind, arguments)` as `cnnlab.runs.ray.channel.RecordingStore` sends it. The
 server's store stays the one writer: only the executor's pump thread calls `apply_record`. A record
 for a run that has gone (deleted) or whose status moved on meanwhile (the user killed it) is
 skipped with a warning, as a local worker's write would have failed then. This module imports
@@ -106,3 +106,8 @@ def died_reason(where: str, ray_error: str) -> str:
     else:
         cause = "its process exited unexpectedly"
     return f"The Ray worker running it died ({where}{cause})."
+
+
+def node_stopped_reason(where: str, ray_error: str) -> str:
+    """The failure reason of a run whose whole Ray node stopped (its raylet died, the machine went away)."""
+    return f"The Ray node running it stopped: {where}{ray_error.rstrip('.')}."
