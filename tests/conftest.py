@@ -106,6 +106,23 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gc.freeze()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def installed_components_scanned_once() -> Iterator[None]:
+    """Streamlit's scan of the installed packages for components, done once per test process.
+
+    Every new `AppTest` scans all installed distributions' metadata for Streamlit components (about
+    0.15 s here, where TensorFlow, Ray and their dependencies are installed); the packages do not
+    change while the tests run, so the first scan's answer is kept. A `streamlit run` server scans
+    once as it starts, as before.
+    """
+    from streamlit.components.v2 import manifest_scanner
+
+    with pytest.MonkeyPatch.context() as patch:
+        scan = functools.cache(manifest_scanner.scan_component_manifests)
+        patch.setattr(manifest_scanner, "scan_component_manifests", scan)
+        yield
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Files with a slow or browser test first, in their order, then the rest: the two processes of
     `-n 2` take files in this order, and a long file started last would leave one of them idle."""
