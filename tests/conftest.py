@@ -29,6 +29,17 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return home, train_digits_run(home)
 
 
+@pytest.fixture(scope="session")
+def browser_trained_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A home with one digits run really trained for three epochs (a drawn digit and most test images
+    are recognised), which browser modules copy into their server's home (`trained_runs.copy_home`)
+    instead of each training one: (home, run id)."""
+    from trained_runs import train_digits_run
+
+    home = tmp_path_factory.mktemp("browser_trained_home")
+    return home, train_digits_run(home, epochs=3, name="digits run, 3 epochs")
+
+
 @pytest.fixture
 def own_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A folder of the user's own images in two classes (cats 6, dogs 4 usable) and five files that
