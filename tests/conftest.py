@@ -1,6 +1,7 @@
 """Shared test settings: keep TensorFlow quiet and every run's files inside a temporary home."""
 
 import functools
+import gc
 import os
 import sys
 from collections.abc import Iterator
@@ -26,6 +27,17 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
     home = tmp_path_factory.mktemp("trained_home")
     return home, train_digits_run(home)
+
+
+@pytest.fixture(scope="session")
+def browser_trained_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A home with one digits run really trained for three epochs (a drawn digit and most test images
+    are recognised), which browser modules copy into their server's home (`trained_runs.copy_home`)
+    instead of each training one: (home, run id)."""
+    from trained_runs import train_digits_run
+
+    home = tmp_path_factory.mktemp("browser_trained_home")
+    return home, train_digits_run(home, epochs=3, name="digits run, 3 epochs")
 
 
 @pytest.fixture
@@ -90,6 +102,36 @@ def cli_default_run(
     command = [sys.executable, "-m", "cnnlab", "train", "digits_default", "--dataset", "digits"]
     completed = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
     return home, completed
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Leave what collection imported (TensorFlow, Keras, pandas, every test module) out of later
+    garbage collections (`gc.freeze`).
+
+    Streamlit ends every script run of an AppTest with `keras.backend.clear_session()` once Keras is
+    imported, and that calls `gc.collect()`: over this process's heap about 0.3 s a page run, most
+    of an AppTest test's time. Frozen objects are never collected, so it is done once, here, after a
+    collection of what is garbage already; what the tests make is collected as before.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def installed_components_scanned_once() -> Iterator[None]:
+    """Streamlit's scan of the installed packages for components, done once per test process.
+
+    Every new `AppTest` scans all installed distributions' metadata for Streamlit components (about
+    0.15 s here, where TensorFlow, Ray and their dependencies are installed); the packages do not
+    change while the tests run, so the first scan's answer is kept. A `streamlit run` server scans
+    once as it starts, as before.
+    """
+    from streamlit.components.v2 import manifest_scanner
+
+    with pytest.MonkeyPatch.context() as patch:
+        scan = functools.cache(manifest_scanner.scan_component_manifests)
+        patch.setattr(manifest_scanner, "scan_component_manifests", scan)
+        yield
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -4,7 +4,6 @@ and the CLI's `lr-find`, which runs it in a worker process."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -21,6 +20,7 @@ from cnnlab.errors import RunError
 from cnnlab.model import presets, shapes
 from cnnlab.runs.queue import learning_rate_range
 from cnnlab.runs.worker import lr_finder, training
+from tests import finder_presets
 
 ROOT = Path(__file__).resolve().parents[1]
 CURVES = ROOT / "tests" / "data" / "finder_curves.json"
@@ -199,64 +199,21 @@ def test_a_worker_error_a_user_can_fix_comes_back_as_its_message() -> None:
         learning_rate_range.find_learning_rate_in_worker(wrong, data, settings)
 
 
-BATCH_SIZES = (8, 32, 64, 256)
-SHORT_TRAINING_IMAGES = 1_536  # Enough for a good learning rate to show: 192 batches of 8, 6 of 256...
-SHORT_TRAINING_STEPS = 16  # ...but never fewer than 16 batches.
-
-
-def presets_that_fit_the_default_data(image_shape: tuple[int, int, int], classes: int) -> list[str]:
-    """The presets that "Fit it to the current data" loads working on the app's default data (8x8 digits)."""
-    return [
-        name
-        for name, preset in presets.PRESETS.items()
-        if shapes.analyse(
-            presets.adapt(preset.spec, image_shape, classes),
-            num_classes=classes,
-            dataset_input_shape=image_shape,
-        ).ok
-    ]
-
-
-def short_training(
-    spec: specs.ModelSpec, settings: specs.TrainingSettings, images: np.ndarray, labels: np.ndarray
-) -> tuple[float, float]:
-    """A fresh model trained with `settings` on a few hundred images: (the mean loss of its first
-    quarter of batches, of its last quarter)."""
-    steps = max(SHORT_TRAINING_STEPS, SHORT_TRAINING_IMAGES // settings.batch_size)
-    model = training.new_model(spec, settings)
-    order = np.random.default_rng(1).permutation(len(images))
-    losses = []
-    for step in range(steps):
-        chosen = order[np.arange(step * settings.batch_size, (step + 1) * settings.batch_size) % len(order)]
-        losses.append(float(model.train_on_batch(images[chosen], labels[chosen], return_dict=True)["loss"]))
-    quarter = steps // 4
-    return float(np.mean(losses[:quarter])), float(np.mean(losses[-quarter:]))
-
-
-@pytest.mark.slow
+@pytest.mark.nightly  # About a minute; benchmarks/lr_finder_presets.py reports the same outcomes.
 def test_every_preset_that_fits_the_digits_gets_a_rate_that_trains_or_a_reason_at_every_batch_size() -> None:
     """The range test as the Train page runs it (in process here), on each preset fitted to the default
     data, at batch sizes 8 to 256: a short training at the suggested rate lowers the loss by 5% or more
     (at 1e-08, the old suggestion, it stays within a few per cent of where it was), or nothing is
     suggested and it says why."""
-    data = datasets.load(specs.DataSettings())
-    names = presets_that_fit_the_default_data(data.image_shape, data.num_classes)
+    outcomes = list(finder_presets.every_preset_outcome())
+    names = {outcome.preset for outcome in outcomes}
     assert "digits_default" in names and len(names) >= 3
-    outcomes: dict[tuple[str, int], str] = {}
-    for name in names:
-        preset = presets.get(name)
-        spec = presets.adapt(preset.spec, data.image_shape, data.num_classes)
-        for batch_size in BATCH_SIZES:
-            settings = specs.TrainingSettings(**{**preset.training, "batch_size": batch_size})
-            model = training.new_model(spec, settings)
-            result = lr_finder.find_learning_rate(model, data.x_train, data.y_train, batch_size=batch_size)
-            if result.suggestion is None:
-                assert "The model learns too slowly here" in result.reason
-                outcomes[name, batch_size] = f"none: {result.reason}"
-                continue
-            assert result.suggestion > result.learning_rates[0]  # Never the lower end of the range.
-            tried = dataclasses.replace(settings, learning_rate=result.suggestion)
-            first, last = short_training(spec, tried, data.x_train, data.y_train)
-            outcomes[name, batch_size] = f"{result.suggestion:.3g}: loss {first:.3f} -> {last:.3f}"
-            assert last < 0.95 * first, outcomes
-    assert sum(outcome.startswith("none") for outcome in outcomes.values()) <= len(outcomes) // 4, outcomes
+    shown = [str(outcome) for outcome in outcomes]
+    for outcome in outcomes:
+        if outcome.suggestion is None:
+            assert "The model learns too slowly here" in outcome.reason, shown
+            continue
+        assert outcome.suggestion > outcome.lowest_rate_tried, shown  # Never the lower end of the range.
+        assert outcome.first_loss is not None and outcome.last_loss is not None
+        assert outcome.last_loss < 0.95 * outcome.first_loss, shown
+    assert sum(outcome.suggestion is None for outcome in outcomes) <= len(outcomes) // 4, shown

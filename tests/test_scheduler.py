@@ -17,7 +17,9 @@ from made_runs import make_run
 from waiting import wait_until
 
 from cnnlab import specs
+from cnnlab.errors import RunError
 from cnnlab.run_request import RunRequest
+from cnnlab.runs.queue import executor_choice
 from cnnlab.runs.queue.executor import LocalProcessExecutor
 from cnnlab.runs.queue.scheduler import DIED, Scheduler
 from cnnlab.store import statuses
@@ -132,6 +134,26 @@ def test_a_warm_worker_takes_the_next_run(store: Store) -> None:
     finally:
         target.shutdown()
     assert warm.poll() is not None
+
+
+def test_the_workers_run_the_job_cnnlab_worker_entry_names(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The setting the browser tests start their servers with: the server's scheduler (no executor
+    given) hands its runs, and its warm worker, the job named, here the light one of fake_jobs.py."""
+    monkeypatch.setenv(executor_choice.ENTRY_VARIABLE, "fake_jobs:counting_job")
+    target = Scheduler(store, poll_seconds=0.1).start()
+    try:
+        run = _submit(target)
+        finished = target.wait(run.id, timeout=60)
+        assert finished.status == Status.COMPLETED
+        assert finished.results is not None and finished.results["pid"] == finished.worker_pid
+        assert store.batch_metrics(run.id)["step"].tolist() == list(range(10))  # One epoch of the light job.
+    finally:
+        target.shutdown()
+    monkeypatch.setenv(executor_choice.ENTRY_VARIABLE, "fake_jobs")
+    with pytest.raises(RunError, match="module:function; got 'fake_jobs'"):
+        Scheduler(store)
 
 
 def test_a_worker_that_cannot_start_fails_the_run(store: Store) -> None:

@@ -6,6 +6,7 @@ checkpoints, snapshots and results are exactly what a worker writes.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from cnnlab import specs
@@ -42,3 +43,14 @@ def train_digits_run(
     status = worker.run_job(run.id, store, training.run)
     assert status == Status.COMPLETED, store.get_run(run.id).traceback
     return run.id
+
+
+def copy_home(template: Path, destination: Path) -> None:
+    """Copy the store and run folders of the home `template` into the home `destination` (before a
+    server that watches `destination` starts): its runs, with their checkpoints and scores, are then
+    that server's too (the store keeps paths relative to its home)."""
+    for path in template.iterdir():
+        if path.is_dir():
+            shutil.copytree(path, destination / path.name, dirs_exist_ok=True)
+        else:
+            shutil.copy2(path, destination / path.name)

@@ -2,7 +2,9 @@
 
 Without Chromium the tests skip, except when CNNLAB_REQUIRE_BROWSER is set (CI), where they fail.
 Each test module gets its own server with its own CNNLAB_HOME; screenshots go to
-tests/e2e/artifacts/ (with CNNLAB_SCREENSHOTS=1, and for every failed test).
+tests/e2e/artifacts/ (with CNNLAB_SCREENSHOTS=1, and for every failed test). A module marked
+`light_jobs` gets a server whose workers run the light job of tests/fake_jobs.py (`LIGHT_JOBS`)
+instead of training: its warm worker then starts no TensorFlow.
 """
 
 from __future__ import annotations
@@ -40,11 +42,21 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
+# The server setting of the modules whose pages need no trained model from the server's workers: the
+# runs their server starts record batches without TensorFlow, and so does its warm worker.
+LIGHT_JOBS = {"CNNLAB_WORKER_ENTRY": "tests.fake_jobs:counting_job"}
 SERVER_FLAGS = [
     "--server.headless=true",
     "--browser.gatherUsageStats=false",
     "--server.fileWatcherType=none",
 ]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "light_jobs: the module's app server runs the light job of tests/fake_jobs.py, not training",
+    )
 
 
 def _require_browser() -> None:
@@ -73,12 +85,14 @@ def app_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def app_url(app_home: Path) -> Iterator[str]:
-    """Start `streamlit run app.py` on a free port with a private CNNLAB_HOME; yield its URL."""
+def app_url(app_home: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """Start `streamlit run app.py` on a free port with a private CNNLAB_HOME; yield its URL. In a
+    module marked `light_jobs`, its workers run `LIGHT_JOBS`."""
     _require_browser()
     home = app_home
     port = free_port()
-    environment = {**os.environ, "CNNLAB_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    light = LIGHT_JOBS if request.node.get_closest_marker("light_jobs") else {}
+    environment = {**os.environ, "CNNLAB_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "3", **light}
     log = (home / "streamlit.log").open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", *SERVER_FLAGS, "--server.port", str(port)],
@@ -109,6 +123,21 @@ def app_url(app_home: Path) -> Iterator[str]:
             server.kill()
         log.close()
         _end_workers(home)
+
+
+@pytest.fixture(scope="module")
+def trained_app(
+    app_home: Path, browser_trained_home: tuple[Path, str], request: pytest.FixtureRequest
+) -> tuple[str, str]:
+    """The app's URL and a finished digits run (the session's, trained for three epochs, copied into
+    the module's home before its server starts), for the pages that need a trained model:
+    (URL, run id)."""
+    from tests.trained_runs import copy_home
+
+    template, run_id = browser_trained_home
+    copy_home(template, app_home)
+    app_url: str = request.getfixturevalue("app_url")
+    return app_url, run_id
 
 
 def _end_workers(home: Path) -> None:

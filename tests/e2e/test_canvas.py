@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,7 +17,7 @@ from tests.e2e.conftest import go_to, screenshot, wait_for_app
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.light_jobs]
 
 # The drawing's headline: its answer, or "The model is unsure: perhaps 7 (55%)", or "This does not
 # look like a digit; the model's guess would be 7" (a lone bar may well be).
@@ -29,20 +28,6 @@ PREDICTION = re.compile(
 # pixels high) or of a whole digit (100 to 279 pixels high, less than the 280-pixel canvas).
 FLAT_INK = re.compile(r"\(\d{3}×\d{2}\)$")
 TALL_INK = re.compile(r"\(\d{2,3}×(1\d\d|2[0-7]\d)\)$")
-
-
-@pytest.fixture(scope="module")
-def trained_app(app_home: Path, request: pytest.FixtureRequest) -> str:
-    """The app's URL, its server started once its home holds a digits run trained for a few epochs.
-
-    The run trains in this process, before the server starts: the server's scheduler (started with
-    the server) would take a live run whose worker is not a CNN Lab process for a lost one.
-    """
-    from tests.trained_runs import train_digits_run
-
-    train_digits_run(app_home, epochs=3, name="canvas run")
-    app_url: str = request.getfixturevalue("app_url")
-    return app_url
 
 
 def stroke(page: Page, canvas: Locator, points: list[tuple[float, float]]) -> None:
@@ -57,8 +42,8 @@ def stroke(page: Page, canvas: Locator, points: list[tuple[float, float]]) -> No
     wait_for_app(page)
 
 
-def test_drawing_a_digit_predicts_it(trained_app: str, page: Page) -> None:
-    page.goto(trained_app)
+def test_drawing_a_digit_predicts_it(trained_app: tuple[str, str], page: Page) -> None:
+    page.goto(trained_app[0])
     wait_for_app(page)
     go_to(page, "Predict")
     page.get_by_text("Add an image above").first.wait_for()

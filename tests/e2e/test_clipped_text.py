@@ -26,7 +26,7 @@ from tests.made_runs import make_run, reached
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.e2e, pytest.mark.light_jobs]
 
 VIEWPORT = {"width": 1280, "height": 720}
 SHAPES = specs.DataSettings(dataset="shapes", options={"count_per_class": 10})

@@ -1,4 +1,9 @@
-"""Evaluate and Predict in Chromium: train a short run, open its confusion cells, download the model, predict a PNG."""
+"""Evaluate and Predict in Chromium: open a trained run's confusion cells, download the model, predict a PNG.
+
+The run is the session's digits run trained for three epochs, copied into the server's home
+(`trained_app`); starting a run on the Train page and watching it finish is checked in
+test_journey.py and test_training_explains.py.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from tests.e2e.conftest import go_to, screenshot, wait_for_app
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.light_jobs]
 ROW_PIXELS = 35  # The height of a row of st.dataframe, and of its header.
 
 
@@ -37,21 +42,11 @@ def digit_png(path: Path, index: int = 0) -> Path:
     return path
 
 
-def train_a_short_run(page: Page, app_url: str) -> None:
-    page.goto(app_url)
+def test_evaluate_then_predict(trained_app: tuple[str, str], page: Page, tmp_path: Path) -> None:
+    app_url, run_id = trained_app
+    page.goto(f"{app_url}/train?run={run_id}")
+    page.get_by_text(re.compile(r"Completed after 3 epochs")).first.wait_for()
     wait_for_app(page)
-    go_to(page, "Train")
-    field = page.get_by_label("Epochs", exact=True).first
-    field.fill("4")
-    field.press("Enter")
-    wait_for_app(page)
-    page.get_by_role("button", name="Start training").click()
-    page.get_by_text(re.compile(r"Completed after 4 epochs")).first.wait_for(timeout=120_000)
-    wait_for_app(page)
-
-
-def test_evaluate_then_predict(app_url: str, page: Page, tmp_path: Path) -> None:
-    train_a_short_run(page, app_url)
 
     go_to(page, "Evaluate")
     page.get_by_test_id("stMetricLabel").filter(has_text="Test accuracy").wait_for()

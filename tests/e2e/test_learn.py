@@ -14,7 +14,7 @@ from tests.e2e.conftest import ARTIFACTS, SCREENSHOTS, screenshot, wait_for_app
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.light_jobs]
 
 WINDOW_STROKE = "rgb(255, 127, 14)"  # figures.learn.WINDOW_COLOR as the browser reports it.
 # Streamlit 1.67 draws sliders with react-aria: the thumb is a visually hidden range input with the

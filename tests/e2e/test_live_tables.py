@@ -23,7 +23,7 @@ from tests.e2e.conftest import ROWS_SCRIPT, screenshot, wait_for_app
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.light_jobs]
 
 
 def wait_for_row(page: Page, name: str, status: str, epochs: str) -> None:

@@ -15,7 +15,7 @@ from tests.e2e.conftest import go_to, screenshot, set_number, wait_for_app
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.light_jobs]
 
 
 def total_parameters(page: Page) -> Locator:

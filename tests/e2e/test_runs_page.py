@@ -15,7 +15,7 @@ from tests.test_exports import recorded_run
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.light_jobs]
 
 
 def test_compare_two_runs(app_home: Path, app_url: str, page: Page) -> None:

@@ -23,7 +23,7 @@ from tests.e2e.classroom_servers import (
     sign_out,
     signed_in_as,
 )
-from tests.e2e.conftest import screenshot, wait_for_app
+from tests.e2e.conftest import LIGHT_JOBS, screenshot, wait_for_app
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
@@ -38,11 +38,12 @@ SIGN_IN_TITLE = "Sign in to CNN Lab"
 
 @pytest.fixture(scope="module")
 def classroom_url(tmp_path_factory: pytest.TempPathFactory, oidc_provider: str) -> Iterator[str]:  # noqa: F811
-    """The app with OpenID sign-in and a class code, in a private CNNLAB_HOME."""
+    """The app with OpenID sign-in and a class code, in a private CNNLAB_HOME (no run trains here:
+    its workers run the light job)."""
     home = tmp_path_factory.mktemp("classroom_home")
     settings = classroom_toml(teachers=(TEACHER_EMAIL,), teacher_claim={"role": "teacher"})
     (home / "classroom.toml").write_text(settings)
-    with running_app({"CNNLAB_HOME": str(home)}, oidc_secrets(oidc_provider)) as url:
+    with running_app({"CNNLAB_HOME": str(home), **LIGHT_JOBS}, oidc_secrets(oidc_provider)) as url:
         yield url
 
 
