@@ -1,0 +1,177 @@
+"""N students following a run without N browsers: protocol-level tabs, each with its stream subscriber.
+
+`ViewerCrowd` keeps one asyncio loop on a thread of its own (so Playwright's synchronous API keeps
+the main thread) and, on it, N `Viewer`s: a `PageSession` that opens `/train?run=R` as a browser tab
+does and a `StreamSubscriber` on the run's live stream, as the page's chart would open it. Tabs are
+opened a few at a time, as a class arrives; following another run closes them and opens new ones
+(a student opening a link). `figures()` sums what the viewers saw since `start_window()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+
+from benchmarks.process_figures import percentile
+from benchmarks.stream_subscribers import StreamSubscriber
+from benchmarks.streamlit_protocol import PageSession
+
+Result = TypeVar("Result")
+PAGE_TIMEOUT_SECONDS = 300.0
+
+
+@dataclass
+class Viewer:
+    """One student's tab on a run: the page's session and, where a stream exists, its subscriber."""
+
+    session: PageSession
+    subscriber: StreamSubscriber | None
+
+
+@dataclass
+class Opened:
+    """How opening a crowd's tabs went: seconds from asking to the page's first full run, per tab."""
+
+    seconds: list[float]
+    failed: int  # tabs whose page did not finish within PAGE_TIMEOUT_SECONDS
+    subscribed: int  # tabs whose stream answered
+    exceptions: list[str]
+
+
+class ViewerCrowd:
+    """N viewers on one run in a loop of their own (see the module's docstring).
+
+    `stream_url` makes the URL of a run's stream for a viewer (token included), or None where the
+    server has no stream: the tabs then only follow the page.
+    """
+
+    def __init__(
+        self, base_url: str, stream_url: Callable[[str], str] | None = None, open_at_once: int = 10
+    ) -> None:
+        self.base_url, self.stream_url, self.open_at_once = base_url, stream_url, open_at_once
+        self.viewers: list[Viewer] = []
+        self.following = ""
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="viewer-crowd", daemon=True)
+        self.thread.start()
+        self.client = self._call(self._make_client())
+
+    def _call(self, work: Coroutine[Any, Any, Result]) -> Result:
+        return asyncio.run_coroutine_threadsafe(work, self.loop).result()
+
+    async def _make_client(self) -> httpx.AsyncClient:
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+        return httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(30.0, read=None))
+
+    def follow(self, run_id: str, count: int) -> Opened:
+        """Close the open tabs and open `count` on `/train?run=<run_id>`, each with its subscriber."""
+        return self._call(self._follow(run_id, count))
+
+    async def _follow(self, run_id: str, count: int) -> Opened:
+        await self._close_all()
+        self.following = run_id
+        gate = asyncio.Semaphore(self.open_at_once)
+        self.viewers = [
+            Viewer(PageSession(self.base_url, "train", f"run={run_id}"), None) for _ in range(count)
+        ]
+        results = await asyncio.gather(*(self._open(viewer, run_id, gate) for viewer in self.viewers))
+        opened = [seconds for seconds in results if seconds is not None]
+        return Opened(
+            seconds=opened,
+            failed=len(results) - len(opened),
+            subscribed=sum(
+                1 for viewer in self.viewers if viewer.subscriber and viewer.subscriber.log.connected_at
+            ),
+            exceptions=[problem for viewer in self.viewers for problem in viewer.session.log.exceptions],
+        )
+
+    async def _open(self, viewer: Viewer, run_id: str, gate: asyncio.Semaphore) -> float | None:
+        """Open one tab and, once its page ran, its stream (as the page's chart does); seconds to the page."""
+        async with gate:
+            started = time.perf_counter()
+            await viewer.session.open()
+            if not await viewer.session.wait_for_page(PAGE_TIMEOUT_SECONDS):
+                return None
+            seconds = time.perf_counter() - started
+            if self.stream_url is not None:
+                viewer.subscriber = StreamSubscriber(self.client, self.stream_url(run_id))
+                viewer.subscriber.start()
+                await asyncio.wait_for(viewer.subscriber.connected.wait(), PAGE_TIMEOUT_SECONDS)
+            return seconds
+
+    def start_window(self) -> float:
+        """Forget what the viewers saw so far; the window's start (seconds since the epoch)."""
+        return self._call(self._start_window())
+
+    async def _start_window(self) -> float:
+        for viewer in self.viewers:
+            log = viewer.session.log
+            log.page_runs.clear()
+            log.fragment_runs.clear()
+            log.exceptions.clear()
+            if viewer.subscriber is not None:
+                viewer.subscriber.log.delays.clear()
+                viewer.subscriber.log.statuses.clear()
+        return time.time()
+
+    def figures(self) -> dict[str, float]:
+        """What the viewers saw since the window started: record delays (p95, median), script runs, errors."""
+        return self._call(self._figures())
+
+    async def _figures(self) -> dict[str, float]:
+        delays = [
+            delay for viewer in self.viewers if viewer.subscriber for delay in viewer.subscriber.log.delays
+        ]
+        subscribers = [viewer.subscriber for viewer in self.viewers if viewer.subscriber]
+        return {
+            "delay_p95": percentile(delays, 0.95),
+            "delay_median": percentile(delays, 0.5),
+            "records_received": float(len(delays)),
+            "page_reruns": float(sum(len(viewer.session.log.page_runs) for viewer in self.viewers)),
+            "fragment_reruns": float(sum(len(viewer.session.log.fragment_runs) for viewer in self.viewers)),
+            "exceptions": float(sum(len(viewer.session.log.exceptions) for viewer in self.viewers)),
+            "reconnects": float(sum(max(0, len(each.log.connected_at) - 1) for each in subscribers)),
+            "stream_errors": float(
+                sum(len(each.log.errors) + len(each.log.refusals) for each in subscribers)
+            ),
+        }
+
+    def status_arrivals(self, since: float, word: str) -> list[float]:
+        """Per subscriber, seconds from `since` (epoch seconds) to the first status event naming `word`
+        that arrived after it (inf where none did)."""
+        return self._call(self._status_arrivals(since, word))
+
+    async def _status_arrivals(self, since: float, word: str) -> list[float]:
+        arrivals = []
+        for viewer in self.viewers:
+            if viewer.subscriber is None:
+                continue
+            seen = [
+                event.arrived_at - since
+                for event in viewer.subscriber.log.statuses
+                if event.arrived_at >= since and word in event.data
+            ]
+            arrivals.append(min(seen) if seen else float("inf"))
+        return arrivals
+
+    def close(self) -> None:
+        """Close every tab and stream, then the loop."""
+        self._call(self._close_all())
+        self._call(self.client.aclose())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+
+    async def _close_all(self) -> None:
+        await asyncio.gather(*(self._close(viewer) for viewer in self.viewers))
+        self.viewers, self.following = [], ""
+
+    async def _close(self, viewer: Viewer) -> None:
+        if viewer.subscriber is not None:
+            await viewer.subscriber.close()
+        await viewer.session.close()
