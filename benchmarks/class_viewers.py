@@ -10,6 +10,7 @@ opened a few at a time, as a class arrives; following another run closes them an
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -42,6 +43,14 @@ class Opened:
     failed: int  # tabs whose page did not finish within PAGE_TIMEOUT_SECONDS
     subscribed: int  # tabs whose stream answered
     exceptions: list[str]
+
+
+def says_status(data: str, status: str) -> bool:
+    """Whether a `status` event's data (JSON: {"status": ..., ...}) says the run is `status`."""
+    try:
+        return bool(json.loads(data).get("status") == status)
+    except (ValueError, AttributeError):
+        return False
 
 
 class ViewerCrowd:
@@ -142,12 +151,12 @@ class ViewerCrowd:
             ),
         }
 
-    def status_arrivals(self, since: float, word: str) -> list[float]:
-        """Per subscriber, seconds from `since` (epoch seconds) to the first status event naming `word`
-        that arrived after it (inf where none did)."""
-        return self._call(self._status_arrivals(since, word))
+    def status_arrivals(self, since: float, status: str) -> list[float]:
+        """Per subscriber, seconds from `since` (epoch seconds) to the first `status` event saying the run
+        is `status` that arrived after it (inf where none did)."""
+        return self._call(self._status_arrivals(since, status))
 
-    async def _status_arrivals(self, since: float, word: str) -> list[float]:
+    async def _status_arrivals(self, since: float, status: str) -> list[float]:
         arrivals = []
         for viewer in self.viewers:
             if viewer.subscriber is None:
@@ -155,7 +164,7 @@ class ViewerCrowd:
             seen = [
                 event.arrived_at - since
                 for event in viewer.subscriber.log.statuses
-                if event.arrived_at >= since and word in event.data
+                if event.arrived_at >= since and says_status(event.data, status)
             ]
             arrivals.append(min(seen) if seen else float("inf"))
         return arrivals

@@ -49,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import class_server, classroom_chromium, process_figures  # noqa: E402  (after the path is set)
 from benchmarks.chromium_pages import PagePair  # noqa: E402
 from benchmarks.class_viewers import ViewerCrowd  # noqa: E402
+from cnnlab.classroom.users import LOCAL_USER  # noqa: E402
 
 # A window's run must outlast the window and the opening of the tabs (a minute or two at N = 300).
 FRESH_MARGIN_SECONDS = 180.0
@@ -56,8 +57,18 @@ IDLE_SECONDS = 3.0  # after the slot is cleared, before the click: the worker th
 
 
 def stream_url_maker(server: class_server.ClassServer) -> Callable[[str], str] | None:
-    """How a viewer's page names its run's stream (token included), or None if the app has no stream."""
-    return None
+    """The address of a run's stream with a token minted as the page mints it (the local user: the
+    server runs without a classroom), or None if this version of the app has no stream."""
+    try:
+        from cnnlab.classroom.stream_tokens import mint_stream_token
+    except ImportError:
+        return None
+
+    def address(run_id: str) -> str:
+        token = mint_stream_token(server.home, LOCAL_USER.id, run_id)
+        return f"{server.url}/cnnlab/stream/runs/{run_id}?token={token}"
+
+    return address
 
 
 def quick_look(figures: dict[str, float], name: str, unit: str = "s") -> str:
