@@ -18,25 +18,21 @@ from typing import TYPE_CHECKING
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from tests.e2e import conftest as browser_tests
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Playwright, ViewportSize
 
-CHROMIUM = "/usr/bin/chromium"
-# The design's flags, plus: every page acts as a tab in the foreground on a student's computer.
+# The browser tests' Chromium and flags (the design's), plus: every page acts as a tab in the
+# foreground on a student's computer, and many same-site pages share few renderer processes.
 CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+    *browser_tests.CHROMIUM_FLAGS,
     "--disable-background-timer-throttling",
     "--disable-renderer-backgrounding",
     "--disable-backgrounding-occluded-windows",
-    # Cheap pages: few renderer processes for many same-site pages, no extensions, no sound.
     "--renderer-process-limit=4",
     "--disable-extensions",
     "--mute-audio",
-    "--disable-dev-shm-usage",
 ]
 VIEWPORT: ViewportSize = {"width": 900, "height": 700}
 REFUSED = re.compile(r"\.(png|jpe?g|gif|svg|ico|webp|woff2?|ttf|otf)(\?.*)?$")  # images and fonts
@@ -59,7 +55,7 @@ WAIT_MS = 120_000
 
 def launch_browser(playwright: Playwright) -> tuple[Browser, BrowserContext]:
     """A Chromium and one context for its pages (one HTTP cache: the app's scripts load once)."""
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+    browser = playwright.chromium.launch(executable_path=browser_tests.CHROMIUM, args=CHROMIUM_FLAGS)
     context = browser.new_context(viewport=VIEWPORT, service_workers="block")
     context.route(REFUSED, lambda route: route.abort())
     return browser, context
