@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -113,6 +114,14 @@ class PagePair:
         except PlaywrightTimeout:
             return float("inf")
         return time.perf_counter() - started
+
+    def screenshots(self, folder: Path | None, name: str) -> None:
+        """Save what each tab shows as FOLDER/NAME_<tab>.png (nothing without a folder)."""
+        if folder is None:
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        for index, page in enumerate(self.pages):
+            page.screenshot(path=str(folder / f"{name}_{index}.png"), full_page=True)
 
     def exceptions(self) -> list[str]:
         """The text of any exception either tab shows."""

@@ -74,6 +74,8 @@ def stream_url_maker(server: class_server.ClassServer) -> Callable[[str], str] |
 def quick_look(figures: dict[str, float], name: str, unit: str = "s") -> str:
     """A figure for the table, 'n/a' when it was not measured."""
     value = figures.get(name, math.nan)
+    if math.isinf(value):
+        return "not seen"
     return "n/a" if math.isnan(value) else f"{value:.2f} {unit}".strip()
 
 
@@ -109,6 +111,7 @@ def one_count(
             crowd.follow(run_id, count)
         pair.follow(run_id)
         clicked_at, seen = pair.stop_trial()
+        pair.screenshots(arguments.screenshots, f"stop_n{count}")
         on_screen.extend(seen)
         at_subscribers.extend(crowd.status_arrivals(clicked_at, "stopped"))
         for problem in pair.exceptions():
@@ -118,6 +121,7 @@ def one_count(
     server.clear_the_slot()
     time.sleep(IDLE_SECONDS)
     figures["first_point"] = pair.click_trial()
+    pair.screenshots(arguments.screenshots, f"first_point_n{count}")
     server.clear_the_slot()
     print(f"N={count}: " + ", ".join(f"{name} {value:.3f}" for name, value in figures.items()), flush=True)
     return figures
@@ -176,9 +180,14 @@ def main() -> None:
     parser.add_argument(
         "--sessions", default="1,30,100,300", help="the numbers of viewers, e.g. 1,30,100,300"
     )
-    parser.add_argument("--window", type=float, default=600.0, help="the measuring window per N, in seconds")
+    parser.add_argument(
+        "--window", "--seconds", type=float, default=600.0, help="the measuring window per N, in seconds"
+    )
     parser.add_argument("--stops", type=int, default=3, help="Stop clicks per N")
     parser.add_argument("--quick", action="store_true", help="20-second windows and 2 Stop clicks per N")
+    parser.add_argument(
+        "--screenshots", type=Path, help="a folder for the Chromium pages after Stop and the click"
+    )
     parser.add_argument("--open-at-once", type=int, default=10, help="tabs opening at once (protocol mode)")
     parser.add_argument("--pages-per-browser", type=int, default=30, help="chromium mode")
     parser.add_argument("--open-batch", type=int, default=5, help="pages opened at once (chromium mode)")
