@@ -111,7 +111,7 @@ class ViewerCrowd:
             if self.stream_url is not None:
                 viewer.subscriber = StreamSubscriber(self.client, self.stream_url(run_id))
                 viewer.subscriber.start()
-                await asyncio.wait_for(viewer.subscriber.connected.wait(), PAGE_TIMEOUT_SECONDS)
+                await viewer.subscriber.wait_until_connected(PAGE_TIMEOUT_SECONDS)
             return seconds
 
     def start_window(self) -> float:

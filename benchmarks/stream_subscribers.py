@@ -67,20 +67,28 @@ class StreamSubscriber:
         self.connected = asyncio.Event()
         self._closed = False
         self._retry_seconds = RECONNECT_SECONDS
+        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> asyncio.Task[None]:
         """Run the subscriber in the current loop's background; the task ends after `close()`."""
         self._task = asyncio.create_task(self.run())
         return self._task
 
+    async def wait_until_connected(self, timeout: float) -> bool:
+        """Wait until the stream has answered with 200; False if it refused or did not answer in time."""
+        connected = asyncio.create_task(self.connected.wait())
+        waiting = {connected} if self._task is None else {connected, self._task}
+        await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        connected.cancel()
+        return self.connected.is_set()
+
     async def close(self) -> None:
         """Stop reading and close the connection."""
         self._closed = True
-        task = getattr(self, "_task", None)
-        if task is not None:
-            task.cancel()
+        if self._task is not None:
+            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await self._task
 
     async def run(self) -> None:
         """Read the stream, reconnecting with Last-Event-ID as an EventSource does, until closed or refused."""

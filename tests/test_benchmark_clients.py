@@ -68,6 +68,24 @@ def test_a_subscriber_notes_delays_and_statuses_and_resumes_from_the_last_event(
     assert [json.loads(event.data) for event in log.statuses] == [{"status": "stopped"}]
 
 
+def test_a_refused_subscriber_notes_the_refusal_and_is_not_connected() -> None:
+    asked: list[str | None] = [None]  # As if it had connected once already: the app refuses it.
+
+    async def subscribe() -> tuple[bool, StreamSubscriber]:
+        transport = httpx.ASGITransport(app=_stream_app(time.time(), asked))
+        async with httpx.AsyncClient(transport=transport, base_url="http://class") as client:
+            subscriber = StreamSubscriber(client, "http://class/cnnlab/stream/runs/abc?token=t")
+            subscriber.start()
+            connected = await subscriber.wait_until_connected(timeout=10)
+            await subscriber.close()
+            return connected, subscriber
+
+    connected, subscriber = asyncio.run(subscribe())
+    assert not connected
+    assert subscriber.log.refusals == [403]
+    assert not subscriber.log.counts
+
+
 def test_written_times_are_found_in_rows_and_inside_objects() -> None:
     assert written_times([{"written_at": 1.5}, {"written_at": 2}]) == [1.5, 2.0]
     assert written_times({"rows": [{"written_at": 3.0, "loss": 1}], "epoch": 4}) == [3.0]
