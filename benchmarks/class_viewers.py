@@ -2,9 +2,13 @@
 
 `ViewerCrowd` keeps one asyncio loop on a thread of its own (so Playwright's synchronous API keeps
 the main thread) and, on it, N `Viewer`s: a `PageSession` that opens `/train?run=R` as a browser tab
-does and a `StreamSubscriber` on the run's live stream, as the page's chart would open it. Tabs are
-opened a few at a time, as a class arrives; following another run closes them and opens new ones
-(a student opening a link). `figures()` sums what the viewers saw since `start_window()`.
+does and a `StreamSubscriber` on the run's live stream, at the address (token included) the page
+gave its live components, as their code opens it. A viewer also does what the page's "watch"
+component does in a browser (`cnnlab/ui/stream/live_run.js`): when the stream says the run's status
+or pending request differs from what the page drew, or brings a diagnosis or snapshot the page has
+not drawn, it sends the component's `news` event, which reruns the page. Tabs are opened a few at a
+time, as a class arrives; following another run closes them and opens new ones (a student opening
+a link). `figures()` sums what the viewers saw since `start_window()`.
 """
 
 from __future__ import annotations
@@ -20,19 +24,82 @@ from typing import Any, TypeVar
 import httpx
 
 from benchmarks.process_figures import percentile
-from benchmarks.stream_subscribers import StreamSubscriber
+from benchmarks.stream_subscribers import ServerEvent, StreamSubscriber
 from benchmarks.streamlit_protocol import PageSession
 
 Result = TypeVar("Result")
 PAGE_TIMEOUT_SECONDS = 300.0
 
 
-@dataclass
-class Viewer:
-    """One student's tab on a run: the page's session and, where a stream exists, its subscriber."""
+NEWS_DELAY_SECONDS = 0.05  # the watch component tells the page the news of one moment in one rerun
 
-    session: PageSession
-    subscriber: StreamSubscriber | None
+
+class Viewer:
+    """One student's tab on a run: the page's session and, where a stream exists, its subscriber,
+    with the page's watch component's part in between (see the module's docstring)."""
+
+    def __init__(self, session: PageSession) -> None:
+        self.session = session
+        self.subscriber: StreamSubscriber | None = None
+        self.news_sent = 0
+        self._news_pending = False
+
+    def stream_address(self, run_id: str) -> str | None:
+        """The stream address (with its token) the page gave its live components for `run_id`, if any."""
+        for component in self.session.components.values():
+            data = component.data
+            if (
+                isinstance(data, dict)
+                and data.get("run_id") == run_id
+                and isinstance(data.get("stream"), str)
+            ):
+                return str(data["stream"])
+        return None
+
+    def heard(self, event: ServerEvent) -> None:
+        """The watch component's part: tell the page (one `news` event) what it has not drawn yet."""
+        try:
+            data = json.loads(event.data)
+        except ValueError:
+            return
+        for component in list(self.session.components.values()):
+            watch = component.data
+            if isinstance(watch, dict) and watch.get("mode") == "watch" and _is_news(event.kind, data, watch):
+                self._tell_page(component.component_id, event.kind)
+
+    def _tell_page(self, component_id: str, reason: str) -> None:
+        if self._news_pending:
+            return
+        self._news_pending = True
+
+        async def later() -> None:
+            await asyncio.sleep(NEWS_DELAY_SECONDS)
+            self._news_pending = False
+            if component_id in self.session.components:
+                self.news_sent += 1
+                await self.session.trigger(component_id, "news", {"reason": reason, "at": time.time() * 1000})
+
+        asyncio.get_running_loop().create_task(later())
+
+
+def _is_news(kind: str, data: Any, watch: dict[str, Any]) -> bool:
+    """Whether a stream event tells a watch component something the page has not drawn (`watch["drawn"]`)."""
+    drawn = watch.get("drawn") or {}
+    if not isinstance(data, dict):
+        return False
+    status = data.get("status") if kind == "history" else data if kind == "status" else None
+    if isinstance(status, dict) and (
+        status.get("status") != drawn.get("status")
+        or (status.get("control") or None) != (drawn.get("control") or None)
+    ):
+        return True
+    if kind == "history":
+        return len(data.get("diagnoses") or []) > int(drawn.get("diagnoses") or 0)
+    if kind == "diagnosis":
+        return int(data.get("index", -1)) >= int(drawn.get("diagnoses") or 0)
+    if kind == "snapshot":
+        return bool(watch.get("rerun_on_snapshot")) and data.get("epoch") != drawn.get("snapshot")
+    return False
 
 
 @dataclass
@@ -56,8 +123,8 @@ def says_status(data: str, status: str) -> bool:
 class ViewerCrowd:
     """N viewers on one run in a loop of their own (see the module's docstring).
 
-    `stream_url` makes the URL of a run's stream for a viewer (token included), or None where the
-    server has no stream: the tabs then only follow the page.
+    `stream_url` makes the URL of a run's stream for a viewer (token included) where the page gives
+    none; None where the server has no stream: the tabs then only follow the page.
     """
 
     def __init__(
@@ -86,9 +153,7 @@ class ViewerCrowd:
         await self._close_all()
         self.following = run_id
         gate = asyncio.Semaphore(self.open_at_once)
-        self.viewers = [
-            Viewer(PageSession(self.base_url, "train", f"run={run_id}"), None) for _ in range(count)
-        ]
+        self.viewers = [Viewer(PageSession(self.base_url, "train", f"run={run_id}")) for _ in range(count)]
         results = await asyncio.gather(*(self._open(viewer, run_id, gate) for viewer in self.viewers))
         opened = [seconds for seconds in results if seconds is not None]
         return Opened(
@@ -101,15 +166,20 @@ class ViewerCrowd:
         )
 
     async def _open(self, viewer: Viewer, run_id: str, gate: asyncio.Semaphore) -> float | None:
-        """Open one tab and, once its page ran, its stream (as the page's chart does); seconds to the page."""
+        """Open one tab and, once its page ran, its stream (as the page's live components do); seconds
+        to the page."""
         async with gate:
             started = time.perf_counter()
             await viewer.session.open()
             if not await viewer.session.wait_for_page(PAGE_TIMEOUT_SECONDS):
                 return None
             seconds = time.perf_counter() - started
-            if self.stream_url is not None:
-                viewer.subscriber = StreamSubscriber(self.client, self.stream_url(run_id))
+            page_address = viewer.stream_address(run_id)
+            address = (
+                self.base_url + page_address if page_address else self.stream_url and self.stream_url(run_id)
+            )
+            if address:
+                viewer.subscriber = StreamSubscriber(self.client, address, viewer.heard)
                 viewer.subscriber.start()
                 await viewer.subscriber.wait_until_connected(PAGE_TIMEOUT_SECONDS)
             return seconds
@@ -124,6 +194,7 @@ class ViewerCrowd:
             log.page_runs.clear()
             log.fragment_runs.clear()
             log.exceptions.clear()
+            viewer.news_sent = 0
             if viewer.subscriber is not None:
                 viewer.subscriber.log.delays.clear()
                 viewer.subscriber.log.statuses.clear()
@@ -143,6 +214,7 @@ class ViewerCrowd:
             "delay_median": percentile(delays, 0.5),
             "records_received": float(len(delays)),
             "page_reruns": float(sum(len(viewer.session.log.page_runs) for viewer in self.viewers)),
+            "news_sent": float(sum(viewer.news_sent for viewer in self.viewers)),
             "fragment_reruns": float(sum(len(viewer.session.log.fragment_runs) for viewer in self.viewers)),
             "exceptions": float(sum(len(viewer.session.log.exceptions) for viewer in self.viewers)),
             "reconnects": float(sum(max(0, len(each.log.connected_at) - 1) for each in subscribers)),

@@ -5,7 +5,8 @@ httpx, parses the events (`event:`, `data:`, `id:`, `retry:` lines, a blank line
 EventSource does, reconnects after a dropped connection with `Last-Event-ID` so the server resumes
 where it left off. For each event it notes the arrival time; for every record in a `metrics` event
 that says when the worker wrote it (`written_at`, seconds since the epoch) it notes the delay from
-that moment to the arrival, and it keeps the `status` events' data with their arrival times.
+that moment to the arrival, and it keeps the `status` events' data with their arrival times; a
+`listener` hears every event (as the page's own code listens to its EventSource).
 
 Thousands of subscribers share one `httpx.AsyncClient` (no connection limit) in one asyncio loop.
 """
@@ -17,6 +18,7 @@ import contextlib
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,8 +63,10 @@ def written_times(payload: Any) -> list[float]:
 class StreamSubscriber:
     """One EventSource on one stream URL (see the module's docstring); `run()` until `close()`."""
 
-    def __init__(self, client: httpx.AsyncClient, url: str) -> None:
-        self.client, self.url = client, url
+    def __init__(
+        self, client: httpx.AsyncClient, url: str, listener: Callable[[ServerEvent], None] | None = None
+    ) -> None:
+        self.client, self.url, self.listener = client, url, listener
         self.log = StreamLog()
         self.connected = asyncio.Event()
         self._closed = False
@@ -138,3 +142,5 @@ class StreamSubscriber:
                 self.log.delays.extend(event.arrived_at - moment for moment in written)
         elif event.kind == "status":
             self.log.statuses.append(event)
+        if self.listener is not None:
+            self.listener(event)

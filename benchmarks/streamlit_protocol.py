@@ -7,8 +7,9 @@ fragment's `run_every`) starts a timer that asks for that fragment's rerun while
 full script run or a `stop_auto_rerun` clears those timers, and the hashes of the cacheable
 messages received are sent back with each rerun (the front end's message cache), so the server
 sends references instead of repeating them. Nothing is drawn: a session notes when each script run
-ends (whole page or fragment), the buttons and exceptions the page showed, and the raw bytes of the
-elements (for whoever looks for a URL or a token in them).
+ends (whole page or fragment), the buttons and exceptions the page showed, and the components-v2
+elements with their data (`components`); `trigger` sends a component's event back as its front-end
+code would (`setTriggerValue`), which reruns the page or the component's fragment.
 
 Thousands of sessions fit in one asyncio loop (`websockets`, a Streamlit dependency); see
 `benchmarks/classroom_load.py`.
@@ -18,19 +19,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ClientState_pb2 import ClientState
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.proto.WidgetStates_pb2 import WidgetState, WidgetStates
 
 # ForwardMsg.ScriptFinishedStatus: how a script run ended.
 FINISHED = ForwardMsg.ScriptFinishedStatus.Value("FINISHED_SUCCESSFULLY")
 FRAGMENT_FINISHED = ForwardMsg.ScriptFinishedStatus.Value("FINISHED_FRAGMENT_RUN_SUCCESSFULLY")
 EARLY_FOR_RERUN = ForwardMsg.ScriptFinishedStatus.Value("FINISHED_EARLY_FOR_RERUN")
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # Streamlit's own default for a message to the browser is 200 MB.
+# A components-v2 element's events reach the server as one JSON list in this widget of the element's id.
+TRIGGER_WIDGET = "$$STREAMLIT_INTERNAL_KEY_{component_id}__events"
+
+
+@dataclass
+class Component:
+    """A components-v2 element the page drew: its id, its data (decoded JSON) and its fragment, if any."""
+
+    component_id: str
+    data: Any
+    fragment_id: str
 
 
 @dataclass
@@ -43,7 +58,6 @@ class SessionLog:
     reruns_asked: int = 0  # rerun_script messages sent (the first included)
     buttons: set[str] = field(default_factory=set)  # labels of the buttons the page showed
     exceptions: list[str] = field(default_factory=list)  # st.exception / uncaught errors shown
-    element_bytes: list[bytes] = field(default_factory=list)  # serialized elements, if `keep_elements`
     messages: int = 0
     received_bytes: int = 0
 
@@ -51,12 +65,11 @@ class SessionLog:
 class PageSession:
     """One tab on one page of a Streamlit app, spoken at the protocol level (see the module's docstring)."""
 
-    def __init__(
-        self, base_url: str, page_name: str, query_string: str = "", *, keep_elements: bool = False
-    ) -> None:
+    def __init__(self, base_url: str, page_name: str, query_string: str = "") -> None:
         self.stream_url = base_url.replace("http", "ws", 1).rstrip("/") + "/_stcore/stream"
-        self.page_name, self.query_string, self.keep_elements = page_name, query_string, keep_elements
+        self.page_name, self.query_string = page_name, query_string
         self.log = SessionLog()
+        self.components: dict[str, Component] = {}  # by id, as last drawn
         self._socket: websockets.ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._timers: dict[str, asyncio.Task[None]] = {}
@@ -98,14 +111,29 @@ class PageSession:
             with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
                 await self._reader
 
-    async def _ask_for_rerun(self, fragment_id: str) -> None:
+    async def trigger(self, component_id: str, event: str, value: Any) -> None:
+        """Send a component's event as its front-end code's `setTriggerValue(event, value)` does."""
+        component = self.components[component_id]
+        payload = json.dumps([{"event": event, "value": value}])
+        states = WidgetStates(
+            widgets=[
+                WidgetState(id=TRIGGER_WIDGET.format(component_id=component_id), json_trigger_value=payload)
+            ]
+        )
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await self._ask_for_rerun(component.fragment_id, widget_states=states, automatic=False)
+
+    async def _ask_for_rerun(
+        self, fragment_id: str, widget_states: WidgetStates | None = None, automatic: bool = True
+    ) -> None:
         state = ClientState(
             query_string=self.query_string,
             page_script_hash=self._page_script_hash,
             page_name="" if self._page_script_hash else self.page_name,
             fragment_id=fragment_id,
-            is_auto_rerun=bool(fragment_id),
+            is_auto_rerun=automatic and bool(fragment_id),
             cached_message_hashes=sorted(self._cached_hashes),
+            widget_states=widget_states,
         )
         state.context_info.timezone = "UTC"
         state.context_info.locale = "en-US"
@@ -161,8 +189,12 @@ class PageSession:
             self.log.buttons.add(element.button.label)
         elif kind == "exception":
             self.log.exceptions.append(f"{element.exception.type}: {element.exception.message}")
-        if self.keep_elements:
-            self.log.element_bytes.append(element.SerializeToString())
+        elif kind == "bidi_component":
+            drawn = element.bidi_component
+            text = drawn.json or drawn.mixed.json
+            with contextlib.suppress(ValueError):
+                data = json.loads(text) if text else None
+                self.components[drawn.id] = Component(drawn.id, data, message.delta.fragment_id)
 
     def _start_timer(self, fragment_id: str, interval: float) -> None:
         self._clear_timers([fragment_id])
