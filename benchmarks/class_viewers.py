@@ -109,6 +109,7 @@ class Opened:
     seconds: list[float]
     failed: int  # tabs whose page did not finish within PAGE_TIMEOUT_SECONDS
     subscribed: int  # tabs whose stream answered
+    from_page: int  # tabs whose stream address (and token) came from the page's components
     exceptions: list[str]
 
 

@@ -93,7 +93,8 @@ def one_count(
     opened = crowd.follow(server.fresh_training_run(arguments.window + FRESH_MARGIN_SECONDS), count)
     print(
         f"N={count}: tabs open, p95 {process_figures.percentile(opened.seconds, 0.95):.2f} s to a page, "
-        f"{opened.failed} failed, {opened.subscribed} subscribed, {len(opened.exceptions)} exceptions "
+        f"{opened.failed} failed, {opened.subscribed} subscribed ({opened.from_page} at the page's address), "
+        f"{len(opened.exceptions)} exceptions "
         f"{opened.exceptions[:1]}, server RSS {server.rss_megabytes() - rss_before_open:+.1f} MB",
         flush=True,
     )
