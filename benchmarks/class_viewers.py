@@ -163,6 +163,7 @@ class ViewerCrowd:
             subscribed=sum(
                 1 for viewer in self.viewers if viewer.subscriber and viewer.subscriber.log.connected_at
             ),
+            from_page=sum(1 for viewer in self.viewers if viewer.stream_address(run_id)),
             exceptions=[problem for viewer in self.viewers for problem in viewer.session.log.exceptions],
         )
 
