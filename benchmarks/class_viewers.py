@@ -225,6 +225,10 @@ class ViewerCrowd:
             ),
         }
 
+    def news_sent(self) -> int:
+        """Page reruns the viewers' watch components have asked for since the window started."""
+        return sum(viewer.news_sent for viewer in self.viewers)
+
     def status_arrivals(self, since: float, status: str) -> list[float]:
         """Per subscriber, seconds from `since` (epoch seconds) to the first `status` event saying the run
         is `status` that arrived after it (inf where none did)."""

@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -106,12 +107,17 @@ def one_count(
     figures["rss_per_tab"] = (server.rss_megabytes() - rss_before_open - figures["rss_growth"]) / count
     on_screen: list[float] = []
     at_subscribers: list[float] = []
+    stop_cpu: list[float] = []  # server CPU seconds from before the click until both pages said "Stopped"
+    stop_news: list[int] = []  # page reruns the viewers' watch components asked for meanwhile
     for _ in range(arguments.stops):
         run_id = server.training_run()
         if crowd.following != run_id:
             crowd.follow(run_id, count)
         pair.follow(run_id)
+        news_before, cpu_before = crowd.news_sent(), server.cpu_seconds()
         clicked_at, seen = pair.stop_trial()
+        stop_cpu.append(server.cpu_seconds() - cpu_before)
+        stop_news.append(crowd.news_sent() - news_before)
         pair.screenshots(arguments.screenshots, f"stop_n{count}")
         on_screen.extend(seen)
         at_subscribers.extend(crowd.status_arrivals(clicked_at, "stopped"))
@@ -119,6 +125,8 @@ def one_count(
             print(f"an exception on a page after Stop: {problem}", flush=True)
     figures["stop_p95"] = process_figures.percentile(on_screen, 0.95)
     figures["stop_stream_p95"] = process_figures.percentile(at_subscribers, 0.95)
+    figures["stop_server_cpu"] = statistics.median(stop_cpu) if stop_cpu else math.nan
+    figures["stop_news"] = statistics.median(stop_news) if stop_news else math.nan
     server.clear_the_slot()
     time.sleep(IDLE_SECONDS)
     figures["first_point"] = pair.click_trial()
@@ -139,16 +147,17 @@ def print_table(
     )
     print(
         "| N | server CPU (cores) | record to viewer p95 (median) | epoch with N / none | Stop p95 on screen "
-        "| Stop to the subscribers p95 | click to first point | server RSS growth (per tab) | tab open p95 "
+        "| Stop to the subscribers p95 | a Stop's page reruns (server CPU) | click to first point | server RSS growth (per tab) | tab open p95 "
         "| script reruns in the window | clients (cores) |"
     )
-    print("| --- " * 11 + "|")
+    print("| --- " * 12 + "|")
     for count, figures in rows:
         print(
             f"| {count} | {figures['server_cores']:.3f} | {quick_look(figures, 'delay_p95')} "
             f"({quick_look(figures, 'delay_median')}) | {figures['epoch_ratio']:.2f} "
             f"({figures['epoch']:.2f} s / {baseline['epoch']:.2f} s) | {quick_look(figures, 'stop_p95')} "
-            f"| {quick_look(figures, 'stop_stream_p95')} | {quick_look(figures, 'first_point')} "
+            f"| {quick_look(figures, 'stop_stream_p95')} | {figures['stop_news']:.0f} ({figures['stop_server_cpu']:.1f} s) "
+            f"| {quick_look(figures, 'first_point')} "
             f"| {figures['rss_growth']:+.1f} MB ({figures['rss_per_tab']:+.2f} MB) | {quick_look(figures, 'open_p95')} "
             f"| {figures['page_reruns']:.0f} pages, {figures['fragment_reruns']:.0f} fragments "
             f"| {figures['client_cores']:.2f} |"
