@@ -42,8 +42,9 @@ def main() -> None:
     # On every page: presentation mode, and the exercise a student opened (its banner and fixed controls).
     presentation.apply()
     controls.apply()
-    # The run this session follows, in the sidebar and back in the URL on every page.
-    followed_run.show()
+    # The run this session follows, in the sidebar and back in the URL on every page (the Train page's
+    # live view follows it through its stream: the card does not poll there).
+    followed_run.show(live_page=navigation.url_path == "train")
     # Not while the server's background thread imports the pages' modules (pandas cannot be imported
     # by two threads at once); the first page runs before that import starts.
     server.wait_for_page_imports()
@@ -67,7 +68,9 @@ async def _lifespan(started: st.App) -> AsyncIterator[None]:
 if __name__ == "__main__":
     main()
 else:
-    # The routes that set and clear the HttpOnly sign-in cookie (a page cannot: it has no HTTP response).
+    # The routes that set and clear the HttpOnly sign-in cookie (a page cannot: it has no HTTP response),
+    # and the live streams of runs and of the class (Server-Sent Events), with the plotly.js they draw with.
     from cnnlab.ui.session import cookie_routes
+    from cnnlab.ui.stream import routes as stream_routes
 
-    app = st.App(__file__, lifespan=_lifespan, routes=cookie_routes.ROUTES)
+    app = st.App(__file__, lifespan=_lifespan, routes=[*cookie_routes.ROUTES, *stream_routes.ROUTES])

@@ -42,3 +42,10 @@ _ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
 def read_back(markdown: str) -> str:
     """What a user reads of markdown made by `cnnlab.plain_text.as_text`: the escapes taken off."""
     return _ESCAPED.sub(r"\1", markdown).replace("\u2060", "")
+
+
+def stream_elements(app: AppTest) -> dict[str, dict]:
+    """The data the page sent its live-stream elements (`cnnlab.ui.stream.live_chart`), by mode
+    ("watch", "curves"): AppTest runs no JavaScript, so this is what the browser would be given."""
+    sent = [json.loads(element.proto.json) for element in app.get("bidi_component")]
+    return {data["mode"]: data for data in sent if "mode" in data}

@@ -42,7 +42,7 @@ CORE = "cnnlab cnnlab.model cnnlab.data"
 STORE = f"{CORE} cnnlab.store"
 # The pages may use everything the server has; never the worker, the Ray bridge or the CLI.
 SERVER = f"{STORE} cnnlab.lesson cnnlab.figures cnnlab.classroom cnnlab.trained cnnlab.runs.queue cnnlab.runs.views"
-UI = f"{SERVER} cnnlab.ui cnnlab.ui.session cnnlab.ui.cache cnnlab.ui.widgets"
+UI = f"{SERVER} cnnlab.ui cnnlab.ui.session cnnlab.ui.cache cnnlab.ui.widgets cnnlab.ui.stream"
 RULES: dict[str, Rule] = {
     # errors, specs, share: the settings every other package speaks.
     "cnnlab": rule("", SERVER_ONLY),
@@ -68,6 +68,8 @@ RULES: dict[str, Rule] = {
     "cnnlab.ui.session": rule(f"{SERVER} cnnlab.ui.session", MACHINE_LEARNING | RAY),
     "cnnlab.ui.cache": rule(f"{SERVER} cnnlab.ui cnnlab.ui.session", MACHINE_LEARNING | RAY),
     "cnnlab.ui.widgets": rule(UI, MACHINE_LEARNING | RAY),
+    # The live streams: their routes, the watchers that read the store for them, the chart that follows one.
+    "cnnlab.ui.stream": rule(f"{SERVER} cnnlab.ui.stream", MACHINE_LEARNING | RAY),
     "app_pages": rule(UI, MACHINE_LEARNING | RAY),
     # Packages that hold nothing but their sub-packages.
     "cnnlab.runs": rule("", SERVER_ONLY),

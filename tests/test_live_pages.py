@@ -7,6 +7,7 @@ AppTest does not fire `run_every` timers: which fragments poll is checked by rec
 from __future__ import annotations
 
 import time
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ import streamlit
 from made_runs import make_run
 from streamlit.testing.v1 import AppTest
 
+from cnnlab.classroom.stream_tokens import read_stream_token
 from cnnlab.figures import training as training_figures
 from cnnlab.model import presets
 from cnnlab.run_request import RunRequest
@@ -27,8 +29,10 @@ from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from cnnlab.trained import exports
+from cnnlab.ui.pages.train import live_run
+from cnnlab.ui.stream import live_chart
 from cnnlab.ui.widgets import run_table, tables
-from tests.app_pages import column_formats, no_problems, open_page
+from tests.app_pages import column_formats, no_problems, open_page, stream_elements
 
 pytestmark = pytest.mark.usefixtures("cnnlab_home")
 TIMEOUT = 60
@@ -53,6 +57,14 @@ def running_run(store: Store, epochs_done: int = 2, name: str = "live run") -> s
 
 def train_page(run_id: str) -> AppTest:
     return open_page("train", run_id, TIMEOUT).run()
+
+
+def polled_train_page(run_id: str) -> AppTest:
+    """The Train page following `run_id` as after its stream did not connect: the polling view,
+    whose progress bar the page script draws (the stream's is drawn in the browser)."""
+    app = open_page("train", run_id, TIMEOUT)
+    app.session_state[live_run.FALLBACK] = {run_id}
+    return app.run()
 
 
 def every_text(app: AppTest) -> list[str]:
@@ -96,6 +108,13 @@ def test_the_runs_table_polls_only_while_a_run_is_active(
     home_store.set_status(run.id, Status.STARTING)
     app = open_page(page, timeout=TIMEOUT).run()
     no_problems(app)
+    # Followed through the class stream, which reruns the table on its news: no timer.
+    assert fragment_timers == [None]
+    assert set(stream_elements(app)["class"]["drawn"]) == {run.id}
+    # Where the stream does not connect, the table polls.
+    app.session_state[live_chart.CLASS_FALLBACK] = {"runs_table", "recent_runs"}
+    fragment_timers.clear()
+    app.run()
     assert fragment_timers == [run_table.POLL_SECONDS]
     table = app.dataframe[0].value
     assert (table.loc[0, "status"], table.loc[0, "epochs"]) == ("starting", 0)
@@ -120,13 +139,42 @@ def test_a_chosen_row_names_its_run() -> None:
 # The Train page's live view.
 
 
-def test_after_pause_only_pausing_is_shown_and_no_time_runs_down(home_store: Store) -> None:
+def test_a_live_run_is_followed_through_its_stream_not_a_timer(
+    home_store: Store, fragment_timers: list[float | None]
+) -> None:
     run_id = running_run(home_store)
     app = train_page(run_id)
+    no_problems(app)
+    # No part of the page reruns on a timer: not the live view, not the sidebar's card of the run.
+    assert fragment_timers and not any(fragment_timers)
+    elements = stream_elements(app)
+    watch, curves = elements["watch"], elements["curves"]
+    assert watch["sentence"] == "Training: epoch 3 of 10."
+    assert watch["drawn"] == {"status": "running", "control": None, "diagnoses": 0, "snapshot": None}
+    # Both open the run's stream with a token for this session's user and this run.
+    for data in (watch, curves):
+        address, _, token = data["stream"].partition("?token=")
+        assert address == f"/cnnlab/stream/runs/{run_id}"
+        grant = read_stream_token(home_store.home, urllib.parse.unquote(token))
+        assert (grant.user_id, grant.run_id) == ("local", run_id)
+    # The browser draws the curves from the app's own figures: titles, traces and colours.
+    titles = {name: figure["layout"]["title"]["text"] for name, figure in curves["figures"].items()}
+    assert titles == {"loss": "Loss", "accuracy": "Accuracy", "learning_rate": "Learning rate"}
+    names = [trace["name"] for trace in curves["figures"]["loss"]["data"]]
+    assert names == ["train loss (batches)", "train loss", "validation loss"]
+    # Once the run ends, the page script draws it as it always did: nothing is left to follow.
+    home_store.set_status(run_id, Status.COMPLETED)
+    app.run()
+    assert not stream_elements(app) and len(app.get("plotly_chart")) == 3
+
+
+def test_after_pause_only_pausing_is_shown_and_no_time_runs_down(home_store: Store) -> None:
+    run_id = running_run(home_store)
+    app = polled_train_page(run_id)
     assert "left" in app.get("progress")[0].text  # Running: an estimate of the time left.
     assert not app.button(key="pause_run").disabled
     home_store.request_control(run_id, "pause")
-    app = train_page(run_id)
+    app = polled_train_page(run_id)
     no_problems(app)
     keys = {button.key for button in app.button}
     assert "pause_run" not in keys and "resume_run" not in keys
@@ -143,14 +191,14 @@ def test_epochs_recorded_without_their_duration_give_no_estimate_and_no_tracebac
     home_store.set_status(run.id, Status.RUNNING)
     home_store.add_epoch_metrics(run.id, {"epoch": 1, "loss": 1.0, "accuracy": 0.5, "epoch_seconds": 4})
     home_store.add_epoch_metrics(run.id, {"epoch": 2, "loss": 0.5, "accuracy": 0.6})
-    app = train_page(run.id)
+    app = polled_train_page(run.id)
     no_problems(app)
     assert "about 0:" in app.get("progress")[0].text  # From the one timed epoch: 4 s per epoch.
     untimed = new_run(home_store, "never timed")
     home_store.set_status(untimed.id, Status.STARTING)
     home_store.set_status(untimed.id, Status.RUNNING)
     home_store.add_epoch_metrics(untimed.id, {"epoch": 1, "loss": 1.0, "accuracy": 0.5})
-    app = train_page(untimed.id)
+    app = polled_train_page(untimed.id)
     no_problems(app)
     assert "left" not in app.get("progress")[0].text
 
@@ -158,7 +206,7 @@ def test_epochs_recorded_without_their_duration_give_no_estimate_and_no_tracebac
 def test_a_paused_run_shows_resume_alone_and_no_estimate(home_store: Store) -> None:
     run_id = running_run(home_store)
     home_store.set_status(run_id, Status.PAUSED)
-    app = train_page(run_id)
+    app = polled_train_page(run_id)
     no_problems(app)
     keys = [button.key for button in app.button]
     assert "resume_run" in keys and "pause_run" not in keys and "control_pending" not in keys

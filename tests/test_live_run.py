@@ -12,7 +12,7 @@ from cnnlab.store import statuses
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from cnnlab.ui.pages.train import live_controls, live_run, run_cache, run_status
-from tests.app_pages import no_problems, open_page
+from tests.app_pages import no_problems, open_page, stream_elements
 from tests.test_pages import new_run
 from tests.waiting import wait_until
 
@@ -155,7 +155,8 @@ def test_resume_is_said_in_the_click_and_the_answer_shows_the_run_training(home_
     no_problems(app)
     worker.join(timeout=30)
     assert not worker.is_alive() and home_store.get_run(run_id).status == Status.RUNNING
+    # Training again: its sentence is the stream's element's to keep current (from epoch 3 on).
     said = [element.value for element in app.info]
-    assert any(text.startswith("Training: epoch 3 of") for text in said), said
+    assert stream_elements(app)["watch"]["sentence"].startswith("Training: epoch 3 of")
     assert not any(text.startswith(("Paused", "Resuming")) for text in said), said
     assert not app.button(key="pause_run").disabled

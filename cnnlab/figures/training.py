@@ -91,6 +91,19 @@ def curves(
     return figure
 
 
+def live_curves(metric: str) -> go.Figure:
+    """`curves` with its three traces (train batches, train, validation) empty, for a chart in the
+    browser that appends points as they arrive (`cnnlab.ui.stream.live_chart`)."""
+    epochs = pd.DataFrame({"epoch": [1], metric: [0.0], f"val_{metric}": [0.0]})
+    batches = pd.DataFrame({"epoch": [1], "batch": [0], metric: [0.0]})
+    return curves(epochs, batches, metric).update_traces(x=[], y=[])
+
+
+def live_learning_rate() -> go.Figure:
+    """`learning_rate` with its trace empty, for a chart in the browser that adds epochs as they end."""
+    return learning_rate(pd.DataFrame())
+
+
 def _mark_diagnoses(
     figure: go.Figure, epochs: pd.DataFrame, metric: str, diagnoses: Sequence[Diagnosis]
 ) -> None:

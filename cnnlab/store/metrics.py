@@ -65,13 +65,13 @@ class RunMetrics:
         table = pd.read_sql_query(query, self.database.connection(), params=parameters)
         return table.astype({name: float for name in BATCH_COLUMNS[3:]})
 
-    def epoch_metrics(self, run_id: str) -> pd.DataFrame:
-        """Epoch metrics in epoch order, with the extras spread into their own columns."""
+    def epoch_metrics(self, run_id: str, *, written_at: bool = False) -> pd.DataFrame:
+        """Epoch metrics in epoch order, with the extras spread into their own columns (and, with
+        `written_at`, the unix time each row was written, in a column of that name)."""
         import pandas as pd
 
-        query = (
-            f"SELECT {', '.join(EPOCH_COLUMNS)}, extras FROM epoch_metrics WHERE run_id = ? ORDER BY epoch"
-        )
+        columns = ", ".join((*EPOCH_COLUMNS, "time AS written_at") if written_at else EPOCH_COLUMNS)
+        query = f"SELECT {columns}, extras FROM epoch_metrics WHERE run_id = ? ORDER BY epoch"
         table = pd.read_sql_query(query, self.database.connection(), params=(run_id,))
         table = table.astype({name: float for name in EPOCH_COLUMNS[1:]})
         extras = pd.DataFrame([json.loads(text or "{}") for text in table.pop("extras")], index=table.index)

@@ -182,6 +182,7 @@ class RunVersion:
     last_event: int | None
     last_diagnosis: int | None
     checkpoint_time: float | None
+    snapshot_epoch: int | None = None  # the newest epoch with a telemetry snapshot (kernels, maps, ...)
 
 
 def record_from_row(values: Mapping[str, object]) -> RunRecord:

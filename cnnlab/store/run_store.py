@@ -62,7 +62,8 @@ _VERSION_QUERY = (
     "(SELECT MAX(step) FROM batch_metrics b WHERE b.run_id = r.id) AS last_step, "
     "(SELECT MAX(id) FROM events v WHERE v.run_id = r.id) AS last_event, "
     "(SELECT MAX(id) FROM diagnoses d WHERE d.run_id = r.id) AS last_diagnosis, "
-    "(SELECT MAX(time) FROM checkpoints c WHERE c.run_id = r.id) AS checkpoint_time "
+    "(SELECT MAX(time) FROM checkpoints c WHERE c.run_id = r.id) AS checkpoint_time, "
+    "(SELECT MAX(epoch) FROM snapshots s WHERE s.run_id = r.id) AS snapshot_epoch "
     "FROM runs r WHERE r.id = ?"
 )
 
@@ -424,9 +425,10 @@ class Store:
         """Batch metrics in step order (only steps after `after_step` when given)."""
         return self.metrics.batch_metrics(run_id, after_step=after_step)
 
-    def epoch_metrics(self, run_id: str) -> pd.DataFrame:
-        """Epoch metrics in epoch order, with the extras spread into their own columns."""
-        return self.metrics.epoch_metrics(run_id)
+    def epoch_metrics(self, run_id: str, *, written_at: bool = False) -> pd.DataFrame:
+        """Epoch metrics in epoch order, with the extras spread into their own columns (and, with
+        `written_at`, when each row was written)."""
+        return self.metrics.epoch_metrics(run_id, written_at=written_at)
 
     def log_event(self, run_id: str, message: str, level: str = "info") -> None:
         """Append a line to the run's event log (level: debug, info, warning or error)."""

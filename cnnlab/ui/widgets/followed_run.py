@@ -2,7 +2,9 @@
 
 Every page draws it (`app.py`), so the followed run (`cnnlab.ui.session.state.followed_run`) is in
 view and back in the URL wherever the learner goes. While the run can still change the card re-reads
-it every few seconds; a run this user may not see (another student's) is not shown at all, the page
+it every few seconds, except on the Train page, whose live view follows the run's stream and reruns
+the page on each change of status: there the card says the status only, not the epoch, and never
+reruns on a timer. A run this user may not see (another student's) is not shown at all, the page
 that opens it says "not yours".
 """
 
@@ -33,8 +35,11 @@ def _read(run_id: str) -> RunRecord | None:
         return None
 
 
-def show() -> None:
-    """Draw the followed run's card in the sidebar (nothing when no run is followed)."""
+def show(live_page: bool = False) -> None:
+    """Draw the followed run's card in the sidebar (nothing when no run is followed).
+
+    `live_page`: the page is the Train page, whose live view follows the run (the card then polls not).
+    """
     run_id = state.followed_run()
     if run_id is None:
         return
@@ -42,7 +47,7 @@ def show() -> None:
     if run is None:
         return
 
-    @st.fragment(run_every=REFRESH_SECONDS if run.is_active else None)
+    @st.fragment(run_every=REFRESH_SECONDS if run.is_active and not live_page else None)
     def card() -> None:
         current = _read(run_id)
         if current is None:
@@ -50,7 +55,7 @@ def show() -> None:
         with st.container(border=True, key="followed_run_card"):
             st.caption("The run you follow")
             st.text(current.name)  # The learner's own words: shown as text, never as markdown.
-            st.caption(progress_text(current))
+            st.caption(str(current.status).capitalize() if live_page else progress_text(current))
             st.page_link(
                 TRAIN_PAGE,
                 label="Watch it live",

@@ -1,9 +1,11 @@
 """The table of runs on the Home and Runs pages: live while a run in it is active, and a row opens its run.
 
-The table is a fragment that re-reads the store every `POLL_SECONDS` while some run it lists is
-queued, starting, running or paused, so "starting, 0 epochs" becomes "running, 3 epochs" without a
-reload. When the last of them ends it reruns the page once, which draws the table without a timer:
-a page of finished runs does not poll. Choosing a row follows that run on the Train page.
+The table is a fragment that follows the class stream (`cnnlab.ui.stream`) while some run it lists is
+queued, starting, running or paused: it is drawn again when the stream says a listed run changed,
+so "starting, 0 epochs" becomes "running, 3 epochs" without a reload or a timer (where the stream
+does not connect, it re-reads the store every `POLL_SECONDS` instead). When the last of them ends it
+reruns the page once, which draws the table without following anything: a page of finished runs
+costs nothing. Choosing a row follows that run on the Train page.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from cnnlab.store import names, records
 from cnnlab.store.records import RunRecord
 from cnnlab.ui import server
 from cnnlab.ui.session import state
+from cnnlab.ui.stream import live_chart
 from cnnlab.ui.widgets import tables
 
 if TYPE_CHECKING:
@@ -65,6 +68,7 @@ def live_runs_table(key: str, limit: int | None = None) -> list[RunRecord]:
     if not runs:
         return runs
     polling = should_poll(runs)
+    streamed = polling and live_chart.class_streamed(key)
     details = st.toggle(
         "Show ids, parent runs and devices",
         key=f"{key}_details",
@@ -72,11 +76,14 @@ def live_runs_table(key: str, limit: int | None = None) -> list[RunRecord]:
         "from, and the device it trained on.",
     )
 
-    @st.fragment(run_every=POLL_SECONDS if polling else None)
+    @st.fragment(run_every=POLL_SECONDS if polling and not streamed else None)
     def table() -> None:
-        current = server.store().list_runs(limit=limit)
-        if polling and not should_poll(current):
-            st.rerun()  # Every listed run has ended: redraw the page once, without a timer.
+        reader = server.store()
+        current = reader.list_runs(limit=limit)
+        if (polling and not should_poll(current)) or streamed != (polling and live_chart.class_streamed(key)):
+            st.rerun()  # Every listed run has ended, or the stream did not connect: redraw the page once.
+        if streamed:
+            live_chart.watch_class(reader.home, reader.user.id, current, key, limit)
         frame = runs_table(current, _owners_for_teachers())
         event = st.dataframe(
             frame,

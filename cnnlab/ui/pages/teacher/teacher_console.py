@@ -1,10 +1,13 @@
 """The teacher's console: every student's runs live, stop, pause and share any run, an exercise's
 leaderboard, and exercise links built from the current draft.
 
-The class table is a fragment that reads one list of runs and each run's last event every
-`LIVE_SECONDS` while a run is live (every `IDLE_SECONDS` otherwise, to notice new runs); it reruns
-the page when a run appears or changes status, so the action buttons below always know it. The
-rows come from `cnnlab.classroom.overview`, which reads no metric tables.
+The class table is a fragment that follows the class stream (`cnnlab.ui.stream`): it reads one list
+of runs and each live run's last event when the stream says a run changed (its status, request,
+epochs or best accuracy), appeared or went, at most once a second, and never on a timer. Where the
+stream does not connect it polls instead, every `LIVE_SECONDS` while a run is live (every
+`IDLE_SECONDS` otherwise, to notice new runs). It reruns the page when a run appears or changes
+status, so the action buttons below always know it. The rows come from `cnnlab.classroom.overview`,
+which reads no metric tables.
 """
 
 from __future__ import annotations
@@ -26,12 +29,14 @@ from cnnlab.store.statuses import Status
 from cnnlab.ui import server
 from cnnlab.ui.pages.teacher import class_people
 from cnnlab.ui.session import controls, presentation, state
+from cnnlab.ui.stream import live_chart
 from cnnlab.ui.widgets import run_owner, tables
 
 if TYPE_CHECKING:
     import pandas as pd
 
-LIVE_SECONDS = 2.0
+TABLE_KEY = "teacher_runs_table"
+LIVE_SECONDS = 2.0  # polling, where the class stream does not connect
 IDLE_SECONDS = 5.0
 SORT_KEY = "teacher_sort"
 RUN_KEY = "teacher_run"
@@ -104,12 +109,18 @@ def class_table(runs: list[RunRecord]) -> None:
     """Every run in one sortable table, redrawn while any run is live; each row links to the run's live view."""
     shown = _signature(runs)
     live = any(run.is_active for run in runs)
+    streamed = live_chart.class_streamed(TABLE_KEY)
 
-    @st.fragment(run_every=LIVE_SECONDS if live else IDLE_SECONDS)
+    @st.fragment(run_every=None if streamed else LIVE_SECONDS if live else IDLE_SECONDS)
     def table() -> None:
-        current = server.store().list_runs()
-        if _signature(current) != shown:
-            st.rerun()  # A run appeared, ended or was shared: redraw the page so the actions know it.
+        reader = server.store()
+        current = reader.list_runs()
+        if _signature(current) != shown or streamed != live_chart.class_streamed(TABLE_KEY):
+            # A run appeared, ended or was shared (or the stream did not connect): redraw the page so
+            # the actions know it.
+            st.rerun()
+        if streamed:
+            live_chart.watch_class(reader.home, reader.user.id, current, TABLE_KEY)
         sort_by = st.session_state.get(SORT_KEY, "live first")
         frame = overview.class_overview(
             current, last_events(current), run_owner.owner_names(), sort_by=sort_by
@@ -117,7 +128,7 @@ def class_table(runs: list[RunRecord]) -> None:
         frame["live view"] = [live_view_address(run_id) for run_id in frame["id"]]
         show_table(
             frame,
-            "teacher_runs_table",
+            TABLE_KEY,
             {
                 "validation accuracy": tables.share_column(),
                 "shared": st.column_config.CheckboxColumn("shared"),
@@ -127,14 +138,13 @@ def class_table(runs: list[RunRecord]) -> None:
             },
         )
         live_count = sum(run.is_active for run in current)
-        st.caption(
-            f"{len(current)} run(s), {live_count} live; "
-            + (
-                f"updated every {LIVE_SECONDS:g} s."
-                if live_count
-                else "checked for new runs every few seconds."
-            )
-        )
+        if streamed:
+            updated = "updated as they change."
+        elif live_count:
+            updated = f"updated every {LIVE_SECONDS:g} s."
+        else:
+            updated = "checked for new runs every few seconds."
+        st.caption(f"{len(current)} run(s), {live_count} live; {updated}")
 
     st.selectbox("Sort by", list(overview.SORTS), key=SORT_KEY)
     table()

@@ -1,13 +1,17 @@
 """The Train page's live view of one run: status, progress, and what the network learns.
 
-A fragment polls while the run is active and redraws: every second while it trains (every 2 or 3 s
-while a crowd follows it, `crowd_seconds`), every few seconds while it is queued or paused
-(`poll_seconds`), never once it has ended; when the interval a run needs changes, the page reruns
-once to set the new one. A viewer costs little: only the open tab is drawn, the tables come from
-the server's one copy of the run (`cnnlab.ui.pages.train.run_cache`: read once per tick for every session, only
-what is new) and the curves' figures are built once per version of it. The controls live in a
-fragment of their own (`cnnlab.ui.pages.train.live_controls`): a tick does not redraw them, and a click reruns
-only them, so a Stop is written and said at once.
+A run that is queued or training is followed through its stream (`cnnlab.ui.stream`): the progress
+bar and the curves are drawn in the browser from the run's Server-Sent Events, points appended as
+they arrive, and the page script reruns only on a user's action or on news the stream brings: a new
+status or request (a Stop from any viewer), a diagnosis, and, while a tab other than the curves is
+open, a new epoch's snapshot. One watcher on the server reads the run for every viewer.
+
+Where the stream does not connect (a proxy that buffers it), the view falls back to polling and says
+so: a fragment redraws every second while the run trains (every 2 or 3 s while a crowd follows it,
+`crowd_seconds`), every few seconds while it is queued or paused (`poll_seconds`), never once it has
+ended. The tables come from the server's one copy of the run (`cnnlab.ui.pages.train.run_cache`),
+and the curves' figures are built once per version of it. The controls live in a fragment of their
+own (`cnnlab.ui.pages.train.live_controls`): a click reruns only them, so a Stop is written and said at once.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from cnnlab.store.statuses import Status
 from cnnlab.ui import run_links, server
 from cnnlab.ui.pages.train import live_controls, run_cache, run_health
 from cnnlab.ui.pages.train.run_status import STATUS_ICONS, said_by_controls, show_status, status_message
+from cnnlab.ui.session import identity
+from cnnlab.ui.stream import live_chart
 from cnnlab.ui.widgets import tables
 
 __all__ = ["STATUS_ICONS", "live_view", "poll_seconds", "status_message"]
@@ -46,6 +52,11 @@ TABS = ("Curves", "Filters and feature maps", "Confusion and predictions", "Laye
 # run's status and controls.
 CURVE_HEIGHT = 260
 INTERVAL = "live_interval"  # session state: (run id, the refresh interval the live view was drawn with)
+FALLBACK = "live_stream_fallback"  # session state: the runs whose stream did not connect (polled instead)
+FALLBACK_NOTE = (
+    "The live stream did not connect (a proxy between you and the server may hold it back), so this "
+    "view refreshes on a timer instead."
+)
 
 
 def _event_log(events: pd.DataFrame) -> None:
@@ -212,8 +223,39 @@ def _curves(run: RunRecord, live: LiveFrames, frames: Frames) -> None:
         st.plotly_chart(rates, key="learning_rate_curve")
 
 
+def _streamed(run: RunRecord) -> bool:
+    """True when the view follows `run` through its stream: an active run whose stream connects."""
+    return run.is_active and run.id not in st.session_state.get(FALLBACK, set())
+
+
+def _fall_back(run_id: str) -> None:
+    """The watch's trigger when the stream said nothing in time: follow this run by polling instead."""
+    st.session_state[FALLBACK] = st.session_state.get(FALLBACK, set()) | {run_id}
+
+
+def _watch(run: RunRecord, frames: Frames, sentence: str | None = None) -> None:
+    """The stream's progress bar (beside the training `sentence`, if given, kept current); it reruns
+    the page's live view when the stream's news differs from what the page drew."""
+    drawn = {
+        "status": run.status.value,
+        "control": run.control,
+        "diagnoses": len(frames.diagnoses),
+        "snapshot": frames.version.snapshot_epoch if frames.version else None,
+    }
+    live_chart.watch(
+        server.store().home,
+        identity.current_user().id,
+        run.id,
+        drawn,
+        sentence=sentence,
+        rerun_on_snapshot=st.session_state.get("live_tabs", TABS[0]) != TABS[0],
+        on_news=lambda: None,
+        on_fallback=lambda: _fall_back(run.id),
+    )
+
+
 def live_view(run_id: str) -> None:
-    """The whole live view of run `run_id`, refreshed while the run is active."""
+    """The whole live view of run `run_id`, following it while the run is active."""
     reader = server.store()
     try:
         first = reader.get_run(run_id)
@@ -221,9 +263,11 @@ def live_view(run_id: str) -> None:
         # The link names a run that is gone: say so, and keep the link until the user picks another.
         every_run = reader.list_runs(limit=200)
         run_links.pick_instead(run_id, every_run, "train_run", run_links.short_label)
+    streamed = _streamed(first)
     drawn_with = st.session_state.get(INTERVAL)
     current = drawn_with[1] if drawn_with and drawn_with[0] == run_id else None
-    interval = poll_seconds(first.status, first.control, run_cache.viewers(first, reader.home), current)
+    viewers = run_cache.viewers(first, reader.home)
+    interval = None if streamed else poll_seconds(first.status, first.control, viewers, current)
     st.session_state[INTERVAL] = (run_id, interval)
     # After a click, the clicking session watches for the answer when its ticks are far apart.
     live_controls.controls(run_id, interval if interval and interval > POLL_SECONDS else 0.0)
@@ -236,30 +280,50 @@ def live_view(run_id: str) -> None:
         run = reader.get_run(run_id)
         viewers = run_cache.viewers(run, reader.home)
         drawn = st.session_state.get(live_controls.DRAWN)
-        if poll_seconds(run.status, run.control, viewers, interval) != interval or (
-            drawn is not None and drawn != live_controls.controls_state(run)
+        polled = not streamed and poll_seconds(run.status, run.control, viewers, interval) != interval
+        if (
+            polled
+            or _streamed(run) != streamed
+            or (drawn is not None and drawn != live_controls.controls_state(run))
         ):
-            # Queued to live, paused, ended, a crowd come or gone, a request made elsewhere: redraw
-            # the page once, with the new interval and the controls the run now allows.
+            # Queued to live, paused, ended, a crowd come or gone, a request made elsewhere, a stream
+            # that did not connect: redraw the page once, with the controls the run now allows.
             st.rerun()
+        if run.is_active and not streamed:
+            st.caption(FALLBACK_NOTE)
         live = run_cache.live(run, reader.home)
         frames = live.current(status=run.status.value, control=run.control)
         epochs_planned = run.training().epochs
         # The status and the progress share a row, so the curves start high on a projector's screen.
-        status_column, progress_column = st.columns(2, vertical_alignment="center")
-        if not said_by_controls(run):  # A request on its way, or a pause, is said by the controls, above.
-            with status_column:
-                show_status(run)
-        with progress_column:
-            _progress(run, epochs_planned, frames)
+        if streamed and run.status == Status.RUNNING and not run.control:
+            # Training: the stream's element says the epoch as it changes, beside the progress bar.
+            _watch(run, frames, status_message(run, epochs_planned))
+        else:
+            status_column, progress_column = st.columns(2, vertical_alignment="center")
+            if not said_by_controls(run):  # A request on its way, or a pause, is said by the controls, above.
+                with status_column:
+                    show_status(run)
+            with progress_column:
+                if streamed:
+                    _watch(run, frames)
+                else:
+                    _progress(run, epochs_planned, frames)
         if run.traceback:
             with st.expander("Technical details (traceback)"):
                 st.code(run.traceback)
         run_health.show_diagnoses(frames.diagnoses, run.status)
         # Only the open tab is drawn: the others' charts are not built, read or sent at all.
         tabs = st.tabs(list(TABS), key="live_tabs", on_change="rerun")
+
+        def curves() -> None:
+            if streamed:
+                user = identity.current_user().id
+                live_chart.curves(reader.home, user, run.id, CURVE_HEIGHT, _no_metrics_message(run))
+            else:
+                _curves(run, live, frames)
+
         draw = {
-            "Curves": lambda: _curves(run, live, frames),
+            "Curves": curves,
             "Filters and feature maps": lambda: _filters_and_maps(run),
             "Confusion and predictions": lambda: _confusion_and_predictions(run),
             "Layer health": lambda: run_health.layer_health_tab(run.id),

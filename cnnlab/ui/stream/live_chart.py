@@ -1,0 +1,176 @@
+"""The components-v2 element that follows a run's stream in the browser (no iframe; `live_run.js`).
+
+Mounted twice on the Train page, sharing one `EventSource` per run and page:
+
+- `watch` (beside the status): the progress bar, drawn from the stream; it tells the page (a
+  trigger, `news`) when the run's status or pending request differs from what the page drew, when
+  a diagnosis arrives, or, with `rerun_on_snapshot`, when a new epoch's snapshot does: the page
+  then reruns once for that news, never on a timer. It tells the page `fallback` when the stream
+  has said nothing after `FALLBACK_SECONDS` (a proxy that buffers it): the page then polls.
+- `curves` (the Curves tab): loss, accuracy and learning rate drawn with plotly.js, from the
+  layouts and empty traces of `cnnlab.figures.training` (the same titles, axes and colours as the
+  charts the page drew before), the batch points appended as they arrive (`Plotly.extendTraces`).
+
+The stream's address carries a token minted for the session's user and the run
+(`cnnlab.classroom.stream_tokens`), so the stream route applies the access rule the pages do.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from cnnlab.classroom.stream_tokens import mint_stream_token
+from cnnlab.figures import training as figures
+from cnnlab.store.records import RunRecord
+from cnnlab.ui.stream import routes
+
+FALLBACK_SECONDS = 6.0  # no history by then: the stream is taken not to connect
+CSS = """
+.cnnlab-progress { display: flex; flex-direction: column-reverse; gap: 0.5rem; font-size: 0.875rem; }
+.cnnlab-bar { height: 0.5rem; border-radius: 0.25rem; background: var(--st-secondary-background-color, #f0f2f6); }
+.cnnlab-fill { height: 100%; border-radius: 0.25rem; background: #1c83e1; width: 0; }
+.cnnlab-row { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; align-items: center; }
+.cnnlab-info { padding: 1rem; border-radius: 0.5rem; background: rgba(28, 131, 225, 0.1); color: rgb(0, 66, 128); }
+.cnnlab-curves { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; }
+.cnnlab-empty:empty { display: none; }
+.cnnlab-empty { padding: 1rem; border-radius: 0.5rem; background: rgba(28, 131, 225, 0.1); }
+"""
+
+
+@functools.cache
+def _component() -> Callable[..., Any]:
+    """The registered component (registered once, when first drawn)."""
+    script = (Path(__file__).parent / "live_run.js").read_text(encoding="utf-8")
+    return st.components.v2.component("cnnlab_live_run", js=script, css=CSS, isolate_styles=False)
+
+
+def _figure_json(figure: go.Figure, height: int) -> dict[str, Any]:
+    """A figure's traces and layout as plotly.js takes them, themed plainly like the app's charts."""
+    # Streamlit's chart theme, as the app's other charts wear it: its type, greys and transparent ground.
+    figure.update_layout(
+        height=height,
+        template=None,
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+        font={"family": '"Source Sans Pro", sans-serif', "size": 12, "color": "#31333F"},
+        title={"x": 0, "xanchor": "left", "font": {"size": 15, "weight": 600}},
+    )
+    if figure.layout.legend.orientation == "h":
+        # Below the axis title, as in the app's charts (Streamlit's theme makes room for it there).
+        figure.update_layout(legend={"y": -0.3, "yanchor": "top"}, margin={"b": 40})
+    axes = {"gridcolor": "#e6eaf1", "zeroline": False, "automargin": True, "tickfont": {"color": "#808495"}}
+    figure.update_xaxes(**axes, title_font={"color": "#808495"})
+    figure.update_yaxes(**axes)
+    made = figure.to_plotly_json()
+    return {"data": made["data"], "layout": made["layout"]}
+
+
+@functools.cache
+def chart_figures(curve_height: int) -> dict[str, dict[str, Any]]:
+    """The curves' layouts and empty traces (batches, train, validation; the learning rate's one)."""
+    return {
+        "loss": _figure_json(figures.live_curves("loss"), curve_height),
+        "accuracy": _figure_json(figures.live_curves("accuracy"), curve_height),
+        "learning_rate": _figure_json(figures.live_learning_rate(), 250),
+    }
+
+
+def stream_address(home: Path, user_id: str, run_id: str) -> str:
+    """The address of run `run_id`'s stream with a fresh token for `user_id`."""
+    token = mint_stream_token(home, user_id, run_id)
+    return routes.RUN_ROUTE.format(run_id=quote(run_id, safe="")) + f"?token={quote(token)}"
+
+
+def watch(
+    home: Path,
+    user_id: str,
+    run_id: str,
+    drawn: dict[str, Any],
+    *,
+    sentence: str | None,
+    rerun_on_snapshot: bool,
+    on_news: Callable[[], None],
+    on_fallback: Callable[[], None],
+) -> Any:
+    """The progress bar of run `run_id`, telling the page its news (`drawn`: what the page shows now).
+
+    With a `sentence` (that of a run in training, as the page says it), the sentence beside the bar,
+    its epoch kept current from the stream.
+    """
+    say_training = sentence is not None
+    data = {
+        "mode": "watch",
+        "say_training": say_training,
+        "sentence": sentence,
+        "run_id": run_id,
+        "stream": stream_address(home, user_id, run_id),
+        "drawn": drawn,
+        "rerun_on_snapshot": rerun_on_snapshot,
+        "fallback_seconds": FALLBACK_SECONDS,
+    }
+    return _component()(
+        key=f"live_watch_{run_id}_{'row' if say_training else 'column'}",
+        data=data,
+        on_news_change=on_news,
+        on_fallback_change=on_fallback,
+    )
+
+
+def curves(home: Path, user_id: str, run_id: str, curve_height: int, no_metrics: str) -> None:
+    """Loss, accuracy and learning rate of run `run_id`, drawn and extended in the browser."""
+    data = {
+        "mode": "curves",
+        "stream_key": run_id,
+        "stream": stream_address(home, user_id, run_id),
+        "plotly": routes.PLOTLY_ADDRESS,
+        "figures": chart_figures(curve_height),
+        "diagnosis_colours": figures.DIAGNOSIS_COLOURS,
+        "no_metrics": no_metrics,
+    }
+    _component()(key=f"live_curves_{run_id}", data=data)
+
+
+CLASS_FALLBACK = "class_stream_fallback"  # session state: the tables whose class stream did not connect
+
+
+def class_streamed(key: str) -> bool:
+    """True unless the class stream of the table `key` did not connect in this session (it polls then)."""
+    return key not in st.session_state.get(CLASS_FALLBACK, set())
+
+
+def _class_fall_back(key: str) -> None:
+    st.session_state[CLASS_FALLBACK] = st.session_state.get(CLASS_FALLBACK, set()) | {key}
+
+
+def watch_class(
+    home: Path, user_id: str, runs: Sequence[RunRecord], key: str, limit: int | None = None
+) -> None:
+    """Rerun the fragment drawing the table `key` of `runs` (the newest `limit` runs, or all) when the
+    class stream says one of them changed (status, request, epochs, best accuracy) or went, or that a
+    newer run appeared; at most once a second."""
+    full = limit is not None and len(runs) >= limit
+    since = min(run.created_at for run in runs) if full and runs else 0.0
+    token = mint_stream_token(home, user_id, None)
+    data = {
+        "mode": "class",
+        "stream_key": "class",
+        "stream": f"{routes.CLASS_ROUTE}?token={quote(token)}",
+        "drawn": {
+            run.id: [run.status.value, run.control, run.last_epoch, run.last_val_accuracy] for run in runs
+        },
+        "since": since,
+        "fallback_seconds": FALLBACK_SECONDS,
+    }
+    _component()(
+        key=f"class_watch_{key}",
+        data=data,
+        on_news_change=lambda: None,
+        on_fallback_change=lambda: _class_fall_back(key),
+    )

@@ -1,0 +1,321 @@
+// The live view of one run, drawn in the browser from the run's Server-Sent Events stream
+// (cnnlab/ui/stream/routes.py). One EventSource per run and page, shared by the page's mounts:
+// "watch" (the progress bar; tells the page when the run's status, diagnoses or snapshot change,
+// and when the stream does not connect) and "curves" (loss, accuracy and learning rate, with
+// plotly.js, points appended as they arrive). See cnnlab/ui/stream/live_chart.py.
+
+const DRAW_MS = 250; // the curves are drawn at most this often
+const streams = window.cnnlabStreams || (window.cnnlabStreams = {});
+
+function loadPlotly(address) {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  if (!window.cnnlabPlotly) {
+    window.cnnlabPlotly = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = address;
+      script.onload = () => resolve(window.Plotly);
+      script.onerror = () => reject(new Error("plotly.js did not load from " + address));
+      document.head.appendChild(script);
+    });
+  }
+  return window.cnnlabPlotly;
+}
+
+// The run's shared stream: its EventSource, its listeners, and what it said since its last history
+// (replayed to a listener that comes later).
+function streamOf(streamKey, address) {
+  let stream = streams[streamKey];
+  if (stream && stream.source.readyState !== EventSource.CLOSED) return stream;
+  stream = streams[streamKey] = { source: null, listeners: new Set(), told: [], connected: false };
+  const source = (stream.source = new EventSource(address));
+  const tell = (event, data) => {
+    if (event === "history") stream.told = [];
+    stream.told.push([event, data]);
+    for (const listener of stream.listeners) listener(event, data);
+  };
+  for (const event of ["history", "metrics", "status", "event", "diagnosis", "snapshot", "runs", "removed"]) {
+    source.addEventListener(event, (message) => {
+      if (event === "history") stream.connected = true;
+      tell(event, JSON.parse(message.data));
+    });
+  }
+  source.onerror = () => {
+    if (source.readyState === EventSource.CLOSED) tell("closed", null);
+  };
+  return stream;
+}
+
+function listen(stream, listener) {
+  for (const [event, data] of stream.told) listener(event, data);
+  stream.listeners.add(listener);
+  return () => {
+    stream.listeners.delete(listener);
+    if (!stream.listeners.size) {
+      stream.source.close();
+      if (streams[stream.streamKey] === stream) delete streams[stream.streamKey];
+    }
+  };
+}
+
+function describeLeft(seconds) {
+  const whole = Math.round(seconds);
+  const hours = Math.floor(whole / 3600);
+  const minutes = Math.floor((whole % 3600) / 60);
+  const rest = String(whole % 60).padStart(2, "0");
+  if (hours) return `about ${hours} h ${String(minutes).padStart(2, "0")} min left`;
+  return `about ${minutes}:${rest} left`;
+}
+
+// The progress bar and the page's news: what the page drew (data.drawn) against what the stream says.
+// With data.say_training, also the sentence of a run in training, its epoch kept current.
+function watch(root, state) {
+  const progress =
+    '<div class="cnnlab-progress"><div class="cnnlab-bar">' +
+    '<div class="cnnlab-fill"></div></div><div class="cnnlab-progress-text"></div></div>';
+  root.innerHTML = state.data.say_training
+    ? `<div class="cnnlab-row"><div class="cnnlab-info"></div>${progress}</div>`
+    : progress;
+  const fill = root.querySelector(".cnnlab-fill");
+  const text = root.querySelector(".cnnlab-progress-text");
+  const sentence = root.querySelector(".cnnlab-info");
+  if (sentence) sentence.textContent = state.data.sentence;
+  let status = null;
+  const epochs = new Map();
+  let told = null;
+  const tellPage = (reason) => {
+    // One rerun for the news of one moment (a tick's status and diagnosis come together).
+    if (told) return;
+    told = setTimeout(() => {
+      told = null;
+      state.setTriggerValue("news", { reason, at: Date.now() });
+    }, 50);
+  };
+  const draw = () => {
+    if (!status) return;
+    const planned = Math.max(status.epochs_planned || 1, 1);
+    const done = Math.min(status.last_epoch || 0, planned);
+    let tail = "";
+    if (status.status === "paused") tail = " — paused";
+    else if (status.control === "pause") tail = " — pausing";
+    else if (status.status === "running") {
+      const seconds = [...epochs.values()].map((row) => row.epoch_seconds).filter((value) => value);
+      if (seconds.length && done < planned) {
+        const mean = seconds.reduce((sum, value) => sum + value, 0) / seconds.length;
+        tail = " — " + describeLeft(mean * (planned - done));
+      }
+    }
+    fill.style.width = `${(100 * done) / planned}%`;
+    text.textContent = `${done} of ${planned} epochs${tail}`;
+    if (sentence) sentence.textContent = `Training: epoch ${Math.min(done + 1, planned)} of ${planned}.`;
+  };
+  const differs = () => {
+    const drawn = state.data.drawn;
+    return status && (status.status !== drawn.status || (status.control || null) !== (drawn.control || null));
+  };
+  return (event, data) => {
+    const drawn = state.data.drawn;
+    if (event === "history") {
+      status = data.status;
+      epochs.clear();
+      for (const row of data.epochs) epochs.set(row.epoch, row);
+      if (differs()) tellPage("status");
+      else if (data.diagnoses.length > drawn.diagnoses) tellPage("diagnosis");
+    } else if (event === "status") {
+      status = data;
+      if (differs()) tellPage("status");
+    } else if (event === "metrics") {
+      for (const row of data) {
+        if (row.kind !== "epoch") continue;
+        epochs.set(row.epoch, row);
+        if (status) status = { ...status, last_epoch: Math.max(status.last_epoch || 0, row.epoch) };
+      }
+    } else if (event === "diagnosis" && data.index >= drawn.diagnoses) {
+      tellPage("diagnosis");
+    } else if (event === "snapshot" && state.data.rerun_on_snapshot && data.epoch !== drawn.snapshot) {
+      tellPage("snapshot");
+    } else if (event === "closed" && state.stream.connected) {
+      // Refused on a reconnect (its token expired, or the run went): the page mints a new one.
+      tellPage("closed");
+    }
+    draw();
+  };
+}
+
+// A table of runs (data.drawn: each run's status, request, epochs and best accuracy as the page drew
+// them): the page reruns, at most once a second, when the class stream says a row changed, or that a
+// run it does not show is newer than data.since (a table of the newest runs shows a new one).
+function classWatch(root, state) {
+  let told = 0;
+  let timer = null;
+  const tellPage = () => {
+    if (timer) return;
+    timer = setTimeout(() => {
+      timer = null;
+      told = Date.now();
+      state.setTriggerValue("news", { at: told });
+    }, Math.max(50, told + 1000 - Date.now()));
+  };
+  const changed = (row) => {
+    const drawn = state.data.drawn[row.id];
+    if (!drawn) return row.created_at > state.data.since;
+    return drawn.join("|") !== [row.status, row.control, row.last_epoch, row.best_val_accuracy].join("|");
+  };
+  return (event, data) => {
+    if (event === "history" && data.runs.some(changed)) tellPage();
+    else if (event === "runs" && data.some(changed)) tellPage();
+    else if (event === "removed" && data.some((id) => id in state.data.drawn)) tellPage();
+  };
+}
+
+// Loss, accuracy and learning rate as the app's figures draw them (their layouts and empty traces
+// come from cnnlab/figures/training.py), the batch points appended as they arrive.
+function curves(root, state, Plotly) {
+  const figures = state.data.figures;
+  root.innerHTML =
+    '<div class="cnnlab-empty"></div><div class="cnnlab-curves">' +
+    '<div class="cnnlab-chart" data-metric="loss"></div><div class="cnnlab-chart" data-metric="accuracy"></div>' +
+    '</div><div class="cnnlab-chart" data-metric="learning_rate"></div>';
+  const empty = root.querySelector(".cnnlab-empty");
+  const charts = {};
+  for (const element of root.querySelectorAll(".cnnlab-chart")) charts[element.dataset.metric] = element;
+  let lastStep = -1;
+  const epochs = new Map();
+  let diagnoses = [];
+  let hasRows = false;
+  const config = { displaylogo: false, responsive: true };
+  const layoutOf = (metric) => {
+    const layout = JSON.parse(JSON.stringify(figures[metric].layout));
+    if (metric === "learning_rate") return layout;
+    layout.shapes = diagnoses.map((found) => ({
+      type: "line", xref: "x", yref: "paper", x0: found.epoch, x1: found.epoch, y0: 0, y1: 1,
+      line: { dash: "dot", color: state.data.diagnosis_colours[found.kind] || "#7f7f7f" },
+    }));
+    layout.annotations = diagnoses.map((found) => ({
+      xref: "x", yref: "paper", x: found.epoch, y: 1, text: found.title, showarrow: false,
+      font: { color: state.data.diagnosis_colours[found.kind] || "#7f7f7f" }, yanchor: "bottom",
+      hovertext: `${found.title}: ${found.cause}<br>Fix: ${found.fix}`,
+    }));
+    return layout;
+  };
+  const epochTraces = (metric) => {
+    const rows = [...epochs.values()].sort((a, b) => a.epoch - b.epoch);
+    const traces = figures[metric].data;
+    if (metric === "learning_rate") {
+      return [{ ...traces[0], x: rows.map((row) => row.epoch), y: rows.map((row) => row.learning_rate) }];
+    }
+    return [
+      { ...traces[1], x: rows.map((row) => row.epoch), y: rows.map((row) => row[metric]) },
+      { ...traces[2], x: rows.map((row) => row.epoch), y: rows.map((row) => row["val_" + metric]) },
+    ];
+  };
+  const batches = { x: [], loss: [], accuracy: [] };
+  const drawAll = () => {
+    empty.textContent = hasRows ? "" : state.data.no_metrics;
+    root.querySelector(".cnnlab-curves").style.display = hasRows ? "" : "none";
+    charts.learning_rate.style.display = epochs.size ? "" : "none";
+    for (const metric of ["loss", "accuracy"]) {
+      const batchTrace = { ...figures[metric].data[0], x: batches.x.slice(), y: batches[metric].slice() };
+      Plotly.react(charts[metric], [batchTrace, ...epochTraces(metric)], layoutOf(metric), config);
+    }
+    if (epochs.size) Plotly.react(charts.learning_rate, epochTraces("learning_rate"), layoutOf("learning_rate"), config);
+  };
+  const appendBatches = (rows) => {
+    const fresh = rows.filter((row) => row.step > lastStep);
+    if (!fresh.length) return false;
+    lastStep = fresh[fresh.length - 1].step;
+    for (const row of fresh) {
+      batches.x.push(row.x);
+      batches.loss.push(row.loss);
+      batches.accuracy.push(row.accuracy);
+    }
+    return fresh;
+  };
+  // Drawn at most every DRAW_MS: a fast run's news of many ticks costs the browser one drawing.
+  let pending = null;
+  let redraw = false;
+  const flush = () => {
+    const fresh = pending;
+    pending = null;
+    if (redraw) {
+      redraw = false;
+      drawAll();
+    } else if (fresh.length) {
+      for (const metric of ["loss", "accuracy"]) {
+        const update = { x: [fresh.map((row) => row.x)], y: [fresh.map((row) => row[metric])] };
+        Plotly.extendTraces(charts[metric], update, [0]);
+      }
+    }
+  };
+  const later = (rows, whole) => {
+    redraw = redraw || whole;
+    if (pending === null) {
+      pending = [];
+      setTimeout(flush, DRAW_MS);
+    }
+    pending.push(...rows);
+  };
+  return (event, data) => {
+    if (event === "history") {
+      lastStep = -1;
+      batches.x = []; batches.loss = []; batches.accuracy = [];
+      epochs.clear();
+      for (const row of data.epochs) epochs.set(row.epoch, row);
+      appendBatches(data.batches);
+      diagnoses = data.diagnoses;
+      hasRows = batches.x.length > 0 || epochs.size > 0;
+      later([], true);
+    } else if (event === "metrics") {
+      const fresh = appendBatches(data.filter((row) => row.kind === "batch")) || [];
+      const newEpochs = data.filter((row) => row.kind === "epoch");
+      for (const row of newEpochs) epochs.set(row.epoch, row);
+      later(fresh, !hasRows || newEpochs.length > 0);
+      hasRows = true;
+    } else if (event === "diagnosis") {
+      if (!diagnoses.some((found) => found.index === data.index)) diagnoses = [...diagnoses, data];
+      later([], true);
+    }
+  };
+}
+
+export default function (component) {
+  const { data, parentElement, setTriggerValue } = component;
+  let root = parentElement.querySelector(".cnnlab-live");
+  if (!root) {
+    root = document.createElement("div");
+    root.className = "cnnlab-live";
+    root.dataset.mode = data.mode;
+    parentElement.appendChild(root);
+  }
+  const state = root.cnnlabState || (root.cnnlabState = { unlisten: null, streamKey: null });
+  state.data = data; // what the page drew this time: compared with the stream's news
+  state.setTriggerValue = setTriggerValue;
+  const stale = state.stream && state.stream.source.readyState === EventSource.CLOSED;
+  if (state.streamKey === data.stream_key && !stale) return state.cleanup;
+  if (state.unlisten) state.unlisten();
+  state.streamKey = data.stream_key;
+  const stream = (state.stream = streamOf(data.stream_key, data.stream));
+  stream.streamKey = data.stream_key;
+  if (data.mode === "watch" || data.mode === "class") {
+    state.unlisten = listen(stream, data.mode === "watch" ? watch(root, state) : classWatch(root, state));
+    // A stream that says nothing for a while (a proxy that buffers it, a refusal): the page polls instead.
+    setTimeout(() => {
+      if (!stream.connected && state.stream === stream) setTriggerValue("fallback", { at: Date.now() });
+    }, data.fallback_seconds * 1000);
+  } else {
+    let cancelled = false;
+    let unlisten = null;
+    loadPlotly(data.plotly).then((Plotly) => {
+      if (!cancelled) unlisten = listen(stream, curves(root, state, Plotly));
+    });
+    state.unlisten = () => {
+      cancelled = true;
+      if (unlisten) unlisten();
+    };
+  }
+  state.cleanup = () => {
+    if (state.unlisten) state.unlisten();
+    state.unlisten = null;
+    state.streamKey = null;
+  };
+  return state.cleanup;
+}

@@ -1,0 +1,134 @@
+"""The HTTP routes of the live streams (the `st.App` of app.py serves them), and plotly.js for them.
+
+- `GET /cnnlab/stream/runs/{run_id}?token=T`: one run's Server-Sent Events (`cnnlab.ui.stream.run_feed`);
+- `GET /cnnlab/stream/class?token=T`: the runs the token's user may see (`cnnlab.ui.stream.class_feed`);
+- `GET /cnnlab/static/plotly-<version>.min.js`: the plotly.js the `plotly` package ships, cached a year.
+
+A stream opens with a token the page minted (`cnnlab.classroom.stream_tokens`): a missing, edited or
+expired one, one for another run, or a run the token's user may not read (`RunAccess`) gets 403,
+with the same words for another student's run as for a missing one. A reconnect's `Last-Event-ID`
+resumes after that message (`cnnlab.ui.stream.hub`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import plotly
+from sse_starlette import EventSourceResponse
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from cnnlab.classroom import joining
+from cnnlab.classroom.access import RunAccess
+from cnnlab.classroom.stream_tokens import StreamGrant, read_stream_token
+from cnnlab.classroom.users import LOCAL_USER, User
+from cnnlab.errors import AccessError, RunError
+from cnnlab.store.run_store import Store, default_home
+from cnnlab.ui.stream.class_feed import ClassFeed
+from cnnlab.ui.stream.hub import Feed, Hub, frames
+from cnnlab.ui.stream.run_feed import RunFeed
+
+RUN_ROUTE = "/cnnlab/stream/runs/{run_id}"
+CLASS_ROUTE = "/cnnlab/stream/class"
+PLOTLY_ADDRESS = f"/cnnlab/static/plotly-{plotly.__version__}.min.js"
+PLOTLY_FILE = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+PING_SECONDS = 15  # a comment line now and then, so idle proxies keep the connection open
+REFUSED = "This stream is not one you can open: reload the page (its link may have expired)."
+
+
+@functools.lru_cache(maxsize=4)
+def _store_at(home: str) -> Store:
+    return Store(home)
+
+
+@functools.lru_cache(maxsize=4)
+def hub_at(home: str) -> Hub:
+    """The one hub of the streams of the runs in `home`."""
+    return Hub()
+
+
+def _user(store: Store, user_id: str) -> User:
+    """The user a token names, as they are now (a removed user opens nothing)."""
+    if user_id == LOCAL_USER.id:
+        return LOCAL_USER
+    user = joining.stored_user(store.people, user_id)
+    if user is None:
+        raise AccessError(f"There is no user {user_id!r} any more.")
+    return user
+
+
+def _granted(request: Request, home: Path) -> tuple[StreamGrant, RunAccess]:
+    """The token's grant and its user's access; AccessError for a token that opens nothing."""
+    grant = read_stream_token(home, request.query_params.get("token", ""))
+    store = _store_at(str(home))
+    return grant, RunAccess(store, _user(store, grant.user_id))
+
+
+def _last_event_id(request: Request) -> int | None:
+    text = request.headers.get("last-event-id", "")
+    return int(text) if text.isdigit() else None
+
+
+def _stream(request: Request, home: Path, key: tuple[str, ...], make_feed: Callable[[], Feed]) -> Response:
+    async def content() -> AsyncIterator[bytes]:
+        async with hub_at(str(home)).subscription(key, make_feed, _last_event_id(request)) as (
+            subscriber,
+            first,
+        ):
+            async for frame in frames(subscriber, first):
+                yield frame
+
+    # `X-Accel-Buffering: no` asks nginx, the commonest proxy, not to buffer the stream.
+    return EventSourceResponse(content(), ping=PING_SECONDS, headers={"X-Accel-Buffering": "no"})
+
+
+async def run_stream(request: Request) -> Response:
+    """One run's live records as Server-Sent Events, for a token naming this run and a user who may read it."""
+    home = default_home()
+    run_id = request.path_params["run_id"]
+    try:
+        grant, access = _granted(request, home)
+        if grant.run_id != run_id:
+            raise AccessError("This token is for another stream.")
+        if _store_at(str(home)).ownership(run_id) is None:
+            raise RunError(f"There is no run {run_id!r}.")  # A prefix of an id is not a stream's name.
+        access.get_run(run_id)  # AccessError for another student's unshared run.
+    except (AccessError, RunError):
+        return PlainTextResponse(REFUSED, status_code=403, headers={"Cache-Control": "no-store"})
+    store = _store_at(str(home))
+    return _stream(request, home, ("run", run_id), lambda: RunFeed(store, run_id))
+
+
+async def class_stream(request: Request) -> Response:
+    """The status, progress and best accuracy of the runs the token's user may see, as Server-Sent Events."""
+    home = default_home()
+    try:
+        grant, access = _granted(request, home)
+        if grant.run_id is not None:
+            raise AccessError("This token is for one run's stream.")
+    except AccessError:
+        return PlainTextResponse(REFUSED, status_code=403, headers={"Cache-Control": "no-store"})
+    # Students see different runs: one watcher per user; a teacher's and the local user's is the class's.
+    key = ("class", "everything" if access.user.sees_everything else access.user.id)
+    return _stream(request, home, key, lambda: ClassFeed(access))
+
+
+async def plotly_script(request: Request) -> Response:
+    """The plotly.js of the installed `plotly` package; its address names the version, so it is cached a year."""
+    return FileResponse(
+        PLOTLY_FILE,
+        media_type="text/javascript",
+        headers={"Cache-Control": "public, max-age=31536000, immutable"},
+    )
+
+
+ROUTES = [
+    Route(RUN_ROUTE, run_stream, methods=["GET"]),
+    Route(CLASS_ROUTE, class_stream, methods=["GET"]),
+    Route(PLOTLY_ADDRESS, plotly_script, methods=["GET"]),
+]
+"""The routes app.py gives its `st.App`."""

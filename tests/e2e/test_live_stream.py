@@ -1,0 +1,145 @@
+"""A live run followed through its stream in Chromium: the curves grow while the page script does
+not rerun, a second page draws the same points, a Stop reaches every viewer, a stream that does not
+connect falls back to polling, and a student's token does not open another student's run.
+
+The run trains in a real worker process running the light job of tests/fake_jobs.py (a batch every
+20 ms, ten to an epoch, no TensorFlow), so each test takes seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from cnnlab.classroom.stream_tokens import mint_stream_token
+from cnnlab.runs.queue.executor import LocalProcessExecutor
+from cnnlab.store.people import StoredUser
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
+from tests.e2e.conftest import screenshot, wait_for_app
+from tests.made_runs import make_run
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = [pytest.mark.e2e]
+
+# Counts the page script's runs from now on (the app's script state turning to "running").
+COUNT_RUNS = """() => {
+    window.cnnlabScriptRuns = 0;
+    new MutationObserver(records => {
+        if (records.some(record => record.target.getAttribute(record.attributeName) === "running")) {
+            window.cnnlabScriptRuns += 1;
+        }
+    }).observe(document.body, {attributes: true, subtree: true, attributeFilter: ["data-test-script-state"]});
+}"""
+# The values of one trace of the Loss chart (0: the batches, each loss 1 / (step + 1); 1: the epochs),
+# from its full data (where plotly has decoded the arrays a Streamlit chart sends as base64).
+LOSS_POINTS = """trace => {
+    const chart = [...document.querySelectorAll('.js-plotly-plot')].find(element =>
+        element._fullLayout && element._fullLayout.title && /Loss/.test(element._fullLayout.title.text));
+    return chart && chart._fullData.length > trace ? [...chart._fullData[trace].y] : [];
+}"""
+BATCHES, EPOCHS = 0, 1
+
+
+@contextlib.contextmanager
+def training(home: Path, epochs: int = 400) -> Iterator[str]:
+    """A run training in a light worker process for the block; its id."""
+    run = make_run(Store(home), epochs=epochs, name="streamed run", status=Status.STARTING)
+    worker = LocalProcessExecutor(home, entry="tests.fake_jobs:counting_job", threads=1, warm=False)
+    worker.submit(run.id)
+    try:
+        yield run.id
+    finally:
+        worker.cancel(run.id)
+
+
+def open_live_view(page: Page, app_url: str, run_id: str) -> None:
+    page.goto(f"{app_url}/train?run={run_id}")
+    page.get_by_text(re.compile(r"^Training: epoch \d+ of")).first.wait_for(timeout=90_000)
+    wait_for_app(page)
+
+
+def loss_points(page: Page, more_than: int = 0, trace: int = BATCHES) -> list[float]:
+    """The values of a trace of the Loss chart, once it holds more than `more_than`."""
+    page.wait_for_function(f"() => ({LOSS_POINTS})({trace}).length > {more_than}", timeout=60_000)
+    return page.evaluate(LOSS_POINTS, trace)
+
+
+def test_curves_grow_without_reruns_and_a_stop_reaches_every_viewer(
+    app_url: str, app_home: Path, page: Page, new_page: Callable[[], Page]
+) -> None:
+    with training(app_home) as run_id:
+        open_live_view(page, app_url, run_id)
+        page.evaluate(COUNT_RUNS)
+        first = loss_points(page)
+        grown = loss_points(page, len(first) + 5)
+        # The points come from the stream: the page script did not run once meanwhile.
+        assert page.evaluate("window.cnnlabScriptRuns") == 0
+        assert grown[: len(first)] == first
+        # A second viewer draws the same points: every epoch the first had, and then what both receive
+        # (the batches of its history are thinned to a thousand, as the app's curves are).
+        second = new_page()
+        open_live_view(second, app_url, run_id)
+        seen = loss_points(page, trace=EPOCHS)
+        assert loss_points(second, len(seen) - 1, EPOCHS)[: len(seen)] == seen
+        screenshot(page, "live_stream_curves")
+        # A Stop in one page: both say it, without a timer, through the stream.
+        second.evaluate(COUNT_RUNS)
+        page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop", exact=True).click()
+        for viewer in (page, second):
+            viewer.get_by_text(re.compile(r"Stopped after epoch \d+")).first.wait_for(timeout=20_000)
+        # The second page reran for the news (the stop on its way, the run stopped), not on a timer.
+        assert 1 <= second.evaluate("window.cnnlabScriptRuns") <= 4
+        screenshot(second, "live_stream_stopped_in_another_page")
+
+
+def test_a_stream_that_does_not_connect_falls_back_to_polling(
+    app_url: str, app_home: Path, page: Page
+) -> None:
+    # A proxy that buffers the stream: the requests get no answer at all.
+    page.route("**/cnnlab/stream/**", lambda route: None)
+    with training(app_home) as run_id:
+        open_live_view(page, app_url, run_id)
+        page.get_by_text("The live stream did not connect").wait_for(timeout=30_000)
+        # Polled now: the curves (drawn by the page script) still grow.
+        loss_points(page, len(loss_points(page)))
+        screenshot(page, "live_stream_fallback")
+
+
+def test_a_student_token_does_not_open_another_students_run(app_url: str, app_home: Path, page: Page) -> None:
+    store = Store(app_home)
+    for name in ("Ada", "Grace"):
+        store.people.add_user(
+            StoredUser(f"user-{name}", name, name.casefold(), "student", None, None, time.time())
+        )
+    adas = make_run(store, owner="user-Ada", name="Ada's", status=Status.STARTING)
+    graces = make_run(store, owner="user-Grace", name="Grace's", status=Status.STARTING)
+    page.goto(f"{app_url}/_stcore/health")
+
+    def opened(run_id: str, token: str) -> str:
+        """What the browser's EventSource got: the first event's name, or "refused"."""
+        address = f"/cnnlab/stream/runs/{run_id}?token={token}"
+        return page.evaluate(
+            """address => new Promise(resolve => {
+                const source = new EventSource(address);
+                source.addEventListener('history', () => { source.close(); resolve('history'); });
+                source.onerror = () => { source.close(); resolve('refused'); };
+            })""",
+            address,
+        )
+
+    assert opened(adas.id, mint_stream_token(app_home, "user-Ada", adas.id)) == "history"
+    assert opened(graces.id, mint_stream_token(app_home, "user-Ada", graces.id)) == "refused"
+    status = page.evaluate(
+        "address => fetch(address).then(response => response.status)",
+        f"/cnnlab/stream/runs/{graces.id}?token={mint_stream_token(app_home, 'user-Ada', graces.id)}",
+    )
+    assert status == 403

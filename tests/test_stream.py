@@ -1,0 +1,218 @@
+"""The live streams without a browser: tokens, access (403), the watcher's fan-out, resume by id,
+what the class stream tells whom.
+
+The routes are asked through Starlette's test client where the answer is a refusal; the streams
+themselves through a real server (uvicorn in a thread) and an HTTP client reading the events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # Starlette asks for `httpx2` over the installed `httpx`.
+    from starlette.testclient import TestClient
+
+from cnnlab.classroom.access import RunAccess
+from cnnlab.classroom.stream_tokens import mint_stream_token, read_stream_token
+from cnnlab.classroom.users import Role, User
+from cnnlab.errors import AccessError
+from cnnlab.store.people import StoredUser
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
+from cnnlab.ui.stream import routes
+from cnnlab.ui.stream.class_feed import ClassFeed
+from cnnlab.ui.stream.hub import Hub
+from cnnlab.ui.stream.run_feed import RunFeed
+from tests.made_runs import make_run, reached
+from tests.ports import free_port
+
+
+def _student(store: Store, name: str) -> User:
+    store.people.add_user(
+        StoredUser(f"user-{name}", name, name.casefold(), "student", None, None, time.time())
+    )
+    return User(f"user-{name}", name, Role.STUDENT)
+
+
+def _running(store: Store, owner: str = "local") -> str:
+    return reached(store, make_run(store, owner=owner, status=Status.STARTING).id, Status.RUNNING).id
+
+
+def _batch(store: Store, run_id: str, step: int) -> None:
+    store.add_batch_metrics(run_id, [{"epoch": 1, "batch": step, "step": step, "loss": 1 / (step + 1)}])
+
+
+def test_a_token_opens_its_run_until_it_expires_and_not_once_edited(home_store: Store) -> None:
+    home = home_store.home
+    token = mint_stream_token(home, "user-ada", "run-1", ttl_seconds=60)
+    grant = read_stream_token(home, token)
+    assert (grant.user_id, grant.run_id) == ("user-ada", "run-1")
+    assert read_stream_token(home, mint_stream_token(home, "local", None)).run_id is None
+    payload, signature = token.split(".")
+    other = mint_stream_token(home, "user-ada", "run-2").split(".")[0]
+    for edited in (f"{other}.{signature}", f"{payload}.{signature[:-2]}AA", payload, ""):
+        with pytest.raises(AccessError):
+            read_stream_token(home, edited)
+    with pytest.raises(AccessError, match="expired"):
+        read_stream_token(home, token, now=time.time() + 61)
+    # Another server (another home, another key) does not take it.
+    with pytest.raises(AccessError, match="changed or made by another server"):
+        read_stream_token(home / "elsewhere", token)
+
+
+def test_the_run_route_refuses_what_the_token_does_not_open(home_store: Store) -> None:
+    ada, grace = _student(home_store, "Ada"), _student(home_store, "Grace")
+    adas, graces = _running(home_store, ada.id), _running(home_store, grace.id)
+    client = TestClient(Starlette(routes=routes.ROUTES))
+
+    def status(run_id: str, token: str) -> int:
+        return client.get(f"/cnnlab/stream/runs/{run_id}", params={"token": token}).status_code
+
+    home = home_store.home
+    # Grace's run with Ada's token for it, Ada's token for her own run used on Grace's, a prefix, none.
+    assert status(graces, mint_stream_token(home, ada.id, graces)) == 403
+    assert status(graces, mint_stream_token(home, ada.id, adas)) == 403
+    assert status(adas[:8], mint_stream_token(home, ada.id, adas[:8])) == 403
+    assert status(adas, "") == 403
+    assert status(adas, mint_stream_token(home, ada.id, adas, ttl_seconds=-1)) == 403
+    # A class token is not a run's, and a run's not the class's.
+    assert status(adas, mint_stream_token(home, ada.id, None)) == 403
+    assert (
+        client.get(
+            "/cnnlab/stream/class", params={"token": mint_stream_token(home, ada.id, adas)}
+        ).status_code
+        == 403
+    )
+    # plotly.js, cached for a year under its version's address.
+    script = client.get(routes.PLOTLY_ADDRESS)
+    assert script.status_code == 200 and "immutable" in script.headers["cache-control"]
+
+
+@pytest.fixture
+def served(home_store: Store) -> Iterator[str]:
+    """The stream routes on a real server (uvicorn in a thread); its address."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(Starlette(routes=routes.ROUTES), port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(5)
+
+
+def _events(lines: Iterator[str], count: int) -> list[tuple[str, str, dict]]:
+    """The next `count` events of an open stream's lines: (id, event, data)."""
+    found: list[tuple[str, str, dict]] = []
+    fields: dict[str, str] = {}
+    for line in lines:
+        if not line:
+            if "data" in fields:
+                found.append((fields["id"], fields["event"], json.loads(fields["data"])))
+                if len(found) == count:
+                    return found
+            fields = {}
+        elif not line.startswith(":"):
+            name, _, value = line.partition(":")
+            fields[name] = value.strip()
+    return found
+
+
+def test_single_user_mode_needs_no_sign_in_and_a_reconnect_resumes(home_store: Store, served: str) -> None:
+    run_id = _running(home_store)
+    _batch(home_store, run_id, 0)
+    address = f"{served}/cnnlab/stream/runs/{run_id}"
+    params = {"token": mint_stream_token(home_store.home, "local", run_id)}
+    with httpx.Client(timeout=10) as client, client.stream("GET", address, params=params) as staying:
+        assert staying.headers["content-type"].startswith("text/event-stream")
+        stays = staying.iter_lines()
+        [(_, event, history)] = _events(stays, 1)
+        assert event == "history" and history["status"]["status"] == "running"
+        assert [row["step"] for row in history["batches"]] == [0]
+        with client.stream("GET", address, params=params) as leaving:
+            leaves = leaving.iter_lines()
+            assert _events(leaves, 1)[0][1] == "history"
+            _batch(home_store, run_id, 1)
+            [(seen_id, event, rows)] = _events(leaves, 1)
+            assert event == "metrics" and [row["step"] for row in rows] == [1]
+            assert rows[0]["written_at"] > 0
+        # Gone for two batches and a stop request, which the staying subscriber sees.
+        assert _events(stays, 1)[0][0] == seen_id
+        _batch(home_store, run_id, 2)
+        _batch(home_store, run_id, 3)
+        home_store.request_control(run_id, "stop")
+        missed: list[tuple[str, str, dict]] = []
+
+        def all_missed() -> bool:
+            steps = {row["step"] for _, event, data in missed if event == "metrics" for row in data}
+            return steps == {2, 3} and any(data.get("control") == "stop" for _, event, data in missed)
+
+        while not all_missed():
+            missed += _events(stays, 1)
+        # Back with the id of the last event it saw, it gets those it missed, no history.
+        with client.stream("GET", address, params=params, headers={"Last-Event-ID": seen_id}) as back:
+            assert _events(back.iter_lines(), len(missed)) == missed
+
+
+def test_one_store_read_per_tick_whatever_the_number_of_subscribers(home_store: Store) -> None:
+    run_id = _running(home_store)
+    feed = RunFeed(home_store, run_id)
+
+    async def follow() -> list[list[str]]:
+        hub = Hub(tick_seconds=3600)  # The test ticks the watcher itself.
+        async with contextlib.AsyncExitStack() as stack:
+            subscribers = []
+            for _ in range(50):
+                subscriber, first = await stack.enter_async_context(
+                    hub.subscription(("run", run_id), lambda: feed)
+                )
+                assert [sent.event for sent in first] == ["history"]
+                subscribers.append(subscriber)
+            watcher = hub.watchers[("run", run_id)]
+            for step in range(3):
+                _batch(home_store, run_id, step)
+                await watcher.step()
+            await watcher.step()  # Nothing new: a read, no message.
+            received = [
+                [subscriber.queue.get_nowait().event for _ in range(subscriber.queue.qsize())]
+                for subscriber in subscribers
+            ]
+        assert not hub.watchers  # The last subscriber out stopped the watcher.
+        return received
+
+    received = asyncio.run(follow())
+    # Four ticks, four reads of the run's version, for fifty subscribers; each got the three batches.
+    assert feed.reads == 4
+    assert received == [["metrics"] * 3] * 50
+
+
+def test_the_class_stream_tells_a_student_only_their_runs_and_shared_ones(home_store: Store) -> None:
+    ada, grace = _student(home_store, "Ada"), _student(home_store, "Grace")
+    adas, graces = _running(home_store, ada.id), _running(home_store, grace.id)
+    feed = ClassFeed(RunAccess(home_store, ada))
+    assert [row["id"] for row in feed.history()["runs"]] == [adas]
+    assert feed.tick() == []
+    home_store.add_epoch_metrics(adas, {"epoch": 1, "loss": 0.5, "val_accuracy": 0.75})
+    home_store.add_epoch_metrics(graces, {"epoch": 1, "loss": 0.5})
+    [news] = feed.tick()
+    assert news.event == "runs" and [
+        (row["id"], row["last_epoch"], row["best_val_accuracy"]) for row in news.data
+    ] == [(adas, 1, 0.75)]
+    home_store.set_shared(graces, True)  # A teacher shared Grace's run: the class sees it.
+    assert [row["id"] for row in feed.tick()[0].data] == [graces]
+    # The teacher's class stream has every run.
+    teacher = ClassFeed(RunAccess(home_store, User("user-teacher", "Teacher", Role.TEACHER)))
+    assert {row["id"] for row in teacher.history()["runs"]} == {adas, graces}
