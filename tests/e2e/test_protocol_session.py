@@ -1,0 +1,40 @@
+"""The class benchmark's protocol-level tab opens the Train page as Chromium does.
+
+`benchmarks/streamlit_protocol.py` speaks Streamlit's websocket protocol without a browser, so that
+hundreds of students fit in one process; here one such tab opens `/train?run=R` on a real
+`streamlit run app.py` and must receive the page's whole script run, with the run's controls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from benchmarks.streamlit_protocol import PageSession
+from cnnlab.store.run_store import Store
+from cnnlab.store.statuses import Status
+from tests.made_runs import make_run, reached
+
+pytestmark = [pytest.mark.e2e]
+
+
+def test_a_protocol_tab_receives_the_train_page_of_a_run(app_url: str, app_home: Path) -> None:
+    store = Store(app_home)
+    run = make_run(store, status=Status.STARTING, name="followed without a browser")
+    reached(store, run.id, Status.RUNNING)
+
+    async def open_tab() -> PageSession:
+        tab = PageSession(app_url, "train", f"run={run.id}")
+        await tab.open()
+        try:
+            assert await tab.wait_for_page(timeout=120)
+        finally:
+            await tab.close()
+        return tab
+
+    log = asyncio.run(open_tab()).log
+    assert len(log.page_runs) == 1
+    assert {"Stop", "Pause"} <= log.buttons  # The run's controls: the page shows this live run.
+    assert log.exceptions == []
