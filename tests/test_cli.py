@@ -283,7 +283,9 @@ def test_tensorflow_stays_quiet_and_stdout_holds_only_json(trained_copy: str, tm
         capture_output=True,
         text=True,
         timeout=300,
-        env={key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"},
+        # This checkout's cnnlab, whatever is installed (the process runs in another folder).
+        env={key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+        | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])},
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["bytes"] > 10_000

@@ -125,7 +125,8 @@ def test_a_preset_no_size_of_the_data_fits_says_why_and_which_data_would_do() ->
     app.selectbox(key="preset_name").set_value("vgg16_transfer").run()
     # The digits stop at 28x28: no size offer, but an info naming the cause and the data that fits.
     assert not any(button.key == "preset_image_size_fix" for button in app.button)
-    advice = [info.value for info in app.info if "No image size of the current data fixes it" in info.value]
+    said = [read_back(info.value) for info in app.info]
+    advice = [text for text in said if "No image size of the current data fixes it" in text]
     assert len(advice) == 1
     assert "at most 28x28x3" in advice[0] and "needs images of at least 32x32 but gets 28x28" in advice[0]
     assert "CIFAR-10" in advice[0] and "image size 32 or more in colour" in advice[0]

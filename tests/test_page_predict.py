@@ -21,7 +21,7 @@ from cnnlab.runs.queue.scheduler import Scheduler
 from cnnlab.runs.worker import training
 from cnnlab.store import probes
 from cnnlab.store.run_store import Store
-from tests.app_pages import no_problems, open_page
+from tests.app_pages import no_problems, open_page, read_back
 
 TIMEOUT = 90
 
@@ -264,7 +264,7 @@ def test_a_downloaded_model_file_is_prepared_as_trained_and_answers_like_its_run
     app = predict_page()
     app.segmented_control(key="predict_source").set_value("A model file").run()
     app.file_uploader(key="predict_model_file").set_value(("run.keras", downloaded, "application/zip")).run()
-    assert [element.value for element in app.success] == [
+    assert [read_back(element.value) for element in app.success] == [
         "Preprocessing as trained: Handwritten digits (8x8), 8×8×1"
     ]
     assert not [radio for radio in app.radio if radio.key == "predict_model_style"]

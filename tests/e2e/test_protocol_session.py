@@ -8,6 +8,7 @@ hundreds of students fit in one process; here one such tab opens `/train?run=R` 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,10 @@ def test_a_protocol_tab_receives_the_train_page_of_a_run(app_url: str, app_home:
             await tab.close()
         return tab
 
-    log = asyncio.run(open_tab()).log
+    # In a thread of its own: Playwright's sync API keeps an event loop running in this one once a
+    # browser test of this process has used it.
+    with ThreadPoolExecutor(1) as thread:
+        log = thread.submit(asyncio.run, open_tab()).result().log
     assert len(log.page_runs) == 1
     assert {"Stop", "Pause"} <= log.buttons  # The run's controls: the page shows this live run.
     assert log.exceptions == []
