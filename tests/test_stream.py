@@ -134,6 +134,20 @@ def test_an_epochs_figure_is_served_to_its_runs_token_cached_and_drawn_as_the_pa
         "&lt;b&gt;dog&lt;/b&gt;",
     ]  # shown as text
     assert get(adas, "confusion", token).json()["data"][0]["text"] == [["5", "1"], ["2", "7"]]
+    # The feature maps of a panel image, and the panel's predictions: the page's figures too.
+    images = np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4, 1) * 8
+    panel = {"images": images, "labels": np.array([0, 1]), "class_names": np.array(["cat", "dog"])}
+    home_store.write_snapshot(adas, 1, "panel", panel)
+    ramp = np.arange(4 * 4 * 3, dtype=np.float32).reshape(4, 4, 3)
+    maps = np.stack([ramp, ramp[::-1]])  # two images whose maps differ, each scaled to its own range
+    home_store.write_snapshot(adas, 2, "feature_maps", {"conv_1": maps})
+    home_store.write_snapshot(adas, 2, "predictions", {"panel": np.array([[0.9, 0.1], [0.8, 0.2]])})
+    stored_maps = home_store.read_snapshot(adas, 2, "feature_maps")["conv_1"]
+    drawn_maps = get(adas, "feature_maps", token, layer="conv_1", sample="1").json()["data"]
+    assert drawn_maps == json.loads(figures.feature_maps(stored_maps[1], layer="conv_1").to_json())["data"]
+    assert drawn_maps != json.loads(figures.feature_maps(stored_maps[0], layer="conv_1").to_json())["data"]
+    titles = [note["text"] for note in get(adas, "predictions", token).json()["layout"]["annotations"]]
+    assert titles == ["✓ cat 90%", "✗ cat 80% (is dog)"]
     # Asked again with its ETag: not sent again.
     again = client.get(kernels.url, headers={"If-None-Match": kernels.headers["etag"]})
     assert again.status_code == 304 and not again.content
