@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Iterator
 
 import httpx
+import numpy as np
 import pytest
 import uvicorn
 from starlette.applications import Starlette
@@ -28,6 +29,7 @@ from cnnlab.classroom.access import RunAccess
 from cnnlab.classroom.stream_tokens import mint_stream_token, read_stream_token
 from cnnlab.classroom.users import Role, User
 from cnnlab.errors import AccessError
+from cnnlab.figures import training as figures
 from cnnlab.store.people import StoredUser
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
@@ -98,6 +100,66 @@ def test_the_run_route_refuses_what_the_token_does_not_open(home_store: Store) -
     # plotly.js, cached for a year under its version's address.
     script = client.get(addresses.PLOTLY_ADDRESS)
     assert script.status_code == 200 and "immutable" in script.headers["cache-control"]
+
+
+def test_an_epochs_figure_is_served_to_its_runs_token_cached_and_drawn_as_the_page_draws_it(
+    home_store: Store,
+) -> None:
+    ada, grace = _student(home_store, "Ada"), _student(home_store, "Grace")
+    adas, graces = _running(home_store, ada.id), _running(home_store, grace.id)
+    kernel = np.arange(3 * 3 * 2 * 4, dtype=np.float32).reshape(3, 3, 2, 4) / 10 - 3
+    home_store.write_snapshot(adas, 2, "kernels", {"conv_1": kernel})
+    matrix = np.array([[5, 1], [2, 7]])
+    home_store.write_snapshot(
+        adas, 2, "confusion", {"matrix": matrix, "class_names": np.array(["cat", "<b>dog</b>"])}
+    )
+    client = TestClient(Starlette(routes=routes.ROUTES))
+    home = home_store.home
+
+    def get(run_id: str, kind: str, token: str, **query: str) -> httpx.Response:
+        return client.get(f"/cnnlab/stream/runs/{run_id}/figures/{kind}/2", params={"token": token, **query})
+
+    token = mint_stream_token(home, ada.id, adas)
+    kernels = get(adas, "kernels", token, layer="conv_1")
+    assert kernels.status_code == 200
+    assert kernels.headers["cache-control"] == "public, max-age=31536000, immutable"
+    # The figure the page draws for the stored (float16) snapshot: the same traces and title.
+    stored = home_store.read_snapshot(adas, 2, "kernels")["conv_1"]
+    expected = json.loads(figures.kernels(stored, layer="conv_1").to_json())
+    assert kernels.json()["data"] == expected["data"]
+    assert kernels.json()["layout"]["title"]["text"] == expected["layout"]["title"]["text"]
+    shares = get(adas, "confusion", token, normalise="1").json()["data"][0]
+    assert shares["text"] == [["0.83", "0.17"], ["0.22", "0.78"]] and shares["x"] == [
+        "cat",
+        "&lt;b&gt;dog&lt;/b&gt;",
+    ]  # shown as text
+    assert get(adas, "confusion", token).json()["data"][0]["text"] == [["5", "1"], ["2", "7"]]
+    # The feature maps of a panel image, and the panel's predictions: the page's figures too.
+    images = np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4, 1) * 8
+    panel = {"images": images, "labels": np.array([0, 1]), "class_names": np.array(["cat", "dog"])}
+    home_store.write_snapshot(adas, 1, "panel", panel)
+    ramp = np.arange(4 * 4 * 3, dtype=np.float32).reshape(4, 4, 3)
+    maps = np.stack([ramp, ramp[::-1]])  # two images whose maps differ, each scaled to its own range
+    home_store.write_snapshot(adas, 2, "feature_maps", {"conv_1": maps})
+    home_store.write_snapshot(adas, 2, "predictions", {"panel": np.array([[0.9, 0.1], [0.8, 0.2]])})
+    stored_maps = home_store.read_snapshot(adas, 2, "feature_maps")["conv_1"]
+    drawn_maps = get(adas, "feature_maps", token, layer="conv_1", sample="1").json()["data"]
+    assert drawn_maps == json.loads(figures.feature_maps(stored_maps[1], layer="conv_1").to_json())["data"]
+    assert drawn_maps != json.loads(figures.feature_maps(stored_maps[0], layer="conv_1").to_json())["data"]
+    titles = [note["text"] for note in get(adas, "predictions", token).json()["layout"]["annotations"]]
+    assert titles == ["✓ cat 90%", "✗ cat 80% (is dog)"]
+    # Asked again with its ETag: not sent again.
+    again = client.get(kernels.url, headers={"If-None-Match": kernels.headers["etag"]})
+    assert again.status_code == 304 and not again.content
+    # Another run's token, Ada's token on Grace's run, an edited token: refused; no such epoch: 404.
+    assert get(adas, "kernels", mint_stream_token(home, ada.id, graces), layer="conv_1").status_code == 403
+    assert get(graces, "kernels", mint_stream_token(home, ada.id, graces), layer="conv_1").status_code == 403
+    assert get(adas, "kernels", token[:-2] + "AA", layer="conv_1").status_code == 403
+    assert get(adas, "kernels", token, layer="conv_9").status_code == 404
+    assert (
+        client.get(f"/cnnlab/stream/runs/{adas}/figures/kernels/3", params={"token": token}).status_code
+        == 404
+    )
 
 
 @pytest.fixture

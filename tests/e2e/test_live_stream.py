@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pytest
 
 from cnnlab.classroom.stream_tokens import mint_stream_token
@@ -143,3 +144,34 @@ def test_a_student_token_does_not_open_another_students_run(app_url: str, app_ho
         f"/cnnlab/stream/runs/{graces.id}?token={mint_stream_token(app_home, 'user-Ada', graces.id)}",
     )
     assert status == 403
+
+
+# The kernels' figure the live component drew: its epoch and its traces (as JSON, to compare).
+KERNELS_DRAWN = """() => {
+    const chart = document.querySelector('.cnnlab-live[data-mode="figure"] .cnnlab-chart[data-epoch]');
+    return chart ? [Number(chart.dataset.epoch), JSON.stringify(chart.data)] : null;
+}"""
+
+
+def test_the_filters_tab_follows_a_new_epoch_without_a_rerun(
+    app_url: str, app_home: Path, page: Page
+) -> None:
+    store = Store(app_home)
+    kernel = np.linspace(-1, 1, 3 * 3 * 1 * 4, dtype=np.float32).reshape(3, 3, 1, 4)
+    with training(app_home) as run_id:
+        # Two epochs' kernels, as a run records them (the light job records none).
+        for epoch in (1, 2):
+            store.write_snapshot(run_id, epoch, "kernels", {"conv2d": kernel * epoch})
+        open_live_view(page, app_url, run_id)
+        page.get_by_role("tab", name="Filters and feature maps").click()
+        wait_for_app(page)
+        page.wait_for_function(f"() => ({KERNELS_DRAWN})() && ({KERNELS_DRAWN})()[0] === 2", timeout=30_000)
+        second = page.evaluate(KERNELS_DRAWN)
+        page.evaluate(COUNT_RUNS)
+        store.write_snapshot(run_id, 3, "kernels", {"conv2d": -kernel})
+        # The stream announces epoch 3; the browser fetches its figure by URL and draws it.
+        page.wait_for_function(f"() => ({KERNELS_DRAWN})()[0] === 3", timeout=30_000)
+        page.get_by_text("Epoch 3 (latest)").wait_for()
+        assert page.evaluate(KERNELS_DRAWN)[1] != second[1]
+        assert page.evaluate("window.cnnlabScriptRuns") == 0
+        screenshot(page, "live_stream_kernels_next_epoch")

@@ -1,12 +1,14 @@
 """The components-v2 element that follows a run's stream in the browser (no iframe; `live_run.js`).
 
-Mounted twice on the Train page, sharing one `EventSource` per run and page:
+Mounted on the Train page, sharing one `EventSource` per run and page:
 
 - `watch` (beside the status): the progress bar, drawn from the stream; it tells the page (a
   trigger, `news`) when the run's status or pending request differs from what the page drew, when
   a diagnosis arrives, or, with `rerun_on_snapshot`, when a new epoch's snapshot does: the page
   then reruns once for that news, never on a timer. It tells the page `fallback` when the stream
   has said nothing after `FALLBACK_SECONDS` (a proxy that buffers it): the page then polls.
+- `figure` (the Filters and Confusion tabs): one snapshot's figure, fetched by its epoch's address
+  (`cnnlab.ui.stream.routes`) when the stream announces a newer snapshot; no rerun for it.
 - `curves` (the Curves tab): loss, accuracy and learning rate drawn with plotly.js, from the
   layouts and empty traces of `cnnlab.figures.training` (the same titles, axes and colours as the
   charts the page drew before), the batch points appended as they arrive (`Plotly.extendTraces`).
@@ -21,7 +23,7 @@ import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import streamlit as st
 
@@ -41,6 +43,7 @@ CSS = """
 .cnnlab-info { padding: 1rem; border-radius: 0.5rem; background: rgba(28, 131, 225, 0.1); color: rgb(0, 66, 128); }
 .cnnlab-curves { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; }
 .cnnlab-empty:empty { display: none; }
+.cnnlab-figure-caption { font-size: 0.875rem; color: rgba(49, 51, 63, 0.6); margin-bottom: 0.5rem; }
 .cnnlab-empty { padding: 1rem; border-radius: 0.5rem; background: rgba(28, 131, 225, 0.1); }
 """
 
@@ -52,11 +55,13 @@ def _component() -> Callable[..., Any]:
     return st.components.v2.component("cnnlab_live_run", js=script, css=CSS, isolate_styles=False)
 
 
-def _figure_json(figure: go.Figure, height: int) -> dict[str, Any]:
-    """A figure's traces and layout as plotly.js takes them, themed plainly like the app's charts."""
+def figure_json(figure: go.Figure, height: int | None = None) -> dict[str, Any]:
+    """A figure's traces and layout as plotly.js takes them, themed plainly like the app's charts
+    (`height`: pixels, or the figure's own)."""
     # Streamlit's chart theme, as the app's other charts wear it: its type, greys and transparent ground.
+    if height is not None:
+        figure.update_layout(height=height)
     figure.update_layout(
-        height=height,
         template=None,
         paper_bgcolor="rgba(0,0,0,0)",
         plot_bgcolor="rgba(0,0,0,0)",
@@ -79,9 +84,9 @@ def chart_figures(curve_height: int) -> dict[str, dict[str, Any]]:
     from cnnlab.figures import training as figures  # pandas and plotly: only where a run is followed
 
     return {
-        "loss": _figure_json(figures.live_curves("loss"), curve_height),
-        "accuracy": _figure_json(figures.live_curves("accuracy"), curve_height),
-        "learning_rate": _figure_json(figures.live_learning_rate(), 250),
+        "loss": figure_json(figures.live_curves("loss"), curve_height),
+        "accuracy": figure_json(figures.live_curves("accuracy"), curve_height),
+        "learning_rate": figure_json(figures.live_learning_rate(), 250),
     }
 
 
@@ -140,6 +145,25 @@ def curves(home: Path, user_id: str, run_id: str, curve_height: int, no_metrics:
         "no_metrics": no_metrics,
     }
     _component()(key=f"live_curves_{run_id}", data=data)
+
+
+def snapshot_figure(
+    home: Path, user_id: str, run_id: str, kind: str, epoch: int, choice: dict[str, str], key: str
+) -> None:
+    """Run `run_id`'s figure of snapshot `kind` (`choice`: the layer, image or normalisation the user
+    picked), drawn from `epoch`'s and then from each newer epoch's as the stream announces it."""
+    token = mint_stream_token(home, user_id, run_id)
+    run_path = addresses.RUN_ROUTE.format(run_id=quote(run_id, safe=""))
+    data = {
+        "mode": "figure",
+        "stream_key": run_id,
+        "stream": f"{run_path}?token={quote(token)}",
+        "plotly": addresses.PLOTLY_ADDRESS,
+        "address": f"{run_path}/figures/{kind}/",
+        "query": "?" + urlencode({**choice, "token": token}),
+        "epoch": epoch,
+    }
+    _component()(key=key, data=data)
 
 
 CLASS_FALLBACK = "class_stream_fallback"  # session state: the tables whose class stream did not connect

@@ -2,7 +2,8 @@
 // (cnnlab/ui/stream/routes.py). One EventSource per run and page, shared by the page's mounts:
 // "watch" (the progress bar; tells the page when the run's status, diagnoses or snapshot change,
 // and when the stream does not connect) and "curves" (loss, accuracy and learning rate, with
-// plotly.js, points appended as they arrive). See cnnlab/ui/stream/live_chart.py.
+// plotly.js, points appended as they arrive), and "figure" (one snapshot's figure, fetched by its
+// epoch's address when the stream announces a new snapshot). See cnnlab/ui/stream/live_chart.py.
 
 const DRAW_MS = 250; // the curves are drawn at most this often
 const streams = window.cnnlabStreams || (window.cnnlabStreams = {});
@@ -277,6 +278,42 @@ function curves(root, state, Plotly) {
   };
 }
 
+// One snapshot's figure (kernels, feature maps, confusion, predictions): data.epoch's at first, then
+// the newest epoch's, fetched from data.address + epoch + data.query (an ended epoch's address is
+// cached a year) when the stream says a newer snapshot was written. The page does not rerun for it.
+function figure(root, state, Plotly) {
+  root.innerHTML = '<div class="cnnlab-figure-caption"></div><div class="cnnlab-chart"></div>';
+  const caption = root.querySelector(".cnnlab-figure-caption");
+  const chart = root.querySelector(".cnnlab-chart");
+  let shown = null; // [address, epoch] of the figure drawn
+  let newest = state.data.epoch;
+  const show = (epoch) => {
+    const address = state.data.address + epoch + state.data.query;
+    if (shown && shown[0] === address) return;
+    shown = [address, epoch];
+    fetch(address)
+      .then((response) => (response.ok ? response.json() : null))
+      .then((made) => {
+        if (!made || shown[0] !== address) return; // not recorded (yet), or a newer one asked meanwhile
+        Plotly.react(chart, made.data, made.layout, { displaylogo: false, responsive: true });
+        chart.dataset.epoch = String(epoch);
+        caption.textContent = `Epoch ${epoch} (latest)`;
+      });
+  };
+  state.redraw = () => {
+    newest = Math.max(newest, state.data.epoch);
+    show(newest);
+  };
+  state.redraw();
+  return (event, data) => {
+    const epoch = event === "history" ? data.snapshot.epoch : event === "snapshot" ? data.epoch : null;
+    if (epoch !== null && epoch > newest) {
+      newest = epoch;
+      show(newest);
+    }
+  };
+}
+
 export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
   let root = parentElement.querySelector(".cnnlab-live");
@@ -290,7 +327,10 @@ export default function (component) {
   state.data = data; // what the page drew this time: compared with the stream's news
   state.setTriggerValue = setTriggerValue;
   const stale = state.stream && state.stream.source.readyState === EventSource.CLOSED;
-  if (state.streamKey === data.stream_key && !stale) return state.cleanup;
+  if (state.streamKey === data.stream_key && !stale) {
+    if (state.redraw) state.redraw(); // a figure for another layer, image or normalisation
+    return state.cleanup;
+  }
   if (state.unlisten) state.unlisten();
   state.streamKey = data.stream_key;
   const stream = (state.stream = streamOf(data.stream_key, data.stream));
@@ -305,7 +345,7 @@ export default function (component) {
     let cancelled = false;
     let unlisten = null;
     loadPlotly(data.plotly).then((Plotly) => {
-      if (!cancelled) unlisten = listen(stream, curves(root, state, Plotly));
+      if (!cancelled) unlisten = listen(stream, (data.mode === "figure" ? figure : curves)(root, state, Plotly));
     });
     state.unlisten = () => {
       cancelled = true;

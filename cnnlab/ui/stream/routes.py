@@ -2,6 +2,8 @@
 
 - `GET /cnnlab/stream/runs/{run_id}?token=T`: one run's Server-Sent Events (`cnnlab.ui.stream.run_feed`);
 - `GET /cnnlab/stream/class?token=T`: the runs the token's user may see (`cnnlab.ui.stream.class_feed`);
+- `GET /cnnlab/stream/runs/{run_id}/figures/{kind}/{epoch}?token=T&layer=L&sample=S&normalise=1`: one
+  epoch's snapshot figure (`cnnlab.figures.snapshots`) as plotly.js takes it, cached a year, with an ETag;
 - `GET /cnnlab/static/plotly-<version>.min.js`: the plotly.js the `plotly` package ships, cached a year.
 
 A stream opens with a token the page minted (`cnnlab.classroom.stream_tokens`): a missing, edited or
@@ -13,11 +15,14 @@ resumes after that message (`cnnlab.ui.stream.hub`).
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Callable
+import hashlib
+import json
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import plotly
+from plotly.utils import PlotlyJSONEncoder
 from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
@@ -29,12 +34,13 @@ from cnnlab.classroom.stream_tokens import StreamGrant, read_stream_token
 from cnnlab.classroom.users import LOCAL_USER, User
 from cnnlab.errors import AccessError, RunError
 from cnnlab.store.run_store import Store, default_home
-from cnnlab.ui.stream.addresses import CLASS_ROUTE, PLOTLY_ADDRESS, RUN_ROUTE
+from cnnlab.ui.stream.addresses import CLASS_ROUTE, FIGURE_ROUTE, PLOTLY_ADDRESS, RUN_ROUTE
 
 if TYPE_CHECKING:
     from cnnlab.ui.stream.hub import Feed, Hub
 
 PLOTLY_FILE = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+YEAR = "public, max-age=31536000, immutable"
 PING_SECONDS = 15  # a comment line now and then, so idle proxies keep the connection open
 REFUSED = "This stream is not one you can open: reload the page (its link may have expired)."
 
@@ -90,10 +96,12 @@ def _stream(request: Request, home: Path, key: tuple[str, ...], make_feed: Calla
     return EventSourceResponse(content(), ping=PING_SECONDS, headers={"X-Accel-Buffering": "no"})
 
 
-async def run_stream(request: Request) -> Response:
-    """One run's live records as Server-Sent Events, for a token naming this run and a user who may read it."""
-    home = default_home()
-    run_id = request.path_params["run_id"]
+def _refused() -> Response:
+    return PlainTextResponse(REFUSED, status_code=403, headers={"Cache-Control": "no-store"})
+
+
+def _run_refused(request: Request, home: Path, run_id: str) -> bool:
+    """True unless the request's token names run `run_id` for a user who may read it."""
     try:
         grant, access = _granted(request, home)
         if grant.run_id != run_id:
@@ -102,7 +110,16 @@ async def run_stream(request: Request) -> Response:
             raise RunError(f"There is no run {run_id!r}.")  # A prefix of an id is not a stream's name.
         access.get_run(run_id)  # AccessError for another student's unshared run.
     except (AccessError, RunError):
-        return PlainTextResponse(REFUSED, status_code=403, headers={"Cache-Control": "no-store"})
+        return True
+    return False
+
+
+async def run_stream(request: Request) -> Response:
+    """One run's live records as Server-Sent Events, for a token naming this run and a user who may read it."""
+    home = default_home()
+    run_id = request.path_params["run_id"]
+    if _run_refused(request, home, run_id):
+        return _refused()
     from cnnlab.ui.stream.run_feed import RunFeed
 
     store = _store_at(str(home))
@@ -117,7 +134,7 @@ async def class_stream(request: Request) -> Response:
         if grant.run_id is not None:
             raise AccessError("This token is for one run's stream.")
     except AccessError:
-        return PlainTextResponse(REFUSED, status_code=403, headers={"Cache-Control": "no-store"})
+        return _refused()
     # Students see different runs: one watcher per user; a teacher's and the local user's is the class's.
     from cnnlab.ui.stream.class_feed import ClassFeed
 
@@ -125,17 +142,57 @@ async def class_stream(request: Request) -> Response:
     return _stream(request, home, key, lambda: ClassFeed(access))
 
 
+def figure_body(store: Store, run_id: str, kind: str, epoch: int, query: Mapping[str, str]) -> bytes:
+    """The JSON of run `run_id`'s figure of `kind` at `epoch` for the user's choice in `query` (layer,
+    sample, normalise), themed as the live view draws it; RunError or KeyError for a snapshot, layer
+    or image the run did not record."""
+    from cnnlab.figures.snapshots import FigureChoice, snapshot_figure
+    from cnnlab.ui.stream.live_chart import figure_json
+
+    choice = FigureChoice(
+        layer=query.get("layer", ""),
+        sample=int(query["sample"]) if query.get("sample", "").isdigit() else 0,
+        normalise=query.get("normalise") == "1",
+    )
+    panel_epochs = store.snapshot_epochs(run_id, "panel")
+    panel = store.read_snapshot(run_id, panel_epochs[0], "panel") if panel_epochs else None
+    figure = snapshot_figure(kind, store.read_snapshot(run_id, epoch, kind), panel, choice)
+    return json.dumps(figure_json(figure), cls=PlotlyJSONEncoder).encode()
+
+
+async def snapshot_figure(request: Request) -> Response:
+    """One epoch's snapshot figure of a run, for a token that opens the run's stream.
+
+    An ended epoch's snapshot never changes and the address names the epoch: cached a year, with an
+    ETag (its content's hash) for a browser that asks again."""
+    home = default_home()
+    params = request.path_params
+    run_id, kind, epoch = params["run_id"], params["kind"], params["epoch"]
+    if _run_refused(request, home, run_id):
+        return _refused()
+    try:
+        body = figure_body(_store_at(str(home)), run_id, kind, epoch, request.query_params)
+    except (RunError, KeyError, IndexError):
+        return PlainTextResponse("No such figure.", status_code=404, headers={"Cache-Control": "no-store"})
+    etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+    headers = {"Cache-Control": YEAR, "ETag": etag}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
 async def plotly_script(request: Request) -> Response:
     """The plotly.js of the installed `plotly` package; its address names the version, so it is cached a year."""
     return FileResponse(
         PLOTLY_FILE,
         media_type="text/javascript",
-        headers={"Cache-Control": "public, max-age=31536000, immutable"},
+        headers={"Cache-Control": YEAR},
     )
 
 
 ROUTES = [
     Route(RUN_ROUTE, run_stream, methods=["GET"]),
+    Route(FIGURE_ROUTE, snapshot_figure, methods=["GET"]),
     Route(CLASS_ROUTE, class_stream, methods=["GET"]),
     Route(PLOTLY_ADDRESS, plotly_script, methods=["GET"]),
 ]

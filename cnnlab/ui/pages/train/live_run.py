@@ -2,9 +2,11 @@
 
 A run that is queued or training is followed through its stream (`cnnlab.ui.stream`): the progress
 bar and the curves are drawn in the browser from the run's Server-Sent Events, points appended as
-they arrive, and the page script reruns only on a user's action or on news the stream brings: a new
-status or request (a Stop from any viewer), a diagnosis, and, while a tab other than the curves is
-open, a new epoch's snapshot. One watcher on the server reads the run for every viewer.
+they arrive; the kernels, feature maps, confusion matrix and predictions are fetched by the browser
+from their epoch's address as the stream announces a new snapshot. The page script reruns only on a
+user's action (a layer, an image, a replayed epoch) or on news the stream brings: a new status or
+request (a Stop from any viewer), a diagnosis, and, while the layer health is open (or a snapshot
+tab has drawn fewer than two epochs), a new epoch's snapshot. One watcher on the server reads the run for every viewer.
 
 Where the stream does not connect (a proxy that buffers it), the view falls back to polling and says
 so: a fragment redraws every second while the run trains (every 2 or 3 s while a crowd follows it,
@@ -25,6 +27,7 @@ import streamlit as st
 
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import training as figures
+from cnnlab.figures.snapshots import FigureChoice, snapshot_figure
 from cnnlab.runs.views import time_left
 from cnnlab.runs.views.live_frames import Frames, LiveFrames
 from cnnlab.store import records
@@ -48,6 +51,7 @@ CROWD_POLL_SECONDS = ((20, 3.0), (5, 2.0))
 # one, so that a viewer coming and going at a threshold does not rerun every viewer's page.
 CROWD_EASING = 0.8
 TABS = ("Curves", "Filters and feature maps", "Confusion and predictions", "Layer health", "Event log")
+SNAPSHOT_TABS = TABS[1:3]  # their figures are fetched by the browser as the stream announces each epoch
 # Pixels: the loss and accuracy charts, low enough to sit whole on a 1280x720 projector under the
 # run's status and controls.
 CURVE_HEIGHT = 260
@@ -114,37 +118,64 @@ def _progress(run: RunRecord, epochs_planned: int, frames: Frames) -> None:
     st.progress(done / max(epochs_planned, 1), text=f"{done} of {epochs_planned} epochs{eta}")
 
 
-def _epoch_choice(run_id: str, kind: str, key: str) -> int | None:
-    """The latest epoch with a snapshot of `kind`, or an earlier one when the user replays."""
+def _epoch_choice(run_id: str, kind: str, key: str, streamed: bool) -> tuple[int | None, bool]:
+    """The latest epoch with a snapshot of `kind`, or an earlier one when the user replays; and
+    whether the user replays (a streamed view says the latest epoch beside its figure)."""
     epochs = server.store().snapshot_epochs(run_id, kind)
     if len(epochs) < 2:
-        return epochs[0] if epochs else None
+        return (epochs[0] if epochs else None), False
     if not st.toggle("Replay an earlier epoch", key=f"{key}_replay"):
-        st.caption(f"Epoch {epochs[-1]} (latest)")
-        return epochs[-1]
-    return st.select_slider("Epoch", epochs, epochs[-1], key=key)
+        if not streamed:
+            st.caption(f"Epoch {epochs[-1]} (latest)")
+        return epochs[-1], False
+    return st.select_slider("Epoch", epochs, epochs[-1], key=key), True
 
 
-def _filters_and_maps(run: RunRecord) -> None:
+def _snapshot_chart(
+    run: RunRecord,
+    kind: str,
+    epoch: int,
+    live: bool,
+    panel: Mapping[str, np.ndarray] | None,
+    choice: FigureChoice,
+    key: str,
+) -> None:
+    """The figure of `run`'s snapshot of `kind` at `epoch`; `live`: the latest epoch of a streamed
+    run, drawn in the browser and kept at the newest epoch without a rerun."""
+    if live:
+        query = {
+            "layer": choice.layer,
+            "sample": str(choice.sample),
+            "normalise": "1" if choice.normalise else "",
+        }
+        user = identity.current_user().id
+        live_chart.snapshot_figure(server.store().home, user, run.id, kind, epoch, query, key)
+    else:
+        arrays = server.snapshot(run.id, epoch, kind)
+        st.plotly_chart(snapshot_figure(kind, arrays, panel, choice), key=key)
+
+
+def _filters_and_maps(run: RunRecord, streamed: bool) -> None:
     if controls.layers_hidden_from_viewer(run):
         controls.say_layers_hidden()  # Their names and kernels would show what the exercise hides.
         return
     left, right = st.columns(2)
     with left:
         st.markdown("**Kernels** (blue negative, red positive)")
-        epoch = _epoch_choice(run.id, "kernels", "kernels_epoch")
+        epoch, replaying = _epoch_choice(run.id, "kernels", "kernels_epoch", streamed)
         kernels = server.snapshot(run.id, epoch, "kernels") if epoch is not None else {}
-        if not kernels:
+        if epoch is None or not kernels:
             st.caption("The model has no convolution layer yet, or the first epoch has not ended.")
         else:
             layer = st.selectbox("Conv layer", list(kernels), key="kernel_layer")
-            st.plotly_chart(figures.kernels(kernels[layer], layer=layer), key="kernels_figure")
+            choice = FigureChoice(layer=layer)
+            _snapshot_chart(run, "kernels", epoch, streamed and not replaying, None, choice, "kernels_figure")
     with right:
         st.markdown("**Feature maps** of one validation image")
-        epoch = _epoch_choice(run.id, "feature_maps", "maps_epoch")
+        epoch, replaying = _epoch_choice(run.id, "feature_maps", "maps_epoch", streamed)
         maps = server.snapshot(run.id, epoch, "feature_maps") if epoch is not None else {}
         panel = _panel(run.id)
-        if not maps or panel is None:
+        if epoch is None or not maps or panel is None:
             st.caption("Feature maps appear after the first epoch.")
             return
         layer = st.selectbox("Layer", list(maps), key="map_layer")
@@ -152,7 +183,8 @@ def _filters_and_maps(run: RunRecord) -> None:
         sample = st.selectbox(
             "Image", range(count), key="map_sample", format_func=lambda index: _sample_name(panel, index)
         )
-        st.plotly_chart(figures.feature_maps(maps[layer][sample], layer=layer), key="maps_figure")
+        choice = FigureChoice(layer=layer, sample=sample)
+        _snapshot_chart(run, "feature_maps", epoch, streamed and not replaying, panel, choice, "maps_figure")
 
 
 def _sample_name(panel: Mapping[str, np.ndarray], index: int) -> str:
@@ -168,32 +200,25 @@ def _panel(run_id: str) -> dict[str, np.ndarray] | None:
     return server.snapshot(run_id, epochs[0], "panel") if epochs else None
 
 
-def _confusion_and_predictions(run: RunRecord) -> None:
+def _confusion_and_predictions(run: RunRecord, streamed: bool) -> None:
     left, right = st.columns(2)
     with left:
-        epoch = _epoch_choice(run.id, "confusion", "confusion_epoch")
+        epoch, replaying = _epoch_choice(run.id, "confusion", "confusion_epoch", streamed)
         if epoch is None:
             st.caption("The confusion matrix appears after the first epoch.")
         else:
-            confusion = server.snapshot(run.id, epoch, "confusion")
-            normalise = st.toggle("Normalise rows", key="confusion_normalise")
-            names = [str(name) for name in confusion["class_names"]]
-            st.plotly_chart(
-                figures.confusion_matrix(confusion["matrix"], names, normalise), key="confusion_figure"
-            )
+            choice = FigureChoice(normalise=st.toggle("Normalise rows", key="confusion_normalise"))
+            live = streamed and not replaying
+            _snapshot_chart(run, "confusion", epoch, live, None, choice, "confusion_figure")
     with right:
         st.markdown("**Predictions on the sample panel**")
-        epoch = _epoch_choice(run.id, "predictions", "predictions_epoch")
+        epoch, replaying = _epoch_choice(run.id, "predictions", "predictions_epoch", streamed)
         panel = _panel(run.id)
         if epoch is None or panel is None:
             st.caption("Predictions appear after the first epoch.")
             return
-        predictions = server.snapshot(run.id, epoch, "predictions")
-        names = [str(name) for name in panel["class_names"]]
-        st.plotly_chart(
-            figures.prediction_panel(panel["images"], panel["labels"], predictions["panel"], names),
-            key="predictions_figure",
-        )
+        live = streamed and not replaying
+        _snapshot_chart(run, "predictions", epoch, live, panel, FigureChoice(), "predictions_figure")
 
 
 def _no_metrics_message(run: RunRecord) -> str:
@@ -236,6 +261,16 @@ def _fall_back(run_id: str) -> None:
     st.session_state[FALLBACK] = st.session_state.get(FALLBACK, set()) | {run_id}
 
 
+def _rerun_on_snapshot(drawn_epoch: int | None) -> bool:
+    """Whether a new epoch's snapshot reruns the page: never for the curves; for the snapshot figures
+    only until the page has drawn two epochs (their figures follow the stream; the page draws the
+    first figure, then the replay toggle); always for the layer health, drawn by the page."""
+    tab: str = st.session_state.get("live_tabs", TABS[0])
+    if tab in SNAPSHOT_TABS:
+        return drawn_epoch is None or drawn_epoch < 2
+    return tab != TABS[0]
+
+
 def _watch(run: RunRecord, frames: Frames, sentence: str | None = None) -> None:
     """The stream's progress bar (beside the training `sentence`, if given, kept current); it reruns
     the page's live view when the stream's news differs from what the page drew."""
@@ -251,7 +286,7 @@ def _watch(run: RunRecord, frames: Frames, sentence: str | None = None) -> None:
         run.id,
         drawn,
         sentence=sentence,
-        rerun_on_snapshot=st.session_state.get("live_tabs", TABS[0]) != TABS[0],
+        rerun_on_snapshot=_rerun_on_snapshot(frames.version.snapshot_epoch if frames.version else None),
         on_news=lambda: None,
         on_fallback=lambda: _fall_back(run.id),
     )
@@ -327,8 +362,8 @@ def live_view(run_id: str) -> None:
 
         draw = {
             "Curves": curves,
-            "Filters and feature maps": lambda: _filters_and_maps(run),
-            "Confusion and predictions": lambda: _confusion_and_predictions(run),
+            "Filters and feature maps": lambda: _filters_and_maps(run, streamed),
+            "Confusion and predictions": lambda: _confusion_and_predictions(run, streamed),
             "Layer health": lambda: run_health.layer_health_tab(run),
             "Event log": lambda: _event_log(frames.events),
         }
