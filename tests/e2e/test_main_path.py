@@ -44,6 +44,9 @@ PICKED_SCRIPT = """([label, run]) => [...document.querySelectorAll('[data-testid
 LOSS_CHART = (
     ".cnnlab-chart[data-metric='loss'].js-plotly-plot:visible, .st-key-loss_curve .js-plotly-plot:visible"
 )
+ACCURACY_CHART = ".cnnlab-chart[data-metric='accuracy'].js-plotly-plot:visible, .st-key-accuracy_curve .js-plotly-plot:visible"
+FITS_SCRIPT = """element => { const box = element.getBoundingClientRect();
+    return box.height > 0 && box.left >= 0 && box.right <= window.innerWidth; }"""
 STOPPED = re.compile(r"^Stopped after epoch \d+")
 FOLLOWS_SCRIPT = "(run) => new URL(location.href).searchParams.get('run') === run"
 
@@ -134,8 +137,13 @@ def test_the_main_path_on_a_projector(app_url: str, app_home: Path, projector: P
     for control in ("Stop", "Pause", "Continue", "Fork"):
         on_screen(page, page.get_by_role("button", name=control, exact=True).first)
     on_screen(page, loss)
+    # Its neighbour fits its column too (drawn before its first point, it kept plotly's 700 px), once
+    # the charts have settled after their first points.
+    accuracy = page.locator(ACCURACY_CHART).first
+    page.wait_for_function(FITS_SCRIPT, arg=accuracy.element_handle(), timeout=15_000)
+    on_screen(page, accuracy)
     page.set_viewport_size(LAPTOP)  # And on a laptop's 1400x900.
-    for element in (status, page.get_by_role("button", name="Fork", exact=True).first, loss):
+    for element in (status, page.get_by_role("button", name="Fork", exact=True).first, loss, accuracy):
         on_screen(page, element)
     page.set_viewport_size(PROJECTOR)
 

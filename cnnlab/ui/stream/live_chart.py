@@ -41,7 +41,7 @@ CSS = """
 .cnnlab-fill { height: 100%; border-radius: 0.25rem; background: #1c83e1; width: 0; }
 .cnnlab-row { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; align-items: center; }
 .cnnlab-info { padding: 1rem; border-radius: 0.5rem; background: rgba(28, 131, 225, 0.1); color: rgb(0, 66, 128); }
-.cnnlab-curves { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; }
+.cnnlab-curves { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1rem; }
 .cnnlab-empty:empty { display: none; }
 .cnnlab-figure-caption { font-size: 0.875rem; color: rgba(49, 51, 63, 0.6); margin-bottom: 0.5rem; }
 .cnnlab-empty { padding: 1rem; border-radius: 0.5rem; background: rgba(28, 131, 225, 0.1); }

@@ -184,6 +184,13 @@ function curves(root, state, Plotly) {
   let diagnoses = [];
   let hasRows = false;
   const config = { displaylogo: false, responsive: true };
+  // Plotly sizes a chart drawn while hidden (no points yet) at its default 700 px and follows only
+  // the window's resizes: fit the charts again whenever the component's box changes.
+  new ResizeObserver(() => {
+    for (const chart of Object.values(charts)) {
+      if (chart.data && chart.offsetParent !== null) Plotly.Plots.resize(chart);
+    }
+  }).observe(root);
   const layoutOf = (metric) => {
     const layout = JSON.parse(JSON.stringify(figures[metric].layout));
     if (metric === "learning_rate") return layout;
