@@ -14,6 +14,19 @@ from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 
+# A digits model small enough to train in a second: the Ray tests' and the records' runs.
+TINY_DIGITS_SPEC = specs.ModelSpec.from_dict(
+    {
+        "name": "tiny digits",
+        "input_shape": [8, 8, 1],
+        "layers": [
+            {"type": "Conv2D", "filters": 4, "kernel_size": 3, "activation": "relu"},
+            {"type": "Flatten"},
+            {"type": "Dense", "units": 10, "activation": "softmax"},
+        ],
+    }
+)
+
 # The statuses a queued run passes through to reach each status by legal changes.
 _PATHS: dict[Status, tuple[Status, ...]] = {
     Status.QUEUED: (),

@@ -38,6 +38,7 @@ from cnnlab.store import statuses
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from cnnlab.trained import exports
+from tests.made_runs import TINY_DIGITS_SPEC as SPEC
 
 if TYPE_CHECKING:
     from cnnlab.runs.ray.executor import RayExecutor
@@ -45,17 +46,6 @@ if TYPE_CHECKING:
 require_ray()  # Skips the module where Ray is not installed (never in CI).
 pytestmark = pytest.mark.slow
 
-SPEC = specs.ModelSpec.from_dict(
-    {
-        "name": "tiny digits",
-        "input_shape": [8, 8, 1],
-        "layers": [
-            {"type": "Conv2D", "filters": 4, "kernel_size": 3, "activation": "relu"},
-            {"type": "Flatten"},
-            {"type": "Dense", "units": 10, "activation": "softmax"},
-        ],
-    }
-)
 LONG = specs.TrainingSettings(epochs=40, batch_size=16)  # far longer than any test lets it run
 
 

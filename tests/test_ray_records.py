@@ -25,19 +25,8 @@ from cnnlab.store.diagnoses import PLATEAU, Diagnosis
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from cnnlab.trained import exports
+from tests.made_runs import TINY_DIGITS_SPEC as SPEC
 from tests.ports import free_port
-
-SPEC = specs.ModelSpec.from_dict(
-    {
-        "name": "tiny digits",
-        "input_shape": [8, 8, 1],
-        "layers": [
-            {"type": "Conv2D", "filters": 4, "kernel_size": 3, "activation": "relu"},
-            {"type": "Flatten"},
-            {"type": "Dense", "units": 10, "activation": "softmax"},
-        ],
-    }
-)
 
 
 @pytest.fixture
