@@ -7,7 +7,8 @@ top-k and two warnings. The out-of-distribution flag, said before the answer, co
 alone: its ink is not one clear figure on a plain background, its grey levels do not split into ink
 and background as a photo's do not (digit-like data only); on any dataset, it is blank or grainy like
 noise by the limits measured on the run's held-out images, or the training images' principal
-components cannot rebuild it; each reason is kept in a learner's words and with its measurement. The unsure note says the top
+components cannot rebuild it (an image that, whole, looks like the training digits may touch its
+edges); each reason is kept in a learner's words and with its measurement. The unsure note says the top
 probability is below the threshold calibrated on the run's held-out images
 (`cnnlab.trained.calibration`). benchmarks/flag_rates.py measures both on real-world-style digits
 and non-digits. `for_run` is the calibration of a run's checkpoint, measured once per checkpoint file.
@@ -265,7 +266,7 @@ def _fills_its_frame(
 ) -> list[bool]:
     """Whether each digit-like image, whole and shrunk to the model's size, is as close to the training
     images' principal components as 99% of the held-out images are: a digit enlarged from a dataset's
-    thumbnail, touching its edges as the training digits do (no photo or crop measured by
+    thumbnail, touching its edges as the training digits do (no tuning photo or crop of
     benchmarks/flag_rates.py came that close)."""
     typical = None if calibration is None else calibrating.typical_residual(calibration)
     framed = [item.framed for item in prepared if item.framed is not None]
