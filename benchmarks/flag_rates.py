@@ -1,9 +1,11 @@
 """How often Predict's "does not look like a digit" flag fires: on genuine digits of real-world styles
 (tests/flag_images.py: fonts, screenshots, JPEGs, photographs, pen strokes; none made the way the
-8x8 training digits were) and on non-digits (noise, photo crops, textures, gradients, letters,
-shapes), with the default digits model trained the standard way.
+8x8 training digits were), on real MNIST handwriting and public-domain photographs we did not make
+(tests/real_sets.py, one half for tuning and one held out), and on non-digits (noise, photo crops,
+textures, gradients, letters, shapes), with the default digits model trained the standard way.
 
-Usage: python benchmarks/flag_rates.py [--per-style 60] [--per-kind 40] [--set-seed 0] [--given HOME RUN_ID]
+Usage: python benchmarks/flag_rates.py [--per-style 60] [--per-kind 40] [--set-seed 0] [--half 1]
+    [--sets generated real] [--given HOME RUN_ID]
 
 Without --given it trains `python -m cnnlab train digits_default --dataset digits --seed 0` in a
 temporary home at the lowest priority (as benchmarks/real_world.py does). The goal (issue 20): at most
@@ -27,9 +29,9 @@ from real_world import train  # noqa: E402  # The sibling benchmark, found besid
 from cnnlab.data import datasets  # noqa: E402  # After the path is set.
 from cnnlab.store.run_store import Store  # noqa: E402  # Same.
 from cnnlab.trained import checkpoints, prediction  # noqa: E402  # Same.
-from tests import flag_images  # noqa: E402  # Same.
+from tests import flag_images, real_sets  # noqa: E402  # Same.
 
-STRICT = ("noise", "photo")  # the non-digits that must all be flagged
+STRICT = ("noise", "photo", "photo crop")  # the non-digits that must all be flagged
 
 
 def _rate(count: int, total: int) -> str:
@@ -41,6 +43,8 @@ def main() -> None:
     parser.add_argument("--per-style", type=int, default=60, help="genuine digits per style")
     parser.add_argument("--per-kind", type=int, default=40, help="non-digits per kind")
     parser.add_argument("--set-seed", type=int, default=0, help="seed of the image set")
+    parser.add_argument("--half", type=int, choices=(0, 1), default=1, help="real sets' half (0 tuning)")
+    parser.add_argument("--sets", nargs="+", choices=("generated", "real"), default=["generated", "real"])
     parser.add_argument("--given", nargs=2, metavar=("HOME", "RUN_ID"), default=None)
     arguments = parser.parse_args()
     home, run_id = (Path(arguments.given[0]), arguments.given[1]) if arguments.given else train(0)
@@ -51,9 +55,13 @@ def main() -> None:
     info = dataclasses.replace(data.info, class_names=tuple(data.class_names))
     calibration = prediction.for_run(checkpoint, model, data)
 
-    fonts = flag_images.installed_fonts()
-    samples = flag_images.digit_set(arguments.per_style, fonts, seed=arguments.set_seed)
-    samples += flag_images.non_digit_set(arguments.per_kind, fonts, seed=arguments.set_seed + 1)
+    fonts = flag_images.installed_fonts() if "generated" in arguments.sets else []
+    samples: list[flag_images.Sample] = []
+    if "generated" in arguments.sets:
+        samples += flag_images.digit_set(arguments.per_style, fonts, seed=arguments.set_seed)
+        samples += flag_images.non_digit_set(arguments.per_kind, fonts, seed=arguments.set_seed + 1)
+    if "real" in arguments.sets:
+        samples += real_sets.mnist_digits(arguments.half) + real_sets.photographs(arguments.half)
     results = prediction.predict(model, [sample.image for sample in samples], info, calibration)
 
     by_style: dict[str, list[tuple[flag_images.Sample, prediction.Prediction]]] = defaultdict(list)
@@ -62,7 +70,10 @@ def main() -> None:
     print(
         f"Model: run {run_id} in {home} (best checkpoint); unsure below {calibration.confidence_threshold:.2f}"
     )
-    print(f"Set: {len(fonts)} installed fonts, set seed {arguments.set_seed}")
+    print(
+        f"Sets: {' and '.join(arguments.sets)}; generated: {len(fonts)} installed fonts, set seed "
+        f"{arguments.set_seed}; real: half {arguments.half} ({'held out' if arguments.half else 'tuning'})"
+    )
     print(f"\n{'style':16s} {'flagged as unlike a digit':>26s} {'unsure':>17s} {'right':>17s}")
     totals: Counter[str] = Counter()
     for style, pairs in by_style.items():
@@ -86,7 +97,7 @@ def main() -> None:
     print()
     for group, label in (
         ("digits", "genuine digits flagged (goal <= 10%)"),
-        ("strict", "noise and photo crops flagged (goal 100%)"),
+        ("strict", "noise, photos and photo crops flagged (goal 100%)"),
         ("other", "other non-digits flagged (textures, gradients, letters, shapes)"),
     ):
         print(f"{label:64s} {_rate(totals[f'{group} flagged'], totals[f'{group} count'])}")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
+from sklearn.datasets import load_digits
 
 from cnnlab import specs
 from cnnlab.data import datasets
@@ -68,3 +70,27 @@ def test_the_reasons_are_plain_words_with_the_measurements_apart(
     for plain, detail in reasons:
         assert not any(word in plain for word in ("PCA", "residual", "Otsu", "%")), plain
         assert any(character.isdigit() for character in detail), detail  # The measurement is kept.
+
+
+@pytest.mark.parametrize(
+    ("size", "dark_on_light", "resampling"),
+    [(64, True, Image.Resampling.BILINEAR), (200, False, Image.Resampling.BICUBIC)],
+    ids=["64 px on paper", "200 px on dark"],
+)
+def test_the_training_digits_enlarged_to_fill_their_frame_are_not_flagged(
+    digits_calibration: tuple[datasets.DatasetInfo, calibrating.Calibration],
+    size: int,
+    dark_on_light: bool,
+    resampling: Image.Resampling,
+) -> None:
+    """An oracle: the dataset's own digits, enlarged (blurred, touching their edges as the 8x8 digits
+    do), are digits. Before the whole-frame check the photo-edge rule flagged nearly all of them."""
+    info, measured = digits_calibration
+    images = load_digits().images[::12]  # 150 of the 1,797, every class.
+    scaled = [(16 - image if dark_on_light else image) * (255 / 16) for image in images]
+    enlarged = [
+        Image.fromarray(pixels.astype(np.uint8)).resize((size, size), resampling) for pixels in scaled
+    ]
+    prepared = prediction.prepare(enlarged, info)
+    flags = [bool(reasons) for reasons in prediction.unlike_reasons(prepared, info, measured)]
+    assert sum(flags) <= 0.02 * len(flags), f"{sum(flags)} of {len(flags)} flagged"

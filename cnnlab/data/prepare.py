@@ -70,6 +70,10 @@ class PreparedImage:
     steps: tuple[tuple[str, np.ndarray], ...]  # (name, image in [0, 1]) in the order applied
     ink_box: tuple[int, int, int, int] | None = None  # the ink's (top, left, bottom, right) when found
     ink: InkStatistics | None = None  # how the ink looked, for digit-like data
+    # For digit-like data, the whole image (light on dark) shrunk to the model's size and stretched to
+    # [0, 1] without finding its ink: a digit that fills its frame, as the training digits do, looks
+    # like them this way too, however it touches the edges.
+    framed: np.ndarray | None = None
 
 
 def _composite_alpha(array: np.ndarray) -> np.ndarray:
@@ -281,4 +285,16 @@ def prepare_for_model(image: Image.Image | np.ndarray, dataset_info: DatasetInfo
     result = to_channels(final[:, :, np.newaxis], channels).astype(np.float32)
     if channels != 1:
         steps.append(("rgb", result))
-    return PreparedImage(array=result, steps=tuple(steps), ink_box=box, ink=statistics)
+    return PreparedImage(
+        array=result, steps=tuple(steps), ink_box=box, ink=statistics, framed=_framed(grey, height, width)
+    )
+
+
+def _framed(grey: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The whole light-on-dark grey image averaged down to (height, width, 1) and stretched to [0, 1]."""
+    reducing = grey.shape[0] > height or grey.shape[1] > width
+    resampling = Image.Resampling.BOX if reducing else Image.Resampling.BILINEAR
+    small = resize_array(grey, height, width, resampling)
+    low, high = float(small.min()), float(small.max())
+    stretched: np.ndarray = ((small - low) / max(high - low, 1e-6)).astype(np.float32)
+    return stretched
