@@ -27,18 +27,37 @@ from tests.e2e.conftest import screenshot, wait_for_app
 from tests.made_runs import make_run
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Locator, Page
 
 pytestmark = [pytest.mark.e2e]
 
-# Counts the page script's runs from now on (the app's script state turning to "running").
+# Counts the page script's runs from now on: those that ended (the app's script state left "running",
+# seen from the mutation's old value, so a run shorter than the observer's callback still counts)
+# and the one running now.
 COUNT_RUNS = """() => {
-    window.cnnlabScriptRuns = 0;
+    let ended = 0;
+    const app = () => document.querySelector('[data-test-script-state]');
     new MutationObserver(records => {
-        if (records.some(record => record.target.getAttribute(record.attributeName) === "running")) {
-            window.cnnlabScriptRuns += 1;
+        ended += records.filter(record => record.oldValue === "running").length;
+    }).observe(document.body, {
+        attributes: true, attributeOldValue: true, subtree: true, attributeFilter: ["data-test-script-state"],
+    });
+    Object.defineProperty(window, "cnnlabScriptRuns", {
+        configurable: true,
+        get: () => ended + (app() && app().getAttribute("data-test-script-state") === "running" ? 1 : 0),
+    });
+}"""
+# Records each status sentence the stream's element says, with the script runs counted by then.
+RECORD_SAID = """() => {
+    window.cnnlabSaid = [];
+    new MutationObserver(() => {
+        for (const element of document.querySelectorAll('.cnnlab-info')) {
+            const last = window.cnnlabSaid[window.cnnlabSaid.length - 1];
+            if (!last || last[0] !== element.textContent) {
+                window.cnnlabSaid.push([element.textContent, window.cnnlabScriptRuns]);
+            }
         }
-    }).observe(document.body, {attributes: true, subtree: true, attributeFilter: ["data-test-script-state"]});
+    }).observe(document.body, {childList: true, characterData: true, subtree: true});
 }"""
 # The values of one trace of the Loss chart (0: the batches, each loss 1 / (step + 1); 1: the epochs),
 # from its full data (where plotly has decoded the arrays a Streamlit chart sends as base64).
@@ -68,6 +87,11 @@ def open_live_view(page: Page, app_url: str, run_id: str) -> None:
     wait_for_app(page)
 
 
+def expect_enabled(button: Locator) -> None:
+    """Wait until `button` is enabled (the stream's status allows it)."""
+    button.and_(button.page.locator(":enabled")).wait_for(timeout=20_000)
+
+
 def loss_points(page: Page, more_than: int = 0, trace: int = BATCHES) -> list[float]:
     """The values of a trace of the Loss chart, once it holds more than `more_than`."""
     page.wait_for_function(f"() => ({LOSS_POINTS})({trace}).length > {more_than}", timeout=60_000)
@@ -94,12 +118,55 @@ def test_curves_grow_without_reruns_and_a_stop_reaches_every_viewer(
         screenshot(page, "live_stream_curves")
         # A Stop in one page: both say it, without a timer, through the stream.
         second.evaluate(COUNT_RUNS)
-        page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop", exact=True).click()
+        page.evaluate(COUNT_RUNS)
+        for viewer in (page, second):
+            viewer.evaluate(RECORD_SAID)
+        control(page, "Stop").click()
         for viewer in (page, second):
             viewer.get_by_text(re.compile(r"Stopped after epoch \d+")).first.wait_for(timeout=20_000)
-        # The second page reran for the news (the stop on its way, the run stopped), not on a timer.
-        assert 1 <= second.evaluate("window.cnnlabScriptRuns") <= 4
+            # Continue enabled once the page has reran for the run's end: its one script run.
+            expect_enabled(viewer.get_by_role("button", name="Continue"))
+        # The stopped run was said by the stream's element before any script ran; then each page ran
+        # its script once, for the ended run (Continue and Fork).
+        for viewer in (page, second):
+            said_before_a_run = viewer.evaluate("window.cnnlabSaid.filter(([text, runs]) => runs === 0)")
+            assert any(
+                re.match(r"Stopped after epoch \d+: Stop was pressed", text) for text, _ in said_before_a_run
+            )
+        assert [viewer.evaluate("window.cnnlabScriptRuns") for viewer in (page, second)] == [1, 1]
         screenshot(second, "live_stream_stopped_in_another_page")
+
+
+def control(page: Page, name: str) -> Locator:
+    """The live view's button `name` (Stop, Pause, Resume), drawn by the stream's component."""
+    return page.get_by_test_id("stMainBlockContainer").get_by_role("button", name=name, exact=True)
+
+
+def said(page: Page, pattern: str) -> None:
+    """Wait until the live view's status sentence says `pattern` (a regular expression)."""
+    page.locator(".cnnlab-info").filter(has_text=re.compile(pattern)).first.wait_for(timeout=20_000)
+
+
+def test_a_pause_and_a_resume_reach_every_viewer_without_a_script_run(
+    app_url: str, app_home: Path, page: Page, new_page: Callable[[], Page]
+) -> None:
+    with training(app_home) as run_id:
+        second = new_page()
+        for viewer in (page, second):
+            open_live_view(viewer, app_url, run_id)
+            viewer.evaluate(COUNT_RUNS)
+        control(page, "Pause").click()
+        for viewer in (page, second):
+            said(viewer, r"^Paused after epoch \d+; resume to carry on")
+            expect_enabled(control(viewer, "Resume"))
+        control(second, "Resume").click()
+        for viewer in (page, second):
+            said(viewer, r"^Training: epoch \d+ of")
+            expect_enabled(control(viewer, "Pause"))
+        # The page script ran in neither page: the status and the buttons came from the stream.
+        assert [viewer.evaluate("window.cnnlabScriptRuns") for viewer in (page, second)] == [0, 0]
+        # And the run trains again: new batches are drawn after the resume.
+        loss_points(second, len(loss_points(second)))
 
 
 def test_a_stream_that_does_not_connect_falls_back_to_polling(

@@ -1,7 +1,9 @@
 // The live view of one run, drawn in the browser from the run's Server-Sent Events stream
 // (cnnlab/ui/stream/routes.py). One EventSource per run and page, shared by the page's mounts:
-// "watch" (the progress bar; tells the page when the run's status, diagnoses or snapshot change,
-// and when the stream does not connect) and "curves" (loss, accuracy and learning rate, with
+// "watch" (the status sentence and the progress bar, drawn from the stream; tells the page when the
+// run ends, when a diagnosis or a snapshot comes, and when the stream does not connect), "controls"
+// (Stop and Pause or Resume, drawn from the stream's status and sent as POST requests with a control
+// token, see cnnlab/ui/stream/routes.py), "curves" (loss, accuracy and learning rate, with
 // plotly.js, points appended as they arrive), and "figure" (one snapshot's figure, fetched by its
 // epoch's address when the stream announces a new snapshot). See cnnlab/ui/stream/live_chart.py.
 
@@ -29,11 +31,11 @@ function streamOf(streamKey, address) {
   if (stream && stream.source.readyState !== EventSource.CLOSED) return stream;
   stream = streams[streamKey] = { source: null, listeners: new Set(), told: [], connected: false };
   const source = (stream.source = new EventSource(address));
-  const tell = (event, data) => {
+  const tell = (stream.tell = (event, data) => {
     if (event === "history") stream.told = [];
     stream.told.push([event, data]);
     for (const listener of stream.listeners) listener(event, data);
-  };
+  });
   for (const event of ["history", "metrics", "status", "event", "diagnosis", "snapshot", "runs", "removed"]) {
     source.addEventListener(event, (message) => {
       if (event === "history") stream.connected = true;
@@ -67,13 +69,51 @@ function describeLeft(seconds) {
   return `about ${minutes}:${rest} left`;
 }
 
-// The progress bar and the page's news: what the page drew (data.drawn) against what the stream says.
-// With data.say_training, also the sentence of a run in training, its epoch kept current.
+// Where a run is, in the words of the page's sentences (data.sentences: cnnlab/ui/pages/train/run_status.py),
+// from the stream's status; null for a status the page says itself (queued, starting, pruning).
+function sentenceOf(status, data) {
+  const planned = Math.max(status.epochs_planned || 1, 1);
+  const words = {
+    last_epoch: status.last_epoch || 0,
+    next_epoch: Math.min((status.last_epoch || 0) + 1, planned),
+    epochs_planned: planned,
+    teacher: data.teacher,
+  };
+  const fill = (name) => data.sentences[name].replace(/\{(\w+)\}/g, (whole, word) => String(words[word]));
+  const byTeacher = status.requested_by === "teacher";
+  const reason = status.reason || "";
+  if (status.status === "paused" && status.control !== "resume" && byTeacher) return fill("paused_by_teacher");
+  if (status.status === "stopped" && byTeacher) return fill("stopped_by_teacher");
+  if (status.control === "stop" && status.active) return fill("stopping");
+  if (status.status === "running" && status.control === "pause") return fill("pausing");
+  if (status.status === "running" && !status.control) return fill("training");
+  if (status.status === "paused" && status.control === "resume") return fill("resuming");
+  if (status.status === "paused" && !status.control) return fill("paused");
+  if (status.status === "stopped") {
+    return !reason || reason.startsWith(data.user_stop_reason)
+      ? fill("stopped")
+      : `Stopped after epoch ${words.last_epoch}: ${reason}`;
+  }
+  if (!status.active) {
+    const name = status.status.charAt(0).toUpperCase() + status.status.slice(1);
+    return status.status === "completed"
+      ? `Completed after ${words.last_epoch} epochs.`
+      : `${name} after epoch ${words.last_epoch}.` + (reason ? ` ${reason}` : "");
+  }
+  return null;
+}
+
+// The statuses the browser draws by itself: between them the page does not rerun.
+const DRAWN_HERE = new Set(["running", "paused"]);
+
+// The status sentence (with data.say_status) and the progress bar, drawn from the stream, and the
+// page's news: it reruns the page only when the run leaves the statuses drawn here (it ended, or it
+// started), for a diagnosis, or (data.rerun_on_snapshot) for a new epoch's snapshot.
 function watch(root, state) {
   const progress =
     '<div class="cnnlab-progress"><div class="cnnlab-bar">' +
     '<div class="cnnlab-fill"></div></div><div class="cnnlab-progress-text"></div></div>';
-  root.innerHTML = state.data.say_training
+  root.innerHTML = state.data.say_status
     ? `<div class="cnnlab-row"><div class="cnnlab-info"></div>${progress}</div>`
     : progress;
   const fill = root.querySelector(".cnnlab-fill");
@@ -107,11 +147,20 @@ function watch(root, state) {
     }
     fill.style.width = `${(100 * done) / planned}%`;
     text.textContent = `${done} of ${planned} epochs${tail}`;
-    if (sentence) sentence.textContent = `Training: epoch ${Math.min(done + 1, planned)} of ${planned}.`;
+    const said = sentence && sentenceOf(status, state.data);
+    if (said) {
+      sentence.textContent = said;
+      sentence.dataset.status = status.status;
+    }
   };
+  // The page reruns when the run is in a status it must draw itself (an ended run's Continue and Fork,
+  // a started run's), once the sentence above says it.
   const differs = () => {
     const drawn = state.data.drawn;
-    return status && (status.status !== drawn.status || (status.control || null) !== (drawn.control || null));
+    if (!status || (status.status === drawn.status && (status.control || null) === (drawn.control || null))) {
+      return false;
+    }
+    return !(state.data.say_status && DRAWN_HERE.has(status.status) && DRAWN_HERE.has(drawn.status));
   };
   return (event, data) => {
     const drawn = state.data.drawn;
@@ -138,6 +187,85 @@ function watch(root, state) {
       // Refused on a reconnect (its token expired, or the run went): the page mints a new one.
       tellPage("closed");
     }
+    draw();
+  };
+}
+
+// Stop and Pause or Resume, as the stream's status allows them (the page's own buttons' rules:
+// cnnlab/ui/pages/train/live_controls.py), sent to the control route with the page's control token
+// (data.token; null: this user may not change the run, the buttons are off). The answer's status is
+// told to every mount of the stream on the page at once; the stream tells it to every other viewer.
+function controls(root, state) {
+  root.innerHTML =
+    '<div class="cnnlab-buttons"><button type="button" class="cnnlab-button" data-action="stop"></button>' +
+    '<button type="button" class="cnnlab-button" data-action="pause"></button></div>' +
+    '<div class="cnnlab-error" role="alert"></div>';
+  const stop = root.querySelector('[data-action="stop"]');
+  const second = root.querySelector('[data-action="pause"]');
+  const error = root.querySelector(".cnnlab-error");
+  let status = state.data.status;
+  let sending = false;
+  const draw = () => {
+    const data = state.data;
+    const pending = status.active && status.status !== "queued" ? status.control : null;
+    const off = !data.token || sending;
+    stop.textContent = pending === "stop" ? "Stopping…" : "Stop";
+    stop.disabled = off || !status.active || pending === "stop";
+    second.title = "";
+    if (pending === "pause" || pending === "resume") {
+      second.textContent = pending === "pause" ? "Pausing…" : "Resuming…";
+      second.dataset.action = "";
+      second.disabled = true;
+    } else if (status.status === "paused") {
+      // A run a teacher paused waits for the teacher: its owner sees why Resume is off.
+      const held = !data.sees_everything && status.requested_by === "teacher";
+      second.textContent = "Resume";
+      second.dataset.action = "resume";
+      second.disabled = off || Boolean(pending) || held;
+      if (held) second.title = data.held_help;
+    } else {
+      second.textContent = "Pause";
+      second.dataset.action = "pause";
+      second.disabled = off || status.status !== "running" || Boolean(pending);
+    }
+    if (!data.token) stop.title = second.title = data.no_token_help;
+  };
+  const send = (action) => {
+    sending = true;
+    error.textContent = "";
+    draw();
+    fetch(state.data.control, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ action, token: state.data.token }),
+    })
+      .then((response) => response.json().then((answer) => [response.ok, answer]))
+      .then(([ok, answer]) => {
+        if (ok) state.stream.tell("status", answer);
+        else error.textContent = answer.error;
+      })
+      .catch(() => {
+        error.textContent = "The server did not answer; check the connection and try again.";
+      })
+      .finally(() => {
+        sending = false;
+        draw();
+      });
+  };
+  for (const button of [stop, second]) {
+    button.addEventListener("click", () => {
+      if (button.dataset.action) send(button.dataset.action);
+    });
+  }
+  state.redraw = draw; // the page drew again (a new token, another user's rights)
+  draw();
+  return (event, data) => {
+    if (event === "history") status = data.status;
+    else if (event === "status") status = data;
+    else if (event === "metrics" && status) {
+      const last = Math.max(status.last_epoch || 0, ...data.filter((row) => row.kind === "epoch").map((row) => row.epoch));
+      status = { ...status, last_epoch: last };
+    } else return;
     draw();
   };
 }
@@ -342,7 +470,9 @@ export default function (component) {
   state.streamKey = data.stream_key;
   const stream = (state.stream = streamOf(data.stream_key, data.stream));
   stream.streamKey = data.stream_key;
-  if (data.mode === "watch" || data.mode === "class") {
+  if (data.mode === "controls") {
+    state.unlisten = listen(stream, controls(root, state));
+  } else if (data.mode === "watch" || data.mode === "class") {
     state.unlisten = listen(stream, data.mode === "watch" ? watch(root, state) : classWatch(root, state));
     // A stream that says nothing for a while (a proxy that buffers it, a refusal): the page polls instead.
     setTimeout(() => {
