@@ -5,8 +5,9 @@ the main thread) and, on it, N `Viewer`s: a `PageSession` that opens `/train?run
 does and a `StreamSubscriber` on the run's live stream, at the address (token included) the page
 gave its live components, as their code opens it. A viewer also does what the page's "watch"
 component does in a browser (`cnnlab/ui/stream/live_run.js`): when the stream says the run's status
-or pending request differs from what the page drew, or brings a diagnosis or snapshot the page has
-not drawn, it sends the component's `news` event, which reruns the page. Tabs are opened a few at a
+or pending request differs from what the page drew and the run left the statuses the component
+draws itself (running, paused: it ended, or it started), or brings a diagnosis or snapshot the page
+has not drawn, it sends the component's `news` event, which reruns the page. Tabs are opened a few at a
 time, as a class arrives; following another run closes them and opens new ones (a student opening
 a link). `figures()` sums what the viewers saw since `start_window()`.
 """
@@ -31,6 +32,7 @@ Result = TypeVar("Result")
 PAGE_TIMEOUT_SECONDS = 300.0
 
 
+DRAWN_HERE = {"running", "paused"}  # the statuses the watch component draws without a rerun (live_run.js)
 NEWS_DELAY_SECONDS = 0.05  # the watch component tells the page the news of one moment in one rerun
 
 
@@ -92,7 +94,8 @@ def _is_news(kind: str, data: Any, watch: dict[str, Any]) -> bool:
         status.get("status") != drawn.get("status")
         or (status.get("control") or None) != (drawn.get("control") or None)
     ):
-        return True
+        # A pause, a resume or a request on its way is drawn by the component (`DRAWN_HERE`) itself.
+        return not {status.get("status"), drawn.get("status")} <= DRAWN_HERE
     if kind == "history":
         return len(data.get("diagnoses") or []) > int(drawn.get("diagnoses") or 0)
     if kind == "diagnosis":
