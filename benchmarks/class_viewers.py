@@ -66,7 +66,11 @@ class Viewer:
             return
         for component in list(self.session.components.values()):
             watch = component.data
-            if isinstance(watch, dict) and watch.get("mode") == "watch" and _is_news(event.kind, data, watch):
+            if (
+                isinstance(watch, dict)
+                and watch.get("mode") in ("watch", "news")
+                and _is_news(event.kind, data, watch)
+            ):
                 self._tell_page(component.component_id, event.kind)
 
     def _tell_page(self, component_id: str, reason: str) -> None:
@@ -85,23 +89,30 @@ class Viewer:
 
 
 def _is_news(kind: str, data: Any, watch: dict[str, Any]) -> bool:
-    """Whether a stream event tells a watch component something the page has not drawn (`watch["drawn"]`)."""
+    """Whether a stream event tells a watch component ("watch": a status; "news": a diagnosis or a
+    snapshot) something the page has not drawn (`watch["drawn"]`)."""
     drawn = watch.get("drawn") or {}
     if not isinstance(data, dict):
         return False
     status = data.get("status") if kind == "history" else data if kind == "status" else None
-    if isinstance(status, dict) and (
-        status.get("status") != drawn.get("status")
-        or (status.get("control") or None) != (drawn.get("control") or None)
-    ):
-        # A pause, a resume or a request on its way is drawn by the component (`DRAWN_HERE`) itself.
-        return not {status.get("status"), drawn.get("status")} <= DRAWN_HERE
+    if watch.get("mode") == "watch":
+        return isinstance(status, dict) and _status_news(status, drawn)
     if kind == "history":
         return len(data.get("diagnoses") or []) > int(drawn.get("diagnoses") or 0)
     if kind == "diagnosis":
         return int(data.get("index", -1)) >= int(drawn.get("diagnoses") or 0)
     if kind == "snapshot":
         return bool(watch.get("rerun_on_snapshot")) and data.get("epoch") != drawn.get("snapshot")
+    return False
+
+
+def _status_news(status: dict[str, Any], drawn: dict[str, Any]) -> bool:
+    """Whether the stream's `status` reruns a page that drew `drawn` (not a pause, a resume or a request
+    on its way: the component draws those, `DRAWN_HERE`)."""
+    if status.get("status") != drawn.get("status") or (status.get("control") or None) != (
+        drawn.get("control") or None
+    ):
+        return not {status.get("status"), drawn.get("status")} <= DRAWN_HERE
     return False
 
 

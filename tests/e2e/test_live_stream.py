@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from cnnlab.classroom.stream_tokens import mint_stream_token
 from cnnlab.runs.queue.executor import LocalProcessExecutor
@@ -31,34 +32,41 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.e2e]
 
-# Counts the page script's runs from now on: those that ended (the app's script state left "running",
-# seen from the mutation's old value, so a run shorter than the observer's callback still counts)
-# and the one running now.
-COUNT_RUNS = """() => {
-    let ended = 0;
-    const app = () => document.querySelector('[data-test-script-state]');
-    new MutationObserver(records => {
-        ended += records.filter(record => record.oldValue === "running").length;
-    }).observe(document.body, {
-        attributes: true, attributeOldValue: true, subtree: true, attributeFilter: ["data-test-script-state"],
-    });
-    Object.defineProperty(window, "cnnlabScriptRuns", {
-        configurable: true,
-        get: () => ended + (app() && app().getAttribute("data-test-script-state") === "running" ? 1 : 0),
-    });
-}"""
-# Records each status sentence the stream's element says, with the script runs counted by then.
+# Records each status sentence the stream's element (`.cnnlab-info`) says.
 RECORD_SAID = """() => {
     window.cnnlabSaid = [];
     new MutationObserver(() => {
         for (const element of document.querySelectorAll('.cnnlab-info')) {
-            const last = window.cnnlabSaid[window.cnnlabSaid.length - 1];
-            if (!last || last[0] !== element.textContent) {
-                window.cnnlabSaid.push([element.textContent, window.cnnlabScriptRuns]);
+            if (window.cnnlabSaid[window.cnnlabSaid.length - 1] !== element.textContent) {
+                window.cnnlabSaid.push(element.textContent);
             }
         }
     }).observe(document.body, {childList: true, characterData: true, subtree: true});
 }"""
+
+
+class ScriptRuns:
+    """Counts a page's script runs (fragment runs included) from the server's own word: the
+    `script_finished` message that ends each run on the page's websocket. (The app's script-state
+    attribute misses a short run: the browser may draw its start and its end in one frame.)"""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.finished = 0
+        page.on("websocket", lambda socket: socket.on("framereceived", self._frame))
+
+    def _frame(self, payload: str | bytes) -> None:
+        message = ForwardMsg()
+        if isinstance(payload, bytes):
+            message.ParseFromString(payload)
+            self.finished += message.WhichOneof("type") == "script_finished"
+
+    def since(self, mark: int) -> int:
+        """The runs that ended since `mark` (an earlier `finished`), once the page's script is idle."""
+        wait_for_app(self.page)
+        return self.finished - mark
+
+
 # The values of one trace of the Loss chart (0: the batches, each loss 1 / (step + 1); 1: the epochs),
 # from its full data (where plotly has decoded the arrays a Streamlit chart sends as base64).
 LOSS_POINTS = """trace => {
@@ -101,24 +109,25 @@ def loss_points(page: Page, more_than: int = 0, trace: int = BATCHES) -> list[fl
 def test_curves_grow_without_reruns_and_a_stop_reaches_every_viewer(
     app_url: str, app_home: Path, page: Page, new_page: Callable[[], Page]
 ) -> None:
+    runs = ScriptRuns(page)
     with training(app_home) as run_id:
         open_live_view(page, app_url, run_id)
-        page.evaluate(COUNT_RUNS)
+        mark = runs.finished
         first = loss_points(page)
         grown = loss_points(page, len(first) + 5)
         # The points come from the stream: the page script did not run once meanwhile.
-        assert page.evaluate("window.cnnlabScriptRuns") == 0
+        assert runs.since(mark) == 0
         assert grown[: len(first)] == first
         # A second viewer draws the same points: every epoch the first had, and then what both receive
         # (the batches of its history are thinned to a thousand, as the app's curves are).
         second = new_page()
+        second_runs = ScriptRuns(second)
         open_live_view(second, app_url, run_id)
         seen = loss_points(page, trace=EPOCHS)
         assert loss_points(second, len(seen) - 1, EPOCHS)[: len(seen)] == seen
         screenshot(page, "live_stream_curves")
         # A Stop in one page: both say it, without a timer, through the stream.
-        second.evaluate(COUNT_RUNS)
-        page.evaluate(COUNT_RUNS)
+        marks = [counter.finished for counter in (runs, second_runs)]
         for viewer in (page, second):
             viewer.evaluate(RECORD_SAID)
         control(page, "Stop").click()
@@ -126,14 +135,17 @@ def test_curves_grow_without_reruns_and_a_stop_reaches_every_viewer(
             viewer.get_by_text(re.compile(r"Stopped after epoch \d+")).first.wait_for(timeout=20_000)
             # Continue enabled once the page has reran for the run's end: its one script run.
             expect_enabled(viewer.get_by_role("button", name="Continue"))
-        # The stopped run was said by the stream's element before any script ran; then each page ran
-        # its script once, for the ended run (Continue and Fork).
+        # The stopped run was said by the stream's element (gone once the page has drawn the ended run);
+        # each page ran its script once, for the ended run (Continue and Fork).
         for viewer in (page, second):
-            said_before_a_run = viewer.evaluate("window.cnnlabSaid.filter(([text, runs]) => runs === 0)")
+            said_by_the_stream = viewer.evaluate("window.cnnlabSaid")
             assert any(
-                re.match(r"Stopped after epoch \d+: Stop was pressed", text) for text, _ in said_before_a_run
+                re.match(r"Stopped after epoch \d+: Stop was pressed", text) for text in said_by_the_stream
             )
-        assert [viewer.evaluate("window.cnnlabScriptRuns") for viewer in (page, second)] == [1, 1]
+        assert [counter.since(mark) for counter, mark in zip((runs, second_runs), marks, strict=True)] == [
+            1,
+            1,
+        ]
         screenshot(second, "live_stream_stopped_in_another_page")
 
 
@@ -152,9 +164,10 @@ def test_a_pause_and_a_resume_reach_every_viewer_without_a_script_run(
 ) -> None:
     with training(app_home) as run_id:
         second = new_page()
+        counters = [ScriptRuns(viewer) for viewer in (page, second)]
         for viewer in (page, second):
             open_live_view(viewer, app_url, run_id)
-            viewer.evaluate(COUNT_RUNS)
+        marks = [counter.finished for counter in counters]
         control(page, "Pause").click()
         for viewer in (page, second):
             said(viewer, r"^Paused after epoch \d+; resume to carry on")
@@ -164,7 +177,7 @@ def test_a_pause_and_a_resume_reach_every_viewer_without_a_script_run(
             said(viewer, r"^Training: epoch \d+ of")
             expect_enabled(control(viewer, "Pause"))
         # The page script ran in neither page: the status and the buttons came from the stream.
-        assert [viewer.evaluate("window.cnnlabScriptRuns") for viewer in (page, second)] == [0, 0]
+        assert [counter.since(mark) for counter, mark in zip(counters, marks, strict=True)] == [0, 0]
         # And the run trains again: new batches are drawn after the resume.
         loss_points(second, len(loss_points(second)))
 
@@ -225,6 +238,7 @@ def test_the_filters_tab_follows_a_new_epoch_without_a_rerun(
 ) -> None:
     store = Store(app_home)
     kernel = np.linspace(-1, 1, 3 * 3 * 1 * 4, dtype=np.float32).reshape(3, 3, 1, 4)
+    runs = ScriptRuns(page)
     with training(app_home) as run_id:
         # Two epochs' kernels, as a run records them (the light job records none).
         for epoch in (1, 2):
@@ -234,11 +248,11 @@ def test_the_filters_tab_follows_a_new_epoch_without_a_rerun(
         wait_for_app(page)
         page.wait_for_function(f"() => ({KERNELS_DRAWN})() && ({KERNELS_DRAWN})()[0] === 2", timeout=30_000)
         second = page.evaluate(KERNELS_DRAWN)
-        page.evaluate(COUNT_RUNS)
+        mark = runs.finished
         store.write_snapshot(run_id, 3, "kernels", {"conv2d": -kernel})
         # The stream announces epoch 3; the browser fetches its figure by URL and draws it.
         page.wait_for_function(f"() => ({KERNELS_DRAWN})()[0] === 3", timeout=30_000)
         page.get_by_text("Epoch 3 (latest)").wait_for()
         assert page.evaluate(KERNELS_DRAWN)[1] != second[1]
-        assert page.evaluate("window.cnnlabScriptRuns") == 0
+        assert runs.since(mark) == 0
         screenshot(page, "live_stream_kernels_next_epoch")

@@ -2,13 +2,15 @@
 
 Mounted on the Train page, sharing one `EventSource` per run and page:
 
-- `watch`: the status sentence ("Pausing…", "Paused after epoch 3…", "Stopped after epoch 4…", in
-  the page's own words, `run_status.SENTENCES`) and the progress bar, drawn from the stream; it tells
-  the page (a trigger, `news`) when the run leaves the statuses it draws itself (running, paused:
-  it ended, or it started), when a diagnosis arrives, or, with `rerun_on_snapshot`, when a new
-  epoch's snapshot does: the page then reruns once for that news, never on a timer, and never for
-  a pause, a resume or a request on its way. It tells the page `fallback` when the stream has said
-  nothing after `FALLBACK_SECONDS` (a proxy that buffers it): the page then polls.
+- `watch` (between the controls and the live view, outside its fragment): the status sentence
+  ("Pausing…", "Paused after epoch 3…", "Stopped after epoch 4…", in the page's own words,
+  `run_status.SENTENCES`) and the progress bar, drawn from the stream; it tells the page (a trigger,
+  `news`, rerunning the whole script once) when the run leaves the statuses it draws itself
+  (running, paused: it ended, or it started), never for a pause, a resume or a request on its way.
+  It tells the page `fallback` when the stream has said nothing after `FALLBACK_SECONDS` (a proxy
+  that buffers it): the page then polls.
+- `news` (inside the live view's fragment, drawing nothing): reruns the fragment when a diagnosis
+  arrives or, with `rerun_on_snapshot`, a new epoch's snapshot does; never on a timer.
 - `controls` (in the controls' row): Stop and Pause or Resume, enabled as the stream's status
   allows, each click sent to the control route with a control token minted for a user who may
   change the run (`cnnlab.ui.stream.routes`); every viewer sees the answer through the stream.
@@ -116,37 +118,39 @@ def watch(
     run_id: str,
     drawn: dict[str, Any],
     *,
-    sentence: str | None,
-    words: dict[str, Any] | None = None,
-    rerun_on_snapshot: bool,
-    on_news: Callable[[], None],
+    sentence: str,
+    words: dict[str, Any],
     on_fallback: Callable[[], None],
 ) -> Any:
-    """The progress bar of run `run_id`, telling the page its news (`drawn`: what the page shows now).
-
-    With a `sentence` (the run's status as the page says it), the sentence beside the bar, kept
-    current from the stream with the page's `words`: `sentences` (`run_status.SENTENCES`),
-    `teacher` (who a teacher is to this viewer) and `user_stop_reason`.
-    """
-    say_status = sentence is not None
+    """The status `sentence` and progress bar of run `run_id`, kept current from its stream with the
+    page's `words` (`sentences`: `run_status.SENTENCES`; `teacher`: who a teacher is to this viewer;
+    `user_stop_reason`). Mount it outside a fragment: it reruns the page (`drawn`: the status and
+    request the page drew) once when the run ends or starts, after saying so."""
     data = {
         "mode": "watch",
-        "say_status": say_status,
         "sentence": sentence,
-        **(words or {}),
-        "run_id": run_id,
+        **words,
+        "stream_key": run_id,
+        "stream": stream_address(home, user_id, run_id),
+        "drawn": drawn,
+        "fallback_seconds": FALLBACK_SECONDS,
+    }
+    return _component()(
+        key=f"live_watch_{run_id}", data=data, on_news_change=lambda: None, on_fallback_change=on_fallback
+    )
+
+
+def news(home: Path, user_id: str, run_id: str, drawn: dict[str, Any], *, rerun_on_snapshot: bool) -> None:
+    """Rerun the fragment this is drawn in for run `run_id`'s news it draws (`drawn`: the diagnoses
+    and the snapshot's epoch it shows): a new diagnosis, and with `rerun_on_snapshot` a new snapshot."""
+    data = {
+        "mode": "news",
         "stream_key": run_id,
         "stream": stream_address(home, user_id, run_id),
         "drawn": drawn,
         "rerun_on_snapshot": rerun_on_snapshot,
-        "fallback_seconds": FALLBACK_SECONDS,
     }
-    return _component()(
-        key=f"live_watch_{run_id}_{'row' if say_status else 'column'}",
-        data=data,
-        on_news_change=on_news,
-        on_fallback_change=on_fallback,
-    )
+    _component()(key=f"live_news_{run_id}", data=data, on_news_change=lambda: None)
 
 
 def controls(

@@ -1,7 +1,8 @@
 // The live view of one run, drawn in the browser from the run's Server-Sent Events stream
 // (cnnlab/ui/stream/routes.py). One EventSource per run and page, shared by the page's mounts:
 // "watch" (the status sentence and the progress bar, drawn from the stream; tells the page when the
-// run ends, when a diagnosis or a snapshot comes, and when the stream does not connect), "controls"
+// run ends or starts, and when the stream does not connect), "news" (tells the live view's fragment
+// of a diagnosis or a snapshot it draws), "controls"
 // (Stop and Pause or Resume, drawn from the stream's status and sent as POST requests with a control
 // token, see cnnlab/ui/stream/routes.py), "curves" (loss, accuracy and learning rate, with
 // plotly.js, points appended as they arrive), and "figure" (one snapshot's figure, fetched by its
@@ -106,31 +107,33 @@ function sentenceOf(status, data) {
 // The statuses the browser draws by itself: between them the page does not rerun.
 const DRAWN_HERE = new Set(["running", "paused"]);
 
-// The status sentence (with data.say_status) and the progress bar, drawn from the stream, and the
-// page's news: it reruns the page only when the run leaves the statuses drawn here (it ended, or it
-// started), for a diagnosis, or (data.rerun_on_snapshot) for a new epoch's snapshot.
-function watch(root, state) {
-  const progress =
-    '<div class="cnnlab-progress"><div class="cnnlab-bar">' +
-    '<div class="cnnlab-fill"></div></div><div class="cnnlab-progress-text"></div></div>';
-  root.innerHTML = state.data.say_status
-    ? `<div class="cnnlab-row"><div class="cnnlab-info"></div>${progress}</div>`
-    : progress;
-  const fill = root.querySelector(".cnnlab-fill");
-  const text = root.querySelector(".cnnlab-progress-text");
-  const sentence = root.querySelector(".cnnlab-info");
-  if (sentence) sentence.textContent = state.data.sentence;
-  let status = null;
-  const epochs = new Map();
+// One rerun of the page (its fragment, or the whole script) for the news of one moment.
+function teller(state) {
   let told = null;
-  const tellPage = (reason) => {
-    // One rerun for the news of one moment (a tick's status and diagnosis come together).
+  return (reason) => {
     if (told) return;
     told = setTimeout(() => {
       told = null;
       state.setTriggerValue("news", { reason, at: Date.now() });
     }, 50);
   };
+}
+
+// The status sentence and the progress bar, drawn from the stream (mounted outside the page's
+// fragments): it reruns the whole page, once, only when the run leaves the statuses drawn here (it
+// ended: Continue and Fork; or it started), after the sentence says so; and when the stream is
+// refused on a reconnect (the page mints a new token).
+function watch(root, state) {
+  root.innerHTML =
+    '<div class="cnnlab-row"><div class="cnnlab-info"></div><div class="cnnlab-progress"><div class="cnnlab-bar">' +
+    '<div class="cnnlab-fill"></div></div><div class="cnnlab-progress-text"></div></div></div>';
+  const fill = root.querySelector(".cnnlab-fill");
+  const text = root.querySelector(".cnnlab-progress-text");
+  const sentence = root.querySelector(".cnnlab-info");
+  sentence.textContent = state.data.sentence;
+  let status = null;
+  const epochs = new Map();
+  const tellPage = teller(state);
   const draw = () => {
     if (!status) return;
     const planned = Math.max(status.epochs_planned || 1, 1);
@@ -147,47 +150,55 @@ function watch(root, state) {
     }
     fill.style.width = `${(100 * done) / planned}%`;
     text.textContent = `${done} of ${planned} epochs${tail}`;
-    const said = sentence && sentenceOf(status, state.data);
+    const said = sentenceOf(status, state.data);
     if (said) {
       sentence.textContent = said;
       sentence.dataset.status = status.status;
     }
   };
-  // The page reruns when the run is in a status it must draw itself (an ended run's Continue and Fork,
-  // a started run's), once the sentence above says it.
   const differs = () => {
     const drawn = state.data.drawn;
     if (!status || (status.status === drawn.status && (status.control || null) === (drawn.control || null))) {
       return false;
     }
-    return !(state.data.say_status && DRAWN_HERE.has(status.status) && DRAWN_HERE.has(drawn.status));
+    return !(DRAWN_HERE.has(status.status) && DRAWN_HERE.has(drawn.status));
   };
   return (event, data) => {
-    const drawn = state.data.drawn;
-    if (event === "history") {
-      status = data.status;
-      epochs.clear();
-      for (const row of data.epochs) epochs.set(row.epoch, row);
+    if (event === "history" || event === "status") {
+      status = event === "history" ? data.status : data;
+      if (event === "history") {
+        epochs.clear();
+        for (const row of data.epochs) epochs.set(row.epoch, row);
+      }
+      draw(); // the sentence is on screen before the page reruns for it
       if (differs()) tellPage("status");
-      else if (data.diagnoses.length > drawn.diagnoses) tellPage("diagnosis");
-    } else if (event === "status") {
-      status = data;
-      if (differs()) tellPage("status");
-    } else if (event === "metrics") {
+      return;
+    }
+    if (event === "metrics") {
       for (const row of data) {
         if (row.kind !== "epoch") continue;
         epochs.set(row.epoch, row);
         if (status) status = { ...status, last_epoch: Math.max(status.last_epoch || 0, row.epoch) };
       }
-    } else if (event === "diagnosis" && data.index >= drawn.diagnoses) {
-      tellPage("diagnosis");
-    } else if (event === "snapshot" && state.data.rerun_on_snapshot && data.epoch !== drawn.snapshot) {
-      tellPage("snapshot");
     } else if (event === "closed" && state.stream.connected) {
-      // Refused on a reconnect (its token expired, or the run went): the page mints a new one.
       tellPage("closed");
     }
     draw();
+  };
+}
+
+// The news the page's live view (a fragment) draws itself: a diagnosis it has not drawn, and, with
+// data.rerun_on_snapshot, a new epoch's snapshot. Draws nothing; reruns only the fragment.
+function news(root, state) {
+  root.innerHTML = "";
+  const tellPage = teller(state);
+  return (event, data) => {
+    const drawn = state.data.drawn;
+    if (event === "history" && data.diagnoses.length > drawn.diagnoses) tellPage("diagnosis");
+    else if (event === "diagnosis" && data.index >= drawn.diagnoses) tellPage("diagnosis");
+    else if (event === "snapshot" && state.data.rerun_on_snapshot && data.epoch !== drawn.snapshot) {
+      tellPage("snapshot");
+    }
   };
 }
 
@@ -470,8 +481,8 @@ export default function (component) {
   state.streamKey = data.stream_key;
   const stream = (state.stream = streamOf(data.stream_key, data.stream));
   stream.streamKey = data.stream_key;
-  if (data.mode === "controls") {
-    state.unlisten = listen(stream, controls(root, state));
+  if (data.mode === "controls" || data.mode === "news") {
+    state.unlisten = listen(stream, (data.mode === "news" ? news : controls)(root, state));
   } else if (data.mode === "watch" || data.mode === "class") {
     state.unlisten = listen(stream, data.mode === "watch" ? watch(root, state) : classWatch(root, state));
     // A stream that says nothing for a while (a proxy that buffers it, a refusal): the page polls instead.

@@ -280,24 +280,26 @@ def _rerun_on_snapshot(drawn_epoch: int | None) -> bool:
     return tab != TABS[0]
 
 
-def _watch(run: RunRecord, frames: Frames, sentence: str) -> None:
-    """The run's status `sentence` and progress bar, kept current from its stream; it reruns the page's
-    live view when the run ends or starts, for a diagnosis, or for a snapshot the page draws."""
-    drawn = {
-        "status": run.status.value,
-        "control": run.control,
-        "diagnoses": len(frames.diagnoses),
-        "snapshot": frames.version.snapshot_epoch if frames.version else None,
-    }
+def _news(run: RunRecord, frames: Frames) -> None:
+    """Rerun the live view (this fragment) for a diagnosis, or a snapshot it draws, the stream brings."""
+    drawn_epoch = frames.version.snapshot_epoch if frames.version else None
+    drawn = {"diagnoses": len(frames.diagnoses), "snapshot": drawn_epoch}
+    user = identity.current_user().id
+    live_chart.news(
+        server.store().home, user, run.id, drawn, rerun_on_snapshot=_rerun_on_snapshot(drawn_epoch)
+    )
+
+
+def _watch(run: RunRecord) -> None:
+    """The run's status sentence and progress bar, kept current from its stream; it reruns the page
+    once when the run ends (or starts), after the sentence says so."""
     live_chart.watch(
         server.store().home,
         identity.current_user().id,
         run.id,
-        drawn,
-        sentence=sentence,
+        {"status": run.status.value, "control": run.control},
+        sentence=status_sentence(run),
         words=stream_words(run),
-        rerun_on_snapshot=_rerun_on_snapshot(frames.version.snapshot_epoch if frames.version else None),
-        on_news=lambda: None,
         on_fallback=lambda: _fall_back(run.id),
     )
 
@@ -319,6 +321,9 @@ def live_view(run_id: str) -> None:
     st.session_state[INTERVAL] = (run_id, interval)
     # After a click, the clicking session watches for the answer when its ticks are far apart.
     live_controls.controls(run_id, interval if interval and interval > POLL_SECONDS else 0.0, streamed)
+    if streamed:
+        # Outside the fragment below: the run's end reruns the whole page once (Continue and Fork).
+        _watch(first)
 
     @st.fragment(run_every=interval)
     def refresh() -> None:
@@ -344,8 +349,7 @@ def live_view(run_id: str) -> None:
         epochs_planned = run.training().epochs
         # The status and the progress share a row, so the curves start high on a projector's screen.
         if streamed:
-            # The stream's element says the status (the epoch, a pause, a stop) as it changes.
-            _watch(run, frames, status_sentence(run))
+            _news(run, frames)  # The status row is the stream's element's, above.
         else:
             status_column, progress_column = st.columns(2, vertical_alignment="center")
             if not said_by_controls(run):  # A request on its way, or a pause, is said by the controls, above.
