@@ -52,7 +52,7 @@ class Viewer:
             data = component.data
             if (
                 isinstance(data, dict)
-                and data.get("run_id") == run_id
+                and data.get("stream_key") == run_id
                 and isinstance(data.get("stream"), str)
             ):
                 return str(data["stream"])
