@@ -5,8 +5,9 @@ the main thread) and, on it, N `Viewer`s: a `PageSession` that opens `/train?run
 does and a `StreamSubscriber` on the run's live stream, at the address (token included) the page
 gave its live components, as their code opens it. A viewer also does what the page's "watch"
 component does in a browser (`cnnlab/ui/stream/live_run.js`): when the stream says the run's status
-or pending request differs from what the page drew, or brings a diagnosis or snapshot the page has
-not drawn, it sends the component's `news` event, which reruns the page. Tabs are opened a few at a
+or pending request differs from what the page drew and the run left the statuses the component
+draws itself (running, paused: it ended, or it started), or brings a diagnosis or snapshot the page
+has not drawn, it sends the component's `news` event, which reruns the page. Tabs are opened a few at a
 time, as a class arrives; following another run closes them and opens new ones (a student opening
 a link). `figures()` sums what the viewers saw since `start_window()`.
 """
@@ -31,6 +32,7 @@ Result = TypeVar("Result")
 PAGE_TIMEOUT_SECONDS = 300.0
 
 
+DRAWN_HERE = {"running", "paused"}  # the statuses the watch component draws without a rerun (live_run.js)
 NEWS_DELAY_SECONDS = 0.05  # the watch component tells the page the news of one moment in one rerun
 
 
@@ -50,7 +52,7 @@ class Viewer:
             data = component.data
             if (
                 isinstance(data, dict)
-                and data.get("run_id") == run_id
+                and data.get("stream_key") == run_id
                 and isinstance(data.get("stream"), str)
             ):
                 return str(data["stream"])
@@ -64,7 +66,11 @@ class Viewer:
             return
         for component in list(self.session.components.values()):
             watch = component.data
-            if isinstance(watch, dict) and watch.get("mode") == "watch" and _is_news(event.kind, data, watch):
+            if (
+                isinstance(watch, dict)
+                and watch.get("mode") in ("watch", "news")
+                and _is_news(event.kind, data, watch)
+            ):
                 self._tell_page(component.component_id, event.kind)
 
     def _tell_page(self, component_id: str, reason: str) -> None:
@@ -83,22 +89,30 @@ class Viewer:
 
 
 def _is_news(kind: str, data: Any, watch: dict[str, Any]) -> bool:
-    """Whether a stream event tells a watch component something the page has not drawn (`watch["drawn"]`)."""
+    """Whether a stream event tells a watch component ("watch": a status; "news": a diagnosis or a
+    snapshot) something the page has not drawn (`watch["drawn"]`)."""
     drawn = watch.get("drawn") or {}
     if not isinstance(data, dict):
         return False
     status = data.get("status") if kind == "history" else data if kind == "status" else None
-    if isinstance(status, dict) and (
-        status.get("status") != drawn.get("status")
-        or (status.get("control") or None) != (drawn.get("control") or None)
-    ):
-        return True
+    if watch.get("mode") == "watch":
+        return isinstance(status, dict) and _status_news(status, drawn)
     if kind == "history":
         return len(data.get("diagnoses") or []) > int(drawn.get("diagnoses") or 0)
     if kind == "diagnosis":
         return int(data.get("index", -1)) >= int(drawn.get("diagnoses") or 0)
     if kind == "snapshot":
         return bool(watch.get("rerun_on_snapshot")) and data.get("epoch") != drawn.get("snapshot")
+    return False
+
+
+def _status_news(status: dict[str, Any], drawn: dict[str, Any]) -> bool:
+    """Whether the stream's `status` reruns a page that drew `drawn` (not a pause, a resume or a request
+    on its way: the component draws those, `DRAWN_HERE`)."""
+    if status.get("status") != drawn.get("status") or (status.get("control") or None) != (
+        drawn.get("control") or None
+    ):
+        return not {status.get("status"), drawn.get("status")} <= DRAWN_HERE
     return False
 
 

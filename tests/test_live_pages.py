@@ -150,9 +150,10 @@ def test_a_live_run_is_followed_through_its_stream_not_a_timer(
     elements = stream_elements(app)
     watch, curves = elements["watch"], elements["curves"]
     assert watch["sentence"] == "Training: epoch 3 of 10."
-    assert watch["drawn"] == {"status": "running", "control": None, "diagnoses": 0, "snapshot": None}
+    assert watch["drawn"] == {"status": "running", "control": None}
+    assert elements["news"]["drawn"] == {"diagnoses": 0, "snapshot": None}
     # Both open the run's stream with a token for this session's user and this run.
-    for data in (watch, curves):
+    for data in (watch, curves, elements["news"]):
         address, _, token = data["stream"].partition("?token=")
         assert address == f"/cnnlab/stream/runs/{run_id}"
         grant = read_stream_token(home_store.home, urllib.parse.unquote(token))

@@ -6,7 +6,9 @@ import dataclasses
 import threading
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
+from cnnlab.classroom.stream_tokens import read_control_token
 from cnnlab.runs.queue.job import Control
 from cnnlab.store import statuses
 from cnnlab.store.run_store import Store
@@ -44,9 +46,16 @@ def running(store: Store, name: str = "live run") -> str:
     return run.id
 
 
+def polled(run_id: str) -> AppTest:
+    """The Train page following run `run_id` by polling, as where its stream did not connect."""
+    app = open_page("train", run_id)
+    app.session_state[live_run.FALLBACK] = {run_id}
+    return app.run()
+
+
 def test_stop_is_written_and_shown_in_the_rerun_of_the_click(home_store: Store) -> None:
     run_id = running(home_store)
-    app = open_page("train", run_id).run()
+    app = polled(run_id)
     no_problems(app)
     stop = app.button(key="stop_run")
     assert stop.label == "Stop" and not stop.disabled
@@ -66,7 +75,7 @@ def test_stop_is_written_and_shown_in_the_rerun_of_the_click(home_store: Store) 
 
 def test_pause_is_written_in_its_click(home_store: Store) -> None:
     run_id = running(home_store)
-    app = open_page("train", run_id).run()
+    app = polled(run_id)
     app.button(key="pause_run").click().run()
     no_problems(app)
     assert home_store.pending_control(run_id) == "pause"
@@ -141,7 +150,7 @@ def test_resume_is_said_in_the_click_and_the_answer_shows_the_run_training(home_
     worker = threading.Thread(target=control.should_stop, daemon=True)  # Blocks while paused, as a job does.
     worker.start()
     wait_until(lambda: home_store.get_run(run_id).status == Status.PAUSED, "the run to be paused")
-    app = open_page("train", run_id).run()
+    app = polled(run_id)
     no_problems(app)
     said = [element.value for element in app.info]
     assert any(text.startswith("Paused after epoch 2") for text in said), said
@@ -155,11 +164,35 @@ def test_resume_is_said_in_the_click_and_the_answer_shows_the_run_training(home_
     no_problems(app)
     worker.join(timeout=30)
     assert not worker.is_alive() and home_store.get_run(run_id).status == Status.RUNNING
-    # Training again: its sentence is the stream's element's to keep current (from epoch 3 on).
+    # Training again (from epoch 3 on), said at the page's next drawing.
+    app.run()
     said = [element.value for element in app.info]
-    assert stream_elements(app)["watch"]["sentence"].startswith("Training: epoch 3 of")
+    assert any(text.startswith("Training: epoch 3 of") for text in said), said
     assert not any(text.startswith(("Paused", "Resuming")) for text in said), said
     assert not app.button(key="pause_run").disabled
+
+
+def test_a_streamed_run_has_its_status_and_requests_drawn_by_the_browser(home_store: Store) -> None:
+    """Where the stream connects, Stop and Pause or Resume are the browser's (sent to the control route
+    with a control token for this user and run) and the status sentence is kept current from the
+    stream in the page's own words: a pause or a resume reruns no page script."""
+    run_id = running(home_store)
+    home_store.add_epoch_metrics(run_id, {"epoch": 1, "loss": 1.0})
+    home_store.set_status(run_id, Status.PAUSED)
+    app = open_page("train", run_id).run()
+    no_problems(app)
+    elements = stream_elements(app)
+    buttons, watch = elements["controls"], elements["watch"]
+    assert not [button for button in app.button if button.key in ("stop_run", "pause_run", "resume_run")]
+    assert not [element.value for element in app.info if element.value.startswith("Paused")]
+    assert watch["sentence"].startswith("Paused after epoch 1; resume to carry on")
+    assert watch["sentences"] == run_status.SENTENCES and watch["teacher"] == "your teacher"
+    assert (buttons["status"]["status"], buttons["status"]["control"]) == ("paused", None)
+    assert buttons["control"] == f"/cnnlab/stream/runs/{run_id}/control"
+    grant = read_control_token(home_store.home, buttons["token"])
+    assert (grant.user_id, grant.run_id) == ("local", run_id)
+    # The words the browser fills in are the page's: the same sentence for the same status.
+    assert run_status.SENTENCES["paused"].format(last_epoch=1) == watch["sentence"]
 
 
 def test_a_pruned_trial_says_so_on_the_train_page_with_its_sweep_s_reason(home_store: Store) -> None:

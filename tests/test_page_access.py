@@ -27,8 +27,9 @@ from cnnlab.runs.views import compare
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
+from cnnlab.ui.pages.train import live_run
 from cnnlab.ui.session import controls
-from tests.app_pages import open_page
+from tests.app_pages import open_page, stream_elements
 from tests.test_page_predict import digit_png
 
 CLASSROOM = """
@@ -201,6 +202,14 @@ def test_a_student_is_told_the_teacher_paused_or_stopped_her_run(classroom: Stor
     classroom.set_status(stopped.id, Status.STOPPED, reason="Stopped by the user after 1 epoch(s).")
 
     train = signed_in("train", "Ada", paused.id)
+    # Followed through its stream: the browser says the status and holds Resume off, from the stream's
+    # status (who paused it) and what the page gave it.
+    watch, requests = stream_elements(train)["watch"], stream_elements(train)["controls"]
+    assert watch["sentence"].startswith("Paused by your teacher after epoch 0; only a teacher can resume it")
+    assert requests["status"]["requested_by"] == "teacher" and not requests["sees_everything"]
+    # Polled (where the stream does not connect), the page says it and draws Resume off itself.
+    train.session_state[live_run.FALLBACK] = {paused.id}
+    train.run()
     assert "Paused by your teacher after epoch 0; only a teacher can resume it" in _shown_text(train)
     assert train.button(key="resume_run").disabled
     train.query_params["run"] = stopped.id

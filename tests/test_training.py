@@ -31,7 +31,7 @@ from cnnlab.runs.worker import telemetry, training
 from cnnlab.store import best
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
-from cnnlab.trained import exports
+from cnnlab.trained import checkpoints, exports, saved_scores
 
 SPEC = presets.get("digits_default").spec
 ROOT = Path(__file__).resolve().parents[1]
@@ -305,6 +305,12 @@ def test_stop_pause_resume_and_continue(store: Store) -> None:
     assert len(store.batch_metrics(run_id)) <= paused_rows + 1
     stopped = store.get_run(run_id)
     assert stopped.status == Status.STOPPED and "Stopped by the user" in stopped.reason
+    # Its test figures and the Evaluate page's scores came once the stop was recorded, all the same.
+    assert 0 <= stopped.result("test_accuracy") <= 1 and stopped.result("test_loss") > 0
+    for checkpoint in checkpoints.models(store, run_id):
+        assert saved_scores.path(
+            store.home, checkpoint, saved_scores.SAVED_SPLIT, stopped.data_settings
+        ).exists()
     messages = list(store.events(run_id)["message"])
     assert messages.count("running -> paused") == 2 and "paused -> running" in messages
     # Each epoch says how long it was paused (the time left leaves it out), never longer than it ran.

@@ -20,6 +20,7 @@ from waiting import DEADLINE_SECONDS, wait_until
 from cnnlab import specs
 from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue import worker_messages
+from cnnlab.runs.queue.job import Control, Outcome
 from cnnlab.runs.worker import main as worker
 from cnnlab.runs.worker import threads
 from cnnlab.store.run_store import Store
@@ -300,3 +301,23 @@ def test_a_heartbeat_that_recovers_says_so_and_the_run_completes(store: Store) -
     )
     assert "The heartbeat was recorded again after 1 failed beat(s)." in messages
     assert beat.failure is None
+
+
+def test_a_jobs_finishing_work_runs_after_its_status_is_recorded(store: Store) -> None:
+    """A stopped run says so before the worker records its test figures (`Outcome.finish`); a failure
+    in that work is said in the run's events and leaves the status as the job ended it."""
+    seen: list[Status] = []
+
+    def stopping_job(run_id: str, store: Store, control: Control) -> Outcome:
+        store.set_status(run_id, Status.RUNNING)
+        return Outcome(Status.STOPPED, reason="Stopped by the user.", finish=lambda: finish(run_id))
+
+    def finish(run_id: str) -> None:
+        seen.append(store.get_run(run_id).status)
+        raise OSError("disk full")
+
+    run_id = _claimed_run(store)
+    assert worker.run_job(run_id, store, stopping_job) == Status.STOPPED
+    assert seen == [Status.STOPPED]
+    assert store.get_run(run_id).status == Status.STOPPED
+    assert any("disk full" in message for message in store.events(run_id)["message"])

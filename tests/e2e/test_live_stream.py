@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from cnnlab.classroom.stream_tokens import mint_stream_token
 from cnnlab.runs.queue.executor import LocalProcessExecutor
@@ -27,19 +28,45 @@ from tests.e2e.conftest import screenshot, wait_for_app
 from tests.made_runs import make_run
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Locator, Page
 
 pytestmark = [pytest.mark.e2e]
 
-# Counts the page script's runs from now on (the app's script state turning to "running").
-COUNT_RUNS = """() => {
-    window.cnnlabScriptRuns = 0;
-    new MutationObserver(records => {
-        if (records.some(record => record.target.getAttribute(record.attributeName) === "running")) {
-            window.cnnlabScriptRuns += 1;
+# Records each status sentence the stream's element (`.cnnlab-info`) says.
+RECORD_SAID = """() => {
+    window.cnnlabSaid = [];
+    new MutationObserver(() => {
+        for (const element of document.querySelectorAll('.cnnlab-info')) {
+            if (window.cnnlabSaid[window.cnnlabSaid.length - 1] !== element.textContent) {
+                window.cnnlabSaid.push(element.textContent);
+            }
         }
-    }).observe(document.body, {attributes: true, subtree: true, attributeFilter: ["data-test-script-state"]});
+    }).observe(document.body, {childList: true, characterData: true, subtree: true});
 }"""
+
+
+class ScriptRuns:
+    """Counts a page's script runs (fragment runs included) from the server's own word: the
+    `script_finished` message that ends each run on the page's websocket. (The app's script-state
+    attribute misses a short run: the browser may draw its start and its end in one frame.)"""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.finished = 0
+        page.on("websocket", lambda socket: socket.on("framereceived", self._frame))
+
+    def _frame(self, payload: str | bytes) -> None:
+        message = ForwardMsg()
+        if isinstance(payload, bytes):
+            message.ParseFromString(payload)
+            self.finished += message.WhichOneof("type") == "script_finished"
+
+    def since(self, mark: int) -> int:
+        """The runs that ended since `mark` (an earlier `finished`), once the page's script is idle."""
+        wait_for_app(self.page)
+        return self.finished - mark
+
+
 # The values of one trace of the Loss chart (0: the batches, each loss 1 / (step + 1); 1: the epochs),
 # from its full data (where plotly has decoded the arrays a Streamlit chart sends as base64).
 LOSS_POINTS = """trace => {
@@ -68,6 +95,11 @@ def open_live_view(page: Page, app_url: str, run_id: str) -> None:
     wait_for_app(page)
 
 
+def expect_enabled(button: Locator) -> None:
+    """Wait until `button` is enabled (the stream's status allows it)."""
+    button.and_(button.page.locator(":enabled")).wait_for(timeout=20_000)
+
+
 def loss_points(page: Page, more_than: int = 0, trace: int = BATCHES) -> list[float]:
     """The values of a trace of the Loss chart, once it holds more than `more_than`."""
     page.wait_for_function(f"() => ({LOSS_POINTS})({trace}).length > {more_than}", timeout=60_000)
@@ -77,29 +109,77 @@ def loss_points(page: Page, more_than: int = 0, trace: int = BATCHES) -> list[fl
 def test_curves_grow_without_reruns_and_a_stop_reaches_every_viewer(
     app_url: str, app_home: Path, page: Page, new_page: Callable[[], Page]
 ) -> None:
+    runs = ScriptRuns(page)
     with training(app_home) as run_id:
         open_live_view(page, app_url, run_id)
-        page.evaluate(COUNT_RUNS)
+        mark = runs.finished
         first = loss_points(page)
         grown = loss_points(page, len(first) + 5)
         # The points come from the stream: the page script did not run once meanwhile.
-        assert page.evaluate("window.cnnlabScriptRuns") == 0
+        assert runs.since(mark) == 0
         assert grown[: len(first)] == first
         # A second viewer draws the same points: every epoch the first had, and then what both receive
         # (the batches of its history are thinned to a thousand, as the app's curves are).
         second = new_page()
+        second_runs = ScriptRuns(second)
         open_live_view(second, app_url, run_id)
         seen = loss_points(page, trace=EPOCHS)
         assert loss_points(second, len(seen) - 1, EPOCHS)[: len(seen)] == seen
         screenshot(page, "live_stream_curves")
         # A Stop in one page: both say it, without a timer, through the stream.
-        second.evaluate(COUNT_RUNS)
-        page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop", exact=True).click()
+        marks = [counter.finished for counter in (runs, second_runs)]
+        for viewer in (page, second):
+            viewer.evaluate(RECORD_SAID)
+        control(page, "Stop").click()
         for viewer in (page, second):
             viewer.get_by_text(re.compile(r"Stopped after epoch \d+")).first.wait_for(timeout=20_000)
-        # The second page reran for the news (the stop on its way, the run stopped), not on a timer.
-        assert 1 <= second.evaluate("window.cnnlabScriptRuns") <= 4
+            # Continue enabled once the page has reran for the run's end: its one script run.
+            expect_enabled(viewer.get_by_role("button", name="Continue"))
+        # The stopped run was said by the stream's element (gone once the page has drawn the ended run);
+        # each page ran its script once, for the ended run (Continue and Fork).
+        for viewer in (page, second):
+            said_by_the_stream = viewer.evaluate("window.cnnlabSaid")
+            assert any(
+                re.match(r"Stopped after epoch \d+: Stop was pressed", text) for text in said_by_the_stream
+            )
+        assert [counter.since(mark) for counter, mark in zip((runs, second_runs), marks, strict=True)] == [
+            1,
+            1,
+        ]
         screenshot(second, "live_stream_stopped_in_another_page")
+
+
+def control(page: Page, name: str) -> Locator:
+    """The live view's button `name` (Stop, Pause, Resume), drawn by the stream's component."""
+    return page.get_by_test_id("stMainBlockContainer").get_by_role("button", name=name, exact=True)
+
+
+def said(page: Page, pattern: str) -> None:
+    """Wait until the live view's status sentence says `pattern` (a regular expression)."""
+    page.locator(".cnnlab-info").filter(has_text=re.compile(pattern)).first.wait_for(timeout=20_000)
+
+
+def test_a_pause_and_a_resume_reach_every_viewer_without_a_script_run(
+    app_url: str, app_home: Path, page: Page, new_page: Callable[[], Page]
+) -> None:
+    with training(app_home) as run_id:
+        second = new_page()
+        counters = [ScriptRuns(viewer) for viewer in (page, second)]
+        for viewer in (page, second):
+            open_live_view(viewer, app_url, run_id)
+        marks = [counter.finished for counter in counters]
+        control(page, "Pause").click()
+        for viewer in (page, second):
+            said(viewer, r"^Paused after epoch \d+; resume to carry on")
+            expect_enabled(control(viewer, "Resume"))
+        control(second, "Resume").click()
+        for viewer in (page, second):
+            said(viewer, r"^Training: epoch \d+ of")
+            expect_enabled(control(viewer, "Pause"))
+        # The page script ran in neither page: the status and the buttons came from the stream.
+        assert [counter.since(mark) for counter, mark in zip(counters, marks, strict=True)] == [0, 0]
+        # And the run trains again: new batches are drawn after the resume.
+        loss_points(second, len(loss_points(second)))
 
 
 def test_a_stream_that_does_not_connect_falls_back_to_polling(
@@ -158,6 +238,7 @@ def test_the_filters_tab_follows_a_new_epoch_without_a_rerun(
 ) -> None:
     store = Store(app_home)
     kernel = np.linspace(-1, 1, 3 * 3 * 1 * 4, dtype=np.float32).reshape(3, 3, 1, 4)
+    runs = ScriptRuns(page)
     with training(app_home) as run_id:
         # Two epochs' kernels, as a run records them (the light job records none).
         for epoch in (1, 2):
@@ -167,11 +248,11 @@ def test_the_filters_tab_follows_a_new_epoch_without_a_rerun(
         wait_for_app(page)
         page.wait_for_function(f"() => ({KERNELS_DRAWN})() && ({KERNELS_DRAWN})()[0] === 2", timeout=30_000)
         second = page.evaluate(KERNELS_DRAWN)
-        page.evaluate(COUNT_RUNS)
+        mark = runs.finished
         store.write_snapshot(run_id, 3, "kernels", {"conv2d": -kernel})
         # The stream announces epoch 3; the browser fetches its figure by URL and draws it.
         page.wait_for_function(f"() => ({KERNELS_DRAWN})()[0] === 3", timeout=30_000)
         page.get_by_text("Epoch 3 (latest)").wait_for()
         assert page.evaluate(KERNELS_DRAWN)[1] != second[1]
-        assert page.evaluate("window.cnnlabScriptRuns") == 0
+        assert runs.since(mark) == 0
         screenshot(page, "live_stream_kernels_next_epoch")

@@ -12,23 +12,30 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 
 DEFAULT_ENTRY = "cnnlab.runs.worker.training:run"
-POLL_SECONDS = 0.2  # How often `Control` reads the store for requests, at most.
-PAUSE_POLL_SECONDS = 0.1  # How often a paused job looks for a resume or a stop.
+# How often `Control` reads the store for requests, at most: one indexed read of a row (well under a
+# millisecond), so a stop or a pause waits at most this long (and its batch) before it is seen.
+POLL_SECONDS = 0.05
+PAUSE_POLL_SECONDS = 0.05  # How often a paused job looks for a resume or a stop.
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a job ended: `completed`, `stopped`, `pruned` or `diverged`, with an optional reason and hint."""
+    """How a job ended: `completed`, `stopped`, `pruned` or `diverged`, with an optional reason and hint.
+
+    `finish`: work the worker does once the status is recorded (a stopped run's test figures), so
+    that the status is said without waiting for it; an exception in it is logged as a warning.
+    """
 
     status: Status = Status.COMPLETED
     reason: str | None = None
     hint: str | None = None
+    finish: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
 
 class Control:

@@ -231,6 +231,8 @@ def run_job(run_id: str, store: Store, job: Job | str = DEFAULT_ENTRY, *, served
         if heartbeat.failure is not None:
             outcome = Outcome(Status.FAILED, reason=heartbeat.failure, hint=HEARTBEAT_HINT)
         store.set_status(run_id, outcome.status, reason=outcome.reason, hint=outcome.hint)
+        if outcome.finish is not None:
+            _finish(store, run_id, outcome.finish)
         return outcome.status
     except BaseException as error:
         reason, hint = _failure_reason(error)
@@ -250,6 +252,17 @@ def run_job(run_id: str, store: Store, job: Job | str = DEFAULT_ENTRY, *, served
         return Status.FAILED
     finally:
         heartbeat.stop()
+
+
+def _finish(store: Store, run_id: str, finish: Callable[[], None]) -> None:
+    """Run the work a job left for after its status (`Outcome.finish`); a failure is said in the run's
+    events, as the run itself has ended as it should."""
+    try:
+        finish()
+    except Exception as error:
+        store.log_event(
+            run_id, f"The work after the run ended failed: {type(error).__name__}: {error}", "warning"
+        )
 
 
 def _record_device(store: Store, run_id: str) -> None:

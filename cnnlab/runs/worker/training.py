@@ -221,6 +221,36 @@ def _stopped(store: Store, run_id: str, control: Control, epochs: int | None) ->
     return Outcome(Status.STOPPED, reason=f"Stopped by the user after {epochs} epoch(s).")
 
 
+def _test_figures(
+    store: Store,
+    run_id: str,
+    data: SplitData,
+    model: keras.Model,
+    settings: TrainingSettings,
+    results: dict[str, Any],
+    still: Status | None = None,
+) -> None:
+    """Record `results` with the test split's loss and accuracy, and save each checkpoint's test
+    scores for the Evaluate page. With `still`, only while the run is still in that status (a run
+    continued meanwhile records its own)."""
+    if len(data.y_test):
+        # One pass gives the test figures (as Keras's `evaluate` computes them) and the scores the
+        # Evaluate page opens with. The model in memory is the "latest" checkpoint unless early
+        # stopping restored other weights.
+        scores = evaluation.predict_scores(model, data.x_test)
+        test = evaluation.from_scores(data.x_test, data.y_test, scores, data.class_names)
+        results = {**results, "test_loss": test.loss, "test_accuracy": test.accuracy}
+        if still is not None and store.get_run(run_id).status != still:
+            return
+        restored = settings.early_stopping and settings.restore_best_weights
+        try:
+            saved_scores.save_after_training(store, run_id, data, None if restored else scores)
+        except (OSError, CnnLabError) as error:
+            store.log_event(run_id, f"The test scores for Evaluate were not saved: {error}", "warning")
+    if still is None or store.get_run(run_id).status == still:
+        store.set_results(run_id, results)
+
+
 def run(run_id: str, store: Store, control: Control) -> Outcome:
     """The training job of run `run_id` (see the module docstring); returns how it ended."""
     record = store.get_run(run_id)
@@ -284,19 +314,17 @@ def run(run_id: str, store: Store, control: Control) -> Outcome:
         # The weights after the last finished batch, for a continue (which redoes that epoch).
         store.save_checkpoint(run_id, "latest", progress.completed_epochs, model.save)
     results = _results(recording)
-    if len(data.y_test):
-        # One pass gives the test figures (as Keras's `evaluate` computes them) and the scores the
-        # Evaluate page opens with. The model in memory is the "latest" checkpoint unless early
-        # stopping restored other weights.
-        scores = evaluation.predict_scores(model, data.x_test)
-        test = evaluation.from_scores(data.x_test, data.y_test, scores, data.class_names)
-        results.update(test_loss=test.loss, test_accuracy=test.accuracy)
-        restored = settings.early_stopping and settings.restore_best_weights
-        try:
-            saved_scores.save_after_training(store, run_id, data, None if restored else scores)
-        except (OSError, CnnLabError) as error:
-            store.log_event(run_id, f"The test scores for Evaluate were not saved: {error}", "warning")
-    store.set_results(run_id, results)
+    if control.stop_requested and not control.prune_requested:
+        # The user waits for a Stop: the run says it stopped as soon as its weights are saved, and
+        # the test split's figures (a second or so: a prediction traced, the best checkpoint loaded
+        # and predicted) follow in this worker once the status is recorded.
+        store.set_results(run_id, results)
+        stopped = _stopped(store, run_id, control, progress.completed_epochs)
+        return replace(
+            stopped,
+            finish=lambda: _test_figures(store, run_id, data, model, settings, results, Status.STOPPED),
+        )
+    _test_figures(store, run_id, data, model, settings, results)
     if control.stop_requested:
         return _stopped(store, run_id, control, progress.completed_epochs)
     if progress.completed_epochs < settings.epochs:

@@ -28,7 +28,7 @@ from sse_starlette.event import ServerSentEvent
 
 from cnnlab.ui.stream.run_feed import Json, Message
 
-TICK_SECONDS = 0.2  # how often a watcher reads its stream's news
+TICK_SECONDS = 0.1  # how often a watcher reads its stream's news (one indexed query, however many viewers)
 BACKLOG = 2_000  # messages a watcher keeps for subscribers that reconnect
 QUEUE_LIMIT = 5_000  # messages a subscriber may fall behind before it is closed (it reconnects and resumes)
 

@@ -2,11 +2,18 @@
 
 Mounted on the Train page, sharing one `EventSource` per run and page:
 
-- `watch` (beside the status): the progress bar, drawn from the stream; it tells the page (a
-  trigger, `news`) when the run's status or pending request differs from what the page drew, when
-  a diagnosis arrives, or, with `rerun_on_snapshot`, when a new epoch's snapshot does: the page
-  then reruns once for that news, never on a timer. It tells the page `fallback` when the stream
-  has said nothing after `FALLBACK_SECONDS` (a proxy that buffers it): the page then polls.
+- `watch` (between the controls and the live view, outside its fragment): the status sentence
+  ("Pausing…", "Paused after epoch 3…", "Stopped after epoch 4…", in the page's own words,
+  `run_status.SENTENCES`) and the progress bar, drawn from the stream; it tells the page (a trigger,
+  `news`, rerunning the whole script once) when the run leaves the statuses it draws itself
+  (running, paused: it ended, or it started), never for a pause, a resume or a request on its way.
+  It tells the page `fallback` when the stream has said nothing after `FALLBACK_SECONDS` (a proxy
+  that buffers it): the page then polls.
+- `news` (inside the live view's fragment, drawing nothing): reruns the fragment when a diagnosis
+  arrives or, with `rerun_on_snapshot`, a new epoch's snapshot does; never on a timer.
+- `controls` (in the controls' row): Stop and Pause or Resume, enabled as the stream's status
+  allows, each click sent to the control route with a control token minted for a user who may
+  change the run (`cnnlab.ui.stream.routes`); every viewer sees the answer through the stream.
 - `figure` (the Filters and Confusion tabs): one snapshot's figure, fetched by its epoch's address
   (`cnnlab.ui.stream.routes`) when the stream announces a newer snapshot; no rerun for it.
 - `curves` (the Curves tab): loss, accuracy and learning rate drawn with plotly.js, from the
@@ -27,13 +34,14 @@ from urllib.parse import quote, urlencode
 
 import streamlit as st
 
-from cnnlab.classroom.stream_tokens import mint_stream_token
+from cnnlab.classroom.stream_tokens import mint_control_token, mint_stream_token
 from cnnlab.store.records import RunRecord
 from cnnlab.ui.stream import addresses
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
+NO_CONTROL = "This run is shared with the class: you may watch it but not change it. Fork it to train a copy."
 FALLBACK_SECONDS = 6.0  # no history by then: the stream is taken not to connect
 CSS = """
 .cnnlab-progress { display: flex; flex-direction: column-reverse; gap: 0.5rem; font-size: 0.875rem; }
@@ -45,6 +53,14 @@ CSS = """
 .cnnlab-empty:empty { display: none; }
 .cnnlab-figure-caption { font-size: 0.875rem; color: rgba(49, 51, 63, 0.6); margin-bottom: 0.5rem; }
 .cnnlab-empty { padding: 1rem; border-radius: 0.5rem; background: rgba(28, 131, 225, 0.1); }
+.cnnlab-buttons { display: flex; gap: 0.5rem; }
+.cnnlab-button { font: inherit; font-size: 1rem; min-height: 2.5rem; padding: 0.25rem 0.75rem; border-radius: 0.5rem;
+  border: 1px solid rgba(49, 51, 63, 0.2); background: #fff; color: #31333F; cursor: pointer; white-space: nowrap; }
+.cnnlab-button:hover:enabled { border-color: #ff4b4b; color: #ff4b4b; }
+.cnnlab-button:disabled { color: rgba(49, 51, 63, 0.4); cursor: not-allowed; }
+.cnnlab-error:empty { display: none; }
+.cnnlab-error { margin-top: 0.5rem; padding: 0.5rem 1rem; border-radius: 0.5rem; background: rgba(255, 43, 43, 0.09);
+  color: rgb(125, 53, 59); font-size: 0.875rem; }
 """
 
 
@@ -102,33 +118,70 @@ def watch(
     run_id: str,
     drawn: dict[str, Any],
     *,
-    sentence: str | None,
-    rerun_on_snapshot: bool,
-    on_news: Callable[[], None],
+    sentence: str,
+    words: dict[str, Any],
     on_fallback: Callable[[], None],
 ) -> Any:
-    """The progress bar of run `run_id`, telling the page its news (`drawn`: what the page shows now).
-
-    With a `sentence` (that of a run in training, as the page says it), the sentence beside the bar,
-    its epoch kept current from the stream.
-    """
-    say_training = sentence is not None
+    """The status `sentence` and progress bar of run `run_id`, kept current from its stream with the
+    page's `words` (`sentences`: `run_status.SENTENCES`; `teacher`: who a teacher is to this viewer;
+    `user_stop_reason`). Mount it outside a fragment: it reruns the page (`drawn`: the status and
+    request the page drew) once when the run ends or starts, after saying so."""
     data = {
         "mode": "watch",
-        "say_training": say_training,
         "sentence": sentence,
-        "run_id": run_id,
+        **words,
+        "stream_key": run_id,
         "stream": stream_address(home, user_id, run_id),
         "drawn": drawn,
-        "rerun_on_snapshot": rerun_on_snapshot,
         "fallback_seconds": FALLBACK_SECONDS,
     }
     return _component()(
-        key=f"live_watch_{run_id}_{'row' if say_training else 'column'}",
-        data=data,
-        on_news_change=on_news,
-        on_fallback_change=on_fallback,
+        key=f"live_watch_{run_id}", data=data, on_news_change=lambda: None, on_fallback_change=on_fallback
     )
+
+
+def news(home: Path, user_id: str, run_id: str, drawn: dict[str, Any], *, rerun_on_snapshot: bool) -> None:
+    """Rerun the fragment this is drawn in for run `run_id`'s news it draws (`drawn`: the diagnoses
+    and the snapshot's epoch it shows): a new diagnosis, and with `rerun_on_snapshot` a new snapshot."""
+    data = {
+        "mode": "news",
+        "stream_key": run_id,
+        "stream": stream_address(home, user_id, run_id),
+        "drawn": drawn,
+        "rerun_on_snapshot": rerun_on_snapshot,
+    }
+    _component()(key=f"live_news_{run_id}", data=data, on_news_change=lambda: None)
+
+
+def controls(
+    home: Path,
+    user_id: str,
+    run_id: str,
+    status: dict[str, Any],
+    *,
+    may_control: bool,
+    sees_everything: bool,
+    held_help: str,
+) -> None:
+    """Stop and Pause or Resume of run `run_id`, drawn and sent by the browser, enabled as the stream's
+    status allows (`status`: the run's as the page read it, `cnnlab.ui.stream.run_feed.status_of`).
+
+    `may_control`: whether the access rule lets `user_id` change the run (only then is a control
+    token minted; else the buttons are off). `sees_everything`: a teacher or the local user, who may
+    resume a run a teacher paused; `held_help`: why Resume is off for the others.
+    """
+    data = {
+        "mode": "controls",
+        "stream_key": run_id,
+        "stream": stream_address(home, user_id, run_id),
+        "control": addresses.CONTROL_ROUTE.format(run_id=quote(run_id, safe="")),
+        "token": mint_control_token(home, user_id, run_id) if may_control else None,
+        "status": status,
+        "sees_everything": sees_everything,
+        "held_help": held_help,
+        "no_token_help": NO_CONTROL,
+    }
+    _component()(key=f"live_controls_{run_id}", data=data, width="content")
 
 
 def curves(home: Path, user_id: str, run_id: str, curve_height: int, no_metrics: str) -> None:

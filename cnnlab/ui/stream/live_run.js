@@ -1,7 +1,10 @@
 // The live view of one run, drawn in the browser from the run's Server-Sent Events stream
 // (cnnlab/ui/stream/routes.py). One EventSource per run and page, shared by the page's mounts:
-// "watch" (the progress bar; tells the page when the run's status, diagnoses or snapshot change,
-// and when the stream does not connect) and "curves" (loss, accuracy and learning rate, with
+// "watch" (the status sentence and the progress bar, drawn from the stream; tells the page when the
+// run ends or starts, and when the stream does not connect), "news" (tells the live view's fragment
+// of a diagnosis or a snapshot it draws), "controls"
+// (Stop and Pause or Resume, drawn from the stream's status and sent as POST requests with a control
+// token, see cnnlab/ui/stream/routes.py), "curves" (loss, accuracy and learning rate, with
 // plotly.js, points appended as they arrive), and "figure" (one snapshot's figure, fetched by its
 // epoch's address when the stream announces a new snapshot). See cnnlab/ui/stream/live_chart.py.
 
@@ -29,11 +32,11 @@ function streamOf(streamKey, address) {
   if (stream && stream.source.readyState !== EventSource.CLOSED) return stream;
   stream = streams[streamKey] = { source: null, listeners: new Set(), told: [], connected: false };
   const source = (stream.source = new EventSource(address));
-  const tell = (event, data) => {
+  const tell = (stream.tell = (event, data) => {
     if (event === "history") stream.told = [];
     stream.told.push([event, data]);
     for (const listener of stream.listeners) listener(event, data);
-  };
+  });
   for (const event of ["history", "metrics", "status", "event", "diagnosis", "snapshot", "runs", "removed"]) {
     source.addEventListener(event, (message) => {
       if (event === "history") stream.connected = true;
@@ -67,30 +70,70 @@ function describeLeft(seconds) {
   return `about ${minutes}:${rest} left`;
 }
 
-// The progress bar and the page's news: what the page drew (data.drawn) against what the stream says.
-// With data.say_training, also the sentence of a run in training, its epoch kept current.
-function watch(root, state) {
-  const progress =
-    '<div class="cnnlab-progress"><div class="cnnlab-bar">' +
-    '<div class="cnnlab-fill"></div></div><div class="cnnlab-progress-text"></div></div>';
-  root.innerHTML = state.data.say_training
-    ? `<div class="cnnlab-row"><div class="cnnlab-info"></div>${progress}</div>`
-    : progress;
-  const fill = root.querySelector(".cnnlab-fill");
-  const text = root.querySelector(".cnnlab-progress-text");
-  const sentence = root.querySelector(".cnnlab-info");
-  if (sentence) sentence.textContent = state.data.sentence;
-  let status = null;
-  const epochs = new Map();
+// Where a run is, in the words of the page's sentences (data.sentences: cnnlab/ui/pages/train/run_status.py),
+// from the stream's status; null for a status the page says itself (queued, starting, pruning).
+function sentenceOf(status, data) {
+  const planned = Math.max(status.epochs_planned || 1, 1);
+  const words = {
+    last_epoch: status.last_epoch || 0,
+    next_epoch: Math.min((status.last_epoch || 0) + 1, planned),
+    epochs_planned: planned,
+    teacher: data.teacher,
+  };
+  const fill = (name) => data.sentences[name].replace(/\{(\w+)\}/g, (whole, word) => String(words[word]));
+  const byTeacher = status.requested_by === "teacher";
+  const reason = status.reason || "";
+  if (status.status === "paused" && status.control !== "resume" && byTeacher) return fill("paused_by_teacher");
+  if (status.status === "stopped" && byTeacher) return fill("stopped_by_teacher");
+  if (status.control === "stop" && status.active) return fill("stopping");
+  if (status.status === "running" && status.control === "pause") return fill("pausing");
+  if (status.status === "running" && !status.control) return fill("training");
+  if (status.status === "paused" && status.control === "resume") return fill("resuming");
+  if (status.status === "paused" && !status.control) return fill("paused");
+  if (status.status === "stopped") {
+    return !reason || reason.startsWith(data.user_stop_reason)
+      ? fill("stopped")
+      : `Stopped after epoch ${words.last_epoch}: ${reason}`;
+  }
+  if (!status.active) {
+    const name = status.status.charAt(0).toUpperCase() + status.status.slice(1);
+    return status.status === "completed"
+      ? `Completed after ${words.last_epoch} epochs.`
+      : `${name} after epoch ${words.last_epoch}.` + (reason ? ` ${reason}` : "");
+  }
+  return null;
+}
+
+// The statuses the browser draws by itself: between them the page does not rerun.
+const DRAWN_HERE = new Set(["running", "paused"]);
+
+// One rerun of the page (its fragment, or the whole script) for the news of one moment.
+function teller(state) {
   let told = null;
-  const tellPage = (reason) => {
-    // One rerun for the news of one moment (a tick's status and diagnosis come together).
+  return (reason) => {
     if (told) return;
     told = setTimeout(() => {
       told = null;
       state.setTriggerValue("news", { reason, at: Date.now() });
     }, 50);
   };
+}
+
+// The status sentence and the progress bar, drawn from the stream (mounted outside the page's
+// fragments): it reruns the whole page, once, only when the run leaves the statuses drawn here (it
+// ended: Continue and Fork; or it started), after the sentence says so; and when the stream is
+// refused on a reconnect (the page mints a new token).
+function watch(root, state) {
+  root.innerHTML =
+    '<div class="cnnlab-row"><div class="cnnlab-info"></div><div class="cnnlab-progress"><div class="cnnlab-bar">' +
+    '<div class="cnnlab-fill"></div></div><div class="cnnlab-progress-text"></div></div></div>';
+  const fill = root.querySelector(".cnnlab-fill");
+  const text = root.querySelector(".cnnlab-progress-text");
+  const sentence = root.querySelector(".cnnlab-info");
+  sentence.textContent = state.data.sentence;
+  let status = null;
+  const epochs = new Map();
+  const tellPage = teller(state);
   const draw = () => {
     if (!status) return;
     const planned = Math.max(status.epochs_planned || 1, 1);
@@ -107,37 +150,133 @@ function watch(root, state) {
     }
     fill.style.width = `${(100 * done) / planned}%`;
     text.textContent = `${done} of ${planned} epochs${tail}`;
-    if (sentence) sentence.textContent = `Training: epoch ${Math.min(done + 1, planned)} of ${planned}.`;
+    const said = sentenceOf(status, state.data);
+    if (said) {
+      sentence.textContent = said;
+      sentence.dataset.status = status.status;
+    }
   };
   const differs = () => {
     const drawn = state.data.drawn;
-    return status && (status.status !== drawn.status || (status.control || null) !== (drawn.control || null));
+    if (!status || (status.status === drawn.status && (status.control || null) === (drawn.control || null))) {
+      return false;
+    }
+    return !(DRAWN_HERE.has(status.status) && DRAWN_HERE.has(drawn.status));
   };
   return (event, data) => {
-    const drawn = state.data.drawn;
-    if (event === "history") {
-      status = data.status;
-      epochs.clear();
-      for (const row of data.epochs) epochs.set(row.epoch, row);
+    if (event === "history" || event === "status") {
+      status = event === "history" ? data.status : data;
+      if (event === "history") {
+        epochs.clear();
+        for (const row of data.epochs) epochs.set(row.epoch, row);
+      }
+      draw(); // the sentence is on screen before the page reruns for it
       if (differs()) tellPage("status");
-      else if (data.diagnoses.length > drawn.diagnoses) tellPage("diagnosis");
-    } else if (event === "status") {
-      status = data;
-      if (differs()) tellPage("status");
-    } else if (event === "metrics") {
+      return;
+    }
+    if (event === "metrics") {
       for (const row of data) {
         if (row.kind !== "epoch") continue;
         epochs.set(row.epoch, row);
         if (status) status = { ...status, last_epoch: Math.max(status.last_epoch || 0, row.epoch) };
       }
-    } else if (event === "diagnosis" && data.index >= drawn.diagnoses) {
-      tellPage("diagnosis");
-    } else if (event === "snapshot" && state.data.rerun_on_snapshot && data.epoch !== drawn.snapshot) {
-      tellPage("snapshot");
     } else if (event === "closed" && state.stream.connected) {
-      // Refused on a reconnect (its token expired, or the run went): the page mints a new one.
       tellPage("closed");
     }
+    draw();
+  };
+}
+
+// The news the page's live view (a fragment) draws itself: a diagnosis it has not drawn, and, with
+// data.rerun_on_snapshot, a new epoch's snapshot. Draws nothing; reruns only the fragment.
+function news(root, state) {
+  root.innerHTML = "";
+  const tellPage = teller(state);
+  return (event, data) => {
+    const drawn = state.data.drawn;
+    if (event === "history" && data.diagnoses.length > drawn.diagnoses) tellPage("diagnosis");
+    else if (event === "diagnosis" && data.index >= drawn.diagnoses) tellPage("diagnosis");
+    else if (event === "snapshot" && state.data.rerun_on_snapshot && data.epoch !== drawn.snapshot) {
+      tellPage("snapshot");
+    }
+  };
+}
+
+// Stop and Pause or Resume, as the stream's status allows them (the page's own buttons' rules:
+// cnnlab/ui/pages/train/live_controls.py), sent to the control route with the page's control token
+// (data.token; null: this user may not change the run, the buttons are off). The answer's status is
+// told to every mount of the stream on the page at once; the stream tells it to every other viewer.
+function controls(root, state) {
+  root.innerHTML =
+    '<div class="cnnlab-buttons"><button type="button" class="cnnlab-button" data-action="stop"></button>' +
+    '<button type="button" class="cnnlab-button" data-action="pause"></button></div>' +
+    '<div class="cnnlab-error" role="alert"></div>';
+  const stop = root.querySelector('[data-action="stop"]');
+  const second = root.querySelector('[data-action="pause"]');
+  const error = root.querySelector(".cnnlab-error");
+  let status = state.data.status;
+  let sending = false;
+  const draw = () => {
+    const data = state.data;
+    const pending = status.active && status.status !== "queued" ? status.control : null;
+    const off = !data.token || sending;
+    stop.textContent = pending === "stop" ? "Stopping…" : "Stop";
+    stop.disabled = off || !status.active || pending === "stop";
+    second.title = "";
+    if (pending === "pause" || pending === "resume") {
+      second.textContent = pending === "pause" ? "Pausing…" : "Resuming…";
+      second.dataset.action = "";
+      second.disabled = true;
+    } else if (status.status === "paused") {
+      // A run a teacher paused waits for the teacher: its owner sees why Resume is off.
+      const held = !data.sees_everything && status.requested_by === "teacher";
+      second.textContent = "Resume";
+      second.dataset.action = "resume";
+      second.disabled = off || Boolean(pending) || held;
+      if (held) second.title = data.held_help;
+    } else {
+      second.textContent = "Pause";
+      second.dataset.action = "pause";
+      second.disabled = off || status.status !== "running" || Boolean(pending);
+    }
+    if (!data.token) stop.title = second.title = data.no_token_help;
+  };
+  const send = (action) => {
+    sending = true;
+    error.textContent = "";
+    draw();
+    fetch(state.data.control, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ action, token: state.data.token }),
+    })
+      .then((response) => response.json().then((answer) => [response.ok, answer]))
+      .then(([ok, answer]) => {
+        if (ok) state.stream.tell("status", answer);
+        else error.textContent = answer.error;
+      })
+      .catch(() => {
+        error.textContent = "The server did not answer; check the connection and try again.";
+      })
+      .finally(() => {
+        sending = false;
+        draw();
+      });
+  };
+  for (const button of [stop, second]) {
+    button.addEventListener("click", () => {
+      if (button.dataset.action) send(button.dataset.action);
+    });
+  }
+  state.redraw = draw; // the page drew again (a new token, another user's rights)
+  draw();
+  return (event, data) => {
+    if (event === "history") status = data.status;
+    else if (event === "status") status = data;
+    else if (event === "metrics" && status) {
+      const last = Math.max(status.last_epoch || 0, ...data.filter((row) => row.kind === "epoch").map((row) => row.epoch));
+      status = { ...status, last_epoch: last };
+    } else return;
     draw();
   };
 }
@@ -342,7 +481,9 @@ export default function (component) {
   state.streamKey = data.stream_key;
   const stream = (state.stream = streamOf(data.stream_key, data.stream));
   stream.streamKey = data.stream_key;
-  if (data.mode === "watch" || data.mode === "class") {
+  if (data.mode === "controls" || data.mode === "news") {
+    state.unlisten = listen(stream, (data.mode === "news" ? news : controls)(root, state));
+  } else if (data.mode === "watch" || data.mode === "class") {
     state.unlisten = listen(stream, data.mode === "watch" ? watch(root, state) : classWatch(root, state));
     // A stream that says nothing for a while (a proxy that buffers it, a refusal): the page polls instead.
     setTimeout(() => {

@@ -4,16 +4,23 @@
 - `GET /cnnlab/stream/class?token=T`: the runs the token's user may see (`cnnlab.ui.stream.class_feed`);
 - `GET /cnnlab/stream/runs/{run_id}/figures/{kind}/{epoch}?token=T&layer=L&sample=S&normalise=1`: one
   epoch's snapshot figure (`cnnlab.figures.snapshots`) as plotly.js takes it, cached a year, with an ETag;
+- `POST /cnnlab/stream/runs/{run_id}/control`, JSON `{"action": "stop" | "pause" | "resume", "token": T}`:
+  the live view's buttons (drawn in the browser) ask the run's worker through the server's scheduler,
+  as the page's buttons do; the answer is the run's status as its stream says it;
 - `GET /cnnlab/static/plotly-<version>.min.js`: the plotly.js the `plotly` package ships, cached a year.
 
 A stream opens with a token the page minted (`cnnlab.classroom.stream_tokens`): a missing, edited or
 expired one, one for another run, or a run the token's user may not read (`RunAccess`) gets 403,
 with the same words for another student's run as for a missing one. A reconnect's `Last-Event-ID`
-resumes after that message (`cnnlab.ui.stream.hub`).
+resumes after that message (`cnnlab.ui.stream.hub`). A control request needs a control token for
+that run (`mint_control_token`), and the token's user must be one `RunAccess` lets change it (a
+run a teacher paused is resumed by a teacher only): else 403; a request the run can no longer take
+(it has ended) gets 409 with the reason.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import json
@@ -25,16 +32,17 @@ import plotly
 from plotly.utils import PlotlyJSONEncoder
 from sse_starlette import EventSourceResponse
 from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from cnnlab.classroom import joining
 from cnnlab.classroom.access import RunAccess
-from cnnlab.classroom.stream_tokens import StreamGrant, read_stream_token
+from cnnlab.classroom.stream_tokens import StreamGrant, read_control_token, read_stream_token
 from cnnlab.classroom.users import LOCAL_USER, User
-from cnnlab.errors import AccessError, RunError
+from cnnlab.errors import AccessError, CnnLabError, RunError
+from cnnlab.runs.queue import scheduler as scheduler_module
 from cnnlab.store.run_store import Store, default_home
-from cnnlab.ui.stream.addresses import CLASS_ROUTE, FIGURE_ROUTE, PLOTLY_ADDRESS, RUN_ROUTE
+from cnnlab.ui.stream.addresses import CLASS_ROUTE, CONTROL_ROUTE, FIGURE_ROUTE, PLOTLY_ADDRESS, RUN_ROUTE
 
 if TYPE_CHECKING:
     from cnnlab.ui.stream.hub import Feed, Hub
@@ -43,6 +51,10 @@ PLOTLY_FILE = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 YEAR = "public, max-age=31536000, immutable"
 PING_SECONDS = 15  # a comment line now and then, so idle proxies keep the connection open
 REFUSED = "This stream is not one you can open: reload the page (its link may have expired)."
+CONTROL_REFUSED = (
+    "This run did not take the request: reload the page if it is old, or ask its owner or your teacher."
+)
+CONTROL_ACTIONS = ("stop", "pause", "resume")
 
 
 @functools.lru_cache(maxsize=4)
@@ -142,6 +154,47 @@ async def class_stream(request: Request) -> Response:
     return _stream(request, home, key, lambda: ClassFeed(access))
 
 
+def _control(home: Path, run_id: str, action: str, token: str) -> dict[str, object]:
+    """Ask run `run_id` to `action` as the control token's user, through the server's scheduler and
+    the access rule; the run's status after, as its stream says it. AccessError when the token or
+    the rule refuses, another CnnLabError when the run cannot take the request."""
+    from cnnlab.ui.stream.run_feed import status_of
+
+    grant = read_control_token(home, token)
+    if grant.run_id != run_id:
+        raise AccessError("This control token is for another run.")
+    store = _store_at(str(home))
+    access = RunAccess(store, _user(store, grant.user_id), scheduler=lambda: scheduler_module.shared(home))
+    {"stop": access.stop, "pause": access.pause, "resume": access.resume}[action](run_id)
+    status: dict[str, object] = status_of(store, store.get_run(run_id))
+    return status
+
+
+async def control_run(request: Request) -> Response:
+    """Stop, pause or resume a run for a control token naming it and a user who may change it."""
+    home = default_home()
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    action = body.get("action") if isinstance(body, dict) else None
+    if action not in CONTROL_ACTIONS:
+        said = json.dumps(body)[:200] if body is not None else "no JSON"
+        message = (
+            f'A control request is JSON {{"action": "stop", "pause" or "resume", "token": ...}}; got {said}.'
+        )
+        return JSONResponse({"error": message}, status_code=400, headers={"Cache-Control": "no-store"})
+    token = str(body.get("token", ""))
+    try:
+        status = await asyncio.to_thread(_control, home, request.path_params["run_id"], str(action), token)
+    except AccessError as error:
+        message = f"{CONTROL_REFUSED} ({error})"
+        return JSONResponse({"error": message}, status_code=403, headers={"Cache-Control": "no-store"})
+    except CnnLabError as error:
+        return JSONResponse({"error": str(error)}, status_code=409, headers={"Cache-Control": "no-store"})
+    return JSONResponse(status, headers={"Cache-Control": "no-store"})
+
+
 def figure_body(store: Store, run_id: str, kind: str, epoch: int, query: Mapping[str, str]) -> bytes:
     """The JSON of run `run_id`'s figure of `kind` at `epoch` for the user's choice in `query` (layer,
     sample, normalise), themed as the live view draws it; RunError or KeyError for a snapshot, layer
@@ -193,6 +246,7 @@ async def plotly_script(request: Request) -> Response:
 ROUTES = [
     Route(RUN_ROUTE, run_stream, methods=["GET"]),
     Route(FIGURE_ROUTE, snapshot_figure, methods=["GET"]),
+    Route(CONTROL_ROUTE, control_run, methods=["POST"]),
     Route(CLASS_ROUTE, class_stream, methods=["GET"]),
     Route(PLOTLY_ADDRESS, plotly_script, methods=["GET"]),
 ]

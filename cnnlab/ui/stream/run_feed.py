@@ -19,7 +19,7 @@ import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -85,7 +85,15 @@ def _event_rows(events: pd.DataFrame, start: int) -> list[dict[str, Json]]:
     ]
 
 
-def status_of(store: Store, run: RunRecord) -> dict[str, Json]:
+class RequestLog(Protocol):
+    """Who asked for a run's stop, pause or resume (a `Store`, or a `RunAccess` over one)."""
+
+    def requested_by(self, run_id: str, action: str) -> str | None:
+        """The role word of who asked `action` of run `run_id` when not its owner, else None."""
+        ...
+
+
+def status_of(store: RequestLog, run: RunRecord) -> dict[str, Json]:
     """What a viewer needs to say where `run` is: status, pending control, who asked, reason, epochs."""
     action = run.control or {Status.STOPPED: "stop", Status.PAUSED: "pause"}.get(run.status)
     return {

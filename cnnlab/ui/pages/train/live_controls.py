@@ -13,6 +13,12 @@ request).
 While many sessions follow a run its refresh is stretched (every 2 or 3 s), so the session that
 clicked follows its own request closely: after the click the fragment watches the run for up to
 `answer_seconds` and redraws the page the moment the worker has answered ("Stopped after epoch").
+
+A run followed through its stream has Stop and Pause or Resume drawn by the browser instead
+(`cnnlab.ui.stream.live_chart.controls`): a click is sent to the server's control route and every
+viewer sees the answer through the stream, with no script run at all; the status is said beside
+the progress bar, from the stream. Continue and Fork stay Streamlit popovers: they are enabled once
+the run has ended, when the page reruns once.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import time
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from cnnlab.classroom import exercises
 from cnnlab.errors import CnnLabError
@@ -37,6 +44,8 @@ from cnnlab.ui.pages.train.run_status import (
     show_status,
 )
 from cnnlab.ui.session import identity, state
+from cnnlab.ui.stream import live_chart
+from cnnlab.ui.stream.run_feed import status_of
 from cnnlab.ui.widgets import run_owner
 from cnnlab.ui.widgets.teacher_actions import teacher_action
 
@@ -44,6 +53,7 @@ CONTROL_ERROR = "live_control_error"  # session state: why the last control clic
 AWAITING = "live_control_awaiting"  # session state: the run whose answer to this session's click is awaited
 DRAWN = "live_controls_drawn"  # session state: `controls_state` of the run as the controls last drew it
 ANSWER_STEP_SECONDS = 0.1  # how often the clicking session looks for the worker's answer
+HELD_HELP = "Your teacher paused this run: only your teacher can resume it."
 
 
 def controls_state(run: RunRecord) -> tuple[str, str, str | None]:
@@ -68,11 +78,13 @@ def request(action: str, run_id: str) -> None:
 
 
 @st.fragment
-def controls(run_id: str, answer_seconds: float) -> None:
+def controls(run_id: str, answer_seconds: float, streamed: bool = False) -> None:
     """The run's name, a request on its way, and the buttons; rerun alone when one is clicked.
 
     `answer_seconds`: how long, after this session's own click, to watch for the worker's answer
     before leaving it to the live view's next tick (0: not at all, the tick comes soon enough).
+    `streamed`: the run is followed through its stream: Stop, Pause and Resume are drawn by the
+    browser and the status is said by the live view, both from the stream.
     """
     run = server.store().get_run(run_id)
     # The run's name and its controls share one row, so the live view below starts high on the screen.
@@ -81,8 +93,14 @@ def controls(run_id: str, answer_seconds: float) -> None:
         st.subheader(f"{STATUS_ICONS.get(run.status, '')} {as_text(run.name)}")
         run_owner.say_whose(run)
     with buttons_column:
-        _buttons(run)
-    if said_by_controls(run):
+        row = st.container(horizontal=True, key="run_controls")
+        if streamed:
+            with row:
+                _streamed_requests(run)
+        else:
+            _requests(row, run)
+        _continue_and_fork(row, run)
+    if said_by_controls(run) and not streamed:
         show_status(run)  # "Stopping: …", "Resuming: …", said here so that the click's rerun says it
     if CONTROL_ERROR in st.session_state:
         st.error(as_text_lines(st.session_state.pop(CONTROL_ERROR)))
@@ -101,9 +119,21 @@ def _await_answer(run: RunRecord, seconds: float) -> None:
             st.rerun()
 
 
-def _buttons(run: RunRecord) -> None:
-    """Stop, pause or resume, continue, and fork, side by side, as the run's status allows."""
-    row = st.container(horizontal=True, key="run_controls")
+def _streamed_requests(run: RunRecord) -> None:
+    """Stop and Pause or Resume drawn by the browser from the run's stream, sent to the control route."""
+    live_chart.controls(
+        server.store().home,
+        identity.current_user().id,
+        run.id,
+        status_of(server.store(), run),
+        may_control=server.store().may_control(run),
+        sees_everything=identity.current_user().sees_everything,
+        held_help=HELD_HELP,
+    )
+
+
+def _requests(row: DeltaGenerator, run: RunRecord) -> None:
+    """Stop and Pause or Resume as Streamlit buttons, as the run's status allows (a polled view)."""
     # One button in one place for each request: while the worker has not yet answered it, its
     # progress, disabled.
     pending = pending_request(run)
@@ -126,7 +156,7 @@ def _buttons(run: RunRecord) -> None:
             disabled=bool(pending) or held,
             on_click=request,
             args=("resume", run.id),
-            help="Your teacher paused this run: only your teacher can resume it." if held else None,
+            help=HELD_HELP if held else None,
         )
     else:
         row.button(
@@ -136,6 +166,10 @@ def _buttons(run: RunRecord) -> None:
             on_click=request,
             args=("pause", run.id),
         )
+
+
+def _continue_and_fork(row: DeltaGenerator, run: RunRecord) -> None:
+    """Continue and Fork, as popovers: enabled for an ended run (as the access rule allows)."""
     # A disabled popover cannot open, so its widgets are not drawn.
     # A run a teacher stopped waits for the teacher, like one a teacher paused; its owner may fork it.
     stopped = not identity.current_user().sees_everything and teacher_action(run) == "stop"

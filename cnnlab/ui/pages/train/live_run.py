@@ -4,9 +4,11 @@ A run that is queued or training is followed through its stream (`cnnlab.ui.stre
 bar and the curves are drawn in the browser from the run's Server-Sent Events, points appended as
 they arrive; the kernels, feature maps, confusion matrix and predictions are fetched by the browser
 from their epoch's address as the stream announces a new snapshot. The page script reruns only on a
-user's action (a layer, an image, a replayed epoch) or on news the stream brings: a new status or
-request (a Stop from any viewer), a diagnosis, and, while the layer health is open (or a snapshot
-tab has drawn fewer than two epochs), a new epoch's snapshot. One watcher on the server reads the run for every viewer.
+user's action (a layer, an image, a replayed epoch) or on news the stream brings: the run ended (or
+started), a diagnosis, and, while the layer health is open (or a snapshot tab has drawn fewer than
+two epochs), a new epoch's snapshot. A pause, a resume or a request on its way (a Stop from any
+viewer) is drawn by the browser from the stream: the status sentence beside the progress bar, and
+the Stop and Pause or Resume buttons. One watcher on the server reads the run for every viewer.
 
 Where the stream does not connect (a proxy that buffers it), the view falls back to polling and says
 so: a fragment redraws every second while the run trains (every 2 or 3 s while a crowd follows it,
@@ -35,7 +37,14 @@ from cnnlab.store.records import RunRecord
 from cnnlab.store.statuses import Status
 from cnnlab.ui import run_links, server
 from cnnlab.ui.pages.train import live_controls, run_cache, run_health
-from cnnlab.ui.pages.train.run_status import STATUS_ICONS, said_by_controls, show_status, status_message
+from cnnlab.ui.pages.train.run_status import (
+    STATUS_ICONS,
+    said_by_controls,
+    show_status,
+    status_message,
+    status_sentence,
+    stream_words,
+)
 from cnnlab.ui.session import controls, identity
 from cnnlab.ui.stream import live_chart
 from cnnlab.ui.widgets import tables
@@ -271,23 +280,26 @@ def _rerun_on_snapshot(drawn_epoch: int | None) -> bool:
     return tab != TABS[0]
 
 
-def _watch(run: RunRecord, frames: Frames, sentence: str | None = None) -> None:
-    """The stream's progress bar (beside the training `sentence`, if given, kept current); it reruns
-    the page's live view when the stream's news differs from what the page drew."""
-    drawn = {
-        "status": run.status.value,
-        "control": run.control,
-        "diagnoses": len(frames.diagnoses),
-        "snapshot": frames.version.snapshot_epoch if frames.version else None,
-    }
+def _news(run: RunRecord, frames: Frames) -> None:
+    """Rerun the live view (this fragment) for a diagnosis, or a snapshot it draws, the stream brings."""
+    drawn_epoch = frames.version.snapshot_epoch if frames.version else None
+    drawn = {"diagnoses": len(frames.diagnoses), "snapshot": drawn_epoch}
+    user = identity.current_user().id
+    live_chart.news(
+        server.store().home, user, run.id, drawn, rerun_on_snapshot=_rerun_on_snapshot(drawn_epoch)
+    )
+
+
+def _watch(run: RunRecord) -> None:
+    """The run's status sentence and progress bar, kept current from its stream; it reruns the page
+    once when the run ends (or starts), after the sentence says so."""
     live_chart.watch(
         server.store().home,
         identity.current_user().id,
         run.id,
-        drawn,
-        sentence=sentence,
-        rerun_on_snapshot=_rerun_on_snapshot(frames.version.snapshot_epoch if frames.version else None),
-        on_news=lambda: None,
+        {"status": run.status.value, "control": run.control},
+        sentence=status_sentence(run),
+        words=stream_words(run),
         on_fallback=lambda: _fall_back(run.id),
     )
 
@@ -308,7 +320,10 @@ def live_view(run_id: str) -> None:
     interval = None if streamed else poll_seconds(first.status, first.control, viewers, current)
     st.session_state[INTERVAL] = (run_id, interval)
     # After a click, the clicking session watches for the answer when its ticks are far apart.
-    live_controls.controls(run_id, interval if interval and interval > POLL_SECONDS else 0.0)
+    live_controls.controls(run_id, interval if interval and interval > POLL_SECONDS else 0.0, streamed)
+    if streamed:
+        # Outside the fragment below: the run's end reruns the whole page once (Continue and Fork).
+        _watch(first)
 
     @st.fragment(run_every=interval)
     def refresh() -> None:
@@ -333,19 +348,15 @@ def live_view(run_id: str) -> None:
         frames = live.current(status=run.status.value, control=run.control)
         epochs_planned = run.training().epochs
         # The status and the progress share a row, so the curves start high on a projector's screen.
-        if streamed and run.status == Status.RUNNING and not run.control:
-            # Training: the stream's element says the epoch as it changes, beside the progress bar.
-            _watch(run, frames, status_message(run, epochs_planned))
+        if streamed:
+            _news(run, frames)  # The status row is the stream's element's, above.
         else:
             status_column, progress_column = st.columns(2, vertical_alignment="center")
             if not said_by_controls(run):  # A request on its way, or a pause, is said by the controls, above.
                 with status_column:
                     show_status(run)
             with progress_column:
-                if streamed:
-                    _watch(run, frames)
-                else:
-                    _progress(run, epochs_planned, frames)
+                _progress(run, epochs_planned, frames)
         if run.traceback:
             with st.expander("Technical details (traceback)"):
                 st.code(run.traceback)

@@ -38,6 +38,21 @@ USER_STOP_REASON = "Stopped by the user"
 TEACHER_STOP_RULE = (
     "Only a teacher can continue it; you may fork it (a fork is a new run of yours, within the class limits)."
 )
+# The sentences of the statuses a click leads to, filled in by `status_message` and, for a run
+# followed through its stream, by the browser (`cnnlab/ui/stream/live_run.js`) from the stream's status:
+# `{next_epoch}`, `{epochs_planned}`, `{last_epoch}`, `{teacher}` ("your teacher", "a teacher").
+SENTENCES: dict[str, str] = {
+    "paused_by_teacher": (
+        "Paused by {teacher} after epoch {last_epoch}; only a teacher can resume it (you may stop it)."
+    ),
+    "stopped_by_teacher": "Stopped by {teacher} after epoch {last_epoch}. " + TEACHER_STOP_RULE,
+    "stopping": "Stopping: the run ends after its current batch…",
+    "pausing": "Pausing: epoch {next_epoch} stops after its current batch…",
+    "training": "Training: epoch {next_epoch} of {epochs_planned}.",
+    "resuming": "Resuming: training carries on with epoch {next_epoch}…",
+    "paused": "Paused after epoch {last_epoch}; resume to carry on from the same optimizer state.",
+    "stopped": "Stopped after epoch {last_epoch}: Stop was pressed.",
+}
 # Early stopping's monitors, as a learner reads them.
 MONITOR_WORDS = {
     "val_loss": "the validation loss",
@@ -66,16 +81,21 @@ def status_message(run: RunRecord, epochs_planned: int, teacher: str | None = No
 
     `teacher` ("your teacher", "a teacher") says that a teacher paused or stopped it (see `cnnlab.ui.widgets.teacher_actions`).
     """
+    next_epoch = min(run.last_epoch + 1, epochs_planned)
+    words: dict[str, object] = {
+        "next_epoch": next_epoch,
+        "epochs_planned": epochs_planned,
+        "last_epoch": run.last_epoch,
+        "teacher": teacher or "",
+    }
     if teacher and run.status == Status.PAUSED and run.control != "resume":
-        return (
-            f"Paused by {teacher} after epoch {run.last_epoch}; only a teacher can resume it "
-            "(you may stop it)."
-        )
+        return SENTENCES["paused_by_teacher"].format(**words)
     if teacher and run.status == Status.STOPPED:
-        when = "before it started" if run.started_at is None else f"after epoch {run.last_epoch}"
-        return f"Stopped by {teacher} {when}. {TEACHER_STOP_RULE}"
+        if run.started_at is None:
+            return f"Stopped by {teacher} before it started. {TEACHER_STOP_RULE}"
+        return SENTENCES["stopped_by_teacher"].format(**words)
     if run.control == "stop" and run.status in statuses.LIVE:
-        return "Stopping: the run ends after its current batch…"
+        return SENTENCES["stopping"]
     if run.control == "prune" and run.status in statuses.LIVE:
         return "Pruning: its sweep stops it after its current batch (it fell behind the other trials)…"
     if run.status == Status.QUEUED:
@@ -83,13 +103,13 @@ def status_message(run: RunRecord, epochs_planned: int, teacher: str | None = No
     if run.status == Status.STARTING:
         return "Starting: preparing the data and the model…"
     if run.status == Status.RUNNING and run.control == "pause":
-        return f"Pausing: epoch {min(run.last_epoch + 1, epochs_planned)} stops after its current batch…"
+        return SENTENCES["pausing"].format(**words)
     if run.status == Status.RUNNING:
-        return f"Training: epoch {min(run.last_epoch + 1, epochs_planned)} of {epochs_planned}."
+        return SENTENCES["training"].format(**words)
     if run.status == Status.PAUSED and run.control == "resume":
-        return f"Resuming: training carries on with epoch {min(run.last_epoch + 1, epochs_planned)}…"
+        return SENTENCES["resuming"].format(**words)
     if run.status == Status.PAUSED:
-        return f"Paused after epoch {run.last_epoch}; resume to carry on from the same optimizer state."
+        return SENTENCES["paused"].format(**words)
     if run.status == Status.COMPLETED:
         accuracy = run.result("test_accuracy")
         tested = f"; test accuracy {accuracy:.1%}" if accuracy is not None else ""
@@ -105,10 +125,9 @@ def status_message(run: RunRecord, epochs_planned: int, teacher: str | None = No
         if run.started_at is None:
             said = "Stopped before it started."
             return said if reason in ("", said) else f"{said} {as_text(reason)}"
-        said = f"Stopped after epoch {run.last_epoch}"
         if not reason or reason.startswith(USER_STOP_REASON):
-            return f"{said}: Stop was pressed."
-        return f"{said}: {as_text(reason)}"
+            return SENTENCES["stopped"].format(**words)
+        return f"Stopped after epoch {run.last_epoch}: {as_text(reason)}"
     hint = f" **What to do:** {as_text(run.hint)}" if run.hint else ""
     return {
         Status.DIVERGED: f"Diverged: CNN Lab stopped this run. {as_text(reason)}{hint}",
@@ -131,10 +150,20 @@ def _stopped_early(run: RunRecord) -> str:
     )
 
 
+def status_sentence(run: RunRecord) -> str:
+    """`status_message` of `run` as this viewer reads it (who the teacher is to them, if one acted)."""
+    teacher = teacher_words(run) if teacher_action(run) else None
+    return status_message(run, run.training().epochs, teacher)
+
+
+def stream_words(run: RunRecord) -> dict[str, Any]:
+    """What the browser needs to say `run`'s status in these words as its stream changes it."""
+    return {"sentences": SENTENCES, "teacher": teacher_words(run), "user_stop_reason": USER_STOP_REASON}
+
+
 def show_status(run: RunRecord) -> None:
     """The status sentence in the colour of its news: red for a failure, green for a finish, else blue."""
-    teacher = teacher_words(run) if teacher_action(run) else None
-    message = status_message(run, run.training().epochs, teacher)
+    message = status_sentence(run)
     show: dict[Status, Callable[..., Any]] = {
         Status.DIVERGED: st.error,
         Status.FAILED: st.error,
