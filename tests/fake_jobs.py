@@ -121,13 +121,24 @@ def sweep_trial_job(run_id: str, store: Store, control: Control) -> Outcome:
         for batch in range(BATCHES_PER_EPOCH):
             time.sleep(TRIAL_EPOCH_SECONDS / BATCHES_PER_EPOCH)
             step = (epoch - 1) * BATCHES_PER_EPOCH + batch
-            store.add_batch_metrics(run_id, [{"epoch": epoch, "batch": batch, "step": step, "loss": 1 / (step + 1)}])
+            store.add_batch_metrics(
+                run_id, [{"epoch": epoch, "batch": batch, "step": step, "loss": 1 / (step + 1)}]
+            )
             if control.should_stop():
                 status = Status.PRUNED if control.prune_requested else Status.STOPPED
                 return Outcome(status, reason=store.prune_reason(run_id) or "Stopped by the user.")
         score = trial_val_accuracy(settings.learning_rate, epoch)
         store.add_epoch_metrics(
-            run_id, {"epoch": epoch, "loss": 1 - score, "accuracy": score, "val_loss": 1 - score, "val_accuracy": score}
+            run_id,
+            {
+                "epoch": epoch,
+                "loss": 1 - score,
+                "accuracy": score,
+                "val_loss": 1 - score,
+                "val_accuracy": score,
+            },
         )
-    store.set_results(run_id, {"best_val_accuracy": trial_val_accuracy(settings.learning_rate, settings.epochs)})
+    store.set_results(
+        run_id, {"best_val_accuracy": trial_val_accuracy(settings.learning_rate, settings.epochs)}
+    )
     return Outcome()

@@ -260,7 +260,9 @@ def test_cli_search_with_tpe_and_median_pruning_prunes_a_losing_trial_and_goes_o
     store = Store(cnnlab_home)
     (sweep,) = sweeps.Sweeps(store).list_sweeps()
     runs = sweeps.Sweeps(store).runs(sweep.id)
-    assert len(runs) == 6 and all(item.run.is_ended for item in runs), [(r.run.name, r.run.status) for r in runs]
+    assert len(runs) == 6 and all(item.run.is_ended for item in runs), [
+        (r.run.name, r.run.status) for r in runs
+    ]
     pruned = [item.run for item in runs if item.run.status == Status.PRUNED]
     assert pruned, [(item.run.name, item.run.status, item.best_val_accuracy) for item in runs]
     for run in pruned:

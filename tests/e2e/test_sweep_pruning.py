@@ -76,7 +76,9 @@ def test_a_search_from_the_train_page_prunes_a_losing_trial_says_why_and_goes_on
     page.goto(f"{app_url}/train?setup={setup_link()}")
     wait_for_app(page)
     page.get_by_text("Sweep: train several settings at once").click()
-    recommended = page.get_by_role("radio", name="Try settings for me and stop the losing ones early (recommended)")
+    recommended = page.get_by_role(
+        "radio", name="Try settings for me and stop the losing ones early (recommended)"
+    )
     assert recommended.is_checked()
     summary = page.get_by_text(re.compile(r"^12 settings of learning_rate in 0.0001..0.01 log")).first
     summary.wait_for()
@@ -124,7 +126,9 @@ def test_a_search_from_the_train_page_prunes_a_losing_trial_says_why_and_goes_on
     # The importances of the swept settings, computed by the server's watcher, drawn beside the history.
     def importances_drawn() -> bool:
         drawn = page.locator(".js-plotly-plot").evaluate_all(TRACES_DRAWN)
-        return [["bar", len(sweep.settings)]] in drawn and any(traces and traces[0][0] == "scatter" for traces in drawn)
+        return [["bar", len(sweep.settings)]] in drawn and any(
+            traces and traces[0][0] == "scatter" for traces in drawn
+        )
 
     wait_until(importances_drawn, "the importance bars and the history of the search")
     seen, found_importances = studies.stored_importances(studies.read(app_home, sweep.id))
