@@ -25,7 +25,7 @@ from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from tests import fake_jobs
-from tests.e2e.conftest import screenshot, wait_for_app
+from tests.e2e.conftest import TRACES_DRAWN, screenshot, wait_for_app
 from tests.waiting import wait_until
 
 if TYPE_CHECKING:
@@ -42,10 +42,6 @@ RIGHTMOST_CELLS = """() => {
     }
     return [...document.querySelectorAll('[data-testid="stDataFrame"] td')].map(cell => cell.textContent.trim());
 }"""
-# The traces of each plotly chart as the browser drew them (Plotly 6 ships arrays as base64, so not `data`).
-TRACES_DRAWN = (
-    "elements => elements.map(element => element._fullData.map(trace => [trace.type, trace._length]))"
-)
 
 
 @pytest.fixture(scope="module", autouse=True)
