@@ -78,9 +78,10 @@ ROWS_SCRIPT = """() => {
 }"""
 
 # The traces of each plotly chart on the page as the browser drew them, [type, number of points] each
-# (Plotly 6 ships arrays as base64, so not `data`): evaluate on `page.locator(".js-plotly-plot")`.
+# (Plotly 6 ships arrays as base64, so not `data`); a chart still being drawn has none yet. Evaluate on
+# `page.locator(".js-plotly-plot")`.
 TRACES_DRAWN = (
-    "elements => elements.map(element => element._fullData.map(trace => [trace.type, trace._length]))"
+    "elements => elements.map(element => (element._fullData || []).map(trace => [trace.type, trace._length]))"
 )
 
 

@@ -88,8 +88,8 @@ def test_a_search_from_the_train_page_prunes_a_losing_trial_says_why_and_goes_on
     (sweep,) = book.list_sweeps()
     assert sweep.search is not None and (sweep.search.sampler, sweep.search.pruner) == ("tpe", "median")
     page.get_by_role("link", name="Follow the sweep on the Runs page").click()
+    # The Runs page's live view reruns every second while trials train: the checks below poll the page.
     page.wait_for_url(re.compile(f"/runs\\?sweep={sweep.id}"))
-    wait_for_app(page)
 
     # The server's watcher prunes a trial from the epochs its worker records.
     pruned = wait_until(lambda: first_pruned(book, sweep.id), "a trial pruned by the server's sweep watcher")
