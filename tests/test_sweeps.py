@@ -246,6 +246,7 @@ def test_cli_search_with_tpe_queues_its_first_trials_and_resume_adds_more(
     assert "use --sampler random --trials N for random picks" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_search_with_tpe_and_median_pruning_prunes_a_losing_trial_and_goes_on(
     cnnlab_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

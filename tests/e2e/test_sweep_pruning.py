@@ -31,7 +31,7 @@ from tests.waiting import wait_until
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 EPOCHS = 5
 # The cells of every table on the page, each table scrolled to its right end first: the grid's accessible
