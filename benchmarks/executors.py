@@ -17,7 +17,7 @@ clock runs, as a real cluster is). For each executor it measures:
 Then the arithmetic for a class of 30 students, each starting one such run: runs per hour and the
 wait for the last one on one 2-core server against a cluster of N such machines.
 
-    python benchmarks/executors.py [--runs 8] [--epochs 3]
+    python benchmarks/executors.py [--runs 8] [--epochs 3] [--ray-first]
 
 Prints figures; never fails on a timing.
 """
@@ -168,38 +168,57 @@ def class_estimate(local: dict[str, float], ray_figures: dict[str, float], runs:
     )
 
 
+def local_half(folder: Path, runs: int, epochs: int) -> tuple[dict[str, float], tuple[int, int]]:
+    """The sweep through local worker processes: its figures and the files its runs wrote."""
+    store = Store(folder / "local")
+    local_executor = LocalProcessExecutor(store.home, threads=1, warm=True, reuse=True)
+    found = run_sweep(local_executor, store, runs, epochs)
+    return found, transport_volume(store)
+
+
+def ray_half(folder: Path, runs: int, epochs: int) -> tuple[dict[str, float], tuple[int, int]]:
+    """The sweep through Ray on a throwaway local cluster: its figures and the files its runs sent back."""
+    from tests.ray_cluster import LocalRayCluster
+
+    cluster_started = time.monotonic()
+    with LocalRayCluster(num_cpus=SLOTS) as cluster:
+        os.environ.update(cluster.client_environment)  # Before Ray is imported here.
+        from cnnlab.runs.ray.executor import RayExecutor
+
+        print(f"ray start --head: {time.monotonic() - cluster_started:.1f} s (not counted)")
+        store = Store(folder / "ray")
+        connect_started = time.monotonic()
+        ray_executor = RayExecutor(store, address=cluster.address, threads=1, warm=True, reuse=True)
+        print(f"connecting the server to it: {time.monotonic() - connect_started:.1f} s (not counted)")
+        found = run_sweep(ray_executor, store, runs, epochs)
+        volume = transport_volume(store)
+        ray_executor.shutdown()
+        import ray
+
+        ray.shutdown()
+    return found, volume
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument(
+        "--ray-first",
+        action="store_true",
+        help="run the Ray half first (on a machine whose load drifts, the second half pays for it)",
+    )
     arguments = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     print(f"load average before: {os.getloadavg()[0]:.1f}")
     figures: dict[str, dict[str, float]] = {}
+    files: dict[str, tuple[int, int]] = {}
+    halves = {"local": local_half, "ray": ray_half}
     with tempfile.TemporaryDirectory() as folder:
-        store = Store(Path(folder) / "local")
-        local_executor = LocalProcessExecutor(store.home, threads=1, warm=True, reuse=True)
-        figures["local"] = run_sweep(local_executor, store, arguments.runs, arguments.epochs)
-        local_files = transport_volume(store)
-
-        from tests.ray_cluster import LocalRayCluster
-
-        cluster_started = time.monotonic()
-        with LocalRayCluster(num_cpus=SLOTS) as cluster:
-            os.environ.update(cluster.client_environment)  # Before Ray is imported here.
-            from cnnlab.runs.ray.executor import RayExecutor
-
-            print(f"ray start --head: {time.monotonic() - cluster_started:.1f} s (not counted)")
-            store = Store(Path(folder) / "ray")
-            connect_started = time.monotonic()
-            ray_executor = RayExecutor(store, address=cluster.address, threads=1, warm=True, reuse=True)
-            print(f"connecting the server to it: {time.monotonic() - connect_started:.1f} s (not counted)")
-            figures["ray"] = run_sweep(ray_executor, store, arguments.runs, arguments.epochs)
-            ray_files = transport_volume(store)
-            ray_executor.shutdown()
-            import ray
-
-            ray.shutdown()
+        for name in ("ray", "local") if arguments.ray_first else ("local", "ray"):
+            figures[name], files[name] = halves[name](Path(folder), arguments.runs, arguments.epochs)
+            print(f"load average after the {name} half: {os.getloadavg()[0]:.1f}")
+    local_files, ray_files = files["local"], files["ray"]
     print(f"load average after: {os.getloadavg()[0]:.1f}\n")
     rows = [
         ("total wall time (s)", "total"),

@@ -13,10 +13,17 @@ fired on 19 of 20 runs at epoch 3, 16 of which went on to learn. This script doe
   does, and prints false alarms and misses for the old rule (`tests/sweep_curves.old_not_learning`, kept
   for the comparison) and the current one (`cnnlab.runs.views.diagnosis.not_learning`).
 
+`--held-out` records to, and replays, tests/data/sweep_curves_held_out.json instead: runs the rule was
+not tuned on, each recorded with its dataset. Record them with other seeds, another dataset
+(`--dataset shapes`: the generated shapes, grey, 32x32; `--dataset glyphs --render-seed 7`: new letter
+renders in a zip of class folders) and other optimizers (`--optimizers adam rmsprop adamw sgd`: the
+first for three runs in four, the others shared among the rest).
+
 A run "learned" when, by its last epoch, its best validation accuracy was at least 20 points above
 chance or its training loss was 5% below the loss of guessing (`tests/sweep_curves.RecordedRun.learned`).
 
-Usage: python benchmarks/not_learning.py [record [--runs 20 --epochs 20]] | [replay [--curves PATH]]
+Usage: python benchmarks/not_learning.py [record [--runs 20 --epochs 20 --seed S --dataset glyphs|shapes
+       --render-seed R --optimizers adam sgd ...]] | [replay [--curves PATH]] [--held-out]
 Prints; never asserts.
 """
 
@@ -42,11 +49,11 @@ PER_CLASS = 300
 IMAGE_SIZE = 32
 
 
-def small_cnn(filters: int, image_size: int, classes: int) -> dict[str, Any]:
+def small_cnn(filters: int, image_size: int, classes: int, channels: int = 3) -> dict[str, Any]:
     """The sweep's model in Keras's words: two convolutions (filters, twice that), pooling, a softmax."""
     return {
         "name": f"sweep_cnn_{filters}",
-        "input_shape": [image_size, image_size, 3],
+        "input_shape": [image_size, image_size, channels],
         "layers": [
             {"type": "Conv2D", "filters": filters, "kernel_size": 3, "activation": "relu"},
             {"type": "MaxPooling2D", "pool_size": 2},
@@ -59,21 +66,52 @@ def small_cnn(filters: int, image_size: int, classes: int) -> dict[str, Any]:
 
 
 def sweep_settings(
-    runs: int, seed: int = 0, lowest: float = 3e-5, highest: float = 3e-2
+    runs: int,
+    seed: int = 0,
+    lowest: float = 3e-5,
+    highest: float = 3e-2,
+    optimizers: tuple[str, ...] = ("adam", "sgd"),
 ) -> list[dict[str, Any]]:
-    """`runs` settings drawn as a random sweep draws them (learning rate log-uniform in [lowest, highest])."""
+    """`runs` settings drawn as a random sweep draws them (learning rate log-uniform in [lowest, highest];
+    the first optimizer three times in four, the others shared among the rest)."""
     import numpy as np
 
     random = np.random.default_rng(seed)
+
+    def optimizer() -> str:
+        if random.uniform() < 0.75 or len(optimizers) == 1:
+            return optimizers[0]
+        # One optimizer left: no draw, so that the settings of the tuning set stay those recorded.
+        return optimizers[1] if len(optimizers) == 2 else str(random.choice(optimizers[1:]))
+
     return [
         {
             "learning_rate": float(10 ** random.uniform(math.log10(lowest), math.log10(highest))),
             "filters": int(random.choice([8, 16, 32])),
             "batch_size": int(random.choice([16, 32, 64])),
-            "optimizer": "adam" if random.uniform() < 0.75 else "sgd",
+            "optimizer": optimizer(),
         }
         for _ in range(runs)
     ]
+
+
+def sweep_data(dataset: str, render_seed: int, folder: Path) -> tuple[Any, str]:
+    """The split data a recorded set trains on, and its makeup in words: five letters rendered from
+    `render_seed` in a zip of class folders, or the generated shapes."""
+    from cnnlab import specs
+    from cnnlab.data import datasets
+    from tests import glyph_renders
+
+    if dataset == "shapes":
+        settings = specs.DataSettings(
+            dataset="shapes", image_size=IMAGE_SIZE, seed=render_seed, options={"count_per_class": PER_CLASS}
+        )
+        return datasets.load(
+            settings
+        ), f"shapes (generated, seed {render_seed}), grey {IMAGE_SIZE}x{IMAGE_SIZE}"
+    archive = glyph_renders.write_zip(folder / "glyphs.zip", PER_CLASS, seed=render_seed)
+    loaded = datasets.load(specs.DataSettings(dataset=str(archive), image_size=IMAGE_SIZE))
+    return loaded, f"glyph renders (zip of class folders, seed {render_seed}), RGB {IMAGE_SIZE}x{IMAGE_SIZE}"
 
 
 def _keep_first(kept: list[float], batch: int, logs: dict[str, Any]) -> None:
@@ -83,7 +121,14 @@ def _keep_first(kept: list[float], batch: int, logs: dict[str, Any]) -> None:
 
 
 def record(
-    runs: int, epochs: int, output: Path, seed: int = 0, rates: tuple[float, float] = (3e-5, 3e-2)
+    runs: int,
+    epochs: int,
+    output: Path,
+    seed: int = 0,
+    rates: tuple[float, float] = (3e-5, 3e-2),
+    dataset: str = "glyphs",
+    render_seed: int = 0,
+    optimizers: tuple[str, ...] = ("adam", "sgd"),
 ) -> None:
     """Train each run once and add the settings and per-epoch curves to `output` (JSON; the runs
     already there are kept)."""
@@ -95,18 +140,16 @@ def record(
     import keras
 
     from cnnlab import specs
-    from cnnlab.data import datasets
     from cnnlab.runs.worker import training
-    from tests import glyph_renders
 
     recorded = []
     with tempfile.TemporaryDirectory(prefix="cnnlab-not-learning-") as folder:
-        archive = glyph_renders.write_zip(Path(folder) / "glyphs.zip", PER_CLASS, seed=0)
-        data = datasets.load(specs.DataSettings(dataset=str(archive), image_size=IMAGE_SIZE))
+        data, makeup = sweep_data(dataset, render_seed, Path(folder))
         classes = data.num_classes
         chance = float(np.bincount(np.asarray(data.y_train, np.int64)).max() / len(data.y_train))
-        for index, chosen in enumerate(sweep_settings(runs, seed, *rates)):
-            spec = specs.ModelSpec.from_dict(small_cnn(chosen["filters"], IMAGE_SIZE, classes))
+        for index, chosen in enumerate(sweep_settings(runs, seed, *rates, optimizers=optimizers)):
+            channels = int(data.image_shape[-1])
+            spec = specs.ModelSpec.from_dict(small_cnn(chosen["filters"], IMAGE_SIZE, classes, channels))
             settings = specs.TrainingSettings(
                 optimizer=chosen["optimizer"],
                 learning_rate=chosen["learning_rate"],
@@ -132,6 +175,8 @@ def record(
             recorded.append(
                 {
                     **chosen,
+                    "dataset": makeup,
+                    "settings_seed": seed,
                     "classes": classes,
                     "chance_accuracy": round(chance, 5),
                     "training_images": len(data.x_train),
@@ -168,7 +213,7 @@ def current_not_learning(
 
 
 def replay(path: Path) -> None:
-    """Print each run's outcome and both rules' false alarms and misses."""
+    """Print each run's outcome and both rules' false alarms and misses, over all runs and per dataset."""
     runs = sweep_curves.load(path)
     print(f"{len(runs)} recorded runs from {path}")
     print(
@@ -182,13 +227,23 @@ def replay(path: Path) -> None:
             f"{run.settings['batch_size']:5d} {best:9.0%} {old or '-':>5} {new or '-':>5}"
             + ("" if run.learned else "  (never learned)")
         )
-    for label, rule in (("old rule", sweep_curves.old_not_learning), ("new rule", current_not_learning)):
-        found = sweep_curves.tally(runs, rule)
-        print(
-            f"{label}: false alarms {found.false_alarms} of {found.learned} runs that learned; "
-            f"misses {found.misses} of {found.not_learned} that never did; "
-            f"fired on those at epochs {list(found.alarm_epochs)}"
-        )
+    makeups = sorted({str(run.settings.get("dataset", "glyph renders (seed 0)")) for run in runs})
+    groups = [("all", runs)] + (
+        [
+            (makeup, [run for run in runs if run.settings.get("dataset", "glyph renders (seed 0)") == makeup])
+            for makeup in makeups
+        ]
+        if len(makeups) > 1
+        else []
+    )
+    for name, group in groups:
+        for label, rule in (("old rule", sweep_curves.old_not_learning), ("new rule", current_not_learning)):
+            found = sweep_curves.tally(group, rule)
+            print(
+                f"{name}: {label}: false alarms {found.false_alarms} of {found.learned} runs that learned; "
+                f"misses {found.misses} of {found.not_learned} that never did; "
+                f"fired on those at epochs {list(found.alarm_epochs)}"
+            )
 
 
 def main() -> None:
@@ -196,14 +251,28 @@ def main() -> None:
     parser.add_argument("action", nargs="?", choices=("replay", "record"), default="replay")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--curves", type=Path, default=sweep_curves.CURVES)
+    parser.add_argument("--curves", type=Path, default=None, help="default: the tuning set, or --held-out's")
+    parser.add_argument("--held-out", action="store_true", help="the runs the rule was not tuned on")
     parser.add_argument("--seed", type=int, default=0, help="seed of the drawn settings")
     parser.add_argument("--rates", type=float, nargs=2, default=(3e-5, 3e-2), metavar=("LOWEST", "HIGHEST"))
+    parser.add_argument("--dataset", choices=("glyphs", "shapes"), default="glyphs")
+    parser.add_argument("--render-seed", type=int, default=0, help="seed of the renders or shapes")
+    parser.add_argument("--optimizers", nargs="+", default=["adam", "sgd"])
     arguments = parser.parse_args()
+    curves = arguments.curves or (sweep_curves.HELD_OUT if arguments.held_out else sweep_curves.CURVES)
     if arguments.action == "record":
-        record(arguments.runs, arguments.epochs, arguments.curves, arguments.seed, tuple(arguments.rates))
+        record(
+            arguments.runs,
+            arguments.epochs,
+            curves,
+            arguments.seed,
+            tuple(arguments.rates),
+            arguments.dataset,
+            arguments.render_seed,
+            tuple(arguments.optimizers),
+        )
     else:
-        replay(arguments.curves)
+        replay(curves)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,10 @@
 `ray stop`s it (only its own processes, found through its temp dir) when it closes. A real
 cluster is started the same way by hand: `ray start --head` on one machine and
 `ray start --address HEAD:PORT` on the others.
+
+Its workers run at the niceness of CNN Lab's local workers (`RAY_worker_niceness`, Ray's own setting,
+is 15 by default): on a machine shared with other work, Ray actors 5 steps nicer than local workers got
+less than half their share of a contended CPU, which the executors benchmark measured as Ray's cost.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from types import TracebackType
 import psutil
 
 import cnnlab
+from cnnlab.runs.worker import threads
 from tests.ports import free_port
 
 # Ray turns 127.0.0.1 in an address into the machine's network address unless multi-node clusters are
@@ -149,6 +154,8 @@ class LocalRayCluster:
         )
         environment.pop("RAY_ADDRESS", None)
         environment.update(LOOPBACK_ONLY)
+        # The raylet starts its workers this much nicer than itself, as CNN Lab starts its local workers.
+        environment["RAY_worker_niceness"] = str(threads.worker_niceness())
         return environment
 
     def start(self) -> LocalRayCluster:

@@ -19,6 +19,8 @@ from typing import Any
 from cnnlab.runs.views import diagnosis
 
 CURVES = Path(__file__).resolve().parent / "data" / "sweep_curves.json"
+# Runs the rule was not tuned on: other seeds, datasets and optimizers (`benchmarks/not_learning.py --held-out`).
+HELD_OUT = Path(__file__).resolve().parent / "data" / "sweep_curves_held_out.json"
 LEARNED_MARGIN = 0.2  # 40% or more on five classes (chance 20%) is learning, not noise.
 LEARNED_SHARE_OF_GUESSING = 0.95  # A training loss 5% below guessing's is learning too.
 

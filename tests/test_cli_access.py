@@ -77,6 +77,21 @@ def test_a_students_training_over_the_class_budget_is_refused(
     assert store.list_runs() == []
 
 
+def test_a_student_resuming_a_search_is_held_to_the_class_budget(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (store.home / "classroom.toml").write_text("[limits]\nmax_queued_per_student = 2\n", encoding="utf-8")
+    search = ["--learning-rate", "1e-4..1e-2:log", "--trials", "2", "--parallel", "2", "--name", "ada's"]
+    assert cli.main(["--as", "student:ada", "sweep", "digits_default", *search]) == 0
+    assert len(store.list_runs(status=Status.QUEUED, owner="student:ada")) == 2
+    capsys.readouterr()
+    assert cli.main(["--as", "student:ada", "sweep", "--resume", "ada's", "--trials", "+4"]) == 2
+    error = capsys.readouterr().err
+    assert "cannot try 4 more settings: You already have 2 run(s) waiting in the queue" in error
+    assert "allows 2 per student (max_queued_per_student in classroom.toml)" in error
+    assert cli.main(["--as", "teacher:lee", "sweep", "--resume", "ada's", "--trials", "+4"]) == 0
+
+
 def test_a_malformed_acting_user_is_refused(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["--as", "student:ada", "--role", "headmaster", "runs"]) == 2
     assert "--role must be one of student, teacher; got 'headmaster'" in capsys.readouterr().err

@@ -8,6 +8,7 @@ classroom.toml, real session); nothing about the user is patched.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -23,14 +24,17 @@ from cnnlab.classroom.access import not_yours
 from cnnlab.classroom.settings import load_settings
 from cnnlab.classroom.users import Role
 from cnnlab.plain_text import as_text
+from cnnlab.runs.queue import sweeps, trials
+from cnnlab.runs.queue.studies import Search
 from cnnlab.runs.views import compare
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from cnnlab.ui.pages.train import live_run
 from cnnlab.ui.session import controls
-from tests.app_pages import open_page, stream_elements
+from tests.app_pages import open_page, read_back, stream_elements
 from tests.test_page_predict import digit_png
+from tests.test_sweep_search import EPOCHS, Queued, learning_rates, template, trained
 
 CLASSROOM = """
 class_code = "conv-class-7"
@@ -325,3 +329,30 @@ def test_a_student_sees_no_layer_of_a_run_whose_exercise_hides_them(
     assert controls.HIDDEN_LAYERS_NOTE in [element.value for element in app.info]
     assert "predict_cam_layer" not in [box.key for box in app.selectbox]
     assert not any(name in _shown_text(app) for name in names)
+
+
+def test_a_student_trying_more_settings_of_their_search_is_held_to_the_class_budget(
+    classroom: Store, cnnlab_home: Path
+) -> None:
+    ada = _user_id(classroom, "student:ada")
+    search = Search(sampler="random", pruner="none", trials=2, parallel=2, ranges=(learning_rates(),))
+    book = sweeps.Sweeps(classroom)
+    owned = dataclasses.replace(template(), owner=ada)
+    sweep, queued = trials.start(owned, [], search, Queued(classroom), book, name="ada's")
+    for run in queued:
+        trained(classroom, run.id, [0.5] * EPOCHS)
+    # The teacher lowers the epochs a run may train below what the search's trials train.
+    limits = f"\n[limits]\nmax_epochs = {EPOCHS - 1}\n"
+    (cnnlab_home / "classroom.toml").write_text(CLASSROOM + limits, encoding="utf-8")
+
+    app = signed_in("runs", "Ada")
+    app.query_params["sweep"] = sweep.id
+    app.run()
+    app.button(key=f"sweep_extend_{sweep.id}").click().run()
+    errors = [read_back(error.value) for error in app.error]  # As the learner reads them.
+    assert any(
+        f"cannot try 6 more settings: The number of epochs is {EPOCHS}, above this class's limit of {EPOCHS - 1} "
+        "(max_epochs in classroom.toml)" in error
+        for error in errors
+    ), errors
+    assert book.get(sweep.id).search == search  # Nothing was added.

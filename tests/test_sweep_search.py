@@ -3,12 +3,16 @@ store's recorded rows, losing trials pruned with their reason, sweeps extended, 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import optuna
 import pytest
 
-from cnnlab.errors import SweepError
+from cnnlab.classroom.access import RunAccess
+from cnnlab.classroom.limits import Limits
+from cnnlab.classroom.users import Role, User
+from cnnlab.errors import BudgetError, SweepError
 from cnnlab.model import presets
 from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue import search_space, studies, sweep_plan, sweep_watcher, sweeps, trials
@@ -179,6 +183,50 @@ def test_the_budget_closes_a_sweep_and_extending_it_adds_trials_without_repeatin
         trials.extend(book, sweep.id, 0)
     with pytest.raises(SweepError, match="has tried all 4 combinations of its grid"):
         trials.extend(book, sweep.id, 1)
+
+
+def test_a_student_extends_a_search_only_within_the_class_limits_a_new_sweep_obeys(store: Store) -> None:
+    ada = User("student:ada", "Ada", Role.STUDENT)
+    limits = Limits(max_queued_per_student=3, max_epochs=EPOCHS)
+    access = RunAccess(store, ada, limits)
+    book = sweeps.Sweeps(store)
+    search = Search(sampler="random", pruner="none", trials=2, parallel=2, ranges=(learning_rates(),))
+    owned = dataclasses.replace(template(), owner=ada.id)
+    sweep, queued = trials.start(
+        owned, [], search, Queued(store), book, name="ada's", check_budget=access.check_budget
+    )
+    assert len(queued) == 2
+    # Within the limits (two of three queue places used): more trials are given.
+    assert trials.extend(book, sweep.id, 4, check_budget=access.check_budget).search.trials == 6
+
+    # A queue already full refuses more, as it would refuse a new sweep, saying the limit and what to do.
+    store.create_run(dataclasses.replace(owned, name="ada's own run"))
+    with pytest.raises(BudgetError) as refused:
+        trials.extend(book, sweep.id, 4, check_budget=access.check_budget)
+    message = str(refused.value)
+    assert (
+        f"Sweep {sweep.id} (ada's) cannot try 4 more settings: You already have 3 run(s) waiting" in message
+    )
+    assert "this class allows 3 per student (max_queued_per_student in classroom.toml)" in message
+    assert "stop one of your queued runs on the Runs page" in message
+    with pytest.raises(BudgetError, match="waiting in the queue"):
+        access.check_budget(trials.largest(owned, [], search))  # The same refusal as a new sweep's.
+    assert book.get(sweep.id).search.trials == 6  # Nothing was added.
+
+    # Limits lowered since the sweep started: its trials are now over them, and so is extending it.
+    for run in store.list_runs(status=Status.QUEUED):
+        store.set_status(run.id, Status.STOPPED)
+    tighter = RunAccess(store, ada, Limits(max_epochs=EPOCHS - 1))
+    with pytest.raises(
+        BudgetError,
+        match=rf"The number of epochs is {EPOCHS}, above this class's limit of {EPOCHS - 1} \(max_epochs",
+    ):
+        trials.extend(book, sweep.id, 4, check_budget=tighter.check_budget)
+    # A teacher is not limited; and no sweep grows past the settings one sweep may try.
+    teacher = RunAccess(store, User("teacher:lee", "Lee", Role.TEACHER), Limits(max_epochs=1))
+    assert trials.extend(book, sweep.id, 250, check_budget=teacher.check_budget).search.trials == 256
+    with pytest.raises(SweepError, match=r"this one has 256, so 1 more would make 257\. Add at most 0"):
+        trials.extend(book, sweep.id, 1, check_budget=teacher.check_budget)
 
 
 def test_a_budget_of_epochs_stops_asking_for_trials(store: Store) -> None:

@@ -4,6 +4,7 @@ run for real from the command line through the scheduler."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
+from tests import fake_jobs
 
 SPEC = presets.get("digits_default").spec
 TINY_SWEEP = ["--learning-rate", "1e-3,1e-2", "--epochs", "1", "--subset", "150", "--name", "tiny", "--wait"]
@@ -242,6 +244,37 @@ def test_cli_search_with_tpe_queues_its_first_trials_and_resume_adds_more(
     assert "The value '0' for layer 1.filters is refused" in capsys.readouterr().err
     assert cli.main(["sweep", "digits_default", "--learning-rate", "1e-3..1e-2", "--random", "2"]) == 2
     assert "use --sampler random --trials N for random picks" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_search_with_tpe_and_median_pruning_prunes_a_losing_trial_and_goes_on(
+    cnnlab_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Real worker processes run a light trial whose validation accuracy is set by its learning rate
+    # (tests/fake_jobs.py); the CLI's own scheduler and sweep watcher report its epochs and prune.
+    monkeypatch.setenv("CNNLAB_WORKER_ENTRY", "tests.fake_jobs:sweep_trial_job")
+    monkeypatch.setenv("CNNLAB_MAX_WORKERS", "2")
+    arguments = ["sweep", "digits_default", "--learning-rate", "1e-4..1e-2:log", "--epochs", "5"]
+    search = ["--sampler", "tpe", "--pruner", "median", "--warmup", "2", "--trials", "6", "--parallel", "2"]
+    assert cli.main([*arguments, *search, "--name", "pruned", "--wait"]) == 0
+    out = capsys.readouterr().out
+    store = Store(cnnlab_home)
+    (sweep,) = sweeps.Sweeps(store).list_sweeps()
+    runs = sweeps.Sweeps(store).runs(sweep.id)
+    assert len(runs) == 6 and all(item.run.is_ended for item in runs), [
+        (r.run.name, r.run.status) for r in runs
+    ]
+    pruned = [item.run for item in runs if item.run.status == Status.PRUNED]
+    assert pruned, [(item.run.name, item.run.status, item.best_val_accuracy) for item in runs]
+    for run in pruned:
+        assert run.reason is not None and re.match(r"Pruned at epoch [234]: below the median", run.reason)
+        assert run.last_epoch < 5
+        assert run.reason in out  # The table printed at the end says why.
+    finished = [item.run for item in runs if item.run.status == Status.COMPLETED]
+    # The oracle: a pruned trial's learning rate is farther from the best one than a finished trial's.
+    assert max(fake_jobs.trial_quality(run.training().learning_rate) for run in pruned) < max(
+        fake_jobs.trial_quality(run.training().learning_rate) for run in finished
+    )
 
 
 @pytest.mark.slow

@@ -332,7 +332,7 @@ def _resume(arguments: argparse.Namespace) -> int:
     with _Session(arguments) as session:
         found = trials.find(session.book, arguments.resume)
         sweep = _own_sweep(arguments, session.book, found.id)
-        sweep = trials.extend(session.book, sweep.id, more)
+        sweep = trials.extend(session.book, sweep.id, more, check_budget=session.access.check_budget)
         done = len(session.book.runs(sweep.id))
         if not session.json:
             print(

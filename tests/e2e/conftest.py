@@ -77,6 +77,13 @@ ROWS_SCRIPT = """() => {
         cell => cell.textContent.trim()));
 }"""
 
+# The traces of each plotly chart on the page as the browser drew them, [type, number of points] each
+# (Plotly 6 ships arrays as base64, so not `data`); a chart still being drawn has none yet. Evaluate on
+# `page.locator(".js-plotly-plot")`.
+TRACES_DRAWN = (
+    "elements => elements.map(element => (element._fullData || []).map(trace => [trace.type, trace._length]))"
+)
+
 
 @pytest.fixture(scope="module")
 def app_home(tmp_path_factory: pytest.TempPathFactory) -> Path:

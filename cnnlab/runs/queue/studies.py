@@ -103,6 +103,12 @@ class Search:
         """The same search with `more_trials` more trials to try, no longer stopped."""
         if more_trials < 1:
             raise SweepError(f"Extend a sweep by at least 1 trial; got {more_trials}.")
+        if self.trials + more_trials > MAX_RUNS * 4:
+            raise SweepError(
+                f"A sweep tries at most {MAX_RUNS * 4} settings; this one has {self.trials}, so {more_trials} more "
+                f"would make {self.trials + more_trials}. Add at most {max(0, MAX_RUNS * 4 - self.trials)}, or "
+                "start a new sweep around its best settings."
+            )
         return replace(self, trials=self.trials + more_trials, stopped=False)
 
     def to_json(self) -> dict[str, JsonValue]:

@@ -8,7 +8,9 @@ given (the server's access-checked scheduler applies the class's budgets and fai
 checked and queued as a `RunRequest` tagged with the sweep, and the trial remembers its run's id.
 `cnnlab.runs.queue.sweep_watcher` reports each epoch, prunes, tells results and asks for the rest.
 `extend` gives a sweep more trials (the CLI's `sweep --resume NAME --trials +N`, a Runs page button):
-the trials already told stay, and the sampler goes on from them.
+the trials already told stay, and the sampler goes on from them. It is checked against the class budget
+as a new sweep is (its largest trial, and the student's queue), since its trials are queued by the
+server's watcher, which knows no budget.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from cnnlab.errors import CnnLabError, SweepError
+from cnnlab.errors import BudgetError, CnnLabError, SweepError
 from cnnlab.run_request import RunRequest
 from cnnlab.runs.queue import studies, sweep_plan
 from cnnlab.runs.queue.studies import Search
@@ -199,10 +201,18 @@ def start(
     return sweep, queued
 
 
-def extend(book: Sweeps, sweep_id: str, more_trials: int) -> SweepRecord:
+def extend(
+    book: Sweeps,
+    sweep_id: str,
+    more_trials: int,
+    *,
+    check_budget: Callable[[RunRequest], None] | None = None,
+) -> SweepRecord:
     """Give a sweep on Optuna `more_trials` more trials; the sweep's watcher queues them as slots free.
 
     The trials already told stay in the study: none is tried again, and TPE learns from them all.
+    `check_budget` (the acting user's access rule) refuses the extension as it would refuse the same
+    sweep started now: BudgetError naming the limit, with what to do.
     """
     sweep = book.get(sweep_id)
     if sweep.search is None:
@@ -211,7 +221,8 @@ def extend(book: Sweeps, sweep_id: str, more_trials: int) -> SweepRecord:
             "start a new sweep with a sampler (tpe, random or grid) to extend it later."
         )
     extended = sweep.search.extended(more_trials)
-    tried = len(book.runs(sweep.id))
+    runs = book.runs(sweep.id)
+    tried = len(runs)
     if not tried:
         raise SweepError(
             f"Sweep {sweep.id} ({sweep.name}) never queued a trial, so it has none to go on from."
@@ -221,6 +232,14 @@ def extend(book: Sweeps, sweep_id: str, more_trials: int) -> SweepRecord:
             f"Sweep {sweep.id} ({sweep.name}) has tried all {tried} combinations of its grid; start a new sweep "
             "with more values, or with TPE or random over ranges."
         )
+    if check_budget is not None:
+        try:
+            check_budget(largest(template_of(runs[0].run), sweep.axes, extended))
+        except BudgetError as error:
+            raise BudgetError(
+                f"Sweep {sweep.id} ({sweep.name}) cannot try {more_trials} more settings: {error} "
+                "A sweep given more trials is held to the class's limits as a new sweep is."
+            ) from None
     return book.set_search(sweep.id, extended, closed=False)
 
 

@@ -20,6 +20,7 @@ from cnnlab.figures import sweeps as sweep_figures
 from cnnlab.plain_text import as_text_lines
 from cnnlab.runs.queue import studies, sweeps, trials
 from cnnlab.store.statuses import Status
+from cnnlab.ui import server
 
 MORE_TRIALS = 6  # what "Try more settings" offers first
 
@@ -70,7 +71,7 @@ def search_panel(book: sweeps.Sweeps, sweep: sweeps.SweepRecord, runs: list[swee
         f"Try {more} more settings", key=f"sweep_extend_{sweep.id}", icon=":material/add_circle:"
     ):
         try:
-            trials.extend(book, sweep.id, more)
+            trials.extend(book, sweep.id, more, check_budget=server.scheduler().check_budget)
         except CnnLabError as error:
             st.error(as_text_lines(error))
             return
