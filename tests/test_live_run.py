@@ -193,6 +193,9 @@ def test_a_streamed_run_has_its_status_and_requests_drawn_by_the_browser(home_st
     assert (grant.user_id, grant.run_id) == ("local", run_id)
     # The words the browser fills in are the page's: the same sentence for the same status.
     assert run_status.SENTENCES["paused"].format(last_epoch=1) == watch["sentence"]
+    # No status icon in the title: the page is not rerun when the run resumes, so it would go stale.
+    icons = [run_status.STATUS_ICONS[status] for status in (Status.RUNNING, Status.PAUSED)]
+    assert not [header.value for header in app.subheader if any(icon in header.value for icon in icons)]
 
 
 def test_a_pruned_trial_says_so_on_the_train_page_with_its_sweep_s_reason(home_store: Store) -> None:

@@ -90,7 +90,11 @@ def controls(run_id: str, answer_seconds: float, streamed: bool = False) -> None
     # The run's name and its controls share one row, so the live view below starts high on the screen.
     name_column, buttons_column = st.columns([2, 3], vertical_alignment="center")
     with name_column:
-        st.subheader(f"{STATUS_ICONS.get(run.status, '')} {as_text(run.name)}")
+        # A streamed run pauses and resumes with no rerun: its icon would go stale, and the status
+        # row below says the same in words.
+        live = streamed and run.status in (Status.RUNNING, Status.PAUSED)
+        icon = "" if live else STATUS_ICONS.get(run.status, "")
+        st.subheader(f"{icon} {as_text(run.name)}".strip())
         run_owner.say_whose(run)
     with buttons_column:
         row = st.container(horizontal=True, key="run_controls")
