@@ -6,6 +6,8 @@ machine (the design's flags, foreground timers, few renderer processes, images a
 
 - `stop_trial()`: the first tab clicks Stop; seconds from the click (a capturing listener, before
   Streamlit sees it) to "Stopped after epoch" on each tab (a MutationObserver notes when it appears);
+- `pause_resume_trial()`: the first tab clicks Pause, then Resume; seconds from each click to
+  "Paused after epoch", then to "Training: epoch", on each tab;
 - `click_trial()`: the first tab, on an idle warm server's Home page, clicks "Train a digits
   classifier"; seconds from the click to the first point of the loss curve on screen.
 """
@@ -39,14 +41,22 @@ VIEWPORT: ViewportSize = {"width": 900, "height": 700}
 REFUSED = re.compile(r"\.(png|jpe?g|gif|svg|ico|webp|woff2?|ttf|otf)(\?.*)?$")  # images and fonts
 INTERACTIVE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 STOPPED_TEXT = "Stopped after epoch"
-# Notes in the page when the user clicks (capturing, before Streamlit sees it) and when "Stopped" shows.
-WATCH_STOP = f"""() => {{
-    window.__clickedAt = null; window.__stoppedAt = null;
+PAUSED_TEXT = "Paused after epoch"
+TRAINING_TEXT = "Training: epoch"  # the status row of a run that trains (`run_status.SENTENCES`)
+
+
+def watch_for(text: str) -> str:
+    """A script noting, in the page, when the user next clicks (capturing, before Streamlit sees it) and
+    when `text` first shows (it must not show when the script is run)."""
+    return f"""() => {{
+    window.__clickedAt = null; window.__seenAt = null;
     document.addEventListener('click', () => {{ window.__clickedAt = window.__clickedAt || Date.now(); }}, true);
-    const seen = () => document.body.innerText.includes({STOPPED_TEXT!r});
-    new MutationObserver(() => {{ if (!window.__stoppedAt && seen()) window.__stoppedAt = Date.now(); }})
+    const seen = () => document.body.innerText.includes({text!r});
+    new MutationObserver(() => {{ if (!window.__seenAt && seen()) window.__seenAt = Date.now(); }})
         .observe(document.body, {{childList: true, subtree: true, characterData: true}});
 }}"""
+
+
 # A point on the loss curve: plotly 6 keeps a trace's point count in `_length` (its data is base64).
 FIRST_CURVE_POINT = """() => [...document.querySelectorAll('.js-plotly-plot')].some(chart =>
     (chart._fullLayout?.title?.text || '').replace(/<[^>]*>/g, '') === 'Loss'
@@ -86,20 +96,31 @@ class PagePair:
 
     def stop_trial(self) -> tuple[float, list[float]]:
         """The first tab clicks Stop: the click's time (epoch seconds) and the seconds to "Stopped" per tab."""
+        return self._control_trial("Stop", STOPPED_TEXT)
+
+    def pause_resume_trial(self) -> tuple[list[float], list[float]]:
+        """The first tab clicks Pause, then (once both tabs say so) Resume: the seconds from each click to
+        "Paused after epoch" and then to "Training: epoch", per tab."""
+        _, paused = self._control_trial("Pause", PAUSED_TEXT)
+        _, resumed = self._control_trial("Resume", TRAINING_TEXT)
+        return paused, resumed
+
+    def _control_trial(self, button: str, answer: str) -> tuple[float, list[float]]:
+        """The first tab clicks `button`: the click's time (epoch seconds) and the seconds to `answer` per tab."""
         for page in self.pages:
-            page.evaluate(WATCH_STOP)
+            page.evaluate(watch_for(answer))
         clicker = self.pages[0]
         try:  # As a student clicks: at once, whatever the page is doing.
-            clicker.get_by_role("button", name="Stop", exact=True).click(force=True)
+            clicker.get_by_role("button", name=button, exact=True).click(force=True)
         except PlaywrightTimeout:
             return time.time(), [float("inf")] * len(self.pages)
         clicked_at = clicker.evaluate("() => window.__clickedAt") / 1000
         deadline = time.monotonic() + WAIT_MS / 1000
-        stopped: list[float | None] = [None] * len(self.pages)
-        while time.monotonic() < deadline and not all(stopped):
-            stopped = [page.evaluate("() => window.__stoppedAt") for page in self.pages]
+        seen: list[float | None] = [None] * len(self.pages)
+        while time.monotonic() < deadline and not all(seen):
+            seen = [page.evaluate("() => window.__seenAt") for page in self.pages]
             clicker.wait_for_timeout(100)
-        return clicked_at, [moment / 1000 - clicked_at if moment else float("inf") for moment in stopped]
+        return clicked_at, [moment / 1000 - clicked_at if moment else float("inf") for moment in seen]
 
     def click_trial(self) -> float:
         """On Home, the first tab clicks "Train a digits classifier": seconds to the loss curve's first point."""

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from benchmarks.chromium_pages import WATCH_STOP, launch_browser
+from benchmarks.chromium_pages import STOPPED_TEXT, launch_browser, watch_for
 from benchmarks.class_server import ClassServer, measure_window
 from benchmarks.process_figures import percentile
 
@@ -158,7 +158,7 @@ class ChromiumClass:
         for trial in range(count):
             self.follow(self.server.training_run())
             for viewer in self.viewers:
-                viewer.page.evaluate(WATCH_STOP)
+                viewer.page.evaluate(watch_for(STOPPED_TEXT))
             clicker = self.viewers[trial % len(self.viewers)].page
             try:
                 clicker.get_by_role("button", name="Stop", exact=True).click(force=True, timeout=120_000)
@@ -170,7 +170,7 @@ class ChromiumClass:
             clicked_at = clicker.evaluate("() => window.__clickedAt")
             stopped: list[Any] = []
             for _ in range(600):  # at most about 2 minutes
-                stopped = [viewer.page.evaluate("() => window.__stoppedAt") for viewer in self.viewers]
+                stopped = [viewer.page.evaluate("() => window.__seenAt") for viewer in self.viewers]
                 if all(stopped):
                     break
                 self.pump(0.2)

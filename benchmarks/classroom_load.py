@@ -14,8 +14,9 @@ them (fair turns, one trains, the others wait). Then, for each N (default 1, 30,
    the training run against a window with no viewer at all (ratio), and the delay from each
    record's `written_at` (the worker's clock) to its arrival at every subscriber (p95).
 3. `--stops` times, two real Chromium pages (`benchmarks/chromium_pages.py`) open the training
-   run, the first clicks Stop, and each notes when "Stopped after epoch" appears: the Stop p95 on
-   screen (both pages); the subscribers note when the stopped status reaches them. The next queued
+   run, the first clicks Pause, then Resume, then Stop, and each notes when "Paused after epoch",
+   "Training: epoch" and "Stopped after epoch" appear: the Pause, Resume and Stop p95 on screen
+   (both pages); the subscribers note when the stopped status reaches them. The next queued
    run then trains and the viewers follow it.
 4. The queue is emptied and the last run stopped; on the idle, warm server the first page clicks
    "Train a digits classifier" on Home: seconds to the first point of the loss curve.
@@ -106,6 +107,8 @@ def one_count(
     figures["open_p95"] = process_figures.percentile(opened.seconds, 0.95)
     figures["rss_per_tab"] = (server.rss_megabytes() - rss_before_open - figures["rss_growth"]) / count
     on_screen: list[float] = []
+    pause_on_screen: list[float] = []  # Pause click to "Paused after epoch", on both pages
+    resume_on_screen: list[float] = []  # then Resume click to "Training: epoch"
     at_subscribers: list[float] = []
     stop_cpu: list[float] = []  # server CPU seconds from before the click until both pages said "Stopped"
     stop_news: list[int] = []  # page reruns the viewers' watch components asked for meanwhile
@@ -114,6 +117,9 @@ def one_count(
         if crowd.following != run_id:
             crowd.follow(run_id, count)
         pair.follow(run_id)
+        paused, resumed = pair.pause_resume_trial()
+        pause_on_screen.extend(paused)
+        resume_on_screen.extend(resumed)
         news_before, cpu_before = crowd.news_sent(), server.cpu_seconds()
         clicked_at, seen = pair.stop_trial()
         stop_cpu.append(server.cpu_seconds() - cpu_before)
@@ -124,6 +130,8 @@ def one_count(
         for problem in pair.exceptions():
             print(f"an exception on a page after Stop: {problem}", flush=True)
     figures["stop_p95"] = process_figures.percentile(on_screen, 0.95)
+    figures["pause_p95"] = process_figures.percentile(pause_on_screen, 0.95)
+    figures["resume_p95"] = process_figures.percentile(resume_on_screen, 0.95)
     figures["stop_stream_p95"] = process_figures.percentile(at_subscribers, 0.95)
     figures["stop_server_cpu"] = statistics.median(stop_cpu) if stop_cpu else math.nan
     figures["stop_news"] = statistics.median(stop_news) if stop_news else math.nan
@@ -147,15 +155,16 @@ def print_table(
     )
     print(
         "| N | server CPU (cores) | record to viewer p95 (median) | epoch with N / none | Stop p95 on screen "
-        "| Stop to the subscribers p95 | a Stop's page reruns (server CPU) | click to first point | server RSS growth (per tab) | tab open p95 "
+        "| Pause / Resume p95 on screen | Stop to the subscribers p95 | a Stop's page reruns (server CPU) | click to first point | server RSS growth (per tab) | tab open p95 "
         "| script reruns in the window | clients (cores) |"
     )
-    print("| --- " * 12 + "|")
+    print("| --- " * 13 + "|")
     for count, figures in rows:
         print(
             f"| {count} | {figures['server_cores']:.3f} | {quick_look(figures, 'delay_p95')} "
             f"({quick_look(figures, 'delay_median')}) | {figures['epoch_ratio']:.2f} "
             f"({figures['epoch']:.2f} s / {baseline['epoch']:.2f} s) | {quick_look(figures, 'stop_p95')} "
+            f"| {quick_look(figures, 'pause_p95')} / {quick_look(figures, 'resume_p95')} "
             f"| {quick_look(figures, 'stop_stream_p95')} | {figures['stop_news']:.0f} ({figures['stop_server_cpu']:.1f} s) "
             f"| {quick_look(figures, 'first_point')} "
             f"| {figures['rss_growth']:+.1f} MB ({figures['rss_per_tab']:+.2f} MB) | {quick_look(figures, 'open_p95')} "
@@ -169,7 +178,10 @@ GOALS = (
     ("server_cores", 30, 0.05, "server CPU (cores)"),
     ("server_cores", 300, 0.25, "server CPU (cores)"),
     ("delay_p95", 30, 0.5, "record to viewer p95 (s)"),
+    ("stop_p95", 1, 1.0, "Stop p95 on screen (s)"),
+    ("resume_p95", 1, 1.0, "Resume p95 on screen (s)"),
     ("stop_p95", 30, 1.0, "Stop p95 on screen (s)"),
+    ("resume_p95", 30, 1.0, "Resume p95 on screen (s)"),
     ("first_point", 30, 1.0, "click to first point, warm server (s)"),
     ("epoch_ratio", 30, 1.05, "epoch with N / none"),
 )
