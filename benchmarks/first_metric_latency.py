@@ -39,14 +39,14 @@ ROOT = Path(__file__).resolve().parents[1]
 BARE_FIT = """
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
-from cnnlab.runs import threads
+from cnnlab.runs.worker import threads
 threads.configure_threads(None)
 import keras
 threads.apply_tensorflow_threads()
 from cnnlab import specs
 from cnnlab.data import datasets
 from cnnlab.model import presets
-from cnnlab.runs import training
+from cnnlab.runs.worker import training
 
 class FirstBatch(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):

@@ -377,12 +377,15 @@ function curves(root, state, Plotly) {
     }
     return fresh;
   };
-  // Drawn at most every DRAW_MS: a fast run's news of many ticks costs the browser one drawing.
+  // Drawn at most every DRAW_MS: a fast run's news of many ticks costs the browser one drawing. News
+  // after a quiet spell (the first point above all) is drawn at once.
   let pending = null;
   let redraw = false;
+  let drawnAt = 0;
   const flush = () => {
     const fresh = pending;
     pending = null;
+    drawnAt = Date.now();
     if (redraw) {
       redraw = false;
       drawAll();
@@ -397,7 +400,7 @@ function curves(root, state, Plotly) {
     redraw = redraw || whole;
     if (pending === null) {
       pending = [];
-      setTimeout(flush, DRAW_MS);
+      setTimeout(flush, Math.max(0, drawnAt + DRAW_MS - Date.now()));
     }
     pending.push(...rows);
   };
