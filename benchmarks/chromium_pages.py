@@ -110,11 +110,17 @@ class PagePair:
         for page in self.pages:
             page.evaluate(watch_for(answer))
         clicker = self.pages[0]
-        try:  # As a student clicks: at once, whatever the page is doing.
-            clicker.get_by_role("button", name=button, exact=True).click(force=True)
+        target = clicker.get_by_role("button", name=button, exact=True)
+        try:  # As a student clicks: at once, whatever the page is doing, once the button takes clicks.
+            clicker.wait_for_function(
+                "([name]) => [...document.querySelectorAll('button')].some(b => b.innerText.trim() === name && !b.disabled)",
+                arg=[button],
+                polling=50,
+            )
+            target.click(force=True)
         except PlaywrightTimeout:
             return time.time(), [float("inf")] * len(self.pages)
-        clicked_at = clicker.evaluate("() => window.__clickedAt") / 1000
+        clicked_at = (clicker.evaluate("() => window.__clickedAt") or time.time() * 1000) / 1000
         deadline = time.monotonic() + WAIT_MS / 1000
         seen: list[float | None] = [None] * len(self.pages)
         while time.monotonic() < deadline and not all(seen):
