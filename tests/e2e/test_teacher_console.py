@@ -144,6 +144,9 @@ def test_the_console_shows_the_class_live_and_stops_a_run(
     assert teacher.evaluate("() => window.notReloaded === true"), "the console was reloaded"
     assert store.get_run(runs["Bo"].id).status in {Status(status) for status in LIVE}
     screenshot(teacher, "teacher_console_stopped")
+    # Bo's run records until stopped: stopped here, so the module's other tests start with no live run.
+    store.request_control(runs["Bo"].id, "stop")
+    wait_until(lambda: store.get_run(runs["Bo"].id).is_ended, "Bo's run to stop", 60)
 
 
 def wait_for_status(page: Page, owner: str, status: str) -> None:
