@@ -54,6 +54,19 @@ def counting_job(run_id: str, store: Store, control: Control) -> Outcome:
     return Outcome()
 
 
+def until_stopped_job(run_id: str, store: Store, control: Control) -> Outcome:
+    """Like `counting_job`, but with no end of its own: it records a batch every 0.2 s until it is
+    stopped, so a browser test can look at a live run (and stop it) for as long as it needs, on a busy
+    machine too."""
+    store.set_status(run_id, Status.RUNNING)
+    step = 0
+    while not control.should_stop():
+        time.sleep(0.18)  # With the 20 ms in `_record_batch`: a batch every 0.2 s, as a small model's.
+        _record_batch(store, run_id, step)
+        step += 1
+    return Outcome(Status.STOPPED, reason="Stopped by the user.")
+
+
 def gated_stop_job(run_id: str, store: Store, control: Control) -> Outcome:
     """Like `counting_job`, but a stop ends the run only once the file `release` exists in the run's
     folder: its last batch lasts until the test says, so the page's "Stopping" can be looked at."""

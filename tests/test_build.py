@@ -14,6 +14,9 @@ from cnnlab.errors import ArchitectureError
 from cnnlab.model import build, presets, shapes
 from cnnlab.specs import AugmentationSettings, LayerSpec, ModelSpec, TrainingSettings
 
+# Builds Keras models for seconds: the file runs among the first (tests/conftest.py orders them).
+pytestmark = pytest.mark.slow
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 

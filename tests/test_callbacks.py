@@ -29,6 +29,9 @@ from cnnlab.store import best
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 
+# Trains models or starts processes: the file runs among the first (tests/conftest.py orders them).
+pytestmark = pytest.mark.slow
+
 IMAGES, BATCH_SIZE, STEPS = 48, 8, 6
 RNG = np.random.default_rng(0)
 X = RNG.random((IMAGES, 8, 8, 1), dtype=np.float32)

@@ -19,6 +19,9 @@ from cnnlab.store.statuses import Status
 from cnnlab.trained import checkpoints
 from cnnlab.trained.checkpoints import CheckpointError
 
+# Trains models or starts processes: the file runs among the first (tests/conftest.py orders them).
+pytestmark = pytest.mark.slow
+
 
 def tiny_model(seed: int = 0) -> keras.Model:
     keras.utils.set_random_seed(seed)

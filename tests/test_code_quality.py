@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+# Trains models or starts processes: the file runs among the first (tests/conftest.py orders them).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 
 CHECKS = {

@@ -28,6 +28,9 @@ from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from tests.made_runs import make_run
 
+# Trains models or starts processes: the file runs among the first (tests/conftest.py orders them).
+pytestmark = pytest.mark.slow
+
 SPEC = presets.get("digits_default").spec
 ROOT = Path(__file__).resolve().parents[1]
 TEN_CLASSES = diagnosis.RunFacts(num_classes=10, chance_accuracy=0.1, first_loss=2.3)

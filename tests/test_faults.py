@@ -22,6 +22,7 @@ from pathlib import Path
 
 import keras
 import pandas as pd
+import pytest
 from waiting import DEADLINE_SECONDS, wait_until
 
 from cnnlab import specs
@@ -32,6 +33,9 @@ from cnnlab.runs.queue.executor import LocalProcessExecutor
 from cnnlab.runs.queue.scheduler import Scheduler
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
+
+# Trains models or starts processes: the file runs among the first (tests/conftest.py orders them).
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 # Digits upscaled to 16 pixels: an epoch lasts long enough to be killed in its middle.

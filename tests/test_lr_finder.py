@@ -22,6 +22,9 @@ from cnnlab.runs.queue import learning_rate_range
 from cnnlab.runs.worker import lr_finder, training
 from tests import finder_presets
 
+# Trains models or starts processes: the file runs among the first (tests/conftest.py orders them).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 CURVES = ROOT / "tests" / "data" / "finder_curves.json"
 

@@ -6,10 +6,14 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from cnnlab.data import datasets
 from cnnlab.store.run_store import Store
 from cnnlab.trained import checkpoints, evaluation, saved_scores
+
+# Trains models or starts processes: the file runs among the first (tests/conftest.py orders them).
+pytestmark = pytest.mark.slow
 
 
 def test_best_and_latest_of_different_epochs_each_get_their_own_scores(

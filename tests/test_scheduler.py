@@ -27,6 +27,9 @@ from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 
+# Trains models or starts processes: the file runs among the first (tests/conftest.py orders them).
+pytestmark = pytest.mark.slow
+
 SPEC = specs.ModelSpec.from_dict(
     {
         "name": "tiny",

@@ -19,6 +19,9 @@ from cnnlab.runs.worker import telemetry
 from cnnlab.store.run_store import Store
 from cnnlab.trained import classification, evaluation
 
+# Trains models or starts processes: the file runs among the first (tests/conftest.py orders them).
+pytestmark = pytest.mark.slow
+
 RNG = np.random.default_rng(3)
 X_VAL = RNG.random((30, 8, 8, 1), dtype=np.float32)
 Y_VAL = np.arange(30) % 3

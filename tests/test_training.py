@@ -33,6 +33,9 @@ from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from cnnlab.trained import checkpoints, exports, saved_scores
 
+# Trains models or starts processes: the file runs among the first (tests/conftest.py orders them).
+pytestmark = pytest.mark.slow
+
 SPEC = presets.get("digits_default").spec
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -26,6 +26,9 @@ from cnnlab.runs.worker import threads
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 
+# Trains models or starts processes: the file runs among the first (tests/conftest.py orders them).
+pytestmark = pytest.mark.slow
+
 SPEC = specs.ModelSpec.from_dict(
     {
         "name": "tiny",

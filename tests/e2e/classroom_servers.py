@@ -1,9 +1,9 @@
 """Classroom servers for browser tests: an app started with sign-in configured, and ways to sign in.
 
 - `classroom_toml(...)` writes the text of a classroom.toml (class code, teacher password, teachers);
-- `start_app(env, secrets)` starts `streamlit run app.py` with that environment (CNNLAB_HOME,
-  CNNLAB_CLASSROOM, ...) and, optionally, a secrets.toml (the `[auth]` section of `st.login`);
-  `stop_app(process, home)` ends it and the workers it left; `running_app(...)` does both around a block;
+- `running_app(env, secrets)` (from `tests.e2e.app_servers`, named here too) runs `streamlit run app.py`
+  with that environment (CNNLAB_HOME, CNNLAB_CLASSROOM, ...) and, optionally, a secrets.toml (the
+  `[auth]` section of `st.login`) around a block;
 - `sign_in_with_code(page, url, name, role)` joins through the class-code form;
 - `oidc_provider` (a module-scoped fixture) runs a real OpenID provider (`oidc-provider-mock`) in a
   thread; `oidc_secrets(provider_url)` is the secrets.toml that points `st.login` at it, and
@@ -15,11 +15,7 @@ set for that host.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import subprocess
-import sys
 import time
 import urllib.request
 import warnings
@@ -29,7 +25,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.e2e.conftest import ROOT, SERVER_FLAGS, _end_workers, _require_browser, wait_for_app
+from tests.e2e.app_servers import require_browser
+from tests.e2e.app_servers import running_app as running_app  # The classroom modules' way to start one.
+from tests.e2e.conftest import wait_for_app
 from tests.ports import free_port
 
 if TYPE_CHECKING:
@@ -65,68 +63,6 @@ def classroom_toml(
         lines.append("[limits]")
         lines.extend(f"{key} = {json.dumps(value)}" for key, value in limits.items())
     return "\n".join(lines) + "\n"
-
-
-def start_app(env: Mapping[str, str], secrets: str | None = None) -> tuple[str, subprocess.Popen[bytes]]:
-    """Start `streamlit run app.py` on a free port; return its URL (http://localhost:PORT) and process.
-
-    `env` is added to this process's environment and must name CNNLAB_HOME (the log goes to
-    `$CNNLAB_HOME/streamlit.log`). `secrets` is the text of a secrets.toml, given to the server
-    through `--secrets.files`; "{port}" in it (the redirect URI) is the server's port.
-    """
-    _require_browser()
-    home = Path(env["CNNLAB_HOME"])
-    home.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    flags = [*SERVER_FLAGS, "--server.port", str(port)]
-    if secrets is not None:
-        secrets_path = home / "secrets.toml"
-        secrets_path.write_text(secrets)
-        flags += ["--secrets.files", str(secrets_path)]
-    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **env}
-    log_path = home / "streamlit.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", *flags],
-            cwd=ROOT,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://localhost:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return url, process
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop_app(process, home)
-            pytest.fail(f"streamlit did not start: {log_path.read_text()[-2000:]}")
-        time.sleep(0.3)
-
-
-def stop_app(process: subprocess.Popen[bytes], home: Path) -> None:
-    """End a server started by `start_app` and the training workers it left running in `home`."""
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    _end_workers(home)
-
-
-@contextlib.contextmanager
-def running_app(env: Mapping[str, str], secrets: str | None = None) -> Iterator[str]:
-    """`start_app` around a block (use it inside a module-scoped fixture); yields the URL."""
-    url, process = start_app(env, secrets)
-    try:
-        yield url
-    finally:
-        stop_app(process, Path(env["CNNLAB_HOME"]))
 
 
 def signed_in_as(page: Page) -> str:
@@ -195,7 +131,7 @@ def sign_out(page: Page, provider_url: str | None = None) -> None:
 @pytest.fixture(scope="module")
 def oidc_provider() -> Iterator[str]:
     """A real OpenID provider (`oidc-provider-mock`) on a free port of this machine; yields its URL."""
-    _require_browser()
+    require_browser()
     with warnings.catch_warnings():
         # Authlib warns that the provider's `authlib.jose` import is deprecated; nothing of ours to fix.
         warnings.simplefilter("ignore")

@@ -11,29 +11,21 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.ports import free_port
+from tests.e2e.app_servers import CHROMIUM, LIGHT_JOBS, require_browser, running_app
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
 
-ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 # Screenshots are for people reviewing a change (`CNNLAB_SCREENSHOTS=1 python -m pytest tests/e2e`):
 # taking them costs the suite time, so by default only a failing test saves one.
 SCREENSHOTS = os.environ.get("CNNLAB_SCREENSHOTS", "") not in ("", "0")
-CHROMIUM = os.environ.get("CNNLAB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -42,14 +34,6 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
-# The server setting of the modules whose pages need no trained model from the server's workers: the
-# runs their server starts record batches without TensorFlow, and so does its warm worker.
-LIGHT_JOBS = {"CNNLAB_WORKER_ENTRY": "tests.fake_jobs:counting_job"}
-SERVER_FLAGS = [
-    "--server.headless=true",
-    "--browser.gatherUsageStats=false",
-    "--server.fileWatcherType=none",
-]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -57,15 +41,6 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "light_jobs: the module's app server runs the light job of tests/fake_jobs.py, not training",
     )
-
-
-def _require_browser() -> None:
-    if Path(CHROMIUM).exists() or shutil.which(CHROMIUM):
-        return
-    message = f"Chromium not found at {CHROMIUM}; install it with `apt-get install -y chromium`."
-    if os.environ.get("CNNLAB_REQUIRE_BROWSER"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 # The cells of every row of the page's first data frame, from the grid's accessible table (the cells
@@ -93,43 +68,11 @@ def app_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def app_url(app_home: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """Start `streamlit run app.py` on a free port with a private CNNLAB_HOME; yield its URL. In a
-    module marked `light_jobs`, its workers run `LIGHT_JOBS`."""
-    _require_browser()
-    home = app_home
-    port = free_port()
+    """Start `streamlit run app.py` on a free port with a private CNNLAB_HOME (`app_servers.running_app`);
+    yield its URL. In a module marked `light_jobs`, its workers run `LIGHT_JOBS`."""
     light = LIGHT_JOBS if request.node.get_closest_marker("light_jobs") else {}
-    environment = {**os.environ, "CNNLAB_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "3", **light}
-    log = (home / "streamlit.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", *SERVER_FLAGS, "--server.port", str(port)],
-        cwd=ROOT,
-        env=environment,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start: {(home / 'streamlit.log').read_text()[-2000:]}")
-            time.sleep(0.3)
+    with running_app({"CNNLAB_HOME": str(app_home), **light}) as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
-        _end_workers(home)
 
 
 @pytest.fixture(scope="module")
@@ -147,22 +90,11 @@ def trained_app(
     return app_url, run_id
 
 
-def _end_workers(home: Path) -> None:
-    """Kill the training workers the server left running, so they do not slow the next tests."""
-    from cnnlab.store import statuses
-    from cnnlab.store.run_store import Store
-
-    for run in Store(home).list_runs(status=statuses.LIVE):
-        if run.worker_pid:
-            with contextlib.suppress(OSError):
-                os.kill(run.worker_pid, signal.SIGKILL)
-
-
 @pytest.fixture(scope="package")
 def chromium() -> Iterator[Browser]:
     """One headless Chromium for every browser test (launching it costs seconds), closed after the
     last of them, before the tests outside tests/e2e run."""
-    _require_browser()
+    require_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

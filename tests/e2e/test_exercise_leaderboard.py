@@ -22,6 +22,7 @@ from made_runs import make_run, reached
 from cnnlab.model import presets
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
+from tests.e2e.app_servers import LIGHT_JOBS
 from tests.e2e.classroom_servers import classroom_toml, running_app, sign_in_with_code
 from tests.e2e.conftest import go_to, screenshot, wait_for_app
 from tests.waiting import wait_until
@@ -45,10 +46,11 @@ TABLE_ROWS_SCRIPT = """column => {
 
 @pytest.fixture(scope="module")
 def classroom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """A class with join codes and one training slot. (URL, home)."""
+    """A class with join codes and one training slot (no run trains here: its workers run the light
+    job). (URL, home)."""
     home = tmp_path_factory.mktemp("exercise_leaderboard_home")
     (home / "classroom.toml").write_text(classroom_toml(limits={"max_epochs": "none"}))
-    with running_app({"CNNLAB_HOME": str(home), "CNNLAB_MAX_WORKERS": "1"}) as url:
+    with running_app({"CNNLAB_HOME": str(home), "CNNLAB_MAX_WORKERS": "1", **LIGHT_JOBS}) as url:
         yield url, home
 
 

@@ -5,6 +5,8 @@ runs start in fair turn with the other's (one worker at a time, `CNNLAB_MAX_WORK
 The runs are queued in the server's store while a stand-in "worker" (a live process named like
 one) holds the only slot, so all of them wait; then the slot is freed and the server's scheduler
 starts them in turn (the test ends each at once, as `kill` does, to free the slot for the next).
+The server's workers run the light job that records batches until it is stopped
+(`UNTIL_STOPPED_JOBS`): a started run holds the slot until the test frees it, whatever the load.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from cnnlab.runs.queue.scheduler import Scheduler
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
+from tests.e2e.app_servers import UNTIL_STOPPED_JOBS
 from tests.e2e.classroom_servers import (
     classroom_toml,
     known_openid_user,
@@ -59,7 +62,7 @@ def classroom(
     """A class server signing in through the local OpenID provider, one worker at a time: (URL, home, provider)."""
     home = tmp_path_factory.mktemp("owned_runs_home")
     (home / "classroom.toml").write_text(classroom_toml(), encoding="utf-8")
-    environment = {"CNNLAB_HOME": str(home), "CNNLAB_MAX_WORKERS": "1"}
+    environment = {"CNNLAB_HOME": str(home), "CNNLAB_MAX_WORKERS": "1", **UNTIL_STOPPED_JOBS}
     with running_app(environment, oidc_secrets(oidc_provider)) as url:
         yield url, home, oidc_provider
 

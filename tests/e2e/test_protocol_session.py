@@ -18,7 +18,7 @@ from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from tests.made_runs import make_run, reached
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.e2e, pytest.mark.light_jobs]
 
 
 def test_a_protocol_tab_receives_the_train_page_of_a_run(app_url: str, app_home: Path) -> None:

@@ -10,13 +10,10 @@ complete one, optimizer state included, after the epochs recorded before, which 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import signal
 import subprocess
-import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,16 +29,8 @@ from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from cnnlab.ui.pages.train import live_run
 from tests.app_pages import read_back
-from tests.e2e.conftest import (
-    ROOT,
-    SERVER_FLAGS,
-    _end_workers,
-    _require_browser,
-    screenshot,
-    set_number,
-    wait_for_app,
-)
-from tests.ports import free_port
+from tests.e2e.app_servers import end_workers, start_app
+from tests.e2e.conftest import screenshot, set_number, wait_for_app
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -52,47 +41,17 @@ EPOCHS = 400  # Far more than the test waits for: the run is still training when
 
 
 class Server:
-    """One `streamlit run app.py` process on a home, which the test can kill and start again."""
+    """One `streamlit run app.py` process on a home (`app_servers.start_app`), which the test can kill
+    and start again."""
 
     def __init__(self, home: Path) -> None:
         self.home = home
         self.process: subprocess.Popen[bytes] | None = None
-        self.url = ""
 
     def start(self) -> str:
-        port = free_port()
-        environment = {**os.environ, "CNNLAB_HOME": str(self.home), "TF_CPP_MIN_LOG_LEVEL": "3"}
-        with (self.home / "streamlit.log").open("a") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "streamlit",
-                    "run",
-                    "app.py",
-                    *SERVER_FLAGS,
-                    "--server.port",
-                    str(port),
-                ],
-                cwd=ROOT,
-                env=environment,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        self.url = f"http://127.0.0.1:{port}"
-        wait_until(self._healthy, "the Streamlit server to answer its health check")
-        return self.url
-
-    def _healthy(self) -> bool:
-        assert self.process is not None and self.process.poll() is None, (
-            self.home / "streamlit.log"
-        ).read_text()
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response,
-        ):
-            return response.status == 200
-        return False
+        """Start the server on a free port; its URL."""
+        url, self.process = start_app({"CNNLAB_HOME": str(self.home)})
+        return url
 
     def kill(self) -> None:
         """End the server at once (SIGKILL: no clean shutdown, as in a crash)."""
@@ -103,7 +62,6 @@ class Server:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    _require_browser()
     home = tmp_path / "cnnlab_home"
     home.mkdir()
     running = Server(home)
@@ -111,7 +69,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
         yield running
     finally:
         running.kill()
-        _end_workers(home)
+        end_workers(home)
 
 
 def _open_run(page: Page, url: str, run_id: str) -> None:

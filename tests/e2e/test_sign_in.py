@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.e2e.app_servers import LIGHT_JOBS
 from tests.e2e.classroom_servers import (
     classroom_toml,
     oidc_provider,  # noqa: F401 - a fixture this module uses
@@ -23,7 +24,7 @@ from tests.e2e.classroom_servers import (
     sign_out,
     signed_in_as,
 )
-from tests.e2e.conftest import LIGHT_JOBS, screenshot, wait_for_app
+from tests.e2e.conftest import screenshot, wait_for_app
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page

@@ -2,8 +2,10 @@
 
 The teacher makes an exercise link (epochs locked); Ada opens it, finds the epochs locked and starts
 a run, tagged with the exercise; Bo starts a run of his own. The teacher's console shows both live
-runs without a reload, and the teacher stops Ada's, which ends `stopped`. Real server, real workers
-(one at a time, so one run trains while the other waits), real SQLite.
+runs without a reload, and the teacher stops Ada's, which ends `stopped`. Real server, real SQLite,
+real worker processes (one at a time, so one run is live while the other waits) running the light
+job that records batches until it is stopped (`UNTIL_STOPPED_JOBS`): the console reads runs, whatever
+trains them. A Keras run stopped from the browser is followed in test_journey.py.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from cnnlab.classroom.joining import new_user_id
 from cnnlab.model import presets
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
+from tests.e2e.app_servers import UNTIL_STOPPED_JOBS
 from tests.e2e.classroom_servers import (
     classroom_toml,
     known_openid_user,
@@ -52,11 +55,12 @@ def classroom(
     oidc_provider: str,  # noqa: F811
 ) -> Iterator[tuple[str, Path, str]]:
     """A server where the teacher signs in through the OpenID provider and students join with the class
-    code; the digits preset's 40 epochs are allowed. (URL, home, provider)."""
+    code; the digits preset's 40 epochs are allowed, and runs are live until stopped. (URL, home,
+    provider)."""
     home = tmp_path_factory.mktemp("teacher_console_home")
     toml = classroom_toml(teachers=(TEACHER,), limits={"max_epochs": "none"})
     (home / "classroom.toml").write_text(toml)
-    environment = {"CNNLAB_HOME": str(home), "CNNLAB_MAX_WORKERS": "1"}
+    environment = {"CNNLAB_HOME": str(home), "CNNLAB_MAX_WORKERS": "1", **UNTIL_STOPPED_JOBS}
     with running_app(environment, oidc_secrets(oidc_provider)) as url:
         yield url, home, oidc_provider
 
@@ -140,6 +144,9 @@ def test_the_console_shows_the_class_live_and_stops_a_run(
     assert teacher.evaluate("() => window.notReloaded === true"), "the console was reloaded"
     assert store.get_run(runs["Bo"].id).status in {Status(status) for status in LIVE}
     screenshot(teacher, "teacher_console_stopped")
+    # Bo's run records until stopped: stopped here, so the module's other tests start with no live run.
+    store.request_control(runs["Bo"].id, "stop")
+    wait_until(lambda: store.get_run(runs["Bo"].id).is_ended, "Bo's run to stop", 60)
 
 
 def wait_for_status(page: Page, owner: str, status: str) -> None:

@@ -1,4 +1,8 @@
-"""Training that explains itself, in Chromium: the learning-rate finder, a diagnosis, the Layer health tab."""
+"""Training that explains itself, in Chromium: the learning-rate finder, a diagnosis, the Layer health tab.
+
+Real Keras in the server's workers. The diverging run and the Layer health run train on 120 of the
+digits (`tiny_setup_link`): what they check is on the page, and a few batches an epoch show it.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.e2e.conftest import go_to, screenshot, set_number, wait_for_app
+from tests.e2e.conftest import screenshot, set_number, wait_for_app
+from tests.e2e.test_sweeps import tiny_setup_link
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -48,7 +53,7 @@ def test_the_finder_suggests_and_applies_a_learning_rate(app_url: str, page: Pag
 
 
 def test_a_diverging_run_names_its_learning_rate(app_url: str, page: Page) -> None:
-    page.goto(f"{app_url}/train")
+    page.goto(f"{app_url}/train?setup={tiny_setup_link()}")
     wait_for_app(page)
     page.get_by_test_id("stSelectbox").filter(has_text="Optimizer").click()
     page.get_by_role("option", name="SGD", exact=True).click()
@@ -63,9 +68,8 @@ def test_a_diverging_run_names_its_learning_rate(app_url: str, page: Page) -> No
 
 
 def test_layer_health_tab_shows_gradients_and_dead_units(app_url: str, page: Page) -> None:
-    page.goto(app_url)
+    page.goto(f"{app_url}/train?setup={tiny_setup_link()}")
     wait_for_app(page)
-    go_to(page, "Train")
     set_number(page, "Epochs", 3)
     page.get_by_role("button", name="Start training").click()
     wait_for_app(page)

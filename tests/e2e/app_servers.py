@@ -1,0 +1,126 @@
+"""The one way browser tests start the app: `streamlit run app.py` on a free port with a private home.
+
+- `start_app(env, secrets)` starts a server with `env` added to this process's environment (it must
+  name CNNLAB_HOME) and, optionally, a secrets.toml; `stop_app(process, home)` ends it and the
+  workers it left; `running_app(...)` does both around a block (the `app_url` fixture and the
+  classroom modules' fixtures use it);
+- `LIGHT_JOBS` and `UNTIL_STOPPED_JOBS` are server settings for modules whose pages need no Keras
+  training from the server's workers: their runs record batches without TensorFlow, and so does the
+  server's warm worker (which otherwise imports TensorFlow as the server starts).
+
+The app is addressed as http://localhost:PORT: the OpenID redirect URI and the cookies of the
+classroom servers are set for that host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from tests.ports import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("CNNLAB_CHROMIUM", "/usr/bin/chromium")
+SERVER_FLAGS = [
+    "--server.headless=true",
+    "--browser.gatherUsageStats=false",
+    "--server.fileWatcherType=none",
+]
+# Runs record ten batches an epoch, 20 ms each, for their epochs, and obey stop and pause.
+LIGHT_JOBS = {"CNNLAB_WORKER_ENTRY": "tests.fake_jobs:counting_job"}
+# Runs record batches until they are stopped: a live run stays live for as long as a test looks at it.
+UNTIL_STOPPED_JOBS = {"CNNLAB_WORKER_ENTRY": "tests.fake_jobs:until_stopped_job"}
+START_SECONDS = 60
+
+
+def require_browser() -> None:
+    """Skip the test where Chromium is missing, except when CNNLAB_REQUIRE_BROWSER is set (CI): fail there."""
+    if Path(CHROMIUM).exists() or shutil.which(CHROMIUM):
+        return
+    message = f"Chromium not found at {CHROMIUM}; install it with `apt-get install -y chromium`."
+    if os.environ.get("CNNLAB_REQUIRE_BROWSER"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def start_app(env: Mapping[str, str], secrets: str | None = None) -> tuple[str, subprocess.Popen[bytes]]:
+    """Start `streamlit run app.py` on a free port; return its URL (http://localhost:PORT) and process.
+
+    `env` is added to this process's environment and must name CNNLAB_HOME (the log is appended to
+    `$CNNLAB_HOME/streamlit.log`). `secrets` is the text of a secrets.toml, given to the server
+    through `--secrets.files`; "{port}" in it (the redirect URI) is the server's port.
+    """
+    require_browser()
+    home = Path(env["CNNLAB_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    flags = [*SERVER_FLAGS, "--server.port", str(port)]
+    if secrets is not None:
+        secrets_path = home / "secrets.toml"
+        secrets_path.write_text(secrets)
+        flags += ["--secrets.files", str(secrets_path)]
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **env}
+    log_path = home / "streamlit.log"
+    with log_path.open("a") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", *flags],
+            cwd=ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://localhost:{port}"
+    deadline = time.monotonic() + START_SECONDS
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return url, process
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_app(process, home)
+            pytest.fail(f"streamlit did not start: {log_path.read_text()[-2000:]}")
+        time.sleep(0.1)
+
+
+def stop_app(process: subprocess.Popen[bytes], home: Path) -> None:
+    """End a server started by `start_app` and the training workers it left running in `home`."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    end_workers(home)
+
+
+@contextlib.contextmanager
+def running_app(env: Mapping[str, str], secrets: str | None = None) -> Iterator[str]:
+    """`start_app` around a block (use it inside a module-scoped fixture); yields the URL."""
+    url, process = start_app(env, secrets)
+    try:
+        yield url
+    finally:
+        stop_app(process, Path(env["CNNLAB_HOME"]))
+
+
+def end_workers(home: Path) -> None:
+    """Kill the training workers a server left running in `home`, so they do not slow the next tests."""
+    from cnnlab.store import statuses
+    from cnnlab.store.run_store import Store
+
+    for run in Store(home).list_runs(status=statuses.LIVE):
+        if run.worker_pid:
+            with contextlib.suppress(OSError):
+                os.kill(run.worker_pid, signal.SIGKILL)
