@@ -153,8 +153,8 @@ def test_a_node_that_stops_ends_its_run_with_the_reason_and_keeps_every_record_i
         assert ended.reason is not None and ended.reason.startswith(
             f"The Ray node running it stopped: process {location['pid']} on "
         ), ended.reason
-        # Every epoch the node had flushed is on the server with all its batches; only records the
-        # job wrote after its last flush can be missing (at most the epoch it was finishing).
+        # The server applies records in order and an epoch waits until it holds the one before: every epoch
+        # on the server has all its batches, and at most the node's last epoch can be missing.
         node_store = Store(Path(str(location["home"])))
         node_epochs = node_store.epoch_metrics(run_id)["epoch"].tolist()
         server_epochs = store.epoch_metrics(run_id)["epoch"].tolist()
@@ -286,7 +286,8 @@ def test_killing_the_ray_worker_fails_the_run_and_keeps_every_record_it_wrote(
 ) -> None:
     run_id = long_runs["killed"]
     wait_until(lambda: len(store.epoch_metrics(run_id)) >= 1, "a whole epoch of the run to be recorded")
-    # Paused, the job has flushed all it wrote (its status waits for the server): the oracle below is exact.
+    # Paused, the job has sent all it wrote before its status, and the server applies records in order:
+    # once it holds `paused`, it holds the rest, so the oracle below is exact.
     scheduler.pause(run_id)
     wait_until(lambda: store.get_run(run_id).status == Status.PAUSED, "the worker to pause")
     location = executor.worker_location(run_id)

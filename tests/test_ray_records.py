@@ -49,8 +49,16 @@ def test_a_channel_hands_over_records_in_order_and_forgets_them_once_acknowledge
     assert channel.take(4, timeout=0) == (4, [], True) and channel.drained
 
 
-def test_a_flush_returns_once_the_server_has_applied_everything_sent_before_it(store: Store) -> None:
-    """The job waits at an epoch's end until the server acknowledged it: a node that dies later loses none of it."""
+def _apply(store: Store, channel: ray_channel.RunChannel, acknowledged: int) -> tuple[int, list[str]]:
+    """What a server does once: take what waits (acknowledging below `acknowledged`) and apply it, in order."""
+    first, records, _ = channel.take(acknowledged, timeout=0)
+    for record in records:
+        assert ray_records.apply_record(store, record)
+    return first + len(records), [kind for _, kind, _ in records]
+
+
+def test_a_job_waits_for_the_server_only_to_keep_it_one_epoch_behind(store: Store) -> None:
+    """Nothing waits for the server but an epoch, which waits until the server has the epoch before it."""
     run = store.create_run(
         RunRequest(spec=SPEC, data_settings=specs.DataSettings(), training_settings=specs.TrainingSettings())
     )
@@ -58,28 +66,29 @@ def test_a_flush_returns_once_the_server_has_applied_everything_sent_before_it(s
     channel = ray_channel.RunChannel(run.id)
     node = ray_channel.RecordingStore(store.home.parent / "node", run.id, channel)
     node.import_run_rows(store.export_run_rows(run.id))
-    applied: list[str] = []
-
-    def server() -> None:
-        acknowledged, closed = 0, False
-        while not closed:
-            first, records, closed = channel.take(acknowledged, timeout=1.0)
-            for record in records:
-                assert ray_records.apply_record(store, record)
-                applied.append(record[1])
-            acknowledged = first + len(records)
-
-    pump = threading.Thread(target=server)
-    pump.start()
-    node.set_status(run.id, Status.RUNNING)  # Flushed: it returns only once applied on the server.
-    assert store.get_run(run.id).status == Status.RUNNING
+    # No server takes anything yet: a status, a batch, a whole epoch with a snapshot and a checkpoint, and
+    # results all return (each used to wait for the server).
+    node.set_status(run.id, Status.RUNNING)
     node.add_batch_metrics(run.id, [{"epoch": 1, "batch": 1, "step": 0, "loss": 1.0}])
     node.add_epoch_metrics(run.id, {"epoch": 1, "loss": 0.5})
-    assert store.epoch_metrics(run.id)["epoch"].tolist() == [1]
-    assert store.batch_metrics(run.id)["step"].tolist() == [0]  # Sent before the epoch, so applied before it.
-    channel.close()
-    pump.join(timeout=10)
-    assert applied == ["status", "batch_metrics", "epoch_metrics"]
+    node.write_snapshot(run.id, 1, "kernels", {"conv": np.ones((3, 3))})
+    node.save_checkpoint(run.id, "latest", 1, lambda path: path.write_bytes(b"weights of epoch 1"))
+    node.set_results(run.id, {"val_accuracy": 0.5})
+    assert channel.sent == 6 and store.get_run(run.id).status == Status.STARTING  # None applied yet.
+    # The second epoch waits until the server holds the first and everything sent before it.
+    second = threading.Thread(target=node.add_epoch_metrics, args=(run.id, {"epoch": 2, "loss": 0.4}))
+    second.start()
+    second.join(timeout=0.5)
+    assert second.is_alive() and node.epoch_metrics(run.id)["epoch"].tolist() == [1]
+    acknowledged, kinds = _apply(store, channel, 0)
+    assert kinds == ["status", "batch_metrics", "epoch_metrics", "snapshot", "checkpoint", "results"]
+    assert store.get_run(run.id).status == Status.RUNNING
+    assert store.checkpoint_path(run.id, "latest").read_bytes() == b"weights of epoch 1"
+    acknowledged, later = _apply(store, channel, acknowledged)  # Acknowledges them: the second epoch goes on.
+    second.join(timeout=30)
+    assert not second.is_alive()
+    later += _apply(store, channel, acknowledged)[1]
+    assert later == ["epoch_metrics"] and store.epoch_metrics(run.id)["epoch"].tolist() == [1, 2]
 
 
 def test_a_flush_gives_up_when_no_server_takes_the_records() -> None:

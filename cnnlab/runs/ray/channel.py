@@ -3,11 +3,17 @@
 Each run has its own channel, inside the actor that trains it; no actor is shared between runs,
 so a node that dies takes only its own runs with it. The job records into a `RecordingStore` (a
 `Store` in a node-local folder) that also appends every record to the channel without waiting
-for the server: batch metrics, heartbeats and events pile up on the node and travel in batches.
-The server long-polls the channel (`RunActor.take`, driven by `ray.wait`), applies what it got,
-and acknowledges it with its next `take`. At the records that matter later (a status, an epoch's
-metrics, a snapshot, a checkpoint, the results) the job waits until the server has acknowledged
-everything sent so far: a worker that dies afterwards has lost none of them.
+for the server: records pile up on the node and travel in batches. The server long-polls the
+channel (`RunActor.take`, driven by `ray.wait`), applies what it got, in order, and acknowledges it
+with its next `take`. Because records are applied in order, the server always holds everything
+sent before the last record it applied: a node that dies loses only what it had not handed over.
+
+The job waits for the server at two places only. At each epoch's end, before recording the epoch,
+it waits until the server has acknowledged everything sent up to the previous epoch's end (the
+server keeps at most one epoch behind the node, and the records waiting on the node stay bounded;
+an epoch later they are nearly always acknowledged, so this costs nothing). And when the run ends,
+`RunActor.train` waits until everything is acknowledged before it returns, so an actor is reused
+only once the server has its run's final status and results.
 
 Control requests (stop, pause, resume) come the other way: the server sets them on the channel,
 and `RecordingStore.pending_control` reads them from memory. This module imports neither Ray nor
@@ -33,8 +39,8 @@ from cnnlab.store.statuses import Status
 
 # One record: (run id, kind, arguments). The kinds are those `cnnlab.runs.ray.records` applies.
 Record = tuple[str, str, tuple[Any, ...]]
-# How long the job waits at most for the server to acknowledge the records that matter; a server that
-# is away longer (restarting) finds them still waiting in the channel when it comes back.
+# How long the job waits at most for the server to acknowledge records; a server that is away longer
+# (restarting) finds them still waiting in the channel when it comes back.
 FLUSH_SECONDS = 60.0
 
 
@@ -86,10 +92,13 @@ class RunChannel:
             self._changed.wait_for(lambda: bool(self._records) or self._closed, timeout)
             return self._first, list(self._records), self._closed
 
-    def flush(self, timeout: float = FLUSH_SECONDS) -> bool:
-        """Wait until the server has acknowledged every record sent so far; False if `timeout` s passed first."""
+    def flush(self, timeout: float = FLUSH_SECONDS, *, through: int | None = None) -> bool:
+        """Wait until the server has acknowledged the first `through` records (default: every record sent so far).
+
+        Returns False if `timeout` s passed first.
+        """
         with self._changed:
-            target = self.sent
+            target = self.sent if through is None else through
             return self._changed.wait_for(lambda: self._first >= target, timeout)
 
     @property
@@ -118,19 +127,18 @@ class RunChannel:
 class RecordingStore(Store):
     """A node-local store that also sends every record of its run through the run's channel.
 
-    The records a later epoch or a fork depends on are flushed: the job goes on once the server
-    has applied them (see the module docstring).
+    No record waits for the server; an epoch waits only for the epoch before it (see the module
+    docstring).
     """
 
     def __init__(self, home: Path, run_id: str, channel: RunChannel) -> None:
         super().__init__(home)
         self.run_id = run_id
         self.channel = channel
+        self._previous_epoch_end = 0  # how many records had been sent when the last epoch was recorded
 
-    def _send(self, run_id: str, kind: str, *arguments: Any, flush: bool = False) -> None:
+    def _send(self, run_id: str, kind: str, *arguments: Any) -> None:
         self.channel.send(kind, arguments)
-        if flush:
-            self.channel.flush()
 
     def heartbeat(self, run_id: str, pid: int) -> None:
         """Record the beat here and send it (the server records no process id of its own machine)."""
@@ -147,11 +155,11 @@ class RecordingStore(Store):
         traceback: str | None = None,
         expected: Status | Iterable[Status] | None = None,
     ) -> RunRecord:
-        """Change the status here (which checks the transition), then send it and wait for the server."""
+        """Change the status here (which checks the transition), then send it."""
         record = super().set_status(
             run_id, status, reason=reason, hint=hint, traceback=traceback, expected=expected
         )
-        self._send(run_id, "status", str(status), reason, hint, traceback, flush=True)
+        self._send(run_id, "status", str(status), reason, hint, traceback)
         return record
 
     def add_batch_metrics(self, run_id: str, rows: Iterable[Mapping[str, object]]) -> None:
@@ -162,23 +170,28 @@ class RecordingStore(Store):
         super().add_batch_metrics(run_id, timed)
 
     def add_epoch_metrics(self, run_id: str, row: Mapping[str, object]) -> None:
-        """Keep the epoch's row here, then send it and wait for the server."""
+        """Wait until the server has the previous epoch and all sent before it, then keep the row here and send it.
+
+        So the server is never more than one epoch behind this node.
+        """
+        self.channel.flush(through=self._previous_epoch_end)
         super().add_epoch_metrics(run_id, row)
-        self._send(run_id, "epoch_metrics", dict(row), flush=True)
+        self._send(run_id, "epoch_metrics", dict(row))
+        self._previous_epoch_end = self.channel.sent
 
     def write_snapshot(self, run_id: str, epoch: int, kind: str, arrays: NamedArrays) -> Path:
-        """Write the arrays here, then send them and wait for the server."""
+        """Write the arrays here, then send them."""
         plain = {name: np.asarray(array) for name, array in arrays.items()}
         path = super().write_snapshot(run_id, epoch, kind, plain)
-        self._send(run_id, "snapshot", epoch, kind, plain, flush=True)
+        self._send(run_id, "snapshot", epoch, kind, plain)
         return path
 
     def save_checkpoint(
         self, run_id: str, which: str | int, epoch: int, write: Callable[[Path], object]
     ) -> Path:
-        """Write the checkpoint here, then send its bytes and wait for the server."""
+        """Write the checkpoint here, then send its bytes."""
         path = super().save_checkpoint(run_id, which, epoch, write)
-        self._send(run_id, "checkpoint", which, epoch, path.read_bytes(), flush=True)
+        self._send(run_id, "checkpoint", which, epoch, path.read_bytes())
         return path
 
     def delete_epoch_weights(self, run_id: str, epoch: int) -> None:
@@ -197,9 +210,9 @@ class RecordingStore(Store):
         super().add_diagnosis(run_id, finding)
 
     def set_results(self, run_id: str, results: Mapping[str, ResultValue]) -> None:
-        """Keep the results here, then send them and wait for the server."""
+        """Keep the results here, then send them."""
         super().set_results(run_id, results)
-        self._send(run_id, "results", dict(results), flush=True)
+        self._send(run_id, "results", dict(results))
 
     def set_dataset_summary(self, run_id: str, summary: pd.DataFrame | JsonValue) -> None:
         """Send the dataset summary, then keep it here."""

@@ -89,7 +89,10 @@ class RunActor:
     def train(
         self, run_id: str, bundle: ray_bundle.RunBundle, dataset: ray_bundle.DatasetPayload | None
     ) -> str:
-        """Train the run into a node-local store that sends every record through the run's channel; return its final status."""
+        """Train the run into a node-local store that sends every record through the run's channel; return its final status.
+
+        Returns (or raises) once the server has acknowledged every record of the run, or `FLUSH_SECONDS` passed.
+        """
         channel = self._channel(run_id)
         self.home = Path(tempfile.mkdtemp(prefix=f"cnnlab-ray-{run_id}-"))
         self.current_run = run_id
@@ -109,10 +112,12 @@ class RunActor:
 
             store.send_folder(run_id, tensorboard_logs.log_folder(store, run_id))
             store.close()
-            channel.flush()
             return str(status)
         finally:
             channel.close()
+            # The one wait for the server in a run besides the epochs' (`ray_channel`): it has every record,
+            # the final status and results too, before the run counts as ended here and the actor is reused.
+            channel.flush()
             shutil.rmtree(self.home, ignore_errors=True)
             with self._changed:
                 self.current_run = None
