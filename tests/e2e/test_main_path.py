@@ -92,11 +92,21 @@ def import_with_an_unknown_layer(page: Page) -> None:
     json_tab.click()
     field = page.get_by_label("Import a model (paste its JSON)")
     field.fill(json.dumps(spec))
-    page.get_by_role("button", name="Import", exact=True).click()
+    button = page.get_by_role("button", name="Import", exact=True)
+    # The hardest place for feedback: the button at the bottom edge of the window, the result under it.
+    button.evaluate("button => button.scrollIntoView({block: 'end'})")
+    button.click()
     wait_for_app(page)
     result = page.get_by_test_id("stAlert").filter(has_text="Layer 2 was left out")
     result.wait_for()
-    on_screen(page, result)  # Right under the button, not at the top of the page.
+    # Right under the button (not at the top of the page), and scrolled into sight.
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=stAlert]')].some(alert =>"
+        " alert.innerText.includes('Layer 2 was left out') && alert.getBoundingClientRect().bottom <= innerHeight)",
+        polling=50,
+        timeout=10_000,
+    )
+    on_screen(page, result)
     assert json_tab.get_attribute("aria-selected") == "true"
     screenshot(page, "main_path_3_model_import", full_page=False)
 

@@ -1,8 +1,8 @@
 """The Model page's import box: paste a model's JSON, import it, and read the result right there.
 
 What an import left out or changed (an unknown layer type, a bad parameter) is said under the
-Import button, where the learner is looking, not at the top of a long page; a success says how many
-layers came in and the model's name. The message stays while the model is as the import left it.
+Import button, where the learner is looking, not at the top of a long page, and scrolled into sight
+if the button sat low on the screen; a success says how many layers came in and the model's name. The message stays while the model is as the import left it.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from cnnlab.errors import CnnLabError
 from cnnlab.plain_text import as_text, as_text_lines
 from cnnlab.specs import ModelSpec
 from cnnlab.ui.session import state
+from cnnlab.ui.widgets import into_view
 
 RESULT_KEY = "cnnlab_import_result"  # session state: (the imported model, what was left out or changed)
+COUNT_KEY = "cnnlab_import_count"  # session state: how many imports this session made (names each result)
 
 
 def import_box(locked: bool) -> None:
@@ -28,6 +30,7 @@ def import_box(locked: bool) -> None:
             st.error(as_text_lines(error), icon=":material/block:")
         else:
             st.session_state[RESULT_KEY] = (state.draft().model, notes)
+            st.session_state[COUNT_KEY] = st.session_state.get(COUNT_KEY, 0) + 1
             st.rerun()  # The shapes, the code and the JSON above show the imported model.
     _result()
 
@@ -55,3 +58,6 @@ def _result() -> None:
         return
     show = st.warning if notes else st.success
     show(result_message(model, notes), icon=":material/warning:" if notes else ":material/check_circle:")
+    # The click's rerun keeps the page where it was: a result under a button low on the screen is
+    # scrolled into sight, once.
+    into_view.bring_into_view("import_result_in_view", f"import {st.session_state.get(COUNT_KEY, 0)}")
