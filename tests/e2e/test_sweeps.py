@@ -21,7 +21,7 @@ from cnnlab.runs.queue.studies import Search
 from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
-from tests.e2e.conftest import screenshot, wait_for_app
+from tests.e2e.conftest import TRACES_DRAWN, screenshot, wait_for_app
 from tests.made_runs import make_run
 from tests.test_sweep_search import Queued, learning_rates, template, trained
 from tests.waiting import wait_until
@@ -30,12 +30,6 @@ if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-# The lines of each plotly chart as the browser drew them (Plotly 6 ships arrays as base64, so not `data`).
-LINES_DRAWN = (
-    "elements => elements.map(element => element._fullData.map(trace => [trace.type, trace._length]))"
-)
-
 
 @pytest.fixture(scope="module", autouse=True)
 def two_workers() -> Iterator[None]:
@@ -93,7 +87,7 @@ def test_a_sweep_of_four_runs_from_the_train_page_to_its_best_run(
     page.get_by_text("4 of 4 runs ended").wait_for(timeout=240_000)
     page.get_by_text("learning_rate (log scale)").first.wait_for()
     wait_for_app(page)
-    drawn = page.locator(".js-plotly-plot").evaluate_all(LINES_DRAWN)
+    drawn = page.locator(".js-plotly-plot").evaluate_all(TRACES_DRAWN)
     assert [["parcoords", 4]] in drawn, drawn
     runs = sweeps.Sweeps(Store(app_home)).runs(sweep.id)
     assert len(runs) == 4 and all(item.best_val_accuracy is not None for item in runs)
@@ -205,7 +199,7 @@ def test_the_default_search_starts_from_the_train_page_and_a_pruned_trial_says_w
     )  # The grid draws its rows after the script.
 
     def charts_drawn() -> bool:
-        drawn = page.locator(".js-plotly-plot").evaluate_all(LINES_DRAWN)
+        drawn = page.locator(".js-plotly-plot").evaluate_all(TRACES_DRAWN)
         return [["bar", 2]] in drawn and any(traces and traces[0][0] == "scatter" for traces in drawn)
 
     wait_until(charts_drawn, "the importance bars and the history of the search")
