@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
+
 @pytest.fixture(scope="module", autouse=True)
 def two_workers() -> Iterator[None]:
     """The module's server trains two runs at once (the app server starts after this fixture)."""
