@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +32,7 @@ DatabaseError = sqlite3.Error
 Connection = sqlite3.Connection
 
 SCHEMA_VERSION = 5
+WAL_WAIT_SECONDS = 30.0  # how long a new connection asks for WAL while another process holds the file
 """The `PRAGMA user_version` of a database with the tables below (0: made before versions were kept)."""
 
 _RUN_REFERENCE = "run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE"
@@ -103,11 +105,25 @@ def open_connection(path: Path) -> sqlite3.Connection:
     """A new connection to `path` with the store's settings: WAL, a 30 s lock wait, foreign keys on."""
     connection = sqlite3.connect(path, timeout=30.0, isolation_level=None)
     connection.execute("PRAGMA busy_timeout = 30000")
-    connection.execute("PRAGMA journal_mode = WAL")
+    _write_ahead_log(connection)
     connection.execute("PRAGMA synchronous = NORMAL")
     connection.execute("PRAGMA foreign_keys = ON")
     connection.row_factory = sqlite3.Row
     return connection
+
+
+def _write_ahead_log(connection: sqlite3.Connection, seconds: float = WAL_WAIT_SECONDS) -> None:
+    """Turn on WAL. While another process creates the same file, SQLite may refuse the switch at once
+    ("database is locked") without waiting on the busy timeout, so it is asked again for `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def schema_version(connection: sqlite3.Connection) -> int:
