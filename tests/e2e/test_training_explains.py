@@ -74,6 +74,14 @@ def test_layer_health_tab_shows_gradients_and_dead_units(app_url: str, page: Pag
     page.get_by_role("button", name="Start training").click()
     wait_for_app(page)
     page.get_by_text(re.compile(r"^Completed after 3 epochs")).first.wait_for(timeout=120_000)
+    # The stream says "Completed" first; the page then reruns once for the ended run (Continue and Fork
+    # open up), drawing its tabs anew: click a tab after that rerun.
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('button')].some(b => b.innerText.trim().startsWith('Continue') && !b.disabled)",
+        polling=100,
+        timeout=60_000,
+    )
+    wait_for_app(page)
     page.get_by_role("tab", name="Layer health").click()
     wait_for_app(page)
     page.get_by_text("How strongly each layer's weights are pushed").wait_for()
