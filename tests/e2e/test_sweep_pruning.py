@@ -17,15 +17,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from cnnlab import share
-from cnnlab.model import presets
 from cnnlab.runs.queue import studies, sweeps
-from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from tests import fake_jobs
 from tests.e2e.conftest import TRACES_DRAWN, screenshot, wait_for_app
+from tests.e2e.test_sweeps import open_default_search, tiny_setup_link
 from tests.waiting import wait_until
 
 if TYPE_CHECKING:
@@ -53,14 +51,6 @@ def light_trials() -> Iterator[None]:
         yield
 
 
-def setup_link() -> str:
-    """A setup link: the digits CNN on 120 digits for `EPOCHS` epochs."""
-    setup = share.Setup(
-        DataSettings(subset=120), presets.get("digits_default").spec, TrainingSettings(epochs=EPOCHS)
-    )
-    return share.encode(setup)
-
-
 def first_pruned(book: sweeps.Sweeps, sweep_id: str) -> RunRecord | None:
     """The sweep's first trial to end pruned, once one has."""
     return next((item.run for item in book.runs(sweep_id) if item.run.status == Status.PRUNED), None)
@@ -69,15 +59,9 @@ def first_pruned(book: sweeps.Sweeps, sweep_id: str) -> RunRecord | None:
 def test_a_search_from_the_train_page_prunes_a_losing_trial_says_why_and_goes_on(
     app_home: Path, app_url: str, page: Page
 ) -> None:
-    page.goto(f"{app_url}/train?setup={setup_link()}")
+    page.goto(f"{app_url}/train?setup={tiny_setup_link(EPOCHS)}")
     wait_for_app(page)
-    page.get_by_text("Sweep: train several settings at once").click()
-    recommended = page.get_by_role(
-        "radio", name="Try settings for me and stop the losing ones early (recommended)"
-    )
-    assert recommended.is_checked()
-    summary = page.get_by_text(re.compile(r"^12 settings of learning_rate in 0.0001..0.01 log")).first
-    summary.wait_for()
+    summary = open_default_search(page)
     assert "(TPE: each picked from what earlier trials scored)" in summary.inner_text()
     assert "a trial below the median of earlier trials after 2 epochs stops early" in summary.inner_text()
     wait_for_app(page)

@@ -27,7 +27,7 @@ from tests.test_sweep_search import Queued, learning_rates, template, trained
 from tests.waiting import wait_until
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Locator, Page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -45,12 +45,25 @@ EVERY_ROW = """() => [...document.querySelectorAll('[data-testid="stDataFrame"] 
     row => [...row.querySelectorAll('td, th')].map(cell => cell.textContent.trim()))"""
 
 
-def tiny_setup_link() -> str:
-    """A setup link: the digits CNN on 120 digits for one epoch."""
+def tiny_setup_link(epochs: int = 1) -> str:
+    """A setup link: the digits CNN on 120 digits for `epochs` epochs."""
     setup = share.Setup(
-        DataSettings(subset=120), presets.get("digits_default").spec, TrainingSettings(epochs=1)
+        DataSettings(subset=120), presets.get("digits_default").spec, TrainingSettings(epochs=epochs)
     )
     return share.encode(setup)
+
+
+def open_default_search(page: Page) -> Locator:
+    """On the Train page, open the sweep form and check that its recommended search is chosen, planned
+    as 12 settings of the learning rate on a log range: that plan's summary."""
+    page.get_by_text("Sweep: train several settings at once").click()
+    recommended = page.get_by_role(
+        "radio", name="Try settings for me and stop the losing ones early (recommended)"
+    )
+    assert recommended.is_checked()
+    summary = page.get_by_text(re.compile(r"^12 settings of learning_rate in 0.0001..0.01 log")).first
+    summary.wait_for()
+    return summary
 
 
 def ended_count(page: Page) -> int:
@@ -158,12 +171,7 @@ def test_the_default_search_starts_from_the_train_page_and_a_pruned_trial_says_w
     with both_slots_held(store):
         page.goto(f"{app_url}/train?setup={tiny_setup_link()}")
         wait_for_app(page)
-        page.get_by_text("Sweep: train several settings at once").click()
-        recommended = page.get_by_role(
-            "radio", name="Try settings for me and stop the losing ones early (recommended)"
-        )
-        assert recommended.is_checked()
-        page.get_by_text(re.compile(r"^12 settings of learning_rate in 0.0001..0.01 log")).wait_for()
+        open_default_search(page)
         screenshot(page, "search_form_on_train_page")
         page.get_by_role("button", name="Start sweep").click()
         page.get_by_text(
