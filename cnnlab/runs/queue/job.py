@@ -18,8 +18,8 @@ from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 
 DEFAULT_ENTRY = "cnnlab.runs.worker.training:run"
-# How often `Control` reads the store for requests, at most: one indexed read of a row (well under a
-# millisecond), so a stop or a pause waits at most this long (and its batch) before it is seen.
+# How often `Control` reads the store for requests, at most: one indexed read of a row, so a stop or
+# a pause waits at most this long (and its batch) before it is seen.
 POLL_SECONDS = 0.05
 PAUSE_POLL_SECONDS = 0.05  # How often a paused job looks for a resume or a stop.
 

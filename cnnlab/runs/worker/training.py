@@ -316,8 +316,8 @@ def run(run_id: str, store: Store, control: Control) -> Outcome:
     results = _results(recording)
     if control.stop_requested and not control.prune_requested:
         # The user waits for a Stop: the run says it stopped as soon as its weights are saved, and
-        # the test split's figures (a second or so: a prediction traced, the best checkpoint loaded
-        # and predicted) follow in this worker once the status is recorded.
+        # the test split's figures (a prediction traced, the best checkpoint loaded and predicted)
+        # follow in this worker once the status is recorded.
         store.set_results(run_id, results)
         stopped = _stopped(store, run_id, control, progress.completed_epochs)
         return replace(

@@ -166,8 +166,12 @@ def _control(home: Path, run_id: str, action: str, token: str) -> dict[str, obje
     store = _store_at(str(home))
     access = RunAccess(store, _user(store, grant.user_id), scheduler=lambda: scheduler_module.shared(home))
     {"stop": access.stop, "pause": access.pause, "resume": access.resume}[action](run_id)
-    status: dict[str, object] = status_of(store, store.get_run(run_id))
-    return status
+    return status_of(store, store.get_run(run_id))
+
+
+def _answer(content: object, status_code: int = 200) -> JSONResponse:
+    """A control request's JSON answer, never cached."""
+    return JSONResponse(content, status_code=status_code, headers={"Cache-Control": "no-store"})
 
 
 async def control_run(request: Request) -> Response:
@@ -183,16 +187,16 @@ async def control_run(request: Request) -> Response:
         message = (
             f'A control request is JSON {{"action": "stop", "pause" or "resume", "token": ...}}; got {said}.'
         )
-        return JSONResponse({"error": message}, status_code=400, headers={"Cache-Control": "no-store"})
+        return _answer({"error": message}, 400)
     token = str(body.get("token", ""))
     try:
         status = await asyncio.to_thread(_control, home, request.path_params["run_id"], str(action), token)
     except AccessError as error:
         message = f"{CONTROL_REFUSED} ({error})"
-        return JSONResponse({"error": message}, status_code=403, headers={"Cache-Control": "no-store"})
+        return _answer({"error": message}, 403)
     except CnnLabError as error:
-        return JSONResponse({"error": str(error)}, status_code=409, headers={"Cache-Control": "no-store"})
-    return JSONResponse(status, headers={"Cache-Control": "no-store"})
+        return _answer({"error": str(error)}, 409)
+    return _answer(status)
 
 
 def figure_body(store: Store, run_id: str, kind: str, epoch: int, query: Mapping[str, str]) -> bytes:
