@@ -167,7 +167,14 @@ def test_a_pause_and_a_resume_reach_every_viewer_without_a_script_run(
         counters = [ScriptRuns(viewer) for viewer in (page, second)]
         for viewer in (page, second):
             open_live_view(viewer, app_url, run_id)
+        # As in the Stop test, the run trains in both pages first: a page drawn while the run was still
+        # starting reruns once when the stream says it trains, and a click may not land during that.
+        for viewer in (page, second):
+            loss_points(viewer, len(loss_points(viewer)))
+            wait_for_app(viewer)
         marks = [counter.finished for counter in counters]
+        # Pause is drawn disabled until the stream says the run trains: a click before takes no effect.
+        expect_enabled(control(page, "Pause"))
         control(page, "Pause").click()
         for viewer in (page, second):
             said(viewer, r"^Paused after epoch \d+; resume to carry on")
