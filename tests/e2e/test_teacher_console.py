@@ -86,9 +86,13 @@ def test_the_console_shows_the_class_live_and_stops_a_run(
     teacher.get_by_label("Exercise name", exact=True).fill("Week 3")
     teacher.get_by_label("Exercise name", exact=True).press("Enter")
     wait_for_app(teacher)
-    teacher.get_by_test_id("stMultiSelect").filter(has_text="Locked").locator("input").click()
+    locked = teacher.get_by_test_id("stMultiSelect").filter(has_text="Locked")
+    locked.locator("input").click()
     teacher.get_by_role("option", name="Epochs", exact=True).click()
     teacher.keyboard.press("Escape")
+    wait_for_app(teacher)
+    # The choice is the widget's value once its chip is drawn: only then may the link be made of it.
+    locked.get_by_text("Epochs", exact=True).wait_for()
     wait_for_app(teacher)
     teacher.get_by_role("button", name="Make the link").click()
     wait_for_app(teacher)
@@ -99,7 +103,9 @@ def test_the_console_shows_the_class_live_and_stops_a_run(
     sign_in_with_code(ada, url, "Ada")
     ada.goto(link)
     wait_for_app(ada)
-    assert ada.get_by_text("Exercise: Week 3").count() == 1
+    banner = ada.get_by_test_id("stAlert").filter(has_text="Exercise: Week 3")
+    assert banner.count() == 1
+    assert "locked: Epochs" in banner.inner_text()
     go_to(ada, "Train")
     assert ada.get_by_role("spinbutton", name="Epochs", exact=True).is_disabled()
     assert ada.get_by_role("spinbutton", name="Learning rate", exact=True).is_enabled()
