@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
+import sqlite3
 import threading
 import time
 import warnings
@@ -289,3 +291,46 @@ def test_a_deleted_run_is_said_once(home_store: Store) -> None:
     [said] = feed.tick()
     assert (said.event, said.data["status"], said.data["active"]) == ("status", "deleted", False)
     assert feed.tick() == []
+
+
+def test_a_read_that_fails_loses_nothing_and_the_stream_goes_on(
+    home_store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A busy database for one tick (here: its event read fails after the batches were read) is read
+    again at the next: the watcher keeps running and its viewers get every batch and the new status.
+    Before, the watcher's task ended on the error and its viewers waited for news for ever."""
+    run_id = _running(home_store)
+    feed = RunFeed(home_store, run_id)
+    reads_of_events = home_store.events
+    failures = iter([sqlite3.OperationalError("database is locked")])
+
+    def events_once_locked(read_run: str) -> object:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return reads_of_events(read_run)
+
+    monkeypatch.setattr(home_store, "events", events_once_locked)
+
+    async def follow() -> list[tuple[str, object]]:
+        hub = Hub(tick_seconds=0.01)
+        async with hub.subscription(("run", run_id), lambda: feed) as (subscriber, _first):
+            for step in range(3):
+                _batch(home_store, run_id, step)
+            home_store.request_control(run_id, "pause")
+            home_store.set_status(run_id, Status.PAUSED)  # also logs an event: the read that fails
+            received: list[tuple[str, object]] = []
+            while not any(event == "status" for event, _ in received) or not subscriber.queue.empty():
+                # A tick's messages are queued together: the status comes first, its batches after.
+                sent = await asyncio.wait_for(subscriber.queue.get(), timeout=10)
+                assert sent is not None
+                received.append((sent.event, json.loads(sent.frame.decode().split("data: ", 1)[1])))
+            return received
+
+    with caplog.at_level(logging.ERROR, logger="cnnlab.ui.stream.hub"):
+        received = asyncio.run(follow())
+    assert next(failures, None) is None, "the event read never failed: the test checked nothing"
+    assert ["A live stream's read failed" in record.getMessage() for record in caplog.records] == [True]
+    steps = [row["step"] for event, rows in received if event == "metrics" for row in rows]  # type: ignore[attr-defined]
+    assert steps == [0, 1, 2]
+    assert [data["status"] for event, data in received if event == "status"] == ["paused"]  # type: ignore[index]

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Hashable
@@ -32,6 +33,7 @@ TICK_SECONDS = 0.1  # how often a watcher reads its stream's news (one indexed q
 BACKLOG = 2_000  # messages a watcher keeps for subscribers that reconnect
 QUEUE_LIMIT = 5_000  # messages a subscriber may fall behind before it is closed (it reconnects and resumes)
 
+_log = logging.getLogger(__name__)
 _ids = itertools.count(int(time.time() * 1000))  # every message's id, increasing across restarts
 
 
@@ -91,9 +93,18 @@ class Watcher:
         self.task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
+        failing = False
         while True:
             await asyncio.sleep(self.tick_seconds)
-            await self.step()
+            try:
+                await self.step()
+                failing = False
+            except Exception:
+                # A read that fails (the database busy, a file being replaced) must not end the stream:
+                # its viewers would wait for news for ever. Said once per spell; the next tick reads again.
+                if not failing:
+                    _log.exception("A live stream's read failed; it reads again at the next tick.")
+                failing = True
 
     async def step(self) -> None:
         """One tick: read the feed's news once (in a thread) and fan each message out."""

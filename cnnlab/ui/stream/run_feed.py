@@ -198,7 +198,26 @@ class RunFeed:
 
     def _news(self, version: RunVersion) -> list[Message]:
         old = self._version
+        held = (self._batches, len(self._batches), dict(self._epochs), self._events, len(self._events))
+        kept = (
+            self._diagnoses,
+            len(self._diagnoses),
+            self._status,
+            self._batches_per_epoch,
+            self._snapshot_epoch,
+        )
         self._version = version
+        try:
+            return self._news_since(old, version)
+        except Exception:
+            # Not all of it was read: put back what the feed held, so the next tick reads and tells it all.
+            self._version = old
+            self._batches, batches, self._epochs, self._events, events = held
+            self._diagnoses, diagnoses, self._status, self._batches_per_epoch, self._snapshot_epoch = kept
+            del self._batches[batches:], self._events[events:], self._diagnoses[diagnoses:]
+            raise
+
+    def _news_since(self, old: RunVersion | None, version: RunVersion) -> list[Message]:
         if old is None:  # Made again after it was deleted (not with this id): read it whole.
             self._load()
             return [Message("history", self.history())]
