@@ -1,4 +1,9 @@
-"""A sweep in Chromium: started from the Train page, followed live on the Runs page, its best run opened."""
+"""A sweep in Chromium: started from the Train page, followed live on the Runs page, its best run opened.
+
+The server's workers run the light sweep trial of tests/fake_jobs.py (`sweep_trial_job`: an epoch in
+0.6 s, its validation accuracy set by its learning rate, no TensorFlow): the pages are what is checked
+here. A sweep trained by Keras through the scheduler is tests/test_sweeps.py's real sweep.
+"""
 
 from __future__ import annotations
 
@@ -32,11 +37,15 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
+GRID_EPOCHS = 8  # Each of the grid's runs lasts about 5 s: still live when the Runs page opens.
+
+
 @pytest.fixture(scope="module", autouse=True)
-def two_workers() -> Iterator[None]:
-    """The module's server trains two runs at once (the app server starts after this fixture)."""
+def two_light_workers() -> Iterator[None]:
+    """The module's server runs two light sweep trials at once (the app server starts after this fixture)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CNNLAB_MAX_WORKERS", "2")
+        patch.setenv("CNNLAB_WORKER_ENTRY", "tests.fake_jobs:sweep_trial_job")
         yield
 
 
@@ -77,7 +86,7 @@ def ended_count(page: Page) -> int:
 def test_a_sweep_of_four_runs_from_the_train_page_to_its_best_run(
     app_home: Path, app_url: str, page: Page
 ) -> None:
-    page.goto(f"{app_url}/train?setup={tiny_setup_link()}")
+    page.goto(f"{app_url}/train?setup={tiny_setup_link(GRID_EPOCHS)}")
     wait_for_app(page)
     page.get_by_text("Sweep: train several settings at once").click()
     page.get_by_text("Every combination of the values I list").click()
@@ -113,7 +122,7 @@ def test_a_sweep_of_four_runs_from_the_train_page_to_its_best_run(
     page.get_by_role("button", name="Open on the Train page").click()
     page.wait_for_url(re.compile(f"/train\\?run={best.run.id}"))
     wait_for_app(page)
-    page.get_by_text(re.compile(r"^Completed after 1 epochs")).first.wait_for()
+    page.get_by_text(re.compile(rf"^Completed after {GRID_EPOCHS} epochs")).first.wait_for()
     screenshot(page, "sweep_best_run_on_train_page")
 
 
