@@ -124,3 +124,21 @@ def test_single_user_mode_needs_no_sign_in_and_an_ended_run_says_why(
     reached(home_store, run_id, Status.STOPPED)
     code, answer = _ask(client, run_id, "pause", mint_control_token(home, LOCAL_USER.id, run_id))
     assert code == 409 and "stopped" in str(answer["error"])
+
+
+def test_an_answer_and_the_stream_say_which_news_is_newer(client: TestClient, home_store: Store) -> None:
+    """Each status, in the stream and in a control request's answer, names the run's newest event read
+    before it (every request and status change logs one): the browser keeps the newer of two, so an
+    answer that arrives after the stream's news does not undo it (tests/e2e/test_live_stream.py)."""
+    from cnnlab.ui.stream.run_feed import RunFeed
+
+    run_id = _live(home_store, LOCAL_USER.id)
+    feed = RunFeed(home_store, run_id)
+    before = feed.history()["status"]
+    code, answer = _ask(client, run_id, "pause", mint_control_token(home_store.home, LOCAL_USER.id, run_id))
+    assert code == 200 and answer["seen_through"] > before["seen_through"]
+    home_store.set_status(run_id, Status.PAUSED)  # The worker pauses, as after the request.
+    home_store.clear_control(run_id, "pause")
+    [paused] = [message.data for message in feed.tick() if message.event == "status"]
+    assert (paused["status"], paused["control"]) == ("paused", None)
+    assert paused["seen_through"] > answer["seen_through"]  # The late answer is the older news.

@@ -28,7 +28,7 @@ from tests.e2e.conftest import screenshot, wait_for_app
 from tests.made_runs import make_run
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Locator, Page
+    from playwright.sync_api import APIResponse, Locator, Page, Route
 
 pytestmark = [pytest.mark.e2e]
 
@@ -149,6 +149,9 @@ def test_curves_grow_without_reruns_and_a_stop_reaches_every_viewer(
         screenshot(second, "live_stream_stopped_in_another_page")
 
 
+CONTROL_ROUTE = "**/cnnlab/stream/runs/*/control"  # where the live view's buttons send their requests
+
+
 def control(page: Page, name: str) -> Locator:
     """The live view's button `name` (Stop, Pause, Resume), drawn by the stream's component."""
     return page.get_by_test_id("stMainBlockContainer").get_by_role("button", name=name, exact=True)
@@ -175,10 +178,25 @@ def test_a_pause_and_a_resume_reach_every_viewer_without_a_script_run(
         marks = [counter.finished for counter in counters]
         # Pause is drawn disabled until the stream says the run trains: a click before takes no effect.
         expect_enabled(control(page, "Pause"))
+        # The click's answer ("pausing") is held back until the stream has said "Paused", as a busy
+        # server may send it: coming late, it must not undo the newer news. Before, it did, and the page
+        # said "Pausing…" for ever with Resume off (a full run of the suite saw it about one time in four).
+        held: list[tuple[Route, APIResponse]] = []
+        page.route(CONTROL_ROUTE, lambda route: held.append((route, route.fetch())))
         control(page, "Pause").click()
         for viewer in (page, second):
             said(viewer, r"^Paused after epoch \d+; resume to carry on")
+        deadline = time.monotonic() + 20
+        while not held and time.monotonic() < deadline:
+            page.wait_for_timeout(50)  # Playwright calls the route's handler while the test waits in it.
+        assert len(held) == 1, "the server did not answer the Pause request"
+        route, answer = held[0]
+        assert answer.json()["status"] == "running" and answer.json()["control"] == "pause", answer.json()
+        route.fulfill(response=answer)
+        page.unroute(CONTROL_ROUTE)
+        for viewer in (page, second):
             expect_enabled(control(viewer, "Resume"))
+            said(viewer, r"^Paused after epoch \d+; resume to carry on")
         control(second, "Resume").click()
         for viewer in (page, second):
             said(viewer, r"^Training: epoch \d+ of")

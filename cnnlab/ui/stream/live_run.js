@@ -37,10 +37,21 @@ function streamOf(streamKey, address) {
     stream.told.push([event, data]);
     for (const listener of stream.listeners) listener(event, data);
   });
+  // The newest status the stream said, by the run's event it was read after (`seen_through`).
+  let seenThrough = 0;
+  // A control request's answer says the status at once, unless the stream already said a newer one:
+  // an answer that comes after the stream's news (a busy server) would undo it, and nothing would
+  // redraw it ("Pausing…" for ever under "Paused" in the store).
+  stream.answer = (status) => {
+    if ((status.seen_through || 0) > seenThrough) tell("status", status);
+  };
   for (const event of ["history", "metrics", "status", "event", "diagnosis", "snapshot", "runs", "removed"]) {
     source.addEventListener(event, (message) => {
+      const data = JSON.parse(message.data);
       if (event === "history") stream.connected = true;
-      tell(event, JSON.parse(message.data));
+      const status = event === "status" ? data : event === "history" ? data.status : null;
+      if (status) seenThrough = Math.max(seenThrough, status.seen_through || 0);
+      tell(event, data);
     });
   }
   source.onerror = () => {
@@ -252,7 +263,7 @@ function controls(root, state) {
     })
       .then((response) => response.json().then((answer) => [response.ok, answer]))
       .then(([ok, answer]) => {
-        if (ok) state.stream.tell("status", answer);
+        if (ok) state.stream.answer(answer);
         else error.textContent = answer.error;
       })
       .catch(() => {

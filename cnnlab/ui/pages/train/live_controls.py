@@ -129,7 +129,7 @@ def _streamed_requests(run: RunRecord) -> None:
         server.store().home,
         identity.current_user().id,
         run.id,
-        status_of(server.store(), run),
+        status_of(server.store(), run, None),  # The stream's history, which follows, says it afresh.
         may_control=server.store().may_control(run),
         sees_everything=identity.current_user().sees_everything,
         held_help=HELD_HELP,
