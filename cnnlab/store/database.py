@@ -32,8 +32,8 @@ DatabaseError = sqlite3.Error
 Connection = sqlite3.Connection
 
 SCHEMA_VERSION = 5
-WAL_WAIT_SECONDS = 30.0  # how long a new connection asks for WAL while another process holds the file
 """The `PRAGMA user_version` of a database with the tables below (0: made before versions were kept)."""
+WAL_WAIT_SECONDS = 30.0  # how long a new connection asks for WAL while another process holds the file
 
 _RUN_REFERENCE = "run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE"
 RUN_TABLE = """CREATE TABLE IF NOT EXISTS runs (

@@ -26,6 +26,7 @@ from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from tests.e2e.conftest import screenshot, wait_for_app
 from tests.made_runs import make_run
+from tests.waiting import wait_until
 
 if TYPE_CHECKING:
     from playwright.sync_api import APIResponse, Locator, Page, Route
@@ -186,10 +187,9 @@ def test_a_pause_and_a_resume_reach_every_viewer_without_a_script_run(
         control(page, "Pause").click()
         for viewer in (page, second):
             said(viewer, r"^Paused after epoch \d+; resume to carry on")
-        deadline = time.monotonic() + 20
-        while not held and time.monotonic() < deadline:
-            page.wait_for_timeout(50)  # Playwright calls the route's handler while the test waits in it.
-        assert len(held) == 1, "the server did not answer the Pause request"
+        # Playwright calls the route's handler only while the test waits in one of its calls.
+        wait_until(lambda: page.wait_for_timeout(20) or held, "the server's answer to the Pause request", 20)
+        assert len(held) == 1, held
         route, answer = held[0]
         assert answer.json()["status"] == "running" and answer.json()["control"] == "pause", answer.json()
         route.fulfill(response=answer)

@@ -166,8 +166,8 @@ def _control(home: Path, run_id: str, action: str, token: str) -> dict[str, obje
     store = _store_at(str(home))
     access = RunAccess(store, _user(store, grant.user_id), scheduler=lambda: scheduler_module.shared(home))
     {"stop": access.stop, "pause": access.pause, "resume": access.resume}[action](run_id)
-    version = store.run_version(run_id)
-    return status_of(store, store.get_run(run_id), version.last_event if version else None)
+    read_before = store.run_version(run_id)
+    return status_of(store, store.get_run(run_id), read_before)
 
 
 def _answer(content: object, status_code: int = 200) -> JSONResponse:

@@ -93,16 +93,16 @@ class RequestLog(Protocol):
         ...
 
 
-def status_of(store: RequestLog, run: RunRecord, seen_through: int | None) -> dict[str, Json]:
+def status_of(store: RequestLog, run: RunRecord, read_before: RunVersion | None) -> dict[str, Json]:
     """What a viewer needs to say where `run` is: status, pending control, who asked, reason, epochs.
 
-    `seen_through` is the id of the run's newest event read before `run` was (every request and status
-    change logs one): a status told twice, by the stream and by a control request's answer, is drawn
-    from the newer one, whichever comes first over the network.
+    `read_before` is the run's version read before `run` was: its newest event (every request and
+    status change logs one) is the status's `seen_through`, so that a status told twice, by the stream
+    and by a control request's answer, is drawn from the newer one, whichever comes first.
     """
     action = run.control or {Status.STOPPED: "stop", Status.PAUSED: "pause"}.get(run.status)
     return {
-        "seen_through": seen_through or 0,
+        "seen_through": (read_before.last_event if read_before else None) or 0,
         "status": run.status.value,
         "control": run.control,
         "requested_by": store.requested_by(run.id, action) if action else None,
@@ -127,7 +127,7 @@ class RunFeed:
         """Read the whole run (at the start, and when it starts again)."""
         self._version: RunVersion | None = self.store.run_version(self.run_id)
         run = self.store.get_run(self.run_id)
-        self._status = status_of(self.store, run, self._version.last_event if self._version else None)
+        self._status = status_of(self.store, run, self._version)
         self._batches = _rows(
             self.store.batch_metrics(self.run_id).rename(columns={"time": "written_at"}), BATCH_FIELDS
         )
@@ -236,7 +236,7 @@ class RunFeed:
             if run.status in RESTARTED and old.status != version.status:
                 self._load()  # Started again: what it recorded may be rewritten.
                 return [Message("history", self.history())]
-            self._status = status_of(self.store, run, version.last_event)
+            self._status = status_of(self.store, run, version)
             news.append(Message("status", self._status))
         rows: list[dict[str, Json]] = []
         if version.last_step != old.last_step and version.last_step is not None:

@@ -2,7 +2,8 @@
 
 What an import left out or changed (an unknown layer type, a bad parameter) is said under the
 Import button, where the learner is looking, not at the top of a long page, and scrolled into sight
-if the button sat low on the screen; a success says how many layers came in and the model's name. The message stays while the model is as the import left it.
+if the button sat low on the screen; a success says how many layers came in and the model's name.
+The message stays while the model is as the import left it.
 """
 
 from __future__ import annotations
