@@ -8,7 +8,7 @@
 // plotly.js, points appended as they arrive), and "figure" (one snapshot's figure, fetched by its
 // epoch's address when the stream announces a new snapshot). See cnnlab/ui/stream/live_chart.py.
 
-const DRAW_MS = 250; // the curves are drawn at most this often
+const DRAW_MS = 500; // the curves are drawn at most this often (each drawing redraws whole charts)
 const streams = window.cnnlabStreams || (window.cnnlabStreams = {});
 
 function loadPlotly(address) {
