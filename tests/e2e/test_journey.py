@@ -1,4 +1,9 @@
-"""The first-minute journey in Chromium: Home, Data, Model, Train, refresh."""
+"""The first-minute journey in Chromium: Home, Data, Model, Train, refresh.
+
+The run started on Train is trained by the light job of tests/fake_jobs.py (its epochs and curves,
+without TensorFlow); the Filters and Confusion tabs are then looked at on the module's seeded run, one
+really trained for three epochs (`trained_app`). Real training from the pages is tests/e2e/test_main_path.py's.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +17,11 @@ from tests.e2e.conftest import go_to, screenshot, set_number, wait_for_app
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.light_jobs]
 
 
-def test_journey(app_url: str, page: Page) -> None:
+def test_journey(trained_app: tuple[str, str], page: Page) -> None:
+    app_url, trained_run = trained_app
     page.goto(app_url)
     wait_for_app(page)
     page.get_by_text("Train a digits classifier").first.wait_for()
@@ -61,15 +67,8 @@ def test_journey(app_url: str, page: Page) -> None:
     page.get_by_role("button", name="Start training").click()
     wait_for_app(page)
     page.get_by_text(re.compile(r"Training: epoch")).first.wait_for(timeout=60_000)
-    page.get_by_text(re.compile(r"^[3-9] of 300 epochs")).first.wait_for(timeout=90_000)
+    page.get_by_text(re.compile(r"^([3-9]|[1-9]\d+) of 300 epochs")).first.wait_for(timeout=90_000)
     screenshot(page, "journey_6_train_curves")
-    page.get_by_role("tab", name="Filters and feature maps").click()
-    page.get_by_text("filters of conv2d_1").first.wait_for()
-    page.get_by_text("channels of conv2d_1").first.wait_for()
-    screenshot(page, "journey_7_train_filters")
-    page.get_by_role("tab", name="Confusion and predictions").click()
-    page.get_by_text("Confusion matrix").first.wait_for()
-    screenshot(page, "journey_8_train_confusion")
     # Scoped to the page: Streamlit's own status widget has a "Stop" button while a script runs.
     page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop").click()
     page.get_by_text(re.compile(r"Stopped after epoch \d+")).first.wait_for(timeout=30_000)
@@ -79,3 +78,14 @@ def test_journey(app_url: str, page: Page) -> None:
     page.get_by_text(re.compile(r"Stopped after epoch \d+")).first.wait_for()
     assert "run=" in page.url
     screenshot(page, "journey_9_after_refresh")
+
+    # A run trained for real shows what its network learned: its filters, feature maps and confusion.
+    page.goto(f"{app_url}/train?run={trained_run}")
+    wait_for_app(page)
+    page.get_by_role("tab", name="Filters and feature maps").click()
+    page.get_by_text("filters of conv2d_1").first.wait_for()
+    page.get_by_text("channels of conv2d_1").first.wait_for()
+    screenshot(page, "journey_7_train_filters")
+    page.get_by_role("tab", name="Confusion and predictions").click()
+    page.get_by_text("Confusion matrix").first.wait_for()
+    screenshot(page, "journey_8_train_confusion")
