@@ -26,12 +26,19 @@ def test_image_grid_shows_each_image_in_rgb_with_its_title() -> None:
 def test_samples_per_class_gives_each_class_its_own_row() -> None:
     images = np.zeros((20, 8, 8, 1), dtype=np.float32)
     images[10:] = 1.0
-    labels = np.repeat(np.arange(2), 10)
-    grid = data.samples_per_class(images, labels, ["zero", "one"], per_class=3)
-    assert len(grid.data) == 6
-    assert [annotation.text for annotation in grid.layout.annotations] == ["zero"] * 3 + ["one"] * 3
-    assert all(np.asarray(trace.z).max() == 0 for trace in grid.data[:3])
-    assert all(np.asarray(trace.z).min() == 255 for trace in grid.data[3:])
+    labels = np.repeat(np.arange(3), [10, 10, 0])  # A class with no training image gets no row.
+    grid = data.samples_per_class(images, labels, ["zero", "one", "none"], per_class=3)
+    assert [trace.type for trace in grid.data] == ["image"]  # One picture, however many images.
+    picture = np.asarray(grid.data[0].z)
+    # Two rows of three 8x8 images, one white pixel between them (8 // 8).
+    assert picture.shape == (2 * 8 + 1, 3 * 8 + 2, 3)
+    tiles = [
+        picture[row * 9 : row * 9 + 8, column * 9 : column * 9 + 8] for row in (0, 1) for column in (0, 1, 2)
+    ]
+    assert all(tile.max() == 0 for tile in tiles[:3]) and all(tile.min() == 255 for tile in tiles[3:])
+    assert picture[8].min() == 255 and picture[:, 8].min() == 255  # The gaps are white.
+    assert list(grid.layout.yaxis.ticktext) == ["zero", "one"]
+    assert list(grid.layout.yaxis.tickvals) == [3.5, 12.5]  # Each title at its row's middle.
 
 
 def test_class_balance_stacks_the_three_splits() -> None:
