@@ -158,6 +158,12 @@ def control(page: Page, name: str) -> Locator:
     return page.get_by_test_id("stMainBlockContainer").get_by_role("button", name=name, exact=True)
 
 
+def card_says(page: Page, word: str) -> None:
+    """Wait until the sidebar card of the followed run says its status is `word`."""
+    card = page.get_by_test_id("stSidebar").locator(".st-key-followed_run_card")
+    card.get_by_text(word, exact=True).wait_for(timeout=20_000)
+
+
 def said(page: Page, pattern: str) -> None:
     """Wait until the live view's status sentence says `pattern` (a regular expression)."""
     page.locator(".cnnlab-info").filter(has_text=re.compile(pattern)).first.wait_for(timeout=20_000)
@@ -188,6 +194,8 @@ def test_a_pause_and_a_resume_reach_every_viewer_without_a_script_run(
         control(page, "Pause").click()
         for viewer in (page, second):
             said(viewer, r"^Paused after epoch \d+; resume to carry on")
+            # The sidebar card of the followed run (the one the link opened) says it too, without a rerun.
+            card_says(viewer, "Paused")
         # (The first page's buttons are off while its request waits for the answer.)
         expect_enabled(control(second, "Resume"))
         # Playwright calls the route's handler only while the test waits in one of its calls.
@@ -198,6 +206,7 @@ def test_a_pause_and_a_resume_reach_every_viewer_without_a_script_run(
         control(second, "Resume").click()
         for viewer in (page, second):
             said(viewer, r"^Training: epoch \d+ of")
+            card_says(viewer, "Running")
         expect_enabled(control(second, "Pause"))
         route.fulfill(response=answer)
         page.unroute(CONTROL_ROUTE)

@@ -58,6 +58,7 @@ CSS = """
   border: 1px solid rgba(49, 51, 63, 0.2); background: #fff; color: #31333F; cursor: pointer; white-space: nowrap; }
 .cnnlab-button:hover:enabled { border-color: #ff4b4b; color: #ff4b4b; }
 .cnnlab-button:disabled { color: rgba(49, 51, 63, 0.4); cursor: not-allowed; }
+.cnnlab-word { font-size: 0.875rem; color: rgba(49, 51, 63, 0.6); }
 .cnnlab-error:empty { display: none; }
 .cnnlab-error { margin-top: 0.5rem; padding: 0.5rem 1rem; border-radius: 0.5rem; background: rgba(255, 43, 43, 0.09);
   color: rgb(125, 53, 59); font-size: 0.875rem; }
@@ -182,6 +183,18 @@ def controls(
         "no_token_help": NO_CONTROL,
     }
     _component()(key=f"live_controls_{run_id}", data=data, width="content")
+
+
+def status_word(home: Path, user_id: str, run_id: str, word: str) -> None:
+    """Run `run_id`'s status in one word (`word`: as the page read it), kept current from its stream:
+    a Pause or a Resume reruns no page, and the word still changes."""
+    data = {
+        "mode": "word",
+        "stream_key": run_id,
+        "stream": stream_address(home, user_id, run_id),
+        "word": word,
+    }
+    _component()(key=f"live_word_{run_id}", data=data)
 
 
 def curves(home: Path, user_id: str, run_id: str, curve_height: int, no_metrics: str) -> None:

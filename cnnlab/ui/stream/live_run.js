@@ -5,8 +5,9 @@
 // of a diagnosis or a snapshot it draws), "controls"
 // (Stop and Pause or Resume, drawn from the stream's status and sent as POST requests with a control
 // token, see cnnlab/ui/stream/routes.py), "curves" (loss, accuracy and learning rate, with
-// plotly.js, points appended as they arrive), and "figure" (one snapshot's figure, fetched by its
-// epoch's address when the stream announces a new snapshot). See cnnlab/ui/stream/live_chart.py.
+// plotly.js, points appended as they arrive), "figure" (one snapshot's figure, fetched by its
+// epoch's address when the stream announces a new snapshot), and "word" (the status in one word, for
+// the sidebar card). See cnnlab/ui/stream/live_chart.py.
 
 const DRAW_MS = 500; // the curves are drawn at most this often (each drawing redraws whole charts)
 const streams = window.cnnlabStreams || (window.cnnlabStreams = {});
@@ -292,6 +293,17 @@ function controls(root, state) {
   };
 }
 
+// The run's status in one word (the sidebar card's on the Train page), as the stream says it.
+function word(root, state) {
+  root.innerHTML = '<div class="cnnlab-word"></div>';
+  const element = root.querySelector(".cnnlab-word");
+  element.textContent = state.data.word;
+  return (event, data) => {
+    const status = event === "history" ? data.status : event === "status" ? data : null;
+    if (status) element.textContent = status.status.charAt(0).toUpperCase() + status.status.slice(1);
+  };
+}
+
 // A table of runs (data.drawn: each run's status, request, epochs and best accuracy as the page drew
 // them): the page reruns, at most once a second, when the class stream says a row changed, or that a
 // run it does not show is newer than data.since (a table of the newest runs shows a new one).
@@ -495,8 +507,9 @@ export default function (component) {
   state.streamKey = data.stream_key;
   const stream = (state.stream = streamOf(data.stream_key, data.stream));
   stream.streamKey = data.stream_key;
-  if (data.mode === "controls" || data.mode === "news") {
-    state.unlisten = listen(stream, (data.mode === "news" ? news : controls)(root, state));
+  if (data.mode === "controls" || data.mode === "news" || data.mode === "word") {
+    const modes = { controls, news, word };
+    state.unlisten = listen(stream, modes[data.mode](root, state));
   } else if (data.mode === "watch" || data.mode === "class") {
     state.unlisten = listen(stream, data.mode === "watch" ? watch(root, state) : classWatch(root, state));
     // A stream that says nothing for a while (a proxy that buffers it, a refusal): the page polls instead.

@@ -2,8 +2,8 @@
 
 Every page draws it (`app.py`), so the followed run (`cnnlab.ui.session.state.followed_run`) is in
 view and back in the URL wherever the learner goes. While the run can still change the card re-reads
-it every few seconds, except on the Train page, whose live view follows the run's stream and reruns
-the page on each change of status: there the card says the status only, not the epoch, and never
+it every few seconds, except on the Train page, whose live view follows the run's stream: there the
+card says the status only, not the epoch, from the same stream (a Pause reruns no page), and never
 reruns on a timer. A run this user may not see (another student's) is not shown at all, the page
 that opens it says "not yours".
 """
@@ -15,7 +15,8 @@ import streamlit as st
 from cnnlab.errors import AccessError, RunError
 from cnnlab.store.records import RunRecord
 from cnnlab.ui import server
-from cnnlab.ui.session import state
+from cnnlab.ui.session import identity, state
+from cnnlab.ui.stream import live_chart
 
 TRAIN_PAGE = "app_pages/train.py"
 REFRESH_SECONDS = 3.0  # while the followed run is queued, starting, running or paused
@@ -55,7 +56,11 @@ def show(live_page: bool = False) -> None:
         with st.container(border=True, key="followed_run_card"):
             st.caption("The run you follow")
             st.text(current.name)  # The learner's own words: shown as text, never as markdown.
-            st.caption(str(current.status).capitalize() if live_page else progress_text(current))
+            if live_page:
+                word = str(current.status).capitalize()
+                live_chart.status_word(server.store().home, identity.current_user().id, run_id, word)
+            else:
+                st.caption(progress_text(current))
             st.page_link(
                 TRAIN_PAGE,
                 label="Watch it live",
