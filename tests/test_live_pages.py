@@ -152,8 +152,10 @@ def test_a_live_run_is_followed_through_its_stream_not_a_timer(
     assert watch["sentence"] == "Training: epoch 3 of 10."
     assert watch["drawn"] == {"status": "running", "control": None}
     assert elements["news"]["drawn"] == {"diagnoses": 0, "snapshot": None}
-    # Both open the run's stream with a token for this session's user and this run.
-    for data in (watch, curves, elements["news"]):
+    # The sidebar card's status word follows the same stream (a Pause reruns no page).
+    assert elements["word"]["word"] == "Running"
+    # Each opens the run's stream with a token for this session's user and this run.
+    for data in (watch, curves, elements["news"], elements["word"]):
         address, _, token = data["stream"].partition("?token=")
         assert address == f"/cnnlab/stream/runs/{run_id}"
         grant = read_stream_token(home_store.home, urllib.parse.unquote(token))

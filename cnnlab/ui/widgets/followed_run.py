@@ -56,11 +56,11 @@ def show(live_page: bool = False) -> None:
         with st.container(border=True, key="followed_run_card"):
             st.caption("The run you follow")
             st.text(current.name)  # The learner's own words: shown as text, never as markdown.
-            if live_page:
-                word = str(current.status).capitalize()
+            word = str(current.status).capitalize()
+            if live_page and current.is_active:
                 live_chart.status_word(server.store().home, identity.current_user().id, run_id, word)
             else:
-                st.caption(progress_text(current))
+                st.caption(word if live_page else progress_text(current))
             st.page_link(
                 TRAIN_PAGE,
                 label="Watch it live",
