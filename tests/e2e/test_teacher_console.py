@@ -25,6 +25,7 @@ from cnnlab import share, specs
 from cnnlab.classroom import uploads
 from cnnlab.classroom.joining import new_user_id
 from cnnlab.model import presets
+from cnnlab.store import statuses
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from tests.e2e.app_servers import UNTIL_STOPPED_JOBS
@@ -167,6 +168,9 @@ def test_the_console_shows_the_class_live_and_stops_a_run(
     assert store.get_run(runs["Bo"].id).status in {Status(status) for status in LIVE}
     screenshot(teacher, "teacher_console_stopped")
     # Bo's run records until stopped: stopped here, so the module's other tests start with no live run.
+    # It waited for the one slot, which Ada's stop freed: a queued run takes no stop request (the store
+    # refused it when the test asked before the scheduler had started the run).
+    wait_until(lambda: store.get_run(runs["Bo"].id).status in statuses.LIVE, "Bo's run to start", 60)
     store.request_control(runs["Bo"].id, "stop")
     wait_until(lambda: store.get_run(runs["Bo"].id).is_ended, "Bo's run to stop", 60)
 
