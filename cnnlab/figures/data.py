@@ -53,7 +53,7 @@ def image_rows(rows: Sequence[Sequence[np.ndarray]], titles: Sequence[str], size
     """Rows of equally sized images drawn as one picture, each row titled on its left.
 
     One image trace however many images: a grid of subplots (`image_grid`) costs the browser an axis
-    pair and a title per image (14,000 page elements for the digits' 60 samples), this one a few.
+    pair and a title per image.
     """
     first = _as_rgb(rows[0][0])
     height, width = first.shape[:2]
