@@ -308,3 +308,16 @@ def test_a_teachers_runs_page_names_each_runs_owner_and_a_run_page_says_whose(cl
     assert "owner" not in ada_app.dataframe[0].value.columns  # A student's table holds only their own runs.
     ada_app.multiselect(key="chosen_runs").select(ada).run()
     assert ":material/person: Your run." in captions(ada_app)
+
+
+def test_a_paused_run_is_resumed_from_the_console_with_resume(classroom_home: Path) -> None:
+    """The console's word for a paused run is the Train page's: Resume ("Continue" there means more
+    epochs for an ended run)."""
+    store = Store(classroom_home)
+    run_id = make_run(store, owner=student(store, "Ada Lovelace"), name="ada's net", status=Status.PAUSED).id
+    app = joined("Teacher", "Tess", page="teacher")
+    app.selectbox(key="teacher_run").set_value(run_id).run()
+    assert app.button(key="teacher_resume").label == "Resume"
+    app.button(key="teacher_resume").click().run()
+    no_problems(app)
+    assert store.get_run(run_id).control == "resume"

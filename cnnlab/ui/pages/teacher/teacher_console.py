@@ -187,7 +187,7 @@ def run_actions(runs: list[RunRecord]) -> None:
             server.scheduler().stop(run.id)
             st.rerun()
         if run.status == Status.PAUSED:
-            if columns[1].button("Continue", key="teacher_resume", icon=":material/play_arrow:"):
+            if columns[1].button("Resume", key="teacher_resume", icon=":material/play_arrow:"):
                 server.scheduler().resume(run.id)
                 st.rerun()
         elif columns[1].button(
