@@ -55,8 +55,7 @@ def image_rows(rows: Sequence[Sequence[np.ndarray]], titles: Sequence[str], size
     One image trace however many images: a grid of subplots (`image_grid`) costs the browser an axis
     pair and a title per image.
     """
-    first = _as_rgb(rows[0][0])
-    height, width = first.shape[:2]
+    height, width = np.shape(rows[0][0])[:2]
     gap = max(1, height // 8)
     columns = max(len(row) for row in rows)
     mosaic = np.full(

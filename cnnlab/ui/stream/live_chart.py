@@ -113,6 +113,12 @@ def stream_address(home: Path, user_id: str, run_id: str) -> str:
     return addresses.RUN_ROUTE.format(run_id=quote(run_id, safe="")) + f"?token={quote(token)}"
 
 
+def _mount(mode: str, home: Path, user_id: str, run_id: str) -> dict[str, Any]:
+    """What every mount of run `run_id`'s stream is drawn with: its mode, the stream it shares with the
+    page's other mounts (`stream_key`), and that stream's address with a token for `user_id`."""
+    return {"mode": mode, "stream_key": run_id, "stream": stream_address(home, user_id, run_id)}
+
+
 def watch(
     home: Path,
     user_id: str,
@@ -128,11 +134,9 @@ def watch(
     `user_stop_reason`). Mount it outside a fragment: it reruns the page (`drawn`: the status and
     request the page drew) once when the run ends or starts, after saying so."""
     data = {
-        "mode": "watch",
+        **_mount("watch", home, user_id, run_id),
         "sentence": sentence,
         **words,
-        "stream_key": run_id,
-        "stream": stream_address(home, user_id, run_id),
         "drawn": drawn,
         "fallback_seconds": FALLBACK_SECONDS,
     }
@@ -145,9 +149,7 @@ def news(home: Path, user_id: str, run_id: str, drawn: dict[str, Any], *, rerun_
     """Rerun the fragment this is drawn in for run `run_id`'s news it draws (`drawn`: the diagnoses
     and the snapshot's epoch it shows): a new diagnosis, and with `rerun_on_snapshot` a new snapshot."""
     data = {
-        "mode": "news",
-        "stream_key": run_id,
-        "stream": stream_address(home, user_id, run_id),
+        **_mount("news", home, user_id, run_id),
         "drawn": drawn,
         "rerun_on_snapshot": rerun_on_snapshot,
     }
@@ -172,9 +174,7 @@ def controls(
     resume a run a teacher paused; `held_help`: why Resume is off for the others.
     """
     data = {
-        "mode": "controls",
-        "stream_key": run_id,
-        "stream": stream_address(home, user_id, run_id),
+        **_mount("controls", home, user_id, run_id),
         "control": addresses.CONTROL_ROUTE.format(run_id=quote(run_id, safe="")),
         "token": mint_control_token(home, user_id, run_id) if may_control else None,
         "status": status,
@@ -189,9 +189,7 @@ def status_word(home: Path, user_id: str, run_id: str, word: str) -> None:
     """Run `run_id`'s status in one word (`word`: as the page read it), kept current from its stream:
     a Pause or a Resume reruns no page, and the word still changes."""
     data = {
-        "mode": "word",
-        "stream_key": run_id,
-        "stream": stream_address(home, user_id, run_id),
+        **_mount("word", home, user_id, run_id),
         "word": word,
     }
     _component()(key=f"live_word_{run_id}", data=data)
@@ -202,9 +200,7 @@ def curves(home: Path, user_id: str, run_id: str, curve_height: int, no_metrics:
     from cnnlab.figures.training import DIAGNOSIS_COLOURS
 
     data = {
-        "mode": "curves",
-        "stream_key": run_id,
-        "stream": stream_address(home, user_id, run_id),
+        **_mount("curves", home, user_id, run_id),
         "plotly": addresses.PLOTLY_ADDRESS,
         "figures": chart_figures(curve_height),
         "diagnosis_colours": DIAGNOSIS_COLOURS,

@@ -26,6 +26,11 @@ function loadPlotly(address) {
   return window.cnnlabPlotly;
 }
 
+// The run's status an event tells, if it tells one: a status event's, or a history's.
+function statusIn(event, data) {
+  return event === "status" ? data : event === "history" ? data.status : null;
+}
+
 // The run's shared stream: its EventSource, its listeners, and what it said since its last history
 // (replayed to a listener that comes later).
 function streamOf(streamKey, address) {
@@ -50,7 +55,7 @@ function streamOf(streamKey, address) {
     source.addEventListener(event, (message) => {
       const data = JSON.parse(message.data);
       if (event === "history") stream.connected = true;
-      const status = event === "status" ? data : event === "history" ? data.status : null;
+      const status = statusIn(event, data);
       if (status) seenThrough = Math.max(seenThrough, status.seen_through || 0);
       tell(event, data);
     });
@@ -299,7 +304,7 @@ function word(root, state) {
   const element = root.querySelector(".cnnlab-word");
   element.textContent = state.data.word;
   return (event, data) => {
-    const status = event === "history" ? data.status : event === "status" ? data : null;
+    const status = statusIn(event, data);
     if (status) element.textContent = status.status.charAt(0).toUpperCase() + status.status.slice(1);
   };
 }
