@@ -211,7 +211,10 @@ def test_another_students_upload_cannot_be_opened_by_link(
         bob.get_by_text("'pets-0123.zip', which is not one you can open here").wait_for()
         main = bob.get_by_test_id("stMain").inner_text()
         assert str(home) not in main and "uploads" not in main
-        assert bob.get_by_test_id("stMetricValue").first.inner_text() == "1,797"  # The digits instead.
+        # The digits instead: the Images count, read once drawn (the first metric drawn may be another).
+        images = bob.get_by_test_id("stMetric").filter(has_text="Images").get_by_test_id("stMetricValue")
+        images.wait_for()
+        assert images.inner_text() == "1,797"
         screenshot(bob, "upload_link_refused")
     finally:
         context.close()
