@@ -71,14 +71,20 @@ def on_screen(page: Page, element: Locator) -> None:
     """Fail unless the element lies wholly within the window as the page is (no scrolling).
 
     Measured in the page in one step: the live view redraws its charts at every tick, so an element
-    found first and measured after may be gone in between.
+    found first and measured after may be gone in between. A chart being laid out again (after a
+    resize of the window) is 0 px tall for a moment: the element is measured once it is drawn.
     """
-    box = element.evaluate(
-        "e => { const r = e.getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height}; }"
-    )
+
+    def drawn_box() -> dict[str, float] | None:
+        box: dict[str, float] = element.evaluate(
+            "e => { const r = e.getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height}; }"
+        )
+        return box if box["width"] > 0 and box["height"] > 0 else None
+
+    box = wait_until(drawn_box, "the element to be drawn (more than 0 px wide and tall)", deadline_seconds=15)
+    assert isinstance(box, dict)
     size = page.viewport_size
     assert size is not None
-    assert box["width"] > 0 and box["height"] > 0, f"the element is not drawn: {box}"
     assert box["x"] >= 0 and box["y"] >= 0, box
     assert box["x"] + box["width"] <= size["width"] and box["y"] + box["height"] <= size["height"], box
 
