@@ -27,6 +27,7 @@ from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
 from tests.e2e.conftest import TRACES_DRAWN, screenshot, wait_for_app
+from tests.e2e.test_live_stream import ScriptRuns
 from tests.made_runs import make_run
 from tests.test_sweep_search import Queued, learning_rates, template, trained
 from tests.waiting import wait_until
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
+# Long enough for two reruns of a view that polled every second (POLL_SECONDS), as the sweep's did.
+QUIET_MS = 2500
 GRID_EPOCHS = 8  # Each of the grid's runs lasts about 5 s: still live when the Runs page opens.
 
 
@@ -177,6 +180,7 @@ def test_the_default_search_starts_from_the_train_page_and_a_pruned_trial_says_w
     app_home: Path, app_url: str, page: Page, new_page: Callable[[], Page]
 ) -> None:
     store = Store(app_home)
+    script_runs = ScriptRuns(page)
     with both_slots_held(store):
         page.goto(f"{app_url}/train?setup={tiny_setup_link()}")
         wait_for_app(page)
@@ -193,7 +197,10 @@ def test_the_default_search_starts_from_the_train_page_and_a_pruned_trial_says_w
         page.get_by_text(
             re.compile(r"0 of 12 settings tried .*2 queued or training\); 10 more to come")
         ).wait_for()
-        # The live view redraws every second while trials wait: click without waiting for it to settle.
+        # While its trials wait nothing changes: the view follows the class stream and does not rerun.
+        mark = script_runs.since(0)
+        page.wait_for_timeout(QUIET_MS)
+        assert script_runs.since(mark) == 0
         page.get_by_role("button", name=re.compile(r"^Stop the sweep")).dispatch_event("click")
         page.get_by_text(re.compile(r"the sweep was stopped\.")).first.wait_for()
         assert [item.run.status for item in sweeps.Sweeps(store).runs(started.id)] == [Status.STOPPED] * 2, [

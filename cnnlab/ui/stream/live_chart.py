@@ -240,14 +240,10 @@ def _class_fall_back(key: str) -> None:
     st.session_state[CLASS_FALLBACK] = st.session_state.get(CLASS_FALLBACK, set()) | {key}
 
 
-def watch_class(
-    home: Path, user_id: str, runs: Sequence[RunRecord], key: str, limit: int | None = None
-) -> None:
-    """Rerun the fragment drawing the table `key` of `runs` (the newest `limit` runs, or all) when the
-    class stream says one of them changed (status, request, epochs, best accuracy) or went, or that a
-    newer run appeared; at most once a second."""
-    full = limit is not None and len(runs) >= limit
-    since = min(run.created_at for run in runs) if full and runs else 0.0
+def watch_class(home: Path, user_id: str, runs: Sequence[RunRecord], key: str, since: float = 0.0) -> None:
+    """Rerun the fragment drawing `runs` (a table, a sweep; `key` names it) when the class stream says
+    one of them changed (status, request, epochs, best accuracy) or went, or that a run it does not
+    draw was created after `since` (0: every run it may show is drawn); at most once a second."""
     token = mint_stream_token(home, user_id, None)
     data = {
         "mode": "class",

@@ -83,7 +83,10 @@ def live_runs_table(key: str, limit: int | None = None) -> list[RunRecord]:
         if (polling and not should_poll(current)) or streamed != (polling and live_chart.class_streamed(key)):
             st.rerun()  # Every listed run has ended, or the stream did not connect: redraw the page once.
         if streamed:
-            live_chart.watch_class(reader.home, reader.user.id, current, key, limit)
+            # A table of the newest `limit` runs shows a new one: it follows runs newer than its oldest.
+            full = limit is not None and len(current) >= limit
+            since = min(run.created_at for run in current) if full and current else 0.0
+            live_chart.watch_class(reader.home, reader.user.id, current, key, since)
         frame = runs_table(current, _owners_for_teachers())
         event = st.dataframe(
             frame,

@@ -3,8 +3,10 @@
 A sweep on Optuna also shows how far its search has got, Optuna's importance and history charts,
 and a button that tries more settings (`cnnlab.ui.widgets.search_view`); a pruned trial's row says why.
 The view is a fragment that re-reads the sweep's runs (one query, `cnnlab.runs.queue.sweeps.Sweeps.runs`)
-every `POLL_SECONDS` while one of them is queued or training, and reruns the page once when the
-last one ends. The best run is preselected and marked; choosing a row picks another. The picked
+when the class stream says one of them changed or a new one was queued (`live_chart.watch_class`),
+at most once a second, and reruns the page once when the last one ends. It polls every
+`POLL_SECONDS` instead where the stream does not connect, and while a search is open with no run
+queued or training (its next trials, or its end, are the server's watcher's to write). The best run is preselected and marked; choosing a row picks another. The picked
 run opens on the Train page, forks, or becomes the draft in one click; "Stop the sweep" stops every
 queued and live run. The sweep shown is in the address as `?sweep=<id>`.
 """
@@ -25,6 +27,7 @@ from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
 from cnnlab.ui import server
 from cnnlab.ui.session import identity, state
+from cnnlab.ui.stream import live_chart
 from cnnlab.ui.widgets import run_table, search_view, tables
 
 POLL_SECONDS = 1.0
@@ -85,15 +88,27 @@ def going(sweep_id: str) -> bool:
     return any(item.run.is_active for item in book().runs(sweep_id))
 
 
+def _timed(sweep_id: str, key: str) -> bool:
+    """True when the sweep's view must poll: the stream did not connect, or a search is open with no
+    run of it queued or training (nothing the stream would tell changes until its watcher acts)."""
+    return not live_chart.class_streamed(key) or not any(item.run.is_active for item in book().runs(sweep_id))
+
+
 def sweep_panel(sweep: sweeps.SweepRecord) -> None:
     """One sweep, live while a run of it is active: table, chart, the picked run's actions, stop all."""
+    key = f"sweep_{sweep.id}"
     polling = going(sweep.id)
+    timed = polling and _timed(sweep.id, key)
 
-    @st.fragment(run_every=POLL_SECONDS if polling else None)
+    @st.fragment(run_every=POLL_SECONDS if timed else None)
     def live() -> None:
         runs = book().runs(sweep.id)
-        if polling and not going(sweep.id):
-            st.rerun()  # Every run has ended (and a search asks for no more): redraw once, without a timer.
+        if (polling and not going(sweep.id)) or (polling and timed != _timed(sweep.id, key)):
+            st.rerun()  # Every run has ended, or the view should now poll (or stop polling): redraw once.
+        if polling and not timed:
+            reader = server.store()
+            newest = max(item.run.created_at for item in runs)  # A trial queued after it is news.
+            live_chart.watch_class(reader.home, reader.user.id, [item.run for item in runs], key, newest)
         frame = sweeps.table(sweep, runs)
         top = sweeps.best(runs)
         ended = sum(item.run.is_ended for item in runs)
