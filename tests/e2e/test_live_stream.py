@@ -31,7 +31,7 @@ from tests.waiting import wait_until
 if TYPE_CHECKING:
     from playwright.sync_api import APIResponse, Locator, Page, Route
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.e2e, pytest.mark.light_jobs]  # The server's own warm worker imports no TensorFlow.
 
 # Records each status sentence the stream's element (`.cnnlab-info`) says.
 RECORD_SAID = """() => {
