@@ -52,8 +52,14 @@ def number(
     if fits and whole:
         value = int(value)
     elif fits:
-        value = value if isinstance(value, int | float) else float(value)
-        fits = isinstance(value, int) or math.isfinite(value)
+        # A float field holds a float, also when the JSON wrote it without a decimal point (0, 1): a
+        # number widget refuses to mix an int value with float bounds.
+        try:
+            value = float(value)
+        except OverflowError:  # An int too large for a float is outside every range.
+            fits = False
+        else:
+            fits = math.isfinite(value)
     if fits and minimum is not None:
         fits = value > minimum if above else value >= minimum
     if fits and maximum is not None:

@@ -178,3 +178,15 @@ def test_the_links_of_the_issue_open_every_page(name: str) -> None:
     payload["model"]["layers"].append({"type": "Lambda"})
     payload["training"].update(epochs=501, batch_size=100_000)
     assert_page_is_whole(name, token_of(payload))
+
+
+@pytest.mark.parametrize("training", [{"l2": 0}, {"l2": 5}, {"learning_rate": 1, "momentum": 0}])
+def test_float_settings_written_as_whole_numbers_open_the_train_page(training: dict[str, int]) -> None:
+    """Found by the property above: a float setting the JSON wrote without a decimal point (l2 0, or 5
+    brought down to 1) reached the Train page's number field as an int beside float bounds, which
+    Streamlit refuses with a traceback."""
+    payload = {
+        "data": preset_payload("digits_default")["data"],
+        "model": preset_payload("digits_default")["model"],
+    }
+    assert_page_is_whole("train", token_of({**payload, "training": training}))
