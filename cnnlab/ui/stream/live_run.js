@@ -491,6 +491,9 @@ function figure(root, state, Plotly) {
   };
 }
 
+// The mounts that only listen to the run's stream, by mode.
+const LISTENERS = { controls, news, word };
+
 export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
   let root = parentElement.querySelector(".cnnlab-live");
@@ -512,9 +515,8 @@ export default function (component) {
   state.streamKey = data.stream_key;
   const stream = (state.stream = streamOf(data.stream_key, data.stream));
   stream.streamKey = data.stream_key;
-  if (data.mode === "controls" || data.mode === "news" || data.mode === "word") {
-    const modes = { controls, news, word };
-    state.unlisten = listen(stream, modes[data.mode](root, state));
+  if (data.mode in LISTENERS) {
+    state.unlisten = listen(stream, LISTENERS[data.mode](root, state));
   } else if (data.mode === "watch" || data.mode === "class") {
     state.unlisten = listen(stream, data.mode === "watch" ? watch(root, state) : classWatch(root, state));
     // A stream that says nothing for a while (a proxy that buffers it, a refusal): the page polls instead.

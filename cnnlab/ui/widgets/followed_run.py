@@ -15,7 +15,7 @@ import streamlit as st
 from cnnlab.errors import AccessError, RunError
 from cnnlab.store.records import RunRecord
 from cnnlab.ui import server
-from cnnlab.ui.session import identity, state
+from cnnlab.ui.session import state
 from cnnlab.ui.stream import live_chart
 
 TRAIN_PAGE = "app_pages/train.py"
@@ -58,7 +58,8 @@ def show(live_page: bool = False) -> None:
             st.text(current.name)  # The learner's own words: shown as text, never as markdown.
             word = str(current.status).capitalize()
             if live_page and current.is_active:
-                live_chart.status_word(server.store().home, identity.current_user().id, run_id, word)
+                reader = server.store()
+                live_chart.status_word(reader.home, reader.user.id, run_id, word)
             else:
                 st.caption(word if live_page else progress_text(current))
             st.page_link(

@@ -6,8 +6,8 @@ The view is a fragment that re-reads the sweep's runs (one query, `cnnlab.runs.q
 when the class stream says one of them changed or a new one was queued (`live_chart.watch_class`),
 at most once a second, and reruns the page once when the last one ends. It polls every
 `POLL_SECONDS` instead where the stream does not connect, and while a search is open with no run
-queued or training (its next trials, or its end, are the server's watcher's to write). The best run is preselected and marked; choosing a row picks another. The picked
-run opens on the Train page, forks, or becomes the draft in one click; "Stop the sweep" stops every
+queued or training (its next trials, or its end, are the server's watcher's to write). The best run
+is preselected and marked; choosing a row picks another. The picked run opens on the Train page, forks, or becomes the draft in one click; "Stop the sweep" stops every
 queued and live run. The sweep shown is in the address as `?sweep=<id>`.
 """
 
@@ -80,30 +80,29 @@ def sweeps_section() -> None:
     sweep_panel(by_id[chosen])
 
 
-def going(sweep_id: str) -> bool:
+def going(sweep: sweeps.SweepRecord, runs: list[sweeps.SweepRun]) -> bool:
     """True while a run of the sweep is queued or training, or its search may still ask for trials."""
-    sweep = book().get(sweep_id)
-    if sweep.search is not None and not sweep.closed:
-        return True
-    return any(item.run.is_active for item in book().runs(sweep_id))
+    search_open = sweep.search is not None and not sweep.closed
+    return search_open or any(item.run.is_active for item in runs)
 
 
-def _timed(sweep_id: str, key: str) -> bool:
-    """True when the sweep's view must poll: the stream did not connect, or a search is open with no
-    run of it queued or training (nothing the stream would tell changes until its watcher acts)."""
-    return not live_chart.class_streamed(key) or not any(item.run.is_active for item in book().runs(sweep_id))
+def _timed(runs: list[sweeps.SweepRun], key: str) -> bool:
+    """True when the sweep's view must poll: the stream did not connect, or no run of it is queued or
+    training (an open search's next trials, or its end, change no run the stream would tell of)."""
+    return not live_chart.class_streamed(key) or not any(item.run.is_active for item in runs)
 
 
 def sweep_panel(sweep: sweeps.SweepRecord) -> None:
     """One sweep, live while a run of it is active: table, chart, the picked run's actions, stop all."""
     key = f"sweep_{sweep.id}"
-    polling = going(sweep.id)
-    timed = polling and _timed(sweep.id, key)
+    first_runs = book().runs(sweep.id)
+    polling = going(book().get(sweep.id), first_runs)
+    timed = polling and _timed(first_runs, key)
 
     @st.fragment(run_every=POLL_SECONDS if timed else None)
     def live() -> None:
         runs = book().runs(sweep.id)
-        if (polling and not going(sweep.id)) or (polling and timed != _timed(sweep.id, key)):
+        if polling and (not going(book().get(sweep.id), runs) or timed != _timed(runs, key)):
             st.rerun()  # Every run has ended, or the view should now poll (or stop polling): redraw once.
         if polling and not timed:
             reader = server.store()
