@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +14,7 @@ from cnnlab.run_request import RunRequest
 from cnnlab.specs import DataSettings, TrainingSettings
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
+from cnnlab.ui.widgets import tables
 from tests.app_pages import column_formats, no_problems, open_page
 from tests.test_exports import recorded_run
 
@@ -64,6 +66,10 @@ def test_one_run_can_be_renamed_and_downloaded(home_store: Store) -> None:
     assert table.loc[0, "parameters"] == keras_count
     assert column_formats(app.dataframe[0])["parameters"] == "localized"  # As every table writes a count.
     assert table.loc[0, "status"] == "completed"
+    # Its status column is as wide as the longest status, not sized on the first rows drawn (a live
+    # table first drawn with "running" clipped "completed" once its run ended).
+    columns = json.loads(app.dataframe[0].proto.columns)
+    assert columns["status"]["width"] == tables.STATUS_PIXELS
     app = runs_page(run_id)
     assert app.subheader[0].value == "tiny run"
     labels = [button.label for button in app.get("download_button")]

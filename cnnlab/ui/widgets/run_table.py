@@ -129,6 +129,7 @@ DETAIL_COLUMNS = ("id", "parent", "device")
 
 # How `runs_table`'s numbers are written: the columns hold numbers, the browser writes them.
 RUNS_TABLE_COLUMNS = {
+    "status": tables.status_column(),
     "parameters": tables.count_column(),
     "best val. accuracy": tables.share_column(),
     "duration": st.column_config.NumberColumn(format="compact"),  # A clock: 00:01:05.

@@ -124,7 +124,7 @@ def sweep_panel(sweep: sweeps.SweepRecord) -> None:
             key=f"sweep_table_{sweep.id}",
             on_select="rerun",
             selection_mode="single-row",
-            column_config={sweeps.ACCURACY_COLUMN: tables.share_column()},
+            column_config={"status": tables.status_column(), sweeps.ACCURACY_COLUMN: tables.share_column()},
         )
         figure = sweep_figures.parallel_coordinates(frame, sweep.settings, top.run.id if top else None)
         st.caption(

@@ -32,6 +32,16 @@ WHITE_TEXT_FROM = 0.55
 TIME_FORMAT = "YYYY-MM-DD HH:mm:ss"  # momentJS, as `DatetimeColumn` takes it: 2025-05-01 14:03:07
 
 
+# Wide enough for the longest status ("interrupted"): the grid sizes a column on the rows it first
+# draws, and a live table first drawn with "running" clipped "completed" once the run ended.
+STATUS_PIXELS = 100
+
+
+def status_column(label: str | None = None) -> ColumnConfig:
+    """A column of run statuses, as wide as the longest one whatever the rows first drawn."""
+    return st.column_config.TextColumn(label, width=STATUS_PIXELS)
+
+
 def count_column(label: str | None = None) -> ColumnConfig:
     """A column of counts (parameters, images), all digits with the reader's thousands separator (151,306)."""
     return st.column_config.NumberColumn(label, format="localized")
