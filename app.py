@@ -19,10 +19,12 @@ import streamlit as st
 
 def main() -> None:
     """Draw the page the address names, behind the sign-in gate, with what every page shares."""
-    from cnnlab.ui import server
+    from cnnlab.ui import script_runs, server
     from cnnlab.ui.session import controls, identity, presentation, sign_in
     from cnnlab.ui.widgets import followed_run
 
+    # Streamlit would clear Keras's session (and collect all garbage) after every run: see script_runs.
+    script_runs.keep_keras_between_runs()
     st.set_page_config(page_title="CNN Lab", page_icon="assets/icon.png", layout="wide")
     # The sign-in gate: nothing without sign-in configured; else the sign-in screen until someone signs in.
     sign_in.gate()

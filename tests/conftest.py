@@ -108,10 +108,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Leave what collection imported (TensorFlow, Keras, pandas, every test module) out of later
     garbage collections (`gc.freeze`).
 
-    Streamlit ends every script run of an AppTest with `keras.backend.clear_session()` once Keras is
-    imported, and that calls `gc.collect()`: over this process's heap about 0.3 s a page run, most
-    of an AppTest test's time. Frozen objects are never collected, so it is done once, here, after a
-    collection of what is garbage already; what the tests make is collected as before.
+    This process holds TensorFlow, Keras, pandas and every test module: a full collection over that
+    heap takes about 0.3 s, and the tests make enough objects to start one now and then. Frozen
+    objects are never collected, so it is done once, here, after a collection of what is garbage
+    already; what the tests make is collected as before.
     """
     gc.collect()
     gc.freeze()
