@@ -22,17 +22,20 @@ WINDOW_STROKE = "rgb(255, 127, 14)"  # figures.learn.WINDOW_COLOR as the browser
 SLIDER_THUMB = '[data-testid="stSlider"] [role="slider"], [data-testid="stSlider"] input[type="range"]'
 
 
+WINDOW_PATH_SCRIPT = """(stroke) => {
+    const chart = document.querySelectorAll('[data-testid="stPlotlyChart"]')[0];
+    const paths = chart ? [...chart.querySelectorAll('.shapelayer path')] : [];
+    const window = paths.find((path) => path.style.stroke === stroke);
+    return window ? window.getAttribute('d') : '';
+}"""
+
+
 def window_path(page: Page) -> str:
-    """The SVG path of the orange window rectangle in the first chart (the worked example's input)."""
-    return page.evaluate(
-        """(stroke) => {
-            const chart = document.querySelectorAll('[data-testid="stPlotlyChart"]')[0];
-            const paths = [...chart.querySelectorAll('.shapelayer path')];
-            const window = paths.find((path) => path.style.stroke === stroke);
-            return window ? window.getAttribute('d') : '';
-        }""",
-        WINDOW_STROKE,
-    )
+    """The SVG path of the orange window rectangle in the first chart (the worked example's input),
+    once the chart has drawn it: plotly draws a chart again after the window is resized, and for a
+    moment it has no shapes."""
+    page.wait_for_function(WINDOW_PATH_SCRIPT, arg=WINDOW_STROKE, timeout=15_000)
+    return str(page.evaluate(WINDOW_PATH_SCRIPT, WINDOW_STROKE))
 
 
 def first_sum(page: Page) -> str:
