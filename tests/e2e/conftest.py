@@ -172,20 +172,33 @@ def page(module_tabs: ModuleTabs) -> Iterator[Page]:
     module_tabs.done(page)
 
 
+@pytest.fixture(scope="module")
+def people_tabs(browser: Browser) -> Iterator[list[ModuleTabs]]:
+    """The browser contexts of this module's `new_page` pages, one per person a test opens (the
+    first person of every test uses the first context, and so on), each a `ModuleTabs`."""
+    people: list[ModuleTabs] = []
+    yield people
+    for person in people:
+        person.context.close()
+
+
 @pytest.fixture
-def new_page(browser: Browser) -> Iterator[Callable[[], Page]]:
-    """A maker of pages in browser contexts of their own (own cookies: each its own signed-in person)."""
-    contexts: list[BrowserContext] = []
+def new_page(browser: Browser, people_tabs: list[ModuleTabs]) -> Iterator[Callable[[], Page]]:
+    """A maker of pages in browser contexts of their own (own cookies: each its own signed-in person).
+
+    A test's first page is in the module's first person's context, its second in the second's, and
+    so on: each context emptied of cookies and storage between tests, as `page`'s is."""
+    made: list[Page] = []
 
     def make() -> Page:
-        contexts.append(browser.new_context(viewport={"width": 1400, "height": 1600}))
-        made = contexts[-1].new_page()
-        made.set_default_timeout(30_000)
-        return made
+        if len(made) == len(people_tabs):
+            people_tabs.append(ModuleTabs(browser.new_context(viewport={"width": 1400, "height": 1600})))
+        made.append(people_tabs[len(made)].new_page())
+        return made[-1]
 
     yield make
-    for context in contexts:
-        context.close()
+    for person, page in zip(people_tabs, made, strict=False):
+        person.done(page)
 
 
 # Watches the page for the user's actions and the script's runs: a click's rerun reaches the page a
