@@ -2,13 +2,12 @@
 
 import dataclasses
 
-import numpy as np
 import streamlit as st
 
 from cnnlab.errors import CnnLabError
 from cnnlab.figures import data as data_figures
 from cnnlab.plain_text import as_text, as_text_lines
-from cnnlab.ui.cache.data_cache import load_dataset
+from cnnlab.ui.cache.data_cache import augmentation_preview, load_dataset
 from cnnlab.ui.pages.data.data_form import augmentation_form, dataset_picker, preparation_form
 from cnnlab.ui.session import state
 from cnnlab.ui.widgets import tables
@@ -66,13 +65,7 @@ with augmentation_tab:
     augmentation = augmentation_form(setup.training.augmentation)
     state.set_training(dataclasses.replace(setup.training, augmentation=augmentation))
     if augmentation.active:
-        examples = split.x_train[
-            np.random.default_rng(chosen.seed).choice(len(split.x_train), 4, replace=False)
-        ]
-        with st.spinner("Augmenting…"):
-            from cnnlab.model import build  # Keras starts only when a preview is asked for.
-
-            previews = build.augmented_examples(examples, augmentation, copies=5, seed=chosen.seed)
+        examples, previews = augmentation_preview(chosen, augmentation)
         grid = [image for original, row in zip(examples, previews, strict=True) for image in (original, *row)]
         titles = [title for _ in examples for title in ("original", *["augmented"] * len(previews[0]))]
         st.plotly_chart(data_figures.image_grid(grid, titles, columns=6), key="augmentation_preview")

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from cnnlab import share
 from cnnlab.model import build, presets, shapes
 from cnnlab.plain_text import as_text
-from cnnlab.specs import DataSettings, ModelSpec, TrainingSettings
+from cnnlab.specs import AugmentationSettings, DataSettings, ModelSpec, TrainingSettings
 from cnnlab.store.records import RunRecord
 from cnnlab.store.run_store import Store
 from cnnlab.store.statuses import Status
@@ -93,6 +93,37 @@ def test_data_page_shows_counts_and_follows_the_dataset_choice() -> None:
     app.selectbox(key="dataset_name").set_value("shapes").run()
     no_problems(app)
     assert app.metric[1].value == "5"
+
+
+def test_data_page_augments_its_preview_once_per_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rerun draws the cached preview (Keras is not run again); a changed setting augments again."""
+    from cnnlab.ui.cache import data_cache
+
+    calls: list[float] = []
+    augmented_examples = build.augmented_examples
+
+    def counted(images: np.ndarray, augmentation: AugmentationSettings, **keywords: int) -> np.ndarray:
+        calls.append(augmentation.rotation)
+        return augmented_examples(images, augmentation, **keywords)
+
+    monkeypatch.setattr(build, "augmented_examples", counted)
+    data_cache._augmentation_preview.clear()
+    app = page("data").run()
+    no_problems(app)
+    app.run()
+    assert calls == [0.04]
+    assert app.get("plotly_chart")  # The preview among the page's charts.
+    app.slider(key="augment_rotation_degrees").set_value(36.0).run()
+    no_problems(app)
+    assert calls == [0.04, pytest.approx(0.1)]
+    # What the cache holds is what Keras makes of the seeded images.
+    settings, augmentation = url_setup(app).data, url_setup(app).training.augmentation
+    examples, previews = data_cache.augmentation_preview(settings, augmentation)
+    assert previews.shape == (data_cache.PREVIEW_IMAGES, data_cache.PREVIEW_COPIES, *examples.shape[1:])
+    expected = augmented_examples(
+        examples, augmentation, copies=data_cache.PREVIEW_COPIES, seed=settings.seed
+    )
+    np.testing.assert_allclose(previews, expected)
 
 
 def test_data_page_explains_a_missing_standard_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
