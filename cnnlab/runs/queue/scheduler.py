@@ -290,10 +290,8 @@ class Scheduler:
                 "The metrics and checkpoints recorded before it died are kept: continue it from its last "
                 "complete epoch, or fork it from an earlier one."
             )
-            finishing = False  # A worker whose run has ended is about to become the warm worker.
             for run_id in list(self._owned):
                 if self.executor.alive(run_id):
-                    finishing = finishing or self.store.get_run(run_id).is_ended
                     continue
                 self._owned.discard(run_id)
                 run = self.store.get_run(run_id)
@@ -310,8 +308,17 @@ class Scheduler:
             self._advance_sweeps()
             while (claimed := self.store.claim_next_queued(self.max_workers)) is not None:
                 self._launch(claimed)
-            if not finishing and self.store.count_runs(statuses.OCCUPYING) < self.max_workers:
+            # Counted first, then checked: a run that ends between the two reads is seen finishing (read
+            # the other way round, its worker was taken for neither, and a second warm worker started).
+            if self.store.count_runs(statuses.OCCUPYING) < self.max_workers and not self._finishing():
                 self.executor.prepare()
+
+    def _finishing(self) -> bool:
+        """True while a worker of ours is alive though its run has ended: it is about to report the run
+        done and become the warm worker, so no other should start."""
+        return any(
+            self.executor.alive(run_id) and self.store.get_run(run_id).is_ended for run_id in self._owned
+        )
 
     def _advance_sweeps(self) -> None:
         """Report epochs to the sweeps on Optuna, prune their losing trials and queue their next ones."""
