@@ -7,8 +7,9 @@ when the class stream says one of them changed or a new one was queued (`live_ch
 at most once a second, and reruns the page once when the last one ends. It polls every
 `POLL_SECONDS` instead where the stream does not connect, and while a search is open with no run
 queued or training (its next trials, or its end, are the server's watcher's to write). The best run
-is preselected and marked; choosing a row picks another. The picked run opens on the Train page, forks, or becomes the draft in one click; "Stop the sweep" stops every
-queued and live run. The sweep shown is in the address as `?sweep=<id>`.
+is preselected and marked; choosing a row picks another. The picked run opens on the Train page,
+forks, or becomes the draft in one click; "Stop the sweep" stops every queued and live run. The sweep
+shown is in the address as `?sweep=<id>`.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def sweep_panel(sweep: sweeps.SweepRecord) -> None:
     """One sweep, live while a run of it is active: table, chart, the picked run's actions, stop all."""
     key = f"sweep_{sweep.id}"
     first_runs = book().runs(sweep.id)
-    polling = going(book().get(sweep.id), first_runs)
+    polling = going(sweep, first_runs)  # The sweep as the caller has just read it.
     timed = polling and _timed(first_runs, key)
 
     @st.fragment(run_every=POLL_SECONDS if timed else None)
