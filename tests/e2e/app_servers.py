@@ -1,4 +1,5 @@
-"""The one way browser tests start the app: `streamlit run app.py` on a free port with a private home.
+"""The one way browser tests start the app: `streamlit run app.py` on the test process's app port (or
+a free one) with a private home.
 
 - `start_app(env, secrets)` starts a server with `env` added to this process's environment (it must
   name CNNLAB_HOME) and, optionally, a secrets.toml; `stop_app(process, home)` ends it and the
@@ -15,9 +16,11 @@ classroom servers are set for that host.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -62,7 +65,8 @@ def require_browser() -> None:
 
 
 def start_app(env: Mapping[str, str], secrets: str | None = None) -> tuple[str, subprocess.Popen[bytes]]:
-    """Start `streamlit run app.py` on a free port; return its URL (http://localhost:PORT) and process.
+    """Start `streamlit run app.py` on this test process's app port (`app_port`), or on a free port
+    while that one is taken; return its URL (http://localhost:PORT) and process.
 
     `env` is added to this process's environment and must name CNNLAB_HOME (the log is appended to
     `$CNNLAB_HOME/streamlit.log`). `secrets` is the text of a secrets.toml, given to the server
@@ -71,35 +75,68 @@ def start_app(env: Mapping[str, str], secrets: str | None = None) -> tuple[str, 
     require_browser()
     home = Path(env["CNNLAB_HOME"])
     home.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    flags = [*SERVER_FLAGS, "--server.port", str(port)]
+    flags = list(SERVER_FLAGS)
     if secrets is not None:
         secrets_path = home / "secrets.toml"
         secrets_path.write_text(secrets)
         flags += ["--secrets.files", str(secrets_path)]
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **env}
     log_path = home / "streamlit.log"
-    with log_path.open("a") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", *flags],
-            cwd=ROOT,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://localhost:{port}"
-    deadline = time.monotonic() + START_SECONDS
+    preferred = app_port()
+    port = preferred if nothing_listens_on(preferred) else free_port()
     while True:
+        with log_path.open("a") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "streamlit", "run", "app.py", *flags, "--server.port", str(port)],
+                cwd=ROOT,
+                env=environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        url = f"http://localhost:{port}"
+        if _healthy(url, process):
+            return url, process
+        stop_app(process, home)
+        if port == preferred and f"Port {port} is not available" in log_path.read_text():
+            port = free_port()  # Taken by another program since it was found free.
+            continue
+        pytest.fail(f"streamlit did not start: {log_path.read_text()[-2000:]}")
+
+
+@functools.cache
+def app_port() -> int:
+    """The port this test process's app servers take when it is free: the same for every module's
+    server, so a page of a later module has the address a page of an earlier one had, and Chromium,
+    whose tabs are kept between modules (tests/e2e/conftest.py), reuses the Streamlit scripts it
+    compiled for it (about 1-1.5 CPU-seconds less for a module's first page)."""
+    return free_port()
+
+
+def nothing_listens_on(port: int) -> bool:
+    """True when no socket listens on `port` (connections of a stopped server waiting to close do not
+    count: Streamlit binds with SO_REUSEADDR, as this probe does)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("", port))
+        except OSError:
+            return False
+        return True
+
+
+def _healthy(url: str, process: subprocess.Popen[bytes]) -> bool:
+    """Wait until the server at `url` answers its health check (True), or its process has ended or
+    START_SECONDS have passed (False)."""
+    deadline = time.monotonic() + START_SECONDS
+    while process.poll() is None and time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
                 if response.status == 200:
-                    return url, process
+                    return True
         except OSError:
             pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop_app(process, home)
-            pytest.fail(f"streamlit did not start: {log_path.read_text()[-2000:]}")
         time.sleep(0.1)
+    return False
 
 
 def stop_app(process: subprocess.Popen[bytes], home: Path) -> None:

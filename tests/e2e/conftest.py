@@ -71,7 +71,7 @@ def app_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def app_url(app_home: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """Start `streamlit run app.py` on a free port with a private CNNLAB_HOME (`app_servers.running_app`);
+    """Start `streamlit run app.py` with a private CNNLAB_HOME (`app_servers.running_app`);
     yield its URL. In a module marked `light_jobs`, its workers run `LIGHT_JOBS`."""
     light = LIGHT_JOBS if request.node.get_closest_marker("light_jobs") else {}
     with running_app({"CNNLAB_HOME": str(app_home), **light}) as url:
@@ -107,20 +107,22 @@ def chromium() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def browser(chromium: Browser) -> Iterator[Browser]:
-    """The shared Chromium for a module's tests; the contexts (and pages) a module left open are
+def browser(chromium: Browser, shared_tabs: SharedTabs) -> Iterator[Browser]:
+    """The shared Chromium for a module's tests; the contexts (and pages) a module opened itself are
     closed after it, so none keeps polling a server that has stopped."""
     yield chromium
     for context in list(chromium.contexts):
-        context.close()
+        if context not in shared_tabs.contexts():
+            context.close()
 
 
-class ModuleTabs:
-    """The browser context of a module's `page`s, whose tabs share one renderer process
-    (`--process-per-site`). That process keeps the Streamlit scripts it has compiled, but it ends with
-    its last tab: so a test's page, once the test is done, stays open on the server's health address
-    (a line of text) until the next test's page has loaded, and a module's second and later pages
-    cost Chromium about a third less CPU than a page in a context of its own."""
+class KeptTabs:
+    """A browser context whose tabs share one renderer process (`--process-per-site`). That process
+    keeps the Streamlit scripts it has compiled, but it ends with its last tab: so a test's page, once
+    the test is done, stays open on the server's health address (a line of text) until the next test's
+    page has loaded. The context lives as long as the browser: a module's first page, at the address
+    of the earlier modules' servers (`app_servers.app_port`), costs Chromium about 1-1.5 CPU-seconds
+    less than in a context of its own, and later pages about a third less."""
 
     def __init__(self, context: BrowserContext) -> None:
         self.context = context
@@ -154,51 +156,58 @@ class ModuleTabs:
         self.context.clear_cookies()
 
 
-@pytest.fixture(scope="module")
-def module_tabs(browser: Browser) -> Iterator[ModuleTabs]:
-    """The `ModuleTabs` of this module's `page`s."""
-    context = browser.new_context(viewport={"width": 1400, "height": 2000})
-    yield ModuleTabs(context)
-    context.close()
+class SharedTabs:
+    """The browser contexts every module's tests open their pages in: one for `page`, and one per
+    person a test opens with `new_page` (a test's first person uses the first, and so on)."""
+
+    def __init__(self, browser: Browser) -> None:
+        self._browser = browser
+        self.page_tabs = KeptTabs(browser.new_context(viewport={"width": 1400, "height": 2000}))
+        self.people: list[KeptTabs] = []
+
+    def person(self, index: int) -> KeptTabs:
+        """The context of a test's `index`th person (0 for the first), made when first asked for."""
+        while len(self.people) <= index:
+            self.people.append(KeptTabs(self._browser.new_context(viewport={"width": 1400, "height": 1600})))
+        return self.people[index]
+
+    def contexts(self) -> list[BrowserContext]:
+        """Every context made so far."""
+        return [self.page_tabs.context, *(person.context for person in self.people)]
+
+
+@pytest.fixture(scope="package")
+def shared_tabs(chromium: Browser) -> Iterator[SharedTabs]:
+    """The `SharedTabs` of every browser test in this process, closed with the browser."""
+    tabs = SharedTabs(chromium)
+    yield tabs
+    for context in tabs.contexts():
+        context.close()
 
 
 @pytest.fixture
-def page(module_tabs: ModuleTabs) -> Iterator[Page]:
+def page(browser: Browser, shared_tabs: SharedTabs) -> Iterator[Page]:
     """A new 1400x2000 page (tall, so screenshots show whole pages) with no cookies and no storage:
-    the module's context is emptied before and after each test, so no test signs in as another's
-    person or finds what another stored."""
-    page = module_tabs.new_page()
+    its context is emptied before and after each test, so no test signs in as another's person or
+    finds what another stored."""
+    page = shared_tabs.page_tabs.new_page()
     yield page
-    module_tabs.done(page)
-
-
-@pytest.fixture(scope="module")
-def people_tabs(browser: Browser) -> Iterator[list[ModuleTabs]]:
-    """The browser contexts of this module's `new_page` pages, one per person a test opens (the
-    first person of every test uses the first context, and so on), each a `ModuleTabs`."""
-    people: list[ModuleTabs] = []
-    yield people
-    for person in people:
-        person.context.close()
+    shared_tabs.page_tabs.done(page)
 
 
 @pytest.fixture
-def new_page(browser: Browser, people_tabs: list[ModuleTabs]) -> Iterator[Callable[[], Page]]:
-    """A maker of pages in browser contexts of their own (own cookies: each its own signed-in person).
-
-    A test's first page is in the module's first person's context, its second in the second's, and
-    so on: each context emptied of cookies and storage between tests, as `page`'s is."""
+def new_page(browser: Browser, shared_tabs: SharedTabs) -> Iterator[Callable[[], Page]]:
+    """A maker of pages in browser contexts of their own (own cookies: each its own signed-in person),
+    1400x1600; each context emptied of cookies and storage between tests, as `page`'s is."""
     made: list[Page] = []
 
     def make() -> Page:
-        if len(made) == len(people_tabs):
-            people_tabs.append(ModuleTabs(browser.new_context(viewport={"width": 1400, "height": 1600})))
-        made.append(people_tabs[len(made)].new_page())
+        made.append(shared_tabs.person(len(made)).new_page())
         return made[-1]
 
     yield make
-    for person, page in zip(people_tabs, made, strict=False):
-        person.done(page)
+    for index, page in enumerate(made):
+        shared_tabs.person(index).done(page)
 
 
 # Watches the page for the user's actions and the script's runs: a click's rerun reaches the page a

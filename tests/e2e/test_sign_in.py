@@ -8,7 +8,7 @@ e-mail and a teacher claim. One browser context per person.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -27,7 +27,7 @@ from tests.e2e.classroom_servers import (
 from tests.e2e.conftest import screenshot, wait_for_app
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Page
+    from playwright.sync_api import BrowserContext, Page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -56,7 +56,7 @@ def _is_sign_in_screen(page: Page) -> bool:
 
 
 def test_students_and_teachers_sign_in_through_the_openid_provider(
-    browser: Browser,
+    new_page: Callable[[], Page],
     page: Page,
     classroom_url: str,
     oidc_provider: str,  # noqa: F811
@@ -80,19 +80,16 @@ def test_students_and_teachers_sign_in_through_the_openid_provider(
     assert signed_in_as(page) == "Signed in as Alan Turing · teacher"
 
     # Another browser at the same time: a teacher by the token's claim.
-    other = browser.new_context(viewport={"width": 1400, "height": 1200}).new_page()
-    try:
-        sign_in_oidc(
-            other,
-            oidc_provider,
-            "head@school.example",
-            "Head Teacher",
-            {"role": "teacher"},
-            url=classroom_url,
-        )
-        assert signed_in_as(other) == "Signed in as Head Teacher · teacher"
-    finally:
-        other.context.close()
+    other = new_page()
+    sign_in_oidc(
+        other,
+        oidc_provider,
+        "head@school.example",
+        "Head Teacher",
+        {"role": "teacher"},
+        url=classroom_url,
+    )
+    assert signed_in_as(other) == "Signed in as Head Teacher · teacher"
     assert signed_in_as(page) == "Signed in as Alan Turing · teacher"
 
 
@@ -126,11 +123,10 @@ def _session_cookie(context: BrowserContext) -> dict:
     return dict(cookie)
 
 
-def _open_with_cookie(browser: Browser, url: str, *cookies: dict) -> Page:
-    """A new person's browser that was handed `cookies` (copied from someone else's), on `url`."""
-    stranger = browser.new_context(viewport={"width": 1400, "height": 1200})
-    stranger.add_cookies(list(cookies))
-    stranger_page = stranger.new_page()
+def _open_with_cookie(new_page: Callable[[], Page], url: str, *cookies: dict) -> Page:
+    """A new person's browser (`new_page`) that was handed `cookies` (copied from someone else's), on `url`."""
+    stranger_page = new_page()
+    stranger_page.context.add_cookies(list(cookies))
     stranger_page.goto(url)
     wait_for_app(stranger_page)
     return stranger_page
@@ -141,7 +137,7 @@ def _refusal(page: Page) -> str:
 
 
 def test_a_joined_student_keeps_the_identity_on_refresh_and_nowhere_else(
-    browser: Browser, page: Page, classroom_url: str
+    new_page: Callable[[], Page], page: Page, classroom_url: str
 ) -> None:
     sign_in_with_code(page, classroom_url, "Ada Lovelace", secret_word="not-the-code")
     assert _refusal(page) == "That class code is not right. Check it with your teacher and type it again."
@@ -158,22 +154,19 @@ def test_a_joined_student_keeps_the_identity_on_refresh_and_nowhere_else(
     assert COOKIE not in page.evaluate("document.cookie")  # Page JavaScript cannot read it.
 
     # The link opened in another browser: the identity is not in the address, so nobody is signed in.
-    stranger_page = _open_with_cookie(browser, shared_link, {**cookie, "value": "made-up"})
-    try:
-        # A made-up cookie is refused, and cleared for the next visit.
-        assert _is_sign_in_screen(stranger_page)
-        assert _refusal(stranger_page).startswith(
-            "Your saved sign-in was refused: this server has no such session"
-        )
-        stranger_page.wait_for_function(
-            "() => !!performance.getEntriesByName(location.origin + '/cnnlab/sign-out').length"
-        )
-        stranger_page.reload()
-        wait_for_app(stranger_page)
-        assert _is_sign_in_screen(stranger_page)
-        assert not stranger_page.get_by_test_id("stAlertContentError").count()
-    finally:
-        stranger_page.context.close()
+    stranger_page = _open_with_cookie(new_page, shared_link, {**cookie, "value": "made-up"})
+    # A made-up cookie is refused, and cleared for the next visit.
+    assert _is_sign_in_screen(stranger_page)
+    assert _refusal(stranger_page).startswith(
+        "Your saved sign-in was refused: this server has no such session"
+    )
+    stranger_page.wait_for_function(
+        "() => !!performance.getEntriesByName(location.origin + '/cnnlab/sign-out').length"
+    )
+    stranger_page.reload()
+    wait_for_app(stranger_page)
+    assert _is_sign_in_screen(stranger_page)
+    assert not stranger_page.get_by_test_id("stAlertContentError").count()
 
     # Ada signs out: her cookie, copied before, is refused in another browser.
     sign_out(page)
@@ -181,84 +174,71 @@ def test_a_joined_student_keeps_the_identity_on_refresh_and_nowhere_else(
     wait_for_app(page)
     assert _is_sign_in_screen(page)
     assert not [cookie for cookie in page.context.cookies() if cookie["name"] == COOKIE]
-    replayed = _open_with_cookie(browser, classroom_url, cookie)
-    try:
-        assert _is_sign_in_screen(replayed)
-        assert (
-            _refusal(replayed) == "Your sign-in has ended (you signed out). Join again with the class code."
-        )
-        screenshot(replayed, "sign_in_replayed_cookie")
-    finally:
-        replayed.context.close()
+    replayed = _open_with_cookie(new_page, classroom_url, cookie)
+    assert _is_sign_in_screen(replayed)
+    assert _refusal(replayed) == "Your sign-in has ended (you signed out). Join again with the class code."
+    screenshot(replayed, "sign_in_replayed_cookie")
 
 
 def test_a_second_alan_and_a_look_alike_cannot_act_as_alan(
-    browser: Browser, page: Page, classroom_url: str
+    new_page: Callable[[], Page], page: Page, classroom_url: str
 ) -> None:
     sign_in_with_code(page, classroom_url, "Alan", pin="1912")
-    impostor = browser.new_context(viewport={"width": 1400, "height": 1200}).new_page()
-    try:
-        for name in ("ALAN", "Ａｌａｎ", "\u0410lan"):  # upper case, full width, a Cyrillic А
-            sign_in_with_code(impostor, classroom_url, name, pin="0000", expect_success=False)
-            assert _is_sign_in_screen(impostor)
-            assert _refusal(impostor).startswith("The name 'Alan' is already taken in this class.")
-        screenshot(impostor, "sign_in_name_taken")
-        # Alan himself, on a second device, with his PIN: the same person.
-        sign_in_with_code(impostor, classroom_url, "alan", pin="1912", expect_success=False)
-        assert signed_in_as(impostor) == "Signed in as Alan · student"
-        # Signing out right after joining (no reload between) clears the cookie set since the page connected.
-        sign_out(impostor)
-        assert not [cookie for cookie in impostor.context.cookies() if cookie["name"] == COOKIE]
-    finally:
-        impostor.context.close()
+    impostor = new_page()
+    for name in ("ALAN", "Ａｌａｎ", "\u0410lan"):  # upper case, full width, a Cyrillic А
+        sign_in_with_code(impostor, classroom_url, name, pin="0000", expect_success=False)
+        assert _is_sign_in_screen(impostor)
+        assert _refusal(impostor).startswith("The name 'Alan' is already taken in this class.")
+    screenshot(impostor, "sign_in_name_taken")
+    # Alan himself, on a second device, with his PIN: the same person.
+    sign_in_with_code(impostor, classroom_url, "alan", pin="1912", expect_success=False)
+    assert signed_in_as(impostor) == "Signed in as Alan · student"
+    # Signing out right after joining (no reload between) clears the cookie set since the page connected.
+    sign_out(impostor)
+    assert not [cookie for cookie in impostor.context.cookies() if cookie["name"] == COOKIE]
 
 
 def test_ending_the_lesson_signs_every_student_out(
-    browser: Browser,
+    new_page: Callable[[], Page],
     page: Page,
     classroom_url: str,
     oidc_provider: str,  # noqa: F811
 ) -> None:
     sign_in_with_code(page, classroom_url, "Ms Hopper", role="teacher")
-    grace = browser.new_context(viewport={"width": 1400, "height": 1200}).new_page()
-    hedy = browser.new_context(viewport={"width": 1400, "height": 1200}).new_page()
-    try:
-        sign_in_with_code(grace, classroom_url, "Grace")
-        sign_in_oidc(hedy, oidc_provider, "hedy@school.example", name="Hedy", url=classroom_url)
-        grace_cookie = _session_cookie(grace.context)
-        page.get_by_test_id("stSidebarNav").get_by_role("link", name="Teacher").click()
-        wait_for_app(page)
-        page.get_by_role("button", name="End the lesson").click()
-        wait_for_app(page)
-        notice = page.get_by_test_id("stAlert").filter(has_text="The lesson has ended")
-        # Grace's, and those of earlier tests' students still signed in on this server.
-        assert re.match(r"The lesson has ended: [1-9]\d* student sign-in\(s\) closed\.", notice.inner_text())
-        screenshot(page, "teacher_end_the_lesson")
-        # Grace's open page: her next click finds her signed out; her cookie elsewhere is refused too.
-        grace.get_by_test_id("stSidebarNav").get_by_role("link", name="Runs").click()
-        wait_for_app(grace)
-        assert _is_sign_in_screen(grace)
-        ended = "Your sign-in has ended (your teacher ended the lesson). Join again with the class code."
-        assert _refusal(grace) == ended
-        replayed = _open_with_cookie(browser, classroom_url, grace_cookie)
-        assert _is_sign_in_screen(replayed) and _refusal(replayed) == ended
-        replayed.context.close()
-        # A student signed in with a school account signs in again too.
-        hedy.reload()
-        wait_for_app(hedy)
-        assert _is_sign_in_screen(hedy)
-        assert _refusal(hedy).startswith("Your sign-in has ended (your teacher ended the lesson).")
-        # The teacher is still signed in.
-        page.reload()
-        wait_for_app(page)
-        assert signed_in_as(page) == "Signed in as Ms Hopper · teacher"
-    finally:
-        grace.context.close()
-        hedy.context.close()
+    grace = new_page()
+    hedy = new_page()
+    sign_in_with_code(grace, classroom_url, "Grace")
+    sign_in_oidc(hedy, oidc_provider, "hedy@school.example", name="Hedy", url=classroom_url)
+    grace_cookie = _session_cookie(grace.context)
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Teacher").click()
+    wait_for_app(page)
+    page.get_by_role("button", name="End the lesson").click()
+    wait_for_app(page)
+    notice = page.get_by_test_id("stAlert").filter(has_text="The lesson has ended")
+    # Grace's, and those of earlier tests' students still signed in on this server.
+    assert re.match(r"The lesson has ended: [1-9]\d* student sign-in\(s\) closed\.", notice.inner_text())
+    screenshot(page, "teacher_end_the_lesson")
+    # Grace's open page: her next click finds her signed out; her cookie elsewhere is refused too.
+    grace.get_by_test_id("stSidebarNav").get_by_role("link", name="Runs").click()
+    wait_for_app(grace)
+    assert _is_sign_in_screen(grace)
+    ended = "Your sign-in has ended (your teacher ended the lesson). Join again with the class code."
+    assert _refusal(grace) == ended
+    replayed = _open_with_cookie(new_page, classroom_url, grace_cookie)
+    assert _is_sign_in_screen(replayed) and _refusal(replayed) == ended
+    # A student signed in with a school account signs in again too.
+    hedy.reload()
+    wait_for_app(hedy)
+    assert _is_sign_in_screen(hedy)
+    assert _refusal(hedy).startswith("Your sign-in has ended (your teacher ended the lesson).")
+    # The teacher is still signed in.
+    page.reload()
+    wait_for_app(page)
+    assert signed_in_as(page) == "Signed in as Ms Hopper · teacher"
 
 
 def test_a_school_sign_in_copied_before_sign_out_is_refused_after(
-    browser: Browser,
+    new_page: Callable[[], Page],
     page: Page,
     classroom_url: str,
     oidc_provider: str,  # noqa: F811
@@ -270,13 +250,10 @@ def test_a_school_sign_in_copied_before_sign_out_is_refused_after(
     copied = [cookie for cookie in page.context.cookies() if cookie["name"].startswith(STREAMLIT_SIGN_IN)]
     assert copied, [cookie["name"] for cookie in page.context.cookies()]
     sign_out(page, oidc_provider)
-    replayed = _open_with_cookie(browser, classroom_url, *copied)
-    try:
-        assert _is_sign_in_screen(replayed)
-        assert (
-            _refusal(replayed)
-            == "Your sign-in has ended (you signed out). Sign in again with your school account."
-        )
-        screenshot(replayed, "sign_in_openid_replayed_cookie")
-    finally:
-        replayed.context.close()
+    replayed = _open_with_cookie(new_page, classroom_url, *copied)
+    assert _is_sign_in_screen(replayed)
+    assert (
+        _refusal(replayed)
+        == "Your sign-in has ended (you signed out). Sign in again with your school account."
+    )
+    screenshot(replayed, "sign_in_openid_replayed_cookie")
