@@ -277,8 +277,9 @@ def go_to(page: Page, link: str) -> None:
 
 
 def set_number(page: Page, label: str, value: float) -> None:
-    """Type `value` into the number field labelled `label` and wait for the rerun."""
-    field = page.get_by_label(label, exact=True).first
+    """Type `value` into the number field labelled `label` and wait for the rerun. A number field only:
+    a text field of the same label (the sweep's "Epochs", hidden in its expander) may be drawn first."""
+    field = page.get_by_role("spinbutton", name=label, exact=True).first
     field.fill(str(value))
     field.press("Enter")
     wait_for_app(page)
