@@ -4,7 +4,7 @@ import functools
 import gc
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -135,30 +135,12 @@ def installed_components_scanned_once() -> Iterator[None]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Files with a slow or browser test first, then the rest: the two processes of `-n 2` take files in
-    this order, and a long file started last would leave one of them idle.
-
-    Among the first, two browser files and two other slow files take turns, so that each process goes
-    from a browser file to another slow one: a browser test waits on its server and Chromium much of
-    the time, and a slow test that trains in this process uses the core it leaves, where two browser
-    files at once would leave both cores waiting at times.
-    """
-    browser_files = _files_of(item for item in items if item.get_closest_marker("e2e"))
-    other_slow_files = [
-        path
-        for path in _files_of(item for item in items if item.get_closest_marker("slow"))
-        if path not in browser_files
-    ]
-    order: list[Path] = []
-    for start in range(0, max(len(browser_files), len(other_slow_files)), 2):
-        order += browser_files[start : start + 2] + other_slow_files[start : start + 2]
-    rank = {path: index for index, path in enumerate(order)}
-    items.sort(key=lambda item: rank.get(item.path, len(order)))
-
-
-def _files_of(items: Iterable[pytest.Item]) -> list[Path]:
-    """The files of `items`, each once, in the order of the items."""
-    return list(dict.fromkeys(item.path for item in items))
+    """Files with a slow or browser test first, in their order, then the rest: the two processes of
+    `-n 2` take files in this order, and a long file started last would leave one of them idle."""
+    slow_files = {
+        item.path for item in items if item.get_closest_marker("slow") or item.get_closest_marker("e2e")
+    }
+    items.sort(key=lambda item: item.path not in slow_files)
 
 
 # Fixtures of the Ray tests (a session-wide local Ray cluster), in their own module.

@@ -93,11 +93,10 @@ def trained_app(
     return app_url, run_id
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium() -> Iterator[Browser]:
-    """One headless Chromium for every browser test of this process (launching it costs seconds), closed
-    at the end of the session: browser files take turns with other slow files (tests/conftest.py), and
-    Chromium with its kept tabs (`SharedTabs`) waits for the next one, using no CPU."""
+    """One headless Chromium for every browser test (launching it costs seconds), closed after the
+    last of them, before the tests outside tests/e2e run."""
     require_browser()
     from playwright.sync_api import sync_playwright
 
@@ -177,7 +176,7 @@ class SharedTabs:
         return [self.page_tabs.context, *(person.context for person in self.people)]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def shared_tabs(chromium: Browser) -> Iterator[SharedTabs]:
     """The `SharedTabs` of every browser test in this process, closed with the browser."""
     tabs = SharedTabs(chromium)
