@@ -26,10 +26,9 @@ from tests.e2e.test_evaluate_predict import ROW_PIXELS
 from tests.waiting import wait_until
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
-    from playwright.sync_api import Browser, Locator, Page
+    from playwright.sync_api import Locator, Page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -52,13 +51,10 @@ FOLLOWS_SCRIPT = "(run) => new URL(location.href).searchParams.get('run') === ru
 
 
 @pytest.fixture
-def projector(browser: Browser) -> Iterator[Page]:
+def projector(page: Page) -> Page:
     """A page as a classroom projector shows it: 1280x720."""
-    context = browser.new_context(viewport=PROJECTOR)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    yield page
-    context.close()
+    page.set_viewport_size(PROJECTOR)
+    return page
 
 
 def url_run(page: Page) -> str | None:

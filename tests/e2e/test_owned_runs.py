@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,7 +42,7 @@ from tests.e2e.classroom_servers import (
 from tests.e2e.conftest import ROWS_SCRIPT, screenshot, wait_for_app
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -116,7 +116,7 @@ def _open(page: Page, address: str) -> None:
 
 
 def test_students_see_their_own_runs_and_queue_in_fair_turn(
-    classroom: tuple[str, Path, str], browser: Browser, page: Page
+    classroom: tuple[str, Path, str], new_page: Callable[[], Page], page: Page
 ) -> None:
     url, home, provider = classroom
     store = Store(home)
@@ -135,12 +135,10 @@ def test_students_see_their_own_runs_and_queue_in_fair_turn(
     )
     store.set_status(holder.id, Status.RUNNING)
     with stand_in_worker(home, holder.id):
-        _queue_and_look(url, provider, browser, page, store, holder)
+        _queue_and_look(url, provider, new_page(), page, store, holder)
 
 
-def _queue_and_look(
-    url: str, provider: str, browser: Browser, page: Page, store: Store, holder: RunRecord
-) -> None:
+def _queue_and_look(url: str, provider: str, bob: Page, page: Page, store: Store, holder: RunRecord) -> None:
     # Ada queues two runs before Bob queues one: first come, first served would start both of hers first.
     ada_first, ada_second = (
         _queue(store, ADA, "ada first"),
@@ -149,9 +147,6 @@ def _queue_and_look(
     bob_only = _queue(store, BOB, "bob only")
 
     sign_in_oidc(page, provider, "ada@school.example", name="Ada", url=url)
-    bob_context = browser.new_context(viewport={"width": 1400, "height": 2000})
-    bob = bob_context.new_page()
-    bob.set_default_timeout(30_000)
     sign_in_oidc(bob, provider, "bob@school.example", name="Bob", url=url)
 
     _open(page, f"{url}/runs")
@@ -178,7 +173,6 @@ def _queue_and_look(
     )
     assert [store.get_run(run_id).name for run_id in both] == ["ada first", "bob only"]
     assert store.get_run(ada_second.id).status == Status.QUEUED
-    bob_context.close()
 
 
 def _started(store: Store, runs: tuple[RunRecord, ...]) -> list[str]:
@@ -194,7 +188,7 @@ def _claimed_at(store: Store, run_id: str) -> float:
 
 
 def test_another_students_upload_cannot_be_opened_by_link(
-    classroom: tuple[str, Path, str], browser: Browser
+    classroom: tuple[str, Path, str], new_page: Callable[[], Page]
 ) -> None:
     """Bob opens a ?setup= link naming Ada's uploaded zip: refused like another's run, the digits kept,
     and no folder of the server on the page."""
@@ -202,19 +196,14 @@ def test_another_students_upload_cannot_be_opened_by_link(
     ada_zip = uploads.folder_of(home, User(ADA, "Ada", Role.STUDENT)) / "pets-0123.zip"
     preset = presets.get("digits_default")
     setup = share.Setup(specs.DataSettings(dataset=str(ada_zip)), preset.spec, specs.TrainingSettings())
-    context = browser.new_context(viewport={"width": 1400, "height": 1400})
-    try:
-        bob = context.new_page()
-        bob.set_default_timeout(30_000)
-        sign_in_oidc(bob, provider, "bob@school.example", name="Bob", url=url)
-        _open(bob, f"{url}/data?setup={share.encode(setup)}")
-        bob.get_by_text("'pets-0123.zip', which is not one you can open here").wait_for()
-        main = bob.get_by_test_id("stMain").inner_text()
-        assert str(home) not in main and "uploads" not in main
-        # The digits instead: the Images count, read once drawn (the first metric drawn may be another).
-        images = bob.get_by_test_id("stMetric").filter(has_text="Images").get_by_test_id("stMetricValue")
-        images.wait_for()
-        assert images.inner_text() == "1,797"
-        screenshot(bob, "upload_link_refused")
-    finally:
-        context.close()
+    bob = new_page()
+    sign_in_oidc(bob, provider, "bob@school.example", name="Bob", url=url)
+    _open(bob, f"{url}/data?setup={share.encode(setup)}")
+    bob.get_by_text("'pets-0123.zip', which is not one you can open here").wait_for()
+    main = bob.get_by_test_id("stMain").inner_text()
+    assert str(home) not in main and "uploads" not in main
+    # The digits instead: the Images count, read once drawn (the first metric drawn may be another).
+    images = bob.get_by_test_id("stMetric").filter(has_text="Images").get_by_test_id("stMetricValue")
+    images.wait_for()
+    assert images.inner_text() == "1,797"
+    screenshot(bob, "upload_link_refused")
