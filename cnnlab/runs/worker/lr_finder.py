@@ -114,15 +114,20 @@ def find_learning_rate(
 def find_for_settings(
     spec: ModelSpec, data_settings: DataSettings, training_settings: TrainingSettings
 ) -> FinderResult:
-    """Load the data, build the model as a run would (seeded, compiled), and run the range test on it."""
+    """Load the data, build the model as a run would (seeded, compiled), and run the range test on it.
+
+    A model that does not fit the data is refused before TensorFlow is imported: the learner reads
+    what to fix at once, not after the import's 4-7 s.
+    """
     from cnnlab.data import datasets
     from cnnlab.model import shapes
-    from cnnlab.runs.worker import training
 
     data = datasets.load(data_settings)
     shapes.analyse(
         spec, num_classes=data.num_classes, dataset_input_shape=data.image_shape
     ).raise_for_errors()
+    from cnnlab.runs.worker import training  # Keras, and so TensorFlow.
+
     model = training.new_model(spec, training_settings)
     return find_learning_rate(
         model,
