@@ -156,6 +156,12 @@ class LocalRayCluster:
         environment.update(LOOPBACK_ONLY)
         # The raylet starts its workers this much nicer than itself, as CNN Lab starts its local workers.
         environment["RAY_worker_niceness"] = str(threads.worker_niceness())
+        # A node that stops is found dead after 3 failed health checks 1 s apart, not Ray's 5 checks 3 s
+        # apart after a 5 s delay (about 15 s, for a test or a benchmark to wait through); a node that
+        # lives answers within the default 10 s timeout, however busy the machine.
+        environment["RAY_health_check_initial_delay_ms"] = "1000"
+        environment["RAY_health_check_period_ms"] = "1000"
+        environment["RAY_health_check_failure_threshold"] = "3"
         return environment
 
     def start(self) -> LocalRayCluster:
