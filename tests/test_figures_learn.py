@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -80,6 +82,10 @@ def test_relu_figure_outlines_the_negatives_on_both_sides() -> None:
     np.testing.assert_array_equal(after.z, [[0, 1], [3, 0]])
     assert before.text[0][0] == "-2" and after.text[0][0] == "0"
     assert len(rectangles(figure, figures.NEGATIVE_COLOR)) == 4  # Two negative cells, drawn on both grids.
+    assert Counter((shape.xref, shape.yref) for shape in figure.layout.shapes) == {
+        ("x", "y"): 2,
+        ("x2", "y2"): 2,
+    }
 
 
 def test_pooling_figure_puts_max_and_average_side_by_side() -> None:
@@ -95,6 +101,9 @@ def test_pooling_figure_puts_max_and_average_side_by_side() -> None:
         "Average pooling 2×2",
     ]
     assert len(rectangles(figure)) == 4 * 3  # Four windows, each outlined on the map and on both results.
+    # Each on its own grid: the axes of the subplot its trace is on, as plotly's add_shape(row, col) names them.
+    grids = [(trace.xaxis or "x", trace.yaxis or "y") for trace in figure.data]
+    assert Counter((shape.xref, shape.yref) for shape in figure.layout.shapes) == {grid: 4 for grid in grids}
 
 
 def test_receptive_field_box_is_drawn() -> None:
