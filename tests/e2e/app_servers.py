@@ -64,9 +64,11 @@ def require_browser() -> None:
     pytest.skip(message)
 
 
-def start_app(env: Mapping[str, str], secrets: str | None = None) -> tuple[str, subprocess.Popen[bytes]]:
-    """Start `streamlit run app.py` on this test process's app port (`app_port`), or on a free port
-    while that one is taken; return its URL (http://localhost:PORT) and process.
+def start_app(
+    env: Mapping[str, str], secrets: str | None = None, slot: int = 0
+) -> tuple[str, subprocess.Popen[bytes]]:
+    """Start `streamlit run app.py` on this test process's app port of `slot` (`app_port`), or on a
+    free port while that one is taken; return its URL (http://localhost:PORT) and process.
 
     `env` is added to this process's environment and must name CNNLAB_HOME (the log is appended to
     `$CNNLAB_HOME/streamlit.log`). `secrets` is the text of a secrets.toml, given to the server
@@ -82,7 +84,7 @@ def start_app(env: Mapping[str, str], secrets: str | None = None) -> tuple[str, 
         flags += ["--secrets.files", str(secrets_path)]
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **env}
     log_path = home / "streamlit.log"
-    preferred = app_port()
+    preferred = app_port(slot)
     port = preferred if nothing_listens_on(preferred) else free_port()
     while True:
         with log_path.open("a") as log:
@@ -104,11 +106,12 @@ def start_app(env: Mapping[str, str], secrets: str | None = None) -> tuple[str, 
 
 
 @functools.cache
-def app_port() -> int:
-    """The port this test process's app servers take when it is free: the same for every module's
-    server, so a page of a later module has the address a page of an earlier one had, and Chromium,
-    whose tabs are kept between modules (tests/e2e/conftest.py), reuses the Streamlit scripts it
-    compiled for it (about 1-1.5 CPU-seconds less for a module's first page)."""
+def app_port(slot: int = 0) -> int:
+    """The port this test process's app servers of `slot` take when it is free: the same for every
+    module's server, so a page of a later module has the address a page of an earlier one had, and
+    Chromium, whose tabs are kept between modules (tests/e2e/conftest.py), reuses the Streamlit scripts
+    it compiled for it (about 1-1.5 CPU-seconds less for a module's first page). Slot 1 is the
+    session's server on a trained run (`trained_app`), which runs beside the modules' servers."""
     return free_port()
 
 
@@ -151,9 +154,9 @@ def stop_app(process: subprocess.Popen[bytes], home: Path) -> None:
 
 
 @contextlib.contextmanager
-def running_app(env: Mapping[str, str], secrets: str | None = None) -> Iterator[str]:
-    """`start_app` around a block (use it inside a module-scoped fixture); yields the URL."""
-    url, process = start_app(env, secrets)
+def running_app(env: Mapping[str, str], secrets: str | None = None, slot: int = 0) -> Iterator[str]:
+    """`start_app` around a block (use it inside a module- or session-scoped fixture); yields the URL."""
+    url, process = start_app(env, secrets, slot)
     try:
         yield url
     finally:

@@ -1,7 +1,8 @@
 """Browser tests: a real `streamlit run app.py` server and Debian's Chromium driven by Playwright.
 
 Without Chromium the tests skip, except when CNNLAB_REQUIRE_BROWSER is set (CI), where they fail.
-Each test module gets its own server with its own CNNLAB_HOME; screenshots go to
+Each test module gets its own server with its own CNNLAB_HOME, except the modules that only look at a
+trained run, which share one per test process (`trained_app`); screenshots go to
 tests/e2e/artifacts/ (with CNNLAB_SCREENSHOTS=1, and for every failed test). A module marked
 `light_jobs` gets a server whose workers run the light job of tests/fake_jobs.py (`LIGHT_JOBS`)
 instead of training: its warm worker then starts no TensorFlow.
@@ -78,19 +79,25 @@ def app_url(app_home: Path, request: pytest.FixtureRequest) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained_app(
-    app_home: Path, browser_trained_home: tuple[Path, str], request: pytest.FixtureRequest
-) -> tuple[str, str]:
-    """The app's URL and a finished digits run (the session's, trained for three epochs, copied into
-    the module's home before its server starts), for the pages that need a trained model:
-    (URL, run id)."""
+    tmp_path_factory: pytest.TempPathFactory, browser_trained_home: tuple[Path, str]
+) -> Iterator[tuple[str, str]]:
+    """The URL of a server whose home holds a finished digits run (the session's, trained for three
+    epochs, copied in before the server starts), and that run's id: (URL, run id).
+
+    One server for every module of this process that uses it (their workers run `LIGHT_JOBS`; they
+    only look at the trained run, and the light runs they start save no model, so none of them
+    becomes another's run to pick): each would otherwise start its own, and import TensorFlow in it
+    to load the model. It runs beside the modules' servers, on a port of its own (`app_port(1)`).
+    """
     from tests.trained_runs import copy_home
 
+    home = tmp_path_factory.mktemp("trained_app_home")
     template, run_id = browser_trained_home
-    copy_home(template, app_home)
-    app_url: str = request.getfixturevalue("app_url")
-    return app_url, run_id
+    copy_home(template, home)
+    with running_app({"CNNLAB_HOME": str(home), **LIGHT_JOBS}, slot=1) as url:
+        yield url, run_id
 
 
 @pytest.fixture(scope="package")
