@@ -180,6 +180,16 @@ def test_the_links_of_the_issue_open_every_page(name: str) -> None:
     assert_page_is_whole(name, token_of(payload))
 
 
+@pytest.mark.parametrize("name", SETUP_PAGES)
+@pytest.mark.parametrize(("position", "size"), [(2, {"pool_size": None}), (0, {"kernel_size": "ab"})])
+def test_a_size_that_is_none_opens_the_setup_pages(name: str, position: int, size: dict[str, Any]) -> None:
+    """Found by the property above: a link's `"pool_size": null` made the Train page's sweep form, which
+    names each layer (`catalogue.describe`), show a traceback."""
+    payload = preset_payload("digits_default")
+    payload["model"]["layers"][position].update(size)
+    assert_page_is_whole(name, token_of(payload))
+
+
 @pytest.mark.parametrize("training", [{"l2": 0}, {"l2": 5}, {"learning_rate": 1, "momentum": 0}])
 def test_float_settings_written_as_whole_numbers_open_the_train_page(training: dict[str, int]) -> None:
     """Found by the property above: a float setting the JSON wrote without a decimal point (l2 0, or 5

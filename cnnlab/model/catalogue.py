@@ -351,6 +351,16 @@ def resolved_params(layer_type_name: str, params: Mapping[str, Any]) -> dict[str
     return values
 
 
+def _size_text(name: str, value: Any) -> str:
+    """A size argument as "HxW"; a value that is none (a layer described while its check says what is
+    wrong with it, such as a link's `"pool_size": null`) as `name=value`."""
+    try:
+        height, width = as_pair(value)
+    except (TypeError, ValueError, IndexError, KeyError):
+        return f"{name}={value!r}"
+    return f"{height}x{width}"
+
+
 def describe(layer: LayerSpec) -> str:
     """A short human description, e.g. "Conv2D 3x3, padding='valid'" or "Dense 10, softmax"."""
     params = layer.params
@@ -358,15 +368,13 @@ def describe(layer: LayerSpec) -> str:
         kernel = params.get("kernel_size")
         text = layer.type
         if kernel is not None:
-            height, width = as_pair(kernel)
-            text += f" {height}x{width}"
+            text += f" {_size_text('kernel_size', kernel)}"
         strides = params.get("strides", 1)
         if strides not in (1, (1, 1)):
             text += f", strides={strides}"
         return text + f", padding={params.get('padding', 'valid')!r}"
     if layer.type in ("MaxPooling2D", "AveragePooling2D"):
-        height, width = as_pair(params.get("pool_size", 2))
-        return f"{layer.type} {height}x{width}"
+        return f"{layer.type} {_size_text('pool_size', params.get('pool_size', 2))}"
     if layer.type == "Dense":
         return f"Dense {params.get('units')}, {params.get('activation') or 'linear'}"
     if layer.type in ("Dropout", "SpatialDropout2D"):
