@@ -111,8 +111,13 @@ def app_port(slot: int = 0) -> int:
     module's server, so a page of a later module has the address a page of an earlier one had, and
     Chromium, whose tabs are kept between modules (tests/e2e/conftest.py), reuses the Streamlit scripts
     it compiled for it (about 1-1.5 CPU-seconds less for a module's first page). Slot 1 is the
-    session's server on a trained run (`trained_app`), which runs beside the modules' servers."""
-    return free_port()
+    session's server on a trained run (`trained_app`), which runs beside the modules' servers; no two
+    slots get the same port."""
+    taken = {app_port(earlier) for earlier in range(slot)}
+    port = free_port()
+    while port in taken:
+        port = free_port()
+    return port
 
 
 def nothing_listens_on(port: int) -> bool:
